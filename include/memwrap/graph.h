@@ -1,0 +1,119 @@
+/* Static computation graphs with reverse-mode autodiff, and their execution.
+ *
+ * A graph is built once per (architecture, batch shapes): tensors are small integer ids,
+ * nodes are appended by the builder functions of memwrap/ops.h. mw_graph_backward appends
+ * the backward nodes. mw_exec_create then plans memory (parameters and their gradients in
+ * contiguous arenas, activations in one pool reused by liveness) and runs the graph on an
+ * OpenCL runtime, or on the plain-C reference backend when the runtime is NULL.
+ *
+ * Builder functions return a tensor id >= 0, or -1 after recording the first error in the
+ * graph (mw_graph_status); any builder given -1 returns -1, so a model can be built with no
+ * error checks until the end. */
+#ifndef MEMWRAP_GRAPH_H
+#define MEMWRAP_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memwrap/runtime.h"
+#include "memwrap/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { MW_MAX_DIMS = 4 };
+
+typedef enum mw_dtype { MW_F32 = 0, MW_I32 } mw_dtype;
+
+typedef enum mw_tensor_role {
+    MW_ROLE_ACTIVATION = 0, /* produced by a node; pooled unless kept */
+    MW_ROLE_INPUT,          /* written by the host before each run */
+    MW_ROLE_PARAM,          /* trainable parameter: lives in the parameter arena */
+    MW_ROLE_STATE,          /* non-trainable state updated by nodes (BN running stats) */
+} mw_tensor_role;
+
+typedef struct mw_graph mw_graph;
+
+mw_graph *mw_graph_create(void);
+void mw_graph_free(mw_graph *g);
+
+/* First error recorded while building (MW_OK if none); the message is in the graph too. */
+mw_status mw_graph_status(const mw_graph *g);
+const char *mw_graph_error(const mw_graph *g);
+
+int mw_graph_input(mw_graph *g, const char *name, mw_dtype dtype, int ndim, const int64_t *shape);
+int mw_graph_param(mw_graph *g, const char *name, int ndim, const int64_t *shape);
+
+/* Tensors whose value the host reads after a run: never pooled, never overwritten. */
+void mw_graph_keep(mw_graph *g, int tensor);
+
+/* Nodes added from now on run on queue `q` (0 or 1). Independent branches on different
+ * queues overlap; the scheduler joins them with events. Backward nodes inherit the queue
+ * of the forward node they differentiate. */
+void mw_graph_set_queue(mw_graph *g, int q);
+
+/* Appends the backward pass of scalar `loss`: gradients for every parameter and for the
+ * `n_wrt` tensors in `wrt` (inputs included). Gradients of a tensor used by several nodes
+ * are summed. Call once, after the forward graph is complete. */
+mw_status mw_graph_backward(mw_graph *g, int loss, const int *wrt, int n_wrt);
+
+/* Gradient tensor of `tensor` after mw_graph_backward, or -1 if it has none. */
+int mw_graph_grad(const mw_graph *g, int tensor);
+
+int mw_graph_find(const mw_graph *g, const char *name);
+int mw_graph_tensor_count(const mw_graph *g);
+int mw_graph_node_count(const mw_graph *g);
+const char *mw_tensor_name(const mw_graph *g, int tensor);
+mw_tensor_role mw_tensor_get_role(const mw_graph *g, int tensor);
+int mw_tensor_ndim(const mw_graph *g, int tensor);
+int64_t mw_tensor_dim(const mw_graph *g, int tensor, int axis);
+size_t mw_tensor_numel(const mw_graph *g, int tensor);
+/* Renames a tensor (builders name outputs after their op; models give meaningful names). */
+void mw_tensor_set_name(mw_graph *g, int tensor, const char *name);
+
+/* Parameters in creation order. */
+int mw_graph_param_count(const mw_graph *g);
+int mw_graph_param_at(const mw_graph *g, int i);
+
+/* ---- execution ---------------------------------------------------------------------- */
+
+typedef struct mw_exec mw_exec;
+
+typedef enum mw_run_mode {
+    MW_RUN_FORWARD = 0,      /* forward nodes only (evaluation) */
+    MW_RUN_FORWARD_BACKWARD, /* forward, then backward nodes (training step) */
+} mw_run_mode;
+
+/* Plans memory and allocates every device buffer the graph will ever need. rt == NULL runs
+ * the graph on the plain-C reference backend (tests). The graph must outlive the exec. */
+mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out);
+void mw_exec_free(mw_exec *ex);
+
+mw_status mw_exec_write(mw_exec *ex, int tensor, const void *host, size_t bytes);
+mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes);
+mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode);
+
+typedef struct mw_exec_plan_stats {
+    size_t pool_bytes;       /* activation pool after liveness reuse */
+    size_t unpooled_bytes;   /* what the pooled activations would take without reuse */
+    size_t param_bytes;      /* parameter arena (gradient arena is the same size) */
+    int pooled_tensors;
+} mw_exec_plan_stats;
+mw_exec_plan_stats mw_exec_get_plan_stats(const mw_exec *ex);
+
+/* The parameter and gradient arenas, for the fused optimizer. Parameters that received a
+ * gradient come first: [0, trainable_floats) is what the optimizer updates. */
+typedef struct mw_exec_arenas {
+    cl_mem params, grads; /* OpenCL backend */
+    float *host_params, *host_grads; /* reference backend */
+    size_t total_floats, trainable_floats;
+} mw_exec_arenas;
+mw_exec_arenas mw_exec_get_arenas(const mw_exec *ex);
+mw_runtime *mw_exec_runtime(const mw_exec *ex);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
