@@ -1,0 +1,11 @@
+/* memwrap: Memory Wrap image classifiers on any OpenCL device. Umbrella header. */
+#ifndef MEMWRAP_H
+#define MEMWRAP_H
+
+#include "memwrap/status.h"
+#include "memwrap/runtime.h"
+#include "memwrap/graph.h"
+#include "memwrap/ops.h"
+#include "memwrap/safetensors.h"
+
+#endif

@@ -1,0 +1,50 @@
+/* Helpers shared by the cmocka tests: one OpenCL runtime per test process, seeded random
+ * data, tolerant comparisons that print where they fail, and reference-vector loading. */
+#ifndef MEMWRAP_TEST_SUPPORT_H
+#define MEMWRAP_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "memwrap/memwrap.h"
+
+/* The runtime on MEMWRAP_DEVICE / the default device, created on first use and freed at
+ * exit. Fails the test (with the library's message) when no device can be opened. */
+mw_runtime *test_runtime(void);
+
+/* Deterministic xorshift generator; tests seed it per case. */
+typedef struct test_rng {
+    uint64_t s;
+} test_rng;
+void test_rng_seed(test_rng *r, uint64_t seed);
+float test_rng_uniform(test_rng *r, float lo, float hi);
+float test_rng_normal(test_rng *r);
+void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi);
+void test_fill_normal(test_rng *r, float *x, size_t n, float scale);
+
+/* Fills with a NaN pattern so that an output a kernel forgot to write cannot pass. */
+void test_poison(float *x, size_t n);
+
+/* Asserts |got - want| <= rtol * max(|want|, floor) elementwise, where floor = 1e-2 times
+ * the largest |want|: a relative tolerance that does not explode on near-zero entries.
+ * On failure prints `what`, the worst index and both values. */
+void test_assert_close(const char *what, const float *got, const float *want, size_t n,
+                       double rtol);
+/* Largest relative error as defined above (for reporting). */
+double test_max_rel_error(const float *got, const float *want, size_t n);
+
+/* Loads tests/reference/data/<file> (fails the test if missing). */
+mw_safetensors *test_reference(const char *file);
+/* Reads a float tensor of the given total size from a reference file (fails on error). */
+float *test_reference_f32(const mw_safetensors *st, const char *name, size_t numel);
+int32_t *test_reference_i32(const mw_safetensors *st, const char *name, size_t numel);
+
+/* Asserts that `status` is MW_OK, printing mw_error_message() otherwise. */
+#define TEST_OK(expr) test_assert_ok_((expr), #expr, __FILE__, __LINE__)
+void test_assert_ok_(mw_status s, const char *expr, const char *file, int line);
+
+#endif
