@@ -1,0 +1,148 @@
+/* Shared test helpers (see support.h). */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static mw_runtime *shared_runtime;
+
+static void free_shared_runtime(void) {
+    mw_runtime_free(shared_runtime);
+    shared_runtime = NULL;
+}
+
+mw_runtime *test_runtime(void) {
+    if (!shared_runtime) {
+        mw_runtime_options opt = {0};
+        mw_status s = mw_runtime_create(&opt, &shared_runtime);
+        if (s != MW_OK) {
+            print_error("cannot open an OpenCL device: %s\n", mw_error_message());
+            fail();
+        }
+        atexit(free_shared_runtime);
+        const mw_device_info *d = mw_runtime_device(shared_runtime);
+        print_message("[ device  ] %d:%d %s / %s\n", d->platform_index, d->device_index,
+                      d->platform_name, d->name);
+    }
+    return shared_runtime;
+}
+
+void test_rng_seed(test_rng *r, uint64_t seed) {
+    r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    if (r->s == 0) r->s = 1;
+}
+
+static uint64_t rng_next(test_rng *r) {
+    /* xorshift64*: fast, good enough for test data, identical on every platform. */
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 0x2545F4914F6CDD1Dull;
+}
+
+float test_rng_uniform(test_rng *r, float lo, float hi) {
+    double u = (double)(rng_next(r) >> 11) / (double)(1ull << 53);
+    return (float)(lo + (hi - lo) * u);
+}
+
+float test_rng_normal(test_rng *r) {
+    double u1 = ((double)(rng_next(r) >> 11) + 0.5) / (double)(1ull << 53);
+    double u2 = (double)(rng_next(r) >> 11) / (double)(1ull << 53);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(r, lo, hi);
+}
+
+void test_fill_normal(test_rng *r, float *x, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = scale * test_rng_normal(r);
+}
+
+void test_poison(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = NAN;
+}
+
+static double max_abs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
+    return m;
+}
+
+static double worst(const float *got, const float *want, size_t n, size_t *at) {
+    double floor = 1e-2 * max_abs(want, n), w = 0;
+    if (floor == 0) floor = 1e-30;
+    *at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        double e = d / fmax(fabs((double)want[i]), floor);
+        if (!(e <= w)) { /* NaN counts as the worst error */
+            w = isnan(e) ? INFINITY : e;
+            *at = i;
+            if (isinf(w)) break;
+        }
+    }
+    return w;
+}
+
+double test_max_rel_error(const float *got, const float *want, size_t n) {
+    size_t at;
+    return worst(got, want, n, &at);
+}
+
+void test_assert_close(const char *what, const float *got, const float *want, size_t n,
+                       double rtol) {
+    size_t at;
+    double w = worst(got, want, n, &at);
+    if (!(w <= rtol)) {
+        print_error("%s: max relative error %.3g > %.3g at [%zu]: got %.9g, want %.9g\n", what,
+                    w, rtol, at, (double)got[at], (double)want[at]);
+        fail();
+    }
+}
+
+mw_safetensors *test_reference(const char *file) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", MEMWRAP_REFERENCE_DIR, file);
+    mw_safetensors *st = NULL;
+    test_assert_ok_(mw_safetensors_load(path, &st), "mw_safetensors_load", __FILE__, __LINE__);
+    return st;
+}
+
+float *test_reference_f32(const mw_safetensors *st, const char *name, size_t numel) {
+    float *out = malloc(numel * sizeof *out);
+    assert_non_null(out);
+    const mw_st_tensor *t = mw_safetensors_find(st, name);
+    if (!t || t->numel != numel) {
+        print_error("reference %s: tensor %s missing or not of %zu elements\n", st->path, name,
+                    numel);
+        fail();
+    }
+    test_assert_ok_(mw_safetensors_read_f32(st, name, -1, NULL, out, numel), name, __FILE__,
+                    __LINE__);
+    return out;
+}
+
+int32_t *test_reference_i32(const mw_safetensors *st, const char *name, size_t numel) {
+    int32_t *out = malloc(numel * sizeof *out);
+    assert_non_null(out);
+    const mw_st_tensor *t = mw_safetensors_find(st, name);
+    if (!t || t->numel != numel) {
+        print_error("reference %s: tensor %s missing or not of %zu elements\n", st->path, name,
+                    numel);
+        fail();
+    }
+    test_assert_ok_(mw_safetensors_read_i32(st, name, -1, NULL, out, numel), name, __FILE__,
+                    __LINE__);
+    return out;
+}
+
+void test_assert_ok_(mw_status s, const char *expr, const char *file, int line) {
+    if (s != MW_OK) {
+        print_error("%s:%d: %s returned %s: %s\n", file, line, expr, mw_status_name(s),
+                    mw_error_message());
+        fail();
+    }
+}
