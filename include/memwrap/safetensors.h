@@ -29,7 +29,7 @@ typedef struct mw_st_tensor {
 
 typedef struct mw_safetensors {
     char *path;
-    mw_st_tensor *tensors;
+    mw_st_tensor *tensors; /* sorted by name */
     int count;
     char *metadata_json; /* the "__metadata__" object as JSON text, or NULL */
     uint8_t *blob;       /* whole file */
@@ -49,6 +49,9 @@ const mw_st_tensor *mw_safetensors_find(const mw_safetensors *st, const char *na
  * the file and tensor. `count` is the capacity of `out` in floats. */
 mw_status mw_safetensors_read_f32(const mw_safetensors *st, const char *name, int ndim,
                                   const int64_t *shape, float *out, size_t count);
+/* Same into float64 (F32 or F64 in the file), for comparisons against float64 references. */
+mw_status mw_safetensors_read_f64(const mw_safetensors *st, const char *name, int ndim,
+                                  const int64_t *shape, double *out, size_t count);
 /* Same for integer tensors (I32 or I64 in the file) into int32. */
 mw_status mw_safetensors_read_i32(const mw_safetensors *st, const char *name, int ndim,
                                   const int64_t *shape, int32_t *out, size_t count);
