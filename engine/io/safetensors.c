@@ -466,7 +466,7 @@ mw_status mw_safetensors_read_f32(const mw_safetensors *st, const char *name, in
     switch (t->dtype) {
     case MW_ST_F32:
         if (host_is_little_endian()) {
-            memcpy(out, t->data, t->nbytes);
+            if (t->nbytes) memcpy(out, t->data, t->nbytes);
         } else {
             for (size_t i = 0; i < t->numel; i++) out[i] = load_f32(t->data + 4 * i);
         }
