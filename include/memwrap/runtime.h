@@ -48,12 +48,15 @@ int mw_devices_default(const mw_device_info *devs, int count);
  * message that lists the devices. */
 mw_status mw_devices_select(const mw_device_info *devs, int count, const char *spec, int *index);
 
+/* "GPU", "CPU", "ACCELERATOR", "CUSTOM" or "OTHER". */
+const char *mw_device_type_name(cl_device_type type);
+
 /* Counters a test can read to prove a behaviour (cache hits, no steady-state allocation). */
 typedef struct mw_runtime_stats {
     uint64_t program_builds;      /* programs compiled from source */
     uint64_t program_cache_hits;  /* programs loaded from the on-disk binary cache */
     uint64_t program_cache_rejects; /* cache files found corrupt or stale, then rebuilt */
-    uint64_t buffers_created;     /* clCreateBuffer calls made by memwrap */
+    uint64_t buffers_created;     /* clCreateBuffer calls made through mw_runtime_buffer */
     uint64_t kernels_enqueued;
 } mw_runtime_stats;
 
@@ -78,11 +81,15 @@ mw_status mw_runtime_finish(mw_runtime *rt);
 
 /* Returns the kernel `kernel_name` from the program built from embedded source
  * `cl/<family>.cl` with `options` (e.g. "-DTILE=8"). Programs and kernels are kept for the
- * runtime's lifetime; binaries are cached on disk (see mw_program_cache_dir). */
+ * runtime's lifetime; binaries are cached on disk (see mw_runtime_cache_dir). The kernel
+ * belongs to the runtime: do not release it. Options must not contain -cl-std (the runtime
+ * always builds OpenCL C 1.2). */
 mw_status mw_runtime_kernel(mw_runtime *rt, const char *family, const char *options,
                             const char *kernel_name, cl_kernel *out);
 
-/* Builds an arbitrary source (tests use it to provoke build failures). */
+/* Builds an arbitrary source (tests use it to provoke build failures) with the same rules
+ * and disk cache as mw_runtime_kernel; `label` names it in errors. The caller owns *out
+ * (clReleaseProgram). Build failures give MW_ERR_BUILD with the build log. */
 mw_status mw_runtime_build_source(mw_runtime *rt, const char *label, const char *source,
                                   const char *options, cl_program *out);
 
@@ -92,6 +99,9 @@ mw_status mw_runtime_buffer(mw_runtime *rt, size_t bytes, const char *what, cl_m
 /* The on-disk program cache directory: $MEMWRAP_CACHE_DIR if set ("off" or "" disables the
  * cache, returning NULL), else $XDG_CACHE_HOME/memwrap, else $HOME/.cache/memwrap. */
 const char *mw_runtime_cache_dir(const mw_runtime *rt);
+
+/* The library version ("0.1.0"). */
+const char *mw_version(void);
 
 /* Name of an OpenCL error code ("CL_OUT_OF_RESOURCES"). */
 const char *mw_cl_error_name(cl_int err);
