@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +539,59 @@ static void test_write_rejects_bad_items(void **state) {
     mw_safetensors_free(st);
 }
 
+/* ---- the committed reference vectors (written by tests/reference/make_reference.py) ---- */
+
+#ifdef MEMWRAP_REFERENCE_DIR
+/* The Python writer and this reader agree: every file loads, carries metadata, and a value
+ * recomputed here from the stored inputs matches the stored float64 output. */
+static void test_reference_files(void **state) {
+    (void)state;
+    static const char *const files[] = {
+        "ops", "head_encoder_memory_cosine", "head_encoder_memory_l2",
+        "head_encoder_memory_dot", "head_memory_cosine", "head_memory_l2", "head_memory_dot"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.safetensors", MEMWRAP_REFERENCE_DIR, files[f]);
+        mw_safetensors *st = NULL;
+        mw_status s = mw_safetensors_load(path, &st);
+        if (s != MW_OK) fprintf(stderr, "%s\n", mw_error_message());
+        assert_int_equal(s, MW_OK);
+        assert_non_null(st->metadata_json);
+        assert_non_null(strstr(st->metadata_json, "\"torch_version\""));
+        if (f == 0) {
+            const int64_t as[2] = {5, 9}, bs[2] = {9, 6}, cs[2] = {5, 6}, ls[1] = {8};
+            double a[45], b[54], c[30];
+            assert_int_equal(mw_safetensors_read_f64(st, "matmul.a", 2, as, a, 45), MW_OK);
+            assert_int_equal(mw_safetensors_read_f64(st, "matmul.b", 2, bs, b, 54), MW_OK);
+            assert_int_equal(mw_safetensors_read_f64(st, "matmul.c", 2, cs, c, 30), MW_OK);
+            assert_int_equal(mw_safetensors_find(st, "matmul.a")->dtype, MW_ST_F32);
+            assert_int_equal(mw_safetensors_find(st, "matmul.c")->dtype, MW_ST_F64);
+            for (int i = 0; i < 5; i++) {
+                for (int j = 0; j < 6; j++) {
+                    double acc = 0;
+                    for (int k = 0; k < 9; k++) acc += a[i * 9 + k] * b[k * 6 + j];
+                    assert_true(fabs(acc - c[i * 6 + j]) <= 1e-12 * (1 + fabs(acc)));
+                }
+            }
+            int32_t labels[8];
+            assert_int_equal(mw_safetensors_find(st, "ce.labels")->dtype, MW_ST_I64);
+            assert_int_equal(mw_safetensors_read_i32(st, "ce.labels", 1, ls, labels, 8), MW_OK);
+            for (int i = 0; i < 8; i++) assert_true(labels[i] >= 0 && labels[i] < 10);
+        } else {
+            const int64_t es[3] = {20, 16, 32}, ys[2] = {20, 16};
+            float e[20 * 16 * 32];
+            int32_t y[20 * 16];
+            assert_int_equal(mw_safetensors_read_f32(st, "e", 3, es, e, 20 * 16 * 32), MW_OK);
+            assert_int_equal(mw_safetensors_read_i32(st, "y", 2, ys, y, 20 * 16), MW_OK);
+            assert_non_null(mw_safetensors_find(st, "init.classifier.fc1.weight"));
+            assert_int_equal(mw_safetensors_find(st, "final.classifier.fc2.bias")->dtype,
+                             MW_ST_F64);
+        }
+        mw_safetensors_free(st);
+    }
+}
+#endif
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
@@ -551,6 +605,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwrite_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_rejects_bad_items, setup, teardown),
+#ifdef MEMWRAP_REFERENCE_DIR
+        cmocka_unit_test(test_reference_files),
+#endif
     };
     return cmocka_run_group_tests_name("safetensors", tests, NULL, NULL);
 }
