@@ -1,0 +1,42 @@
+/* Mean softmax cross-entropy (torch.nn.CrossEntropyLoss, reduction 'mean'). */
+
+#define MW_CE_GROUP 64
+
+/* One work-group: each work-item takes rows lid, lid + L, ...; writes each row's softmax to
+ * probs (kept for the backward) and adds its loss, then the group sums the partial losses
+ * in local memory. A label outside [0, classes) yields NaN, which the trainer reports. */
+__kernel void softmax_ce_f32(__global const float *logits, __global const int *labels,
+                             __global float *loss, __global float *probs, const uint rows,
+                             const uint classes) {
+    __local float partial[MW_CE_GROUP];
+    uint lid = get_local_id(0), size = get_local_size(0);
+    float acc = 0.0f;
+    for (uint r = lid; r < rows; r += size) {
+        __global const float *x = logits + r * classes;
+        float m = x[0];
+        for (uint c = 1; c < classes; c++) m = fmax(m, x[c]);
+        float s = 0.0f;
+        for (uint c = 0; c < classes; c++) s += exp(x[c] - m);
+        for (uint c = 0; c < classes; c++) probs[r * classes + c] = exp(x[c] - m) / s;
+        int y = labels[r];
+        acc += (y >= 0 && (uint)y < classes) ? log(s) - (x[y] - m) : NAN;
+    }
+    partial[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint half = size / 2; half > 0; half /= 2) {
+        if (lid < half) partial[lid] += partial[lid + half];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) loss[0] = partial[0] / (float)rows;
+}
+
+/* glogits = gloss · (softmax − onehot(label)) / rows */
+__kernel void softmax_ce_bwd_f32(__global const float *gloss, __global const float *probs,
+                                 __global const int *labels, __global float *glogits,
+                                 const uint rows, const uint classes) {
+    uint i = get_global_id(0);
+    if (i >= rows * classes) return;
+    uint r = i / classes, c = i % classes;
+    float onehot = labels[r] == (int)c ? 1.0f : 0.0f;
+    glogits[i] = gloss[0] * (probs[i] - onehot) / (float)rows;
+}

@@ -1,0 +1,475 @@
+/* Executing a graph: memory planning (parameter/gradient arenas, an activation pool reused
+ * by liveness) and the scheduler that enqueues nodes in order on up to MW_MAX_QUEUES
+ * in-order queues, joined by events where a node depends on another queue's work. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph_internal.h"
+#include "runtime/cl_check.h"
+
+typedef enum placement {
+    PLACE_NONE = 0,
+    PLACE_PARAM,  /* parameter arena */
+    PLACE_GRAD,   /* gradient arena, at its parameter's offset */
+    PLACE_OWN,    /* a buffer of its own: inputs, state, kept outputs */
+    PLACE_POOL,   /* activation pool, shared by tensors whose lifetimes do not overlap */
+} placement;
+
+typedef struct tensor_plan {
+    placement where;
+    size_t offset; /* bytes into its arena or pool */
+    size_t bytes;
+    int first, last; /* node indices of definition and last use (pooled tensors) */
+    int last_user[MW_MAX_QUEUES];
+} tensor_plan;
+
+struct mw_exec {
+    mw_graph *g;
+    mw_runtime *rt; /* NULL: reference backend */
+    tensor_plan *plan;
+    size_t param_bytes, trainable_bytes, pool_bytes;
+    mw_exec_plan_stats stats;
+    /* OpenCL backend */
+    cl_mem pool, params, grads;
+    cl_mem scratch[MW_MAX_QUEUES]; /* per queue: GEMM temporaries, sized for the largest node */
+    cl_mem *mem;
+    cl_event *events;
+    bool *needs_event;
+    int *waits; /* [node][queue]: node whose completion this node waits for, or -1 */
+    bool multi_queue;
+    /* reference backend */
+    void **host;
+    float *host_params, *host_grads;
+};
+
+static size_t round_up(size_t x, size_t a) {
+    return (x + a - 1) / a * a;
+}
+
+static bool is_param_grad(const mw_graph *g, int t) {
+    int of = g->tensors[t].grad_of;
+    return of >= 0 && g->tensors[of].role == MW_ROLE_PARAM && g->tensors[of].grad == t;
+}
+
+/* Parameters with a gradient first, so that the optimizer updates one prefix of the arena. */
+static void plan_arenas(mw_exec *ex, size_t align) {
+    const mw_graph *g = ex->g;
+    size_t off = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < g->n_params; i++) {
+            int p = g->params[i];
+            bool has_grad = g->tensors[p].grad >= 0;
+            if (has_grad != (pass == 0)) continue;
+            tensor_plan *tp = &ex->plan[p];
+            tp->where = PLACE_PARAM;
+            tp->offset = off;
+            off = round_up(off + tp->bytes, align);
+            if (has_grad) {
+                tensor_plan *gp = &ex->plan[g->tensors[p].grad];
+                gp->where = PLACE_GRAD;
+                gp->offset = tp->offset;
+            }
+        }
+        if (pass == 0) ex->trainable_bytes = off;
+    }
+    ex->param_bytes = off;
+}
+
+static int compare_by_size_desc(const void *a, const void *b, void *plan) {
+    const tensor_plan *p = plan;
+    size_t sa = p[*(const int *)a].bytes, sb = p[*(const int *)b].bytes;
+    return sa < sb ? 1 : sa > sb ? -1 : (*(const int *)a - *(const int *)b);
+}
+
+/* qsort has no context argument in C11: a small insertion-friendly merge sort instead. */
+static void sort_ids(int *ids, int n, tensor_plan *plan) {
+    if (n < 2) return;
+    int h = n / 2;
+    sort_ids(ids, h, plan);
+    sort_ids(ids + h, n - h, plan);
+    int *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!tmp) return; /* left partially sorted: placement stays correct, only less tight */
+    int i = 0, j = h, k = 0;
+    while (i < h && j < n)
+        tmp[k++] = compare_by_size_desc(&ids[i], &ids[j], plan) <= 0 ? ids[i++] : ids[j++];
+    while (i < h) tmp[k++] = ids[i++];
+    while (j < n) tmp[k++] = ids[j++];
+    memcpy(ids, tmp, (size_t)n * sizeof *ids);
+    free(tmp);
+}
+
+static bool lifetimes_overlap(const tensor_plan *a, const tensor_plan *b) {
+    return a->first <= b->last && b->first <= a->last;
+}
+
+static bool ranges_overlap(const tensor_plan *a, const tensor_plan *b) {
+    return a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
+}
+
+typedef struct span {
+    size_t begin, end;
+} span;
+
+static int compare_spans(const void *a, const void *b) {
+    size_t x = ((const span *)a)->begin, y = ((const span *)b)->begin;
+    return x < y ? -1 : x > y;
+}
+
+/* Greedy placement by decreasing size: each pooled tensor takes the lowest offset that does
+ * not collide with an already placed tensor alive at the same time. */
+static mw_status plan_pool(mw_exec *ex, size_t align) {
+    const mw_graph *g = ex->g;
+    int n = 0;
+    int *ids = malloc((size_t)g->n_tensors * sizeof *ids);
+    span *busy = malloc((size_t)g->n_tensors * sizeof *busy);
+    if (!ids || !busy) {
+        free(ids);
+        free(busy);
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory planning the graph");
+    }
+    for (int i = 0; i < g->n_tensors; i++)
+        if (ex->plan[i].where == PLACE_POOL) ids[n++] = i;
+    sort_ids(ids, n, ex->plan);
+    size_t total = 0, unpooled = 0;
+    for (int a = 0; a < n; a++) {
+        tensor_plan *t = &ex->plan[ids[a]];
+        unpooled += t->bytes;
+        int nb = 0;
+        for (int b = 0; b < a; b++) {
+            const tensor_plan *u = &ex->plan[ids[b]];
+            if (lifetimes_overlap(t, u)) busy[nb++] = (span){u->offset, u->offset + u->bytes};
+        }
+        qsort(busy, (size_t)nb, sizeof *busy, compare_spans);
+        size_t at = 0;
+        for (int b = 0; b < nb; b++) {
+            if (at + t->bytes <= busy[b].begin) break; /* fits in the gap before busy[b] */
+            if (busy[b].end > at) at = round_up(busy[b].end, align);
+        }
+        t->offset = at;
+        if (at + t->bytes > total) total = at + t->bytes;
+    }
+    ex->pool_bytes = round_up(total, align);
+    ex->stats.pool_bytes = ex->pool_bytes;
+    ex->stats.unpooled_bytes = unpooled;
+    ex->stats.pooled_tensors = n;
+    free(ids);
+    free(busy);
+    return MW_OK;
+}
+
+static void add_wait(mw_exec *ex, int node, int dep) {
+    const mw_graph *g = ex->g;
+    if (dep < 0 || dep >= node) return;
+    int q = g->nodes[dep].queue;
+    if (q == g->nodes[node].queue) return; /* same in-order queue: already ordered */
+    int *w = &ex->waits[node * MW_MAX_QUEUES + q];
+    if (dep > *w) *w = dep;
+}
+
+/* Cross-queue dependencies: data (a node waits for its inputs' producers) and memory (a
+ * pooled tensor's producer waits until every user of the memory it reuses is done). */
+static void plan_waits(mw_exec *ex) {
+    const mw_graph *g = ex->g;
+    for (int i = 0; i < g->n_nodes * MW_MAX_QUEUES; i++) ex->waits[i] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const mw_node *nd = &g->nodes[i];
+        for (int j = 0; j < nd->n_in; j++) add_wait(ex, i, g->tensors[nd->in[j]].producer);
+    }
+    for (int a = 0; a < g->n_tensors; a++) {
+        const tensor_plan *t = &ex->plan[a];
+        if (t->where != PLACE_POOL) continue;
+        for (int b = 0; b < g->n_tensors; b++) {
+            const tensor_plan *u = &ex->plan[b];
+            if (b == a || u->where != PLACE_POOL || u->last >= t->first || !ranges_overlap(t, u))
+                continue;
+            for (int q = 0; q < MW_MAX_QUEUES; q++) add_wait(ex, t->first, u->last_user[q]);
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int q = 0; q < MW_MAX_QUEUES; q++) {
+            int w = ex->waits[i * MW_MAX_QUEUES + q];
+            if (w >= 0) {
+                ex->needs_event[w] = true;
+                ex->multi_queue = true;
+            }
+        }
+}
+
+static mw_status plan_tensors(mw_exec *ex, size_t align) {
+    const mw_graph *g = ex->g;
+    for (int i = 0; i < g->n_tensors; i++) {
+        const mw_tensor *t = &g->tensors[i];
+        tensor_plan *tp = &ex->plan[i];
+        tp->bytes = t->numel * 4; /* float32 and int32 */
+        tp->first = tp->last = t->producer;
+        for (int q = 0; q < MW_MAX_QUEUES; q++) tp->last_user[q] = -1;
+        if (t->producer >= 0) tp->last_user[g->nodes[t->producer].queue] = t->producer;
+        if (t->role == MW_ROLE_PARAM || is_param_grad(g, i)) continue; /* plan_arenas */
+        if (t->role != MW_ROLE_ACTIVATION || t->keep)
+            tp->where = PLACE_OWN;
+        else if (t->producer >= 0)
+            tp->where = PLACE_POOL;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const mw_node *nd = &g->nodes[i];
+        for (int j = 0; j < nd->n_in; j++) {
+            tensor_plan *tp = &ex->plan[nd->in[j]];
+            if (i > tp->last) tp->last = i;
+            if (i > tp->last_user[nd->queue]) tp->last_user[nd->queue] = i;
+        }
+    }
+    plan_arenas(ex, align);
+    return plan_pool(ex, align);
+}
+
+static mw_status create_cl(mw_exec *ex) {
+    const mw_graph *g = ex->g;
+    mw_runtime *rt = ex->rt;
+    if (ex->param_bytes) {
+        MW_TRY(mw_runtime_buffer(rt, ex->param_bytes, "parameter arena", &ex->params));
+        MW_TRY(mw_runtime_buffer(rt, ex->param_bytes, "gradient arena", &ex->grads));
+    }
+    if (ex->pool_bytes) MW_TRY(mw_runtime_buffer(rt, ex->pool_bytes, "activation pool", &ex->pool));
+    size_t scratch[MW_MAX_QUEUES] = {0};
+    bool wants_scratch[MW_MAX_QUEUES] = {false};
+    for (int i = 0; i < g->n_nodes; i++) {
+        const mw_node *nd = &g->nodes[i];
+        const mw_op_def *def = mw_op_get(nd->op);
+        if (!def->scratch_bytes) continue;
+        size_t bytes = 0;
+        MW_TRY(def->scratch_bytes(rt, g, nd, &bytes));
+        wants_scratch[nd->queue] = true;
+        if (bytes > scratch[nd->queue]) scratch[nd->queue] = bytes;
+    }
+    for (int q = 0; q < MW_MAX_QUEUES; q++)
+        if (wants_scratch[q]) /* never zero-sized: CLBlast may still be handed the buffer */
+            MW_TRY(mw_runtime_buffer(rt, scratch[q] > 64 ? scratch[q] : 64, "GEMM scratch",
+                                     &ex->scratch[q]));
+    for (int i = 0; i < g->n_tensors; i++) {
+        tensor_plan *tp = &ex->plan[i];
+        cl_mem parent = tp->where == PLACE_PARAM ? ex->params
+                        : tp->where == PLACE_GRAD ? ex->grads
+                        : tp->where == PLACE_POOL ? ex->pool
+                                                  : NULL;
+        if (tp->where == PLACE_OWN) {
+            MW_TRY(mw_runtime_buffer(rt, tp->bytes, g->tensors[i].name, &ex->mem[i]));
+        } else if (parent) {
+            cl_buffer_region region = {tp->offset, tp->bytes};
+            cl_int err;
+            ex->mem[i] = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                                           &region, &err);
+            MW_CL_CHECK(err);
+        }
+    }
+    return MW_OK;
+}
+
+static mw_status create_host(mw_exec *ex) {
+    const mw_graph *g = ex->g;
+    size_t pfloats = ex->param_bytes / 4;
+    ex->host_params = calloc(pfloats ? pfloats : 1, sizeof(float));
+    ex->host_grads = calloc(pfloats ? pfloats : 1, sizeof(float));
+    if (!ex->host_params || !ex->host_grads)
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for the parameter arena");
+    for (int i = 0; i < g->n_tensors; i++) {
+        const tensor_plan *tp = &ex->plan[i];
+        if (tp->where == PLACE_PARAM) {
+            ex->host[i] = (char *)ex->host_params + tp->offset;
+        } else if (tp->where == PLACE_GRAD) {
+            ex->host[i] = (char *)ex->host_grads + tp->offset;
+        } else if (tp->where != PLACE_NONE) {
+            /* The reference backend keeps every tensor: simple, and tests may inspect any. */
+            ex->host[i] = calloc(tp->bytes, 1);
+            if (!ex->host[i])
+                return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for tensor %s",
+                                    g->tensors[i].name);
+        }
+    }
+    return MW_OK;
+}
+
+mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
+    *out = NULL;
+    if (g->status != MW_OK)
+        return mw_error_set(g->status, "cannot execute a graph that failed to build: %s",
+                            g->error);
+    mw_exec *ex = calloc(1, sizeof *ex);
+    if (!ex) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    ex->g = g;
+    ex->rt = rt;
+    int nt = g->n_tensors > 0 ? g->n_tensors : 1, nn = g->n_nodes > 0 ? g->n_nodes : 1;
+    ex->plan = calloc((size_t)nt, sizeof *ex->plan);
+    ex->mem = calloc((size_t)nt, sizeof *ex->mem);
+    ex->host = calloc((size_t)nt, sizeof *ex->host);
+    ex->events = calloc((size_t)nn, sizeof *ex->events);
+    ex->needs_event = calloc((size_t)nn, sizeof *ex->needs_event);
+    ex->waits = calloc((size_t)nn * MW_MAX_QUEUES, sizeof *ex->waits);
+    mw_status s = MW_OK;
+    if (!ex->plan || !ex->mem || !ex->host || !ex->events || !ex->needs_event || !ex->waits)
+        s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory planning the graph");
+    /* Sub-buffer origins must be multiples of the device's base address alignment. */
+    size_t align = 64;
+    if (rt && mw_runtime_device(rt)->mem_base_addr_align_bytes > align)
+        align = mw_runtime_device(rt)->mem_base_addr_align_bytes;
+    if (s == MW_OK) s = plan_tensors(ex, align);
+    if (s == MW_OK) plan_waits(ex);
+    ex->stats.param_bytes = ex->param_bytes;
+    if (s == MW_OK) s = rt ? create_cl(ex) : create_host(ex);
+    if (s != MW_OK) {
+        mw_exec_free(ex);
+        return s;
+    }
+    *out = ex;
+    return MW_OK;
+}
+
+void mw_exec_free(mw_exec *ex) {
+    if (!ex) return;
+    const mw_graph *g = ex->g;
+    for (int i = 0; i < g->n_tensors; i++) {
+        if (ex->mem && ex->mem[i]) clReleaseMemObject(ex->mem[i]);
+        if (ex->host && ex->host[i] && ex->plan[i].where != PLACE_PARAM &&
+            ex->plan[i].where != PLACE_GRAD)
+            free(ex->host[i]);
+    }
+    for (int i = 0; ex->events && i < g->n_nodes; i++)
+        if (ex->events[i]) clReleaseEvent(ex->events[i]);
+    if (ex->pool) clReleaseMemObject(ex->pool);
+    for (int q = 0; q < MW_MAX_QUEUES; q++)
+        if (ex->scratch[q]) clReleaseMemObject(ex->scratch[q]);
+    if (ex->params) clReleaseMemObject(ex->params);
+    if (ex->grads) clReleaseMemObject(ex->grads);
+    free(ex->host_params);
+    free(ex->host_grads);
+    free(ex->plan);
+    free(ex->mem);
+    free(ex->host);
+    free(ex->events);
+    free(ex->needs_event);
+    free(ex->waits);
+    free(ex);
+}
+
+static mw_status check_transfer(mw_exec *ex, int tensor, size_t bytes, const char *what) {
+    const mw_graph *g = ex->g;
+    if (tensor < 0 || tensor >= g->n_tensors)
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: no tensor %d in this graph", what, tensor);
+    const tensor_plan *tp = &ex->plan[tensor];
+    if (bytes != tp->bytes)
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: tensor %s holds %zu bytes, not %zu", what,
+                            g->tensors[tensor].name, tp->bytes, bytes);
+    if (tp->where == PLACE_POOL && ex->rt)
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "%s: tensor %s lives in the reused activation pool; mark it with "
+                            "mw_graph_keep before mw_exec_create",
+                            what, g->tensors[tensor].name);
+    if (tp->where == PLACE_NONE)
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: tensor %s has no storage", what,
+                            g->tensors[tensor].name);
+    return MW_OK;
+}
+
+mw_status mw_exec_write(mw_exec *ex, int tensor, const void *host, size_t bytes) {
+    MW_TRY(check_transfer(ex, tensor, bytes, "mw_exec_write"));
+    if (!ex->rt) {
+        memcpy(ex->host[tensor], host, bytes);
+        return MW_OK;
+    }
+    MW_CL_CHECK(clEnqueueWriteBuffer(mw_runtime_queue(ex->rt, 0), ex->mem[tensor], CL_TRUE, 0,
+                                     bytes, host, 0, NULL, NULL));
+    return MW_OK;
+}
+
+mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes) {
+    MW_TRY(check_transfer(ex, tensor, bytes, "mw_exec_read"));
+    if (!ex->rt) {
+        memcpy(host, ex->host[tensor], bytes);
+        return MW_OK;
+    }
+    MW_CL_CHECK(clEnqueueReadBuffer(mw_runtime_queue(ex->rt, 0), ex->mem[tensor], CL_TRUE, 0,
+                                    bytes, host, 0, NULL, NULL));
+    return MW_OK;
+}
+
+static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
+    const mw_graph *g = ex->g;
+    const mw_node *nd = &g->nodes[i];
+    cl_command_queue q = mw_runtime_queue(ex->rt, nd->queue);
+    if (ex->multi_queue) {
+        cl_event wait[MW_MAX_QUEUES];
+        cl_uint nw = 0;
+        for (int k = 0; k < MW_MAX_QUEUES; k++) {
+            int w = ex->waits[i * MW_MAX_QUEUES + k];
+            if (w >= 0 && ex->events[w]) wait[nw++] = ex->events[w];
+        }
+        /* A barrier rather than per-kernel wait lists: CLBlast calls take none. */
+        if (nw) MW_CL_CHECK(clEnqueueBarrierWithWaitList(q, nw, wait, NULL));
+    }
+    mw_cl_ctx ctx = {ex->rt, q, g, ex->mem, ex->scratch[nd->queue]};
+    MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
+    if (ex->needs_event[i]) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->events[i]));
+    (void)mode;
+    return MW_OK;
+}
+
+/* Work enqueued on queue 0 between runs (the optimizer step) must finish before the other
+ * queues start the next run. */
+static mw_status join_queues(mw_exec *ex) {
+    cl_event marker;
+    MW_CL_CHECK(clEnqueueMarkerWithWaitList(mw_runtime_queue(ex->rt, 0), 0, NULL, &marker));
+    mw_status s = MW_OK;
+    for (int q = 1; q < MW_MAX_QUEUES && s == MW_OK; q++) {
+        cl_int err = clEnqueueBarrierWithWaitList(mw_runtime_queue(ex->rt, q), 1, &marker, NULL);
+        if (err != CL_SUCCESS)
+            s = mw_error_set(mw_cl_status(err), "clEnqueueBarrierWithWaitList failed with %s",
+                             mw_cl_error_name(err));
+    }
+    clReleaseEvent(marker);
+    return s;
+}
+
+mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
+    const mw_graph *g = ex->g;
+    mw_status s = MW_OK;
+    if (ex->rt && ex->multi_queue) s = join_queues(ex);
+    for (int i = 0; i < g->n_nodes && s == MW_OK; i++) {
+        const mw_node *nd = &g->nodes[i];
+        if (nd->backward && mode != MW_RUN_FORWARD_BACKWARD) break;
+        if (ex->rt) {
+            s = run_node_cl(ex, i, mode);
+        } else {
+            mw_cpu_ctx ctx = {g, ex->host};
+            s = mw_op_get(nd->op)->run_cpu(&ctx, nd);
+        }
+        if (s != MW_OK) {
+            mw_error_wrap(s, "node %d (%s -> %s)%s%s: ", i, mw_op_get(nd->op)->name,
+                          g->tensors[nd->out[0]].name, ex->rt ? " on " : "",
+                          ex->rt ? mw_runtime_device(ex->rt)->name : "");
+        }
+    }
+    if (ex->rt) {
+        mw_status f = mw_runtime_finish(ex->rt);
+        if (s == MW_OK) s = f;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (ex->events[i]) {
+                clReleaseEvent(ex->events[i]);
+                ex->events[i] = NULL;
+            }
+    }
+    return s;
+}
+
+mw_exec_plan_stats mw_exec_get_plan_stats(const mw_exec *ex) {
+    return ex->stats;
+}
+
+mw_exec_arenas mw_exec_get_arenas(const mw_exec *ex) {
+    mw_exec_arenas a = {ex->params, ex->grads, ex->host_params, ex->host_grads,
+                        ex->param_bytes / 4, ex->trainable_bytes / 4};
+    return a;
+}
+
+mw_runtime *mw_exec_runtime(const mw_exec *ex) {
+    return ex->rt;
+}

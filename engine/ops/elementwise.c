@@ -1,0 +1,149 @@
+/* Elementwise ops: fill, affine, add, relu and relu's backward. */
+#include <math.h>
+
+#include "memwrap/ops.h"
+#include "ops/launch.h"
+#include "ops/reference.h"
+
+void mw_ref_fill(float *y, size_t n, float value) {
+    for (size_t i = 0; i < n; i++) y[i] = value;
+}
+
+void mw_ref_affine(const float *x, float *y, size_t n, float alpha, float beta) {
+    for (size_t i = 0; i < n; i++) y[i] = alpha * x[i] + beta;
+}
+
+void mw_ref_add(const float *a, const float *b, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void mw_ref_relu(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void mw_ref_relu_bwd(const float *gy, const float *y, float *gx, size_t n) {
+    for (size_t i = 0; i < n; i++) gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
+}
+
+/* ---- builders ---- */
+
+static bool same_shape(const mw_graph *g, int a, int b) {
+    const mw_tensor *x = mw_t(g, a), *y = mw_t(g, b);
+    if (x->ndim != y->ndim) return false;
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] != y->shape[i]) return false;
+    return true;
+}
+
+int mw_affine(mw_graph *g, int x, float alpha, float beta) {
+    if (!mw_graph_check_inputs(g, "affine", &x, 1)) return -1;
+    mw_node_attr at = {.affine = {alpha, beta}};
+    return mw_graph_emit(g, MW_OP_AFFINE, &x, 1, mw_t(g, x)->ndim, mw_t(g, x)->shape, at);
+}
+
+int mw_add(mw_graph *g, int a, int b) {
+    int in[2] = {a, b};
+    if (!mw_graph_check_inputs(g, "add", in, 2)) return -1;
+    if (!same_shape(g, a, b))
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "add: %s and %s differ in shape",
+                             mw_t(g, a)->name, mw_t(g, b)->name);
+    return mw_graph_emit(g, MW_OP_ADD, in, 2, mw_t(g, a)->ndim, mw_t(g, a)->shape,
+                         (mw_node_attr){0});
+}
+
+int mw_relu(mw_graph *g, int x) {
+    if (!mw_graph_check_inputs(g, "relu", &x, 1)) return -1;
+    return mw_graph_emit(g, MW_OP_RELU, &x, 1, mw_t(g, x)->ndim, mw_t(g, x)->shape,
+                         (mw_node_attr){0});
+}
+
+/* ---- backward ---- */
+
+static void affine_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                            int *gin) {
+    gin[0] = mw_affine(g, gout[0], n->attr.affine.alpha, 0.0f);
+}
+
+static void add_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                         int *gin) {
+    gin[0] = gout[0];
+    gin[1] = gout[0];
+}
+
+static void relu_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                          int *gin) {
+    int in[2] = {gout[0], n->out[0]};
+    gin[0] = mw_graph_emit(g, MW_OP_RELU_BWD, in, 2, mw_t(g, n->in[0])->ndim,
+                           mw_t(g, n->in[0])->shape, (mw_node_attr){0});
+}
+
+/* ---- OpenCL ---- */
+
+static unsigned count(const mw_cl_ctx *c, int t) {
+    return (unsigned)mw_t(c->g, t)->numel;
+}
+
+static mw_status fill_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "fill", "fill_f32", count(c, n->out[0]), "mfu", mw_mem(c, n->out[0]),
+                     (double)n->attr.fill.value, count(c, n->out[0]));
+}
+
+static mw_status affine_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "elementwise", "affine_f32", count(c, n->out[0]), "mmffu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (double)n->attr.affine.alpha,
+                     (double)n->attr.affine.beta, count(c, n->out[0]));
+}
+
+static mw_status add_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "elementwise", "add_f32", count(c, n->out[0]), "mmmu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
+                     count(c, n->out[0]));
+}
+
+static mw_status relu_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "elementwise", "relu_f32", count(c, n->out[0]), "mmu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), count(c, n->out[0]));
+}
+
+static mw_status relu_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "elementwise", "relu_bwd_f32", count(c, n->out[0]), "mmmu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
+                     count(c, n->out[0]));
+}
+
+/* ---- reference backend ---- */
+
+static mw_status fill_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_fill(mw_host_f32(c, n->out[0]), mw_t(c->g, n->out[0])->numel, n->attr.fill.value);
+    return MW_OK;
+}
+
+static mw_status affine_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_affine(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]),
+                  mw_t(c->g, n->out[0])->numel, n->attr.affine.alpha, n->attr.affine.beta);
+    return MW_OK;
+}
+
+static mw_status add_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_add(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]), mw_host_f32(c, n->out[0]),
+               mw_t(c->g, n->out[0])->numel);
+    return MW_OK;
+}
+
+static mw_status relu_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_relu(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]),
+                mw_t(c->g, n->out[0])->numel);
+    return MW_OK;
+}
+
+static mw_status relu_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_relu_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                    mw_host_f32(c, n->out[0]), mw_t(c->g, n->out[0])->numel);
+    return MW_OK;
+}
+
+const mw_op_def mw_op_def_fill = {"fill", fill_cl, fill_cpu, NULL, NULL};
+const mw_op_def mw_op_def_affine = {"affine", affine_cl, affine_cpu, affine_backward, NULL};
+const mw_op_def mw_op_def_add = {"add", add_cl, add_cpu, add_backward, NULL};
+const mw_op_def mw_op_def_relu = {"relu", relu_cl, relu_cpu, relu_backward, NULL};
+const mw_op_def mw_op_def_relu_bwd = {"relu_bwd", relu_bwd_cl, relu_bwd_cpu, NULL, NULL};

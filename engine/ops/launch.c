@@ -1,0 +1,77 @@
+/* mw_launch: argument binding and 1-D enqueue for memwrap's kernels. */
+#include <stdarg.h>
+
+#include "ops/launch.h"
+#include "runtime/cl_check.h"
+#include "runtime/internal.h"
+
+/* Work-group size for elementwise-style kernels: 64 fits every device we target and PoCL
+ * compiles one specialisation per local size, so keeping it fixed keeps compiles few. */
+enum { MW_LOCAL_SIZE = 64 };
+
+/* Sets the arguments from `fmt` and enqueues `global` items (rounded up to `local`). */
+static mw_status launch_range(mw_cl_ctx *c, const char *family, const char *kernel,
+                              size_t global, size_t local, const char *fmt, va_list ap) {
+    cl_kernel k;
+    MW_TRY(mw_runtime_kernel(c->rt, family, "", kernel, &k));
+    mw_status s = MW_OK;
+    for (cl_uint i = 0; fmt[i] && s == MW_OK; i++) {
+        cl_int err = CL_SUCCESS;
+        switch (fmt[i]) {
+        case 'm': {
+            cl_mem m = va_arg(ap, cl_mem);
+            err = clSetKernelArg(k, i, sizeof m, &m);
+            break;
+        }
+        case 'i': {
+            cl_int v = va_arg(ap, int);
+            err = clSetKernelArg(k, i, sizeof v, &v);
+            break;
+        }
+        case 'u': {
+            cl_uint v = va_arg(ap, unsigned);
+            err = clSetKernelArg(k, i, sizeof v, &v);
+            break;
+        }
+        case 'f': {
+            cl_float v = (cl_float)va_arg(ap, double);
+            err = clSetKernelArg(k, i, sizeof v, &v);
+            break;
+        }
+        default:
+            s = mw_error_set(MW_ERR_INVALID_ARG, "mw_launch %s: bad argument format '%c'", kernel,
+                             fmt[i]);
+        }
+        if (err != CL_SUCCESS)
+            s = mw_error_set(mw_cl_status(err), "clSetKernelArg(%s, %u) failed with %s", kernel,
+                             i, mw_cl_error_name(err));
+    }
+    MW_TRY(s);
+    size_t padded = (global + local - 1) / local * local;
+    cl_int err = clEnqueueNDRangeKernel(c->queue, k, 1, NULL, &padded, &local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return mw_error_set(mw_cl_status(err), "clEnqueueNDRangeKernel(%s, %zu items) failed with %s",
+                            kernel, global, mw_cl_error_name(err));
+    mw_runtime_count_enqueue(c->rt);
+    return MW_OK;
+}
+
+mw_status mw_launch(mw_cl_ctx *c, const char *family, const char *kernel, size_t global,
+                    const char *fmt, ...) {
+    size_t max_local = mw_runtime_device(c->rt)->max_work_group_size;
+    size_t local = max_local < MW_LOCAL_SIZE ? max_local : MW_LOCAL_SIZE;
+    va_list ap;
+    va_start(ap, fmt);
+    mw_status s = launch_range(c, family, kernel, global, local, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+mw_status mw_launch_group(mw_cl_ctx *c, const char *family, const char *kernel, size_t group,
+                          const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mw_status s = launch_range(c, family, kernel, group, group, fmt, ap);
+    va_end(ap);
+    return s;
+}

@@ -1,0 +1,96 @@
+/* Mean softmax cross-entropy over int32 labels, and its backward. */
+#include <math.h>
+#include <stdio.h>
+
+#include "memwrap/ops.h"
+#include "ops/launch.h"
+#include "ops/reference.h"
+
+void mw_ref_softmax_ce(const float *logits, const int32_t *labels, float *loss, float *probs,
+                       size_t rows, size_t classes) {
+    double total = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = logits + r * classes;
+        double m = x[0], s = 0;
+        for (size_t c = 1; c < classes; c++) m = x[c] > m ? x[c] : m;
+        for (size_t c = 0; c < classes; c++) s += exp(x[c] - m);
+        for (size_t c = 0; c < classes; c++) probs[r * classes + c] = (float)(exp(x[c] - m) / s);
+        int32_t y = labels[r];
+        total += (y >= 0 && (size_t)y < classes) ? log(s) - (x[y] - m) : NAN;
+    }
+    loss[0] = (float)(total / (double)rows);
+}
+
+void mw_ref_softmax_ce_bwd(const float *gloss, const float *probs, const int32_t *labels,
+                           float *glogits, size_t rows, size_t classes) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < classes; c++) {
+            double onehot = labels[r] == (int32_t)c ? 1.0 : 0.0;
+            glogits[r * classes + c] =
+                (float)(gloss[0] * (probs[r * classes + c] - onehot) / (double)rows);
+        }
+}
+
+int mw_softmax_cross_entropy(mw_graph *g, int logits, int labels) {
+    int in[2] = {logits, labels};
+    if (!mw_graph_check_inputs(g, "softmax_cross_entropy", in, 2)) return -1;
+    const mw_tensor *tl = mw_t(g, logits), *ty = mw_t(g, labels);
+    if (tl->ndim != 2 || ty->ndim != 1 || ty->shape[0] != tl->shape[0] || ty->dtype != MW_I32)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "softmax_cross_entropy: logits %s must be [N, C] and labels %s "
+                             "int32 [N]",
+                             tl->name, ty->name);
+    int64_t one = 1;
+    char name[MW_NAME_MAX];
+    int loss = mw_graph_new_tensor(g, "loss", MW_F32, 1, &one);
+    snprintf(name, sizeof name, "softmax_ce:%d:probs", g->n_nodes);
+    int probs = mw_graph_new_tensor(g, name, MW_F32, 2, tl->shape);
+    int out[2] = {loss, probs};
+    if (loss < 0 || probs < 0) return -1;
+    if (mw_graph_add_node(g, MW_OP_SOFTMAX_CE, in, 2, out, 2, (mw_node_attr){0}) < 0) return -1;
+    return loss;
+}
+
+static void softmax_ce_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                                int *gin) {
+    if (gout[0] < 0) return; /* only the loss output carries a gradient */
+    int in[3] = {gout[0], n->out[1], n->in[1]};
+    gin[0] = mw_graph_emit(g, MW_OP_SOFTMAX_CE_BWD, in, 3, 2, mw_t(g, n->in[0])->shape,
+                           (mw_node_attr){0});
+}
+
+static mw_status softmax_ce_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t rows = mw_rows(c->g, n->in[0]), classes = mw_cols(c->g, n->in[0]);
+    /* One work-group of at most 64 (the kernel's local array), a power of two for the tree. */
+    size_t group = 64;
+    while (group > mw_runtime_device(c->rt)->max_work_group_size) group /= 2;
+    return mw_launch_group(c, "loss", "softmax_ce_f32", group, "mmmmuu", mw_mem(c, n->in[0]),
+                           mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]),
+                           (unsigned)rows, (unsigned)classes);
+}
+
+static mw_status softmax_ce_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t rows = mw_rows(c->g, n->out[0]), classes = mw_cols(c->g, n->out[0]);
+    return mw_launch(c, "loss", "softmax_ce_bwd_f32", rows * classes, "mmmmuu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->in[2]),
+                     mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)classes);
+}
+
+static mw_status softmax_ce_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_softmax_ce(mw_host_f32(c, n->in[0]), (const int32_t *)c->host[n->in[1]],
+                      mw_host_f32(c, n->out[0]), mw_host_f32(c, n->out[1]),
+                      mw_rows(c->g, n->in[0]), mw_cols(c->g, n->in[0]));
+    return MW_OK;
+}
+
+static mw_status softmax_ce_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_softmax_ce_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                          (const int32_t *)c->host[n->in[2]], mw_host_f32(c, n->out[0]),
+                          mw_rows(c->g, n->out[0]), mw_cols(c->g, n->out[0]));
+    return MW_OK;
+}
+
+const mw_op_def mw_op_def_softmax_ce = {"softmax_ce", softmax_ce_cl, softmax_ce_cpu,
+                                        softmax_ce_backward, NULL};
+const mw_op_def mw_op_def_softmax_ce_bwd = {"softmax_ce_bwd", softmax_ce_bwd_cl,
+                                            softmax_ce_bwd_cpu, NULL, NULL};

@@ -1,0 +1,38 @@
+/* The op table: one row per mw_op, defined next to the op in its family file. */
+#include "graph/graph_internal.h"
+
+extern const mw_op_def mw_op_def_fill, mw_op_def_affine, mw_op_def_add, mw_op_def_relu,
+    mw_op_def_relu_bwd, mw_op_def_matmul, mw_op_def_linear, mw_op_def_sum_rows,
+    mw_op_def_concat_cols, mw_op_def_slice_cols, mw_op_def_pad_cols, mw_op_def_row_normalize,
+    mw_op_def_row_normalize_bwd, mw_op_def_pairwise_sqdist, mw_op_def_pairwise_sqdist_bwd,
+    mw_op_def_sparsemax, mw_op_def_sparsemax_bwd, mw_op_def_softmax_ce,
+    mw_op_def_softmax_ce_bwd;
+
+static const mw_op_def *const op_table[] = {
+    [MW_OP_NONE] = NULL,
+    [MW_OP_FILL] = &mw_op_def_fill,
+    [MW_OP_AFFINE] = &mw_op_def_affine,
+    [MW_OP_ADD] = &mw_op_def_add,
+    [MW_OP_RELU] = &mw_op_def_relu,
+    [MW_OP_RELU_BWD] = &mw_op_def_relu_bwd,
+    [MW_OP_MATMUL] = &mw_op_def_matmul,
+    [MW_OP_LINEAR] = &mw_op_def_linear,
+    [MW_OP_SUM_ROWS] = &mw_op_def_sum_rows,
+    [MW_OP_CONCAT_COLS] = &mw_op_def_concat_cols,
+    [MW_OP_SLICE_COLS] = &mw_op_def_slice_cols,
+    [MW_OP_PAD_COLS] = &mw_op_def_pad_cols,
+    [MW_OP_ROW_NORMALIZE] = &mw_op_def_row_normalize,
+    [MW_OP_ROW_NORMALIZE_BWD] = &mw_op_def_row_normalize_bwd,
+    [MW_OP_PAIRWISE_SQDIST] = &mw_op_def_pairwise_sqdist,
+    [MW_OP_PAIRWISE_SQDIST_BWD] = &mw_op_def_pairwise_sqdist_bwd,
+    [MW_OP_SPARSEMAX] = &mw_op_def_sparsemax,
+    [MW_OP_SPARSEMAX_BWD] = &mw_op_def_sparsemax_bwd,
+    [MW_OP_SOFTMAX_CE] = &mw_op_def_softmax_ce,
+    [MW_OP_SOFTMAX_CE_BWD] = &mw_op_def_softmax_ce_bwd,
+};
+_Static_assert(sizeof(op_table) / sizeof(op_table[0]) == MW_OP_COUNT,
+               "every mw_op needs a row in op_table");
+
+const mw_op_def *mw_op_get(mw_op op) {
+    return (op > MW_OP_NONE && op < MW_OP_COUNT) ? op_table[op] : NULL;
+}

@@ -1,0 +1,57 @@
+/* Plain-C reference implementations of every op: obvious loops, float accumulation in
+ * double where PyTorch's result would not depend on order. The tests check the OpenCL
+ * kernels against these, and the reference backend (mw_exec with no runtime) runs graphs on
+ * them for finite-difference gradient checks. Matrices are row-major. */
+#ifndef MEMWRAP_OPS_REFERENCE_H
+#define MEMWRAP_OPS_REFERENCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* elementwise */
+void mw_ref_fill(float *y, size_t n, float value);
+void mw_ref_affine(const float *x, float *y, size_t n, float alpha, float beta);
+void mw_ref_add(const float *a, const float *b, float *y, size_t n);
+void mw_ref_relu(const float *x, float *y, size_t n);
+void mw_ref_relu_bwd(const float *gy, const float *y, float *gx, size_t n);
+
+/* linear: C[m,n] = op(A) op(B) with op(A) [m,k], op(B) [k,n] */
+void mw_ref_matmul(const float *a, const float *b, float *c, size_t m, size_t n, size_t k,
+                   bool transpose_a, bool transpose_b);
+void mw_ref_linear(const float *x, const float *w, const float *b, float *y, size_t rows,
+                   size_t in, size_t out);
+void mw_ref_sum_rows(const float *x, float *y, size_t rows, size_t cols);
+
+/* concat */
+void mw_ref_concat_cols(const float *a, const float *b, float *y, size_t rows, size_t ca,
+                        size_t cb);
+void mw_ref_slice_cols(const float *x, float *y, size_t rows, size_t cols, size_t start,
+                       size_t count);
+void mw_ref_pad_cols(const float *x, float *y, size_t rows, size_t width, size_t start,
+                     size_t count);
+
+/* distance */
+void mw_ref_row_normalize(const float *x, float *y, size_t rows, size_t cols, float eps);
+void mw_ref_row_normalize_bwd(const float *gy, const float *x, float *gx, size_t rows,
+                              size_t cols, float eps);
+void mw_ref_pairwise_sqdist(const float *a, const float *b, float *d, size_t n, size_t m,
+                            size_t dim);
+void mw_ref_pairwise_sqdist_bwd(const float *gd, const float *a, const float *b, float *ga,
+                                float *gb, size_t n, size_t m, size_t dim);
+
+/* sparsemax (per row) */
+void mw_ref_sparsemax(const float *z, float *p, size_t rows, size_t cols);
+void mw_ref_sparsemax_bwd(const float *gp, const float *p, float *gz, size_t rows, size_t cols);
+
+/* loss: mean softmax cross-entropy; probs [rows, classes] saved for the backward */
+void mw_ref_softmax_ce(const float *logits, const int32_t *labels, float *loss, float *probs,
+                       size_t rows, size_t classes);
+void mw_ref_softmax_ce_bwd(const float *gloss, const float *probs, const int32_t *labels,
+                           float *glogits, size_t rows, size_t classes);
+
+/* optimizer: PyTorch SGD (dampening 0), one step over n values */
+void mw_ref_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
+                     float weight_decay, bool nesterov, bool first_step);
+
+#endif

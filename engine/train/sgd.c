@@ -1,0 +1,81 @@
+/* SGD over the parameter arena: one kernel launch per step whatever the model. */
+#include <stdlib.h>
+
+#include "memwrap/train.h"
+#include "ops/launch.h"
+#include "ops/reference.h"
+#include "runtime/cl_check.h"
+
+struct mw_sgd {
+    mw_exec *ex;
+    mw_sgd_options opt;
+    cl_mem buf;
+    float *host_buf;
+    bool stepped;
+};
+
+void mw_ref_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
+                     float weight_decay, bool nesterov, bool first_step) {
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i] + weight_decay * p[i];
+        if (momentum != 0.0f) {
+            float b = first_step ? d : momentum * buf[i] + d;
+            buf[i] = b;
+            d = nesterov ? d + momentum * b : b;
+        }
+        p[i] -= lr * d;
+    }
+}
+
+mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out) {
+    *out = NULL;
+    if (opt->momentum < 0 || opt->weight_decay < 0 || (opt->nesterov && opt->momentum <= 0))
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "sgd: momentum and weight_decay must be >= 0, and Nesterov needs "
+                            "momentum > 0 (got momentum %g, weight_decay %g)",
+                            (double)opt->momentum, (double)opt->weight_decay);
+    mw_sgd *s = calloc(1, sizeof *s);
+    if (!s) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    s->ex = ex;
+    s->opt = *opt;
+    mw_exec_arenas a = mw_exec_get_arenas(ex);
+    size_t n = a.trainable_floats ? a.trainable_floats : 1;
+    mw_status st = MW_OK;
+    if (mw_exec_runtime(ex))
+        st = mw_runtime_buffer(mw_exec_runtime(ex), n * sizeof(float), "momentum buffers",
+                               &s->buf);
+    else if (!(s->host_buf = calloc(n, sizeof(float))))
+        st = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for momentum buffers");
+    if (st != MW_OK) {
+        mw_sgd_free(s);
+        return st;
+    }
+    *out = s;
+    return MW_OK;
+}
+
+void mw_sgd_free(mw_sgd *s) {
+    if (!s) return;
+    if (s->buf) clReleaseMemObject(s->buf);
+    free(s->host_buf);
+    free(s);
+}
+
+mw_status mw_sgd_step(mw_sgd *s, float lr) {
+    mw_exec_arenas a = mw_exec_get_arenas(s->ex);
+    bool first = !s->stepped;
+    s->stepped = true;
+    if (a.trainable_floats == 0) return MW_OK;
+    mw_runtime *rt = mw_exec_runtime(s->ex);
+    if (!rt) {
+        mw_ref_sgd_step(a.host_params, a.host_grads, s->host_buf, a.trainable_floats, lr,
+                        s->opt.momentum, s->opt.weight_decay, s->opt.nesterov, first);
+        return MW_OK;
+    }
+    mw_cl_ctx ctx = {rt, mw_runtime_queue(rt, 0), NULL, NULL, NULL};
+    MW_TRY(mw_launch(&ctx, "sgd", "sgd_step_f32", a.trainable_floats, "mmmufffii", a.params,
+                     a.grads, s->buf, (unsigned)a.trainable_floats, (double)lr,
+                     (double)s->opt.momentum, (double)s->opt.weight_decay, (int)s->opt.nesterov,
+                     (int)first));
+    return MW_OK;
+}

@@ -1,0 +1,33 @@
+/* Training: PyTorch's SGD (momentum, Nesterov, weight decay) as one fused kernel over the
+ * parameter arena. Learning-rate schedules are in memwrap/schedule.h. */
+#ifndef MEMWRAP_TRAIN_H
+#define MEMWRAP_TRAIN_H
+
+#include "memwrap/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mw_sgd_options {
+    float momentum;     /* 0.9 in the paper */
+    float weight_decay; /* 5e-4 in the paper; applies to every parameter, as the reference */
+    bool nesterov;
+} mw_sgd_options;
+
+typedef struct mw_sgd mw_sgd;
+
+/* Optimizer over every parameter of `ex` that receives a gradient (parameters without one
+ * are skipped, as PyTorch skips grad None). The momentum buffers are allocated here. */
+mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out);
+void mw_sgd_free(mw_sgd *sgd);
+
+/* One step with learning rate `lr`, after a MW_RUN_FORWARD_BACKWARD run:
+ *   d = g + wd·p;  buf = d (first step) or momentum·buf + d;
+ *   d = d + momentum·buf (Nesterov) or buf;  p -= lr·d. */
+mw_status mw_sgd_step(mw_sgd *sgd, float lr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
