@@ -99,9 +99,11 @@ static void write_raw(const char *path, const char *header, size_t ndata) {
     size_t n = 8 + hl + ndata;
     uint8_t *buf = calloc(1, n);
     assert_non_null(buf);
-    for (int b = 0; b < 8; b++) buf[b] = (uint8_t)((uint64_t)hl >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        buf[b] = (uint8_t)((uint64_t)hl >> (8 * b));
     memcpy(buf + 8, header, hl);
-    for (size_t i = 0; i < ndata; i++) buf[8 + hl + i] = (uint8_t)i;
+    for (size_t i = 0; i < ndata; i++)
+        buf[8 + hl + i] = (uint8_t)i;
     write_bytes(path, buf, n);
     free(buf);
 }
@@ -215,7 +217,8 @@ static void test_round_trip(void **state) {
     assert_memory_equal(i, i32_data, sizeof i);
     /* ndim < 0: any shape */
     assert_int_equal(mw_safetensors_read_i32(st, "mid.i64", -1, NULL, i, 6), MW_OK);
-    for (int k = 0; k < 5; k++) assert_int_equal(i[k], (int32_t)i64_data[k]);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(i[k], (int32_t)i64_data[k]);
     assert_int_equal(mw_safetensors_read_f32(st, "empty", 2, empty_shape, NULL, 0), MW_OK);
     mw_safetensors_free(st);
 }
@@ -228,7 +231,8 @@ static void test_file_layout(void **state) {
     size_t n;
     uint8_t *b = read_bytes(fx->path, &n);
     uint64_t hl = 0;
-    for (int k = 0; k < 8; k++) hl |= (uint64_t)b[k] << (8 * k);
+    for (int k = 0; k < 8; k++)
+        hl |= (uint64_t)b[k] << (8 * k);
     assert_int_equal(hl % 8, 0);
     assert_true(8 + hl <= n);
     char *h = malloc(hl + 1);
@@ -241,10 +245,11 @@ static void test_file_layout(void **state) {
     /* trailing padding is spaces only, after the closing brace */
     char *close = strrchr(h, '}');
     assert_non_null(close);
-    for (char *p = close + 1; *p; p++) assert_int_equal(*p, ' ');
+    for (char *p = close + 1; *p; p++)
+        assert_int_equal(*p, ' ');
     assert_true(hl - (size_t)(close + 1 - h) < 8);
     const char *order[] = {"\"__metadata__\"", "\"alpha.f64\"", "\"beta.i32\"", "\"empty\"",
-                           "\"mid.i64\"", "\"scalar\"", "\"u8\"", "\"zeta.f32\""};
+                           "\"mid.i64\"",      "\"scalar\"",    "\"u8\"",       "\"zeta.f32\""};
     const char *prev = h;
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
         const char *at = strstr(h, order[k]);
@@ -253,11 +258,16 @@ static void test_file_layout(void **state) {
         prev = at;
     }
     /* contiguous offsets in name order */
-    assert_non_null(strstr(h, "\"alpha.f64\":{\"dtype\":\"F64\",\"shape\":[4],\"data_offsets\":[0,32]}"));
-    assert_non_null(strstr(h, "\"beta.i32\":{\"dtype\":\"I32\",\"shape\":[3,1,2],\"data_offsets\":[32,56]}"));
-    assert_non_null(strstr(h, "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,7],\"data_offsets\":[56,56]}"));
-    assert_non_null(strstr(h, "\"scalar\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[96,104]}"));
-    assert_non_null(strstr(h, "\"zeta.f32\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[107,131]}"));
+    assert_non_null(
+        strstr(h, "\"alpha.f64\":{\"dtype\":\"F64\",\"shape\":[4],\"data_offsets\":[0,32]}"));
+    assert_non_null(
+        strstr(h, "\"beta.i32\":{\"dtype\":\"I32\",\"shape\":[3,1,2],\"data_offsets\":[32,56]}"));
+    assert_non_null(
+        strstr(h, "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,7],\"data_offsets\":[56,56]}"));
+    assert_non_null(
+        strstr(h, "\"scalar\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[96,104]}"));
+    assert_non_null(
+        strstr(h, "\"zeta.f32\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[107,131]}"));
     assert_int_equal(n, 8 + hl + 131);
     free(h);
     free(b);
@@ -272,13 +282,16 @@ static void test_conversions(void **state) {
 
     float f[4];
     assert_int_equal(mw_safetensors_read_f32(st, "alpha.f64", 1, f64_shape, f, 4), MW_OK);
-    for (int k = 0; k < 4; k++) assert_true(f[k] == (float)f64_data[k]);
+    for (int k = 0; k < 4; k++)
+        assert_true(f[k] == (float)f64_data[k]);
     double d[6];
     assert_int_equal(mw_safetensors_read_f64(st, "zeta.f32", 2, f32_shape, d, 6), MW_OK);
-    for (int k = 0; k < 6; k++) assert_true(d[k] == (double)f32_data[k]);
+    for (int k = 0; k < 6; k++)
+        assert_true(d[k] == (double)f32_data[k]);
     int32_t i[5];
     assert_int_equal(mw_safetensors_read_i32(st, "mid.i64", 1, i64_shape, i, 5), MW_OK);
-    for (int k = 0; k < 5; k++) assert_int_equal(i[k], (int32_t)i64_data[k]);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(i[k], (int32_t)i64_data[k]);
 
     /* dtype families do not mix */
     assert_int_equal(mw_safetensors_read_f32(st, "mid.i64", -1, NULL, f, 5), MW_ERR_FORMAT);
@@ -317,8 +330,7 @@ static void test_shape_and_missing(void **state) {
     assert_int_equal(mw_safetensors_read_f32(st, "zeta.f32", -1, NULL, f, 5), MW_ERR_INVALID_ARG);
     assert_non_null(strstr(mw_error_message(), "zeta.f32"));
 
-    assert_int_equal(mw_safetensors_read_f32(st, "fc9.weight", -1, NULL, f, 16),
-                     MW_ERR_NOT_FOUND);
+    assert_int_equal(mw_safetensors_read_f32(st, "fc9.weight", -1, NULL, f, 16), MW_ERR_NOT_FOUND);
     assert_non_null(strstr(mw_error_message(), "fc9.weight"));
     assert_non_null(strstr(mw_error_message(), fx->path));
     int32_t i[4];
@@ -376,8 +388,8 @@ static void test_corrupt_header(void **state) {
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8, "w"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8,
          "w"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}",
-         8, "w"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}", 8,
+         "w"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "w"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 8, "w"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, "w"},
@@ -502,6 +514,8 @@ static void test_overwrite_is_atomic(void **state) {
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "{\"v\":2}"), MW_ERR_INVALID_ARG);
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "[\"v\"]"), MW_ERR_INVALID_ARG);
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "{oops"), MW_ERR_INVALID_ARG);
+    assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "{\"v\":\"3\"} x"),
+                     MW_ERR_INVALID_ARG);
     uint8_t *b2 = read_bytes(fx->path, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
@@ -546,9 +560,13 @@ static void test_write_rejects_bad_items(void **state) {
  * recomputed here from the stored inputs matches the stored float64 output. */
 static void test_reference_files(void **state) {
     (void)state;
-    static const char *const files[] = {
-        "ops", "head_encoder_memory_cosine", "head_encoder_memory_l2",
-        "head_encoder_memory_dot", "head_memory_cosine", "head_memory_l2", "head_memory_dot"};
+    static const char *const files[] = {"ops",
+                                        "head_encoder_memory_cosine",
+                                        "head_encoder_memory_l2",
+                                        "head_encoder_memory_dot",
+                                        "head_memory_cosine",
+                                        "head_memory_l2",
+                                        "head_memory_dot"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s.safetensors", MEMWRAP_REFERENCE_DIR, files[f]);
@@ -569,14 +587,16 @@ static void test_reference_files(void **state) {
             for (int i = 0; i < 5; i++) {
                 for (int j = 0; j < 6; j++) {
                     double acc = 0;
-                    for (int k = 0; k < 9; k++) acc += a[i * 9 + k] * b[k * 6 + j];
+                    for (int k = 0; k < 9; k++)
+                        acc += a[i * 9 + k] * b[k * 6 + j];
                     assert_true(fabs(acc - c[i * 6 + j]) <= 1e-12 * (1 + fabs(acc)));
                 }
             }
             int32_t labels[8];
             assert_int_equal(mw_safetensors_find(st, "ce.labels")->dtype, MW_ST_I64);
             assert_int_equal(mw_safetensors_read_i32(st, "ce.labels", 1, ls, labels, 8), MW_OK);
-            for (int i = 0; i < 8; i++) assert_true(labels[i] >= 0 && labels[i] < 10);
+            for (int i = 0; i < 8; i++)
+                assert_true(labels[i] >= 0 && labels[i] < 10);
         } else {
             const int64_t es[3] = {20, 16, 32}, ys[2] = {20, 16};
             float e[20 * 16 * 32];

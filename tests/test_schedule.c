@@ -80,7 +80,8 @@ static void test_constant_and_eta_min(void **state) {
     (void)state;
     mw_lr_schedule c = {.kind = MW_SCHEDULE_CONSTANT, .base_lr = 0.05};
     assert_int_equal(mw_lr_schedule_validate(&c), MW_OK);
-    for (int e = 0; e < 500; e += 37) assert_true(mw_lr_at_epoch(&c, e) == 0.05);
+    for (int e = 0; e < 500; e += 37)
+        assert_true(mw_lr_at_epoch(&c, e) == 0.05);
 
     mw_lr_schedule s = {.kind = MW_SCHEDULE_COSINE, .base_lr = 0.1, .t_max = 10, .eta_min = 0.01};
     assert_int_equal(mw_lr_schedule_validate(&s), MW_OK);
@@ -173,9 +174,8 @@ static void test_kind_names(void **state) {
     (void)state;
     for (int k = 0; k < MW_SCHEDULE_KIND_COUNT; k++) {
         mw_schedule_kind back;
-        assert_int_equal(mw_schedule_kind_from_name(mw_schedule_kind_name((mw_schedule_kind)k),
-                                                    &back),
-                         MW_OK);
+        assert_int_equal(
+            mw_schedule_kind_from_name(mw_schedule_kind_name((mw_schedule_kind)k), &back), MW_OK);
         assert_int_equal(back, k);
     }
     assert_string_equal(mw_schedule_kind_name(MW_SCHEDULE_COSINE), "cosine");

@@ -85,7 +85,8 @@ static double load_f64(const uint8_t *p) {
 
 void mw_safetensors_free(mw_safetensors *st) {
     if (!st) return;
-    for (int i = 0; i < st->count; i++) free(st->tensors[i].name);
+    for (int i = 0; i < st->count; i++)
+        free(st->tensors[i].name);
     free(st->tensors);
     free(st->metadata_json);
     free(st->blob);
@@ -105,8 +106,7 @@ static char *dup_string(const char *s) {
 static mw_status read_whole_file(const char *path, uint8_t **out, size_t *size) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        return mw_error_set(MW_ERR_IO, "safetensors '%s': cannot open: %s", path,
-                            strerror(errno));
+        return mw_error_set(MW_ERR_IO, "safetensors '%s': cannot open: %s", path, strerror(errno));
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
@@ -137,8 +137,7 @@ static mw_status read_whole_file(const char *path, uint8_t **out, size_t *size) 
             int e = errno;
             free(buf);
             close(fd);
-            return mw_error_set(MW_ERR_IO, "safetensors '%s': read failed: %s", path,
-                                strerror(e));
+            return mw_error_set(MW_ERR_IO, "safetensors '%s': read failed: %s", path, strerror(e));
         }
         if (r == 0) break; /* shrank under us: validate what we have */
         got += (size_t)r;
@@ -174,8 +173,8 @@ static mw_status parse_entry(const char *path, const cJSON *entry, const uint8_t
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(entry, "shape");
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(entry, "data_offsets");
     if (!cJSON_IsString(dtype)) {
-        return mw_error_set(MW_ERR_FORMAT, "safetensors '%s': tensor '%s': missing string \"dtype\"",
-                            path, name);
+        return mw_error_set(MW_ERR_FORMAT,
+                            "safetensors '%s': tensor '%s': missing string \"dtype\"", path, name);
     }
     if (!dtype_from_name(dtype->valuestring, &t->dtype)) {
         return mw_error_set(MW_ERR_FORMAT,
@@ -285,8 +284,7 @@ static mw_status parse_header(mw_safetensors *st, const char *header, size_t hea
     }
     char *text = malloc(header_len + 1);
     if (!text) {
-        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "safetensors '%s': cannot allocate header",
-                            path);
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "safetensors '%s': cannot allocate header", path);
     }
     memcpy(text, header, header_len);
     text[header_len] = '\0';
@@ -308,11 +306,12 @@ static mw_status parse_header(mw_safetensors *st, const char *header, size_t hea
     const uint8_t *data = st->blob + 8 + header_len;
     size_t data_size = st->blob_size - 8 - header_len;
     int n = 0;
-    for (const cJSON *c = root->child; c; c = c->next) n++;
+    for (const cJSON *c = root->child; c; c = c->next)
+        n++;
     st->tensors = calloc((size_t)(n ? n : 1), sizeof *st->tensors);
     if (!st->tensors) {
-        s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "safetensors '%s': cannot allocate %d entries",
-                         path, n);
+        s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "safetensors '%s': cannot allocate %d entries", path,
+                         n);
         goto done;
     }
     int have_meta = 0;
@@ -404,8 +403,7 @@ const mw_st_tensor *mw_safetensors_find(const mw_safetensors *st, const char *na
     mw_st_tensor key;
     memset(&key, 0, sizeof key);
     key.name = (char *)(uintptr_t)name; /* bsearch key only; never written */
-    return bsearch(&key, st->tensors, (size_t)st->count, sizeof *st->tensors,
-                   compare_tensor_names);
+    return bsearch(&key, st->tensors, (size_t)st->count, sizeof *st->tensors, compare_tensor_names);
 }
 
 static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
@@ -433,7 +431,8 @@ static mw_status lookup_checked(const mw_safetensors *st, const char *name, int 
     }
     if (ndim >= 0) {
         int same = ndim == t->ndim && (ndim == 0 || shape != NULL);
-        for (int i = 0; same && i < ndim; i++) same = shape[i] == t->shape[i];
+        for (int i = 0; same && i < ndim; i++)
+            same = shape[i] == t->shape[i];
         if (!same) {
             char want[256], have[256];
             if (shape || ndim == 0)
@@ -443,8 +442,8 @@ static mw_status lookup_checked(const mw_safetensors *st, const char *name, int 
                 snprintf(want, sizeof want, "(NULL shape)");
             format_shape(have, sizeof have, t->ndim, t->shape);
             return mw_error_set(MW_ERR_INVALID_ARG,
-                                "safetensors '%s': tensor '%s' has shape %s, expected %s",
-                                st->path, name, have, want);
+                                "safetensors '%s': tensor '%s' has shape %s, expected %s", st->path,
+                                name, have, want);
         }
     }
     if (t->numel > count) {
@@ -468,11 +467,13 @@ mw_status mw_safetensors_read_f32(const mw_safetensors *st, const char *name, in
         if (host_is_little_endian()) {
             if (t->nbytes) memcpy(out, t->data, t->nbytes);
         } else {
-            for (size_t i = 0; i < t->numel; i++) out[i] = load_f32(t->data + 4 * i);
+            for (size_t i = 0; i < t->numel; i++)
+                out[i] = load_f32(t->data + 4 * i);
         }
         return MW_OK;
     case MW_ST_F64:
-        for (size_t i = 0; i < t->numel; i++) out[i] = (float)load_f64(t->data + 8 * i);
+        for (size_t i = 0; i < t->numel; i++)
+            out[i] = (float)load_f64(t->data + 8 * i);
         return MW_OK;
     default:
         return mw_error_set(MW_ERR_FORMAT,
@@ -490,10 +491,12 @@ mw_status mw_safetensors_read_f64(const mw_safetensors *st, const char *name, in
     }
     switch (t->dtype) {
     case MW_ST_F32:
-        for (size_t i = 0; i < t->numel; i++) out[i] = (double)load_f32(t->data + 4 * i);
+        for (size_t i = 0; i < t->numel; i++)
+            out[i] = (double)load_f32(t->data + 4 * i);
         return MW_OK;
     case MW_ST_F64:
-        for (size_t i = 0; i < t->numel; i++) out[i] = load_f64(t->data + 8 * i);
+        for (size_t i = 0; i < t->numel; i++)
+            out[i] = load_f64(t->data + 8 * i);
         return MW_OK;
     default:
         return mw_error_set(MW_ERR_FORMAT,
@@ -511,7 +514,8 @@ mw_status mw_safetensors_read_i32(const mw_safetensors *st, const char *name, in
     }
     switch (t->dtype) {
     case MW_ST_I32:
-        for (size_t i = 0; i < t->numel; i++) out[i] = (int32_t)load_u32_le(t->data + 4 * i);
+        for (size_t i = 0; i < t->numel; i++)
+            out[i] = (int32_t)load_u32_le(t->data + 4 * i);
         return MW_OK;
     case MW_ST_I64:
         for (size_t i = 0; i < t->numel; i++) {
@@ -572,15 +576,15 @@ static mw_status build_header(const char *path, const mw_st_write_item *const *s
     char *text = NULL;
     if (!root) goto oom;
     if (metadata_json) {
-        meta = cJSON_Parse(metadata_json);
+        meta = cJSON_ParseWithOpts(metadata_json, NULL, 1); /* no trailing text */
         if (!meta) {
-            s = mw_error_set(MW_ERR_INVALID_ARG,
-                             "safetensors '%s': metadata is not valid JSON", path);
+            s = mw_error_set(MW_ERR_INVALID_ARG, "safetensors '%s': metadata is not valid JSON",
+                             path);
             goto done;
         }
         if (!cJSON_IsObject(meta)) {
-            s = mw_error_set(MW_ERR_INVALID_ARG,
-                             "safetensors '%s': metadata must be a JSON object", path);
+            s = mw_error_set(MW_ERR_INVALID_ARG, "safetensors '%s': metadata must be a JSON object",
+                             path);
             goto done;
         }
         for (const cJSON *c = meta->child; c; c = c->next) {
@@ -654,8 +658,8 @@ static mw_status write_all(FILE *f, const void *p, size_t n, const char *tmp, co
 }
 
 /* Tensor bytes in little-endian order; on a big-endian host, swapped through a small buffer. */
-static mw_status write_tensor(FILE *f, const mw_st_write_item *it, size_t nbytes,
-                              const char *tmp, const char *path) {
+static mw_status write_tensor(FILE *f, const mw_st_write_item *it, size_t nbytes, const char *tmp,
+                              const char *path) {
     if (host_is_little_endian() || dtype_sizes[it->dtype] == 1) {
         return write_all(f, it->data, nbytes, tmp, path);
     }
@@ -665,7 +669,8 @@ static mw_status write_tensor(FILE *f, const mw_st_write_item *it, size_t nbytes
     for (size_t done = 0; done < nbytes;) {
         size_t chunk = nbytes - done < sizeof buf ? nbytes - done : sizeof buf;
         for (size_t e = 0; e < chunk; e += es) {
-            for (size_t b = 0; b < es; b++) buf[e + b] = src[done + e + es - 1 - b];
+            for (size_t b = 0; b < es; b++)
+                buf[e + b] = src[done + e + es - 1 - b];
         }
         MW_TRY(write_all(f, buf, chunk, tmp, path));
         done += chunk;
@@ -687,8 +692,8 @@ static mw_status create_temp(const char *path, char **tmp_out, FILE **f_out) {
         if (fd < 0 && errno == EEXIST) continue;
         if (fd < 0) {
             int e = errno;
-            mw_status s = mw_error_set(MW_ERR_IO, "safetensors '%s': cannot create '%s': %s",
-                                       path, tmp, strerror(e));
+            mw_status s = mw_error_set(MW_ERR_IO, "safetensors '%s': cannot create '%s': %s", path,
+                                       tmp, strerror(e));
             free(tmp);
             return s;
         }
@@ -738,16 +743,16 @@ mw_status mw_safetensors_write(const char *path, const mw_st_write_item *items, 
                                const char *metadata_json) {
     if (!path) return mw_error_set(MW_ERR_INVALID_ARG, "mw_safetensors_write: path is NULL");
     if (count < 0 || (count > 0 && !items)) {
-        return mw_error_set(MW_ERR_INVALID_ARG, "safetensors '%s': bad item list (count %d)",
-                            path, count);
+        return mw_error_set(MW_ERR_INVALID_ARG, "safetensors '%s': bad item list (count %d)", path,
+                            count);
     }
     /* Validate every item before touching the file system. */
     for (int i = 0; i < count; i++) {
         const mw_st_write_item *it = &items[i];
         const char *nm = it->name ? it->name : "(null)";
         if (!it->name || !it->name[0] || strcmp(it->name, "__metadata__") == 0) {
-            return mw_error_set(MW_ERR_INVALID_ARG, "safetensors '%s': item %d has invalid name '%s'",
-                                path, i, nm);
+            return mw_error_set(MW_ERR_INVALID_ARG,
+                                "safetensors '%s': item %d has invalid name '%s'", path, i, nm);
         }
         if (!dtype_valid(it->dtype)) {
             return mw_error_set(MW_ERR_INVALID_ARG,
@@ -773,13 +778,14 @@ mw_status mw_safetensors_write(const char *path, const mw_st_write_item *items, 
     }
     const mw_st_write_item **sorted = malloc(sizeof *sorted * (size_t)(count ? count : 1));
     if (!sorted) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "safetensors '%s': out of memory", path);
-    for (int i = 0; i < count; i++) sorted[i] = &items[i];
+    for (int i = 0; i < count; i++)
+        sorted[i] = &items[i];
     qsort(sorted, (size_t)count, sizeof *sorted, compare_item_ptrs);
     for (int i = 1; i < count; i++) {
         if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
-            mw_status s = mw_error_set(MW_ERR_INVALID_ARG,
-                                       "safetensors '%s': tensor '%s' given twice", path,
-                                       sorted[i]->name);
+            mw_status s =
+                mw_error_set(MW_ERR_INVALID_ARG, "safetensors '%s': tensor '%s' given twice", path,
+                             sorted[i]->name);
             free(sorted);
             return s;
         }
@@ -799,7 +805,8 @@ mw_status mw_safetensors_write(const char *path, const mw_st_write_item *items, 
     if (s != MW_OK) goto done;
 
     uint8_t len_le[8];
-    for (int b = 0; b < 8; b++) len_le[b] = (uint8_t)((uint64_t)header_len >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        len_le[b] = (uint8_t)((uint64_t)header_len >> (8 * b));
     s = write_all(f, len_le, sizeof len_le, tmp, path);
     if (s == MW_OK) s = write_all(f, header, header_len, tmp, path);
     for (int i = 0; s == MW_OK && i < count; i++) {

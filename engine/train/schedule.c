@@ -42,7 +42,7 @@ double mw_lr_at_epoch(const mw_lr_schedule *s, int epoch) {
          * pow(): keeps the values bit-identical to the reference's. */
         double lr = s->base_lr;
         int n = s->n_milestones < MW_SCHEDULE_MAX_MILESTONES ? s->n_milestones
-                                                              : MW_SCHEDULE_MAX_MILESTONES;
+                                                             : MW_SCHEDULE_MAX_MILESTONES;
         for (int i = 0; i < n; i++) {
             if (s->milestones[i] <= epoch) lr *= s->gamma;
         }

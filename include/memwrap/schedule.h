@@ -21,12 +21,12 @@ typedef enum mw_schedule_kind {
 
 typedef struct mw_lr_schedule {
     mw_schedule_kind kind;
-    double base_lr;                              /* the optimizer's initial lr */
-    int milestones[MW_SCHEDULE_MAX_MILESTONES];  /* MULTISTEP: epochs, strictly increasing */
-    int n_milestones;                            /* MULTISTEP */
-    double gamma;                                /* MULTISTEP: factor at each milestone */
-    int t_max;                                   /* COSINE: half period in epochs */
-    double eta_min;                              /* COSINE: lr at epoch t_max */
+    double base_lr;                             /* the optimizer's initial lr */
+    int milestones[MW_SCHEDULE_MAX_MILESTONES]; /* MULTISTEP: epochs, strictly increasing */
+    int n_milestones;                           /* MULTISTEP */
+    double gamma;                               /* MULTISTEP: factor at each milestone */
+    int t_max;                                  /* COSINE: half period in epochs */
+    double eta_min;                             /* COSINE: lr at epoch t_max */
 } mw_lr_schedule;
 
 /* The LR used during epoch `epoch` (0-based; epoch 0 uses base_lr). MULTISTEP:
