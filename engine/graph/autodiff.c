@@ -48,12 +48,24 @@ static int finalize(mw_graph *g, contrib_list *contribs, int t, int queue) {
 }
 
 mw_status mw_graph_backward(mw_graph *g, int loss, const int *wrt, int n_wrt) {
+    return mw_graph_backward_from(g, loss, -1, wrt, n_wrt);
+}
+
+mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int *wrt,
+                                 int n_wrt) {
     if (g->status != MW_OK) return mw_error_set(g->status, "%s", g->error);
     if (g->has_backward)
         return mw_error_set(MW_ERR_INVALID_ARG, "mw_graph_backward: the graph already has one");
-    if (loss < 0 || loss >= g->n_tensors || g->tensors[loss].numel != 1)
+    if (loss < 0 || loss >= g->n_tensors || (seed_grad < 0 && g->tensors[loss].numel != 1))
         return mw_error_set(MW_ERR_INVALID_ARG, "mw_graph_backward: the loss must be a scalar "
                                                 "tensor of this graph");
+    if (seed_grad >= 0 &&
+        (seed_grad >= g->n_tensors || g->tensors[seed_grad].role != MW_ROLE_INPUT ||
+         g->tensors[seed_grad].ndim != g->tensors[loss].ndim ||
+         memcmp(g->tensors[seed_grad].shape, g->tensors[loss].shape,
+                (size_t)g->tensors[loss].ndim * sizeof(int64_t)) != 0))
+        return mw_error_set(MW_ERR_INVALID_ARG, "mw_graph_backward_from: the seed gradient "
+                                                "must be an input shaped like the output");
     for (int i = 0; i < n_wrt; i++)
         if (wrt[i] < 0 || wrt[i] >= g->n_tensors || g->tensors[wrt[i]].dtype != MW_F32)
             return mw_error_set(MW_ERR_INVALID_ARG, "mw_graph_backward: wrt[%d] is not a float "
@@ -78,11 +90,12 @@ mw_status mw_graph_backward(mw_graph *g, int loss, const int *wrt, int n_wrt) {
     int saved_queue = g->queue;
     int loss_queue = g->tensors[loss].producer >= 0 ? g->nodes[g->tensors[loss].producer].queue : 0;
 
-    /* d loss / d loss = 1 */
+    /* d loss / d loss = 1, unless the caller seeds the gradient of a non-scalar output. */
     g->queue = loss_queue;
     mw_node_attr one = {.fill = {1.0f}};
-    int seed = mw_graph_emit(g, MW_OP_FILL, NULL, 0, g->tensors[loss].ndim, g->tensors[loss].shape,
-                             one);
+    int seed = seed_grad >= 0 ? seed_grad
+                              : mw_graph_emit(g, MW_OP_FILL, NULL, 0, g->tensors[loss].ndim,
+                                              g->tensors[loss].shape, one);
     if (seed >= 0 && !contrib_push(&contribs[loss], seed))
         mw_graph_fail(g, MW_ERR_OUT_OF_MEMORY, "out of host memory in backward");
 

@@ -59,6 +59,11 @@ void mw_graph_set_queue(mw_graph *g, int q);
  * are summed. Call once, after the forward graph is complete. */
 mw_status mw_graph_backward(mw_graph *g, int loss, const int *wrt, int n_wrt);
 
+/* Same, for a non-scalar `output` whose gradient is given by the input tensor `seed_grad`
+ * (same shape): vector-Jacobian products, attributions of one logit. */
+mw_status mw_graph_backward_from(mw_graph *g, int output, int seed_grad, const int *wrt,
+                                 int n_wrt);
+
 /* Gradient tensor of `tensor` after mw_graph_backward, or -1 if it has none. */
 int mw_graph_grad(const mw_graph *g, int tensor);
 

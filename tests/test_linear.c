@@ -1,0 +1,154 @@
+/* The linear family: matmul (every transpose combination), nn.Linear, the memory read W·m,
+ * against PyTorch, the reference backend and finite differences. */
+#include "op_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct matmul_ctx {
+    bool ta, tb;
+} matmul_ctx;
+
+static int build_matmul(mw_graph *g, const int *in, const void *ctx) {
+    const matmul_ctx *c = ctx;
+    return mw_matmul(g, in[0], in[1], c->ta, c->tb);
+}
+
+static int build_linear(mw_graph *g, const int *in, const void *ctx) {
+    return mw_linear(g, in[0], in[1], in[2]);
+}
+
+static int build_linear_nobias(mw_graph *g, const int *in, const void *ctx) {
+    return mw_linear(g, in[0], in[1], -1);
+}
+
+static void run_against_pytorch(const char *what, const op_spec *spec, float **in,
+                                const float *seed, const float *want, float **want_grad) {
+    op_result cl, cpu;
+    op_run(spec, test_runtime(), (void *const *)in, seed, &cl);
+    op_run(spec, NULL, (void *const *)in, seed, &cpu);
+    char label[64];
+    snprintf(label, sizeof label, "%s opencl", what);
+    op_check_against(label, &cl, want, want_grad, spec->n_in, 1e-5);
+    snprintf(label, sizeof label, "%s reference", what);
+    op_check_against(label, &cpu, want, want_grad, spec->n_in, 1e-5);
+    op_check_finite_differences(spec, (void *const *)in, seed, &cpu, 1e-2f, 2e-3);
+    op_result_free(&cl);
+    op_result_free(&cpu);
+}
+
+static void test_matmul_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("ops.safetensors");
+    float *in[] = {test_reference_f32(ref, "matmul.a", 45), test_reference_f32(ref, "matmul.b", 54)};
+    float *c = test_reference_f32(ref, "matmul.c", 30), *gc = test_reference_f32(ref, "matmul.gc", 30);
+    float *want_grad[] = {test_reference_f32(ref, "matmul.ga", 45),
+                          test_reference_f32(ref, "matmul.gb", 54)};
+    matmul_ctx ctx = {false, false};
+    op_spec spec = {2, {2, 2}, {{5, 9}, {9, 6}}, {MW_F32, MW_F32}, build_matmul, &ctx};
+    run_against_pytorch("matmul", &spec, in, gc, c, want_grad);
+    free(in[0]), free(in[1]), free(c), free(gc), free(want_grad[0]), free(want_grad[1]);
+    mw_safetensors_free(ref);
+}
+
+/* All four transpose combinations, odd sizes, OpenCL vs reference backend. */
+static void test_matmul_transposes(void **state) {
+    test_rng r;
+    test_rng_seed(&r, 21);
+    enum { M = 7, N = 5, K = 11 };
+    float a[M * K], b[K * N], seed[M * N];
+    test_fill_normal(&r, a, M * K, 1.0f);
+    test_fill_normal(&r, b, K * N, 1.0f);
+    test_fill_normal(&r, seed, M * N, 1.0f);
+    for (int t = 0; t < 4; t++) {
+        matmul_ctx ctx = {t & 1, (t >> 1) & 1};
+        op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, &ctx};
+        spec.shape[0][0] = ctx.ta ? K : M;
+        spec.shape[0][1] = ctx.ta ? M : K;
+        spec.shape[1][0] = ctx.tb ? N : K;
+        spec.shape[1][1] = ctx.tb ? K : N;
+        void *inputs[] = {a, b};
+        op_result cl, cpu;
+        op_run(&spec, test_runtime(), inputs, seed, &cl);
+        op_run(&spec, NULL, inputs, seed, &cpu);
+        char what[64];
+        snprintf(what, sizeof what, "matmul ta=%d tb=%d", ctx.ta, ctx.tb);
+        op_check_against(what, &cl, cpu.out, cpu.grad, 2, 1e-5);
+        op_check_finite_differences(&spec, inputs, seed, &cpu, 1e-2f, 2e-3);
+        op_result_free(&cl);
+        op_result_free(&cpu);
+    }
+}
+
+static void test_linear_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("ops.safetensors");
+    float *in[] = {test_reference_f32(ref, "linear.x", 91), test_reference_f32(ref, "linear.w", 143),
+                   test_reference_f32(ref, "linear.b", 11)};
+    float *y = test_reference_f32(ref, "linear.y", 77), *gy = test_reference_f32(ref, "linear.gy", 77);
+    float *want_grad[] = {test_reference_f32(ref, "linear.gx", 91),
+                          test_reference_f32(ref, "linear.gw", 143),
+                          test_reference_f32(ref, "linear.gb", 11)};
+    op_spec spec = {3, {2, 2, 1}, {{7, 13}, {11, 13}, {11}}, {MW_F32, MW_F32, MW_F32},
+                    build_linear, NULL};
+    run_against_pytorch("linear", &spec, in, gy, y, want_grad);
+    for (int i = 0; i < 3; i++) free(in[i]), free(want_grad[i]);
+    free(y), free(gy);
+    mw_safetensors_free(ref);
+}
+
+static void test_linear_without_bias(void **state) {
+    test_rng r;
+    test_rng_seed(&r, 22);
+    float x[9 * 17], w[6 * 17], seed[9 * 6];
+    test_fill_normal(&r, x, 9 * 17, 1.0f);
+    test_fill_normal(&r, w, 6 * 17, 0.3f);
+    test_fill_normal(&r, seed, 9 * 6, 1.0f);
+    op_spec spec = {2, {2, 2}, {{9, 17}, {6, 17}}, {MW_F32, MW_F32}, build_linear_nobias, NULL};
+    void *inputs[] = {x, w};
+    op_result cl, cpu;
+    op_run(&spec, test_runtime(), inputs, seed, &cl);
+    op_run(&spec, NULL, inputs, seed, &cpu);
+    op_check_against("linear without bias", &cl, cpu.out, cpu.grad, 2, 1e-5);
+    op_result_free(&cl);
+    op_result_free(&cpu);
+}
+
+/* Memory Wrap's read V = W·m: a matmul whose W comes from sparsemax (many exact zeros). */
+static void test_memory_read_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("ops.safetensors");
+    float *in[] = {test_reference_f32(ref, "read.w", 54), test_reference_f32(ref, "read.m", 144)};
+    float *v = test_reference_f32(ref, "read.v", 96), *gv = test_reference_f32(ref, "read.gv", 96);
+    float *want_grad[] = {test_reference_f32(ref, "read.gw", 54),
+                          test_reference_f32(ref, "read.gm", 144)};
+    matmul_ctx ctx = {false, false};
+    op_spec spec = {2, {2, 2}, {{6, 9}, {9, 16}}, {MW_F32, MW_F32}, build_matmul, &ctx};
+    run_against_pytorch("read", &spec, in, gv, v, want_grad);
+    free(in[0]), free(in[1]), free(v), free(gv), free(want_grad[0]), free(want_grad[1]);
+    mw_safetensors_free(ref);
+}
+
+static void test_shape_errors(void **state) {
+    mw_graph *g = mw_graph_create();
+    int64_t sa[2] = {3, 4}, sb[2] = {5, 6};
+    int a = mw_graph_input(g, "a", MW_F32, 2, sa), b = mw_graph_input(g, "b", MW_F32, 2, sb);
+    assert_int_equal(mw_matmul(g, a, b, false, false), -1);
+    assert_int_equal(mw_graph_status(g), MW_ERR_INVALID_ARG);
+    assert_non_null(strstr(mw_graph_error(g), "inner dimensions"));
+    /* The error is sticky: later builders return -1 too, and execution refuses the graph. */
+    assert_int_equal(mw_relu(g, a), -1);
+    mw_exec *ex = NULL;
+    assert_int_equal(mw_exec_create(g, NULL, &ex), MW_ERR_INVALID_ARG);
+    mw_graph_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matmul_matches_pytorch),
+        cmocka_unit_test(test_matmul_transposes),
+        cmocka_unit_test(test_linear_matches_pytorch),
+        cmocka_unit_test(test_linear_without_bias),
+        cmocka_unit_test(test_memory_read_matches_pytorch),
+        cmocka_unit_test(test_shape_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
