@@ -23,8 +23,8 @@ __kernel void softmax_ce_f32(__global const float *logits, __global const int *l
     }
     partial[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint half = size / 2; half > 0; half /= 2) {
-        if (lid < half) partial[lid] += partial[lid + half];
+    for (uint step = size / 2; step > 0; step /= 2) {
+        if (lid < step) partial[lid] += partial[lid + step];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lid == 0) loss[0] = partial[0] / (float)rows;

@@ -473,3 +473,30 @@ mw_exec_arenas mw_exec_get_arenas(const mw_exec *ex) {
 mw_runtime *mw_exec_runtime(const mw_exec *ex) {
     return ex->rt;
 }
+
+/* splitmix64: one well-mixed stream per parameter from (seed, parameter index). */
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+mw_status mw_exec_init_params(mw_exec *ex, uint64_t seed) {
+    const mw_graph *g = ex->g;
+    for (int i = 0; i < g->n_params; i++) {
+        const mw_tensor *t = &g->tensors[g->params[i]];
+        float *data = malloc(t->numel * sizeof *data);
+        if (!data) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory initialising %s",
+                                       t->name);
+        uint64_t state = seed * 0x100000001B3ull + (uint64_t)i;
+        for (size_t k = 0; k < t->numel; k++) {
+            double u = (double)(splitmix64(&state) >> 11) / (double)(1ull << 53);
+            data[k] = (float)((2.0 * u - 1.0) * t->init_bound);
+        }
+        mw_status s = mw_exec_write(ex, g->params[i], data, t->numel * sizeof *data);
+        free(data);
+        MW_TRY(s);
+    }
+    return MW_OK;
+}

@@ -1,4 +1,5 @@
 /* Graph construction: tensors, nodes, sticky build errors and the public tensor queries. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,11 @@ int mw_graph_emit(mw_graph *g, mw_op op, const int *in, int n_in, int ndim, cons
     if (out < 0) return -1;
     if (mw_graph_add_node(g, op, in, n_in, &out, 1, attr) < 0) return -1;
     return out;
+}
+
+void mw_graph_param_init_uniform_fan_in(mw_graph *g, int param, int64_t fan_in) {
+    if (param < 0 || param >= g->n_tensors || fan_in <= 0) return;
+    g->tensors[param].init_bound = (float)(1.0 / sqrt((double)fan_in));
 }
 
 void mw_graph_keep(mw_graph *g, int tensor) {

@@ -46,6 +46,10 @@ const char *mw_graph_error(const mw_graph *g);
 int mw_graph_input(mw_graph *g, const char *name, mw_dtype dtype, int ndim, const int64_t *shape);
 int mw_graph_param(mw_graph *g, const char *name, int ndim, const int64_t *shape);
 
+/* Records how mw_exec_init_params initialises a parameter: U(−1/√fan_in, 1/√fan_in), the
+ * default of PyTorch's nn.Linear and nn.Conv2d. Parameters without a rule start at zero. */
+void mw_graph_param_init_uniform_fan_in(mw_graph *g, int param, int64_t fan_in);
+
 /* Tensors whose value the host reads after a run: never pooled, never overwritten. */
 void mw_graph_keep(mw_graph *g, int tensor);
 
@@ -95,6 +99,11 @@ typedef enum mw_run_mode {
  * the graph on the plain-C reference backend (tests). The graph must outlive the exec. */
 mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out);
 void mw_exec_free(mw_exec *ex);
+
+/* Initialises every parameter by its recorded rule from a generator seeded with `seed`
+ * (one stream per parameter, in creation order, so adding a layer at the end does not change
+ * the others). */
+mw_status mw_exec_init_params(mw_exec *ex, uint64_t seed);
 
 mw_status mw_exec_write(mw_exec *ex, int tensor, const void *host, size_t bytes);
 mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes);

@@ -7,5 +7,8 @@
 #include "memwrap/graph.h"
 #include "memwrap/ops.h"
 #include "memwrap/safetensors.h"
+#include "memwrap/models.h"
+#include "memwrap/train.h"
+#include "memwrap/schedule.h"
 
 #endif

@@ -1,0 +1,73 @@
+/* Memory Wrap heads (memorywrap 1.1.x memory.py: MemoryWrapLayer, BaselineMemory, MLP). */
+#include <stdio.h>
+#include <string.h>
+
+#include "graph/graph_internal.h"
+#include "memwrap/models.h"
+#include "memwrap/ops.h"
+
+int mw_linear_layer(mw_graph *g, int x, int out_features, const char *prefix) {
+    if (!mw_graph_check_inputs(g, "linear_layer", &x, 1)) return -1;
+    int64_t in = mw_tensor_dim(g, x, 1);
+    char name[MW_NAME_MAX];
+    int64_t wshape[2] = {out_features, in}, bshape[1] = {out_features};
+    snprintf(name, sizeof name, "%sweight", prefix);
+    int w = mw_graph_param(g, name, 2, wshape);
+    snprintf(name, sizeof name, "%sbias", prefix);
+    int b = mw_graph_param(g, name, 1, bshape);
+    /* nn.Linear.reset_parameters: kaiming_uniform(a=√5) for the weight and U(±1/√fan_in) for
+     * the bias, which both come to the bound 1/√in. */
+    mw_graph_param_init_uniform_fan_in(g, w, in);
+    mw_graph_param_init_uniform_fan_in(g, b, in);
+    return mw_linear(g, x, w, b);
+}
+
+int mw_mlp(mw_graph *g, int x, int hidden, int out, const char *prefix) {
+    char p1[MW_NAME_MAX], p2[MW_NAME_MAX];
+    snprintf(p1, sizeof p1, "%sfc1.", prefix);
+    snprintf(p2, sizeof p2, "%sfc2.", prefix);
+    return mw_linear_layer(g, mw_relu(g, mw_linear_layer(g, x, hidden, p1)), out, p2);
+}
+
+mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
+                        mw_head_outputs *out) {
+    out->logits = out->content_weights = -1;
+    int in[2] = {e, m};
+    if (!mw_graph_check_inputs(g, "memory_wrap", in, 2)) return mw_graph_status(g);
+    if (opt->classes < 1) {
+        mw_graph_fail(g, MW_ERR_INVALID_ARG, "memory wrap: %d classes", opt->classes);
+        return mw_graph_status(g);
+    }
+    const char *prefix = opt->prefix ? opt->prefix : "";
+    const char *distance = opt->distance ? opt->distance : "cosine";
+
+    /* content weights: sparsemax(−distance); cosine gives sparsemax(cos − 1) as in 1.1.x */
+    int weights = mw_sparsemax(g, mw_affine(g, mw_distance(g, e, m, distance), -1.0f, 0.0f));
+    int memory_vector = mw_matmul(g, weights, m, false, false); /* W·m with the raw m */
+    int features = opt->kind == MW_HEAD_MEMORY_WRAP ? mw_concat_cols(g, e, memory_vector)
+                                                    : memory_vector;
+    if (features < 0) return mw_graph_status(g);
+    char cprefix[MW_NAME_MAX];
+    snprintf(cprefix, sizeof cprefix, "%sclassifier.", prefix);
+    int width = (int)mw_tensor_dim(g, features, 1);
+    int logits = opt->classifier
+                     ? opt->classifier(g, features, opt->classes, cprefix, opt->classifier_user)
+                     : mw_mlp(g, features, 2 * width, opt->classes, cprefix);
+    if (logits < 0) {
+        if (mw_graph_status(g) == MW_OK)
+            mw_graph_fail(g, MW_ERR_INVALID_ARG, "memory wrap: the classifier returned no tensor");
+        return mw_graph_status(g);
+    }
+    if (mw_tensor_ndim(g, logits) != 2 || mw_tensor_dim(g, logits, 1) != opt->classes) {
+        mw_graph_fail(g, MW_ERR_INVALID_ARG, "memory wrap: the classifier must return [N, %d]",
+                      opt->classes);
+        return mw_graph_status(g);
+    }
+    char name[MW_NAME_MAX];
+    snprintf(name, sizeof name, "%scontent_weights", prefix);
+    mw_tensor_set_name(g, weights, name);
+    if (opt->return_weights) mw_graph_keep(g, weights);
+    out->logits = logits;
+    out->content_weights = weights;
+    return MW_OK;
+}
