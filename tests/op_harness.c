@@ -143,3 +143,24 @@ void op_check_against(const char *what, const op_result *got, const float *want_
         test_assert_close(label, got->grad[i], want_grad[i], got->in_numel[i], rtol);
     }
 }
+
+void op_check_both(const char *what, const op_spec *spec, void *const *inputs, const float *seed,
+                   const float *want_out, float *const *want_grad, double rtol, float fd_h,
+                   double fd_tol) {
+    op_result cl, cpu;
+    op_run(spec, test_runtime(), inputs, seed, &cl);
+    op_run(spec, NULL, inputs, seed, &cpu);
+    char label[160];
+    if (want_out) {
+        snprintf(label, sizeof label, "%s opencl", what);
+        op_check_against(label, &cl, want_out, want_grad, spec->n_in, rtol);
+        snprintf(label, sizeof label, "%s reference", what);
+        op_check_against(label, &cpu, want_out, want_grad, spec->n_in, rtol);
+    } else {
+        snprintf(label, sizeof label, "%s opencl vs reference", what);
+        op_check_against(label, &cl, cpu.out, cpu.grad, spec->n_in, rtol);
+    }
+    if (fd_h > 0) op_check_finite_differences(spec, inputs, seed, &cpu, fd_h, fd_tol);
+    op_result_free(&cl);
+    op_result_free(&cpu);
+}

@@ -1,0 +1,114 @@
+/* Column concat and slice (whose gradient is pad, whose gradient is slice again): against
+ * PyTorch, the reference backend, finite differences, and their shape errors. */
+#include "op_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slice_ctx {
+    int start, count;
+} slice_ctx;
+
+static int build_concat(mw_graph *g, const int *in, const void *ctx) {
+    return mw_concat_cols(g, in[0], in[1]);
+}
+
+static int build_slice(mw_graph *g, const int *in, const void *ctx) {
+    const slice_ctx *c = ctx;
+    return mw_slice_cols(g, in[0], c->start, c->count);
+}
+
+/* [x[:, 10:13], b, x[:, 0:4]]: x feeds two slices, so its gradient sums two pads. */
+static int build_slices_concat(mw_graph *g, const int *in, const void *ctx) {
+    int tail = mw_slice_cols(g, in[0], 10, 3), head = mw_slice_cols(g, in[0], 0, 4);
+    return mw_concat_cols(g, mw_concat_cols(g, tail, in[1]), head);
+}
+
+static void test_concat_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("ops.safetensors");
+    float *in[] = {test_reference_f32(ref, "concat.a", 20),
+                   test_reference_f32(ref, "concat.b", 12)};
+    float *y = test_reference_f32(ref, "concat.y", 32),
+          *gy = test_reference_f32(ref, "concat.gy", 32);
+    float *want_grad[] = {test_reference_f32(ref, "concat.ga", 20),
+                          test_reference_f32(ref, "concat.gb", 12)};
+    op_spec spec = {2, {2, 2}, {{4, 5}, {4, 3}}, {MW_F32, MW_F32}, build_concat, NULL};
+    op_check_both("concat", &spec, (void *const *)in, gy, y, want_grad, 1e-5, 1e-2f, 2e-3);
+    free(in[0]), free(in[1]), free(y), free(gy), free(want_grad[0]), free(want_grad[1]);
+    mw_safetensors_free(ref);
+}
+
+/* Odd sizes (the launch range is rounded up past the data), slices at the start, in the
+ * middle and at the end of the rows. */
+static void test_slice_against_reference(void **state) {
+    test_rng r;
+    test_rng_seed(&r, 31);
+    enum { ROWS = 7, COLS = 13 };
+    float x[ROWS * COLS], seed[ROWS * COLS];
+    test_fill_normal(&r, x, ROWS * COLS, 1.0f);
+    test_fill_normal(&r, seed, ROWS * COLS, 1.0f);
+    const slice_ctx cases[] = {{3, 5}, {0, 1}, {8, 5}, {0, COLS}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        op_spec spec = {1, {2}, {{ROWS, COLS}}, {MW_F32}, build_slice, &cases[i]};
+        char what[64];
+        snprintf(what, sizeof what, "slice [%d, %d)", cases[i].start,
+                 cases[i].start + cases[i].count);
+        void *inputs[] = {x};
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
+        /* slice is a copy and its gradient a zero-padded copy: both exact. */
+        op_result cl;
+        op_run(&spec, test_runtime(), inputs, seed, &cl);
+        for (int row = 0; row < ROWS; row++)
+            for (int c = 0; c < COLS; c++) {
+                bool in = c >= cases[i].start && c < cases[i].start + cases[i].count;
+                int k = row * cases[i].count + c - cases[i].start;
+                if (in) assert_true(cl.out[k] == x[row * COLS + c]);
+                assert_true(cl.grad[0][row * COLS + c] == (in ? seed[k] : 0.0f));
+            }
+        op_result_free(&cl);
+    }
+}
+
+static void test_slices_and_concats(void **state) {
+    test_rng r;
+    test_rng_seed(&r, 32);
+    float x[5 * 13], b[5 * 6], seed[5 * 13];
+    test_fill_normal(&r, x, 5 * 13, 1.0f);
+    test_fill_normal(&r, b, 5 * 6, 1.0f);
+    test_fill_normal(&r, seed, 5 * 13, 1.0f);
+    op_spec spec = {2, {2, 2}, {{5, 13}, {5, 6}}, {MW_F32, MW_F32}, build_slices_concat, NULL};
+    void *inputs[] = {x, b};
+    op_check_both("slices and concats", &spec, inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
+}
+
+static void test_shape_errors(void **state) {
+    int64_t sa[2] = {4, 5}, sb[2] = {3, 5};
+    mw_graph *g = mw_graph_create();
+    int a = mw_graph_input(g, "a", MW_F32, 2, sa), b = mw_graph_input(g, "b", MW_F32, 2, sb);
+    assert_int_equal(mw_concat_cols(g, a, b), -1);
+    assert_int_equal(mw_graph_status(g), MW_ERR_INVALID_ARG);
+    assert_non_null(strstr(mw_graph_error(g), "same rows"));
+    mw_graph_free(g);
+
+    const int bad[][2] = {{3, 3}, {0, 6}, {-1, 2}, {2, 0}, {5, 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        g = mw_graph_create();
+        a = mw_graph_input(g, "a", MW_F32, 2, sa);
+        assert_int_equal(mw_slice_cols(g, a, bad[i][0], bad[i][1]), -1);
+        assert_int_equal(mw_graph_status(g), MW_ERR_INVALID_ARG);
+        assert_non_null(strstr(mw_graph_error(g), "slice_cols"));
+        assert_non_null(strstr(mw_graph_error(g), "outside a"));
+        mw_graph_free(g);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concat_matches_pytorch),
+        cmocka_unit_test(test_slice_against_reference),
+        cmocka_unit_test(test_slices_and_concats),
+        cmocka_unit_test(test_shape_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,124 @@
+/* The fused SGD step against torch.optim.SGD (momentum, Nesterov, weight decay) on both
+ * backends, its option checks, and parameters without a gradient left untouched. */
+#include "support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { NP = 37, STEPS = 3, NQ = 5 };
+
+/* loss = p [1, 37] · G [37, 1]: d loss / d p = Gᵀ, so writing G = g gives p exactly the
+ * gradient g. With `unused`, a parameter q declared first but absent from the loss. */
+typedef struct sgd_graph {
+    mw_graph *g;
+    int p, q, G;
+} sgd_graph;
+
+static sgd_graph build(bool unused) {
+    sgd_graph s = {mw_graph_create(), -1, -1, -1};
+    assert_non_null(s.g);
+    int64_t sq[1] = {NQ}, sp[2] = {1, NP}, sG[2] = {NP, 1};
+    if (unused) s.q = mw_graph_param(s.g, "q", 1, sq);
+    s.p = mw_graph_param(s.g, "p", 2, sp);
+    s.G = mw_graph_input(s.g, "G", MW_F32, 2, sG);
+    int loss = mw_matmul(s.g, s.p, s.G, false, false);
+    TEST_OK(mw_graph_status(s.g));
+    TEST_OK(mw_graph_backward(s.g, loss, NULL, 0));
+    return s;
+}
+
+/* Three steps from <prefix>.p0 with gradients <prefix>.g[k] and LRs <prefix>.lr[k]; after
+ * each, p must equal <prefix>.p[k]. Returns q after the steps (if `unused`) in q_out. */
+static void run_steps(const char *prefix, const mw_sgd_options *opt, mw_runtime *rt, bool unused,
+                      const float *q0, float *q_out) {
+    mw_safetensors *ref = test_reference("ops.safetensors");
+    char name[64];
+    snprintf(name, sizeof name, "%s.p0", prefix);
+    float *p0 = test_reference_f32(ref, name, NP);
+    snprintf(name, sizeof name, "%s.g", prefix);
+    float *grads = test_reference_f32(ref, name, STEPS * NP);
+    snprintf(name, sizeof name, "%s.lr", prefix);
+    float *lr = test_reference_f32(ref, name, STEPS);
+    snprintf(name, sizeof name, "%s.p", prefix);
+    float *want = test_reference_f32(ref, name, STEPS * NP);
+
+    sgd_graph s = build(unused);
+    mw_exec *ex = NULL;
+    mw_sgd *sgd = NULL;
+    TEST_OK(mw_exec_create(s.g, rt, &ex));
+    TEST_OK(mw_sgd_create(ex, opt, &sgd));
+    TEST_OK(mw_exec_write(ex, s.p, p0, NP * sizeof(float)));
+    if (unused) TEST_OK(mw_exec_write(ex, s.q, q0, NQ * sizeof(float)));
+    float p[NP];
+    for (int k = 0; k < STEPS; k++) {
+        TEST_OK(mw_exec_write(ex, s.G, grads + k * NP, NP * sizeof(float)));
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+        TEST_OK(mw_sgd_step(sgd, lr[k]));
+        test_poison(p, NP);
+        TEST_OK(mw_exec_read(ex, s.p, p, sizeof p));
+        snprintf(name, sizeof name, "%s %s, step %d", prefix, rt ? "opencl" : "reference", k);
+        test_assert_close(name, p, want + k * NP, NP, 1e-5);
+    }
+    if (unused) {
+        test_poison(q_out, NQ);
+        TEST_OK(mw_exec_read(ex, s.q, q_out, NQ * sizeof(float)));
+    }
+    mw_sgd_free(sgd);
+    mw_exec_free(ex);
+    mw_graph_free(s.g);
+    free(p0), free(grads), free(lr), free(want);
+    mw_safetensors_free(ref);
+}
+
+static const mw_sgd_options nesterov_wd = {0.9f, 5e-4f, true}, plain = {0.9f, 0.0f, false};
+
+static void test_sgd_matches_pytorch(void **state) {
+    mw_runtime *rts[] = {test_runtime(), NULL};
+    for (int b = 0; b < 2; b++) {
+        run_steps("sgd", &nesterov_wd, rts[b], false, NULL, NULL);
+        run_steps("sgd_plain", &plain, rts[b], false, NULL, NULL);
+    }
+}
+
+/* PyTorch skips parameters whose grad is None, weight decay included. */
+static void test_param_without_gradient_is_not_updated(void **state) {
+    const float q0[NQ] = {1.5f, -2.0f, 0.25f, 3.0f, -0.5f};
+    mw_runtime *rts[] = {test_runtime(), NULL};
+    for (int b = 0; b < 2; b++) {
+        float q[NQ];
+        run_steps("sgd", &nesterov_wd, rts[b], true, q0, q);
+        for (int i = 0; i < NQ; i++) {
+            if (q[i] != q0[i]) {
+                print_error("%s: unused parameter q[%d] changed from %g to %g\n",
+                            rts[b] ? "opencl" : "reference", i, (double)q0[i], (double)q[i]);
+                fail();
+            }
+        }
+    }
+}
+
+static void test_invalid_options(void **state) {
+    sgd_graph s = build(false);
+    mw_exec *ex = NULL;
+    TEST_OK(mw_exec_create(s.g, NULL, &ex));
+    const mw_sgd_options bad[] = {{-0.1f, 0.0f, false}, {0.0f, 5e-4f, true}, {0.9f, -1e-4f, false}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mw_sgd *sgd = (mw_sgd *)&s; /* must be reset to NULL */
+        assert_int_equal(mw_sgd_create(ex, &bad[i], &sgd), MW_ERR_INVALID_ARG);
+        assert_null(sgd);
+        assert_non_null(strstr(mw_error_message(), "sgd"));
+    }
+    assert_non_null(strstr(mw_error_message(), "weight_decay"));
+    mw_exec_free(ex);
+    mw_graph_free(s.g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgd_matches_pytorch),
+        cmocka_unit_test(test_param_without_gradient_is_not_updated),
+        cmocka_unit_test(test_invalid_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
