@@ -123,8 +123,8 @@ int mw_graph_add_node(mw_graph *g, mw_op op, const int *in, int n_in, const int 
     n->op = op;
     n->n_in = n_in;
     n->n_out = n_out;
-    memcpy(n->in, in, (size_t)n_in * sizeof *in);
-    memcpy(n->out, out, (size_t)n_out * sizeof *out);
+    if (n_in > 0) memcpy(n->in, in, (size_t)n_in * sizeof *in); /* `in` may be NULL (fill) */
+    if (n_out > 0) memcpy(n->out, out, (size_t)n_out * sizeof *out);
     n->queue = g->queue;
     n->backward = g->has_backward;
     n->attr = attr;
