@@ -75,16 +75,22 @@ static int add_tensor(mw_graph *g, const char *name, mw_dtype dtype, mw_tensor_r
                                  i, (long long)shape[i]);
         numel *= (size_t)shape[i];
     }
+    /* `shape` and `name` may point into g->tensors (builders pass an input's shape): copy it before the
+     * array can move. */
+    int64_t dims[MW_MAX_DIMS];
+    char label[MW_NAME_MAX];
+    memcpy(dims, shape, (size_t)ndim * sizeof *dims);
+    snprintf(label, sizeof label, "%s", name);
     if (!grow((void **)&g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof(mw_tensor)))
         return mw_graph_fail(g, MW_ERR_OUT_OF_MEMORY, "out of host memory building the graph");
     int id = g->n_tensors++;
     mw_tensor *t = &g->tensors[id];
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
+    memcpy(t->name, label, sizeof label);
     t->dtype = dtype;
     t->role = role;
     t->ndim = ndim;
-    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    memcpy(t->shape, dims, (size_t)ndim * sizeof *dims);
     t->numel = numel;
     t->producer = -1;
     t->grad = -1;
