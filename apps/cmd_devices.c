@@ -24,8 +24,10 @@ static void devices_usage(FILE *out) {
 }
 
 static void format_bytes(char *buf, size_t cap, uint64_t bytes) {
-    if (bytes >= (1ull << 30)) snprintf(buf, cap, "%.1f GiB", bytes / 1073741824.0);
-    else snprintf(buf, cap, "%.0f MiB", bytes / 1048576.0);
+    if (bytes >= (1ull << 30))
+        snprintf(buf, cap, "%.1f GiB", bytes / 1073741824.0);
+    else
+        snprintf(buf, cap, "%.0f MiB", bytes / 1048576.0);
 }
 
 static void print_text(const mw_device_info *devs, int count, int selected, const char *origin) {
@@ -39,14 +41,13 @@ static void print_text(const mw_device_info *devs, int count, int selected, cons
         }
         char mem[32];
         format_bytes(mem, sizeof mem, d->global_mem_bytes);
-        printf(" `-- %c %d:%d  %s\n", i == selected ? '*' : ' ', d->platform_index,
-               d->device_index, d->name);
+        printf(" `-- %c %d:%d  %s\n", i == selected ? '*' : ' ', d->platform_index, d->device_index,
+               d->name);
         printf("          %s, %s, %u compute units, %s, %s, fp16 %s, fp64 %s\n",
                mw_device_type_name(d->type), d->vendor, (unsigned)d->compute_units, mem,
                d->opencl_c_version, d->fp16 ? "yes" : "no", d->fp64 ? "yes" : "no");
     }
-    if (selected >= 0)
-        printf("\n* = selected (%s)\n", origin);
+    if (selected >= 0) printf("\n* = selected (%s)\n", origin);
 }
 
 static int print_json(const mw_device_info *devs, int count, int selected) {
@@ -116,11 +117,14 @@ int mw_cmd_devices(int argc, char **argv) {
 
     char origin[320];
     const char *env = getenv("MEMWRAP_DEVICE");
-    if (spec && *spec) snprintf(origin, sizeof origin, "--device '%s'", spec);
-    else if (env && *env) snprintf(origin, sizeof origin, "MEMWRAP_DEVICE='%s'", env);
-    else snprintf(origin, sizeof origin,
-                  "default: the first GPU, else the first device; choose with --device or "
-                  "MEMWRAP_DEVICE");
+    if (spec && *spec)
+        snprintf(origin, sizeof origin, "--device '%s'", spec);
+    else if (env && *env)
+        snprintf(origin, sizeof origin, "MEMWRAP_DEVICE='%s'", env);
+    else
+        snprintf(origin, sizeof origin,
+                 "default: the first GPU, else the first device; choose with --device or "
+                 "MEMWRAP_DEVICE");
 
     /* A spec that matches nothing still gets the listing (it is what the user needs to fix
      * the spec), then the error and exit status 1. */
@@ -133,8 +137,10 @@ int mw_cmd_devices(int argc, char **argv) {
     }
 
     int rc = MW_EXIT_OK;
-    if (json) rc = print_json(devs, count, selected);
-    else print_text(devs, count, selected, origin);
+    if (json)
+        rc = print_json(devs, count, selected);
+    else
+        print_text(devs, count, selected, origin);
     free(devs);
     if (rc != MW_EXIT_OK) {
         fprintf(stderr, "memwrap devices: out of memory formatting JSON\n");

@@ -7,5 +7,6 @@
 enum { MW_EXIT_OK = 0, MW_EXIT_FAILURE = 1, MW_EXIT_USAGE = 2 };
 
 int mw_cmd_devices(int argc, char **argv);
+int mw_cmd_demo(int argc, char **argv);
 
 #endif

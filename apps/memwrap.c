@@ -14,17 +14,17 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", mw_cmd_devices, "list OpenCL platforms and devices, mark the default"},
+    {"demo", mw_cmd_demo, "train a Memory Wrap head on synthetic encodings (no dataset needed)"},
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: memwrap <command> [options]\n"
-            "       memwrap --help | --version\n"
-            "\n"
-            "Memory Wrap image classifiers on any OpenCL device.\n"
-            "\n"
-            "commands:\n");
+    fprintf(out, "usage: memwrap <command> [options]\n"
+                 "       memwrap --help | --version\n"
+                 "\n"
+                 "Memory Wrap image classifiers on any OpenCL device.\n"
+                 "\n"
+                 "commands:\n");
     for (int i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(out,

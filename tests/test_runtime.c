@@ -31,8 +31,10 @@ static saved_env env_save(const char *name) {
 }
 
 static void env_restore(saved_env *s) {
-    if (s->value) setenv(s->name, s->value, 1);
-    else unsetenv(s->name);
+    if (s->value)
+        setenv(s->name, s->value, 1);
+    else
+        unsetenv(s->name);
     free(s->value);
     s->value = NULL;
 }
@@ -115,7 +117,8 @@ static void check_fill_kernel(mw_runtime *rt, cl_kernel k) {
     assert_int_equal(clEnqueueReadBuffer(mw_runtime_queue(rt, 0), buf, CL_TRUE, 0,
                                          N * sizeof(float), host, 0, NULL, NULL),
                      CL_SUCCESS);
-    for (int i = 0; i < N; i++) assert_true(host[i] == value);
+    for (int i = 0; i < N; i++)
+        assert_true(host[i] == value);
     free(host);
     clReleaseMemObject(buf);
 }
@@ -135,8 +138,10 @@ static void swapped_case_tail(const char *s, char *out, size_t cap) {
     assert_true(take + 1 <= cap);
     for (size_t i = 0; i < take; i++) {
         char c = s[len - take + i];
-        if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
-        else if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        else if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
         out[i] = c;
     }
     out[take] = '\0';
@@ -190,14 +195,15 @@ static void test_devices_list(void **state) {
         assert_true(d->type != 0);
         if (i > 0) { /* platform then device order */
             const mw_device_info *p = &devs[i - 1];
-            assert_true(p->platform_index < d->platform_index ||
-                        (p->platform_index == d->platform_index &&
-                         p->device_index + 1 == d->device_index));
+            assert_true(
+                p->platform_index < d->platform_index ||
+                (p->platform_index == d->platform_index && p->device_index + 1 == d->device_index));
         }
     }
     int def = mw_devices_default(devs, count);
     assert_true(def >= 0 && def < count);
-    for (int i = 0; i < def; i++) assert_false(devs[i].type & CL_DEVICE_TYPE_GPU);
+    for (int i = 0; i < def; i++)
+        assert_false(devs[i].type & CL_DEVICE_TYPE_GPU);
     if (!(devs[def].type & CL_DEVICE_TYPE_GPU)) assert_int_equal(def, 0);
     assert_int_equal(mw_devices_default(devs, 0), -1);
     free(devs);
@@ -324,8 +330,8 @@ static cl_command_queue_properties queue_props(cl_command_queue q) {
 static void test_runtime_lifecycle(void **state) {
     (void)state;
     for (int profiling = 0; profiling <= 1; profiling++) {
-        mw_runtime_options opt = {.device_spec = "0:0", .profiling = profiling,
-                                  .skip_blas_selftest = true};
+        mw_runtime_options opt = {
+            .device_spec = "0:0", .profiling = profiling, .skip_blas_selftest = true};
         mw_runtime *rt = NULL;
         TEST_OK(mw_runtime_create(&opt, &rt));
         const mw_device_info *d = mw_runtime_device(rt);
@@ -546,6 +552,25 @@ static void test_cache_disabled(void **state) {
     env_restore(&env);
 }
 
+/* A cache that cannot be written costs compile time, never a failure. */
+static void test_cache_unwritable(void **state) {
+    (void)state;
+    cache_env c = cache_begin();
+    char file[4096];
+    snprintf(file, sizeof file, "%s/not-a-directory", c.tmp);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    setenv("MEMWRAP_CACHE_DIR", file, 1);
+    for (int run = 0; run < 2; run++) {
+        mw_runtime *rt = make_runtime(NULL);
+        check_fill_kernel(rt, get_fill(rt));
+        assert_stats(rt, 1, 0, 0);
+        mw_runtime_free(rt);
+    }
+    cache_end(&c);
+}
+
 static void test_cache_dir_rules(void **state) {
     (void)state;
     saved_env dir = env_save("MEMWRAP_CACHE_DIR"), xdg = env_save("XDG_CACHE_HOME"),
@@ -595,14 +620,13 @@ static void test_build_errors(void **state) {
     assert_int_equal(cache_files(c.tmp, NULL, 0), 0); /* failures are not cached */
 
     /* a good arbitrary source: the caller owns the program */
-    TEST_OK(mw_runtime_build_source(rt, "good", "__kernel void ok(__global float *x) { x[0] = 1.0f; }",
-                                    NULL, &prog));
+    TEST_OK(mw_runtime_build_source(
+        rt, "good", "__kernel void ok(__global float *x) { x[0] = 1.0f; }", NULL, &prog));
     assert_non_null(prog);
     clReleaseProgram(prog);
 
     cl_kernel k = (cl_kernel)rt;
-    assert_int_equal(mw_runtime_kernel(rt, "no_such_family", "", "fill_f32", &k),
-                     MW_ERR_NOT_FOUND);
+    assert_int_equal(mw_runtime_kernel(rt, "no_such_family", "", "fill_f32", &k), MW_ERR_NOT_FOUND);
     assert_null(k);
     assert_non_null(strstr(mw_error_message(), "no_such_family"));
     assert_non_null(strstr(mw_error_message(), "fill")); /* lists what exists */
@@ -658,8 +682,10 @@ static int run_cli(const char *args, char **out) {
     buf[len] = '\0';
     int status = pclose(p);
     assert_true(WIFEXITED(status));
-    if (out) *out = buf;
-    else free(buf);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
     return WEXITSTATUS(status);
 }
 
@@ -675,7 +701,8 @@ static void test_cli_devices(void **state) {
     char *out = NULL;
     assert_int_equal(run_cli("devices", &out), 0);
     print_message("%s", out);
-    for (int i = 0; i < count; i++) assert_non_null(strstr(out, devs[i].name));
+    for (int i = 0; i < count; i++)
+        assert_non_null(strstr(out, devs[i].name));
     char marked[64];
     snprintf(marked, sizeof marked, "* %d:%d", devs[def].platform_index, devs[def].device_index);
     assert_non_null(strstr(out, marked));
@@ -745,21 +772,14 @@ static void test_cli_usage(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),
-        cmocka_unit_test(test_devices_list),
-        cmocka_unit_test(test_devices_select),
-        cmocka_unit_test(test_devices_env),
-        cmocka_unit_test(test_devices_bad_specs),
-        cmocka_unit_test(test_runtime_lifecycle),
-        cmocka_unit_test(test_blas_selftest),
-        cmocka_unit_test(test_buffers),
-        cmocka_unit_test(test_cache_hit),
-        cmocka_unit_test(test_cache_truncated),
-        cmocka_unit_test(test_cache_corrupt),
-        cmocka_unit_test(test_cache_disabled),
-        cmocka_unit_test(test_cache_dir_rules),
-        cmocka_unit_test(test_build_errors),
-        cmocka_unit_test(test_cli_devices),
+        cmocka_unit_test(test_error_names),       cmocka_unit_test(test_devices_list),
+        cmocka_unit_test(test_devices_select),    cmocka_unit_test(test_devices_env),
+        cmocka_unit_test(test_devices_bad_specs), cmocka_unit_test(test_runtime_lifecycle),
+        cmocka_unit_test(test_blas_selftest),     cmocka_unit_test(test_buffers),
+        cmocka_unit_test(test_cache_hit),         cmocka_unit_test(test_cache_truncated),
+        cmocka_unit_test(test_cache_corrupt),     cmocka_unit_test(test_cache_disabled),
+        cmocka_unit_test(test_cache_unwritable),  cmocka_unit_test(test_cache_dir_rules),
+        cmocka_unit_test(test_build_errors),      cmocka_unit_test(test_cli_devices),
         cmocka_unit_test(test_cli_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

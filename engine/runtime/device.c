@@ -23,9 +23,11 @@ static cl_int read_info_string(cl_int (*query)(void *, cl_uint, size_t, void *, 
     if (err == CL_SUCCESS) {
         tmp[size] = '\0';
         size_t len = strlen(tmp);
-        while (len > 0 && isspace((unsigned char)tmp[len - 1])) tmp[--len] = '\0';
+        while (len > 0 && isspace((unsigned char)tmp[len - 1]))
+            tmp[--len] = '\0';
         const char *start = tmp;
-        while (isspace((unsigned char)*start)) start++;
+        while (isspace((unsigned char)*start))
+            start++;
         snprintf(dst, cap, "%s", start);
     }
     free(tmp);
@@ -60,8 +62,8 @@ static mw_status fill_device(mw_device_info *d, cl_platform_id platform, cl_devi
     d->device = device;
     MW_CL_CHECK(read_info_string(query_platform, platform, CL_PLATFORM_NAME, d->platform_name,
                                  sizeof d->platform_name));
-    MW_CL_CHECK(read_info_string(query_platform, platform, CL_PLATFORM_VERSION,
-                                 d->platform_version, sizeof d->platform_version));
+    MW_CL_CHECK(read_info_string(query_platform, platform, CL_PLATFORM_VERSION, d->platform_version,
+                                 sizeof d->platform_version));
     MW_CL_CHECK(read_info_string(query_device, device, CL_DEVICE_NAME, d->name, sizeof d->name));
     MW_CL_CHECK(
         read_info_string(query_device, device, CL_DEVICE_VENDOR, d->vendor, sizeof d->vendor));
@@ -76,8 +78,8 @@ static mw_status fill_device(mw_device_info *d, cl_platform_id platform, cl_devi
     MW_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL));
     MW_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL));
     MW_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL));
-    MW_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc,
-                                &max_alloc, NULL));
+    MW_CL_CHECK(
+        clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL));
     MW_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE,
                                 sizeof d->max_work_group_size, &d->max_work_group_size, NULL));
     MW_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
@@ -96,7 +98,8 @@ static mw_status fill_device(mw_device_info *d, cl_platform_id platform, cl_devi
     cl_int err = clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, size, exts, NULL);
     if (err != CL_SUCCESS) {
         free(exts);
-        return mw_error_set(mw_cl_status(err), "clGetDeviceInfo(CL_DEVICE_EXTENSIONS) failed with %s",
+        return mw_error_set(mw_cl_status(err),
+                            "clGetDeviceInfo(CL_DEVICE_EXTENSIONS) failed with %s",
                             mw_cl_error_name(err));
     }
     exts[size] = '\0';
@@ -276,10 +279,12 @@ mw_status mw_devices_select(const mw_device_info *devs, int count, const char *s
 
     /* Surrounding blanks (from shell quoting or env files) are not part of the spec. */
     char buf[256];
-    while (isspace((unsigned char)*spec)) spec++;
+    while (isspace((unsigned char)*spec))
+        spec++;
     snprintf(buf, sizeof buf, "%s", spec);
     size_t len = strlen(buf);
-    while (len > 0 && isspace((unsigned char)buf[len - 1])) buf[--len] = '\0';
+    while (len > 0 && isspace((unsigned char)buf[len - 1]))
+        buf[--len] = '\0';
     if (len == 0) {
         *index = mw_devices_default(devs, count);
         return MW_OK;
@@ -295,9 +300,12 @@ mw_status mw_devices_select(const mw_device_info *devs, int count, const char *s
         return not_found(devs, count, buf, origin);
     }
     cl_device_type want = 0;
-    if (equals_nocase(buf, "cpu")) want = CL_DEVICE_TYPE_CPU;
-    else if (equals_nocase(buf, "gpu")) want = CL_DEVICE_TYPE_GPU;
-    else if (equals_nocase(buf, "accelerator")) want = CL_DEVICE_TYPE_ACCELERATOR;
+    if (equals_nocase(buf, "cpu"))
+        want = CL_DEVICE_TYPE_CPU;
+    else if (equals_nocase(buf, "gpu"))
+        want = CL_DEVICE_TYPE_GPU;
+    else if (equals_nocase(buf, "accelerator"))
+        want = CL_DEVICE_TYPE_ACCELERATOR;
     if (want) {
         for (int i = 0; i < count; i++)
             if (devs[i].type & want) {

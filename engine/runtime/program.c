@@ -70,19 +70,23 @@ static uint64_t cache_key(const mw_runtime *rt, const char *source, size_t lengt
 /* ---- cache files ----------------------------------------------------------------------- */
 
 static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 static uint32_t get_u32(const unsigned char *p) {
     uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 static uint64_t get_u64(const unsigned char *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -90,7 +94,9 @@ static uint64_t get_u64(const unsigned char *p) {
 static atomic_flag warned = ATOMIC_FLAG_INIT;
 static void cache_warn(const char *what, const char *path) {
     if (!atomic_flag_test_and_set(&warned))
-        fprintf(stderr, "memwrap: warning: program cache disabled for this write (%s %s: %s)\n",
+        fprintf(stderr,
+                "memwrap: warning: %s %s (%s): kernels are not cached and will be compiled "
+                "again next run (set MEMWRAP_CACHE_DIR to a writable directory, or to off)\n",
                 what, path, strerror(errno));
 }
 
@@ -270,8 +276,8 @@ static unsigned char *program_binary(cl_program program, size_t *length) {
 }
 
 /* Builds `source` with `options` + -cl-std=CL1.2, through the on-disk cache when enabled. */
-static mw_status build_program(mw_runtime *rt, const char *label, const char *source,
-                               size_t length, const char *options, cl_program *out) {
+static mw_status build_program(mw_runtime *rt, const char *label, const char *source, size_t length,
+                               const char *options, cl_program *out) {
     if (strstr(options, "-cl-std"))
         return mw_error_set(MW_ERR_INVALID_ARG,
                             "build options for '%s' must not set -cl-std (the runtime uses %s): "

@@ -86,14 +86,18 @@ static mw_status blas_selftest(mw_runtime *rt) {
     /* alpha and beta other than 1 and 0, with a non-zero C, exercise the whole update. */
     const float alpha = 0.75f, beta = 0.5f;
     uint32_t state = 20240601u;
-    for (int i = 0; i < M * K; i++) ha[i] = selftest_value(&state);
-    for (int i = 0; i < K * N; i++) hb[i] = selftest_value(&state);
-    for (int i = 0; i < M * N; i++) c[i] = selftest_value(&state);
+    for (int i = 0; i < M * K; i++)
+        ha[i] = selftest_value(&state);
+    for (int i = 0; i < K * N; i++)
+        hb[i] = selftest_value(&state);
+    for (int i = 0; i < M * N; i++)
+        c[i] = selftest_value(&state);
     double scale = 0.0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = 0.0;
-            for (int k = 0; k < K; k++) s += (double)ha[i * K + k] * hb[k * N + j];
+            for (int k = 0; k < K; k++)
+                s += (double)ha[i * K + k] * hb[k * N + j];
             want[i * N + j] = (float)(alpha * s + beta * c[i * N + j]);
             if (fabs(want[i * N + j]) > scale) scale = fabs(want[i * N + j]);
         }
@@ -108,8 +112,7 @@ static mw_status blas_selftest(mw_runtime *rt) {
                              "(%s, driver %s); choose another device with --device or "
                              "MEMWRAP_DEVICE (see `memwrap devices`): ",
                              M, N, K, rt->device.platform_index, rt->device.device_index,
-                             rt->device.name, rt->device.platform_name,
-                             rt->device.driver_version);
+                             rt->device.name, rt->device.platform_name, rt->device.driver_version);
 
     /* Error relative to the largest entry: robust against entries that happen to be ~0. */
     double worst = 0.0;
@@ -234,8 +237,9 @@ mw_status mw_runtime_finish(mw_runtime *rt) {
     for (int i = 0; i < MW_MAX_QUEUES; i++) {
         cl_int err = clFinish(rt->queues[i]);
         if (err != CL_SUCCESS)
-            return mw_error_set(mw_cl_status(err), "clFinish(queue %d) failed with %s on device '%s'",
-                                i, mw_cl_error_name(err), rt->device.name);
+            return mw_error_set(mw_cl_status(err),
+                                "clFinish(queue %d) failed with %s on device '%s'", i,
+                                mw_cl_error_name(err), rt->device.name);
     }
     return MW_OK;
 }
@@ -248,23 +252,23 @@ mw_status mw_runtime_enqueue(mw_runtime *rt, int queue, cl_kernel kernel, cl_uin
                              const size_t *global, const size_t *local, cl_uint num_wait,
                              const cl_event *wait, cl_event *event) {
     if (!rt || !kernel || queue < 0 || queue >= MW_MAX_QUEUES)
-        return mw_error_set(MW_ERR_INVALID_ARG, "mw_runtime_enqueue: bad runtime, kernel or queue %d",
-                            queue);
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "mw_runtime_enqueue: bad runtime, kernel or queue %d", queue);
     cl_int err = clEnqueueNDRangeKernel(rt->queues[queue], kernel, work_dim, NULL, global, local,
                                         num_wait, num_wait ? wait : NULL, event);
     if (err != CL_SUCCESS) {
         char name[128] = "?";
         clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
         name[sizeof name - 1] = '\0';
-        return mw_error_set(mw_cl_status(err),
-                            "clEnqueueNDRangeKernel(%s, global %zu x %zu x %zu) failed with %s on "
-                            "device '%s'%s",
-                            name, global[0], work_dim > 1 ? global[1] : (size_t)1,
-                            work_dim > 2 ? global[2] : (size_t)1, mw_cl_error_name(err),
-                            rt->device.name,
-                            mw_cl_status(err) == MW_ERR_OUT_OF_MEMORY
-                                ? " (the device ran out of memory or resources: try a smaller batch)"
-                                : "");
+        return mw_error_set(
+            mw_cl_status(err),
+            "clEnqueueNDRangeKernel(%s, global %zu x %zu x %zu) failed with %s on "
+            "device '%s'%s",
+            name, global[0], work_dim > 1 ? global[1] : (size_t)1,
+            work_dim > 2 ? global[2] : (size_t)1, mw_cl_error_name(err), rt->device.name,
+            mw_cl_status(err) == MW_ERR_OUT_OF_MEMORY
+                ? " (the device ran out of memory or resources: try a smaller batch)"
+                : "");
     }
     rt->stats.kernels_enqueued++;
     return MW_OK;
@@ -298,8 +302,10 @@ mw_status mw_runtime_buffer(mw_runtime *rt, size_t bytes, const char *what, cl_m
         if (mem) clReleaseMemObject(mem);
         if (mw_cl_status(err) == MW_ERR_OUT_OF_MEMORY)
             return out_of_memory(rt, bytes, what, mw_cl_error_name(err));
-        return mw_error_set(MW_ERR_OPENCL, "clCreateBuffer for %s (%zu bytes) failed with %s on "
-                            "device '%s'", what, bytes, mw_cl_error_name(err), rt->device.name);
+        return mw_error_set(MW_ERR_OPENCL,
+                            "clCreateBuffer for %s (%zu bytes) failed with %s on "
+                            "device '%s'",
+                            what, bytes, mw_cl_error_name(err), rt->device.name);
     }
     rt->stats.buffers_created++;
     *out = mem;

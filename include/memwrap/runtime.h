@@ -53,10 +53,10 @@ const char *mw_device_type_name(cl_device_type type);
 
 /* Counters a test can read to prove a behaviour (cache hits, no steady-state allocation). */
 typedef struct mw_runtime_stats {
-    uint64_t program_builds;      /* programs compiled from source */
-    uint64_t program_cache_hits;  /* programs loaded from the on-disk binary cache */
+    uint64_t program_builds;        /* programs compiled from source */
+    uint64_t program_cache_hits;    /* programs loaded from the on-disk binary cache */
     uint64_t program_cache_rejects; /* cache files found corrupt or stale, then rebuilt */
-    uint64_t buffers_created;     /* clCreateBuffer calls made through mw_runtime_buffer */
+    uint64_t buffers_created;       /* clCreateBuffer calls made through mw_runtime_buffer */
     uint64_t kernels_enqueued;
 } mw_runtime_stats;
 
