@@ -6,14 +6,27 @@
 #include "memwrap/models.h"
 #include "memwrap/ops.h"
 
+/* dst = a + b as a parameter name; false (and a graph error) if it would not fit. */
+static bool join_name(mw_graph *g, char dst[MW_NAME_MAX], const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb >= MW_NAME_MAX) {
+        mw_graph_fail(g, MW_ERR_INVALID_ARG, "parameter name '%s%s' longer than %d characters",
+                      a, b, MW_NAME_MAX - 1);
+        return false;
+    }
+    memcpy(dst, a, la);
+    memcpy(dst + la, b, lb + 1);
+    return true;
+}
+
 int mw_linear_layer(mw_graph *g, int x, int out_features, const char *prefix) {
     if (!mw_graph_check_inputs(g, "linear_layer", &x, 1)) return -1;
     int64_t in = mw_tensor_dim(g, x, 1);
     char name[MW_NAME_MAX];
     int64_t wshape[2] = {out_features, in}, bshape[1] = {out_features};
-    snprintf(name, sizeof name, "%sweight", prefix);
+    if (!join_name(g, name, prefix, "weight")) return -1;
     int w = mw_graph_param(g, name, 2, wshape);
-    snprintf(name, sizeof name, "%sbias", prefix);
+    if (!join_name(g, name, prefix, "bias")) return -1;
     int b = mw_graph_param(g, name, 1, bshape);
     /* nn.Linear.reset_parameters: kaiming_uniform(a=√5) for the weight and U(±1/√fan_in) for
      * the bias, which both come to the bound 1/√in. */
@@ -24,8 +37,7 @@ int mw_linear_layer(mw_graph *g, int x, int out_features, const char *prefix) {
 
 int mw_mlp(mw_graph *g, int x, int hidden, int out, const char *prefix) {
     char p1[MW_NAME_MAX], p2[MW_NAME_MAX];
-    snprintf(p1, sizeof p1, "%sfc1.", prefix);
-    snprintf(p2, sizeof p2, "%sfc2.", prefix);
+    if (!join_name(g, p1, prefix, "fc1.") || !join_name(g, p2, prefix, "fc2.")) return -1;
     return mw_linear_layer(g, mw_relu(g, mw_linear_layer(g, x, hidden, p1)), out, p2);
 }
 
@@ -48,7 +60,7 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
                                                     : memory_vector;
     if (features < 0) return mw_graph_status(g);
     char cprefix[MW_NAME_MAX];
-    snprintf(cprefix, sizeof cprefix, "%sclassifier.", prefix);
+    if (!join_name(g, cprefix, prefix, "classifier.")) return mw_graph_status(g);
     int width = (int)mw_tensor_dim(g, features, 1);
     int logits = opt->classifier
                      ? opt->classifier(g, features, opt->classes, cprefix, opt->classifier_user)
@@ -64,7 +76,7 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
         return mw_graph_status(g);
     }
     char name[MW_NAME_MAX];
-    snprintf(name, sizeof name, "%scontent_weights", prefix);
+    if (!join_name(g, name, prefix, "content_weights")) return mw_graph_status(g);
     mw_tensor_set_name(g, weights, name);
     if (opt->return_weights) mw_graph_keep(g, weights);
     out->logits = logits;
