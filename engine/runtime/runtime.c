@@ -251,9 +251,12 @@ void mw_runtime_count_enqueue(mw_runtime *rt) {
 mw_status mw_runtime_enqueue(mw_runtime *rt, int queue, cl_kernel kernel, cl_uint work_dim,
                              const size_t *global, const size_t *local, cl_uint num_wait,
                              const cl_event *wait, cl_event *event) {
-    if (!rt || !kernel || queue < 0 || queue >= MW_MAX_QUEUES)
+    if (!rt || !kernel || !global || work_dim < 1 || work_dim > 3 || queue < 0 ||
+        queue >= MW_MAX_QUEUES)
         return mw_error_set(MW_ERR_INVALID_ARG,
-                            "mw_runtime_enqueue: bad runtime, kernel or queue %d", queue);
+                            "mw_runtime_enqueue: bad runtime, kernel, global size, work_dim %u or "
+                            "queue %d",
+                            work_dim, queue);
     cl_int err = clEnqueueNDRangeKernel(rt->queues[queue], kernel, work_dim, NULL, global, local,
                                         num_wait, num_wait ? wait : NULL, event);
     if (err != CL_SUCCESS) {
