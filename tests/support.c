@@ -2,6 +2,7 @@
 #include "support.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +112,10 @@ mw_safetensors *test_reference(const char *file) {
     return st;
 }
 
-float *test_reference_f32(const mw_safetensors *st, const char *name, size_t numel) {
-    float *out = malloc(numel * sizeof *out);
+/* Reads `name` (of exactly `numel` elements) as float32 or int32 into a new array. */
+static void *read_reference(const mw_safetensors *st, const char *name, size_t numel,
+                            bool as_int) {
+    void *out = malloc(numel * 4);
     assert_non_null(out);
     const mw_st_tensor *t = mw_safetensors_find(st, name);
     if (!t || t->numel != numel) {
@@ -120,23 +123,18 @@ float *test_reference_f32(const mw_safetensors *st, const char *name, size_t num
                     numel);
         fail();
     }
-    test_assert_ok_(mw_safetensors_read_f32(st, name, -1, NULL, out, numel), name, __FILE__,
-                    __LINE__);
+    mw_status s = as_int ? mw_safetensors_read_i32(st, name, -1, NULL, out, numel)
+                         : mw_safetensors_read_f32(st, name, -1, NULL, out, numel);
+    test_assert_ok_(s, name, __FILE__, __LINE__);
     return out;
 }
 
+float *test_reference_f32(const mw_safetensors *st, const char *name, size_t numel) {
+    return read_reference(st, name, numel, false);
+}
+
 int32_t *test_reference_i32(const mw_safetensors *st, const char *name, size_t numel) {
-    int32_t *out = malloc(numel * sizeof *out);
-    assert_non_null(out);
-    const mw_st_tensor *t = mw_safetensors_find(st, name);
-    if (!t || t->numel != numel) {
-        print_error("reference %s: tensor %s missing or not of %zu elements\n", st->path, name,
-                    numel);
-        fail();
-    }
-    test_assert_ok_(mw_safetensors_read_i32(st, name, -1, NULL, out, numel), name, __FILE__,
-                    __LINE__);
-    return out;
+    return read_reference(st, name, numel, true);
 }
 
 void test_assert_ok_(mw_status s, const char *expr, const char *file, int line) {

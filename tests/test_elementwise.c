@@ -26,27 +26,10 @@ static void test_relu_matches_pytorch(void **state) {
     float *gx = test_reference_f32(ref, "relu.gx", 60);
     op_spec spec = {1, {2}, {{6, 10}}, {MW_F32}, build_relu, NULL};
     void *inputs[] = {x};
-    op_result cl, cpu;
-    op_run(&spec, test_runtime(), inputs, gy, &cl);
-    op_run(&spec, NULL, inputs, gy, &cpu);
     float *want_grad[] = {gx};
-    op_check_against("relu opencl", &cl, y, want_grad, 1, 1e-5);
-    op_check_against("relu reference", &cpu, y, want_grad, 1, 1e-5);
-    op_result_free(&cl);
-    op_result_free(&cpu);
+    op_check_both("relu", &spec, inputs, gy, y, want_grad, 1e-5, 0, 0);
     free(x), free(y), free(gy), free(gx);
     mw_safetensors_free(ref);
-}
-
-static void check_cl_vs_reference(const op_spec *spec, void *const *inputs, const float *seed,
-                                  const char *what, float fd_h) {
-    op_result cl, cpu;
-    op_run(spec, test_runtime(), inputs, seed, &cl);
-    op_run(spec, NULL, inputs, seed, &cpu);
-    op_check_against(what, &cl, cpu.out, cpu.grad, spec->n_in, 1e-5);
-    op_check_finite_differences(spec, inputs, seed, &cpu, fd_h, 2e-3);
-    op_result_free(&cl);
-    op_result_free(&cpu);
 }
 
 static void test_affine_and_add(void **state) {
@@ -61,9 +44,9 @@ static void test_affine_and_add(void **state) {
     }
     void *inputs[] = {a, b};
     op_spec affine = {1, {2}, {{3, 37}}, {MW_F32}, build_affine, NULL};
-    check_cl_vs_reference(&affine, inputs, seed, "affine", 1e-2f);
+    op_check_both("affine", &affine, inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
     op_spec add = {2, {2, 2}, {{3, 37}, {3, 37}}, {MW_F32, MW_F32}, build_add, NULL};
-    check_cl_vs_reference(&add, inputs, seed, "add", 1e-2f);
+    op_check_both("add", &add, inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
 }
 
 static void test_large_relu_against_reference(void **state) {
@@ -75,12 +58,7 @@ static void test_large_relu_against_reference(void **state) {
     test_fill_normal(&r, seed, ROWS * COLS, 1.0f);
     op_spec spec = {1, {2}, {{ROWS, COLS}}, {MW_F32}, build_relu, NULL};
     void *inputs[] = {x};
-    op_result cl, cpu;
-    op_run(&spec, test_runtime(), inputs, seed, &cl);
-    op_run(&spec, NULL, inputs, seed, &cpu);
-    op_check_against("relu 129x257", &cl, cpu.out, cpu.grad, 1, 0);
-    op_result_free(&cl);
-    op_result_free(&cpu);
+    op_check_both("relu 129x257", &spec, inputs, seed, NULL, NULL, 0, 0, 0);
     free(x), free(seed);
 }
 

@@ -25,17 +25,7 @@ static int build_linear_nobias(mw_graph *g, const int *in, const void *ctx) {
 
 static void run_against_pytorch(const char *what, const op_spec *spec, float **in,
                                 const float *seed, const float *want, float **want_grad) {
-    op_result cl, cpu;
-    op_run(spec, test_runtime(), (void *const *)in, seed, &cl);
-    op_run(spec, NULL, (void *const *)in, seed, &cpu);
-    char label[64];
-    snprintf(label, sizeof label, "%s opencl", what);
-    op_check_against(label, &cl, want, want_grad, spec->n_in, 1e-5);
-    snprintf(label, sizeof label, "%s reference", what);
-    op_check_against(label, &cpu, want, want_grad, spec->n_in, 1e-5);
-    op_check_finite_differences(spec, (void *const *)in, seed, &cpu, 1e-2f, 2e-3);
-    op_result_free(&cl);
-    op_result_free(&cpu);
+    op_check_both(what, spec, (void *const *)in, seed, want, want_grad, 1e-5, 1e-2f, 2e-3);
 }
 
 static void test_matmul_matches_pytorch(void **state) {
@@ -68,15 +58,9 @@ static void test_matmul_transposes(void **state) {
         spec.shape[1][0] = ctx.tb ? N : K;
         spec.shape[1][1] = ctx.tb ? K : N;
         void *inputs[] = {a, b};
-        op_result cl, cpu;
-        op_run(&spec, test_runtime(), inputs, seed, &cl);
-        op_run(&spec, NULL, inputs, seed, &cpu);
         char what[64];
         snprintf(what, sizeof what, "matmul ta=%d tb=%d", ctx.ta, ctx.tb);
-        op_check_against(what, &cl, cpu.out, cpu.grad, 2, 1e-5);
-        op_check_finite_differences(&spec, inputs, seed, &cpu, 1e-2f, 2e-3);
-        op_result_free(&cl);
-        op_result_free(&cpu);
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
     }
 }
 
@@ -105,12 +89,7 @@ static void test_linear_without_bias(void **state) {
     test_fill_normal(&r, seed, 9 * 6, 1.0f);
     op_spec spec = {2, {2, 2}, {{9, 17}, {6, 17}}, {MW_F32, MW_F32}, build_linear_nobias, NULL};
     void *inputs[] = {x, w};
-    op_result cl, cpu;
-    op_run(&spec, test_runtime(), inputs, seed, &cl);
-    op_run(&spec, NULL, inputs, seed, &cpu);
-    op_check_against("linear without bias", &cl, cpu.out, cpu.grad, 2, 1e-5);
-    op_result_free(&cl);
-    op_result_free(&cpu);
+    op_check_both("linear without bias", &spec, inputs, seed, NULL, NULL, 1e-5, 0, 0);
 }
 
 /* Memory Wrap's read V = W·m: a matmul whose W comes from sparsemax (many exact zeros). */
