@@ -38,6 +38,7 @@ struct mw_exec {
     bool *needs_event;
     int *waits; /* [node][queue]: node whose completion this node waits for, or -1 */
     bool multi_queue;
+    uint64_t runs; /* completed mw_exec_run calls */
     /* reference backend */
     void **host;
     float *host_params, *host_grads;
@@ -184,6 +185,18 @@ static void plan_waits(mw_exec *ex) {
             if (b == a || u->where != PLACE_POOL || u->last >= t->first || !ranges_overlap(t, u))
                 continue;
             for (int q = 0; q < MW_MAX_QUEUES; q++) add_wait(ex, t->first, u->last_user[q]);
+        }
+    }
+    /* Nodes that read or update the same state tensor keep graph order across queues. */
+    for (int s = 0; s < g->n_states; s++) {
+        int previous = -1;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const mw_node *nd = &g->nodes[i];
+            bool touches = false;
+            for (int j = 0; j < nd->n_in; j++) touches |= nd->in[j] == g->states[s];
+            if (!touches) continue;
+            add_wait(ex, i, previous);
+            previous = i;
         }
     }
     for (int i = 0; i < g->n_nodes; i++)
@@ -392,6 +405,14 @@ mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes) {
     return MW_OK;
 }
 
+static bool run_is_training(mw_run_mode mode) {
+    return mode == MW_RUN_FORWARD_BACKWARD || mode == MW_RUN_TRAIN_FORWARD;
+}
+
+static bool run_has_backward(mw_run_mode mode) {
+    return mode == MW_RUN_FORWARD_BACKWARD || mode == MW_RUN_EVAL_BACKWARD;
+}
+
 static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
     const mw_graph *g = ex->g;
     const mw_node *nd = &g->nodes[i];
@@ -406,10 +427,15 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
         /* A barrier rather than per-kernel wait lists: CLBlast calls take none. */
         if (nw) MW_CL_CHECK(clEnqueueBarrierWithWaitList(q, nw, wait, NULL));
     }
-    mw_cl_ctx ctx = {ex->rt, q, g, ex->mem, ex->scratch[nd->queue]};
+    mw_cl_ctx ctx = {.rt = ex->rt,
+                     .queue = q,
+                     .g = g,
+                     .mem = ex->mem,
+                     .scratch = ex->scratch[nd->queue],
+                     .training = run_is_training(mode),
+                     .step = ex->runs};
     MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
     if (ex->needs_event[i]) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->events[i]));
-    (void)mode;
     return MW_OK;
 }
 
@@ -435,11 +461,12 @@ mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
     if (ex->rt && ex->multi_queue) s = join_queues(ex);
     for (int i = 0; i < g->n_nodes && s == MW_OK; i++) {
         const mw_node *nd = &g->nodes[i];
-        if (nd->backward && mode != MW_RUN_FORWARD_BACKWARD) break;
+        if (nd->backward && !run_has_backward(mode)) break;
         if (ex->rt) {
             s = run_node_cl(ex, i, mode);
         } else {
-            mw_cpu_ctx ctx = {g, ex->host};
+            mw_cpu_ctx ctx = {.g = g, .host = ex->host, .training = run_is_training(mode),
+                              .step = ex->runs};
             s = mw_op_get(nd->op)->run_cpu(&ctx, nd);
         }
         if (s != MW_OK) {
@@ -448,6 +475,7 @@ mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
                           ex->rt ? mw_runtime_device(ex->rt)->name : "");
         }
     }
+    ex->runs++;
     if (ex->rt) {
         mw_status f = mw_runtime_finish(ex->rt);
         if (s == MW_OK) s = f;

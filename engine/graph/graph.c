@@ -16,6 +16,7 @@ void mw_graph_free(mw_graph *g) {
     free(g->tensors);
     free(g->nodes);
     free(g->params);
+    free(g->states);
     free(g);
 }
 
@@ -111,6 +112,25 @@ int mw_graph_param(mw_graph *g, const char *name, int ndim, const int64_t *shape
         return mw_graph_fail(g, MW_ERR_OUT_OF_MEMORY, "out of host memory building the graph");
     g->params[g->n_params++] = id;
     return id;
+}
+
+int mw_graph_state(mw_graph *g, const char *name, mw_dtype dtype, int ndim, const int64_t *shape) {
+    if (g->status == MW_OK && mw_graph_find(g, name) >= 0)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "state tensor '%s' defined twice", name);
+    int id = add_tensor(g, name, dtype, MW_ROLE_STATE, ndim, shape);
+    if (id < 0) return -1;
+    if (!grow((void **)&g->states, &g->cap_states, g->n_states + 1, sizeof(int)))
+        return mw_graph_fail(g, MW_ERR_OUT_OF_MEMORY, "out of host memory building the graph");
+    g->states[g->n_states++] = id;
+    return id;
+}
+
+int mw_graph_state_count(const mw_graph *g) {
+    return g->n_states;
+}
+
+int mw_graph_state_at(const mw_graph *g, int i) {
+    return (i >= 0 && i < g->n_states) ? g->states[i] : -1;
 }
 
 int mw_graph_new_tensor(mw_graph *g, const char *name, mw_dtype dtype, int ndim,

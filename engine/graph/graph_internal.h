@@ -82,6 +82,8 @@ struct mw_graph {
     int n_nodes, cap_nodes;
     int *params; /* parameter tensor ids in creation order */
     int n_params, cap_params;
+    int *states; /* state tensor ids in creation order */
+    int n_states, cap_states;
     int queue;   /* queue given to new nodes */
     bool has_backward;
     mw_status status;
@@ -124,12 +126,16 @@ typedef struct mw_cl_ctx {
     const mw_graph *g;
     cl_mem *mem;    /* per tensor */
     cl_mem scratch; /* this queue's scratch buffer (see mw_op_def.scratch_bytes), or NULL */
+    bool training;  /* PyTorch train() mode: batch statistics, running-stat updates, dropout */
+    uint64_t step;  /* runs so far: seeds per-run randomness (dropout masks) */
 } mw_cl_ctx;
 
 /* What the reference backend gives an op: host arrays per tensor (float or int32). */
 typedef struct mw_cpu_ctx {
     const mw_graph *g;
     void **host;
+    bool training;
+    uint64_t step;
 } mw_cpu_ctx;
 
 /* Appends the backward of node `n` (a copy: appending may move g->nodes). gout[k] is the

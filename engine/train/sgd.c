@@ -72,7 +72,7 @@ mw_status mw_sgd_step(mw_sgd *s, float lr) {
                         s->opt.momentum, s->opt.weight_decay, s->opt.nesterov, first);
         return MW_OK;
     }
-    mw_cl_ctx ctx = {rt, mw_runtime_queue(rt, 0), NULL, NULL, NULL};
+    mw_cl_ctx ctx = {.rt = rt, .queue = mw_runtime_queue(rt, 0)};
     MW_TRY(mw_launch(&ctx, "sgd", "sgd_step_f32", a.trainable_floats, "mmmufffii", a.params,
                      a.grads, s->buf, (unsigned)a.trainable_floats, (double)lr,
                      (double)s->opt.momentum, (double)s->opt.weight_decay, (int)s->opt.nesterov,

@@ -46,6 +46,14 @@ const char *mw_graph_error(const mw_graph *g);
 int mw_graph_input(mw_graph *g, const char *name, mw_dtype dtype, int ndim, const int64_t *shape);
 int mw_graph_param(mw_graph *g, const char *name, int ndim, const int64_t *shape);
 
+/* Non-trainable state that nodes update in place (batch norm running statistics). Nodes
+ * touching the same state tensor run in graph order, whatever queues they are on. */
+int mw_graph_state(mw_graph *g, const char *name, mw_dtype dtype, int ndim, const int64_t *shape);
+
+/* State tensors in creation order. */
+int mw_graph_state_count(const mw_graph *g);
+int mw_graph_state_at(const mw_graph *g, int i);
+
 /* Records how mw_exec_init_params initialises a parameter: U(−1/√fan_in, 1/√fan_in), the
  * default of PyTorch's nn.Linear and nn.Conv2d. Parameters without a rule start at zero. */
 void mw_graph_param_init_uniform_fan_in(mw_graph *g, int param, int64_t fan_in);
@@ -90,9 +98,13 @@ int mw_graph_param_at(const mw_graph *g, int i);
 
 typedef struct mw_exec mw_exec;
 
+/* What a run executes, and whether ops behave as in PyTorch's train() or eval() mode
+ * (batch normalisation with batch statistics and running-stat updates, dropout on). */
 typedef enum mw_run_mode {
-    MW_RUN_FORWARD = 0,      /* forward nodes only (evaluation) */
-    MW_RUN_FORWARD_BACKWARD, /* forward, then backward nodes (training step) */
+    MW_RUN_FORWARD = 0,      /* eval mode, forward nodes only (evaluation, inference) */
+    MW_RUN_FORWARD_BACKWARD, /* train mode, forward then backward nodes (training step) */
+    MW_RUN_TRAIN_FORWARD,    /* train mode, forward nodes only */
+    MW_RUN_EVAL_BACKWARD,    /* eval mode, forward then backward (attributions, heatmaps) */
 } mw_run_mode;
 
 /* Plans memory and allocates every device buffer the graph will ever need. rt == NULL runs
