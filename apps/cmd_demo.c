@@ -62,11 +62,12 @@ static double now_seconds(void) {
 }
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: memwrap demo [--device SPEC] [--steps N] [--distance cosine|l2|dot]\n"
-                "                    [--head memory_wrap|memory] [--seed N]\n"
-                "Trains a Memory Wrap head (batch %d, memory %d, SGD lr 0.1, momentum 0.9,\n"
-                "Nesterov, weight decay 5e-4; default 300 steps) on synthetic encodings and\n"
-                "prints progress, held-out accuracy and one explanation.\n",
+    fprintf(to,
+            "usage: memwrap demo [--device SPEC] [--steps N] [--distance cosine|l2|dot]\n"
+            "                    [--head memory_wrap|memory] [--seed N]\n"
+            "Trains a Memory Wrap head (batch %d, memory %d, SGD lr 0.1, momentum 0.9,\n"
+            "Nesterov, weight decay 5e-4; default 300 steps) on synthetic encodings and\n"
+            "prints progress, held-out accuracy and one explanation.\n",
             DEMO_BATCH, DEMO_MEMORY);
 }
 
@@ -86,12 +87,18 @@ int mw_cmd_demo(int argc, char **argv) {
             usage(stdout);
             return MW_EXIT_OK;
         }
-        if (strcmp(a, "--device") == 0 && v) device = v, i++;
-        else if (strcmp(a, "--distance") == 0 && v) distance = v, i++;
-        else if (strcmp(a, "--head") == 0 && v && strcmp(v, "memory_wrap") == 0) kind = MW_HEAD_MEMORY_WRAP, i++;
-        else if (strcmp(a, "--head") == 0 && v && strcmp(v, "memory") == 0) kind = MW_HEAD_BASELINE_MEMORY, i++;
-        else if (strcmp(a, "--steps") == 0 && v && (steps = strtol(v, &end, 10)) > 0 && !*end) i++;
-        else if (strcmp(a, "--seed") == 0 && v && (seed = strtol(v, &end, 10)) >= 0 && !*end) i++;
+        if (strcmp(a, "--device") == 0 && v)
+            device = v, i++;
+        else if (strcmp(a, "--distance") == 0 && v)
+            distance = v, i++;
+        else if (strcmp(a, "--head") == 0 && v && strcmp(v, "memory_wrap") == 0)
+            kind = MW_HEAD_MEMORY_WRAP, i++;
+        else if (strcmp(a, "--head") == 0 && v && strcmp(v, "memory") == 0)
+            kind = MW_HEAD_BASELINE_MEMORY, i++;
+        else if (strcmp(a, "--steps") == 0 && v && (steps = strtol(v, &end, 10)) > 0 && !*end)
+            i++;
+        else if (strcmp(a, "--seed") == 0 && v && (seed = strtol(v, &end, 10)) >= 0 && !*end)
+            i++;
         else {
             fprintf(stderr, "memwrap demo: bad argument '%s'\n", a);
             usage(stderr);
@@ -142,7 +149,8 @@ int mw_cmd_demo(int argc, char **argv) {
     float *centres = malloc(DEMO_CLASSES * DEMO_DIM * sizeof *centres);
     float *train = malloc((size_t)DEMO_TRAIN * DEMO_DIM * sizeof *train);
     float *test = malloc((size_t)DEMO_TEST * DEMO_DIM * sizeof *test);
-    int32_t *ytrain = malloc(DEMO_TRAIN * sizeof *ytrain), *ytest = malloc(DEMO_TEST * sizeof *ytest);
+    int32_t *ytrain = malloc(DEMO_TRAIN * sizeof *ytrain),
+            *ytest = malloc(DEMO_TEST * sizeof *ytest);
     float *mem = malloc(DEMO_MEMORY * DEMO_DIM * sizeof *mem);
     float *logits = malloc(DEMO_BATCH * DEMO_CLASSES * sizeof *logits);
     float *weights = malloc(DEMO_BATCH * DEMO_MEMORY * sizeof *weights);
@@ -151,15 +159,26 @@ int mw_cmd_demo(int argc, char **argv) {
         fprintf(stderr, "memwrap demo: out of host memory\n");
         goto done;
     }
-    for (int i = 0; i < DEMO_CLASSES * DEMO_DIM; i++) centres[i] = (float)(0.5 * demo_normal(&r));
+    for (int i = 0; i < DEMO_CLASSES * DEMO_DIM; i++)
+        centres[i] = (float)(0.5 * demo_normal(&r));
     make_points(&r, centres, train, ytrain, DEMO_TRAIN, 1.0f);
     make_points(&r, centres, test, ytest, DEMO_TEST, 1.0f);
-    for (int i = 0; i < DEMO_TRAIN; i++) perm[i] = i;
+    for (int i = 0; i < DEMO_TRAIN; i++)
+        perm[i] = i;
 
     mw_sgd_options so = {0.9f, 5e-4f, true};
-    if (mw_exec_create(g, rt, &ex) != MW_OK) { fail("planning the graph"); goto done; }
-    if (mw_exec_init_params(ex, (uint64_t)seed) != MW_OK) { fail("initialising"); goto done; }
-    if (mw_sgd_create(ex, &so, &sgd) != MW_OK) { fail("creating the optimizer"); goto done; }
+    if (mw_exec_create(g, rt, &ex) != MW_OK) {
+        fail("planning the graph");
+        goto done;
+    }
+    if (mw_exec_init_params(ex, (uint64_t)seed) != MW_OK) {
+        fail("initialising");
+        goto done;
+    }
+    if (mw_sgd_create(ex, &so, &sgd) != MW_OK) {
+        fail("creating the optimizer");
+        goto done;
+    }
     mw_exec_arenas arenas = mw_exec_get_arenas(ex);
     printf("parameters: %zu floats\n", arenas.trainable_floats);
 
@@ -180,7 +199,10 @@ int mw_cmd_demo(int argc, char **argv) {
             fprintf(stderr, "memwrap demo: the loss became %g at step %ld\n", (double)l, step);
             goto done;
         }
-        if (mw_sgd_step(sgd, 0.1f) != MW_OK) { fail("optimizer step"); goto done; }
+        if (mw_sgd_step(sgd, 0.1f) != MW_OK) {
+            fail("optimizer step");
+            goto done;
+        }
         double t = now_seconds();
         if (step == 0 || (step + 1) % 50 == 0 || step + 1 == steps) {
             double rate = (step + 1) * DEMO_BATCH / (t - t0);

@@ -8,7 +8,8 @@
 
 static size_t numel_of(const op_spec *s, int i) {
     size_t n = 1;
-    for (int d = 0; d < s->ndim[i]; d++) n *= (size_t)s->shape[i][d];
+    for (int d = 0; d < s->ndim[i]; d++)
+        n *= (size_t)s->shape[i][d];
     return n;
 }
 
@@ -35,10 +36,12 @@ static built build(const op_spec *spec) {
     mw_graph_keep(b.g, b.out);
     int64_t shape[MW_MAX_DIMS];
     int ndim = mw_tensor_ndim(b.g, b.out);
-    for (int d = 0; d < ndim; d++) shape[d] = mw_tensor_dim(b.g, b.out, d);
+    for (int d = 0; d < ndim; d++)
+        shape[d] = mw_tensor_dim(b.g, b.out, d);
     b.seed = mw_graph_input(b.g, "seed", MW_F32, ndim, shape);
     TEST_OK(mw_graph_backward_from(b.g, b.out, b.seed, wrt, n_wrt));
-    for (int i = 0; i < spec->n_in; i++) b.grad[i] = mw_graph_grad(b.g, b.in[i]);
+    for (int i = 0; i < spec->n_in; i++)
+        b.grad[i] = mw_graph_grad(b.g, b.in[i]);
     return b;
 }
 
@@ -77,7 +80,8 @@ void op_run(const op_spec *spec, mw_runtime *rt, void *const *inputs, const floa
 
 void op_result_free(op_result *res) {
     free(res->out);
-    for (int i = 0; i < OP_MAX_IN; i++) free(res->grad[i]);
+    for (int i = 0; i < OP_MAX_IN; i++)
+        free(res->grad[i]);
     memset(res, 0, sizeof *res);
 }
 
@@ -85,7 +89,8 @@ static double dot_seed(mw_exec *ex, const built *b, const float *seed, size_t n,
     TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
     TEST_OK(mw_exec_read(ex, b->out, buf, n * 4));
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)buf[i] * seed[i];
+    for (size_t i = 0; i < n; i++)
+        s += (double)buf[i] * seed[i];
     return s;
 }
 
@@ -102,7 +107,8 @@ void op_check_finite_differences(const op_spec *spec, void *const *inputs, const
         float *x = malloc(n * sizeof *x);
         memcpy(x, inputs[i], n * sizeof *x);
         double scale = 0;
-        for (size_t k = 0; k < n; k++) scale = fmax(scale, fabs(res->grad[i][k]));
+        for (size_t k = 0; k < n; k++)
+            scale = fmax(scale, fabs(res->grad[i][k]));
         for (size_t k = 0; k < n; k++) {
             float orig = x[k];
             x[k] = orig + h;

@@ -55,20 +55,24 @@ float test_rng_normal(test_rng *r) {
 }
 
 void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi) {
-    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(r, lo, hi);
+    for (size_t i = 0; i < n; i++)
+        x[i] = test_rng_uniform(r, lo, hi);
 }
 
 void test_fill_normal(test_rng *r, float *x, size_t n, float scale) {
-    for (size_t i = 0; i < n; i++) x[i] = scale * test_rng_normal(r);
+    for (size_t i = 0; i < n; i++)
+        x[i] = scale * test_rng_normal(r);
 }
 
 void test_poison(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = NAN;
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
 }
 
 static double max_abs(const float *x, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)x[i]));
     return m;
 }
 
@@ -98,8 +102,8 @@ void test_assert_close(const char *what, const float *got, const float *want, si
     size_t at;
     double w = worst(got, want, n, &at);
     if (!(w <= rtol)) {
-        print_error("%s: max relative error %.3g > %.3g at [%zu]: got %.9g, want %.9g\n", what,
-                    w, rtol, at, (double)got[at], (double)want[at]);
+        print_error("%s: max relative error %.3g > %.3g at [%zu]: got %.9g, want %.9g\n", what, w,
+                    rtol, at, (double)got[at], (double)want[at]);
         fail();
     }
 }
@@ -113,8 +117,7 @@ mw_safetensors *test_reference(const char *file) {
 }
 
 /* Reads `name` (of exactly `numel` elements) as float32 or int32 into a new array. */
-static void *read_reference(const mw_safetensors *st, const char *name, size_t numel,
-                            bool as_int) {
+static void *read_reference(const mw_safetensors *st, const char *name, size_t numel, bool as_int) {
     void *out = malloc(numel * 4);
     assert_non_null(out);
     const mw_st_tensor *t = mw_safetensors_find(st, name);

@@ -13,7 +13,8 @@ static int build_distance(mw_graph *g, const int *in, const void *ctx) {
 static void check_distance(const char *kind) {
     mw_safetensors *ref = test_reference("ops.safetensors");
     char name[64];
-#define REF(field, n) (snprintf(name, sizeof name, "distance.%s.%s", kind, field), test_reference_f32(ref, name, n))
+#define REF(field, n)                                                                              \
+    (snprintf(name, sizeof name, "distance.%s.%s", kind, field), test_reference_f32(ref, name, n))
     float *in[] = {REF("e", 96), REF("m", 144)};
     float *d = REF("d", 54), *gd = REF("gd", 54);
     float *want_grad[] = {REF("ge", 96), REF("gm", 144)};
@@ -22,7 +23,8 @@ static void check_distance(const char *kind) {
     char what[64];
     snprintf(what, sizeof what, "%s distance", kind);
     op_check_both(what, &spec, (void *const *)in, gd, d, want_grad, 1e-5, 1e-2f, 5e-3);
-    for (int i = 0; i < 2; i++) free(in[i]), free(want_grad[i]);
+    for (int i = 0; i < 2; i++)
+        free(in[i]), free(want_grad[i]);
     free(d), free(gd);
     mw_safetensors_free(ref);
 }
@@ -49,8 +51,8 @@ static void test_distances_at_model_sizes(void **state) {
     test_fill_uniform(&r, m, M * D, 0.0f, 1.0f);
     test_fill_normal(&r, seed, N * M, 1.0f);
     for (int k = 0; mw_distance_names[k]; k++) {
-        op_spec spec = {2, {2, 2}, {{N, D}, {M, D}}, {MW_F32, MW_F32}, build_distance,
-                        mw_distance_names[k]};
+        op_spec spec = {
+            2, {2, 2}, {{N, D}, {M, D}}, {MW_F32, MW_F32}, build_distance, mw_distance_names[k]};
         void *inputs[] = {e, m};
         /* Non-negative encodings are nearly parallel, so the cosine gradient is the small
          * residual of x̂ (x̂ · g) cancelling g: float32 loses ~5e-5 there (the reference

@@ -59,7 +59,8 @@ static void make_data(shared_data *d, uint64_t seed) {
     test_fill_normal(&r, d->w, OUT * IN, 0.5f);
     test_fill_normal(&r, d->b, OUT, 0.5f);
     test_fill_normal(&r, d->v, 3 * OUT, 0.5f);
-    for (int i = 0; i < N; i++) d->y[i] = (int32_t)(test_rng_uniform(&r, 0, 1) * 6) % 6;
+    for (int i = 0; i < N; i++)
+        d->y[i] = (int32_t)(test_rng_uniform(&r, 0, 1) * 6) % 6;
 }
 
 static void load(mw_exec *ex, const shared_graph *s, const shared_data *d) {
@@ -71,8 +72,8 @@ static void load(mw_exec *ex, const shared_graph *s, const shared_data *d) {
     TEST_OK(mw_exec_write(ex, s->v, d->v, sizeof d->v));
 }
 
-static void run_and_read(const shared_graph *s, mw_runtime *rt, const shared_data *d,
-                         float *loss, float *gw) {
+static void run_and_read(const shared_graph *s, mw_runtime *rt, const shared_data *d, float *loss,
+                         float *gw) {
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(s->g, rt, &ex));
     load(ex, s, d);
@@ -94,13 +95,13 @@ static void test_shared_parameter_accumulates(void **state) {
     run_and_read(&s, NULL, &d, &loss_cpu, gw_cpu);
     run_and_read(&s, test_runtime(), &d, &loss_cl, gw_cl);
     test_assert_close("loss opencl vs reference", &loss_cl, &loss_cpu, 1, 1e-5);
-    test_assert_close("shared weight gradient opencl vs reference", gw_cl, gw_cpu, OUT * IN,
-                      1e-4);
+    test_assert_close("shared weight gradient opencl vs reference", gw_cl, gw_cpu, OUT * IN, 1e-4);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(s.g, NULL, &ex));
     load(ex, &s, &d);
     double scale = 0;
-    for (int i = 0; i < OUT * IN; i++) scale = fmax(scale, fabs(gw_cpu[i]));
+    for (int i = 0; i < OUT * IN; i++)
+        scale = fmax(scale, fabs(gw_cpu[i]));
     const float h = 4e-3f; /* float32 losses: smaller steps drown in rounding */
     for (int i = 0; i < OUT * IN; i++) {
         float w = d.w[i], up, down;
@@ -138,7 +139,8 @@ static void test_two_queues_match_one(void **state) {
     }
     /* branch B's nodes really are on queue 1, and the join waits on an event */
     int on_q1 = 0;
-    for (int i = 0; i < two.g->n_nodes; i++) on_q1 += two.g->nodes[i].queue == 1;
+    for (int i = 0; i < two.g->n_nodes; i++)
+        on_q1 += two.g->nodes[i].queue == 1;
     assert_true(on_q1 >= 4);
     mw_graph_free(one.g);
     mw_graph_free(two.g);
@@ -151,7 +153,8 @@ static void test_pool_reuse_and_steady_state(void **state) {
     int x = mw_graph_input(g, "x", MW_F32, 2, xs), w = mw_graph_param(g, "w", 2, xs);
     mw_graph_param_init_uniform_fan_in(g, w, 64);
     int h = x;
-    for (int i = 0; i < 12; i++) h = mw_relu(g, mw_linear(g, h, w, -1));
+    for (int i = 0; i < 12; i++)
+        h = mw_relu(g, mw_linear(g, h, w, -1));
     int64_t one = 1;
     int labels = mw_graph_input(g, "labels", MW_I32, 1, xs);
     int loss = mw_softmax_cross_entropy(g, h, labels);
@@ -172,7 +175,8 @@ static void test_pool_reuse_and_steady_state(void **state) {
     test_fill_normal(&r, data, 64 * 64, 0.25f); /* He-like scale: the signal survives 12 layers */
     TEST_OK(mw_exec_write(ex, w, data, sizeof data));
     test_fill_normal(&r, data, 64 * 64, 1.0f);
-    for (int i = 0; i < 64; i++) y[i] = i % 64;
+    for (int i = 0; i < 64; i++)
+        y[i] = i % 64;
     TEST_OK(mw_exec_write(ex, x, data, sizeof data));
     TEST_OK(mw_exec_write(ex, labels, y, sizeof y));
     mw_sgd_options so = {0.9f, 5e-4f, true};

@@ -30,8 +30,10 @@ static void run_against_pytorch(const char *what, const op_spec *spec, float **i
 
 static void test_matmul_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("ops.safetensors");
-    float *in[] = {test_reference_f32(ref, "matmul.a", 45), test_reference_f32(ref, "matmul.b", 54)};
-    float *c = test_reference_f32(ref, "matmul.c", 30), *gc = test_reference_f32(ref, "matmul.gc", 30);
+    float *in[] = {test_reference_f32(ref, "matmul.a", 45),
+                   test_reference_f32(ref, "matmul.b", 54)};
+    float *c = test_reference_f32(ref, "matmul.c", 30),
+          *gc = test_reference_f32(ref, "matmul.gc", 30);
     float *want_grad[] = {test_reference_f32(ref, "matmul.ga", 45),
                           test_reference_f32(ref, "matmul.gb", 54)};
     matmul_ctx ctx = {false, false};
@@ -66,16 +68,19 @@ static void test_matmul_transposes(void **state) {
 
 static void test_linear_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("ops.safetensors");
-    float *in[] = {test_reference_f32(ref, "linear.x", 91), test_reference_f32(ref, "linear.w", 143),
+    float *in[] = {test_reference_f32(ref, "linear.x", 91),
+                   test_reference_f32(ref, "linear.w", 143),
                    test_reference_f32(ref, "linear.b", 11)};
-    float *y = test_reference_f32(ref, "linear.y", 77), *gy = test_reference_f32(ref, "linear.gy", 77);
+    float *y = test_reference_f32(ref, "linear.y", 77),
+          *gy = test_reference_f32(ref, "linear.gy", 77);
     float *want_grad[] = {test_reference_f32(ref, "linear.gx", 91),
                           test_reference_f32(ref, "linear.gw", 143),
                           test_reference_f32(ref, "linear.gb", 11)};
-    op_spec spec = {3, {2, 2, 1}, {{7, 13}, {11, 13}, {11}}, {MW_F32, MW_F32, MW_F32},
-                    build_linear, NULL};
+    op_spec spec = {
+        3, {2, 2, 1}, {{7, 13}, {11, 13}, {11}}, {MW_F32, MW_F32, MW_F32}, build_linear, NULL};
     run_against_pytorch("linear", &spec, in, gy, y, want_grad);
-    for (int i = 0; i < 3; i++) free(in[i]), free(want_grad[i]);
+    for (int i = 0; i < 3; i++)
+        free(in[i]), free(want_grad[i]);
     free(y), free(gy);
     mw_safetensors_free(ref);
 }

@@ -131,7 +131,8 @@ static void draw_memory(test_rng *r, const float *pool, int pool_n, float *mem) 
         do {
             k = (int)(test_rng_uniform(r, 0, 1) * pool_n) % pool_n;
             dup = 0;
-            for (int q = 0; q < j; q++) dup |= picked[q] == k;
+            for (int q = 0; q < j; q++)
+                dup |= picked[q] == k;
         } while (dup);
         picked[j] = k;
         memcpy(mem + j * D, pool + k * D, D * 4);
@@ -191,8 +192,7 @@ static void test_head_learns_clustered_features(void **state) {
     free(train), free(test);
 }
 
-static int tiny_classifier(mw_graph *g, int features, int classes, const char *prefix,
-                           void *user) {
+static int tiny_classifier(mw_graph *g, int features, int classes, const char *prefix, void *user) {
     (*(int *)user)++;
     return mw_linear_layer(g, features, classes, prefix);
 }

@@ -17,7 +17,8 @@ static void check_reference_case(const char *prefix, int rows, int cols) {
     mw_safetensors *ref = test_reference("ops.safetensors");
     char name[64];
     size_t n = (size_t)rows * cols;
-#define REF(field) (snprintf(name, sizeof name, "%s.%s", prefix, field), test_reference_f32(ref, name, n))
+#define REF(field)                                                                                 \
+    (snprintf(name, sizeof name, "%s.%s", prefix, field), test_reference_f32(ref, name, n))
     float *z = REF("z"), *p = REF("p"), *gp = REF("gp"), *gz = REF("gz");
 #undef REF
     op_spec spec = {1, {2}, {{rows, cols}}, {MW_F32}, build_sparsemax, NULL};
@@ -96,7 +97,8 @@ static void test_properties_on_memory_sized_rows(void **state) {
     test_assert_close("shift invariance", cl_shift.out, cl.out, ROWS * COLS, 1e-5);
     /* Sparsity: with 100 uniform scores in a unit interval only a few survive. */
     int nonzero = 0;
-    for (int i = 0; i < ROWS * COLS; i++) nonzero += cl.out[i] != 0.0f;
+    for (int i = 0; i < ROWS * COLS; i++)
+        nonzero += cl.out[i] != 0.0f;
     assert_true(nonzero < ROWS * COLS / 2);
     op_result_free(&cl);
     op_result_free(&cpu);

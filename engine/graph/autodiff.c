@@ -34,7 +34,8 @@ static int finalize(mw_graph *g, contrib_list *contribs, int t, int queue) {
     int saved_queue = g->queue;
     g->queue = queue;
     int sum = c->ids[0];
-    for (int k = 1; k < c->n && sum >= 0; k++) sum = mw_add(g, sum, c->ids[k]);
+    for (int k = 1; k < c->n && sum >= 0; k++)
+        sum = mw_add(g, sum, c->ids[k]);
     bool is_param = g->tensors[t].role == MW_ROLE_PARAM;
     if (sum >= 0 && is_param &&
         (g->tensors[sum].grad_of >= 0 || g->tensors[sum].role != MW_ROLE_ACTIVATION))
@@ -51,8 +52,7 @@ mw_status mw_graph_backward(mw_graph *g, int loss, const int *wrt, int n_wrt) {
     return mw_graph_backward_from(g, loss, -1, wrt, n_wrt);
 }
 
-mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int *wrt,
-                                 int n_wrt) {
+mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int *wrt, int n_wrt) {
     if (g->status != MW_OK) return mw_error_set(g->status, "%s", g->error);
     if (g->has_backward)
         return mw_error_set(MW_ERR_INVALID_ARG, "mw_graph_backward: the graph already has one");
@@ -68,18 +68,22 @@ mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int
                                                 "must be an input shaped like the output");
     for (int i = 0; i < n_wrt; i++)
         if (wrt[i] < 0 || wrt[i] >= g->n_tensors || g->tensors[wrt[i]].dtype != MW_F32)
-            return mw_error_set(MW_ERR_INVALID_ARG, "mw_graph_backward: wrt[%d] is not a float "
-                                                    "tensor of this graph", i);
+            return mw_error_set(MW_ERR_INVALID_ARG,
+                                "mw_graph_backward: wrt[%d] is not a float "
+                                "tensor of this graph",
+                                i);
 
     int n_forward = g->n_nodes, n_tensors = g->n_tensors;
     /* Which tensors lead to a gradient someone asked for. */
     for (int i = 0; i < n_tensors; i++)
         g->tensors[i].requires_grad = g->tensors[i].role == MW_ROLE_PARAM;
-    for (int i = 0; i < n_wrt; i++) g->tensors[wrt[i]].requires_grad = true;
+    for (int i = 0; i < n_wrt; i++)
+        g->tensors[wrt[i]].requires_grad = true;
     for (int i = 0; i < n_forward; i++) {
         const mw_node *n = &g->nodes[i];
         bool any = false;
-        for (int j = 0; j < n->n_in; j++) any |= g->tensors[n->in[j]].requires_grad;
+        for (int j = 0; j < n->n_in; j++)
+            any |= g->tensors[n->in[j]].requires_grad;
         for (int k = 0; k < n->n_out; k++)
             if (g->tensors[n->out[k]].dtype == MW_F32) g->tensors[n->out[k]].requires_grad |= any;
     }
@@ -134,7 +138,8 @@ mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int
         if (g->tensors[wrt[i]].grad >= 0) mw_graph_keep(g, g->tensors[wrt[i]].grad);
 
     g->queue = saved_queue;
-    for (int i = 0; i < n_tensors; i++) free(contribs[i].ids);
+    for (int i = 0; i < n_tensors; i++)
+        free(contribs[i].ids);
     free(contribs);
     if (g->status != MW_OK) return mw_error_set(g->status, "%s", g->error);
     return MW_OK;

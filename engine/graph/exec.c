@@ -10,10 +10,10 @@
 
 typedef enum placement {
     PLACE_NONE = 0,
-    PLACE_PARAM,  /* parameter arena */
-    PLACE_GRAD,   /* gradient arena, at its parameter's offset */
-    PLACE_OWN,    /* a buffer of its own: inputs, state, kept outputs */
-    PLACE_POOL,   /* activation pool, shared by tensors whose lifetimes do not overlap */
+    PLACE_PARAM, /* parameter arena */
+    PLACE_GRAD,  /* gradient arena, at its parameter's offset */
+    PLACE_OWN,   /* a buffer of its own: inputs, state, kept outputs */
+    PLACE_POOL,  /* activation pool, shared by tensors whose lifetimes do not overlap */
 } placement;
 
 typedef struct tensor_plan {
@@ -32,7 +32,8 @@ struct mw_exec {
     mw_exec_plan_stats stats;
     /* OpenCL backend */
     cl_mem pool, params, grads;
-    cl_mem scratch[MW_MAX_QUEUES]; /* per queue: GEMM temporaries, sized for the largest node */
+    cl_mem scratch[MW_MAX_QUEUES];   /* per queue: GEMM temporaries, sized for the largest node */
+    cl_mem workspace[MW_MAX_QUEUES]; /* per queue: op workspaces, sized for the largest node */
     cl_mem *mem;
     cl_event *events;
     bool *needs_event;
@@ -94,8 +95,10 @@ static void sort_ids(int *ids, int n, tensor_plan *plan) {
     int i = 0, j = h, k = 0;
     while (i < h && j < n)
         tmp[k++] = compare_by_size_desc(&ids[i], &ids[j], plan) <= 0 ? ids[i++] : ids[j++];
-    while (i < h) tmp[k++] = ids[i++];
-    while (j < n) tmp[k++] = ids[j++];
+    while (i < h)
+        tmp[k++] = ids[i++];
+    while (j < n)
+        tmp[k++] = ids[j++];
     memcpy(ids, tmp, (size_t)n * sizeof *ids);
     free(tmp);
 }
@@ -172,10 +175,12 @@ static void add_wait(mw_exec *ex, int node, int dep) {
  * pooled tensor's producer waits until every user of the memory it reuses is done). */
 static void plan_waits(mw_exec *ex) {
     const mw_graph *g = ex->g;
-    for (int i = 0; i < g->n_nodes * MW_MAX_QUEUES; i++) ex->waits[i] = -1;
+    for (int i = 0; i < g->n_nodes * MW_MAX_QUEUES; i++)
+        ex->waits[i] = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         const mw_node *nd = &g->nodes[i];
-        for (int j = 0; j < nd->n_in; j++) add_wait(ex, i, g->tensors[nd->in[j]].producer);
+        for (int j = 0; j < nd->n_in; j++)
+            add_wait(ex, i, g->tensors[nd->in[j]].producer);
     }
     for (int a = 0; a < g->n_tensors; a++) {
         const tensor_plan *t = &ex->plan[a];
@@ -184,7 +189,8 @@ static void plan_waits(mw_exec *ex) {
             const tensor_plan *u = &ex->plan[b];
             if (b == a || u->where != PLACE_POOL || u->last >= t->first || !ranges_overlap(t, u))
                 continue;
-            for (int q = 0; q < MW_MAX_QUEUES; q++) add_wait(ex, t->first, u->last_user[q]);
+            for (int q = 0; q < MW_MAX_QUEUES; q++)
+                add_wait(ex, t->first, u->last_user[q]);
         }
     }
     /* Nodes that read or update the same state tensor keep graph order across queues. */
@@ -193,7 +199,8 @@ static void plan_waits(mw_exec *ex) {
         for (int i = 0; i < g->n_nodes; i++) {
             const mw_node *nd = &g->nodes[i];
             bool touches = false;
-            for (int j = 0; j < nd->n_in; j++) touches |= nd->in[j] == g->states[s];
+            for (int j = 0; j < nd->n_in; j++)
+                touches |= nd->in[j] == g->states[s];
             if (!touches) continue;
             add_wait(ex, i, previous);
             previous = i;
@@ -216,7 +223,8 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
         tensor_plan *tp = &ex->plan[i];
         tp->bytes = t->numel * 4; /* float32 and int32 */
         tp->first = tp->last = t->producer;
-        for (int q = 0; q < MW_MAX_QUEUES; q++) tp->last_user[q] = -1;
+        for (int q = 0; q < MW_MAX_QUEUES; q++)
+            tp->last_user[q] = -1;
         if (t->producer >= 0) tp->last_user[g->nodes[t->producer].queue] = t->producer;
         if (t->role == MW_ROLE_PARAM || is_param_grad(g, i)) continue; /* plan_arenas */
         if (t->role != MW_ROLE_ACTIVATION || t->keep)
@@ -236,6 +244,29 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
     return plan_pool(ex, align);
 }
 
+/* One buffer per queue, as large as the largest request of that queue's nodes (CLBlast's GEMM
+ * temporaries, or op workspaces), so that no step allocates. */
+static mw_status create_per_queue(mw_exec *ex, bool workspace, const char *what, cl_mem *out) {
+    const mw_graph *g = ex->g;
+    size_t need[MW_MAX_QUEUES] = {0};
+    bool wanted[MW_MAX_QUEUES] = {false};
+    for (int i = 0; i < g->n_nodes; i++) {
+        const mw_node *nd = &g->nodes[i];
+        const mw_op_def *def = mw_op_get(nd->op);
+        mw_status (*fn)(mw_runtime *, const mw_graph *, const mw_node *, size_t *) =
+            workspace ? def->workspace_bytes : def->scratch_bytes;
+        if (!fn) continue;
+        size_t bytes = 0;
+        MW_TRY(fn(ex->rt, g, nd, &bytes));
+        wanted[nd->queue] = true;
+        if (bytes > need[nd->queue]) need[nd->queue] = bytes;
+    }
+    for (int q = 0; q < MW_MAX_QUEUES; q++)
+        if (wanted[q]) /* never zero-sized: CLBlast may still be handed the buffer */
+            MW_TRY(mw_runtime_buffer(ex->rt, need[q] > 64 ? need[q] : 64, what, &out[q]));
+    return MW_OK;
+}
+
 static mw_status create_cl(mw_exec *ex) {
     const mw_graph *g = ex->g;
     mw_runtime *rt = ex->rt;
@@ -244,24 +275,11 @@ static mw_status create_cl(mw_exec *ex) {
         MW_TRY(mw_runtime_buffer(rt, ex->param_bytes, "gradient arena", &ex->grads));
     }
     if (ex->pool_bytes) MW_TRY(mw_runtime_buffer(rt, ex->pool_bytes, "activation pool", &ex->pool));
-    size_t scratch[MW_MAX_QUEUES] = {0};
-    bool wants_scratch[MW_MAX_QUEUES] = {false};
-    for (int i = 0; i < g->n_nodes; i++) {
-        const mw_node *nd = &g->nodes[i];
-        const mw_op_def *def = mw_op_get(nd->op);
-        if (!def->scratch_bytes) continue;
-        size_t bytes = 0;
-        MW_TRY(def->scratch_bytes(rt, g, nd, &bytes));
-        wants_scratch[nd->queue] = true;
-        if (bytes > scratch[nd->queue]) scratch[nd->queue] = bytes;
-    }
-    for (int q = 0; q < MW_MAX_QUEUES; q++)
-        if (wants_scratch[q]) /* never zero-sized: CLBlast may still be handed the buffer */
-            MW_TRY(mw_runtime_buffer(rt, scratch[q] > 64 ? scratch[q] : 64, "GEMM scratch",
-                                     &ex->scratch[q]));
+    MW_TRY(create_per_queue(ex, false, "GEMM scratch", ex->scratch));
+    MW_TRY(create_per_queue(ex, true, "op workspace", ex->workspace));
     for (int i = 0; i < g->n_tensors; i++) {
         tensor_plan *tp = &ex->plan[i];
-        cl_mem parent = tp->where == PLACE_PARAM ? ex->params
+        cl_mem parent = tp->where == PLACE_PARAM  ? ex->params
                         : tp->where == PLACE_GRAD ? ex->grads
                         : tp->where == PLACE_POOL ? ex->pool
                                                   : NULL;
@@ -305,8 +323,7 @@ static mw_status create_host(mw_exec *ex) {
 mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
     *out = NULL;
     if (g->status != MW_OK)
-        return mw_error_set(g->status, "cannot execute a graph that failed to build: %s",
-                            g->error);
+        return mw_error_set(g->status, "cannot execute a graph that failed to build: %s", g->error);
     mw_exec *ex = calloc(1, sizeof *ex);
     if (!ex) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     ex->g = g;
@@ -349,8 +366,10 @@ void mw_exec_free(mw_exec *ex) {
     for (int i = 0; ex->events && i < g->n_nodes; i++)
         if (ex->events[i]) clReleaseEvent(ex->events[i]);
     if (ex->pool) clReleaseMemObject(ex->pool);
-    for (int q = 0; q < MW_MAX_QUEUES; q++)
+    for (int q = 0; q < MW_MAX_QUEUES; q++) {
         if (ex->scratch[q]) clReleaseMemObject(ex->scratch[q]);
+        if (ex->workspace[q]) clReleaseMemObject(ex->workspace[q]);
+    }
     if (ex->params) clReleaseMemObject(ex->params);
     if (ex->grads) clReleaseMemObject(ex->grads);
     free(ex->host_params);
@@ -400,8 +419,8 @@ mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes) {
         memcpy(host, ex->host[tensor], bytes);
         return MW_OK;
     }
-    MW_CL_CHECK(clEnqueueReadBuffer(mw_runtime_queue(ex->rt, 0), ex->mem[tensor], CL_TRUE, 0,
-                                    bytes, host, 0, NULL, NULL));
+    MW_CL_CHECK(clEnqueueReadBuffer(mw_runtime_queue(ex->rt, 0), ex->mem[tensor], CL_TRUE, 0, bytes,
+                                    host, 0, NULL, NULL));
     return MW_OK;
 }
 
@@ -432,6 +451,7 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
                      .g = g,
                      .mem = ex->mem,
                      .scratch = ex->scratch[nd->queue],
+                     .workspace = ex->workspace[nd->queue],
                      .training = run_is_training(mode),
                      .step = ex->runs};
     MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
@@ -465,8 +485,8 @@ mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
         if (ex->rt) {
             s = run_node_cl(ex, i, mode);
         } else {
-            mw_cpu_ctx ctx = {.g = g, .host = ex->host, .training = run_is_training(mode),
-                              .step = ex->runs};
+            mw_cpu_ctx ctx = {
+                .g = g, .host = ex->host, .training = run_is_training(mode), .step = ex->runs};
             s = mw_op_get(nd->op)->run_cpu(&ctx, nd);
         }
         if (s != MW_OK) {
@@ -493,8 +513,8 @@ mw_exec_plan_stats mw_exec_get_plan_stats(const mw_exec *ex) {
 }
 
 mw_exec_arenas mw_exec_get_arenas(const mw_exec *ex) {
-    mw_exec_arenas a = {ex->params, ex->grads, ex->host_params, ex->host_grads,
-                        ex->param_bytes / 4, ex->trainable_bytes / 4};
+    mw_exec_arenas a = {ex->params,     ex->grads,           ex->host_params,
+                        ex->host_grads, ex->param_bytes / 4, ex->trainable_bytes / 4};
     return a;
 }
 
@@ -515,8 +535,9 @@ mw_status mw_exec_init_params(mw_exec *ex, uint64_t seed) {
     for (int i = 0; i < g->n_params; i++) {
         const mw_tensor *t = &g->tensors[g->params[i]];
         float *data = malloc(t->numel * sizeof *data);
-        if (!data) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory initialising %s",
-                                       t->name);
+        if (!data)
+            return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory initialising %s",
+                                t->name);
         uint64_t state = seed * 0x100000001B3ull + (uint64_t)i;
         for (size_t k = 0; k < t->numel; k++) {
             double u = (double)(splitmix64(&state) >> 11) / (double)(1ull << 53);

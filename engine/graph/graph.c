@@ -55,7 +55,8 @@ bool mw_graph_check_inputs(mw_graph *g, const char *op, const int *ids, int n) {
 static bool grow(void **p, int *cap, int need, size_t elem) {
     if (need <= *cap) return true;
     int ncap = *cap ? *cap * 2 : 64;
-    while (ncap < need) ncap *= 2;
+    while (ncap < need)
+        ncap *= 2;
     void *np = realloc(*p, (size_t)ncap * elem);
     if (!np) return false;
     *p = np;
@@ -63,8 +64,8 @@ static bool grow(void **p, int *cap, int need, size_t elem) {
     return true;
 }
 
-static int add_tensor(mw_graph *g, const char *name, mw_dtype dtype, mw_tensor_role role,
-                      int ndim, const int64_t *shape) {
+static int add_tensor(mw_graph *g, const char *name, mw_dtype dtype, mw_tensor_role role, int ndim,
+                      const int64_t *shape) {
     if (g->status != MW_OK) return -1;
     if (ndim < 1 || ndim > MW_MAX_DIMS)
         return mw_graph_fail(g, MW_ERR_INVALID_ARG, "tensor '%s': %d dimensions (1..%d allowed)",
@@ -76,8 +77,8 @@ static int add_tensor(mw_graph *g, const char *name, mw_dtype dtype, mw_tensor_r
                                  i, (long long)shape[i]);
         numel *= (size_t)shape[i];
     }
-    /* `shape` and `name` may point into g->tensors (builders pass an input's shape): copy it before the
-     * array can move. */
+    /* `shape` and `name` may point into g->tensors (builders pass an input's shape): copy it before
+     * the array can move. */
     int64_t dims[MW_MAX_DIMS];
     char label[MW_NAME_MAX];
     memcpy(dims, shape, (size_t)ndim * sizeof *dims);
@@ -154,7 +155,8 @@ int mw_graph_add_node(mw_graph *g, mw_op op, const int *in, int n_in, const int 
     n->queue = g->queue;
     n->backward = g->has_backward;
     n->attr = attr;
-    for (int k = 0; k < n_out; k++) g->tensors[out[k]].producer = id;
+    for (int k = 0; k < n_out; k++)
+        g->tensors[out[k]].producer = id;
     return id;
 }
 

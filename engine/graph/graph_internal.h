@@ -10,25 +10,25 @@ enum { MW_NAME_MAX = 160, MW_NODE_MAX_IN = 3, MW_NODE_MAX_OUT = 2 };
  * (engine/ops/<family>.c) and an entry in engine/ops/op_table.c, checked by a static assert. */
 typedef enum mw_op {
     MW_OP_NONE = 0,
-    MW_OP_FILL,                  /* out = value                                  (elementwise) */
-    MW_OP_AFFINE,                /* out = alpha x + beta                         (elementwise) */
-    MW_OP_ADD,                   /* out = a + b                                  (elementwise) */
-    MW_OP_RELU,                  /* out = max(x, 0)                              (elementwise) */
-    MW_OP_RELU_BWD,              /* gx = gy [y > 0]; in: gy, y                   (elementwise) */
-    MW_OP_MATMUL,                /* C = op(A) op(B)                              (matmul) */
-    MW_OP_LINEAR,                /* y = x wᵀ + b                                 (matmul) */
-    MW_OP_SUM_ROWS,              /* out[c] = Σ_r x[r, c] (bias gradient)         (matmul) */
-    MW_OP_CONCAT_COLS,           /* [a, b] along columns                         (concat) */
-    MW_OP_SLICE_COLS,            /* x[:, start:start+count]                      (concat) */
-    MW_OP_PAD_COLS,              /* zeros [N, width] with x at columns start..   (concat) */
-    MW_OP_ROW_NORMALIZE,         /* x / sqrt(Σx² + eps)                          (distance) */
-    MW_OP_ROW_NORMALIZE_BWD,     /* in: g_out, x -> g_x                          (distance) */
-    MW_OP_PAIRWISE_SQDIST,       /* D_ij = Σ_k (a_ik - b_jk)²                    (distance) */
-    MW_OP_PAIRWISE_SQDIST_BWD,   /* in: gD, a, b -> ga, gb                       (distance) */
-    MW_OP_SPARSEMAX,             /* row-wise sparsemax                           (sparsemax) */
-    MW_OP_SPARSEMAX_BWD,         /* in: gp, p -> gz                              (sparsemax) */
-    MW_OP_SOFTMAX_CE,            /* in: logits, labels -> loss [1], probs        (loss) */
-    MW_OP_SOFTMAX_CE_BWD,        /* in: gloss, probs, labels -> glogits          (loss) */
+    MW_OP_FILL,                /* out = value                                  (elementwise) */
+    MW_OP_AFFINE,              /* out = alpha x + beta                         (elementwise) */
+    MW_OP_ADD,                 /* out = a + b                                  (elementwise) */
+    MW_OP_RELU,                /* out = max(x, 0)                              (elementwise) */
+    MW_OP_RELU_BWD,            /* gx = gy [y > 0]; in: gy, y                   (elementwise) */
+    MW_OP_MATMUL,              /* C = op(A) op(B)                              (matmul) */
+    MW_OP_LINEAR,              /* y = x wᵀ + b                                 (matmul) */
+    MW_OP_SUM_ROWS,            /* out[c] = Σ_r x[r, c] (bias gradient)         (matmul) */
+    MW_OP_CONCAT_COLS,         /* [a, b] along columns                         (concat) */
+    MW_OP_SLICE_COLS,          /* x[:, start:start+count]                      (concat) */
+    MW_OP_PAD_COLS,            /* zeros [N, width] with x at columns start..   (concat) */
+    MW_OP_ROW_NORMALIZE,       /* x / sqrt(Σx² + eps)                          (distance) */
+    MW_OP_ROW_NORMALIZE_BWD,   /* in: g_out, x -> g_x                          (distance) */
+    MW_OP_PAIRWISE_SQDIST,     /* D_ij = Σ_k (a_ik - b_jk)²                    (distance) */
+    MW_OP_PAIRWISE_SQDIST_BWD, /* in: gD, a, b -> ga, gb                       (distance) */
+    MW_OP_SPARSEMAX,           /* row-wise sparsemax                           (sparsemax) */
+    MW_OP_SPARSEMAX_BWD,       /* in: gp, p -> gz                              (sparsemax) */
+    MW_OP_SOFTMAX_CE,          /* in: logits, labels -> loss [1], probs        (loss) */
+    MW_OP_SOFTMAX_CE_BWD,      /* in: gloss, probs, labels -> glogits          (loss) */
     MW_OP_COUNT
 } mw_op;
 
@@ -84,7 +84,7 @@ struct mw_graph {
     int n_params, cap_params;
     int *states; /* state tensor ids in creation order */
     int n_states, cap_states;
-    int queue;   /* queue given to new nodes */
+    int queue; /* queue given to new nodes */
     bool has_backward;
     mw_status status;
     char error[1024];
@@ -124,10 +124,11 @@ typedef struct mw_cl_ctx {
     mw_runtime *rt;
     cl_command_queue queue;
     const mw_graph *g;
-    cl_mem *mem;    /* per tensor */
-    cl_mem scratch; /* this queue's scratch buffer (see mw_op_def.scratch_bytes), or NULL */
-    bool training;  /* PyTorch train() mode: batch statistics, running-stat updates, dropout */
-    uint64_t step;  /* runs so far: seeds per-run randomness (dropout masks) */
+    cl_mem *mem;      /* per tensor */
+    cl_mem scratch;   /* this queue's CLBlast GEMM temporary (mw_op_def.scratch_bytes) or NULL */
+    cl_mem workspace; /* this queue's op workspace (mw_op_def.workspace_bytes) or NULL */
+    bool training;    /* PyTorch train() mode: batch statistics, running-stat updates, dropout */
+    uint64_t step;    /* runs so far: seeds per-run randomness (dropout masks) */
 } mw_cl_ctx;
 
 /* What the reference backend gives an op: host arrays per tensor (float or int32). */
@@ -152,6 +153,10 @@ typedef struct mw_op_def {
     /* Device scratch a node needs while it runs (CLBlast's temporary GEMM buffer), so that a
      * steady-state step allocates nothing. NULL when the op needs none. */
     mw_status (*scratch_bytes)(mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t *bytes);
+    /* Device workspace a node needs while it runs (im2col columns, partial sums): one buffer
+     * per queue sized for the largest node, shared by the nodes of that queue. NULL if none. */
+    mw_status (*workspace_bytes)(mw_runtime *rt, const mw_graph *g, const mw_node *n,
+                                 size_t *bytes);
 } mw_op_def;
 
 const mw_op_def *mw_op_get(mw_op op);

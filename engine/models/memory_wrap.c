@@ -10,8 +10,8 @@
 static bool join_name(mw_graph *g, char dst[MW_NAME_MAX], const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la + lb >= MW_NAME_MAX) {
-        mw_graph_fail(g, MW_ERR_INVALID_ARG, "parameter name '%s%s' longer than %d characters",
-                      a, b, MW_NAME_MAX - 1);
+        mw_graph_fail(g, MW_ERR_INVALID_ARG, "parameter name '%s%s' longer than %d characters", a,
+                      b, MW_NAME_MAX - 1);
         return false;
     }
     memcpy(dst, a, la);
@@ -56,8 +56,8 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
     /* content weights: sparsemax(−distance); cosine gives sparsemax(cos − 1) as in 1.1.x */
     int weights = mw_sparsemax(g, mw_affine(g, mw_distance(g, e, m, distance), -1.0f, 0.0f));
     int memory_vector = mw_matmul(g, weights, m, false, false); /* W·m with the raw m */
-    int features = opt->kind == MW_HEAD_MEMORY_WRAP ? mw_concat_cols(g, e, memory_vector)
-                                                    : memory_vector;
+    int features =
+        opt->kind == MW_HEAD_MEMORY_WRAP ? mw_concat_cols(g, e, memory_vector) : memory_vector;
     if (features < 0) return mw_graph_status(g);
     char cprefix[MW_NAME_MAX];
     if (!join_name(g, cprefix, prefix, "classifier.")) return mw_graph_status(g);

@@ -16,21 +16,26 @@ const char *const mw_distance_names[] = {"cosine", "l2", "dot", NULL};
 void mw_ref_row_normalize(const float *x, float *y, size_t rows, size_t cols, float eps) {
     for (size_t r = 0; r < rows; r++) {
         double s = 0;
-        for (size_t k = 0; k < cols; k++) s += (double)x[r * cols + k] * x[r * cols + k];
+        for (size_t k = 0; k < cols; k++)
+            s += (double)x[r * cols + k] * x[r * cols + k];
         double n = sqrt(s + eps);
-        for (size_t k = 0; k < cols; k++) y[r * cols + k] = (float)(x[r * cols + k] / n);
+        for (size_t k = 0; k < cols; k++)
+            y[r * cols + k] = (float)(x[r * cols + k] / n);
     }
 }
 
-void mw_ref_row_normalize_bwd(const float *gy, const float *x, float *gx, size_t rows,
-                              size_t cols, float eps) {
+void mw_ref_row_normalize_bwd(const float *gy, const float *x, float *gx, size_t rows, size_t cols,
+                              float eps) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols, *gr = gy + r * cols;
         double s = 0, dot = 0;
-        for (size_t k = 0; k < cols; k++) s += (double)xr[k] * xr[k];
+        for (size_t k = 0; k < cols; k++)
+            s += (double)xr[k] * xr[k];
         double n = sqrt(s + eps);
-        for (size_t k = 0; k < cols; k++) dot += xr[k] / n * gr[k];
-        for (size_t k = 0; k < cols; k++) gx[r * cols + k] = (float)((gr[k] - xr[k] / n * dot) / n);
+        for (size_t k = 0; k < cols; k++)
+            dot += xr[k] / n * gr[k];
+        for (size_t k = 0; k < cols; k++)
+            gx[r * cols + k] = (float)((gr[k] - xr[k] / n * dot) / n);
     }
 }
 
@@ -52,13 +57,15 @@ void mw_ref_pairwise_sqdist_bwd(const float *gd, const float *a, const float *b,
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < dim; k++) {
             double s = 0;
-            for (size_t j = 0; j < m; j++) s += gd[i * m + j] * ((double)a[i * dim + k] - b[j * dim + k]);
+            for (size_t j = 0; j < m; j++)
+                s += gd[i * m + j] * ((double)a[i * dim + k] - b[j * dim + k]);
             ga[i * dim + k] = (float)(2 * s);
         }
     for (size_t j = 0; j < m; j++)
         for (size_t k = 0; k < dim; k++) {
             double s = 0;
-            for (size_t i = 0; i < n; i++) s += gd[i * m + j] * ((double)a[i * dim + k] - b[j * dim + k]);
+            for (size_t i = 0; i < n; i++)
+                s += gd[i * m + j] * ((double)a[i * dim + k] - b[j * dim + k]);
             gb[j * dim + k] = (float)(-2 * s);
         }
 }
@@ -109,20 +116,18 @@ int mw_distance(mw_graph *g, int e, int m, const char *name) {
 
 /* ---- backward ---- */
 
-static void row_normalize_backward(mw_graph *g, const mw_node *n, const int *gout,
-                                   const bool *need, int *gin) {
+static void row_normalize_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                                   int *gin) {
     int in[2] = {gout[0], n->in[0]};
-    gin[0] = mw_graph_emit(g, MW_OP_ROW_NORMALIZE_BWD, in, 2, 2, mw_t(g, n->in[0])->shape,
-                           n->attr);
+    gin[0] = mw_graph_emit(g, MW_OP_ROW_NORMALIZE_BWD, in, 2, 2, mw_t(g, n->in[0])->shape, n->attr);
 }
 
 static void sqdist_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                             int *gin) {
     int in[3] = {gout[0], n->in[0], n->in[1]};
-    int out[2] = {mw_graph_new_tensor(g, "pairwise_sqdist_bwd:ga", MW_F32, 2,
-                                      mw_t(g, n->in[0])->shape),
-                  mw_graph_new_tensor(g, "pairwise_sqdist_bwd:gb", MW_F32, 2,
-                                      mw_t(g, n->in[1])->shape)};
+    int out[2] = {
+        mw_graph_new_tensor(g, "pairwise_sqdist_bwd:ga", MW_F32, 2, mw_t(g, n->in[0])->shape),
+        mw_graph_new_tensor(g, "pairwise_sqdist_bwd:gb", MW_F32, 2, mw_t(g, n->in[1])->shape)};
     if (out[0] < 0 || out[1] < 0) return;
     if (mw_graph_add_node(g, MW_OP_PAIRWISE_SQDIST_BWD, in, 3, out, 2, (mw_node_attr){0}) < 0)
         return;
@@ -168,8 +173,7 @@ static mw_status sqdist_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
 
 static mw_status row_normalize_cpu(mw_cpu_ctx *c, const mw_node *n) {
     mw_ref_row_normalize(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]),
-                         mw_rows(c->g, n->in[0]), mw_cols(c->g, n->in[0]),
-                         n->attr.normalize.eps);
+                         mw_rows(c->g, n->in[0]), mw_cols(c->g, n->in[0]), n->attr.normalize.eps);
     return MW_OK;
 }
 
@@ -195,11 +199,15 @@ static mw_status sqdist_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_row_normalize = {"row_normalize", row_normalize_cl, row_normalize_cpu,
-                                           row_normalize_backward, NULL};
-const mw_op_def mw_op_def_row_normalize_bwd = {"row_normalize_bwd", row_normalize_bwd_cl,
-                                               row_normalize_bwd_cpu, NULL, NULL};
-const mw_op_def mw_op_def_pairwise_sqdist = {"pairwise_sqdist", sqdist_cl, sqdist_cpu,
-                                             sqdist_backward, NULL};
-const mw_op_def mw_op_def_pairwise_sqdist_bwd = {"pairwise_sqdist_bwd", sqdist_bwd_cl,
-                                                 sqdist_bwd_cpu, NULL, NULL};
+const mw_op_def mw_op_def_row_normalize = {.name = "row_normalize",
+                                           .run_cl = row_normalize_cl,
+                                           .run_cpu = row_normalize_cpu,
+                                           .backward = row_normalize_backward};
+const mw_op_def mw_op_def_row_normalize_bwd = {
+    .name = "row_normalize_bwd", .run_cl = row_normalize_bwd_cl, .run_cpu = row_normalize_bwd_cpu};
+const mw_op_def mw_op_def_pairwise_sqdist = {.name = "pairwise_sqdist",
+                                             .run_cl = sqdist_cl,
+                                             .run_cpu = sqdist_cpu,
+                                             .backward = sqdist_backward};
+const mw_op_def mw_op_def_pairwise_sqdist_bwd = {
+    .name = "pairwise_sqdist_bwd", .run_cl = sqdist_bwd_cl, .run_cpu = sqdist_bwd_cpu};

@@ -6,23 +6,28 @@
 #include "ops/reference.h"
 
 void mw_ref_fill(float *y, size_t n, float value) {
-    for (size_t i = 0; i < n; i++) y[i] = value;
+    for (size_t i = 0; i < n; i++)
+        y[i] = value;
 }
 
 void mw_ref_affine(const float *x, float *y, size_t n, float alpha, float beta) {
-    for (size_t i = 0; i < n; i++) y[i] = alpha * x[i] + beta;
+    for (size_t i = 0; i < n; i++)
+        y[i] = alpha * x[i] + beta;
 }
 
 void mw_ref_add(const float *a, const float *b, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
 }
 
 void mw_ref_relu(const float *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void mw_ref_relu_bwd(const float *gy, const float *y, float *gx, size_t n) {
-    for (size_t i = 0; i < n; i++) gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
 }
 
 /* ---- builders ---- */
@@ -95,14 +100,13 @@ static mw_status affine_cl(mw_cl_ctx *c, const mw_node *n) {
 }
 
 static mw_status add_cl(mw_cl_ctx *c, const mw_node *n) {
-    return mw_launch(c, "elementwise", "add_f32", count(c, n->out[0]), "mmmu",
-                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
-                     count(c, n->out[0]));
+    return mw_launch(c, "elementwise", "add_f32", count(c, n->out[0]), "mmmu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), count(c, n->out[0]));
 }
 
 static mw_status relu_cl(mw_cl_ctx *c, const mw_node *n) {
-    return mw_launch(c, "elementwise", "relu_f32", count(c, n->out[0]), "mmu",
-                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), count(c, n->out[0]));
+    return mw_launch(c, "elementwise", "relu_f32", count(c, n->out[0]), "mmu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->out[0]), count(c, n->out[0]));
 }
 
 static mw_status relu_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
@@ -119,8 +123,8 @@ static mw_status fill_cpu(mw_cpu_ctx *c, const mw_node *n) {
 }
 
 static mw_status affine_cpu(mw_cpu_ctx *c, const mw_node *n) {
-    mw_ref_affine(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]),
-                  mw_t(c->g, n->out[0])->numel, n->attr.affine.alpha, n->attr.affine.beta);
+    mw_ref_affine(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), mw_t(c->g, n->out[0])->numel,
+                  n->attr.affine.alpha, n->attr.affine.beta);
     return MW_OK;
 }
 
@@ -131,19 +135,22 @@ static mw_status add_cpu(mw_cpu_ctx *c, const mw_node *n) {
 }
 
 static mw_status relu_cpu(mw_cpu_ctx *c, const mw_node *n) {
-    mw_ref_relu(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]),
-                mw_t(c->g, n->out[0])->numel);
+    mw_ref_relu(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), mw_t(c->g, n->out[0])->numel);
     return MW_OK;
 }
 
 static mw_status relu_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
-    mw_ref_relu_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
-                    mw_host_f32(c, n->out[0]), mw_t(c->g, n->out[0])->numel);
+    mw_ref_relu_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]), mw_host_f32(c, n->out[0]),
+                    mw_t(c->g, n->out[0])->numel);
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_fill = {"fill", fill_cl, fill_cpu, NULL, NULL};
-const mw_op_def mw_op_def_affine = {"affine", affine_cl, affine_cpu, affine_backward, NULL};
-const mw_op_def mw_op_def_add = {"add", add_cl, add_cpu, add_backward, NULL};
-const mw_op_def mw_op_def_relu = {"relu", relu_cl, relu_cpu, relu_backward, NULL};
-const mw_op_def mw_op_def_relu_bwd = {"relu_bwd", relu_bwd_cl, relu_bwd_cpu, NULL, NULL};
+const mw_op_def mw_op_def_fill = {.name = "fill", .run_cl = fill_cl, .run_cpu = fill_cpu};
+const mw_op_def mw_op_def_affine = {
+    .name = "affine", .run_cl = affine_cl, .run_cpu = affine_cpu, .backward = affine_backward};
+const mw_op_def mw_op_def_add = {
+    .name = "add", .run_cl = add_cl, .run_cpu = add_cpu, .backward = add_backward};
+const mw_op_def mw_op_def_relu = {
+    .name = "relu", .run_cl = relu_cl, .run_cpu = relu_cpu, .backward = relu_backward};
+const mw_op_def mw_op_def_relu_bwd = {
+    .name = "relu_bwd", .run_cl = relu_bwd_cl, .run_cpu = relu_bwd_cpu};

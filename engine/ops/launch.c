@@ -10,8 +10,8 @@
 enum { MW_LOCAL_SIZE = 64 };
 
 /* Sets the arguments from `fmt` and enqueues `global` items (rounded up to `local`). */
-static mw_status launch_range(mw_cl_ctx *c, const char *family, const char *kernel,
-                              size_t global, size_t local, const char *fmt, va_list ap) {
+static mw_status launch_range(mw_cl_ctx *c, const char *family, const char *kernel, size_t global,
+                              size_t local, const char *fmt, va_list ap) {
     cl_kernel k;
     MW_TRY(mw_runtime_kernel(c->rt, family, "", kernel, &k));
     mw_status s = MW_OK;
@@ -43,15 +43,16 @@ static mw_status launch_range(mw_cl_ctx *c, const char *family, const char *kern
                              fmt[i]);
         }
         if (err != CL_SUCCESS)
-            s = mw_error_set(mw_cl_status(err), "clSetKernelArg(%s, %u) failed with %s", kernel,
-                             i, mw_cl_error_name(err));
+            s = mw_error_set(mw_cl_status(err), "clSetKernelArg(%s, %u) failed with %s", kernel, i,
+                             mw_cl_error_name(err));
     }
     MW_TRY(s);
     size_t padded = (global + local - 1) / local * local;
     cl_int err = clEnqueueNDRangeKernel(c->queue, k, 1, NULL, &padded, &local, 0, NULL, NULL);
     if (err != CL_SUCCESS)
-        return mw_error_set(mw_cl_status(err), "clEnqueueNDRangeKernel(%s, %zu items) failed with %s",
-                            kernel, global, mw_cl_error_name(err));
+        return mw_error_set(mw_cl_status(err),
+                            "clEnqueueNDRangeKernel(%s, %zu items) failed with %s", kernel, global,
+                            mw_cl_error_name(err));
     mw_runtime_count_enqueue(c->rt);
     return MW_OK;
 }

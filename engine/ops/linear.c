@@ -22,18 +22,20 @@ void mw_ref_matmul(const float *a, const float *b, float *c, size_t m, size_t n,
         }
 }
 
-void mw_ref_linear(const float *x, const float *w, const float *b, float *y, size_t rows,
-                   size_t in, size_t out) {
+void mw_ref_linear(const float *x, const float *w, const float *b, float *y, size_t rows, size_t in,
+                   size_t out) {
     mw_ref_matmul(x, w, y, rows, out, in, false, true);
     if (b)
         for (size_t r = 0; r < rows; r++)
-            for (size_t o = 0; o < out; o++) y[r * out + o] += b[o];
+            for (size_t o = 0; o < out; o++)
+                y[r * out + o] += b[o];
 }
 
 void mw_ref_sum_rows(const float *x, float *y, size_t rows, size_t cols) {
     for (size_t c = 0; c < cols; c++) {
         double s = 0;
-        for (size_t r = 0; r < rows; r++) s += x[r * cols + c];
+        for (size_t r = 0; r < rows; r++)
+            s += x[r * cols + c];
         y[c] = (float)s;
     }
 }
@@ -58,8 +60,8 @@ static gemm_shape matmul_shape(const mw_graph *g, const mw_node *n) {
 
 /* linear: y [rows, out] = x [rows, in] · w [out, in]ᵀ */
 static gemm_shape linear_shape(const mw_graph *g, const mw_node *n) {
-    gemm_shape s = {mw_rows(g, n->in[0]), (size_t)mw_t(g, n->in[1])->shape[0],
-                    mw_cols(g, n->in[0]), false, true};
+    gemm_shape s = {mw_rows(g, n->in[0]), (size_t)mw_t(g, n->in[1])->shape[0], mw_cols(g, n->in[0]),
+                    false, true};
     return s;
 }
 
@@ -70,8 +72,8 @@ int mw_matmul(mw_graph *g, int a, int b, bool transpose_a, bool transpose_b) {
     if (!mw_graph_check_inputs(g, "matmul", in, 2)) return -1;
     const mw_tensor *ta = mw_t(g, a), *tb = mw_t(g, b);
     if (ta->ndim != 2 || tb->ndim != 2)
-        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "matmul: %s and %s must be matrices",
-                             ta->name, tb->name);
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "matmul: %s and %s must be matrices", ta->name,
+                             tb->name);
     int64_t ka = transpose_a ? ta->shape[0] : ta->shape[1];
     int64_t kb = transpose_b ? tb->shape[1] : tb->shape[0];
     if (ka != kb)
@@ -130,20 +132,19 @@ static void linear_backward(mw_graph *g, const mw_node *n, const int *gout, cons
 static mw_status gemm_scratch(mw_runtime *rt, gemm_shape s, size_t *bytes) {
     cl_command_queue q = mw_runtime_queue(rt, 0);
     size_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
-    MW_BLAS_CHECK(CLBlastSGemmTempBufferSize(
-        CLBlastLayoutRowMajor, s.ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-        s.tb ? CLBlastTransposeYes : CLBlastTransposeNo, s.m, s.n, s.k, 0, lda, 0, ldb, 0, s.n,
-        &q, bytes));
+    MW_BLAS_CHECK(CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor,
+                                             s.ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                             s.tb ? CLBlastTransposeYes : CLBlastTransposeNo, s.m,
+                                             s.n, s.k, 0, lda, 0, ldb, 0, s.n, &q, bytes));
     return MW_OK;
 }
 
-static mw_status run_gemm(mw_cl_ctx *c, gemm_shape s, cl_mem a, cl_mem b, cl_mem out,
-                          float beta) {
+static mw_status run_gemm(mw_cl_ctx *c, gemm_shape s, cl_mem a, cl_mem b, cl_mem out, float beta) {
     size_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
     MW_BLAS_CHECK(CLBlastSgemmWithTempBuffer(
         CLBlastLayoutRowMajor, s.ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-        s.tb ? CLBlastTransposeYes : CLBlastTransposeNo, s.m, s.n, s.k, 1.0f, a, 0, lda, b, 0,
-        ldb, beta, out, 0, s.n, &c->queue, NULL, c->scratch));
+        s.tb ? CLBlastTransposeYes : CLBlastTransposeNo, s.m, s.n, s.k, 1.0f, a, 0, lda, b, 0, ldb,
+        beta, out, 0, s.n, &c->queue, NULL, c->scratch));
     mw_runtime_count_enqueue(c->rt);
     return MW_OK;
 }
@@ -201,8 +202,15 @@ static mw_status sum_rows_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_matmul = {"matmul", matmul_cl, matmul_cpu, matmul_backward,
-                                    matmul_scratch};
-const mw_op_def mw_op_def_linear = {"linear", linear_cl, linear_cpu, linear_backward,
-                                    linear_scratch};
-const mw_op_def mw_op_def_sum_rows = {"sum_rows", sum_rows_cl, sum_rows_cpu, NULL, NULL};
+const mw_op_def mw_op_def_matmul = {.name = "matmul",
+                                    .run_cl = matmul_cl,
+                                    .run_cpu = matmul_cpu,
+                                    .backward = matmul_backward,
+                                    .scratch_bytes = matmul_scratch};
+const mw_op_def mw_op_def_linear = {.name = "linear",
+                                    .run_cl = linear_cl,
+                                    .run_cpu = linear_cpu,
+                                    .backward = linear_backward,
+                                    .scratch_bytes = linear_scratch};
+const mw_op_def mw_op_def_sum_rows = {
+    .name = "sum_rows", .run_cl = sum_rows_cl, .run_cpu = sum_rows_cpu};

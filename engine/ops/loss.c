@@ -12,9 +12,12 @@ void mw_ref_softmax_ce(const float *logits, const int32_t *labels, float *loss, 
     for (size_t r = 0; r < rows; r++) {
         const float *x = logits + r * classes;
         double m = x[0], s = 0;
-        for (size_t c = 1; c < classes; c++) m = x[c] > m ? x[c] : m;
-        for (size_t c = 0; c < classes; c++) s += exp(x[c] - m);
-        for (size_t c = 0; c < classes; c++) probs[r * classes + c] = (float)(exp(x[c] - m) / s);
+        for (size_t c = 1; c < classes; c++)
+            m = x[c] > m ? x[c] : m;
+        for (size_t c = 0; c < classes; c++)
+            s += exp(x[c] - m);
+        for (size_t c = 0; c < classes; c++)
+            probs[r * classes + c] = (float)(exp(x[c] - m) / s);
         int32_t y = labels[r];
         total += (y >= 0 && (size_t)y < classes) ? log(s) - (x[y] - m) : NAN;
     }
@@ -63,7 +66,8 @@ static mw_status softmax_ce_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), classes = mw_cols(c->g, n->in[0]);
     /* One work-group of at most 64 (the kernel's local array), a power of two for the tree. */
     size_t group = 64;
-    while (group > mw_runtime_device(c->rt)->max_work_group_size) group /= 2;
+    while (group > mw_runtime_device(c->rt)->max_work_group_size)
+        group /= 2;
     return mw_launch_group(c, "loss", "softmax_ce_f32", group, "mmmmuu", mw_mem(c, n->in[0]),
                            mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]),
                            (unsigned)rows, (unsigned)classes);
@@ -71,15 +75,15 @@ static mw_status softmax_ce_cl(mw_cl_ctx *c, const mw_node *n) {
 
 static mw_status softmax_ce_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->out[0]), classes = mw_cols(c->g, n->out[0]);
-    return mw_launch(c, "loss", "softmax_ce_bwd_f32", rows * classes, "mmmmuu",
-                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->in[2]),
-                     mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)classes);
+    return mw_launch(c, "loss", "softmax_ce_bwd_f32", rows * classes, "mmmmuu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->out[0]), (unsigned)rows,
+                     (unsigned)classes);
 }
 
 static mw_status softmax_ce_cpu(mw_cpu_ctx *c, const mw_node *n) {
     mw_ref_softmax_ce(mw_host_f32(c, n->in[0]), (const int32_t *)c->host[n->in[1]],
-                      mw_host_f32(c, n->out[0]), mw_host_f32(c, n->out[1]),
-                      mw_rows(c->g, n->in[0]), mw_cols(c->g, n->in[0]));
+                      mw_host_f32(c, n->out[0]), mw_host_f32(c, n->out[1]), mw_rows(c->g, n->in[0]),
+                      mw_cols(c->g, n->in[0]));
     return MW_OK;
 }
 
@@ -90,7 +94,9 @@ static mw_status softmax_ce_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_softmax_ce = {"softmax_ce", softmax_ce_cl, softmax_ce_cpu,
-                                        softmax_ce_backward, NULL};
-const mw_op_def mw_op_def_softmax_ce_bwd = {"softmax_ce_bwd", softmax_ce_bwd_cl,
-                                            softmax_ce_bwd_cpu, NULL, NULL};
+const mw_op_def mw_op_def_softmax_ce = {.name = "softmax_ce",
+                                        .run_cl = softmax_ce_cl,
+                                        .run_cpu = softmax_ce_cpu,
+                                        .backward = softmax_ce_backward};
+const mw_op_def mw_op_def_softmax_ce_bwd = {
+    .name = "softmax_ce_bwd", .run_cl = softmax_ce_bwd_cl, .run_cpu = softmax_ce_bwd_cpu};

@@ -5,8 +5,7 @@ extern const mw_op_def mw_op_def_fill, mw_op_def_affine, mw_op_def_add, mw_op_de
     mw_op_def_relu_bwd, mw_op_def_matmul, mw_op_def_linear, mw_op_def_sum_rows,
     mw_op_def_concat_cols, mw_op_def_slice_cols, mw_op_def_pad_cols, mw_op_def_row_normalize,
     mw_op_def_row_normalize_bwd, mw_op_def_pairwise_sqdist, mw_op_def_pairwise_sqdist_bwd,
-    mw_op_def_sparsemax, mw_op_def_sparsemax_bwd, mw_op_def_softmax_ce,
-    mw_op_def_softmax_ce_bwd;
+    mw_op_def_sparsemax, mw_op_def_sparsemax_bwd, mw_op_def_softmax_ce, mw_op_def_softmax_ce_bwd;
 
 static const mw_op_def *const op_table[] = {
     [MW_OP_NONE] = NULL,

@@ -16,14 +16,17 @@ static int descending(const void *a, const void *b) {
 void mw_ref_sparsemax(const float *z, float *p, size_t rows, size_t cols) {
     float *zs = malloc(cols * sizeof *zs);
     if (!zs) { /* out of host memory: NaNs make any test that reads p fail loudly */
-        for (size_t i = 0; i < rows * cols; i++) p[i] = NAN;
+        for (size_t i = 0; i < rows * cols; i++)
+            p[i] = NAN;
         return;
     }
     for (size_t r = 0; r < rows; r++) {
         const float *zr = z + r * cols;
         float zmax = zr[0];
-        for (size_t j = 1; j < cols; j++) zmax = zr[j] > zmax ? zr[j] : zmax;
-        for (size_t j = 0; j < cols; j++) zs[j] = zr[j] - zmax;
+        for (size_t j = 1; j < cols; j++)
+            zmax = zr[j] > zmax ? zr[j] : zmax;
+        for (size_t j = 0; j < cols; j++)
+            zs[j] = zr[j] - zmax;
         qsort(zs, cols, sizeof *zs, descending);
         double cumsum = 0, tau_sum = 0;
         size_t support = 0;
@@ -99,7 +102,9 @@ static mw_status sparsemax_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_sparsemax = {"sparsemax", sparsemax_cl, sparsemax_cpu,
-                                       sparsemax_backward, NULL};
-const mw_op_def mw_op_def_sparsemax_bwd = {"sparsemax_bwd", sparsemax_bwd_cl, sparsemax_bwd_cpu,
-                                           NULL, NULL};
+const mw_op_def mw_op_def_sparsemax = {.name = "sparsemax",
+                                       .run_cl = sparsemax_cl,
+                                       .run_cpu = sparsemax_cpu,
+                                       .backward = sparsemax_backward};
+const mw_op_def mw_op_def_sparsemax_bwd = {
+    .name = "sparsemax_bwd", .run_cl = sparsemax_bwd_cl, .run_cpu = sparsemax_bwd_cpu};

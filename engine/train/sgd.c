@@ -42,8 +42,7 @@ mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out) {
     size_t n = a.trainable_floats ? a.trainable_floats : 1;
     mw_status st = MW_OK;
     if (mw_exec_runtime(ex))
-        st = mw_runtime_buffer(mw_exec_runtime(ex), n * sizeof(float), "momentum buffers",
-                               &s->buf);
+        st = mw_runtime_buffer(mw_exec_runtime(ex), n * sizeof(float), "momentum buffers", &s->buf);
     else if (!(s->host_buf = calloc(n, sizeof(float))))
         st = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for momentum buffers");
     if (st != MW_OK) {

@@ -48,6 +48,51 @@ int mw_sparsemax(mw_graph *g, int z);
 /* Mean softmax cross-entropy of logits [N, C] against int32 labels [N]: a [1] tensor. */
 int mw_softmax_cross_entropy(mw_graph *g, int logits, int labels);
 
+/* ---- convolutional encoders ----------------------------------------------------------
+ * Feature maps are stored channel-major, shape [C, N, H, W]: a 1x1 convolution is then one
+ * GEMM over every image of the batch and batch norm reduces contiguous rows. Images enter
+ * in PyTorch's [N, C, H, W] through mw_images_to_maps; weights keep PyTorch's layouts
+ * (conv [Cout, Cin/groups, kh, kw]) so that checkpoints map one to one. */
+
+typedef enum mw_activation {
+    MW_ACT_NONE = 0,
+    MW_ACT_RELU,
+    MW_ACT_SWISH,   /* x · sigmoid(x) */
+    MW_ACT_SIGMOID,
+    MW_ACT_COUNT
+} mw_activation;
+
+/* [N, C, H, W] -> [C, N, H, W] */
+int mw_images_to_maps(mw_graph *g, int images);
+
+/* [C, N, 1, 1] -> [N, C]: a globally pooled map as the rows an MLP reads (flatten). */
+int mw_maps_to_rows(mw_graph *g, int maps);
+
+/* 2-D convolution of x [Cin, N, H, W] with w [Cout, Cin/groups, k, k] (square kernels),
+ * optional bias b [Cout] (or -1), zero padding, as torch.nn.Conv2d. */
+int mw_conv2d(mw_graph *g, int x, int w, int b, int stride, int padding, int groups);
+
+/* Batch normalisation over (N, H, W) per channel of x [C, N, H, W], as nn.BatchNorm2d, then
+ * `act` fused. Train mode: batch statistics, then running_mean/var (state tensors [C]) move
+ * by `momentum` towards the batch mean and the unbiased batch variance, and
+ * batches_tracked (int32 state [1]) counts up. Eval mode: running statistics. */
+int mw_batch_norm(mw_graph *g, int x, int gamma, int beta, int running_mean, int running_var,
+                  int batches_tracked, float momentum, float eps, mw_activation act);
+
+/* Elementwise activation (relu, swish, sigmoid); MW_ACT_NONE returns x itself. */
+int mw_activate(mw_graph *g, int x, mw_activation act);
+
+/* k x k average pooling, stride k, no padding: [C, N, H, W] -> [C, N, H/k, W/k]
+ * (F.avg_pool2d(x, k); with k = H = W also adaptive_avg_pool2d(x, 1)). */
+int mw_avg_pool(mw_graph *g, int x, int k);
+
+/* y = x · s broadcast over H and W: x [C, N, H, W], s [C, N, 1, 1] (squeeze-excitation). */
+int mw_scale_channels(mw_graph *g, int x, int s);
+
+/* Inverted dropout (F.dropout): in train mode zeroes each element with probability p and
+ * scales the rest by 1/(1−p), with a fresh mask every run; in eval mode y = x. */
+int mw_dropout(mw_graph *g, int x, float p);
+
 #ifdef __cplusplus
 }
 #endif
