@@ -63,6 +63,22 @@ typedef union mw_node_attr {
     struct {
         int start, count, width; /* width: columns of the padded output */
     } cols;
+    struct {
+        int stride, padding, groups;
+    } conv;
+    struct {
+        float momentum, eps;
+        int activation; /* mw_activation fused after the normalisation */
+    } norm;
+    struct {
+        int activation; /* mw_activation */
+    } act;
+    struct {
+        int k;
+    } pool;
+    struct {
+        float p;
+    } dropout;
 } mw_node_attr;
 
 typedef struct mw_node {
