@@ -1,6 +1,7 @@
 /* Executing a graph: memory planning (parameter/gradient arenas, an activation pool reused
  * by liveness) and the scheduler that enqueues nodes in order on up to MW_MAX_QUEUES
  * in-order queues, joined by events where a node depends on another queue's work. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,22 +531,53 @@ static uint64_t splitmix64(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
+static double unit_uniform(uint64_t *state) {
+    return (double)(splitmix64(state) >> 11) / (double)(1ull << 53);
+}
+
+static void fill_by_rule(const mw_tensor *t, uint64_t state, void *out) {
+    if (t->dtype == MW_I32) { /* counters (batches tracked) start at zero */
+        memset(out, 0, t->numel * sizeof(int32_t));
+        return;
+    }
+    float *data = out;
+    for (size_t k = 0; k < t->numel; k++) {
+        double v = 0;
+        switch (t->init.kind) {
+        case MW_INIT_UNIFORM:
+            v = (2.0 * unit_uniform(&state) - 1.0) * t->init.value;
+            break;
+        case MW_INIT_NORMAL: { /* Box-Muller, one value per pair of draws */
+            double u1 = unit_uniform(&state) + 1e-300, u2 = unit_uniform(&state);
+            v = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2) * t->init.value;
+            break;
+        }
+        case MW_INIT_CONSTANT:
+            v = t->init.value;
+            break;
+        default:
+            v = 0;
+        }
+        data[k] = (float)v;
+    }
+}
+
 mw_status mw_exec_init_params(mw_exec *ex, uint64_t seed) {
     const mw_graph *g = ex->g;
-    for (int i = 0; i < g->n_params; i++) {
-        const mw_tensor *t = &g->tensors[g->params[i]];
-        float *data = malloc(t->numel * sizeof *data);
-        if (!data)
-            return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory initialising %s",
-                                t->name);
-        uint64_t state = seed * 0x100000001B3ull + (uint64_t)i;
-        for (size_t k = 0; k < t->numel; k++) {
-            double u = (double)(splitmix64(&state) >> 11) / (double)(1ull << 53);
-            data[k] = (float)((2.0 * u - 1.0) * t->init_bound);
+    for (int pass = 0; pass < 2; pass++) {
+        int count = pass ? g->n_states : g->n_params;
+        for (int i = 0; i < count; i++) {
+            int id = pass ? g->states[i] : g->params[i];
+            const mw_tensor *t = &g->tensors[id];
+            void *data = malloc(t->numel * 4);
+            if (!data)
+                return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory initialising %s",
+                                    t->name);
+            fill_by_rule(t, seed * 0x100000001B3ull + (uint64_t)i + (pass ? 1ull << 40 : 0), data);
+            mw_status s = mw_exec_write(ex, id, data, t->numel * 4);
+            free(data);
+            MW_TRY(s);
         }
-        mw_status s = mw_exec_write(ex, g->params[i], data, t->numel * sizeof *data);
-        free(data);
-        MW_TRY(s);
     }
     return MW_OK;
 }

@@ -171,9 +171,14 @@ int mw_graph_emit(mw_graph *g, mw_op op, const int *in, int n_in, int ndim, cons
     return out;
 }
 
+void mw_graph_set_init(mw_graph *g, int tensor, mw_init init) {
+    if (tensor >= 0 && tensor < g->n_tensors) g->tensors[tensor].init = init;
+}
+
 void mw_graph_param_init_uniform_fan_in(mw_graph *g, int param, int64_t fan_in) {
-    if (param < 0 || param >= g->n_tensors || fan_in <= 0) return;
-    g->tensors[param].init_bound = (float)(1.0 / sqrt((double)fan_in));
+    if (fan_in <= 0) return;
+    mw_init init = {MW_INIT_UNIFORM, (float)(1.0 / sqrt((double)fan_in))};
+    mw_graph_set_init(g, param, init);
 }
 
 void mw_graph_keep(mw_graph *g, int tensor) {

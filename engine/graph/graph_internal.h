@@ -44,7 +44,7 @@ typedef struct mw_tensor {
     int grad_of;        /* the tensor this one is the final gradient of, -1 if none */
     bool keep;          /* read by the host after a run: never pooled */
     bool requires_grad; /* set by mw_graph_backward */
-    float init_bound;   /* parameters: U(−bound, bound) at mw_exec_init_params; 0 = zeros */
+    mw_init init;       /* how mw_exec_init_params fills a parameter or state tensor */
 } mw_tensor;
 
 typedef union mw_node_attr {

@@ -54,8 +54,15 @@ int mw_graph_state(mw_graph *g, const char *name, mw_dtype dtype, int ndim, cons
 int mw_graph_state_count(const mw_graph *g);
 int mw_graph_state_at(const mw_graph *g, int i);
 
-/* Records how mw_exec_init_params initialises a parameter: U(−1/√fan_in, 1/√fan_in), the
- * default of PyTorch's nn.Linear and nn.Conv2d. Parameters without a rule start at zero. */
+/* How mw_exec_init_params fills a parameter or state tensor (without a rule: zeros). */
+typedef struct mw_init {
+    enum { MW_INIT_ZERO = 0, MW_INIT_UNIFORM, MW_INIT_NORMAL, MW_INIT_CONSTANT } kind;
+    float value; /* UNIFORM: bound b of U(−b, b); NORMAL: standard deviation; CONSTANT */
+} mw_init;
+void mw_graph_set_init(mw_graph *g, int tensor, mw_init init);
+
+/* U(−1/√fan_in, 1/√fan_in): PyTorch's default for nn.Linear and nn.Conv2d weights and
+ * biases (kaiming_uniform with a = √5 comes to the same bound). */
 void mw_graph_param_init_uniform_fan_in(mw_graph *g, int param, int64_t fan_in);
 
 /* Tensors whose value the host reads after a run: never pooled, never overwritten. */
@@ -112,9 +119,9 @@ typedef enum mw_run_mode {
 mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out);
 void mw_exec_free(mw_exec *ex);
 
-/* Initialises every parameter by its recorded rule from a generator seeded with `seed`
- * (one stream per parameter, in creation order, so adding a layer at the end does not change
- * the others). */
+/* Initialises every parameter and state tensor by its recorded rule from a generator seeded
+ * with `seed` (one stream per tensor, in creation order, so adding a layer at the end does
+ * not change the others). */
 mw_status mw_exec_init_params(mw_exec *ex, uint64_t seed);
 
 mw_status mw_exec_write(mw_exec *ex, int tensor, const void *host, size_t bytes);
