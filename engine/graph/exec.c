@@ -523,6 +523,10 @@ mw_runtime *mw_exec_runtime(const mw_exec *ex) {
     return ex->rt;
 }
 
+mw_graph *mw_exec_graph(const mw_exec *ex) {
+    return ex->g;
+}
+
 /* splitmix64: one well-mixed stream per parameter from (seed, parameter index). */
 static uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);

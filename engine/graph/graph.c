@@ -219,6 +219,10 @@ mw_tensor_role mw_tensor_get_role(const mw_graph *g, int tensor) {
     return g->tensors[tensor].role;
 }
 
+mw_dtype mw_tensor_dtype(const mw_graph *g, int tensor) {
+    return g->tensors[tensor].dtype;
+}
+
 int mw_tensor_ndim(const mw_graph *g, int tensor) {
     return g->tensors[tensor].ndim;
 }

@@ -33,6 +33,10 @@ static const char *const dtype_names[] = {"F32", "F64", "I32", "I64", "U8"};
 static const size_t dtype_sizes[] = {4, 8, 4, 8, 1};
 _Static_assert(sizeof(dtype_names) / sizeof(dtype_names[0]) == MW_ST_U8 + 1,
                "every mw_st_dtype needs a name");
+
+const char *mw_st_dtype_name(mw_st_dtype d) {
+    return (unsigned)d <= MW_ST_U8 ? dtype_names[d] : "?";
+}
 _Static_assert(sizeof(dtype_sizes) / sizeof(dtype_sizes[0]) == MW_ST_U8 + 1,
                "every mw_st_dtype needs a size");
 

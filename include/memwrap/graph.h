@@ -91,6 +91,7 @@ int mw_graph_tensor_count(const mw_graph *g);
 int mw_graph_node_count(const mw_graph *g);
 const char *mw_tensor_name(const mw_graph *g, int tensor);
 mw_tensor_role mw_tensor_get_role(const mw_graph *g, int tensor);
+mw_dtype mw_tensor_dtype(const mw_graph *g, int tensor);
 int mw_tensor_ndim(const mw_graph *g, int tensor);
 int64_t mw_tensor_dim(const mw_graph *g, int tensor, int axis);
 size_t mw_tensor_numel(const mw_graph *g, int tensor);
@@ -145,6 +146,7 @@ typedef struct mw_exec_arenas {
 } mw_exec_arenas;
 mw_exec_arenas mw_exec_get_arenas(const mw_exec *ex);
 mw_runtime *mw_exec_runtime(const mw_exec *ex);
+mw_graph *mw_exec_graph(const mw_exec *ex);
 
 #ifdef __cplusplus
 }

@@ -10,5 +10,6 @@
 #include "memwrap/models.h"
 #include "memwrap/train.h"
 #include "memwrap/schedule.h"
+#include "memwrap/checkpoint.h"
 
 #endif

@@ -17,6 +17,9 @@ enum { MW_ST_MAX_DIMS = 8 };
 
 typedef enum mw_st_dtype { MW_ST_F32 = 0, MW_ST_F64, MW_ST_I32, MW_ST_I64, MW_ST_U8 } mw_st_dtype;
 
+/* "F32", "F64", "I32", "I64", "U8" as in the file header. */
+const char *mw_st_dtype_name(mw_st_dtype d);
+
 typedef struct mw_st_tensor {
     char *name;
     mw_st_dtype dtype;

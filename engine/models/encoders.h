@@ -1,0 +1,17 @@
+/* The encoders' graph builders (one file each). Each takes feature maps [C, N, H, W] and
+ * returns rows [N, d]; parameters and BN state are found or created by their state_dict
+ * names, so building an encoder twice shares every weight (input and memory branches). */
+#ifndef MEMWRAP_MODELS_ENCODERS_H
+#define MEMWRAP_MODELS_ENCODERS_H
+
+#include "memwrap/graph.h"
+
+typedef struct mw_encoder_settings {
+    float dropout; /* EfficientNet's dropout after pooling; < 0: the reference's 0.2 */
+} mw_encoder_settings;
+
+int mw_mobilenetv2_encoder(mw_graph *g, int maps, const mw_encoder_settings *s);
+int mw_resnet18_encoder(mw_graph *g, int maps, const mw_encoder_settings *s);
+int mw_efficientnet_b0_encoder(mw_graph *g, int maps, const mw_encoder_settings *s);
+
+#endif

@@ -1,0 +1,125 @@
+/* Whole models (memory-wrap's paper/utils/utils.py:get_model): an encoder with a linear
+ * head (std) or a Memory Wrap head on the encodings of the images and of the memory. */
+#include <string.h>
+
+#include "graph/graph_internal.h"
+#include "memwrap/models.h"
+#include "memwrap/ops.h"
+#include "models/encoders.h"
+
+typedef int (*encoder_fn)(mw_graph *g, int maps, const mw_encoder_settings *s);
+
+static const struct {
+    const char *name, *alias;
+    int dim;
+    encoder_fn build;
+} encoders[MW_ENCODER_COUNT] = {
+    [MW_ENCODER_MOBILENETV2] = {"mobilenetv2", "mobilenet", 1280, mw_mobilenetv2_encoder},
+    [MW_ENCODER_RESNET18] = {"resnet18", "resnet18", 512, mw_resnet18_encoder},
+    [MW_ENCODER_EFFICIENTNET_B0] = {"efficientnet_b0", "efficientnet", 320,
+                                    mw_efficientnet_b0_encoder},
+};
+
+static const char *const variant_names[MW_VARIANT_COUNT] = {"std", "memory", "encoder_memory"};
+
+mw_status mw_encoder_from_name(const char *name, mw_encoder_kind *out) {
+    for (int i = 0; i < MW_ENCODER_COUNT; i++)
+        if (name && (strcmp(name, encoders[i].name) == 0 || strcmp(name, encoders[i].alias) == 0)) {
+            *out = (mw_encoder_kind)i;
+            return MW_OK;
+        }
+    return mw_error_set(MW_ERR_INVALID_ARG,
+                        "unknown model '%s': valid models are mobilenetv2 (or mobilenet), "
+                        "resnet18, efficientnet_b0 (or efficientnet)",
+                        name ? name : "(null)");
+}
+
+mw_status mw_variant_from_name(const char *name, mw_variant *out) {
+    for (int i = 0; i < MW_VARIANT_COUNT; i++)
+        if (name && strcmp(name, variant_names[i]) == 0) {
+            *out = (mw_variant)i;
+            return MW_OK;
+        }
+    return mw_error_set(MW_ERR_INVALID_ARG,
+                        "unknown variant '%s': valid variants are std, memory, encoder_memory",
+                        name ? name : "(null)");
+}
+
+const char *mw_encoder_name(mw_encoder_kind e) {
+    return (unsigned)e < MW_ENCODER_COUNT ? encoders[e].name : "?";
+}
+
+const char *mw_variant_name(mw_variant v) {
+    return (unsigned)v < MW_VARIANT_COUNT ? variant_names[v] : "?";
+}
+
+int mw_encoder_dim(mw_encoder_kind e) {
+    return (unsigned)e < MW_ENCODER_COUNT ? encoders[e].dim : 0;
+}
+
+static int encode(mw_graph *g, const mw_model_options *opt, int images) {
+    mw_encoder_settings s = {opt->dropout};
+    return encoders[opt->encoder].build(g, mw_images_to_maps(g, images), &s);
+}
+
+mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
+    memset(out, 0, sizeof *out);
+    out->memory = out->labels = out->content_weights = out->loss = -1;
+    if ((unsigned)opt->encoder >= MW_ENCODER_COUNT || (unsigned)opt->variant >= MW_VARIANT_COUNT)
+        return mw_error_set(MW_ERR_INVALID_ARG, "model: unknown encoder or variant");
+    if (opt->in_channels < 1 || opt->image_size < 4 || opt->classes < 1 || opt->batch < 1 ||
+        (opt->variant != MW_VARIANT_STD && opt->memory < 1))
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "model: need channels, image size, classes, batch%s >= 1",
+                            opt->variant != MW_VARIANT_STD ? " and memory" : "");
+    mw_graph *g = mw_graph_create();
+    if (!g) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    out->g = g;
+    int64_t ishape[4] = {opt->batch, opt->in_channels, opt->image_size, opt->image_size};
+    out->images = mw_graph_input(g, "input", MW_F32, 4, ishape);
+    int e = encode(g, opt, out->images);
+    if (opt->variant == MW_VARIANT_STD) {
+        out->logits = mw_linear_layer(g, e, opt->classes, "linear.");
+    } else {
+        int64_t mshape[4] = {opt->memory, opt->in_channels, opt->image_size, opt->image_size};
+        out->memory = mw_graph_input(g, "memory", MW_F32, 4, mshape);
+        if (opt->overlap_branches) mw_graph_set_queue(g, 1);
+        int m = encode(g, opt, out->memory);
+        mw_graph_set_queue(g, 0);
+        mw_head_options ho = {opt->variant == MW_VARIANT_ENCODER_MEMORY ? MW_HEAD_MEMORY_WRAP
+                                                                        : MW_HEAD_BASELINE_MEMORY,
+                              opt->distance, opt->classes, "mw.", NULL, NULL, true};
+        mw_head_outputs hout;
+        if (mw_head_build(g, e, m, &ho, &hout) == MW_OK) {
+            out->logits = hout.logits;
+            out->content_weights = hout.content_weights;
+        }
+    }
+    mw_graph_keep(g, out->logits);
+    if (opt->training && mw_graph_status(g) == MW_OK) {
+        int64_t lshape[1] = {opt->batch};
+        out->labels = mw_graph_input(g, "labels", MW_I32, 1, lshape);
+        out->loss = mw_softmax_cross_entropy(g, out->logits, out->labels);
+        mw_graph_keep(g, out->loss);
+        if (mw_graph_status(g) == MW_OK) {
+            mw_status s = mw_graph_backward(g, out->loss, NULL, 0);
+            if (s != MW_OK) {
+                mw_model_free(out);
+                return s;
+            }
+        }
+    }
+    mw_status s = mw_graph_status(g);
+    if (s != MW_OK) {
+        mw_error_set(s, "building %s/%s: %s", mw_encoder_name(opt->encoder),
+                     mw_variant_name(opt->variant), mw_graph_error(g));
+        mw_model_free(out);
+        return s;
+    }
+    return MW_OK;
+}
+
+void mw_model_free(mw_model *m) {
+    mw_graph_free(m->g);
+    m->g = NULL;
+}
