@@ -105,8 +105,12 @@ mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int
 
     for (int i = n_forward - 1; i >= 0 && g->status == MW_OK; i--) {
         mw_node node = g->nodes[i]; /* a copy: emitting nodes may move g->nodes */
-        int gout[MW_NODE_MAX_OUT] = {-1, -1}, gin[MW_NODE_MAX_IN] = {-1, -1, -1};
+        int gout[MW_NODE_MAX_OUT], gin[MW_NODE_MAX_IN];
         bool need[MW_NODE_MAX_IN] = {false}, any_out = false, any_need = false;
+        for (int k = 0; k < MW_NODE_MAX_OUT; k++)
+            gout[k] = -1;
+        for (int j = 0; j < MW_NODE_MAX_IN; j++) /* -1: no contribution unless the op sets one */
+            gin[j] = -1;
         for (int k = 0; k < node.n_out; k++) {
             gout[k] = finalize(g, contribs, node.out[k], node.queue);
             any_out |= gout[k] >= 0;

@@ -4,7 +4,9 @@
 
 #include "memwrap/graph.h"
 
-enum { MW_NAME_MAX = 160, MW_NODE_MAX_IN = 3, MW_NODE_MAX_OUT = 2 };
+/* Batch norm reads six tensors (x, γ, β and three state tensors) and its backward writes
+ * three (gx, gγ, gβ): the widest nodes. */
+enum { MW_NAME_MAX = 160, MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
 
 /* One row per op. Adding an op means a row here, a name and functions in its family file
  * (engine/ops/<family>.c) and an entry in engine/ops/op_table.c, checked by a static assert. */
@@ -29,6 +31,20 @@ typedef enum mw_op {
     MW_OP_SPARSEMAX_BWD,       /* in: gp, p -> gz                              (sparsemax) */
     MW_OP_SOFTMAX_CE,          /* in: logits, labels -> loss [1], probs        (loss) */
     MW_OP_SOFTMAX_CE_BWD,      /* in: gloss, probs, labels -> glogits          (loss) */
+    MW_OP_IMAGES_TO_MAPS,      /* [N, C, H, W] -> [C, N, H, W]                 (layout) */
+    MW_OP_MAPS_TO_IMAGES,      /* [C, N, H, W] -> [N, C, H, W]                 (layout) */
+    MW_OP_MAPS_TO_ROWS,        /* [C, N, 1, 1] -> [N, C]                       (layout) */
+    MW_OP_ROWS_TO_MAPS,        /* [N, C] -> [C, N, 1, 1]                       (layout) */
+    MW_OP_BATCH_NORM,          /* in: x, γ, β, mean, var, count -> y, stats    (batchnorm) */
+    MW_OP_BATCH_NORM_BWD,      /* in: gy, x, γ, β, stats -> gx, gγ, gβ         (batchnorm) */
+    MW_OP_ACTIVATE,            /* swish or sigmoid                             (activation) */
+    MW_OP_ACTIVATE_BWD,        /* in: gy, x -> gx                              (activation) */
+    MW_OP_AVG_POOL,            /* k x k mean, stride k                         (pool) */
+    MW_OP_AVG_POOL_BWD,        /* in: gy -> gx                                 (pool) */
+    MW_OP_SCALE_CHANNELS,      /* x [C, N, H, W] · s [C, N, 1, 1]              (pool) */
+    MW_OP_SCALE_CHANNELS_BWD,  /* in: gy, x, s -> gx, gs                       (pool) */
+    MW_OP_DROPOUT,             /* in: x -> y, mask                             (dropout) */
+    MW_OP_DROPOUT_BWD,         /* in: gy, mask -> gx                           (dropout) */
     MW_OP_COUNT
 } mw_op;
 
