@@ -41,10 +41,16 @@ struct mw_exec {
     int *waits; /* [node][queue]: node whose completion this node waits for, or -1 */
     bool multi_queue;
     uint64_t runs; /* completed mw_exec_run calls */
+    bool profiling;
+    cl_event *marks;      /* [node][2]: markers before and after each node when profiling */
+    double op_ms[MW_OP_COUNT];
+    long op_nodes[MW_OP_COUNT];
     /* reference backend */
     void **host;
     float *host_params, *host_grads;
 };
+
+static void collect_profile(mw_exec *ex, bool count);
 
 static size_t round_up(size_t x, size_t a) {
     return (x + a - 1) / a * a;
@@ -381,6 +387,10 @@ void mw_exec_free(mw_exec *ex) {
     free(ex->events);
     free(ex->needs_event);
     free(ex->waits);
+    if (ex->marks) {
+        collect_profile(ex, false);
+        free(ex->marks);
+    }
     free(ex);
 }
 
@@ -437,6 +447,7 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
     const mw_graph *g = ex->g;
     const mw_node *nd = &g->nodes[i];
     cl_command_queue q = mw_runtime_queue(ex->rt, nd->queue);
+    if (ex->profiling) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->marks[2 * i]));
     if (ex->multi_queue) {
         cl_event wait[MW_MAX_QUEUES];
         cl_uint nw = 0;
@@ -457,7 +468,70 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
                      .step = ex->runs};
     MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
     if (ex->needs_event[i]) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->events[i]));
+    if (ex->profiling)
+        MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->marks[2 * i + 1]));
     return MW_OK;
+}
+
+static double event_end_ms(cl_event e, bool *ok) {
+    cl_ulong t = 0;
+    if (clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) != CL_SUCCESS)
+        *ok = false;
+    return (double)t * 1e-6;
+}
+
+/* Charges each node the time between its two markers, then releases them. */
+static void collect_profile(mw_exec *ex, bool count) {
+    const mw_graph *g = ex->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        cl_event *m = &ex->marks[2 * i];
+        if (count && m[0] && m[1]) {
+            bool ok = true;
+            double ms = event_end_ms(m[1], &ok) - event_end_ms(m[0], &ok);
+            if (ok && ms >= 0) {
+                ex->op_ms[g->nodes[i].op] += ms;
+                ex->op_nodes[g->nodes[i].op]++;
+            }
+        }
+        for (int k = 0; k < 2; k++)
+            if (m[k]) {
+                clReleaseEvent(m[k]);
+                m[k] = NULL;
+            }
+    }
+}
+
+mw_status mw_exec_set_profiling(mw_exec *ex, bool on) {
+    if (on && (!ex->rt || !mw_runtime_get_profiling(ex->rt)))
+        return mw_error_set(MW_ERR_INVALID_ARG, "profiling needs a runtime created with "
+                                                "profiling on (mw_runtime_options.profiling)");
+    if (on && !ex->marks) {
+        ex->marks = calloc((size_t)(ex->g->n_nodes ? ex->g->n_nodes : 1) * 2, sizeof *ex->marks);
+        if (!ex->marks) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    ex->profiling = on;
+    return MW_OK;
+}
+
+void mw_exec_profile_reset(mw_exec *ex) {
+    memset(ex->op_ms, 0, sizeof ex->op_ms);
+    memset(ex->op_nodes, 0, sizeof ex->op_nodes);
+}
+
+int mw_exec_profile(const mw_exec *ex, mw_op_time *out, int cap) {
+    int n = 0;
+    for (int op = 1; op < MW_OP_COUNT; op++) {
+        if (ex->op_nodes[op] == 0) continue;
+        mw_op_time t = {mw_op_get((mw_op)op)->name, ex->op_ms[op], ex->op_nodes[op]};
+        int at = n < cap ? n : cap; /* insertion by decreasing time */
+        while (at > 0 && out[at - 1].ms < t.ms) {
+            if (at < cap) out[at] = out[at - 1];
+            at--;
+        }
+        if (at < cap) out[at] = t;
+        n++;
+    }
+    return n;
 }
 
 /* Work enqueued on queue 0 between runs (the optimizer step) must finish before the other
@@ -500,6 +574,7 @@ mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
     if (ex->rt) {
         mw_status f = mw_runtime_finish(ex->rt);
         if (s == MW_OK) s = f;
+        if (ex->profiling) collect_profile(ex, s == MW_OK);
         for (int i = 0; i < g->n_nodes; i++)
             if (ex->events[i]) {
                 clReleaseEvent(ex->events[i]);

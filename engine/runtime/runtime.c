@@ -224,6 +224,10 @@ cl_command_queue mw_runtime_queue(const mw_runtime *rt, int index) {
     return rt->queues[index];
 }
 
+bool mw_runtime_get_profiling(const mw_runtime *rt) {
+    return rt->profiling;
+}
+
 const mw_runtime_stats *mw_runtime_get_stats(const mw_runtime *rt) {
     return rt ? &rt->stats : NULL;
 }

@@ -145,6 +145,20 @@ typedef struct mw_exec_arenas {
     size_t total_floats, trainable_floats;
 } mw_exec_arenas;
 mw_exec_arenas mw_exec_get_arenas(const mw_exec *ex);
+/* Per-op device time from OpenCL profiling events (the runtime must have been created with
+ * profiling on): each node is bracketed by markers, and the time between them is charged to
+ * its op. Profiling costs two markers per node; off by default. */
+mw_status mw_exec_set_profiling(mw_exec *ex, bool on);
+enum { MW_OP_TIME_MAX = 64 }; /* more than there are ops */
+typedef struct mw_op_time {
+    const char *op; /* op name */
+    double ms;      /* total device time since the last reset */
+    long nodes;     /* node executions counted */
+} mw_op_time;
+/* Fills up to `cap` entries, largest time first; returns how many ops have time. */
+int mw_exec_profile(const mw_exec *ex, mw_op_time *out, int cap);
+void mw_exec_profile_reset(mw_exec *ex);
+
 mw_runtime *mw_exec_runtime(const mw_exec *ex);
 mw_graph *mw_exec_graph(const mw_exec *ex);
 

@@ -77,6 +77,7 @@ const mw_device_info *mw_runtime_device(const mw_runtime *rt);
 cl_context mw_runtime_context(const mw_runtime *rt);
 cl_command_queue mw_runtime_queue(const mw_runtime *rt, int index);
 const mw_runtime_stats *mw_runtime_get_stats(const mw_runtime *rt);
+bool mw_runtime_get_profiling(const mw_runtime *rt);
 mw_status mw_runtime_finish(mw_runtime *rt);
 
 /* Returns the kernel `kernel_name` from the program built from embedded source
