@@ -31,6 +31,10 @@ typedef enum mw_op {
     MW_OP_SPARSEMAX_BWD,       /* in: gp, p -> gz                              (sparsemax) */
     MW_OP_SOFTMAX_CE,          /* in: logits, labels -> loss [1], probs        (loss) */
     MW_OP_SOFTMAX_CE_BWD,      /* in: gloss, probs, labels -> glogits          (loss) */
+    MW_OP_CONV2D,              /* in: x, w[, b] -> y (x, y [C, N, H, W])       (conv) */
+    MW_OP_CONV2D_BWD_INPUT,    /* in: gy, w -> gx                              (conv) */
+    MW_OP_CONV2D_BWD_WEIGHT,   /* in: gy, x -> gw                              (conv) */
+    MW_OP_CONV2D_BWD_BIAS,     /* in: gy -> gb                                 (conv) */
     MW_OP_IMAGES_TO_MAPS,      /* [N, C, H, W] -> [C, N, H, W]                 (layout) */
     MW_OP_MAPS_TO_IMAGES,      /* [C, N, H, W] -> [N, C, H, W]                 (layout) */
     MW_OP_MAPS_TO_ROWS,        /* [C, N, 1, 1] -> [N, C]                       (layout) */
