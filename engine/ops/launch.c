@@ -1,5 +1,6 @@
 /* mw_launch: argument binding and 1-D enqueue for memwrap's kernels. */
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "ops/launch.h"
 #include "runtime/cl_check.h"
@@ -75,4 +76,40 @@ mw_status mw_launch_group(mw_cl_ctx *c, const char *family, const char *kernel, 
     mw_status s = launch_range(c, family, kernel, group, group, fmt, ap);
     va_end(ap);
     return s;
+}
+
+mw_status mw_launch_groups(mw_cl_ctx *c, const char *family, const char *kernel, size_t groups,
+                           size_t group, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mw_status s = launch_range(c, family, kernel, groups * group, group, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+mw_status mw_group_size(mw_cl_ctx *c, const char *family, const char *kernel, size_t cap,
+                        size_t *out) {
+    const mw_device_info *d = mw_runtime_device(c->rt);
+    cl_kernel k;
+    MW_TRY(mw_runtime_kernel(c->rt, family, "", kernel, &k));
+    size_t limit = 0;
+    MW_CL_CHECK(clGetKernelWorkGroupInfo(k, d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof limit,
+                                         &limit, NULL));
+    if (limit > d->max_work_group_size) limit = d->max_work_group_size;
+    if (limit > cap) limit = cap;
+    size_t group = 1;
+    while (group * 2 <= limit)
+        group *= 2;
+    *out = group;
+    return MW_OK;
+}
+
+int mw_new_output(mw_graph *g, mw_op op, const char *suffix, int ndim, const int64_t *shape) {
+    if (g->status != MW_OK) return -1;
+    char name[MW_NAME_MAX];
+    if (suffix)
+        snprintf(name, sizeof name, "%s:%d:%s", mw_op_get(op)->name, g->n_nodes, suffix);
+    else
+        snprintf(name, sizeof name, "%s:%d", mw_op_get(op)->name, g->n_nodes);
+    return mw_graph_new_tensor(g, name, MW_F32, ndim, shape);
 }

@@ -14,6 +14,20 @@ mw_status mw_launch(mw_cl_ctx *c, const char *family, const char *kernel, size_t
 mw_status mw_launch_group(mw_cl_ctx *c, const char *family, const char *kernel, size_t group,
                           const char *fmt, ...);
 
+/* `groups` work-groups of `group` items each: one group per channel or row, reducing in
+ * local memory. `group` should come from mw_group_size. */
+mw_status mw_launch_groups(mw_cl_ctx *c, const char *family, const char *kernel, size_t groups,
+                           size_t group, const char *fmt, ...);
+
+/* Local size for a kernel that reduces with a tree in local memory: the largest power of two
+ * <= cap that the device and this kernel (register pressure can lower its limit) allow. */
+mw_status mw_group_size(mw_cl_ctx *c, const char *family, const char *kernel, size_t cap,
+                        size_t *out);
+
+/* For ops with several outputs: a float tensor named "<op>:<node>" (suffix NULL) or
+ * "<op>:<node>:<suffix>", <node> being the index the op's next node will get. */
+int mw_new_output(mw_graph *g, mw_op op, const char *suffix, int ndim, const int64_t *shape);
+
 static inline cl_mem mw_mem(const mw_cl_ctx *c, int tensor) {
     return c->mem[tensor];
 }

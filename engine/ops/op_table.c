@@ -6,6 +6,10 @@ extern const mw_op_def mw_op_def_fill, mw_op_def_affine, mw_op_def_add, mw_op_de
     mw_op_def_concat_cols, mw_op_def_slice_cols, mw_op_def_pad_cols, mw_op_def_row_normalize,
     mw_op_def_row_normalize_bwd, mw_op_def_pairwise_sqdist, mw_op_def_pairwise_sqdist_bwd,
     mw_op_def_sparsemax, mw_op_def_sparsemax_bwd, mw_op_def_softmax_ce, mw_op_def_softmax_ce_bwd;
+extern const mw_op_def mw_op_def_images_to_maps, mw_op_def_maps_to_images, mw_op_def_maps_to_rows,
+    mw_op_def_rows_to_maps, mw_op_def_batch_norm, mw_op_def_batch_norm_bwd, mw_op_def_activate,
+    mw_op_def_activate_bwd, mw_op_def_avg_pool, mw_op_def_avg_pool_bwd, mw_op_def_scale_channels,
+    mw_op_def_scale_channels_bwd, mw_op_def_dropout, mw_op_def_dropout_bwd;
 
 /* Sized by MW_OP_COUNT: a row left out is NULL, which tests/test_graph.c catches. */
 static const mw_op_def *const op_table[MW_OP_COUNT] = {
@@ -31,6 +35,20 @@ static const mw_op_def *const op_table[MW_OP_COUNT] = {
     [MW_OP_SOFTMAX_CE_BWD] = &mw_op_def_softmax_ce_bwd,
     /* conv family rows */
     /* batchnorm, activation, pool, layout and dropout family rows */
+    [MW_OP_IMAGES_TO_MAPS] = &mw_op_def_images_to_maps,
+    [MW_OP_MAPS_TO_IMAGES] = &mw_op_def_maps_to_images,
+    [MW_OP_MAPS_TO_ROWS] = &mw_op_def_maps_to_rows,
+    [MW_OP_ROWS_TO_MAPS] = &mw_op_def_rows_to_maps,
+    [MW_OP_BATCH_NORM] = &mw_op_def_batch_norm,
+    [MW_OP_BATCH_NORM_BWD] = &mw_op_def_batch_norm_bwd,
+    [MW_OP_ACTIVATE] = &mw_op_def_activate,
+    [MW_OP_ACTIVATE_BWD] = &mw_op_def_activate_bwd,
+    [MW_OP_AVG_POOL] = &mw_op_def_avg_pool,
+    [MW_OP_AVG_POOL_BWD] = &mw_op_def_avg_pool_bwd,
+    [MW_OP_SCALE_CHANNELS] = &mw_op_def_scale_channels,
+    [MW_OP_SCALE_CHANNELS_BWD] = &mw_op_def_scale_channels_bwd,
+    [MW_OP_DROPOUT] = &mw_op_def_dropout,
+    [MW_OP_DROPOUT_BWD] = &mw_op_def_dropout_bwd,
 };
 
 const mw_op_def *mw_op_get(mw_op op) {

@@ -54,4 +54,43 @@ void mw_ref_softmax_ce_bwd(const float *gloss, const float *probs, const int32_t
 void mw_ref_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
                      float weight_decay, bool nesterov, bool first_step);
 
+/* activation (mw_activation codes): the functions and their derivatives at z, shared by the
+ * references that fuse them */
+float mw_ref_act(float z, int act);
+float mw_ref_act_grad(float z, int act);
+void mw_ref_activate(const float *x, float *y, size_t n, int act);
+void mw_ref_activate_bwd(const float *gy, const float *x, float *gx, size_t n, int act);
+
+/* batchnorm over maps [channels, len]: stats [2, channels] = mean, 1/sqrt(var + eps) used;
+ * train mode updates the running statistics and count, eval mode reads them */
+void mw_ref_batch_norm(const float *x, const float *gamma, const float *beta, float *running_mean,
+                       float *running_var, int32_t *count, float *y, float *stats,
+                       size_t channels, size_t len, float momentum, float eps, int act,
+                       bool training);
+void mw_ref_batch_norm_bwd(const float *gy, const float *x, const float *gamma, const float *beta,
+                           const float *stats, float *gx, float *ggamma, float *gbeta,
+                           size_t channels, size_t len, int act, bool training);
+
+/* pool: maps as `planes` = C·N planes of height x width */
+void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, size_t width,
+                     size_t k);
+void mw_ref_avg_pool_bwd(const float *gy, float *gx, size_t planes, size_t height, size_t width,
+                         size_t k);
+void mw_ref_scale_channels(const float *x, const float *s, float *y, size_t planes,
+                           size_t plane_size);
+void mw_ref_scale_channels_bwd(const float *gy, const float *x, const float *s, float *gx,
+                               float *gs, size_t planes, size_t plane_size);
+
+/* layout: out [b, a, p] = in [a, b, p] */
+void mw_ref_swap_leading(const float *in, float *out, size_t a_dim, size_t b_dim, size_t plane);
+
+/* dropout: mask = the factor applied (0 or 1/(1 - p) in train mode, 1 in eval mode); the
+ * key of a node in a run is mw_dropout_key(run counter, node index) */
+uint64_t mw_dropout_key(uint64_t step, int node);
+uint32_t mw_dropout_threshold(float p); /* element dropped when its 32-bit draw is below */
+float mw_dropout_scale(float p);        /* 1/(1 - p); 0 for p = 1 */
+void mw_ref_dropout(const float *x, float *y, float *mask, size_t n, uint64_t key, float p,
+                    bool training);
+void mw_ref_dropout_bwd(const float *gy, const float *mask, float *gx, size_t n);
+
 #endif

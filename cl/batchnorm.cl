@@ -1,0 +1,174 @@
+/* Batch normalisation over channel-major maps [C, N, H, W] (nn.BatchNorm2d), with the next
+ * activation fused. Channel c is the contiguous row x[c·len .. (c+1)·len), len = N·H·W, so
+ * one work-group owns one channel: its work-items stream the row as float16 vectors (PoCL
+ * vectorises explicit vector types only) and combine their partial sums in local memory.
+ * One launch per node each way: the forward computes the batch statistics, updates the
+ * running ones and writes y; the backward reduces Σg, Σg·x̂ and writes gx in the same group.
+ *
+ * stats [2, C] keeps, per channel, the mean and 1/sqrt(var + eps) that normalised x (batch
+ * statistics in train mode, running ones in eval mode) for the backward. */
+
+#define MW_BN_MAX_GROUP 256 /* the host picks a power of two <= this */
+
+/* Activations, kept identical to cl/activation.cl (each family is its own program). */
+#define MW_ACT_RELU 1
+#define MW_ACT_SWISH 2
+#define MW_ACT_SIGMOID 3
+
+float16 act16(float16 z, int act) {
+    if (act == MW_ACT_RELU) return fmax(z, 0.0f);
+    if (act == MW_ACT_SWISH) return z / (1.0f + exp(-z));
+    if (act == MW_ACT_SIGMOID) return 1.0f / (1.0f + exp(-z));
+    return z;
+}
+
+/* d act / d z at z. sigmoid(z) and 1 − sigmoid(z) = sigmoid(−z) both come from
+ * e = exp(−|z|), so that neither is computed as 1 − (something close to 1). */
+float16 act_grad16(float16 z, int act) {
+    if (act == MW_ACT_RELU) return select((float16)0.0f, (float16)1.0f, z > 0.0f);
+    float16 e = exp(-fabs(z)), r = 1.0f / (1.0f + e);
+    float16 s = select(e * r, r, z >= 0.0f), t = select(r, e * r, z >= 0.0f);
+    if (act == MW_ACT_SWISH) return s * (1.0f + z * t);
+    if (act == MW_ACT_SIGMOID) return s * t;
+    return (float16)1.0f;
+}
+
+float hsum16(float16 v) {
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    return (b.x + b.y) + (b.z + b.w);
+}
+
+/* Sum of v over the work-group (a power of two in size); every work-item gets the total. */
+float2 group_sum2(float2 v, __local float2 *scratch) {
+    uint lid = get_local_id(0), size = get_local_size(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint half = size / 2; half > 0; half /= 2) {
+        if (lid < half) scratch[lid] += scratch[lid + half];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float2 total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
+    return total;
+}
+
+/* A row is streamed as `len / 16` float16 vectors, work-item lid taking vectors lid,
+ * lid + size, ...; the ragged tail (len % 16 elements) goes one element per work-item as
+ * a splat of which only lane 0 counts. The body is expanded for both; in it, `at` is the
+ * first element and `lanes` (16 or 1) says which case it is. */
+#define ROW_LOOP(len, ...)                                                                     \
+    {                                                                                          \
+        uint lid_ = get_local_id(0), size_ = get_local_size(0), nv_ = (len) / 16;              \
+        for (uint v_ = lid_; v_ < nv_; v_ += size_) {                                          \
+            const uint at = v_ * 16, lanes = 16;                                               \
+            __VA_ARGS__                                                                        \
+        }                                                                                      \
+        for (uint at = nv_ * 16 + lid_; at < (len); at += size_) {                             \
+            const uint lanes = 1;                                                              \
+            __VA_ARGS__                                                                        \
+        }                                                                                      \
+    }
+
+/* Loads 16 elements at `at`, or splats the one element at `at` when lanes == 1 (tails). */
+float16 load_lanes(__global const float *row, uint at, uint lanes) {
+    return lanes == 16 ? vload16(0, row + at) : (float16)row[at];
+}
+
+void store_lanes(float16 v, __global float *row, uint at, uint lanes) {
+    if (lanes == 16)
+        vstore16(v, 0, row + at);
+    else
+        row[at] = v.s0;
+}
+
+/* Sums over lanes that hold data: 16 of them, or lane 0 of a splat. */
+float sum_lanes(float16 v, uint lanes) {
+    return lanes == 16 ? hsum16(v) : v.s0;
+}
+
+/* Train mode: mean and biased variance of the row (sums shifted by the row's first element,
+ * so that a large mean does not cancel the variance away), then the running statistics move
+ * by `momentum` towards the mean and the unbiased variance, and `count` (num_batches_tracked)
+ * grows by one per node. Eval mode: the running statistics, untouched. */
+__kernel void bn_forward_f32(__global const float *x, __global const float *gamma,
+                             __global const float *beta, __global float *running_mean,
+                             __global float *running_var, __global int *count,
+                             __global float *y, __global float *stats, const uint channels,
+                             const uint len, const float momentum, const float eps,
+                             const int act, const int training) {
+    __local float2 scratch[MW_BN_MAX_GROUP];
+    uint c = get_group_id(0), lid = get_local_id(0);
+    __global const float *xr = x + (size_t)c * len;
+    __global float *yr = y + (size_t)c * len;
+    float mean, invstd;
+    if (training) {
+        float shift = xr[0];
+        float2 s = 0.0f;
+        ROW_LOOP(len, {
+            float16 d = load_lanes(xr, at, lanes) - shift;
+            s += (float2)(sum_lanes(d, lanes), sum_lanes(d * d, lanes));
+        })
+        s = group_sum2(s, scratch);
+        float dm = s.x / (float)len;
+        float var = fmax(s.y / (float)len - dm * dm, 0.0f);
+        mean = shift + dm;
+        invstd = 1.0f / sqrt(var + eps);
+        if (lid == 0) {
+            float unbiased = var * ((float)len / (float)(len - 1));
+            running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+            running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+            if (c == 0) count[0] += 1;
+        }
+    } else {
+        mean = running_mean[c];
+        invstd = 1.0f / sqrt(running_var[c] + eps);
+    }
+    if (lid == 0) {
+        stats[c] = mean;
+        stats[channels + c] = invstd;
+    }
+    float scale = gamma[c] * invstd, b = beta[c];
+    ROW_LOOP(len, {
+        float16 z = (load_lanes(xr, at, lanes) - mean) * scale + b;
+        store_lanes(act16(z, act), yr, at, lanes);
+    })
+}
+
+/* With g' = gy · act'(z) (z recomputed from x and the saved statistics, so y is not read)
+ * and x̂ = (x − mean) · invstd: gγ = Σ g' x̂, gβ = Σ g', and
+ *   train: gx = γ invstd (g' − Σg'/len − x̂ Σg'x̂/len)   (through the batch statistics)
+ *   eval:  gx = γ invstd g'                              (running statistics are constants) */
+__kernel void bn_backward_f32(__global const float *gy, __global const float *x,
+                              __global const float *gamma, __global const float *beta,
+                              __global const float *stats, __global float *gx,
+                              __global float *ggamma, __global float *gbeta, const uint channels,
+                              const uint len, const int act, const int training) {
+    __local float2 scratch[MW_BN_MAX_GROUP];
+    uint c = get_group_id(0), lid = get_local_id(0);
+    size_t offset = (size_t)c * len;
+    __global const float *xr = x + offset, *gr = gy + offset;
+    __global float *gxr = gx + offset;
+    float mean = stats[c], invstd = stats[channels + c];
+    float scale = gamma[c] * invstd, b = beta[c];
+    float2 s = 0.0f;
+    ROW_LOOP(len, {
+        float16 d = load_lanes(xr, at, lanes) - mean, xhat = d * invstd;
+        float16 g = load_lanes(gr, at, lanes);
+        if (act) g *= act_grad16(d * scale + b, act); /* z exactly as the forward made it */
+        s += (float2)(sum_lanes(g, lanes), sum_lanes(g * xhat, lanes));
+    })
+    s = group_sum2(s, scratch);
+    if (lid == 0) {
+        gbeta[c] = s.x;
+        ggamma[c] = s.y;
+    }
+    float mean_g = training ? s.x / (float)len : 0.0f;
+    float mean_gx = training ? s.y / (float)len : 0.0f;
+    ROW_LOOP(len, {
+        float16 d = load_lanes(xr, at, lanes) - mean, xhat = d * invstd;
+        float16 g = load_lanes(gr, at, lanes);
+        if (act) g *= act_grad16(d * scale + b, act); /* z exactly as the forward made it */
+        store_lanes(scale * (g - mean_g - xhat * mean_gx), gxr, at, lanes);
+    })
+}

@@ -1,0 +1,194 @@
+/* Pooling on channel-major maps [C, N, H, W]: k x k average pooling (the encoders' final
+ * global pool) and the squeeze-excitation channel scaling x · s, s [C, N, 1, 1]. */
+#include "memwrap/ops.h"
+#include "ops/launch.h"
+#include "ops/reference.h"
+
+void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, size_t width,
+                     size_t k) {
+    size_t oh = height / k, ow = width / k;
+    for (size_t p = 0; p < planes; p++)
+        for (size_t oy = 0; oy < oh; oy++)
+            for (size_t ox = 0; ox < ow; ox++) {
+                double sum = 0;
+                for (size_t dy = 0; dy < k; dy++)
+                    for (size_t dx = 0; dx < k; dx++)
+                        sum += x[(p * height + oy * k + dy) * width + ox * k + dx];
+                y[(p * oh + oy) * ow + ox] = (float)(sum / (double)(k * k));
+            }
+}
+
+void mw_ref_avg_pool_bwd(const float *gy, float *gx, size_t planes, size_t height, size_t width,
+                         size_t k) {
+    size_t oh = height / k, ow = width / k;
+    for (size_t p = 0; p < planes; p++)
+        for (size_t yy = 0; yy < height; yy++)
+            for (size_t xx = 0; xx < width; xx++)
+                gx[(p * height + yy) * width + xx] =
+                    (float)(gy[(p * oh + yy / k) * ow + xx / k] / (double)(k * k));
+}
+
+void mw_ref_scale_channels(const float *x, const float *s, float *y, size_t planes,
+                           size_t plane_size) {
+    for (size_t p = 0; p < planes; p++)
+        for (size_t i = 0; i < plane_size; i++)
+            y[p * plane_size + i] = x[p * plane_size + i] * s[p];
+}
+
+void mw_ref_scale_channels_bwd(const float *gy, const float *x, const float *s, float *gx,
+                               float *gs, size_t planes, size_t plane_size) {
+    for (size_t p = 0; p < planes; p++) {
+        double dot = 0;
+        for (size_t i = 0; i < plane_size; i++) {
+            dot += (double)gy[p * plane_size + i] * x[p * plane_size + i];
+            gx[p * plane_size + i] = gy[p * plane_size + i] * s[p];
+        }
+        gs[p] = (float)dot;
+    }
+}
+
+/* ---- builders ---- */
+
+static bool check_maps(mw_graph *g, const char *op, int x) {
+    const mw_tensor *t = mw_t(g, x);
+    if (t->ndim == 4 && t->dtype == MW_F32) return true;
+    mw_graph_fail(g, MW_ERR_INVALID_ARG, "%s: %s must be float32 maps [C, N, H, W]", op, t->name);
+    return false;
+}
+
+int mw_avg_pool(mw_graph *g, int x, int k) {
+    if (!mw_graph_check_inputs(g, "avg_pool", &x, 1) || !check_maps(g, "avg_pool", x)) return -1;
+    const int64_t *s = mw_t(g, x)->shape;
+    if (k < 1 || s[2] % k != 0 || s[3] % k != 0)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "avg_pool: a %d x %d window does not tile the %lld x %lld maps of %s",
+                             k, k, (long long)s[2], (long long)s[3], mw_t(g, x)->name);
+    int64_t shape[4] = {s[0], s[1], s[2] / k, s[3] / k};
+    mw_node_attr at = {.pool = {k}};
+    return mw_graph_emit(g, MW_OP_AVG_POOL, &x, 1, 4, shape, at);
+}
+
+int mw_scale_channels(mw_graph *g, int x, int s) {
+    int in[2] = {x, s};
+    if (!mw_graph_check_inputs(g, "scale_channels", in, 2) ||
+        !check_maps(g, "scale_channels", x) || !check_maps(g, "scale_channels", s))
+        return -1;
+    const int64_t *xs = mw_t(g, x)->shape, *ss = mw_t(g, s)->shape;
+    if (ss[0] != xs[0] || ss[1] != xs[1] || ss[2] != 1 || ss[3] != 1)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "scale_channels: scales %s must be [%lld, %lld, 1, 1] for maps %s",
+                             mw_t(g, s)->name, (long long)xs[0], (long long)xs[1],
+                             mw_t(g, x)->name);
+    return mw_graph_emit(g, MW_OP_SCALE_CHANNELS, in, 2, 4, xs, (mw_node_attr){0});
+}
+
+/* ---- backward ---- */
+
+static void avg_pool_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                              int *gin) {
+    gin[0] = mw_graph_emit(g, MW_OP_AVG_POOL_BWD, &gout[0], 1, 4, mw_t(g, n->in[0])->shape,
+                           n->attr);
+}
+
+/* One node gives both gradients: gx = gy · s and gs = Σ_hw gy · x. */
+static void scale_channels_backward(mw_graph *g, const mw_node *n, const int *gout,
+                                    const bool *need, int *gin) {
+    int in[3] = {gout[0], n->in[0], n->in[1]};
+    int out[2];
+    out[0] = mw_new_output(g, MW_OP_SCALE_CHANNELS_BWD, "gx", 4, mw_t(g, n->in[0])->shape);
+    out[1] = mw_new_output(g, MW_OP_SCALE_CHANNELS_BWD, "gs", 4, mw_t(g, n->in[1])->shape);
+    if (out[0] < 0 || out[1] < 0) return;
+    if (mw_graph_add_node(g, MW_OP_SCALE_CHANNELS_BWD, in, 3, out, 2, (mw_node_attr){0}) < 0)
+        return;
+    gin[0] = out[0];
+    gin[1] = out[1];
+}
+
+/* ---- both backends ---- */
+
+/* Planes, height, width of maps tensor t. */
+static void map_dims(const mw_graph *g, int t, size_t *planes, size_t *height, size_t *width) {
+    const int64_t *s = mw_t(g, t)->shape;
+    *planes = (size_t)(s[0] * s[1]);
+    *height = (size_t)s[2];
+    *width = (size_t)s[3];
+}
+
+static mw_status avg_pool_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t planes, h, w, k = (size_t)n->attr.pool.k;
+    map_dims(c->g, n->in[0], &planes, &h, &w);
+    return mw_launch(c, "pool", "avg_pool_f32", mw_t(c->g, n->out[0])->numel, "mmuuuu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h,
+                     (unsigned)w, (unsigned)k);
+}
+
+static mw_status avg_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t planes, h, w, k = (size_t)n->attr.pool.k;
+    map_dims(c->g, n->out[0], &planes, &h, &w);
+    return mw_launch(c, "pool", "avg_pool_bwd_f32", mw_t(c->g, n->out[0])->numel, "mmuuuu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h,
+                     (unsigned)w, (unsigned)k);
+}
+
+static mw_status scale_channels_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->in[0], &planes, &h, &w);
+    return mw_launch(c, "pool", "scale_channels_f32", planes, "mmmuu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)planes,
+                     (unsigned)(h * w));
+}
+
+static mw_status scale_channels_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->in[1], &planes, &h, &w);
+    return mw_launch(c, "pool", "scale_channels_bwd_f32", planes, "mmmmmuu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->out[0]),
+                     mw_mem(c, n->out[1]), (unsigned)planes, (unsigned)(h * w));
+}
+
+static mw_status avg_pool_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->in[0], &planes, &h, &w);
+    mw_ref_avg_pool(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), planes, h, w,
+                    (size_t)n->attr.pool.k);
+    return MW_OK;
+}
+
+static mw_status avg_pool_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->out[0], &planes, &h, &w);
+    mw_ref_avg_pool_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), planes, h, w,
+                        (size_t)n->attr.pool.k);
+    return MW_OK;
+}
+
+static mw_status scale_channels_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->in[0], &planes, &h, &w);
+    mw_ref_scale_channels(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                          mw_host_f32(c, n->out[0]), planes, h * w);
+    return MW_OK;
+}
+
+static mw_status scale_channels_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->in[1], &planes, &h, &w);
+    mw_ref_scale_channels_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                              mw_host_f32(c, n->in[2]), mw_host_f32(c, n->out[0]),
+                              mw_host_f32(c, n->out[1]), planes, h * w);
+    return MW_OK;
+}
+
+const mw_op_def mw_op_def_avg_pool = {.name = "avg_pool",
+                                      .run_cl = avg_pool_cl,
+                                      .run_cpu = avg_pool_cpu,
+                                      .backward = avg_pool_backward};
+const mw_op_def mw_op_def_avg_pool_bwd = {
+    .name = "avg_pool_bwd", .run_cl = avg_pool_bwd_cl, .run_cpu = avg_pool_bwd_cpu};
+const mw_op_def mw_op_def_scale_channels = {.name = "scale_channels",
+                                            .run_cl = scale_channels_cl,
+                                            .run_cpu = scale_channels_cpu,
+                                            .backward = scale_channels_backward};
+const mw_op_def mw_op_def_scale_channels_bwd = {.name = "scale_channels_bwd",
+                                                .run_cl = scale_channels_bwd_cl,
+                                                .run_cpu = scale_channels_bwd_cpu};
