@@ -6,6 +6,8 @@ extern const mw_op_def mw_op_def_fill, mw_op_def_affine, mw_op_def_add, mw_op_de
     mw_op_def_concat_cols, mw_op_def_slice_cols, mw_op_def_pad_cols, mw_op_def_row_normalize,
     mw_op_def_row_normalize_bwd, mw_op_def_pairwise_sqdist, mw_op_def_pairwise_sqdist_bwd,
     mw_op_def_sparsemax, mw_op_def_sparsemax_bwd, mw_op_def_softmax_ce, mw_op_def_softmax_ce_bwd;
+extern const mw_op_def mw_op_def_conv2d, mw_op_def_conv2d_bwd_input, mw_op_def_conv2d_bwd_weight,
+    mw_op_def_conv2d_bwd_bias;
 extern const mw_op_def mw_op_def_images_to_maps, mw_op_def_maps_to_images, mw_op_def_maps_to_rows,
     mw_op_def_rows_to_maps, mw_op_def_batch_norm, mw_op_def_batch_norm_bwd, mw_op_def_activate,
     mw_op_def_activate_bwd, mw_op_def_avg_pool, mw_op_def_avg_pool_bwd, mw_op_def_scale_channels,
@@ -34,6 +36,10 @@ static const mw_op_def *const op_table[MW_OP_COUNT] = {
     [MW_OP_SOFTMAX_CE] = &mw_op_def_softmax_ce,
     [MW_OP_SOFTMAX_CE_BWD] = &mw_op_def_softmax_ce_bwd,
     /* conv family rows */
+    [MW_OP_CONV2D] = &mw_op_def_conv2d,
+    [MW_OP_CONV2D_BWD_INPUT] = &mw_op_def_conv2d_bwd_input,
+    [MW_OP_CONV2D_BWD_WEIGHT] = &mw_op_def_conv2d_bwd_weight,
+    [MW_OP_CONV2D_BWD_BIAS] = &mw_op_def_conv2d_bwd_bias,
     /* batchnorm, activation, pool, layout and dropout family rows */
     [MW_OP_IMAGES_TO_MAPS] = &mw_op_def_images_to_maps,
     [MW_OP_MAPS_TO_IMAGES] = &mw_op_def_maps_to_images,

@@ -54,6 +54,19 @@ void mw_ref_softmax_ce_bwd(const float *gloss, const float *probs, const int32_t
 void mw_ref_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
                      float weight_decay, bool nesterov, bool first_step);
 
+/* conv: maps [C, N, H, W], weights [Cout, Cin/groups, k, k], bias [Cout] or NULL; each output
+ * side is (side + 2 pad - k) / stride + 1, as torch.nn.Conv2d. */
+typedef struct mw_ref_conv_shape {
+    size_t cin, cout, n, h, w, k, stride, pad, groups;
+} mw_ref_conv_shape;
+void mw_ref_conv2d(const float *x, const float *w, const float *b, float *y,
+                   const mw_ref_conv_shape *s);
+void mw_ref_conv2d_bwd_input(const float *gy, const float *w, float *gx,
+                             const mw_ref_conv_shape *s);
+void mw_ref_conv2d_bwd_weight(const float *gy, const float *x, float *gw,
+                              const mw_ref_conv_shape *s);
+void mw_ref_conv2d_bwd_bias(const float *gy, float *gb, size_t cout, size_t len);
+
 /* activation (mw_activation codes): the functions and their derivatives at z, shared by the
  * references that fuse them */
 float mw_ref_act(float z, int act);

@@ -1,0 +1,302 @@
+/* The conv family's own kernels (GEMMs go to CLBlast). Feature maps are channel-major
+ * [C, N, H, W]: plane p = c * N + n is H x W contiguous floats.
+ *
+ * Depthwise kernels are built once per (kernel size, stride) with -DDW_K=k -DDW_S=s
+ * (padding (k - 1) / 2); the other kernels ignore those defines. On CPU devices (PoCL) only
+ * explicit vector types become SIMD, so each depthwise work-item computes a whole output
+ * row, 8 pixels per float8, and every kernel row it reads is turned into K shifted float8
+ * "taps" once. */
+
+#ifndef DW_K
+#define DW_K 3
+#endif
+#ifndef DW_S
+#define DW_S 1
+#endif
+#define DW_P ((DW_K - 1) / 2)
+#define DW_KK (DW_K * DW_K)
+
+/* row[i], or 0 outside [0, w): zero padding. */
+inline float ld(__global const float *row, int i, int w) {
+    return (i >= 0 && i < w) ? row[i] : 0.0f;
+}
+
+/* a = row[s .. s+7], e = row[s+8 .. s+11], zero outside [0, w). */
+inline void win12(__global const float *row, int s, int w, float8 *a, float4 *e) {
+    if (s >= 0 && s + 8 <= w)
+        *a = vload8(0, row + s);
+    else
+        *a = (float8)(ld(row, s, w), ld(row, s + 1, w), ld(row, s + 2, w), ld(row, s + 3, w),
+                      ld(row, s + 4, w), ld(row, s + 5, w), ld(row, s + 6, w), ld(row, s + 7, w));
+    *e = (float4)(ld(row, s + 8, w), ld(row, s + 9, w), ld(row, s + 10, w), ld(row, s + 11, w));
+}
+
+/* Stride-1 taps: t[j] lane l = row[s + l + j], j < 5. */
+inline void taps_s1(__global const float *row, int s, int w, float8 *t) {
+    float8 a;
+    float4 e;
+    win12(row, s, w, &a, &e);
+    t[0] = a;
+    t[1] = (float8)(a.s1, a.s23, a.s4567, e.s0);
+    t[2] = (float8)(a.s23, a.s4567, e.s01);
+    t[3] = (float8)(a.s3, a.s4567, e.s012);
+    t[4] = (float8)(a.s4567, e.s0123);
+}
+
+/* Stride-2 taps: t[j] lane l = row[s + 2 l + j], j < 5. */
+inline void taps_s2(__global const float *row, int s, int w, float8 *t) {
+    float16 v;
+    if (s >= 0 && s + 16 <= w)
+        v = vload16(0, row + s);
+    else
+        v = (float16)(ld(row, s, w), ld(row, s + 1, w), ld(row, s + 2, w), ld(row, s + 3, w),
+                      ld(row, s + 4, w), ld(row, s + 5, w), ld(row, s + 6, w), ld(row, s + 7, w),
+                      ld(row, s + 8, w), ld(row, s + 9, w), ld(row, s + 10, w),
+                      ld(row, s + 11, w), ld(row, s + 12, w), ld(row, s + 13, w),
+                      ld(row, s + 14, w), ld(row, s + 15, w));
+    float4 e = (float4)(ld(row, s + 16, w), ld(row, s + 17, w), ld(row, s + 18, w), 0.0f);
+    float8 ev = v.even, od = v.odd;
+    t[0] = ev;
+    t[1] = od;
+    t[2] = (float8)(ev.s1, ev.s23, ev.s4567, e.s0);
+    t[3] = (float8)(od.s1, od.s23, od.s4567, e.s1);
+    t[4] = (float8)(ev.s23, ev.s4567, e.s0, e.s2);
+}
+
+/* The taps of this program's stride for output lanes ox0 .. ox0+7. */
+inline void taps(__global const float *row, int ox0, int w, float8 *t) {
+#if DW_S == 1
+    taps_s1(row, ox0 - DW_P, w, t);
+#else
+    taps_s2(row, ox0 * DW_S - DW_P, w, t);
+#endif
+}
+
+/* Stores the first n (< 8 when at the row's end) lanes of v. */
+inline void store8(float8 v, __global float *dst, int n) {
+    if (n >= 8) {
+        vstore8(v, 0, dst);
+        return;
+    }
+    float tmp[8];
+    vstore8(v, 0, tmp);
+    for (int i = 0; i < n; i++) dst[i] = tmp[i];
+}
+
+/* One output row of a depthwise correlation at this program's stride:
+ * dst[ox] = bias + Σ wt[ky][kx] src[oy S + ky - P][ox S + kx - P]. */
+inline void dw_row(__global const float *src, int h, int w, int oy, int wo, const float *wt,
+                   float bias, __global float *dst) {
+    for (int ox0 = 0; ox0 < wo; ox0 += 8) {
+        float8 acc = (float8)(bias);
+        for (int ky = 0; ky < DW_K; ky++) {
+            int iy = oy * DW_S + ky - DW_P;
+            if (iy < 0 || iy >= h) continue;
+            float8 t[5];
+            taps(src + iy * w, ox0, w, t);
+            for (int kx = 0; kx < DW_K; kx++) acc = mad(t[kx], (float8)(wt[ky * DW_K + kx]), acc);
+        }
+        store8(acc, dst + ox0, wo - ox0);
+    }
+}
+
+/* Depthwise forward: one work-item per output row (plane, oy). */
+__kernel void dw_forward(__global const float *x, __global const float *wgt,
+                         __global const float *bias, __global float *y, const uint has_bias,
+                         const uint n, const uint h, const uint w, const uint ho, const uint wo,
+                         const uint rows) {
+    uint gid = get_global_id(0);
+    if (gid >= rows) return;
+    uint oy = gid % ho, p = gid / ho, c = p / n;
+    float wt[DW_KK];
+    for (int i = 0; i < DW_KK; i++) wt[i] = wgt[c * DW_KK + i];
+    dw_row(x + (size_t)p * h * w, h, w, oy, wo, wt, has_bias ? bias[c] : 0.0f,
+           y + (size_t)p * ho * wo + (size_t)oy * wo);
+}
+
+#if DW_S == 1
+/* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy
+ * with the flipped kernel. One work-item per input row (plane, iy). */
+__kernel void dw_backward_input(__global const float *gy, __global const float *wgt,
+                                __global float *gx, const uint n, const uint h, const uint w,
+                                const uint ho, const uint wo, const uint rows) {
+    uint gid = get_global_id(0);
+    if (gid >= rows) return;
+    uint iy = gid % h, p = gid / h, c = p / n;
+    float wt[DW_KK];
+    for (int i = 0; i < DW_KK; i++) wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
+    dw_row(gy + (size_t)p * ho * wo, ho, wo, iy, w, wt, 0.0f, gx + (size_t)p * h * w + iy * w);
+}
+#else
+/* Depthwise input gradient, stride 2: gx[iy][ix] = Σ w[ky][kx] gy[oy][ox] over
+ * oy = (iy + P - ky) / 2, ox = (ix + P - kx) / 2 when even. Lanes ix = ix0 + 2m (+1) take
+ * gy[ix0/2 + m + d] with d in {-1, 0, 1}: 16 input pixels per step, even and odd apart. */
+__kernel void dw_backward_input(__global const float *gy, __global const float *wgt,
+                                __global float *gx, const uint n, const uint h, const uint w,
+                                const uint ho, const uint wo, const uint rows) {
+    uint gid = get_global_id(0);
+    if (gid >= rows) return;
+    uint iy = gid % h, p = gid / h, c = p / n;
+    float wt[DW_KK];
+    for (int i = 0; i < DW_KK; i++) wt[i] = wgt[c * DW_KK + i];
+    __global const float *src = gy + (size_t)p * ho * wo;
+    __global float *dst = gx + (size_t)p * h * w + iy * w;
+    for (int ix0 = 0; ix0 < (int)w; ix0 += 16) {
+        float8 ev = 0.0f, od = 0.0f;
+        for (int ky = 0; ky < DW_K; ky++) {
+            int t = (int)iy + DW_P - ky;
+            if (t < 0 || (t & 1) || t / 2 >= (int)ho) continue;
+            float8 v[5]; /* v[d + 1] lane m = gy[oy][ix0/2 + m + d] */
+            taps_s1(src + (t / 2) * wo, ix0 / 2 - 1, wo, v);
+            for (int kx = 0; kx < DW_K; kx++) {
+                int u = DW_P - kx; /* even lanes need u even, odd lanes u + 1 even */
+                if ((u & 1) == 0)
+                    ev = mad(v[u / 2 + 1], (float8)(wt[ky * DW_K + kx]), ev);
+                else
+                    od = mad(v[(u + 1) / 2 + 1], (float8)(wt[ky * DW_K + kx]), od);
+            }
+        }
+        float16 r = (float16)(ev.s0, od.s0, ev.s1, od.s1, ev.s2, od.s2, ev.s3, od.s3, ev.s4,
+                              od.s4, ev.s5, od.s5, ev.s6, od.s6, ev.s7, od.s7);
+        int left = (int)w - ix0;
+        if (left >= 16) {
+            vstore16(r, 0, dst + ix0);
+        } else {
+            float tmp[16];
+            vstore16(r, 0, tmp);
+            for (int i = 0; i < left; i++) dst[ix0 + i] = tmp[i];
+        }
+    }
+}
+#endif
+
+/* Depthwise weight gradient, stage 1: one work-item per plane (c, n) sums
+ * gy[oy][ox] x[oy S + ky - P][ox S + kx - P] over its plane into partial[p][ky][kx]. */
+__kernel void dw_weight_partial(__global const float *gy, __global const float *x,
+                                __global float *partial, const uint h, const uint w,
+                                const uint ho, const uint wo, const uint planes) {
+    uint p = get_global_id(0);
+    if (p >= planes) return;
+    __global const float *src = x + (size_t)p * h * w;
+    __global const float *g = gy + (size_t)p * ho * wo;
+    float8 acc[DW_KK];
+    for (int i = 0; i < DW_KK; i++) acc[i] = 0.0f;
+    for (int oy = 0; oy < (int)ho; oy++) {
+        __global const float *grow = g + oy * wo;
+        for (int ox0 = 0; ox0 < (int)wo; ox0 += 8) {
+            float8 gv;
+            if (ox0 + 8 <= (int)wo)
+                gv = vload8(0, grow + ox0);
+            else /* lanes past the row's end must not contribute */
+                gv = (float8)(ld(grow, ox0, wo), ld(grow, ox0 + 1, wo), ld(grow, ox0 + 2, wo),
+                              ld(grow, ox0 + 3, wo), ld(grow, ox0 + 4, wo),
+                              ld(grow, ox0 + 5, wo), ld(grow, ox0 + 6, wo),
+                              ld(grow, ox0 + 7, wo));
+            for (int ky = 0; ky < DW_K; ky++) {
+                int iy = oy * DW_S + ky - DW_P;
+                if (iy < 0 || iy >= (int)h) continue;
+                float8 t[5];
+                taps(src + iy * w, ox0, w, t);
+                for (int kx = 0; kx < DW_K; kx++)
+                    acc[ky * DW_K + kx] = mad(gv, t[kx], acc[ky * DW_K + kx]);
+            }
+        }
+    }
+    for (int i = 0; i < DW_KK; i++) {
+        float4 s4 = acc[i].lo + acc[i].hi;
+        partial[(size_t)p * DW_KK + i] = (s4.x + s4.y) + (s4.z + s4.w);
+    }
+}
+
+/* Depthwise weight gradient, stage 2: gw[c][t] = Σ_n partial[c * N + n][t]. */
+__kernel void dw_weight_reduce(__global const float *partial, __global float *gw, const uint n,
+                               const uint kk, const uint count) {
+    uint i = get_global_id(0);
+    if (i >= count) return;
+    uint c = i / kk, t = i % kk;
+    __global const float *src = partial + (size_t)c * n * kk + t;
+    float s = 0.0f;
+    for (uint j = 0; j < n; j++) s += src[(size_t)j * kk];
+    gw[i] = s;
+}
+
+/* ---- general path: im2col + GEMM ---------------------------------------------------- */
+
+/* Columns of images n0 .. n0+cn-1: col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox] =
+ * x[ci][n0 + nl][oy S + ky - P][ox S + kx - P] (0 in the padding). One work-item per
+ * (row r, nl, oy) writes Wo values. */
+__kernel void im2col(__global const float *x, __global float *col, const uint n, const uint h,
+                     const uint w, const uint ho, const uint wo, const uint k, const uint stride,
+                     const uint pad, const uint n0, const uint cn, const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint oy = gid % ho, t = gid / ho, nl = t % cn, r = t / cn;
+    uint kx = r % k, ky = (r / k) % k, ci = r / (k * k);
+    __global float *dst = col + (size_t)r * cn * ho * wo + ((size_t)nl * ho + oy) * wo;
+    int iy = (int)(oy * stride + ky) - (int)pad;
+    if (iy < 0 || iy >= (int)h) {
+        for (uint ox = 0; ox < wo; ox++) dst[ox] = 0.0f;
+        return;
+    }
+    __global const float *src = x + (((size_t)ci * n + n0 + nl) * h + iy) * w;
+    for (uint ox = 0; ox < wo; ox++) {
+        int ix = (int)(ox * stride + kx) - (int)pad;
+        dst[ox] = (ix >= 0 && ix < (int)w) ? src[ix] : 0.0f;
+    }
+}
+
+/* The adjoint of im2col, gathering (no atomics): gx[ci][n0 + nl][iy][ix] = Σ over (ky, kx)
+ * with oy = (iy + P - ky) / S and ox = (ix + P - kx) / S whole and in range of
+ * col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox]. One work-item per input row. */
+__kernel void col2im(__global const float *col, __global float *gx, const uint n, const uint h,
+                     const uint w, const uint ho, const uint wo, const uint k, const uint stride,
+                     const uint pad, const uint n0, const uint cn, const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint iy = gid % h, t = gid / h, nl = t % cn, ci = t / cn;
+    size_t plane = (size_t)cn * ho * wo;
+    __global float *dst = gx + (((size_t)ci * n + n0 + nl) * h + iy) * w;
+    for (uint ix = 0; ix < w; ix++) {
+        float s = 0.0f;
+        for (uint ky = 0; ky < k; ky++) {
+            int ty = (int)(iy + pad) - (int)ky;
+            if (ty < 0 || ty % (int)stride) continue;
+            uint oy = (uint)ty / stride;
+            if (oy >= ho) continue;
+            for (uint kx = 0; kx < k; kx++) {
+                int tx = (int)(ix + pad) - (int)kx;
+                if (tx < 0 || tx % (int)stride) continue;
+                uint ox = (uint)tx / stride;
+                if (ox >= wo) continue;
+                s += col[((size_t)ci * k * k + ky * k + kx) * plane + ((size_t)nl * ho + oy) * wo +
+                         ox];
+            }
+        }
+        dst[ix] = s;
+    }
+}
+
+/* ---- bias ------------------------------------------------------------------------------ */
+
+/* y[c][j] = b[c] over rows of `len`: the bias, broadcast before a GEMM adds with beta = 1. */
+__kernel void bias_fill(__global const float *b, __global float *y, const uint len,
+                        const uint total) {
+    uint i = get_global_id(0);
+    if (i < total) y[i] = b[i / len];
+}
+
+/* gb[c] = Σ_j gy[c][j]: rows are contiguous in [C, N, H, W]. One work-item per channel,
+ * float4 partial sums. */
+__kernel void bias_grad(__global const float *gy, __global float *gb, const uint len,
+                        const uint channels) {
+    uint c = get_global_id(0);
+    if (c >= channels) return;
+    __global const float *row = gy + (size_t)c * len;
+    float4 s4 = 0.0f;
+    uint j = 0;
+    if (((size_t)c * len) % 4 == 0)
+        for (; j + 4 <= len; j += 4) s4 += vload4(0, row + j);
+    float s = (s4.x + s4.y) + (s4.z + s4.w);
+    for (; j < len; j++) s += row[j];
+    gb[c] = s;
+}

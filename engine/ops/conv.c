@@ -1,0 +1,586 @@
+/* The conv family: torch.nn.Conv2d on channel-major maps x [Cin, N, H, W] with PyTorch's
+ * weights w [Cout, Cin/groups, k, k] and an optional bias, and its three gradients.
+ *
+ * Three OpenCL paths, chosen by shape:
+ *  - pointwise (k 1, stride 1, pad 0): the maps already are the GEMM operand X [Cin, N·H·W],
+ *    so y = W·X is one CLBlast SGEMM over the whole batch (one per group);
+ *  - depthwise (groups = Cin = Cout, k 3 or 5, stride 1 or 2, pad (k-1)/2): direct kernels
+ *    (cl/conv.cl), the weight gradient reduced per plane in the workspace, then over N;
+ *  - general: im2col of a chunk of images into the per-queue workspace, then SGEMM writing
+ *    straight into the chunk's columns of y; the backward uses col2im (gathering, no
+ *    atomics) and accumulates the weight gradient over chunks with beta = 1.
+ * Every GEMM is row-major in meaning but issued column-major with the operands swapped
+ * (C = A·B row-major is Cᵀ = Bᵀ·Aᵀ column-major on the same memory): CLBlast's row-major
+ * path would copy and transpose the large output of every call. */
+#include <clblast_c.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "memwrap/ops.h"
+#include "ops/gemm_tuning.h"
+#include "ops/launch.h"
+#include "ops/reference.h"
+#include "runtime/cl_check.h"
+#include "runtime/internal.h"
+
+/* The general path's im2col columns stay under this many bytes, whatever the batch: images
+ * are processed in chunks of as many as fit (at least one). Not static so that
+ * tests/test_conv.c can lower it to exercise several chunks on small shapes. */
+extern size_t mw_conv_workspace_cap;
+size_t mw_conv_workspace_cap = (size_t)64 << 20;
+
+/* ---- shapes ---------------------------------------------------------------------------- */
+
+typedef struct conv_dims {
+    size_t cin, cout, n, h, w, k, ho, wo, stride, pad, groups;
+} conv_dims;
+
+/* From the map x [Cin, N, H, W], the weight w [Cout, Cin/g, k, k] and the output map y. */
+static conv_dims dims_of(const mw_tensor *x, const mw_tensor *w, const mw_tensor *y,
+                         mw_node_attr at) {
+    conv_dims d = {
+        .cin = (size_t)x->shape[0],
+        .cout = (size_t)w->shape[0],
+        .n = (size_t)x->shape[1],
+        .h = (size_t)x->shape[2],
+        .w = (size_t)x->shape[3],
+        .k = (size_t)w->shape[2],
+        .ho = (size_t)y->shape[2],
+        .wo = (size_t)y->shape[3],
+        .stride = (size_t)at.conv.stride,
+        .pad = (size_t)at.conv.padding,
+        .groups = (size_t)at.conv.groups,
+    };
+    return d;
+}
+
+/* Every conv-family node, whichever its role, in terms of (x, w, y). */
+static conv_dims node_dims(const mw_graph *g, const mw_node *n) {
+    switch (n->op) {
+    case MW_OP_CONV2D_BWD_INPUT: /* gy, w -> gx */
+        return dims_of(mw_t(g, n->out[0]), mw_t(g, n->in[1]), mw_t(g, n->in[0]), n->attr);
+    case MW_OP_CONV2D_BWD_WEIGHT: /* gy, x -> gw */
+        return dims_of(mw_t(g, n->in[1]), mw_t(g, n->out[0]), mw_t(g, n->in[0]), n->attr);
+    default: /* x, w[, b] -> y */
+        return dims_of(mw_t(g, n->in[0]), mw_t(g, n->in[1]), mw_t(g, n->out[0]), n->attr);
+    }
+}
+
+typedef enum conv_path { PATH_POINTWISE, PATH_DEPTHWISE, PATH_GENERAL } conv_path;
+
+static conv_path path_of(const conv_dims *d) {
+    if (d->k == 1 && d->stride == 1 && d->pad == 0) return PATH_POINTWISE;
+    if (d->groups == d->cin && d->cin == d->cout && (d->k == 3 || d->k == 5) &&
+        (d->stride == 1 || d->stride == 2) && d->pad == (d->k - 1) / 2)
+        return PATH_DEPTHWISE;
+    return PATH_GENERAL;
+}
+
+/* Images per im2col chunk: as many as fit under the cap (and a quarter of the largest
+ * allocation the device allows), at least one. */
+static size_t chunk_images(const mw_runtime *rt, const conv_dims *d) {
+    size_t cap = mw_conv_workspace_cap;
+    if (rt) {
+        uint64_t quarter = mw_runtime_device(rt)->max_alloc_bytes / 4;
+        if (quarter && quarter < cap) cap = (size_t)quarter;
+    }
+    size_t per_image = d->cin * d->k * d->k * d->ho * d->wo * sizeof(float);
+    size_t cn = per_image ? cap / per_image : d->n;
+    return cn < 1 ? 1 : cn > d->n ? d->n : cn;
+}
+
+/* ---- builders -------------------------------------------------------------------------- */
+
+int mw_conv2d(mw_graph *g, int x, int w, int b, int stride, int padding, int groups) {
+    int in[3] = {x, w, b};
+    int n_in = b >= 0 ? 3 : 2;
+    if (!mw_graph_check_inputs(g, "conv2d", in, n_in)) return -1;
+    const mw_tensor *tx = mw_t(g, x), *tw = mw_t(g, w);
+    if (tx->ndim != 4 || tx->dtype != MW_F32)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "conv2d: input %s must be a float map [C, N, H, W]", tx->name);
+    if (tw->ndim != 4 || tw->dtype != MW_F32 || tw->shape[2] != tw->shape[3])
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "conv2d: weight %s must be a float [Cout, Cin/groups, k, k] with a "
+                             "square kernel",
+                             tw->name);
+    if (stride < 1 || padding < 0 || groups < 1)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "conv2d: stride %d must be >= 1, padding %d >= 0, groups %d >= 1",
+                             stride, padding, groups);
+    int64_t cin = tx->shape[0], cout = tw->shape[0], k = tw->shape[2];
+    if (cin % groups || cout % groups)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "conv2d: groups %d must divide the input channels (%lld) and the "
+                             "output channels (%lld)",
+                             groups, (long long)cin, (long long)cout);
+    if (tw->shape[1] != cin / groups)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "conv2d: weight %s has %lld input channels per group, input %s gives "
+                             "%lld / %d groups",
+                             tw->name, (long long)tw->shape[1], tx->name, (long long)cin, groups);
+    if (tx->shape[2] + 2 * (int64_t)padding < k || tx->shape[3] + 2 * (int64_t)padding < k)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "conv2d: the %lldx%lld kernel is larger than the padded %lldx%lld "
+                             "input %s",
+                             (long long)k, (long long)k, (long long)tx->shape[2],
+                             (long long)tx->shape[3], tx->name);
+    if (b >= 0) {
+        const mw_tensor *tb = mw_t(g, b);
+        if (tb->ndim != 1 || tb->dtype != MW_F32 || tb->shape[0] != cout)
+            return mw_graph_fail(g, MW_ERR_INVALID_ARG, "conv2d: bias %s must be a float [%lld]",
+                                 tb->name, (long long)cout);
+    }
+    int64_t shape[4] = {cout, tx->shape[1], (tx->shape[2] + 2 * padding - k) / stride + 1,
+                        (tx->shape[3] + 2 * padding - k) / stride + 1};
+    /* Kernels index with 32-bit unsigned integers. */
+    if ((uint64_t)tx->numel >= UINT32_MAX ||
+        (uint64_t)shape[0] * shape[1] * shape[2] * shape[3] >= UINT32_MAX)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "conv2d: %s is too large (2^32 elements)",
+                             tx->name);
+    mw_node_attr at = {.conv = {stride, padding, groups}};
+    return mw_graph_emit(g, MW_OP_CONV2D, in, n_in, 4, shape, at);
+}
+
+/* ---- backward -------------------------------------------------------------------------- */
+
+static void conv2d_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                            int *gin) {
+    int x = n->in[0], w = n->in[1], gy = gout[0];
+    if (gy < 0) return;
+    int64_t shape[4];
+    if (need[0]) {
+        for (int d = 0; d < 4; d++)
+            shape[d] = mw_t(g, x)->shape[d];
+        int in[2] = {gy, w};
+        gin[0] = mw_graph_emit(g, MW_OP_CONV2D_BWD_INPUT, in, 2, 4, shape, n->attr);
+    }
+    if (need[1]) {
+        for (int d = 0; d < 4; d++)
+            shape[d] = mw_t(g, w)->shape[d];
+        int in[2] = {gy, x};
+        gin[1] = mw_graph_emit(g, MW_OP_CONV2D_BWD_WEIGHT, in, 2, 4, shape, n->attr);
+    }
+    if (n->n_in > 2 && need[2]) {
+        shape[0] = mw_t(g, w)->shape[0];
+        gin[2] = mw_graph_emit(g, MW_OP_CONV2D_BWD_BIAS, &gy, 1, 1, shape, n->attr);
+    }
+}
+
+/* ---- GEMM plans -------------------------------------------------------------------------- */
+
+/* Row-major C[m, n] = op(A)[m, k] · op(B)[k, n] at element offsets, with leading dimensions. */
+typedef struct gemm {
+    bool ta, tb;
+    size_t m, n, k;
+    size_t a_off, lda, b_off, ldb, c_off, ldc;
+} gemm;
+
+/* Issued column-major as Cᵀ = op(B)ᵀ · op(A)ᵀ (see the top of this file). */
+static mw_status gemm_temp_bytes(mw_runtime *rt, const gemm *p, size_t *bytes) {
+    cl_command_queue q = mw_runtime_queue(rt, 0);
+    MW_BLAS_CHECK(CLBlastSGemmTempBufferSize(
+        CLBlastLayoutColMajor, p->tb ? CLBlastTransposeYes : CLBlastTransposeNo,
+        p->ta ? CLBlastTransposeYes : CLBlastTransposeNo, p->n, p->m, p->k, p->b_off, p->ldb,
+        p->a_off, p->lda, p->c_off, p->ldc, &q, bytes));
+    return MW_OK;
+}
+
+static mw_status gemm_run(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out) {
+    MW_BLAS_CHECK(CLBlastSgemmWithTempBuffer(
+        CLBlastLayoutColMajor, p->tb ? CLBlastTransposeYes : CLBlastTransposeNo,
+        p->ta ? CLBlastTransposeYes : CLBlastTransposeNo, p->n, p->m, p->k, 1.0f, b, p->b_off,
+        p->ldb, a, p->a_off, p->lda, beta, out, p->c_off, p->ldc, &c->queue, NULL, c->scratch));
+    mw_runtime_count_enqueue(c->rt);
+    return MW_OK;
+}
+
+/* The GEMM that node op `op` runs for group `gi` of images n0 .. n0+cn-1 (the whole batch on
+ * the pointwise path, whose operand is the map itself rather than im2col columns). */
+static gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi, size_t n0,
+                      size_t cn) {
+    size_t cin_g = d->cin / d->groups, cout_g = d->cout / d->groups;
+    size_t rows = cin_g * d->k * d->k;   /* im2col rows (or channels) of one group */
+    size_t total = d->n * d->ho * d->wo; /* columns of y */
+    size_t cols = cn * d->ho * d->wo;    /* columns of this chunk */
+    size_t y_off = gi * cout_g * total + n0 * d->ho * d->wo;
+    size_t w_off = gi * cout_g * rows;
+    /* The columns: the map itself (pointwise, whole batch) or the chunk in the workspace. */
+    size_t col_off = pointwise ? gi * rows * total : gi * rows * cols;
+    size_t ldcol = pointwise ? total : cols;
+    gemm p = {0};
+    switch (op) {
+    case MW_OP_CONV2D: /* y_g = W_g · col_g */
+        p = (gemm){false, false, cout_g, cols, rows, w_off, rows, col_off, ldcol, y_off, total};
+        break;
+    case MW_OP_CONV2D_BWD_INPUT: /* col_g = W_gᵀ · gy_g */
+        p = (gemm){true, false, rows, cols, cout_g, w_off, rows, y_off, total, col_off, ldcol};
+        break;
+    default: /* MW_OP_CONV2D_BWD_WEIGHT: gw_g (+)= gy_g · col_gᵀ */
+        p = (gemm){false, true, cout_g, rows, cols, y_off, total, col_off, ldcol, w_off, rows};
+        break;
+    }
+    return p;
+}
+
+/* Largest CLBlast temporary over the GEMMs a node runs. The size depends on a GEMM's
+ * dimensions and on whether each offset is zero, so the first, second and last chunk and
+ * group cover every case without walking them all. */
+static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t *bytes) {
+    MW_TRY(mw_gemm_tuning_apply(rt));
+    conv_dims d = node_dims(g, n);
+    conv_path path = path_of(&d);
+    *bytes = 0;
+    if (path == PATH_DEPTHWISE) return MW_OK;
+    bool pointwise = path == PATH_POINTWISE;
+    size_t cn = pointwise ? d.n : chunk_images(rt, &d);
+    size_t chunks = (d.n + cn - 1) / cn;
+    size_t cis[3] = {0, 1, chunks - 1}, gis[3] = {0, 1, d.groups - 1};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            if (cis[i] >= chunks || gis[j] >= d.groups) continue;
+            size_t n0 = cis[i] * cn, count = d.n - n0 < cn ? d.n - n0 : cn;
+            gemm p = plan_gemm(n->op, &d, pointwise, gis[j], n0, count);
+            size_t b = 0;
+            MW_TRY(gemm_temp_bytes(rt, &p, &b));
+            if (b > *bytes) *bytes = b;
+        }
+    return MW_OK;
+}
+
+static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node *n,
+                                size_t *bytes) {
+    conv_dims d = node_dims(g, n);
+    conv_path path = path_of(&d);
+    *bytes = 0;
+    if (path == PATH_GENERAL)
+        *bytes = chunk_images(rt, &d) * d.cin * d.k * d.k * d.ho * d.wo * sizeof(float);
+    else if (path == PATH_DEPTHWISE && n->op == MW_OP_CONV2D_BWD_WEIGHT)
+        *bytes = d.cin * d.n * d.k * d.k * sizeof(float); /* per-plane partial sums */
+    return MW_OK;
+}
+
+/* ---- kernel launches ------------------------------------------------------------------- */
+
+/* Enqueues `global` items (rounded up to `local`, capped by the device) of a cl/conv.cl
+ * kernel built with `options`; fmt: 'm' cl_mem, 'u' unsigned. */
+static mw_status conv_launch(mw_cl_ctx *c, const char *options, const char *kernel, size_t global,
+                             size_t local, const char *fmt, ...) {
+    cl_kernel k;
+    MW_TRY(mw_runtime_kernel(c->rt, "conv", options, kernel, &k));
+    va_list ap;
+    va_start(ap, fmt);
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; fmt[i] && err == CL_SUCCESS; i++) {
+        if (fmt[i] == 'm') {
+            cl_mem m = va_arg(ap, cl_mem);
+            err = clSetKernelArg(k, i, sizeof m, &m);
+        } else {
+            cl_uint v = va_arg(ap, unsigned);
+            err = clSetKernelArg(k, i, sizeof v, &v);
+        }
+    }
+    va_end(ap);
+    if (err != CL_SUCCESS)
+        return mw_error_set(mw_cl_status(err), "clSetKernelArg(%s) failed with %s", kernel,
+                            mw_cl_error_name(err));
+    size_t max_local = mw_runtime_device(c->rt)->max_work_group_size;
+    if (local > max_local) local = max_local;
+    if (local > global) local = global;
+    if (local < 1) local = 1;
+    size_t padded = (global + local - 1) / local * local;
+    err = clEnqueueNDRangeKernel(c->queue, k, 1, NULL, &padded, &local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return mw_error_set(mw_cl_status(err),
+                            "clEnqueueNDRangeKernel(%s, %zu items) failed with %s", kernel, global,
+                            mw_cl_error_name(err));
+    mw_runtime_count_enqueue(c->rt);
+    return MW_OK;
+}
+
+/* Depthwise kernels are specialised per kernel size and stride (cl/conv.cl). */
+static const char *dw_options(const conv_dims *d) {
+    static const char *const opts[2][2] = {{"-DDW_K=3 -DDW_S=1", "-DDW_K=3 -DDW_S=2"},
+                                           {"-DDW_K=5 -DDW_S=1", "-DDW_K=5 -DDW_S=2"}};
+    return opts[d->k == 5][d->stride == 2];
+}
+
+/* Work-items per group for the row-per-item kernels: enough groups to spread over every
+ * compute unit, few enough that a CPU device does not pay per-group overhead per row. */
+enum { CONV_LOCAL = 16 };
+
+static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
+    size_t items = d->cin * d->k * d->k * cn * d->ho;
+    return conv_launch(c, "", "im2col", items, 64, "mmuuuuuuuuuuu", x, c->workspace, (unsigned)d->n,
+                       (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo,
+                       (unsigned)d->k, (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0,
+                       (unsigned)cn, (unsigned)items);
+}
+
+static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_t n0, size_t cn) {
+    size_t items = d->cin * cn * d->h;
+    return conv_launch(c, "", "col2im", items, 64, "mmuuuuuuuuuuu", c->workspace, gx,
+                       (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
+                       (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride, (unsigned)d->pad,
+                       (unsigned)n0, (unsigned)cn, (unsigned)items);
+}
+
+/* ---- OpenCL ---------------------------------------------------------------------------- */
+
+static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
+    conv_dims d = node_dims(c->g, n);
+    conv_path path = path_of(&d);
+    cl_mem x = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), y = mw_mem(c, n->out[0]);
+    bool bias = n->n_in > 2;
+    if (path == PATH_DEPTHWISE) {
+        size_t rows = d.cout * d.n * d.ho;
+        return conv_launch(c, dw_options(&d), "dw_forward", rows, CONV_LOCAL, "mmmmuuuuuuu", x, w,
+                           bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias, (unsigned)d.n,
+                           (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo,
+                           (unsigned)rows);
+    }
+    size_t total = d.cout * d.n * d.ho * d.wo;
+    if (bias)
+        MW_TRY(conv_launch(c, "", "bias_fill", total, 64, "mmuu", mw_mem(c, n->in[2]), y,
+                           (unsigned)(d.n * d.ho * d.wo), (unsigned)total));
+    float beta = bias ? 1.0f : 0.0f;
+    if (path == PATH_POINTWISE) {
+        for (size_t gi = 0; gi < d.groups; gi++) {
+            gemm p = plan_gemm(MW_OP_CONV2D, &d, true, gi, 0, d.n);
+            MW_TRY(gemm_run(c, &p, w, x, beta, y));
+        }
+        return MW_OK;
+    }
+    size_t cn = chunk_images(c->rt, &d);
+    for (size_t n0 = 0; n0 < d.n; n0 += cn) {
+        size_t count = d.n - n0 < cn ? d.n - n0 : cn;
+        MW_TRY(im2col_chunk(c, &d, x, n0, count));
+        for (size_t gi = 0; gi < d.groups; gi++) {
+            gemm p = plan_gemm(MW_OP_CONV2D, &d, false, gi, n0, count);
+            MW_TRY(gemm_run(c, &p, w, c->workspace, beta, y));
+        }
+    }
+    return MW_OK;
+}
+
+static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
+    conv_dims d = node_dims(c->g, n);
+    conv_path path = path_of(&d);
+    cl_mem gy = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), gx = mw_mem(c, n->out[0]);
+    if (path == PATH_DEPTHWISE) {
+        size_t rows = d.cin * d.n * d.h;
+        return conv_launch(c, dw_options(&d), "dw_backward_input", rows, CONV_LOCAL, "mmmuuuuuu",
+                           gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
+                           (unsigned)d.wo, (unsigned)rows);
+    }
+    if (path == PATH_POINTWISE) {
+        for (size_t gi = 0; gi < d.groups; gi++) {
+            gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, true, gi, 0, d.n);
+            MW_TRY(gemm_run(c, &p, w, gy, 0.0f, gx));
+        }
+        return MW_OK;
+    }
+    size_t cn = chunk_images(c->rt, &d);
+    for (size_t n0 = 0; n0 < d.n; n0 += cn) {
+        size_t count = d.n - n0 < cn ? d.n - n0 : cn;
+        for (size_t gi = 0; gi < d.groups; gi++) {
+            gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, false, gi, n0, count);
+            MW_TRY(gemm_run(c, &p, w, gy, 0.0f, c->workspace));
+        }
+        MW_TRY(col2im_chunk(c, &d, gx, n0, count));
+    }
+    return MW_OK;
+}
+
+static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
+    conv_dims d = node_dims(c->g, n);
+    conv_path path = path_of(&d);
+    cl_mem gy = mw_mem(c, n->in[0]), x = mw_mem(c, n->in[1]), gw = mw_mem(c, n->out[0]);
+    if (path == PATH_DEPTHWISE) {
+        size_t planes = d.cin * d.n, kk = d.k * d.k;
+        MW_TRY(conv_launch(c, dw_options(&d), "dw_weight_partial", planes, CONV_LOCAL, "mmmuuuuu",
+                           gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
+                           (unsigned)d.wo, (unsigned)planes));
+        return conv_launch(c, "", "dw_weight_reduce", d.cin * kk, 64, "mmuuu", c->workspace, gw,
+                           (unsigned)d.n, (unsigned)kk, (unsigned)(d.cin * kk));
+    }
+    if (path == PATH_POINTWISE) {
+        for (size_t gi = 0; gi < d.groups; gi++) {
+            gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, true, gi, 0, d.n);
+            MW_TRY(gemm_run(c, &p, gy, x, 0.0f, gw));
+        }
+        return MW_OK;
+    }
+    size_t cn = chunk_images(c->rt, &d);
+    for (size_t n0 = 0; n0 < d.n; n0 += cn) {
+        size_t count = d.n - n0 < cn ? d.n - n0 : cn;
+        MW_TRY(im2col_chunk(c, &d, x, n0, count));
+        for (size_t gi = 0; gi < d.groups; gi++) {
+            gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, false, gi, n0, count);
+            MW_TRY(gemm_run(c, &p, gy, c->workspace, n0 ? 1.0f : 0.0f, gw));
+        }
+    }
+    return MW_OK;
+}
+
+static mw_status conv2d_bwd_bias_cl(mw_cl_ctx *c, const mw_node *n) {
+    const mw_tensor *gy = mw_t(c->g, n->in[0]);
+    size_t channels = (size_t)gy->shape[0], len = gy->numel / channels;
+    return conv_launch(c, "", "bias_grad", channels, 16, "mmuu", mw_mem(c, n->in[0]),
+                       mw_mem(c, n->out[0]), (unsigned)len, (unsigned)channels);
+}
+
+/* ---- reference backend ----------------------------------------------------------------- */
+
+/* The input pixel that output (oy, ox) reads through tap (ky, kx), or -1 in the padding. */
+static long tap_index(const mw_ref_conv_shape *s, size_t oy, size_t ox, size_t ky, size_t kx) {
+    long iy = (long)(oy * s->stride + ky) - (long)s->pad;
+    long ix = (long)(ox * s->stride + kx) - (long)s->pad;
+    if (iy < 0 || ix < 0 || iy >= (long)s->h || ix >= (long)s->w) return -1;
+    return iy * (long)s->w + ix;
+}
+
+static size_t out_size(size_t in, const mw_ref_conv_shape *s) {
+    return (in + 2 * s->pad - s->k) / s->stride + 1;
+}
+
+void mw_ref_conv2d(const float *x, const float *w, const float *b, float *y,
+                   const mw_ref_conv_shape *s) {
+    size_t ho = out_size(s->h, s), wo = out_size(s->w, s);
+    size_t cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, kk = s->k * s->k;
+    for (size_t co = 0; co < s->cout; co++)
+        for (size_t n = 0; n < s->n; n++)
+            for (size_t oy = 0; oy < ho; oy++)
+                for (size_t ox = 0; ox < wo; ox++) {
+                    double acc = b ? b[co] : 0.0;
+                    size_t gi = co / cout_g;
+                    for (size_t cl = 0; cl < cin_g; cl++) {
+                        const float *plane = x + ((gi * cin_g + cl) * s->n + n) * s->h * s->w;
+                        const float *wk = w + (co * cin_g + cl) * kk;
+                        for (size_t ky = 0; ky < s->k; ky++)
+                            for (size_t kx = 0; kx < s->k; kx++) {
+                                long i = tap_index(s, oy, ox, ky, kx);
+                                if (i >= 0) acc += (double)wk[ky * s->k + kx] * plane[i];
+                            }
+                    }
+                    y[((co * s->n + n) * ho + oy) * wo + ox] = (float)acc;
+                }
+}
+
+void mw_ref_conv2d_bwd_input(const float *gy, const float *w, float *gx,
+                             const mw_ref_conv_shape *s) {
+    size_t ho = out_size(s->h, s), wo = out_size(s->w, s);
+    size_t cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, kk = s->k * s->k;
+    size_t plane = s->h * s->w;
+    double *acc = calloc(plane, sizeof *acc);
+    if (!acc) return;
+    for (size_t ci = 0; ci < s->cin; ci++)
+        for (size_t n = 0; n < s->n; n++) {
+            for (size_t i = 0; i < plane; i++)
+                acc[i] = 0;
+            size_t gi = ci / cin_g;
+            for (size_t cl = 0; cl < cout_g; cl++) {
+                size_t co = gi * cout_g + cl;
+                const float *g = gy + (co * s->n + n) * ho * wo;
+                const float *wk = w + (co * cin_g + ci % cin_g) * kk;
+                for (size_t oy = 0; oy < ho; oy++)
+                    for (size_t ox = 0; ox < wo; ox++)
+                        for (size_t ky = 0; ky < s->k; ky++)
+                            for (size_t kx = 0; kx < s->k; kx++) {
+                                long i = tap_index(s, oy, ox, ky, kx);
+                                if (i >= 0) acc[i] += (double)wk[ky * s->k + kx] * g[oy * wo + ox];
+                            }
+            }
+            for (size_t i = 0; i < plane; i++)
+                gx[(ci * s->n + n) * plane + i] = (float)acc[i];
+        }
+    free(acc);
+}
+
+void mw_ref_conv2d_bwd_weight(const float *gy, const float *x, float *gw,
+                              const mw_ref_conv_shape *s) {
+    size_t ho = out_size(s->h, s), wo = out_size(s->w, s);
+    size_t cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    for (size_t co = 0; co < s->cout; co++)
+        for (size_t cl = 0; cl < cin_g; cl++)
+            for (size_t ky = 0; ky < s->k; ky++)
+                for (size_t kx = 0; kx < s->k; kx++) {
+                    size_t ci = (co / cout_g) * cin_g + cl;
+                    double acc = 0;
+                    for (size_t n = 0; n < s->n; n++) {
+                        const float *plane = x + (ci * s->n + n) * s->h * s->w;
+                        const float *g = gy + (co * s->n + n) * ho * wo;
+                        for (size_t oy = 0; oy < ho; oy++)
+                            for (size_t ox = 0; ox < wo; ox++) {
+                                long i = tap_index(s, oy, ox, ky, kx);
+                                if (i >= 0) acc += (double)g[oy * wo + ox] * plane[i];
+                            }
+                    }
+                    gw[((co * cin_g + cl) * s->k + ky) * s->k + kx] = (float)acc;
+                }
+}
+
+void mw_ref_conv2d_bwd_bias(const float *gy, float *gb, size_t cout, size_t len) {
+    for (size_t c = 0; c < cout; c++) {
+        double acc = 0;
+        for (size_t j = 0; j < len; j++)
+            acc += gy[c * len + j];
+        gb[c] = (float)acc;
+    }
+}
+
+static mw_ref_conv_shape ref_shape(const conv_dims *d) {
+    mw_ref_conv_shape s = {d->cin, d->cout, d->n, d->h, d->w, d->k, d->stride, d->pad, d->groups};
+    return s;
+}
+
+static mw_status conv2d_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    conv_dims d = node_dims(c->g, n);
+    mw_ref_conv_shape s = ref_shape(&d);
+    mw_ref_conv2d(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                  n->n_in > 2 ? mw_host_f32(c, n->in[2]) : NULL, mw_host_f32(c, n->out[0]), &s);
+    return MW_OK;
+}
+
+static mw_status conv2d_bwd_input_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    conv_dims d = node_dims(c->g, n);
+    mw_ref_conv_shape s = ref_shape(&d);
+    mw_ref_conv2d_bwd_input(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                            mw_host_f32(c, n->out[0]), &s);
+    return MW_OK;
+}
+
+static mw_status conv2d_bwd_weight_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    conv_dims d = node_dims(c->g, n);
+    mw_ref_conv_shape s = ref_shape(&d);
+    mw_ref_conv2d_bwd_weight(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                             mw_host_f32(c, n->out[0]), &s);
+    return MW_OK;
+}
+
+static mw_status conv2d_bwd_bias_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    const mw_tensor *gy = mw_t(c->g, n->in[0]);
+    size_t channels = (size_t)gy->shape[0];
+    mw_ref_conv2d_bwd_bias(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), channels,
+                           gy->numel / channels);
+    return MW_OK;
+}
+
+const mw_op_def mw_op_def_conv2d = {.name = "conv2d",
+                                    .run_cl = conv2d_cl,
+                                    .run_cpu = conv2d_cpu,
+                                    .backward = conv2d_backward,
+                                    .scratch_bytes = conv_scratch,
+                                    .workspace_bytes = conv_workspace};
+const mw_op_def mw_op_def_conv2d_bwd_input = {.name = "conv2d_bwd_input",
+                                              .run_cl = conv2d_bwd_input_cl,
+                                              .run_cpu = conv2d_bwd_input_cpu,
+                                              .scratch_bytes = conv_scratch,
+                                              .workspace_bytes = conv_workspace};
+const mw_op_def mw_op_def_conv2d_bwd_weight = {.name = "conv2d_bwd_weight",
+                                               .run_cl = conv2d_bwd_weight_cl,
+                                               .run_cpu = conv2d_bwd_weight_cpu,
+                                               .scratch_bytes = conv_scratch,
+                                               .workspace_bytes = conv_workspace};
+const mw_op_def mw_op_def_conv2d_bwd_bias = {
+    .name = "conv2d_bwd_bias", .run_cl = conv2d_bwd_bias_cl, .run_cpu = conv2d_bwd_bias_cpu};

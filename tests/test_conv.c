@@ -1,0 +1,280 @@
+/* The conv family: conv2d forward and its input, weight and bias gradients on every OpenCL
+ * path (pointwise GEMM, depthwise kernels, im2col + GEMM in chunks, groups), against
+ * PyTorch's vectors, the reference backend and finite differences; shape errors. */
+#include "op_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph_internal.h"
+
+/* engine/ops/conv.c: the im2col workspace cap, lowered here so that small shapes run in
+ * several chunks. */
+extern size_t mw_conv_workspace_cap;
+
+typedef struct conv_case {
+    const char *name;
+    int cin, cout, n, h, w, k, stride, pad, groups;
+    bool bias;
+} conv_case;
+
+static int out_size(int in, const conv_case *c) {
+    return (in + 2 * c->pad - c->k) / c->stride + 1;
+}
+
+static int build_conv(mw_graph *g, const int *in, const void *ctx) {
+    const conv_case *c = ctx;
+    return mw_conv2d(g, in[0], in[1], c->bias ? in[2] : -1, c->stride, c->pad, c->groups);
+}
+
+static op_spec spec_of(const conv_case *c) {
+    op_spec s = {c->bias ? 3 : 2, {4, 4, 1}, {{0}}, {MW_F32, MW_F32, MW_F32}, build_conv, c};
+    int64_t x[4] = {c->cin, c->n, c->h, c->w}, w[4] = {c->cout, c->cin / c->groups, c->k, c->k};
+    memcpy(s.shape[0], x, sizeof x);
+    memcpy(s.shape[1], w, sizeof w);
+    s.shape[2][0] = c->cout;
+    return s;
+}
+
+static size_t numel(const op_spec *s, int i) {
+    size_t n = 1;
+    for (int d = 0; d < s->ndim[i]; d++)
+        n *= (size_t)s->shape[i][d];
+    return n;
+}
+
+/* Same cases as tests/reference/make_conv_reference.py. */
+static const conv_case pytorch_cases[] = {
+    {"c3s1", 3, 5, 2, 9, 9, 3, 1, 1, 1, true},   {"c3s2", 4, 6, 3, 8, 8, 3, 2, 1, 1, false},
+    {"pw", 7, 5, 2, 6, 6, 1, 1, 0, 1, true},     {"pw_s2", 4, 6, 2, 9, 9, 1, 2, 0, 1, false},
+    {"dw3s1", 6, 6, 2, 9, 9, 3, 1, 1, 6, true},  {"dw3s2", 6, 6, 2, 8, 8, 3, 2, 1, 6, false},
+    {"dw5s1", 6, 6, 2, 9, 9, 5, 1, 2, 6, false}, {"dw5s2", 6, 6, 2, 9, 9, 5, 2, 2, 6, false},
+    {"grp2", 4, 6, 2, 7, 7, 3, 1, 1, 2, true},
+};
+
+static float *ref_tensor(const mw_safetensors *ref, const conv_case *c, const char *what,
+                         size_t n) {
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", c->name, what);
+    return test_reference_f32(ref, name, n);
+}
+
+static void check_pytorch_case(const mw_safetensors *ref, const conv_case *c) {
+    op_spec spec = spec_of(c);
+    size_t ny = (size_t)c->cout * c->n * out_size(c->h, c) * out_size(c->w, c);
+    float *in[3] = {NULL}, *want_grad[3] = {NULL};
+    static const char *const names[3] = {"x", "w", "b"}, *const grads[3] = {"gx", "gw", "gb"};
+    for (int i = 0; i < spec.n_in; i++) {
+        in[i] = ref_tensor(ref, c, names[i], numel(&spec, i));
+        want_grad[i] = ref_tensor(ref, c, grads[i], numel(&spec, i));
+    }
+    float *y = ref_tensor(ref, c, "y", ny), *gy = ref_tensor(ref, c, "gy", ny);
+    op_check_both(c->name, &spec, (void *const *)in, gy, y, want_grad, 1e-5, 1e-2f, 2e-3);
+    for (int i = 0; i < 3; i++)
+        free(in[i]), free(want_grad[i]);
+    free(y), free(gy);
+}
+
+static void test_conv_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("conv.safetensors");
+    for (size_t i = 0; i < sizeof pytorch_cases / sizeof pytorch_cases[0]; i++)
+        check_pytorch_case(ref, &pytorch_cases[i]);
+    mw_safetensors_free(ref);
+}
+
+/* OpenCL against the reference backend on random data, 1e-4 relative. */
+static void check_random(const conv_case *c, uint64_t seed) {
+    op_spec spec = spec_of(c);
+    test_rng r;
+    test_rng_seed(&r, seed);
+    float *in[3] = {NULL};
+    for (int i = 0; i < spec.n_in; i++) {
+        in[i] = malloc(numel(&spec, i) * sizeof(float));
+        test_fill_normal(&r, in[i], numel(&spec, i), i == 0 ? 1.0f : 0.3f);
+    }
+    size_t ny = (size_t)c->cout * c->n * out_size(c->h, c) * out_size(c->w, c);
+    float *gy = malloc(ny * sizeof *gy);
+    test_fill_normal(&r, gy, ny, 1.0f);
+    op_check_both(c->name, &spec, (void *const *)in, gy, NULL, NULL, 1e-4, 0, 0);
+    for (int i = 0; i < 3; i++)
+        free(in[i]);
+    free(gy);
+}
+
+/* MobileNetV2-like shapes and the edges of the depthwise kernels' 8- and 16-pixel blocks
+ * (rows shorter than a block, rows that end inside one, 2x2 maps). */
+static void test_conv_larger_shapes(void **state) {
+    static const conv_case cases[] = {
+        {"pointwise 24->144", 24, 144, 8, 16, 16, 1, 1, 0, 1, false},
+        {"pointwise 96->24 bias", 96, 24, 3, 5, 7, 1, 1, 0, 1, true},
+        {"first conv 3->32", 3, 32, 4, 32, 32, 3, 1, 1, 1, false},
+        {"depthwise 144 s2", 144, 144, 8, 16, 16, 3, 2, 1, 144, false},
+        {"depthwise 16 s1 32x32", 16, 16, 2, 32, 32, 3, 1, 1, 16, true},
+        {"depthwise 8 s2 32x32", 8, 8, 2, 32, 32, 3, 2, 1, 8, false},
+        {"depthwise 32 s1 4x4", 32, 32, 4, 4, 4, 3, 1, 1, 32, false},
+        {"depthwise 32 s2 2x2", 32, 32, 4, 2, 2, 3, 2, 1, 32, false},
+        {"depthwise 5x5 s1 13x11", 10, 10, 3, 13, 11, 5, 1, 2, 10, false},
+        {"depthwise 5x5 s2 19x17", 10, 10, 3, 19, 17, 5, 2, 2, 10, true},
+        {"depthwise 3x3 s2 odd 25x23", 4, 4, 3, 25, 23, 3, 2, 1, 4, false},
+        {"resnet 3x3 s2 16->32", 16, 32, 3, 9, 9, 3, 2, 1, 1, false},
+        {"shortcut 1x1 s2 16->32", 16, 32, 3, 8, 8, 1, 2, 0, 1, false},
+        {"grouped 3x3 s2 g4", 8, 12, 3, 9, 10, 3, 2, 1, 4, true},
+        {"grouped 1x1 g2", 6, 4, 2, 5, 5, 1, 1, 0, 2, false},
+        {"depthwise 3x3 p0 (general)", 5, 5, 2, 7, 7, 3, 1, 0, 5, false},
+        {"depthwise 7x7 (general)", 3, 3, 2, 9, 9, 7, 1, 3, 3, false},
+        {"depthwise multiplier 2", 3, 6, 2, 6, 6, 3, 1, 1, 3, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_random(&cases[i], 100 + i);
+}
+
+/* The general path in several chunks of images, the last one short: forward columns land in
+ * the right place, the weight gradient accumulates over chunks, col2im per chunk. */
+static void test_conv_chunks(void **state) {
+    size_t saved = mw_conv_workspace_cap;
+    static const conv_case cases[] = {
+        {"chunked 3x3", 3, 8, 5, 8, 8, 3, 1, 1, 1, true},
+        {"chunked 3x3 s2 groups", 4, 6, 7, 9, 9, 3, 2, 1, 2, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *c = &cases[i];
+        /* Two images per chunk. */
+        mw_conv_workspace_cap = 2 * (size_t)c->cin * c->k * c->k * out_size(c->h, c) *
+                                out_size(c->w, c) * sizeof(float);
+        check_random(c, 200 + i);
+    }
+    mw_conv_workspace_cap = saved;
+}
+
+static void test_conv_finite_differences(void **state) {
+    static const conv_case cases[] = {
+        {"fd depthwise 5x5 s2", 3, 3, 2, 7, 6, 5, 2, 2, 3, true},
+        {"fd grouped s2", 4, 2, 2, 6, 5, 3, 2, 1, 2, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *c = &cases[i];
+        op_spec spec = spec_of(c);
+        test_rng r;
+        test_rng_seed(&r, 300 + i);
+        float *in[3] = {NULL};
+        for (int j = 0; j < spec.n_in; j++) {
+            in[j] = malloc(numel(&spec, j) * sizeof(float));
+            test_fill_normal(&r, in[j], numel(&spec, j), 1.0f);
+        }
+        size_t ny = (size_t)c->cout * c->n * out_size(c->h, c) * out_size(c->w, c);
+        float *gy = malloc(ny * sizeof *gy);
+        test_fill_normal(&r, gy, ny, 1.0f);
+        op_check_both(c->name, &spec, (void *const *)in, gy, NULL, NULL, 1e-4, 1e-2f, 2e-3);
+        for (int j = 0; j < 3; j++)
+            free(in[j]);
+        free(gy);
+    }
+}
+
+static int count_op(const mw_graph *g, mw_op op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i].op == op;
+    return n;
+}
+
+/* The backward emits only the gradients asked for; the pointwise forward is one GEMM. */
+static int conv_backward_count(bool bias_grad, mw_op op) {
+    mw_graph *g = mw_graph_create();
+    int64_t sx[4] = {8, 2, 4, 4}, sw[4] = {16, 8, 1, 1}, sw2[4] = {16, 16, 1, 1}, sb[1] = {16};
+    int64_t sy[4] = {16, 2, 4, 4};
+    /* Parameters always get gradients; inputs only when asked for. */
+    int x = mw_graph_input(g, "x", MW_F32, 4, sx), w = mw_graph_param(g, "w", 4, sw);
+    int w2 = mw_graph_input(g, "w2", MW_F32, 4, sw2), b = mw_graph_input(g, "b", MW_F32, 1, sb);
+    int y = mw_conv2d(g, x, w, -1, 1, 0, 1);
+    int y2 = mw_conv2d(g, y, w2, b, 1, 0, 1);
+    assert_true(y >= 0 && y2 >= 0);
+    int seed = mw_graph_input(g, "seed", MW_F32, 4, sy);
+    int wrt[1] = {b};
+    TEST_OK(mw_graph_backward_from(g, y2, seed, wrt, bias_grad ? 1 : 0));
+    int count = count_op(g, op);
+    mw_graph_free(g);
+    return count;
+}
+
+/* The backward emits only the gradients asked for; the pointwise forward is one GEMM. */
+static void test_conv_backward_nodes_and_launches(void **state) {
+    /* w needs dy/dw (second conv's input gradient, then the first's weight gradient); x, w2
+     * and b need nothing unless b is asked for. */
+    assert_int_equal(conv_backward_count(false, MW_OP_CONV2D_BWD_INPUT), 1);
+    assert_int_equal(conv_backward_count(false, MW_OP_CONV2D_BWD_WEIGHT), 1);
+    assert_int_equal(conv_backward_count(false, MW_OP_CONV2D_BWD_BIAS), 0);
+    assert_int_equal(conv_backward_count(true, MW_OP_CONV2D_BWD_BIAS), 1);
+
+    int64_t sx[4] = {8, 2, 4, 4}, sw[4] = {16, 8, 1, 1};
+    mw_graph *g;
+    int x, w, y;
+    g = mw_graph_create();
+    x = mw_graph_input(g, "x", MW_F32, 4, sx);
+    w = mw_graph_param(g, "w", 4, sw);
+    y = mw_conv2d(g, x, w, -1, 1, 0, 1);
+    mw_graph_keep(g, y);
+    mw_exec *ex = NULL;
+    mw_runtime *rt = test_runtime();
+    TEST_OK(mw_exec_create(g, rt, &ex));
+    TEST_OK(mw_exec_init_params(ex, 1));
+    float xs[8 * 2 * 4 * 4] = {0};
+    TEST_OK(mw_exec_write(ex, x, xs, sizeof xs));
+    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD)); /* warm: builds, first-use work */
+    TEST_OK(mw_runtime_finish(rt));
+    uint64_t before = mw_runtime_get_stats(rt)->kernels_enqueued;
+    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
+    TEST_OK(mw_runtime_finish(rt));
+    assert_int_equal(mw_runtime_get_stats(rt)->kernels_enqueued - before, 1);
+    mw_exec_free(ex);
+    mw_graph_free(g);
+}
+
+/* Each bad shape fails the build with a message naming the problem. */
+static void expect_error(const int64_t *xs, const int64_t *ws, int wdim, int64_t bias, int stride,
+                         int pad, int groups, const char *needle) {
+    mw_graph *g = mw_graph_create();
+    int x = mw_graph_input(g, "x", MW_F32, 4, xs);
+    int w = mw_graph_param(g, "w", wdim, ws);
+    int b = bias > 0 ? mw_graph_param(g, "b", 1, &bias) : -1;
+    assert_int_equal(mw_conv2d(g, x, w, b, stride, pad, groups), -1);
+    assert_int_equal(mw_graph_status(g), MW_ERR_INVALID_ARG);
+    if (!strstr(mw_graph_error(g), needle)) {
+        print_error("error '%s' does not mention '%s'\n", mw_graph_error(g), needle);
+        fail();
+    }
+    mw_graph_free(g);
+}
+
+static void test_conv_shape_errors(void **state) {
+    int64_t x[4] = {4, 2, 8, 8};
+    expect_error(x, (int64_t[4]){6, 4, 3, 3}, 3, 0, 1, 1, 1, "square kernel");  /* 3-D weight */
+    expect_error(x, (int64_t[4]){6, 4, 3, 2}, 4, 0, 1, 1, 1, "square kernel");  /* 3x2 */
+    expect_error(x, (int64_t[4]){6, 3, 3, 3}, 4, 0, 1, 1, 1, "input channels"); /* 3 != 4 */
+    expect_error(x, (int64_t[4]){6, 2, 3, 3}, 4, 0, 1, 1, 3, "groups 3 must divide");
+    expect_error(x, (int64_t[4]){5, 2, 3, 3}, 4, 0, 1, 1, 2, "groups 2 must divide");
+    expect_error(x, (int64_t[4]){6, 4, 3, 3}, 4, 5, 1, 1, 1, "bias");
+    expect_error(x, (int64_t[4]){6, 4, 3, 3}, 4, 0, 0, 1, 1, "stride 0");
+    expect_error(x, (int64_t[4]){6, 4, 3, 3}, 4, 0, 1, -1, 1, "padding -1");
+    expect_error(x, (int64_t[4]){6, 4, 11, 11}, 4, 0, 1, 1, 1, "larger than the padded");
+    /* A 2-D input is not a map. */
+    mw_graph *g = mw_graph_create();
+    int xi = mw_graph_input(g, "x", MW_F32, 2, (int64_t[2]){4, 64});
+    int w = mw_graph_param(g, "w", 4, (int64_t[4]){6, 4, 1, 1});
+    assert_int_equal(mw_conv2d(g, xi, w, -1, 1, 0, 1), -1);
+    assert_non_null(strstr(mw_graph_error(g), "[C, N, H, W]"));
+    mw_graph_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_matches_pytorch),
+        cmocka_unit_test(test_conv_larger_shapes),
+        cmocka_unit_test(test_conv_chunks),
+        cmocka_unit_test(test_conv_finite_differences),
+        cmocka_unit_test(test_conv_backward_nodes_and_launches),
+        cmocka_unit_test(test_conv_shape_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
