@@ -14,15 +14,23 @@
 #define DW_S 1
 #endif
 #define DW_P ((DW_K - 1) / 2)
+
+/* Helpers must inline so that their private arrays become registers (PoCL otherwise keeps
+ * them in memory). */
+#if defined(__clang__)
+#define MW_INLINE inline __attribute__((always_inline))
+#else
+#define MW_INLINE inline
+#endif
 #define DW_KK (DW_K * DW_K)
 
 /* row[i], or 0 outside [0, w): zero padding. */
-inline float ld(__global const float *row, int i, int w) {
+MW_INLINE float ld(__global const float *row, int i, int w) {
     return (i >= 0 && i < w) ? row[i] : 0.0f;
 }
 
 /* a = row[s .. s+7], e = row[s+8 .. s+11], zero outside [0, w). */
-inline void win12(__global const float *row, int s, int w, float8 *a, float4 *e) {
+MW_INLINE void win12(__global const float *row, int s, int w, float8 *a, float4 *e) {
     if (s >= 0 && s + 8 <= w)
         *a = vload8(0, row + s);
     else
@@ -32,7 +40,7 @@ inline void win12(__global const float *row, int s, int w, float8 *a, float4 *e)
 }
 
 /* Stride-1 taps: t[j] lane l = row[s + l + j], j < 5. */
-inline void taps_s1(__global const float *row, int s, int w, float8 *t) {
+MW_INLINE void taps_s1(__global const float *row, int s, int w, float8 *t) {
     float8 a;
     float4 e;
     win12(row, s, w, &a, &e);
@@ -44,16 +52,16 @@ inline void taps_s1(__global const float *row, int s, int w, float8 *t) {
 }
 
 /* Stride-2 taps: t[j] lane l = row[s + 2 l + j], j < 5. */
-inline void taps_s2(__global const float *row, int s, int w, float8 *t) {
+MW_INLINE void taps_s2(__global const float *row, int s, int w, float8 *t) {
     float16 v;
     if (s >= 0 && s + 16 <= w)
         v = vload16(0, row + s);
     else
         v = (float16)(ld(row, s, w), ld(row, s + 1, w), ld(row, s + 2, w), ld(row, s + 3, w),
                       ld(row, s + 4, w), ld(row, s + 5, w), ld(row, s + 6, w), ld(row, s + 7, w),
-                      ld(row, s + 8, w), ld(row, s + 9, w), ld(row, s + 10, w),
-                      ld(row, s + 11, w), ld(row, s + 12, w), ld(row, s + 13, w),
-                      ld(row, s + 14, w), ld(row, s + 15, w));
+                      ld(row, s + 8, w), ld(row, s + 9, w), ld(row, s + 10, w), ld(row, s + 11, w),
+                      ld(row, s + 12, w), ld(row, s + 13, w), ld(row, s + 14, w),
+                      ld(row, s + 15, w));
     float4 e = (float4)(ld(row, s + 16, w), ld(row, s + 17, w), ld(row, s + 18, w), 0.0f);
     float8 ev = v.even, od = v.odd;
     t[0] = ev;
@@ -64,7 +72,7 @@ inline void taps_s2(__global const float *row, int s, int w, float8 *t) {
 }
 
 /* The taps of this program's stride for output lanes ox0 .. ox0+7. */
-inline void taps(__global const float *row, int ox0, int w, float8 *t) {
+MW_INLINE void taps(__global const float *row, int ox0, int w, float8 *t) {
 #if DW_S == 1
     taps_s1(row, ox0 - DW_P, w, t);
 #else
@@ -73,98 +81,123 @@ inline void taps(__global const float *row, int ox0, int w, float8 *t) {
 }
 
 /* Stores the first n (< 8 when at the row's end) lanes of v. */
-inline void store8(float8 v, __global float *dst, int n) {
+MW_INLINE void store8(float8 v, __global float *dst, int n) {
     if (n >= 8) {
         vstore8(v, 0, dst);
         return;
     }
     float tmp[8];
     vstore8(v, 0, tmp);
-    for (int i = 0; i < n; i++) dst[i] = tmp[i];
+    for (int i = 0; i < n; i++)
+        dst[i] = tmp[i];
 }
 
 /* One output row of a depthwise correlation at this program's stride:
  * dst[ox] = bias + Σ wt[ky][kx] src[oy S + ky - P][ox S + kx - P]. */
-inline void dw_row(__global const float *src, int h, int w, int oy, int wo, const float *wt,
-                   float bias, __global float *dst) {
+MW_INLINE void dw_row(__global const float *src, int h, int w, int oy, int wo, const float *wt,
+                      float bias, __global float *dst) {
     for (int ox0 = 0; ox0 < wo; ox0 += 8) {
         float8 acc = (float8)(bias);
+#pragma unroll
         for (int ky = 0; ky < DW_K; ky++) {
             int iy = oy * DW_S + ky - DW_P;
             if (iy < 0 || iy >= h) continue;
             float8 t[5];
             taps(src + iy * w, ox0, w, t);
-            for (int kx = 0; kx < DW_K; kx++) acc = mad(t[kx], (float8)(wt[ky * DW_K + kx]), acc);
+#pragma unroll
+            for (int kx = 0; kx < DW_K; kx++)
+                acc = mad(t[kx], (float8)(wt[ky * DW_K + kx]), acc);
         }
         store8(acc, dst + ox0, wo - ox0);
     }
 }
 
-/* Depthwise forward: one work-item per output row (plane, oy). */
+/* Depthwise forward: one work-item per band of `rpi` output rows of one plane. */
 __kernel void dw_forward(__global const float *x, __global const float *wgt,
                          __global const float *bias, __global float *y, const uint has_bias,
                          const uint n, const uint h, const uint w, const uint ho, const uint wo,
-                         const uint rows) {
+                         const uint rpi, const uint items) {
     uint gid = get_global_id(0);
-    if (gid >= rows) return;
-    uint oy = gid % ho, p = gid / ho, c = p / n;
+    if (gid >= items) return;
+    uint bands = (ho + rpi - 1) / rpi, p = gid / bands, c = p / n;
+    uint oy0 = (gid % bands) * rpi, oy1 = min(ho, oy0 + rpi);
     float wt[DW_KK];
-    for (int i = 0; i < DW_KK; i++) wt[i] = wgt[c * DW_KK + i];
-    dw_row(x + (size_t)p * h * w, h, w, oy, wo, wt, has_bias ? bias[c] : 0.0f,
-           y + (size_t)p * ho * wo + (size_t)oy * wo);
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++)
+        wt[i] = wgt[c * DW_KK + i];
+    float b = has_bias ? bias[c] : 0.0f;
+    __global const float *src = x + (size_t)p * h * w;
+    __global float *dst = y + (size_t)p * ho * wo;
+    for (uint oy = oy0; oy < oy1; oy++)
+        dw_row(src, h, w, oy, wo, wt, b, dst + oy * wo);
 }
 
 #if DW_S == 1
 /* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy
- * with the flipped kernel. One work-item per input row (plane, iy). */
+ * with the flipped kernel. One work-item per band of `rpi` input rows of one plane. */
 __kernel void dw_backward_input(__global const float *gy, __global const float *wgt,
                                 __global float *gx, const uint n, const uint h, const uint w,
-                                const uint ho, const uint wo, const uint rows) {
+                                const uint ho, const uint wo, const uint rpi, const uint items) {
     uint gid = get_global_id(0);
-    if (gid >= rows) return;
-    uint iy = gid % h, p = gid / h, c = p / n;
+    if (gid >= items) return;
+    uint bands = (h + rpi - 1) / rpi, p = gid / bands, c = p / n;
+    uint iy0 = (gid % bands) * rpi, iy1 = min(h, iy0 + rpi);
     float wt[DW_KK];
-    for (int i = 0; i < DW_KK; i++) wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
-    dw_row(gy + (size_t)p * ho * wo, ho, wo, iy, w, wt, 0.0f, gx + (size_t)p * h * w + iy * w);
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++)
+        wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
+    __global const float *src = gy + (size_t)p * ho * wo;
+    __global float *dst = gx + (size_t)p * h * w;
+    for (uint iy = iy0; iy < iy1; iy++)
+        dw_row(src, ho, wo, iy, w, wt, 0.0f, dst + iy * w);
 }
 #else
 /* Depthwise input gradient, stride 2: gx[iy][ix] = Σ w[ky][kx] gy[oy][ox] over
  * oy = (iy + P - ky) / 2, ox = (ix + P - kx) / 2 when even. Lanes ix = ix0 + 2m (+1) take
- * gy[ix0/2 + m + d] with d in {-1, 0, 1}: 16 input pixels per step, even and odd apart. */
+ * gy[ix0/2 + m + d] with d in {-1, 0, 1}: 16 input pixels per step, even and odd apart. One
+ * work-item per band of `rpi` input rows of one plane. */
 __kernel void dw_backward_input(__global const float *gy, __global const float *wgt,
                                 __global float *gx, const uint n, const uint h, const uint w,
-                                const uint ho, const uint wo, const uint rows) {
+                                const uint ho, const uint wo, const uint rpi, const uint items) {
     uint gid = get_global_id(0);
-    if (gid >= rows) return;
-    uint iy = gid % h, p = gid / h, c = p / n;
+    if (gid >= items) return;
+    uint bands = (h + rpi - 1) / rpi, p = gid / bands, c = p / n;
+    uint iy0 = (gid % bands) * rpi, iy1 = min(h, iy0 + rpi);
     float wt[DW_KK];
-    for (int i = 0; i < DW_KK; i++) wt[i] = wgt[c * DW_KK + i];
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++)
+        wt[i] = wgt[c * DW_KK + i];
     __global const float *src = gy + (size_t)p * ho * wo;
-    __global float *dst = gx + (size_t)p * h * w + iy * w;
-    for (int ix0 = 0; ix0 < (int)w; ix0 += 16) {
-        float8 ev = 0.0f, od = 0.0f;
-        for (int ky = 0; ky < DW_K; ky++) {
-            int t = (int)iy + DW_P - ky;
-            if (t < 0 || (t & 1) || t / 2 >= (int)ho) continue;
-            float8 v[5]; /* v[d + 1] lane m = gy[oy][ix0/2 + m + d] */
-            taps_s1(src + (t / 2) * wo, ix0 / 2 - 1, wo, v);
-            for (int kx = 0; kx < DW_K; kx++) {
-                int u = DW_P - kx; /* even lanes need u even, odd lanes u + 1 even */
-                if ((u & 1) == 0)
-                    ev = mad(v[u / 2 + 1], (float8)(wt[ky * DW_K + kx]), ev);
-                else
-                    od = mad(v[(u + 1) / 2 + 1], (float8)(wt[ky * DW_K + kx]), od);
+    for (uint iy = iy0; iy < iy1; iy++) {
+        __global float *dst = gx + (size_t)p * h * w + iy * w;
+        for (int ix0 = 0; ix0 < (int)w; ix0 += 16) {
+            float8 ev = 0.0f, od = 0.0f;
+#pragma unroll
+            for (int ky = 0; ky < DW_K; ky++) {
+                int t = (int)iy + DW_P - ky;
+                if (t < 0 || (t & 1) || t / 2 >= (int)ho) continue;
+                float8 v[5]; /* v[d + 1] lane m = gy[oy][ix0/2 + m + d] */
+                taps_s1(src + (t / 2) * wo, ix0 / 2 - 1, wo, v);
+#pragma unroll
+                for (int kx = 0; kx < DW_K; kx++) {
+                    int u = DW_P - kx; /* even lanes need u even, odd lanes u + 1 even */
+                    if ((u & 1) == 0)
+                        ev = mad(v[u / 2 + 1], (float8)(wt[ky * DW_K + kx]), ev);
+                    else
+                        od = mad(v[(u + 1) / 2 + 1], (float8)(wt[ky * DW_K + kx]), od);
+                }
             }
-        }
-        float16 r = (float16)(ev.s0, od.s0, ev.s1, od.s1, ev.s2, od.s2, ev.s3, od.s3, ev.s4,
-                              od.s4, ev.s5, od.s5, ev.s6, od.s6, ev.s7, od.s7);
-        int left = (int)w - ix0;
-        if (left >= 16) {
-            vstore16(r, 0, dst + ix0);
-        } else {
-            float tmp[16];
-            vstore16(r, 0, tmp);
-            for (int i = 0; i < left; i++) dst[ix0 + i] = tmp[i];
+            float16 r = (float16)(ev.s0, od.s0, ev.s1, od.s1, ev.s2, od.s2, ev.s3, od.s3, ev.s4,
+                                  od.s4, ev.s5, od.s5, ev.s6, od.s6, ev.s7, od.s7);
+            int left = (int)w - ix0;
+            if (left >= 16) {
+                vstore16(r, 0, dst + ix0);
+            } else {
+                float tmp[16];
+                vstore16(r, 0, tmp);
+                for (int i = 0; i < left; i++)
+                    dst[ix0 + i] = tmp[i];
+            }
         }
     }
 }
@@ -173,14 +206,15 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
 /* Depthwise weight gradient, stage 1: one work-item per plane (c, n) sums
  * gy[oy][ox] x[oy S + ky - P][ox S + kx - P] over its plane into partial[p][ky][kx]. */
 __kernel void dw_weight_partial(__global const float *gy, __global const float *x,
-                                __global float *partial, const uint h, const uint w,
-                                const uint ho, const uint wo, const uint planes) {
+                                __global float *partial, const uint h, const uint w, const uint ho,
+                                const uint wo, const uint planes) {
     uint p = get_global_id(0);
     if (p >= planes) return;
     __global const float *src = x + (size_t)p * h * w;
     __global const float *g = gy + (size_t)p * ho * wo;
     float8 acc[DW_KK];
-    for (int i = 0; i < DW_KK; i++) acc[i] = 0.0f;
+    for (int i = 0; i < DW_KK; i++)
+        acc[i] = 0.0f;
     for (int oy = 0; oy < (int)ho; oy++) {
         __global const float *grow = g + oy * wo;
         for (int ox0 = 0; ox0 < (int)wo; ox0 += 8) {
@@ -189,14 +223,15 @@ __kernel void dw_weight_partial(__global const float *gy, __global const float *
                 gv = vload8(0, grow + ox0);
             else /* lanes past the row's end must not contribute */
                 gv = (float8)(ld(grow, ox0, wo), ld(grow, ox0 + 1, wo), ld(grow, ox0 + 2, wo),
-                              ld(grow, ox0 + 3, wo), ld(grow, ox0 + 4, wo),
-                              ld(grow, ox0 + 5, wo), ld(grow, ox0 + 6, wo),
-                              ld(grow, ox0 + 7, wo));
+                              ld(grow, ox0 + 3, wo), ld(grow, ox0 + 4, wo), ld(grow, ox0 + 5, wo),
+                              ld(grow, ox0 + 6, wo), ld(grow, ox0 + 7, wo));
+#pragma unroll
             for (int ky = 0; ky < DW_K; ky++) {
                 int iy = oy * DW_S + ky - DW_P;
                 if (iy < 0 || iy >= (int)h) continue;
                 float8 t[5];
                 taps(src + iy * w, ox0, w, t);
+#pragma unroll
                 for (int kx = 0; kx < DW_K; kx++)
                     acc[ky * DW_K + kx] = mad(gv, t[kx], acc[ky * DW_K + kx]);
             }
@@ -216,7 +251,8 @@ __kernel void dw_weight_reduce(__global const float *partial, __global float *gw
     uint c = i / kk, t = i % kk;
     __global const float *src = partial + (size_t)c * n * kk + t;
     float s = 0.0f;
-    for (uint j = 0; j < n; j++) s += src[(size_t)j * kk];
+    for (uint j = 0; j < n; j++)
+        s += src[(size_t)j * kk];
     gw[i] = s;
 }
 
@@ -235,7 +271,8 @@ __kernel void im2col(__global const float *x, __global float *col, const uint n,
     __global float *dst = col + (size_t)r * cn * ho * wo + ((size_t)nl * ho + oy) * wo;
     int iy = (int)(oy * stride + ky) - (int)pad;
     if (iy < 0 || iy >= (int)h) {
-        for (uint ox = 0; ox < wo; ox++) dst[ox] = 0.0f;
+        for (uint ox = 0; ox < wo; ox++)
+            dst[ox] = 0.0f;
         return;
     }
     __global const float *src = x + (((size_t)ci * n + n0 + nl) * h + iy) * w;
@@ -295,8 +332,146 @@ __kernel void bias_grad(__global const float *gy, __global float *gb, const uint
     float4 s4 = 0.0f;
     uint j = 0;
     if (((size_t)c * len) % 4 == 0)
-        for (; j + 4 <= len; j += 4) s4 += vload4(0, row + j);
+        for (; j + 4 <= len; j += 4)
+            s4 += vload4(0, row + j);
     float s = (s4.x + s4.y) + (s4.z + s4.w);
-    for (; j < len; j++) s += row[j];
+    for (; j < len; j++)
+        s += row[j];
     gb[c] = s;
+}
+
+/* ---- GEMMs for CPU devices -------------------------------------------------------------
+ * CLBlast's kernels rely on the compiler to vectorise across work-items, which PoCL does
+ * not do; these give each work-item a register block of explicit float16 vectors. */
+
+/* C[m, n] = A·B, or C += A·B when `accumulate`: A(i, l) = a[i a_rs + l a_cs] (any layout, read
+ * as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at c + i ldc. One work-item
+ * per 8 x 32 block of C: 16 float16 accumulators, two vector loads of B per 16 FMAs. */
+__kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs, const uint a_cs,
+                      __global const float *b, const uint b_off, const uint ldb, __global float *c,
+                      const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
+                      const uint accumulate) {
+    uint i0 = get_global_id(0) * 8, j0 = get_global_id(1) * 32;
+    if (i0 >= m || j0 >= n) return;
+    a += a_off;
+    b += b_off + j0;
+    c += c_off + j0;
+    /* Rows past m read the last row (finite, never stored). */
+    __global const float *ar[8];
+    for (uint r = 0; r < 8; r++)
+        ar[r] = a + min(i0 + r, m - 1) * a_rs;
+    float16 acc[8][2];
+    for (uint r = 0; r < 8; r++)
+        acc[r][0] = acc[r][1] = 0.0f;
+    uint cols = min(32u, n - j0);
+    if (cols == 32) {
+        for (uint l = 0; l < k; l++) {
+            __global const float *brow = b + (size_t)l * ldb;
+            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+            size_t al = (size_t)l * a_cs;
+            for (uint r = 0; r < 8; r++) {
+                float16 av = (float16)(ar[r][al]);
+                acc[r][0] = mad(av, b0, acc[r][0]);
+                acc[r][1] = mad(av, b1, acc[r][1]);
+            }
+        }
+    } else {
+        for (uint l = 0; l < k; l++) {
+            __global const float *brow = b + (size_t)l * ldb;
+            float t[32];
+            for (uint j = 0; j < 32; j++)
+                t[j] = j < cols ? brow[j] : 0.0f;
+            float16 b0 = vload16(0, t), b1 = vload16(1, t);
+            size_t al = (size_t)l * a_cs;
+            for (uint r = 0; r < 8; r++) {
+                float16 av = (float16)(ar[r][al]);
+                acc[r][0] = mad(av, b0, acc[r][0]);
+                acc[r][1] = mad(av, b1, acc[r][1]);
+            }
+        }
+    }
+    for (uint r = 0; r < 8 && i0 + r < m; r++) {
+        __global float *crow = c + (size_t)(i0 + r) * ldc;
+        if (cols == 32) {
+            if (accumulate) {
+                acc[r][0] += vload16(0, crow);
+                acc[r][1] += vload16(1, crow);
+            }
+            vstore16(acc[r][0], 0, crow);
+            vstore16(acc[r][1], 1, crow);
+        } else {
+            float t[32];
+            vstore16(acc[r][0], 0, t);
+            vstore16(acc[r][1], 1, t);
+            for (uint j = 0; j < cols; j++)
+                crow[j] = accumulate ? crow[j] + t[j] : t[j];
+        }
+    }
+}
+
+/* Partial sums of C = A·Bᵀ over slice s of the inner dimension: A(i, l) = a[i lda + l],
+ * B(j, l) = b[j ldb + l] (both rows contiguous: the weight gradient gy·xᵀ reduces over
+ * pixels). out[s ldo_s + i ldo + j] = Σ_{l in [s kc, (s+1) kc)} A(i, l) B(j, l), or += into
+ * out when `accumulate`. One work-item per 4 x 4 block of C and slice: 16 float16 sums. */
+__kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
+                      __global const float *b, const uint b_off, const uint ldb,
+                      __global float *out, const uint o_off, const uint ldo, const uint ldo_s,
+                      const uint m, const uint n, const uint k, const uint kc,
+                      const uint accumulate) {
+    uint j0 = get_global_id(0) * 4, i0 = get_global_id(1) * 4, s = get_global_id(2);
+    uint l0 = s * kc;
+    if (i0 >= m || j0 >= n || l0 >= k) return;
+    uint l1 = min(k, l0 + kc);
+    __global const float *ar[4], *br[4];
+    for (uint r = 0; r < 4; r++) {
+        ar[r] = a + a_off + (size_t)min(i0 + r, m - 1) * lda;
+        br[r] = b + b_off + (size_t)min(j0 + r, n - 1) * ldb;
+    }
+    float16 acc[4][4];
+    for (uint r = 0; r < 4; r++)
+        for (uint q = 0; q < 4; q++)
+            acc[r][q] = 0.0f;
+    uint l = l0;
+    for (; l + 16 <= l1; l += 16) {
+        float16 av[4], bv[4];
+        for (uint r = 0; r < 4; r++) {
+            av[r] = vload16(0, ar[r] + l);
+            bv[r] = vload16(0, br[r] + l);
+        }
+        for (uint r = 0; r < 4; r++)
+            for (uint q = 0; q < 4; q++)
+                acc[r][q] = mad(av[r], bv[q], acc[r][q]);
+    }
+    float sum[4][4];
+    for (uint r = 0; r < 4; r++)
+        for (uint q = 0; q < 4; q++) {
+            float8 h8 = acc[r][q].lo + acc[r][q].hi;
+            float4 h4 = h8.lo + h8.hi;
+            sum[r][q] = (h4.x + h4.y) + (h4.z + h4.w);
+        }
+    for (; l < l1; l++)
+        for (uint r = 0; r < 4; r++)
+            for (uint q = 0; q < 4; q++)
+                sum[r][q] += ar[r][l] * br[q][l];
+    __global float *o = out + o_off + (size_t)s * ldo_s;
+    for (uint r = 0; r < 4 && i0 + r < m; r++)
+        for (uint q = 0; q < 4 && j0 + q < n; q++) {
+            __global float *dst = o + (size_t)(i0 + r) * ldo + j0 + q;
+            *dst = accumulate ? *dst + sum[r][q] : sum[r][q];
+        }
+}
+
+/* C[i, j] (+)= Σ_s partial[s][i][j] over `splits` slices written by gemm_nt. */
+__kernel void gemm_reduce(__global const float *partial, const uint p_off, const uint splits,
+                          __global float *c, const uint c_off, const uint ldc, const uint m,
+                          const uint n, const uint accumulate) {
+    uint idx = get_global_id(0);
+    if (idx >= m * n) return;
+    uint i = idx / n, j = idx % n;
+    __global const float *p = partial + p_off + idx;
+    float s = 0.0f;
+    for (uint t = 0; t < splits; t++)
+        s += p[(size_t)t * m * n];
+    __global float *dst = c + c_off + (size_t)i * ldc + j;
+    *dst = accumulate ? *dst + s : s;
 }

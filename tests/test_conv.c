@@ -12,6 +12,10 @@
 /* engine/ops/conv.c: the im2col workspace cap, lowered here so that small shapes run in
  * several chunks. */
 extern size_t mw_conv_workspace_cap;
+/* engine/ops/conv.c: 0 picks the GEMM implementation by device, 1 forces CLBlast, 2 the own
+ * kernels of cl/conv.cl; the tests run both on whatever device they have. */
+extern int mw_conv_gemm_impl;
+static const char *const gemm_impl_names[3] = {"auto", "clblast", "own"};
 
 typedef struct conv_case {
     const char *name;
@@ -83,7 +87,8 @@ static void test_conv_matches_pytorch(void **state) {
     mw_safetensors_free(ref);
 }
 
-/* OpenCL against the reference backend on random data, 1e-4 relative. */
+/* OpenCL against the reference backend on random data, 1e-4 relative, with each GEMM
+ * implementation. */
 static void check_random(const conv_case *c, uint64_t seed) {
     op_spec spec = spec_of(c);
     test_rng r;
@@ -96,18 +101,27 @@ static void check_random(const conv_case *c, uint64_t seed) {
     size_t ny = (size_t)c->cout * c->n * out_size(c->h, c) * out_size(c->w, c);
     float *gy = malloc(ny * sizeof *gy);
     test_fill_normal(&r, gy, ny, 1.0f);
-    op_check_both(c->name, &spec, (void *const *)in, gy, NULL, NULL, 1e-4, 0, 0);
+    for (int impl = 1; impl <= 2; impl++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s [%s GEMM]", c->name, gemm_impl_names[impl]);
+        mw_conv_gemm_impl = impl;
+        op_check_both(what, &spec, (void *const *)in, gy, NULL, NULL, 1e-4, 0, 0);
+    }
+    mw_conv_gemm_impl = 0;
     for (int i = 0; i < 3; i++)
         free(in[i]);
     free(gy);
 }
 
-/* MobileNetV2-like shapes and the edges of the depthwise kernels' 8- and 16-pixel blocks
- * (rows shorter than a block, rows that end inside one, 2x2 maps). */
+/* MobileNetV2-like shapes; the edges of the depthwise kernels' 8- and 16-pixel blocks (rows
+ * shorter than a block, rows that end inside one, 2x2 maps) and of the own GEMMs' 8 x 32 and
+ * 4 x 4 blocks; weight gradients whose inner dimension is sliced. */
 static void test_conv_larger_shapes(void **state) {
     static const conv_case cases[] = {
         {"pointwise 24->144", 24, 144, 8, 16, 16, 1, 1, 0, 1, false},
         {"pointwise 96->24 bias", 96, 24, 3, 5, 7, 1, 1, 0, 1, true},
+        {"pointwise sliced weight gradient", 8, 8, 2, 40, 60, 1, 1, 0, 1, false},
+        {"first conv sliced weight gradient", 3, 32, 6, 32, 32, 3, 1, 1, 1, false},
         {"first conv 3->32", 3, 32, 4, 32, 32, 3, 1, 1, 1, false},
         {"depthwise 144 s2", 144, 144, 8, 16, 16, 3, 2, 1, 144, false},
         {"depthwise 16 s1 32x32", 16, 16, 2, 32, 32, 3, 1, 1, 16, true},

@@ -223,15 +223,56 @@ static gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi, s
     return p;
 }
 
-/* Largest CLBlast temporary over the GEMMs a node runs. The size depends on a GEMM's
- * dimensions and on whether each offset is zero, so the first, second and last chunk and
- * group cover every case without walking them all. */
-static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t *bytes) {
-    MW_TRY(mw_gemm_tuning_apply(rt));
+/* ---- GEMM implementations ----------------------------------------------------------------
+ * CLBlast everywhere except CPU devices, where cl/conv.cl's register-blocked float16 kernels
+ * run several times faster (PoCL does not vectorise CLBlast's kernels across work-items). */
+
+/* 0: by device; 1: always CLBlast; 2: always the own kernels. Not static: the tests run
+ * both implementations on whatever device they have. */
+extern int mw_conv_gemm_impl;
+int mw_conv_gemm_impl = 0;
+
+static bool own_gemm(const mw_runtime *rt) {
+    if (mw_conv_gemm_impl) return mw_conv_gemm_impl == 2;
+    return (mw_runtime_device(rt)->type & CL_DEVICE_TYPE_CPU) != 0;
+}
+
+/* gemm_nt slices the inner dimension when the output alone has too few blocks to occupy the
+ * device (the weight gradient of a pointwise conv: a small [Cout, Cin] from N·H·W pixels);
+ * the slices' partial sums go to the workspace and one more kernel adds them. */
+enum { NT_SLICE = 4096, NT_ENOUGH_BLOCKS = 2048, NT_PARTIAL_CAP = 16 << 20 };
+
+static size_t nt_splits(const gemm *p) {
+    size_t blocks = ((p->m + 3) / 4) * ((p->n + 3) / 4);
+    if (blocks >= NT_ENOUGH_BLOCKS) return 1;
+    size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
+    size_t cap = NT_PARTIAL_CAP / (p->m * p->n * sizeof(float));
+    if (s > cap) s = cap;
+    return s < 1 ? 1 : s;
+}
+
+/* Workspace bytes the own kernels need for this GEMM (the partial sums of a sliced NT). */
+static size_t gemm_ws_bytes(const gemm *p) {
+    if (!p->tb || p->ta) return 0;
+    size_t s = nt_splits(p);
+    return s > 1 ? s * p->m * p->n * sizeof(float) : 0;
+}
+
+/* im2col columns of a chunk of cn images, in floats. */
+static size_t col_floats(const conv_dims *d, size_t cn) {
+    return cn * d->cin * d->k * d->k * d->ho * d->wo;
+}
+
+/* Calls `fn` on every distinct GEMM shape a node runs and keeps the largest result. A size
+ * depends on a GEMM's dimensions and on whether each offset is zero, so the first, second
+ * and last chunk and group cover every case without walking them all. */
+static mw_status gemm_plans_max(mw_runtime *rt, const mw_graph *g, const mw_node *n,
+                                mw_status (*fn)(mw_runtime *, const gemm *, size_t *),
+                                size_t *bytes) {
     conv_dims d = node_dims(g, n);
     conv_path path = path_of(&d);
     *bytes = 0;
-    if (path == PATH_DEPTHWISE) return MW_OK;
+    if (path == PATH_DEPTHWISE || n->op == MW_OP_CONV2D_BWD_BIAS) return MW_OK;
     bool pointwise = path == PATH_POINTWISE;
     size_t cn = pointwise ? d.n : chunk_images(rt, &d);
     size_t chunks = (d.n + cn - 1) / cn;
@@ -242,34 +283,54 @@ static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *
             size_t n0 = cis[i] * cn, count = d.n - n0 < cn ? d.n - n0 : cn;
             gemm p = plan_gemm(n->op, &d, pointwise, gis[j], n0, count);
             size_t b = 0;
-            MW_TRY(gemm_temp_bytes(rt, &p, &b));
+            MW_TRY(fn(rt, &p, &b));
             if (b > *bytes) *bytes = b;
         }
     return MW_OK;
 }
 
+static mw_status own_ws_bytes(mw_runtime *rt, const gemm *p, size_t *bytes) {
+    *bytes = gemm_ws_bytes(p);
+    return MW_OK;
+}
+
+/* CLBlast's temporary buffer: the largest over the node's GEMMs (none for own kernels). */
+static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t *bytes) {
+    *bytes = 0;
+    if (own_gemm(rt)) return MW_OK;
+    MW_TRY(mw_gemm_tuning_apply(rt));
+    return gemm_plans_max(rt, g, n, gemm_temp_bytes, bytes);
+}
+
+/* im2col columns (general path), per-plane partial sums (depthwise weight gradient), and the
+ * own NT kernel's partial sums after the columns. */
 static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node *n,
                                 size_t *bytes) {
     conv_dims d = node_dims(g, n);
     conv_path path = path_of(&d);
     *bytes = 0;
-    if (path == PATH_GENERAL)
-        *bytes = chunk_images(rt, &d) * d.cin * d.k * d.k * d.ho * d.wo * sizeof(float);
-    else if (path == PATH_DEPTHWISE && n->op == MW_OP_CONV2D_BWD_WEIGHT)
-        *bytes = d.cin * d.n * d.k * d.k * sizeof(float); /* per-plane partial sums */
+    if (path == PATH_DEPTHWISE) {
+        if (n->op == MW_OP_CONV2D_BWD_WEIGHT) *bytes = d.cin * d.n * d.k * d.k * sizeof(float);
+        return MW_OK;
+    }
+    if (path == PATH_GENERAL) *bytes = col_floats(&d, chunk_images(rt, &d)) * sizeof(float);
+    if (own_gemm(rt)) {
+        size_t partial = 0;
+        MW_TRY(gemm_plans_max(rt, g, n, own_ws_bytes, &partial));
+        *bytes += partial;
+    }
     return MW_OK;
 }
 
 /* ---- kernel launches ------------------------------------------------------------------- */
 
-/* Enqueues `global` items (rounded up to `local`, capped by the device) of a cl/conv.cl
- * kernel built with `options`; fmt: 'm' cl_mem, 'u' unsigned. */
-static mw_status conv_launch(mw_cl_ctx *c, const char *options, const char *kernel, size_t global,
-                             size_t local, const char *fmt, ...) {
+/* Sets the arguments of a cl/conv.cl kernel built with `options` (fmt: 'm' cl_mem,
+ * 'u' unsigned) and enqueues a `dims`-D range, each global size rounded up to its local
+ * size (kernels bound-check). */
+static mw_status launch_v(mw_cl_ctx *c, const char *options, const char *kernel, cl_uint dims,
+                          const size_t *global, const size_t *local, const char *fmt, va_list ap) {
     cl_kernel k;
     MW_TRY(mw_runtime_kernel(c->rt, "conv", options, kernel, &k));
-    va_list ap;
-    va_start(ap, fmt);
     cl_int err = CL_SUCCESS;
     for (cl_uint i = 0; fmt[i] && err == CL_SUCCESS; i++) {
         if (fmt[i] == 'm') {
@@ -280,22 +341,75 @@ static mw_status conv_launch(mw_cl_ctx *c, const char *options, const char *kern
             err = clSetKernelArg(k, i, sizeof v, &v);
         }
     }
-    va_end(ap);
     if (err != CL_SUCCESS)
         return mw_error_set(mw_cl_status(err), "clSetKernelArg(%s) failed with %s", kernel,
                             mw_cl_error_name(err));
+    size_t padded[3], loc[3];
+    for (cl_uint d = 0; d < dims; d++) {
+        loc[d] = local[d] < 1 ? 1 : local[d];
+        padded[d] = (global[d] + loc[d] - 1) / loc[d] * loc[d];
+    }
+    err = clEnqueueNDRangeKernel(c->queue, k, dims, NULL, padded, loc, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return mw_error_set(mw_cl_status(err),
+                            "clEnqueueNDRangeKernel(%s, %zu items) failed with %s", kernel,
+                            global[0], mw_cl_error_name(err));
+    mw_runtime_count_enqueue(c->rt);
+    return MW_OK;
+}
+
+/* 1-D: `global` items in groups of `local` (capped by the device and by `global`). */
+static mw_status conv_launch(mw_cl_ctx *c, const char *options, const char *kernel, size_t global,
+                             size_t local, const char *fmt, ...) {
     size_t max_local = mw_runtime_device(c->rt)->max_work_group_size;
     if (local > max_local) local = max_local;
     if (local > global) local = global;
-    if (local < 1) local = 1;
-    size_t padded = (global + local - 1) / local * local;
-    err = clEnqueueNDRangeKernel(c->queue, k, 1, NULL, &padded, &local, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return mw_error_set(mw_cl_status(err),
-                            "clEnqueueNDRangeKernel(%s, %zu items) failed with %s", kernel, global,
-                            mw_cl_error_name(err));
-    mw_runtime_count_enqueue(c->rt);
-    return MW_OK;
+    va_list ap;
+    va_start(ap, fmt);
+    mw_status s = launch_v(c, options, kernel, 1, &global, &local, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static mw_status conv_launch_nd(mw_cl_ctx *c, const char *kernel, cl_uint dims,
+                                const size_t *global, const size_t *local, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mw_status s = launch_v(c, "", kernel, dims, global, local, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* C (+)= op(A)·op(B) as planned; beta is 0 or 1. `ws_off`: where in the workspace (floats)
+ * the own NT kernel may keep partial sums. */
+static mw_status gemm_exec(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out,
+                           size_t ws_off) {
+    if (!own_gemm(c->rt)) return gemm_run(c, p, a, b, beta, out);
+    unsigned acc = beta != 0.0f;
+    if (!p->tb) { /* NN or TN: A read as scalars through strides */
+        size_t global[2] = {(p->m + 7) / 8, (p->n + 31) / 32}, local[2] = {1, 8};
+        unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
+        return conv_launch_nd(c, "gemm_nn", 2, global, local, "muuumuumuuuuuu", a,
+                              (unsigned)p->a_off, a_rs, a_cs, b, (unsigned)p->b_off,
+                              (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc,
+                              (unsigned)p->m, (unsigned)p->n, (unsigned)p->k, acc);
+    }
+    size_t splits = nt_splits(p);
+    size_t kc = (p->k + splits - 1) / splits;
+    kc = (kc + 15) / 16 * 16;
+    size_t global[3] = {(p->n + 3) / 4, (p->m + 3) / 4, splits}, local[3] = {1, 1, 1};
+    if (splits == 1)
+        return conv_launch_nd(c, "gemm_nt", 3, global, local, "muumuumuuuuuuuu", a,
+                              (unsigned)p->a_off, (unsigned)p->lda, b, (unsigned)p->b_off,
+                              (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc, 0u,
+                              (unsigned)p->m, (unsigned)p->n, (unsigned)p->k, (unsigned)kc, acc);
+    MW_TRY(conv_launch_nd(c, "gemm_nt", 3, global, local, "muumuumuuuuuuuu", a, (unsigned)p->a_off,
+                          (unsigned)p->lda, b, (unsigned)p->b_off, (unsigned)p->ldb, c->workspace,
+                          (unsigned)ws_off, (unsigned)p->n, (unsigned)(p->m * p->n), (unsigned)p->m,
+                          (unsigned)p->n, (unsigned)p->k, (unsigned)kc, 0u));
+    return conv_launch(c, "", "gemm_reduce", p->m * p->n, 64, "muumuuuuu", c->workspace,
+                       (unsigned)ws_off, (unsigned)splits, out, (unsigned)p->c_off,
+                       (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, acc);
 }
 
 /* Depthwise kernels are specialised per kernel size and stride (cl/conv.cl). */
@@ -305,9 +419,22 @@ static const char *dw_options(const conv_dims *d) {
     return opts[d->k == 5][d->stride == 2];
 }
 
-/* Work-items per group for the row-per-item kernels: enough groups to spread over every
- * compute unit, few enough that a CPU device does not pay per-group overhead per row. */
-enum { CONV_LOCAL = 16 };
+/* Depthwise work split: on CPU devices a work-item takes a band of rows and groups hold one
+ * item (PoCL runs the items of a group as a loop that keeps their registers in memory, and
+ * a band amortises the per-item setup); elsewhere one row per item in groups of 64. */
+typedef struct dw_split {
+    size_t rows_per_item, local;
+} dw_split;
+
+static dw_split dw_split_of(const mw_runtime *rt) {
+    bool cpu = (mw_runtime_device(rt)->type & CL_DEVICE_TYPE_CPU) != 0;
+    return cpu ? (dw_split){8, 1} : (dw_split){1, 64};
+}
+
+/* Items covering `rows` rows in each of `planes` planes. */
+static size_t dw_items(dw_split sp, size_t planes, size_t rows) {
+    return planes * ((rows + sp.rows_per_item - 1) / sp.rows_per_item);
+}
 
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
     size_t items = d->cin * d->k * d->k * cn * d->ho;
@@ -333,11 +460,12 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
     cl_mem x = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), y = mw_mem(c, n->out[0]);
     bool bias = n->n_in > 2;
     if (path == PATH_DEPTHWISE) {
-        size_t rows = d.cout * d.n * d.ho;
-        return conv_launch(c, dw_options(&d), "dw_forward", rows, CONV_LOCAL, "mmmmuuuuuuu", x, w,
+        dw_split sp = dw_split_of(c->rt);
+        size_t items = dw_items(sp, d.cout * d.n, d.ho);
+        return conv_launch(c, dw_options(&d), "dw_forward", items, sp.local, "mmmmuuuuuuuu", x, w,
                            bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias, (unsigned)d.n,
                            (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo,
-                           (unsigned)rows);
+                           (unsigned)sp.rows_per_item, (unsigned)items);
     }
     size_t total = d.cout * d.n * d.ho * d.wo;
     if (bias)
@@ -347,7 +475,7 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D, &d, true, gi, 0, d.n);
-            MW_TRY(gemm_run(c, &p, w, x, beta, y));
+            MW_TRY(gemm_exec(c, &p, w, x, beta, y, 0));
         }
         return MW_OK;
     }
@@ -357,7 +485,7 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
         MW_TRY(im2col_chunk(c, &d, x, n0, count));
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D, &d, false, gi, n0, count);
-            MW_TRY(gemm_run(c, &p, w, c->workspace, beta, y));
+            MW_TRY(gemm_exec(c, &p, w, c->workspace, beta, y, 0));
         }
     }
     return MW_OK;
@@ -368,15 +496,16 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     conv_path path = path_of(&d);
     cl_mem gy = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), gx = mw_mem(c, n->out[0]);
     if (path == PATH_DEPTHWISE) {
-        size_t rows = d.cin * d.n * d.h;
-        return conv_launch(c, dw_options(&d), "dw_backward_input", rows, CONV_LOCAL, "mmmuuuuuu",
+        dw_split sp = dw_split_of(c->rt);
+        size_t items = dw_items(sp, d.cin * d.n, d.h);
+        return conv_launch(c, dw_options(&d), "dw_backward_input", items, sp.local, "mmmuuuuuuu",
                            gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
-                           (unsigned)d.wo, (unsigned)rows);
+                           (unsigned)d.wo, (unsigned)sp.rows_per_item, (unsigned)items);
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, true, gi, 0, d.n);
-            MW_TRY(gemm_run(c, &p, w, gy, 0.0f, gx));
+            MW_TRY(gemm_exec(c, &p, w, gy, 0.0f, gx, 0));
         }
         return MW_OK;
     }
@@ -385,7 +514,7 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
         size_t count = d.n - n0 < cn ? d.n - n0 : cn;
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, false, gi, n0, count);
-            MW_TRY(gemm_run(c, &p, w, gy, 0.0f, c->workspace));
+            MW_TRY(gemm_exec(c, &p, w, gy, 0.0f, c->workspace, 0));
         }
         MW_TRY(col2im_chunk(c, &d, gx, n0, count));
     }
@@ -398,16 +527,16 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
     cl_mem gy = mw_mem(c, n->in[0]), x = mw_mem(c, n->in[1]), gw = mw_mem(c, n->out[0]);
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
-        MW_TRY(conv_launch(c, dw_options(&d), "dw_weight_partial", planes, CONV_LOCAL, "mmmuuuuu",
-                           gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
-                           (unsigned)d.wo, (unsigned)planes));
+        MW_TRY(conv_launch(c, dw_options(&d), "dw_weight_partial", planes, dw_split_of(c->rt).local,
+                           "mmmuuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w,
+                           (unsigned)d.ho, (unsigned)d.wo, (unsigned)planes));
         return conv_launch(c, "", "dw_weight_reduce", d.cin * kk, 64, "mmuuu", c->workspace, gw,
                            (unsigned)d.n, (unsigned)kk, (unsigned)(d.cin * kk));
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, true, gi, 0, d.n);
-            MW_TRY(gemm_run(c, &p, gy, x, 0.0f, gw));
+            MW_TRY(gemm_exec(c, &p, gy, x, 0.0f, gw, 0));
         }
         return MW_OK;
     }
@@ -417,7 +546,7 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
         MW_TRY(im2col_chunk(c, &d, x, n0, count));
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, false, gi, n0, count);
-            MW_TRY(gemm_run(c, &p, gy, c->workspace, n0 ? 1.0f : 0.0f, gw));
+            MW_TRY(gemm_exec(c, &p, gy, c->workspace, n0 ? 1.0f : 0.0f, gw, col_floats(&d, cn)));
         }
     }
     return MW_OK;
