@@ -15,6 +15,14 @@
 #endif
 #define DW_P ((DW_K - 1) / 2)
 
+/* Multiply-add: fused where the device has hardware FMA (-DMW_FMA, set by engine/ops/conv.c
+ * from CL_DEVICE_SINGLE_FP_CONFIG): PoCL lowers mad() to a separate multiply and add. */
+#ifdef MW_FMA
+#define MAD(a, b, c) fma(a, b, c)
+#else
+#define MAD(a, b, c) mad(a, b, c)
+#endif
+
 /* Helpers must inline so that their private arrays become registers (PoCL otherwise keeps
  * them in memory). */
 #if defined(__clang__)
@@ -106,7 +114,7 @@ MW_INLINE void dw_row(__global const float *src, int h, int w, int oy, int wo, c
             taps(src + iy * w, ox0, w, t);
 #pragma unroll
             for (int kx = 0; kx < DW_K; kx++)
-                acc = mad(t[kx], (float8)(wt[ky * DW_K + kx]), acc);
+                acc = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc);
         }
         store8(acc, dst + ox0, wo - ox0);
     }
@@ -182,9 +190,9 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
                 for (int kx = 0; kx < DW_K; kx++) {
                     int u = DW_P - kx; /* even lanes need u even, odd lanes u + 1 even */
                     if ((u & 1) == 0)
-                        ev = mad(v[u / 2 + 1], (float8)(wt[ky * DW_K + kx]), ev);
+                        ev = MAD(v[u / 2 + 1], (float8)(wt[ky * DW_K + kx]), ev);
                     else
-                        od = mad(v[(u + 1) / 2 + 1], (float8)(wt[ky * DW_K + kx]), od);
+                        od = MAD(v[(u + 1) / 2 + 1], (float8)(wt[ky * DW_K + kx]), od);
                 }
             }
             float16 r = (float16)(ev.s0, od.s0, ev.s1, od.s1, ev.s2, od.s2, ev.s3, od.s3, ev.s4,
@@ -233,7 +241,7 @@ __kernel void dw_weight_partial(__global const float *gy, __global const float *
                 taps(src + iy * w, ox0, w, t);
 #pragma unroll
                 for (int kx = 0; kx < DW_K; kx++)
-                    acc[ky * DW_K + kx] = mad(gv, t[kx], acc[ky * DW_K + kx]);
+                    acc[ky * DW_K + kx] = MAD(gv, t[kx], acc[ky * DW_K + kx]);
             }
         }
     }
@@ -358,9 +366,11 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
     c += c_off + j0;
     /* Rows past m read the last row (finite, never stored). */
     __global const float *ar[8];
+#pragma unroll
     for (uint r = 0; r < 8; r++)
         ar[r] = a + min(i0 + r, m - 1) * a_rs;
     float16 acc[8][2];
+#pragma unroll
     for (uint r = 0; r < 8; r++)
         acc[r][0] = acc[r][1] = 0.0f;
     uint cols = min(32u, n - j0);
@@ -369,24 +379,27 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
             __global const float *brow = b + (size_t)l * ldb;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
             size_t al = (size_t)l * a_cs;
+#pragma unroll
             for (uint r = 0; r < 8; r++) {
                 float16 av = (float16)(ar[r][al]);
-                acc[r][0] = mad(av, b0, acc[r][0]);
-                acc[r][1] = mad(av, b1, acc[r][1]);
+                acc[r][0] = MAD(av, b0, acc[r][0]);
+                acc[r][1] = MAD(av, b1, acc[r][1]);
             }
         }
     } else {
         for (uint l = 0; l < k; l++) {
             __global const float *brow = b + (size_t)l * ldb;
             float t[32];
+#pragma unroll
             for (uint j = 0; j < 32; j++)
                 t[j] = j < cols ? brow[j] : 0.0f;
             float16 b0 = vload16(0, t), b1 = vload16(1, t);
             size_t al = (size_t)l * a_cs;
+#pragma unroll
             for (uint r = 0; r < 8; r++) {
                 float16 av = (float16)(ar[r][al]);
-                acc[r][0] = mad(av, b0, acc[r][0]);
-                acc[r][1] = mad(av, b1, acc[r][1]);
+                acc[r][0] = MAD(av, b0, acc[r][0]);
+                acc[r][1] = MAD(av, b1, acc[r][1]);
             }
         }
     }
@@ -423,34 +436,44 @@ __kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
     if (i0 >= m || j0 >= n || l0 >= k) return;
     uint l1 = min(k, l0 + kc);
     __global const float *ar[4], *br[4];
+#pragma unroll
     for (uint r = 0; r < 4; r++) {
         ar[r] = a + a_off + (size_t)min(i0 + r, m - 1) * lda;
         br[r] = b + b_off + (size_t)min(j0 + r, n - 1) * ldb;
     }
     float16 acc[4][4];
+#pragma unroll
     for (uint r = 0; r < 4; r++)
+#pragma unroll
         for (uint q = 0; q < 4; q++)
             acc[r][q] = 0.0f;
     uint l = l0;
     for (; l + 16 <= l1; l += 16) {
         float16 av[4], bv[4];
+#pragma unroll
         for (uint r = 0; r < 4; r++) {
             av[r] = vload16(0, ar[r] + l);
             bv[r] = vload16(0, br[r] + l);
         }
+#pragma unroll
         for (uint r = 0; r < 4; r++)
+#pragma unroll
             for (uint q = 0; q < 4; q++)
-                acc[r][q] = mad(av[r], bv[q], acc[r][q]);
+                acc[r][q] = MAD(av[r], bv[q], acc[r][q]);
     }
     float sum[4][4];
+#pragma unroll
     for (uint r = 0; r < 4; r++)
+#pragma unroll
         for (uint q = 0; q < 4; q++) {
             float8 h8 = acc[r][q].lo + acc[r][q].hi;
             float4 h4 = h8.lo + h8.hi;
             sum[r][q] = (h4.x + h4.y) + (h4.z + h4.w);
         }
     for (; l < l1; l++)
+#pragma unroll
         for (uint r = 0; r < 4; r++)
+#pragma unroll
             for (uint q = 0; q < 4; q++)
                 sum[r][q] += ar[r][l] * br[q][l];
     __global float *o = out + o_off + (size_t)s * ldo_s;

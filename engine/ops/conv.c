@@ -324,13 +324,34 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
 
 /* ---- kernel launches ------------------------------------------------------------------- */
 
-/* Sets the arguments of a cl/conv.cl kernel built with `options` (fmt: 'm' cl_mem,
+/* cl/conv.cl is built once for the GEMM, im2col and bias kernels (variant 0) and once per
+ * depthwise kernel size and stride (variants 1-4), each with -DMW_FMA where the device has
+ * hardware fused multiply-add. */
+enum { PROG_BASE = 0 };
+
+static const char *program_options(const mw_cl_ctx *c, int variant) {
+    static const char *const opts[2][5] = {
+        {"", "-DDW_K=3 -DDW_S=1", "-DDW_K=3 -DDW_S=2", "-DDW_K=5 -DDW_S=1", "-DDW_K=5 -DDW_S=2"},
+        {"-DMW_FMA", "-DMW_FMA -DDW_K=3 -DDW_S=1", "-DMW_FMA -DDW_K=3 -DDW_S=2",
+         "-DMW_FMA -DDW_K=5 -DDW_S=1", "-DMW_FMA -DDW_K=5 -DDW_S=2"}};
+    cl_device_fp_config fp = 0;
+    clGetDeviceInfo(mw_runtime_device(c->rt)->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp,
+                    NULL);
+    return opts[(fp & CL_FP_FMA) != 0][variant];
+}
+
+/* The depthwise variant of a shape on the depthwise path. */
+static int dw_variant(const conv_dims *d) {
+    return 1 + 2 * (d->k == 5) + (d->stride == 2);
+}
+
+/* Sets the arguments of a cl/conv.cl kernel of program `variant` (fmt: 'm' cl_mem,
  * 'u' unsigned) and enqueues a `dims`-D range, each global size rounded up to its local
  * size (kernels bound-check). */
-static mw_status launch_v(mw_cl_ctx *c, const char *options, const char *kernel, cl_uint dims,
+static mw_status launch_v(mw_cl_ctx *c, int variant, const char *kernel, cl_uint dims,
                           const size_t *global, const size_t *local, const char *fmt, va_list ap) {
     cl_kernel k;
-    MW_TRY(mw_runtime_kernel(c->rt, "conv", options, kernel, &k));
+    MW_TRY(mw_runtime_kernel(c->rt, "conv", program_options(c, variant), kernel, &k));
     cl_int err = CL_SUCCESS;
     for (cl_uint i = 0; fmt[i] && err == CL_SUCCESS; i++) {
         if (fmt[i] == 'm') {
@@ -359,14 +380,14 @@ static mw_status launch_v(mw_cl_ctx *c, const char *options, const char *kernel,
 }
 
 /* 1-D: `global` items in groups of `local` (capped by the device and by `global`). */
-static mw_status conv_launch(mw_cl_ctx *c, const char *options, const char *kernel, size_t global,
+static mw_status conv_launch(mw_cl_ctx *c, int variant, const char *kernel, size_t global,
                              size_t local, const char *fmt, ...) {
     size_t max_local = mw_runtime_device(c->rt)->max_work_group_size;
     if (local > max_local) local = max_local;
     if (local > global) local = global;
     va_list ap;
     va_start(ap, fmt);
-    mw_status s = launch_v(c, options, kernel, 1, &global, &local, fmt, ap);
+    mw_status s = launch_v(c, variant, kernel, 1, &global, &local, fmt, ap);
     va_end(ap);
     return s;
 }
@@ -375,7 +396,7 @@ static mw_status conv_launch_nd(mw_cl_ctx *c, const char *kernel, cl_uint dims,
                                 const size_t *global, const size_t *local, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    mw_status s = launch_v(c, "", kernel, dims, global, local, fmt, ap);
+    mw_status s = launch_v(c, PROG_BASE, kernel, dims, global, local, fmt, ap);
     va_end(ap);
     return s;
 }
@@ -407,16 +428,9 @@ static mw_status gemm_exec(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, floa
                           (unsigned)p->lda, b, (unsigned)p->b_off, (unsigned)p->ldb, c->workspace,
                           (unsigned)ws_off, (unsigned)p->n, (unsigned)(p->m * p->n), (unsigned)p->m,
                           (unsigned)p->n, (unsigned)p->k, (unsigned)kc, 0u));
-    return conv_launch(c, "", "gemm_reduce", p->m * p->n, 64, "muumuuuuu", c->workspace,
+    return conv_launch(c, PROG_BASE, "gemm_reduce", p->m * p->n, 64, "muumuuuuu", c->workspace,
                        (unsigned)ws_off, (unsigned)splits, out, (unsigned)p->c_off,
                        (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, acc);
-}
-
-/* Depthwise kernels are specialised per kernel size and stride (cl/conv.cl). */
-static const char *dw_options(const conv_dims *d) {
-    static const char *const opts[2][2] = {{"-DDW_K=3 -DDW_S=1", "-DDW_K=3 -DDW_S=2"},
-                                           {"-DDW_K=5 -DDW_S=1", "-DDW_K=5 -DDW_S=2"}};
-    return opts[d->k == 5][d->stride == 2];
 }
 
 /* Depthwise work split: on CPU devices a work-item takes a band of rows and groups hold one
@@ -438,15 +452,15 @@ static size_t dw_items(dw_split sp, size_t planes, size_t rows) {
 
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
     size_t items = d->cin * d->k * d->k * cn * d->ho;
-    return conv_launch(c, "", "im2col", items, 64, "mmuuuuuuuuuuu", x, c->workspace, (unsigned)d->n,
-                       (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo,
-                       (unsigned)d->k, (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0,
-                       (unsigned)cn, (unsigned)items);
+    return conv_launch(c, PROG_BASE, "im2col", items, 64, "mmuuuuuuuuuuu", x, c->workspace,
+                       (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
+                       (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride, (unsigned)d->pad,
+                       (unsigned)n0, (unsigned)cn, (unsigned)items);
 }
 
 static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_t n0, size_t cn) {
     size_t items = d->cin * cn * d->h;
-    return conv_launch(c, "", "col2im", items, 64, "mmuuuuuuuuuuu", c->workspace, gx,
+    return conv_launch(c, PROG_BASE, "col2im", items, 64, "mmuuuuuuuuuuu", c->workspace, gx,
                        (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
                        (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride, (unsigned)d->pad,
                        (unsigned)n0, (unsigned)cn, (unsigned)items);
@@ -462,14 +476,14 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt);
         size_t items = dw_items(sp, d.cout * d.n, d.ho);
-        return conv_launch(c, dw_options(&d), "dw_forward", items, sp.local, "mmmmuuuuuuuu", x, w,
+        return conv_launch(c, dw_variant(&d), "dw_forward", items, sp.local, "mmmmuuuuuuuu", x, w,
                            bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias, (unsigned)d.n,
                            (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo,
                            (unsigned)sp.rows_per_item, (unsigned)items);
     }
     size_t total = d.cout * d.n * d.ho * d.wo;
     if (bias)
-        MW_TRY(conv_launch(c, "", "bias_fill", total, 64, "mmuu", mw_mem(c, n->in[2]), y,
+        MW_TRY(conv_launch(c, PROG_BASE, "bias_fill", total, 64, "mmuu", mw_mem(c, n->in[2]), y,
                            (unsigned)(d.n * d.ho * d.wo), (unsigned)total));
     float beta = bias ? 1.0f : 0.0f;
     if (path == PATH_POINTWISE) {
@@ -498,7 +512,7 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt);
         size_t items = dw_items(sp, d.cin * d.n, d.h);
-        return conv_launch(c, dw_options(&d), "dw_backward_input", items, sp.local, "mmmuuuuuuu",
+        return conv_launch(c, dw_variant(&d), "dw_backward_input", items, sp.local, "mmmuuuuuuu",
                            gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
                            (unsigned)d.wo, (unsigned)sp.rows_per_item, (unsigned)items);
     }
@@ -527,11 +541,11 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
     cl_mem gy = mw_mem(c, n->in[0]), x = mw_mem(c, n->in[1]), gw = mw_mem(c, n->out[0]);
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
-        MW_TRY(conv_launch(c, dw_options(&d), "dw_weight_partial", planes, dw_split_of(c->rt).local,
+        MW_TRY(conv_launch(c, dw_variant(&d), "dw_weight_partial", planes, dw_split_of(c->rt).local,
                            "mmmuuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w,
                            (unsigned)d.ho, (unsigned)d.wo, (unsigned)planes));
-        return conv_launch(c, "", "dw_weight_reduce", d.cin * kk, 64, "mmuuu", c->workspace, gw,
-                           (unsigned)d.n, (unsigned)kk, (unsigned)(d.cin * kk));
+        return conv_launch(c, PROG_BASE, "dw_weight_reduce", d.cin * kk, 64, "mmuuu", c->workspace,
+                           gw, (unsigned)d.n, (unsigned)kk, (unsigned)(d.cin * kk));
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
@@ -555,7 +569,7 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
 static mw_status conv2d_bwd_bias_cl(mw_cl_ctx *c, const mw_node *n) {
     const mw_tensor *gy = mw_t(c->g, n->in[0]);
     size_t channels = (size_t)gy->shape[0], len = gy->numel / channels;
-    return conv_launch(c, "", "bias_grad", channels, 16, "mmuu", mw_mem(c, n->in[0]),
+    return conv_launch(c, PROG_BASE, "bias_grad", channels, 16, "mmuu", mw_mem(c, n->in[0]),
                        mw_mem(c, n->out[0]), (unsigned)len, (unsigned)channels);
 }
 
