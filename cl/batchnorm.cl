@@ -1,7 +1,8 @@
-/* Batch normalisation over channel-major maps [C, N, H, W] (nn.BatchNorm2d), with the next
- * activation fused. Channel c is the contiguous row x[c·len .. (c+1)·len), len = N·H·W, so
- * one work-group owns one channel: its work-items stream the row as float16 vectors (PoCL
- * vectorises explicit vector types only) and combine their partial sums in local memory.
+/* Batch normalisation over channel-major maps [C, N, H, W] (nn.BatchNorm2d), with the
+ * next activation fused. Channel c is the contiguous row x[c·len .. (c+1)·len), len = N·H·W,
+ * so one work-group owns one channel: its work-items stream the row as float16 vectors (PoCL
+ * vectorises explicit vector types only) and combine their partial sums in local memory. On
+ * CPU devices the host makes the group a single work-item (see mw_group_size), on GPUs wide.
  * One launch per node each way: the forward computes the batch statistics, updates the
  * running ones and writes y; the backward reduces Σg, Σg·x̂ and writes gx in the same group.
  *
@@ -44,8 +45,8 @@ float2 group_sum2(float2 v, __local float2 *scratch) {
     uint lid = get_local_id(0), size = get_local_size(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint half = size / 2; half > 0; half /= 2) {
-        if (lid < half) scratch[lid] += scratch[lid + half];
+    for (uint step = size / 2; step > 0; step /= 2) {
+        if (lid < step) scratch[lid] += scratch[lid + step];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     float2 total = scratch[0];
@@ -82,57 +83,76 @@ void store_lanes(float16 v, __global float *row, uint at, uint lanes) {
         row[at] = v.s0;
 }
 
-/* Sums over lanes that hold data: 16 of them, or lane 0 of a splat. */
-float sum_lanes(float16 v, uint lanes) {
-    return lanes == 16 ? hsum16(v) : v.s0;
+/* The lanes that hold data, the others zero: what a sum may accumulate. */
+float16 data_lanes(float16 v, uint lanes) {
+    return lanes == 16 ? v : (float16)(v.s0, 0.0f, (float2)0.0f, (float4)0.0f, (float8)0.0f);
 }
 
-/* Train mode: mean and biased variance of the row (sums shifted by the row's first element,
- * so that a large mean does not cancel the variance away), then the running statistics move
- * by `momentum` towards the mean and the unbiased variance, and `count` (num_batches_tracked)
- * grows by one per node. Eval mode: the running statistics, untouched. */
-__kernel void bn_forward_f32(__global const float *x, __global const float *gamma,
-                             __global const float *beta, __global float *running_mean,
-                             __global float *running_var, __global int *count,
-                             __global float *y, __global float *stats, const uint channels,
-                             const uint len, const float momentum, const float eps,
-                             const int act, const int training) {
-    __local float2 scratch[MW_BN_MAX_GROUP];
-    uint c = get_group_id(0), lid = get_local_id(0);
-    __global const float *xr = x + (size_t)c * len;
-    __global float *yr = y + (size_t)c * len;
-    float mean, invstd;
-    if (training) {
-        float shift = xr[0];
-        float2 s = 0.0f;
-        ROW_LOOP(len, {
-            float16 d = load_lanes(xr, at, lanes) - shift;
-            s += (float2)(sum_lanes(d, lanes), sum_lanes(d * d, lanes));
-        })
-        s = group_sum2(s, scratch);
-        float dm = s.x / (float)len;
-        float var = fmax(s.y / (float)len - dm * dm, 0.0f);
-        mean = shift + dm;
-        invstd = 1.0f / sqrt(var + eps);
-        if (lid == 0) {
-            float unbiased = var * ((float)len / (float)(len - 1));
-            running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
-            running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
-            if (c == 0) count[0] += 1;
-        }
-    } else {
-        mean = running_mean[c];
-        invstd = 1.0f / sqrt(running_var[c] + eps);
-    }
-    if (lid == 0) {
+/* Σ over the group of per-lane accumulators. */
+float2 group_sum_lanes(float16 a, float16 b, __local float2 *scratch) {
+    return group_sum2((float2)(hsum16(a), hsum16(b)), scratch);
+}
+
+/* y = act((x − mean) · γ invstd + β) over one row; records the statistics used. */
+void normalize_row(__global const float *xr, __global float *yr, const uint len, float mean,
+                   float invstd, float gamma, float beta, int act, __global float *stats,
+                   uint channels) {
+    uint c = get_group_id(0);
+    if (get_local_id(0) == 0) {
         stats[c] = mean;
         stats[channels + c] = invstd;
     }
-    float scale = gamma[c] * invstd, b = beta[c];
+    float scale = gamma * invstd;
     ROW_LOOP(len, {
-        float16 z = (load_lanes(xr, at, lanes) - mean) * scale + b;
+        float16 z = (load_lanes(xr, at, lanes) - mean) * scale + beta;
         store_lanes(act16(z, act), yr, at, lanes);
     })
+}
+
+/* Train mode: mean and biased variance of the row, in two passes (Σ(x − mean)² has no
+ * cancellation, unlike Σx² − n·mean²; the second pass mostly hits the cache), then the
+ * running statistics move by `momentum` towards the mean and the unbiased variance, and
+ * `count` (num_batches_tracked) grows by one per node. A kernel of its own rather than a
+ * branch of the eval one: PoCL miscompiles barriers under a (uniform) condition. */
+__kernel void bn_forward_train_f32(__global const float *x, __global const float *gamma,
+                                   __global const float *beta, __global float *running_mean,
+                                   __global float *running_var, __global int *count,
+                                   __global float *y, __global float *stats,
+                                   const uint channels, const uint len, const float momentum,
+                                   const float eps, const int act) {
+    __local float2 scratch[MW_BN_MAX_GROUP];
+    uint c = get_group_id(0);
+    __global const float *xr = x + (size_t)c * len;
+    float16 acc = 0.0f;
+    ROW_LOOP(len, { acc += data_lanes(load_lanes(xr, at, lanes), lanes); })
+    float mean = group_sum_lanes(acc, 0.0f, scratch).x / (float)len;
+    acc = 0.0f;
+    ROW_LOOP(len, {
+        float16 d = load_lanes(xr, at, lanes) - mean;
+        acc += data_lanes(d * d, lanes);
+    })
+    float var = group_sum_lanes(acc, 0.0f, scratch).x / (float)len;
+    if (get_local_id(0) == 0) {
+        float unbiased = var * ((float)len / (float)(len - 1));
+        running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+        if (c == 0) count[0] += 1;
+    }
+    normalize_row(xr, y + (size_t)c * len, len, mean, 1.0f / sqrt(var + eps), gamma[c], beta[c],
+                  act, stats, channels);
+}
+
+/* Eval mode: the running statistics normalise and stay as they are. */
+__kernel void bn_forward_eval_f32(__global const float *x, __global const float *gamma,
+                                  __global const float *beta,
+                                  __global const float *running_mean,
+                                  __global const float *running_var, __global float *y,
+                                  __global float *stats, const uint channels, const uint len,
+                                  const float eps, const int act) {
+    uint c = get_group_id(0);
+    size_t offset = (size_t)c * len;
+    normalize_row(x + offset, y + offset, len, running_mean[c],
+                  1.0f / sqrt(running_var[c] + eps), gamma[c], beta[c], act, stats, channels);
 }
 
 /* With g' = gy · act'(z) (z recomputed from x and the saved statistics, so y is not read)
@@ -145,21 +165,22 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
                               __global float *ggamma, __global float *gbeta, const uint channels,
                               const uint len, const int act, const int training) {
     __local float2 scratch[MW_BN_MAX_GROUP];
-    uint c = get_group_id(0), lid = get_local_id(0);
+    uint c = get_group_id(0);
     size_t offset = (size_t)c * len;
     __global const float *xr = x + offset, *gr = gy + offset;
     __global float *gxr = gx + offset;
     float mean = stats[c], invstd = stats[channels + c];
     float scale = gamma[c] * invstd, b = beta[c];
-    float2 s = 0.0f;
+    float16 acc_g = 0.0f, acc_gx = 0.0f;
     ROW_LOOP(len, {
-        float16 d = load_lanes(xr, at, lanes) - mean, xhat = d * invstd;
+        float16 d = load_lanes(xr, at, lanes) - mean;
         float16 g = load_lanes(gr, at, lanes);
         if (act) g *= act_grad16(d * scale + b, act); /* z exactly as the forward made it */
-        s += (float2)(sum_lanes(g, lanes), sum_lanes(g * xhat, lanes));
+        acc_g += data_lanes(g, lanes);
+        acc_gx += data_lanes(g * d * invstd, lanes);
     })
-    s = group_sum2(s, scratch);
-    if (lid == 0) {
+    float2 s = group_sum_lanes(acc_g, acc_gx, scratch);
+    if (get_local_id(0) == 0) {
         gbeta[c] = s.x;
         ggamma[c] = s.y;
     }

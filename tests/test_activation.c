@@ -54,7 +54,8 @@ static void test_ragged_sizes_against_reference(void **state) {
             op_spec spec = {1, {1}, {{sizes[s]}}, {MW_F32}, build_activate, &acts[a]};
             void *inputs[] = {x};
             char what[64];
-            snprintf(what, sizeof what, "%s on %zu elements", acts[a] == MW_ACT_SWISH ? "swish" : "sigmoid", n);
+            snprintf(what, sizeof what, "%s on %zu elements",
+                     acts[a] == MW_ACT_SWISH ? "swish" : "sigmoid", n);
             op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-5, 0, 0);
         }
         free(x), free(seed);

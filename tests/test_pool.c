@@ -65,8 +65,7 @@ static void test_scale_channels_matches_pytorch(void **state) {
     float *want_grad[] = {test_reference_f32(ref, "scale.gx", N),
                           test_reference_f32(ref, "scale.gs", S)};
     op_spec spec = {2, {4, 4}, {{5, 3, 6, 6}, {5, 3, 1, 1}}, {MW_F32, MW_F32}, build_scale, NULL};
-    op_check_both("scale_channels", &spec, (void *const *)in, gy, y, want_grad, 1e-5, 1e-2f,
-                  2e-3);
+    op_check_both("scale_channels", &spec, (void *const *)in, gy, y, want_grad, 1e-5, 1e-2f, 2e-3);
     free(in[0]), free(in[1]), free(y), free(gy), free(want_grad[0]), free(want_grad[1]);
     mw_safetensors_free(ref);
 }
@@ -83,8 +82,8 @@ static void test_scale_channels_planes(void **state) {
         test_fill_normal(&r, x, n, 1.0f);
         test_fill_normal(&r, seed, n, 1.0f);
         test_fill_uniform(&r, s, 21, 0.0f, 1.0f);
-        op_spec spec = {2, {4, 4}, {{7, 3, h, w}, {7, 3, 1, 1}}, {MW_F32, MW_F32}, build_scale,
-                        NULL};
+        op_spec spec = {2,           {4, 4}, {{7, 3, h, w}, {7, 3, 1, 1}}, {MW_F32, MW_F32},
+                        build_scale, NULL};
         void *inputs[] = {x, s};
         char what[64];
         snprintf(what, sizeof what, "scale_channels %lldx%lld", (long long)h, (long long)w);

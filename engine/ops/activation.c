@@ -78,8 +78,8 @@ static void activate_backward(mw_graph *g, const mw_node *n, const int *gout, co
 
 static mw_status activate_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t count = mw_t(c->g, n->out[0])->numel;
-    return mw_launch(c, "activation", "activate_f32", (count + ACT_VECTOR - 1) / ACT_VECTOR,
-                     "mmui", mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)count,
+    return mw_launch(c, "activation", "activate_f32", (count + ACT_VECTOR - 1) / ACT_VECTOR, "mmui",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)count,
                      n->attr.act.activation);
 }
 

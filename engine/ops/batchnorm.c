@@ -15,9 +15,8 @@
 enum { BN_MAX_GROUP = 256 };
 
 void mw_ref_batch_norm(const float *x, const float *gamma, const float *beta, float *running_mean,
-                       float *running_var, int32_t *count, float *y, float *stats,
-                       size_t channels, size_t len, float momentum, float eps, int act,
-                       bool training) {
+                       float *running_var, int32_t *count, float *y, float *stats, size_t channels,
+                       size_t len, float momentum, float eps, int act, bool training) {
     for (size_t c = 0; c < channels; c++) {
         const float *xr = x + c * len;
         if (training) {
@@ -150,24 +149,31 @@ static mw_status batch_norm_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t channels, len, group;
     bn_dims(c->g, n->in[0], &channels, &len);
     MW_TRY(check_batch(c->g, n, c->training, len));
-    MW_TRY(mw_group_size(c, "batchnorm", "bn_forward_f32", BN_MAX_GROUP, &group));
-    return mw_launch_groups(
-        c, "batchnorm", "bn_forward_f32", channels, group, "mmmmmmmmuuffii", mw_mem(c, n->in[0]),
-        mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->in[3]), mw_mem(c, n->in[4]),
-        mw_mem(c, n->in[5]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]), (unsigned)channels,
-        (unsigned)len, (double)n->attr.norm.momentum, (double)n->attr.norm.eps,
-        n->attr.norm.activation, (int)c->training);
+    const char *kernel = c->training ? "bn_forward_train_f32" : "bn_forward_eval_f32";
+    MW_TRY(mw_group_size(c, "batchnorm", kernel, BN_MAX_GROUP, &group));
+    const mw_node_attr *at = &n->attr;
+    if (c->training)
+        return mw_launch_groups(
+            c, "batchnorm", kernel, channels, group, "mmmmmmmmuuffi", mw_mem(c, n->in[0]),
+            mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->in[3]), mw_mem(c, n->in[4]),
+            mw_mem(c, n->in[5]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]), (unsigned)channels,
+            (unsigned)len, (double)at->norm.momentum, (double)at->norm.eps, at->norm.activation);
+    return mw_launch_groups(c, "batchnorm", kernel, channels, group, "mmmmmmmuufi",
+                            mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->in[2]),
+                            mw_mem(c, n->in[3]), mw_mem(c, n->in[4]), mw_mem(c, n->out[0]),
+                            mw_mem(c, n->out[1]), (unsigned)channels, (unsigned)len,
+                            (double)at->norm.eps, at->norm.activation);
 }
 
 static mw_status batch_norm_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t channels, len, group;
     bn_dims(c->g, n->in[1], &channels, &len);
     MW_TRY(mw_group_size(c, "batchnorm", "bn_backward_f32", BN_MAX_GROUP, &group));
-    return mw_launch_groups(
-        c, "batchnorm", "bn_backward_f32", channels, group, "mmmmmmmmuuii", mw_mem(c, n->in[0]),
-        mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->in[3]), mw_mem(c, n->in[4]),
-        mw_mem(c, n->out[0]), mw_mem(c, n->out[1]), mw_mem(c, n->out[2]), (unsigned)channels,
-        (unsigned)len, n->attr.norm.activation, (int)c->training);
+    return mw_launch_groups(c, "batchnorm", "bn_backward_f32", channels, group, "mmmmmmmmuuii",
+                            mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->in[2]),
+                            mw_mem(c, n->in[3]), mw_mem(c, n->in[4]), mw_mem(c, n->out[0]),
+                            mw_mem(c, n->out[1]), mw_mem(c, n->out[2]), (unsigned)channels,
+                            (unsigned)len, n->attr.norm.activation, (int)c->training);
 }
 
 static mw_status batch_norm_cpu(mw_cpu_ctx *c, const mw_node *n) {

@@ -82,11 +82,10 @@ static mw_status dropout_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t count = mw_t(c->g, n->in[0])->numel;
     float p = n->attr.dropout.p;
     uint64_t key = mw_dropout_key(c->step, node_index(c->g, n));
-    return mw_launch(c, "dropout", "dropout_f32", count, "mmmuuuufi", mw_mem(c, n->in[0]),
-                     mw_mem(c, n->out[0]), mw_mem(c, n->out[1]), (unsigned)count,
-                     (unsigned)(key & 0xFFFFFFFFu), (unsigned)(key >> 32),
-                     (unsigned)mw_dropout_threshold(p), (double)mw_dropout_scale(p),
-                     (int)c->training);
+    return mw_launch(
+        c, "dropout", "dropout_f32", count, "mmmuuuufi", mw_mem(c, n->in[0]), mw_mem(c, n->out[0]),
+        mw_mem(c, n->out[1]), (unsigned)count, (unsigned)(key & 0xFFFFFFFFu), (unsigned)(key >> 32),
+        (unsigned)mw_dropout_threshold(p), (double)mw_dropout_scale(p), (int)c->training);
 }
 
 static mw_status dropout_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
@@ -108,9 +107,7 @@ static mw_status dropout_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_dropout = {.name = "dropout",
-                                     .run_cl = dropout_cl,
-                                     .run_cpu = dropout_cpu,
-                                     .backward = dropout_backward};
+const mw_op_def mw_op_def_dropout = {
+    .name = "dropout", .run_cl = dropout_cl, .run_cpu = dropout_cpu, .backward = dropout_backward};
 const mw_op_def mw_op_def_dropout_bwd = {
     .name = "dropout_bwd", .run_cl = dropout_bwd_cl, .run_cpu = dropout_bwd_cpu};

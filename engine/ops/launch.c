@@ -87,9 +87,15 @@ mw_status mw_launch_groups(mw_cl_ctx *c, const char *family, const char *kernel,
     return s;
 }
 
+size_t mw_group_size_override = 0;
+
 mw_status mw_group_size(mw_cl_ctx *c, const char *family, const char *kernel, size_t cap,
                         size_t *out) {
     const mw_device_info *d = mw_runtime_device(c->rt);
+    if (mw_group_size_override)
+        cap = mw_group_size_override < cap ? mw_group_size_override : cap;
+    else if (d->type & CL_DEVICE_TYPE_CPU)
+        cap = 1;
     cl_kernel k;
     MW_TRY(mw_runtime_kernel(c->rt, family, "", kernel, &k));
     size_t limit = 0;

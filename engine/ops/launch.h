@@ -19,10 +19,17 @@ mw_status mw_launch_group(mw_cl_ctx *c, const char *family, const char *kernel, 
 mw_status mw_launch_groups(mw_cl_ctx *c, const char *family, const char *kernel, size_t groups,
                            size_t group, const char *fmt, ...);
 
-/* Local size for a kernel that reduces with a tree in local memory: the largest power of two
- * <= cap that the device and this kernel (register pressure can lower its limit) allow. */
+/* Local size for a kernel that reduces a row per work-group with a tree in local memory.
+ * CPU devices: 1 (a work-group runs on one core, its items one after another, so more items
+ * only add barrier overhead; the kernels' vector types give the SIMD; PoCL measured 2-3x
+ * faster). Other devices: the largest power of two <= cap that the device and this kernel
+ * (register pressure can lower its limit) allow. */
 mw_status mw_group_size(mw_cl_ctx *c, const char *family, const char *kernel, size_t cap,
                         size_t *out);
+
+/* Tests only: when non-zero, mw_group_size uses this in place of the device policy (still
+ * within the limits), so that the multi-item path GPUs take runs on a CPU device too. */
+extern size_t mw_group_size_override;
 
 /* For ops with several outputs: a float tensor named "<op>:<node>" (suffix NULL) or
  * "<op>:<node>:<suffix>", <node> being the index the op's next node will get. */

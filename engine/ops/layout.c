@@ -50,7 +50,7 @@ int mw_maps_to_rows(mw_graph *g, int maps) {
 /* Each op's backward is its inverse, whose output has the forward input's shape. */
 static void swap_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                           int *gin) {
-    mw_op inverse = n->op == MW_OP_IMAGES_TO_MAPS ? MW_OP_MAPS_TO_IMAGES
+    mw_op inverse = n->op == MW_OP_IMAGES_TO_MAPS   ? MW_OP_MAPS_TO_IMAGES
                     : n->op == MW_OP_MAPS_TO_IMAGES ? MW_OP_IMAGES_TO_MAPS
                     : n->op == MW_OP_MAPS_TO_ROWS   ? MW_OP_ROWS_TO_MAPS
                                                     : MW_OP_MAPS_TO_ROWS;

@@ -70,8 +70,8 @@ int mw_avg_pool(mw_graph *g, int x, int k) {
 
 int mw_scale_channels(mw_graph *g, int x, int s) {
     int in[2] = {x, s};
-    if (!mw_graph_check_inputs(g, "scale_channels", in, 2) ||
-        !check_maps(g, "scale_channels", x) || !check_maps(g, "scale_channels", s))
+    if (!mw_graph_check_inputs(g, "scale_channels", in, 2) || !check_maps(g, "scale_channels", x) ||
+        !check_maps(g, "scale_channels", s))
         return -1;
     const int64_t *xs = mw_t(g, x)->shape, *ss = mw_t(g, s)->shape;
     if (ss[0] != xs[0] || ss[1] != xs[1] || ss[2] != 1 || ss[3] != 1)
@@ -86,8 +86,8 @@ int mw_scale_channels(mw_graph *g, int x, int s) {
 
 static void avg_pool_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                               int *gin) {
-    gin[0] = mw_graph_emit(g, MW_OP_AVG_POOL_BWD, &gout[0], 1, 4, mw_t(g, n->in[0])->shape,
-                           n->attr);
+    gin[0] =
+        mw_graph_emit(g, MW_OP_AVG_POOL_BWD, &gout[0], 1, 4, mw_t(g, n->in[0])->shape, n->attr);
 }
 
 /* One node gives both gradients: gx = gy · s and gs = Σ_hw gy · x. */
