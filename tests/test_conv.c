@@ -12,10 +12,11 @@
 /* engine/ops/conv.c: the im2col workspace cap, lowered here so that small shapes run in
  * several chunks. */
 extern size_t mw_conv_workspace_cap;
-/* engine/ops/conv.c: 0 picks the GEMM implementation by device, 1 forces CLBlast, 2 the own
- * kernels of cl/conv.cl; the tests run both on whatever device they have. */
-extern int mw_conv_gemm_impl;
-static const char *const gemm_impl_names[3] = {"auto", "clblast", "own"};
+/* engine/ops/conv.c: 0 chooses kernels by device type, 1 as for GPUs (CLBlast GEMMs, a
+ * depthwise row per work-item), 2 as for CPUs (own GEMMs, bands of rows); the tests run both
+ * profiles on whatever device they have. */
+extern int mw_conv_profile;
+static const char *const profile_names[3] = {"auto", "gpu profile", "cpu profile"};
 
 typedef struct conv_case {
     const char *name;
@@ -87,8 +88,7 @@ static void test_conv_matches_pytorch(void **state) {
     mw_safetensors_free(ref);
 }
 
-/* OpenCL against the reference backend on random data, 1e-4 relative, with each GEMM
- * implementation. */
+/* OpenCL against the reference backend on random data, 1e-4 relative, in both profiles. */
 static void check_random(const conv_case *c, uint64_t seed) {
     op_spec spec = spec_of(c);
     test_rng r;
@@ -101,13 +101,13 @@ static void check_random(const conv_case *c, uint64_t seed) {
     size_t ny = (size_t)c->cout * c->n * out_size(c->h, c) * out_size(c->w, c);
     float *gy = malloc(ny * sizeof *gy);
     test_fill_normal(&r, gy, ny, 1.0f);
-    for (int impl = 1; impl <= 2; impl++) {
+    for (int profile = 1; profile <= 2; profile++) {
         char what[96];
-        snprintf(what, sizeof what, "%s [%s GEMM]", c->name, gemm_impl_names[impl]);
-        mw_conv_gemm_impl = impl;
+        snprintf(what, sizeof what, "%s [%s]", c->name, profile_names[profile]);
+        mw_conv_profile = profile;
         op_check_both(what, &spec, (void *const *)in, gy, NULL, NULL, 1e-4, 0, 0);
     }
-    mw_conv_gemm_impl = 0;
+    mw_conv_profile = 0;
     for (int i = 0; i < 3; i++)
         free(in[i]);
     free(gy);

@@ -227,14 +227,19 @@ static gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi, s
  * CLBlast everywhere except CPU devices, where cl/conv.cl's register-blocked float16 kernels
  * run several times faster (PoCL does not vectorise CLBlast's kernels across work-items). */
 
-/* 0: by device; 1: always CLBlast; 2: always the own kernels. Not static: the tests run
- * both implementations on whatever device they have. */
-extern int mw_conv_gemm_impl;
-int mw_conv_gemm_impl = 0;
+/* How kernels are chosen and split: 0 by device type; 1 as for GPUs (CLBlast GEMMs, one
+ * depthwise row per work-item in groups of 64); 2 as for CPUs (own GEMMs, bands of rows in
+ * groups of one). Not static: the tests run both profiles on whatever device they have. */
+extern int mw_conv_profile;
+int mw_conv_profile = 0;
+
+static bool cpu_profile(const mw_runtime *rt) {
+    if (mw_conv_profile) return mw_conv_profile == 2;
+    return (mw_runtime_device(rt)->type & CL_DEVICE_TYPE_CPU) != 0;
+}
 
 static bool own_gemm(const mw_runtime *rt) {
-    if (mw_conv_gemm_impl) return mw_conv_gemm_impl == 2;
-    return (mw_runtime_device(rt)->type & CL_DEVICE_TYPE_CPU) != 0;
+    return cpu_profile(rt);
 }
 
 /* gemm_nt slices the inner dimension when the output alone has too few blocks to occupy the
@@ -441,8 +446,7 @@ typedef struct dw_split {
 } dw_split;
 
 static dw_split dw_split_of(const mw_runtime *rt) {
-    bool cpu = (mw_runtime_device(rt)->type & CL_DEVICE_TYPE_CPU) != 0;
-    return cpu ? (dw_split){8, 1} : (dw_split){1, 64};
+    return cpu_profile(rt) ? (dw_split){8, 1} : (dw_split){1, 64};
 }
 
 /* Items covering `rows` rows in each of `planes` planes. */
