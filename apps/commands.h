@@ -6,7 +6,26 @@
 
 enum { MW_EXIT_OK = 0, MW_EXIT_FAILURE = 1, MW_EXIT_USAGE = 2 };
 
+#include "memwrap/status.h"
+
+/* Bad input (arguments, files, names) exits 2; device and driver failures exit 1. */
+static inline int mw_exit_code(mw_status s) {
+    switch (s) {
+    case MW_OK:
+        return MW_EXIT_OK;
+    case MW_ERR_INVALID_ARG:
+    case MW_ERR_NOT_FOUND:
+    case MW_ERR_FORMAT:
+    case MW_ERR_IO:
+        return MW_EXIT_USAGE;
+    default:
+        return MW_EXIT_FAILURE;
+    }
+}
+
 int mw_cmd_devices(int argc, char **argv);
 int mw_cmd_demo(int argc, char **argv);
+int mw_cmd_infer(int argc, char **argv);
+int mw_cmd_bench(int argc, char **argv);
 
 #endif

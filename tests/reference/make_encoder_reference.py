@@ -18,6 +18,7 @@ Files (B = 4 inputs, M = 6 memory images, 10 classes, float64 computation):
 Usage: /usr/bin/python3 tests/reference/make_encoder_reference.py [--out DIR] [--verbose]
 """
 import argparse
+import copy
 import importlib.metadata
 import math
 import os
@@ -226,6 +227,25 @@ def run_model(model, x, mem, with_memory):
     return e, m, logits, w
 
 
+def train_step(model, x, mem, with_memory, y):
+    """One SGD step in train mode; returns loss, logits, weights, encodings, state_dict."""
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), **SGD)
+    opt.zero_grad()
+    e, m, logits, w = run_model(model, x, mem, with_memory)
+    loss = torch.nn.CrossEntropyLoss()(logits, y)
+    loss.backward()
+    opt.step()
+    return loss, logits, w, e, m, {k: v.detach().double() for k, v in model.state_dict().items()}
+
+
+def relative_deviation(got, ref):
+    """max |got - ref| / max |ref| as a float64 [1] tensor."""
+    got, ref = got.detach().double(), ref.detach().double()
+    scale = ref.abs().max().clamp_min(1e-300)
+    return ((got - ref).abs().max() / scale).reshape(1)
+
+
 def keys_listing(model, title):
     sd = model.state_dict()
     lines = [f"# {title}: {len(sd)} tensors, {encoders.count_params(model)} parameters"]
@@ -292,13 +312,20 @@ def case(outdir, enc, variant, in_channels, size, train, summary, keys):
         if enc == "efficientnet_b0":
             model.dropout_rate = 0.0
         y = torch.tensor(LABELS, dtype=torch.int64)
-        model.train()
-        opt = torch.optim.SGD(model.parameters(), **SGD)
-        opt.zero_grad()
-        e, m, logits, w = run_model(model, x, mem, with_memory)
-        loss = torch.nn.CrossEntropyLoss()(logits, y)
-        loss.backward()
-        opt.step()
+        # The same step in float32 PyTorch measures how far float32 arithmetic itself lands
+        # from this float64 oracle (`noise.*`): the C tests hold memwrap to a small multiple
+        # of it, since a one-step update through train-mode batch norm on 4 images is a
+        # small residual that no float32 implementation reproduces to 1e-4.
+        f32 = train_step(copy.deepcopy(model).float(), x.float(),
+                         mem.float() if with_memory else None, with_memory, y)
+        loss, logits, w, e, m, _ = train_step(model, x, mem, with_memory, y)
+        for name, ref, got in (("train.loss", loss, f32[0]), ("train.logits", logits, f32[1])) + (
+                (("train.weights", w, f32[2]),) if with_memory else ()):
+            t["noise." + name] = relative_deviation(got, ref)
+        after32 = f32[5]
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                t["noise.after." + k] = relative_deviation(after32[k], v)
         t["train.labels"] = y
         t["train.loss"] = loss.detach().reshape(1)
         t["train.logits"] = logits.detach()

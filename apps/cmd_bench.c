@@ -1,0 +1,259 @@
+/* `memwrap bench`: training-step and inference throughput of a model on a device, with the
+ * share of device time per op from OpenCL profiling events. Compile time (the first step,
+ * which builds kernels) is reported apart; steps are timed after a warm-up and the median
+ * is taken. Inputs are random: throughput does not depend on the data. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "memwrap/memwrap.h"
+
+typedef struct bench_args {
+    mw_model_options model;
+    int test_batch, steps, warmup;
+    const char *device;
+    bool json, profile;
+} bench_args;
+
+typedef struct phase_result {
+    double first_s, median_ms, images_per_s;
+    mw_op_time ops[MW_OP_TIME_MAX];
+    int n_ops;
+    double profiled_ms;
+} phase_result;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void usage(FILE *to) {
+    fprintf(to,
+            "usage: memwrap bench [--model NAME] [--variant std|memory|encoder_memory]\n"
+            "                     [--batch N] [--memory N] [--test-batch N] [--steps N]\n"
+            "                     [--warmup N] [--channels 1|3] [--image-size N] [--queues 1|2]\n"
+            "                     [--no-profile] [--device SPEC] [--json]\n"
+            "defaults: mobilenetv2 encoder_memory, batch 128, memory 100, test batch 500,\n"
+            "10 timed steps after 2 warm-up steps, 3x32x32 inputs, 2 queues\n");
+}
+
+static void fill_random(float *x, size_t n, unsigned *seed) {
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        x[i] = (float)((*seed >> 8) * (2.0 / 16777216.0) - 1.0);
+    }
+}
+
+/* One phase: training steps (forward, backward, SGD) or inference batches. */
+static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, phase_result *r) {
+    mw_model_options o = a->model;
+    o.training = training;
+    if (!training) o.batch = a->test_batch;
+    mw_model m = {0};
+    mw_exec *ex = NULL;
+    mw_sgd *sgd = NULL;
+    float *x = NULL, *mem = NULL;
+    int32_t *labels = NULL;
+    double *times = NULL;
+    size_t image = (size_t)o.in_channels * o.image_size * o.image_size;
+    bool with_memory = o.variant != MW_VARIANT_STD;
+    mw_status s = mw_model_build(&o, &m);
+    if (s == MW_OK) s = mw_exec_create(m.g, rt, &ex);
+    if (s == MW_OK) s = mw_exec_init_params(ex, 1);
+    mw_sgd_options so = {0.9f, 5e-4f, true};
+    if (s == MW_OK && training) s = mw_sgd_create(ex, &so, &sgd);
+    x = malloc((size_t)o.batch * image * 4);
+    mem = malloc((size_t)(o.memory > 0 ? o.memory : 1) * image * 4);
+    labels = malloc((size_t)o.batch * 4);
+    times = malloc((size_t)a->steps * sizeof *times);
+    if (s == MW_OK && (!x || !mem || !labels || !times))
+        s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    unsigned seed = 7;
+    if (s == MW_OK) {
+        fill_random(x, (size_t)o.batch * image, &seed);
+        fill_random(mem, (size_t)(o.memory > 0 ? o.memory : 1) * image, &seed);
+        for (int i = 0; i < o.batch; i++) labels[i] = i % o.classes;
+    }
+    int total = a->warmup + a->steps + (a->profile ? 2 : 0);
+    for (int step = 0; step < total && s == MW_OK; step++) {
+        int timed = step - a->warmup;
+        if (a->profile && step == a->warmup + a->steps) {
+            s = mw_exec_set_profiling(ex, true);
+            mw_exec_profile_reset(ex);
+        }
+        double t0 = now_s();
+        s = mw_exec_write(ex, m.images, x, (size_t)o.batch * image * 4);
+        if (s == MW_OK && with_memory) s = mw_exec_write(ex, m.memory, mem, (size_t)o.memory * image * 4);
+        if (s == MW_OK && training) s = mw_exec_write(ex, m.labels, labels, (size_t)o.batch * 4);
+        if (s == MW_OK) s = mw_exec_run(ex, training ? MW_RUN_FORWARD_BACKWARD : MW_RUN_FORWARD);
+        if (s == MW_OK && training) s = mw_sgd_step(sgd, 0.01f);
+        if (s == MW_OK) s = mw_runtime_finish(rt);
+        double dt = now_s() - t0;
+        if (step == 0) r->first_s = dt;
+        if (timed >= 0 && timed < a->steps) times[timed] = dt * 1e3;
+        if (!a->json)
+            fprintf(stderr, "\r%s step %d/%d: %.1f ms   ", training ? "train" : "infer", step + 1,
+                    total, dt * 1e3);
+    }
+    if (!a->json) fprintf(stderr, "\n");
+    if (s == MW_OK) {
+        qsort(times, (size_t)a->steps, sizeof *times, compare_double);
+        r->median_ms = times[a->steps / 2];
+        r->images_per_s = o.batch / (r->median_ms * 1e-3);
+        if (a->profile) {
+            r->n_ops = mw_exec_profile(ex, r->ops, MW_OP_TIME_MAX);
+            if (r->n_ops > MW_OP_TIME_MAX) r->n_ops = MW_OP_TIME_MAX;
+            r->profiled_ms = 0;
+            for (int i = 0; i < r->n_ops; i++) r->profiled_ms += r->ops[i].ms;
+        }
+    }
+    mw_sgd_free(sgd);
+    mw_exec_free(ex);
+    mw_model_free(&m);
+    free(x), free(mem), free(labels), free(times);
+    return s;
+}
+
+static void print_phase(const char *what, int batch, const phase_result *r) {
+    printf("%s: %.1f images/s (median %.1f ms per %d images; first step %.2f s incl. kernel "
+           "builds)\n",
+           what, r->images_per_s, r->median_ms, batch, r->first_s);
+    for (int i = 0; i < r->n_ops; i++)
+        printf("  %-22s %5.1f%%  %8.2f ms over %ld nodes\n", r->ops[i].op,
+               100.0 * r->ops[i].ms / r->profiled_ms, r->ops[i].ms / 2, r->ops[i].nodes / 2);
+}
+
+static cJSON *phase_json(int batch, const phase_result *r) {
+    cJSON *o = cJSON_CreateObject(), *ops = cJSON_CreateArray();
+    cJSON_AddNumberToObject(o, "batch", batch);
+    cJSON_AddNumberToObject(o, "images_per_s", r->images_per_s);
+    cJSON_AddNumberToObject(o, "median_ms", r->median_ms);
+    cJSON_AddNumberToObject(o, "first_step_s", r->first_s);
+    for (int i = 0; i < r->n_ops; i++) {
+        cJSON *op = cJSON_CreateObject();
+        cJSON_AddStringToObject(op, "op", r->ops[i].op);
+        cJSON_AddNumberToObject(op, "share", r->ops[i].ms / r->profiled_ms);
+        cJSON_AddNumberToObject(op, "ms_per_step", r->ops[i].ms / 2);
+        cJSON_AddItemToArray(ops, op);
+    }
+    cJSON_AddItemToObject(o, "ops", ops);
+    return o;
+}
+
+static bool parse_int(const char *v, int lo, int *out) {
+    char *end = NULL;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || x < lo || x > 1 << 20) return false;
+    *out = (int)x;
+    return true;
+}
+
+int mw_cmd_bench(int argc, char **argv) {
+    bench_args a = {.model = {.encoder = MW_ENCODER_MOBILENETV2,
+                              .variant = MW_VARIANT_ENCODER_MEMORY,
+                              .in_channels = 3,
+                              .image_size = 32,
+                              .classes = 10,
+                              .batch = 128,
+                              .memory = 100,
+                              .dropout = -1,
+                              .overlap_branches = true},
+                    .test_batch = 500,
+                    .steps = 10,
+                    .warmup = 2,
+                    .profile = true};
+    mw_status s = MW_OK;
+    for (int i = 1; i < argc && s == MW_OK; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int queues = 2;
+        bool ok = true, takes_value = true;
+        if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
+            usage(stdout);
+            return MW_EXIT_OK;
+        } else if (strcmp(f, "--json") == 0) {
+            a.json = true, takes_value = false;
+        } else if (strcmp(f, "--no-profile") == 0) {
+            a.profile = false, takes_value = false;
+        } else if (strcmp(f, "--model") == 0 && v) {
+            s = mw_encoder_from_name(v, &a.model.encoder);
+        } else if (strcmp(f, "--variant") == 0 && v) {
+            s = mw_variant_from_name(v, &a.model.variant);
+        } else if (strcmp(f, "--device") == 0 && v) {
+            a.device = v;
+        } else if (strcmp(f, "--batch") == 0) {
+            ok = parse_int(v, 1, &a.model.batch);
+        } else if (strcmp(f, "--memory") == 0) {
+            ok = parse_int(v, 1, &a.model.memory);
+        } else if (strcmp(f, "--test-batch") == 0) {
+            ok = parse_int(v, 1, &a.test_batch);
+        } else if (strcmp(f, "--steps") == 0) {
+            ok = parse_int(v, 1, &a.steps);
+        } else if (strcmp(f, "--warmup") == 0) {
+            ok = parse_int(v, 1, &a.warmup);
+        } else if (strcmp(f, "--channels") == 0) {
+            ok = parse_int(v, 1, &a.model.in_channels);
+        } else if (strcmp(f, "--image-size") == 0) {
+            ok = parse_int(v, 8, &a.model.image_size);
+        } else if (strcmp(f, "--queues") == 0) {
+            ok = parse_int(v, 1, &queues) && queues <= 2;
+            a.model.overlap_branches = queues == 2;
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            fprintf(stderr, "memwrap bench: bad argument '%s'\n", f);
+            usage(stderr);
+            return MW_EXIT_USAGE;
+        }
+        if (takes_value) i++;
+    }
+    if (s != MW_OK) {
+        fprintf(stderr, "memwrap bench: %s\n", mw_error_message());
+        return mw_exit_code(s);
+    }
+    mw_runtime_options ro = {.device_spec = a.device, .profiling = a.profile};
+    mw_runtime *rt = NULL;
+    if ((s = mw_runtime_create(&ro, &rt)) != MW_OK) {
+        fprintf(stderr, "memwrap bench: %s\n", mw_error_message());
+        return mw_exit_code(s);
+    }
+    const mw_device_info *d = mw_runtime_device(rt);
+    if (!a.json)
+        printf("device %d:%d %s / %s; %s %s, %dx%dx%d input, batch %d, memory %d, test batch %d\n",
+               d->platform_index, d->device_index, d->platform_name, d->name,
+               mw_encoder_name(a.model.encoder), mw_variant_name(a.model.variant),
+               a.model.in_channels, a.model.image_size, a.model.image_size, a.model.batch,
+               a.model.memory, a.test_batch);
+    phase_result train = {0}, infer = {0};
+    s = run_phase(&a, rt, true, &train);
+    if (s == MW_OK && !a.json) print_phase("train step", a.model.batch, &train);
+    if (s == MW_OK) s = run_phase(&a, rt, false, &infer);
+    if (s == MW_OK && !a.json) print_phase("inference", a.test_batch, &infer);
+    if (s == MW_OK && a.json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "device", d->name);
+        cJSON_AddStringToObject(root, "platform", d->platform_name);
+        cJSON_AddStringToObject(root, "model", mw_encoder_name(a.model.encoder));
+        cJSON_AddStringToObject(root, "variant", mw_variant_name(a.model.variant));
+        cJSON_AddNumberToObject(root, "memory", a.model.memory);
+        cJSON_AddItemToObject(root, "train", phase_json(a.model.batch, &train));
+        cJSON_AddItemToObject(root, "inference", phase_json(a.test_batch, &infer));
+        char *text = cJSON_Print(root);
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(root);
+    }
+    if (s != MW_OK) fprintf(stderr, "memwrap bench: %s\n", mw_error_message());
+    mw_runtime_free(rt);
+    return mw_exit_code(s);
+}

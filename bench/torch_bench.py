@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""PyTorch side of `memwrap bench`: the same training step (forward of the input batch and of
+the memory batch through the encoder, Memory Wrap head, cross-entropy, backward, SGD with
+Nesterov momentum and weight decay) and the same inference pass (test batch with one memory
+set), on the CPU, with the reference architectures of tests/reference/encoders.py.
+
+Run on the same machine as `memwrap bench`, in the same session, e.g.
+    OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_bench.py --model mobilenetv2
+(Debian's OpenBLAS misdetects this CPU without OPENBLAS_CORETYPE; see
+../shared/platform-facts.md). Prints one JSON object like `memwrap bench --json`.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "reference"))
+import encoders  # noqa: E402  (the reference architectures)
+
+
+def timed_steps(step, warmup, steps):
+    first = None
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        step()
+        dt = time.perf_counter() - t0
+        if i == 0:
+            first = dt
+        if i >= warmup:
+            times.append(dt * 1e3)
+    return first, statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="mobilenetv2",
+                   choices=["mobilenetv2", "resnet18", "efficientnet_b0"])
+    p.add_argument("--variant", default="encoder_memory",
+                   choices=["std", "memory", "encoder_memory"])
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--memory", type=int, default=100)
+    p.add_argument("--test-batch", type=int, default=500)
+    p.add_argument("--channels", type=int, default=3)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--channels-last", action="store_true",
+                   help="use torch.channels_last (faster on some CPUs)")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    model = encoders.build(a.model, a.variant, 10, a.channels).to(memory_format=fmt)
+    memory_variant = a.variant != "std"
+    shape = (a.channels, a.image_size, a.image_size)
+    x = torch.randn(a.batch, *shape).to(memory_format=fmt)
+    mem = torch.randn(a.memory, *shape).to(memory_format=fmt)
+    y = torch.randint(0, 10, (a.batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def train_step():
+        model.train()
+        out = model(x, mem) if memory_variant else model(x)
+        loss = loss_fn(out, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    xt = torch.randn(a.test_batch, *shape).to(memory_format=fmt)
+
+    def infer_step():
+        model.eval()
+        with torch.no_grad():
+            model(xt, mem) if memory_variant else model(xt)
+
+    t_first, t_ms = timed_steps(train_step, a.warmup, a.steps)
+    i_first, i_ms = timed_steps(infer_step, a.warmup, a.steps)
+    print(json.dumps({
+        "framework": f"pytorch {torch.__version__}", "threads": a.threads,
+        "model": a.model, "variant": a.variant, "memory": a.memory,
+        "channels_last": a.channels_last,
+        "train": {"batch": a.batch, "images_per_s": a.batch / (t_ms * 1e-3),
+                  "median_ms": t_ms, "first_step_s": t_first},
+        "inference": {"batch": a.test_batch, "images_per_s": a.test_batch / (i_ms * 1e-3),
+                      "median_ms": i_ms, "first_step_s": i_first},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
