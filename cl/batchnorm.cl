@@ -113,7 +113,8 @@ void normalize_row(__global const float *xr, __global float *yr, const uint len,
  * cancellation, unlike Σx² − n·mean²; the second pass mostly hits the cache), then the
  * running statistics move by `momentum` towards the mean and the unbiased variance, and
  * `count` (num_batches_tracked) grows by one per node. A kernel of its own rather than a
- * branch of the eval one: PoCL miscompiles barriers under a (uniform) condition. */
+ * branch of the eval one: PoCL 3.1 returned wrong sums with these barriers under a (uniform)
+ * branch. */
 __kernel void bn_forward_train_f32(__global const float *x, __global const float *gamma,
                                    __global const float *beta, __global float *running_mean,
                                    __global float *running_var, __global int *count,
@@ -158,7 +159,9 @@ __kernel void bn_forward_eval_f32(__global const float *x, __global const float 
 /* With g' = gy · act'(z) (z recomputed from x and the saved statistics, so y is not read)
  * and x̂ = (x − mean) · invstd: gγ = Σ g' x̂, gβ = Σ g', and
  *   train: gx = γ invstd (g' − Σg'/len − x̂ Σg'x̂/len)   (through the batch statistics)
- *   eval:  gx = γ invstd g'                              (running statistics are constants) */
+ *   eval:  gx = γ invstd g'                              (running statistics are constants)
+ * For swish and sigmoid the first pass parks g' in gx, which the second pass reads back in
+ * place of gy: the same bytes (the row is still in cache), and no second exp per element. */
 __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
                               __global const float *gamma, __global const float *beta,
                               __global const float *stats, __global float *gx,
@@ -171,15 +174,18 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
     __global float *gxr = gx + offset;
     float mean = stats[c], invstd = stats[channels + c];
     float scale = gamma[c] * invstd, b = beta[c];
-    float16 acc_g = 0.0f, acc_gx = 0.0f;
+    bool park = act == MW_ACT_SWISH || act == MW_ACT_SIGMOID;
+    float16 acc_g = 0.0f, acc_gd = 0.0f;
     ROW_LOOP(len, {
         float16 d = load_lanes(xr, at, lanes) - mean;
         float16 g = load_lanes(gr, at, lanes);
         if (act) g *= act_grad16(d * scale + b, act); /* z exactly as the forward made it */
+        if (park) store_lanes(g, gxr, at, lanes);
         acc_g += data_lanes(g, lanes);
-        acc_gx += data_lanes(g * d * invstd, lanes);
+        acc_gd += data_lanes(g * d, lanes);
     })
-    float2 s = group_sum_lanes(acc_g, acc_gx, scratch);
+    float2 s = group_sum_lanes(acc_g, acc_gd, scratch);
+    s.y *= invstd; /* Σ g' x̂ */
     if (get_local_id(0) == 0) {
         gbeta[c] = s.x;
         ggamma[c] = s.y;
@@ -187,9 +193,13 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
     float mean_g = training ? s.x / (float)len : 0.0f;
     float mean_gx = training ? s.y / (float)len : 0.0f;
     ROW_LOOP(len, {
-        float16 d = load_lanes(xr, at, lanes) - mean, xhat = d * invstd;
-        float16 g = load_lanes(gr, at, lanes);
-        if (act) g *= act_grad16(d * scale + b, act); /* z exactly as the forward made it */
-        store_lanes(scale * (g - mean_g - xhat * mean_gx), gxr, at, lanes);
+        float16 d = load_lanes(xr, at, lanes) - mean, g;
+        if (park) {
+            g = load_lanes(gxr, at, lanes); /* each work-item reads back only what it wrote */
+        } else {
+            g = load_lanes(gr, at, lanes);
+            if (act) g *= act_grad16(d * scale + b, act);
+        }
+        store_lanes(scale * (g - mean_g - d * invstd * mean_gx), gxr, at, lanes);
     })
 }
