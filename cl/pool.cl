@@ -1,28 +1,38 @@
 /* Average pooling (k x k, stride k, no padding) and the squeeze-excitation channel scaling on
  * channel-major maps [C, N, H, W]: every (c, n) pair owns one contiguous H·W plane. */
 
-/* One work-item per output element: the mean of its k x k window. */
+/* One work-item per band of k input rows (one output row), so that the index arithmetic,
+ * integer divisions that cost more than the data on CPUs, happens once per band. */
 __kernel void avg_pool_f32(__global const float *x, __global float *y, const uint planes,
                            const uint height, const uint width, const uint k) {
     uint oh = height / k, ow = width / k;
-    uint o = get_global_id(0);
-    if (o >= planes * oh * ow) return;
-    uint ox = o % ow, oy = (o / ow) % oh, plane = o / (ow * oh);
-    __global const float *base = x + ((size_t)plane * height + oy * k) * width + ox * k;
-    float sum = 0.0f;
-    for (uint dy = 0; dy < k; dy++)
-        for (uint dx = 0; dx < k; dx++) sum += base[dy * width + dx];
-    y[o] = sum / (float)(k * k);
+    uint band = get_global_id(0);
+    if (band >= planes * oh) return;
+    __global const float *in = x + (size_t)band * k * width; /* band-th group of k rows */
+    __global float *out = y + (size_t)band * ow;
+    float inv = 1.0f / (float)(k * k);
+    for (uint ox = 0; ox < ow; ox++) {
+        float sum = 0.0f;
+        for (uint dy = 0; dy < k; dy++)
+            for (uint dx = 0; dx < k; dx++) sum += in[dy * width + ox * k + dx];
+        out[ox] = sum * inv;
+    }
 }
 
-/* One work-item per input element: its window's gradient, shared equally. */
+/* The same bands: each window's gradient, shared equally by its k x k inputs. */
 __kernel void avg_pool_bwd_f32(__global const float *gy, __global float *gx, const uint planes,
                                const uint height, const uint width, const uint k) {
-    uint i = get_global_id(0);
-    if (i >= planes * height * width) return;
-    uint xx = i % width, yy = (i / width) % height, plane = i / (width * height);
     uint oh = height / k, ow = width / k;
-    gx[i] = gy[((size_t)plane * oh + yy / k) * ow + xx / k] / (float)(k * k);
+    uint band = get_global_id(0);
+    if (band >= planes * oh) return;
+    __global const float *g = gy + (size_t)band * ow;
+    __global float *out = gx + (size_t)band * k * width;
+    float inv = 1.0f / (float)(k * k);
+    for (uint ox = 0; ox < ow; ox++) {
+        float v = g[ox] * inv;
+        for (uint dy = 0; dy < k; dy++)
+            for (uint dx = 0; dx < k; dx++) out[dy * width + ox * k + dx] = v;
+    }
 }
 
 /* One work-item per plane: y = x · s[plane]. Planes of a multiple of 16 elements go as

@@ -68,7 +68,7 @@ static void swap_dims(const mw_graph *g, const mw_node *n, size_t *a, size_t *b,
 static mw_status swap_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t a, b, plane;
     swap_dims(c->g, n, &a, &b, &plane);
-    return mw_launch(c, "layout", "swap_leading_f32", a * b * plane, "mmuuu", mw_mem(c, n->in[0]),
+    return mw_launch(c, "layout", "swap_leading_f32", a * b, "mmuuu", mw_mem(c, n->in[0]),
                      mw_mem(c, n->out[0]), (unsigned)a, (unsigned)b, (unsigned)plane);
 }
 
