@@ -117,17 +117,15 @@ static void map_dims(const mw_graph *g, int t, size_t *planes, size_t *height, s
 static mw_status avg_pool_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t planes, h, w, k = (size_t)n->attr.pool.k;
     map_dims(c->g, n->in[0], &planes, &h, &w);
-    return mw_launch(c, "pool", "avg_pool_f32", planes * (h / k), "mmuuuu",
-                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h,
-                     (unsigned)w, (unsigned)k);
+    return mw_launch(c, "pool", "avg_pool_f32", planes * (h / k), "mmuuuu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h, (unsigned)w, (unsigned)k);
 }
 
 static mw_status avg_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t planes, h, w, k = (size_t)n->attr.pool.k;
     map_dims(c->g, n->out[0], &planes, &h, &w);
-    return mw_launch(c, "pool", "avg_pool_bwd_f32", planes * (h / k), "mmuuuu",
-                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h,
-                     (unsigned)w, (unsigned)k);
+    return mw_launch(c, "pool", "avg_pool_bwd_f32", planes * (h / k), "mmuuuu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h, (unsigned)w, (unsigned)k);
 }
 
 static mw_status scale_channels_cl(mw_cl_ctx *c, const mw_node *n) {
