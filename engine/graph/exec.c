@@ -9,6 +9,10 @@
 #include "graph/graph_internal.h"
 #include "runtime/cl_check.h"
 
+/* Activation pools: one buffer each, none larger than the device's CL_DEVICE_MAX_MEM_ALLOC
+ * (PoCL allows a quarter of memory, some GPUs less); tensors spill to the next pool. */
+enum { MW_MAX_POOLS = 16 };
+
 typedef enum placement {
     PLACE_NONE = 0,
     PLACE_PARAM, /* parameter arena */
@@ -20,6 +24,7 @@ typedef enum placement {
 typedef struct tensor_plan {
     placement where;
     size_t offset; /* bytes into its arena or pool */
+    int pool;      /* which activation pool (each at most the device's largest buffer) */
     size_t bytes;
     int first, last; /* node indices of definition and last use (pooled tensors) */
     int last_user[MW_MAX_QUEUES];
@@ -29,10 +34,12 @@ struct mw_exec {
     mw_graph *g;
     mw_runtime *rt; /* NULL: reference backend */
     tensor_plan *plan;
-    size_t param_bytes, trainable_bytes, pool_bytes;
+    size_t param_bytes, trainable_bytes;
+    size_t pool_bytes[MW_MAX_POOLS];
+    int n_pools;
     mw_exec_plan_stats stats;
     /* OpenCL backend */
-    cl_mem pool, params, grads;
+    cl_mem pools[MW_MAX_POOLS], params, grads;
     cl_mem scratch[MW_MAX_QUEUES];   /* per queue: GEMM temporaries, sized for the largest node */
     cl_mem workspace[MW_MAX_QUEUES]; /* per queue: op workspaces, sized for the largest node */
     cl_mem *mem;
@@ -115,7 +122,8 @@ static bool lifetimes_overlap(const tensor_plan *a, const tensor_plan *b) {
 }
 
 static bool ranges_overlap(const tensor_plan *a, const tensor_plan *b) {
-    return a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
+    return a->pool == b->pool && a->offset < b->offset + b->bytes &&
+           b->offset < a->offset + a->bytes;
 }
 
 typedef struct span {
@@ -127,13 +135,34 @@ static int compare_spans(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The lowest aligned offset in pool `pool` where t fits between the placed tensors alive at
+ * the same time, or SIZE_MAX if it would end past `limit`. */
+static size_t lowest_fit(const mw_exec *ex, const int *ids, int placed, const tensor_plan *t,
+                         int pool, size_t align, size_t limit, span *busy) {
+    int nb = 0;
+    for (int b = 0; b < placed; b++) {
+        const tensor_plan *u = &ex->plan[ids[b]];
+        if (u->pool == pool && lifetimes_overlap(t, u))
+            busy[nb++] = (span){u->offset, u->offset + u->bytes};
+    }
+    qsort(busy, (size_t)nb, sizeof *busy, compare_spans);
+    size_t at = 0;
+    for (int b = 0; b < nb; b++) {
+        if (at + t->bytes <= busy[b].begin) break; /* fits in the gap before busy[b] */
+        if (busy[b].end > at) at = round_up(busy[b].end, align);
+    }
+    return at + t->bytes <= limit ? at : SIZE_MAX;
+}
+
 /* Greedy placement by decreasing size: each pooled tensor takes the lowest offset that does
- * not collide with an already placed tensor alive at the same time. */
-static mw_status plan_pool(mw_exec *ex, size_t align) {
+ * not collide with an already placed tensor alive at the same time, in the first pool where
+ * it fits under `limit` bytes. */
+static mw_status plan_pool(mw_exec *ex, size_t align, size_t limit) {
     const mw_graph *g = ex->g;
     int n = 0;
     int *ids = malloc((size_t)g->n_tensors * sizeof *ids);
     span *busy = malloc((size_t)g->n_tensors * sizeof *busy);
+    mw_status s = MW_OK;
     if (!ids || !busy) {
         free(ids);
         free(busy);
@@ -142,31 +171,44 @@ static mw_status plan_pool(mw_exec *ex, size_t align) {
     for (int i = 0; i < g->n_tensors; i++)
         if (ex->plan[i].where == PLACE_POOL) ids[n++] = i;
     sort_ids(ids, n, ex->plan);
-    size_t total = 0, unpooled = 0;
-    for (int a = 0; a < n; a++) {
+    size_t unpooled = 0;
+    for (int a = 0; a < n && s == MW_OK; a++) {
         tensor_plan *t = &ex->plan[ids[a]];
         unpooled += t->bytes;
-        int nb = 0;
-        for (int b = 0; b < a; b++) {
-            const tensor_plan *u = &ex->plan[ids[b]];
-            if (lifetimes_overlap(t, u)) busy[nb++] = (span){u->offset, u->offset + u->bytes};
+        if (t->bytes > limit) {
+            s = mw_error_set(MW_ERR_OUT_OF_MEMORY,
+                             "activation %s needs %zu bytes, more than the device's largest "
+                             "buffer (%zu): try a smaller batch",
+                             g->tensors[ids[a]].name, t->bytes, limit);
+            break;
         }
-        qsort(busy, (size_t)nb, sizeof *busy, compare_spans);
-        size_t at = 0;
-        for (int b = 0; b < nb; b++) {
-            if (at + t->bytes <= busy[b].begin) break; /* fits in the gap before busy[b] */
-            if (busy[b].end > at) at = round_up(busy[b].end, align);
+        size_t at = SIZE_MAX;
+        int p = 0;
+        for (; p < MW_MAX_POOLS; p++) {
+            at = lowest_fit(ex, ids, a, t, p, align, limit, busy);
+            if (at != SIZE_MAX) break;
         }
+        if (at == SIZE_MAX) {
+            s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "activations need more than %d buffers of "
+                                                   "%zu bytes: try a smaller batch",
+                             MW_MAX_POOLS, limit);
+            break;
+        }
+        t->pool = p;
         t->offset = at;
-        if (at + t->bytes > total) total = at + t->bytes;
+        if (p + 1 > ex->n_pools) ex->n_pools = p + 1;
+        if (at + t->bytes > ex->pool_bytes[p]) ex->pool_bytes[p] = at + t->bytes;
     }
-    ex->pool_bytes = round_up(total, align);
-    ex->stats.pool_bytes = ex->pool_bytes;
+    ex->stats.pool_bytes = 0;
+    for (int p = 0; p < ex->n_pools; p++) {
+        ex->pool_bytes[p] = round_up(ex->pool_bytes[p], align);
+        ex->stats.pool_bytes += ex->pool_bytes[p];
+    }
     ex->stats.unpooled_bytes = unpooled;
     ex->stats.pooled_tensors = n;
     free(ids);
     free(busy);
-    return MW_OK;
+    return s;
 }
 
 static void add_wait(mw_exec *ex, int node, int dep) {
@@ -248,7 +290,9 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
         }
     }
     plan_arenas(ex, align);
-    return plan_pool(ex, align);
+    size_t limit = SIZE_MAX;
+    if (ex->rt) limit = mw_runtime_device(ex->rt)->max_alloc_bytes / align * align;
+    return plan_pool(ex, align, limit);
 }
 
 /* One buffer per queue, as large as the largest request of that queue's nodes (CLBlast's GEMM
@@ -281,14 +325,15 @@ static mw_status create_cl(mw_exec *ex) {
         MW_TRY(mw_runtime_buffer(rt, ex->param_bytes, "parameter arena", &ex->params));
         MW_TRY(mw_runtime_buffer(rt, ex->param_bytes, "gradient arena", &ex->grads));
     }
-    if (ex->pool_bytes) MW_TRY(mw_runtime_buffer(rt, ex->pool_bytes, "activation pool", &ex->pool));
+    for (int p = 0; p < ex->n_pools; p++)
+        MW_TRY(mw_runtime_buffer(rt, ex->pool_bytes[p], "activation pool", &ex->pools[p]));
     MW_TRY(create_per_queue(ex, false, "GEMM scratch", ex->scratch));
     MW_TRY(create_per_queue(ex, true, "op workspace", ex->workspace));
     for (int i = 0; i < g->n_tensors; i++) {
         tensor_plan *tp = &ex->plan[i];
         cl_mem parent = tp->where == PLACE_PARAM  ? ex->params
                         : tp->where == PLACE_GRAD ? ex->grads
-                        : tp->where == PLACE_POOL ? ex->pool
+                        : tp->where == PLACE_POOL ? ex->pools[tp->pool]
                                                   : NULL;
         if (tp->where == PLACE_OWN) {
             MW_TRY(mw_runtime_buffer(rt, tp->bytes, g->tensors[i].name, &ex->mem[i]));
@@ -372,7 +417,8 @@ void mw_exec_free(mw_exec *ex) {
     }
     for (int i = 0; ex->events && i < g->n_nodes; i++)
         if (ex->events[i]) clReleaseEvent(ex->events[i]);
-    if (ex->pool) clReleaseMemObject(ex->pool);
+    for (int p = 0; p < MW_MAX_POOLS; p++)
+        if (ex->pools[p]) clReleaseMemObject(ex->pools[p]);
     for (int q = 0; q < MW_MAX_QUEUES; q++) {
         if (ex->scratch[q]) clReleaseMemObject(ex->scratch[q]);
         if (ex->workspace[q]) clReleaseMemObject(ex->workspace[q]);
@@ -447,7 +493,6 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
     const mw_graph *g = ex->g;
     const mw_node *nd = &g->nodes[i];
     cl_command_queue q = mw_runtime_queue(ex->rt, nd->queue);
-    if (ex->profiling) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->marks[2 * i]));
     if (ex->multi_queue) {
         cl_event wait[MW_MAX_QUEUES];
         cl_uint nw = 0;
@@ -458,6 +503,8 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
         /* A barrier rather than per-kernel wait lists: CLBlast calls take none. */
         if (nw) MW_CL_CHECK(clEnqueueBarrierWithWaitList(q, nw, wait, NULL));
     }
+    /* after the barrier: time spent waiting for the other queue is not the node's */
+    if (ex->profiling) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->marks[2 * i]));
     mw_cl_ctx ctx = {.rt = ex->rt,
                      .queue = q,
                      .g = g,
