@@ -85,6 +85,24 @@ def save_safetensors(path, tensors, metadata=None):
         raise
 
 
+def load_safetensors(path):
+    """Reads a safetensors file into {name: torch.Tensor} (F32, F64, I32, I64)."""
+    codes = {"F32": "<f4", "F64": "<f8", "I32": "<i4", "I64": "<i8"}
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    data = blob[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = e["data_offsets"]
+        arr = np.frombuffer(data[begin:end], dtype=codes[e["dtype"]]).reshape(e["shape"])
+        out[name] = torch.from_numpy(arr.copy())
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # helpers
 
