@@ -37,21 +37,54 @@ MW_INLINE float ld(__global const float *row, int i, int w) {
     return (i >= 0 && i < w) ? row[i] : 0.0f;
 }
 
-/* a = row[s .. s+7], e = row[s+8 .. s+11], zero outside [0, w). */
-MW_INLINE void win12(__global const float *row, int s, int w, float8 *a, float4 *e) {
-    if (s >= 0 && s + 8 <= w)
-        *a = vload8(0, row + s);
-    else
-        *a = (float8)(ld(row, s, w), ld(row, s + 1, w), ld(row, s + 2, w), ld(row, s + 3, w),
-                      ld(row, s + 4, w), ld(row, s + 5, w), ld(row, s + 6, w), ld(row, s + 7, w));
+/* row[i0 .. i0+7] for 0 <= i0 < w, zero past w: vector loads for the row widths of small
+ * maps (4, 2), which would otherwise take eight checked scalar loads. */
+MW_INLINE float8 row8(__global const float *row, int i0, int w) {
+    int left = w - i0;
+    if (left >= 8) return vload8(0, row + i0);
+    if (left == 4) return (float8)(vload4(0, row + i0), (float4)(0.0f));
+    if (left == 2) return (float8)(vload2(0, row + i0), (float2)(0.0f), (float4)(0.0f));
+    return (float8)(ld(row, i0, w), ld(row, i0 + 1, w), ld(row, i0 + 2, w), ld(row, i0 + 3, w),
+                    ld(row, i0 + 4, w), ld(row, i0 + 5, w), ld(row, i0 + 6, w), ld(row, i0 + 7, w));
+}
+
+/* a = row[s .. s+7], e = row[s+8 .. s+11], zero outside [0, w). The block at s + p (p is 1
+ * or 2, a constant after inlining: the padding) is loaded as one vector when it lies inside
+ * the row; only the p values before it and the 4 - p after it are checked one by one. */
+MW_INLINE void win12(__global const float *row, int s, int w, int p, float8 *a, float4 *e) {
+    int c0 = s + p;
+    if (c0 >= 0 && c0 + 8 <= w) {
+        float8 c = vload8(0, row + c0);
+        if (p == 1) {
+            *a = (float8)(ld(row, s, w), c.s0, c.s12, c.s3456);
+            *e = (float4)(c.s7, ld(row, s + 9, w), ld(row, s + 10, w), ld(row, s + 11, w));
+        } else {
+            *a = (float8)(ld(row, s, w), ld(row, s + 1, w), c.s01, c.s2345);
+            *e = (float4)(c.s67, ld(row, s + 10, w), ld(row, s + 11, w));
+        }
+        return;
+    }
+    if (c0 == 0 && w <= 8) { /* a whole narrow row: zeros around one short load */
+        float8 c = row8(row, 0, w);
+        if (p == 1) {
+            *a = (float8)(0.0f, c.s0, c.s12, c.s3456);
+            *e = (float4)(c.s7, 0.0f, 0.0f, 0.0f);
+        } else {
+            *a = (float8)(0.0f, 0.0f, c.s01, c.s2345);
+            *e = (float4)(c.s67, 0.0f, 0.0f);
+        }
+        return;
+    }
+    *a = (float8)(ld(row, s, w), ld(row, s + 1, w), ld(row, s + 2, w), ld(row, s + 3, w),
+                  ld(row, s + 4, w), ld(row, s + 5, w), ld(row, s + 6, w), ld(row, s + 7, w));
     *e = (float4)(ld(row, s + 8, w), ld(row, s + 9, w), ld(row, s + 10, w), ld(row, s + 11, w));
 }
 
-/* Stride-1 taps: t[j] lane l = row[s + l + j], j < 5. */
-MW_INLINE void taps_s1(__global const float *row, int s, int w, float8 *t) {
+/* Stride-1 taps: t[j] lane l = row[s + l + j], j < 5 (p as for win12). */
+MW_INLINE void taps_s1(__global const float *row, int s, int w, int p, float8 *t) {
     float8 a;
     float4 e;
-    win12(row, s, w, &a, &e);
+    win12(row, s, w, p, &a, &e);
     t[0] = a;
     t[1] = (float8)(a.s1, a.s23, a.s4567, e.s0);
     t[2] = (float8)(a.s23, a.s4567, e.s01);
@@ -59,18 +92,37 @@ MW_INLINE void taps_s1(__global const float *row, int s, int w, float8 *t) {
     t[4] = (float8)(a.s4567, e.s0123);
 }
 
-/* Stride-2 taps: t[j] lane l = row[s + 2 l + j], j < 5. */
+/* Stride-2 taps: t[j] lane l = row[s + 2 l + j], j < 5, s = 2 ox0 - DW_P. The 16 values
+ * from 2 ox0 are one vector load when inside the row (as in win12). */
 MW_INLINE void taps_s2(__global const float *row, int s, int w, float8 *t) {
     float16 v;
-    if (s >= 0 && s + 16 <= w)
-        v = vload16(0, row + s);
-    else
+    float4 e;
+    int c0 = s + DW_P;
+    if (c0 >= 0 && c0 + 16 <= w) {
+        float16 c = vload16(0, row + c0);
+#if DW_P == 1
+        v = (float16)(ld(row, s, w), c.s01234567, c.s89ab, c.scd, c.se);
+        e = (float4)(c.sf, ld(row, s + 17, w), ld(row, s + 18, w), 0.0f);
+#else
+        v = (float16)(ld(row, s, w), ld(row, s + 1, w), c.s01234567, c.s89ab, c.scd);
+        e = (float4)(c.se, c.sf, ld(row, s + 18, w), 0.0f);
+#endif
+    } else if (c0 == 0 && w <= 8) { /* a whole narrow row */
+        float8 c = row8(row, 0, w);
+#if DW_P == 1
+        v = (float16)(0.0f, c, (float4)(0.0f), (float2)(0.0f), 0.0f);
+#else
+        v = (float16)((float2)(0.0f), c, (float4)(0.0f), (float2)(0.0f));
+#endif
+        e = (float4)(0.0f);
+    } else {
         v = (float16)(ld(row, s, w), ld(row, s + 1, w), ld(row, s + 2, w), ld(row, s + 3, w),
                       ld(row, s + 4, w), ld(row, s + 5, w), ld(row, s + 6, w), ld(row, s + 7, w),
                       ld(row, s + 8, w), ld(row, s + 9, w), ld(row, s + 10, w), ld(row, s + 11, w),
                       ld(row, s + 12, w), ld(row, s + 13, w), ld(row, s + 14, w),
                       ld(row, s + 15, w));
-    float4 e = (float4)(ld(row, s + 16, w), ld(row, s + 17, w), ld(row, s + 18, w), 0.0f);
+        e = (float4)(ld(row, s + 16, w), ld(row, s + 17, w), ld(row, s + 18, w), 0.0f);
+    }
     float8 ev = v.even, od = v.odd;
     t[0] = ev;
     t[1] = od;
@@ -82,7 +134,7 @@ MW_INLINE void taps_s2(__global const float *row, int s, int w, float8 *t) {
 /* The taps of this program's stride for output lanes ox0 .. ox0+7. */
 MW_INLINE void taps(__global const float *row, int ox0, int w, float8 *t) {
 #if DW_S == 1
-    taps_s1(row, ox0 - DW_P, w, t);
+    taps_s1(row, ox0 - DW_P, w, DW_P, t);
 #else
     taps_s2(row, ox0 * DW_S - DW_P, w, t);
 #endif
@@ -120,64 +172,98 @@ MW_INLINE void dw_row(__global const float *src, int h, int w, int oy, int wo, c
     }
 }
 
-/* Depthwise forward: one work-item per band of `rpi` output rows of one plane. */
+/* Depthwise forward: one work-item per `rpi` consecutive output rows of the whole map
+ * (row r is row r % ho of plane r / ho), so that small planes share an item. */
 __kernel void dw_forward(__global const float *x, __global const float *wgt,
                          __global const float *bias, __global float *y, const uint has_bias,
                          const uint n, const uint h, const uint w, const uint ho, const uint wo,
-                         const uint rpi, const uint items) {
-    uint gid = get_global_id(0);
-    if (gid >= items) return;
-    uint bands = (ho + rpi - 1) / rpi, p = gid / bands, c = p / n;
-    uint oy0 = (gid % bands) * rpi, oy1 = min(ho, oy0 + rpi);
-    float wt[DW_KK];
+                         const uint rpi, const uint total) {
+    uint r0 = get_global_id(0) * rpi;
+    if (r0 >= total) return;
+    uint r1 = min(total, r0 + rpi);
+    /* Counters instead of a division per row: rows of small planes are only a few cycles. */
+    uint p = r0 / ho, oy = r0 % ho, img = p % n, c = p / n;
+    float wt[DW_KK], b;
 #pragma unroll
     for (int i = 0; i < DW_KK; i++)
         wt[i] = wgt[c * DW_KK + i];
-    float b = has_bias ? bias[c] : 0.0f;
-    __global const float *src = x + (size_t)p * h * w;
-    __global float *dst = y + (size_t)p * ho * wo;
-    for (uint oy = oy0; oy < oy1; oy++)
-        dw_row(src, h, w, oy, wo, wt, b, dst + oy * wo);
+    b = has_bias ? bias[c] : 0.0f;
+    for (uint r = r0; r < r1; r++) {
+        dw_row(x + (size_t)p * h * w, h, w, oy, wo, wt, b, y + (size_t)r * wo);
+        if (++oy < ho) continue;
+        oy = 0;
+        p++;
+        if (++img < n) continue;
+        img = 0;
+        c++;
+        if (r + 1 < r1) {
+#pragma unroll
+            for (int i = 0; i < DW_KK; i++)
+                wt[i] = wgt[c * DW_KK + i];
+            b = has_bias ? bias[c] : 0.0f;
+        }
+    }
 }
 
 #if DW_S == 1
 /* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy
- * with the flipped kernel. One work-item per band of `rpi` input rows of one plane. */
+ * with the flipped kernel. One work-item per `rpi` consecutive input rows of the whole map. */
 __kernel void dw_backward_input(__global const float *gy, __global const float *wgt,
                                 __global float *gx, const uint n, const uint h, const uint w,
-                                const uint ho, const uint wo, const uint rpi, const uint items) {
-    uint gid = get_global_id(0);
-    if (gid >= items) return;
-    uint bands = (h + rpi - 1) / rpi, p = gid / bands, c = p / n;
-    uint iy0 = (gid % bands) * rpi, iy1 = min(h, iy0 + rpi);
+                                const uint ho, const uint wo, const uint rpi, const uint total) {
+    uint r0 = get_global_id(0) * rpi;
+    if (r0 >= total) return;
+    uint r1 = min(total, r0 + rpi);
+    uint p = r0 / h, iy = r0 % h, img = p % n, c = p / n;
     float wt[DW_KK];
 #pragma unroll
     for (int i = 0; i < DW_KK; i++)
         wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
-    __global const float *src = gy + (size_t)p * ho * wo;
-    __global float *dst = gx + (size_t)p * h * w;
-    for (uint iy = iy0; iy < iy1; iy++)
-        dw_row(src, ho, wo, iy, w, wt, 0.0f, dst + iy * w);
+    for (uint r = r0; r < r1; r++) {
+        dw_row(gy + (size_t)p * ho * wo, ho, wo, iy, w, wt, 0.0f, gx + (size_t)r * w);
+        if (++iy < h) continue;
+        iy = 0;
+        p++;
+        if (++img < n) continue;
+        img = 0;
+        c++;
+        if (r + 1 < r1) {
+#pragma unroll
+            for (int i = 0; i < DW_KK; i++)
+                wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
+        }
+    }
 }
 #else
 /* Depthwise input gradient, stride 2: gx[iy][ix] = Σ w[ky][kx] gy[oy][ox] over
  * oy = (iy + P - ky) / 2, ox = (ix + P - kx) / 2 when even. Lanes ix = ix0 + 2m (+1) take
  * gy[ix0/2 + m + d] with d in {-1, 0, 1}: 16 input pixels per step, even and odd apart. One
- * work-item per band of `rpi` input rows of one plane. */
+ * work-item per `rpi` consecutive input rows of the whole map. */
 __kernel void dw_backward_input(__global const float *gy, __global const float *wgt,
                                 __global float *gx, const uint n, const uint h, const uint w,
-                                const uint ho, const uint wo, const uint rpi, const uint items) {
-    uint gid = get_global_id(0);
-    if (gid >= items) return;
-    uint bands = (h + rpi - 1) / rpi, p = gid / bands, c = p / n;
-    uint iy0 = (gid % bands) * rpi, iy1 = min(h, iy0 + rpi);
+                                const uint ho, const uint wo, const uint rpi, const uint total) {
+    uint r0 = get_global_id(0) * rpi;
+    if (r0 >= total) return;
+    uint r1 = min(total, r0 + rpi);
+    uint p = r0 / h, iy = r0 % h, img = p % n, c = p / n;
     float wt[DW_KK];
 #pragma unroll
     for (int i = 0; i < DW_KK; i++)
         wt[i] = wgt[c * DW_KK + i];
-    __global const float *src = gy + (size_t)p * ho * wo;
-    for (uint iy = iy0; iy < iy1; iy++) {
-        __global float *dst = gx + (size_t)p * h * w + iy * w;
+    for (uint r = r0; r < r1; r++) {
+        if (r > r0 && ++iy == h) { /* next plane; next channel after n images */
+            iy = 0;
+            p++;
+            if (++img == n) {
+                img = 0;
+                c++;
+#pragma unroll
+                for (int i = 0; i < DW_KK; i++)
+                    wt[i] = wgt[c * DW_KK + i];
+            }
+        }
+        __global const float *src = gy + (size_t)p * ho * wo;
+        __global float *dst = gx + (size_t)r * w;
         for (int ix0 = 0; ix0 < (int)w; ix0 += 16) {
             float8 ev = 0.0f, od = 0.0f;
 #pragma unroll
@@ -185,7 +271,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
                 int t = (int)iy + DW_P - ky;
                 if (t < 0 || (t & 1) || t / 2 >= (int)ho) continue;
                 float8 v[5]; /* v[d + 1] lane m = gy[oy][ix0/2 + m + d] */
-                taps_s1(src + (t / 2) * wo, ix0 / 2 - 1, wo, v);
+                taps_s1(src + (t / 2) * wo, ix0 / 2 - 1, wo, 1, v);
 #pragma unroll
                 for (int kx = 0; kx < DW_K; kx++) {
                     int u = DW_P - kx; /* even lanes need u even, odd lanes u + 1 even */
@@ -211,43 +297,43 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
 }
 #endif
 
-/* Depthwise weight gradient, stage 1: one work-item per plane (c, n) sums
- * gy[oy][ox] x[oy S + ky - P][ox S + kx - P] over its plane into partial[p][ky][kx]. */
+/* Depthwise weight gradient, stage 1: each plane p = (c, n) sums
+ * gy[oy][ox] x[oy S + ky - P][ox S + kx - P] over its pixels into partial[p][ky][kx]. One
+ * work-item per `ppi` consecutive planes. */
 __kernel void dw_weight_partial(__global const float *gy, __global const float *x,
                                 __global float *partial, const uint h, const uint w, const uint ho,
-                                const uint wo, const uint planes) {
-    uint p = get_global_id(0);
-    if (p >= planes) return;
-    __global const float *src = x + (size_t)p * h * w;
-    __global const float *g = gy + (size_t)p * ho * wo;
-    float8 acc[DW_KK];
-    for (int i = 0; i < DW_KK; i++)
-        acc[i] = 0.0f;
-    for (int oy = 0; oy < (int)ho; oy++) {
-        __global const float *grow = g + oy * wo;
-        for (int ox0 = 0; ox0 < (int)wo; ox0 += 8) {
-            float8 gv;
-            if (ox0 + 8 <= (int)wo)
-                gv = vload8(0, grow + ox0);
-            else /* lanes past the row's end must not contribute */
-                gv = (float8)(ld(grow, ox0, wo), ld(grow, ox0 + 1, wo), ld(grow, ox0 + 2, wo),
-                              ld(grow, ox0 + 3, wo), ld(grow, ox0 + 4, wo), ld(grow, ox0 + 5, wo),
-                              ld(grow, ox0 + 6, wo), ld(grow, ox0 + 7, wo));
+                                const uint wo, const uint ppi, const uint planes) {
+    uint p0 = get_global_id(0) * ppi;
+    if (p0 >= planes) return;
+    uint p1 = min(planes, p0 + ppi);
+    for (uint p = p0; p < p1; p++) {
+        __global const float *src = x + (size_t)p * h * w;
+        __global const float *g = gy + (size_t)p * ho * wo;
+        float8 acc[DW_KK];
 #pragma unroll
-            for (int ky = 0; ky < DW_K; ky++) {
-                int iy = oy * DW_S + ky - DW_P;
-                if (iy < 0 || iy >= (int)h) continue;
-                float8 t[5];
-                taps(src + iy * w, ox0, w, t);
+        for (int i = 0; i < DW_KK; i++)
+            acc[i] = 0.0f;
+        for (int oy = 0; oy < (int)ho; oy++) {
+            __global const float *grow = g + oy * wo;
+            for (int ox0 = 0; ox0 < (int)wo; ox0 += 8) {
+                float8 gv = row8(grow, ox0, wo); /* lanes past the row's end are zero */
 #pragma unroll
-                for (int kx = 0; kx < DW_K; kx++)
-                    acc[ky * DW_K + kx] = MAD(gv, t[kx], acc[ky * DW_K + kx]);
+                for (int ky = 0; ky < DW_K; ky++) {
+                    int iy = oy * DW_S + ky - DW_P;
+                    if (iy < 0 || iy >= (int)h) continue;
+                    float8 t[5];
+                    taps(src + iy * w, ox0, w, t);
+#pragma unroll
+                    for (int kx = 0; kx < DW_K; kx++)
+                        acc[ky * DW_K + kx] = MAD(gv, t[kx], acc[ky * DW_K + kx]);
+                }
             }
         }
-    }
-    for (int i = 0; i < DW_KK; i++) {
-        float4 s4 = acc[i].lo + acc[i].hi;
-        partial[(size_t)p * DW_KK + i] = (s4.x + s4.y) + (s4.z + s4.w);
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++) {
+            float4 s4 = acc[i].lo + acc[i].hi;
+            partial[(size_t)p * DW_KK + i] = (s4.x + s4.y) + (s4.z + s4.w);
+        }
     }
 }
 

@@ -438,20 +438,26 @@ static mw_status gemm_exec(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, floa
                        (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, acc);
 }
 
-/* Depthwise work split: on CPU devices a work-item takes a band of rows and groups hold one
- * item (PoCL runs the items of a group as a loop that keeps their registers in memory, and
- * a band amortises the per-item setup); elsewhere one row per item in groups of 64. */
+/* Depthwise work split. On CPU devices a work-item takes about 256 output pixels (whole
+ * small planes, bands of rows of large ones) and groups hold one item: PoCL runs a group's
+ * items as a loop that keeps their registers in memory, and every group and item costs a
+ * fixed overhead. Elsewhere one row (one plane for the weight gradient) per item in groups
+ * of 64. */
+enum { DW_PIXELS_PER_ITEM = 256 };
+
 typedef struct dw_split {
-    size_t rows_per_item, local;
+    size_t per_item, local; /* rows (or planes) per item, items per group */
 } dw_split;
 
-static dw_split dw_split_of(const mw_runtime *rt) {
-    return cpu_profile(rt) ? (dw_split){8, 1} : (dw_split){1, 64};
+/* Splitting `units` units (rows or planes) of `pixels` pixels each. */
+static dw_split dw_split_of(const mw_runtime *rt, size_t pixels) {
+    if (!cpu_profile(rt)) return (dw_split){1, 64};
+    size_t per = DW_PIXELS_PER_ITEM / (pixels ? pixels : 1);
+    return (dw_split){per < 1 ? 1 : per, 1};
 }
 
-/* Items covering `rows` rows in each of `planes` planes. */
-static size_t dw_items(dw_split sp, size_t planes, size_t rows) {
-    return planes * ((rows + sp.rows_per_item - 1) / sp.rows_per_item);
+static size_t dw_items(dw_split sp, size_t units) {
+    return (units + sp.per_item - 1) / sp.per_item;
 }
 
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
@@ -478,12 +484,12 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
     cl_mem x = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), y = mw_mem(c, n->out[0]);
     bool bias = n->n_in > 2;
     if (path == PATH_DEPTHWISE) {
-        dw_split sp = dw_split_of(c->rt);
-        size_t items = dw_items(sp, d.cout * d.n, d.ho);
-        return conv_launch(c, dw_variant(&d), "dw_forward", items, sp.local, "mmmmuuuuuuuu", x, w,
-                           bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias, (unsigned)d.n,
-                           (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo,
-                           (unsigned)sp.rows_per_item, (unsigned)items);
+        dw_split sp = dw_split_of(c->rt, d.wo);
+        size_t rows = d.cout * d.n * d.ho;
+        return conv_launch(c, dw_variant(&d), "dw_forward", dw_items(sp, rows), sp.local,
+                           "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias,
+                           (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
+                           (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
     }
     size_t total = d.cout * d.n * d.ho * d.wo;
     if (bias)
@@ -514,11 +520,11 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     conv_path path = path_of(&d);
     cl_mem gy = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), gx = mw_mem(c, n->out[0]);
     if (path == PATH_DEPTHWISE) {
-        dw_split sp = dw_split_of(c->rt);
-        size_t items = dw_items(sp, d.cin * d.n, d.h);
-        return conv_launch(c, dw_variant(&d), "dw_backward_input", items, sp.local, "mmmuuuuuuu",
-                           gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
-                           (unsigned)d.wo, (unsigned)sp.rows_per_item, (unsigned)items);
+        dw_split sp = dw_split_of(c->rt, d.w);
+        size_t rows = d.cin * d.n * d.h;
+        return conv_launch(c, dw_variant(&d), "dw_backward_input", dw_items(sp, rows), sp.local,
+                           "mmmuuuuuuu", gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w,
+                           (unsigned)d.ho, (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
@@ -545,9 +551,11 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
     cl_mem gy = mw_mem(c, n->in[0]), x = mw_mem(c, n->in[1]), gw = mw_mem(c, n->out[0]);
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
-        MW_TRY(conv_launch(c, dw_variant(&d), "dw_weight_partial", planes, dw_split_of(c->rt).local,
-                           "mmmuuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w,
-                           (unsigned)d.ho, (unsigned)d.wo, (unsigned)planes));
+        dw_split sp = dw_split_of(c->rt, d.ho * d.wo);
+        MW_TRY(conv_launch(c, dw_variant(&d), "dw_weight_partial", dw_items(sp, planes), sp.local,
+                           "mmmuuuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w,
+                           (unsigned)d.ho, (unsigned)d.wo, (unsigned)sp.per_item,
+                           (unsigned)planes));
         return conv_launch(c, PROG_BASE, "dw_weight_reduce", d.cin * kk, 64, "mmuuu", c->workspace,
                            gw, (unsigned)d.n, (unsigned)kk, (unsigned)(d.cin * kk));
     }
