@@ -352,58 +352,99 @@ __kernel void dw_weight_reduce(__global const float *partial, __global float *gw
 
 /* ---- general path: im2col + GEMM ---------------------------------------------------- */
 
+/* Output columns [lo, hi) of a col row whose input index ox S + kx - P lies in [0, w). */
+MW_INLINE void interior(int w, int wo, int stride, int off, int *lo, int *hi) {
+    int l = off < 0 ? (-off + stride - 1) / stride : 0;
+    int h = (w - 1 - off) < 0 ? 0 : (w - 1 - off) / stride + 1;
+    *lo = min(l, wo);
+    *hi = max(*lo, min(h, wo));
+}
+
 /* Columns of images n0 .. n0+cn-1: col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox] =
- * x[ci][n0 + nl][oy S + ky - P][ox S + kx - P] (0 in the padding). One work-item per
- * (row r, nl, oy) writes Wo values. */
+ * x[ci][n0 + nl][oy S + ky - P][ox S + kx - P] (0 in the padding). One work-item per (col
+ * row r, image nl) writes that image's Ho x Wo block; the copies between the padded edges
+ * are plain loops the compiler vectorises. */
 __kernel void im2col(__global const float *x, __global float *col, const uint n, const uint h,
                      const uint w, const uint ho, const uint wo, const uint k, const uint stride,
                      const uint pad, const uint n0, const uint cn, const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
-    uint oy = gid % ho, t = gid / ho, nl = t % cn, r = t / cn;
+    uint nl = gid % cn, r = gid / cn;
     uint kx = r % k, ky = (r / k) % k, ci = r / (k * k);
-    __global float *dst = col + (size_t)r * cn * ho * wo + ((size_t)nl * ho + oy) * wo;
-    int iy = (int)(oy * stride + ky) - (int)pad;
-    if (iy < 0 || iy >= (int)h) {
-        for (uint ox = 0; ox < wo; ox++)
+    __global float *dst = col + (size_t)r * cn * ho * wo + (size_t)nl * ho * wo;
+    __global const float *plane = x + ((size_t)ci * n + n0 + nl) * h * w;
+    int off = (int)kx - (int)pad, lo, hi;
+    interior((int)w, (int)wo, (int)stride, off, &lo, &hi);
+    for (uint oy = 0; oy < ho; oy++, dst += wo) {
+        int iy = (int)(oy * stride + ky) - (int)pad;
+        if (iy < 0 || iy >= (int)h) {
+            for (uint ox = 0; ox < wo; ox++)
+                dst[ox] = 0.0f;
+            continue;
+        }
+        /* Indices, not a pointer moved left of the row: it could precede the buffer. */
+        __global const float *src = plane + iy * w;
+        for (int ox = 0; ox < lo; ox++)
             dst[ox] = 0.0f;
-        return;
-    }
-    __global const float *src = x + (((size_t)ci * n + n0 + nl) * h + iy) * w;
-    for (uint ox = 0; ox < wo; ox++) {
-        int ix = (int)(ox * stride + kx) - (int)pad;
-        dst[ox] = (ix >= 0 && ix < (int)w) ? src[ix] : 0.0f;
+        if (stride == 1)
+            for (int ox = lo; ox < hi; ox++)
+                dst[ox] = src[ox + off];
+        else
+            for (int ox = lo; ox < hi; ox++)
+                dst[ox] = src[ox * (int)stride + off];
+        for (int ox = hi; ox < (int)wo; ox++)
+            dst[ox] = 0.0f;
     }
 }
 
 /* The adjoint of im2col, gathering (no atomics): gx[ci][n0 + nl][iy][ix] = Σ over (ky, kx)
  * with oy = (iy + P - ky) / S and ox = (ix + P - kx) / S whole and in range of
- * col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox]. One work-item per input row. */
+ * col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox]. One work-item per (ci, nl) plane; with
+ * stride 1 each (ky, kx) adds a shifted col row to the gx row (vectorisable loops). */
 __kernel void col2im(__global const float *col, __global float *gx, const uint n, const uint h,
                      const uint w, const uint ho, const uint wo, const uint k, const uint stride,
                      const uint pad, const uint n0, const uint cn, const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
-    uint iy = gid % h, t = gid / h, nl = t % cn, ci = t / cn;
+    uint nl = gid % cn, ci = gid / cn;
     size_t plane = (size_t)cn * ho * wo;
-    __global float *dst = gx + (((size_t)ci * n + n0 + nl) * h + iy) * w;
-    for (uint ix = 0; ix < w; ix++) {
-        float s = 0.0f;
-        for (uint ky = 0; ky < k; ky++) {
-            int ty = (int)(iy + pad) - (int)ky;
-            if (ty < 0 || ty % (int)stride) continue;
-            uint oy = (uint)ty / stride;
-            if (oy >= ho) continue;
-            for (uint kx = 0; kx < k; kx++) {
-                int tx = (int)(ix + pad) - (int)kx;
-                if (tx < 0 || tx % (int)stride) continue;
-                uint ox = (uint)tx / stride;
-                if (ox >= wo) continue;
-                s += col[((size_t)ci * k * k + ky * k + kx) * plane + ((size_t)nl * ho + oy) * wo +
-                         ox];
+    __global const float *src = col + (size_t)ci * k * k * plane + (size_t)nl * ho * wo;
+    __global float *dst = gx + ((size_t)ci * n + n0 + nl) * h * w;
+    for (uint iy = 0; iy < h; iy++, dst += w) {
+        if (stride == 1) {
+            for (uint ix = 0; ix < w; ix++)
+                dst[ix] = 0.0f;
+            for (uint ky = 0; ky < k; ky++) {
+                int oy = (int)(iy + pad) - (int)ky;
+                if (oy < 0 || oy >= (int)ho) continue;
+                for (uint kx = 0; kx < k; kx++) {
+                    /* ox = ix + pad - kx: ix in [kx - pad, kx - pad + wo) within [0, w) */
+                    int shift = (int)pad - (int)kx;
+                    int lo = max(0, -shift), hi = min((int)w, (int)wo - shift);
+                    __global const float *row = src + (ky * k + kx) * plane + oy * wo;
+                    for (int ix = lo; ix < hi; ix++)
+                        dst[ix] += row[ix + shift];
+                }
             }
+            continue;
         }
-        dst[ix] = s;
+        for (uint ix = 0; ix < w; ix++) {
+            float s = 0.0f;
+            for (uint ky = 0; ky < k; ky++) {
+                int ty = (int)(iy + pad) - (int)ky;
+                if (ty < 0 || ty % (int)stride) continue;
+                uint oy = (uint)ty / stride;
+                if (oy >= ho) continue;
+                for (uint kx = 0; kx < k; kx++) {
+                    int tx = (int)(ix + pad) - (int)kx;
+                    if (tx < 0 || tx % (int)stride) continue;
+                    uint ox = (uint)tx / stride;
+                    if (ox >= wo) continue;
+                    s += src[(ky * k + kx) * plane + oy * wo + ox];
+                }
+            }
+            dst[ix] = s;
+        }
     }
 }
 

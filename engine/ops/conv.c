@@ -413,7 +413,7 @@ static mw_status gemm_exec(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, floa
     if (!own_gemm(c->rt)) return gemm_run(c, p, a, b, beta, out);
     unsigned acc = beta != 0.0f;
     if (!p->tb) { /* NN or TN: A read as scalars through strides */
-        size_t global[2] = {(p->m + 7) / 8, (p->n + 31) / 32}, local[2] = {1, 8};
+        size_t global[2] = {(p->m + 7) / 8, (p->n + 31) / 32}, local[2] = {1, 16};
         unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
         return conv_launch_nd(c, "gemm_nn", 2, global, local, "muuumuumuuuuuu", a,
                               (unsigned)p->a_off, a_rs, a_cs, b, (unsigned)p->b_off,
@@ -460,20 +460,26 @@ static size_t dw_items(dw_split sp, size_t units) {
     return (units + sp.per_item - 1) / sp.per_item;
 }
 
+/* im2col and col2im: one item per (row, image) or (channel, image) block, groups of one on
+ * CPU devices (see dw_split). */
+static size_t plane_local(const mw_runtime *rt) {
+    return cpu_profile(rt) ? 1 : 64;
+}
+
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
-    size_t items = d->cin * d->k * d->k * cn * d->ho;
-    return conv_launch(c, PROG_BASE, "im2col", items, 64, "mmuuuuuuuuuuu", x, c->workspace,
-                       (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
-                       (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride, (unsigned)d->pad,
-                       (unsigned)n0, (unsigned)cn, (unsigned)items);
+    size_t items = d->cin * d->k * d->k * cn;
+    return conv_launch(c, PROG_BASE, "im2col", items, plane_local(c->rt), "mmuuuuuuuuuuu", x,
+                       c->workspace, (unsigned)d->n, (unsigned)d->h, (unsigned)d->w,
+                       (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride,
+                       (unsigned)d->pad, (unsigned)n0, (unsigned)cn, (unsigned)items);
 }
 
 static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_t n0, size_t cn) {
-    size_t items = d->cin * cn * d->h;
-    return conv_launch(c, PROG_BASE, "col2im", items, 64, "mmuuuuuuuuuuu", c->workspace, gx,
-                       (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
-                       (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride, (unsigned)d->pad,
-                       (unsigned)n0, (unsigned)cn, (unsigned)items);
+    size_t items = d->cin * cn;
+    return conv_launch(c, PROG_BASE, "col2im", items, plane_local(c->rt), "mmuuuuuuuuuuu",
+                       c->workspace, gx, (unsigned)d->n, (unsigned)d->h, (unsigned)d->w,
+                       (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride,
+                       (unsigned)d->pad, (unsigned)n0, (unsigned)cn, (unsigned)items);
 }
 
 /* ---- OpenCL ---------------------------------------------------------------------------- */
