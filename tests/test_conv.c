@@ -153,6 +153,7 @@ static void test_conv_chunks(void **state) {
     static const conv_case cases[] = {
         {"chunked 3x3", 3, 8, 5, 8, 8, 3, 1, 1, 1, true},
         {"chunked 3x3 s2 groups", 4, 6, 7, 9, 9, 3, 2, 1, 2, false},
+        {"chunked, sliced weight gradient", 3, 8, 5, 48, 48, 3, 1, 1, 1, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *c = &cases[i];
