@@ -3,13 +3,15 @@
  *
  * Three OpenCL paths, chosen by shape:
  *  - pointwise (k 1, stride 1, pad 0): the maps already are the GEMM operand X [Cin, N·H·W],
- *    so y = W·X is one CLBlast SGEMM over the whole batch (one per group);
+ *    so y = W·X is one SGEMM over the whole batch (one per group), and so are both gradients;
  *  - depthwise (groups = Cin = Cout, k 3 or 5, stride 1 or 2, pad (k-1)/2): direct kernels
  *    (cl/conv.cl), the weight gradient reduced per plane in the workspace, then over N;
  *  - general: im2col of a chunk of images into the per-queue workspace, then SGEMM writing
  *    straight into the chunk's columns of y; the backward uses col2im (gathering, no
- *    atomics) and accumulates the weight gradient over chunks with beta = 1.
- * Every GEMM is row-major in meaning but issued column-major with the operands swapped
+ *    atomics) and accumulates the weight gradient over chunks.
+ * The SGEMMs are CLBlast's, except on CPU devices, where cl/conv.cl's own register-blocked
+ * float16 kernels are several times faster (PoCL vectorises only explicit vector code).
+ * CLBlast GEMMs are row-major in meaning but issued column-major with the operands swapped
  * (C = A·B row-major is Cᵀ = Bᵀ·Aᵀ column-major on the same memory): CLBlast's row-major
  * path would copy and transpose the large output of every call. */
 #include <clblast_c.h>
@@ -372,11 +374,22 @@ static mw_status launch_v(mw_cl_ctx *c, int variant, const char *kernel, cl_uint
     if (err != CL_SUCCESS)
         return mw_error_set(mw_cl_status(err), "clSetKernelArg(%s) failed with %s", kernel,
                             mw_cl_error_name(err));
-    size_t padded[3], loc[3];
+    /* The kernel's own limit (register use can lower it below the device's). */
+    size_t limit = 0, loc[3], padded[3], total = 1;
+    MW_CL_CHECK(clGetKernelWorkGroupInfo(k, mw_runtime_device(c->rt)->device,
+                                         CL_KERNEL_WORK_GROUP_SIZE, sizeof limit, &limit, NULL));
     for (cl_uint d = 0; d < dims; d++) {
         loc[d] = local[d] < 1 ? 1 : local[d];
-        padded[d] = (global[d] + loc[d] - 1) / loc[d] * loc[d];
+        total *= loc[d];
     }
+    for (cl_uint d = dims; total > limit && limit > 0 && d-- > 0;)
+        while (loc[d] > 1 && total > limit) {
+            total /= loc[d];
+            loc[d] = (loc[d] + 1) / 2;
+            total *= loc[d];
+        }
+    for (cl_uint d = 0; d < dims; d++)
+        padded[d] = (global[d] + loc[d] - 1) / loc[d] * loc[d];
     err = clEnqueueNDRangeKernel(c->queue, k, dims, NULL, padded, loc, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return mw_error_set(mw_cl_status(err),
