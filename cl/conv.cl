@@ -500,9 +500,52 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
 #pragma unroll
     for (uint r = 0; r < 8; r++)
         acc[r][0] = acc[r][1] = 0.0f;
-    uint cols = min(32u, n - j0);
-    if (cols == 32) {
-        for (uint l = 0; l < k; l++) {
+    uint cols = min(32u, n - j0), l = 0;
+    if (cols == 32 && a_cs == 1) {
+        /* A row-major: four steps of l per vector load of each A row. */
+        for (; l + 4 <= k; l += 4) {
+            float4 av[8];
+#pragma unroll
+            for (uint r = 0; r < 8; r++)
+                av[r] = vload4(0, ar[r] + l);
+#pragma unroll
+            for (uint q = 0; q < 4; q++) {
+                __global const float *brow = b + (size_t)(l + q) * ldb;
+                float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+#pragma unroll
+                for (uint r = 0; r < 8; r++) {
+                    float16 a1 = (float16)(q == 0   ? av[r].s0
+                                           : q == 1 ? av[r].s1
+                                           : q == 2 ? av[r].s2
+                                                    : av[r].s3);
+                    acc[r][0] = MAD(a1, b0, acc[r][0]);
+                    acc[r][1] = MAD(a1, b1, acc[r][1]);
+                }
+            }
+        }
+    } else if (cols == 32 && a_rs == 1 && i0 + 8 <= m) {
+        /* A column-major (a transposed operand): its 8 rows at one l are one vector. */
+        for (; l < k; l++) {
+            __global const float *brow = b + (size_t)l * ldb;
+            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+            float8 av = vload8(0, a + (size_t)l * a_cs + i0);
+#pragma unroll
+            for (uint r = 0; r < 8; r++) {
+                float16 a1 = (float16)(r == 0   ? av.s0
+                                       : r == 1 ? av.s1
+                                       : r == 2 ? av.s2
+                                       : r == 3 ? av.s3
+                                       : r == 4 ? av.s4
+                                       : r == 5 ? av.s5
+                                       : r == 6 ? av.s6
+                                                : av.s7);
+                acc[r][0] = MAD(a1, b0, acc[r][0]);
+                acc[r][1] = MAD(a1, b1, acc[r][1]);
+            }
+        }
+    }
+    if (cols == 32) { /* what the vector paths above left (all of it for other layouts) */
+        for (; l < k; l++) {
             __global const float *brow = b + (size_t)l * ldb;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
             size_t al = (size_t)l * a_cs;
@@ -514,7 +557,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
             }
         }
     } else {
-        for (uint l = 0; l < k; l++) {
+        for (; l < k; l++) {
             __global const float *brow = b + (size_t)l * ldb;
             float t[32];
 #pragma unroll
@@ -530,7 +573,9 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
             }
         }
     }
-    for (uint r = 0; r < 8 && i0 + r < m; r++) {
+#pragma unroll
+    for (uint r = 0; r < 8; r++) {
+        if (i0 + r >= m) break;
         __global float *crow = c + (size_t)(i0 + r) * ldc;
         if (cols == 32) {
             if (accumulate) {
