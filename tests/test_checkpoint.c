@@ -60,6 +60,17 @@ static float *snapshot(model_exec *me, size_t *count) {
     return all;
 }
 
+/* Both models hold bit-identical weights and statistics; then both are closed. */
+static void assert_same_weights_and_close(model_exec *a, model_exec *b) {
+    size_t na, nb;
+    float *sa = snapshot(a, &na), *sb = snapshot(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(sa, sb, na * 4);
+    free(sa), free(sb);
+    close_model(a);
+    close_model(b);
+}
+
 static void path_of(char *out, size_t cap, const char *name) {
     snprintf(out, cap, "%s/%s", tmpdir, name);
 }
@@ -73,13 +84,7 @@ static void test_save_load_round_trip(void **state) {
     model_exec b = open_model(MW_VARIANT_ENCODER_MEMORY, 5, 7); /* other batch sizes */
     TEST_OK(mw_exec_init_params(b.ex, 12));
     TEST_OK(mw_checkpoint_load(b.ex, path));
-    size_t na, nb;
-    float *sa = snapshot(&a, &na), *sb = snapshot(&b, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(sa, sb, na * 4);
-    free(sa), free(sb);
-    close_model(&a);
-    close_model(&b);
+    assert_same_weights_and_close(&a, &b);
 }
 
 /* Strict loading: each broken file is refused with the file and tensor named, and the
@@ -164,13 +169,7 @@ static void test_round_trip_through_pytorch(void **state) {
         assert_int_equal(system(cmd), 0);
         model_exec b = open_model(v, 2, 3);
         TEST_OK(mw_checkpoint_load(b.ex, back));
-        size_t na, nb;
-        float *sa = snapshot(&a, &na), *sb = snapshot(&b, &nb);
-        assert_int_equal(na, nb);
-        assert_memory_equal(sa, sb, na * 4);
-        free(sa), free(sb);
-        close_model(&a);
-        close_model(&b);
+        assert_same_weights_and_close(&a, &b);
     }
 }
 

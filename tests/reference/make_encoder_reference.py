@@ -19,7 +19,6 @@ Usage: /usr/bin/python3 tests/reference/make_encoder_reference.py [--out DIR] [-
 """
 import argparse
 import copy
-import importlib.metadata
 import math
 import os
 import sys
@@ -31,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import encoders  # noqa: E402
-from make_reference import save_safetensors, describe  # noqa: E402  (same writer/reader)
+from make_reference import describe, save_safetensors, versions  # noqa: E402  (shared helpers)
 
 B, M, CLASSES = 4, 6, 10
 LABELS = [3, 1, 4, 1]
@@ -189,14 +188,6 @@ def hashed_input(name, shape):
 
 # ---------------------------------------------------------------------------------------
 
-def versions():
-    return {
-        "torch": torch.__version__,
-        "memorywrap": importlib.metadata.version("memorywrap"),
-        "entmax": importlib.metadata.version("entmax"),
-        "numpy": np.__version__,
-        "python": sys.version.split()[0],
-    }
 
 
 def sample_index(n):
