@@ -19,7 +19,6 @@
 #include <stdlib.h>
 
 #include "memwrap/ops.h"
-#include "ops/gemm_tuning.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
 #include "runtime/cl_check.h"
@@ -303,10 +302,7 @@ static mw_status own_ws_bytes(mw_runtime *rt, const gemm *p, size_t *bytes) {
 
 /* CLBlast's temporary buffer: the largest over the node's GEMMs (none for own kernels). */
 static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t *bytes) {
-    *bytes = 0;
-    /* Before any GEMM is sized: the parameters change CLBlast's temporary sizes. Applied here
-     * even when convs use the own kernels, for the CLBlast GEMMs of the rest of the graph. */
-    MW_TRY(mw_gemm_tuning_apply(rt));
+    *bytes = 0; /* CLBlast's tuning (runtime/gemm_tuning.c) is applied at runtime creation */
     if (own_gemm(rt)) return MW_OK;
     return gemm_plans_max(rt, g, n, gemm_temp_bytes, bytes);
 }

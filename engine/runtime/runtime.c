@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/cl_check.h"
+#include "runtime/gemm_tuning.h"
 #include "runtime/internal.h"
 
 #ifndef MEMWRAP_VERSION
@@ -185,12 +186,11 @@ mw_status mw_runtime_create(const mw_runtime_options *opt, mw_runtime **out) {
         mw_runtime_free(rt);
         return st;
     }
-    if (!opt->skip_blas_selftest) {
-        st = blas_selftest(rt);
-        if (st != MW_OK) {
-            mw_runtime_free(rt);
-            return st;
-        }
+    st = mw_gemm_tuning_apply(rt);
+    if (st == MW_OK && !opt->skip_blas_selftest) st = blas_selftest(rt);
+    if (st != MW_OK) {
+        mw_runtime_free(rt);
+        return st;
     }
     *out = rt;
     return MW_OK;

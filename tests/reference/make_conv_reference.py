@@ -19,15 +19,14 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-_DTYPES = {np.dtype("float32"): ("F32", "<f4"), np.dtype("float64"): ("F64", "<f8")}
+sys.path.insert(0, HERE)
+from make_reference import save_safetensors  # noqa: E402  (the shared writer)
 
 # name: (cin, cout, n, h, w, k, stride, padding, groups, bias)
 CASES = {
@@ -41,41 +40,6 @@ CASES = {
     "dw5s2": (6, 6, 2, 9, 9, 5, 2, 2, 6, False),
     "grp2": (4, 6, 2, 7, 7, 3, 1, 1, 2, True),      # grouped, groups=2
 }
-
-
-def save_safetensors(path, tensors, metadata=None):
-    """Writes {name: tensor} atomically: 8-byte header length, JSON header (names sorted,
-    contiguous offsets, padded with spaces to a multiple of 8), then the data."""
-    names = sorted(tensors)
-    header = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs, offset = [], 0
-    for name in names:
-        arr = tensors[name].detach().cpu().contiguous().numpy()
-        code, le = _DTYPES[arr.dtype]
-        raw = np.ascontiguousarray(arr, dtype=le).tobytes()
-        header[name] = {"dtype": code, "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-        blobs.append(raw)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(len(text).to_bytes(8, "little"))
-            f.write(text)
-            for raw in blobs:
-                f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def cnhw(t):

@@ -2,7 +2,7 @@
  * per device kind, applied at run time with CLBlastOverrideParameters. */
 #include <string.h>
 
-#include "ops/gemm_tuning.h"
+#include "runtime/gemm_tuning.h"
 #include "runtime/cl_check.h"
 #include "runtime/internal.h"
 
