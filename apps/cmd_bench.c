@@ -20,6 +20,7 @@ typedef struct bench_args {
 } bench_args;
 
 typedef struct phase_result {
+    long parameters; /* trainable values of the model, as the reference counts them */
     double first_s, median_ms, images_per_s;
     mw_op_time ops[MW_OP_TIME_MAX];
     int n_ops;
@@ -68,6 +69,8 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
     size_t image = (size_t)o.in_channels * o.image_size * o.image_size;
     bool with_memory = o.variant != MW_VARIANT_STD;
     mw_status s = mw_model_build(&o, &m);
+    for (int i = 0; s == MW_OK && i < mw_graph_param_count(m.g); i++)
+        r->parameters += (long)mw_tensor_numel(m.g, mw_graph_param_at(m.g, i));
     if (s == MW_OK) s = mw_exec_create(m.g, rt, &ex);
     if (s == MW_OK) s = mw_exec_init_params(ex, 1);
     mw_sgd_options so = {0.9f, 5e-4f, true};
@@ -236,6 +239,7 @@ int mw_cmd_bench(int argc, char **argv) {
                a.model.memory, a.test_batch);
     phase_result train = {0}, infer = {0};
     s = run_phase(&a, rt, true, &train);
+    if (s == MW_OK && !a.json) printf("parameters: %ld\n", train.parameters);
     if (s == MW_OK && !a.json) print_phase("train step", a.model.batch, &train);
     if (s == MW_OK) s = run_phase(&a, rt, false, &infer);
     if (s == MW_OK && !a.json) print_phase("inference", a.test_batch, &infer);
@@ -246,6 +250,7 @@ int mw_cmd_bench(int argc, char **argv) {
         cJSON_AddStringToObject(root, "model", mw_encoder_name(a.model.encoder));
         cJSON_AddStringToObject(root, "variant", mw_variant_name(a.model.variant));
         cJSON_AddNumberToObject(root, "memory", a.model.memory);
+        cJSON_AddNumberToObject(root, "parameters", (double)train.parameters);
         cJSON_AddItemToObject(root, "train", phase_json(a.model.batch, &train));
         cJSON_AddItemToObject(root, "inference", phase_json(a.test_batch, &infer));
         char *text = cJSON_Print(root);
