@@ -1,0 +1,62 @@
+/* Experiment configs: one JSON file describes a grid (datasets x models x variants x
+ * training-set sizes x runs) with every setting of the reference's train.yaml. Unknown keys,
+ * wrong types and impossible values are errors naming the key and the file. */
+#ifndef MEMWRAP_CONFIG_H
+#define MEMWRAP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memwrap/models.h"
+#include "memwrap/schedule.h"
+#include "memwrap/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { MW_CONFIG_MAX_LIST = 8 };
+
+typedef enum mw_memory_source {
+    MW_MEMORY_FROM_SUBSET = 0, /* memory drawn from the run's training subset (arXiv-era code) */
+    MW_MEMORY_FROM_FULL_TRAIN, /* from the whole training set, no augmentation (HEAD CIFAR-10) */
+} mw_memory_source;
+
+typedef struct mw_config {
+    char path[512];
+    char name[128];
+    char dataset[32];   /* dataset.name */
+    char data_root[512]; /* dataset.root */
+    int n_models;
+    mw_encoder_kind models[MW_CONFIG_MAX_LIST];
+    int n_variants;
+    mw_variant variants[MW_CONFIG_MAX_LIST];
+    int n_sizes;
+    long train_examples[MW_CONFIG_MAX_LIST]; /* -1 for "full" */
+    int runs;           /* run indices 0 .. runs-1 (the seed of run r is r) */
+    int epochs;
+    mw_lr_schedule schedule; /* base_lr = optimizer.lr; cosine: t_max = epochs */
+    float momentum, weight_decay;
+    bool nesterov;
+    int batch_size, test_batch_size, memory_examples, eval_repeats;
+    char distance[16];
+    mw_memory_source memory_source;
+    int validation_examples; /* removed from the training set before subsets are drawn */
+    char device[128];        /* "" = MEMWRAP_DEVICE or the default device */
+} mw_config;
+
+/* Per-dataset defaults (reference-spec 3): epochs, schedule, validation split. */
+mw_status mw_config_defaults(const char *dataset, mw_config *out);
+
+/* Reads `path`, applies the dataset's defaults under the file's keys, then each override of
+ * `sets` ("KEY=VALUE", KEY a dotted path such as optimizer.lr, VALUE JSON: runs=3,
+ * train_examples=[1000], dataset.root="/data"), and validates. */
+mw_status mw_config_load(const char *path, const char *const *sets, int n_sets, mw_config *out);
+
+/* The effective config as JSON (malloc'd), for results and checkpoint metadata. */
+char *mw_config_to_json(const mw_config *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
