@@ -9,6 +9,7 @@ packages=(
   build-essential cmake pkg-config
   pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo  # OpenCL: CPU device + loader
   libclblast-dev libcjson-dev libcmocka-dev                  # CLBlast, cJSON, cmocka
+  zlib1g-dev libpng-dev                                      # dataset readers: .gz/.mat, PNG
   dataset-fashion-mnist                                      # /usr/share/datasets/fashion-mnist
 )
 missing=()
