@@ -645,6 +645,14 @@ mw_runtime *mw_exec_runtime(const mw_exec *ex) {
     return ex->rt;
 }
 
+uint64_t mw_exec_run_count(const mw_exec *ex) {
+    return ex->runs;
+}
+
+void mw_exec_set_run_count(mw_exec *ex, uint64_t runs) {
+    ex->runs = runs;
+}
+
 mw_graph *mw_exec_graph(const mw_exec *ex) {
     return ex->g;
 }

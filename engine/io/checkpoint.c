@@ -21,10 +21,21 @@ static bool is_counter(const mw_graph *g, int t) {
     return mw_tensor_get_role(g, t) == MW_ROLE_STATE && mw_tensor_dtype(g, t) == MW_I32;
 }
 
+static const char resume_prefix[] = "resume.";
+
 mw_status mw_checkpoint_save(mw_exec *ex, const char *path, const char *metadata_json) {
+    return mw_checkpoint_save_with(ex, path, metadata_json, NULL, 0);
+}
+
+mw_status mw_checkpoint_save_with(mw_exec *ex, const char *path, const char *metadata_json,
+                                  const mw_st_write_item *extra, int n_extra) {
     const mw_graph *g = mw_exec_graph(ex);
     int n = saved_count(g);
-    mw_st_write_item *items = calloc((size_t)(n ? n : 1), sizeof *items);
+    for (int i = 0; i < n_extra; i++)
+        if (strncmp(extra[i].name, resume_prefix, sizeof resume_prefix - 1) != 0)
+            return mw_error_set(MW_ERR_INVALID_ARG, "checkpoint extra tensor '%s' must be named "
+                                                    "resume.*", extra[i].name);
+    mw_st_write_item *items = calloc((size_t)(n + n_extra + 1), sizeof *items);
     void **data = calloc((size_t)(n ? n : 1), sizeof *data);
     int64_t(*shapes)[MW_MAX_DIMS] = calloc((size_t)(n ? n : 1), sizeof *shapes);
     mw_status s = (items && data && shapes) ? MW_OK
@@ -53,7 +64,8 @@ mw_status mw_checkpoint_save(mw_exec *ex, const char *path, const char *metadata
             items[i].data = data[i];
         }
     }
-    if (s == MW_OK) s = mw_safetensors_write(path, items, n, metadata_json);
+    for (int i = 0; i < n_extra && s == MW_OK; i++) items[n + i] = extra[i];
+    if (s == MW_OK) s = mw_safetensors_write(path, items, n + n_extra, metadata_json);
     for (int i = 0; data && i < n; i++) free(data[i]);
     free(data);
     free(items);
@@ -100,6 +112,7 @@ mw_status mw_checkpoint_load(mw_exec *ex, const char *path) {
     mw_status s = MW_OK;
     for (int i = 0; i < n && s == MW_OK; i++) s = check_entry(g, st, saved_at(g, i));
     for (int i = 0; i < st->count && s == MW_OK; i++) {
+        if (strncmp(st->tensors[i].name, resume_prefix, sizeof resume_prefix - 1) == 0) continue;
         int t = mw_graph_find(g, st->tensors[i].name);
         mw_tensor_role role = t >= 0 ? mw_tensor_get_role(g, t) : MW_ROLE_ACTIVATION;
         if (role != MW_ROLE_PARAM && role != MW_ROLE_STATE)

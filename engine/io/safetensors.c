@@ -8,6 +8,7 @@
  * inputs and reference vectors all come through here). */
 #define _POSIX_C_SOURCE 200809L
 
+#include "io/atomic_file.h"
 #include "memwrap/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -682,67 +683,6 @@ static mw_status write_tensor(FILE *f, const mw_st_write_item *it, size_t nbytes
     return MW_OK;
 }
 
-/* Creates a fresh temporary file next to `path` (same directory, so rename is atomic).
- * open(O_EXCL) with mode 0666 rather than mkstemp, so the file gets the usual umask
- * permissions instead of mkstemp's 0600. */
-static mw_status create_temp(const char *path, char **tmp_out, FILE **f_out) {
-    size_t cap = strlen(path) + 64;
-    char *tmp = malloc(cap);
-    if (!tmp) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "safetensors '%s': out of memory", path);
-    static _Thread_local unsigned counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd < 0 && errno == EEXIST) continue;
-        if (fd < 0) {
-            int e = errno;
-            mw_status s = mw_error_set(MW_ERR_IO, "safetensors '%s': cannot create '%s': %s", path,
-                                       tmp, strerror(e));
-            free(tmp);
-            return s;
-        }
-        FILE *f = fdopen(fd, "wb");
-        if (!f) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            mw_status s =
-                mw_error_set(MW_ERR_IO, "safetensors '%s': fdopen failed: %s", path, strerror(e));
-            free(tmp);
-            return s;
-        }
-        *tmp_out = tmp;
-        *f_out = f;
-        return MW_OK;
-    }
-    free(tmp);
-    return mw_error_set(MW_ERR_IO, "safetensors '%s': no free temporary name", path);
-}
-
-/* fsync of the directory makes the rename itself durable; best effort, since some file
- * systems refuse fsync on directories. */
-static void sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = dup_string(".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = malloc(n + 1);
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
-    }
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 mw_status mw_safetensors_write(const char *path, const mw_st_write_item *items, int count,
                                const char *metadata_json) {
     if (!path) return mw_error_set(MW_ERR_INVALID_ARG, "mw_safetensors_write: path is NULL");
@@ -803,10 +743,11 @@ mw_status mw_safetensors_write(const char *path, const mw_st_write_item *items, 
         return s;
     }
 
-    char *tmp = NULL;
-    FILE *f = NULL;
-    s = create_temp(path, &tmp, &f);
+    mw_atomic_file af;
+    s = mw_atomic_begin(path, &af);
     if (s != MW_OK) goto done;
+    FILE *f = af.f;
+    const char *tmp = af.tmp;
 
     uint8_t len_le[8];
     for (int b = 0; b < 8; b++)
@@ -818,32 +759,11 @@ mw_status mw_safetensors_write(const char *path, const mw_st_write_item *items, 
         size_t nb = item_nbytes(sorted[i], &ok);
         s = write_tensor(f, sorted[i], nb, tmp, path);
     }
-    if (s == MW_OK && fflush(f) != 0) {
-        s = mw_error_set(MW_ERR_IO, "safetensors '%s': flushing '%s' failed: %s", path, tmp,
-                         strerror(errno));
-    }
-    /* The data must be on disk before the rename publishes it, or a crash could leave a
-     * complete-looking but empty file under the final name. */
-    if (s == MW_OK && fsync(fileno(f)) != 0) {
-        s = mw_error_set(MW_ERR_IO, "safetensors '%s': fsync of '%s' failed: %s", path, tmp,
-                         strerror(errno));
-    }
-    if (fclose(f) != 0 && s == MW_OK) {
-        s = mw_error_set(MW_ERR_IO, "safetensors '%s': closing '%s' failed: %s", path, tmp,
-                         strerror(errno));
-    }
-    f = NULL;
-    if (s == MW_OK && rename(tmp, path) != 0) {
-        s = mw_error_set(MW_ERR_IO, "safetensors '%s': rename from '%s' failed: %s", path, tmp,
-                         strerror(errno));
-    }
-    if (s == MW_OK) {
-        sync_parent_dir(path);
-    } else {
-        unlink(tmp); /* never leave a partial file behind; the destination is untouched */
-    }
+    if (s == MW_OK)
+        s = mw_atomic_commit(&af);
+    else
+        mw_atomic_abort(&af); /* never leave a partial file behind; the destination is untouched */
 done:
-    free(tmp);
     free(header);
     free(sorted);
     return s;

@@ -1,5 +1,6 @@
 /* SGD over the parameter arena: one kernel launch per step whatever the model. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "memwrap/train.h"
 #include "ops/launch.h"
@@ -76,5 +77,37 @@ mw_status mw_sgd_step(mw_sgd *s, float lr) {
                      a.grads, s->buf, (unsigned)a.trainable_floats, (double)lr,
                      (double)s->opt.momentum, (double)s->opt.weight_decay, (int)s->opt.nesterov,
                      (int)first));
+    return MW_OK;
+}
+
+size_t mw_sgd_state_floats(const mw_sgd *s) {
+    return mw_exec_get_arenas(s->ex).trainable_floats;
+}
+
+mw_status mw_sgd_get_state(mw_sgd *s, float *momentum, bool *stepped) {
+    size_t n = mw_sgd_state_floats(s);
+    *stepped = s->stepped;
+    if (n == 0) return MW_OK;
+    mw_runtime *rt = mw_exec_runtime(s->ex);
+    if (!rt) {
+        memcpy(momentum, s->host_buf, n * sizeof *momentum);
+        return MW_OK;
+    }
+    MW_CL_CHECK(clEnqueueReadBuffer(mw_runtime_queue(rt, 0), s->buf, CL_TRUE, 0,
+                                    n * sizeof *momentum, momentum, 0, NULL, NULL));
+    return MW_OK;
+}
+
+mw_status mw_sgd_set_state(mw_sgd *s, const float *momentum, bool stepped) {
+    size_t n = mw_sgd_state_floats(s);
+    s->stepped = stepped;
+    if (n == 0) return MW_OK;
+    mw_runtime *rt = mw_exec_runtime(s->ex);
+    if (!rt) {
+        memcpy(s->host_buf, momentum, n * sizeof *momentum);
+        return MW_OK;
+    }
+    MW_CL_CHECK(clEnqueueWriteBuffer(mw_runtime_queue(rt, 0), s->buf, CL_TRUE, 0,
+                                     n * sizeof *momentum, momentum, 0, NULL, NULL));
     return MW_OK;
 }

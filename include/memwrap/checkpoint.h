@@ -5,6 +5,7 @@
 #define MEMWRAP_CHECKPOINT_H
 
 #include "memwrap/graph.h"
+#include "memwrap/safetensors.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -13,6 +14,11 @@ extern "C" {
 /* Writes float32 parameters and statistics, and int32 counters as int64 (PyTorch's
  * num_batches_tracked), atomically; `metadata_json` (a JSON object of strings) or NULL. */
 mw_status mw_checkpoint_save(mw_exec *ex, const char *path, const char *metadata_json);
+
+/* Same, with extra tensors for resuming training (optimizer and generator state), whose
+ * names must start with "resume."; loading a checkpoint ignores those. */
+mw_status mw_checkpoint_save_with(mw_exec *ex, const char *path, const char *metadata_json,
+                                  const mw_st_write_item *extra, int n_extra);
 
 /* Reads every parameter and state tensor of the model from `path` (float32 or float64;
  * counters int64 or int32). Strict: a tensor the model needs that is missing, one of another

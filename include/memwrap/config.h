@@ -39,6 +39,7 @@ typedef struct mw_config {
     float momentum, weight_decay;
     bool nesterov;
     int batch_size, test_batch_size, memory_examples, eval_repeats;
+    int test_examples; /* 0 = the whole test set; N = its first N images (smoke runs) */
     char distance[16];
     mw_memory_source memory_source;
     int validation_examples; /* removed from the training set before subsets are drawn */
@@ -53,8 +54,20 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out);
  * train_examples=[1000], dataset.root="/data"), and validates. */
 mw_status mw_config_load(const char *path, const char *const *sets, int n_sets, mw_config *out);
 
-/* The effective config as JSON (malloc'd), for results and checkpoint metadata. */
+/* The effective config as JSON (malloc'd, free with free()), for results and checkpoint
+ * metadata; mw_config_load on this text gives back the same struct (path aside). NULL when
+ * out of memory. */
 char *mw_config_to_json(const mw_config *c);
+
+/* Where the files of `dataset` (any accepted spelling) come from, in one sentence, for
+ * messages and documentation; "" for an unknown name. */
+const char *mw_config_dataset_source(const char *dataset);
+
+/* MW_OK when dataset.root is set; otherwise MW_ERR_INVALID_ARG whose message names the
+ * config file, says where to get the dataset and how to point dataset.root at it. The
+ * parser accepts an empty root (the paper configs ship without one); the trainer calls
+ * this before it loads data. */
+mw_status mw_config_check_root(const mw_config *c);
 
 #ifdef __cplusplus
 }

@@ -129,6 +129,11 @@ mw_status mw_exec_write(mw_exec *ex, int tensor, const void *host, size_t bytes)
 mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes);
 mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode);
 
+/* Runs completed so far; per-run randomness (dropout masks) derives from it, so a resumed
+ * training restores it to draw the masks an uninterrupted one would. */
+uint64_t mw_exec_run_count(const mw_exec *ex);
+void mw_exec_set_run_count(mw_exec *ex, uint64_t runs);
+
 typedef struct mw_exec_plan_stats {
     size_t pool_bytes;       /* activation pool after liveness reuse */
     size_t unpooled_bytes;   /* what the pooled activations would take without reuse */

@@ -27,6 +27,11 @@ void mw_sgd_free(mw_sgd *sgd);
  *   d = d + momentum·buf (Nesterov) or buf;  p -= lr·d. */
 mw_status mw_sgd_step(mw_sgd *sgd, float lr);
 
+/* The momentum buffers (for resuming): `floats` values, and whether a step was taken. */
+size_t mw_sgd_state_floats(const mw_sgd *sgd);
+mw_status mw_sgd_get_state(mw_sgd *sgd, float *momentum, bool *stepped);
+mw_status mw_sgd_set_state(mw_sgd *sgd, const float *momentum, bool stepped);
+
 #ifdef __cplusplus
 }
 #endif

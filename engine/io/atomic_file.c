@@ -1,0 +1,112 @@
+/* See atomic_file.h. */
+#define _POSIX_C_SOURCE 200809L /* fdopen, fsync */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/atomic_file.h"
+
+/* open(O_EXCL) with mode 0666 rather than mkstemp, so the file gets the usual umask
+ * permissions instead of mkstemp's 0600. */
+mw_status mw_atomic_begin(const char *path, mw_atomic_file *af) {
+    af->f = NULL;
+    af->tmp = NULL;
+    af->path = path;
+    size_t cap = strlen(path) + 64;
+    char *tmp = malloc(cap);
+    if (!tmp) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "'%s': out of memory", path);
+    static _Thread_local unsigned counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0 && errno == EEXIST) continue;
+        if (fd < 0) {
+            mw_status s = mw_error_set(MW_ERR_IO, "'%s': cannot create '%s': %s", path, tmp,
+                                       strerror(errno));
+            free(tmp);
+            return s;
+        }
+        FILE *f = fdopen(fd, "wb");
+        if (!f) {
+            mw_status s = mw_error_set(MW_ERR_IO, "'%s': fdopen failed: %s", path, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            free(tmp);
+            return s;
+        }
+        af->f = f;
+        af->tmp = tmp;
+        return MW_OK;
+    }
+    free(tmp);
+    return mw_error_set(MW_ERR_IO, "'%s': no free temporary name", path);
+}
+
+/* fsync of the directory makes the rename itself durable; best effort, since some file
+ * systems refuse fsync on directories. */
+static void sync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (!dir) return;
+    if (!slash)
+        strcpy(dir, ".");
+    else {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+mw_status mw_atomic_commit(mw_atomic_file *af) {
+    mw_status s = MW_OK;
+    if (fflush(af->f) != 0)
+        s = mw_error_set(MW_ERR_IO, "'%s': flushing '%s' failed: %s", af->path, af->tmp,
+                         strerror(errno));
+    /* The data must be on disk before the rename publishes it, or a crash could leave a
+     * complete-looking but empty file under the final name. */
+    if (s == MW_OK && fsync(fileno(af->f)) != 0)
+        s = mw_error_set(MW_ERR_IO, "'%s': fsync of '%s' failed: %s", af->path, af->tmp,
+                         strerror(errno));
+    if (fclose(af->f) != 0 && s == MW_OK)
+        s = mw_error_set(MW_ERR_IO, "'%s': closing '%s' failed: %s", af->path, af->tmp,
+                         strerror(errno));
+    af->f = NULL;
+    if (s == MW_OK && rename(af->tmp, af->path) != 0)
+        s = mw_error_set(MW_ERR_IO, "'%s': rename from '%s' failed: %s", af->path, af->tmp,
+                         strerror(errno));
+    if (s == MW_OK)
+        sync_parent_dir(af->path);
+    else
+        unlink(af->tmp);
+    free(af->tmp);
+    af->tmp = NULL;
+    return s;
+}
+
+void mw_atomic_abort(mw_atomic_file *af) {
+    if (af->f) fclose(af->f);
+    if (af->tmp) unlink(af->tmp);
+    free(af->tmp);
+    af->f = NULL;
+    af->tmp = NULL;
+}
+
+mw_status mw_write_file_atomic(const char *path, const void *data, size_t len) {
+    mw_atomic_file af;
+    MW_TRY(mw_atomic_begin(path, &af));
+    if (len && fwrite(data, 1, len, af.f) != len) {
+        mw_status s = mw_error_set(MW_ERR_IO, "'%s': writing '%s' failed: %s", path, af.tmp,
+                                   strerror(errno));
+        mw_atomic_abort(&af);
+        return s;
+    }
+    return mw_atomic_commit(&af);
+}

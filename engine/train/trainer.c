@@ -1,0 +1,365 @@
+/* One run of the paper's protocol (see memwrap/trainer.h and reference-spec 3-4). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memwrap/checkpoint.h"
+#include "memwrap/protocol.h"
+#include "memwrap/trainer.h"
+#include "memwrap/train.h"
+
+enum { MW_CHECKPOINT_FORMAT = 1 };
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void mw_run_basename(const mw_config *cfg, const mw_run_spec *spec, char *out, size_t cap) {
+    char size[32];
+    if (spec->train_examples < 0)
+        snprintf(size, sizeof size, "full");
+    else
+        snprintf(size, sizeof size, "%ld", spec->train_examples);
+    snprintf(out, cap, "%s-%s-%s-%s-run%d", cfg->dataset, mw_encoder_name(spec->model),
+             mw_variant_name(spec->variant), size, spec->run);
+}
+
+/* Everything a run needs besides the model: its subset, the memory pool, the generators. */
+typedef struct run_data {
+    int32_t *subset, *pool, *scratch, *order;
+    int count, pool_count;
+    mw_transform tf;
+    bool memory_flips; /* memory from the subset takes the training transform (flips) */
+} run_data;
+
+static void run_data_free(run_data *d) {
+    free(d->subset), free(d->pool), free(d->scratch), free(d->order);
+}
+
+static mw_status run_data_init(const mw_trainer *t, const mw_run_spec *spec, run_data *d) {
+    memset(d, 0, sizeof *d);
+    const mw_config *c = t->cfg;
+    MW_TRY(mw_protocol_transform(c->dataset, &d->tf));
+    MW_TRY(mw_protocol_subset(t->train->count, c->validation_examples, spec->train_examples,
+                              (uint64_t)spec->run, &d->subset, &d->count));
+    bool full = c->memory_source == MW_MEMORY_FROM_FULL_TRAIN;
+    d->pool_count = full ? t->train->count : d->count;
+    d->pool = malloc((size_t)d->pool_count * sizeof *d->pool);
+    d->scratch = malloc((size_t)d->pool_count * sizeof *d->scratch);
+    d->order = malloc((size_t)d->count * sizeof *d->order);
+    if (!d->pool || !d->scratch || !d->order) {
+        run_data_free(d);
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for the run's indices");
+    }
+    for (int i = 0; i < d->pool_count; i++) {
+        d->pool[i] = full ? i : d->subset[i];
+        d->scratch[i] = i;
+    }
+    d->memory_flips = d->tf.flip && !full;
+    return MW_OK;
+}
+
+static mw_model_options model_options(const mw_trainer *t, const mw_run_spec *spec, int batch,
+                                      bool training) {
+    const mw_device_info *dev = mw_runtime_device(t->rt);
+    mw_model_options o = {.encoder = spec->model,
+                          .variant = spec->variant,
+                          .in_channels = t->train->channels,
+                          .image_size = t->train->height,
+                          .classes = t->train->classes,
+                          .batch = batch,
+                          .memory = t->cfg->memory_examples,
+                          .distance = t->cfg->distance,
+                          .dropout = -1,
+                          .training = training,
+                          /* the branches overlap on GPUs; on CPUs every kernel has the cores */
+                          .overlap_branches = !(dev->type & CL_DEVICE_TYPE_CPU)};
+    return o;
+}
+
+static void report(const mw_trainer *t, mw_progress *p) {
+    if (t->progress) t->progress(p, t->progress_user);
+}
+
+/* ---- resume files: the model, the momentum buffers and the generators after an epoch ---- */
+
+static mw_status save_resume(const char *path, mw_exec *ex, mw_sgd *sgd, int epochs_done,
+                             const mw_rng *rngs, int n_rngs) {
+    size_t n = mw_sgd_state_floats(sgd);
+    float *momentum = malloc((n ? n : 1) * sizeof *momentum);
+    if (!momentum) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory saving %s", path);
+    bool stepped = false;
+    mw_status s = mw_sgd_get_state(sgd, momentum, &stepped);
+    int64_t state[2 + 4 * MW_RNG_PURPOSES] = {epochs_done, (int64_t)mw_exec_run_count(ex)};
+    for (int r = 0; r < n_rngs; r++)
+        for (int k = 0; k < 4; k++) state[2 + 4 * r + k] = (int64_t)rngs[r].s[k];
+    int64_t mshape[1] = {(int64_t)(n ? n : 1)}, sshape[1] = {2 + 4 * n_rngs};
+    mw_st_write_item extra[2] = {{"resume.momentum", MW_ST_F32, 1, mshape, momentum},
+                                 {"resume.state", MW_ST_I64, 1, sshape, state}};
+    char meta[128];
+    snprintf(meta, sizeof meta, "{\"epochs_done\":\"%d\",\"stepped\":\"%d\"}", epochs_done,
+             (int)stepped);
+    if (s == MW_OK) s = mw_checkpoint_save_with(ex, path, meta, extra, 2);
+    free(momentum);
+    return s;
+}
+
+/* Returns the epochs already done (0 when there is no resume file). */
+static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng *rngs,
+                             int n_rngs, int *epochs_done) {
+    *epochs_done = 0;
+    if (access(path, F_OK) != 0) return MW_OK;
+    MW_TRY(mw_checkpoint_load(ex, path));
+    mw_safetensors *st = NULL;
+    MW_TRY(mw_safetensors_load(path, &st));
+    size_t n = mw_sgd_state_floats(sgd);
+    float *momentum = malloc((n ? n : 1) * sizeof *momentum);
+    const mw_st_tensor *state = mw_safetensors_find(st, "resume.state");
+    mw_status s = momentum ? MW_OK : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (s == MW_OK && (!state || state->dtype != MW_ST_I64 || (int)state->numel != 2 + 4 * n_rngs))
+        s = mw_error_set(MW_ERR_FORMAT, "%s: no resume.state of %d int64 values", path,
+                         2 + 4 * n_rngs);
+    if (s == MW_OK)
+        s = mw_safetensors_read_f32(st, "resume.momentum", -1, NULL, momentum, n ? n : 1);
+    if (s == MW_OK) {
+        const int64_t *v = (const int64_t *)state->data; /* little-endian int64, as written */
+        int64_t vals[2 + 4 * MW_RNG_PURPOSES];
+        memcpy(vals, v, state->nbytes);
+        *epochs_done = (int)vals[0];
+        mw_exec_set_run_count(ex, (uint64_t)vals[1]);
+        for (int r = 0; r < n_rngs; r++)
+            for (int k = 0; k < 4; k++) rngs[r].s[k] = (uint64_t)vals[2 + 4 * r + k];
+        s = mw_sgd_set_state(sgd, momentum, *epochs_done > 0);
+    }
+    free(momentum);
+    mw_safetensors_free(st);
+    return s;
+}
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+
+static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const char *checkpoint,
+                          run_data *d, mw_run_result *out) {
+    const mw_config *c = t->cfg;
+    const mw_dataset *test = t->test;
+    int batch = c->test_batch_size;
+    int total = c->test_examples > 0 && c->test_examples < test->count ? c->test_examples
+                                                                       : test->count;
+    if (batch > total) batch = total;
+    bool memory = spec->variant != MW_VARIANT_STD;
+    int repeats = memory ? c->eval_repeats : 1;
+    if (repeats > (int)(sizeof out->repeat_accuracy / sizeof out->repeat_accuracy[0]))
+        return mw_error_set(MW_ERR_INVALID_ARG, "eval_repeats %d: at most 16", repeats);
+    mw_model_options o = model_options(t, spec, batch, false);
+    mw_model m = {0};
+    mw_exec *ex = NULL;
+    size_t image = (size_t)test->channels * test->height * test->width;
+    float *x = malloc((size_t)batch * image * 4);
+    float *mem = malloc((size_t)c->memory_examples * image * 4);
+    float *logits = malloc((size_t)batch * test->classes * 4);
+    int32_t *idx = malloc((size_t)batch * sizeof *idx), *midx = malloc((size_t)c->memory_examples * 4);
+    mw_status s = (x && mem && logits && idx && midx)
+                      ? MW_OK
+                      : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory evaluating");
+    if (s == MW_OK) s = mw_model_build(&o, &m);
+    if (s == MW_OK) s = mw_exec_create(m.g, t->rt, &ex);
+    if (s == MW_OK) s = mw_checkpoint_load(ex, checkpoint);
+    /* Evaluation draws its memory from its own stream (a purpose of its own would change
+     * nothing else): the same checkpoint evaluated twice gives the same accuracy. */
+    mw_rng memory_rng, flip_rng;
+    mw_rng_seed(&memory_rng, (uint64_t)spec->run + 0x5EED0000ull, MW_RNG_MEMORY);
+    mw_rng_seed(&flip_rng, (uint64_t)spec->run + 0x5EED0000ull, MW_RNG_AUGMENT);
+    double t0 = now_s(), sum = 0;
+    int batches = (total + batch - 1) / batch;
+    for (int r = 0; r < repeats && s == MW_OK; r++) {
+        long correct = 0;
+        for (int b = 0; b < batches && s == MW_OK; b++) {
+            int start = b * batch, n = total - start < batch ? total - start : batch;
+            for (int i = 0; i < batch; i++) idx[i] = start + (i < n ? i : 0); /* pad: ignored */
+            mw_protocol_fill_batch(test, idx, batch, &d->tf, NULL, x);
+            s = mw_exec_write(ex, m.images, x, (size_t)batch * image * 4);
+            if (s == MW_OK && memory) {
+                s = mw_protocol_draw_memory(&memory_rng, d->pool, d->pool_count,
+                                            c->memory_examples, d->scratch, midx);
+                if (s == MW_OK) {
+                    mw_protocol_fill_batch(t->train, midx, c->memory_examples, &d->tf,
+                                           d->memory_flips ? &flip_rng : NULL, mem);
+                    s = mw_exec_write(ex, m.memory, mem, (size_t)c->memory_examples * image * 4);
+                }
+            }
+            if (s == MW_OK) s = mw_exec_run(ex, MW_RUN_FORWARD);
+            if (s == MW_OK)
+                s = mw_exec_read(ex, m.logits, logits, (size_t)batch * test->classes * 4);
+            for (int i = 0; i < n && s == MW_OK; i++) {
+                int best = 0;
+                for (int k = 1; k < test->classes; k++)
+                    if (logits[i * test->classes + k] > logits[i * test->classes + best]) best = k;
+                correct += best == test->labels[start + i];
+            }
+            mw_progress p = {.spec = spec, .epoch = r + 1, .epochs = repeats, .step = b + 1,
+                             .steps = batches, .phase = "eval",
+                             .elapsed_s = now_s() - t0};
+            p.images_per_s = ((double)r * total + start + n) / fmax(p.elapsed_s, 1e-9);
+            report(t, &p);
+        }
+        out->repeat_accuracy[r] = 100.0 * (double)correct / total;
+        sum += out->repeat_accuracy[r];
+    }
+    if (s == MW_OK) {
+        out->repeats = repeats;
+        out->accuracy = sum / repeats;
+    }
+    mw_exec_free(ex);
+    mw_model_free(&m);
+    free(x), free(mem), free(logits), free(idx), free(midx);
+    return s;
+}
+
+mw_status mw_evaluate_run(const mw_trainer *t, const mw_run_spec *spec, const char *checkpoint,
+                          mw_run_result *out) {
+    memset(out, 0, sizeof *out);
+    run_data d;
+    MW_TRY(run_data_init(t, spec, &d));
+    double t0 = now_s();
+    out->train_count = d.count;
+    mw_status s = evaluate(t, spec, checkpoint, &d, out);
+    out->seconds = now_s() - t0;
+    snprintf(out->checkpoint, sizeof out->checkpoint, "%s", checkpoint);
+    run_data_free(&d);
+    return s;
+}
+
+/* ---- training ------------------------------------------------------------------------ */
+
+static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, int epochs) {
+    char *config = mw_config_to_json(t->cfg);
+    if (!config) return NULL;
+    /* __metadata__ values are strings: the config goes in as escaped JSON text. */
+    size_t len = strlen(config), cap = 2 * len + 1024;
+    char *out = malloc(cap), *w;
+    if (!out) {
+        free(config);
+        return NULL;
+    }
+    w = out + snprintf(out, cap,
+                       "{\"format\":\"memwrap-checkpoint-%d\",\"dataset\":\"%s\",\"model\":\"%s\","
+                       "\"variant\":\"%s\",\"train_examples\":\"%ld\",\"run\":\"%d\","
+                       "\"epochs\":\"%d\",\"config\":\"",
+                       MW_CHECKPOINT_FORMAT, t->cfg->dataset, mw_encoder_name(spec->model),
+                       mw_variant_name(spec->variant), spec->train_examples, spec->run, epochs);
+    for (size_t i = 0; i < len; i++) {
+        char ch = config[i];
+        if (ch == '"' || ch == '\\') *w++ = '\\';
+        if (ch == '\n' || ch == '\t' || ch == '\r') ch = ' ';
+        *w++ = ch;
+    }
+    strcpy(w, "\"}");
+    free(config);
+    return out;
+}
+
+mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_result *out) {
+    memset(out, 0, sizeof *out);
+    const mw_config *c = t->cfg;
+    const mw_dataset *train = t->train;
+    run_data d;
+    MW_TRY(run_data_init(t, spec, &d));
+    out->train_count = d.count;
+    int batch = c->batch_size < d.count ? c->batch_size : d.count; /* min(128, train_examples) */
+    int steps = mw_protocol_steps_per_epoch(d.count, batch);
+    bool memory = spec->variant != MW_VARIANT_STD;
+    char base[512], resume[1200], final_path[1200];
+    mw_run_basename(c, spec, base, sizeof base);
+    snprintf(resume, sizeof resume, "%s/%s.resume.safetensors", t->out_dir, base);
+    snprintf(final_path, sizeof final_path, "%s/%s.safetensors", t->out_dir, base);
+
+    mw_model_options o = model_options(t, spec, batch, true);
+    mw_model m = {0};
+    mw_exec *ex = NULL;
+    mw_sgd *sgd = NULL;
+    size_t image = (size_t)train->channels * train->height * train->width;
+    float *x = malloc((size_t)batch * image * 4);
+    float *mem = malloc((size_t)c->memory_examples * image * 4);
+    int32_t *labels = malloc((size_t)batch * 4), *midx = malloc((size_t)c->memory_examples * 4);
+    int32_t *idx = malloc((size_t)batch * sizeof *idx);
+    mw_status s = (x && mem && labels && midx && idx)
+                      ? MW_OK
+                      : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
+    mw_rng rngs[MW_RNG_PURPOSES];
+    for (int r = 0; r < MW_RNG_PURPOSES; r++) mw_rng_seed(&rngs[r], (uint64_t)spec->run, r);
+    mw_sgd_options so = {c->momentum, c->weight_decay, c->nesterov};
+    if (s == MW_OK) s = mw_model_build(&o, &m);
+    if (s == MW_OK) s = mw_exec_create(m.g, t->rt, &ex);
+    if (s == MW_OK) s = mw_exec_init_params(ex, mw_rng_next(&rngs[MW_RNG_INIT]));
+    if (s == MW_OK) s = mw_sgd_create(ex, &so, &sgd);
+    int start_epoch = 0;
+    if (s == MW_OK) s = load_resume(resume, ex, sgd, rngs, MW_RNG_PURPOSES, &start_epoch);
+    out->resumed_from_epoch = start_epoch;
+    double t0 = now_s();
+    for (int epoch = start_epoch; epoch < c->epochs && s == MW_OK; epoch++) {
+        float lr = (float)mw_lr_at_epoch(&c->schedule, epoch);
+        mw_rng_permutation(&rngs[MW_RNG_SHUFFLE], d.order, d.count);
+        for (int step = 0; step < steps && s == MW_OK; step++) {
+            for (int i = 0; i < batch; i++) {
+                idx[i] = d.subset[d.order[step * batch + i]];
+                labels[i] = train->labels[idx[i]];
+            }
+            mw_protocol_fill_batch(train, idx, batch, &d.tf,
+                                   d.tf.flip ? &rngs[MW_RNG_AUGMENT] : NULL, x);
+            s = mw_exec_write(ex, m.images, x, (size_t)batch * image * 4);
+            if (s == MW_OK) s = mw_exec_write(ex, m.labels, labels, (size_t)batch * 4);
+            if (s == MW_OK && memory) {
+                s = mw_protocol_draw_memory(&rngs[MW_RNG_MEMORY], d.pool, d.pool_count,
+                                            c->memory_examples, d.scratch, midx);
+                if (s == MW_OK) {
+                    mw_protocol_fill_batch(train, midx, c->memory_examples, &d.tf,
+                                           d.memory_flips ? &rngs[MW_RNG_AUGMENT] : NULL, mem);
+                    s = mw_exec_write(ex, m.memory, mem, (size_t)c->memory_examples * image * 4);
+                }
+            }
+            if (s == MW_OK) s = mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD);
+            float loss = 0;
+            if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
+            if (s == MW_OK && !isfinite(loss))
+                s = mw_error_set(MW_ERR_NUMERIC,
+                                 "%s: the loss became %g at epoch %d, step %d (lr %g); the last "
+                                 "completed epoch is kept in %s",
+                                 base, (double)loss, epoch + 1, step + 1, (double)lr, resume);
+            if (s == MW_OK) s = mw_sgd_step(sgd, lr);
+            double elapsed = now_s() - t0;
+            long done = (long)(epoch - start_epoch) * steps + step + 1;
+            long left = (long)(c->epochs - epoch) * steps - step - 1;
+            mw_progress p = {.spec = spec, .epoch = epoch + 1, .epochs = c->epochs,
+                             .step = step + 1, .steps = steps, .loss = loss, .lr = lr,
+                             .elapsed_s = elapsed, .phase = "train"};
+            p.images_per_s = done * batch / fmax(elapsed, 1e-9);
+            p.eta_s = elapsed / done * left;
+            report(t, &p);
+        }
+        if (s == MW_OK) s = save_resume(resume, ex, sgd, epoch + 1, rngs, MW_RNG_PURPOSES);
+    }
+    if (s == MW_OK) {
+        char *meta = checkpoint_metadata(t, spec, c->epochs);
+        s = meta ? mw_checkpoint_save(ex, final_path, meta)
+                 : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+        free(meta);
+    }
+    mw_sgd_free(sgd);
+    mw_exec_free(ex);
+    mw_model_free(&m);
+    free(x), free(mem), free(labels), free(midx), free(idx);
+    if (s == MW_OK) s = evaluate(t, spec, final_path, &d, out);
+    if (s == MW_OK) {
+        remove(resume); /* the final checkpoint and the result supersede it */
+        out->seconds = now_s() - t0;
+        snprintf(out->checkpoint, sizeof out->checkpoint, "%s", final_path);
+    }
+    run_data_free(&d);
+    return s;
+}

@@ -1,0 +1,71 @@
+/* The paper's training protocol as pure functions (reference-spec 3-4), separate from the
+ * device so that each piece is unit-tested: seeded random streams per purpose, the
+ * validation split and the run's training subset, epoch shuffling with the last partial
+ * batch dropped, fresh memory draws, normalisation and flips. */
+#ifndef MEMWRAP_PROTOCOL_H
+#define MEMWRAP_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memwrap/data.h"
+#include "memwrap/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One generator per purpose, so that e.g. changing the memory size does not change the
+ * training subset. xoshiro256** seeded through splitmix64 from (run seed, purpose). */
+typedef enum mw_rng_purpose {
+    MW_RNG_SUBSET = 0, /* validation split and training subset */
+    MW_RNG_SHUFFLE,    /* epoch order */
+    MW_RNG_MEMORY,     /* memory draws (training and evaluation) */
+    MW_RNG_AUGMENT,    /* horizontal flips */
+    MW_RNG_INIT,       /* parameter initialisation */
+    MW_RNG_PURPOSES
+} mw_rng_purpose;
+
+typedef struct mw_rng {
+    uint64_t s[4];
+} mw_rng;
+
+void mw_rng_seed(mw_rng *r, uint64_t seed, mw_rng_purpose purpose);
+uint64_t mw_rng_next(mw_rng *r);
+/* Uniform integer in [0, n), without modulo bias. */
+uint64_t mw_rng_below(mw_rng *r, uint64_t n);
+
+/* Fisher-Yates permutation of 0..n-1. */
+void mw_rng_permutation(mw_rng *r, int32_t *out, int n);
+
+/* The run's training subset (reference split_dataset): a random permutation removes
+ * `validation` examples, then `size` of the rest (all if size < 0 or larger) are taken in
+ * a second random order. *out (malloc'd) holds dataset indices; *count its length. */
+mw_status mw_protocol_subset(int dataset_count, int validation, long size, uint64_t run_seed,
+                             int32_t **out, int *count);
+
+/* Steps per epoch with the last partial batch dropped: floor(count / batch). */
+int mw_protocol_steps_per_epoch(int count, int batch);
+
+/* Draws `m` distinct entries of pool[0..pool_count) into out (a partial Fisher-Yates over
+ * `scratch`, which must hold pool_count indices and is left permuted). */
+mw_status mw_protocol_draw_memory(mw_rng *r, const int32_t *pool, int pool_count, int m,
+                                  int32_t *scratch, int32_t *out);
+
+/* Per-dataset normalisation (mean, std per channel) and whether training flips images. */
+typedef struct mw_transform {
+    float mean[3], std[3];
+    bool flip; /* RandomHorizontalFlip(p=0.5) in training (CIFAR-10, CINIC-10) */
+} mw_transform;
+mw_status mw_protocol_transform(const char *dataset, mw_transform *out);
+
+/* Writes images idx[0..n) of d as normalised float32 [n, C, H, W]; with `flip_rng`, each
+ * image is mirrored left-right with probability 1/2 (the draw is made for every image). */
+void mw_protocol_fill_batch(const mw_dataset *d, const int32_t *idx, int n,
+                            const mw_transform *t, mw_rng *flip_rng, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
