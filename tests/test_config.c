@@ -107,9 +107,11 @@ static void assert_same_config(const mw_config *a, const mw_config *b) {
     assert_string_equal(a->dataset, b->dataset);
     assert_string_equal(a->data_root, b->data_root);
     assert_int_equal(a->n_models, b->n_models);
-    for (int i = 0; i < a->n_models; i++) assert_int_equal(a->models[i], b->models[i]);
+    for (int i = 0; i < a->n_models; i++)
+        assert_int_equal(a->models[i], b->models[i]);
     assert_int_equal(a->n_variants, b->n_variants);
-    for (int i = 0; i < a->n_variants; i++) assert_int_equal(a->variants[i], b->variants[i]);
+    for (int i = 0; i < a->n_variants; i++)
+        assert_int_equal(a->variants[i], b->variants[i]);
     assert_int_equal(a->n_sizes, b->n_sizes);
     for (int i = 0; i < a->n_sizes; i++)
         assert_int_equal(a->train_examples[i], b->train_examples[i]);
@@ -184,8 +186,8 @@ static void test_defaults_per_dataset(void **state) {
     } cases[] = {
         {"fashion-mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist", 40,
          MW_SCHEDULE_MULTISTEP, 2, 20, 30, 6000},
-        {"fmnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist", 40,
-         MW_SCHEDULE_MULTISTEP, 2, 20, 30, 6000},
+        {"fmnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist", 40, MW_SCHEDULE_MULTISTEP,
+         2, 20, 30, 6000},
         {"fashion_mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist", 40,
          MW_SCHEDULE_MULTISTEP, 2, 20, 30, 6000},
         {"mnist", "mnist", "", 40, MW_SCHEDULE_MULTISTEP, 2, 20, 30, 6000},
@@ -343,11 +345,11 @@ static void test_round_trip_defaults(void **state) {
 static void test_unknown_keys(void **state) {
     fixture *fx = *state;
     mw_config c;
-    expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"foo\": 1}", NULL, 0,
-                MW_ERR_INVALID_ARG, &c, "unknown key 'foo'", "runs", "optimizer", NULL);
+    expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"foo\": 1}", NULL, 0, MW_ERR_INVALID_ARG,
+                &c, "unknown key 'foo'", "runs", "optimizer", NULL);
     expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"optimizer\": {\"bar\": 1}}", NULL, 0,
-                MW_ERR_INVALID_ARG, &c, "unknown key 'optimizer.bar'", "momentum",
-                "weight_decay", NULL);
+                MW_ERR_INVALID_ARG, &c, "unknown key 'optimizer.bar'", "momentum", "weight_decay",
+                NULL);
     expect_load(fx, "{\"dataset\": {\"name\": \"svhn\", \"rot\": \"/x\"}}", NULL, 0,
                 MW_ERR_INVALID_ARG, &c, "unknown key 'dataset.rot'", "root", NULL);
     /* The reference's yaml spelling is not ours: the message lists ours. */
@@ -437,9 +439,10 @@ static void test_bad_values(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char json[512];
         /* Cases about dataset keys carry the whole dataset object. */
-        if (strncmp(cases[i].json, "\"dataset\"", 9) == 0) snprintf(json, sizeof json, "{%s}",
-                                                                    cases[i].json);
-        else snprintf(json, sizeof json, "{\"dataset\": {\"name\": \"svhn\"}, %s}", cases[i].json);
+        if (strncmp(cases[i].json, "\"dataset\"", 9) == 0)
+            snprintf(json, sizeof json, "{%s}", cases[i].json);
+        else
+            snprintf(json, sizeof json, "{\"dataset\": {\"name\": \"svhn\"}, %s}", cases[i].json);
         mw_config c;
         expect_load(fx, json, NULL, 0, MW_ERR_INVALID_ARG, &c, cases[i].key, NULL);
     }
@@ -452,13 +455,15 @@ static void test_bad_values(void **state) {
         "\"schedule\": {\"milestones\": []}",
         "\"schedule\": {\"kind\": \"cosine\", \"milestones\": [500]}",
         "\"schedule\": {\"gamma\": 1}",
-        "\"dataset\": {\"name\": \"svhn\", \"memory_source\": \"full\"}, "
-        "\"train_examples\": [50]",
+        ("\"dataset\": {\"name\": \"svhn\", \"memory_source\": \"full\"}, "
+         "\"train_examples\": [50]"),
     };
     for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
         char json[512];
-        if (strncmp(fine[i], "\"dataset\"", 9) == 0) snprintf(json, sizeof json, "{%s}", fine[i]);
-        else snprintf(json, sizeof json, "{\"dataset\": {\"name\": \"svhn\"}, %s}", fine[i]);
+        if (strncmp(fine[i], "\"dataset\"", 9) == 0)
+            snprintf(json, sizeof json, "{%s}", fine[i]);
+        else
+            snprintf(json, sizeof json, "{\"dataset\": {\"name\": \"svhn\"}, %s}", fine[i]);
         mw_config c;
         expect_load(fx, json, NULL, 0, MW_OK, &c, NULL);
     }
@@ -471,8 +476,8 @@ static void test_unknown_names(void **state) {
                 "'dataset.name'", "imagenet", "cifar10", NULL);
     expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"models\": [\"vgg16\"]}", NULL, 0,
                 MW_ERR_INVALID_ARG, &c, "'models'[0]", "vgg16", "resnet18", NULL);
-    expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"variants\": [\"std\", \"mem\"]}",
-                NULL, 0, MW_ERR_INVALID_ARG, &c, "'variants'[1]", "mem", "encoder_memory", NULL);
+    expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"variants\": [\"std\", \"mem\"]}", NULL,
+                0, MW_ERR_INVALID_ARG, &c, "'variants'[1]", "mem", "encoder_memory", NULL);
     expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"distance\": \"manhattan\"}", NULL, 0,
                 MW_ERR_INVALID_ARG, &c, "'distance'", "manhattan", "cosine, l2, dot", NULL);
 }
@@ -507,8 +512,8 @@ static void test_failed_load_keeps_output(void **state) {
     assert_ok(mw_config_defaults("svhn", &c));
     c.runs = 77;
     memcpy(&before, &c, sizeof c);
-    expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"runs\": 0}", NULL, 0,
-                MW_ERR_INVALID_ARG, &c, "'runs'", NULL);
+    expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"runs\": 0}", NULL, 0, MW_ERR_INVALID_ARG,
+                &c, "'runs'", NULL);
     assert_memory_equal(&c, &before, sizeof c);
 }
 
@@ -521,15 +526,15 @@ static const char base_config[] =
 static void test_overrides_each_type(void **state) {
     fixture *fx = *state;
     const char *sets[] = {
-        "runs=3",                          /* integer */
-        "optimizer.lr=0.05",               /* number */
-        "optimizer.nesterov=false",        /* boolean */
-        "dataset.root=/data/svhn",         /* bare string (not JSON) */
-        "device=\"0:1\"",                  /* quoted JSON string */
-        "name=2024",                       /* string key: the text as written */
-        "train_examples=[1000,\"full\"]",  /* array */
-        "models=resnet18",                 /* one entry for a one-entry list */
-        "schedule={\"gamma\":0.5}",        /* object, merged into the file's */
+        "runs=3",                         /* integer */
+        "optimizer.lr=0.05",              /* number */
+        "optimizer.nesterov=false",       /* boolean */
+        "dataset.root=/data/svhn",        /* bare string (not JSON) */
+        "device=\"0:1\"",                 /* quoted JSON string */
+        "name=2024",                      /* string key: the text as written */
+        "train_examples=[1000,\"full\"]", /* array */
+        "models=resnet18",                /* one entry for a one-entry list */
+        "schedule={\"gamma\":0.5}",       /* object, merged into the file's */
         "distance=dot",
         "dataset.memory_source=full",
         "test_examples=300",
@@ -577,8 +582,7 @@ static void test_overrides_order(void **state) {
     assert_int_equal(c.runs, 4);
     /* Fewer epochs than the file's milestones allow: the milestones must follow. */
     const char *short_run[] = {"epochs=10"};
-    expect_load(fx, base_config, short_run, 1, MW_ERR_INVALID_ARG, &c, "schedule.milestones",
-                NULL);
+    expect_load(fx, base_config, short_run, 1, MW_ERR_INVALID_ARG, &c, "schedule.milestones", NULL);
     const char *short_ok[] = {"epochs=10", "schedule.milestones=[5,8]"};
     expect_load(fx, base_config, short_ok, 2, MW_OK, &c, NULL);
     assert_int_equal(c.schedule.milestones[1], 8);
@@ -588,10 +592,18 @@ static void test_override_errors(void **state) {
     fixture *fx = *state;
     mw_config c;
     const char *unknown[] = {"optimizer.beta=0.9"};
-    expect_load(fx, base_config, unknown, 1, MW_ERR_INVALID_ARG, &c, "'optimizer.beta'",
-                "momentum", NULL);
+    expect_load(fx, base_config, unknown, 1, MW_ERR_INVALID_ARG, &c, "'optimizer.beta'", "momentum",
+                NULL);
     const char *unknown_top[] = {"seed=3"};
     expect_load(fx, base_config, unknown_top, 1, MW_ERR_INVALID_ARG, &c, "'seed'", "runs", NULL);
+    /* Under a level that does not exist, or under a key that is not a level: the top
+     * level's keys are listed. */
+    const char *unknown_level[] = {"solver.lr=3"};
+    expect_load(fx, base_config, unknown_level, 1, MW_ERR_INVALID_ARG, &c, "'solver.lr'",
+                "valid keys: name, dataset", NULL);
+    const char *under_leaf[] = {"runs.count=3"};
+    expect_load(fx, base_config, under_leaf, 1, MW_ERR_INVALID_ARG, &c, "'runs.count'",
+                "valid keys: name, dataset", NULL);
     const char *no_eq[] = {"runs"};
     expect_load(fx, base_config, no_eq, 1, MW_ERR_INVALID_ARG, &c, "KEY=VALUE", NULL);
     const char *no_key[] = {"=3"};
@@ -603,6 +615,16 @@ static void test_override_errors(void **state) {
     const char *bad_value[] = {"optimizer.lr=0"};
     expect_load(fx, base_config, bad_value, 1, MW_ERR_INVALID_ARG, &c, "'optimizer.lr'",
                 "--set optimizer.lr=0", NULL);
+    /* Checks across keys name the override of either key. */
+    const char *bad_gamma[] = {"schedule.gamma=2"};
+    expect_load(fx, base_config, bad_gamma, 1, MW_ERR_INVALID_ARG, &c, "gamma",
+                "--set schedule.gamma=2", NULL);
+    const char *few_epochs[] = {"epochs=25"};
+    expect_load(fx, base_config, few_epochs, 1, MW_ERR_INVALID_ARG, &c, "'schedule.milestones'[1]",
+                "--set epochs=25", NULL);
+    const char *big_memory[] = {"memory_examples=2000"};
+    expect_load(fx, base_config, big_memory, 1, MW_ERR_INVALID_ARG, &c, "'train_examples'[0]",
+                "--set memory_examples=2000", NULL);
     const char *bad_member[] = {"optimizer={\"lr\":0.1,\"beta\":1}"};
     expect_load(fx, base_config, bad_member, 1, MW_ERR_INVALID_ARG, &c, "'optimizer.beta'",
                 "--set optimizer=", NULL);

@@ -37,23 +37,52 @@ typedef struct dataset_defaults {
 
 static const dataset_defaults datasets[] = {
     /* Not in the paper: its SVHN protocol, on the dataset Debian ships. */
-    {{"fashion-mnist", "fmnist", "fashion_mnist"}, 40, MW_SCHEDULE_MULTISTEP, {20, 30}, 2,
-     6000, "/usr/share/datasets/fashion-mnist",
+    {{"fashion-mnist", "fmnist", "fashion_mnist"},
+     40,
+     MW_SCHEDULE_MULTISTEP,
+     {20, 30},
+     2,
+     6000,
+     "/usr/share/datasets/fashion-mnist",
      "Fashion-MNIST: 'apt install dataset-fashion-mnist' (files in "
      "/usr/share/datasets/fashion-mnist), or the four *-ubyte.gz files of "
      "https://github.com/zalandoresearch/fashion-mnist"},
-    {{"mnist"}, 40, MW_SCHEDULE_MULTISTEP, {20, 30}, 2, 6000, "",
+    {{"mnist"},
+     40,
+     MW_SCHEDULE_MULTISTEP,
+     {20, 30},
+     2,
+     6000,
+     "",
      "MNIST: the four IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] of "
      "http://yann.lecun.com/exdb/mnist/ (or a mirror) in one directory"},
-    {{"cifar10", "cifar-10"}, 300, MW_SCHEDULE_MULTISTEP, {150, 225}, 2, 6000, "",
+    {{"cifar10", "cifar-10"},
+     300,
+     MW_SCHEDULE_MULTISTEP,
+     {150, 225},
+     2,
+     6000,
+     "",
      "CIFAR-10: the binary version, https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, "
      "unpacked (root holds data_batch_1.bin or cifar-10-batches-bin/)"},
-    {{"svhn"}, 40, MW_SCHEDULE_MULTISTEP, {20, 30}, 2, 6000, "",
+    {{"svhn"},
+     40,
+     MW_SCHEDULE_MULTISTEP,
+     {20, 30},
+     2,
+     6000,
+     "",
      "SVHN: train_32x32.mat and test_32x32.mat of http://ufldl.stanford.edu/housenumbers/ "
      "in one directory"},
     /* The reference's yaml lists milestones for CINIC-10 but train.py uses
      * CosineAnnealingLR(T_max=epochs, eta_min=0) (reference-spec 3.1, 8.6). */
-    {{"cinic10", "cinic-10"}, 300, MW_SCHEDULE_COSINE, {0, 0}, 0, 10, "",
+    {{"cinic10", "cinic-10"},
+     300,
+     MW_SCHEDULE_COSINE,
+     {0, 0},
+     0,
+     10,
+     "",
      "CINIC-10: CINIC-10.tar.gz of https://datashare.ed.ac.uk/handle/10283/3192 "
      "(see https://github.com/BayesWatch/cinic-10), unpacked (root holds train/ and test/)"},
 };
@@ -126,20 +155,20 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out) {
 /* ---- the schema ------------------------------------------------------------------------ */
 
 typedef enum key_kind {
-    K_OBJECT,      /* a nested level: dataset, schedule, optimizer */
-    K_STRING,      /* char array at `offset`, `size` bytes */
-    K_INT,         /* int at `offset`, >= lo */
-    K_DOUBLE,      /* double at `offset`, >= lo (> lo when lo_open) */
-    K_FLOAT,       /* float at `offset`, same bounds */
-    K_BOOL,        /* bool at `offset` */
-    K_DATASET,     /* dataset name, normalised to the canonical spelling */
-    K_DISTANCE,    /* one of mw_distance_names */
-    K_MEM_SOURCE,  /* "subset" | "full" */
-    K_SCHED_KIND,  /* mw_schedule_kind_name spellings */
-    K_MODELS,      /* [str], mw_encoder_from_name */
-    K_VARIANTS,    /* [str], mw_variant_from_name */
-    K_SIZES,       /* [int >= 1 or "full"] */
-    K_MILESTONES,  /* [int], possibly empty (constant LR under multistep) */
+    K_OBJECT,     /* a nested level: dataset, schedule, optimizer */
+    K_STRING,     /* char array at `offset`, `size` bytes */
+    K_INT,        /* int at `offset`, >= lo */
+    K_DOUBLE,     /* double at `offset`, >= lo (> lo when lo_open) */
+    K_FLOAT,      /* float at `offset`, same bounds */
+    K_BOOL,       /* bool at `offset` */
+    K_DATASET,    /* dataset name, normalised to the canonical spelling */
+    K_DISTANCE,   /* one of mw_distance_names */
+    K_MEM_SOURCE, /* "subset" | "full" */
+    K_SCHED_KIND, /* mw_schedule_kind_name spellings */
+    K_MODELS,     /* [str], mw_encoder_from_name */
+    K_VARIANTS,   /* [str], mw_variant_from_name */
+    K_SIZES,      /* [int >= 1 or "full"] */
+    K_MILESTONES, /* [int], possibly empty (constant LR under multistep) */
 } key_kind;
 
 typedef struct key_spec {
@@ -215,8 +244,8 @@ static void keys_of_level(const char *parent, char *buf, size_t cap) {
         const char *p = keys[i].path;
         if (parent_len(p) != plen || strncmp(p, parent, plen) != 0) continue;
         const char *leaf = plen ? p + plen + 1 : p;
-        len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s", len ? ", " : "",
-                                leaf);
+        len +=
+            (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s", len ? ", " : "", leaf);
     }
 }
 
@@ -233,20 +262,31 @@ typedef struct load_ctx {
     int n_overrides;
 } load_ctx;
 
-/* "cfg.json" or "cfg.json (--set optimizer.lr=0)" when `key` or an object above it was
- * last set by an override. */
-static const char *origin(const load_ctx *x, const char *key, char *buf, size_t cap) {
-    for (int i = x->n_overrides - 1; i >= 0; i--) {
-        size_t n = strlen(x->overrides[i].key);
-        if (strncmp(key, x->overrides[i].key, n) == 0 && (key[n] == '\0' || key[n] == '.')) {
-            snprintf(buf, cap, "%s (--set %s)", x->file, x->overrides[i].text);
-            return buf;
+/* Whether dotted `a` is `b` or lies above or below it ("schedule" and "schedule.gamma"). */
+static bool related(const char *a, const char *b) {
+    size_t n = strlen(a) < strlen(b) ? strlen(a) : strlen(b);
+    return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '.') && (b[n] == '\0' || b[n] == '.');
+}
+
+/* "cfg.json", or "cfg.json (--set optimizer.lr=0)" when the last override touching `key`
+ * (the key itself, an object above it, or a key below it) or, when there is none, `also`
+ * (a second key the value was checked against; NULL for none). */
+static const char *origin(const load_ctx *x, const char *key, const char *also, char *buf,
+                          size_t cap) {
+    for (int pass = 0; pass < 2; pass++) {
+        const char *k = pass ? also : key;
+        for (int i = x->n_overrides - 1; k && i >= 0; i--) {
+            if (related(k, x->overrides[i].key)) {
+                snprintf(buf, cap, "%s (--set %s)", x->file, x->overrides[i].text);
+                return buf;
+            }
         }
     }
     return x->file;
 }
 
-#define ORIGIN(x, key) origin((x), (key), (char[768]){0}, 768)
+#define ORIGIN(x, key) origin((x), (key), NULL, (char[768]){0}, 768)
+#define ORIGIN2(x, key, also) origin((x), (key), (also), (char[768]){0}, 768)
 
 static const char *json_type(const cJSON *v) {
     if (cJSON_IsString(v)) return "a string";
@@ -260,8 +300,8 @@ static const char *json_type(const cJSON *v) {
 
 static mw_status type_error(const load_ctx *x, const char *key, const char *expected,
                             const cJSON *got) {
-    return mw_error_set(MW_ERR_INVALID_ARG, "%s: key '%s': expected %s, got %s",
-                        ORIGIN(x, key), key, expected, json_type(got));
+    return mw_error_set(MW_ERR_INVALID_ARG, "%s: key '%s': expected %s, got %s", ORIGIN(x, key),
+                        key, expected, json_type(got));
 }
 
 /* ---- reading values -------------------------------------------------------------------- */
@@ -310,9 +350,8 @@ static mw_status check_unique(const load_ctx *x, const char *key, const long *va
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             if (values[i] == values[j]) {
-                return mw_error_set(MW_ERR_INVALID_ARG,
-                                    "%s: key '%s': entry %d repeats entry %d", ORIGIN(x, key),
-                                    key, i, j);
+                return mw_error_set(MW_ERR_INVALID_ARG, "%s: key '%s': entry %d repeats entry %d",
+                                    ORIGIN(x, key), key, i, j);
             }
     return MW_OK;
 }
@@ -371,7 +410,8 @@ static mw_status get_choice(const load_ctx *x, const char *key, const cJSON *v,
 
 static int count_names(const char *const *names) {
     int n = 0;
-    while (names[n]) n++;
+    while (names[n])
+        n++;
     return n;
 }
 
@@ -402,8 +442,10 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
         if (k->kind == K_FLOAT) d = (float)d;
         if (!isfinite(d)) return type_error(x, k->path, "a finite number", v);
         MW_TRY(check_lower_bound(x, k, d));
-        if (k->kind == K_DOUBLE) *(double *)(void *)field = d;
-        else *(float *)(void *)field = (float)d;
+        if (k->kind == K_DOUBLE)
+            *(double *)(void *)field = d;
+        else
+            *(float *)(void *)field = (float)d;
         return MW_OK;
     }
     case K_BOOL:
@@ -413,14 +455,14 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
     case K_DATASET: {
         MW_TRY(get_string(x, k->path, v, 64, &s));
         const dataset_defaults *d = find_dataset(s);
-        if (!d) return mw_error_wrap(unknown_dataset(s), "%s: key '%s': ", ORIGIN(x, k->path),
-                                     k->path);
+        if (!d)
+            return mw_error_wrap(unknown_dataset(s), "%s: key '%s': ", ORIGIN(x, k->path), k->path);
         snprintf(c->dataset, sizeof c->dataset, "%s", d->names[0]);
         return MW_OK;
     }
     case K_DISTANCE:
-        MW_TRY(get_choice(x, k->path, v, mw_distance_names, count_names(mw_distance_names),
-                          &choice));
+        MW_TRY(
+            get_choice(x, k->path, v, mw_distance_names, count_names(mw_distance_names), &choice));
         snprintf(c->distance, sizeof c->distance, "%s", mw_distance_names[choice]);
         return MW_OK;
     case K_MEM_SOURCE:
@@ -437,19 +479,22 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
     }
     case K_MODELS:
         MW_TRY(get_name_list(x, k->path, v, parse_encoder, &n, values));
-        for (int i = 0; i < n; i++) c->models[i] = (mw_encoder_kind)values[i];
+        for (int i = 0; i < n; i++)
+            c->models[i] = (mw_encoder_kind)values[i];
         c->n_models = n;
         return MW_OK;
     case K_VARIANTS:
         MW_TRY(get_name_list(x, k->path, v, parse_variant, &n, values));
-        for (int i = 0; i < n; i++) c->variants[i] = (mw_variant)values[i];
+        for (int i = 0; i < n; i++)
+            c->variants[i] = (mw_variant)values[i];
         c->n_variants = n;
         return MW_OK;
     case K_SIZES:
         MW_TRY(get_list(x, k->path, v, MW_CONFIG_MAX_LIST, false, &n));
         for (int i = 0; i < n; i++) {
             const cJSON *e = cJSON_GetArrayItem(v, i);
-            if (cJSON_IsString(e) && strcmp(e->valuestring, "full") == 0) values[i] = -1;
+            if (cJSON_IsString(e) && strcmp(e->valuestring, "full") == 0)
+                values[i] = -1;
             else if (!json_long(e, 1, INT_MAX, &values[i])) {
                 return mw_error_set(MW_ERR_INVALID_ARG,
                                     "%s: key '%s'[%d]: expected an integer >= 1 or \"full\", "
@@ -465,14 +510,14 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
         MW_TRY(get_list(x, k->path, v, MW_SCHEDULE_MAX_MILESTONES, true, &n));
         for (int i = 0; i < n; i++) {
             if (!json_long(cJSON_GetArrayItem(v, i), INT_MIN, INT_MAX, &values[i])) {
-                return mw_error_set(MW_ERR_INVALID_ARG,
-                                    "%s: key '%s'[%d]: expected an integer, got %s",
-                                    ORIGIN(x, k->path), k->path, i,
-                                    json_type(cJSON_GetArrayItem(v, i)));
+                return mw_error_set(
+                    MW_ERR_INVALID_ARG, "%s: key '%s'[%d]: expected an integer, got %s",
+                    ORIGIN(x, k->path), k->path, i, json_type(cJSON_GetArrayItem(v, i)));
             }
             c->schedule.milestones[i] = (int)values[i];
         }
-        for (int i = n; i < MW_SCHEDULE_MAX_MILESTONES; i++) c->schedule.milestones[i] = 0;
+        for (int i = n; i < MW_SCHEDULE_MAX_MILESTONES; i++)
+            c->schedule.milestones[i] = 0;
         c->schedule.n_milestones = n;
         return MW_OK;
     }
@@ -547,28 +592,30 @@ static bool put(cJSON *obj, const char *name, cJSON *value) {
 }
 
 /* Applies "KEY=VALUE" to the tree. */
-static mw_status apply_override(const load_ctx *x, cJSON *root, const char *text,
-                                override *ov) {
+static mw_status apply_override(const load_ctx *x, cJSON *root, const char *text, override *ov) {
     const char *eq = strchr(text, '=');
     size_t klen = eq ? (size_t)(eq - text) : 0;
     if (!eq || klen == 0 || klen >= sizeof ov->key) {
         return mw_error_set(MW_ERR_INVALID_ARG,
-                            "%s: override '%s' is not KEY=VALUE (e.g. optimizer.lr=0.05)",
-                            x->file, text);
+                            "%s: override '%s' is not KEY=VALUE (e.g. optimizer.lr=0.05)", x->file,
+                            text);
     }
     memcpy(ov->key, text, klen);
     ov->key[klen] = '\0';
     ov->text = text;
     const key_spec *k = find_key(ov->key);
     if (!k) {
+        /* List the keys of the deepest level that exists ("foo.bar": the top level). */
         char valid[512], parent[128];
-        size_t plen = parent_len(ov->key);
-        memcpy(parent, ov->key, plen);
-        parent[plen] = '\0';
+        snprintf(parent, sizeof parent, "%s", ov->key);
+        const key_spec *up;
+        do
+            parent[parent_len(parent)] = '\0';
+        while (parent[0] && !((up = find_key(parent)) && up->kind == K_OBJECT));
         keys_of_level(parent, valid, sizeof valid);
         return mw_error_set(MW_ERR_INVALID_ARG,
-                            "%s: --set %s: unknown key '%s' (valid keys%s%s: %s)", x->file,
-                            text, ov->key, plen ? " in " : "", parent, valid);
+                            "%s: --set %s: unknown key '%s' (valid keys%s%s: %s)", x->file, text,
+                            ov->key, parent[0] ? " in " : "", parent, valid);
     }
     /* JSON when it parses (runs=3, train_examples=[1000], root="/d"), the text itself
      * otherwise (dataset.root=/data); string keys take the text as written unless it is a
@@ -599,11 +646,11 @@ static mw_status apply_override(const load_ctx *x, cJSON *root, const char *text
         snprintf(part, sizeof part, "%.*s", (int)(dot - p), p);
         cJSON *next = cJSON_GetObjectItemCaseSensitive(obj, part);
         if (next && !cJSON_IsObject(next)) {
-            mw_status s = mw_error_set(MW_ERR_INVALID_ARG,
-                                       "%s: key '%.*s': expected an object, got %s (cannot "
-                                       "apply --set %s)",
-                                       x->file, (int)(dot - ov->key), ov->key, json_type(next),
-                                       text);
+            mw_status s =
+                mw_error_set(MW_ERR_INVALID_ARG,
+                             "%s: key '%.*s': expected an object, got %s (cannot "
+                             "apply --set %s)",
+                             x->file, (int)(dot - ov->key), ov->key, json_type(next), text);
             cJSON_Delete(value);
             return s;
         }
@@ -613,7 +660,8 @@ static mw_status apply_override(const load_ctx *x, cJSON *root, const char *text
         }
         obj = next;
     }
-    if (!put(obj, p, value)) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s: --set %s", x->file, text);
+    if (!put(obj, p, value))
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s: --set %s", x->file, text);
     return MW_OK;
 }
 
@@ -621,12 +669,13 @@ static mw_status apply_override(const load_ctx *x, cJSON *root, const char *text
 
 static mw_status check_config(const load_ctx *x, mw_config *c) {
     bool memory = false;
-    for (int i = 0; i < c->n_variants; i++) memory |= c->variants[i] != MW_VARIANT_STD;
+    for (int i = 0; i < c->n_variants; i++)
+        memory |= c->variants[i] != MW_VARIANT_STD;
     if (memory && c->memory_examples < 1) {
         return mw_error_set(MW_ERR_INVALID_ARG,
                             "%s: key 'memory_examples' must be >= 1 with a memory variant in "
                             "'variants' (got %d)",
-                            ORIGIN(x, "memory_examples"), c->memory_examples);
+                            ORIGIN2(x, "memory_examples", "variants"), c->memory_examples);
     }
     /* The memory set is drawn without replacement from the training subset. */
     for (int i = 0; memory && c->memory_source == MW_MEMORY_FROM_SUBSET && i < c->n_sizes; i++) {
@@ -635,20 +684,22 @@ static mw_status check_config(const load_ctx *x, mw_config *c) {
                                 "%s: key 'train_examples'[%d] is %ld, fewer than "
                                 "memory_examples %d drawn from it (dataset.memory_source "
                                 "\"subset\")",
-                                ORIGIN(x, "train_examples"), i, c->train_examples[i],
-                                c->memory_examples);
+                                ORIGIN2(x, "train_examples", "memory_examples"), i,
+                                c->train_examples[i], c->memory_examples);
         }
     }
     c->schedule.t_max = c->epochs; /* CosineAnnealingLR(T_max=epochs), reference-spec 3.1 */
     mw_status s = mw_lr_schedule_validate(&c->schedule);
-    if (s != MW_OK) return mw_error_wrap(s, "%s: key 'schedule': ", ORIGIN(x, "schedule"));
+    if (s != MW_OK) {
+        return mw_error_wrap(s, "%s: key 'schedule': ", ORIGIN2(x, "schedule", "optimizer.lr"));
+    }
     if (c->schedule.kind == MW_SCHEDULE_MULTISTEP) {
         for (int i = 0; i < c->schedule.n_milestones; i++) {
             if (c->schedule.milestones[i] >= c->epochs) {
                 return mw_error_set(MW_ERR_INVALID_ARG,
                                     "%s: key 'schedule.milestones'[%d] is %d, never reached in "
                                     "%d epochs (epochs 0..%d)",
-                                    ORIGIN(x, "schedule.milestones"), i,
+                                    ORIGIN2(x, "schedule.milestones", "epochs"), i,
                                     c->schedule.milestones[i], c->epochs, c->epochs - 1);
             }
         }
@@ -662,8 +713,8 @@ static mw_status read_text(const char *path, char **out) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
-        return mw_error_set(e == ENOENT ? MW_ERR_NOT_FOUND : MW_ERR_IO, "%s: cannot open: %s",
-                            path, strerror(e));
+        return mw_error_set(e == ENOENT ? MW_ERR_NOT_FOUND : MW_ERR_IO, "%s: cannot open: %s", path,
+                            strerror(e));
     }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -694,8 +745,10 @@ static mw_status parse_json(const char *path, const char *text, cJSON **out) {
     if (!end) end = text;
     int line = 1, col = 1;
     for (const char *p = text; p < end; p++) {
-        if (*p == '\n') line++, col = 1;
-        else col++;
+        if (*p == '\n')
+            line++, col = 1;
+        else
+            col++;
     }
     return mw_error_set(MW_ERR_FORMAT, "%s:%d:%d: malformed JSON near '%.20s'", path, line, col,
                         end);
@@ -720,8 +773,8 @@ static mw_status load_tree(const load_ctx *x, cJSON *root, mw_config *c) {
     const char *name = NULL;
     MW_TRY(get_string(x, dk->path, ds, 64, &name));
     if (!find_dataset(name)) {
-        return mw_error_wrap(unknown_dataset(name), "%s: key 'dataset.name': ",
-                             ORIGIN(x, dk->path));
+        return mw_error_wrap(unknown_dataset(name),
+                             "%s: key 'dataset.name': ", ORIGIN(x, dk->path));
     }
     MW_TRY(mw_config_defaults(name, c));
     stem(x->file, c->name, sizeof c->name);
@@ -799,8 +852,12 @@ static cJSON *name_array(const int *values, int n, const char *(*name)(int)) {
     return a;
 }
 
-static const char *encoder_name(int e) { return mw_encoder_name((mw_encoder_kind)e); }
-static const char *variant_name(int v) { return mw_variant_name((mw_variant)v); }
+static const char *encoder_name(int e) {
+    return mw_encoder_name((mw_encoder_kind)e);
+}
+static const char *variant_name(int v) {
+    return mw_variant_name((mw_variant)v);
+}
 
 /* The JSON value of key `k` in `c`. */
 static cJSON *get_value(const key_spec *k, const mw_config *c) {
@@ -826,7 +883,8 @@ static cJSON *get_value(const key_spec *k, const mw_config *c) {
     case K_SCHED_KIND:
         return cJSON_CreateString(mw_schedule_kind_name(c->schedule.kind));
     case K_MODELS:
-        for (int i = 0; i < c->n_models && i < MW_CONFIG_MAX_LIST; i++) ints[i] = c->models[i];
+        for (int i = 0; i < c->n_models && i < MW_CONFIG_MAX_LIST; i++)
+            ints[i] = c->models[i];
         return name_array(ints, c->n_models, encoder_name);
     case K_VARIANTS:
         for (int i = 0; i < c->n_variants && i < MW_CONFIG_MAX_LIST; i++)
