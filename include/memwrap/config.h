@@ -51,7 +51,10 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out);
 
 /* Reads `path`, applies the dataset's defaults under the file's keys, then each override of
  * `sets` ("KEY=VALUE", KEY a dotted path such as optimizer.lr, VALUE JSON: runs=3,
- * train_examples=[1000], dataset.root="/data"), and validates. */
+ * train_examples=[1000], dataset.root="/data"; text that is not JSON is a string, so
+ * dataset.root=/data works), and validates. Overrides are merged into the file's tree before
+ * the defaults are chosen, so dataset.name=svhn starts from SVHN's defaults. An empty
+ * dataset.root is accepted (see mw_config_check_root). *out is untouched on failure. */
 mw_status mw_config_load(const char *path, const char *const *sets, int n_sets, mw_config *out);
 
 /* The effective config as JSON (malloc'd, free with free()), for results and checkpoint
