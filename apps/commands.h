@@ -27,5 +27,7 @@ int mw_cmd_devices(int argc, char **argv);
 int mw_cmd_demo(int argc, char **argv);
 int mw_cmd_infer(int argc, char **argv);
 int mw_cmd_bench(int argc, char **argv);
+int mw_cmd_train(int argc, char **argv);
+int mw_cmd_eval(int argc, char **argv);
 
 #endif

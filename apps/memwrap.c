@@ -15,6 +15,8 @@ typedef struct command {
 static const command commands[] = {
     {"devices", mw_cmd_devices, "list OpenCL platforms and devices, mark the default"},
     {"demo", mw_cmd_demo, "train a Memory Wrap head on synthetic encodings (no dataset needed)"},
+    {"train", mw_cmd_train, "run an experiment grid from a JSON config (resumable)"},
+    {"eval", mw_cmd_eval, "re-evaluate a checkpoint written by train with the same protocol"},
     {"infer", mw_cmd_infer, "run a trained model (memwrap or PyTorch weights) on input images"},
     {"bench", mw_cmd_bench, "training and inference throughput with the time share per op"},
 };

@@ -11,6 +11,9 @@
 #include <cmocka.h>
 
 #include "memwrap/memwrap.h"
+#include "memwrap/results.h"
+#include "memwrap/data.h"
+#include "memwrap/config.h"
 
 /* The runtime on MEMWRAP_DEVICE / the default device, created on first use and freed at
  * exit. Fails the test (with the library's message) when no device can be opened. */

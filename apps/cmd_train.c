@@ -1,0 +1,212 @@
+/* `memwrap train CONFIG`: runs an experiment grid (datasets x models x variants x training-set
+ * sizes x runs) with the paper's protocol, writing each run's checkpoint and, after every
+ * run, results.json and results.md. Started again with the same --out, it skips finished
+ * runs and resumes an interrupted one from its last completed epoch. */
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "memwrap/config.h"
+#include "memwrap/results.h"
+#include "memwrap/trainer.h"
+
+#ifndef MEMWRAP_COMMIT
+#define MEMWRAP_COMMIT "unknown"
+#endif
+
+enum { MAX_SETS = 64 };
+
+static void usage(FILE *to) {
+    fprintf(to, "usage: memwrap train CONFIG.json [--out DIR] [--device SPEC] [--set KEY=VALUE ...]\n"
+                "Runs the grid of CONFIG (see configs/); results.json, results.md and one\n"
+                "checkpoint per run go to DIR (default runs/<config name>). Run it again with\n"
+                "the same --out to continue an interrupted grid.\n");
+}
+
+/* mkdir -p */
+static mw_status make_dirs(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c == '/' || c == '\0') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return mw_error_set(MW_ERR_IO, "cannot create directory %s: %s", buf,
+                                    strerror(errno));
+            *p = c;
+        }
+        if (c == '\0') return MW_OK;
+    }
+}
+
+/* Bounded copy (truncating long names rather than overflowing). */
+static void copy_text(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+typedef struct progress_state {
+    bool tty;
+    int index, total; /* run number in the grid */
+} progress_state;
+
+static void format_time(double s, char *out, size_t cap) {
+    if (s >= 3600)
+        snprintf(out, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else
+        snprintf(out, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+}
+
+static void on_progress(const mw_progress *p, void *user) {
+    const progress_state *ps = user;
+    bool train = strcmp(p->phase, "train") == 0;
+    bool last = p->step == p->steps;
+    if (!ps->tty && !last) return; /* plain logs: one line per epoch (or eval pass) */
+    char eta[32];
+    format_time(p->eta_s, eta, sizeof eta);
+    if (train)
+        fprintf(stderr, "%s[%d/%d] %s/%s n=%ld run %d: epoch %d/%d step %d/%d loss %.4f lr %.4g "
+                        "%.0f img/s ETA %s%s",
+                ps->tty ? "\r\033[K" : "", ps->index, ps->total, mw_encoder_name(p->spec->model),
+                mw_variant_name(p->spec->variant), p->spec->train_examples, p->spec->run,
+                p->epoch, p->epochs, p->step, p->steps, (double)p->loss, (double)p->lr,
+                p->images_per_s, eta, ps->tty ? "" : "\n");
+    else
+        fprintf(stderr, "%s[%d/%d] evaluating: pass %d/%d batch %d/%d, %.0f img/s%s",
+                ps->tty ? "\r\033[K" : "", ps->index, ps->total, p->epoch, p->epochs, p->step,
+                p->steps, p->images_per_s, ps->tty ? "" : "\n");
+    fflush(stderr);
+}
+
+int mw_cmd_train(int argc, char **argv) {
+    const char *config_path = NULL, *out = NULL, *device = NULL;
+    const char *sets[MAX_SETS];
+    int n_sets = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return MW_EXIT_OK;
+        } else if (strcmp(a, "--out") == 0 && v) {
+            out = v, i++;
+        } else if (strcmp(a, "--device") == 0 && v) {
+            device = v, i++;
+        } else if (strcmp(a, "--set") == 0 && v && n_sets < MAX_SETS) {
+            sets[n_sets++] = v, i++;
+        } else if (a[0] != '-' && !config_path) {
+            config_path = a;
+        } else {
+            fprintf(stderr, "memwrap train: bad argument '%s'\n", a);
+            usage(stderr);
+            return MW_EXIT_USAGE;
+        }
+    }
+    if (!config_path) {
+        usage(stderr);
+        return MW_EXIT_USAGE;
+    }
+    mw_config cfg;
+    mw_status s = mw_config_load(config_path, sets, n_sets, &cfg);
+    if (s != MW_OK) {
+        fprintf(stderr, "memwrap train: %s\n", mw_error_message());
+        return mw_exit_code(s);
+    }
+    if (device) snprintf(cfg.device, sizeof cfg.device, "%s", device);
+    char out_dir[768];
+    if (out)
+        snprintf(out_dir, sizeof out_dir, "%s", out);
+    else
+        snprintf(out_dir, sizeof out_dir, "runs/%s", cfg.name[0] ? cfg.name : "grid");
+
+    mw_dataset *train = NULL, *test = NULL;
+    mw_runtime *rt = NULL;
+    mw_results results = {0};
+    char *config_json = NULL;
+    const char *stage = "creating the output directory";
+    if ((s = make_dirs(out_dir)) != MW_OK) goto done;
+    stage = "reading results";
+    if ((s = mw_results_load(out_dir, &results)) != MW_OK) goto done;
+    stage = "checking the dataset";
+    if ((s = mw_config_check_root(&cfg)) != MW_OK) goto done;
+    stage = "loading the training set";
+    if ((s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train)) != MW_OK) goto done;
+    stage = "loading the test set";
+    if ((s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TEST, &test)) != MW_OK) goto done;
+    stage = "opening the device";
+    mw_runtime_options ro = {.device_spec = cfg.device[0] ? cfg.device : NULL};
+    if ((s = mw_runtime_create(&ro, &rt)) != MW_OK) goto done;
+    const mw_device_info *dev = mw_runtime_device(rt);
+    config_json = mw_config_to_json(&cfg);
+    fprintf(stderr, "memwrap train: %s on %d:%d %s; %s: %d training and %d test images; "
+                    "output in %s\n",
+            cfg.name, dev->platform_index, dev->device_index, dev->name, cfg.dataset,
+            train->count, test->count, out_dir);
+
+    progress_state ps = {isatty(fileno(stderr)) != 0, 0,
+                         cfg.n_models * cfg.n_variants * cfg.n_sizes * cfg.runs};
+    mw_trainer t = {rt, &cfg, train, test, out_dir, on_progress, &ps};
+    for (int mi = 0; mi < cfg.n_models && s == MW_OK; mi++)
+        for (int si = 0; si < cfg.n_sizes && s == MW_OK; si++)
+            for (int vi = 0; vi < cfg.n_variants && s == MW_OK; vi++)
+                for (int r = 0; r < cfg.runs && s == MW_OK; r++) {
+                    mw_run_spec spec = {cfg.models[mi], cfg.variants[vi], cfg.train_examples[si], r};
+                    ps.index++;
+                    const char *model = mw_encoder_name(spec.model);
+                    const char *variant = mw_variant_name(spec.variant);
+                    if (mw_results_find(&results, cfg.dataset, model, variant,
+                                        spec.train_examples, r)) {
+                        fprintf(stderr, "[%d/%d] %s/%s n=%ld run %d: done earlier, skipped\n",
+                                ps.index, ps.total, model, variant, spec.train_examples, r);
+                        continue;
+                    }
+                    mw_run_result res;
+                    stage = "training";
+                    s = mw_train_run(&t, &spec, &res);
+                    if (ps.tty) fprintf(stderr, "\n");
+                    if (s != MW_OK) break;
+                    mw_result_row row = {.train_examples = spec.train_examples, .run = r,
+                                         .accuracy = res.accuracy, .seconds = res.seconds,
+                                         .train_count = res.train_count};
+                    copy_text(row.dataset, sizeof row.dataset, cfg.dataset);
+                    copy_text(row.model, sizeof row.model, model);
+                    copy_text(row.variant, sizeof row.variant, variant);
+                    copy_text(row.device, sizeof row.device, dev->name);
+                    copy_text(row.commit, sizeof row.commit, MEMWRAP_COMMIT);
+                    const char *slash = strrchr(res.checkpoint, '/');
+                    copy_text(row.checkpoint, sizeof row.checkpoint,
+                              slash ? slash + 1 : res.checkpoint);
+                    stage = "writing results";
+                    s = mw_results_add(&results, &row);
+                    if (s == MW_OK) s = mw_results_write(&results, out_dir, config_json);
+                    fprintf(stderr, "[%d/%d] %s/%s n=%ld run %d: accuracy %.2f%% (%d images, "
+                                    "%.0f s%s)\n",
+                            ps.index, ps.total, model, variant, spec.train_examples, r,
+                            res.accuracy, res.train_count, res.seconds,
+                            res.resumed_from_epoch ? ", resumed" : "");
+                }
+    if (s == MW_OK) {
+        char *md = mw_results_markdown(&results);
+        if (md) fputs(md, stdout);
+        free(md);
+    }
+done:;
+    int rc = MW_EXIT_OK;
+    if (s != MW_OK) {
+        fprintf(stderr, "memwrap train: %s: %s\n", stage, mw_error_message());
+        rc = mw_exit_code(s);
+    }
+    free(config_json);
+    mw_results_free(&results);
+    mw_runtime_free(rt);
+    mw_dataset_free(train);
+    mw_dataset_free(test);
+    return rc;
+}
