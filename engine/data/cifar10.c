@@ -19,7 +19,8 @@ static mw_status cifar_records(const char *path, uint64_t size, uint64_t *n) {
         return mw_error_set(MW_ERR_FORMAT,
                             "CIFAR-10 '%s': size %llu is not a positive multiple of %d (records of "
                             "1 label byte + %d pixel bytes): truncated or not a CIFAR-10 binary "
-                            "batch", path, (unsigned long long)size, CIFAR_RECORD, CIFAR_PIXELS);
+                            "batch",
+                            path, (unsigned long long)size, CIFAR_RECORD, CIFAR_PIXELS);
     *n = size / CIFAR_RECORD;
     return MW_OK;
 }
@@ -38,8 +39,9 @@ static mw_status cifar_read_file(const char *path, uint64_t capacity, uint8_t *i
     for (uint64_t r = 0; s == MW_OK && r < *n; r++) {
         s = mw_data_read("CIFAR-10", path, f, rec, sizeof rec, r * CIFAR_RECORD);
         if (s == MW_OK && rec[0] >= CIFAR_CLASSES)
-            s = mw_error_set(MW_ERR_FORMAT, "CIFAR-10 '%s': record %llu: label %u out of range 0..9",
-                             path, (unsigned long long)r, rec[0]);
+            s = mw_error_set(MW_ERR_FORMAT,
+                             "CIFAR-10 '%s': record %llu: label %u out of range 0..9", path,
+                             (unsigned long long)r, rec[0]);
         if (s != MW_OK) break;
         labels[r] = rec[0];
         memcpy(images + r * CIFAR_PIXELS, rec + 1, CIFAR_PIXELS);
@@ -56,7 +58,8 @@ mw_status mw_cifar10_read(const char *const *paths, int n_paths, int *count, uin
     *images = NULL;
     *labels = NULL;
     for (int i = 0; i < n_paths; i++)
-        if (!paths[i]) return mw_error_set(MW_ERR_INVALID_ARG, "mw_cifar10_read: path %d is NULL", i);
+        if (!paths[i])
+            return mw_error_set(MW_ERR_INVALID_ARG, "mw_cifar10_read: path %d is NULL", i);
     /* Every file is sized first: a malformed one is reported before anything is read, and
      * the output is allocated once. */
     uint64_t total = 0;

@@ -27,19 +27,30 @@ typedef struct ds_kind {
 } ds_kind;
 
 static const ds_kind kinds[] = {
-    {"fashion-mnist", {"fmnist", "fashion_mnist", NULL}, load_mnist,
-     "install the Debian package dataset-fashion-mnist (files in /usr/share/datasets/fashion-mnist) "
+    {"fashion-mnist",
+     {"fmnist", "fashion_mnist", NULL},
+     load_mnist,
+     "install the Debian package dataset-fashion-mnist (files in "
+     "/usr/share/datasets/fashion-mnist) "
      "or download the four *-ubyte.gz files from https://github.com/zalandoresearch/fashion-mnist"},
-    {"mnist", {NULL}, load_mnist,
+    {"mnist",
+     {NULL},
+     load_mnist,
      "download the four *-ubyte.gz files from https://yann.lecun.com/exdb/mnist/ (mirror: "
      "https://ossci-datasets.s3.amazonaws.com/mnist/)"},
-    {"cifar10", {"cifar-10", NULL}, load_cifar10,
+    {"cifar10",
+     {"cifar-10", NULL},
+     load_cifar10,
      "download and unpack https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (the binary "
      "version, cifar-10-batches-bin/)"},
-    {"svhn", {NULL}, load_svhn,
+    {"svhn",
+     {NULL},
+     load_svhn,
      "download train_32x32.mat and test_32x32.mat (format 2) from "
      "http://ufldl.stanford.edu/housenumbers/"},
-    {"cinic10", {"cinic-10", NULL}, load_cinic10,
+    {"cinic10",
+     {"cinic-10", NULL},
+     load_cinic10,
      "download and unpack CINIC-10.tar.gz from https://datashare.ed.ac.uk/handle/10283/3192 "
      "(root holds train/, valid/, test/)"},
 };
@@ -87,7 +98,8 @@ static mw_status idx_path(const char *root, const char *prefix, const char *kind
     uint64_t size;
     if (mw_data_stat("IDX", out, &size) != MW_ERR_NOT_FOUND) return MW_OK;
     size_t n = strlen(out);
-    if (n + 4 >= DS_PATH_MAX) return mw_error_set(MW_ERR_INVALID_ARG, "path '%s.gz' is too long", out);
+    if (n + 4 >= DS_PATH_MAX)
+        return mw_error_set(MW_ERR_INVALID_ARG, "path '%s.gz' is too long", out);
     memcpy(out + n, ".gz", 4);
     if (mw_data_stat("IDX", out, &size) != MW_ERR_NOT_FOUND) return MW_OK;
     out[n] = '\0';
@@ -119,8 +131,10 @@ static mw_status load_cifar10(const char *root, mw_split split, mw_dataset *d) {
     int n = split == MW_SPLIT_TRAIN ? 5 : 1;
     for (int i = 0; i < n; i++) {
         char name[32];
-        if (split == MW_SPLIT_TRAIN) snprintf(name, sizeof name, "data_batch_%d.bin", i + 1);
-        else snprintf(name, sizeof name, "test_batch.bin");
+        if (split == MW_SPLIT_TRAIN)
+            snprintf(name, sizeof name, "data_batch_%d.bin", i + 1);
+        else
+            snprintf(name, sizeof name, "test_batch.bin");
         MW_TRY(mw_data_path(paths[i], sizeof paths[i], dir, name));
         list[i] = paths[i];
     }
@@ -148,9 +162,10 @@ static mw_status load_cinic10(const char *root, mw_split split, mw_dataset *d) {
     int classes;
     MW_TRY(mw_png_folders_read(dir, 3, 32, &d->count, &classes, &d->images, &d->labels));
     if (classes != DS_CLASSES)
-        return mw_error_set(MW_ERR_FORMAT, "CINIC-10 '%s': %d class folders, want %d (airplane, "
-                            "automobile, bird, cat, deer, dog, frog, horse, ship, truck)", dir,
-                            classes, DS_CLASSES);
+        return mw_error_set(MW_ERR_FORMAT,
+                            "CINIC-10 '%s': %d class folders, want %d (airplane, "
+                            "automobile, bird, cat, deer, dog, frog, horse, ship, truck)",
+                            dir, classes, DS_CLASSES);
     return MW_OK;
 }
 
@@ -165,7 +180,8 @@ mw_status mw_dataset_load(const char *name, const char *root, mw_split split, mw
     if (!root || !*root)
         return mw_error_set(MW_ERR_INVALID_ARG, "dataset %s: no root directory given", k->name);
     if (split != MW_SPLIT_TRAIN && split != MW_SPLIT_TEST)
-        return mw_error_set(MW_ERR_INVALID_ARG, "dataset %s: unknown split %d", k->name, (int)split);
+        return mw_error_set(MW_ERR_INVALID_ARG, "dataset %s: unknown split %d", k->name,
+                            (int)split);
     mw_dataset *d = calloc(1, sizeof *d);
     if (!d) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "dataset %s: out of memory", k->name);
     snprintf(d->name, sizeof d->name, "%s", k->name);

@@ -69,7 +69,8 @@ static mw_status idx_open(idx_file *f, const char *path, int ndims, uint32_t dim
     MW_TRY(mw_data_stat("IDX", path, &file_size));
     f->gz = gzopen(path, "rb");
     if (!f->gz) {
-        if (errno == 0) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "IDX '%s': zlib out of memory", path);
+        if (errno == 0)
+            return mw_error_set(MW_ERR_OUT_OF_MEMORY, "IDX '%s': zlib out of memory", path);
         return mw_error_set(MW_ERR_IO, "IDX '%s': cannot open: %s", path, strerror(errno));
     }
     gzbuffer(f->gz, 1u << 17);
@@ -83,9 +84,10 @@ static mw_status idx_open(idx_file *f, const char *path, int ndims, uint32_t dim
             return mw_error_set(MW_ERR_FORMAT, "IDX '%s': bad magic number 0x%08x (want 0x%08x)",
                                 path, magic, want);
         if (head[2] != 0x08)
-            return mw_error_set(MW_ERR_FORMAT,
-                                "IDX '%s': unexpected element type 0x%02x (want 0x08, unsigned byte)",
-                                path, head[2]);
+            return mw_error_set(
+                MW_ERR_FORMAT,
+                "IDX '%s': unexpected element type 0x%02x (want 0x08, unsigned byte)", path,
+                head[2]);
         return mw_error_set(MW_ERR_FORMAT, "IDX '%s': %u dimensions, want %d (magic 0x%08x)", path,
                             head[3], ndims, want);
     }
@@ -95,26 +97,29 @@ static mw_status idx_open(idx_file *f, const char *path, int ndims, uint32_t dim
         dims[i] = mw_load_be32(head + 4 + 4 * i);
         /* Checked before multiplying, so the product cannot wrap. */
         if (dims[i] == 0 || dims[i] > INT_MAX || *payload > IDX_MAX_BYTES / dims[i])
-            return mw_error_set(MW_ERR_FORMAT, "IDX '%s': implausible size %u of dimension %d", path,
-                                dims[i], i);
+            return mw_error_set(MW_ERR_FORMAT, "IDX '%s': implausible size %u of dimension %d",
+                                path, dims[i], i);
         *payload *= dims[i];
     }
     uint64_t have = file_size - head_len; /* file_size >= head_len: the header was read */
     if (gzdirect(f->gz)) {
         if (have < *payload)
-            return mw_error_set(MW_ERR_FORMAT,
-                                "IDX '%s': truncated: header describes %llu data bytes, file has %llu",
-                                path, (unsigned long long)*payload, (unsigned long long)have);
+            return mw_error_set(
+                MW_ERR_FORMAT,
+                "IDX '%s': truncated: header describes %llu data bytes, file has %llu", path,
+                (unsigned long long)*payload, (unsigned long long)have);
         if (have > *payload)
-            return mw_error_set(MW_ERR_FORMAT,
-                                "IDX '%s': %llu trailing bytes after the %llu data bytes the header "
-                                "describes", path, (unsigned long long)(have - *payload),
-                                (unsigned long long)*payload);
+            return mw_error_set(
+                MW_ERR_FORMAT,
+                "IDX '%s': %llu trailing bytes after the %llu data bytes the header "
+                "describes",
+                path, (unsigned long long)(have - *payload), (unsigned long long)*payload);
     } else if (*payload > file_size * IDX_MAX_GZIP_RATIO) {
-        return mw_error_set(MW_ERR_FORMAT,
-                            "IDX '%s': header describes %llu data bytes, more than a %llu-byte gzip "
-                            "file can hold", path, (unsigned long long)*payload,
-                            (unsigned long long)file_size);
+        return mw_error_set(
+            MW_ERR_FORMAT,
+            "IDX '%s': header describes %llu data bytes, more than a %llu-byte gzip "
+            "file can hold",
+            path, (unsigned long long)*payload, (unsigned long long)file_size);
     }
     return MW_OK;
 }
@@ -124,8 +129,10 @@ static mw_status idx_finish(idx_file *f) {
     uint8_t extra;
     int got = gzread(f->gz, &extra, 1);
     if (got > 0)
-        return mw_error_set(MW_ERR_FORMAT, "IDX '%s': trailing data after the %llu bytes the header "
-                                           "describes", f->path, (unsigned long long)f->offset);
+        return mw_error_set(MW_ERR_FORMAT,
+                            "IDX '%s': trailing data after the %llu bytes the header "
+                            "describes",
+                            f->path, (unsigned long long)f->offset);
     int errnum = Z_OK;
     gzerror(f->gz, &errnum);
     if (got < 0 || errnum != Z_OK) return idx_short_read(f, "the gzip trailer");
@@ -183,8 +190,8 @@ mw_status mw_idx_read_labels(const char *path, int *count, int32_t **labels) {
     idx_close(&f);
     for (uint32_t i = 0; s == MW_OK && i < dims[0]; i++) {
         if (raw[i] > 9) {
-            s = mw_error_set(MW_ERR_FORMAT, "IDX '%s': label %u at index %u out of range 0..9", path,
-                             raw[i], i);
+            s = mw_error_set(MW_ERR_FORMAT, "IDX '%s': label %u at index %u out of range 0..9",
+                             path, raw[i], i);
             break;
         }
         out[i] = raw[i];

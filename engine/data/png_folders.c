@@ -25,7 +25,8 @@ typedef struct name_list {
 } name_list;
 
 static void names_free(name_list *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
     free(l->v);
     *l = (name_list){0};
 }
@@ -72,7 +73,8 @@ static mw_status list_dir(const char *dir, int want_dirs, name_list *out) {
         struct dirent *e = readdir(d);
         if (!e) {
             if (errno)
-                s = mw_error_set(MW_ERR_IO, "PNG folders '%s': cannot list: %s", dir, strerror(errno));
+                s = mw_error_set(MW_ERR_IO, "PNG folders '%s': cannot list: %s", dir,
+                                 strerror(errno));
             break;
         }
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
@@ -132,29 +134,34 @@ static int png_decode_rows(png_structp png, png_infop info, FILE *f, int size, p
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16) png_set_strip_16(png);
     if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
-    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA)
+        png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    if (png_get_rowbytes(png, info) != (size_t)size * 3) png_error(png, "not 8-bit RGB after conversion");
+    if (png_get_rowbytes(png, info) != (size_t)size * 3)
+        png_error(png, "not 8-bit RGB after conversion");
     png_read_image(png, rows);
     png_read_end(png, NULL); /* reads to IEND, so a file cut after the pixels is caught too */
     return 0;
 }
 
 /* Decodes one size x size PNG into out as [3, size, size]; rgb: size*size*3 scratch bytes. */
-static mw_status png_decode(const char *path, int size, uint8_t *rgb, png_bytep *rows, uint8_t *out) {
+static mw_status png_decode(const char *path, int size, uint8_t *rgb, png_bytep *rows,
+                            uint8_t *out) {
     FILE *f;
     uint64_t fsize;
     MW_TRY(mw_data_open("PNG", path, &f, &fsize));
     png_msg msg = {{0}};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &msg, png_on_error, png_on_warning);
+    png_structp png =
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, &msg, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
         fclose(f);
         return mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG '%s': cannot create a libpng reader", path);
     }
-    for (int r = 0; r < size; r++) rows[r] = rgb + (size_t)r * size * 3;
+    for (int r = 0; r < size; r++)
+        rows[r] = rgb + (size_t)r * size * 3;
     png_uint_32 w = 0, h = 0;
     int rc = png_decode_rows(png, info, f, size, rows, &w, &h);
     png_destroy_read_struct(&png, &info, NULL);
@@ -168,7 +175,8 @@ static mw_status png_decode(const char *path, int size, uint8_t *rgb, png_bytep 
                             (unsigned)w, (unsigned)h, size, size);
     size_t plane = (size_t)size * size;
     for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < 3; c++) out[c * plane + p] = rgb[3 * p + (size_t)c];
+        for (int c = 0; c < 3; c++)
+            out[c * plane + p] = rgb[3 * p + (size_t)c];
     return MW_OK;
 }
 
@@ -197,14 +205,17 @@ static mw_status index_build(const char *dir, png_index *ix) {
         MW_TRY(mw_data_path(cdir, sizeof cdir, dir, ix->classes.v[c]));
         MW_TRY(list_dir(cdir, 0, &files));
         mw_status s = files.n ? MW_OK
-                              : mw_error_set(MW_ERR_FORMAT, "PNG folders '%s': class folder holds "
-                                             "no .png files", cdir);
+                              : mw_error_set(MW_ERR_FORMAT,
+                                             "PNG folders '%s': class folder holds "
+                                             "no .png files",
+                                             cdir);
         if (s == MW_OK && ix->files.n + files.n > (size_t)INT32_MAX)
             s = mw_error_set(MW_ERR_FORMAT, "PNG folders '%s': too many images", dir);
         if (s == MW_OK && ix->files.n + files.n > ix->labels_cap) {
             size_t cap = 2 * (ix->files.n + files.n);
             int32_t *l = realloc(ix->labels, cap * sizeof *l);
-            if (!l) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG folders '%s': out of memory", dir);
+            if (!l)
+                s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG folders '%s': out of memory", dir);
             else {
                 ix->labels = l;
                 ix->labels_cap = cap;
@@ -222,16 +233,18 @@ static mw_status index_build(const char *dir, png_index *ix) {
     return MW_OK;
 }
 
-mw_status mw_png_folders_read(const char *dir, int channels, int size, int *count,
-                              int *classes, uint8_t **images, int32_t **labels) {
+mw_status mw_png_folders_read(const char *dir, int channels, int size, int *count, int *classes,
+                              uint8_t **images, int32_t **labels) {
     if (!dir || !count || !classes || !images || !labels)
         return mw_error_set(MW_ERR_INVALID_ARG, "mw_png_folders_read: NULL argument");
     *count = *classes = 0;
     *images = NULL;
     *labels = NULL;
     if (channels != 3)
-        return mw_error_set(MW_ERR_INVALID_ARG, "mw_png_folders_read: %d channels, only 3 (RGB) "
-                                                "are supported", channels);
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "mw_png_folders_read: %d channels, only 3 (RGB) "
+                            "are supported",
+                            channels);
     if (size < 1 || size > PNG_MAX_SIZE)
         return mw_error_set(MW_ERR_INVALID_ARG, "mw_png_folders_read: bad image size %d", size);
     png_index ix = {0};
@@ -243,7 +256,8 @@ mw_status mw_png_folders_read(const char *dir, int channels, int size, int *coun
     if (s == MW_OK) {
         rgb = malloc(per);
         rows = malloc((size_t)size * sizeof *rows);
-        if (!rgb || !rows) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG folders '%s': out of memory", dir);
+        if (!rgb || !rows)
+            s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG folders '%s': out of memory", dir);
     }
     char path[PNG_PATH_MAX];
     for (size_t i = 0; s == MW_OK && i < ix.files.n; i++) {

@@ -26,7 +26,8 @@ mw_status mw_data_open(const char *what, const char *path, FILE **f, uint64_t *s
     *f = NULL;
     MW_TRY(mw_data_stat(what, path, size));
     *f = fopen(path, "rb");
-    if (!*f) return mw_error_set(MW_ERR_IO, "%s '%s': cannot open: %s", what, path, strerror(errno));
+    if (!*f)
+        return mw_error_set(MW_ERR_IO, "%s '%s': cannot open: %s", what, path, strerror(errno));
     return MW_OK;
 }
 
@@ -37,8 +38,9 @@ mw_status mw_data_read(const char *what, const char *path, FILE *f, void *buf, s
     if (ferror(f))
         return mw_error_set(MW_ERR_IO, "%s '%s': read failed at byte %llu: %s", what, path,
                             (unsigned long long)(offset + got), strerror(errno));
-    return mw_error_set(MW_ERR_FORMAT, "%s '%s': truncated: file ends at byte %llu, %zu bytes short",
-                        what, path, (unsigned long long)(offset + got), n - got);
+    return mw_error_set(MW_ERR_FORMAT,
+                        "%s '%s': truncated: file ends at byte %llu, %zu bytes short", what, path,
+                        (unsigned long long)(offset + got), n - got);
 }
 
 mw_status mw_data_alloc(const char *what, const char *path, uint64_t count, uint64_t pixels,
@@ -46,8 +48,8 @@ mw_status mw_data_alloc(const char *what, const char *path, uint64_t count, uint
     *images = NULL;
     if (labels) *labels = NULL;
     if (count > INT_MAX || (pixels && count > SIZE_MAX / pixels))
-        return mw_error_set(MW_ERR_FORMAT, "%s '%s': %llu images of %llu bytes are too many",
-                            what, path, (unsigned long long)count, (unsigned long long)pixels);
+        return mw_error_set(MW_ERR_FORMAT, "%s '%s': %llu images of %llu bytes are too many", what,
+                            path, (unsigned long long)count, (unsigned long long)pixels);
     /* malloc(0) may return NULL: ask for at least one byte so that NULL means failure. */
     size_t bytes = (size_t)(count * pixels);
     *images = malloc(bytes ? bytes : 1);
@@ -59,8 +61,9 @@ mw_status mw_data_alloc(const char *what, const char *path, uint64_t count, uint
             free(*labels);
             *labels = NULL;
         }
-        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s '%s': cannot allocate %llu images of %llu bytes",
-                            what, path, (unsigned long long)count, (unsigned long long)pixels);
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY,
+                            "%s '%s': cannot allocate %llu images of %llu bytes", what, path,
+                            (unsigned long long)count, (unsigned long long)pixels);
     }
     return MW_OK;
 }

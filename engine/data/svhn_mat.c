@@ -28,9 +28,19 @@
 #include "memwrap/data.h"
 
 enum {
-    MI_INT8 = 1, MI_UINT8 = 2, MI_INT16 = 3, MI_UINT16 = 4, MI_INT32 = 5, MI_UINT32 = 6,
-    MI_SINGLE = 7, MI_DOUBLE = 9, MI_INT64 = 12, MI_UINT64 = 13, MI_MATRIX = 14,
-    MI_COMPRESSED = 15, MI_UTF8 = 16,
+    MI_INT8 = 1,
+    MI_UINT8 = 2,
+    MI_INT16 = 3,
+    MI_UINT16 = 4,
+    MI_INT32 = 5,
+    MI_UINT32 = 6,
+    MI_SINGLE = 7,
+    MI_DOUBLE = 9,
+    MI_INT64 = 12,
+    MI_UINT64 = 13,
+    MI_MATRIX = 14,
+    MI_COMPRESSED = 15,
+    MI_UTF8 = 16,
 };
 enum { MX_DOUBLE = 6, MX_SINGLE = 7, MX_INT8 = 8, MX_UINT8 = 9, MX_UINT64 = 15 };
 enum { MAT_HEADER = 128, MAT_MAX_DIMS = 8, MAT_MAX_NAME = 63, MAT_COMPLEX_FLAG = 0x800 };
@@ -118,11 +128,20 @@ static mw_status mat_read(mat_src *m, void *buf, size_t n) {
     return m->compressed ? inflate_read(m, buf, n) : raw_read(m, buf, n);
 }
 
+/* Skips n bytes of the current variable. */
+static mw_status mat_skip(mat_src *m, uint64_t n) {
+    uint8_t sink[256];
+    while (n > 0) {
+        size_t k = n < sizeof sink ? (size_t)n : sizeof sink;
+        MW_TRY(mat_read(m, sink, k));
+        n -= k;
+    }
+    return MW_OK;
+}
+
 /* Skips the padding that brings a sub-element of n data bytes to a multiple of 8. */
 static mw_status mat_skip_padding(mat_src *m, uint64_t n) {
-    uint8_t pad[8];
-    size_t k = (size_t)((8 - n % 8) % 8);
-    return k ? mat_read(m, pad, k) : MW_OK;
+    return mat_skip(m, (8 - n % 8) % 8);
 }
 
 typedef struct mat_tag {
@@ -151,15 +170,13 @@ static mw_status sub_tag(mat_src *m, mat_tag *t, const char *what) {
     return MW_OK;
 }
 
-/* Reads a whole sub-element of at most `cap` bytes, of one of the types in `types` (0-ended),
- * into buf, and skips its padding. */
-static mw_status sub_read(mat_src *m, const char *what, const uint32_t *types, void *buf,
-                          size_t cap, mat_tag *t) {
+/* Reads a whole sub-element of type `type` and at most `cap` bytes into buf, and skips its
+ * padding. */
+static mw_status sub_read(mat_src *m, const char *what, uint32_t type, void *buf, size_t cap,
+                          mat_tag *t) {
     MW_TRY(sub_tag(m, t, what));
-    int ok = 0;
-    for (const uint32_t *ty = types; *ty; ty++) ok |= t->type == *ty;
     char msg[128];
-    if (!ok) {
+    if (t->type != type) {
         snprintf(msg, sizeof msg, "unexpected data type %u for the %s", t->type, what);
         return mat_error(m, msg);
     }
@@ -186,21 +203,27 @@ typedef struct mat_var {
 static mw_status var_header(mat_src *m, mat_var *v) {
     uint8_t b[MAT_MAX_DIMS * 4];
     mat_tag t;
-    static const uint32_t flags_types[] = {MI_UINT32, 0}, dims_types[] = {MI_INT32, 0},
-                          name_types[] = {MI_INT8, MI_UTF8, 0};
-    MW_TRY(sub_read(m, "array flags", flags_types, b, 8, &t));
+    MW_TRY(sub_read(m, "array flags", MI_UINT32, b, 8, &t));
     if (t.nbytes != 8) return mat_error(m, "array flags are not 8 bytes");
     uint32_t flags = mw_load_le32(b);
     v->cls = flags & 0xff;
-    MW_TRY(sub_read(m, "dimensions", dims_types, b, sizeof b, &t));
+    MW_TRY(sub_read(m, "dimensions", MI_INT32, b, sizeof b, &t));
     if (t.nbytes % 4 || t.nbytes < 8) return mat_error(m, "malformed dimensions");
     v->ndims = (int)(t.nbytes / 4);
     for (int i = 0; i < v->ndims; i++) {
         v->dims[i] = mw_load_le32(b + 4 * i);
         if (v->dims[i] > INT_MAX) return mat_error(m, "negative dimension");
     }
-    MW_TRY(sub_read(m, "array name", name_types, v->name, MAT_MAX_NAME, &t));
-    v->name[t.nbytes] = '\0';
+    /* A longer name than MATLAB allows cannot be X or y: keep it empty and skip it. */
+    MW_TRY(sub_tag(m, &t, "array name"));
+    if (t.type != MI_INT8 && t.type != MI_UTF8) return mat_error(m, "array name is not text");
+    uint32_t keep = t.nbytes <= MAT_MAX_NAME ? t.nbytes : 0;
+    if (t.small)
+        memcpy(v->name, t.data, keep);
+    else
+        MW_TRY(mat_read(m, v->name, keep));
+    v->name[keep] = '\0';
+    if (!t.small) MW_TRY(mat_skip(m, t.nbytes - keep + (8 - t.nbytes % 8) % 8));
     if (flags & MAT_COMPLEX_FLAG) {
         m->var = v->name;
         return mat_error(m, "is complex, want real data");
@@ -270,23 +293,43 @@ static mw_status read_x(mat_src *m, const mat_var *v, int *count, uint8_t **imag
 /* Size of one element of numeric storage type `type`, 0 if not numeric. */
 static size_t mi_size(uint32_t type) {
     switch (type) {
-    case MI_INT8: case MI_UINT8: return 1;
-    case MI_INT16: case MI_UINT16: return 2;
-    case MI_INT32: case MI_UINT32: case MI_SINGLE: return 4;
-    case MI_DOUBLE: case MI_INT64: case MI_UINT64: return 8;
-    default: return 0;
+    case MI_INT8:
+    case MI_UINT8:
+        return 1;
+    case MI_INT16:
+    case MI_UINT16:
+        return 2;
+    case MI_INT32:
+    case MI_UINT32:
+    case MI_SINGLE:
+        return 4;
+    case MI_DOUBLE:
+    case MI_INT64:
+    case MI_UINT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
 static double mi_value(uint32_t type, const uint8_t *p) {
     uint64_t u = 0;
-    for (size_t b = mi_size(type); b-- > 0;) u = u << 8 | p[b];
+    for (size_t b = mi_size(type); b-- > 0;)
+        u = u << 8 | p[b];
     switch (type) {
-    case MI_INT8: return (int8_t)u;
-    case MI_UINT8: case MI_UINT16: case MI_UINT32: case MI_UINT64: return (double)u;
-    case MI_INT16: return (int16_t)u;
-    case MI_INT32: return (int32_t)u;
-    case MI_INT64: return (double)(int64_t)u;
+    case MI_INT8:
+        return (int8_t)u;
+    case MI_UINT8:
+    case MI_UINT16:
+    case MI_UINT32:
+    case MI_UINT64:
+        return (double)u;
+    case MI_INT16:
+        return (int16_t)u;
+    case MI_INT32:
+        return (int32_t)u;
+    case MI_INT64:
+        return (double)(int64_t)u;
     case MI_SINGLE: {
         uint32_t w = (uint32_t)u;
         float f;
@@ -309,7 +352,8 @@ static mw_status read_y(mat_src *m, const mat_var *v, int *count, int32_t **labe
         snprintf(msg, sizeof msg, "class %u, want a numeric class (double or uint8)", v->cls);
         return mat_error(m, msg);
     }
-    if (v->ndims != 2 || (v->dims[0] != 1 && v->dims[1] != 1) || v->dims[0] == 0 || v->dims[1] == 0) {
+    if (v->ndims != 2 || (v->dims[0] != 1 && v->dims[1] != 1) || v->dims[0] == 0 ||
+        v->dims[1] == 0) {
         snprintf(msg, sizeof msg, "dimensions %s, want Nx1", dims);
         return mat_error(m, msg);
     }
@@ -326,8 +370,10 @@ static mw_status read_y(mat_src *m, const mat_var *v, int *count, int32_t **labe
     uint8_t *raw = malloc(t.nbytes);
     int32_t *lab = malloc((size_t)n * sizeof *lab);
     mw_status s = (raw && lab) ? MW_OK
-                               : mw_error_set(MW_ERR_OUT_OF_MEMORY, "SVHN '%s': no memory for %llu "
-                                              "labels", m->path, (unsigned long long)n);
+                               : mw_error_set(MW_ERR_OUT_OF_MEMORY,
+                                              "SVHN '%s': no memory for %llu "
+                                              "labels",
+                                              m->path, (unsigned long long)n);
     if (s == MW_OK && t.small) memcpy(raw, t.data, t.nbytes);
     if (s == MW_OK && !t.small) s = mat_read(m, raw, t.nbytes);
     if (s == MW_OK && !t.small) s = mat_skip_padding(m, t.nbytes);
@@ -381,13 +427,16 @@ static mw_status read_element(mat_src *m, int *nx, uint8_t **x, int *ny, int32_t
     uint64_t end = start + 8 + t.nbytes;
     char msg[160];
     if (t.small || (t.type != MI_MATRIX && t.type != MI_COMPRESSED)) {
-        snprintf(msg, sizeof msg, "element at byte %llu has type %u, want miMATRIX (14) or "
-                 "miCOMPRESSED (15)", (unsigned long long)start, t.type);
+        snprintf(msg, sizeof msg,
+                 "element at byte %llu has type %u, want miMATRIX (14) or "
+                 "miCOMPRESSED (15)",
+                 (unsigned long long)start, t.type);
         return mat_error(m, msg);
     }
     if (end > m->file_size) {
         snprintf(msg, sizeof msg, "truncated: element at byte %llu declares %u bytes, %llu remain",
-                 (unsigned long long)start, t.nbytes, (unsigned long long)(m->file_size - start - 8));
+                 (unsigned long long)start, t.nbytes,
+                 (unsigned long long)(m->file_size - start - 8));
         return mat_error(m, msg);
     }
     mw_status s = MW_OK;
@@ -396,24 +445,27 @@ static mw_status read_element(mat_src *m, int *nx, uint8_t **x, int *ny, int32_t
         memset(&m->zs, 0, sizeof m->zs);
         if (inflateInit(&m->zs) != Z_OK)
             return mw_error_set(MW_ERR_OUT_OF_MEMORY, "SVHN '%s': zlib init failed", m->path);
+        uint64_t zbytes = t.nbytes;
         m->compressed = 1;
-        m->raw_left = t.nbytes;
+        m->raw_left = zbytes;
         m->left = 8;
         s = mat_read(m, b, 8);
         tag_decode(b, &t);
         if (s == MW_OK && (t.small || t.type != MI_MATRIX)) {
-            snprintf(msg, sizeof msg, "compressed element at byte %llu holds type %u, want miMATRIX",
+            snprintf(msg, sizeof msg,
+                     "compressed element at byte %llu holds type %u, want miMATRIX",
                      (unsigned long long)start, t.type);
             s = mat_error(m, msg);
         }
-        if (s == MW_OK && t.nbytes > m->raw_left * MAT_MAX_INFLATE_RATIO + 64)
+        if (s == MW_OK && t.nbytes > zbytes * MAT_MAX_INFLATE_RATIO + 64)
             s = mat_error(m, "compressed element declares more data than it can hold");
         m->left = t.nbytes;
     }
     mat_var v;
     if (s == MW_OK) s = var_header(m, &v);
     if (s == MW_OK) m->var = v.name;
-    int want_x = s == MW_OK && strcmp(v.name, "X") == 0, want_y = s == MW_OK && strcmp(v.name, "y") == 0;
+    int want_x = s == MW_OK && strcmp(v.name, "X") == 0,
+        want_y = s == MW_OK && strcmp(v.name, "y") == 0;
     if ((want_x && *x) || (want_y && *y)) s = mat_error(m, "appears twice");
     if (s == MW_OK && want_x) s = read_x(m, &v, nx, x);
     if (s == MW_OK && want_y) s = read_y(m, &v, ny, y);
@@ -444,7 +496,8 @@ mw_status mw_svhn_read(const char *path, int *count, uint8_t **images, int32_t *
     int nx = 0, ny = 0;
     uint8_t *x = NULL;
     int32_t *y = NULL;
-    while (s == MW_OK && m->pos < m->file_size) s = read_element(m, &nx, &x, &ny, &y);
+    while (s == MW_OK && m->pos < m->file_size)
+        s = read_element(m, &nx, &x, &ny, &y);
     if (s == MW_OK && (!x || !y))
         s = mat_error(m, !x ? "no variable 'X' (32x32x3xN uint8 images)"
                             : "no variable 'y' (Nx1 labels)");
