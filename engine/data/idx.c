@@ -67,6 +67,7 @@ static mw_status idx_open(idx_file *f, const char *path, int ndims, uint32_t dim
     f->gz = NULL;
     uint64_t file_size;
     MW_TRY(mw_data_stat("IDX", path, &file_size));
+    errno = 0; /* gzopen leaves errno 0 when it fails for lack of memory */
     f->gz = gzopen(path, "rb");
     if (!f->gz) {
         if (errno == 0)
@@ -101,25 +102,24 @@ static mw_status idx_open(idx_file *f, const char *path, int ndims, uint32_t dim
                                 path, dims[i], i);
         *payload *= dims[i];
     }
-    uint64_t have = file_size - head_len; /* file_size >= head_len: the header was read */
     if (gzdirect(f->gz)) {
+        uint64_t have = file_size - head_len; /* a plain file: the header was in it */
         if (have < *payload)
             return mw_error_set(
                 MW_ERR_FORMAT,
                 "IDX '%s': truncated: header describes %llu data bytes, file has %llu", path,
                 (unsigned long long)*payload, (unsigned long long)have);
         if (have > *payload)
-            return mw_error_set(
-                MW_ERR_FORMAT,
-                "IDX '%s': %llu trailing bytes after the %llu data bytes the header "
-                "describes",
-                path, (unsigned long long)(have - *payload), (unsigned long long)*payload);
+            return mw_error_set(MW_ERR_FORMAT,
+                                "IDX '%s': %llu trailing bytes after the %llu data bytes the "
+                                "header describes",
+                                path, (unsigned long long)(have - *payload),
+                                (unsigned long long)*payload);
     } else if (*payload > file_size * IDX_MAX_GZIP_RATIO) {
-        return mw_error_set(
-            MW_ERR_FORMAT,
-            "IDX '%s': header describes %llu data bytes, more than a %llu-byte gzip "
-            "file can hold",
-            path, (unsigned long long)*payload, (unsigned long long)file_size);
+        return mw_error_set(MW_ERR_FORMAT,
+                            "IDX '%s': header describes %llu data bytes, more than a %llu-byte "
+                            "gzip file can hold",
+                            path, (unsigned long long)*payload, (unsigned long long)file_size);
     }
     return MW_OK;
 }
@@ -130,8 +130,8 @@ static mw_status idx_finish(idx_file *f) {
     int got = gzread(f->gz, &extra, 1);
     if (got > 0)
         return mw_error_set(MW_ERR_FORMAT,
-                            "IDX '%s': trailing data after the %llu bytes the header "
-                            "describes",
+                            "IDX '%s': trailing data after byte %llu, where the header says the "
+                            "data ends",
                             f->path, (unsigned long long)f->offset);
     int errnum = Z_OK;
     gzerror(f->gz, &errnum);
