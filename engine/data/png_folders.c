@@ -145,7 +145,8 @@ static int png_decode_rows(png_structp png, png_infop info, FILE *f, int size, p
     return 0;
 }
 
-/* Decodes one size x size PNG into out as [3, size, size]; rgb: size*size*3 scratch bytes. */
+/* Decodes one size x size PNG into out as [3, size, size]; rows[r] points at row r of a
+ * size*size*3 scratch buffer. */
 static mw_status png_decode(const char *path, int size, uint8_t *rgb, png_bytep *rows,
                             uint8_t *out) {
     FILE *f;
@@ -160,15 +161,15 @@ static mw_status png_decode(const char *path, int size, uint8_t *rgb, png_bytep 
         fclose(f);
         return mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG '%s': cannot create a libpng reader", path);
     }
-    for (int r = 0; r < size; r++)
-        rows[r] = rgb + (size_t)r * size * 3;
     png_uint_32 w = 0, h = 0;
     int rc = png_decode_rows(png, info, f, size, rows, &w, &h);
     png_destroy_read_struct(&png, &info, NULL);
-    int read_error = ferror(f);
+    int read_error = ferror(f), at_end = feof(f);
     fclose(f);
     if (rc < 0 && read_error)
         return mw_error_set(MW_ERR_IO, "PNG '%s': read failed (%s)", path, msg.text);
+    if (rc < 0 && at_end)
+        return mw_error_set(MW_ERR_FORMAT, "PNG '%s': truncated (libpng: %s)", path, msg.text);
     if (rc < 0) return mw_error_set(MW_ERR_FORMAT, "PNG '%s': cannot decode: %s", path, msg.text);
     if (rc > 0)
         return mw_error_set(MW_ERR_FORMAT, "PNG '%s': image is %ux%u, want %dx%d", path,
@@ -258,6 +259,8 @@ mw_status mw_png_folders_read(const char *dir, int channels, int size, int *coun
         rows = malloc((size_t)size * sizeof *rows);
         if (!rgb || !rows)
             s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG folders '%s': out of memory", dir);
+        for (int r = 0; s == MW_OK && r < size; r++)
+            rows[r] = rgb + (size_t)r * size * 3;
     }
     char path[PNG_PATH_MAX];
     for (size_t i = 0; s == MW_OK && i < ix.files.n; i++) {
