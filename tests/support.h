@@ -46,6 +46,12 @@ mw_safetensors *test_reference(const char *file);
 float *test_reference_f32(const mw_safetensors *st, const char *name, size_t numel);
 int32_t *test_reference_i32(const mw_safetensors *st, const char *name, size_t numel);
 
+/* Files for fixtures: write or read a whole file (failing the test on any error), and
+ * remove a directory tree (teardown of a mkdtemp directory). */
+void test_write_file(const char *path, const void *data, size_t n);
+uint8_t *test_read_file(const char *path, size_t *n); /* malloc'd, one spare byte */
+void test_remove_tree(const char *dir);
+
 /* Asserts that `status` is MW_OK, printing mw_error_message() otherwise. */
 #define TEST_OK(expr) test_assert_ok_((expr), #expr, __FILE__, __LINE__)
 void test_assert_ok_(mw_status s, const char *expr, const char *file, int line);

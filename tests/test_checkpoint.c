@@ -18,9 +18,8 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    test_remove_tree(tmpdir);
+    return 0;
 }
 
 typedef struct model_exec {

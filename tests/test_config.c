@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "memwrap/config.h"
+#include "support.h"
 
 /* configs/ of the source tree, found from the reference-vector directory the build gives. */
 #define CONFIGS_DIR MEMWRAP_REFERENCE_DIR "/../../../configs"
@@ -44,18 +45,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *fx = *state;
-    DIR *d = opendir(fx->dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(fx->dir);
+    test_remove_tree(fx->dir);
     free(fx);
     return 0;
 }

@@ -38,16 +38,9 @@ static int setup(void **state) {
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state) {
     fixture *fx = *state;
-    nftw(fx->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_remove_tree(fx->dir);
     free(fx);
     return 0;
 }
@@ -63,28 +56,6 @@ static const char *fpath(const fixture *fx, const char *name) {
 
 static void make_dir(const char *path) {
     assert_int_equal(mkdir(path, 0755), 0);
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static uint8_t *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long sz = ftell(f);
-    assert_true(sz >= 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)sz + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return buf;
 }
 
 static void write_gz(const char *path, const void *p, size_t n) {
@@ -154,7 +125,7 @@ static size_t next_cut(size_t cut, size_t n) {
 
 /* Writes the first `n` bytes of `b` to path. */
 static void write_prefix(const char *path, const bytes *b, size_t n) {
-    write_bytes(path, b->p, n);
+    test_write_file(path, b->p, n);
 }
 
 /* ---- IDX ------------------------------------------------------------------------- */
@@ -194,9 +165,9 @@ static void check_idx_images(const uint8_t *px, int count) {
 static void test_idx_round_trip(void **state) {
     fixture *fx = *state;
     bytes im = idx_images(0x803, IDX_N, 28, 28), lb = idx_labels(0x801, IDX_N);
-    write_bytes(fpath(fx, "im"), im.p, im.n);
+    test_write_file(fpath(fx, "im"), im.p, im.n);
     write_gz(fpath(fx, "im.gz"), im.p, im.n);
-    write_bytes(fpath(fx, "lb"), lb.p, lb.n);
+    test_write_file(fpath(fx, "lb"), lb.p, lb.n);
     write_gz(fpath(fx, "lb.gz"), lb.p, lb.n);
     const char *names[2][2] = {{"im", "lb"}, {"im.gz", "lb.gz"}};
     for (int v = 0; v < 2; v++) {
@@ -219,8 +190,8 @@ static void test_idx_round_trip(void **state) {
     /* Through mw_dataset_load: train gzip, test plain, under each accepted name. */
     write_gz(fpath(fx, "train-images-idx3-ubyte.gz"), im.p, im.n);
     write_gz(fpath(fx, "train-labels-idx1-ubyte.gz"), lb.p, lb.n);
-    write_bytes(fpath(fx, "t10k-images-idx3-ubyte"), im.p, im.n);
-    write_bytes(fpath(fx, "t10k-labels-idx1-ubyte"), lb.p, lb.n);
+    test_write_file(fpath(fx, "t10k-images-idx3-ubyte"), im.p, im.n);
+    test_write_file(fpath(fx, "t10k-labels-idx1-ubyte"), lb.p, lb.n);
     const char *aliases[] = {"fashion-mnist", "fmnist", "fashion_mnist", "Fashion-MNIST", "mnist"};
     for (int a = 0; a < 5; a++) {
         for (int split = 0; split < 2; split++) {
@@ -274,9 +245,9 @@ static void test_idx_errors(void **state) {
     /* Truncated gzip file: inside the gzip header, the deflate data, the CRC. */
     write_gz(pgz, im.p, im.n);
     size_t gz_n;
-    uint8_t *gz = read_bytes(pgz, &gz_n);
+    uint8_t *gz = test_read_file(pgz, &gz_n);
     for (size_t cut = 0; cut < gz_n; cut = next_cut(cut, gz_n)) {
-        write_bytes(pgz, gz, cut);
+        test_write_file(pgz, gz, cut);
         int n, h, w;
         uint8_t *px = NULL;
         mw_status s = mw_idx_read_images(pgz, &n, &h, &w, &px);
@@ -291,7 +262,7 @@ static void test_idx_errors(void **state) {
         memcpy(bad, gz, gz_n);
         size_t i = at == 0 ? gz_n / 2 : gz_n - 6;
         bad[i] ^= 0x5a;
-        write_bytes(pgz, bad, gz_n);
+        test_write_file(pgz, bad, gz_n);
         /* damage in the middle may also surface as wrong lengths: any format error will do */
         expect_idx_images_error(pgz, MW_ERR_FORMAT, at == 0 ? NULL : "gzip");
         free(bad);
@@ -301,7 +272,7 @@ static void test_idx_errors(void **state) {
     /* Trailing bytes, plain and compressed. */
     uint8_t extra = 1;
     put(&im, &extra, 1);
-    write_bytes(p, im.p, im.n);
+    test_write_file(p, im.p, im.n);
     expect_idx_images_error(p, MW_ERR_FORMAT, "trailing");
     write_gz(pgz, im.p, im.n);
     expect_idx_images_error(pgz, MW_ERR_FORMAT, "trailing");
@@ -317,7 +288,7 @@ static void test_idx_errors(void **state) {
                   {0x00000801, "dimensions"}};
     for (int m = 0; m < 4; m++) {
         im = idx_images(magics[m].magic, 2, 28, 28);
-        write_bytes(p, im.p, im.n);
+        test_write_file(p, im.p, im.n);
         expect_idx_images_error(p, MW_ERR_FORMAT, magics[m].what);
         write_gz(pgz, im.p, im.n);
         expect_idx_images_error(pgz, MW_ERR_FORMAT, magics[m].what);
@@ -328,18 +299,18 @@ static void test_idx_errors(void **state) {
     im.p[5] = 0x7f; /* count = 0x007f0002 */
     write_gz(pgz, im.p, im.n);
     expect_idx_images_error(pgz, MW_ERR_FORMAT, "can hold");
-    write_bytes(p, im.p, im.n);
+    test_write_file(p, im.p, im.n);
     expect_idx_images_error(p, MW_ERR_FORMAT, "truncated");
     im.p[5] = 0;
     im.p[7] = 0; /* zero images */
-    write_bytes(p, im.p, 16);
+    test_write_file(p, im.p, 16);
     expect_idx_images_error(p, MW_ERR_FORMAT, "dimension");
     free(im.p);
 
     /* Labels: out of range, wrong magic, truncated. */
     bytes lb = idx_labels(0x801, 5);
     lb.p[8 + 3] = 11;
-    write_bytes(p, lb.p, lb.n);
+    test_write_file(p, lb.p, lb.n);
     expect_idx_labels_error(p, MW_ERR_FORMAT, "label 11 at index 3");
     write_gz(pgz, lb.p, lb.n);
     expect_idx_labels_error(pgz, MW_ERR_FORMAT, "out of range");
@@ -350,7 +321,7 @@ static void test_idx_errors(void **state) {
     }
     free(lb.p);
     lb = idx_labels(0x803, 5);
-    write_bytes(p, lb.p, lb.n);
+    test_write_file(p, lb.p, lb.n);
     expect_idx_labels_error(p, MW_ERR_FORMAT, NULL);
     free(lb.p);
 
@@ -424,12 +395,12 @@ static void write_cifar_set(const char *dir) {
     for (int f = 1; f <= 5; f++) {
         bytes b = cifar_file(f, 2);
         snprintf(p, sizeof p, "%s/data_batch_%d.bin", dir, f);
-        write_bytes(p, b.p, b.n);
+        test_write_file(p, b.p, b.n);
         free(b.p);
     }
     bytes b = cifar_file(0, 3);
     snprintf(p, sizeof p, "%s/test_batch.bin", dir);
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     free(b.p);
 }
 
@@ -452,7 +423,7 @@ static void test_cifar10(void **state) {
             make_dir(sub);
             write_cifar_set(sub);
             /* the root copies are now ignored: make them invalid to prove it */
-            write_bytes(fpath(fx, "test_batch.bin"), "x", 1);
+            test_write_file(fpath(fx, "test_batch.bin"), "x", 1);
         }
     }
 }
@@ -477,10 +448,10 @@ static void test_cifar10_errors(void **state) {
         expect_cifar_error(p, MW_ERR_FORMAT, "multiple of 3073");
     }
     b.p[2 * CIFAR_REC] = 11; /* label of record 2 */
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     expect_cifar_error(p, MW_ERR_FORMAT, "record 2: label 11 out of range");
     b.p[2 * CIFAR_REC] = 10;
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     expect_cifar_error(p, MW_ERR_FORMAT, "label 10");
     free(b.p);
     expect_cifar_error(fpath(fx, "nope.bin"), MW_ERR_NOT_FOUND, "not found");
@@ -672,7 +643,7 @@ static void test_svhn(void **state) {
         o->y_first = o->extra_var = o->y_uint8 = (variant & 2) != 0;
         bytes b = svhn_build(o);
         const char *p = fpath(fx, "train_32x32.mat");
-        write_bytes(p, b.p, b.n);
+        test_write_file(p, b.p, b.n);
         int n = 0;
         uint8_t *px = NULL;
         int32_t *labels = NULL;
@@ -680,7 +651,7 @@ static void test_svhn(void **state) {
         check_svhn(px, labels, n);
         free(px);
         free(labels);
-        write_bytes(fpath(fx, "test_32x32.mat"), b.p, b.n);
+        test_write_file(fpath(fx, "test_32x32.mat"), b.p, b.n);
         for (int split = 0; split < 2; split++) {
             mw_dataset *d = NULL;
             TEST_OK(mw_dataset_load("svhn", fx->dir, (mw_split)split, &d));
@@ -701,7 +672,7 @@ static void test_svhn(void **state) {
     o->n_labels = 1;
     o->y_uint8 = 1; /* 1 byte: stored in the small element format */
     bytes b = svhn_build(o);
-    write_bytes(fpath(fx, "one.mat"), b.p, b.n);
+    test_write_file(fpath(fx, "one.mat"), b.p, b.n);
     int n = 0;
     uint8_t *px = NULL;
     int32_t *labels = NULL;
@@ -730,7 +701,7 @@ static void expect_svhn_variant(const char *path, svhn_opts *o, const char *what
     for (int compressed = 0; compressed < 2; compressed++) {
         o->compressed = compressed;
         bytes b = svhn_build(o);
-        write_bytes(path, b.p, b.n);
+        test_write_file(path, b.p, b.n);
         free(b.p);
         expect_svhn_error(path, MW_ERR_FORMAT, what);
     }
@@ -760,7 +731,7 @@ static void test_svhn_errors(void **state) {
             for (int at = 0; at < 2; at++) {
                 size_t i = at ? b.n - 1 : b.n / 2;
                 b.p[i] ^= 0x21;
-                write_bytes(p, b.p, b.n);
+                test_write_file(p, b.p, b.n);
                 expect_svhn_error(p, MW_ERR_FORMAT, NULL);
                 b.p[i] ^= 0x21;
             }
@@ -806,21 +777,21 @@ static void test_svhn_errors(void **state) {
     /* Header: big-endian, v7.3 (HDF5), no MAT header at all. */
     bytes b = svhn_build(o);
     memcpy(b.p + 126, "MI", 2);
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     expect_svhn_error(p, MW_ERR_FORMAT, "big-endian");
     memcpy(b.p + 126, "IM", 2);
     b.p[125] = 2;
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     expect_svhn_error(p, MW_ERR_FORMAT, "v7.3");
     memset(b.p + 120, 'x', 8);
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     expect_svhn_error(p, MW_ERR_FORMAT, "not a MATLAB");
     free(b.p);
     /* An element declaring more bytes than the file has left. */
     o->compressed = 1;
     b = svhn_build(o);
     b.p[128 + 7] = 0x7f; /* the first element's size now reads ~2 GB */
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     expect_svhn_error(p, MW_ERR_FORMAT, "truncated: element at byte 128");
     free(b.p);
     /* A compressed element whose inner miMATRIX tag claims far more than deflate could
@@ -834,7 +805,7 @@ static void test_svhn_errors(void **state) {
     put_le32(&b, MI_COMPRESSED);
     put_le32(&b, (uint32_t)zn);
     put(&b, z, zn);
-    write_bytes(p, b.p, b.n);
+    test_write_file(p, b.p, b.n);
     expect_svhn_error(p, MW_ERR_FORMAT, "more data than it can hold");
     free(b.p);
 
@@ -961,7 +932,7 @@ static int write_cinic_split(const char *root, const char *split, int per_class,
     }
     for (int c = 0; c < 10; c++) {
         snprintf(p, sizeof p, "%s/%s/notes.txt", dir, cinic_classes[c]);
-        write_bytes(p, "not an image", 12);
+        test_write_file(p, "not an image", 12);
         for (int i = per_class - 1; i >= 0; i--) { /* written last-first, read first-last */
             snprintf(p, sizeof p, "%s/%s/%s-%03d.%s", dir, cinic_classes[c], split, i,
                      i % 3 == 2 ? "PNG" : "png");
@@ -1041,19 +1012,19 @@ static void test_cinic10_errors(void **state) {
     /* Truncated at several points, corrupt CRC, not a PNG at all. */
     write_png(victim, PNG_RGB, 1, 32, 32, NULL);
     size_t n;
-    uint8_t *png = read_bytes(victim, &n);
+    uint8_t *png = test_read_file(victim, &n);
     size_t cuts[] = {0, 4, 8, 20, 33, 60, n / 2, n - 13, n - 12, n - 1};
     for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
-        write_bytes(victim, png, cuts[c]);
+        test_write_file(victim, png, cuts[c]);
         expect_png_error(dir, MW_ERR_FORMAT, victim, cuts[c] < 8 ? NULL : "truncated");
     }
     png[n / 2] ^= 0x10;
-    write_bytes(victim, png, n);
+    test_write_file(victim, png, n);
     expect_png_error(dir, MW_ERR_FORMAT, victim, NULL);
-    write_bytes(victim, "GIF89a nothing", 14);
+    test_write_file(victim, "GIF89a nothing", 14);
     expect_png_error(dir, MW_ERR_FORMAT, victim, "cannot decode");
     png[n / 2] ^= 0x10;
-    write_bytes(victim, png, n);
+    test_write_file(victim, png, n);
     free(png);
 
     /* A missing class folder (9 classes), and an empty one. */

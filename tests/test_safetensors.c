@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "memwrap/safetensors.h"
+#include "support.h"
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -54,42 +55,9 @@ static int count_dir_entries(const char *dir) {
 
 static int teardown(void **state) {
     fixture *fx = *state;
-    DIR *d = opendir(fx->dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(fx->dir);
+    test_remove_tree(fx->dir);
     free(fx);
     return 0;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static uint8_t *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long sz = ftell(f);
-    assert_true(sz >= 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)sz + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return buf;
 }
 
 /* A file with the given header text (unpadded, as a hostile writer might produce) and
@@ -104,7 +72,7 @@ static void write_raw(const char *path, const char *header, size_t ndata) {
     memcpy(buf + 8, header, hl);
     for (size_t i = 0; i < ndata; i++)
         buf[8 + hl + i] = (uint8_t)i;
-    write_bytes(path, buf, n);
+    test_write_file(path, buf, n);
     free(buf);
 }
 
@@ -229,7 +197,7 @@ static void test_file_layout(void **state) {
     fixture *fx = *state;
     assert_int_equal(write_standard(fx->path, "{\"k\":\"v\"}"), MW_OK);
     size_t n;
-    uint8_t *b = read_bytes(fx->path, &n);
+    uint8_t *b = test_read_file(fx->path, &n);
     uint64_t hl = 0;
     for (int k = 0; k < 8; k++)
         hl |= (uint64_t)b[k] << (8 * k);
@@ -345,15 +313,15 @@ static void test_truncated_everywhere(void **state) {
     fixture *fx = *state;
     assert_int_equal(write_standard(fx->path, "{\"k\":\"v\"}"), MW_OK);
     size_t n;
-    uint8_t *full = read_bytes(fx->path, &n);
+    uint8_t *full = test_read_file(fx->path, &n);
     char cut[300];
     snprintf(cut, sizeof cut, "%s/cut.safetensors", fx->dir);
     /* every cut point: inside the length, inside the header, inside the data */
     for (size_t k = 0; k < n; k++) {
-        write_bytes(cut, full, k);
+        test_write_file(cut, full, k);
         expect_load_error(cut, MW_ERR_FORMAT, NULL);
     }
-    write_bytes(cut, full, n);
+    test_write_file(cut, full, n);
     mw_safetensors *st = NULL;
     assert_int_equal(mw_safetensors_load(cut, &st), MW_OK);
     mw_safetensors_free(st);
@@ -410,22 +378,22 @@ static void test_corrupt_header(void **state) {
 
     /* a header length past the end of the file, and an absurd one */
     uint8_t buf[16] = {40, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
-    write_bytes(p, buf, sizeof buf);
+    test_write_file(p, buf, sizeof buf);
     expect_load_error(p, MW_ERR_FORMAT, NULL);
     memset(buf, 0xff, 8);
-    write_bytes(p, buf, sizeof buf);
+    test_write_file(p, buf, sizeof buf);
     expect_load_error(p, MW_ERR_FORMAT, NULL);
     /* a NUL inside the header would hide the rest from the JSON parser */
     uint8_t nul[18] = {10, 0, 0, 0, 0, 0, 0, 0, '{', '}', 0, 'x', ' ', ' ', ' ', ' ', ' ', ' '};
-    write_bytes(p, nul, sizeof nul);
+    test_write_file(p, nul, sizeof nul);
     expect_load_error(p, MW_ERR_FORMAT, NULL);
 
     /* a flipped byte in a written file's header */
     assert_int_equal(write_standard(p, NULL), MW_OK);
     size_t n;
-    uint8_t *b = read_bytes(p, &n);
+    uint8_t *b = test_read_file(p, &n);
     b[8] = '!';
-    write_bytes(p, b, n);
+    test_write_file(p, b, n);
     expect_load_error(p, MW_ERR_FORMAT, NULL);
     free(b);
 }
@@ -510,13 +478,13 @@ static void test_overwrite_is_atomic(void **state) {
 
     /* a rejected write leaves the existing destination untouched */
     size_t n1, n2;
-    uint8_t *b1 = read_bytes(fx->path, &n1);
+    uint8_t *b1 = test_read_file(fx->path, &n1);
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "{\"v\":2}"), MW_ERR_INVALID_ARG);
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "[\"v\"]"), MW_ERR_INVALID_ARG);
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "{oops"), MW_ERR_INVALID_ARG);
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "{\"v\":\"3\"} x"),
                      MW_ERR_INVALID_ARG);
-    uint8_t *b2 = read_bytes(fx->path, &n2);
+    uint8_t *b2 = test_read_file(fx->path, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
     assert_int_equal(count_dir_entries(fx->dir), 1);
