@@ -167,6 +167,12 @@ int mw_cmd_train(int argc, char **argv) {
                                 ps.index, ps.total, model, variant, spec.train_examples, r);
                         continue;
                     }
+                    char base[512], resume[1400];
+                    mw_run_basename(&cfg, &spec, base, sizeof base);
+                    snprintf(resume, sizeof resume, "%s/%s.resume.safetensors", out_dir, base);
+                    if (access(resume, F_OK) == 0)
+                        fprintf(stderr, "[%d/%d] %s: resuming from its last completed epoch\n",
+                                ps.index, ps.total, base);
                     mw_run_result res;
                     stage = "training";
                     s = mw_train_run(&t, &spec, &res);
