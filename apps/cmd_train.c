@@ -15,9 +15,7 @@
 #include "memwrap/results.h"
 #include "memwrap/trainer.h"
 
-#ifndef MEMWRAP_COMMIT
-#define MEMWRAP_COMMIT "unknown"
-#endif
+#include "mw_commit.h" /* MEMWRAP_COMMIT, generated at build time by apps/commit.cmake */
 
 enum { MAX_SETS = 64 };
 
