@@ -1,40 +1,9 @@
 /* Elementwise activations (swish, sigmoid) and their backward. Each work-item takes 16
  * consecutive elements as one float16 (PoCL vectorises explicit vector types, not scalar
  * code across work-items); the last work-item finishes a ragged tail one element at a time.
- * `act` is an mw_activation: 1 relu, 2 swish, 3 sigmoid (0 none: identity).
- * cl/batchnorm.cl fuses the same functions; keep the two copies identical (every family is
- * its own program, so they cannot share a header). */
+ * The activation functions themselves are in cl/activation_fn.clh. */
 
-#define MW_ACT_RELU 1
-#define MW_ACT_SWISH 2
-#define MW_ACT_SIGMOID 3
-
-float16 act16(float16 z, int act) {
-    if (act == MW_ACT_RELU) return fmax(z, 0.0f);
-    if (act == MW_ACT_SWISH) return z / (1.0f + exp(-z));
-    if (act == MW_ACT_SIGMOID) return 1.0f / (1.0f + exp(-z));
-    return z;
-}
-
-/* d act / d z at z. sigmoid(z) and 1 − sigmoid(z) = sigmoid(−z) both come from
- * e = exp(−|z|), so that neither is computed as 1 − (something close to 1). */
-float16 act_grad16(float16 z, int act) {
-    if (act == MW_ACT_RELU) return select((float16)0.0f, (float16)1.0f, z > 0.0f);
-    float16 e = exp(-fabs(z)), r = 1.0f / (1.0f + e);
-    float16 s = select(e * r, r, z >= 0.0f), t = select(r, e * r, z >= 0.0f);
-    if (act == MW_ACT_SWISH) return s * (1.0f + z * t);
-    if (act == MW_ACT_SIGMOID) return s * t;
-    return (float16)1.0f;
-}
-
-/* The scalar forms, for tails: the vector functions on one lane. */
-float act1(float z, int act) {
-    return act16((float16)z, act).s0;
-}
-
-float act_grad1(float z, int act) {
-    return act_grad16((float16)z, act).s0;
-}
+#include "activation_fn.clh"
 
 __kernel void activate_f32(__global const float *x, __global float *y, const uint n,
                            const int act) {

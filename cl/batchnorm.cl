@@ -11,28 +11,7 @@
 
 #define MW_BN_MAX_GROUP 256 /* the host picks a power of two <= this */
 
-/* Activations, kept identical to cl/activation.cl (each family is its own program). */
-#define MW_ACT_RELU 1
-#define MW_ACT_SWISH 2
-#define MW_ACT_SIGMOID 3
-
-float16 act16(float16 z, int act) {
-    if (act == MW_ACT_RELU) return fmax(z, 0.0f);
-    if (act == MW_ACT_SWISH) return z / (1.0f + exp(-z));
-    if (act == MW_ACT_SIGMOID) return 1.0f / (1.0f + exp(-z));
-    return z;
-}
-
-/* d act / d z at z. sigmoid(z) and 1 − sigmoid(z) = sigmoid(−z) both come from
- * e = exp(−|z|), so that neither is computed as 1 − (something close to 1). */
-float16 act_grad16(float16 z, int act) {
-    if (act == MW_ACT_RELU) return select((float16)0.0f, (float16)1.0f, z > 0.0f);
-    float16 e = exp(-fabs(z)), r = 1.0f / (1.0f + e);
-    float16 s = select(e * r, r, z >= 0.0f), t = select(r, e * r, z >= 0.0f);
-    if (act == MW_ACT_SWISH) return s * (1.0f + z * t);
-    if (act == MW_ACT_SIGMOID) return s * t;
-    return (float16)1.0f;
-}
+#include "activation_fn.clh"
 
 float hsum16(float16 v) {
     float8 a = v.lo + v.hi;
