@@ -181,3 +181,8 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 void test_remove_tree(const char *dir) {
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+bool test_make_tmpdir(char *out, size_t cap, const char *prefix) {
+    int n = snprintf(out, cap, "/tmp/%sXXXXXX", prefix);
+    return n > 0 && (size_t)n < cap && mkdtemp(out) != NULL;
+}

@@ -5,6 +5,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,8 @@ int32_t *test_reference_i32(const mw_safetensors *st, const char *name, size_t n
 void test_write_file(const char *path, const void *data, size_t n);
 uint8_t *test_read_file(const char *path, size_t *n); /* malloc'd, one spare byte */
 void test_remove_tree(const char *dir);
+/* Makes a fresh directory /tmp/<prefix>XXXXXX into out (cap >= 64); false on failure. */
+bool test_make_tmpdir(char *out, size_t cap, const char *prefix);
 
 /* Asserts that `status` is MW_OK, printing mw_error_message() otherwise. */
 #define TEST_OK(expr) test_assert_ok_((expr), #expr, __FILE__, __LINE__)

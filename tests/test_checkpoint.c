@@ -13,8 +13,7 @@
 static char tmpdir[256];
 
 static int setup(void **state) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/memwrap-ckpt-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_make_tmpdir(tmpdir, sizeof tmpdir, "memwrap-ckpt-") ? 0 : -1;
 }
 
 static int teardown(void **state) {

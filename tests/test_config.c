@@ -33,8 +33,7 @@ typedef struct fixture {
 static int setup(void **state) {
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx) return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/mw_test_config_XXXXXX");
-    if (!mkdtemp(fx->dir)) {
+    if (!test_make_tmpdir(fx->dir, sizeof fx->dir, "mw_test_config_")) {
         free(fx);
         return -1;
     }

@@ -18,8 +18,7 @@ static char tmpdir[256];
 static const char *config = MEMWRAP_REFERENCE_DIR "/../../../configs/smoke/fmnist-tiny.json";
 
 static int setup(void **state) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/memwrap-train-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_make_tmpdir(tmpdir, sizeof tmpdir, "memwrap-train-") ? 0 : -1;
 }
 
 static int teardown(void **state) {
