@@ -48,7 +48,9 @@ mw_status mw_checkpoint_save_with(mw_exec *ex, const char *path, const char *met
         items[i] = (mw_st_write_item){mw_tensor_name(g, t), MW_ST_F32, mw_tensor_ndim(g, t),
                                       shapes[i], NULL};
         bool counter = is_counter(g, t);
-        data[i] = malloc(numel * (counter ? 12 : 4)); /* int32 read, then widened in place */
+        /* counters: int32 as read, then widened to int64 at the next 8-byte boundary */
+        size_t wide_at = (numel * 4 + 7) / 8 * 8;
+        data[i] = malloc(counter ? wide_at + numel * 8 : numel * 4);
         if (!data[i]) {
             s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory saving %s", path);
             break;
@@ -56,7 +58,7 @@ mw_status mw_checkpoint_save_with(mw_exec *ex, const char *path, const char *met
         s = mw_exec_read(ex, t, data[i], numel * 4);
         if (s == MW_OK && counter) {
             int32_t *narrow = data[i];
-            int64_t *wide = (int64_t *)((char *)data[i] + numel * 4);
+            int64_t *wide = (int64_t *)((char *)data[i] + wide_at);
             for (size_t k = 0; k < numel; k++) wide[k] = narrow[k];
             items[i].dtype = MW_ST_I64;
             items[i].data = wide;
