@@ -14,6 +14,50 @@ static void copy_str(char *dst, size_t cap, const cJSON *item) {
     snprintf(dst, cap, "%s", cJSON_IsString(item) ? item->valuestring : "");
 }
 
+/* "repeat_accuracy" and "epochs" of one run (both optional: older files lack them). */
+static mw_status read_run_logs(const char *path, const cJSON *it, mw_result_row *row) {
+    const cJSON *reps = cJSON_GetObjectItemCaseSensitive(it, "repeat_accuracy");
+    if (reps) {
+        int n = cJSON_IsArray(reps) ? cJSON_GetArraySize(reps) : -1;
+        if (n < 0 || n > MW_RESULT_MAX_REPEATS)
+            return mw_error_set(MW_ERR_FORMAT,
+                                "%s: run %d: \"repeat_accuracy\" is not a list of "
+                                "at most %d numbers",
+                                path, row->run, MW_RESULT_MAX_REPEATS);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, reps) {
+            if (!cJSON_IsNumber(v))
+                return mw_error_set(MW_ERR_FORMAT,
+                                    "%s: run %d: \"repeat_accuracy\" holds a "
+                                    "non-number",
+                                    path, row->run);
+            row->repeat_accuracy[row->repeats++] = v->valuedouble;
+        }
+    }
+    const cJSON *epochs = cJSON_GetObjectItemCaseSensitive(it, "epochs");
+    if (!epochs) return MW_OK;
+    if (!cJSON_IsArray(epochs))
+        return mw_error_set(MW_ERR_FORMAT, "%s: run %d: \"epochs\" is not a list", path, row->run);
+    int n = cJSON_GetArraySize(epochs);
+    if (n == 0) return MW_OK;
+    row->epochs = malloc((size_t)n * sizeof *row->epochs);
+    if (!row->epochs) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, epochs) {
+        const cJSON *num = cJSON_GetObjectItemCaseSensitive(e, "epoch");
+        const cJSON *loss = cJSON_GetObjectItemCaseSensitive(e, "loss");
+        const cJSON *lr = cJSON_GetObjectItemCaseSensitive(e, "lr");
+        if (!cJSON_IsNumber(num) || !cJSON_IsNumber(loss) || !cJSON_IsNumber(lr))
+            return mw_error_set(MW_ERR_FORMAT,
+                                "%s: run %d: \"epochs\" entry %d lacks a numeric "
+                                "\"epoch\", \"loss\" or \"lr\"",
+                                path, row->run, row->n_epochs);
+        row->epochs[row->n_epochs++] =
+            (mw_epoch_stat){num->valueint, loss->valuedouble, lr->valuedouble};
+    }
+    return MW_OK;
+}
+
 mw_status mw_results_load(const char *dir, mw_results *r) {
     memset(r, 0, sizeof *r);
     char path[1024];
@@ -31,15 +75,21 @@ mw_status mw_results_load(const char *dir, mw_results *r) {
         return mw_error_set(MW_ERR_IO, "%s: cannot read", path);
     }
     text[size] = '\0';
-    cJSON *root = cJSON_Parse(text);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, true);
+    long error_at = root ? -1 : (long)(cJSON_GetErrorPtr() - text);
     free(text);
+    if (!root)
+        return mw_error_set(MW_ERR_FORMAT, "%s: not valid JSON (error near byte %ld)", path,
+                            error_at);
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(root, "runs");
-    if (!root || !cJSON_IsArray(runs)) {
+    if (!cJSON_IsArray(runs)) {
         cJSON_Delete(root);
-        return mw_error_set(MW_ERR_FORMAT, "%s: not a memwrap results file (no \"runs\" list); "
-                                           "move it away or choose another --out",
+        return mw_error_set(MW_ERR_FORMAT, "%s: not a memwrap results file (no \"runs\" list)",
                             path);
     }
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(root, "config");
+    if (cJSON_IsObject(config)) r->config_json = cJSON_PrintUnformatted(config);
     mw_status s = MW_OK;
     const cJSON *it;
     cJSON_ArrayForEach(it, runs) {
@@ -65,7 +115,10 @@ mw_status mw_results_load(const char *dir, mw_results *r) {
         const cJSON *count = cJSON_GetObjectItemCaseSensitive(it, "train_count");
         row.seconds = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
         row.train_count = cJSON_IsNumber(count) ? count->valueint : 0;
-        if ((s = mw_results_add(r, &row)) != MW_OK) break;
+        s = read_run_logs(path, it, &row);
+        if (s == MW_OK) s = mw_results_add(r, &row);
+        free(row.epochs);
+        if (s != MW_OK) break;
     }
     cJSON_Delete(root);
     if (s != MW_OK) mw_results_free(r);
@@ -73,7 +126,10 @@ mw_status mw_results_load(const char *dir, mw_results *r) {
 }
 
 void mw_results_free(mw_results *r) {
+    for (int i = 0; i < r->count; i++)
+        free(r->rows[i].epochs);
     free(r->rows);
+    free(r->config_json);
     memset(r, 0, sizeof *r);
 }
 
@@ -90,21 +146,31 @@ const mw_result_row *mw_results_find(const mw_results *r, const char *dataset, c
 }
 
 mw_status mw_results_add(mw_results *r, const mw_result_row *row) {
+    mw_epoch_stat *log = NULL;
+    if (row->n_epochs > 0) {
+        log = malloc((size_t)row->n_epochs * sizeof *log);
+        if (!log) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for results");
+        memcpy(log, row->epochs, (size_t)row->n_epochs * sizeof *log);
+    }
     mw_result_row *same = (mw_result_row *)mw_results_find(r, row->dataset, row->model,
                                                            row->variant, row->train_examples,
                                                            row->run);
-    if (same) {
-        *same = *row;
-        return MW_OK;
-    }
-    if (r->count == r->capacity) {
+    if (!same && r->count == r->capacity) {
         int cap = r->capacity ? 2 * r->capacity : 16;
         mw_result_row *rows = realloc(r->rows, (size_t)cap * sizeof *rows);
-        if (!rows) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for results");
+        if (!rows) {
+            free(log);
+            return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for results");
+        }
         r->rows = rows;
         r->capacity = cap;
     }
-    r->rows[r->count++] = *row;
+    if (same)
+        free(same->epochs);
+    else
+        same = &r->rows[r->count++];
+    *same = *row;
+    same->epochs = log;
     return MW_OK;
 }
 
@@ -125,80 +191,127 @@ static cJSON *row_json(const mw_result_row *w) {
     cJSON_AddStringToObject(o, "device", w->device);
     cJSON_AddStringToObject(o, "commit", w->commit);
     cJSON_AddStringToObject(o, "checkpoint", w->checkpoint);
+    cJSON *reps = cJSON_AddArrayToObject(o, "repeat_accuracy");
+    for (int k = 0; k < w->repeats; k++)
+        cJSON_AddItemToArray(reps, cJSON_CreateNumber(w->repeat_accuracy[k]));
+    cJSON *log = cJSON_AddArrayToObject(o, "epochs");
+    for (int k = 0; k < w->n_epochs; k++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "epoch", w->epochs[k].epoch);
+        cJSON_AddNumberToObject(e, "loss", w->epochs[k].loss);
+        cJSON_AddNumberToObject(e, "lr", w->epochs[k].lr);
+        cJSON_AddItemToArray(log, e);
+    }
     return o;
 }
 
-/* Distinct values of a column in first-seen order. */
-static int distinct_sizes(const mw_results *r, long *out, int cap) {
-    int n = 0;
+const char *mw_variant_paper_name(const char *variant) {
+    if (strcmp(variant, "std") == 0) return "Std";
+    if (strcmp(variant, "memory") == 0) return "Only Memory";
+    if (strcmp(variant, "encoder_memory") == 0) return "Memory Wrap";
+    return variant;
+}
+
+static bool same_line(const mw_result_row *a, const mw_result_row *b) {
+    return strcmp(a->dataset, b->dataset) == 0 && strcmp(a->model, b->model) == 0 &&
+           strcmp(a->variant, b->variant) == 0;
+}
+
+/* "full" (-1) sorts after every size. */
+static long size_key(long size) {
+    return size < 0 ? LONG_MAX : size;
+}
+
+mw_status mw_results_table_make(const mw_results *r, mw_results_table *t) {
+    memset(t, 0, sizeof *t);
+    int n = r->count ? r->count : 1;
+    t->sizes = malloc((size_t)n * sizeof *t->sizes);
+    t->lines = malloc((size_t)n * sizeof *t->lines);
+    if (!t->sizes || !t->lines) goto oom;
     for (int i = 0; i < r->count; i++) {
-        bool seen = false;
-        for (int k = 0; k < n; k++) seen |= out[k] == r->rows[i].train_examples;
-        if (!seen && n < cap) out[n++] = r->rows[i].train_examples;
+        const mw_result_row *w = &r->rows[i];
+        int k = 0;
+        while (k < t->n_sizes && t->sizes[k] != w->train_examples)
+            k++;
+        if (k == t->n_sizes) t->sizes[t->n_sizes++] = w->train_examples;
+        k = 0;
+        while (k < t->n_lines && !same_line(t->lines[k], w))
+            k++;
+        if (k == t->n_lines) t->lines[t->n_lines++] = w;
     }
-    /* ascending, "full" (-1) last */
-    for (int a = 0; a < n; a++)
-        for (int b = a + 1; b < n; b++) {
-            long x = out[a] < 0 ? LONG_MAX : out[a], y = out[b] < 0 ? LONG_MAX : out[b];
-            if (y < x) {
-                long t = out[a];
-                out[a] = out[b];
-                out[b] = t;
-            }
+    for (int a = 1; a < t->n_sizes; a++) /* insertion sort, ascending */
+        for (int b = a; b > 0 && size_key(t->sizes[b]) < size_key(t->sizes[b - 1]); b--) {
+            long tmp = t->sizes[b];
+            t->sizes[b] = t->sizes[b - 1];
+            t->sizes[b - 1] = tmp;
         }
-    return n;
+    t->cells = calloc((size_t)(t->n_lines ? t->n_lines : 1) * (size_t)(t->n_sizes ? t->n_sizes : 1),
+                      sizeof *t->cells);
+    if (!t->cells) goto oom;
+    for (int l = 0; l < t->n_lines; l++)
+        for (int k = 0; k < t->n_sizes; k++) {
+            mw_result_cell *c = &t->cells[(size_t)l * (size_t)t->n_sizes + (size_t)k];
+            double sum = 0, sq = 0;
+            for (int i = 0; i < r->count; i++)
+                if (same_line(&r->rows[i], t->lines[l]) && r->rows[i].train_examples == t->sizes[k])
+                    sum += r->rows[i].accuracy, c->n++;
+            if (c->n == 0) continue;
+            c->mean = sum / c->n;
+            for (int i = 0; i < r->count; i++) /* two passes: no cancellation in the spread */
+                if (same_line(&r->rows[i], t->lines[l]) && r->rows[i].train_examples == t->sizes[k])
+                    sq += (r->rows[i].accuracy - c->mean) * (r->rows[i].accuracy - c->mean);
+            c->std = sqrt(sq / c->n);
+        }
+    return MW_OK;
+oom:
+    mw_results_table_free(t);
+    return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for the results table");
+}
+
+void mw_results_table_free(mw_results_table *t) {
+    free(t->sizes);
+    free(t->lines);
+    free(t->cells);
+    memset(t, 0, sizeof *t);
 }
 
 char *mw_results_markdown(const mw_results *r) {
-    long sizes[32];
-    int ns = distinct_sizes(r, sizes, 32);
-    size_t cap = 4096 + (size_t)r->count * 256, used = 0;
+    mw_results_table t;
+    if (mw_results_table_make(r, &t) != MW_OK) return NULL;
+    size_t cap = 4096 + (size_t)t.n_lines * (size_t)(t.n_sizes + 1) * 128, used = 0;
     char *md = malloc(cap);
-    if (!md) return NULL;
+    if (!md) {
+        mw_results_table_free(&t);
+        return NULL;
+    }
 #define OUT(...) used += (size_t)snprintf(md + used, used < cap ? cap - used : 0, __VA_ARGS__)
     OUT("# Results\n\nTest accuracy (%%), mean ± std (population) over runs, as the paper's "
         "Table 1; the number of runs in brackets.\n\n| dataset | model | variant |");
-    for (int k = 0; k < ns; k++) {
-        if (sizes[k] < 0)
+    for (int k = 0; k < t.n_sizes; k++) {
+        if (t.sizes[k] < 0)
             OUT(" full |");
         else
-            OUT(" %ld |", sizes[k]);
+            OUT(" %ld |", t.sizes[k]);
     }
     OUT("\n|---|---|---|");
-    for (int k = 0; k < ns; k++) OUT("---|");
+    for (int k = 0; k < t.n_sizes; k++)
+        OUT("---|");
     OUT("\n");
-    for (int i = 0; i < r->count; i++) {
-        const mw_result_row *w = &r->rows[i];
-        bool first = true; /* one line per (dataset, model, variant), at its first row */
-        for (int j = 0; j < i && first; j++)
-            first = !(strcmp(r->rows[j].dataset, w->dataset) == 0 &&
-                      strcmp(r->rows[j].model, w->model) == 0 &&
-                      strcmp(r->rows[j].variant, w->variant) == 0);
-        if (!first) continue;
+    for (int l = 0; l < t.n_lines; l++) {
+        const mw_result_row *w = t.lines[l];
         OUT("| %s | %s | %s |", w->dataset, w->model, w->variant);
-        for (int k = 0; k < ns; k++) {
-            double sum = 0, sq = 0;
-            int n = 0;
-            for (int j = 0; j < r->count; j++) {
-                const mw_result_row *v = &r->rows[j];
-                if (strcmp(v->dataset, w->dataset) || strcmp(v->model, w->model) ||
-                    strcmp(v->variant, w->variant) || v->train_examples != sizes[k])
-                    continue;
-                sum += v->accuracy;
-                sq += v->accuracy * v->accuracy;
-                n++;
-            }
-            if (n == 0) {
+        for (int k = 0; k < t.n_sizes; k++) {
+            const mw_result_cell *c = mw_results_table_cell(&t, l, k);
+            if (c->n == 0)
                 OUT(" |");
-                continue;
-            }
-            double mean = sum / n, var = sq / n - mean * mean;
-            OUT(" %.2f ± %.2f (%d) |", mean, sqrt(var > 0 ? var : 0), n);
+            else
+                OUT(" %.2f ± %.2f (%d) |", c->mean, c->std, c->n);
         }
         OUT("\n");
     }
 #undef OUT
     if (used >= cap) md[cap - 1] = '\0';
+    mw_results_table_free(&t);
     return md;
 }
 

@@ -89,8 +89,12 @@ static void report(const mw_trainer *t, mw_progress *p) {
 
 /* ---- resume files: the model, the momentum buffers and the generators after an epoch ---- */
 
+/* The training log travels in the resume file as `resume.epochs`, float64 [n, 3] (epoch,
+ * mean loss, lr), so a resumed run ends with the log of an uninterrupted one. */
+enum { LOG_COLUMNS = 3 };
+
 static mw_status save_resume(const char *path, mw_exec *ex, mw_sgd *sgd, int epochs_done,
-                             const mw_rng *rngs, int n_rngs) {
+                             const mw_rng *rngs, int n_rngs, const mw_epoch_stat *log, int n_log) {
     size_t n = mw_sgd_state_floats(sgd);
     float *momentum = malloc((n ? n : 1) * sizeof *momentum);
     if (!momentum) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory saving %s", path);
@@ -99,21 +103,57 @@ static mw_status save_resume(const char *path, mw_exec *ex, mw_sgd *sgd, int epo
     int64_t state[2 + 4 * MW_RNG_PURPOSES] = {epochs_done, (int64_t)mw_exec_run_count(ex)};
     for (int r = 0; r < n_rngs; r++)
         for (int k = 0; k < 4; k++) state[2 + 4 * r + k] = (int64_t)rngs[r].s[k];
+    double *table = malloc((size_t)n_log * LOG_COLUMNS * sizeof *table); /* n_log >= 1 */
+    if (!table && s == MW_OK)
+        s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory saving %s", path);
+    for (int e = 0; e < n_log && table; e++) {
+        table[LOG_COLUMNS * e] = log[e].epoch;
+        table[LOG_COLUMNS * e + 1] = log[e].loss;
+        table[LOG_COLUMNS * e + 2] = log[e].lr;
+    }
     int64_t mshape[1] = {(int64_t)(n ? n : 1)}, sshape[1] = {2 + 4 * n_rngs};
-    mw_st_write_item extra[2] = {{"resume.momentum", MW_ST_F32, 1, mshape, momentum},
-                                 {"resume.state", MW_ST_I64, 1, sshape, state}};
+    int64_t lshape[2] = {n_log, LOG_COLUMNS};
+    mw_st_write_item extra[3] = {{"resume.momentum", MW_ST_F32, 1, mshape, momentum},
+                                 {"resume.state", MW_ST_I64, 1, sshape, state},
+                                 {"resume.epochs", MW_ST_F64, 2, lshape, table}};
     char meta[128];
     snprintf(meta, sizeof meta, "{\"epochs_done\":\"%d\",\"stepped\":\"%d\"}", epochs_done,
              (int)stepped);
-    if (s == MW_OK) s = mw_checkpoint_save_with(ex, path, meta, extra, 2);
+    if (s == MW_OK) s = mw_checkpoint_save_with(ex, path, meta, extra, 3);
     free(momentum);
+    free(table);
     return s;
 }
 
-/* Returns the epochs already done (0 when there is no resume file). */
-static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng *rngs,
-                             int n_rngs, int *epochs_done) {
+/* Restores the log saved by save_resume. A resume file written before the log existed has
+ * no resume.epochs: the log then starts at the resume epoch. */
+static mw_status load_log(const mw_safetensors *st, const char *path, int epochs_done,
+                          mw_epoch_stat *log, int cap, int *n_log) {
+    *n_log = 0;
+    const mw_st_tensor *t = mw_safetensors_find(st, "resume.epochs");
+    if (!t) return MW_OK;
+    int most = epochs_done < cap ? epochs_done : cap;
+    if (t->ndim != 2 || t->shape[1] != LOG_COLUMNS || t->shape[0] < 1 || t->shape[0] > most)
+        return mw_error_set(MW_ERR_FORMAT, "%s: resume.epochs is not [n <= %d, %d]", path, most,
+                            LOG_COLUMNS);
+    int n = (int)t->shape[0];
+    double *table = malloc((size_t)n * LOG_COLUMNS * sizeof *table);
+    if (!table) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory reading %s", path);
+    mw_status s =
+        mw_safetensors_read_f64(st, "resume.epochs", 2, t->shape, table, (size_t)n * LOG_COLUMNS);
+    for (int e = 0; e < n && s == MW_OK; e++)
+        log[e] = (mw_epoch_stat){(int)table[LOG_COLUMNS * e], table[LOG_COLUMNS * e + 1],
+                                 table[LOG_COLUMNS * e + 2]};
+    if (s == MW_OK) *n_log = n;
+    free(table);
+    return s;
+}
+
+/* Returns the epochs already done (0 when there is no resume file) and their log. */
+static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng *rngs, int n_rngs,
+                             int *epochs_done, mw_epoch_stat *log, int log_cap, int *n_log) {
     *epochs_done = 0;
+    *n_log = 0;
     if (access(path, F_OK) != 0) return MW_OK;
     MW_TRY(mw_checkpoint_load(ex, path));
     mw_safetensors *st = NULL;
@@ -137,6 +177,7 @@ static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng 
             for (int k = 0; k < 4; k++) rngs[r].s[k] = (uint64_t)vals[2 + 4 * r + k];
         s = mw_sgd_set_state(sgd, momentum, *epochs_done > 0);
     }
+    if (s == MW_OK) s = load_log(st, path, *epochs_done, log, log_cap, n_log);
     free(momentum);
     mw_safetensors_free(st);
     return s;
@@ -237,6 +278,12 @@ mw_status mw_evaluate_run(const mw_trainer *t, const mw_run_spec *spec, const ch
 
 /* ---- training ------------------------------------------------------------------------ */
 
+void mw_run_result_free(mw_run_result *r) {
+    free(r->epochs);
+    r->epochs = NULL;
+    r->n_epochs = 0;
+}
+
 static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, int epochs) {
     char *config = mw_config_to_json(t->cfg);
     if (!config) return NULL;
@@ -288,7 +335,9 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     float *mem = malloc((size_t)c->memory_examples * image * 4);
     int32_t *labels = malloc((size_t)batch * 4), *midx = malloc((size_t)c->memory_examples * 4);
     int32_t *idx = malloc((size_t)batch * sizeof *idx);
-    mw_status s = (x && mem && labels && midx && idx)
+    mw_epoch_stat *log = malloc((size_t)c->epochs * sizeof *log);
+    int n_log = 0;
+    mw_status s = (x && mem && labels && midx && idx && log)
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
     mw_rng rngs[MW_RNG_PURPOSES];
@@ -299,12 +348,16 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     if (s == MW_OK) s = mw_exec_init_params(ex, mw_rng_next(&rngs[MW_RNG_INIT]));
     if (s == MW_OK) s = mw_sgd_create(ex, &so, &sgd);
     int start_epoch = 0;
-    if (s == MW_OK) s = load_resume(resume, ex, sgd, rngs, MW_RNG_PURPOSES, &start_epoch);
+    if (s == MW_OK)
+        s = load_resume(resume, ex, sgd, rngs, MW_RNG_PURPOSES, &start_epoch, log, c->epochs,
+                        &n_log);
     out->resumed_from_epoch = start_epoch;
     double t0 = now_s();
     for (int epoch = start_epoch; epoch < c->epochs && s == MW_OK; epoch++) {
-        float lr = (float)mw_lr_at_epoch(&c->schedule, epoch);
+        double epoch_lr = mw_lr_at_epoch(&c->schedule, epoch); /* logged as the schedule says */
+        float lr = (float)epoch_lr;
         mw_rng_permutation(&rngs[MW_RNG_SHUFFLE], d.order, d.count);
+        double loss_sum = 0;
         for (int step = 0; step < steps && s == MW_OK; step++) {
             for (int i = 0; i < batch; i++) {
                 idx[i] = d.subset[d.order[step * batch + i]];
@@ -332,6 +385,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
                                  "completed epoch is kept in %s",
                                  base, (double)loss, epoch + 1, step + 1, (double)lr, resume);
             if (s == MW_OK) s = mw_sgd_step(sgd, lr);
+            loss_sum += loss;
             double elapsed = now_s() - t0;
             long done = (long)(epoch - start_epoch) * steps + step + 1;
             long left = (long)(c->epochs - epoch) * steps - step - 1;
@@ -342,7 +396,9 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             p.eta_s = elapsed / done * left;
             report(t, &p);
         }
-        if (s == MW_OK) s = save_resume(resume, ex, sgd, epoch + 1, rngs, MW_RNG_PURPOSES);
+        if (s == MW_OK) log[n_log++] = (mw_epoch_stat){epoch + 1, loss_sum / steps, epoch_lr};
+        if (s == MW_OK)
+            s = save_resume(resume, ex, sgd, epoch + 1, rngs, MW_RNG_PURPOSES, log, n_log);
     }
     if (s == MW_OK) {
         char *meta = checkpoint_metadata(t, spec, c->epochs);
@@ -359,6 +415,10 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
         remove(resume); /* the final checkpoint and the result supersede it */
         out->seconds = now_s() - t0;
         snprintf(out->checkpoint, sizeof out->checkpoint, "%s", final_path);
+        out->epochs = log;
+        out->n_epochs = n_log;
+    } else {
+        free(log);
     }
     run_data_free(&d);
     return s;

@@ -8,6 +8,7 @@
 
 #include "memwrap/config.h"
 #include "memwrap/data.h"
+#include "memwrap/results.h"
 #include "memwrap/runtime.h"
 
 #ifdef __cplusplus
@@ -42,13 +43,20 @@ typedef struct mw_trainer {
 
 typedef struct mw_run_result {
     double accuracy;      /* percent, mean of the eval repeats */
-    double repeat_accuracy[16];
+    double repeat_accuracy[MW_RESULT_MAX_REPEATS];
     int repeats;
     double seconds;       /* training + evaluation, this process */
     int resumed_from_epoch; /* 0 when trained from scratch */
     int train_count;      /* size of the subset */
     char checkpoint[1200];
+    /* mw_train_run: the training log, one entry per epoch, the epochs done before a resume
+     * included (restored from the resume file); malloc'd, free with mw_run_result_free.
+     * NULL (n_epochs 0) from mw_evaluate_run and on failure. */
+    mw_epoch_stat *epochs;
+    int n_epochs;
 } mw_run_result;
+
+void mw_run_result_free(mw_run_result *r);
 
 /* The file names of a run in out_dir: "<dataset>-<model>-<variant>-<size>-run<r>". */
 void mw_run_basename(const mw_config *cfg, const mw_run_spec *spec, char *out, size_t cap);
