@@ -29,5 +29,6 @@ int mw_cmd_infer(int argc, char **argv);
 int mw_cmd_bench(int argc, char **argv);
 int mw_cmd_train(int argc, char **argv);
 int mw_cmd_eval(int argc, char **argv);
+int mw_cmd_report(int argc, char **argv);
 
 #endif
