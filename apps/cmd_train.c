@@ -1,7 +1,10 @@
 /* `memwrap train CONFIG`: runs an experiment grid (datasets x models x variants x training-set
  * sizes x runs) with the paper's protocol, writing each run's checkpoint and, after every
  * run, results.json and results.md. Started again with the same --out, it skips finished
- * runs and resumes an interrupted one from its last completed epoch. */
+ * runs and resumes an interrupted one from its last completed epoch. At the end, and when
+ * it stops on an error after some runs finished, it writes report.html (memwrap/report.h);
+ * the report is a view of results.json, so failing to write it is said on stderr but does
+ * not change the exit status, which is the training's. */
 #define _POSIX_C_SOURCE 200809L /* isatty, fileno */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 
 #include "commands.h"
 #include "memwrap/config.h"
+#include "memwrap/report.h"
 #include "memwrap/results.h"
 #include "memwrap/trainer.h"
 
@@ -20,10 +24,13 @@
 enum { MAX_SETS = 64 };
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: memwrap train CONFIG.json [--out DIR] [--device SPEC] [--set KEY=VALUE ...]\n"
-                "Runs the grid of CONFIG (see configs/); results.json, results.md and one\n"
-                "checkpoint per run go to DIR (default runs/<config name>). Run it again with\n"
-                "the same --out to continue an interrupted grid.\n");
+    fprintf(to,
+            "usage: memwrap train CONFIG.json [--out DIR] [--device SPEC] [--set KEY=VALUE ...]\n"
+            "Runs the grid of CONFIG (see configs/); results.json, results.md and one\n"
+            "checkpoint per run go to DIR (default runs/<config name>). Run it again with\n"
+            "the same --out to continue an interrupted grid. At the end (or when it stops\n"
+            "after some runs finished) it writes DIR/report.html, as `memwrap report DIR`;\n"
+            "the exit status is the training's even when the report cannot be written.\n");
 }
 
 /* mkdir -p */
@@ -130,7 +137,7 @@ int mw_cmd_train(int argc, char **argv) {
     char *config_json = NULL;
     const char *stage = "creating the output directory";
     if ((s = make_dirs(out_dir)) != MW_OK) goto done;
-    stage = "reading results";
+    stage = "reading results (move the file away or choose another --out)";
     if ((s = mw_results_load(out_dir, &results)) != MW_OK) goto done;
     stage = "checking the dataset";
     if ((s = mw_config_check_root(&cfg)) != MW_OK) goto done;
@@ -176,9 +183,15 @@ int mw_cmd_train(int argc, char **argv) {
                     s = mw_train_run(&t, &spec, &res);
                     if (ps.tty) fprintf(stderr, "\n");
                     if (s != MW_OK) break;
-                    mw_result_row row = {.train_examples = spec.train_examples, .run = r,
-                                         .accuracy = res.accuracy, .seconds = res.seconds,
-                                         .train_count = res.train_count};
+                    mw_result_row row = {.train_examples = spec.train_examples,
+                                         .run = r,
+                                         .accuracy = res.accuracy,
+                                         .seconds = res.seconds,
+                                         .train_count = res.train_count,
+                                         .repeats = res.repeats,
+                                         .n_epochs = res.n_epochs,
+                                         .epochs = res.epochs};
+                    memcpy(row.repeat_accuracy, res.repeat_accuracy, sizeof row.repeat_accuracy);
                     copy_text(row.dataset, sizeof row.dataset, cfg.dataset);
                     copy_text(row.model, sizeof row.model, model);
                     copy_text(row.variant, sizeof row.variant, variant);
@@ -188,7 +201,8 @@ int mw_cmd_train(int argc, char **argv) {
                     copy_text(row.checkpoint, sizeof row.checkpoint,
                               slash ? slash + 1 : res.checkpoint);
                     stage = "writing results";
-                    s = mw_results_add(&results, &row);
+                    s = mw_results_add(&results, &row); /* copies the training log */
+                    mw_run_result_free(&res);
                     if (s == MW_OK) s = mw_results_write(&results, out_dir, config_json);
                     fprintf(stderr, "[%d/%d] %s/%s n=%ld run %d: accuracy %.2f%% (%d images, "
                                     "%.0f s%s)\n",
@@ -206,6 +220,16 @@ done:;
     if (s != MW_OK) {
         fprintf(stderr, "memwrap train: %s: %s\n", stage, mw_error_message());
         rc = mw_exit_code(s);
+    }
+    if (results.count > 0) { /* a partial grid gets its report too */
+        if (mw_report_write(out_dir) == MW_OK)
+            fprintf(stderr, "memwrap train: report of %d finished run%s in %s/report.html\n",
+                    results.count, results.count == 1 ? "" : "s", out_dir);
+        else
+            fprintf(stderr,
+                    "memwrap train: the report was not written (%s); the results are "
+                    "in %s/results.json and `memwrap report %s` tries again\n",
+                    mw_error_message(), out_dir, out_dir);
     }
     free(config_json);
     mw_results_free(&results);

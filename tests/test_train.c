@@ -1,11 +1,13 @@
 /* `memwrap train` end to end on the smoke grid (configs/smoke/fmnist-tiny.json, the real
- * Fashion-MNIST): results and checkpoints written; a grid killed mid-run and started again
- * ends with exactly the results of an uninterrupted one; a finished grid is skipped;
- * `memwrap eval` reproduces a run's recorded accuracy. */
+ * Fashion-MNIST): results, per-epoch logs, checkpoints and report.html written; a grid killed
+ * mid-run and started again ends with exactly the results and training logs of an
+ * uninterrupted one; a finished grid is skipped; `memwrap eval` reproduces a run's recorded
+ * accuracy. */
 #define _XOPEN_SOURCE 700 /* mkdtemp, kill */
 #include "support.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,19 @@ static void assert_same_results(const mw_results *a, const mw_results *b) {
                         x->model, x->variant, x->run, x->accuracy, y->accuracy);
             fail();
         }
+        assert_int_equal(x->repeats, y->repeats);
+        for (int k = 0; k < x->repeats; k++)
+            assert_true(x->repeat_accuracy[k] == y->repeat_accuracy[k]);
+        assert_int_equal(x->n_epochs, y->n_epochs);
+        for (int e = 0; e < x->n_epochs; e++)
+            if (x->epochs[e].epoch != y->epochs[e].epoch ||
+                x->epochs[e].loss != y->epochs[e].loss || x->epochs[e].lr != y->epochs[e].lr) {
+                print_error("%s/%s run %d, epoch %d: loss %.17g lr %g uninterrupted, loss %.17g "
+                            "lr %g after kill and resume\n",
+                            x->model, x->variant, x->run, x->epochs[e].epoch, x->epochs[e].loss,
+                            x->epochs[e].lr, y->epochs[e].loss, y->epochs[e].lr);
+                fail();
+            }
     }
 }
 
@@ -70,11 +85,25 @@ static void test_grid_kill_and_resume(void **state) {
     char md[600];
     snprintf(md, sizeof md, "%s/results.md", a);
     assert_int_equal(access(md, F_OK), 0);
+    snprintf(md, sizeof md, "%s/report.html", a);
+    assert_int_equal(access(md, F_OK), 0);
     for (int i = 0; i < ra.count; i++) {
+        const mw_result_row *w = &ra.rows[i];
         char ck[900];
-        snprintf(ck, sizeof ck, "%s/%s", a, ra.rows[i].checkpoint);
+        snprintf(ck, sizeof ck, "%s/%s", a, w->checkpoint);
         assert_int_equal(access(ck, F_OK), 0);
-        assert_true(ra.rows[i].accuracy >= 0 && ra.rows[i].accuracy <= 100);
+        assert_true(w->accuracy >= 0 && w->accuracy <= 100);
+        /* one pass for std, eval_repeats (2) for memory; the log of both epochs, the lr of
+         * the schedule (milestone 1, gamma 0.1) */
+        assert_int_equal(w->repeats, strcmp(w->variant, "std") == 0 ? 1 : 2);
+        assert_true(fabs((w->repeat_accuracy[0] + w->repeat_accuracy[w->repeats - 1]) / 2 -
+                         w->accuracy) < 1e-9);
+        assert_int_equal(w->n_epochs, 2);
+        for (int e = 0; e < 2; e++) {
+            assert_int_equal(w->epochs[e].epoch, e + 1);
+            assert_true(isfinite(w->epochs[e].loss) && w->epochs[e].loss > 0);
+        }
+        assert_true(fabs(w->epochs[0].lr - 0.1) < 1e-12 && fabs(w->epochs[1].lr - 0.01) < 1e-12);
     }
 
     /* Kill the second grid as soon as the first epoch of its first run is saved. */
