@@ -110,7 +110,8 @@ int mw_cmd_demo(int argc, char **argv) {
     int64_t es[2] = {DEMO_BATCH, DEMO_DIM}, ms[2] = {DEMO_MEMORY, DEMO_DIM}, ys[1] = {DEMO_BATCH};
     int e = mw_graph_input(g, "e", MW_F32, 2, es), m = mw_graph_input(g, "m", MW_F32, 2, ms);
     int y = mw_graph_input(g, "y", MW_I32, 1, ys);
-    mw_head_options opt = {kind, distance, DEMO_CLASSES, "mw.", NULL, NULL, true};
+    mw_head_options opt = {.kind = kind, .distance = distance, .classes = DEMO_CLASSES,
+                           .prefix = "mw.", .return_weights = true};
     mw_head_outputs out;
     if (mw_head_build(g, e, m, &opt, &out) != MW_OK) {
         fprintf(stderr, "memwrap demo: %s\n", mw_graph_error(g));

@@ -48,11 +48,24 @@ static int finalize(mw_graph *g, contrib_list *contribs, int t, int queue) {
     return sum;
 }
 
+static mw_status backward(mw_graph *g, int loss, int seed_grad, const int *wrt, int n_wrt,
+                          bool param_grads);
+
 mw_status mw_graph_backward(mw_graph *g, int loss, const int *wrt, int n_wrt) {
-    return mw_graph_backward_from(g, loss, -1, wrt, n_wrt);
+    return backward(g, loss, -1, wrt, n_wrt, true);
 }
 
 mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int *wrt, int n_wrt) {
+    return backward(g, loss, seed_grad, wrt, n_wrt, true);
+}
+
+mw_status mw_graph_backward_inputs(mw_graph *g, int output, int seed_grad, const int *wrt,
+                                   int n_wrt) {
+    return backward(g, output, seed_grad, wrt, n_wrt, false);
+}
+
+static mw_status backward(mw_graph *g, int loss, int seed_grad, const int *wrt, int n_wrt,
+                          bool param_grads) {
     if (g->status != MW_OK) return mw_error_set(g->status, "%s", g->error);
     if (g->has_backward)
         return mw_error_set(MW_ERR_INVALID_ARG, "mw_graph_backward: the graph already has one");
@@ -76,7 +89,7 @@ mw_status mw_graph_backward_from(mw_graph *g, int loss, int seed_grad, const int
     int n_forward = g->n_nodes, n_tensors = g->n_tensors;
     /* Which tensors lead to a gradient someone asked for. */
     for (int i = 0; i < n_tensors; i++)
-        g->tensors[i].requires_grad = g->tensors[i].role == MW_ROLE_PARAM;
+        g->tensors[i].requires_grad = param_grads && g->tensors[i].role == MW_ROLE_PARAM;
     for (int i = 0; i < n_wrt; i++)
         g->tensors[wrt[i]].requires_grad = true;
     for (int i = 0; i < n_forward; i++) {

@@ -106,14 +106,16 @@ static mw_status check_entry(const mw_graph *g, const mw_safetensors *st, int t)
     return MW_OK;
 }
 
-mw_status mw_checkpoint_load(mw_exec *ex, const char *path) {
+/* Both loads: every tensor of the model must be in the file; `strict` also rejects tensors of
+ * the file that the model lacks. */
+static mw_status load(mw_exec *ex, const char *path, bool strict) {
     const mw_graph *g = mw_exec_graph(ex);
     mw_safetensors *st = NULL;
     MW_TRY(mw_safetensors_load(path, &st));
     int n = saved_count(g);
     mw_status s = MW_OK;
     for (int i = 0; i < n && s == MW_OK; i++) s = check_entry(g, st, saved_at(g, i));
-    for (int i = 0; i < st->count && s == MW_OK; i++) {
+    for (int i = 0; i < st->count && s == MW_OK && strict; i++) {
         if (strncmp(st->tensors[i].name, resume_prefix, sizeof resume_prefix - 1) == 0) continue;
         int t = mw_graph_find(g, st->tensors[i].name);
         mw_tensor_role role = t >= 0 ? mw_tensor_get_role(g, t) : MW_ROLE_ACTIVATION;
@@ -136,4 +138,12 @@ mw_status mw_checkpoint_load(mw_exec *ex, const char *path) {
     }
     mw_safetensors_free(st);
     return s;
+}
+
+mw_status mw_checkpoint_load(mw_exec *ex, const char *path) {
+    return load(ex, path, true);
+}
+
+mw_status mw_checkpoint_load_part(mw_exec *ex, const char *path) {
+    return load(ex, path, false);
 }

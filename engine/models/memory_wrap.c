@@ -43,7 +43,7 @@ int mw_mlp(mw_graph *g, int x, int hidden, int out, const char *prefix) {
 
 mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
                         mw_head_outputs *out) {
-    out->logits = out->content_weights = -1;
+    out->logits = out->content_weights = out->attention_bias = -1;
     int in[2] = {e, m};
     if (!mw_graph_check_inputs(g, "memory_wrap", in, 2)) return mw_graph_status(g);
     if (opt->classes < 1) {
@@ -54,7 +54,13 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
     const char *distance = opt->distance ? opt->distance : "cosine";
 
     /* content weights: sparsemax(−distance); cosine gives sparsemax(cos − 1) as in 1.1.x */
-    int weights = mw_sparsemax(g, mw_affine(g, mw_distance(g, e, m, distance), -1.0f, 0.0f));
+    int scores = mw_affine(g, mw_distance(g, e, m, distance), -1.0f, 0.0f);
+    if (opt->attention_bias) {
+        int64_t shape[2] = {mw_tensor_dim(g, e, 0), mw_tensor_dim(g, m, 0)};
+        out->attention_bias = mw_graph_input(g, "attention_bias", MW_F32, 2, shape);
+        scores = mw_add(g, scores, out->attention_bias);
+    }
+    int weights = mw_sparsemax(g, scores);
     int memory_vector = mw_matmul(g, weights, m, false, false); /* W·m with the raw m */
     int features =
         opt->kind == MW_HEAD_MEMORY_WRAP ? mw_concat_cols(g, e, memory_vector) : memory_vector;

@@ -62,40 +62,90 @@ static int encode(mw_graph *g, const mw_model_options *opt, int images) {
     return encoders[opt->encoder].build(g, mw_images_to_maps(g, images), &s);
 }
 
+/* Appends the backward pass of the model's output for a given output gradient (an input
+ * named "output_grad"), with gradients for `wrt` (images or encodings, then memory). */
+static void add_input_gradients(mw_graph *g, int output, const int wrt[2], mw_model *out) {
+    int64_t shape[MW_MAX_DIMS];
+    int ndim = mw_tensor_ndim(g, output);
+    for (int i = 0; i < ndim; i++) shape[i] = mw_tensor_dim(g, output, i);
+    out->output_grad = mw_graph_input(g, "output_grad", MW_F32, ndim, shape);
+    int n_wrt = wrt[1] >= 0 ? 2 : 1;
+    if (mw_graph_status(g) != MW_OK) return;
+    if (mw_graph_backward_inputs(g, output, out->output_grad, wrt, n_wrt) != MW_OK) {
+        mw_graph_fail(g, MW_ERR_INVALID_ARG, "input gradients: %s", mw_error_message());
+        return;
+    }
+    out->input_grad = mw_graph_grad(g, wrt[0]);
+    out->memory_grad = n_wrt == 2 ? mw_graph_grad(g, wrt[1]) : -1;
+    if (out->input_grad >= 0) mw_graph_keep(g, out->input_grad);
+    if (out->memory_grad >= 0) mw_graph_keep(g, out->memory_grad);
+}
+
 mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
     memset(out, 0, sizeof *out);
-    out->memory = out->labels = out->content_weights = out->loss = -1;
-    if ((unsigned)opt->encoder >= MW_ENCODER_COUNT || (unsigned)opt->variant >= MW_VARIANT_COUNT)
-        return mw_error_set(MW_ERR_INVALID_ARG, "model: unknown encoder or variant");
+    out->images = out->memory = out->encodings = out->memory_encodings = out->labels = -1;
+    out->logits = out->content_weights = out->loss = -1;
+    out->output_grad = out->input_grad = out->memory_grad = out->attention_bias = -1;
+    if ((unsigned)opt->encoder >= MW_ENCODER_COUNT || (unsigned)opt->variant >= MW_VARIANT_COUNT ||
+        (unsigned)opt->part > MW_MODEL_HEAD)
+        return mw_error_set(MW_ERR_INVALID_ARG, "model: unknown encoder, variant or part");
+    bool memory = opt->variant != MW_VARIANT_STD;
+    bool needs_memory = memory && opt->part != MW_MODEL_ENCODER;
     if (opt->in_channels < 1 || opt->image_size < 4 || opt->classes < 1 || opt->batch < 1 ||
-        (opt->variant != MW_VARIANT_STD && opt->memory < 1))
+        (needs_memory && opt->memory < 1))
         return mw_error_set(MW_ERR_INVALID_ARG,
                             "model: need channels, image size, classes, batch%s >= 1",
-                            opt->variant != MW_VARIANT_STD ? " and memory" : "");
+                            needs_memory ? " and memory" : "");
+    if (opt->training && (opt->part != MW_MODEL_WHOLE || opt->input_gradients))
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "model: training builds the whole model, without input gradients");
     mw_graph *g = mw_graph_create();
     if (!g) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     out->g = g;
-    int64_t ishape[4] = {opt->batch, opt->in_channels, opt->image_size, opt->image_size};
-    out->images = mw_graph_input(g, "input", MW_F32, 4, ishape);
-    int e = encode(g, opt, out->images);
-    if (opt->variant == MW_VARIANT_STD) {
-        out->logits = mw_linear_layer(g, e, opt->classes, "linear.");
+    int d = encoders[opt->encoder].dim;
+    int e, m = -1;
+    if (opt->part == MW_MODEL_HEAD) {
+        int64_t eshape[2] = {opt->batch, d};
+        e = out->encodings = mw_graph_input(g, "encodings", MW_F32, 2, eshape);
     } else {
-        int64_t mshape[4] = {opt->memory, opt->in_channels, opt->image_size, opt->image_size};
-        out->memory = mw_graph_input(g, "memory", MW_F32, 4, mshape);
-        if (opt->overlap_branches) mw_graph_set_queue(g, 1);
-        int m = encode(g, opt, out->memory);
-        mw_graph_set_queue(g, 0);
-        mw_head_options ho = {opt->variant == MW_VARIANT_ENCODER_MEMORY ? MW_HEAD_MEMORY_WRAP
-                                                                        : MW_HEAD_BASELINE_MEMORY,
-                              opt->distance, opt->classes, "mw.", NULL, NULL, true};
+        int64_t ishape[4] = {opt->batch, opt->in_channels, opt->image_size, opt->image_size};
+        out->images = mw_graph_input(g, "input", MW_F32, 4, ishape);
+        e = encode(g, opt, out->images);
+    }
+    int output;
+    if (opt->part == MW_MODEL_ENCODER) {
+        output = out->encodings = e;
+        if (e >= 0) mw_tensor_set_name(g, e, "encodings");
+    } else if (!memory) {
+        output = out->logits = mw_linear_layer(g, e, opt->classes, "linear.");
+    } else {
+        if (opt->part == MW_MODEL_HEAD) {
+            int64_t mshape[2] = {opt->memory, d};
+            m = out->memory_encodings = mw_graph_input(g, "memory_encodings", MW_F32, 2, mshape);
+        } else {
+            int64_t mshape[4] = {opt->memory, opt->in_channels, opt->image_size, opt->image_size};
+            out->memory = mw_graph_input(g, "memory", MW_F32, 4, mshape);
+            if (opt->overlap_branches) mw_graph_set_queue(g, 1);
+            m = encode(g, opt, out->memory);
+            mw_graph_set_queue(g, 0);
+        }
+        mw_head_options ho = {.kind = opt->variant == MW_VARIANT_ENCODER_MEMORY
+                                          ? MW_HEAD_MEMORY_WRAP
+                                          : MW_HEAD_BASELINE_MEMORY,
+                              .distance = opt->distance,
+                              .classes = opt->classes,
+                              .prefix = "mw.",
+                              .return_weights = true,
+                              .attention_bias = opt->attention_bias};
         mw_head_outputs hout;
         if (mw_head_build(g, e, m, &ho, &hout) == MW_OK) {
             out->logits = hout.logits;
             out->content_weights = hout.content_weights;
+            out->attention_bias = hout.attention_bias;
         }
+        output = out->logits;
     }
-    mw_graph_keep(g, out->logits);
+    if (output >= 0) mw_graph_keep(g, output);
     if (opt->training && mw_graph_status(g) == MW_OK) {
         int64_t lshape[1] = {opt->batch};
         out->labels = mw_graph_input(g, "labels", MW_I32, 1, lshape);
@@ -108,6 +158,11 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
                 return s;
             }
         }
+    }
+    if (opt->input_gradients && mw_graph_status(g) == MW_OK) {
+        int wrt[2] = {opt->part == MW_MODEL_HEAD ? out->encodings : out->images,
+                      opt->part == MW_MODEL_HEAD ? out->memory_encodings : out->memory};
+        add_input_gradients(g, output, wrt, out);
     }
     mw_status s = mw_graph_status(g);
     if (s != MW_OK) {

@@ -26,6 +26,11 @@ mw_status mw_checkpoint_save_with(mw_exec *ex, const char *path, const char *met
  * and the tensor; nothing is written to the model unless every check passes. */
 mw_status mw_checkpoint_load(mw_exec *ex, const char *path);
 
+/* Same checks for the model's own tensors, but tensors of the file that the model does not
+ * have are ignored: loads one part of a model (its encoder or its head, see
+ * mw_model_options.part) from the whole model's checkpoint. */
+mw_status mw_checkpoint_load_part(mw_exec *ex, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

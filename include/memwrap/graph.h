@@ -83,6 +83,12 @@ mw_status mw_graph_backward(mw_graph *g, int loss, const int *wrt, int n_wrt);
 mw_status mw_graph_backward_from(mw_graph *g, int output, int seed_grad, const int *wrt,
                                  int n_wrt);
 
+/* Same, with gradients for the `wrt` tensors only: parameters get none, so the backward
+ * pass skips every weight gradient (attributions of a trained model, where only the input's
+ * gradient is wanted). */
+mw_status mw_graph_backward_inputs(mw_graph *g, int output, int seed_grad, const int *wrt,
+                                   int n_wrt);
+
 /* Gradient tensor of `tensor` after mw_graph_backward, or -1 if it has none. */
 int mw_graph_grad(const mw_graph *g, int tensor);
 

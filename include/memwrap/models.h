@@ -35,11 +35,20 @@ typedef struct mw_head_options {
     mw_classifier_fn classifier; /* NULL: memorywrap's default MLP */
     void *classifier_user;
     bool return_weights;  /* keep the content weights readable after a run */
+    /* Adds an input "attention_bias" [N, M] to the scores before sparsemax. An entry of
+     * MW_ATTENTION_MASKED keeps memory sample j out of row i's attention exactly (sparsemax
+     * gives weight 0 to any score more than 1 below the row's largest): one run can then
+     * give each row a memory set of its own, blocks of one shared memory input. */
+    bool attention_bias;
 } mw_head_options;
+
+/* Far below any score of the three distances' cosine and bounded range. */
+#define MW_ATTENTION_MASKED (-1.0e4f)
 
 typedef struct mw_head_outputs {
     int logits;          /* [N, classes] */
     int content_weights; /* [N, M]: sparsemax(−distance(e, m)), rows sum to 1 */
+    int attention_bias;  /* the input of mw_head_options.attention_bias, or -1 */
 } mw_head_outputs;
 
 /* Appends the head on input encodings e [N, d] and memory encodings m [M, d]. The memory
@@ -72,6 +81,16 @@ const char *mw_encoder_name(mw_encoder_kind e);
 const char *mw_variant_name(mw_variant v);
 int mw_encoder_dim(mw_encoder_kind e);
 
+/* Which part of the model a graph holds. The parts share the whole model's parameter names,
+ * so each loads from its checkpoint (mw_checkpoint_load_part). In eval mode an image's
+ * encoding depends on nothing else, so encodings computed once by an ENCODER graph can feed
+ * a HEAD graph many times (every memory draw of an evaluation or an explanation). */
+typedef enum mw_model_part {
+    MW_MODEL_WHOLE = 0, /* images (and memory images) -> logits */
+    MW_MODEL_ENCODER,   /* images -> encodings [batch, d] */
+    MW_MODEL_HEAD,      /* encodings [batch, d] (and memory encodings [memory, d]) -> logits */
+} mw_model_part;
+
 typedef struct mw_model_options {
     mw_encoder_kind encoder;
     mw_variant variant;
@@ -84,21 +103,36 @@ typedef struct mw_model_options {
     float dropout;   /* EfficientNet encoder dropout; < 0: the reference's 0.2 */
     bool training;   /* add labels, the loss and the backward pass */
     bool overlap_branches; /* memory branch on queue 1, overlapping the input branch */
+    mw_model_part part;    /* the whole model by default */
+    /* Gradients of the part's output with respect to its inputs, for a given output gradient
+     * (vector-Jacobian products, run with MW_RUN_EVAL_BACKWARD): the host writes
+     * output_grad and reads input_grad and memory_grad. Not with `training`. */
+    bool input_gradients;
+    bool attention_bias; /* memory variants: the head's attention_bias input (see above) */
 } mw_model_options;
 
+/* Tensor ids of a built model; -1 where the part or the options have no such tensor. */
 typedef struct mw_model {
     mw_graph *g;
-    int images;          /* input [batch, C, H, W] */
-    int memory;          /* input [memory, C, H, W], or -1 (std) */
-    int labels;          /* int32 [batch], or -1 without training */
-    int logits;          /* [batch, classes] (kept) */
-    int content_weights; /* [batch, memory] (kept), or -1 (std) */
-    int loss;            /* [1] (kept), or -1 without training */
+    int images;          /* input [batch, C, H, W] (WHOLE, ENCODER) */
+    int memory;          /* input [memory, C, H, W] (WHOLE, memory variants) */
+    int encodings;       /* ENCODER: output [batch, d] (kept); HEAD: input [batch, d] */
+    int memory_encodings; /* HEAD input [memory, d] (memory variants) */
+    int labels;          /* int32 [batch], with training */
+    int logits;          /* [batch, classes] (kept; WHOLE, HEAD) */
+    int content_weights; /* [batch, memory] (kept; memory variants) */
+    int loss;            /* [1] (kept), with training */
+    int output_grad;     /* input_gradients: input, the gradient of the output (logits or
+                            encodings) */
+    int input_grad;      /* input_gradients: [batch, ...] gradient of images or encodings (kept) */
+    int memory_grad;     /* input_gradients, memory variants: gradient of the memory input (kept) */
+    int attention_bias;  /* input [batch, memory] with mw_model_options.attention_bias */
 } mw_model;
 
 /* Builds the graph: for memory variants the encoder runs twice with shared weights, once
  * on the images and once on the memory, each with its own batch-norm statistics (running
- * statistics updated twice per training step, images first). */
+ * statistics updated twice per training step, images first). With `part`, only the encoder
+ * or only the head. */
 mw_status mw_model_build(const mw_model_options *opt, mw_model *out);
 void mw_model_free(mw_model *m);
 
