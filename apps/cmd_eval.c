@@ -1,65 +1,19 @@
 /* `memwrap eval CHECKPOINT`: re-evaluates a checkpoint written by `memwrap train` with the
  * same protocol (memory drawn from the run's own training subset, one fresh set per test
  * batch, eval_repeats passes), reading the run's settings from the checkpoint. */
-#define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "memwrap/memwrap.h"
+#include "memwrap/checkpoint_run.h"
 #include "memwrap/trainer.h"
 
 static void usage(FILE *to) {
     fprintf(to, "usage: memwrap eval CHECKPOINT.safetensors [--data DIR] [--device SPEC] [--json]\n"
                 "DIR overrides the dataset directory recorded in the checkpoint.\n");
-}
-
-static const char *meta_string(const cJSON *meta, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* The run recorded in the checkpoint's metadata: its config (written to a temporary file so
- * that it is read and validated like any config) and which run it is. */
-static mw_status read_run(const char *path, const char *data, mw_config *cfg, mw_run_spec *spec) {
-    mw_safetensors *st = NULL;
-    MW_TRY(mw_safetensors_load(path, &st));
-    cJSON *meta = st->metadata_json ? cJSON_Parse(st->metadata_json) : NULL;
-    const char *config = meta_string(meta, "config"), *model = meta_string(meta, "model");
-    const char *variant = meta_string(meta, "variant"), *size = meta_string(meta, "train_examples");
-    const char *run = meta_string(meta, "run");
-    mw_status s = MW_OK;
-    if (!config || !model || !variant || !size || !run)
-        s = mw_error_set(MW_ERR_FORMAT, "%s: no run description in its metadata (was it written "
-                                        "by memwrap train?)",
-                         path);
-    if (s == MW_OK) s = mw_encoder_from_name(model, &spec->model);
-    if (s == MW_OK) s = mw_variant_from_name(variant, &spec->variant);
-    if (s == MW_OK) {
-        spec->train_examples = strtol(size, NULL, 10);
-        spec->run = (int)strtol(run, NULL, 10);
-        char tmp[] = "/tmp/memwrap-eval-config-XXXXXX";
-        int fd = mkstemp(tmp);
-        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        if (!f) {
-            s = mw_error_set(MW_ERR_IO, "cannot write a temporary config file");
-            if (fd >= 0) close(fd);
-        } else {
-            fputs(config, f);
-            fclose(f);
-            char set[1100];
-            snprintf(set, sizeof set, "dataset.root=%s", data ? data : "");
-            const char *sets[1] = {set};
-            s = mw_config_load(tmp, sets, data ? 1 : 0, cfg);
-            unlink(tmp);
-        }
-    }
-    cJSON_Delete(meta);
-    mw_safetensors_free(st);
-    return s;
 }
 
 int mw_cmd_eval(int argc, char **argv) {
@@ -93,7 +47,7 @@ int mw_cmd_eval(int argc, char **argv) {
     mw_dataset *train = NULL, *test = NULL;
     mw_runtime *rt = NULL;
     mw_run_result res;
-    mw_status s = read_run(checkpoint, data, &cfg, &spec);
+    mw_status s = mw_checkpoint_read_run(checkpoint, data, &cfg, &spec);
     if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
     if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
     mw_runtime_options ro = {.device_spec = device ? device : (cfg.device[0] ? cfg.device : NULL)};

@@ -19,9 +19,20 @@ static mw_status load_cifar10(const char *root, mw_split split, mw_dataset *d);
 static mw_status load_svhn(const char *root, mw_split split, mw_dataset *d);
 static mw_status load_cinic10(const char *root, mw_split split, mw_dataset *d);
 
+/* Class names in label order: Fashion-MNIST's as its README lists them
+ * (github.com/zalandoresearch/fashion-mnist), CIFAR-10's as its batches.meta.txt (CINIC-10
+ * sorts the same ten names alphabetically, which is the same order), digits for the rest. */
+static const char *const fashion_names[] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                            "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                                            "Ankle boot"};
+static const char *const cifar_names[] = {"airplane", "automobile", "bird", "cat", "deer",
+                                          "dog", "frog", "horse", "ship", "truck"};
+static const char *const digit_names[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+
 typedef struct ds_kind {
     const char *name;       /* canonical, stored in mw_dataset.name */
     const char *aliases[3]; /* also accepted (case-insensitively, like the name) */
+    const char *const *classes; /* ten names in label order */
     ds_loader load;
     const char *hint; /* where to get the files, appended to "not found" errors */
 } ds_kind;
@@ -29,27 +40,32 @@ typedef struct ds_kind {
 static const ds_kind kinds[] = {
     {"fashion-mnist",
      {"fmnist", "fashion_mnist", NULL},
+     fashion_names,
      load_mnist,
      "install the Debian package dataset-fashion-mnist (files in "
      "/usr/share/datasets/fashion-mnist) "
      "or download the four *-ubyte.gz files from https://github.com/zalandoresearch/fashion-mnist"},
     {"mnist",
      {NULL},
+     digit_names,
      load_mnist,
      "download the four *-ubyte.gz files from https://yann.lecun.com/exdb/mnist/ (mirror: "
      "https://ossci-datasets.s3.amazonaws.com/mnist/)"},
     {"cifar10",
      {"cifar-10", NULL},
+     cifar_names,
      load_cifar10,
      "download and unpack https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (the binary "
      "version, cifar-10-batches-bin/)"},
     {"svhn",
      {NULL},
+     digit_names,
      load_svhn,
      "download train_32x32.mat and test_32x32.mat (format 2) from "
      "http://ufldl.stanford.edu/housenumbers/"},
     {"cinic10",
      {"cinic-10", NULL},
+     cifar_names,
      load_cinic10,
      "download and unpack CINIC-10.tar.gz from https://datashare.ed.ac.uk/handle/10283/3192 "
      "(root holds train/, valid/, test/)"},
@@ -58,6 +74,13 @@ enum { DS_KINDS = sizeof kinds / sizeof kinds[0] };
 
 const char *mw_dataset_names(void) {
     return "fashion-mnist, mnist, cifar10, svhn, cinic10";
+}
+
+static const ds_kind *find_kind(const char *name);
+
+const char *mw_dataset_class_name(const char *dataset, int label) {
+    const ds_kind *k = dataset ? find_kind(dataset) : NULL;
+    return k && label >= 0 && label < 10 ? k->classes[label] : NULL;
 }
 
 static int same_name(const char *a, const char *b) {

@@ -788,29 +788,36 @@ static mw_status load_tree(const load_ctx *x, cJSON *root, mw_config *c) {
 }
 
 mw_status mw_config_load(const char *path, const char *const *sets, int n_sets, mw_config *out) {
-    if (!path || !out || n_sets < 0 || (n_sets > 0 && !sets)) {
-        return mw_error_set(MW_ERR_INVALID_ARG, "mw_config_load: NULL argument");
-    }
-    if (strlen(path) >= sizeof out->path) {
-        return mw_error_set(MW_ERR_INVALID_ARG, "%s: path longer than %zu characters", path,
-                            sizeof out->path - 1);
-    }
+    if (!path || !out) return mw_error_set(MW_ERR_INVALID_ARG, "mw_config_load: NULL argument");
     char *text = NULL;
     MW_TRY(read_text(path, &text));
-    cJSON *root = NULL;
-    mw_status s = parse_json(path, text, &root);
+    mw_status s = mw_config_load_text(path, text, sets, n_sets, out);
     free(text);
+    return s;
+}
+
+mw_status mw_config_load_text(const char *origin, const char *text, const char *const *sets,
+                              int n_sets, mw_config *out) {
+    if (!origin || !text || !out || n_sets < 0 || (n_sets > 0 && !sets)) {
+        return mw_error_set(MW_ERR_INVALID_ARG, "mw_config_load: NULL argument");
+    }
+    if (strlen(origin) >= sizeof out->path) {
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: path longer than %zu characters", origin,
+                            sizeof out->path - 1);
+    }
+    cJSON *root = NULL;
+    mw_status s = parse_json(origin, text, &root);
     if (s != MW_OK) return s;
 
     if (!cJSON_IsObject(root)) {
-        s = mw_error_set(MW_ERR_FORMAT, "%s: the top level must be a JSON object, not %s", path,
+        s = mw_error_set(MW_ERR_FORMAT, "%s: the top level must be a JSON object, not %s", origin,
                          json_type(root));
         cJSON_Delete(root);
         return s;
     }
     override *ovs = n_sets ? calloc((size_t)n_sets, sizeof *ovs) : NULL;
-    load_ctx x = {path, ovs, 0};
-    if (n_sets && !ovs) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s: overrides", path);
+    load_ctx x = {origin, ovs, 0};
+    if (n_sets && !ovs) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s: overrides", origin);
     for (int i = 0; s == MW_OK && i < n_sets; i++) {
         if (!sets[i]) {
             s = mw_error_set(MW_ERR_INVALID_ARG, "mw_config_load: override %d is NULL", i);

@@ -57,6 +57,11 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out);
  * dataset.root is accepted (see mw_config_check_root). *out is untouched on failure. */
 mw_status mw_config_load(const char *path, const char *const *sets, int n_sets, mw_config *out);
 
+/* Same, for config text held in memory (a checkpoint's metadata); `origin` names it in
+ * messages and stands for the file name (its stem is the default grid name). */
+mw_status mw_config_load_text(const char *origin, const char *text, const char *const *sets,
+                              int n_sets, mw_config *out);
+
 /* The effective config as JSON (malloc'd, free with free()), for results and checkpoint
  * metadata; mw_config_load on this text gives back the same struct (path aside). NULL when
  * out of memory. */

@@ -31,6 +31,10 @@ typedef enum mw_split { MW_SPLIT_TRAIN = 0, MW_SPLIT_TEST } mw_split;
 mw_status mw_dataset_load(const char *name, const char *root, mw_split split, mw_dataset **out);
 void mw_dataset_free(mw_dataset *d);
 
+/* A class's name as people know it (Fashion-MNIST's "Ankle boot", CIFAR-10's "airplane", the
+ * digit for MNIST and SVHN); NULL for an unknown dataset or label. */
+const char *mw_dataset_class_name(const char *dataset, int label);
+
 /* The valid dataset names, comma separated, for messages. */
 const char *mw_dataset_names(void);
 
