@@ -154,9 +154,8 @@ static cJSON *phase_json(int batch, const phase_result *r) {
 }
 
 static bool parse_int(const char *v, int lo, int *out) {
-    char *end = NULL;
-    long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || *end || x < lo || x > 1 << 20) return false;
+    long x;
+    if (!mw_arg_int(v, lo, 1 << 20, &x)) return false;
     *out = (int)x;
     return true;
 }

@@ -6,6 +6,9 @@
 
 enum { MW_EXIT_OK = 0, MW_EXIT_FAILURE = 1, MW_EXIT_USAGE = 2 };
 
+#include <stdbool.h>
+#include <stdlib.h>
+
 #include "memwrap/status.h"
 
 /* Bad input (arguments, files, names) exits 2; device and driver failures exit 1. */
@@ -30,5 +33,15 @@ int mw_cmd_bench(int argc, char **argv);
 int mw_cmd_train(int argc, char **argv);
 int mw_cmd_eval(int argc, char **argv);
 int mw_cmd_report(int argc, char **argv);
+int mw_cmd_explain(int argc, char **argv);
+
+/* An integer option's value in [lo, hi]; false when it is missing or not such a number. */
+static inline bool mw_arg_int(const char *v, long lo, long hi, long *out) {
+    char *end = NULL;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < lo || x > hi) return false;
+    *out = x;
+    return true;
+}
 
 #endif

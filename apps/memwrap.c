@@ -17,6 +17,7 @@ static const command commands[] = {
     {"demo", mw_cmd_demo, "train a Memory Wrap head on synthetic encodings (no dataset needed)"},
     {"train", mw_cmd_train, "run an experiment grid from a JSON config (resumable)"},
     {"eval", mw_cmd_eval, "re-evaluate a checkpoint written by train with the same protocol"},
+    {"explain", mw_cmd_explain, "explain a Memory Wrap checkpoint: memory images, heatmaps, metrics"},
     {"report", mw_cmd_report, "write RUN_DIR/report.html: results table, plots, training curves"},
     {"infer", mw_cmd_infer, "run a trained model (memwrap or PyTorch weights) on input images"},
     {"bench", mw_cmd_bench, "training and inference throughput with the time share per op"},

@@ -2,8 +2,10 @@
 #define _POSIX_C_SOURCE 200809L /* fdopen, fsync */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/atomic_file.h"
@@ -109,4 +111,23 @@ mw_status mw_write_file_atomic(const char *path, const void *data, size_t len) {
         return s;
     }
     return mw_atomic_commit(&af);
+}
+
+mw_status mw_make_dirs(const char *path) {
+    char buf[4096];
+    if (!path || !*path || strlen(path) >= sizeof buf)
+        return mw_error_set(MW_ERR_INVALID_ARG, "cannot create directory '%s': empty or too long",
+                            path ? path : "(null)");
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c == '/' || c == '\0') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return mw_error_set(MW_ERR_IO, "cannot create directory %s: %s", buf,
+                                    strerror(errno));
+            *p = c;
+        }
+        if (c == '\0') return MW_OK;
+    }
 }

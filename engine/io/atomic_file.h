@@ -24,4 +24,8 @@ void mw_atomic_abort(mw_atomic_file *af);
 /* The whole file at once. */
 mw_status mw_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Creates directory `path` and its missing parents (mkdir -p); an error names the
+ * directory that could not be made. */
+mw_status mw_make_dirs(const char *path);
+
 #endif

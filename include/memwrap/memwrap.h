@@ -11,5 +11,7 @@
 #include "memwrap/train.h"
 #include "memwrap/schedule.h"
 #include "memwrap/checkpoint.h"
+#include "memwrap/image.h"
+#include "memwrap/explain.h"
 
 #endif

@@ -1,0 +1,173 @@
+/* `memwrap explain CHECKPOINT`: what a trained Memory Wrap model's memory says about its
+ * predictions, as pictures and numbers (memwrap/explain.h), for a checkpoint written by
+ * `memwrap train`. */
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "memwrap/checkpoint_run.h"
+#include "memwrap/explain.h"
+#include "memwrap/memwrap.h"
+
+static void usage(FILE *to) {
+    fprintf(to,
+            "usage: memwrap explain CHECKPOINT.safetensors [--out DIR] [--images N] [--metrics]\n"
+            "                       [--repeats R] [--memory-source subset|full] [--seed S]\n"
+            "                       [--steps N] [--scale K] [--data DIR] [--device SPEC]\n"
+            "Explains a Memory Wrap (or Only Memory) checkpoint written by `memwrap train`:\n"
+            "  --images N       test inputs shown with their memory samples, explanation by\n"
+            "                   example, counterfactual and Integrated Gradients heatmaps (8)\n"
+            "  --metrics        explanation, counterfactual and example accuracy over the test\n"
+            "                   set, averaged over --repeats passes (5)\n"
+            "  --memory-source  memory sets from the run's training subset (subset, default) or\n"
+            "                   from every non-validation training image (full, as the\n"
+            "                   reference's explanation scripts)\n"
+            "  --seed S         memory draws and the choice of inputs (default: the run index)\n"
+            "  --steps N        Integrated Gradients steps (40); --scale K: pixels per image\n"
+            "                   pixel in the pictures (default: images at least 96 px)\n"
+            "  --out DIR        default: explain/<checkpoint name>/ beside the checkpoint\n"
+            "Writes DIR/index.html (open it in a browser), DIR/explanations.json and the PNGs.\n");
+}
+
+typedef struct progress_state {
+    bool tty;
+} progress_state;
+
+static void on_progress(const mw_progress *p, void *user) {
+    const progress_state *ps = user;
+    bool last = p->step == p->steps;
+    if (!ps->tty && !last && strcmp(p->phase, "explain") != 0) return;
+    const char *start = ps->tty ? "\r\033[K" : "", *end = ps->tty ? "" : "\n";
+    if (strcmp(p->phase, "explain") == 0)
+        fprintf(stderr, "%sexplaining test image %d/%d (%.0f s)%s", start, p->step, p->steps,
+                p->elapsed_s, end);
+    else if (strcmp(p->phase, "encode") == 0)
+        fprintf(stderr, "%smetrics: encoding the test set, batch %d/%d%s", start, p->step, p->steps,
+                end);
+    else
+        fprintf(stderr, "%smetrics: pass %d/%d batch %d/%d, ETA %.0f s%s", start, p->epoch,
+                p->epochs, p->step, p->steps, p->eta_s, end);
+    fflush(stderr);
+}
+
+static void print_metric(const char *name, double v) {
+    if (isfinite(v))
+        printf("  %-24s %6.2f%%\n", name, v);
+    else
+        printf("  %-24s      -  (no such input)\n", name);
+}
+
+int mw_cmd_explain(int argc, char **argv) {
+    const char *checkpoint = NULL, *data = NULL, *device = NULL, *out = NULL;
+    mw_explain_options opt = {.images = -1};
+    long seed = -1, value = 0;
+    bool ok = true;
+    for (int i = 1; i < argc && ok; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return MW_EXIT_OK;
+        } else if (strcmp(a, "--metrics") == 0) {
+            opt.metrics = true;
+        } else if (strcmp(a, "--data") == 0 && v) {
+            data = v, i++;
+        } else if (strcmp(a, "--device") == 0 && v) {
+            device = v, i++;
+        } else if (strcmp(a, "--out") == 0 && v) {
+            out = v, i++;
+        } else if (strcmp(a, "--images") == 0) {
+            ok = mw_arg_int(v, 0, 10000, &value), opt.images = (int)value, i++;
+        } else if (strcmp(a, "--repeats") == 0) {
+            ok = mw_arg_int(v, 1, MW_EXPLAIN_MAX_REPEATS, &value), opt.repeats = (int)value, i++;
+        } else if (strcmp(a, "--steps") == 0) {
+            ok = mw_arg_int(v, 1, 1000, &value), opt.ig_steps = (int)value, i++;
+        } else if (strcmp(a, "--scale") == 0) {
+            ok = mw_arg_int(v, 1, 32, &value), opt.scale = (int)value, i++;
+        } else if (strcmp(a, "--seed") == 0) {
+            ok = mw_arg_int(v, 0, 0x7fffffffL, &seed), i++;
+        } else if (strcmp(a, "--memory-source") == 0 && v) {
+            ok = strcmp(v, "subset") == 0 || strcmp(v, "full") == 0;
+            opt.memory_source =
+                strcmp(v, "full") == 0 ? MW_MEMORY_FROM_FULL_TRAIN : MW_MEMORY_FROM_SUBSET;
+            i++;
+        } else if (a[0] != '-' && !checkpoint) {
+            checkpoint = a;
+        } else {
+            ok = false;
+        }
+        if (!ok)
+            fprintf(stderr, "memwrap explain: bad argument '%s%s%s'\n", a, v ? " " : "",
+                    v && a[0] == '-' && strcmp(a, "--metrics") ? v : "");
+    }
+    if (!ok || !checkpoint) {
+        usage(stderr);
+        return MW_EXIT_USAGE;
+    }
+    /* default output: explain/<name>/ beside the checkpoint (where `memwrap report` looks) */
+    char out_dir[2048];
+    if (out) {
+        snprintf(out_dir, sizeof out_dir, "%s", out);
+    } else {
+        const char *slash = strrchr(checkpoint, '/');
+        const char *name = slash ? slash + 1 : checkpoint;
+        size_t n = strlen(name), dir_len = slash ? (size_t)(slash - checkpoint) : 0;
+        const char *ext = ".safetensors";
+        if (n > strlen(ext) && strcmp(name + n - strlen(ext), ext) == 0) n -= strlen(ext);
+        snprintf(out_dir, sizeof out_dir, "%.*s%sexplain/%.*s", (int)dir_len, checkpoint,
+                 slash ? "/" : "", (int)n, name);
+    }
+    opt.out_dir = out_dir;
+
+    mw_config cfg;
+    mw_run_spec spec;
+    mw_dataset *train = NULL, *test = NULL;
+    mw_runtime *rt = NULL;
+    mw_explain_summary sum;
+    mw_status s = mw_checkpoint_read_run(checkpoint, data, &cfg, &spec);
+    if (s == MW_OK && spec.variant == MW_VARIANT_STD)
+        s = mw_error_set(MW_ERR_INVALID_ARG,
+                         "%s: a std model has no memory to explain its predictions with; "
+                         "explain the memory or encoder_memory run of the grid",
+                         checkpoint);
+    if (s == MW_OK) s = mw_config_check_root(&cfg);
+    if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
+    if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
+    mw_runtime_options ro = {.device_spec = device ? device : (cfg.device[0] ? cfg.device : NULL)};
+    if (s == MW_OK) s = mw_runtime_create(&ro, &rt);
+    if (s == MW_OK) {
+        opt.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)spec.run;
+        const mw_device_info *dev = mw_runtime_device(rt);
+        fprintf(stderr, "memwrap explain: %s/%s n=%ld run %d on %d:%d %s; output in %s\n",
+                mw_encoder_name(spec.model), mw_variant_name(spec.variant), spec.train_examples,
+                spec.run, dev->platform_index, dev->device_index, dev->name, out_dir);
+        progress_state ps = {isatty(fileno(stderr)) != 0};
+        mw_trainer t = {rt, &cfg, train, test, NULL, on_progress, &ps};
+        s = mw_explain_run(&t, &spec, checkpoint, &opt, &sum);
+        if (ps.tty) fprintf(stderr, "\n");
+    }
+    if (s == MW_OK) {
+        if (sum.images)
+            printf("%d test images explained; Integrated Gradients completeness: worst relative "
+                   "error %.2g%% (attributions vs f(input) - f(baseline))\n",
+                   sum.images, 100 * sum.worst_completeness_error);
+        if (sum.has_metrics) {
+            printf("explanation metrics over %ld test images, mean of %d passes:\n",
+                   sum.test_inputs, sum.repeats);
+            print_metric("explanation accuracy", sum.mean.explanation_accuracy);
+            print_metric("counterfactual accuracy", sum.mean.counterfactual_accuracy);
+            print_metric("example accuracy", sum.mean.example_accuracy);
+            print_metric("accuracy", sum.mean.accuracy);
+        }
+        printf("open %s/index.html\n", out_dir);
+    } else {
+        fprintf(stderr, "memwrap explain: %s\n", mw_error_message());
+    }
+    mw_runtime_free(rt);
+    mw_dataset_free(train);
+    mw_dataset_free(test);
+    return mw_exit_code(s);
+}

@@ -1,0 +1,228 @@
+/* The trained model as parts, and the cached encodings (see explainer.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain/explainer.h"
+#include "memwrap/checkpoint.h"
+
+static mw_model_options part_options(const mw_explainer *x, mw_model_part part, int batch,
+                                     int memory, bool gradients, bool blocks) {
+    const mw_dataset *d = x->t->train;
+    mw_model_options o = {.encoder = x->spec.model,
+                          .variant = x->spec.variant,
+                          .in_channels = d->channels,
+                          .image_size = d->height,
+                          .classes = d->classes,
+                          .batch = batch,
+                          .memory = memory,
+                          .distance = x->t->cfg->distance,
+                          .dropout = -1,
+                          .part = part,
+                          .input_gradients = gradients,
+                          .attention_bias = blocks};
+    return o;
+}
+
+static mw_status head_init(mw_explainer *x, explain_head *h, int batch, int memory,
+                           bool gradients) {
+    memset(h, 0, sizeof *h);
+    h->batch = batch;
+    h->memory = memory;
+    /* the attribution heads give each row a memory block of its own */
+    mw_model_options o = part_options(x, MW_MODEL_HEAD, batch, memory, gradients, gradients);
+    MW_TRY(mw_model_build(&o, &h->m));
+    mw_status s = mw_exec_create(h->m.g, x->t->rt, &h->ex);
+    if (s == MW_OK) s = mw_checkpoint_load_part(h->ex, x->checkpoint);
+    return s;
+}
+
+static void head_free(explain_head *h) {
+    mw_exec_free(h->ex);
+    mw_model_free(&h->m);
+    memset(h, 0, sizeof *h);
+}
+
+mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec *spec,
+                         const char *checkpoint) {
+    memset(x, 0, sizeof *x);
+    x->t = t;
+    x->spec = *spec;
+    x->checkpoint = checkpoint;
+    const mw_dataset *train = t->train;
+    MW_TRY(mw_protocol_transform(t->cfg->dataset, &x->tf));
+    x->d = mw_encoder_dim(spec->model);
+    x->classes = train->classes;
+    x->memory = t->cfg->memory_examples;
+    x->image_floats = (size_t)train->channels * train->height * train->width;
+    x->enc_batch = 100;
+    x->slot_of = malloc((size_t)train->count * sizeof *x->slot_of);
+    x->enc_images = malloc((size_t)x->enc_batch * x->image_floats * sizeof(float));
+    x->enc_rows = malloc((size_t)x->enc_batch * x->d * sizeof(float));
+    mw_status s = x->slot_of && x->enc_images && x->enc_rows
+                      ? MW_OK
+                      : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory explaining");
+    if (s == MW_OK)
+        for (int i = 0; i < train->count; i++)
+            x->slot_of[i] = -1;
+    mw_model_options o = part_options(x, MW_MODEL_ENCODER, x->enc_batch, 0, true, false);
+    if (s == MW_OK) s = mw_model_build(&o, &x->enc);
+    if (s == MW_OK) s = mw_exec_create(x->enc.g, t->rt, &x->enc_ex);
+    if (s == MW_OK) s = mw_checkpoint_load_part(x->enc_ex, checkpoint);
+    int test_batch =
+        t->cfg->test_batch_size < t->test->count ? t->cfg->test_batch_size : t->test->count;
+    if (s == MW_OK) s = head_init(x, &x->test_head, test_batch, x->memory, false);
+    if (s == MW_OK) s = head_init(x, &x->memory_head, x->memory, x->memory, false);
+    if (s != MW_OK) explainer_free(x);
+    return s;
+}
+
+void explainer_free(mw_explainer *x) {
+    head_free(&x->test_head);
+    head_free(&x->memory_head);
+    for (int i = 0; i < EXPLAIN_ATTRIBUTION_HEADS; i++)
+        head_free(&x->attribution[i]);
+    mw_exec_free(x->enc_ex);
+    mw_model_free(&x->enc);
+    free(x->slot_of), free(x->cache), free(x->enc_images), free(x->enc_rows);
+    memset(x, 0, sizeof *x);
+}
+
+mw_status explainer_encode(mw_explainer *x, const float *images, int n, float *rows) {
+    size_t chunk_bytes = (size_t)x->enc_batch * x->image_floats * sizeof(float);
+    for (int start = 0; start < n; start += x->enc_batch) {
+        int c = n - start < x->enc_batch ? n - start : x->enc_batch;
+        memcpy(x->enc_images, images + (size_t)start * x->image_floats,
+               (size_t)c * x->image_floats * sizeof(float));
+        /* pad with zeros: in eval mode each image is encoded on its own */
+        memset(x->enc_images + (size_t)c * x->image_floats, 0,
+               (size_t)(x->enc_batch - c) * x->image_floats * sizeof(float));
+        MW_TRY(mw_exec_write(x->enc_ex, x->enc.images, x->enc_images, chunk_bytes));
+        MW_TRY(mw_exec_run(x->enc_ex, MW_RUN_FORWARD));
+        MW_TRY(mw_exec_read(x->enc_ex, x->enc.encodings, x->enc_rows,
+                            (size_t)x->enc_batch * x->d * sizeof(float)));
+        memcpy(rows + (size_t)start * x->d, x->enc_rows, (size_t)c * x->d * sizeof(float));
+    }
+    return MW_OK;
+}
+
+mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, int n, float *rows) {
+    const mw_dataset *train = x->t->train;
+    /* the images not encoded yet, each once even when drawn twice */
+    int32_t *missing = malloc((size_t)(n ? n : 1) * sizeof *missing);
+    if (!missing) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    int n_missing = 0;
+    for (int i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= train->count) {
+            free(missing);
+            return mw_error_set(MW_ERR_INVALID_ARG, "training image %d of %d", idx[i],
+                                train->count);
+        }
+        if (x->slot_of[idx[i]] >= 0) continue;
+        x->slot_of[idx[i]] = -2; /* marked while collecting */
+        missing[n_missing++] = idx[i];
+    }
+    mw_status s = MW_OK;
+    if (x->cached + n_missing > x->cache_rows) {
+        int want = x->cache_rows ? x->cache_rows : 1024;
+        while (want < x->cached + n_missing)
+            want *= 2;
+        float *bigger = realloc(x->cache, (size_t)want * x->d * sizeof(float));
+        if (bigger) {
+            x->cache = bigger;
+            x->cache_rows = want;
+        } else {
+            s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for %d encodings", want);
+        }
+    }
+    for (int start = 0; start < n_missing && s == MW_OK; start += x->enc_batch) {
+        int c = n_missing - start < x->enc_batch ? n_missing - start : x->enc_batch;
+        float *images = malloc((size_t)c * x->image_floats * sizeof(float));
+        if (!images) {
+            s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        /* the evaluation transform: no flips, whatever the training used */
+        mw_protocol_fill_batch(train, missing + start, c, &x->tf, NULL, images);
+        s = explainer_encode(x, images, c, x->cache + (size_t)x->cached * x->d);
+        free(images);
+        for (int i = 0; i < c && s == MW_OK; i++)
+            x->slot_of[missing[start + i]] = x->cached++;
+    }
+    if (s != MW_OK) /* unmark what was not encoded */
+        for (int i = 0; i < n_missing; i++)
+            if (x->slot_of[missing[i]] == -2) x->slot_of[missing[i]] = -1;
+    free(missing);
+    for (int i = 0; i < n && s == MW_OK; i++)
+        memcpy(rows + (size_t)i * x->d, x->cache + (size_t)x->slot_of[idx[i]] * x->d,
+               (size_t)x->d * sizeof(float));
+    return s;
+}
+
+mw_status explainer_head_run(mw_explainer *x, explain_head *h, const float *rows, int n,
+                             const float *memory_rows, float *logits, float *weights) {
+    if (n < 1 || n > h->batch)
+        return mw_error_set(MW_ERR_INVALID_ARG, "explain: %d rows for a head of %d", n, h->batch);
+    size_t row_bytes = (size_t)x->d * sizeof(float);
+    float *in = NULL;
+    const float *e = rows;
+    if (n < h->batch) { /* pad with zero rows; each row is classified on its own */
+        in = calloc((size_t)h->batch, row_bytes);
+        if (!in) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+        memcpy(in, rows, (size_t)n * row_bytes);
+        e = in;
+    }
+    mw_status s = mw_exec_write(h->ex, h->m.encodings, e, (size_t)h->batch * row_bytes);
+    free(in);
+    if (s == MW_OK)
+        s = mw_exec_write(h->ex, h->m.memory_encodings, memory_rows, (size_t)h->memory * row_bytes);
+    if (s == MW_OK) s = mw_exec_run(h->ex, MW_RUN_FORWARD);
+    float *all = NULL;
+    if (s == MW_OK && (n < h->batch)) {
+        size_t most = (size_t)h->batch * (h->memory > x->classes ? h->memory : x->classes);
+        all = malloc(most * sizeof(float));
+        if (!all) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    /* read everything, keep the first n rows */
+    if (s == MW_OK) {
+        size_t bytes = (size_t)h->batch * x->classes * sizeof(float);
+        s = mw_exec_read(h->ex, h->m.logits, all ? all : logits, bytes);
+        if (s == MW_OK && all) memcpy(logits, all, (size_t)n * x->classes * sizeof(float));
+    }
+    if (s == MW_OK && weights) {
+        size_t bytes = (size_t)h->batch * h->memory * sizeof(float);
+        s = mw_exec_read(h->ex, h->m.content_weights, all ? all : weights, bytes);
+        if (s == MW_OK && all) memcpy(weights, all, (size_t)n * h->memory * sizeof(float));
+    }
+    free(all);
+    return s;
+}
+
+mw_status explainer_attribution_head(mw_explainer *x, int rows, int k, explain_head **out) {
+    explain_head *pick = &x->attribution[0];
+    for (int i = 0; i < EXPLAIN_ATTRIBUTION_HEADS; i++) {
+        explain_head *h = &x->attribution[i];
+        if (h->ex && h->batch == rows && h->memory == rows * k) {
+            pick = h;
+            break;
+        }
+        /* otherwise the least recently used (an empty slot has last_use 0) */
+        if (h->last_use < pick->last_use) pick = h;
+    }
+    if (!pick->ex || pick->batch != rows || pick->memory != rows * k) {
+        head_free(pick);
+        MW_TRY(head_init(x, pick, rows, rows * k, true));
+    }
+    pick->last_use = ++x->uses;
+    *out = pick;
+    return MW_OK;
+}
+
+void explainer_argmax(const float *logits, int n, int classes, int32_t *out) {
+    for (int i = 0; i < n; i++) {
+        const float *row = logits + (size_t)i * classes;
+        int best = 0;
+        for (int k = 1; k < classes; k++)
+            if (row[k] > row[best]) best = k;
+        out[i] = best;
+    }
+}

@@ -1,0 +1,87 @@
+/* The machinery behind mw_explain_run: one trained model loaded as three parts (encoder,
+ * head for test batches, head for memory samples as inputs), encodings of training images
+ * cached by dataset index, and Integrated Gradients through both encoder branches. */
+#ifndef MEMWRAP_EXPLAIN_EXPLAINER_H
+#define MEMWRAP_EXPLAIN_EXPLAINER_H
+
+#include "memwrap/explain.h"
+#include "memwrap/graph.h"
+#include "memwrap/models.h"
+#include "memwrap/protocol.h"
+
+/* A head part of fixed shape on its own exec. */
+typedef struct explain_head {
+    mw_model m;
+    mw_exec *ex;
+    int batch, memory;
+    unsigned long last_use; /* for the attribution heads' small cache */
+} explain_head;
+
+enum { EXPLAIN_ATTRIBUTION_HEADS = 4 };
+
+typedef struct mw_explainer {
+    const mw_trainer *t;
+    mw_run_spec spec;
+    const char *checkpoint;
+    mw_transform tf;
+    int d, classes, memory;
+    size_t image_floats; /* channels * height * width */
+
+    /* Encoder part with input gradients, `enc_batch` images per run (eval mode: every image
+     * is encoded on its own, so padding a chunk changes nothing). */
+    mw_model enc;
+    mw_exec *enc_ex;
+    int enc_batch;
+    float *enc_images, *enc_rows; /* host staging for one chunk */
+
+    explain_head test_head;   /* batch: the test batch size, memory: memory_examples */
+    explain_head memory_head; /* batch and memory: memory_examples (memory predictions) */
+    /* heads with input gradients for Integrated Gradients, one per (steps, support size) */
+    explain_head attribution[EXPLAIN_ATTRIBUTION_HEADS];
+    unsigned long uses;
+
+    /* encodings of training images, by dataset index: slot_of[index] -> row of cache */
+    int32_t *slot_of;
+    float *cache;
+    int cached, cache_rows;
+} mw_explainer;
+
+mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec *spec,
+                         const char *checkpoint);
+void explainer_free(mw_explainer *x);
+
+/* Encodes n normalised images [n, C, H, W] into rows [n, d]. */
+mw_status explainer_encode(mw_explainer *x, const float *images, int n, float *rows);
+
+/* Encodings [n, d] of training images idx[0..n), each encoded once per explainer. */
+mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, int n, float *rows);
+
+/* Runs a head on n <= head->batch input encodings [n, d] against memory encodings
+ * [head->memory, d]: logits [n, classes] and, when weights is not NULL, content weights
+ * [n, head->memory]. */
+mw_status explainer_head_run(mw_explainer *x, explain_head *h, const float *rows, int n,
+                             const float *memory_rows, float *logits, float *weights);
+
+/* The head with input gradients for `rows` inputs, each with a memory block of its own of k
+ * samples (memory rows * k, the attention_bias input masking the other blocks), built on
+ * first use; the last few are kept. */
+mw_status explainer_attribution_head(mw_explainer *x, int rows, int k, explain_head **out);
+
+/* The predicted class of each of n rows of logits [n, classes] (argmax, ties to the first). */
+void explainer_argmax(const float *logits, int n, int classes, int32_t *out);
+
+/* Integrated Gradients of logit `target` of the model on one input image x [C, H, W] and k
+ * memory images [k, C, H, W], both moved together along the straight path from the baseline
+ * (every value 1 in normalised space, as the reference) with `steps` Gauss-Legendre nodes
+ * (captum's default): attributions of the input [C, H, W] and of each memory image
+ * [k, C, H, W], with f at the input and at the baseline for the completeness check. */
+typedef struct explain_attribution {
+    float *input;                      /* [C, H, W] */
+    float *memory;                     /* [k, C, H, W] */
+    double f_input, f_baseline, total; /* total: the sum of every attribution */
+} explain_attribution;
+mw_status explainer_integrated_gradients(mw_explainer *x, const float *image, const float *memory,
+                                         int k, int target, int steps, explain_attribution *out);
+void explain_attribution_free(explain_attribution *a);
+
+#endif

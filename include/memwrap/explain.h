@@ -1,0 +1,104 @@
+/* Explanations of a trained Memory Wrap model (reference-spec 6.1-6.4): for test inputs, the
+ * memory samples that drove each prediction (every sample with non-zero content weight,
+ * sorted by weight), the explanation by example and the counterfactual among them, Integrated
+ * Gradients heatmaps of the input and of the memory images, and the explanation metrics over
+ * the whole test set. `memwrap explain` is a thin command over mw_explain_run.
+ *
+ * A memory sample's predicted class is the model's prediction for it as an input, with a
+ * second random memory set (as the reference does); labels of memory samples are never used. */
+#ifndef MEMWRAP_EXPLAIN_H
+#define MEMWRAP_EXPLAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memwrap/config.h"
+#include "memwrap/trainer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { MW_EXPLAIN_MAX_REPEATS = 16 };
+
+/* ---- the pieces, as pure functions -------------------------------------------------- */
+
+/* Reference-spec 6.2. Among the memory samples with weight > 0, the highest-weight one whose
+ * predicted class equals `prediction` (*example) and the highest-weight one whose predicted
+ * class differs (*counterfactual); -1 when there is none. Ties go to the lower index. */
+void mw_explain_select(const float *weights, const int32_t *memory_predictions, int memory,
+                       int prediction, int *example, int *counterfactual);
+
+/* The memory samples with weight > 0, by weight descending (ties: lower index first); returns
+ * how many were written to order[] (which must hold `memory` entries). */
+int mw_explain_support(const float *weights, int memory, int32_t *order);
+
+/* Counts behind the explanation metrics (reference-spec 6.4, memory-wrap
+ * paper/explanation_accuracy.py): per input, `top` is the memory sample of highest weight
+ * (argmax, ties to the first); the input counts as explained when its prediction equals
+ * top's predicted class, as an example input when they are equal and as a counterfactual
+ * input otherwise. */
+typedef struct mw_explain_counts {
+    long inputs, correct;                               /* all inputs; prediction == label */
+    long explained;                                     /* prediction == top's predicted class */
+    long example_inputs, example_correct;               /* top agrees: inputs, of them correct */
+    long counterfactual_inputs, counterfactual_correct; /* top disagrees */
+} mw_explain_counts;
+
+/* Adds n inputs: weights [n, memory], predictions and labels [n], memory_predictions
+ * [memory]. */
+void mw_explain_count(const float *weights, int n, int memory, const int32_t *predictions,
+                      const int32_t *labels, const int32_t *memory_predictions,
+                      mw_explain_counts *c);
+
+/* The metrics in percent. An accuracy over no inputs (no counterfactual input at all) is NaN,
+ * which JSON output writes as null. */
+typedef struct mw_explain_metrics {
+    double explanation_accuracy;    /* 100 * explained / inputs */
+    double counterfactual_accuracy; /* 100 * counterfactual_correct / counterfactual_inputs */
+    double example_accuracy;        /* 100 * example_correct / example_inputs */
+    double accuracy;                /* 100 * correct / inputs */
+} mw_explain_metrics;
+mw_explain_metrics mw_explain_metrics_of(const mw_explain_counts *c);
+
+/* Gauss-Legendre quadrature on [0, 1] with n nodes (captum's default "gausslegendre"
+ * approximation of Integrated Gradients): alphas[n] ascending, weights[n] summing to 1. */
+mw_status mw_gauss_legendre(int n, double *alphas, double *weights);
+
+/* ---- the whole explanation of a checkpoint ------------------------------------------ */
+
+typedef struct mw_explain_options {
+    const char *out_dir;            /* PNGs, index.html and explanations.json go here (created) */
+    int images;                     /* test inputs explained with pictures (< 0: 8; 0: none) */
+    bool metrics;                   /* the explanation metrics over the whole test set */
+    int repeats;                    /* metric repetitions, averaged (<= 0: 5) */
+    mw_memory_source memory_source; /* subset: the run's training subset (default); full:
+                                       every non-validation training image */
+    uint64_t seed;                  /* memory draws and the choice of inputs */
+    int ig_steps;                   /* Integrated Gradients steps (<= 0: 40) */
+    int scale; /* pixels per image pixel in the pictures (<= 0: so images are >= 96 px) */
+} mw_explain_options;
+
+/* What an explanation found, besides the files. */
+typedef struct mw_explain_summary {
+    int images;                      /* inputs explained with pictures */
+    double worst_completeness_error; /* largest |Σ attributions − (f(x) − f(baseline))| /
+                                        |f(x) − f(baseline)| over those inputs */
+    bool has_metrics;
+    int repeats;
+    mw_explain_metrics mean; /* mean of the repeats (NaN entries skipped) */
+    mw_explain_metrics per_repeat[MW_EXPLAIN_MAX_REPEATS];
+    long test_inputs; /* test images the metrics ran over */
+} mw_explain_summary;
+
+/* Explains checkpoint `checkpoint` of run `spec` of grid t->cfg (a memory variant; std is
+ * MW_ERR_INVALID_ARG), with t's runtime and datasets; progress through t->progress with
+ * phase "explain" (step = input) and "metrics" (epoch = repeat, step = test batch).
+ * t->out_dir is not used: files go to opt->out_dir. */
+mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const char *checkpoint,
+                         const mw_explain_options *opt, mw_explain_summary *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
