@@ -33,15 +33,10 @@ static void usage(FILE *to) {
             "Writes DIR/index.html (open it in a browser), DIR/explanations.json and the PNGs.\n");
 }
 
-typedef struct progress_state {
-    bool tty;
-} progress_state;
-
-static void on_progress(const mw_progress *p, void *user) {
-    const progress_state *ps = user;
+void mw_explain_progress(const mw_progress *p, bool tty) {
     bool last = p->step == p->steps;
-    if (!ps->tty && !last && strcmp(p->phase, "explain") != 0) return;
-    const char *start = ps->tty ? "\r\033[K" : "", *end = ps->tty ? "" : "\n";
+    if (!tty && !last && strcmp(p->phase, "explain") != 0) return;
+    const char *start = tty ? "\r\033[K" : "", *end = tty ? "" : "\n";
     if (strcmp(p->phase, "explain") == 0)
         fprintf(stderr, "%sexplaining test image %d/%d (%.0f s)%s", start, p->step, p->steps,
                 p->elapsed_s, end);
@@ -52,6 +47,10 @@ static void on_progress(const mw_progress *p, void *user) {
         fprintf(stderr, "%smetrics: pass %d/%d batch %d/%d, ETA %.0f s%s", start, p->epoch,
                 p->epochs, p->step, p->steps, p->eta_s, end);
     fflush(stderr);
+}
+
+static void on_progress(const mw_progress *p, void *user) {
+    mw_explain_progress(p, *(const bool *)user);
 }
 
 static void print_metric(const char *name, double v) {
@@ -107,19 +106,11 @@ int mw_cmd_explain(int argc, char **argv) {
         usage(stderr);
         return MW_EXIT_USAGE;
     }
-    /* default output: explain/<name>/ beside the checkpoint (where `memwrap report` looks) */
     char out_dir[2048];
-    if (out) {
+    if (out)
         snprintf(out_dir, sizeof out_dir, "%s", out);
-    } else {
-        const char *slash = strrchr(checkpoint, '/');
-        const char *name = slash ? slash + 1 : checkpoint;
-        size_t n = strlen(name), dir_len = slash ? (size_t)(slash - checkpoint) : 0;
-        const char *ext = ".safetensors";
-        if (n > strlen(ext) && strcmp(name + n - strlen(ext), ext) == 0) n -= strlen(ext);
-        snprintf(out_dir, sizeof out_dir, "%.*s%sexplain/%.*s", (int)dir_len, checkpoint,
-                 slash ? "/" : "", (int)n, name);
-    }
+    else
+        mw_explain_default_dir(checkpoint, out_dir, sizeof out_dir);
     opt.out_dir = out_dir;
 
     mw_config cfg;
@@ -144,10 +135,10 @@ int mw_cmd_explain(int argc, char **argv) {
         fprintf(stderr, "memwrap explain: %s/%s n=%ld run %d on %d:%d %s; output in %s\n",
                 mw_encoder_name(spec.model), mw_variant_name(spec.variant), spec.train_examples,
                 spec.run, dev->platform_index, dev->device_index, dev->name, out_dir);
-        progress_state ps = {isatty(fileno(stderr)) != 0};
-        mw_trainer t = {rt, &cfg, train, test, NULL, on_progress, &ps};
+        bool tty = isatty(fileno(stderr)) != 0;
+        mw_trainer t = {rt, &cfg, train, test, NULL, on_progress, &tty};
         s = mw_explain_run(&t, &spec, checkpoint, &opt, &sum);
-        if (ps.tty) fprintf(stderr, "\n");
+        if (tty) fprintf(stderr, "\n");
     }
     if (s == MW_OK) {
         if (sum.images)

@@ -1,20 +1,21 @@
 /* `memwrap train CONFIG`: runs an experiment grid (datasets x models x variants x training-set
  * sizes x runs) with the paper's protocol, writing each run's checkpoint and, after every
  * run, results.json and results.md. Started again with the same --out, it skips finished
- * runs and resumes an interrupted one from its last completed epoch. At the end, and when
+ * runs and resumes an interrupted one from its last completed epoch. With the config's
+ * "explain" block, each memory-variant run is explained after it finishes. At the end, and when
  * it stops on an error after some runs finished, it writes report.html (memwrap/report.h);
  * the report is a view of results.json, so failing to write it is said on stderr but does
  * not change the exit status, which is the training's. */
 #define _POSIX_C_SOURCE 200809L /* isatty, fileno */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "io/atomic_file.h"
 #include "memwrap/config.h"
+#include "memwrap/explain.h"
 #include "memwrap/report.h"
 #include "memwrap/results.h"
 #include "memwrap/trainer.h"
@@ -31,23 +32,6 @@ static void usage(FILE *to) {
             "the same --out to continue an interrupted grid. At the end (or when it stops\n"
             "after some runs finished) it writes DIR/report.html, as `memwrap report DIR`;\n"
             "the exit status is the training's even when the report cannot be written.\n");
-}
-
-/* mkdir -p */
-static mw_status make_dirs(const char *path) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        char c = *p;
-        if (c == '/' || c == '\0') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return mw_error_set(MW_ERR_IO, "cannot create directory %s: %s", buf,
-                                    strerror(errno));
-            *p = c;
-        }
-        if (c == '\0') return MW_OK;
-    }
 }
 
 /* Bounded copy (truncating long names rather than overflowing). */
@@ -72,23 +56,59 @@ static void format_time(double s, char *out, size_t cap) {
 
 static void on_progress(const mw_progress *p, void *user) {
     const progress_state *ps = user;
+    if (strcmp(p->phase, "train") != 0 && strcmp(p->phase, "eval") != 0) {
+        mw_explain_progress(p, ps->tty); /* the config's explanations after a run */
+        return;
+    }
     bool train = strcmp(p->phase, "train") == 0;
     bool last = p->step == p->steps;
     if (!ps->tty && !last) return; /* plain logs: one line per epoch (or eval pass) */
     char eta[32];
     format_time(p->eta_s, eta, sizeof eta);
     if (train)
-        fprintf(stderr, "%s[%d/%d] %s/%s n=%ld run %d: epoch %d/%d step %d/%d loss %.4f lr %.4g "
-                        "%.0f img/s ETA %s%s",
+        fprintf(stderr,
+                "%s[%d/%d] %s/%s n=%ld run %d: epoch %d/%d step %d/%d loss %.4f lr %.4g "
+                "%.0f img/s ETA %s%s",
                 ps->tty ? "\r\033[K" : "", ps->index, ps->total, mw_encoder_name(p->spec->model),
-                mw_variant_name(p->spec->variant), p->spec->train_examples, p->spec->run,
-                p->epoch, p->epochs, p->step, p->steps, (double)p->loss, (double)p->lr,
-                p->images_per_s, eta, ps->tty ? "" : "\n");
+                mw_variant_name(p->spec->variant), p->spec->train_examples, p->spec->run, p->epoch,
+                p->epochs, p->step, p->steps, (double)p->loss, (double)p->lr, p->images_per_s, eta,
+                ps->tty ? "" : "\n");
     else
         fprintf(stderr, "%s[%d/%d] evaluating: pass %d/%d batch %d/%d, %.0f img/s%s",
                 ps->tty ? "\r\033[K" : "", ps->index, ps->total, p->epoch, p->epochs, p->step,
                 p->steps, p->images_per_s, ps->tty ? "" : "\n");
     fflush(stderr);
+}
+
+/* The config's "explain" block: a finished memory-variant run is explained into
+ * <out>/explain/<run>/ unless it was already (explanations.json there), so a grid started
+ * again explains what an interruption left unexplained and nothing twice. */
+static mw_status explain_run(const mw_trainer *t, const mw_run_spec *spec,
+                             const progress_state *ps) {
+    const mw_config *c = t->cfg;
+    if (spec->variant == MW_VARIANT_STD || (c->explain.images <= 0 && !c->explain.metrics))
+        return MW_OK;
+    char base[512], checkpoint[1400], dir[2048], done[2200];
+    mw_run_basename(c, spec, base, sizeof base);
+    snprintf(checkpoint, sizeof checkpoint, "%s/%s.safetensors", t->out_dir, base);
+    mw_explain_default_dir(checkpoint, dir, sizeof dir);
+    snprintf(done, sizeof done, "%s/explanations.json", dir);
+    if (access(done, F_OK) == 0) return MW_OK;
+    mw_explain_options o = {.out_dir = dir,
+                            .images = c->explain.images,
+                            .metrics = c->explain.metrics,
+                            .repeats = c->explain.repeats,
+                            .seed = (uint64_t)spec->run};
+    mw_explain_summary sum;
+    mw_status s = mw_explain_run(t, spec, checkpoint, &o, &sum);
+    if (ps->tty) fprintf(stderr, "\n");
+    if (s != MW_OK) return s;
+    fprintf(stderr, "[%d/%d] %s: explained in %s/index.html", ps->index, ps->total, base, dir);
+    if (sum.has_metrics)
+        fprintf(stderr, " (explanation accuracy %.2f%%, example accuracy %.2f%%)",
+                sum.mean.explanation_accuracy, sum.mean.example_accuracy);
+    fprintf(stderr, "\n");
+    return MW_OK;
 }
 
 int mw_cmd_train(int argc, char **argv) {
@@ -136,13 +156,14 @@ int mw_cmd_train(int argc, char **argv) {
     mw_results results = {0};
     char *config_json = NULL;
     const char *stage = "creating the output directory";
-    if ((s = make_dirs(out_dir)) != MW_OK) goto done;
+    if ((s = mw_make_dirs(out_dir)) != MW_OK) goto done;
     stage = "reading results (move the file away or choose another --out)";
     if ((s = mw_results_load(out_dir, &results)) != MW_OK) goto done;
     stage = "checking the dataset";
     if ((s = mw_config_check_root(&cfg)) != MW_OK) goto done;
     stage = "loading the training set";
-    if ((s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train)) != MW_OK) goto done;
+    if ((s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train)) != MW_OK)
+        goto done;
     stage = "loading the test set";
     if ((s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TEST, &test)) != MW_OK) goto done;
     stage = "opening the device";
@@ -150,10 +171,11 @@ int mw_cmd_train(int argc, char **argv) {
     if ((s = mw_runtime_create(&ro, &rt)) != MW_OK) goto done;
     const mw_device_info *dev = mw_runtime_device(rt);
     config_json = mw_config_to_json(&cfg);
-    fprintf(stderr, "memwrap train: %s on %d:%d %s; %s: %d training and %d test images; "
-                    "output in %s\n",
-            cfg.name, dev->platform_index, dev->device_index, dev->name, cfg.dataset,
-            train->count, test->count, out_dir);
+    fprintf(stderr,
+            "memwrap train: %s on %d:%d %s; %s: %d training and %d test images; "
+            "output in %s\n",
+            cfg.name, dev->platform_index, dev->device_index, dev->name, cfg.dataset, train->count,
+            test->count, out_dir);
 
     progress_state ps = {isatty(fileno(stderr)) != 0, 0,
                          cfg.n_models * cfg.n_variants * cfg.n_sizes * cfg.runs};
@@ -162,14 +184,17 @@ int mw_cmd_train(int argc, char **argv) {
         for (int si = 0; si < cfg.n_sizes && s == MW_OK; si++)
             for (int vi = 0; vi < cfg.n_variants && s == MW_OK; vi++)
                 for (int r = 0; r < cfg.runs && s == MW_OK; r++) {
-                    mw_run_spec spec = {cfg.models[mi], cfg.variants[vi], cfg.train_examples[si], r};
+                    mw_run_spec spec = {cfg.models[mi], cfg.variants[vi], cfg.train_examples[si],
+                                        r};
                     ps.index++;
                     const char *model = mw_encoder_name(spec.model);
                     const char *variant = mw_variant_name(spec.variant);
-                    if (mw_results_find(&results, cfg.dataset, model, variant,
-                                        spec.train_examples, r)) {
+                    if (mw_results_find(&results, cfg.dataset, model, variant, spec.train_examples,
+                                        r)) {
                         fprintf(stderr, "[%d/%d] %s/%s n=%ld run %d: done earlier, skipped\n",
                                 ps.index, ps.total, model, variant, spec.train_examples, r);
+                        stage = "explaining";
+                        s = explain_run(&t, &spec, &ps);
                         continue;
                     }
                     char base[512], resume[1400];
@@ -204,11 +229,14 @@ int mw_cmd_train(int argc, char **argv) {
                     s = mw_results_add(&results, &row); /* copies the training log */
                     mw_run_result_free(&res);
                     if (s == MW_OK) s = mw_results_write(&results, out_dir, config_json);
-                    fprintf(stderr, "[%d/%d] %s/%s n=%ld run %d: accuracy %.2f%% (%d images, "
-                                    "%.0f s%s)\n",
+                    fprintf(stderr,
+                            "[%d/%d] %s/%s n=%ld run %d: accuracy %.2f%% (%d images, "
+                            "%.0f s%s)\n",
                             ps.index, ps.total, model, variant, spec.train_examples, r,
                             res.accuracy, res.train_count, res.seconds,
                             res.resumed_from_epoch ? ", resumed" : "");
+                    stage = "explaining";
+                    if (s == MW_OK) s = explain_run(&t, &spec, &ps);
                 }
     if (s == MW_OK) {
         char *md = mw_results_markdown(&results);

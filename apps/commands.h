@@ -35,6 +35,11 @@ int mw_cmd_eval(int argc, char **argv);
 int mw_cmd_report(int argc, char **argv);
 int mw_cmd_explain(int argc, char **argv);
 
+/* Prints the progress of an explanation (phases "explain", "encode", "metrics") on stderr:
+ * updated in place on a terminal, a line per image or pass otherwise (cmd_explain.c). */
+struct mw_progress;
+void mw_explain_progress(const struct mw_progress *p, bool tty);
+
 /* An integer option's value in [lo, hi]; false when it is missing or not such a number. */
 static inline bool mw_arg_int(const char *v, long lo, long hi, long *out) {
     char *end = NULL;

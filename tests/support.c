@@ -3,6 +3,8 @@
 #include "support.h"
 
 #include <ftw.h>
+#include <stdarg.h>
+#include <sys/wait.h>
 
 #include <math.h>
 #include <stdbool.h>
@@ -185,4 +187,16 @@ void test_remove_tree(const char *dir) {
 bool test_make_tmpdir(char *out, size_t cap, const char *prefix) {
     int n = snprintf(out, cap, "/tmp/%sXXXXXX", prefix);
     return n > 0 && (size_t)n < cap && mkdtemp(out) != NULL;
+}
+
+int test_cli(const char *log, const char *fmt, ...) {
+    char args[3000], cmd[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof args);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", MEMWRAP_CLI_PATH, args, log);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

@@ -55,6 +55,19 @@ void test_remove_tree(const char *dir);
 /* Makes a fresh directory /tmp/<prefix>XXXXXX into out (cap >= 64); false on failure. */
 bool test_make_tmpdir(char *out, size_t cap, const char *prefix);
 
+/* Runs the memwrap CLI with printf-style arguments, stdout and stderr to `log`; returns its
+ * exit code (-1 if it did not exit normally). */
+int test_cli(const char *log, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Fails the test unless `html` (a page memwrap wrote into `dir`) starts with a doctype, has
+ * balanced tags and paired attribute quotes, no script, and every local src/href present
+ * under dir (tests/html_check.c). */
+void test_check_html(const char *html, const char *dir);
+
 /* Asserts that `status` is MW_OK, printing mw_error_message() otherwise. */
 #define TEST_OK(expr) test_assert_ok_((expr), #expr, __FILE__, __LINE__)
 void test_assert_ok_(mw_status s, const char *expr, const char *file, int line);

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "memwrap/report.h"
@@ -59,97 +58,6 @@ static int count(const char *from, const char *to, const char *needle) {
     for (const char *p = from; (p = strstr(p, needle)) != NULL && (!to || p < to); p++)
         n++;
     return n;
-}
-
-/* ---- a small HTML checker for what the report emits ------------------------------------ */
-
-static bool void_element(const char *name) {
-    return strcmp(name, "meta") == 0 || strcmp(name, "img") == 0 || strcmp(name, "br") == 0;
-}
-
-/* Decodes %XX and the entities esc() writes, in place. */
-static void decode_url(char *s) {
-    char *w = s;
-    for (char *r = s; *r;) {
-        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
-            char hex[3] = {r[1], r[2], 0};
-            *w++ = (char)strtol(hex, NULL, 16);
-            r += 3;
-        } else if (strncmp(r, "&amp;", 5) == 0) {
-            *w++ = '&';
-            r += 5;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
-/* Every src= and href= of one tag: a fragment names an id of the page, anything else is a
- * relative path to a file under dir (no network, no absolute paths, no schemes). */
-static void check_links(const char *html, const char *tag, size_t len, const char *dir) {
-    static const char *const attrs[] = {" src=\"", " href=\""};
-    for (int a = 0; a < 2; a++)
-        for (const char *p = tag; (p = strstr(p, attrs[a])) != NULL && p < tag + len; p++) {
-            const char *v = p + strlen(attrs[a]), *end = strchr(v, '"');
-            assert_non_null(end);
-            char value[1024];
-            snprintf(value, sizeof value, "%.*s", (int)(end - v), v);
-            if (value[0] == '#') {
-                char id[1100];
-                snprintf(id, sizeof id, "id=\"%s\"", value + 1);
-                if (!strstr(html, id)) fail_msg("link %s: no element with that id", value);
-                continue;
-            }
-            decode_url(value);
-            if (value[0] == '/' || strchr(value, ':') || strstr(value, ".."))
-                fail_msg("link '%s' is not a relative path inside the run directory", value);
-            char path[2200];
-            snprintf(path, sizeof path, "%s/%s", dir, value);
-            if (access(path, F_OK) != 0) fail_msg("link '%s': %s does not exist", value, path);
-        }
-}
-
-/* Tags balanced (void elements and self-closed SVG elements aside), attribute quotes paired,
- * no script anywhere, every local link present on disk. */
-static void check_html(const char *html, const char *dir) {
-    assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
-    char stack[256][16];
-    int depth = 0;
-    for (const char *p = html; (p = strchr(p, '<')) != NULL;) {
-        const char *end = strchr(p, '>');
-        if (!end) fail_msg("unterminated tag at byte %ld", (long)(p - html));
-        if (p[1] == '!') { /* the doctype */
-            p = end + 1;
-            continue;
-        }
-        bool closing = p[1] == '/';
-        const char *n = p + 1 + closing;
-        char name[16] = {0};
-        for (int i = 0; i < 15 && (isalnum((unsigned char)n[i])); i++)
-            name[i] = (char)n[i];
-        if (!name[0]) fail_msg("a '<' that starts no tag at byte %ld", (long)(p - html));
-        if (strcasecmp(name, "script") == 0) fail_msg("the page has a script element");
-        if (count(p, end, "\"") % 2)
-            fail_msg("unpaired quote in <%s> at byte %ld", name, (long)(p - html));
-        check_links(html, p, (size_t)(end - p), dir);
-        if (closing) {
-            if (depth == 0 || strcmp(stack[depth - 1], name) != 0)
-                fail_msg("</%s> at byte %ld closes <%s>", name, (long)(p - html),
-                         depth ? stack[depth - 1] : "nothing");
-            depth--;
-        } else if (!void_element(name) && end[-1] != '/') {
-            assert_true(depth < 256);
-            snprintf(stack[depth++], sizeof stack[0], "%s", name);
-            if (strcmp(name, "style") == 0) { /* CSS is not markup: jump to its end */
-                end = strstr(end, "</style>");
-                assert_non_null(end);
-                end--;
-            }
-        }
-        p = end + 1;
-    }
-    if (depth) fail_msg("<%s> is never closed", stack[depth - 1]);
 }
 
 /* The text of a table cell with its tags removed. */
@@ -299,7 +207,7 @@ static void test_grid_report(void **state) {
     write_grid(dir);
     TEST_OK(mw_report_write(dir));
     char *html = read_report(dir);
-    check_html(html, dir);
+    test_check_html(html, dir);
 
     /* the table: sizes ascending then full; cells by hand (population std) */
     assert_non_null(strstr(html, "<th class=\"num\">1000</th><th class=\"num\">5000</th>"
@@ -392,7 +300,7 @@ static void test_single_run(void **state) {
     write_text(dir, "results.json", json);
     TEST_OK(mw_report_write(dir));
     char *html = read_report(dir);
-    check_html(html, dir);
+    test_check_html(html, dir);
     const char *end = NULL, *fig = figure(html, "fashion-mnist, resnet18:", &end);
     assert_int_equal(count(fig, end, "<path class=\"series\""), 1);
     assert_int_equal(count(fig, end, "class=\"errbar\""), 0);
@@ -413,7 +321,7 @@ static void test_single_run(void **state) {
     write_text(dir, "results.json", json);
     TEST_OK(mw_report_write(dir));
     html = read_report(dir);
-    check_html(html, dir);
+    test_check_html(html, dir);
     assert_non_null(strstr(html, ">full</text>"));
     assert_non_null(strstr(html, "No per-epoch training log"));
     assert_false(has_non_number(html));
@@ -423,7 +331,7 @@ static void test_single_run(void **state) {
     write_text(dir, "results.json", "{\"runs\":[]}");
     TEST_OK(mw_report_write(dir));
     html = read_report(dir);
-    check_html(html, dir);
+    test_check_html(html, dir);
     assert_non_null(strstr(html, "No finished runs yet."));
     free(html);
 }
@@ -514,13 +422,10 @@ static void test_results_round_trip(void **state) {
 }
 
 static int run_cli(const char *args, const char *out) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s report %s >%s 2>/dev/null", MEMWRAP_CLI_PATH, args, out);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return test_cli(out, "report %s", args);
 }
 
-static void test_cli(void **state) {
+static void test_report_cli(void **state) {
     char dir[512], out[600], args[1200];
     make_dir(dir, sizeof dir, "cli");
     write_grid(dir);
@@ -542,7 +447,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_report), cmocka_unit_test(test_single_run),
         cmocka_unit_test(test_bad_results), cmocka_unit_test(test_results_round_trip),
-        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_report_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,7 +11,8 @@
 #include "explain/explainer.h"
 #include "explain/panels.h"
 #include "io/atomic_file.h"
-#include "io/text.h"
+#include "io/html.h"
+#include "memwrap/checkpoint_run.h"
 #include "memwrap/runtime.h"
 
 static double now_s(void) {
@@ -220,6 +221,7 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for the metrics");
     double work = (double)total * (R + 1), done = 0;
+    c->t0 = now_s(); /* rates and ETA of this phase alone */
     for (int start = 0; start < total && s == MW_OK; start += x->enc_batch) {
         int n = total - start < x->enc_batch ? total - start : x->enc_batch;
         for (int i = 0; i < n; i++)
@@ -390,11 +392,11 @@ static const char *class_or_number(const char *dataset, int label, char *buf, si
     return buf;
 }
 
-static void html_metric_cell(mw_text *h, double v) {
+static void html_metric_cell(FILE *f, double v) {
     if (isfinite(v))
-        mw_text_printf(h, "<td>%.2f</td>", v);
+        fprintf(f, "<td>%.2f</td>", v);
     else
-        mw_text_printf(h, "<td>&ndash;</td>");
+        fprintf(f, "<td>&ndash;</td>");
 }
 
 static mw_status write_html(const explain_ctx *c, const char *checkpoint,
@@ -410,12 +412,16 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
         snprintf(size, sizeof size, "%ld training images", c->spec->train_examples);
     const char *variant =
         c->spec->variant == MW_VARIANT_ENCODER_MEMORY ? "Memory Wrap" : "Only Memory";
-    mw_text h = {0};
-    mw_text_printf(&h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                       "<title>Explanations: ");
-    mw_text_html(&h, ckpt);
-    mw_text_printf(
-        &h,
+    char path[1400];
+    snprintf(path, sizeof path, "%s/index.html", c->opt.out_dir);
+    mw_atomic_file af = {0};
+    MW_TRY(mw_atomic_begin(path, &af));
+    FILE *f = af.f;
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+               "<title>Explanations: ");
+    mw_html_text(f, ckpt);
+    fprintf(
+        f,
         "</title>\n<style>\n"
         "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;"
         "max-width:1100px;padding:0 1em;color:#222;line-height:1.45}\n"
@@ -428,39 +434,39 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
         "0;vertical-align:top;image-rendering:pixelated}\n"
         ".ok{color:#007850}.bad{color:#be3c00}.note{color:#555;font-size:.92em}\n"
         "</style>\n</head>\n<body>\n");
-    mw_text_printf(&h, "<h1>What the memory says: ");
-    mw_text_html(&h, ds);
-    mw_text_printf(&h, ", %s %s, %s, run %d</h1>\n<p class=\"meta\">Checkpoint <code>",
-                   mw_encoder_name(c->spec->model), variant, size, c->spec->run);
-    mw_text_html(&h, ckpt);
-    mw_text_printf(&h, "</code> on ");
-    mw_text_html(&h, mw_runtime_device(c->t->rt)->name);
-    mw_text_printf(&h,
-                   ". Memory sets of %d images drawn from %s (%d images), seed %llu. A memory "
-                   "sample's predicted class is the model's prediction for it with a second "
-                   "random memory set; labels of memory samples are never used.</p>\n",
-                   c->x.memory,
-                   c->opt.memory_source == MW_MEMORY_FROM_FULL_TRAIN
-                       ? "every non-validation training image"
-                       : "the run's own training subset",
-                   c->pool_count, (unsigned long long)c->opt.seed);
+    fprintf(f, "<h1>What the memory says: ");
+    mw_html_text(f, ds);
+    fprintf(f, ", %s %s, %s, run %d</h1>\n<p class=\"meta\">Checkpoint <code>",
+            mw_encoder_name(c->spec->model), variant, size, c->spec->run);
+    mw_html_text(f, ckpt);
+    fprintf(f, "</code> on ");
+    mw_html_text(f, mw_runtime_device(c->t->rt)->name);
+    fprintf(f,
+            ". Memory sets of %d images drawn from %s (%d images), seed %llu. A memory "
+            "sample's predicted class is the model's prediction for it with a second "
+            "random memory set; labels of memory samples are never used.</p>\n",
+            c->x.memory,
+            c->opt.memory_source == MW_MEMORY_FROM_FULL_TRAIN
+                ? "every non-validation training image"
+                : "the run's own training subset",
+            c->pool_count, (unsigned long long)c->opt.seed);
     if (sum->has_metrics) {
-        mw_text_printf(&h, "<h2>Explanation metrics</h2>\n<table>\n<tr><th>metric (%%)</th>"
-                           "<th>mean</th>");
+        fprintf(f, "<h2>Explanation metrics</h2>\n<table>\n<tr><th>metric (%%)</th>"
+                   "<th>mean</th>");
         for (int r = 0; r < sum->repeats; r++)
-            mw_text_printf(&h, "<th>pass %d</th>", r + 1);
-        mw_text_printf(&h, "</tr>\n");
+            fprintf(f, "<th>pass %d</th>", r + 1);
+        fprintf(f, "</tr>\n");
         const char *labels[4] = {"explanation accuracy", "counterfactual accuracy",
                                  "example accuracy", "model accuracy"};
         for (int k = 0; k < 4; k++) {
-            mw_text_printf(&h, "<tr><td>%s</td>", labels[k]);
-            html_metric_cell(&h, metric_at(&sum->mean, k));
+            fprintf(f, "<tr><td>%s</td>", labels[k]);
+            html_metric_cell(f, metric_at(&sum->mean, k));
             for (int r = 0; r < sum->repeats; r++)
-                html_metric_cell(&h, metric_at(&sum->per_repeat[r], k));
-            mw_text_printf(&h, "</tr>\n");
+                html_metric_cell(f, metric_at(&sum->per_repeat[r], k));
+            fprintf(f, "</tr>\n");
         }
-        mw_text_printf(
-            &h,
+        fprintf(
+            f,
             "</table>\n<p class=\"note\">Over %ld test images in batches of %d, each batch with "
             "a fresh memory set; %d passes. For each input, <i>top</i> is the memory sample with "
             "the highest weight. Explanation accuracy: how often the prediction equals top's "
@@ -470,8 +476,8 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
             sum->test_inputs, c->x.test_head.batch, sum->repeats);
     }
     if (n > 0) {
-        mw_text_printf(
-            &h,
+        fprintf(
+            f,
             "<h2>Explained test images</h2>\n<p class=\"note\">Left: the memory samples with "
             "non-zero content weight, largest first, each with its weight and predicted class; "
             "the <span style=\"color:#009E73\">explanation by example</span> (highest-weight "
@@ -486,55 +492,62 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
         const explained_input *e = &inputs[i];
         char b1[32], b2[32], b3[32];
         bool right = e->prediction == e->label;
-        mw_text_printf(&h, "<div class=\"panel\">\n<h3>Test image #%d: predicted ", e->test_index);
-        mw_text_html(&h, class_or_number(ds, e->prediction, b1, sizeof b1));
-        mw_text_printf(&h, ", true ");
-        mw_text_html(&h, class_or_number(ds, e->label, b2, sizeof b2));
-        mw_text_printf(&h,
-                       " <span class=\"%s\">(%s)</span></h3>\n<p>%d of %d memory samples "
-                       "have non-zero weight. ",
-                       right ? "ok" : "bad", right ? "correct" : "wrong", e->support_count,
-                       e->memory_count);
+        fprintf(f, "<div class=\"panel\">\n<h3>Test image #%d: predicted ", e->test_index);
+        mw_html_text(f, class_or_number(ds, e->prediction, b1, sizeof b1));
+        fprintf(f, ", true ");
+        mw_html_text(f, class_or_number(ds, e->label, b2, sizeof b2));
+        fprintf(f,
+                " <span class=\"%s\">(%s)</span></h3>\n<p>%d of %d memory samples "
+                "have non-zero weight. ",
+                right ? "ok" : "bad", right ? "correct" : "wrong", e->support_count,
+                e->memory_count);
         if (e->example >= 0) {
-            mw_text_printf(&h, "Explanation by example: training image #%d (weight %.3f). ",
-                           e->memory_idx[e->example], (double)e->weights[e->example]);
+            fprintf(f, "Explanation by example: training image #%d (weight %.3f). ",
+                    e->memory_idx[e->example], (double)e->weights[e->example]);
         } else {
-            mw_text_printf(&h, "No explanation by example: no memory sample with non-zero "
-                               "weight is predicted as the input. ");
+            fprintf(f, "No explanation by example: no memory sample with non-zero "
+                       "weight is predicted as the input. ");
         }
         if (e->counterfactual >= 0) {
-            mw_text_printf(&h, "Counterfactual: training image #%d (weight %.3f, predicted ",
-                           e->memory_idx[e->counterfactual], (double)e->weights[e->counterfactual]);
-            mw_text_html(&h, class_or_number(ds, e->memory_pred[e->counterfactual], b3, sizeof b3));
-            mw_text_printf(&h, ").");
+            fprintf(f, "Counterfactual: training image #%d (weight %.3f, predicted ",
+                    e->memory_idx[e->counterfactual], (double)e->weights[e->counterfactual]);
+            mw_html_text(f, class_or_number(ds, e->memory_pred[e->counterfactual], b3, sizeof b3));
+            fprintf(f, ").");
         } else {
-            mw_text_printf(&h, "No counterfactual: every memory sample with non-zero weight is "
-                               "predicted as the input.");
+            fprintf(f, "No counterfactual: every memory sample with non-zero weight is "
+                       "predicted as the input.");
         }
-        mw_text_printf(&h,
-                       "</p>\n<p class=\"note\">Completeness: the attributions sum to %.4g; "
-                       "f(input) &minus; f(baseline) = %.4g &minus; %.4g = %.4g (relative "
-                       "error %.2g%%).</p>\n",
-                       e->total, e->f_input, e->f_baseline, e->f_input - e->f_baseline,
-                       100 * completeness_error(e));
-        mw_text_printf(&h,
-                       "<a href=\"%s\"><img src=\"%s\" alt=\"memory samples of test image "
-                       "%d\"></a>\n<a href=\"%s\"><img src=\"%s\" alt=\"heatmaps of test "
-                       "image %d\"></a>\n</div>\n",
-                       e->memory_png, e->memory_png, e->test_index, e->heatmap_png, e->heatmap_png,
-                       e->test_index);
+        fprintf(f,
+                "</p>\n<p class=\"note\">Completeness: the attributions sum to %.4g; "
+                "f(input) &minus; f(baseline) = %.4g &minus; %.4g = %.4g (relative "
+                "error %.2g%%).</p>\n",
+                e->total, e->f_input, e->f_baseline, e->f_input - e->f_baseline,
+                100 * completeness_error(e));
+        fprintf(f,
+                "<a href=\"%s\"><img src=\"%s\" alt=\"memory samples of test image "
+                "%d\"></a>\n<a href=\"%s\"><img src=\"%s\" alt=\"heatmaps of test "
+                "image %d\"></a>\n</div>\n",
+                e->memory_png, e->memory_png, e->test_index, e->heatmap_png, e->heatmap_png,
+                e->test_index);
     }
-    mw_text_printf(&h,
-                   "<p class=\"meta\">Written by memwrap %s <code>memwrap explain</code>; "
-                   "the numbers are also in <a href=\"explanations.json\">explanations.json"
-                   "</a>.</p>\n</body>\n</html>\n",
-                   mw_version());
-    mw_status s = mw_text_status(&h, "index.html");
-    char path[1400];
-    snprintf(path, sizeof path, "%s/index.html", c->opt.out_dir);
-    if (s == MW_OK) s = mw_write_file_atomic(path, h.data, h.len);
-    mw_text_free(&h);
-    return s;
+    fprintf(f,
+            "<p class=\"meta\">Written by memwrap %s <code>memwrap explain</code>; "
+            "the numbers are also in <a href=\"explanations.json\">explanations.json"
+            "</a>.</p>\n</body>\n</html>\n",
+            mw_version());
+    if (ferror(f)) {
+        mw_atomic_abort(&af);
+        return mw_error_set(MW_ERR_IO, "%s: writing failed", path);
+    }
+    return mw_atomic_commit(&af);
+}
+
+void mw_explain_default_dir(const char *checkpoint, char *out, size_t cap) {
+    char stem[512];
+    mw_checkpoint_stem(checkpoint, stem, sizeof stem);
+    const char *slash = strrchr(checkpoint, '/');
+    int dir_len = slash ? (int)(slash - checkpoint) : 0;
+    snprintf(out, cap, "%.*s%sexplain/%s", dir_len, checkpoint, slash ? "/" : "", stem);
 }
 
 /* ---- the whole run ------------------------------------------------------------------ */

@@ -17,7 +17,7 @@ const uint8_t mw_panel_example_rgb[3] = {0, 158, 115},
               mw_panel_counterfactual_rgb[3] = {213, 94, 0};
 static const uint8_t right_rgb[3] = {0, 120, 80}, wrong_rgb[3] = {190, 60, 0};
 
-enum { FONT = 2, PAD = 12, GAP = 10, LINE_GAP = 4, FRAME = 4, COLUMNS = 5 };
+enum { FONT = 2, PAD = 12, GAP = 22, LINE_GAP = 4, FRAME = 4, COLUMNS = 5 };
 
 static int line_h(void) {
     return mw_text_height(FONT) + LINE_GAP;

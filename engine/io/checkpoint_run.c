@@ -2,6 +2,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "memwrap/checkpoint_run.h"
 #include "memwrap/safetensors.h"
@@ -41,4 +42,11 @@ mw_status mw_checkpoint_read_run(const char *path, const char *data_root, mw_con
     cJSON_Delete(meta);
     mw_safetensors_free(st);
     return s;
+}
+
+void mw_checkpoint_stem(const char *checkpoint, char *out, size_t cap) {
+    const char *slash = strrchr(checkpoint, '/');
+    snprintf(out, cap, "%s", slash ? slash + 1 : checkpoint);
+    size_t n = strlen(out), ext = strlen(".safetensors");
+    if (n > ext && strcmp(out + n - ext, ".safetensors") == 0) out[n - ext] = '\0';
 }

@@ -149,6 +149,9 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out) {
     snprintf(out->distance, sizeof out->distance, "cosine");
     out->memory_source = MW_MEMORY_FROM_SUBSET; /* arXiv-era code (reference-spec 8.1) */
     out->validation_examples = d->validation_examples;
+    out->explain.images = 0;
+    out->explain.metrics = false;
+    out->explain.repeats = 5;
     return MW_OK;
 }
 
@@ -217,6 +220,10 @@ static const key_spec keys[] = {
     {"eval_repeats", K_INT, AT(eval_repeats), 1, false},
     {"distance", K_DISTANCE, AT(distance), NO_BOUND},
     {"device", K_STRING, AT(device), NO_BOUND},
+    {"explain", K_OBJECT, NO_FIELD, NO_BOUND},
+    {"explain.images", K_INT, AT(explain.images), 0, false},
+    {"explain.metrics", K_BOOL, AT(explain.metrics), NO_BOUND},
+    {"explain.repeats", K_INT, AT(explain.repeats), 1, false},
 };
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 _Static_assert((int)MW_SCHEDULE_MAX_MILESTONES >= (int)MW_CONFIG_MAX_LIST,
@@ -688,6 +695,13 @@ static mw_status check_config(const load_ctx *x, mw_config *c) {
                                 c->train_examples[i], c->memory_examples);
         }
     }
+    if (c->eval_repeats > MW_CONFIG_MAX_REPEATS)
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'eval_repeats' is %d, at most %d",
+                            ORIGIN(x, "eval_repeats"), c->eval_repeats, MW_CONFIG_MAX_REPEATS);
+    if (c->explain.repeats > MW_CONFIG_MAX_REPEATS)
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'explain.repeats' is %d, at most %d",
+                            ORIGIN(x, "explain.repeats"), c->explain.repeats,
+                            MW_CONFIG_MAX_REPEATS);
     c->schedule.t_max = c->epochs; /* CosineAnnealingLR(T_max=epochs), reference-spec 3.1 */
     mw_status s = mw_lr_schedule_validate(&c->schedule);
     if (s != MW_OK) {

@@ -2,7 +2,7 @@
  * Table-1 results (mw_results_table, shared with results.md), one accuracy-against-size
  * figure per (dataset, model), one card per run with its training curve and explanation
  * links, and the configuration recorded in results.json. Every string that comes from a
- * file goes through esc() (text and attributes) or esc_url() (links). */
+ * file goes through mw_html_text() (text and attributes) or mw_html_url() (links). */
 #define _POSIX_C_SOURCE 200809L /* gmtime_r */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,6 +16,8 @@
 #include <time.h>
 
 #include "io/atomic_file.h"
+#include "io/html.h"
+#include "memwrap/checkpoint_run.h"
 #include "memwrap/report.h"
 #include "memwrap/results.h"
 #include "memwrap/runtime.h"
@@ -23,34 +25,6 @@
 enum { PATH_CAP = 2048 };
 
 /* ---- text ------------------------------------------------------------------------------ */
-
-/* HTML text and attribute values (both quote kinds, so any attribute quoting is safe). */
-static void esc(FILE *f, const char *s) {
-    for (; *s; s++) {
-        const char *entity = *s == '&'    ? "&amp;"
-                             : *s == '<'  ? "&lt;"
-                             : *s == '>'  ? "&gt;"
-                             : *s == '"'  ? "&quot;"
-                             : *s == '\'' ? "&#39;"
-                                          : NULL;
-        if (entity)
-            fputs(entity, f);
-        else
-            fputc(*s, f);
-    }
-}
-
-/* A relative path as a URL: bytes outside the unreserved set and '/' are percent-encoded,
- * so a name cannot end the attribute, start a query or fragment, or change the scheme. */
-static void esc_url(FILE *f, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr("-._~/", *p))
-            fputc(*p, f);
-        else
-            fprintf(f, "%%%02X", *p);
-    }
-}
 
 static bool is_file(const char *path) {
     struct stat st;
@@ -87,13 +61,6 @@ static void print_duration(FILE *f, double s) {
         fprintf(f, "%d h %02d min", (int)(s / 3600), (int)(s / 60) % 60);
 }
 
-/* The checkpoint's file name without folder and ".safetensors": the explain folder's name. */
-static void checkpoint_base(const char *checkpoint, char *out, size_t cap) {
-    const char *slash = strrchr(checkpoint, '/');
-    snprintf(out, cap, "%s", slash ? slash + 1 : checkpoint);
-    size_t n = strlen(out), ext = strlen(".safetensors");
-    if (n > ext && strcmp(out + n - ext, ".safetensors") == 0) out[n - ext] = '\0';
-}
 
 /* ---- ordering: Table 1 groups lines by (dataset, model), variants in the paper's order -- */
 
@@ -214,10 +181,10 @@ static void write_header(page *p, const char *name, cJSON *config) {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
           f);
-    esc(f, name);
+    mw_html_text(f, name);
     fprintf(f, " — memwrap report</title>\n<style>%s</style>\n</head>\n<body>\n<header>\n<h1>",
             css);
-    esc(f, name);
+    mw_html_text(f, name);
     fputs("</h1>\n<p class=\"meta\">Memory Wrap experiment grid · ", f);
     /* the distinct datasets of the runs; the config's when there are no runs yet */
     int n_datasets = 0;
@@ -232,13 +199,13 @@ static void write_header(page *p, const char *name, cJSON *config) {
                 continue;
             }
             fputs(shown++ ? ", " : n_datasets > 1 ? "datasets " : "dataset ", f);
-            esc(f, p->r->rows[i].dataset);
+            mw_html_text(f, p->r->rows[i].dataset);
         }
     if (n_datasets == 0) {
         const cJSON *ds = cJSON_GetObjectItemCaseSensitive(config, "dataset");
         const cJSON *ds_name = cJSON_GetObjectItemCaseSensitive(ds, "name");
         fputs("dataset ", f);
-        esc(f, cJSON_IsString(ds_name) ? ds_name->valuestring : "not recorded");
+        mw_html_text(f, cJSON_IsString(ds_name) ? ds_name->valuestring : "not recorded");
     }
     fprintf(f,
             " · %d finished run%s · generated %s by memwrap %s from <code>results.json</code>"
@@ -274,13 +241,13 @@ static void write_table(page *p, const int *order) {
         fputs(new_group && i > 0 ? "<tr class=\"grp\">" : "<tr>", f);
         if (new_group) {
             fprintf(f, "<td rowspan=\"%d\">", span);
-            esc(f, w->dataset);
+            mw_html_text(f, w->dataset);
             fprintf(f, "</td><td rowspan=\"%d\">", span);
-            esc(f, w->model);
+            mw_html_text(f, w->model);
             fputs("</td>", f);
         }
         fputs("<td>", f);
-        esc(f, mw_variant_paper_name(w->variant));
+        mw_html_text(f, mw_variant_paper_name(w->variant));
         fputs("</td>", f);
         for (int k = 0; k < t->n_sizes; k++) {
             const mw_result_cell *c = mw_results_table_cell(t, l, k);
@@ -525,13 +492,13 @@ static mw_status write_size_plot(page *p, const int *lines, int n_lines) {
                 *st.dash ? "\"" : "");
         marker(f, &st, PR + 27, ly);
         fprintf(f, "<text x=\"%d\" y=\"%.1f\" dominant-baseline=\"middle\">", PR + 46, ly);
-        esc(f, mw_variant_paper_name(w->variant));
+        mw_html_text(f, mw_variant_paper_name(w->variant));
         fputs("</text></g>\n", f);
     }
     fputs("</svg>\n<figcaption>", f);
-    esc(f, g->dataset);
+    mw_html_text(f, g->dataset);
     fputs(", ", f);
-    esc(f, g->model);
+    mw_html_text(f, g->model);
     fputs(": test accuracy against training-set size, mean over runs", f);
     bool bars = false;
     for (int i = 0; i < n_lines; i++)
@@ -696,7 +663,7 @@ static void write_explanations(page *p, const mw_result_row *w) {
     FILE *f = p->f;
     if (!w->checkpoint[0]) return;
     char base[300], rel[320], index[PATH_CAP], json[PATH_CAP];
-    checkpoint_base(w->checkpoint, base, sizeof base);
+    mw_checkpoint_stem(w->checkpoint, base, sizeof base);
     snprintf(rel, sizeof rel, "explain/%s", base);
     bool has_index = file_in(index, sizeof index, p->dir, rel, "index.html");
     bool has_json = file_in(json, sizeof json, p->dir, rel, "explanations.json");
@@ -726,13 +693,13 @@ static void write_explanations(page *p, const mw_result_row *w) {
         else {
             if (has_index) {
                 fputs("<a href=\"", f);
-                esc_url(f, rel);
+                mw_html_url(f, rel);
                 fputs("/index.html\">", f);
             }
             fputs("<img src=\"", f);
-            esc_url(f, rel);
+            mw_html_url(f, rel);
             fputc('/', f);
-            esc_url(f, memory->valuestring);
+            mw_html_url(f, memory->valuestring);
             fputs("\" alt=\"memory images of the first explained test image\">", f);
             if (has_index) fputs("</a>", f);
         }
@@ -740,7 +707,7 @@ static void write_explanations(page *p, const mw_result_row *w) {
     fputs("<div>", f);
     if (has_index) {
         fputs("<a href=\"", f);
-        esc_url(f, rel);
+        mw_html_url(f, rel);
         fputs("/index.html\">Explanations</a>", f);
     } else {
         fputs("Explanations <span class=\"note\">(no index.html)</span>", f);
@@ -769,14 +736,14 @@ static void write_explanations(page *p, const mw_result_row *w) {
                   f);
     } else if (has_json) {
         fputs("<br><span class=\"note\">explanations.json ", f);
-        esc(f, why);
+        mw_html_text(f, why);
         fputs(": skipped.</span>", f);
     } else {
         fputs("<br><span class=\"note\">No explanations.json: no metrics.</span>", f);
     }
     if (thumb_note[0]) {
         fputs("<br><span class=\"note\">No thumbnail: ", f);
-        esc(f, thumb_note);
+        mw_html_text(f, thumb_note);
         fputs(".</span>", f);
     }
     fputs("</div></div>\n", f);
@@ -786,7 +753,7 @@ static void write_explanations(page *p, const mw_result_row *w) {
 static void write_run(page *p, const mw_result_row *w) {
     FILE *f = p->f;
     fputs("<article class=\"run\">\n<h4>", f);
-    esc(f, mw_variant_paper_name(w->variant));
+    mw_html_text(f, mw_variant_paper_name(w->variant));
     fprintf(f, " · run %d</h4>\n<div class=\"acc\">%.2f %%</div>\n", w->run, w->accuracy);
     if (w->n_epochs > 0)
         write_loss_curve(f, w);
@@ -795,11 +762,11 @@ static void write_run(page *p, const mw_result_row *w) {
               "memwrap).</p>\n",
               f);
     fputs("<dl><dt>run</dt><dd>", f);
-    esc(f, w->dataset);
+    mw_html_text(f, w->dataset);
     fputs(" · ", f);
-    esc(f, w->model);
+    mw_html_text(f, w->model);
     fputs(" · ", f);
-    esc(f, w->variant);
+    mw_html_text(f, w->variant);
     fputs(" · ", f);
     if (w->train_examples >= 0)
         fprintf(f, "%ld images", w->train_examples);
@@ -815,12 +782,12 @@ static void write_run(page *p, const mw_result_row *w) {
     print_duration(f, w->seconds);
     if (w->device[0]) {
         fputs(" on ", f);
-        esc(f, w->device);
+        mw_html_text(f, w->device);
     }
     fputs("</dd><dt>commit</dt><dd><code>", f);
-    esc(f, w->commit[0] ? w->commit : "–");
+    mw_html_text(f, w->commit[0] ? w->commit : "–");
     fputs("</code></dd><dt>checkpoint</dt><dd><code>", f);
-    esc(f, w->checkpoint[0] ? w->checkpoint : "–");
+    mw_html_text(f, w->checkpoint[0] ? w->checkpoint : "–");
     fputs("</code></dd></dl>\n", f);
     write_explanations(p, w);
     fputs("</article>\n", f);
@@ -856,9 +823,9 @@ static mw_status write_runs(page *p) {
             keys[i].size_rank != keys[i - 1].size_rank) {
             if (i) fputs("</div>\n", f);
             fputs("<h3>", f);
-            esc(f, w->dataset);
+            mw_html_text(f, w->dataset);
             fputs(" · ", f);
-            esc(f, w->model);
+            mw_html_text(f, w->model);
             fputs(" · ", f);
             print_size(f, w->train_examples);
             fputs(w->train_examples < 0 ? " training set" : " training images", f);
@@ -884,9 +851,9 @@ static void write_config(page *p, const cJSON *config) {
     cJSON_ArrayForEach(it, config) {
         char *value = cJSON_IsString(it) ? NULL : cJSON_PrintUnformatted(it);
         fputs("<tr><td>", f);
-        esc(f, it->string ? it->string : "");
+        mw_html_text(f, it->string ? it->string : "");
         fputs("</td><td><code>", f);
-        esc(f, cJSON_IsString(it) ? it->valuestring : value ? value : "");
+        mw_html_text(f, cJSON_IsString(it) ? it->valuestring : value ? value : "");
         fputs("</code></td></tr>\n", f);
         free(value);
     }

@@ -17,6 +17,10 @@ extern "C" {
 mw_status mw_checkpoint_read_run(const char *path, const char *data_root, mw_config *cfg,
                                  mw_run_spec *spec);
 
+/* The checkpoint's file name without its folder and ".safetensors" (the run's name, as
+ * mw_run_basename makes it): names the run's explanation folder explain/<stem>/. */
+void mw_checkpoint_stem(const char *checkpoint, char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,7 +44,17 @@ typedef struct mw_config {
     mw_memory_source memory_source;
     int validation_examples; /* removed from the training set before subsets are drawn */
     char device[128];        /* "" = MEMWRAP_DEVICE or the default device */
+    /* `memwrap train` explains each memory-variant run after it finishes (pictures of
+     * `images` test inputs, the explanation metrics over `repeats` passes when `metrics`),
+     * into <out>/explain/<run>/; nothing when images is 0 and metrics false (the default). */
+    struct {
+        int images;
+        bool metrics;
+        int repeats;
+    } explain;
 } mw_config;
+
+enum { MW_CONFIG_MAX_REPEATS = 16 }; /* eval_repeats and explain.repeats */
 
 /* Per-dataset defaults (reference-spec 3): epochs, schedule, validation split. */
 mw_status mw_config_defaults(const char *dataset, mw_config *out);

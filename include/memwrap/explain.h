@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-enum { MW_EXPLAIN_MAX_REPEATS = 16 };
+enum { MW_EXPLAIN_MAX_REPEATS = MW_CONFIG_MAX_REPEATS };
 
 /* ---- the pieces, as pure functions -------------------------------------------------- */
 
@@ -90,6 +90,11 @@ typedef struct mw_explain_summary {
     mw_explain_metrics per_repeat[MW_EXPLAIN_MAX_REPEATS];
     long test_inputs; /* test images the metrics ran over */
 } mw_explain_summary;
+
+/* explain/<name>/ beside the checkpoint, <name> its file name without ".safetensors": where
+ * `memwrap explain` and `memwrap train` (config key "explain") write, and where
+ * `memwrap report` looks for the explanation pages. */
+void mw_explain_default_dir(const char *checkpoint, char *out, size_t cap);
 
 /* Explains checkpoint `checkpoint` of run `spec` of grid t->cfg (a memory variant; std is
  * MW_ERR_INVALID_ARG), with t's runtime and datasets; progress through t->progress with
