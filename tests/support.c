@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "support.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -199,4 +200,34 @@ int test_cli(const char *log, const char *fmt, ...) {
     snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", MEMWRAP_CLI_PATH, args, log);
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int test_dir_setup(void **state, const char *prefix, const char *file) {
+    test_dir_fixture *fx = calloc(1, sizeof *fx);
+    if (!fx) return -1;
+    if (!test_make_tmpdir(fx->dir, sizeof fx->dir, prefix)) {
+        free(fx);
+        return -1;
+    }
+    if (file) snprintf(fx->path, sizeof fx->path, "%s/%s", fx->dir, file);
+    *state = fx;
+    return 0;
+}
+
+int test_dir_teardown(void **state) {
+    test_dir_fixture *fx = *state;
+    test_remove_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+int test_count_dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
 }

@@ -55,6 +55,19 @@ void test_remove_tree(const char *dir);
 /* Makes a fresh directory /tmp/<prefix>XXXXXX into out (cap >= 64); false on failure. */
 bool test_make_tmpdir(char *out, size_t cap, const char *prefix);
 
+/* cmocka setup/teardown of a fresh temporary directory /tmp/<prefix>XXXXXX: *state gets a
+ * malloc'd test_dir_fixture whose path is dir/<file> ("" when file is NULL); the teardown
+ * removes the directory and frees the fixture. */
+typedef struct test_dir_fixture {
+    char dir[64];
+    char path[256];
+} test_dir_fixture;
+int test_dir_setup(void **state, const char *prefix, const char *file);
+int test_dir_teardown(void **state);
+
+/* Entries of a directory besides . and .. (-1 when it cannot be read). */
+int test_count_dir_entries(const char *dir);
+
 /* Runs the memwrap CLI with printf-style arguments, stdout and stderr to `log`; returns its
  * exit code (-1 if it did not exit normally). */
 int test_cli(const char *log, const char *fmt, ...)

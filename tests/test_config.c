@@ -25,28 +25,14 @@
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-typedef struct fixture {
-    char dir[64];
-    char path[128]; /* dir/cfg.json */
-} fixture;
+typedef test_dir_fixture fixture;
 
 static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof *fx);
-    if (!fx) return -1;
-    if (!test_make_tmpdir(fx->dir, sizeof fx->dir, "mw_test_config_")) {
-        free(fx);
-        return -1;
-    }
-    snprintf(fx->path, sizeof fx->path, "%s/cfg.json", fx->dir);
-    *state = fx;
-    return 0;
+    return test_dir_setup(state, "mw_test_config_", "cfg.json");
 }
 
 static int teardown(void **state) {
-    fixture *fx = *state;
-    test_remove_tree(fx->dir);
-    free(fx);
-    return 0;
+    return test_dir_teardown(state);
 }
 
 static void write_text(const char *path, const char *text) {

@@ -26,39 +26,14 @@
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-typedef struct fixture {
-    char dir[64];
-    char path[256];
-} fixture;
+typedef test_dir_fixture fixture;
 
 static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof *fx);
-    if (!fx) return -1;
-    if (!test_make_tmpdir(fx->dir, sizeof fx->dir, "mw_test_image_")) {
-        free(fx);
-        return -1;
-    }
-    snprintf(fx->path, sizeof fx->path, "%s/t.png", fx->dir);
-    *state = fx;
-    return 0;
+    return test_dir_setup(state, "mw_test_image_", "t.png");
 }
 
 static int teardown(void **state) {
-    fixture *fx = *state;
-    test_remove_tree(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static int count_dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
+    return test_dir_teardown(state);
 }
 
 static void expect_error(mw_status got, mw_status want, const char *needle) {
@@ -538,7 +513,7 @@ static void test_png_round_trip(void **state) {
                              img.height, x, y);
         mw_image_free(&img);
         mw_image_free(&back);
-        assert_int_equal(count_dir_entries(fx->dir), 1); /* no temporary file left */
+        assert_int_equal(test_count_dir_entries(fx->dir), 1); /* no temporary file left */
     }
 }
 
@@ -701,7 +676,7 @@ static void test_png_write_errors(void **state) {
     snprintf(path, sizeof path, "%s/no/such/dir/out.png", fx->dir);
     mw_status s = mw_png_write(path, &img);
     expect_error(s, MW_ERR_IO, path);
-    assert_int_equal(count_dir_entries(fx->dir), 0); /* nothing left behind */
+    assert_int_equal(test_count_dir_entries(fx->dir), 0); /* nothing left behind */
 
     /* a failed write leaves an existing file as it was */
     TEST_OK(mw_png_write(fx->path, &img));
@@ -715,15 +690,15 @@ static void test_png_write_errors(void **state) {
     assert_memory_equal(before, after, n0);
     free(before);
     free(after);
-    assert_int_equal(count_dir_entries(fx->dir), 1);
+    assert_int_equal(test_count_dir_entries(fx->dir), 1);
 
     /* a path that is a directory: the rename fails, the temporary file is removed */
     char sub[300];
     snprintf(sub, sizeof sub, "%s/sub", fx->dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     expect_error(mw_png_write(sub, &img), MW_ERR_IO, sub);
-    assert_int_equal(count_dir_entries(fx->dir), 2);
-    assert_int_equal(count_dir_entries(sub), 0);
+    assert_int_equal(test_count_dir_entries(fx->dir), 2);
+    assert_int_equal(test_count_dir_entries(sub), 0);
 
     expect_error(mw_png_write(NULL, &img), MW_ERR_INVALID_ARG, NULL);
     mw_image_free(&img);

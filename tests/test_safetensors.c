@@ -23,40 +23,14 @@
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-typedef struct fixture {
-    char dir[64];
-    char path[256];
-} fixture;
+typedef test_dir_fixture fixture;
 
 static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof *fx);
-    if (!fx) return -1;
-    if (!test_make_tmpdir(fx->dir, sizeof fx->dir, "mw_test_st_")) {
-        free(fx);
-        return -1;
-    }
-    snprintf(fx->path, sizeof fx->path, "%s/t.safetensors", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int count_dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    }
-    closedir(d);
-    return n;
+    return test_dir_setup(state, "mw_test_st_", "t.safetensors");
 }
 
 static int teardown(void **state) {
-    fixture *fx = *state;
-    test_remove_tree(fx->dir);
-    free(fx);
-    return 0;
+    return test_dir_teardown(state);
 }
 
 /* A file with the given header text (unpadded, as a hostile writer might produce) and
@@ -124,7 +98,7 @@ static void test_round_trip(void **state) {
     fixture *fx = *state;
     const char *meta = "{\"variant\":\"encoder_memory\",\"epoch\":\"3\",\"q\":\"a \\\"b\\\"\"}";
     assert_int_equal(write_standard(fx->path, meta), MW_OK);
-    assert_int_equal(count_dir_entries(fx->dir), 1);
+    assert_int_equal(test_count_dir_entries(fx->dir), 1);
 
     mw_safetensors *st = NULL;
     assert_int_equal(mw_safetensors_load(fx->path, &st), MW_OK);
@@ -441,7 +415,7 @@ static void test_write_failure_leaves_nothing(void **state) {
     snprintf(p, sizeof p, "%s/no/such/dir/t.safetensors", fx->dir);
     assert_int_equal(write_standard(p, NULL), MW_ERR_IO);
     assert_non_null(strstr(mw_error_message(), p));
-    assert_int_equal(count_dir_entries(fx->dir), 0);
+    assert_int_equal(test_count_dir_entries(fx->dir), 0);
 }
 
 static void test_overwrite_is_atomic(void **state) {
@@ -457,7 +431,7 @@ static void test_overwrite_is_atomic(void **state) {
     const int64_t shape[1] = {3};
     const mw_st_write_item item = {"x", MW_ST_F32, 1, shape, x};
     assert_int_equal(mw_safetensors_write(fx->path, &item, 1, "{\"v\":\"2\"}"), MW_OK);
-    assert_int_equal(count_dir_entries(fx->dir), 1); /* no temporary left behind */
+    assert_int_equal(test_count_dir_entries(fx->dir), 1); /* no temporary left behind */
     assert_int_equal(stat(fx->path, &after), 0);
     /* a new inode was renamed over the old one, not the old file rewritten in place */
     assert_true(before.st_ino != after.st_ino);
@@ -486,7 +460,7 @@ static void test_overwrite_is_atomic(void **state) {
     uint8_t *b2 = test_read_file(fx->path, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
-    assert_int_equal(count_dir_entries(fx->dir), 1);
+    assert_int_equal(test_count_dir_entries(fx->dir), 1);
     free(b1);
     free(b2);
 }
@@ -511,7 +485,7 @@ static void test_write_rejects_bad_items(void **state) {
     two[1].data = x;
     two[1].dtype = (mw_st_dtype)99;
     assert_int_equal(mw_safetensors_write(fx->path, two, 2, NULL), MW_ERR_INVALID_ARG);
-    assert_int_equal(count_dir_entries(fx->dir), 0);
+    assert_int_equal(test_count_dir_entries(fx->dir), 0);
     /* zero tensors is a valid file */
     assert_int_equal(mw_safetensors_write(fx->path, NULL, 0, NULL), MW_OK);
     mw_safetensors *st = NULL;

@@ -2,20 +2,19 @@
  * dir/<class>/<file>.png, classes = the sub-directories sorted by name (label = index),
  * files sorted by name within a class. Every image must be size x size; gray, palette,
  * 16-bit and alpha images are converted to 8-bit RGB as PIL's convert("RGB") does (alpha
- * and tRNS dropped, 16-bit reduced to the high byte). Unlike ImageFolder, class folders are
+ * and tRNS dropped, 16-bit reduced to the high byte; memwrap/image.h decodes). Unlike ImageFolder, class folders are
  * not searched recursively (CINIC-10 has none nested). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/reader.h"
 #include "memwrap/data.h"
+#include "memwrap/image.h"
 
 enum { PNG_MAX_SIZE = 4096, PNG_PATH_MAX = 4096 };
 
@@ -100,85 +99,23 @@ static mw_status list_dir(const char *dir, int want_dirs, name_list *out) {
     return MW_OK;
 }
 
-/* libpng reports errors through this callback, which must not return: keep the message and
- * jump back to the setjmp in png_decode_rows. */
-typedef struct png_msg {
-    char text[200];
-} png_msg;
-
-static void png_on_error(png_structp png, png_const_charp msg) {
-    png_msg *m = png_get_error_ptr(png);
-    snprintf(m->text, sizeof m->text, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-/* Warnings (e.g. an sRGB profile libpng finds odd) do not affect the pixels: stay quiet. */
-static void png_on_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
-
-/* Everything between setjmp and its longjmp lives here, with no local that changes after
- * setjmp, so nothing can be clobbered. Returns 0, -1 on a libpng error (message in the
- * error pointer), or 1 when the image is not size x size (its size in *w, *h). */
-static int png_decode_rows(png_structp png, png_infop info, FILE *f, int size, png_bytep *rows,
-                           png_uint_32 *w, png_uint_32 *h) {
-    if (setjmp(png_jmpbuf(png))) return -1;
-    png_init_io(png, f);
-    png_read_info(png, info);
-    *w = png_get_image_width(png, info);
-    *h = png_get_image_height(png, info);
-    if (*w != (png_uint_32)size || *h != (png_uint_32)size) return 1;
-    int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (depth == 16) png_set_strip_16(png);
-    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
-    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA)
-        png_set_gray_to_rgb(png);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    if (png_get_rowbytes(png, info) != (size_t)size * 3)
-        png_error(png, "not 8-bit RGB after conversion");
-    png_read_image(png, rows);
-    png_read_end(png, NULL); /* reads to IEND, so a file cut after the pixels is caught too */
-    return 0;
-}
-
-/* Decodes one size x size PNG into out as [3, size, size]; rows[r] points at row r of a
- * size*size*3 scratch buffer. */
-static mw_status png_decode(const char *path, int size, uint8_t *rgb, png_bytep *rows,
-                            uint8_t *out) {
-    FILE *f;
-    uint64_t fsize;
-    MW_TRY(mw_data_open("PNG", path, &f, &fsize));
-    png_msg msg = {{0}};
-    png_structp png =
-        png_create_read_struct(PNG_LIBPNG_VER_STRING, &msg, png_on_error, png_on_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        fclose(f);
-        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG '%s': cannot create a libpng reader", path);
+/* Decodes one size x size PNG into out as [3, size, size], through memwrap/image.h's reader
+ * (any PNG converted to 8-bit RGB, errors naming the file). */
+static mw_status png_decode(const char *path, int size, uint8_t *out) {
+    mw_image img;
+    MW_TRY(mw_png_read(path, &img));
+    mw_status s = MW_OK;
+    if (img.width != size || img.height != size) {
+        s = mw_error_set(MW_ERR_FORMAT, "PNG '%s': image is %dx%d, want %dx%d", path, img.width,
+                         img.height, size, size);
+    } else {
+        size_t plane = (size_t)size * size;
+        for (size_t p = 0; p < plane; p++)
+            for (int c = 0; c < 3; c++)
+                out[c * plane + p] = img.rgb[3 * p + (size_t)c];
     }
-    png_uint_32 w = 0, h = 0;
-    int rc = png_decode_rows(png, info, f, size, rows, &w, &h);
-    png_destroy_read_struct(&png, &info, NULL);
-    int read_error = ferror(f), at_end = feof(f);
-    fclose(f);
-    if (rc < 0 && read_error)
-        return mw_error_set(MW_ERR_IO, "PNG '%s': read failed (%s)", path, msg.text);
-    if (rc < 0 && at_end)
-        return mw_error_set(MW_ERR_FORMAT, "PNG '%s': truncated (libpng: %s)", path, msg.text);
-    if (rc < 0) return mw_error_set(MW_ERR_FORMAT, "PNG '%s': cannot decode: %s", path, msg.text);
-    if (rc > 0)
-        return mw_error_set(MW_ERR_FORMAT, "PNG '%s': image is %ux%u, want %dx%d", path,
-                            (unsigned)w, (unsigned)h, size, size);
-    size_t plane = (size_t)size * size;
-    for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < 3; c++)
-            out[c * plane + p] = rgb[3 * p + (size_t)c];
-    return MW_OK;
+    mw_image_free(&img);
+    return s;
 }
 
 /* Every image of the folders, as "class/file" paths relative to dir plus labels. */
@@ -250,25 +187,14 @@ mw_status mw_png_folders_read(const char *dir, int channels, int size, int *coun
         return mw_error_set(MW_ERR_INVALID_ARG, "mw_png_folders_read: bad image size %d", size);
     png_index ix = {0};
     mw_status s = index_build(dir, &ix);
-    uint8_t *px = NULL, *rgb = NULL;
-    png_bytep *rows = NULL;
+    uint8_t *px = NULL;
     size_t per = (size_t)3 * size * size;
     if (s == MW_OK) s = mw_data_alloc("PNG folders", dir, ix.files.n, per, &px, NULL);
-    if (s == MW_OK) {
-        rgb = malloc(per);
-        rows = malloc((size_t)size * sizeof *rows);
-        if (!rgb || !rows)
-            s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "PNG folders '%s': out of memory", dir);
-        for (int r = 0; s == MW_OK && r < size; r++)
-            rows[r] = rgb + (size_t)r * size * 3;
-    }
     char path[PNG_PATH_MAX];
     for (size_t i = 0; s == MW_OK && i < ix.files.n; i++) {
         s = mw_data_path(path, sizeof path, dir, ix.files.v[i]);
-        if (s == MW_OK) s = png_decode(path, size, rgb, rows, px + i * per);
+        if (s == MW_OK) s = png_decode(path, size, px + i * per);
     }
-    free(rgb);
-    free(rows);
     if (s != MW_OK) {
         free(px);
         index_free(&ix);

@@ -274,11 +274,9 @@ static int png_read_header(png_structp png, png_infop info, FILE *f, png_uint_32
     int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-#ifdef PNG_READ_SCALE_16_TO_8_SUPPORTED
-    if (depth == 16) png_set_scale_16(png); /* rounds, where strip_16 truncates */
-#else
+    /* the high byte of 16-bit samples, as PIL's convert("RGB") (which torchvision's
+     * ImageFolder, the reference's CINIC-10 loader, uses) */
     if (depth == 16) png_set_strip_16(png);
-#endif
     /* palette_to_rgb also turns a tRNS chunk into an alpha channel: strip that too */
     if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
         png_set_strip_alpha(png);

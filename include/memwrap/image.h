@@ -99,10 +99,11 @@ mw_status mw_png_write(const char *path, const mw_image *img);
 
 /* Reads a PNG into a new RGB image (*out not freed first; zeroed on failure). Gray, gray +
  * alpha, palette, RGB and RGBA files of any bit depth are converted to 8-bit RGB; an alpha
- * channel or palette transparency is dropped (not composited), 16-bit samples are scaled to
- * 8 bits. Errors name the path: MW_ERR_NOT_FOUND (no such file), MW_ERR_IO (unreadable),
- * MW_ERR_FORMAT (not a PNG, truncated, corrupt, larger than the limits above). Samples are
- * taken as stored: no gamma or colour-profile correction. */
+ * channel or palette transparency is dropped (not composited), 16-bit samples keep their high
+ * byte (as PIL's convert("RGB"), so dataset images read as torchvision reads them). Errors name the
+ * path: MW_ERR_NOT_FOUND (no such file), MW_ERR_IO (unreadable), MW_ERR_FORMAT (not a PNG,
+ * truncated, corrupt, larger than the limits above). Samples are taken as stored: no gamma or
+ * colour-profile correction. */
 mw_status mw_png_read(const char *path, mw_image *out);
 
 /* ---- attribution heatmaps ------------------------------------------------------------ */
