@@ -112,6 +112,9 @@ static void assert_same_config(const mw_config *a, const mw_config *b) {
     assert_int_equal(a->memory_source, b->memory_source);
     assert_int_equal(a->validation_examples, b->validation_examples);
     assert_string_equal(a->device, b->device);
+    assert_int_equal(a->explain.images, b->explain.images);
+    assert_int_equal(a->explain.metrics, b->explain.metrics);
+    assert_int_equal(a->explain.repeats, b->explain.repeats);
 }
 
 /* ---- defaults -------------------------------------------------------------------- */
@@ -233,7 +236,8 @@ static const char full_config[] =
     "  \"memory_examples\": 50,\n"
     "  \"eval_repeats\": 3,\n"
     "  \"distance\": \"l2\",\n"
-    "  \"device\": \"gpu\"\n"
+    "  \"device\": \"gpu\",\n"
+    "  \"explain\": {\"images\": 3, \"metrics\": true, \"repeats\": 4}\n"
     "}\n";
 
 static void test_round_trip(void **state) {
@@ -276,6 +280,9 @@ static void test_round_trip(void **state) {
     assert_int_equal(a.eval_repeats, 3);
     assert_string_equal(a.distance, "l2");
     assert_string_equal(a.device, "gpu");
+    assert_int_equal(a.explain.images, 3);
+    assert_true(a.explain.metrics);
+    assert_int_equal(a.explain.repeats, 4);
 
     char *json = mw_config_to_json(&a);
     assert_non_null(json);
@@ -355,6 +362,9 @@ static void test_wrong_types(void **state) {
         {"\"schedule\": {\"kind\": 2}", "'schedule.kind'", "a string"},
         {"\"distance\": null", "'distance'", "a string"},
         {"\"device\": [\"gpu\"]", "'device'", "a string"},
+        {"\"explain\": {\"images\": \"six\"}", "'explain.images'", "an integer"},
+        {"\"explain\": {\"metrics\": \"yes\"}", "'explain.metrics'", "true or false"},
+        {"\"explain\": true", "'explain'", "an object"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char json[512];
@@ -384,6 +394,10 @@ static void test_bad_values(void **state) {
         {"\"test_batch_size\": -5", "'test_batch_size'"},
         {"\"test_examples\": -1", "'test_examples'"},
         {"\"eval_repeats\": 0", "'eval_repeats'"},
+        {"\"eval_repeats\": 17", "'eval_repeats' is 17, at most 16"},
+        {"\"explain\": {\"images\": -1}", "'explain.images'"},
+        {"\"explain\": {\"repeats\": 0}", "'explain.repeats'"},
+        {"\"explain\": {\"repeats\": 17}", "'explain.repeats' is 17, at most 16"},
         {"\"memory_examples\": 0", "'memory_examples'"},
         {"\"dataset\": {\"name\": \"svhn\", \"validation_examples\": -1}",
          "'dataset.validation_examples'"},

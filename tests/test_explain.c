@@ -420,7 +420,8 @@ static void panels_case(int channels, bool with_counterfactual) {
         const float *img = c == 0 ? p->image : p->memory + cols[c] * F;
         const float *attr = c == 0 ? p->attr_in : p->attr_mem + pos * F;
         TEST_OK(mw_heatmap_normalize_positive(attr, channels, 8, 8, 20.0f, heatmap));
-        TEST_OK(mw_heatmap_blend(img, channels, 8, 8, in->mean, in->std, heatmap, 0.4f, 3, &tile));
+        TEST_OK(mw_heatmap_blend(img, channels, 8, 8, in->mean, in->std, heatmap, 0.4f,
+                                 mw_panel_heat_scale(in), &tile));
         assert_true(find_tile(&heat, &tile, &x, &y));
         mw_image_free(&tile);
     }

@@ -27,6 +27,18 @@ static int max_i(int a, int b) {
     return a > b ? a : b;
 }
 
+int mw_panel_heat_scale(const mw_panel_input *in) {
+    return max_i(in->scale, (160 + in->width - 1) / in->width);
+}
+
+/* A content weight for a caption: three decimals, or "<0.001" rather than a 0 that is not. */
+static void format_weight(char *out, size_t cap, float w) {
+    if (w < 0.0005f)
+        snprintf(out, cap, "<0.001");
+    else
+        snprintf(out, cap, "%.3f", (double)w);
+}
+
 /* A picture with caption lines under it, `w` wide (the wider of the two). */
 typedef struct tile {
     mw_image img;
@@ -91,8 +103,9 @@ mw_status mw_panel_memory(const mw_panel_input *in, const char *path) {
         s = mw_image_from_normalized(in->memory + (size_t)m * in->channels * in->height * in->width,
                                      in->channels, in->height, in->width, in->mean, in->std,
                                      in->scale, &t->img);
-        char cname[32];
-        snprintf(text[j][0], sizeof text[j][0], "#%d  w %.3f", j + 1, (double)in->weights[m]);
+        char cname[32], wtext[16];
+        format_weight(wtext, sizeof wtext, in->weights[m]);
+        snprintf(text[j][0], sizeof text[j][0], "#%d  w %s", j + 1, wtext);
         snprintf(text[j][1], sizeof text[j][1], "%s",
                  class_name(in, in->memory_predictions[m], cname, sizeof cname));
         t->lines[0] = text[j][0], t->lines[1] = text[j][1];
@@ -156,7 +169,7 @@ typedef struct heat_column {
 static mw_status heat_column_fill(const mw_panel_input *in, heat_column *c, const float *image,
                                   const float *attribution) {
     MW_TRY(mw_image_from_normalized(image, in->channels, in->height, in->width, in->mean, in->std,
-                                    in->scale, &c->top.img));
+                                    mw_panel_heat_scale(in), &c->top.img));
     size_t hw = (size_t)in->height * in->width;
     float *heat = malloc(hw * sizeof *heat);
     if (!heat) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -164,7 +177,7 @@ static mw_status heat_column_fill(const mw_panel_input *in, heat_column *c, cons
                                                 20.0f, heat);
     if (s == MW_OK)
         s = mw_heatmap_blend(image, in->channels, in->height, in->width, in->mean, in->std, heat,
-                             0.4f, in->scale, &c->heat);
+                             0.4f, mw_panel_heat_scale(in), &c->heat);
     free(heat);
     return s;
 }
@@ -195,12 +208,14 @@ mw_status mw_panel_heatmaps(const mw_panel_input *in, const char *path) {
             pos++;
         s = heat_column_fill(in, &col[c], in->memory + (size_t)m * F,
                              in->memory_attribution + (size_t)pos * F);
-        snprintf(lines[c][0], sizeof lines[c][0], "%s w %.3f", kind[c], (double)in->weights[m]);
+        char wtext[16];
+        format_weight(wtext, sizeof wtext, in->weights[m]);
+        snprintf(lines[c][0], sizeof lines[c][0], "%s w %s", kind[c], wtext);
         snprintf(lines[c][1], sizeof lines[c][1], "pred: %s",
                  class_name(in, in->memory_predictions[m], names[c], sizeof names[c]));
         col[c].top.frame = frames[c];
     }
-    int img_w = in->width * in->scale, img_h = in->height * in->scale;
+    int img_w = in->width * mw_panel_heat_scale(in), img_h = in->height * mw_panel_heat_scale(in);
     int cell_w = img_w + 2 * FRAME;
     for (int c = 0; c < 3; c++) {
         col[c].top.lines[0] = lines[c][0];

@@ -37,6 +37,10 @@ mw_status mw_panel_memory(const mw_panel_input *in, const char *path);
  * counterfactual is an empty box that says so. */
 mw_status mw_panel_heatmaps(const mw_panel_input *in, const char *path);
 
+/* The heatmap panel's pixels per image pixel: in->scale, or more so that images are at least
+ * 160 pixels wide (heatmaps are read for their detail). */
+int mw_panel_heat_scale(const mw_panel_input *in);
+
 extern const uint8_t mw_panel_example_rgb[3], mw_panel_counterfactual_rgb[3];
 
 #endif
