@@ -76,25 +76,29 @@ static mw_status draw(explain_ctx *c, mw_rng *r, int32_t *out) {
 }
 
 /* Test inputs for the pictures: a seeded random order, at most ceil(n / classes) per true
- * class, so that the pictures cover the classes. */
-static void choose_inputs(const mw_dataset *test, int n, uint64_t seed, int32_t *out) {
+ * class so that the pictures cover the classes, then (a test set missing classes) any. */
+static mw_status choose_inputs(const mw_dataset *test, int n, uint64_t seed, int32_t *out) {
     int32_t *order = malloc((size_t)test->count * sizeof *order);
     int *per_class = calloc((size_t)test->classes, sizeof *per_class);
-    int quota = (n + test->classes - 1) / test->classes, got = 0;
+    uint8_t *taken = calloc((size_t)test->count, 1);
+    if (!order || !per_class || !taken) {
+        free(order), free(per_class), free(taken);
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory choosing test images");
+    }
     mw_rng r;
     mw_rng_seed(&r, seed, MW_RNG_SHUFFLE);
-    if (order && per_class) {
-        mw_rng_permutation(&r, order, test->count);
-        for (int i = 0; i < test->count && got < n; i++)
-            if (per_class[test->labels[order[i]]] < quota) {
-                per_class[test->labels[order[i]]]++;
-                out[got++] = order[i];
-            }
-    }
-    for (int i = 0; got < n; i++)
-        out[got++] = i; /* out of memory: the first ones */
-    free(order);
-    free(per_class);
+    mw_rng_permutation(&r, order, test->count);
+    int quota = (n + test->classes - 1) / test->classes, got = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < test->count && got < n; i++) {
+            int t = order[i];
+            if (taken[t] || (pass == 0 && per_class[test->labels[t]] >= quota)) continue;
+            per_class[test->labels[t]]++;
+            taken[t] = 1;
+            out[got++] = t;
+        }
+    free(order), free(per_class), free(taken);
+    return MW_OK;
 }
 
 /* One input: its memory, prediction, the memory's predictions, the support, example and
@@ -615,7 +619,7 @@ mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const cha
         s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     int done = 0;
     if (s == MW_OK) {
-        choose_inputs(t->test, n, c.opt.seed, chosen);
+        s = choose_inputs(t->test, n, c.opt.seed, chosen);
         /* the pictures' memory draws have their own stream: --images changes no metric */
         mw_rng r;
         mw_rng_seed(&r, c.opt.seed ^ 0x9A7E5ull, MW_RNG_MEMORY);
@@ -623,7 +627,6 @@ mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const cha
             s = explain_input(&c, &r, chosen[done], done, &inputs[done]);
             report(&c, "explain", 1, 1, done + 1, n, done + 1, n);
         }
-        if (s != MW_OK) done--; /* the failed one is freed below like the others */
     }
     for (int i = 0; i < done && s == MW_OK; i++) {
         out->images++;
@@ -633,8 +636,8 @@ mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const cha
     if (s == MW_OK && c.opt.metrics) s = explain_metrics(&c, out);
     if (s == MW_OK) s = write_json(&c, checkpoint, inputs, n, out);
     if (s == MW_OK) s = write_html(&c, checkpoint, inputs, n, out);
-    for (int i = 0; i <= done && i < n && inputs; i++)
-        explained_input_free(&inputs[i]);
+    for (int i = 0; i < n && inputs; i++)
+        explained_input_free(&inputs[i]); /* calloc'd */
     free(inputs);
     free(chosen);
     explainer_free(&c.x);

@@ -15,7 +15,7 @@ static const uint8_t rule[3] = {200, 200, 200}, empty_fill[3] = {236, 236, 236};
 /* Okabe-Ito's bluish green and vermilion: told apart by colour-blind readers too. */
 const uint8_t mw_panel_example_rgb[3] = {0, 158, 115},
               mw_panel_counterfactual_rgb[3] = {213, 94, 0};
-static const uint8_t right_rgb[3] = {0, 120, 80}, wrong_rgb[3] = {190, 60, 0};
+static const uint8_t right_rgb[3] = {0, 120, 80}, wrong_rgb[3] = {200, 80, 0};
 
 enum { FONT = 2, PAD = 12, GAP = 22, LINE_GAP = 4, FRAME = 4, COLUMNS = 5 };
 
@@ -122,7 +122,7 @@ mw_status mw_panel_memory(const mw_panel_input *in, const char *path) {
     snprintf(title, sizeof title, "Memory samples that drove the prediction (%d of %d)", k,
              in->memory_count);
     snprintf(subtitle, sizeof subtitle,
-             "weight > 0, largest first; class in green: predicted as the input, red: not");
+             "weight > 0, largest first; class in green: predicted as the input, orange: not");
     const char *legend_ex = "explanation by example", *legend_cf = "counterfactual";
     int left_w = input.w + 2 * PAD;
     int grid_w = cols * cell_w + (cols - 1) * GAP;
