@@ -6,7 +6,7 @@
 
 /* Batch norm reads six tensors (x, γ, β and three state tensors) and its backward writes
  * three (gx, gγ, gβ): the widest nodes. */
-enum { MW_NAME_MAX = 160, MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
+enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
 
 /* One row per op. Adding an op means a row here, a name and functions in its family file
  * (engine/ops/<family>.c) and an entry in engine/ops/op_table.c, checked by a static assert. */
@@ -125,13 +125,6 @@ struct mw_graph {
     mw_status status;
     char error[1024];
 };
-
-/* Records the first build error (the graph is then poisoned) and returns -1. */
-int mw_graph_fail(mw_graph *g, mw_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 /* True when every id is a valid tensor; otherwise records an error naming `op`. */
 bool mw_graph_check_inputs(mw_graph *g, const char *op, const int *ids, int n);

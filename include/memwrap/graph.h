@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-enum { MW_MAX_DIMS = 4 };
+enum { MW_MAX_DIMS = 4, MW_NAME_MAX = 160 /* tensor names, with their NUL */ };
 
 typedef enum mw_dtype { MW_F32 = 0, MW_I32 } mw_dtype;
 
@@ -42,6 +42,15 @@ void mw_graph_free(mw_graph *g);
 /* First error recorded while building (MW_OK if none); the message is in the graph too. */
 mw_status mw_graph_status(const mw_graph *g);
 const char *mw_graph_error(const mw_graph *g);
+
+/* Records an error while building (the first one wins; the graph is then poisoned, so every
+ * later builder returns -1) and returns -1: how a layer or encoder of your own reports a
+ * bad setting, e.g. `return mw_graph_fail(g, MW_ERR_INVALID_ARG, "my_block: %d", k);`. */
+int mw_graph_fail(mw_graph *g, mw_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 int mw_graph_input(mw_graph *g, const char *name, mw_dtype dtype, int ndim, const int64_t *shape);
 int mw_graph_param(mw_graph *g, const char *name, int ndim, const int64_t *shape);
