@@ -161,7 +161,7 @@ static bool parse_int(const char *v, int lo, int *out) {
 }
 
 int mw_cmd_bench(int argc, char **argv) {
-    bench_args a = {.model = {.encoder = MW_ENCODER_MOBILENETV2,
+    bench_args a = {.model = {.encoder = &mw_encoder_mobilenetv2,
                               .variant = MW_VARIANT_ENCODER_MEMORY,
                               .in_channels = 3,
                               .image_size = 32,
@@ -233,7 +233,7 @@ int mw_cmd_bench(int argc, char **argv) {
     if (!a.json)
         printf("device %d:%d %s / %s; %s %s, %dx%dx%d input, batch %d, memory %d, test batch %d\n",
                d->platform_index, d->device_index, d->platform_name, d->name,
-               mw_encoder_name(a.model.encoder), mw_variant_name(a.model.variant),
+               a.model.encoder->name, mw_variant_name(a.model.variant),
                a.model.in_channels, a.model.image_size, a.model.image_size, a.model.batch,
                a.model.memory, a.test_batch);
     phase_result train = {0}, infer = {0};
@@ -246,7 +246,7 @@ int mw_cmd_bench(int argc, char **argv) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "device", d->name);
         cJSON_AddStringToObject(root, "platform", d->platform_name);
-        cJSON_AddStringToObject(root, "model", mw_encoder_name(a.model.encoder));
+        cJSON_AddStringToObject(root, "model", a.model.encoder->name);
         cJSON_AddStringToObject(root, "variant", mw_variant_name(a.model.variant));
         cJSON_AddNumberToObject(root, "memory", a.model.memory);
         cJSON_AddNumberToObject(root, "parameters", (double)train.parameters);

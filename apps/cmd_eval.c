@@ -60,7 +60,7 @@ int mw_cmd_eval(int argc, char **argv) {
         cJSON *o = cJSON_CreateObject(), *reps = cJSON_CreateArray();
         cJSON_AddStringToObject(o, "checkpoint", checkpoint);
         cJSON_AddStringToObject(o, "dataset", cfg.dataset);
-        cJSON_AddStringToObject(o, "model", mw_encoder_name(spec.model));
+        cJSON_AddStringToObject(o, "model", spec.model.name);
         cJSON_AddStringToObject(o, "variant", mw_variant_name(spec.variant));
         cJSON_AddNumberToObject(o, "run", spec.run);
         cJSON_AddNumberToObject(o, "accuracy", res.accuracy);
@@ -74,7 +74,7 @@ int mw_cmd_eval(int argc, char **argv) {
         cJSON_Delete(o);
     } else if (s == MW_OK) {
         printf("%s: %s %s/%s n=%ld run %d: accuracy %.2f%% (mean of %d pass%s:", checkpoint,
-               cfg.dataset, mw_encoder_name(spec.model), mw_variant_name(spec.variant),
+               cfg.dataset, spec.model.name, mw_variant_name(spec.variant),
                spec.train_examples, spec.run, res.accuracy, res.repeats,
                res.repeats == 1 ? "" : "es");
         for (int r = 0; r < res.repeats; r++) printf(" %.2f", res.repeat_accuracy[r]);

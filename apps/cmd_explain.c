@@ -133,7 +133,7 @@ int mw_cmd_explain(int argc, char **argv) {
         opt.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)spec.run;
         const mw_device_info *dev = mw_runtime_device(rt);
         fprintf(stderr, "memwrap explain: %s/%s n=%ld run %d on %d:%d %s; output in %s\n",
-                mw_encoder_name(spec.model), mw_variant_name(spec.variant), spec.train_examples,
+                spec.model.name, mw_variant_name(spec.variant), spec.train_examples,
                 spec.run, dev->platform_index, dev->device_index, dev->name, out_dir);
         bool tty = isatty(fileno(stderr)) != 0;
         mw_trainer t = {rt, &cfg, train, test, NULL, on_progress, &tty};

@@ -1,6 +1,8 @@
 /* `memwrap infer`: runs a model trained anywhere (memwrap or the reference PyTorch code) on
- * any OpenCL device. Weights use the reference's state_dict names; the variant, the input
- * channels and the classes are read from them. Inputs and outputs are safetensors files:
+ * any OpenCL device. Weights use the reference's state_dict names; the variant and the
+ * classes are read from them, the channels from the input. The encoder is --model's, or,
+ * for a checkpoint of `memwrap train`, the one its metadata names (a config-defined encoder
+ * included). Inputs and outputs are safetensors files:
  * X holds `input` [N, C, H, W] (normalised), M holds `memory` [M, C, H, W]; Y receives
  * `logits` [N, classes] and, for memory variants, `content_weights` [N, M]. */
 #include <stdio.h>
@@ -8,14 +10,18 @@
 #include <string.h>
 
 #include "commands.h"
+#include "memwrap/checkpoint_run.h"
 #include "memwrap/memwrap.h"
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: memwrap infer --model NAME [--variant std|memory|encoder_memory]\n"
-                "                     --weights W.safetensors --input X.safetensors\n"
-                "                     [--memory M.safetensors] --output Y.safetensors\n"
-                "                     [--distance cosine|l2|dot] [--device SPEC]\n"
-                "models: mobilenetv2 (mobilenet), resnet18, efficientnet_b0 (efficientnet)\n");
+    fprintf(to,
+            "usage: memwrap infer [--model NAME] [--variant std|memory|encoder_memory]\n"
+            "                     --weights W.safetensors --input X.safetensors\n"
+            "                     [--memory M.safetensors] --output Y.safetensors\n"
+            "                     [--distance cosine|l2|dot] [--device SPEC]\n"
+            "models: %s; without --model, the one a checkpoint of\n"
+            "`memwrap train` names (config-defined encoders included)\n",
+            mw_encoder_builtin_names());
 }
 
 static int fail(mw_status s, const char *what) {
@@ -23,18 +29,14 @@ static int fail(mw_status s, const char *what) {
     return mw_exit_code(s);
 }
 
-/* The variant, classes and input channels from the weights' names and shapes. */
-static mw_status describe_weights(const mw_safetensors *w, mw_model_options *o, bool variant_given) {
-    const mw_st_tensor *stem = mw_safetensors_find(w, "conv1.weight");
-    if (!stem || stem->ndim != 4)
-        return mw_error_set(MW_ERR_FORMAT, "%s: no conv1.weight [32, C, 3, 3]: not a %s checkpoint",
-                            w->path, mw_encoder_name(o->encoder));
-    o->in_channels = (int)stem->shape[1];
+/* The variant and classes from the weights' names and shapes. */
+static mw_status describe_weights(const mw_safetensors *w, mw_model_options *o,
+                                  bool variant_given) {
     const mw_st_tensor *linear = mw_safetensors_find(w, "linear.weight");
     const mw_st_tensor *fc1 = mw_safetensors_find(w, "mw.classifier.fc1.weight");
     const mw_st_tensor *fc2 = mw_safetensors_find(w, "mw.classifier.fc2.weight");
     mw_variant found;
-    int d = mw_encoder_dim(o->encoder);
+    int d = o->encoder->dim;
     if (linear && linear->ndim == 2) {
         found = MW_VARIANT_STD;
         o->classes = (int)linear->shape[0];
@@ -42,8 +44,9 @@ static mw_status describe_weights(const mw_safetensors *w, mw_model_options *o, 
         found = fc1->shape[1] == 2 * d ? MW_VARIANT_ENCODER_MEMORY : MW_VARIANT_MEMORY;
         o->classes = (int)fc2->shape[0];
     } else {
-        return mw_error_set(MW_ERR_FORMAT, "%s: neither linear.weight nor "
-                                           "mw.classifier.fc1/fc2.weight: cannot tell the variant",
+        return mw_error_set(MW_ERR_FORMAT,
+                            "%s: neither linear.weight nor "
+                            "mw.classifier.fc1/fc2.weight: cannot tell the variant",
                             w->path);
     }
     if (variant_given && found != o->variant)
@@ -53,16 +56,19 @@ static mw_status describe_weights(const mw_safetensors *w, mw_model_options *o, 
     return MW_OK;
 }
 
-/* Reads tensor `name` [N, C, S, S] from `path` as float32. */
-static mw_status read_images(const char *path, const char *name, int channels, float **data,
+/* Reads tensor `name` [N, C, S, S] from `path` as float32; C is *channels' when that is set. */
+static mw_status read_images(const char *path, const char *name, int *channels, float **data,
                              int *count, int *size) {
     mw_safetensors *st = NULL;
     MW_TRY(mw_safetensors_load(path, &st));
     const mw_st_tensor *t = mw_safetensors_find(st, name);
     mw_status s = MW_OK;
-    if (!t || t->ndim != 4 || t->shape[1] != channels || t->shape[2] != t->shape[3])
-        s = mw_error_set(MW_ERR_FORMAT, "%s: needs tensor '%s' of shape [N, %d, S, S]", path,
-                         name, channels);
+    if (!t || t->ndim != 4 || t->shape[2] != t->shape[3] || t->shape[1] < 1 ||
+        (*channels && t->shape[1] != *channels))
+        s = mw_error_set(MW_ERR_FORMAT, "%s: needs tensor '%s' of shape [N, %s, S, S]", path, name,
+                         *channels == 1   ? "1"
+                         : *channels == 3 ? "3"
+                                          : "C");
     if (s == MW_OK && *size && t->shape[2] != *size)
         s = mw_error_set(MW_ERR_FORMAT, "%s: '%s' images are %lldx%lld, the input's %dx%d", path,
                          name, (long long)t->shape[2], (long long)t->shape[3], *size, *size);
@@ -72,6 +78,7 @@ static mw_status read_images(const char *path, const char *name, int channels, f
     if (s == MW_OK) {
         *count = (int)t->shape[0];
         *size = (int)t->shape[2];
+        *channels = (int)t->shape[1];
     }
     mw_safetensors_free(st);
     return s;
@@ -103,15 +110,20 @@ int mw_cmd_infer(int argc, char **argv) {
         *slot = v;
         i++;
     }
-    if (!model || !weights || !input || !output) {
-        fprintf(stderr, "memwrap infer: --model, --weights, --input and --output are required\n");
+    if (!weights || !input || !output) {
+        fprintf(stderr, "memwrap infer: --weights, --input and --output are required\n");
         usage(stderr);
         return MW_EXIT_USAGE;
     }
     mw_model_options o = {.dropout = -1, .distance = distance};
-    mw_status s = mw_encoder_from_name(model, &o.encoder);
-    if (s == MW_OK && variant) s = mw_variant_from_name(variant, &o.variant);
-    if (s != MW_OK) return fail(s, "");
+    /* the encoder: --model's, else the checkpoint's own (through its config) */
+    mw_config cfg;
+    mw_run_spec spec;
+    mw_status s = model ? mw_encoder_from_name(model, &o.encoder)
+                        : mw_checkpoint_read_run(weights, NULL, &cfg, &spec);
+    if (s != MW_OK) return fail(s, model ? "" : "no --model, and the weights do not name one");
+    if (!model) o.encoder = &spec.model;
+    if (variant && (s = mw_variant_from_name(variant, &o.variant)) != MW_OK) return fail(s, "");
     mw_safetensors *w = NULL;
     if ((s = mw_safetensors_load(weights, &w)) != MW_OK) return fail(s, "");
     s = describe_weights(w, &o, variant != NULL);
@@ -129,8 +141,9 @@ int mw_cmd_infer(int argc, char **argv) {
     mw_exec *ex = NULL;
     mw_model md = {0};
     const char *stage = "";
-    if ((s = read_images(input, "input", o.in_channels, &x, &n, &size)) != MW_OK) goto done;
-    if (with_memory && (s = read_images(memory, "memory", o.in_channels, &m, &n_mem, &size)) != MW_OK)
+    if ((s = read_images(input, "input", &o.in_channels, &x, &n, &size)) != MW_OK) goto done;
+    if (with_memory &&
+        (s = read_images(memory, "memory", &o.in_channels, &m, &n_mem, &size)) != MW_OK)
         goto done;
     o.batch = n;
     o.memory = n_mem;
@@ -148,7 +161,8 @@ int mw_cmd_infer(int argc, char **argv) {
     size_t ilen = (size_t)n * o.in_channels * size * size * 4;
     if ((s = mw_exec_write(ex, md.images, x, ilen)) != MW_OK) goto done;
     if (with_memory &&
-        (s = mw_exec_write(ex, md.memory, m, (size_t)n_mem * o.in_channels * size * size * 4)) != MW_OK)
+        (s = mw_exec_write(ex, md.memory, m, (size_t)n_mem * o.in_channels * size * size * 4)) !=
+            MW_OK)
         goto done;
     if ((s = mw_exec_run(ex, MW_RUN_FORWARD)) != MW_OK) goto done;
     logits = malloc((size_t)n * o.classes * 4);
@@ -167,7 +181,7 @@ int mw_cmd_infer(int argc, char **argv) {
     stage = "writing the output";
     s = mw_safetensors_write(output, items, with_memory ? 2 : 1, NULL);
     if (s == MW_OK)
-        fprintf(stderr, "memwrap infer: %s/%s, %d image%s%s -> %s on %s\n", mw_encoder_name(o.encoder),
+        fprintf(stderr, "memwrap infer: %s/%s, %d image%s%s -> %s on %s\n", o.encoder->name,
                 mw_variant_name(o.variant), n, n == 1 ? "" : "s", with_memory ? " with memory" : "",
                 output, mw_runtime_device(rt)->name);
 done:;

@@ -69,7 +69,7 @@ static void on_progress(const mw_progress *p, void *user) {
         fprintf(stderr,
                 "%s[%d/%d] %s/%s n=%ld run %d: epoch %d/%d step %d/%d loss %.4f lr %.4g "
                 "%.0f img/s ETA %s%s",
-                ps->tty ? "\r\033[K" : "", ps->index, ps->total, mw_encoder_name(p->spec->model),
+                ps->tty ? "\r\033[K" : "", ps->index, ps->total, p->spec->model.name,
                 mw_variant_name(p->spec->variant), p->spec->train_examples, p->spec->run, p->epoch,
                 p->epochs, p->step, p->steps, (double)p->loss, (double)p->lr, p->images_per_s, eta,
                 ps->tty ? "" : "\n");
@@ -184,10 +184,13 @@ int mw_cmd_train(int argc, char **argv) {
         for (int si = 0; si < cfg.n_sizes && s == MW_OK; si++)
             for (int vi = 0; vi < cfg.n_variants && s == MW_OK; vi++)
                 for (int r = 0; r < cfg.runs && s == MW_OK; r++) {
-                    mw_run_spec spec = {cfg.models[mi], cfg.variants[vi], cfg.train_examples[si],
-                                        r};
+                    mw_run_spec spec = {.variant = cfg.variants[vi],
+                                        .train_examples = cfg.train_examples[si],
+                                        .run = r};
+                    stage = "choosing the encoder"; /* known good: the config resolved it */
+                    if ((s = mw_config_encoder(&cfg, cfg.models[mi], &spec.model)) != MW_OK) break;
                     ps.index++;
-                    const char *model = mw_encoder_name(spec.model);
+                    const char *model = spec.model.name;
                     const char *variant = mw_variant_name(spec.variant);
                     if (mw_results_find(&results, cfg.dataset, model, variant, spec.train_examples,
                                         r)) {

@@ -27,7 +27,7 @@ typedef struct model_exec {
 } model_exec;
 
 static model_exec open_model(mw_variant v, int batch, int memory) {
-    mw_model_options o = {.encoder = MW_ENCODER_MOBILENETV2, .variant = v, .in_channels = 1,
+    mw_model_options o = {.encoder = &mw_encoder_mobilenetv2, .variant = v, .in_channels = 1,
                           .image_size = 28, .classes = 10, .batch = batch, .memory = memory,
                           .dropout = -1};
     model_exec me = {0};
@@ -131,7 +131,7 @@ static void test_strict_loading_errors(void **state) {
     close_model(&mwm);
 
     /* other input channels: conv1.weight has the wrong shape */
-    mw_model_options o = {.encoder = MW_ENCODER_MOBILENETV2, .variant = MW_VARIANT_STD,
+    mw_model_options o = {.encoder = &mw_encoder_mobilenetv2, .variant = MW_VARIANT_STD,
                           .in_channels = 3, .image_size = 32, .classes = 10, .batch = 2,
                           .dropout = -1};
     mw_model m3;

@@ -83,7 +83,7 @@ static void assert_same_config(const mw_config *a, const mw_config *b) {
     assert_string_equal(a->data_root, b->data_root);
     assert_int_equal(a->n_models, b->n_models);
     for (int i = 0; i < a->n_models; i++)
-        assert_int_equal(a->models[i], b->models[i]);
+        assert_string_equal(a->models[i], b->models[i]);
     assert_int_equal(a->n_variants, b->n_variants);
     for (int i = 0; i < a->n_variants; i++)
         assert_int_equal(a->variants[i], b->variants[i]);
@@ -126,7 +126,7 @@ static void test_defaults_common(void **state) {
     assert_string_equal(c.name, "");
     assert_string_equal(c.path, "");
     assert_int_equal(c.n_models, 1);
-    assert_int_equal(c.models[0], MW_ENCODER_MOBILENETV2);
+    assert_string_equal(c.models[0], "mobilenetv2");
     assert_int_equal(c.n_variants, 3);
     assert_int_equal(c.variants[0], MW_VARIANT_STD);
     assert_int_equal(c.variants[1], MW_VARIANT_MEMORY);
@@ -251,9 +251,9 @@ static void test_round_trip(void **state) {
     assert_int_equal(a.validation_examples, 500);
     assert_int_equal(a.memory_source, MW_MEMORY_FROM_FULL_TRAIN);
     assert_int_equal(a.n_models, 3);
-    assert_int_equal(a.models[0], MW_ENCODER_RESNET18);
-    assert_int_equal(a.models[1], MW_ENCODER_EFFICIENTNET_B0);
-    assert_int_equal(a.models[2], MW_ENCODER_MOBILENETV2);
+    assert_string_equal(a.models[0], "resnet18");
+    assert_string_equal(a.models[1], "efficientnet_b0");
+    assert_string_equal(a.models[2], "mobilenetv2");
     assert_int_equal(a.n_variants, 2);
     assert_int_equal(a.variants[0], MW_VARIANT_ENCODER_MEMORY);
     assert_int_equal(a.variants[1], MW_VARIANT_STD);
@@ -540,7 +540,7 @@ static void test_overrides_each_type(void **state) {
     assert_int_equal(c.train_examples[0], 1000);
     assert_int_equal(c.train_examples[1], -1);
     assert_int_equal(c.n_models, 1);
-    assert_int_equal(c.models[0], MW_ENCODER_RESNET18);
+    assert_string_equal(c.models[0], "resnet18");
     assert_true(c.schedule.gamma == 0.5);
     assert_int_equal(c.schedule.n_milestones, 2); /* kept from the file */
     assert_int_equal(c.schedule.milestones[1], 30);

@@ -128,7 +128,7 @@ enum { B = 3, M = 5, CLASSES = 10, SIZE = 28, ENC_BATCH = B + M };
 
 static mw_model build(mw_variant v, mw_model_part part, int batch, int memory, bool grads,
                       bool bias) {
-    mw_model_options o = {.encoder = MW_ENCODER_EFFICIENTNET_B0, /* the cheapest encoder */
+    mw_model_options o = {.encoder = &mw_encoder_efficientnet_b0, /* the cheapest encoder */
                           .variant = v,
                           .in_channels = 1,
                           .image_size = SIZE,

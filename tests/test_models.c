@@ -15,7 +15,7 @@
 
 enum { B = 4, M = 6, CLASSES = 10 };
 
-static mw_model build(mw_encoder_kind e, mw_variant v, int channels, int size, bool training) {
+static mw_model build(const mw_encoder *e, mw_variant v, int channels, int size, bool training) {
     mw_model_options o = {.encoder = e,
                           .variant = v,
                           .in_channels = channels,
@@ -68,7 +68,8 @@ static void hashed_load(mw_exec *ex, const mw_graph *g, const mw_safetensors *re
             int w = sibling_weight(g, name);
             assert_true(w >= 0);
             int64_t shape[MW_MAX_DIMS];
-            for (int d = 0; d < mw_tensor_ndim(g, w); d++) shape[d] = mw_tensor_dim(g, w, d);
+            for (int d = 0; d < mw_tensor_ndim(g, w); d++)
+                shape[d] = mw_tensor_dim(g, w, d);
             assert_int_equal(hashed_init_tensor(name, mw_tensor_ndim(g, w), shape, buf, n), 0);
         }
         TEST_OK(mw_exec_write(ex, t, buf, n * 4));
@@ -86,8 +87,8 @@ static void write_inputs(mw_exec *ex, const mw_model *m, int channels, int size)
     free(x), free(mem);
 }
 
-static void compare(const mw_safetensors *ref, const char *key, mw_exec *ex, int tensor,
-                    size_t n, double rtol) {
+static void compare(const mw_safetensors *ref, const char *key, mw_exec *ex, int tensor, size_t n,
+                    double rtol) {
     float *want = test_reference_f32(ref, key, n), *got = malloc(n * 4);
     test_poison(got, n);
     TEST_OK(mw_exec_read(ex, tensor, got, n * 4));
@@ -145,8 +146,8 @@ static void compare_train(const mw_safetensors *ref, const char *key, mw_exec *e
     double dev = deviation(got, want, n), tol = allowed(ref, key);
     note_ratio(ref, key, dev);
     if (!(dev <= tol)) {
-        print_error("%s: %s deviates %.3g from the float64 reference (allowed %.3g)\n",
-                    ref->path, key, dev, tol);
+        print_error("%s: %s deviates %.3g from the float64 reference (allowed %.3g)\n", ref->path,
+                    key, dev, tol);
         fail();
     }
     free(got), free(want);
@@ -177,7 +178,8 @@ static void compare_fingerprints(const mw_safetensors *ref, mw_exec *ex, const m
         double sum = 0, sumsq = 0, want_sum, want_sumsq, want_sample[8];
         int32_t index[8];
         float sample[8];
-        for (size_t k = 0; k < n; k++) sum += v[k], sumsq += (double)v[k] * v[k];
+        for (size_t k = 0; k < n; k++)
+            sum += v[k], sumsq += (double)v[k] * v[k];
         snprintf(key, sizeof key, "after.%s.sum", name);
         TEST_OK(mw_safetensors_read_f64(ref, key, -1, NULL, &want_sum, 1));
         snprintf(key, sizeof key, "after.%s.sumsq", name);
@@ -186,7 +188,8 @@ static void compare_fingerprints(const mw_safetensors *ref, mw_exec *ex, const m
         TEST_OK(mw_safetensors_read_f64(ref, key, -1, NULL, want_sample, 8));
         snprintf(key, sizeof key, "after.%s.index", name);
         TEST_OK(mw_safetensors_read_i32(ref, key, -1, NULL, index, 8));
-        for (int k = 0; k < 8; k++) sample[k] = v[index[k]];
+        for (int k = 0; k < 8; k++)
+            sample[k] = v[index[k]];
         snprintf(key, sizeof key, "after.%s", name);
         double tol = allowed(ref, key), dev = deviation(sample, want_sample, 8);
         note_ratio(ref, key, dev);
@@ -202,10 +205,9 @@ static void compare_fingerprints(const mw_safetensors *ref, mw_exec *ex, const m
     }
 }
 
-static void check_against_reference(mw_encoder_kind e, mw_variant v) {
+static void check_against_reference(const mw_encoder *e, mw_variant v) {
     char file[128];
-    snprintf(file, sizeof file, "encoder_%s_%s.safetensors", mw_encoder_name(e),
-             mw_variant_name(v));
+    snprintf(file, sizeof file, "encoder_%s_%s.safetensors", e->name, mw_variant_name(v));
     mw_safetensors *ref = test_reference(file);
     mw_model m = build(e, v, 3, 32, true);
     mw_exec *ex = NULL;
@@ -234,7 +236,7 @@ static void check_against_reference(mw_encoder_kind e, mw_variant v) {
     TEST_OK(mw_sgd_step(sgd, 0.1f));
     compare_fingerprints(ref, ex, m.g);
     print_message("[ step    ] %s %s: worst deviation so far %.2fx PyTorch float32's own\n",
-                  mw_encoder_name(e), mw_variant_name(v), worst_noise_ratio);
+                  e->name, mw_variant_name(v), worst_noise_ratio);
     mw_sgd_free(sgd);
     mw_exec_free(ex);
     mw_model_free(&m);
@@ -243,22 +245,22 @@ static void check_against_reference(mw_encoder_kind e, mw_variant v) {
 
 #define REFERENCE_TEST(enc, var)                                                                   \
     static void test_##enc##_##var(void **state) {                                                 \
-        check_against_reference(MW_ENCODER_##enc, MW_VARIANT_##var);                               \
+        check_against_reference(&mw_encoder_##enc, MW_VARIANT_##var);                              \
     }
-REFERENCE_TEST(MOBILENETV2, STD)
-REFERENCE_TEST(MOBILENETV2, MEMORY)
-REFERENCE_TEST(MOBILENETV2, ENCODER_MEMORY)
-REFERENCE_TEST(RESNET18, STD)
-REFERENCE_TEST(RESNET18, MEMORY)
-REFERENCE_TEST(RESNET18, ENCODER_MEMORY)
-REFERENCE_TEST(EFFICIENTNET_B0, STD)
-REFERENCE_TEST(EFFICIENTNET_B0, MEMORY)
-REFERENCE_TEST(EFFICIENTNET_B0, ENCODER_MEMORY)
+REFERENCE_TEST(mobilenetv2, STD)
+REFERENCE_TEST(mobilenetv2, MEMORY)
+REFERENCE_TEST(mobilenetv2, ENCODER_MEMORY)
+REFERENCE_TEST(resnet18, STD)
+REFERENCE_TEST(resnet18, MEMORY)
+REFERENCE_TEST(resnet18, ENCODER_MEMORY)
+REFERENCE_TEST(efficientnet_b0, STD)
+REFERENCE_TEST(efficientnet_b0, MEMORY)
+REFERENCE_TEST(efficientnet_b0, ENCODER_MEMORY)
 
 /* Fashion-MNIST's shape: 1x28x28, eval only. */
 static void test_mobilenetv2_fashion_mnist_shape(void **state) {
     mw_safetensors *ref = test_reference("encoder_mobilenetv2_encoder_memory_1x28.safetensors");
-    mw_model m = build(MW_ENCODER_MOBILENETV2, MW_VARIANT_ENCODER_MEMORY, 1, 28, false);
+    mw_model m = build(&mw_encoder_mobilenetv2, MW_VARIANT_ENCODER_MEMORY, 1, 28, false);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(m.g, test_runtime(), &ex));
     hashed_load(ex, m.g, ref);
@@ -289,7 +291,7 @@ static void test_state_dict_names_and_counts(void **state) {
         if (sscanf(line, "# %63s %63s (%dx%dx%*d, 10 classes): %*d tensors, %ld parameters", enc,
                    var, &channels, &size, &params) == 5) {
             if (m.g) mw_model_free(&m);
-            mw_encoder_kind e;
+            const mw_encoder *e;
             mw_variant v;
             TEST_OK(mw_encoder_from_name(enc, &e));
             TEST_OK(mw_variant_from_name(var, &v));
@@ -334,19 +336,24 @@ static void test_state_dict_names_and_counts(void **state) {
 }
 
 static void test_names_and_errors(void **state) {
-    mw_encoder_kind e;
+    const mw_encoder *e;
     mw_variant v;
     TEST_OK(mw_encoder_from_name("mobilenet", &e));
-    assert_int_equal(e, MW_ENCODER_MOBILENETV2);
+    assert_ptr_equal(e, &mw_encoder_mobilenetv2);
     TEST_OK(mw_encoder_from_name("efficientnet", &e));
-    assert_int_equal(e, MW_ENCODER_EFFICIENTNET_B0);
+    assert_ptr_equal(e, &mw_encoder_efficientnet_b0);
+    assert_null(mw_encoder_builtin("vgg16"));
     assert_int_equal(mw_encoder_from_name("vgg16", &e), MW_ERR_INVALID_ARG);
     assert_non_null(strstr(mw_error_message(), "resnet18"));
     assert_int_equal(mw_variant_from_name("memory_wrap", &v), MW_ERR_INVALID_ARG);
     assert_non_null(strstr(mw_error_message(), "encoder_memory"));
     /* an input size whose final map is not divisible by the pooling is a build error */
-    mw_model_options o = {.encoder = MW_ENCODER_MOBILENETV2, .variant = MW_VARIANT_STD,
-                          .in_channels = 3, .image_size = 20, .classes = 10, .batch = 2,
+    mw_model_options o = {.encoder = &mw_encoder_mobilenetv2,
+                          .variant = MW_VARIANT_STD,
+                          .in_channels = 3,
+                          .image_size = 20,
+                          .classes = 10,
+                          .batch = 2,
                           .dropout = -1};
     mw_model m;
     assert_int_not_equal(mw_model_build(&o, &m), MW_OK);
@@ -356,15 +363,15 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_errors),
         cmocka_unit_test(test_state_dict_names_and_counts),
-        cmocka_unit_test(test_MOBILENETV2_STD),
-        cmocka_unit_test(test_MOBILENETV2_MEMORY),
-        cmocka_unit_test(test_MOBILENETV2_ENCODER_MEMORY),
-        cmocka_unit_test(test_RESNET18_STD),
-        cmocka_unit_test(test_RESNET18_MEMORY),
-        cmocka_unit_test(test_RESNET18_ENCODER_MEMORY),
-        cmocka_unit_test(test_EFFICIENTNET_B0_STD),
-        cmocka_unit_test(test_EFFICIENTNET_B0_MEMORY),
-        cmocka_unit_test(test_EFFICIENTNET_B0_ENCODER_MEMORY),
+        cmocka_unit_test(test_mobilenetv2_STD),
+        cmocka_unit_test(test_mobilenetv2_MEMORY),
+        cmocka_unit_test(test_mobilenetv2_ENCODER_MEMORY),
+        cmocka_unit_test(test_resnet18_STD),
+        cmocka_unit_test(test_resnet18_MEMORY),
+        cmocka_unit_test(test_resnet18_ENCODER_MEMORY),
+        cmocka_unit_test(test_efficientnet_b0_STD),
+        cmocka_unit_test(test_efficientnet_b0_MEMORY),
+        cmocka_unit_test(test_efficientnet_b0_ENCODER_MEMORY),
         cmocka_unit_test(test_mobilenetv2_fashion_mnist_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

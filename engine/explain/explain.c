@@ -319,7 +319,7 @@ static mw_status write_json(const explain_ctx *c, const char *checkpoint,
     const char *slash = strrchr(checkpoint, '/');
     cJSON_AddStringToObject(o, "checkpoint", slash ? slash + 1 : checkpoint);
     cJSON_AddStringToObject(o, "dataset", cfg->dataset);
-    cJSON_AddStringToObject(o, "model", mw_encoder_name(c->spec->model));
+    cJSON_AddStringToObject(o, "model", c->spec->model.name);
     cJSON_AddStringToObject(o, "variant", mw_variant_name(c->spec->variant));
     if (c->spec->train_examples < 0)
         cJSON_AddStringToObject(o, "train_examples", "full");
@@ -441,7 +441,7 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
     fprintf(f, "<h1>What the memory says: ");
     mw_html_text(f, ds);
     fprintf(f, ", %s %s, %s, run %d</h1>\n<p class=\"meta\">Checkpoint <code>",
-            mw_encoder_name(c->spec->model), variant, size, c->spec->run);
+            c->spec->model.name, variant, size, c->spec->run);
     mw_html_text(f, ckpt);
     fprintf(f, "</code> on ");
     mw_html_text(f, mw_runtime_device(c->t->rt)->name);

@@ -8,7 +8,7 @@
 static mw_model_options part_options(const mw_explainer *x, mw_model_part part, int batch,
                                      int memory, bool gradients, bool blocks) {
     const mw_dataset *d = x->t->train;
-    mw_model_options o = {.encoder = x->spec.model,
+    mw_model_options o = {.encoder = &x->spec.model,
                           .variant = x->spec.variant,
                           .in_channels = d->channels,
                           .image_size = d->height,
@@ -50,7 +50,7 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     x->checkpoint = checkpoint;
     const mw_dataset *train = t->train;
     MW_TRY(mw_protocol_transform(t->cfg->dataset, &x->tf));
-    x->d = mw_encoder_dim(spec->model);
+    x->d = spec->model.dim;
     x->classes = train->classes;
     x->memory = t->cfg->memory_examples;
     x->image_floats = (size_t)train->channels * train->height * train->width;

@@ -27,7 +27,6 @@ mw_status mw_checkpoint_read_run(const char *path, const char *data_root, mw_con
                          "by memwrap train?)",
                          path);
     mw_run_spec sp = {0};
-    if (s == MW_OK) s = mw_encoder_from_name(model, &sp.model);
     if (s == MW_OK) s = mw_variant_from_name(variant, &sp.variant);
     if (s == MW_OK) {
         sp.train_examples = strtol(size, NULL, 10);
@@ -37,6 +36,9 @@ mw_status mw_checkpoint_read_run(const char *path, const char *data_root, mw_con
         snprintf(set, sizeof set, "dataset.root=%s", data_root ? data_root : "");
         const char *sets[1] = {set};
         s = mw_config_load_text(origin, config, sets, data_root ? 1 : 0, cfg);
+        /* the encoder may be one the config defines: resolved through it */
+        if (s == MW_OK && (s = mw_config_encoder(cfg, model, &sp.model)) != MW_OK)
+            mw_error_wrap(s, "%s: ", path);
     }
     if (s == MW_OK) *spec = sp;
     cJSON_Delete(meta);

@@ -121,7 +121,7 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out) {
     snprintf(out->dataset, sizeof out->dataset, "%s", d->names[0]);
     snprintf(out->data_root, sizeof out->data_root, "%s", d->root);
     out->n_models = 1;
-    out->models[0] = MW_ENCODER_MOBILENETV2;
+    snprintf(out->models[0], sizeof out->models[0], "%s", mw_encoder_mobilenetv2.name);
     out->n_variants = 3;
     out->variants[0] = MW_VARIANT_STD;
     out->variants[1] = MW_VARIANT_MEMORY;
@@ -168,7 +168,7 @@ typedef enum key_kind {
     K_DISTANCE,   /* one of mw_distance_names */
     K_MEM_SOURCE, /* "subset" | "full" */
     K_SCHED_KIND, /* mw_schedule_kind_name spellings */
-    K_MODELS,     /* [str], mw_encoder_from_name */
+    K_MODELS,     /* [str], built-in (mw_encoder_builtin) or config-defined encoders */
     K_VARIANTS,   /* [str], mw_variant_from_name */
     K_SIZES,      /* [int >= 1 or "full"] */
     K_MILESTONES, /* [int], possibly empty (constant LR under multistep) */
@@ -366,13 +366,6 @@ static mw_status check_unique(const load_ctx *x, const char *key, const long *va
 /* Model and variant lists: names through the models module's own parser. */
 typedef mw_status (*enum_parser)(const char *name, int *out);
 
-static mw_status parse_encoder(const char *name, int *out) {
-    mw_encoder_kind e;
-    MW_TRY(mw_encoder_from_name(name, &e));
-    *out = (int)e;
-    return MW_OK;
-}
-
 static mw_status parse_variant(const char *name, int *out) {
     mw_variant v;
     MW_TRY(mw_variant_from_name(name, &v));
@@ -485,9 +478,24 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
         return MW_OK;
     }
     case K_MODELS:
-        MW_TRY(get_name_list(x, k->path, v, parse_encoder, &n, values));
-        for (int i = 0; i < n; i++)
-            c->models[i] = (mw_encoder_kind)values[i];
+        MW_TRY(get_list(x, k->path, v, MW_CONFIG_MAX_LIST, false, &n));
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_GetArrayItem(v, i);
+            if (!cJSON_IsString(e))
+                return mw_error_set(MW_ERR_INVALID_ARG,
+                                    "%s: key '%s'[%d]: expected a string, got %s",
+                                    ORIGIN(x, k->path), k->path, i, json_type(e));
+            mw_encoder enc = {0};
+            mw_status found = mw_config_encoder(c, e->valuestring, &enc);
+            if (found != MW_OK)
+                return mw_error_wrap(found, "%s: key '%s'[%d]: ", ORIGIN(x, k->path), k->path, i);
+            snprintf(c->models[i], sizeof c->models[i], "%s", enc.name); /* canonical */
+            for (int j = 0; j < i; j++)
+                if (strcmp(c->models[j], c->models[i]) == 0)
+                    return mw_error_set(MW_ERR_INVALID_ARG,
+                                        "%s: key '%s': entry %d repeats entry %d",
+                                        ORIGIN(x, k->path), k->path, i, j);
+        }
         c->n_models = n;
         return MW_OK;
     case K_VARIANTS:
@@ -873,9 +881,6 @@ static cJSON *name_array(const int *values, int n, const char *(*name)(int)) {
     return a;
 }
 
-static const char *encoder_name(int e) {
-    return mw_encoder_name((mw_encoder_kind)e);
-}
 static const char *variant_name(int v) {
     return mw_variant_name((mw_variant)v);
 }
@@ -903,10 +908,15 @@ static cJSON *get_value(const key_spec *k, const mw_config *c) {
         return cJSON_CreateString(memory_source_names[c->memory_source != MW_MEMORY_FROM_SUBSET]);
     case K_SCHED_KIND:
         return cJSON_CreateString(mw_schedule_kind_name(c->schedule.kind));
-    case K_MODELS:
-        for (int i = 0; i < c->n_models && i < MW_CONFIG_MAX_LIST; i++)
-            ints[i] = c->models[i];
-        return name_array(ints, c->n_models, encoder_name);
+    case K_MODELS: {
+        cJSON *a = cJSON_CreateArray();
+        for (int i = 0; a && i < c->n_models; i++)
+            if (!cJSON_AddItemToArray(a, cJSON_CreateString(c->models[i]))) {
+                cJSON_Delete(a);
+                return NULL;
+            }
+        return a;
+    }
     case K_VARIANTS:
         for (int i = 0; i < c->n_variants && i < MW_CONFIG_MAX_LIST; i++)
             ints[i] = c->variants[i];
@@ -949,6 +959,14 @@ char *mw_config_to_json(const mw_config *c) {
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     return text;
+}
+
+mw_status mw_config_encoder(const mw_config *c, const char *name, mw_encoder *out) {
+    const mw_encoder *b;
+    (void)c;
+    MW_TRY(mw_encoder_from_name(name, &b));
+    *out = *b;
+    return MW_OK;
 }
 
 mw_status mw_config_check_root(const mw_config *c) {

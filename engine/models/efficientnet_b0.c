@@ -3,26 +3,14 @@
  * input, no final 1x1 conv (d = 320), dropout 0.2 after pooling in training. The t = 1 block
  * still owns an unused conv1/bn1 (state_dict compatibility); drop_connect never fires. */
 #include "models/encoders.h"
-#include "models/layers.h"
+#include "memwrap/layers.h"
 
 /* (blocks n, expansion t, out channels, kernel k, stride of the first block s) */
-static const int stages[][5] = {{1, 1, 16, 3, 1},  {2, 6, 24, 3, 2},  {2, 6, 40, 5, 2},
-                                {3, 6, 80, 3, 2},  {3, 6, 112, 5, 1}, {4, 6, 192, 5, 2},
+static const int stages[][5] = {{1, 1, 16, 3, 1}, {2, 6, 24, 3, 2},  {2, 6, 40, 5, 2},
+                                {3, 6, 80, 3, 2}, {3, 6, 112, 5, 1}, {4, 6, 192, 5, 2},
                                 {1, 6, 320, 3, 1}};
 
 static const float reference_dropout = 0.2f;
-
-static int squeeze_excite(mw_graph *g, int x, int index, int channels, int squeezed) {
-    char name[MW_NAME_MAX];
-    int a = mw_avg_pool(g, x, (int)mw_tensor_dim(g, x, 2)); /* adaptive_avg_pool2d(x, 1) */
-    if (!mw_layer_name(g, name, "layers.%d.se.se1", index)) return -1;
-    a = mw_activate(g, mw_layer_conv(g, a, name, squeezed, 1, 1, 0, 1, true, MW_CONV_INIT_DEFAULT),
-                    MW_ACT_SWISH);
-    if (!mw_layer_name(g, name, "layers.%d.se.se2", index)) return -1;
-    a = mw_activate(g, mw_layer_conv(g, a, name, channels, 1, 1, 0, 1, true, MW_CONV_INIT_DEFAULT),
-                    MW_ACT_SIGMOID);
-    return mw_scale_channels(g, x, a);
-}
 
 static int block(mw_graph *g, int x, int index, int in, int out, int t, int k, int stride) {
     char name[MW_NAME_MAX];
@@ -31,7 +19,8 @@ static int block(mw_graph *g, int x, int index, int in, int out, int t, int k, i
     if (!mw_layer_name(g, name, "layers.%d.conv1", index)) return -1;
     if (t == 1) { /* constructed, never used: its parameters get no gradient */
         int beta, mean, var, tracked;
-        if (mw_layer_conv_params(g, name, in, channels, 1, 1, false, MW_CONV_INIT_DEFAULT, NULL) < 0)
+        if (mw_layer_conv_params(g, name, in, channels, 1, 1, false, MW_CONV_INIT_DEFAULT, NULL) <
+            0)
             return -1;
         if (!mw_layer_name(g, name, "layers.%d.bn1", index)) return -1;
         if (mw_layer_bn_params(g, name, channels, &beta, &mean, &var, &tracked) < 0) return -1;
@@ -45,7 +34,8 @@ static int block(mw_graph *g, int x, int index, int in, int out, int t, int k, i
                       MW_CONV_INIT_DEFAULT);
     if (!mw_layer_name(g, name, "layers.%d.bn2", index)) return -1;
     h = mw_layer_bn(g, h, name, MW_ACT_SWISH);
-    h = squeeze_excite(g, h, index, channels, squeezed);
+    if (!mw_layer_name(g, name, "layers.%d.se", index)) return -1;
+    h = mw_layer_squeeze_excite(g, h, name, squeezed);
     if (!mw_layer_name(g, name, "layers.%d.conv3", index)) return -1;
     h = mw_layer_conv(g, h, name, out, 1, 1, 0, 1, false, MW_CONV_INIT_DEFAULT);
     if (!mw_layer_name(g, name, "layers.%d.bn3", index)) return -1;
@@ -53,7 +43,9 @@ static int block(mw_graph *g, int x, int index, int in, int out, int t, int k, i
     return (stride == 1 && in == out) ? mw_add(g, h, x) : h;
 }
 
-int mw_efficientnet_b0_encoder(mw_graph *g, int maps, const mw_encoder_settings *s) {
+int mw_efficientnet_b0_encoder(mw_graph *g, int maps, const mw_encoder *e,
+                               const mw_encoder_settings *s) {
+    (void)e;
     int x = mw_layer_conv(g, maps, "conv1", 32, 3, 1, 1, 1, false, MW_CONV_INIT_DEFAULT);
     x = mw_layer_bn(g, x, "bn1", MW_ACT_SWISH);
     int in = 32, index = 0;

@@ -4,14 +4,12 @@
 #ifndef MEMWRAP_MODELS_ENCODERS_H
 #define MEMWRAP_MODELS_ENCODERS_H
 
-#include "memwrap/graph.h"
+#include "memwrap/models.h"
 
-typedef struct mw_encoder_settings {
-    float dropout; /* EfficientNet's dropout after pooling; < 0: the reference's 0.2 */
-} mw_encoder_settings;
-
-int mw_mobilenetv2_encoder(mw_graph *g, int maps, const mw_encoder_settings *s);
-int mw_resnet18_encoder(mw_graph *g, int maps, const mw_encoder_settings *s);
-int mw_efficientnet_b0_encoder(mw_graph *g, int maps, const mw_encoder_settings *s);
+int mw_mobilenetv2_encoder(mw_graph *g, int maps, const mw_encoder *e,
+                           const mw_encoder_settings *s);
+int mw_resnet18_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s);
+int mw_efficientnet_b0_encoder(mw_graph *g, int maps, const mw_encoder *e,
+                               const mw_encoder_settings *s);
 
 #endif

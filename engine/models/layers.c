@@ -1,10 +1,11 @@
-/* See layers.h. */
+/* See memwrap/layers.h. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "models/layers.h"
+#include "graph/graph_internal.h"
+#include "memwrap/layers.h"
 
 bool mw_layer_name(mw_graph *g, char out[MW_NAME_MAX], const char *fmt, ...) {
     va_list ap;
@@ -12,8 +13,8 @@ bool mw_layer_name(mw_graph *g, char out[MW_NAME_MAX], const char *fmt, ...) {
     int n = vsnprintf(out, MW_NAME_MAX, fmt, ap);
     va_end(ap);
     if (n < 0 || n >= MW_NAME_MAX) {
-        mw_graph_fail(g, MW_ERR_INVALID_ARG, "tensor name '%s...' longer than %d characters",
-                      out, MW_NAME_MAX - 1);
+        mw_graph_fail(g, MW_ERR_INVALID_ARG, "tensor name '%s...' longer than %d characters", out,
+                      MW_NAME_MAX - 1);
         return false;
     }
     return true;
@@ -67,8 +68,8 @@ int mw_layer_conv(mw_graph *g, int x, const char *name, int cout, int k, int str
     return mw_conv2d(g, x, w, b, stride, padding, groups);
 }
 
-int mw_layer_bn_params(mw_graph *g, const char *name, int channels, int *beta, int *mean,
-                       int *var, int *tracked) {
+int mw_layer_bn_params(mw_graph *g, const char *name, int channels, int *beta, int *mean, int *var,
+                       int *tracked) {
     char pname[MW_NAME_MAX];
     int64_t shape[1] = {channels}, one[1] = {1};
     const mw_init ones = {MW_INIT_CONSTANT, 1.0f}, zeros = {MW_INIT_ZERO, 0.0f};
@@ -88,10 +89,24 @@ int mw_layer_bn_params(mw_graph *g, const char *name, int channels, int *beta, i
 int mw_layer_bn(mw_graph *g, int x, const char *name, mw_activation act) {
     if (!mw_graph_check_inputs(g, name, &x, 1)) return -1;
     int beta, mean, var, tracked;
-    int gamma = mw_layer_bn_params(g, name, (int)mw_tensor_dim(g, x, 0), &beta, &mean, &var,
-                                   &tracked);
+    int gamma =
+        mw_layer_bn_params(g, name, (int)mw_tensor_dim(g, x, 0), &beta, &mean, &var, &tracked);
     if (gamma < 0) return -1;
     return mw_batch_norm(g, x, gamma, beta, mean, var, tracked, MW_BN_MOMENTUM, MW_BN_EPS, act);
+}
+
+int mw_layer_squeeze_excite(mw_graph *g, int x, const char *name, int squeezed) {
+    if (!mw_graph_check_inputs(g, name, &x, 1)) return -1;
+    char pname[MW_NAME_MAX];
+    int channels = (int)mw_tensor_dim(g, x, 0);
+    int a = mw_avg_pool(g, x, (int)mw_tensor_dim(g, x, 2)); /* adaptive_avg_pool2d(x, 1) */
+    if (!mw_layer_name(g, pname, "%s.se1", name)) return -1;
+    a = mw_activate(g, mw_layer_conv(g, a, pname, squeezed, 1, 1, 0, 1, true, MW_CONV_INIT_DEFAULT),
+                    MW_ACT_SWISH);
+    if (!mw_layer_name(g, pname, "%s.se2", name)) return -1;
+    a = mw_activate(g, mw_layer_conv(g, a, pname, channels, 1, 1, 0, 1, true, MW_CONV_INIT_DEFAULT),
+                    MW_ACT_SIGMOID);
+    return mw_scale_channels(g, x, a);
 }
 
 int mw_layer_pool_rows(mw_graph *g, int x, int k) {

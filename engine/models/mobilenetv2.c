@@ -2,10 +2,10 @@
  * memory-wrap's paper/architectures/mobilenet.py): stride-1 stem, ReLU (not ReLU6), the 1x1
  * expansion conv present even when t = 1, residual only for stride 1, avg_pool2d(4). */
 #include "models/encoders.h"
-#include "models/layers.h"
+#include "memwrap/layers.h"
 
 /* (expansion t, out channels, blocks n, stride of the first block s) */
-static const int stages[][4] = {{1, 16, 1, 1}, {6, 24, 2, 1}, {6, 32, 3, 2}, {6, 64, 4, 2},
+static const int stages[][4] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                 {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
 
 static int block(mw_graph *g, int x, int index, int in, int out, int t, int stride) {
@@ -35,8 +35,9 @@ static int block(mw_graph *g, int x, int index, int in, int out, int t, int stri
     return mw_add(g, h, shortcut);
 }
 
-int mw_mobilenetv2_encoder(mw_graph *g, int maps, const mw_encoder_settings *s) {
-    (void)s;
+int mw_mobilenetv2_encoder(mw_graph *g, int maps, const mw_encoder *e,
+                           const mw_encoder_settings *s) {
+    (void)e, (void)s;
     int x = mw_layer_conv(g, maps, "conv1", 32, 3, 1, 1, 1, false, MW_CONV_INIT_DEFAULT);
     x = mw_layer_bn(g, x, "bn1", MW_ACT_RELU);
     int in = 32, index = 0;

@@ -7,32 +7,40 @@
 #include "memwrap/ops.h"
 #include "models/encoders.h"
 
-typedef int (*encoder_fn)(mw_graph *g, int maps, const mw_encoder_settings *s);
+const mw_encoder mw_encoder_mobilenetv2 = {"mobilenetv2", 1280, mw_mobilenetv2_encoder, NULL};
+const mw_encoder mw_encoder_resnet18 = {"resnet18", 512, mw_resnet18_encoder, NULL};
+const mw_encoder mw_encoder_efficientnet_b0 = {"efficientnet_b0", 320, mw_efficientnet_b0_encoder,
+                                               NULL};
 
 static const struct {
-    const char *name, *alias;
-    int dim;
-    encoder_fn build;
-} encoders[MW_ENCODER_COUNT] = {
-    [MW_ENCODER_MOBILENETV2] = {"mobilenetv2", "mobilenet", 1280, mw_mobilenetv2_encoder},
-    [MW_ENCODER_RESNET18] = {"resnet18", "resnet18", 512, mw_resnet18_encoder},
-    [MW_ENCODER_EFFICIENTNET_B0] = {"efficientnet_b0", "efficientnet", 320,
-                                    mw_efficientnet_b0_encoder},
+    const mw_encoder *encoder;
+    const char *alias; /* the reference's own spelling */
+} builtins[] = {
+    {&mw_encoder_mobilenetv2, "mobilenet"},
+    {&mw_encoder_resnet18, NULL},
+    {&mw_encoder_efficientnet_b0, "efficientnet"},
 };
 
-static const char *const variant_names[MW_VARIANT_COUNT] = {"std", "memory", "encoder_memory"};
-
-mw_status mw_encoder_from_name(const char *name, mw_encoder_kind *out) {
-    for (int i = 0; i < MW_ENCODER_COUNT; i++)
-        if (name && (strcmp(name, encoders[i].name) == 0 || strcmp(name, encoders[i].alias) == 0)) {
-            *out = (mw_encoder_kind)i;
-            return MW_OK;
-        }
-    return mw_error_set(MW_ERR_INVALID_ARG,
-                        "unknown model '%s': valid models are mobilenetv2 (or mobilenet), "
-                        "resnet18, efficientnet_b0 (or efficientnet)",
-                        name ? name : "(null)");
+const mw_encoder *mw_encoder_builtin(const char *name) {
+    for (size_t i = 0; name && i < sizeof builtins / sizeof builtins[0]; i++)
+        if (strcmp(name, builtins[i].encoder->name) == 0 ||
+            (builtins[i].alias && strcmp(name, builtins[i].alias) == 0))
+            return builtins[i].encoder;
+    return NULL;
 }
+
+mw_status mw_encoder_from_name(const char *name, const mw_encoder **out) {
+    *out = mw_encoder_builtin(name);
+    if (*out) return MW_OK;
+    return mw_error_set(MW_ERR_INVALID_ARG, "unknown model '%s': valid models are %s",
+                        name ? name : "(null)", mw_encoder_builtin_names());
+}
+
+const char *mw_encoder_builtin_names(void) {
+    return "mobilenetv2 (or mobilenet), resnet18, efficientnet_b0 (or efficientnet)";
+}
+
+static const char *const variant_names[MW_VARIANT_COUNT] = {"std", "memory", "encoder_memory"};
 
 mw_status mw_variant_from_name(const char *name, mw_variant *out) {
     for (int i = 0; i < MW_VARIANT_COUNT; i++)
@@ -45,21 +53,29 @@ mw_status mw_variant_from_name(const char *name, mw_variant *out) {
                         name ? name : "(null)");
 }
 
-const char *mw_encoder_name(mw_encoder_kind e) {
-    return (unsigned)e < MW_ENCODER_COUNT ? encoders[e].name : "?";
-}
-
 const char *mw_variant_name(mw_variant v) {
     return (unsigned)v < MW_VARIANT_COUNT ? variant_names[v] : "?";
 }
 
-int mw_encoder_dim(mw_encoder_kind e) {
-    return (unsigned)e < MW_ENCODER_COUNT ? encoders[e].dim : 0;
-}
-
+/* The encoder on images [N, C, H, W]: its rows [N, d], checked against its declared d. */
 static int encode(mw_graph *g, const mw_model_options *opt, int images) {
+    const mw_encoder *e = opt->encoder;
     mw_encoder_settings s = {opt->dropout};
-    return encoders[opt->encoder].build(g, mw_images_to_maps(g, images), &s);
+    int rows = e->build(g, mw_images_to_maps(g, images), e, &s);
+    if (rows < 0) {
+        if (mw_graph_status(g) == MW_OK)
+            mw_graph_fail(g, MW_ERR_INVALID_ARG, "encoder %s returned no tensor", e->name);
+        return -1;
+    }
+    if (mw_tensor_ndim(g, rows) != 2 || mw_tensor_dim(g, rows, 0) != mw_tensor_dim(g, images, 0) ||
+        mw_tensor_dim(g, rows, 1) != e->dim)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "encoder %s must return rows [%lld, %d] (its dim), not a %d-d "
+                             "tensor of %lld x %lld",
+                             e->name, (long long)mw_tensor_dim(g, images, 0), e->dim,
+                             mw_tensor_ndim(g, rows), (long long)mw_tensor_dim(g, rows, 0),
+                             (long long)mw_tensor_dim(g, rows, 1));
+    return rows;
 }
 
 /* Appends the backward pass of the model's output for a given output gradient (an input
@@ -67,7 +83,8 @@ static int encode(mw_graph *g, const mw_model_options *opt, int images) {
 static void add_input_gradients(mw_graph *g, int output, const int wrt[2], mw_model *out) {
     int64_t shape[MW_MAX_DIMS];
     int ndim = mw_tensor_ndim(g, output);
-    for (int i = 0; i < ndim; i++) shape[i] = mw_tensor_dim(g, output, i);
+    for (int i = 0; i < ndim; i++)
+        shape[i] = mw_tensor_dim(g, output, i);
     out->output_grad = mw_graph_input(g, "output_grad", MW_F32, ndim, shape);
     int n_wrt = wrt[1] >= 0 ? 2 : 1;
     if (mw_graph_status(g) != MW_OK) return;
@@ -86,9 +103,11 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
     out->images = out->memory = out->encodings = out->memory_encodings = out->labels = -1;
     out->logits = out->content_weights = out->loss = -1;
     out->output_grad = out->input_grad = out->memory_grad = out->attention_bias = -1;
-    if ((unsigned)opt->encoder >= MW_ENCODER_COUNT || (unsigned)opt->variant >= MW_VARIANT_COUNT ||
-        (unsigned)opt->part > MW_MODEL_HEAD)
-        return mw_error_set(MW_ERR_INVALID_ARG, "model: unknown encoder, variant or part");
+    if (!opt->encoder || !opt->encoder->build || !opt->encoder->name || opt->encoder->dim < 1 ||
+        (unsigned)opt->variant >= MW_VARIANT_COUNT || (unsigned)opt->part > MW_MODEL_HEAD)
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "model: no encoder (with a name, a builder and a dim >= 1), or an "
+                            "unknown variant or part");
     bool memory = opt->variant != MW_VARIANT_STD;
     bool needs_memory = memory && opt->part != MW_MODEL_ENCODER;
     if (opt->in_channels < 1 || opt->image_size < 4 || opt->classes < 1 || opt->batch < 1 ||
@@ -102,7 +121,7 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
     mw_graph *g = mw_graph_create();
     if (!g) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     out->g = g;
-    int d = encoders[opt->encoder].dim;
+    int d = opt->encoder->dim;
     int e, m = -1;
     if (opt->part == MW_MODEL_HEAD) {
         int64_t eshape[2] = {opt->batch, d};
@@ -166,8 +185,8 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
     }
     mw_status s = mw_graph_status(g);
     if (s != MW_OK) {
-        mw_error_set(s, "building %s/%s: %s", mw_encoder_name(opt->encoder),
-                     mw_variant_name(opt->variant), mw_graph_error(g));
+        mw_error_set(s, "building %s/%s: %s", opt->encoder->name, mw_variant_name(opt->variant),
+                     mw_graph_error(g));
         mw_model_free(out);
         return s;
     }

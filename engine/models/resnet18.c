@@ -1,10 +1,9 @@
 /* ResNet18, CIFAR variant (reference-spec 5.2; memory-wrap's paper/architectures/resnet.py):
  * 3x3 stride-1 stem without max-pool, BasicBlocks, conv weights N(0, √(2/(k²·out))). */
 #include "models/encoders.h"
-#include "models/layers.h"
+#include "memwrap/layers.h"
 
-static int basic_block(mw_graph *g, int x, int layer, int index, int in, int planes,
-                       int stride) {
+static int basic_block(mw_graph *g, int x, int layer, int index, int in, int planes, int stride) {
     char name[MW_NAME_MAX];
     const mw_conv_init init = MW_CONV_INIT_FAN_OUT_NORMAL;
     if (!mw_layer_name(g, name, "layer%d.%d.conv1", layer, index)) return -1;
@@ -25,8 +24,8 @@ static int basic_block(mw_graph *g, int x, int layer, int index, int in, int pla
     return mw_relu(g, mw_add(g, h, shortcut));
 }
 
-int mw_resnet18_encoder(mw_graph *g, int maps, const mw_encoder_settings *s) {
-    (void)s;
+int mw_resnet18_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s) {
+    (void)e, (void)s;
     int x = mw_layer_conv(g, maps, "conv1", 64, 3, 1, 1, 1, false, MW_CONV_INIT_FAN_OUT_NORMAL);
     x = mw_layer_bn(g, x, "bn1", MW_ACT_RELU);
     int in = 64;

@@ -26,7 +26,7 @@ void mw_run_basename(const mw_config *cfg, const mw_run_spec *spec, char *out, s
         snprintf(size, sizeof size, "full");
     else
         snprintf(size, sizeof size, "%ld", spec->train_examples);
-    snprintf(out, cap, "%s-%s-%s-%s-run%d", cfg->dataset, mw_encoder_name(spec->model),
+    snprintf(out, cap, "%s-%s-%s-%s-run%d", cfg->dataset, spec->model.name,
              mw_variant_name(spec->variant), size, spec->run);
 }
 
@@ -68,7 +68,7 @@ static mw_status run_data_init(const mw_trainer *t, const mw_run_spec *spec, run
 static mw_model_options model_options(const mw_trainer *t, const mw_run_spec *spec, int batch,
                                       bool training) {
     const mw_device_info *dev = mw_runtime_device(t->rt);
-    mw_model_options o = {.encoder = spec->model,
+    mw_model_options o = {.encoder = &spec->model,
                           .variant = spec->variant,
                           .in_channels = t->train->channels,
                           .image_size = t->train->height,
@@ -298,7 +298,7 @@ static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, i
                        "{\"format\":\"memwrap-checkpoint-%d\",\"dataset\":\"%s\",\"model\":\"%s\","
                        "\"variant\":\"%s\",\"train_examples\":\"%ld\",\"run\":\"%d\","
                        "\"epochs\":\"%d\",\"config\":\"",
-                       MW_CHECKPOINT_FORMAT, t->cfg->dataset, mw_encoder_name(spec->model),
+                       MW_CHECKPOINT_FORMAT, t->cfg->dataset, spec->model.name,
                        mw_variant_name(spec->variant), spec->train_examples, spec->run, epochs);
     for (size_t i = 0; i < len; i++) {
         char ch = config[i];

@@ -12,8 +12,9 @@ extern "C" {
 
 /* Reads the grid's config (validated like any config file) and the run's model, variant,
  * training-set size and index from the checkpoint's __metadata__. `data_root`, when not
- * NULL, replaces the dataset directory recorded there. A checkpoint without that metadata
- * is MW_ERR_FORMAT naming the file. */
+ * NULL, replaces the dataset directory recorded there. spec->model refers into *cfg (an
+ * encoder the config defines). A checkpoint without that metadata is MW_ERR_FORMAT naming
+ * the file. */
 mw_status mw_checkpoint_read_run(const char *path, const char *data_root, mw_config *cfg,
                                  mw_run_spec *spec);
 

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-enum { MW_CONFIG_MAX_LIST = 8 };
+enum { MW_CONFIG_MAX_LIST = 8, MW_ENCODER_NAME_MAX = 32 };
 
 typedef enum mw_memory_source {
     MW_MEMORY_FROM_SUBSET = 0, /* memory drawn from the run's training subset (arXiv-era code) */
@@ -28,7 +28,8 @@ typedef struct mw_config {
     char dataset[32];   /* dataset.name */
     char data_root[512]; /* dataset.root */
     int n_models;
-    mw_encoder_kind models[MW_CONFIG_MAX_LIST];
+    char models[MW_CONFIG_MAX_LIST][MW_ENCODER_NAME_MAX]; /* built-in (canonical) or
+                                                             config-defined encoder names */
     int n_variants;
     mw_variant variants[MW_CONFIG_MAX_LIST];
     int n_sizes;
@@ -55,6 +56,11 @@ typedef struct mw_config {
 } mw_config;
 
 enum { MW_CONFIG_MAX_REPEATS = 16 }; /* eval_repeats and explain.repeats */
+
+/* The encoder named `name` (an entry of models, or any): a built-in one, or one the config
+ * defines. *out refers into c (a config-defined encoder's layers): keep c alive and in
+ * place while using it. An unknown name is MW_ERR_INVALID_ARG listing the valid ones. */
+mw_status mw_config_encoder(const mw_config *c, const char *name, mw_encoder *out);
 
 /* Per-dataset defaults (reference-spec 3): epochs, schedule, validation split. */
 mw_status mw_config_defaults(const char *dataset, mw_config *out);

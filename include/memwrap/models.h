@@ -31,10 +31,10 @@ typedef struct mw_head_options {
     mw_head_kind kind;
     const char *distance; /* "cosine" (default when NULL), "l2", "dot" */
     int classes;
-    const char *prefix;   /* parameter name prefix, e.g. "mw." (NULL: none) */
+    const char *prefix;          /* parameter name prefix, e.g. "mw." (NULL: none) */
     mw_classifier_fn classifier; /* NULL: memorywrap's default MLP */
     void *classifier_user;
-    bool return_weights;  /* keep the content weights readable after a run */
+    bool return_weights; /* keep the content weights readable after a run */
     /* Adds an input "attention_bias" [N, M] to the scores before sparsemax. An entry of
      * MW_ATTENTION_MASKED keeps memory sample j out of row i's attention exactly (sparsemax
      * gives weight 0 to any score more than 1 below the row's largest): one run can then
@@ -58,12 +58,44 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
 
 /* ---- whole models: encoder x variant, as the reference's get_model ------------------- */
 
-typedef enum mw_encoder_kind {
-    MW_ENCODER_MOBILENETV2 = 0, /* d = 1280 */
-    MW_ENCODER_RESNET18,        /* d = 512 */
-    MW_ENCODER_EFFICIENTNET_B0, /* d = 320 */
-    MW_ENCODER_COUNT
-} mw_encoder_kind;
+/* Settings a model passes to its encoder's builder. */
+typedef struct mw_encoder_settings {
+    float dropout; /* the encoder's dropout, where it has one (EfficientNet's, after pooling);
+                      < 0: the encoder's own default (the reference's 0.2) */
+} mw_encoder_settings;
+
+typedef struct mw_encoder mw_encoder;
+
+/* Builds the encoder on feature maps [C, N, H, W] (the images after mw_images_to_maps) and
+ * returns its rows [N, e->dim], or -1 after recording an error (mw_graph_fail). A memory
+ * variant's graph calls it twice, on the images and on the memory: layers made with
+ * memwrap/layers.h are found again by name on the second call, so the two branches share
+ * every weight and running statistic. */
+typedef int (*mw_encoder_fn)(mw_graph *g, int maps, const mw_encoder *e,
+                             const mw_encoder_settings *s);
+
+/* An encoder: the paper's three are built in; a C user writes one with the layers of
+ * memwrap/layers.h, a config can describe one (configs/README.md, "encoders"). Every
+ * model, trainer, evaluation, explanation and checkpoint takes either alike. */
+struct mw_encoder {
+    const char *name; /* in configs, results and checkpoints' metadata */
+    int dim;          /* the width d of the rows it returns */
+    mw_encoder_fn build;
+    const void *user; /* for the builder: yours, or a config-defined encoder's layers */
+};
+
+/* The paper's encoders (reference-spec 5): CIFAR variants, for 1 or 3 channels. */
+extern const mw_encoder mw_encoder_mobilenetv2;     /* d 1280 */
+extern const mw_encoder mw_encoder_resnet18;        /* d 512 */
+extern const mw_encoder mw_encoder_efficientnet_b0; /* d 320 */
+
+/* A built-in encoder by name: mobilenetv2 (alias mobilenet), resnet18, efficientnet_b0
+ * (alias efficientnet); NULL for another name. mw_encoder_from_name: the same, with
+ * MW_ERR_INVALID_ARG listing the valid names for another name. */
+const mw_encoder *mw_encoder_builtin(const char *name);
+mw_status mw_encoder_from_name(const char *name, const mw_encoder **out);
+/* The names mw_encoder_builtin knows, for messages: "mobilenetv2 (or mobilenet), ...". */
+const char *mw_encoder_builtin_names(void);
 
 typedef enum mw_variant {
     MW_VARIANT_STD = 0,        /* encoder + linear head ("linear.*") */
@@ -72,14 +104,10 @@ typedef enum mw_variant {
     MW_VARIANT_COUNT
 } mw_variant;
 
-/* Names as the CLI and configs spell them: mobilenetv2 (alias mobilenet), resnet18,
- * efficientnet_b0 (alias efficientnet); std, memory, encoder_memory. Unknown names are
+/* Names as the CLI and configs spell them: std, memory, encoder_memory. An unknown name is
  * MW_ERR_INVALID_ARG with the valid ones in the message. */
-mw_status mw_encoder_from_name(const char *name, mw_encoder_kind *out);
 mw_status mw_variant_from_name(const char *name, mw_variant *out);
-const char *mw_encoder_name(mw_encoder_kind e);
 const char *mw_variant_name(mw_variant v);
-int mw_encoder_dim(mw_encoder_kind e);
 
 /* Which part of the model a graph holds. The parts share the whole model's parameter names,
  * so each loads from its checkpoint (mw_checkpoint_load_part). In eval mode an image's
@@ -92,16 +120,16 @@ typedef enum mw_model_part {
 } mw_model_part;
 
 typedef struct mw_model_options {
-    mw_encoder_kind encoder;
+    const mw_encoder *encoder;
     mw_variant variant;
     int in_channels; /* 3 (CIFAR-10, SVHN, CINIC-10) or 1 (Fashion-MNIST) */
     int image_size;  /* 32 or 28 */
     int classes;
-    int batch;       /* input images per run */
-    int memory;      /* memory images per run (memory variants) */
-    const char *distance; /* NULL: cosine */
-    float dropout;   /* EfficientNet encoder dropout; < 0: the reference's 0.2 */
-    bool training;   /* add labels, the loss and the backward pass */
+    int batch;             /* input images per run */
+    int memory;            /* memory images per run (memory variants) */
+    const char *distance;  /* NULL: cosine */
+    float dropout;         /* EfficientNet encoder dropout; < 0: the reference's 0.2 */
+    bool training;         /* add labels, the loss and the backward pass */
     bool overlap_branches; /* memory branch on queue 1, overlapping the input branch */
     mw_model_part part;    /* the whole model by default */
     /* Gradients of the part's output with respect to its inputs, for a given output gradient
@@ -114,19 +142,19 @@ typedef struct mw_model_options {
 /* Tensor ids of a built model; -1 where the part or the options have no such tensor. */
 typedef struct mw_model {
     mw_graph *g;
-    int images;          /* input [batch, C, H, W] (WHOLE, ENCODER) */
-    int memory;          /* input [memory, C, H, W] (WHOLE, memory variants) */
-    int encodings;       /* ENCODER: output [batch, d] (kept); HEAD: input [batch, d] */
+    int images;           /* input [batch, C, H, W] (WHOLE, ENCODER) */
+    int memory;           /* input [memory, C, H, W] (WHOLE, memory variants) */
+    int encodings;        /* ENCODER: output [batch, d] (kept); HEAD: input [batch, d] */
     int memory_encodings; /* HEAD input [memory, d] (memory variants) */
-    int labels;          /* int32 [batch], with training */
-    int logits;          /* [batch, classes] (kept; WHOLE, HEAD) */
-    int content_weights; /* [batch, memory] (kept; memory variants) */
-    int loss;            /* [1] (kept), with training */
-    int output_grad;     /* input_gradients: input, the gradient of the output (logits or
-                            encodings) */
-    int input_grad;      /* input_gradients: [batch, ...] gradient of images or encodings (kept) */
-    int memory_grad;     /* input_gradients, memory variants: gradient of the memory input (kept) */
-    int attention_bias;  /* input [batch, memory] with mw_model_options.attention_bias */
+    int labels;           /* int32 [batch], with training */
+    int logits;           /* [batch, classes] (kept; WHOLE, HEAD) */
+    int content_weights;  /* [batch, memory] (kept; memory variants) */
+    int loss;             /* [1] (kept), with training */
+    int output_grad;      /* input_gradients: input, the gradient of the output (logits or
+                             encodings) */
+    int input_grad;       /* input_gradients: [batch, ...] gradient of images or encodings (kept) */
+    int memory_grad;    /* input_gradients, memory variants: gradient of the memory input (kept) */
+    int attention_bias; /* input [batch, memory] with mw_model_options.attention_bias */
 } mw_model;
 
 /* Builds the graph: for memory variants the encoder runs twice with shared weights, once

@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 typedef struct mw_run_spec {
-    mw_encoder_kind model;
+    mw_encoder model; /* by value; a config-defined one refers into its config */
     mw_variant variant;
     long train_examples; /* -1: the whole training set less the validation split */
     int run;             /* run index, also the seed */

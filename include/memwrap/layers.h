@@ -1,0 +1,63 @@
+/* Building blocks for encoders: convolutions, batch norm, pooling and squeeze-excitation
+ * whose parameters and running statistics are found or created by their state_dict name
+ * ("layers.3.conv1" gives "layers.3.conv1.weight"). Building an encoder twice in one graph
+ * (the input branch, then the memory branch of a Memory Wrap model) therefore shares every
+ * weight and running statistic, as PyTorch's module reuse does. Each function returns the
+ * output tensor id, or -1 once an error is recorded in the graph (memwrap/graph.h). Feature
+ * maps are [C, N, H, W] (memwrap/ops.h). */
+#ifndef MEMWRAP_LAYERS_H
+#define MEMWRAP_LAYERS_H
+
+#include <stdbool.h>
+
+#include "memwrap/graph.h"
+#include "memwrap/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* PyTorch's BatchNorm2d settings, which the reference's encoders use. */
+#define MW_BN_MOMENTUM 0.1f
+#define MW_BN_EPS 1e-5f
+
+/* Formats a tensor name into out; false (and a graph error) when it does not fit
+ * MW_NAME_MAX. */
+bool mw_layer_name(mw_graph *g, char out[MW_NAME_MAX], const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* How conv weights start: PyTorch's default U(±1/√fan_in), or ResNet's N(0, √(2/(k²·out))). */
+typedef enum mw_conv_init { MW_CONV_INIT_DEFAULT = 0, MW_CONV_INIT_FAN_OUT_NORMAL } mw_conv_init;
+
+/* The weight [cout, cin/groups, k, k] (and, with `bias`, the bias [cout] into *bias_out) of
+ * conv `name`, without using them (a layer a model owns but never runs). */
+int mw_layer_conv_params(mw_graph *g, const char *name, int cin, int cout, int k, int groups,
+                         bool bias, mw_conv_init init, int *bias_out);
+
+/* Conv `name` on x [cin, N, H, W]: cout channels, k x k kernel, zero padding, groups. */
+int mw_layer_conv(mw_graph *g, int x, const char *name, int cout, int k, int stride, int padding,
+                  int groups, bool bias, mw_conv_init init);
+
+/* The parameters and running statistics of batch norm `name` over `channels`; returns γ and
+ * sets the others. */
+int mw_layer_bn_params(mw_graph *g, const char *name, int channels, int *beta, int *mean, int *var,
+                       int *tracked);
+
+/* Batch norm `name` on x, then `act` (fused). */
+int mw_layer_bn(mw_graph *g, int x, const char *name, mw_activation act);
+
+/* Squeeze-excitation (EfficientNet's): x · sigmoid(se2(swish(se1(mean over H, W of x)))),
+ * se1 and se2 1x1 convs with bias, `name`.se1 to `squeezed` channels and `name`.se2 back. */
+int mw_layer_squeeze_excite(mw_graph *g, int x, const char *name, int squeezed);
+
+/* k x k average pooling of maps [C, N, H, W] (k = H = W: global) to rows [N, C]
+ * (avg_pool2d + flatten): how an encoder ends. */
+int mw_layer_pool_rows(mw_graph *g, int x, int k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
