@@ -673,6 +673,124 @@ static int load_tree(const char *dir, int *count) {
     return 0;
 }
 
+/* ---- encoders the config defines ----------------------------------------------------- */
+
+static const char encoder_config[] =
+    "{\"dataset\": {\"name\": \"cifar10\"},\n"
+    " \"encoders\": {\"small\": [\n"
+    "   {\"type\": \"conv\", \"out\": 8},\n"
+    "   {\"type\": \"batch_norm\", \"activation\": \"relu\"},\n"
+    "   {\"type\": \"residual\", \"body\": [{\"type\": \"conv\", \"out\": 16, \"stride\": 2},\n"
+    "                                     {\"type\": \"batch_norm\"}],\n"
+    "                          \"shortcut\": [{\"type\": \"conv\", \"out\": 16, \"kernel\": 1,\n"
+    "                                        \"stride\": 2}]},\n"
+    "   {\"type\": \"activation\", \"function\": \"swish\"},\n"
+    "   {\"type\": \"squeeze_excite\", \"squeezed\": 4},\n"
+    "   {\"type\": \"avg_pool\", \"kernel\": 2},\n"
+    "   {\"type\": \"global_pool\"},\n"
+    "   {\"type\": \"dropout\", \"p\": 0.25},\n"
+    "   {\"type\": \"linear\", \"out\": 24, \"bias\": false}]},\n"
+    " \"models\": [\"small\", \"resnet18\"]}";
+
+static void test_defined_encoders(void **state) {
+    fixture *fx = *state;
+    mw_config a, b;
+    expect_load(fx, encoder_config, NULL, 0, MW_OK, &a, NULL);
+    assert_int_equal(a.n_encoders, 1);
+    const mw_layer_list *l = &a.encoders[0];
+    assert_string_equal(l->name, "small");
+    assert_int_equal(l->n, 12); /* the residual's three branch layers inline */
+    assert_int_equal(l->dim, 24);
+    assert_int_equal(l->layers[0].kind, MW_LAYER_CONV);
+    assert_int_equal(l->layers[0].kernel, 3); /* defaults: 3x3, stride 1, same padding */
+    assert_int_equal(l->layers[0].padding, 1);
+    assert_false(l->layers[0].bias);
+    assert_int_equal(l->layers[2].kind, MW_LAYER_RESIDUAL);
+    assert_int_equal(l->layers[2].body, 2);
+    assert_int_equal(l->layers[2].shortcut, 1);
+    assert_int_equal(l->layers[5].padding, 0); /* the 1x1 shortcut */
+    assert_true(l->layers[10].p == 0.25f);
+    assert_false(l->layers[11].bias);
+    assert_string_equal(a.models[0], "small");
+    assert_string_equal(a.models[1], "resnet18");
+    /* resolved through the config: a layer-list encoder named and sized as defined */
+    mw_encoder e;
+    assert_ok(mw_config_encoder(&a, "small", &e));
+    assert_string_equal(e.name, "small");
+    assert_int_equal(e.dim, 24);
+    assert_ptr_equal(e.user, l);
+    assert_ok(mw_config_encoder(&a, "efficientnet", &e));
+    assert_string_equal(e.name, "efficientnet_b0");
+    assert_int_equal(mw_config_encoder(&a, "tiny", &e), MW_ERR_INVALID_ARG);
+    assert_contains(mw_error_message(), "small"); /* the defined ones are listed too */
+    /* the written config reads back the same, layer for layer */
+    char *json = mw_config_to_json(&a);
+    char other[160];
+    snprintf(other, sizeof other, "%s/again.json", fx->dir);
+    write_text(other, json);
+    assert_ok(mw_config_load(other, NULL, 0, &b));
+    assert_int_equal(b.n_encoders, 1);
+    assert_int_equal(b.encoders[0].n, l->n);
+    assert_int_equal(b.encoders[0].dim, l->dim);
+    assert_memory_equal(b.encoders[0].layers, l->layers, (size_t)l->n * sizeof l->layers[0]);
+    char *json2 = mw_config_to_json(&b);
+    assert_string_equal(json, json2);
+    free(json);
+    free(json2);
+}
+
+static void test_defined_encoder_errors(void **state) {
+    fixture *fx = *state;
+    static const struct {
+        const char *encoders, *parts[2];
+    } cases[] = {
+        {"{\"e\": [{\"type\": \"convolution\", \"out\": 8}]}", {"'encoders.e'", "[0]: \"type\""}},
+        {"{\"e\": [{\"type\": \"conv\"}]}", {"[0]", "needs \"out\""}},
+        {"{\"e\": [{\"type\": \"conv\", \"out\": 8, \"size\": 3}]}",
+         {"unknown key \"size\"", "valid: out, kernel"}},
+        {"{\"e\": [{\"type\": \"conv\", \"out\": 0}]}", {"[0]", "\"out\" must be an integer >= 1"}},
+        {"{\"e\": [{\"type\": \"batch_norm\", \"activation\": \"tanh\"}]}",
+         {"[0]", "relu, swish, sigmoid"}},
+        {"{\"e\": [{\"type\": \"dropout\", \"p\": 1}]}", {"[0]", "[0, 1)"}},
+        {"{\"e\": [{\"type\": \"conv\", \"out\": 8}]}", {"'encoders.e'", "global_pool"}},
+        {"{\"e\": [{\"type\": \"linear\", \"out\": 8}]}", {"layers.0", "needs rows"}},
+        {"{\"e\": [{\"type\": \"global_pool\"}, {\"type\": \"conv\", \"out\": 8}]}",
+         {"layers.1", "needs feature maps"}},
+        {"{\"e\": [{\"type\": \"avg_pool\", \"kernel\": 5}, {\"type\": \"global_pool\"}]}",
+         {"layers.0", "does not divide"}},
+        {"{\"e\": [{\"type\": \"residual\", \"body\": [{\"type\": \"conv\", \"out\": 8}]},"
+         " {\"type\": \"global_pool\"}]}",
+         {"layers.0", "shortcut that matches"}},
+        {"{\"e\": [{\"type\": \"residual\", \"body\": []}]}", {"[0]", "non-empty"}},
+        {"{\"e\": []}", {"'encoders.e'", "at least one layer"}},
+        {"{\"resnet18\": [{\"type\": \"global_pool\"}]}", {"'encoders.resnet18'", "built-in"}},
+        {"{\"my net\": [{\"type\": \"global_pool\"}]}", {"'encoders.my net'", "letters, digits"}},
+        {"[{\"type\": \"global_pool\"}]", {"'encoders'", "an object"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, "{\"dataset\": {\"name\": \"svhn\"}, \"encoders\": %s}",
+                 cases[i].encoders);
+        mw_config c;
+        expect_load(fx, json, NULL, 0, MW_ERR_INVALID_ARG, &c, cases[i].parts[0], cases[i].parts[1],
+                    NULL);
+    }
+    /* a model that names no encoder lists the defined ones among the valid names */
+    mw_config c;
+    expect_load(fx,
+                "{\"dataset\": {\"name\": \"svhn\"}, \"encoders\": {\"mine\": [{\"type\": "
+                "\"global_pool\"}]}, \"models\": [\"yours\"]}",
+                NULL, 0, MW_ERR_INVALID_ARG, &c, "'models'[0]", "mine", NULL);
+    /* checked on the dataset's own images: a pool that divides 28 but not 32 */
+    const char *pool7 = "\"encoders\": {\"p\": [{\"type\": \"avg_pool\", \"kernel\": 7}, "
+                        "{\"type\": \"global_pool\"}]}";
+    char json[512];
+    snprintf(json, sizeof json, "{\"dataset\": {\"name\": \"fashion-mnist\"}, %s}", pool7);
+    expect_load(fx, json, NULL, 0, MW_OK, &c, NULL);
+    snprintf(json, sizeof json, "{\"dataset\": {\"name\": \"cifar10\"}, %s}", pool7);
+    expect_load(fx, json, NULL, 0, MW_ERR_INVALID_ARG, &c, "3x32x32", "does not divide", NULL);
+}
+
 static void test_shipped_configs_load(void **state) {
     (void)state;
     int count = 0;
@@ -730,6 +848,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_minimal_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defined_encoders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defined_encoder_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),

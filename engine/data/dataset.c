@@ -33,6 +33,7 @@ typedef struct ds_kind {
     const char *name;       /* canonical, stored in mw_dataset.name */
     const char *aliases[3]; /* also accepted (case-insensitively, like the name) */
     const char *const *classes; /* ten names in label order */
+    int channels, size;         /* of every image */
     ds_loader load;
     const char *hint; /* where to get the files, appended to "not found" errors */
 } ds_kind;
@@ -40,32 +41,32 @@ typedef struct ds_kind {
 static const ds_kind kinds[] = {
     {"fashion-mnist",
      {"fmnist", "fashion_mnist", NULL},
-     fashion_names,
+     fashion_names, 1, 28,
      load_mnist,
      "install the Debian package dataset-fashion-mnist (files in "
      "/usr/share/datasets/fashion-mnist) "
      "or download the four *-ubyte.gz files from https://github.com/zalandoresearch/fashion-mnist"},
     {"mnist",
      {NULL},
-     digit_names,
+     digit_names, 1, 28,
      load_mnist,
      "download the four *-ubyte.gz files from https://yann.lecun.com/exdb/mnist/ (mirror: "
      "https://ossci-datasets.s3.amazonaws.com/mnist/)"},
     {"cifar10",
      {"cifar-10", NULL},
-     cifar_names,
+     cifar_names, 3, 32,
      load_cifar10,
      "download and unpack https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (the binary "
      "version, cifar-10-batches-bin/)"},
     {"svhn",
      {NULL},
-     digit_names,
+     digit_names, 3, 32,
      load_svhn,
      "download train_32x32.mat and test_32x32.mat (format 2) from "
      "http://ufldl.stanford.edu/housenumbers/"},
     {"cinic10",
      {"cinic-10", NULL},
-     cifar_names,
+     cifar_names, 3, 32,
      load_cinic10,
      "download and unpack CINIC-10.tar.gz from https://datashare.ed.ac.uk/handle/10283/3192 "
      "(root holds train/, valid/, test/)"},
@@ -77,6 +78,16 @@ const char *mw_dataset_names(void) {
 }
 
 static const ds_kind *find_kind(const char *name);
+
+mw_status mw_dataset_image_shape(const char *dataset, int *channels, int *size) {
+    const ds_kind *k = dataset ? find_kind(dataset) : NULL;
+    if (!k)
+        return mw_error_set(MW_ERR_INVALID_ARG, "unknown dataset '%s' (valid: %s)",
+                            dataset ? dataset : "(null)", mw_dataset_names());
+    *channels = k->channels;
+    *size = k->size;
+    return MW_OK;
+}
 
 const char *mw_dataset_class_name(const char *dataset, int label) {
     const ds_kind *k = dataset ? find_kind(dataset) : NULL;

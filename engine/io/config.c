@@ -9,7 +9,9 @@
  * the offending key came from one). */
 #define _POSIX_C_SOURCE 200809L
 
+#include "io/encoder_json.h"
 #include "memwrap/config.h"
+#include "memwrap/data.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -168,6 +170,7 @@ typedef enum key_kind {
     K_DISTANCE,   /* one of mw_distance_names */
     K_MEM_SOURCE, /* "subset" | "full" */
     K_SCHED_KIND, /* mw_schedule_kind_name spellings */
+    K_ENCODERS,   /* {name: [layer, ...]}: encoders the config defines (io/encoder_json.h) */
     K_MODELS,     /* [str], built-in (mw_encoder_builtin) or config-defined encoders */
     K_VARIANTS,   /* [str], mw_variant_from_name */
     K_SIZES,      /* [int >= 1 or "full"] */
@@ -194,6 +197,7 @@ static const key_spec keys[] = {
     {"dataset.root", K_STRING, AT(data_root), NO_BOUND},
     {"dataset.validation_examples", K_INT, AT(validation_examples), 0, false},
     {"dataset.memory_source", K_MEM_SOURCE, NO_FIELD, NO_BOUND},
+    {"encoders", K_ENCODERS, NO_FIELD, NO_BOUND}, /* before models, which may name them */
     {"models", K_MODELS, NO_FIELD, NO_BOUND},
     {"variants", K_VARIANTS, NO_FIELD, NO_BOUND},
     {"train_examples", K_SIZES, NO_FIELD, NO_BOUND},
@@ -416,6 +420,50 @@ static int count_names(const char *const *names) {
 }
 
 /* Copies the JSON value `v` of key `k` into `c`. */
+/* Encoder names become file names (checkpoints, explanation folders): plain characters, and
+ * none that would hide a built-in encoder. */
+static bool plain_name(const char *s) {
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+/* "encoders": each member a layer list, checked on the dataset's image shape now, so that a
+ * mistake in the last model of a grid stops the grid before the first one trains. */
+static mw_status set_encoders(const load_ctx *x, const char *key, const cJSON *v, mw_config *c) {
+    if (!cJSON_IsObject(v)) return type_error(x, key, "an object {name: [layers]}", v);
+    int channels, size;
+    MW_TRY(mw_dataset_image_shape(c->dataset, &channels, &size));
+    c->n_encoders = 0;
+    for (const cJSON *m = v->child; m; m = m->next) {
+        char where[700];
+        snprintf(where, sizeof where, "%s: key '%s.%s'", ORIGIN(x, key), key, m->string);
+        if (c->n_encoders == MW_CONFIG_MAX_ENCODERS)
+            return mw_error_set(MW_ERR_INVALID_ARG, "%s: more than %d encoders", where,
+                                MW_CONFIG_MAX_ENCODERS);
+        if (!plain_name(m->string) || strlen(m->string) >= MW_LAYER_NAME_MAX)
+            return mw_error_set(MW_ERR_INVALID_ARG,
+                                "%s: an encoder's name is 1 to %d letters, digits or _", where,
+                                MW_LAYER_NAME_MAX - 1);
+        if (mw_encoder_builtin(m->string))
+            return mw_error_set(MW_ERR_INVALID_ARG, "%s: '%s' is a built-in encoder's name", where,
+                                m->string);
+        mw_layer_list *l = &c->encoders[c->n_encoders];
+        for (int i = 0; i < c->n_encoders; i++) /* cJSON keeps repeated members */
+            if (strcmp(c->encoders[i].name, m->string) == 0)
+                return mw_error_set(MW_ERR_INVALID_ARG, "%s: defined twice", where);
+        snprintf(l->name, sizeof l->name, "%s", m->string);
+        MW_TRY(mw_layer_list_from_json(m, where, l));
+        mw_status s = mw_layer_list_check(l, channels, size);
+        if (s != MW_OK) return mw_error_wrap(s, "%s: ", where);
+        c->n_encoders++;
+    }
+    return MW_OK;
+}
+
 static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v, mw_config *c) {
     char *field = (char *)c + k->offset;
     /* Initialised for the compiler's sake: each is set before use on every OK path. */
@@ -477,6 +525,8 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
         c->schedule.kind = (mw_schedule_kind)choice;
         return MW_OK;
     }
+    case K_ENCODERS:
+        return set_encoders(x, k->path, v, c);
     case K_MODELS:
         MW_TRY(get_list(x, k->path, v, MW_CONFIG_MAX_LIST, false, &n));
         for (int i = 0; i < n; i++) {
@@ -908,6 +958,12 @@ static cJSON *get_value(const key_spec *k, const mw_config *c) {
         return cJSON_CreateString(memory_source_names[c->memory_source != MW_MEMORY_FROM_SUBSET]);
     case K_SCHED_KIND:
         return cJSON_CreateString(mw_schedule_kind_name(c->schedule.kind));
+    case K_ENCODERS: {
+        cJSON *o = cJSON_CreateObject();
+        for (int i = 0; o && i < c->n_encoders; i++)
+            cJSON_AddItemToObject(o, c->encoders[i].name, mw_layer_list_to_json(&c->encoders[i]));
+        return o;
+    }
     case K_MODELS: {
         cJSON *a = cJSON_CreateArray();
         for (int i = 0; a && i < c->n_models; i++)
@@ -962,11 +1018,22 @@ char *mw_config_to_json(const mw_config *c) {
 }
 
 mw_status mw_config_encoder(const mw_config *c, const char *name, mw_encoder *out) {
-    const mw_encoder *b;
-    (void)c;
-    MW_TRY(mw_encoder_from_name(name, &b));
-    *out = *b;
-    return MW_OK;
+    for (int i = 0; name && i < c->n_encoders; i++)
+        if (strcmp(c->encoders[i].name, name) == 0) {
+            mw_layer_list_encoder(&c->encoders[i], out);
+            return MW_OK;
+        }
+    const mw_encoder *b = mw_encoder_builtin(name);
+    if (b) {
+        *out = *b;
+        return MW_OK;
+    }
+    char defined[MW_CONFIG_MAX_ENCODERS * (MW_LAYER_NAME_MAX + 2) + 1] = "";
+    for (int i = 0; i < c->n_encoders; i++)
+        snprintf(defined + strlen(defined), sizeof defined - strlen(defined), ", %s",
+                 c->encoders[i].name);
+    return mw_error_set(MW_ERR_INVALID_ARG, "unknown model '%s': valid models are %s%s",
+                        name ? name : "(null)", mw_encoder_builtin_names(), defined);
 }
 
 mw_status mw_config_check_root(const mw_config *c) {

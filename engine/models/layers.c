@@ -109,6 +109,24 @@ int mw_layer_squeeze_excite(mw_graph *g, int x, const char *name, int squeezed) 
     return mw_scale_channels(g, x, a);
 }
 
+int mw_layer_linear(mw_graph *g, int x, const char *name, int out, bool bias) {
+    if (!mw_graph_check_inputs(g, name, &x, 1)) return -1;
+    if (mw_tensor_ndim(g, x) != 2)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "%s: a linear layer takes rows [N, C]", name);
+    char pname[MW_NAME_MAX];
+    int64_t in = mw_tensor_dim(g, x, 1), wshape[2] = {out, in}, bshape[1] = {out};
+    /* nn.Linear.reset_parameters: the weight's and the bias's bounds are both 1/√in */
+    mw_init init = {MW_INIT_UNIFORM, (float)(1.0 / sqrt((double)in))};
+    if (!mw_layer_name(g, pname, "%s.weight", name)) return -1;
+    int w = shared_tensor(g, pname, MW_ROLE_PARAM, MW_F32, 2, wshape, init);
+    int b = -1;
+    if (bias) {
+        if (!mw_layer_name(g, pname, "%s.bias", name)) return -1;
+        b = shared_tensor(g, pname, MW_ROLE_PARAM, MW_F32, 1, bshape, init);
+    }
+    return w < 0 ? -1 : mw_linear(g, x, w, b);
+}
+
 int mw_layer_pool_rows(mw_graph *g, int x, int k) {
     return mw_maps_to_rows(g, mw_avg_pool(g, x, k));
 }

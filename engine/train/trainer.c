@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/atomic_file.h"
 #include "memwrap/checkpoint.h"
 #include "memwrap/protocol.h"
 #include "memwrap/trainer.h"
@@ -315,6 +316,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     memset(out, 0, sizeof *out);
     const mw_config *c = t->cfg;
     const mw_dataset *train = t->train;
+    MW_TRY(mw_make_dirs(t->out_dir));
     run_data d;
     MW_TRY(run_data_init(t, spec, &d));
     out->train_count = d.count;

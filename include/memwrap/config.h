@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "memwrap/layers.h"
 #include "memwrap/models.h"
 #include "memwrap/schedule.h"
 #include "memwrap/status.h"
@@ -15,7 +16,7 @@
 extern "C" {
 #endif
 
-enum { MW_CONFIG_MAX_LIST = 8, MW_ENCODER_NAME_MAX = 32 };
+enum { MW_CONFIG_MAX_LIST = 8, MW_CONFIG_MAX_ENCODERS = 4 };
 
 typedef enum mw_memory_source {
     MW_MEMORY_FROM_SUBSET = 0, /* memory drawn from the run's training subset (arXiv-era code) */
@@ -25,16 +26,18 @@ typedef enum mw_memory_source {
 typedef struct mw_config {
     char path[512];
     char name[128];
-    char dataset[32];   /* dataset.name */
+    char dataset[32];    /* dataset.name */
     char data_root[512]; /* dataset.root */
     int n_models;
-    char models[MW_CONFIG_MAX_LIST][MW_ENCODER_NAME_MAX]; /* built-in (canonical) or
-                                                             config-defined encoder names */
+    char models[MW_CONFIG_MAX_LIST][MW_LAYER_NAME_MAX]; /* built-in (canonical) or
+                                                           config-defined encoder names */
+    int n_encoders; /* encoders the config defines ("encoders"), checked on its dataset */
+    mw_layer_list encoders[MW_CONFIG_MAX_ENCODERS];
     int n_variants;
     mw_variant variants[MW_CONFIG_MAX_LIST];
     int n_sizes;
     long train_examples[MW_CONFIG_MAX_LIST]; /* -1 for "full" */
-    int runs;           /* run indices 0 .. runs-1 (the seed of run r is r) */
+    int runs;                                /* run indices 0 .. runs-1 (the seed of run r is r) */
     int epochs;
     mw_lr_schedule schedule; /* base_lr = optimizer.lr; cosine: t_max = epochs */
     float momentum, weight_decay;

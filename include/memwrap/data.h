@@ -31,6 +31,9 @@ typedef enum mw_split { MW_SPLIT_TRAIN = 0, MW_SPLIT_TEST } mw_split;
 mw_status mw_dataset_load(const char *name, const char *root, mw_split split, mw_dataset **out);
 void mw_dataset_free(mw_dataset *d);
 
+/* The shape of a dataset's images: 1 x 28 x 28 for (Fashion-)MNIST, 3 x 32 x 32 for the rest. */
+mw_status mw_dataset_image_shape(const char *dataset, int *channels, int *size);
+
 /* A class's name as people know it (Fashion-MNIST's "Ankle boot", CIFAR-10's "airplane", the
  * digit for MNIST and SVHN); NULL for an unknown dataset or label. */
 const char *mw_dataset_class_name(const char *dataset, int label);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "memwrap/graph.h"
+#include "memwrap/models.h"
 #include "memwrap/ops.h"
 
 #ifdef __cplusplus
@@ -53,9 +54,62 @@ int mw_layer_bn(mw_graph *g, int x, const char *name, mw_activation act);
  * se1 and se2 1x1 convs with bias, `name`.se1 to `squeezed` channels and `name`.se2 back. */
 int mw_layer_squeeze_excite(mw_graph *g, int x, const char *name, int squeezed);
 
+/* Linear layer `name` on rows x [N, in]: `name`.weight [out, in] (and .bias [out]), with
+ * PyTorch's default init. */
+int mw_layer_linear(mw_graph *g, int x, const char *name, int out, bool bias);
+
 /* k x k average pooling of maps [C, N, H, W] (k = H = W: global) to rows [N, C]
  * (avg_pool2d + flatten): how an encoder ends. */
 int mw_layer_pool_rows(mw_graph *g, int x, int k);
+
+/* ---- encoders described as data (a config's "encoders", configs/README.md) ------------ */
+
+enum { MW_LAYER_LIST_MAX = 48, MW_LAYER_NAME_MAX = 32 };
+
+typedef enum mw_layer_kind {
+    MW_LAYER_CONV = 0,       /* maps: out, kernel, stride, padding, groups, bias */
+    MW_LAYER_BATCH_NORM,     /* maps: activation fused after it */
+    MW_LAYER_ACTIVATION,     /* maps or rows: activation (relu, swish, sigmoid) */
+    MW_LAYER_AVG_POOL,       /* maps: kernel (k x k, stride k) */
+    MW_LAYER_GLOBAL_POOL,    /* maps -> rows [N, C] */
+    MW_LAYER_DROPOUT,        /* maps or rows: p */
+    MW_LAYER_SQUEEZE_EXCITE, /* maps: squeezed channels */
+    MW_LAYER_LINEAR,         /* rows: out, bias */
+    MW_LAYER_RESIDUAL,       /* the next `body` layers, plus the `shortcut` layers after them
+                                (none: identity), added */
+    MW_LAYER_KIND_COUNT
+} mw_layer_kind;
+
+/* "conv", "batch_norm", ...: the spelling of configs. */
+const char *mw_layer_kind_name(mw_layer_kind k);
+
+typedef struct mw_layer_spec {
+    mw_layer_kind kind;
+    int out, kernel, stride, padding, groups, squeezed;
+    bool bias;
+    mw_activation activation;
+    float p;
+    int body, shortcut; /* residual: how many of the following layers are its two branches */
+} mw_layer_spec;
+
+/* A sequence of layers, residual branches inline after their residual entry. Parameters are
+ * named as a PyTorch nn.Sequential would name them: "layers.3.weight" for the fourth layer,
+ * "layers.5.body.0.weight" inside a residual's body, "layers.5.shortcut.1.running_mean". */
+typedef struct mw_layer_list {
+    char name[MW_LAYER_NAME_MAX]; /* the encoder's name */
+    int dim;                      /* output width, set by mw_layer_list_check */
+    int n;
+    mw_layer_spec layers[MW_LAYER_LIST_MAX];
+} mw_layer_list;
+
+/* Builds the list once on a scratch graph for images of `channels` x `size` x `size`:
+ * checks that every layer fits what it gets (maps or rows, shapes, pooling that divides,
+ * residual branches of one shape) and that the list ends in rows, and sets list->dim. An
+ * error names the layer ("layers.3: ..."). */
+mw_status mw_layer_list_check(mw_layer_list *list, int channels, int size);
+
+/* The encoder that builds `list` (checked): e.user points at list, which must outlive it. */
+void mw_layer_list_encoder(const mw_layer_list *list, mw_encoder *out);
 
 #ifdef __cplusplus
 }

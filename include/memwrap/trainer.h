@@ -36,7 +36,7 @@ typedef struct mw_trainer {
     mw_runtime *rt;
     const mw_config *cfg;
     const mw_dataset *train, *test;
-    const char *out_dir;    /* checkpoints and resume files go here */
+    const char *out_dir;    /* checkpoints and resume files go here (created by mw_train_run) */
     mw_progress_fn progress; /* may be NULL */
     void *progress_user;
 } mw_trainer;
