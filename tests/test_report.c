@@ -196,7 +196,8 @@ static void write_grid(const char *dir) {
     assert_int_equal(mkdir(path, 0777), 0);
     write_text(path, "index.html", "<html></html>");
     write_text(path, "explanations.json",
-               "{\"panels\": [{\"memory\": \"../../../../etc/passwd\"}]}");
+               "{\"counterfactual_accuracy\": null, \"panels\": [{\"memory\": "
+               "\"../../../../etc/passwd\"}]}");
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -265,6 +266,7 @@ static void test_grid_report(void **state) {
     assert_non_null(strstr(html, "64.25 %"));
     assert_null(strstr(html, "explain/fashion-mnist-mobilenetv2-encoder_memory-1000-run1/"));
     assert_non_null(strstr(html, "explanations.json is not valid JSON: skipped"));
+    assert_non_null(strstr(html, "(no such input)")); /* null: an accuracy over no input */
     assert_non_null(strstr(html, "not a relative path inside the folder"));
     assert_null(strstr(html, "passwd\""));
     assert_null(strstr(html, "explain/fashion-mnist-mobilenetv2-std-"));

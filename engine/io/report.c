@@ -154,7 +154,7 @@ static const char css[] =
     "margin:.4em 0;font-size:.85em}"
     "article.run dt{color:#666}article.run dd{margin:0;overflow-wrap:anywhere}"
     ".explain{border-top:1px dashed #ccc;margin-top:.4em;padding-top:.4em;font-size:.88em}"
-    ".explain img{display:block;max-width:100%;max-height:84px;margin:.2em 0 .4em;"
+    ".explain img{display:block;max-width:100%;max-height:240px;margin:.2em 0 .4em;"
     "image-rendering:pixelated;border:1px solid #ccc}"
     ".explain table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin-top:.2em}"
     ".explain td{padding:0 1em 0 0;white-space:nowrap}.explain td.num{text-align:right}"
@@ -718,6 +718,12 @@ static void write_explanations(page *p, const mw_result_row *w) {
         for (int m = 0; m < 4; m++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, metric_keys[m]);
             if (!v) continue;
+            if (cJSON_IsNull(v)) { /* explain writes null for an accuracy over no input */
+                fprintf(f, "%s<tr><td>%s</td><td class=\"num\">&ndash; <span "
+                           "class=\"note\">(no such input)</span></td></tr>",
+                        shown++ ? "" : "<table>", metric_names[m]);
+                continue;
+            }
             if (!cJSON_IsNumber(v)) {
                 bad = true;
                 continue;
