@@ -48,18 +48,18 @@ int mw_cmd_eval(int argc, char **argv) {
     mw_runtime *rt = NULL;
     mw_run_result res;
     mw_status s = mw_checkpoint_read_run(checkpoint, data, &cfg, &spec);
-    if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
-    if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
+    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
+    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
     mw_runtime_options ro = {.device_spec = device ? device : (cfg.device[0] ? cfg.device : NULL)};
     if (s == MW_OK) s = mw_runtime_create(&ro, &rt);
     if (s == MW_OK) {
-        mw_trainer t = {rt, &cfg, train, test, NULL, NULL, NULL};
+        mw_trainer t = {.rt = rt, .run = &cfg.run, .train = train, .test = test};
         s = mw_evaluate_run(&t, &spec, checkpoint, &res);
     }
     if (s == MW_OK && json) {
         cJSON *o = cJSON_CreateObject(), *reps = cJSON_CreateArray();
         cJSON_AddStringToObject(o, "checkpoint", checkpoint);
-        cJSON_AddStringToObject(o, "dataset", cfg.dataset);
+        cJSON_AddStringToObject(o, "dataset", cfg.run.dataset);
         cJSON_AddStringToObject(o, "model", spec.model.name);
         cJSON_AddStringToObject(o, "variant", mw_variant_name(spec.variant));
         cJSON_AddNumberToObject(o, "run", spec.run);
@@ -74,10 +74,10 @@ int mw_cmd_eval(int argc, char **argv) {
         cJSON_Delete(o);
     } else if (s == MW_OK) {
         printf("%s: %s %s/%s n=%ld run %d: accuracy %.2f%% (mean of %d pass%s:", checkpoint,
-               cfg.dataset, spec.model.name, mw_variant_name(spec.variant),
-               spec.train_examples, spec.run, res.accuracy, res.repeats,
-               res.repeats == 1 ? "" : "es");
-        for (int r = 0; r < res.repeats; r++) printf(" %.2f", res.repeat_accuracy[r]);
+               cfg.run.dataset, spec.model.name, mw_variant_name(spec.variant), spec.train_examples,
+               spec.run, res.accuracy, res.repeats, res.repeats == 1 ? "" : "es");
+        for (int r = 0; r < res.repeats; r++)
+            printf(" %.2f", res.repeat_accuracy[r]);
         printf(")\n");
     }
     if (s != MW_OK) fprintf(stderr, "memwrap eval: %s\n", mw_error_message());

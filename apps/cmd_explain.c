@@ -125,18 +125,23 @@ int mw_cmd_explain(int argc, char **argv) {
                          "explain the memory or encoder_memory run of the grid",
                          checkpoint);
     if (s == MW_OK) s = mw_config_check_root(&cfg);
-    if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
-    if (s == MW_OK) s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
+    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
+    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
     mw_runtime_options ro = {.device_spec = device ? device : (cfg.device[0] ? cfg.device : NULL)};
     if (s == MW_OK) s = mw_runtime_create(&ro, &rt);
     if (s == MW_OK) {
         opt.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)spec.run;
         const mw_device_info *dev = mw_runtime_device(rt);
         fprintf(stderr, "memwrap explain: %s/%s n=%ld run %d on %d:%d %s; output in %s\n",
-                spec.model.name, mw_variant_name(spec.variant), spec.train_examples,
-                spec.run, dev->platform_index, dev->device_index, dev->name, out_dir);
+                spec.model.name, mw_variant_name(spec.variant), spec.train_examples, spec.run,
+                dev->platform_index, dev->device_index, dev->name, out_dir);
         bool tty = isatty(fileno(stderr)) != 0;
-        mw_trainer t = {rt, &cfg, train, test, NULL, on_progress, &tty};
+        mw_trainer t = {.rt = rt,
+                        .run = &cfg.run,
+                        .train = train,
+                        .test = test,
+                        .progress = on_progress,
+                        .progress_user = &tty};
         s = mw_explain_run(&t, &spec, checkpoint, &opt, &sum);
         if (tty) fprintf(stderr, "\n");
     }

@@ -83,13 +83,12 @@ static void on_progress(const mw_progress *p, void *user) {
 /* The config's "explain" block: a finished memory-variant run is explained into
  * <out>/explain/<run>/ unless it was already (explanations.json there), so a grid started
  * again explains what an interruption left unexplained and nothing twice. */
-static mw_status explain_run(const mw_trainer *t, const mw_run_spec *spec,
+static mw_status explain_run(const mw_trainer *t, const mw_config *c, const mw_run_spec *spec,
                              const progress_state *ps) {
-    const mw_config *c = t->cfg;
     if (spec->variant == MW_VARIANT_STD || (c->explain.images <= 0 && !c->explain.metrics))
         return MW_OK;
     char base[512], checkpoint[1400], dir[2048], done[2200];
-    mw_run_basename(c, spec, base, sizeof base);
+    mw_run_basename(t->run, spec, base, sizeof base);
     snprintf(checkpoint, sizeof checkpoint, "%s/%s.safetensors", t->out_dir, base);
     mw_explain_default_dir(checkpoint, dir, sizeof dir);
     snprintf(done, sizeof done, "%s/explanations.json", dir);
@@ -162,10 +161,11 @@ int mw_cmd_train(int argc, char **argv) {
     stage = "checking the dataset";
     if ((s = mw_config_check_root(&cfg)) != MW_OK) goto done;
     stage = "loading the training set";
-    if ((s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train)) != MW_OK)
+    if ((s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train)) != MW_OK)
         goto done;
     stage = "loading the test set";
-    if ((s = mw_dataset_load(cfg.dataset, cfg.data_root, MW_SPLIT_TEST, &test)) != MW_OK) goto done;
+    if ((s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TEST, &test)) != MW_OK)
+        goto done;
     stage = "opening the device";
     mw_runtime_options ro = {.device_spec = cfg.device[0] ? cfg.device : NULL};
     if ((s = mw_runtime_create(&ro, &rt)) != MW_OK) goto done;
@@ -174,12 +174,20 @@ int mw_cmd_train(int argc, char **argv) {
     fprintf(stderr,
             "memwrap train: %s on %d:%d %s; %s: %d training and %d test images; "
             "output in %s\n",
-            cfg.name, dev->platform_index, dev->device_index, dev->name, cfg.dataset, train->count,
-            test->count, out_dir);
+            cfg.name, dev->platform_index, dev->device_index, dev->name, cfg.run.dataset,
+            train->count, test->count, out_dir);
 
     progress_state ps = {isatty(fileno(stderr)) != 0, 0,
                          cfg.n_models * cfg.n_variants * cfg.n_sizes * cfg.runs};
-    mw_trainer t = {rt, &cfg, train, test, out_dir, on_progress, &ps};
+    /* every run of the grid takes its settings; checkpoints record the grid's config */
+    mw_trainer t = {.rt = rt,
+                    .run = &cfg.run,
+                    .train = train,
+                    .test = test,
+                    .out_dir = out_dir,
+                    .config_json = config_json,
+                    .progress = on_progress,
+                    .progress_user = &ps};
     for (int mi = 0; mi < cfg.n_models && s == MW_OK; mi++)
         for (int si = 0; si < cfg.n_sizes && s == MW_OK; si++)
             for (int vi = 0; vi < cfg.n_variants && s == MW_OK; vi++)
@@ -192,16 +200,16 @@ int mw_cmd_train(int argc, char **argv) {
                     ps.index++;
                     const char *model = spec.model.name;
                     const char *variant = mw_variant_name(spec.variant);
-                    if (mw_results_find(&results, cfg.dataset, model, variant, spec.train_examples,
-                                        r)) {
+                    if (mw_results_find(&results, cfg.run.dataset, model, variant,
+                                        spec.train_examples, r)) {
                         fprintf(stderr, "[%d/%d] %s/%s n=%ld run %d: done earlier, skipped\n",
                                 ps.index, ps.total, model, variant, spec.train_examples, r);
                         stage = "explaining";
-                        s = explain_run(&t, &spec, &ps);
+                        s = explain_run(&t, &cfg, &spec, &ps);
                         continue;
                     }
                     char base[512], resume[1400];
-                    mw_run_basename(&cfg, &spec, base, sizeof base);
+                    mw_run_basename(&cfg.run, &spec, base, sizeof base);
                     snprintf(resume, sizeof resume, "%s/%s.resume.safetensors", out_dir, base);
                     if (access(resume, F_OK) == 0)
                         fprintf(stderr, "[%d/%d] %s: resuming from its last completed epoch\n",
@@ -220,7 +228,7 @@ int mw_cmd_train(int argc, char **argv) {
                                          .n_epochs = res.n_epochs,
                                          .epochs = res.epochs};
                     memcpy(row.repeat_accuracy, res.repeat_accuracy, sizeof row.repeat_accuracy);
-                    copy_text(row.dataset, sizeof row.dataset, cfg.dataset);
+                    copy_text(row.dataset, sizeof row.dataset, cfg.run.dataset);
                     copy_text(row.model, sizeof row.model, model);
                     copy_text(row.variant, sizeof row.variant, variant);
                     copy_text(row.device, sizeof row.device, dev->name);
@@ -239,7 +247,7 @@ int mw_cmd_train(int argc, char **argv) {
                             res.accuracy, res.train_count, res.seconds,
                             res.resumed_from_epoch ? ", resumed" : "");
                     stage = "explaining";
-                    if (s == MW_OK) s = explain_run(&t, &spec, &ps);
+                    if (s == MW_OK) s = explain_run(&t, &cfg, &spec, &ps);
                 }
     if (s == MW_OK) {
         char *md = mw_results_markdown(&results);

@@ -79,7 +79,7 @@ static void expect_load(const fixture *fx, const char *json, const char *const *
 /* Every field but path. */
 static void assert_same_config(const mw_config *a, const mw_config *b) {
     assert_string_equal(a->name, b->name);
-    assert_string_equal(a->dataset, b->dataset);
+    assert_string_equal(a->run.dataset, b->run.dataset);
     assert_string_equal(a->data_root, b->data_root);
     assert_int_equal(a->n_models, b->n_models);
     for (int i = 0; i < a->n_models; i++)
@@ -91,26 +91,26 @@ static void assert_same_config(const mw_config *a, const mw_config *b) {
     for (int i = 0; i < a->n_sizes; i++)
         assert_int_equal(a->train_examples[i], b->train_examples[i]);
     assert_int_equal(a->runs, b->runs);
-    assert_int_equal(a->epochs, b->epochs);
-    assert_int_equal(a->schedule.kind, b->schedule.kind);
-    assert_true(a->schedule.base_lr == b->schedule.base_lr);
-    assert_int_equal(a->schedule.n_milestones, b->schedule.n_milestones);
-    for (int i = 0; i < a->schedule.n_milestones; i++)
-        assert_int_equal(a->schedule.milestones[i], b->schedule.milestones[i]);
-    assert_true(a->schedule.gamma == b->schedule.gamma);
-    assert_int_equal(a->schedule.t_max, b->schedule.t_max);
-    assert_true(a->schedule.eta_min == b->schedule.eta_min);
-    assert_true(a->momentum == b->momentum);
-    assert_true(a->weight_decay == b->weight_decay);
-    assert_int_equal(a->nesterov, b->nesterov);
-    assert_int_equal(a->batch_size, b->batch_size);
-    assert_int_equal(a->test_batch_size, b->test_batch_size);
-    assert_int_equal(a->test_examples, b->test_examples);
-    assert_int_equal(a->memory_examples, b->memory_examples);
-    assert_int_equal(a->eval_repeats, b->eval_repeats);
-    assert_string_equal(a->distance, b->distance);
-    assert_int_equal(a->memory_source, b->memory_source);
-    assert_int_equal(a->validation_examples, b->validation_examples);
+    assert_int_equal(a->run.epochs, b->run.epochs);
+    assert_int_equal(a->run.schedule.kind, b->run.schedule.kind);
+    assert_true(a->run.schedule.base_lr == b->run.schedule.base_lr);
+    assert_int_equal(a->run.schedule.n_milestones, b->run.schedule.n_milestones);
+    for (int i = 0; i < a->run.schedule.n_milestones; i++)
+        assert_int_equal(a->run.schedule.milestones[i], b->run.schedule.milestones[i]);
+    assert_true(a->run.schedule.gamma == b->run.schedule.gamma);
+    assert_int_equal(a->run.schedule.t_max, b->run.schedule.t_max);
+    assert_true(a->run.schedule.eta_min == b->run.schedule.eta_min);
+    assert_true(a->run.momentum == b->run.momentum);
+    assert_true(a->run.weight_decay == b->run.weight_decay);
+    assert_int_equal(a->run.nesterov, b->run.nesterov);
+    assert_int_equal(a->run.batch_size, b->run.batch_size);
+    assert_int_equal(a->run.test_batch_size, b->run.test_batch_size);
+    assert_int_equal(a->run.test_examples, b->run.test_examples);
+    assert_int_equal(a->run.memory_examples, b->run.memory_examples);
+    assert_int_equal(a->run.eval_repeats, b->run.eval_repeats);
+    assert_string_equal(a->run.distance, b->run.distance);
+    assert_int_equal(a->run.memory_source, b->run.memory_source);
+    assert_int_equal(a->run.validation_examples, b->run.validation_examples);
     assert_string_equal(a->device, b->device);
     assert_int_equal(a->explain.images, b->explain.images);
     assert_int_equal(a->explain.metrics, b->explain.metrics);
@@ -137,21 +137,21 @@ static void test_defaults_common(void **state) {
     assert_int_equal(c.train_examples[2], 5000);
     assert_int_equal(c.train_examples[3], -1);
     assert_int_equal(c.runs, 15);
-    assert_true(c.schedule.base_lr == 0.1);
-    assert_true(c.momentum == 0.9f);
-    assert_true(c.nesterov);
-    assert_true(c.weight_decay == 5e-4f);
-    assert_int_equal(c.batch_size, 128);
-    assert_int_equal(c.test_batch_size, 500);
-    assert_int_equal(c.test_examples, 0);
-    assert_int_equal(c.memory_examples, 100);
-    assert_int_equal(c.eval_repeats, 5);
-    assert_string_equal(c.distance, "cosine");
-    assert_int_equal(c.memory_source, MW_MEMORY_FROM_SUBSET);
+    assert_true(c.run.schedule.base_lr == 0.1);
+    assert_true(c.run.momentum == 0.9f);
+    assert_true(c.run.nesterov);
+    assert_true(c.run.weight_decay == 5e-4f);
+    assert_int_equal(c.run.batch_size, 128);
+    assert_int_equal(c.run.test_batch_size, 500);
+    assert_int_equal(c.run.test_examples, 0);
+    assert_int_equal(c.run.memory_examples, 100);
+    assert_int_equal(c.run.eval_repeats, 5);
+    assert_string_equal(c.run.distance, "cosine");
+    assert_int_equal(c.run.memory_source, MW_MEMORY_FROM_SUBSET);
     assert_string_equal(c.device, "");
-    assert_true(c.schedule.gamma == 0.1);
-    assert_true(c.schedule.eta_min == 0.0);
-    assert_ok(mw_lr_schedule_validate(&c.schedule));
+    assert_true(c.run.schedule.gamma == 0.1);
+    assert_true(c.run.schedule.eta_min == 0.0);
+    assert_ok(mw_lr_schedule_validate(&c.run.schedule));
 }
 
 static void test_defaults_per_dataset(void **state) {
@@ -178,20 +178,20 @@ static void test_defaults_per_dataset(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mw_config c;
         assert_ok(mw_config_defaults(cases[i].name, &c));
-        assert_string_equal(c.dataset, cases[i].canonical);
+        assert_string_equal(c.run.dataset, cases[i].canonical);
         assert_string_equal(c.data_root, cases[i].root);
-        assert_int_equal(c.epochs, cases[i].epochs);
-        assert_int_equal(c.schedule.kind, cases[i].kind);
-        assert_int_equal(c.schedule.n_milestones, cases[i].n_milestones);
+        assert_int_equal(c.run.epochs, cases[i].epochs);
+        assert_int_equal(c.run.schedule.kind, cases[i].kind);
+        assert_int_equal(c.run.schedule.n_milestones, cases[i].n_milestones);
         if (cases[i].n_milestones) {
-            assert_int_equal(c.schedule.milestones[0], cases[i].m0);
-            assert_int_equal(c.schedule.milestones[1], cases[i].m1);
+            assert_int_equal(c.run.schedule.milestones[0], cases[i].m0);
+            assert_int_equal(c.run.schedule.milestones[1], cases[i].m1);
         }
         if (cases[i].kind == MW_SCHEDULE_COSINE) {
-            assert_int_equal(c.schedule.t_max, c.epochs);
-            assert_true(c.schedule.eta_min == 0.0);
+            assert_int_equal(c.run.schedule.t_max, c.run.epochs);
+            assert_true(c.run.schedule.eta_min == 0.0);
         }
-        assert_int_equal(c.validation_examples, cases[i].validation);
+        assert_int_equal(c.run.validation_examples, cases[i].validation);
         assert_string_not_equal(mw_config_dataset_source(cases[i].name), "");
     }
     mw_config c;
@@ -211,7 +211,7 @@ static void test_minimal_file(void **state) {
     snprintf(d.name, sizeof d.name, "cfg");
     assert_same_config(&c, &d);
     assert_string_equal(c.path, fx->path);
-    assert_string_equal(c.dataset, "cinic10");
+    assert_string_equal(c.run.dataset, "cinic10");
 }
 
 /* ---- round trip ------------------------------------------------------------------ */
@@ -246,10 +246,10 @@ static void test_round_trip(void **state) {
     expect_load(fx, full_config, NULL, 0, MW_OK, &a, NULL);
     /* Every key landed where it belongs. */
     assert_string_equal(a.name, "everything");
-    assert_string_equal(a.dataset, "fashion-mnist");
+    assert_string_equal(a.run.dataset, "fashion-mnist");
     assert_string_equal(a.data_root, "/data/fm");
-    assert_int_equal(a.validation_examples, 500);
-    assert_int_equal(a.memory_source, MW_MEMORY_FROM_FULL_TRAIN);
+    assert_int_equal(a.run.validation_examples, 500);
+    assert_int_equal(a.run.memory_source, MW_MEMORY_FROM_FULL_TRAIN);
     assert_int_equal(a.n_models, 3);
     assert_string_equal(a.models[0], "resnet18");
     assert_string_equal(a.models[1], "efficientnet_b0");
@@ -262,23 +262,23 @@ static void test_round_trip(void **state) {
     assert_int_equal(a.train_examples[1], -1);
     assert_int_equal(a.train_examples[2], 7000);
     assert_int_equal(a.runs, 4);
-    assert_int_equal(a.epochs, 12);
-    assert_int_equal(a.schedule.kind, MW_SCHEDULE_MULTISTEP);
-    assert_int_equal(a.schedule.n_milestones, 3);
-    assert_int_equal(a.schedule.milestones[2], 11);
-    assert_true(a.schedule.gamma == 0.25);
-    assert_true(a.schedule.eta_min == 0.001);
-    assert_int_equal(a.schedule.t_max, 12);
-    assert_true(a.schedule.base_lr == 0.05);
-    assert_true(a.momentum == 0.8f);
-    assert_false(a.nesterov);
-    assert_true(a.weight_decay == 1e-4f);
-    assert_int_equal(a.batch_size, 64);
-    assert_int_equal(a.test_batch_size, 250);
-    assert_int_equal(a.test_examples, 1000);
-    assert_int_equal(a.memory_examples, 50);
-    assert_int_equal(a.eval_repeats, 3);
-    assert_string_equal(a.distance, "l2");
+    assert_int_equal(a.run.epochs, 12);
+    assert_int_equal(a.run.schedule.kind, MW_SCHEDULE_MULTISTEP);
+    assert_int_equal(a.run.schedule.n_milestones, 3);
+    assert_int_equal(a.run.schedule.milestones[2], 11);
+    assert_true(a.run.schedule.gamma == 0.25);
+    assert_true(a.run.schedule.eta_min == 0.001);
+    assert_int_equal(a.run.schedule.t_max, 12);
+    assert_true(a.run.schedule.base_lr == 0.05);
+    assert_true(a.run.momentum == 0.8f);
+    assert_false(a.run.nesterov);
+    assert_true(a.run.weight_decay == 1e-4f);
+    assert_int_equal(a.run.batch_size, 64);
+    assert_int_equal(a.run.test_batch_size, 250);
+    assert_int_equal(a.run.test_examples, 1000);
+    assert_int_equal(a.run.memory_examples, 50);
+    assert_int_equal(a.run.eval_repeats, 3);
+    assert_string_equal(a.run.distance, "l2");
     assert_string_equal(a.device, "gpu");
     assert_int_equal(a.explain.images, 3);
     assert_true(a.explain.metrics);
@@ -531,8 +531,8 @@ static void test_overrides_each_type(void **state) {
     mw_config c;
     expect_load(fx, base_config, sets, (int)(sizeof sets / sizeof sets[0]), MW_OK, &c, NULL);
     assert_int_equal(c.runs, 3);
-    assert_true(c.schedule.base_lr == 0.05);
-    assert_false(c.nesterov);
+    assert_true(c.run.schedule.base_lr == 0.05);
+    assert_false(c.run.nesterov);
     assert_string_equal(c.data_root, "/data/svhn");
     assert_string_equal(c.device, "0:1");
     assert_string_equal(c.name, "2024");
@@ -541,12 +541,12 @@ static void test_overrides_each_type(void **state) {
     assert_int_equal(c.train_examples[1], -1);
     assert_int_equal(c.n_models, 1);
     assert_string_equal(c.models[0], "resnet18");
-    assert_true(c.schedule.gamma == 0.5);
-    assert_int_equal(c.schedule.n_milestones, 2); /* kept from the file */
-    assert_int_equal(c.schedule.milestones[1], 30);
-    assert_string_equal(c.distance, "dot");
-    assert_int_equal(c.memory_source, MW_MEMORY_FROM_FULL_TRAIN);
-    assert_int_equal(c.test_examples, 300);
+    assert_true(c.run.schedule.gamma == 0.5);
+    assert_int_equal(c.run.schedule.n_milestones, 2); /* kept from the file */
+    assert_int_equal(c.run.schedule.milestones[1], 30);
+    assert_string_equal(c.run.distance, "dot");
+    assert_int_equal(c.run.memory_source, MW_MEMORY_FROM_FULL_TRAIN);
+    assert_int_equal(c.run.test_examples, 300);
 }
 
 static void test_overrides_order(void **state) {
@@ -559,22 +559,22 @@ static void test_overrides_order(void **state) {
     /* A key the file lacks. */
     const char *lr[] = {"schedule.gamma=0.2"};
     expect_load(fx, "{\"dataset\": {\"name\": \"cifar10\"}}", lr, 1, MW_OK, &c, NULL);
-    assert_true(c.schedule.gamma == 0.2);
-    assert_int_equal(c.epochs, 300);
+    assert_true(c.run.schedule.gamma == 0.2);
+    assert_int_equal(c.run.epochs, 300);
     /* The dataset override picks that dataset's defaults; the file's keys still apply. */
     const char *ds[] = {"dataset.name=cinic-10", "schedule.milestones=[]"};
     expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"runs\": 4}", ds, 2, MW_OK, &c, NULL);
-    assert_string_equal(c.dataset, "cinic10");
-    assert_int_equal(c.schedule.kind, MW_SCHEDULE_COSINE);
-    assert_int_equal(c.epochs, 300);
-    assert_int_equal(c.validation_examples, 10);
+    assert_string_equal(c.run.dataset, "cinic10");
+    assert_int_equal(c.run.schedule.kind, MW_SCHEDULE_COSINE);
+    assert_int_equal(c.run.epochs, 300);
+    assert_int_equal(c.run.validation_examples, 10);
     assert_int_equal(c.runs, 4);
     /* Fewer epochs than the file's milestones allow: the milestones must follow. */
     const char *short_run[] = {"epochs=10"};
     expect_load(fx, base_config, short_run, 1, MW_ERR_INVALID_ARG, &c, "schedule.milestones", NULL);
     const char *short_ok[] = {"epochs=10", "schedule.milestones=[5,8]"};
     expect_load(fx, base_config, short_ok, 2, MW_OK, &c, NULL);
-    assert_int_equal(c.schedule.milestones[1], 8);
+    assert_int_equal(c.run.schedule.milestones[1], 8);
 }
 
 static void test_override_errors(void **state) {
@@ -739,6 +739,43 @@ static void test_defined_encoders(void **state) {
     free(json2);
 }
 
+/* A run's settings go back into a grid of that run alone (what a checkpoint records), which
+ * loads again to the same settings and names the encoder when a config can. */
+static void test_config_for_run(void **state) {
+    fixture *fx = *state;
+    mw_config a, back;
+    expect_load(fx, encoder_config, NULL, 0, MW_OK, &a, NULL);
+    a.run.epochs = 250;         /* CIFAR-10's milestones 150, 225 still within */
+    a.run.schedule.t_max = 250; /* the loader derives it from the epochs */
+    mw_run_spec spec = {.variant = MW_VARIANT_MEMORY, .train_examples = 300, .run = 2};
+    const char *names[3] = {"small", "resnet18", NULL};
+    for (int k = 0; k < 3; k++) {
+        static const mw_encoder compiled = {.name = "compiled_cnn", .dim = 8, .build = NULL};
+        if (names[k])
+            assert_ok(mw_config_encoder(&a, names[k], &spec.model));
+        else
+            spec.model = compiled; /* a C encoder: no config can name it */
+        mw_config one;
+        assert_ok(mw_config_for_run(&a.run, &spec, &one));
+        char *json = mw_config_to_json(&one);
+        assert_ok(mw_config_load_text("recorded", json, NULL, 0, &back));
+        free(json);
+        assert_memory_equal(&back.run, &a.run, sizeof a.run);
+        assert_int_equal(back.n_variants, 1);
+        assert_int_equal(back.variants[0], MW_VARIANT_MEMORY);
+        assert_int_equal(back.train_examples[0], 300);
+        assert_int_equal(back.runs, 3);
+        assert_string_equal(back.models[0], names[k] ? names[k] : "mobilenetv2");
+        assert_int_equal(back.n_encoders, k == 0);
+        if (k == 0) assert_memory_equal(&back.encoders[0], &a.encoders[0], sizeof a.encoders[0]);
+    }
+    mw_run_options defaults;
+    assert_ok(mw_run_options_defaults("svhn", &defaults));
+    assert_int_equal(defaults.epochs, 40);
+    assert_int_equal(defaults.validation_examples, 6000);
+    assert_int_equal(mw_run_options_defaults("imagenet", &defaults), MW_ERR_INVALID_ARG);
+}
+
 static void test_defined_encoder_errors(void **state) {
     fixture *fx = *state;
     static const struct {
@@ -802,30 +839,30 @@ static void test_shipped_configs_values(void **state) {
     (void)state;
     mw_config c;
     assert_ok(mw_config_load(CONFIGS_DIR "/smoke/fmnist-tiny.json", NULL, 0, &c));
-    assert_string_equal(c.dataset, "fashion-mnist");
+    assert_string_equal(c.run.dataset, "fashion-mnist");
     assert_int_equal(c.n_variants, 2);
     assert_int_equal(c.train_examples[0], 64);
     assert_int_equal(c.runs, 2);
-    assert_int_equal(c.epochs, 2);
-    assert_int_equal(c.batch_size, 16);
-    assert_int_equal(c.test_batch_size, 100);
-    assert_int_equal(c.test_examples, 200);
-    assert_int_equal(c.memory_examples, 8);
-    assert_int_equal(c.eval_repeats, 2);
-    assert_int_equal(c.schedule.n_milestones, 1);
+    assert_int_equal(c.run.epochs, 2);
+    assert_int_equal(c.run.batch_size, 16);
+    assert_int_equal(c.run.test_batch_size, 100);
+    assert_int_equal(c.run.test_examples, 200);
+    assert_int_equal(c.run.memory_examples, 8);
+    assert_int_equal(c.run.eval_repeats, 2);
+    assert_int_equal(c.run.schedule.n_milestones, 1);
     assert_ok(mw_config_check_root(&c));
 
     assert_ok(mw_config_load(CONFIGS_DIR "/fmnist/mobilenetv2.json", NULL, 0, &c));
     assert_int_equal(c.runs, 15);
-    assert_int_equal(c.epochs, 40);
+    assert_int_equal(c.run.epochs, 40);
     assert_int_equal(c.n_sizes, 4);
     assert_int_equal(c.train_examples[3], -1);
 
     assert_ok(mw_config_load(CONFIGS_DIR "/paper/cinic10.json", NULL, 0, &c));
     assert_int_equal(c.n_models, 3);
-    assert_int_equal(c.schedule.kind, MW_SCHEDULE_COSINE);
-    assert_int_equal(c.schedule.t_max, 300);
-    assert_int_equal(c.validation_examples, 10);
+    assert_int_equal(c.run.schedule.kind, MW_SCHEDULE_COSINE);
+    assert_int_equal(c.run.schedule.t_max, 300);
+    assert_int_equal(c.run.validation_examples, 10);
     /* The paper configs load without a root; the trainer's check says where to get it. */
     assert_string_equal(c.data_root, "");
     assert_int_equal(mw_config_check_root(&c), MW_ERR_INVALID_ARG);
@@ -835,8 +872,8 @@ static void test_shipped_configs_values(void **state) {
 
     const char *root[] = {"dataset.root=/data/cifar"};
     assert_ok(mw_config_load(CONFIGS_DIR "/paper/cifar10.json", root, 1, &c));
-    assert_int_equal(c.epochs, 300);
-    assert_int_equal(c.schedule.milestones[1], 225);
+    assert_int_equal(c.run.epochs, 300);
+    assert_int_equal(c.run.schedule.milestones[1], 225);
     assert_string_equal(c.data_root, "/data/cifar");
     assert_ok(mw_config_check_root(&c));
 }
@@ -850,6 +887,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_round_trip_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defined_encoders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defined_encoder_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_for_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),

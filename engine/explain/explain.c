@@ -161,7 +161,7 @@ static mw_status explain_input(explain_ctx *c, mw_rng *r, int test_index, int or
         e->f_input = a.f_input;
         e->f_baseline = a.f_baseline;
         e->total = a.total;
-        mw_panel_input p = {.dataset = c->t->cfg->dataset,
+        mw_panel_input p = {.dataset = c->t->run->dataset,
                             .channels = test->channels,
                             .height = test->height,
                             .width = test->width,
@@ -205,8 +205,8 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
     mw_explainer *x = &c->x;
     const mw_dataset *test = c->t->test;
     const int M = x->memory, d = x->d, B = x->test_head.batch;
-    const int total = c->t->cfg->test_examples > 0 && c->t->cfg->test_examples < test->count
-                          ? c->t->cfg->test_examples
+    const int total = c->t->run->test_examples > 0 && c->t->run->test_examples < test->count
+                          ? c->t->run->test_examples
                           : test->count;
     const int batches = (total + B - 1) / B, R = c->opt.repeats;
     const size_t F = x->image_floats;
@@ -314,7 +314,7 @@ static const char *memory_source_name(mw_memory_source m) {
 
 static mw_status write_json(const explain_ctx *c, const char *checkpoint,
                             const explained_input *inputs, int n, const mw_explain_summary *sum) {
-    const mw_config *cfg = c->t->cfg;
+    const mw_run_options *cfg = c->t->run;
     cJSON *o = cJSON_CreateObject();
     const char *slash = strrchr(checkpoint, '/');
     cJSON_AddStringToObject(o, "checkpoint", slash ? slash + 1 : checkpoint);
@@ -405,7 +405,7 @@ static void html_metric_cell(FILE *f, double v) {
 
 static mw_status write_html(const explain_ctx *c, const char *checkpoint,
                             const explained_input *inputs, int n, const mw_explain_summary *sum) {
-    const mw_config *cfg = c->t->cfg;
+    const mw_run_options *cfg = c->t->run;
     const char *ds = cfg->dataset;
     const char *slash = strrchr(checkpoint, '/');
     const char *ckpt = slash ? slash + 1 : checkpoint;
@@ -440,8 +440,8 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
         "</style>\n</head>\n<body>\n");
     fprintf(f, "<h1>What the memory says: ");
     mw_html_text(f, ds);
-    fprintf(f, ", %s %s, %s, run %d</h1>\n<p class=\"meta\">Checkpoint <code>",
-            c->spec->model.name, variant, size, c->spec->run);
+    fprintf(f, ", %s %s, %s, run %d</h1>\n<p class=\"meta\">Checkpoint <code>", c->spec->model.name,
+            variant, size, c->spec->run);
     mw_html_text(f, ckpt);
     fprintf(f, "</code> on ");
     mw_html_text(f, mw_runtime_device(c->t->rt)->name);
@@ -584,7 +584,7 @@ static mw_status resolve_options(const mw_trainer *t, const mw_explain_options *
 /* The training images memory sets are drawn from: the run's subset, or every image outside
  * the validation split (what the reference's explanation scripts did). */
 static mw_status memory_pool(explain_ctx *c) {
-    const mw_config *cfg = c->t->cfg;
+    const mw_run_options *cfg = c->t->run;
     long size = c->opt.memory_source == MW_MEMORY_FROM_FULL_TRAIN ? -1 : c->spec->train_examples;
     MW_TRY(mw_protocol_subset(c->t->train->count, cfg->validation_examples, size,
                               (uint64_t)c->spec->run, &c->pool, &c->pool_count));

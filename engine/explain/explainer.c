@@ -15,7 +15,7 @@ static mw_model_options part_options(const mw_explainer *x, mw_model_part part, 
                           .classes = d->classes,
                           .batch = batch,
                           .memory = memory,
-                          .distance = x->t->cfg->distance,
+                          .distance = x->t->run->distance,
                           .dropout = -1,
                           .part = part,
                           .input_gradients = gradients,
@@ -49,10 +49,10 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     x->spec = *spec;
     x->checkpoint = checkpoint;
     const mw_dataset *train = t->train;
-    MW_TRY(mw_protocol_transform(t->cfg->dataset, &x->tf));
+    MW_TRY(mw_protocol_transform(t->run->dataset, &x->tf));
     x->d = spec->model.dim;
     x->classes = train->classes;
-    x->memory = t->cfg->memory_examples;
+    x->memory = t->run->memory_examples;
     x->image_floats = (size_t)train->channels * train->height * train->width;
     x->enc_batch = 100;
     x->slot_of = malloc((size_t)train->count * sizeof *x->slot_of);
@@ -69,7 +69,7 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     if (s == MW_OK) s = mw_exec_create(x->enc.g, t->rt, &x->enc_ex);
     if (s == MW_OK) s = mw_checkpoint_load_part(x->enc_ex, checkpoint);
     int test_batch =
-        t->cfg->test_batch_size < t->test->count ? t->cfg->test_batch_size : t->test->count;
+        t->run->test_batch_size < t->test->count ? t->run->test_batch_size : t->test->count;
     if (s == MW_OK) s = head_init(x, &x->test_head, test_batch, x->memory, false);
     if (s == MW_OK) s = head_init(x, &x->memory_head, x->memory, x->memory, false);
     if (s != MW_OK) explainer_free(x);

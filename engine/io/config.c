@@ -120,7 +120,7 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out) {
     /* Zero first so that unused array slots and string tails are deterministic (round trips
      * and memcmp-based comparisons see equal structs). */
     memset(out, 0, sizeof *out);
-    snprintf(out->dataset, sizeof out->dataset, "%s", d->names[0]);
+    snprintf(out->run.dataset, sizeof out->run.dataset, "%s", d->names[0]);
     snprintf(out->data_root, sizeof out->data_root, "%s", d->root);
     out->n_models = 1;
     snprintf(out->models[0], sizeof out->models[0], "%s", mw_encoder_mobilenetv2.name);
@@ -132,28 +132,53 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out) {
     out->n_sizes = 4;
     memcpy(out->train_examples, sizes, sizeof sizes);
     out->runs = 15;
-    out->epochs = d->epochs;
-    out->schedule.kind = d->schedule;
-    out->schedule.base_lr = 0.1;
-    out->schedule.n_milestones = d->n_milestones;
-    memcpy(out->schedule.milestones, d->milestones, sizeof d->milestones);
-    out->schedule.gamma = 0.1; /* MultiStepLR's default; the yaml sets none */
-    out->schedule.t_max = d->epochs;
-    out->schedule.eta_min = 0.0;
-    out->momentum = 0.9f;
-    out->weight_decay = 5e-4f;
-    out->nesterov = true;
-    out->batch_size = 128;
-    out->test_batch_size = 500;
-    out->memory_examples = 100;
-    out->eval_repeats = 5;
-    out->test_examples = 0;
-    snprintf(out->distance, sizeof out->distance, "cosine");
-    out->memory_source = MW_MEMORY_FROM_SUBSET; /* arXiv-era code (reference-spec 8.1) */
-    out->validation_examples = d->validation_examples;
+    out->run.epochs = d->epochs;
+    out->run.schedule.kind = d->schedule;
+    out->run.schedule.base_lr = 0.1;
+    out->run.schedule.n_milestones = d->n_milestones;
+    memcpy(out->run.schedule.milestones, d->milestones, sizeof d->milestones);
+    out->run.schedule.gamma = 0.1; /* MultiStepLR's default; the yaml sets none */
+    out->run.schedule.t_max = d->epochs;
+    out->run.schedule.eta_min = 0.0;
+    out->run.momentum = 0.9f;
+    out->run.weight_decay = 5e-4f;
+    out->run.nesterov = true;
+    out->run.batch_size = 128;
+    out->run.test_batch_size = 500;
+    out->run.memory_examples = 100;
+    out->run.eval_repeats = 5;
+    out->run.test_examples = 0;
+    snprintf(out->run.distance, sizeof out->run.distance, "cosine");
+    out->run.memory_source = MW_MEMORY_FROM_SUBSET; /* arXiv-era code (reference-spec 8.1) */
+    out->run.validation_examples = d->validation_examples;
     out->explain.images = 0;
     out->explain.metrics = false;
     out->explain.repeats = 5;
+    return MW_OK;
+}
+
+mw_status mw_run_options_defaults(const char *dataset, mw_run_options *out) {
+    mw_config c;
+    MW_TRY(mw_config_defaults(dataset, &c));
+    *out = c.run;
+    return MW_OK;
+}
+
+mw_status mw_config_for_run(const mw_run_options *run, const mw_run_spec *spec, mw_config *out) {
+    MW_TRY(mw_config_defaults(run->dataset, out));
+    out->run = *run;
+    snprintf(out->name, sizeof out->name, "%s-run", run->dataset);
+    out->n_variants = out->n_sizes = 1;
+    out->variants[0] = spec->variant;
+    out->train_examples[0] = spec->train_examples;
+    out->runs = spec->run + 1;
+    const mw_layer_list *list = mw_layer_list_of(&spec->model);
+    if (list) {
+        out->n_encoders = 1;
+        out->encoders[0] = *list;
+    }
+    if (list || mw_encoder_builtin(spec->model.name))
+        snprintf(out->models[0], sizeof out->models[0], "%s", spec->model.name);
     return MW_OK;
 }
 
@@ -193,36 +218,36 @@ typedef struct key_spec {
 static const key_spec keys[] = {
     {"name", K_STRING, AT(name), NO_BOUND},
     {"dataset", K_OBJECT, NO_FIELD, NO_BOUND},
-    {"dataset.name", K_DATASET, AT(dataset), NO_BOUND},
+    {"dataset.name", K_DATASET, AT(run.dataset), NO_BOUND},
     {"dataset.root", K_STRING, AT(data_root), NO_BOUND},
-    {"dataset.validation_examples", K_INT, AT(validation_examples), 0, false},
+    {"dataset.validation_examples", K_INT, AT(run.validation_examples), 0, false},
     {"dataset.memory_source", K_MEM_SOURCE, NO_FIELD, NO_BOUND},
     {"encoders", K_ENCODERS, NO_FIELD, NO_BOUND}, /* before models, which may name them */
     {"models", K_MODELS, NO_FIELD, NO_BOUND},
     {"variants", K_VARIANTS, NO_FIELD, NO_BOUND},
     {"train_examples", K_SIZES, NO_FIELD, NO_BOUND},
     {"runs", K_INT, AT(runs), 1, false},
-    {"epochs", K_INT, AT(epochs), 1, false},
+    {"epochs", K_INT, AT(run.epochs), 1, false},
     /* gamma, eta_min and the milestones' order are checked by mw_lr_schedule_validate. */
     {"schedule", K_OBJECT, NO_FIELD, NO_BOUND},
     {"schedule.kind", K_SCHED_KIND, NO_FIELD, NO_BOUND},
     {"schedule.milestones", K_MILESTONES, NO_FIELD, NO_BOUND},
-    {"schedule.gamma", K_DOUBLE, AT(schedule.gamma), NO_BOUND},
-    {"schedule.eta_min", K_DOUBLE, AT(schedule.eta_min), NO_BOUND},
+    {"schedule.gamma", K_DOUBLE, AT(run.schedule.gamma), NO_BOUND},
+    {"schedule.eta_min", K_DOUBLE, AT(run.schedule.eta_min), NO_BOUND},
     {"optimizer", K_OBJECT, NO_FIELD, NO_BOUND},
-    {"optimizer.lr", K_DOUBLE, AT(schedule.base_lr), 0, true},
-    {"optimizer.momentum", K_FLOAT, AT(momentum), 0, false},
-    {"optimizer.nesterov", K_BOOL, AT(nesterov), NO_BOUND},
-    {"optimizer.weight_decay", K_FLOAT, AT(weight_decay), 0, false},
+    {"optimizer.lr", K_DOUBLE, AT(run.schedule.base_lr), 0, true},
+    {"optimizer.momentum", K_FLOAT, AT(run.momentum), 0, false},
+    {"optimizer.nesterov", K_BOOL, AT(run.nesterov), NO_BOUND},
+    {"optimizer.weight_decay", K_FLOAT, AT(run.weight_decay), 0, false},
     /* train_examples below batch_size is allowed: the reference trains with batch
      * min(batch_size, train_examples) (reference-spec 3.1), and so does the trainer. */
-    {"batch_size", K_INT, AT(batch_size), 1, false},
-    {"test_batch_size", K_INT, AT(test_batch_size), 1, false},
-    {"test_examples", K_INT, AT(test_examples), 0, false},
+    {"batch_size", K_INT, AT(run.batch_size), 1, false},
+    {"test_batch_size", K_INT, AT(run.test_batch_size), 1, false},
+    {"test_examples", K_INT, AT(run.test_examples), 0, false},
     /* >= 1 when a memory variant is in the grid: checked with the variants. */
-    {"memory_examples", K_INT, AT(memory_examples), 0, false},
-    {"eval_repeats", K_INT, AT(eval_repeats), 1, false},
-    {"distance", K_DISTANCE, AT(distance), NO_BOUND},
+    {"memory_examples", K_INT, AT(run.memory_examples), 0, false},
+    {"eval_repeats", K_INT, AT(run.eval_repeats), 1, false},
+    {"distance", K_DISTANCE, AT(run.distance), NO_BOUND},
     {"device", K_STRING, AT(device), NO_BOUND},
     {"explain", K_OBJECT, NO_FIELD, NO_BOUND},
     {"explain.images", K_INT, AT(explain.images), 0, false},
@@ -436,7 +461,7 @@ static bool plain_name(const char *s) {
 static mw_status set_encoders(const load_ctx *x, const char *key, const cJSON *v, mw_config *c) {
     if (!cJSON_IsObject(v)) return type_error(x, key, "an object {name: [layers]}", v);
     int channels, size;
-    MW_TRY(mw_dataset_image_shape(c->dataset, &channels, &size));
+    MW_TRY(mw_dataset_image_shape(c->run.dataset, &channels, &size));
     c->n_encoders = 0;
     for (const cJSON *m = v->child; m; m = m->next) {
         char where[700];
@@ -505,24 +530,24 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
         const dataset_defaults *d = find_dataset(s);
         if (!d)
             return mw_error_wrap(unknown_dataset(s), "%s: key '%s': ", ORIGIN(x, k->path), k->path);
-        snprintf(c->dataset, sizeof c->dataset, "%s", d->names[0]);
+        snprintf(c->run.dataset, sizeof c->run.dataset, "%s", d->names[0]);
         return MW_OK;
     }
     case K_DISTANCE:
         MW_TRY(
             get_choice(x, k->path, v, mw_distance_names, count_names(mw_distance_names), &choice));
-        snprintf(c->distance, sizeof c->distance, "%s", mw_distance_names[choice]);
+        snprintf(c->run.distance, sizeof c->run.distance, "%s", mw_distance_names[choice]);
         return MW_OK;
     case K_MEM_SOURCE:
         MW_TRY(get_choice(x, k->path, v, memory_source_names, 2, &choice));
-        c->memory_source = (mw_memory_source)choice;
+        c->run.memory_source = (mw_memory_source)choice;
         return MW_OK;
     case K_SCHED_KIND: {
         const char *names[MW_SCHEDULE_KIND_COUNT];
         for (int i = 0; i < MW_SCHEDULE_KIND_COUNT; i++)
             names[i] = mw_schedule_kind_name((mw_schedule_kind)i);
         MW_TRY(get_choice(x, k->path, v, names, MW_SCHEDULE_KIND_COUNT, &choice));
-        c->schedule.kind = (mw_schedule_kind)choice;
+        c->run.schedule.kind = (mw_schedule_kind)choice;
         return MW_OK;
     }
     case K_ENCODERS:
@@ -579,11 +604,11 @@ static mw_status set_value(const load_ctx *x, const key_spec *k, const cJSON *v,
                     MW_ERR_INVALID_ARG, "%s: key '%s'[%d]: expected an integer, got %s",
                     ORIGIN(x, k->path), k->path, i, json_type(cJSON_GetArrayItem(v, i)));
             }
-            c->schedule.milestones[i] = (int)values[i];
+            c->run.schedule.milestones[i] = (int)values[i];
         }
         for (int i = n; i < MW_SCHEDULE_MAX_MILESTONES; i++)
-            c->schedule.milestones[i] = 0;
-        c->schedule.n_milestones = n;
+            c->run.schedule.milestones[i] = 0;
+        c->run.schedule.n_milestones = n;
         return MW_OK;
     }
     return mw_error_set(MW_ERR_INVALID_ARG, "config: key '%s' has no reader", k->path);
@@ -736,43 +761,45 @@ static mw_status check_config(const load_ctx *x, mw_config *c) {
     bool memory = false;
     for (int i = 0; i < c->n_variants; i++)
         memory |= c->variants[i] != MW_VARIANT_STD;
-    if (memory && c->memory_examples < 1) {
+    if (memory && c->run.memory_examples < 1) {
         return mw_error_set(MW_ERR_INVALID_ARG,
                             "%s: key 'memory_examples' must be >= 1 with a memory variant in "
                             "'variants' (got %d)",
-                            ORIGIN2(x, "memory_examples", "variants"), c->memory_examples);
+                            ORIGIN2(x, "memory_examples", "variants"), c->run.memory_examples);
     }
     /* The memory set is drawn without replacement from the training subset. */
-    for (int i = 0; memory && c->memory_source == MW_MEMORY_FROM_SUBSET && i < c->n_sizes; i++) {
-        if (c->train_examples[i] >= 0 && c->train_examples[i] < c->memory_examples) {
+    for (int i = 0; memory && c->run.memory_source == MW_MEMORY_FROM_SUBSET && i < c->n_sizes;
+         i++) {
+        if (c->train_examples[i] >= 0 && c->train_examples[i] < c->run.memory_examples) {
             return mw_error_set(MW_ERR_INVALID_ARG,
                                 "%s: key 'train_examples'[%d] is %ld, fewer than "
                                 "memory_examples %d drawn from it (dataset.memory_source "
                                 "\"subset\")",
                                 ORIGIN2(x, "train_examples", "memory_examples"), i,
-                                c->train_examples[i], c->memory_examples);
+                                c->train_examples[i], c->run.memory_examples);
         }
     }
-    if (c->eval_repeats > MW_CONFIG_MAX_REPEATS)
+    if (c->run.eval_repeats > MW_RESULT_MAX_REPEATS)
         return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'eval_repeats' is %d, at most %d",
-                            ORIGIN(x, "eval_repeats"), c->eval_repeats, MW_CONFIG_MAX_REPEATS);
-    if (c->explain.repeats > MW_CONFIG_MAX_REPEATS)
+                            ORIGIN(x, "eval_repeats"), c->run.eval_repeats, MW_RESULT_MAX_REPEATS);
+    if (c->explain.repeats > MW_RESULT_MAX_REPEATS)
         return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'explain.repeats' is %d, at most %d",
                             ORIGIN(x, "explain.repeats"), c->explain.repeats,
-                            MW_CONFIG_MAX_REPEATS);
-    c->schedule.t_max = c->epochs; /* CosineAnnealingLR(T_max=epochs), reference-spec 3.1 */
-    mw_status s = mw_lr_schedule_validate(&c->schedule);
+                            MW_RESULT_MAX_REPEATS);
+    c->run.schedule.t_max = c->run.epochs; /* CosineAnnealingLR(T_max=epochs), reference-spec 3.1 */
+    mw_status s = mw_lr_schedule_validate(&c->run.schedule);
     if (s != MW_OK) {
         return mw_error_wrap(s, "%s: key 'schedule': ", ORIGIN2(x, "schedule", "optimizer.lr"));
     }
-    if (c->schedule.kind == MW_SCHEDULE_MULTISTEP) {
-        for (int i = 0; i < c->schedule.n_milestones; i++) {
-            if (c->schedule.milestones[i] >= c->epochs) {
+    if (c->run.schedule.kind == MW_SCHEDULE_MULTISTEP) {
+        for (int i = 0; i < c->run.schedule.n_milestones; i++) {
+            if (c->run.schedule.milestones[i] >= c->run.epochs) {
                 return mw_error_set(MW_ERR_INVALID_ARG,
                                     "%s: key 'schedule.milestones'[%d] is %d, never reached in "
                                     "%d epochs (epochs 0..%d)",
                                     ORIGIN2(x, "schedule.milestones", "epochs"), i,
-                                    c->schedule.milestones[i], c->epochs, c->epochs - 1);
+                                    c->run.schedule.milestones[i], c->run.epochs,
+                                    c->run.epochs - 1);
             }
         }
     }
@@ -955,9 +982,10 @@ static cJSON *get_value(const key_spec *k, const mw_config *c) {
     case K_BOOL:
         return cJSON_CreateBool(*(const bool *)(const void *)field);
     case K_MEM_SOURCE:
-        return cJSON_CreateString(memory_source_names[c->memory_source != MW_MEMORY_FROM_SUBSET]);
+        return cJSON_CreateString(
+            memory_source_names[c->run.memory_source != MW_MEMORY_FROM_SUBSET]);
     case K_SCHED_KIND:
-        return cJSON_CreateString(mw_schedule_kind_name(c->schedule.kind));
+        return cJSON_CreateString(mw_schedule_kind_name(c->run.schedule.kind));
     case K_ENCODERS: {
         cJSON *o = cJSON_CreateObject();
         for (int i = 0; o && i < c->n_encoders; i++)
@@ -990,7 +1018,7 @@ static cJSON *get_value(const key_spec *k, const mw_config *c) {
         return a;
     }
     case K_MILESTONES:
-        return cJSON_CreateIntArray(c->schedule.milestones, c->schedule.n_milestones);
+        return cJSON_CreateIntArray(c->run.schedule.milestones, c->run.schedule.n_milestones);
     }
     return NULL;
 }
@@ -1042,6 +1070,6 @@ mw_status mw_config_check_root(const mw_config *c) {
     return mw_error_set(MW_ERR_INVALID_ARG,
                         "%s: dataset.root is not set for %s. Get %s; then add "
                         "--set dataset.root=DIR (or \"root\" under \"dataset\" in the file)",
-                        c->path[0] ? c->path : "config", c->dataset,
-                        mw_config_dataset_source(c->dataset));
+                        c->path[0] ? c->path : "config", c->run.dataset,
+                        mw_config_dataset_source(c->run.dataset));
 }

@@ -131,6 +131,10 @@ void mw_layer_list_encoder(const mw_layer_list *list, mw_encoder *out) {
     *out = (mw_encoder){.name = list->name, .dim = list->dim, .build = build_list, .user = list};
 }
 
+const mw_layer_list *mw_layer_list_of(const mw_encoder *e) {
+    return e && e->build == build_list ? e->user : NULL;
+}
+
 mw_status mw_layer_list_check(mw_layer_list *list, int channels, int size) {
     if (list->n < 1 || list->n > MW_LAYER_LIST_MAX)
         return mw_error_set(MW_ERR_INVALID_ARG, "encoder %s: %d layers (1 to %d)", list->name,

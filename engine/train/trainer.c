@@ -9,6 +9,7 @@
 
 #include "io/atomic_file.h"
 #include "memwrap/checkpoint.h"
+#include "memwrap/config.h"
 #include "memwrap/protocol.h"
 #include "memwrap/trainer.h"
 #include "memwrap/train.h"
@@ -21,13 +22,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void mw_run_basename(const mw_config *cfg, const mw_run_spec *spec, char *out, size_t cap) {
+void mw_run_basename(const mw_run_options *run, const mw_run_spec *spec, char *out, size_t cap) {
     char size[32];
     if (spec->train_examples < 0)
         snprintf(size, sizeof size, "full");
     else
         snprintf(size, sizeof size, "%ld", spec->train_examples);
-    snprintf(out, cap, "%s-%s-%s-%s-run%d", cfg->dataset, spec->model.name,
+    snprintf(out, cap, "%s-%s-%s-%s-run%d", run->dataset, spec->model.name,
              mw_variant_name(spec->variant), size, spec->run);
 }
 
@@ -45,7 +46,7 @@ static void run_data_free(run_data *d) {
 
 static mw_status run_data_init(const mw_trainer *t, const mw_run_spec *spec, run_data *d) {
     memset(d, 0, sizeof *d);
-    const mw_config *c = t->cfg;
+    const mw_run_options *c = t->run;
     MW_TRY(mw_protocol_transform(c->dataset, &d->tf));
     MW_TRY(mw_protocol_subset(t->train->count, c->validation_examples, spec->train_examples,
                               (uint64_t)spec->run, &d->subset, &d->count));
@@ -75,8 +76,8 @@ static mw_model_options model_options(const mw_trainer *t, const mw_run_spec *sp
                           .image_size = t->train->height,
                           .classes = t->train->classes,
                           .batch = batch,
-                          .memory = t->cfg->memory_examples,
-                          .distance = t->cfg->distance,
+                          .memory = t->run->memory_examples,
+                          .distance = t->run->distance,
                           .dropout = -1,
                           .training = training,
                           /* the branches overlap on GPUs; on CPUs every kernel has the cores */
@@ -103,7 +104,8 @@ static mw_status save_resume(const char *path, mw_exec *ex, mw_sgd *sgd, int epo
     mw_status s = mw_sgd_get_state(sgd, momentum, &stepped);
     int64_t state[2 + 4 * MW_RNG_PURPOSES] = {epochs_done, (int64_t)mw_exec_run_count(ex)};
     for (int r = 0; r < n_rngs; r++)
-        for (int k = 0; k < 4; k++) state[2 + 4 * r + k] = (int64_t)rngs[r].s[k];
+        for (int k = 0; k < 4; k++)
+            state[2 + 4 * r + k] = (int64_t)rngs[r].s[k];
     double *table = malloc((size_t)n_log * LOG_COLUMNS * sizeof *table); /* n_log >= 1 */
     if (!table && s == MW_OK)
         s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory saving %s", path);
@@ -175,7 +177,8 @@ static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng 
         *epochs_done = (int)vals[0];
         mw_exec_set_run_count(ex, (uint64_t)vals[1]);
         for (int r = 0; r < n_rngs; r++)
-            for (int k = 0; k < 4; k++) rngs[r].s[k] = (uint64_t)vals[2 + 4 * r + k];
+            for (int k = 0; k < 4; k++)
+                rngs[r].s[k] = (uint64_t)vals[2 + 4 * r + k];
         s = mw_sgd_set_state(sgd, momentum, *epochs_done > 0);
     }
     if (s == MW_OK) s = load_log(st, path, *epochs_done, log, log_cap, n_log);
@@ -188,11 +191,11 @@ static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng 
 
 static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const char *checkpoint,
                           run_data *d, mw_run_result *out) {
-    const mw_config *c = t->cfg;
+    const mw_run_options *c = t->run;
     const mw_dataset *test = t->test;
     int batch = c->test_batch_size;
-    int total = c->test_examples > 0 && c->test_examples < test->count ? c->test_examples
-                                                                       : test->count;
+    int total =
+        c->test_examples > 0 && c->test_examples < test->count ? c->test_examples : test->count;
     if (batch > total) batch = total;
     bool memory = spec->variant != MW_VARIANT_STD;
     int repeats = memory ? c->eval_repeats : 1;
@@ -205,7 +208,8 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     float *x = malloc((size_t)batch * image * 4);
     float *mem = malloc((size_t)c->memory_examples * image * 4);
     float *logits = malloc((size_t)batch * test->classes * 4);
-    int32_t *idx = malloc((size_t)batch * sizeof *idx), *midx = malloc((size_t)c->memory_examples * 4);
+    int32_t *idx = malloc((size_t)batch * sizeof *idx),
+            *midx = malloc((size_t)c->memory_examples * 4);
     mw_status s = (x && mem && logits && idx && midx)
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory evaluating");
@@ -223,12 +227,13 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
         long correct = 0;
         for (int b = 0; b < batches && s == MW_OK; b++) {
             int start = b * batch, n = total - start < batch ? total - start : batch;
-            for (int i = 0; i < batch; i++) idx[i] = start + (i < n ? i : 0); /* pad: ignored */
+            for (int i = 0; i < batch; i++)
+                idx[i] = start + (i < n ? i : 0); /* pad: ignored */
             mw_protocol_fill_batch(test, idx, batch, &d->tf, NULL, x);
             s = mw_exec_write(ex, m.images, x, (size_t)batch * image * 4);
             if (s == MW_OK && memory) {
-                s = mw_protocol_draw_memory(&memory_rng, d->pool, d->pool_count,
-                                            c->memory_examples, d->scratch, midx);
+                s = mw_protocol_draw_memory(&memory_rng, d->pool, d->pool_count, c->memory_examples,
+                                            d->scratch, midx);
                 if (s == MW_OK) {
                     mw_protocol_fill_batch(t->train, midx, c->memory_examples, &d->tf,
                                            d->memory_flips ? &flip_rng : NULL, mem);
@@ -244,8 +249,12 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
                     if (logits[i * test->classes + k] > logits[i * test->classes + best]) best = k;
                 correct += best == test->labels[start + i];
             }
-            mw_progress p = {.spec = spec, .epoch = r + 1, .epochs = repeats, .step = b + 1,
-                             .steps = batches, .phase = "eval",
+            mw_progress p = {.spec = spec,
+                             .epoch = r + 1,
+                             .epochs = repeats,
+                             .step = b + 1,
+                             .steps = batches,
+                             .phase = "eval",
                              .elapsed_s = now_s() - t0};
             p.images_per_s = ((double)r * total + start + n) / fmax(p.elapsed_s, 1e-9);
             report(t, &p);
@@ -285,8 +294,17 @@ void mw_run_result_free(mw_run_result *r) {
     r->n_epochs = 0;
 }
 
+/* The checkpoint's __metadata__: the run, and the config that rebuilds it (the grid's, or
+ * one of this run alone). NULL when out of memory. */
 static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, int epochs) {
-    char *config = mw_config_to_json(t->cfg);
+    char *config = NULL;
+    if (t->config_json) {
+        config = strdup(t->config_json);
+    } else {
+        mw_config *one = malloc(sizeof *one);
+        if (one && mw_config_for_run(t->run, spec, one) == MW_OK) config = mw_config_to_json(one);
+        free(one);
+    }
     if (!config) return NULL;
     /* __metadata__ values are strings: the config goes in as escaped JSON text. */
     size_t len = strlen(config), cap = 2 * len + 1024;
@@ -299,7 +317,7 @@ static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, i
                        "{\"format\":\"memwrap-checkpoint-%d\",\"dataset\":\"%s\",\"model\":\"%s\","
                        "\"variant\":\"%s\",\"train_examples\":\"%ld\",\"run\":\"%d\","
                        "\"epochs\":\"%d\",\"config\":\"",
-                       MW_CHECKPOINT_FORMAT, t->cfg->dataset, spec->model.name,
+                       MW_CHECKPOINT_FORMAT, t->run->dataset, spec->model.name,
                        mw_variant_name(spec->variant), spec->train_examples, spec->run, epochs);
     for (size_t i = 0; i < len; i++) {
         char ch = config[i];
@@ -314,7 +332,7 @@ static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, i
 
 mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_result *out) {
     memset(out, 0, sizeof *out);
-    const mw_config *c = t->cfg;
+    const mw_run_options *c = t->run;
     const mw_dataset *train = t->train;
     MW_TRY(mw_make_dirs(t->out_dir));
     run_data d;
@@ -343,12 +361,17 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
     mw_rng rngs[MW_RNG_PURPOSES];
-    for (int r = 0; r < MW_RNG_PURPOSES; r++) mw_rng_seed(&rngs[r], (uint64_t)spec->run, r);
+    for (int r = 0; r < MW_RNG_PURPOSES; r++)
+        mw_rng_seed(&rngs[r], (uint64_t)spec->run, r);
     mw_sgd_options so = {c->momentum, c->weight_decay, c->nesterov};
     if (s == MW_OK) s = mw_model_build(&o, &m);
     if (s == MW_OK) s = mw_exec_create(m.g, t->rt, &ex);
     if (s == MW_OK) s = mw_exec_init_params(ex, mw_rng_next(&rngs[MW_RNG_INIT]));
     if (s == MW_OK) s = mw_sgd_create(ex, &so, &sgd);
+    /* CosineAnnealingLR(T_max = epochs) as the reference (reference-spec 3.1), whatever the
+     * options' t_max says */
+    mw_lr_schedule schedule = c->schedule;
+    schedule.t_max = c->epochs;
     int start_epoch = 0;
     if (s == MW_OK)
         s = load_resume(resume, ex, sgd, rngs, MW_RNG_PURPOSES, &start_epoch, log, c->epochs,
@@ -356,7 +379,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     out->resumed_from_epoch = start_epoch;
     double t0 = now_s();
     for (int epoch = start_epoch; epoch < c->epochs && s == MW_OK; epoch++) {
-        double epoch_lr = mw_lr_at_epoch(&c->schedule, epoch); /* logged as the schedule says */
+        double epoch_lr = mw_lr_at_epoch(&schedule, epoch); /* logged as the schedule says */
         float lr = (float)epoch_lr;
         mw_rng_permutation(&rngs[MW_RNG_SHUFFLE], d.order, d.count);
         double loss_sum = 0;
@@ -391,9 +414,15 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             double elapsed = now_s() - t0;
             long done = (long)(epoch - start_epoch) * steps + step + 1;
             long left = (long)(c->epochs - epoch) * steps - step - 1;
-            mw_progress p = {.spec = spec, .epoch = epoch + 1, .epochs = c->epochs,
-                             .step = step + 1, .steps = steps, .loss = loss, .lr = lr,
-                             .elapsed_s = elapsed, .phase = "train"};
+            mw_progress p = {.spec = spec,
+                             .epoch = epoch + 1,
+                             .epochs = c->epochs,
+                             .step = step + 1,
+                             .steps = steps,
+                             .loss = loss,
+                             .lr = lr,
+                             .elapsed_s = elapsed,
+                             .phase = "train"};
             p.images_per_s = done * batch / fmax(elapsed, 1e-9);
             p.eta_s = elapsed / done * left;
             report(t, &p);

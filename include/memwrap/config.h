@@ -9,6 +9,7 @@
 
 #include "memwrap/layers.h"
 #include "memwrap/models.h"
+#include "memwrap/trainer.h"
 #include "memwrap/schedule.h"
 #include "memwrap/status.h"
 
@@ -18,15 +19,12 @@ extern "C" {
 
 enum { MW_CONFIG_MAX_LIST = 8, MW_CONFIG_MAX_ENCODERS = 4 };
 
-typedef enum mw_memory_source {
-    MW_MEMORY_FROM_SUBSET = 0, /* memory drawn from the run's training subset (arXiv-era code) */
-    MW_MEMORY_FROM_FULL_TRAIN, /* from the whole training set, no augmentation (HEAD CIFAR-10) */
-} mw_memory_source;
-
+/* A grid: datasets x models x variants x training-set sizes x runs, and the settings every
+ * run of it shares (`run`, memwrap/trainer.h's mw_run_options, which is what the trainer
+ * takes: the grid expands into runs, mw_config_for_run goes back). */
 typedef struct mw_config {
     char path[512];
     char name[128];
-    char dataset[32];    /* dataset.name */
     char data_root[512]; /* dataset.root */
     int n_models;
     char models[MW_CONFIG_MAX_LIST][MW_LAYER_NAME_MAX]; /* built-in (canonical) or
@@ -38,16 +36,8 @@ typedef struct mw_config {
     int n_sizes;
     long train_examples[MW_CONFIG_MAX_LIST]; /* -1 for "full" */
     int runs;                                /* run indices 0 .. runs-1 (the seed of run r is r) */
-    int epochs;
-    mw_lr_schedule schedule; /* base_lr = optimizer.lr; cosine: t_max = epochs */
-    float momentum, weight_decay;
-    bool nesterov;
-    int batch_size, test_batch_size, memory_examples, eval_repeats;
-    int test_examples; /* 0 = the whole test set; N = its first N images (smoke runs) */
-    char distance[16];
-    mw_memory_source memory_source;
-    int validation_examples; /* removed from the training set before subsets are drawn */
-    char device[128];        /* "" = MEMWRAP_DEVICE or the default device */
+    mw_run_options run; /* dataset.name, epochs, schedule, optimizer, batches, memory, ... */
+    char device[128];   /* "" = MEMWRAP_DEVICE or the default device */
     /* `memwrap train` explains each memory-variant run after it finishes (pictures of
      * `images` test inputs, the explanation metrics over `repeats` passes when `metrics`),
      * into <out>/explain/<run>/; nothing when images is 0 and metrics false (the default). */
@@ -58,8 +48,6 @@ typedef struct mw_config {
     } explain;
 } mw_config;
 
-enum { MW_CONFIG_MAX_REPEATS = 16 }; /* eval_repeats and explain.repeats */
-
 /* The encoder named `name` (an entry of models, or any): a built-in one, or one the config
  * defines. *out refers into c (a config-defined encoder's layers): keep c alive and in
  * place while using it. An unknown name is MW_ERR_INVALID_ARG listing the valid ones. */
@@ -67,6 +55,16 @@ mw_status mw_config_encoder(const mw_config *c, const char *name, mw_encoder *ou
 
 /* Per-dataset defaults (reference-spec 3): epochs, schedule, validation split. */
 mw_status mw_config_defaults(const char *dataset, mw_config *out);
+
+/* The paper's settings of one run on `dataset` (mw_config_defaults' run): what a C user
+ * starts from before changing a field or two. */
+mw_status mw_run_options_defaults(const char *dataset, mw_run_options *out);
+
+/* A grid of the one run `spec` with settings `run`: the config a checkpoint records, so that
+ * `memwrap eval` and `explain` can rebuild the run. Its models list names spec's encoder when
+ * a config can (a built-in one, or a layer list, which it then defines); an encoder compiled
+ * into a program is named by the checkpoint's metadata alone. */
+mw_status mw_config_for_run(const mw_run_options *run, const mw_run_spec *spec, mw_config *out);
 
 /* Reads `path`, applies the dataset's defaults under the file's keys, then each override of
  * `sets` ("KEY=VALUE", KEY a dotted path such as optimizer.lr, VALUE JSON: runs=3,

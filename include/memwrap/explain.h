@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-enum { MW_EXPLAIN_MAX_REPEATS = MW_CONFIG_MAX_REPEATS };
+enum { MW_EXPLAIN_MAX_REPEATS = MW_RESULT_MAX_REPEATS };
 
 /* ---- the pieces, as pure functions -------------------------------------------------- */
 
@@ -96,7 +96,7 @@ typedef struct mw_explain_summary {
  * `memwrap report` looks for the explanation pages. */
 void mw_explain_default_dir(const char *checkpoint, char *out, size_t cap);
 
-/* Explains checkpoint `checkpoint` of run `spec` of grid t->cfg (a memory variant; std is
+/* Explains checkpoint `checkpoint` of run `spec` with settings t->run (a memory variant; std is
  * MW_ERR_INVALID_ARG), with t's runtime and datasets; progress through t->progress with
  * phase "explain" (step = input) and "metrics" (epoch = repeat, step = test batch).
  * t->out_dir is not used: files go to opt->out_dir. */

@@ -111,6 +111,9 @@ mw_status mw_layer_list_check(mw_layer_list *list, int channels, int size);
 /* The encoder that builds `list` (checked): e.user points at list, which must outlive it. */
 void mw_layer_list_encoder(const mw_layer_list *list, mw_encoder *out);
 
+/* The list an encoder of mw_layer_list_encoder builds; NULL for any other encoder. */
+const mw_layer_list *mw_layer_list_of(const mw_encoder *e);
+
 #ifdef __cplusplus
 }
 #endif

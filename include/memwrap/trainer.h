@@ -6,7 +6,8 @@
 #ifndef MEMWRAP_TRAINER_H
 #define MEMWRAP_TRAINER_H
 
-#include "memwrap/config.h"
+#include "memwrap/models.h"
+#include "memwrap/schedule.h"
 #include "memwrap/data.h"
 #include "memwrap/results.h"
 #include "memwrap/runtime.h"
@@ -14,6 +15,27 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef enum mw_memory_source {
+    MW_MEMORY_FROM_SUBSET = 0, /* memory drawn from the run's training subset (arXiv-era code) */
+    MW_MEMORY_FROM_FULL_TRAIN, /* from the whole training set, no augmentation (HEAD CIFAR-10) */
+} mw_memory_source;
+
+/* The settings of one run of the protocol (reference-spec 3-4): what a grid config expands
+ * into (mw_config.run), or what a C user takes from mw_run_options_defaults and changes. */
+typedef struct mw_run_options {
+    char dataset[32];        /* dataset.name: its normalisation, flips and class names */
+    int validation_examples; /* removed from the training set before subsets are drawn */
+    mw_memory_source memory_source;
+    int epochs;
+    mw_lr_schedule schedule; /* base_lr = optimizer.lr; cosine: t_max = epochs */
+    float momentum, weight_decay;
+    bool nesterov;
+    int batch_size, test_batch_size, memory_examples;
+    int eval_repeats;  /* 1 .. MW_RESULT_MAX_REPEATS evaluation passes */
+    int test_examples; /* 0 = the whole test set; N = its first N images (smoke runs) */
+    char distance[16];
+} mw_run_options;
 
 typedef struct mw_run_spec {
     mw_encoder model; /* by value; a config-defined one refers into its config */
@@ -34,20 +56,23 @@ typedef void (*mw_progress_fn)(const mw_progress *p, void *user);
 
 typedef struct mw_trainer {
     mw_runtime *rt;
-    const mw_config *cfg;
+    const mw_run_options *run;
     const mw_dataset *train, *test;
-    const char *out_dir;    /* checkpoints and resume files go here (created by mw_train_run) */
+    const char *out_dir; /* checkpoints and resume files go here (created by mw_train_run) */
+    /* The config each checkpoint records (its grid's, as JSON), from which `memwrap eval` and
+     * `explain` rebuild the run; NULL: mw_config_for_run's, of this run alone. */
+    const char *config_json;
     mw_progress_fn progress; /* may be NULL */
     void *progress_user;
 } mw_trainer;
 
 typedef struct mw_run_result {
-    double accuracy;      /* percent, mean of the eval repeats */
+    double accuracy; /* percent, mean of the eval repeats */
     double repeat_accuracy[MW_RESULT_MAX_REPEATS];
     int repeats;
-    double seconds;       /* training + evaluation, this process */
+    double seconds;         /* training + evaluation, this process */
     int resumed_from_epoch; /* 0 when trained from scratch */
-    int train_count;      /* size of the subset */
+    int train_count;        /* size of the subset */
     char checkpoint[1200];
     /* mw_train_run: the training log, one entry per epoch, the epochs done before a resume
      * included (restored from the resume file); malloc'd, free with mw_run_result_free.
@@ -59,7 +84,7 @@ typedef struct mw_run_result {
 void mw_run_result_free(mw_run_result *r);
 
 /* The file names of a run in out_dir: "<dataset>-<model>-<variant>-<size>-run<r>". */
-void mw_run_basename(const mw_config *cfg, const mw_run_spec *spec, char *out, size_t cap);
+void mw_run_basename(const mw_run_options *run, const mw_run_spec *spec, char *out, size_t cap);
 
 mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_result *out);
 
