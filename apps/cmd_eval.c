@@ -42,47 +42,41 @@ int mw_cmd_eval(int argc, char **argv) {
         usage(stderr);
         return MW_EXIT_USAGE;
     }
-    mw_config cfg;
-    mw_run_spec spec;
-    mw_dataset *train = NULL, *test = NULL;
-    mw_runtime *rt = NULL;
+    static mw_opened_run run; /* large (the config): not on the stack */
+    const mw_config *cfg = &run.cfg;
+    const mw_run_spec *spec = &run.spec;
     mw_run_result res;
-    mw_status s = mw_checkpoint_read_run(checkpoint, data, &cfg, &spec);
-    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
-    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
-    mw_runtime_options ro = {.device_spec = device ? device : (cfg.device[0] ? cfg.device : NULL)};
-    if (s == MW_OK) s = mw_runtime_create(&ro, &rt);
+    mw_status s = mw_open_run(checkpoint, data, device, false, &run);
     if (s == MW_OK) {
-        mw_trainer t = {.rt = rt, .run = &cfg.run, .train = train, .test = test};
-        s = mw_evaluate_run(&t, &spec, checkpoint, &res);
+        mw_trainer t = {.rt = run.rt, .run = &run.cfg.run, .train = run.train, .test = run.test};
+        s = mw_evaluate_run(&t, spec, checkpoint, &res);
     }
     if (s == MW_OK && json) {
         cJSON *o = cJSON_CreateObject(), *reps = cJSON_CreateArray();
         cJSON_AddStringToObject(o, "checkpoint", checkpoint);
-        cJSON_AddStringToObject(o, "dataset", cfg.run.dataset);
-        cJSON_AddStringToObject(o, "model", spec.model.name);
-        cJSON_AddStringToObject(o, "variant", mw_variant_name(spec.variant));
-        cJSON_AddNumberToObject(o, "run", spec.run);
+        cJSON_AddStringToObject(o, "dataset", cfg->run.dataset);
+        cJSON_AddStringToObject(o, "model", spec->model.name);
+        cJSON_AddStringToObject(o, "variant", mw_variant_name(spec->variant));
+        cJSON_AddNumberToObject(o, "run", spec->run);
         cJSON_AddNumberToObject(o, "accuracy", res.accuracy);
         for (int r = 0; r < res.repeats; r++)
             cJSON_AddItemToArray(reps, cJSON_CreateNumber(res.repeat_accuracy[r]));
         cJSON_AddItemToObject(o, "repeats", reps);
-        cJSON_AddStringToObject(o, "device", mw_runtime_device(rt)->name);
+        cJSON_AddStringToObject(o, "device", mw_runtime_device(run.rt)->name);
         char *text = cJSON_Print(o);
         if (text) puts(text);
         free(text);
         cJSON_Delete(o);
     } else if (s == MW_OK) {
         printf("%s: %s %s/%s n=%ld run %d: accuracy %.2f%% (mean of %d pass%s:", checkpoint,
-               cfg.run.dataset, spec.model.name, mw_variant_name(spec.variant), spec.train_examples,
-               spec.run, res.accuracy, res.repeats, res.repeats == 1 ? "" : "es");
+               cfg->run.dataset, spec->model.name, mw_variant_name(spec->variant),
+               spec->train_examples, spec->run, res.accuracy, res.repeats,
+               res.repeats == 1 ? "" : "es");
         for (int r = 0; r < res.repeats; r++)
             printf(" %.2f", res.repeat_accuracy[r]);
         printf(")\n");
     }
     if (s != MW_OK) fprintf(stderr, "memwrap eval: %s\n", mw_error_message());
-    mw_runtime_free(rt);
-    mw_dataset_free(train);
-    mw_dataset_free(test);
+    mw_close_run(&run);
     return mw_exit_code(s);
 }

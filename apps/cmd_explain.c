@@ -113,36 +113,24 @@ int mw_cmd_explain(int argc, char **argv) {
         mw_explain_default_dir(checkpoint, out_dir, sizeof out_dir);
     opt.out_dir = out_dir;
 
-    mw_config cfg;
-    mw_run_spec spec;
-    mw_dataset *train = NULL, *test = NULL;
-    mw_runtime *rt = NULL;
+    static mw_opened_run run; /* large (the config): not on the stack */
+    const mw_run_spec *spec = &run.spec;
     mw_explain_summary sum;
-    mw_status s = mw_checkpoint_read_run(checkpoint, data, &cfg, &spec);
-    if (s == MW_OK && spec.variant == MW_VARIANT_STD)
-        s = mw_error_set(MW_ERR_INVALID_ARG,
-                         "%s: a std model has no memory to explain its predictions with; "
-                         "explain the memory or encoder_memory run of the grid",
-                         checkpoint);
-    if (s == MW_OK) s = mw_config_check_root(&cfg);
-    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TRAIN, &train);
-    if (s == MW_OK) s = mw_dataset_load(cfg.run.dataset, cfg.data_root, MW_SPLIT_TEST, &test);
-    mw_runtime_options ro = {.device_spec = device ? device : (cfg.device[0] ? cfg.device : NULL)};
-    if (s == MW_OK) s = mw_runtime_create(&ro, &rt);
+    mw_status s = mw_open_run(checkpoint, data, device, true, &run);
     if (s == MW_OK) {
-        opt.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)spec.run;
-        const mw_device_info *dev = mw_runtime_device(rt);
+        opt.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)spec->run;
+        const mw_device_info *dev = mw_runtime_device(run.rt);
         fprintf(stderr, "memwrap explain: %s/%s n=%ld run %d on %d:%d %s; output in %s\n",
-                spec.model.name, mw_variant_name(spec.variant), spec.train_examples, spec.run,
+                spec->model.name, mw_variant_name(spec->variant), spec->train_examples, spec->run,
                 dev->platform_index, dev->device_index, dev->name, out_dir);
         bool tty = isatty(fileno(stderr)) != 0;
-        mw_trainer t = {.rt = rt,
-                        .run = &cfg.run,
-                        .train = train,
-                        .test = test,
+        mw_trainer t = {.rt = run.rt,
+                        .run = &run.cfg.run,
+                        .train = run.train,
+                        .test = run.test,
                         .progress = on_progress,
                         .progress_user = &tty};
-        s = mw_explain_run(&t, &spec, checkpoint, &opt, &sum);
+        s = mw_explain_run(&t, spec, checkpoint, &opt, &sum);
         if (tty) fprintf(stderr, "\n");
     }
     if (s == MW_OK) {
@@ -162,8 +150,6 @@ int mw_cmd_explain(int argc, char **argv) {
     } else {
         fprintf(stderr, "memwrap explain: %s\n", mw_error_message());
     }
-    mw_runtime_free(rt);
-    mw_dataset_free(train);
-    mw_dataset_free(test);
+    mw_close_run(&run);
     return mw_exit_code(s);
 }

@@ -9,6 +9,7 @@ enum { MW_EXIT_OK = 0, MW_EXIT_FAILURE = 1, MW_EXIT_USAGE = 2 };
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "memwrap/config.h"
 #include "memwrap/status.h"
 
 /* Bad input (arguments, files, names) exits 2; device and driver failures exit 1. */
@@ -39,6 +40,20 @@ int mw_cmd_explain(int argc, char **argv);
  * updated in place on a terminal, a line per image or pass otherwise (cmd_explain.c). */
 struct mw_progress;
 void mw_explain_progress(const struct mw_progress *p, bool tty);
+
+/* What a command on a checkpoint of `memwrap train` opens: its run (the config and spec read
+ * from the checkpoint; spec.model refers into cfg), both splits of its dataset, and the device
+ * (`device`, else the config's, else MEMWRAP_DEVICE or the default). `memory_only` refuses a
+ * std model. On failure nothing stays open. */
+typedef struct mw_opened_run {
+    mw_config cfg;
+    mw_run_spec spec;
+    mw_dataset *train, *test;
+    mw_runtime *rt;
+} mw_opened_run;
+mw_status mw_open_run(const char *checkpoint, const char *data, const char *device,
+                      bool memory_only, mw_opened_run *r);
+void mw_close_run(mw_opened_run *r);
 
 /* An integer option's value in [lo, hi]; false when it is missing or not such a number. */
 static inline bool mw_arg_int(const char *v, long lo, long hi, long *out) {
