@@ -206,7 +206,7 @@ static void test_op_table_is_complete(void **state) {
     for (int op = MW_OP_NONE + 1; op < MW_OP_COUNT; op++) {
         const mw_op_def *def = mw_op_get((mw_op)op);
         assert_non_null(def);
-        assert_non_null(def->name);
+        assert_non_null(mw_op_name((mw_op)op));
         assert_non_null(def->run_cl);
         assert_non_null(def->run_cpu);
     }

@@ -135,7 +135,7 @@ static mw_status backward(mw_graph *g, int loss, int seed_grad, const int *wrt, 
         if (!any_out || !any_need) continue;
         const mw_op_def *def = mw_op_get(node.op);
         if (!def->backward) {
-            mw_graph_fail(g, MW_ERR_INVALID_ARG, "op %s has no backward", def->name);
+            mw_graph_fail(g, MW_ERR_INVALID_ARG, "op %s has no backward", mw_op_name(node.op));
             break;
         }
         g->queue = node.queue;

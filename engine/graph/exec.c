@@ -569,7 +569,7 @@ int mw_exec_profile(const mw_exec *ex, mw_op_time *out, int cap) {
     int n = 0;
     for (int op = 1; op < MW_OP_COUNT; op++) {
         if (ex->op_nodes[op] == 0) continue;
-        mw_op_time t = {mw_op_get((mw_op)op)->name, ex->op_ms[op], ex->op_nodes[op]};
+        mw_op_time t = {mw_op_name((mw_op)op), ex->op_ms[op], ex->op_nodes[op]};
         int at = n < cap ? n : cap; /* insertion by decreasing time */
         while (at > 0 && out[at - 1].ms < t.ms) {
             if (at < cap) out[at] = out[at - 1];
@@ -612,7 +612,7 @@ mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
             s = mw_op_get(nd->op)->run_cpu(&ctx, nd);
         }
         if (s != MW_OK) {
-            mw_error_wrap(s, "node %d (%s -> %s)%s%s: ", i, mw_op_get(nd->op)->name,
+            mw_error_wrap(s, "node %d (%s -> %s)%s%s: ", i, mw_op_name(nd->op),
                           g->tensors[nd->out[0]].name, ex->rt ? " on " : "",
                           ex->rt ? mw_runtime_device(ex->rt)->name : "");
         }

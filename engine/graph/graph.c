@@ -164,7 +164,7 @@ int mw_graph_emit(mw_graph *g, mw_op op, const int *in, int n_in, int ndim, cons
                   mw_node_attr attr) {
     if (g->status != MW_OK) return -1;
     char name[MW_NAME_MAX];
-    snprintf(name, sizeof name, "%s:%d", mw_op_get(op)->name, g->n_nodes);
+    snprintf(name, sizeof name, "%s:%d", mw_op_name(op), g->n_nodes);
     int out = mw_graph_new_tensor(g, name, MW_F32, ndim, shape);
     if (out < 0) return -1;
     if (mw_graph_add_node(g, op, in, n_in, &out, 1, attr) < 0) return -1;

@@ -8,48 +8,69 @@
  * three (gx, gγ, gβ): the widest nodes. */
 enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
 
-/* One row per op. Adding an op means a row here, a name and functions in its family file
- * (engine/ops/<family>.c) and an entry in engine/ops/op_table.c, checked by a static assert. */
+/* The op list, written once. Row X(ID, name) gives the enum value MW_OP_<ID>, the op's name
+ * "<name>" (mw_op_name: node and tensor names, errors, profiles) and its row in the op table
+ * (engine/ops/op_table.c), which points at `const mw_op_def mw_op_def_<name>`, defined in
+ * the op's family file engine/ops/<family>.c (named above each group of rows). Adding an
+ * op is one row here: the enum, the names and the table all come from it, and a row whose
+ * definition is missing fails to link, so no static assert is needed to keep them in step. */
+#define MW_OP_LIST(X)                                                                              \
+    /* elementwise: engine/ops/elementwise.c */                                                    \
+    X(FILL, fill)         /* out = value */                                                        \
+    X(AFFINE, affine)     /* out = alpha x + beta */                                               \
+    X(ADD, add)           /* out = a + b */                                                        \
+    X(RELU, relu)         /* out = max(x, 0) */                                                    \
+    X(RELU_BWD, relu_bwd) /* gx = gy [y > 0]; in: gy, y */                                         \
+    /* linear: engine/ops/linear.c */                                                              \
+    X(MATMUL, matmul)     /* C = op(A) op(B) */                                                    \
+    X(LINEAR, linear)     /* y = x wᵀ + b */                                                     \
+    X(SUM_ROWS, sum_rows) /* out[c] = Σ_r x[r, c] (bias gradient) */                              \
+    /* concat: engine/ops/concat.c */                                                              \
+    X(CONCAT_COLS, concat_cols) /* [a, b] along columns */                                         \
+    X(SLICE_COLS, slice_cols)   /* x[:, start:start+count] */                                      \
+    X(PAD_COLS, pad_cols)       /* zeros [N, width], x at columns start.. */                       \
+    /* distance: engine/ops/distance.c */                                                          \
+    X(ROW_NORMALIZE, row_normalize)             /* x / sqrt(Σx² + eps) */                        \
+    X(ROW_NORMALIZE_BWD, row_normalize_bwd)     /* in: g_out, x -> g_x */                          \
+    X(PAIRWISE_SQDIST, pairwise_sqdist)         /* D_ij = Σ_k (a_ik - b_jk)² */                  \
+    X(PAIRWISE_SQDIST_BWD, pairwise_sqdist_bwd) /* in: gD, a, b -> ga, gb */                       \
+    /* sparsemax: engine/ops/sparsemax.c */                                                        \
+    X(SPARSEMAX, sparsemax)         /* row-wise sparsemax */                                       \
+    X(SPARSEMAX_BWD, sparsemax_bwd) /* in: gp, p -> gz */                                          \
+    /* loss: engine/ops/loss.c */                                                                  \
+    X(SOFTMAX_CE, softmax_ce)         /* in: logits, labels -> loss [1], probs */                  \
+    X(SOFTMAX_CE_BWD, softmax_ce_bwd) /* in: gloss, probs, labels -> glogits */                    \
+    /* conv: engine/ops/conv.c */                                                                  \
+    X(CONV2D, conv2d)                       /* in: x, w[, b] -> y (x, y [C, N, H, W]) */           \
+    X(CONV2D_BWD_INPUT, conv2d_bwd_input)   /* in: gy, w -> gx */                                  \
+    X(CONV2D_BWD_WEIGHT, conv2d_bwd_weight) /* in: gy, x -> gw */                                  \
+    X(CONV2D_BWD_BIAS, conv2d_bwd_bias)     /* in: gy -> gb */                                     \
+    /* layout: engine/ops/layout.c */                                                              \
+    X(IMAGES_TO_MAPS, images_to_maps) /* [N, C, H, W] -> [C, N, H, W] */                           \
+    X(MAPS_TO_IMAGES, maps_to_images) /* [C, N, H, W] -> [N, C, H, W] */                           \
+    X(MAPS_TO_ROWS, maps_to_rows)     /* [C, N, 1, 1] -> [N, C] */                                 \
+    X(ROWS_TO_MAPS, rows_to_maps)     /* [N, C] -> [C, N, 1, 1] */                                 \
+    /* batchnorm: engine/ops/batchnorm.c */                                                        \
+    X(BATCH_NORM, batch_norm)         /* in: x, γ, β, mean, var, count -> y, stats */            \
+    X(BATCH_NORM_BWD, batch_norm_bwd) /* in: gy, x, γ, β, stats -> gx, gγ, gβ */               \
+    /* activation: engine/ops/activation.c */                                                      \
+    X(ACTIVATE, activate)         /* swish or sigmoid */                                           \
+    X(ACTIVATE_BWD, activate_bwd) /* in: gy, x -> gx */                                            \
+    /* pool: engine/ops/pool.c */                                                                  \
+    X(AVG_POOL, avg_pool)                     /* k x k mean, stride k */                           \
+    X(AVG_POOL_BWD, avg_pool_bwd)             /* in: gy -> gx */                                   \
+    X(SCALE_CHANNELS, scale_channels)         /* x [C, N, H, W] · s [C, N, 1, 1] */               \
+    X(SCALE_CHANNELS_BWD, scale_channels_bwd) /* in: gy, x, s -> gx, gs */                         \
+    /* dropout: engine/ops/dropout.c */                                                            \
+    X(DROPOUT, dropout)         /* in: x -> y, mask */                                             \
+    X(DROPOUT_BWD, dropout_bwd) /* in: gy, mask -> gx */
+
 typedef enum mw_op {
     MW_OP_NONE = 0,
-    MW_OP_FILL,                /* out = value                                  (elementwise) */
-    MW_OP_AFFINE,              /* out = alpha x + beta                         (elementwise) */
-    MW_OP_ADD,                 /* out = a + b                                  (elementwise) */
-    MW_OP_RELU,                /* out = max(x, 0)                              (elementwise) */
-    MW_OP_RELU_BWD,            /* gx = gy [y > 0]; in: gy, y                   (elementwise) */
-    MW_OP_MATMUL,              /* C = op(A) op(B)                              (matmul) */
-    MW_OP_LINEAR,              /* y = x wᵀ + b                                 (matmul) */
-    MW_OP_SUM_ROWS,            /* out[c] = Σ_r x[r, c] (bias gradient)         (matmul) */
-    MW_OP_CONCAT_COLS,         /* [a, b] along columns                         (concat) */
-    MW_OP_SLICE_COLS,          /* x[:, start:start+count]                      (concat) */
-    MW_OP_PAD_COLS,            /* zeros [N, width] with x at columns start..   (concat) */
-    MW_OP_ROW_NORMALIZE,       /* x / sqrt(Σx² + eps)                          (distance) */
-    MW_OP_ROW_NORMALIZE_BWD,   /* in: g_out, x -> g_x                          (distance) */
-    MW_OP_PAIRWISE_SQDIST,     /* D_ij = Σ_k (a_ik - b_jk)²                    (distance) */
-    MW_OP_PAIRWISE_SQDIST_BWD, /* in: gD, a, b -> ga, gb                       (distance) */
-    MW_OP_SPARSEMAX,           /* row-wise sparsemax                           (sparsemax) */
-    MW_OP_SPARSEMAX_BWD,       /* in: gp, p -> gz                              (sparsemax) */
-    MW_OP_SOFTMAX_CE,          /* in: logits, labels -> loss [1], probs        (loss) */
-    MW_OP_SOFTMAX_CE_BWD,      /* in: gloss, probs, labels -> glogits          (loss) */
-    MW_OP_CONV2D,              /* in: x, w[, b] -> y (x, y [C, N, H, W])       (conv) */
-    MW_OP_CONV2D_BWD_INPUT,    /* in: gy, w -> gx                              (conv) */
-    MW_OP_CONV2D_BWD_WEIGHT,   /* in: gy, x -> gw                              (conv) */
-    MW_OP_CONV2D_BWD_BIAS,     /* in: gy -> gb                                 (conv) */
-    MW_OP_IMAGES_TO_MAPS,      /* [N, C, H, W] -> [C, N, H, W]                 (layout) */
-    MW_OP_MAPS_TO_IMAGES,      /* [C, N, H, W] -> [N, C, H, W]                 (layout) */
-    MW_OP_MAPS_TO_ROWS,        /* [C, N, 1, 1] -> [N, C]                       (layout) */
-    MW_OP_ROWS_TO_MAPS,        /* [N, C] -> [C, N, 1, 1]                       (layout) */
-    MW_OP_BATCH_NORM,          /* in: x, γ, β, mean, var, count -> y, stats    (batchnorm) */
-    MW_OP_BATCH_NORM_BWD,      /* in: gy, x, γ, β, stats -> gx, gγ, gβ         (batchnorm) */
-    MW_OP_ACTIVATE,            /* swish or sigmoid                             (activation) */
-    MW_OP_ACTIVATE_BWD,        /* in: gy, x -> gx                              (activation) */
-    MW_OP_AVG_POOL,            /* k x k mean, stride k                         (pool) */
-    MW_OP_AVG_POOL_BWD,        /* in: gy -> gx                                 (pool) */
-    MW_OP_SCALE_CHANNELS,      /* x [C, N, H, W] · s [C, N, 1, 1]              (pool) */
-    MW_OP_SCALE_CHANNELS_BWD,  /* in: gy, x, s -> gx, gs                       (pool) */
-    MW_OP_DROPOUT,             /* in: x -> y, mask                             (dropout) */
-    MW_OP_DROPOUT_BWD,         /* in: gy, mask -> gx                           (dropout) */
-    MW_OP_COUNT
+#define MW_OP_ENUM_ROW(id, name) MW_OP_##id,
+    MW_OP_LIST(MW_OP_ENUM_ROW)
+#undef MW_OP_ENUM_ROW
+        MW_OP_COUNT
 } mw_op;
 
 typedef struct mw_tensor {
@@ -174,8 +195,8 @@ typedef struct mw_cpu_ctx {
 typedef void (*mw_backward_fn)(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                                int *gin);
 
+/* An op's behaviour; its enum value and name come from its row in MW_OP_LIST. */
 typedef struct mw_op_def {
-    const char *name;
     mw_status (*run_cl)(mw_cl_ctx *c, const mw_node *n);
     mw_status (*run_cpu)(mw_cpu_ctx *c, const mw_node *n);
     mw_backward_fn backward; /* NULL for ops that are only ever backward nodes */
@@ -188,6 +209,10 @@ typedef struct mw_op_def {
                                  size_t *bytes);
 } mw_op_def;
 
+/* The op's definition, or NULL for MW_OP_NONE and values outside the list. */
 const mw_op_def *mw_op_get(mw_op op);
+
+/* The op's name from MW_OP_LIST ("conv2d"), or "?" for values outside it. */
+const char *mw_op_name(mw_op op);
 
 #endif

@@ -103,9 +103,6 @@ static mw_status activate_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_activate = {.name = "activate",
-                                      .run_cl = activate_cl,
-                                      .run_cpu = activate_cpu,
-                                      .backward = activate_backward};
-const mw_op_def mw_op_def_activate_bwd = {
-    .name = "activate_bwd", .run_cl = activate_bwd_cl, .run_cpu = activate_bwd_cpu};
+const mw_op_def mw_op_def_activate = {
+    .run_cl = activate_cl, .run_cpu = activate_cpu, .backward = activate_backward};
+const mw_op_def mw_op_def_activate_bwd = {.run_cl = activate_bwd_cl, .run_cpu = activate_bwd_cpu};

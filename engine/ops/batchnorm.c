@@ -199,9 +199,7 @@ static mw_status batch_norm_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_batch_norm = {.name = "batch_norm",
-                                        .run_cl = batch_norm_cl,
-                                        .run_cpu = batch_norm_cpu,
-                                        .backward = batch_norm_backward};
-const mw_op_def mw_op_def_batch_norm_bwd = {
-    .name = "batch_norm_bwd", .run_cl = batch_norm_bwd_cl, .run_cpu = batch_norm_bwd_cpu};
+const mw_op_def mw_op_def_batch_norm = {
+    .run_cl = batch_norm_cl, .run_cpu = batch_norm_cpu, .backward = batch_norm_backward};
+const mw_op_def mw_op_def_batch_norm_bwd = {.run_cl = batch_norm_bwd_cl,
+                                            .run_cpu = batch_norm_bwd_cpu};

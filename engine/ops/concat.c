@@ -126,8 +126,8 @@ static mw_status pad_cpu(mw_cpu_ctx *c, const mw_node *n) {
 }
 
 const mw_op_def mw_op_def_concat_cols = {
-    .name = "concat_cols", .run_cl = concat_cl, .run_cpu = concat_cpu, .backward = concat_backward};
+    .run_cl = concat_cl, .run_cpu = concat_cpu, .backward = concat_backward};
 const mw_op_def mw_op_def_slice_cols = {
-    .name = "slice_cols", .run_cl = slice_cl, .run_cpu = slice_cpu, .backward = slice_backward};
+    .run_cl = slice_cl, .run_cpu = slice_cpu, .backward = slice_backward};
 const mw_op_def mw_op_def_pad_cols = {
-    .name = "pad_cols", .run_cl = pad_cl, .run_cpu = pad_cpu, .backward = pad_backward};
+    .run_cl = pad_cl, .run_cpu = pad_cpu, .backward = pad_backward};

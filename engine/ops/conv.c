@@ -738,21 +738,18 @@ static mw_status conv2d_bwd_bias_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_conv2d = {.name = "conv2d",
-                                    .run_cl = conv2d_cl,
+const mw_op_def mw_op_def_conv2d = {.run_cl = conv2d_cl,
                                     .run_cpu = conv2d_cpu,
                                     .backward = conv2d_backward,
                                     .scratch_bytes = conv_scratch,
                                     .workspace_bytes = conv_workspace};
-const mw_op_def mw_op_def_conv2d_bwd_input = {.name = "conv2d_bwd_input",
-                                              .run_cl = conv2d_bwd_input_cl,
+const mw_op_def mw_op_def_conv2d_bwd_input = {.run_cl = conv2d_bwd_input_cl,
                                               .run_cpu = conv2d_bwd_input_cpu,
                                               .scratch_bytes = conv_scratch,
                                               .workspace_bytes = conv_workspace};
-const mw_op_def mw_op_def_conv2d_bwd_weight = {.name = "conv2d_bwd_weight",
-                                               .run_cl = conv2d_bwd_weight_cl,
+const mw_op_def mw_op_def_conv2d_bwd_weight = {.run_cl = conv2d_bwd_weight_cl,
                                                .run_cpu = conv2d_bwd_weight_cpu,
                                                .scratch_bytes = conv_scratch,
                                                .workspace_bytes = conv_workspace};
-const mw_op_def mw_op_def_conv2d_bwd_bias = {
-    .name = "conv2d_bwd_bias", .run_cl = conv2d_bwd_bias_cl, .run_cpu = conv2d_bwd_bias_cpu};
+const mw_op_def mw_op_def_conv2d_bwd_bias = {.run_cl = conv2d_bwd_bias_cl,
+                                             .run_cpu = conv2d_bwd_bias_cpu};

@@ -199,15 +199,11 @@ static mw_status sqdist_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_row_normalize = {.name = "row_normalize",
-                                           .run_cl = row_normalize_cl,
-                                           .run_cpu = row_normalize_cpu,
-                                           .backward = row_normalize_backward};
-const mw_op_def mw_op_def_row_normalize_bwd = {
-    .name = "row_normalize_bwd", .run_cl = row_normalize_bwd_cl, .run_cpu = row_normalize_bwd_cpu};
-const mw_op_def mw_op_def_pairwise_sqdist = {.name = "pairwise_sqdist",
-                                             .run_cl = sqdist_cl,
-                                             .run_cpu = sqdist_cpu,
-                                             .backward = sqdist_backward};
-const mw_op_def mw_op_def_pairwise_sqdist_bwd = {
-    .name = "pairwise_sqdist_bwd", .run_cl = sqdist_bwd_cl, .run_cpu = sqdist_bwd_cpu};
+const mw_op_def mw_op_def_row_normalize = {
+    .run_cl = row_normalize_cl, .run_cpu = row_normalize_cpu, .backward = row_normalize_backward};
+const mw_op_def mw_op_def_row_normalize_bwd = {.run_cl = row_normalize_bwd_cl,
+                                               .run_cpu = row_normalize_bwd_cpu};
+const mw_op_def mw_op_def_pairwise_sqdist = {
+    .run_cl = sqdist_cl, .run_cpu = sqdist_cpu, .backward = sqdist_backward};
+const mw_op_def mw_op_def_pairwise_sqdist_bwd = {.run_cl = sqdist_bwd_cl,
+                                                 .run_cpu = sqdist_bwd_cpu};

@@ -108,6 +108,5 @@ static mw_status dropout_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
 }
 
 const mw_op_def mw_op_def_dropout = {
-    .name = "dropout", .run_cl = dropout_cl, .run_cpu = dropout_cpu, .backward = dropout_backward};
-const mw_op_def mw_op_def_dropout_bwd = {
-    .name = "dropout_bwd", .run_cl = dropout_bwd_cl, .run_cpu = dropout_bwd_cpu};
+    .run_cl = dropout_cl, .run_cpu = dropout_cpu, .backward = dropout_backward};
+const mw_op_def mw_op_def_dropout_bwd = {.run_cl = dropout_bwd_cl, .run_cpu = dropout_bwd_cpu};

@@ -145,12 +145,10 @@ static mw_status relu_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_fill = {.name = "fill", .run_cl = fill_cl, .run_cpu = fill_cpu};
+const mw_op_def mw_op_def_fill = {.run_cl = fill_cl, .run_cpu = fill_cpu};
 const mw_op_def mw_op_def_affine = {
-    .name = "affine", .run_cl = affine_cl, .run_cpu = affine_cpu, .backward = affine_backward};
-const mw_op_def mw_op_def_add = {
-    .name = "add", .run_cl = add_cl, .run_cpu = add_cpu, .backward = add_backward};
+    .run_cl = affine_cl, .run_cpu = affine_cpu, .backward = affine_backward};
+const mw_op_def mw_op_def_add = {.run_cl = add_cl, .run_cpu = add_cpu, .backward = add_backward};
 const mw_op_def mw_op_def_relu = {
-    .name = "relu", .run_cl = relu_cl, .run_cpu = relu_cpu, .backward = relu_backward};
-const mw_op_def mw_op_def_relu_bwd = {
-    .name = "relu_bwd", .run_cl = relu_bwd_cl, .run_cpu = relu_bwd_cpu};
+    .run_cl = relu_cl, .run_cpu = relu_cpu, .backward = relu_backward};
+const mw_op_def mw_op_def_relu_bwd = {.run_cl = relu_bwd_cl, .run_cpu = relu_bwd_cpu};

@@ -114,8 +114,8 @@ int mw_new_output(mw_graph *g, mw_op op, const char *suffix, int ndim, const int
     if (g->status != MW_OK) return -1;
     char name[MW_NAME_MAX];
     if (suffix)
-        snprintf(name, sizeof name, "%s:%d:%s", mw_op_get(op)->name, g->n_nodes, suffix);
+        snprintf(name, sizeof name, "%s:%d:%s", mw_op_name(op), g->n_nodes, suffix);
     else
-        snprintf(name, sizeof name, "%s:%d", mw_op_get(op)->name, g->n_nodes);
+        snprintf(name, sizeof name, "%s:%d", mw_op_name(op), g->n_nodes);
     return mw_graph_new_tensor(g, name, MW_F32, ndim, shape);
 }

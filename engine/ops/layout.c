@@ -80,10 +80,10 @@ static mw_status swap_cpu(mw_cpu_ctx *c, const mw_node *n) {
 }
 
 const mw_op_def mw_op_def_images_to_maps = {
-    .name = "images_to_maps", .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
+    .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
 const mw_op_def mw_op_def_maps_to_images = {
-    .name = "maps_to_images", .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
+    .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
 const mw_op_def mw_op_def_maps_to_rows = {
-    .name = "maps_to_rows", .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
+    .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
 const mw_op_def mw_op_def_rows_to_maps = {
-    .name = "rows_to_maps", .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
+    .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};

@@ -202,15 +202,12 @@ static mw_status sum_rows_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_matmul = {.name = "matmul",
-                                    .run_cl = matmul_cl,
+const mw_op_def mw_op_def_matmul = {.run_cl = matmul_cl,
                                     .run_cpu = matmul_cpu,
                                     .backward = matmul_backward,
                                     .scratch_bytes = matmul_scratch};
-const mw_op_def mw_op_def_linear = {.name = "linear",
-                                    .run_cl = linear_cl,
+const mw_op_def mw_op_def_linear = {.run_cl = linear_cl,
                                     .run_cpu = linear_cpu,
                                     .backward = linear_backward,
                                     .scratch_bytes = linear_scratch};
-const mw_op_def mw_op_def_sum_rows = {
-    .name = "sum_rows", .run_cl = sum_rows_cl, .run_cpu = sum_rows_cpu};
+const mw_op_def mw_op_def_sum_rows = {.run_cl = sum_rows_cl, .run_cpu = sum_rows_cpu};

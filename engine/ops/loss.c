@@ -94,9 +94,7 @@ static mw_status softmax_ce_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_softmax_ce = {.name = "softmax_ce",
-                                        .run_cl = softmax_ce_cl,
-                                        .run_cpu = softmax_ce_cpu,
-                                        .backward = softmax_ce_backward};
-const mw_op_def mw_op_def_softmax_ce_bwd = {
-    .name = "softmax_ce_bwd", .run_cl = softmax_ce_bwd_cl, .run_cpu = softmax_ce_bwd_cpu};
+const mw_op_def mw_op_def_softmax_ce = {
+    .run_cl = softmax_ce_cl, .run_cpu = softmax_ce_cpu, .backward = softmax_ce_backward};
+const mw_op_def mw_op_def_softmax_ce_bwd = {.run_cl = softmax_ce_bwd_cl,
+                                            .run_cpu = softmax_ce_bwd_cpu};

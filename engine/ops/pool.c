@@ -177,16 +177,11 @@ static mw_status scale_channels_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_avg_pool = {.name = "avg_pool",
-                                      .run_cl = avg_pool_cl,
-                                      .run_cpu = avg_pool_cpu,
-                                      .backward = avg_pool_backward};
-const mw_op_def mw_op_def_avg_pool_bwd = {
-    .name = "avg_pool_bwd", .run_cl = avg_pool_bwd_cl, .run_cpu = avg_pool_bwd_cpu};
-const mw_op_def mw_op_def_scale_channels = {.name = "scale_channels",
-                                            .run_cl = scale_channels_cl,
+const mw_op_def mw_op_def_avg_pool = {
+    .run_cl = avg_pool_cl, .run_cpu = avg_pool_cpu, .backward = avg_pool_backward};
+const mw_op_def mw_op_def_avg_pool_bwd = {.run_cl = avg_pool_bwd_cl, .run_cpu = avg_pool_bwd_cpu};
+const mw_op_def mw_op_def_scale_channels = {.run_cl = scale_channels_cl,
                                             .run_cpu = scale_channels_cpu,
                                             .backward = scale_channels_backward};
-const mw_op_def mw_op_def_scale_channels_bwd = {.name = "scale_channels_bwd",
-                                                .run_cl = scale_channels_bwd_cl,
+const mw_op_def mw_op_def_scale_channels_bwd = {.run_cl = scale_channels_bwd_cl,
                                                 .run_cpu = scale_channels_bwd_cpu};

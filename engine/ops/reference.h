@@ -1,7 +1,9 @@
-/* Plain-C reference implementations of every op: obvious loops, float accumulation in
- * double where PyTorch's result would not depend on order. The tests check the OpenCL
- * kernels against these, and the reference backend (mw_exec with no runtime) runs graphs on
- * them for finite-difference gradient checks. Matrices are row-major. */
+/* Plain-C reference implementations of the ops: obvious loops, float accumulation in
+ * double where PyTorch's result would not depend on order. The reference backend (mw_exec
+ * with no runtime) runs graphs on them through each op's run_cpu, which is how the tests
+ * check the OpenCL kernels against them and take finite-difference gradients. Declared here
+ * are those other files call (a test calling one directly, a family sharing another's
+ * helper); a new op's references may stay static in its op file. Matrices are row-major. */
 #ifndef MEMWRAP_OPS_REFERENCE_H
 #define MEMWRAP_OPS_REFERENCE_H
 

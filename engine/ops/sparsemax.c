@@ -102,9 +102,7 @@ static mw_status sparsemax_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-const mw_op_def mw_op_def_sparsemax = {.name = "sparsemax",
-                                       .run_cl = sparsemax_cl,
-                                       .run_cpu = sparsemax_cpu,
-                                       .backward = sparsemax_backward};
-const mw_op_def mw_op_def_sparsemax_bwd = {
-    .name = "sparsemax_bwd", .run_cl = sparsemax_bwd_cl, .run_cpu = sparsemax_bwd_cpu};
+const mw_op_def mw_op_def_sparsemax = {
+    .run_cl = sparsemax_cl, .run_cpu = sparsemax_cpu, .backward = sparsemax_backward};
+const mw_op_def mw_op_def_sparsemax_bwd = {.run_cl = sparsemax_bwd_cl,
+                                           .run_cpu = sparsemax_bwd_cpu};
