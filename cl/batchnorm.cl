@@ -9,7 +9,8 @@
  * stats [2, C] keeps, per channel, the mean and 1/sqrt(var + eps) that normalised x (batch
  * statistics in train mode, running ones in eval mode) for the backward. */
 
-#define MW_BN_MAX_GROUP 256 /* the host picks a power of two <= this */
+/* MW_BN_MAX_GROUP (engine/runtime/kernel_defines.h): the host picks a power of two <= this
+ * for the group size, and launches fewer where the kernel allows fewer. */
 
 #include "activation_fn.clh"
 

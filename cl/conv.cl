@@ -1,4 +1,5 @@
-/* The conv family's own kernels (GEMMs go to CLBlast). Feature maps are channel-major
+/* The conv family's own kernels: depthwise, im2col and col2im, bias, and the GEMMs CPU
+ * devices run instead of CLBlast's (at the end). Feature maps are channel-major
  * [C, N, H, W]: plane p = c * N + n is H x W contiguous floats.
  *
  * Depthwise kernels are built once per (kernel size, stride) with -DDW_K=k -DDW_S=s
@@ -15,8 +16,9 @@
 #endif
 #define DW_P ((DW_K - 1) / 2)
 
-/* Multiply-add: fused where the device has hardware FMA (-DMW_FMA, set by engine/ops/conv.c
- * from CL_DEVICE_SINGLE_FP_CONFIG): PoCL lowers mad() to a separate multiply and add. */
+/* Multiply-add: fused where the device has hardware FMA (-DMW_FMA, set for every program by
+ * the runtime from CL_DEVICE_SINGLE_FP_CONFIG): PoCL lowers mad() to a separate multiply
+ * and add. */
 #ifdef MW_FMA
 #define MAD(a, b, c) fma(a, b, c)
 #else
@@ -477,7 +479,15 @@ __kernel void bias_grad(__global const float *gy, __global float *gb, const uint
 
 /* ---- GEMMs for CPU devices -------------------------------------------------------------
  * CLBlast's kernels rely on the compiler to vectorise across work-items, which PoCL does
- * not do; these give each work-item a register block of explicit float16 vectors. */
+ * not do; these give each work-item a register block of explicit float16 vectors. The
+ * block shapes are shared defines (engine/runtime/kernel_defines.h): the host sizes the
+ * ranges with them, and the code below is written for these values. */
+#if MW_GEMM_NN_ROWS != 8 || MW_GEMM_NN_COLS != 32
+#error "gemm_nn is written for 8 x 32 blocks (8 rows of two float16)"
+#endif
+#if MW_GEMM_NT_BLOCK != 4 || MW_GEMM_NT_VECTOR != 16
+#error "gemm_nt is written for 4 x 4 blocks of float16 sums"
+#endif
 
 /* C[m, n] = A·B, or C += A·B when `accumulate`: A(i, l) = a[i a_rs + l a_cs] (any layout, read
  * as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at c + i ldc. One work-item
@@ -486,7 +496,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
                       __global const float *b, const uint b_off, const uint ldb, __global float *c,
                       const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
                       const uint accumulate) {
-    uint i0 = get_global_id(0) * 8, j0 = get_global_id(1) * 32;
+    uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
     if (i0 >= m || j0 >= n) return;
     a += a_off;
     b += b_off + j0;
@@ -603,7 +613,8 @@ __kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
                       __global float *out, const uint o_off, const uint ldo, const uint ldo_s,
                       const uint m, const uint n, const uint k, const uint kc,
                       const uint accumulate) {
-    uint j0 = get_global_id(0) * 4, i0 = get_global_id(1) * 4, s = get_global_id(2);
+    uint j0 = get_global_id(0) * MW_GEMM_NT_BLOCK, i0 = get_global_id(1) * MW_GEMM_NT_BLOCK;
+    uint s = get_global_id(2);
     uint l0 = s * kc;
     if (i0 >= m || j0 >= n || l0 >= k) return;
     uint l1 = min(k, l0 + kc);

@@ -1,10 +1,9 @@
 /* Mean softmax cross-entropy (torch.nn.CrossEntropyLoss, reduction 'mean'). */
 
-#define MW_CE_GROUP 64
-
-/* One work-group: each work-item takes rows lid, lid + L, ...; writes each row's softmax to
- * probs (kept for the backward) and adds its loss, then the group sums the partial losses
- * in local memory. A label outside [0, classes) yields NaN, which the trainer reports. */
+/* One work-group of a power of two of at most MW_CE_GROUP items (a shared define,
+ * engine/runtime/kernel_defines.h): each work-item takes rows lid, lid + L, ...; writes each
+ * row's softmax to probs (kept for the backward) and adds its loss, then the group sums the
+ * partial losses in local memory. A label outside [0, classes) yields NaN, which the trainer reports. */
 __kernel void softmax_ce_f32(__global const float *logits, __global const int *labels,
                              __global float *loss, __global float *probs, const uint rows,
                              const uint classes) {

@@ -1,6 +1,7 @@
 /* Runtime tests: device listing and selection, runtime lifetime, the CLBlast self-test, the
  * on-disk program cache (miss, hit, truncated and corrupt entries, disabled), build errors,
- * error names, out-of-memory reporting, and the `memwrap devices` command. */
+ * the kernel launcher (local sizes fitted to the limits, shared defines, errors), error
+ * names, out-of-memory reporting, and the `memwrap devices` command. */
 #define _POSIX_C_SOURCE 200809L
 #include "support.h"
 
@@ -15,6 +16,7 @@
 
 #include "runtime/cl_check.h"
 #include "runtime/internal.h"
+#include "runtime/kernel_defines.h"
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
@@ -97,19 +99,26 @@ static int cache_files(const char *dir, char *first, size_t cap) {
     return n;
 }
 
-/* Runs fill_f32 over n floats and checks every element got the value. */
+/* Runs fill_f32 over n floats through the launcher, which must find kernel `k` in the cache,
+ * and checks every element got the value. */
 static void check_fill_kernel(mw_runtime *rt, cl_kernel k) {
     enum { N = 1000 };
+    cl_kernel cached = NULL;
+    TEST_OK(mw_runtime_kernel(rt, "fill", "", "fill_f32", &cached));
+    assert_ptr_equal(cached, k);
     cl_mem buf = NULL;
     TEST_OK(mw_runtime_buffer(rt, N * sizeof(float), "fill test buffer", &buf));
     const float value = 3.25f;
-    const cl_uint n = N;
-    assert_int_equal(clSetKernelArg(k, 0, sizeof buf, &buf), CL_SUCCESS);
-    assert_int_equal(clSetKernelArg(k, 1, sizeof value, &value), CL_SUCCESS);
-    assert_int_equal(clSetKernelArg(k, 2, sizeof n, &n), CL_SUCCESS);
-    const size_t global = 1024, local = 64; /* rounded up past N: the kernel bounds-checks */
+    /* rounded up past N to whole groups of 64: the kernel bounds-checks */
+    const mw_launch_spec spec = {.family = "fill",
+                                 .kernel = "fill_f32",
+                                 .kind = MW_RANGE_ITEMS,
+                                 .dims = 1,
+                                 .global = {N},
+                                 .local = {64}};
     uint64_t before = mw_runtime_get_stats(rt)->kernels_enqueued;
-    TEST_OK(mw_runtime_enqueue(rt, 0, k, 1, &global, &local, 0, NULL, NULL));
+    TEST_OK(mw_runtime_launch(rt, mw_runtime_queue(rt, 0), &spec, "mfu", buf, (double)value,
+                              (unsigned)N));
     assert_int_equal(mw_runtime_get_stats(rt)->kernels_enqueued, before + 1);
     float *host = malloc(N * sizeof *host);
     assert_non_null(host);
@@ -638,6 +647,114 @@ static void test_build_errors(void **state) {
     cache_end(&c);
 }
 
+/* ---- the kernel launcher --------------------------------------------------------------- */
+
+/* Local sizes larger than a kernel or the device allows are halved, last dimension first. */
+static void test_launch_fit_local(void **state) {
+    (void)state;
+    const size_t roomy[3] = {1024, 1024, 64};
+    size_t out[3];
+    mw_launch_fit_local(1, (const size_t[]){64}, 48, roomy, out);
+    assert_int_equal(out[0], 32);
+    mw_launch_fit_local(1, (const size_t[]){256}, 256, roomy, out);
+    assert_int_equal(out[0], 256); /* fits: unchanged */
+    mw_launch_fit_local(2, (const size_t[]){16, 16}, 64, roomy, out);
+    assert_int_equal(out[0], 16);
+    assert_int_equal(out[1], 4);
+    mw_launch_fit_local(3, (const size_t[]){4, 4, 128}, 4096, roomy, out);
+    assert_int_equal(out[2], 64); /* the device's limit for that dimension */
+    assert_int_equal(out[0] * out[1], 16);
+    mw_launch_fit_local(2, (const size_t[]){8, 3}, 1, roomy, out);
+    assert_int_equal(out[0] * out[1], 1);
+}
+
+/* Reads n floats of buf and counts those equal to value. */
+static size_t count_equal(mw_runtime *rt, cl_mem buf, size_t n, float value) {
+    float *host = malloc(n * sizeof *host);
+    assert_non_null(host);
+    test_poison(host, n);
+    assert_int_equal(clEnqueueReadBuffer(mw_runtime_queue(rt, 0), buf, CL_TRUE, 0,
+                                         n * sizeof(float), host, 0, NULL, NULL),
+                     CL_SUCCESS);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++)
+        same += host[i] == value;
+    free(host);
+    return same;
+}
+
+/* Launches larger than the device allows run with a smaller local size, ranges of work-groups
+ * keep their number of groups, every program gets the shared defines, and a bad launch is an
+ * error naming the kernel. */
+static void test_launch(void **state) {
+    (void)state;
+    cache_env c = cache_begin();
+    mw_runtime *rt = make_runtime(NULL);
+    cl_command_queue q = mw_runtime_queue(rt, 0);
+    enum { N = 3000 };
+    cl_mem buf = NULL;
+    TEST_OK(mw_runtime_buffer(rt, N * sizeof(float), "launch test buffer", &buf));
+    size_t too_big = mw_runtime_device(rt)->max_work_group_size * 4;
+    mw_launch_spec spec = {.family = "fill",
+                           .kernel = "fill_f32",
+                           .kind = MW_RANGE_ITEMS,
+                           .dims = 1,
+                           .global = {N},
+                           .local = {too_big}};
+    TEST_OK(mw_runtime_launch(rt, q, &spec, "mfu", buf, 1.5, (unsigned)N));
+    assert_int_equal(count_equal(rt, buf, N, 1.5f), N);
+
+    /* 3 groups of (at most) too_big items: the kernel fills what the range covers */
+    spec.kind = MW_RANGE_GROUPS;
+    spec.global[0] = 3;
+    TEST_OK(mw_runtime_launch(rt, q, &spec, "mfu", buf, 2.5, (unsigned)N));
+    mw_kernel_entry fill;
+    TEST_OK(mw_runtime_kernel_entry(rt, "fill", NULL, "fill_f32", &fill));
+    size_t group = 0;
+    mw_launch_fit_local(1, &too_big, fill.max_group, rt->max_item_sizes, &group);
+    size_t covered = 3 * group < N ? 3 * group : N;
+    assert_int_equal(count_equal(rt, buf, covered, 2.5f), covered);
+
+    /* two dimensions, the driver choosing the local size */
+    mw_launch_spec two = {.family = "fill",
+                          .kernel = "fill_f32",
+                          .kind = MW_RANGE_ITEMS,
+                          .dims = 2,
+                          .global = {N, 1}};
+    TEST_OK(mw_runtime_launch(rt, q, &two, "mfu", buf, 4.0, (unsigned)N));
+    assert_int_equal(count_equal(rt, buf, N, 4.0f), N);
+
+    /* the shared defines, from the host's own constants */
+    char define[64];
+    snprintf(define, sizeof define, "-DMW_BN_MAX_GROUP=%d", (int)MW_BN_MAX_GROUP);
+    assert_non_null(strstr(rt->kernel_defines, define));
+    snprintf(define, sizeof define, "-DMW_ACT_SWISH=%d", (int)MW_ACT_SWISH);
+    assert_non_null(strstr(rt->kernel_defines, define));
+
+    uint64_t before = mw_runtime_get_stats(rt)->kernels_enqueued;
+    spec.dims = 0;
+    assert_int_equal(mw_runtime_launch(rt, q, &spec, "mfu", buf, 1.0, (unsigned)N),
+                     MW_ERR_INVALID_ARG);
+    assert_non_null(strstr(mw_error_message(), "fill_f32"));
+    spec.dims = 1;
+    spec.local[0] = 0; /* work-groups need a size */
+    assert_int_equal(mw_runtime_launch(rt, q, &spec, "mfu", buf, 1.0, (unsigned)N),
+                     MW_ERR_INVALID_ARG);
+    spec.kind = MW_RANGE_ITEMS;
+    spec.local[0] = 64;
+    assert_int_equal(mw_runtime_launch(rt, q, &spec, "mxu", buf, 1.0, (unsigned)N),
+                     MW_ERR_INVALID_ARG);
+    assert_non_null(strstr(mw_error_message(), "fill_f32"));
+    assert_non_null(strstr(mw_error_message(), "'x'"));
+    spec.kernel = "no_such_kernel";
+    assert_int_equal(mw_runtime_launch(rt, q, &spec, "mfu", buf, 1.0, (unsigned)N),
+                     MW_ERR_NOT_FOUND);
+    assert_int_equal(mw_runtime_get_stats(rt)->kernels_enqueued, before); /* none counted */
+    clReleaseMemObject(buf);
+    mw_runtime_free(rt);
+    cache_end(&c);
+}
+
 /* ---- error names ----------------------------------------------------------------------- */
 
 static void test_error_names(void **state) {
@@ -772,15 +889,25 @@ static void test_cli_usage(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),       cmocka_unit_test(test_devices_list),
-        cmocka_unit_test(test_devices_select),    cmocka_unit_test(test_devices_env),
-        cmocka_unit_test(test_devices_bad_specs), cmocka_unit_test(test_runtime_lifecycle),
-        cmocka_unit_test(test_blas_selftest),     cmocka_unit_test(test_buffers),
-        cmocka_unit_test(test_cache_hit),         cmocka_unit_test(test_cache_truncated),
-        cmocka_unit_test(test_cache_corrupt),     cmocka_unit_test(test_cache_disabled),
-        cmocka_unit_test(test_cache_unwritable),  cmocka_unit_test(test_cache_dir_rules),
-        cmocka_unit_test(test_build_errors),      cmocka_unit_test(test_cli_devices),
+        cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_devices_list),
+        cmocka_unit_test(test_devices_select),
+        cmocka_unit_test(test_devices_env),
+        cmocka_unit_test(test_devices_bad_specs),
+        cmocka_unit_test(test_runtime_lifecycle),
+        cmocka_unit_test(test_blas_selftest),
+        cmocka_unit_test(test_buffers),
+        cmocka_unit_test(test_cache_hit),
+        cmocka_unit_test(test_cache_truncated),
+        cmocka_unit_test(test_cache_corrupt),
+        cmocka_unit_test(test_cache_disabled),
+        cmocka_unit_test(test_cache_unwritable),
+        cmocka_unit_test(test_cache_dir_rules),
+        cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_cli_devices),
         cmocka_unit_test(test_cli_usage),
+        cmocka_unit_test(test_launch_fit_local),
+        cmocka_unit_test(test_launch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,7 @@
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
-
-/* Work-items handle 16 elements each (float16 in cl/activation.cl). */
-enum { ACT_VECTOR = 16 };
+#include "runtime/kernel_defines.h"
 
 float mw_ref_act(float z, int act) {
     switch (act) {
@@ -78,16 +76,17 @@ static void activate_backward(mw_graph *g, const mw_node *n, const int *gout, co
 
 static mw_status activate_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t count = mw_t(c->g, n->out[0])->numel;
-    return mw_launch(c, "activation", "activate_f32", (count + ACT_VECTOR - 1) / ACT_VECTOR, "mmui",
-                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)count,
+    return mw_launch(c, "activation", "activate_f32", (count + MW_ACT_VECTOR - 1) / MW_ACT_VECTOR,
+                     "mmui", mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)count,
                      n->attr.act.activation);
 }
 
 static mw_status activate_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t count = mw_t(c->g, n->out[0])->numel;
-    return mw_launch(c, "activation", "activate_bwd_f32", (count + ACT_VECTOR - 1) / ACT_VECTOR,
-                     "mmmui", mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
-                     (unsigned)count, n->attr.act.activation);
+    return mw_launch(c, "activation", "activate_bwd_f32",
+                     (count + MW_ACT_VECTOR - 1) / MW_ACT_VECTOR, "mmmui", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)count,
+                     n->attr.act.activation);
 }
 
 static mw_status activate_cpu(mw_cpu_ctx *c, const mw_node *n) {

@@ -10,9 +10,7 @@
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
-
-/* Work-group size cap: MW_BN_MAX_GROUP in cl/batchnorm.cl (its local arrays). */
-enum { BN_MAX_GROUP = 256 };
+#include "runtime/kernel_defines.h"
 
 void mw_ref_batch_norm(const float *x, const float *gamma, const float *beta, float *running_mean,
                        float *running_var, int32_t *count, float *y, float *stats, size_t channels,
@@ -146,11 +144,11 @@ static mw_status check_batch(const mw_graph *g, const mw_node *n, bool training,
 }
 
 static mw_status batch_norm_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t channels, len, group;
+    size_t channels, len;
     bn_dims(c->g, n->in[0], &channels, &len);
     MW_TRY(check_batch(c->g, n, c->training, len));
     const char *kernel = c->training ? "bn_forward_train_f32" : "bn_forward_eval_f32";
-    MW_TRY(mw_group_size(c, "batchnorm", kernel, BN_MAX_GROUP, &group));
+    size_t group = mw_group_size(c, MW_BN_MAX_GROUP);
     const mw_node_attr *at = &n->attr;
     if (c->training)
         return mw_launch_groups(
@@ -166,14 +164,14 @@ static mw_status batch_norm_cl(mw_cl_ctx *c, const mw_node *n) {
 }
 
 static mw_status batch_norm_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t channels, len, group;
+    size_t channels, len;
     bn_dims(c->g, n->in[1], &channels, &len);
-    MW_TRY(mw_group_size(c, "batchnorm", "bn_backward_f32", BN_MAX_GROUP, &group));
-    return mw_launch_groups(c, "batchnorm", "bn_backward_f32", channels, group, "mmmmmmmmuuii",
-                            mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->in[2]),
-                            mw_mem(c, n->in[3]), mw_mem(c, n->in[4]), mw_mem(c, n->out[0]),
-                            mw_mem(c, n->out[1]), mw_mem(c, n->out[2]), (unsigned)channels,
-                            (unsigned)len, n->attr.norm.activation, (int)c->training);
+    return mw_launch_groups(c, "batchnorm", "bn_backward_f32", channels,
+                            mw_group_size(c, MW_BN_MAX_GROUP), "mmmmmmmmuuii", mw_mem(c, n->in[0]),
+                            mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->in[3]),
+                            mw_mem(c, n->in[4]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]),
+                            mw_mem(c, n->out[2]), (unsigned)channels, (unsigned)len,
+                            n->attr.norm.activation, (int)c->training);
 }
 
 static mw_status batch_norm_cpu(mw_cpu_ctx *c, const mw_node *n) {

@@ -15,7 +15,6 @@
  * (C = A·B row-major is Cᵀ = Bᵀ·Aᵀ column-major on the same memory): CLBlast's row-major
  * path would copy and transpose the large output of every call. */
 #include <clblast_c.h>
-#include <stdarg.h>
 #include <stdlib.h>
 
 #include "memwrap/ops.h"
@@ -23,6 +22,7 @@
 #include "ops/reference.h"
 #include "runtime/cl_check.h"
 #include "runtime/internal.h"
+#include "runtime/kernel_defines.h"
 
 /* The general path's im2col columns stay under this many bytes, whatever the batch: images
  * are processed in chunks of as many as fit (at least one). Not static so that
@@ -329,92 +329,27 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
 
 /* ---- kernel launches ------------------------------------------------------------------- */
 
-/* cl/conv.cl is built once for the GEMM, im2col and bias kernels (variant 0) and once per
- * depthwise kernel size and stride (variants 1-4), each with -DMW_FMA where the device has
- * hardware fused multiply-add. */
+/* cl/conv.cl is built once plain, for the GEMM, im2col and bias kernels (variant 0), and once
+ * per depthwise kernel size and stride (variants 1-4). */
 enum { PROG_BASE = 0 };
-
-static const char *program_options(const mw_cl_ctx *c, int variant) {
-    static const char *const opts[2][5] = {
-        {"", "-DDW_K=3 -DDW_S=1", "-DDW_K=3 -DDW_S=2", "-DDW_K=5 -DDW_S=1", "-DDW_K=5 -DDW_S=2"},
-        {"-DMW_FMA", "-DMW_FMA -DDW_K=3 -DDW_S=1", "-DMW_FMA -DDW_K=3 -DDW_S=2",
-         "-DMW_FMA -DDW_K=5 -DDW_S=1", "-DMW_FMA -DDW_K=5 -DDW_S=2"}};
-    cl_device_fp_config fp = 0;
-    clGetDeviceInfo(mw_runtime_device(c->rt)->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp,
-                    NULL);
-    return opts[(fp & CL_FP_FMA) != 0][variant];
-}
+static const char *const VARIANT_OPTIONS[5] = {NULL, "-DDW_K=3 -DDW_S=1", "-DDW_K=3 -DDW_S=2",
+                                               "-DDW_K=5 -DDW_S=1", "-DDW_K=5 -DDW_S=2"};
 
 /* The depthwise variant of a shape on the depthwise path. */
 static int dw_variant(const conv_dims *d) {
     return 1 + 2 * (d->k == 5) + (d->stride == 2);
 }
 
-/* Sets the arguments of a cl/conv.cl kernel of program `variant` (fmt: 'm' cl_mem,
- * 'u' unsigned) and enqueues a `dims`-D range, each global size rounded up to its local
- * size (kernels bound-check). */
-static mw_status launch_v(mw_cl_ctx *c, int variant, const char *kernel, cl_uint dims,
-                          const size_t *global, const size_t *local, const char *fmt, va_list ap) {
-    cl_kernel k;
-    MW_TRY(mw_runtime_kernel(c->rt, "conv", program_options(c, variant), kernel, &k));
-    cl_int err = CL_SUCCESS;
-    for (cl_uint i = 0; fmt[i] && err == CL_SUCCESS; i++) {
-        if (fmt[i] == 'm') {
-            cl_mem m = va_arg(ap, cl_mem);
-            err = clSetKernelArg(k, i, sizeof m, &m);
-        } else {
-            cl_uint v = va_arg(ap, unsigned);
-            err = clSetKernelArg(k, i, sizeof v, &v);
-        }
-    }
-    if (err != CL_SUCCESS)
-        return mw_error_set(mw_cl_status(err), "clSetKernelArg(%s) failed with %s", kernel,
-                            mw_cl_error_name(err));
-    /* The kernel's own limit (register use can lower it below the device's). */
-    size_t limit = 0, loc[3], padded[3], total = 1;
-    MW_CL_CHECK(clGetKernelWorkGroupInfo(k, mw_runtime_device(c->rt)->device,
-                                         CL_KERNEL_WORK_GROUP_SIZE, sizeof limit, &limit, NULL));
-    for (cl_uint d = 0; d < dims; d++) {
-        loc[d] = local[d] < 1 ? 1 : local[d];
-        total *= loc[d];
-    }
-    for (cl_uint d = dims; total > limit && limit > 0 && d-- > 0;)
-        while (loc[d] > 1 && total > limit) {
-            total /= loc[d];
-            loc[d] = (loc[d] + 1) / 2;
-            total *= loc[d];
-        }
-    for (cl_uint d = 0; d < dims; d++)
-        padded[d] = (global[d] + loc[d] - 1) / loc[d] * loc[d];
-    err = clEnqueueNDRangeKernel(c->queue, k, dims, NULL, padded, loc, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return mw_error_set(mw_cl_status(err),
-                            "clEnqueueNDRangeKernel(%s, %zu items) failed with %s", kernel,
-                            global[0], mw_cl_error_name(err));
-    mw_runtime_count_enqueue(c->rt);
-    return MW_OK;
-}
-
-/* 1-D: `global` items in groups of `local` (capped by the device and by `global`). */
-static mw_status conv_launch(mw_cl_ctx *c, int variant, const char *kernel, size_t global,
-                             size_t local, const char *fmt, ...) {
-    size_t max_local = mw_runtime_device(c->rt)->max_work_group_size;
-    if (local > max_local) local = max_local;
-    if (local > global) local = global;
-    va_list ap;
-    va_start(ap, fmt);
-    mw_status s = launch_v(c, variant, kernel, 1, &global, &local, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-static mw_status conv_launch_nd(mw_cl_ctx *c, const char *kernel, cl_uint dims,
-                                const size_t *global, const size_t *local, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    mw_status s = launch_v(c, PROG_BASE, kernel, dims, global, local, fmt, ap);
-    va_end(ap);
-    return s;
+/* `items` work-items of a cl/conv.cl kernel of program `variant`, in groups of `local`
+ * (the kernels check their index). */
+static mw_launch_spec conv_items(int variant, const char *kernel, size_t items, size_t local) {
+    return (mw_launch_spec){.family = "conv",
+                            .options = VARIANT_OPTIONS[variant],
+                            .kernel = kernel,
+                            .kind = MW_RANGE_ITEMS,
+                            .dims = 1,
+                            .global = {items},
+                            .local = {local}};
 }
 
 /* C (+)= op(A)·op(B) as planned; beta is 0 or 1. `ws_off`: where in the workspace (floats)
@@ -424,29 +359,42 @@ static mw_status gemm_exec(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, floa
     if (!own_gemm(c->rt)) return gemm_run(c, p, a, b, beta, out);
     unsigned acc = beta != 0.0f;
     if (!p->tb) { /* NN or TN: A read as scalars through strides */
-        size_t global[2] = {(p->m + 7) / 8, (p->n + 31) / 32}, local[2] = {1, 16};
         unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
-        return conv_launch_nd(c, "gemm_nn", 2, global, local, "muuumuumuuuuuu", a,
-                              (unsigned)p->a_off, a_rs, a_cs, b, (unsigned)p->b_off,
-                              (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc,
-                              (unsigned)p->m, (unsigned)p->n, (unsigned)p->k, acc);
+        mw_launch_spec s = {.family = "conv",
+                            .kernel = "gemm_nn",
+                            .kind = MW_RANGE_ITEMS,
+                            .dims = 2,
+                            .global = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
+                                       (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS},
+                            .local = {1, 16}};
+        return mw_launch_kernel(c, s, "muuumuumuuuuuu", a, (unsigned)p->a_off, a_rs, a_cs, b,
+                                (unsigned)p->b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
+                                (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, (unsigned)p->k,
+                                acc);
     }
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;
-    kc = (kc + 15) / 16 * 16;
-    size_t global[3] = {(p->n + 3) / 4, (p->m + 3) / 4, splits}, local[3] = {1, 1, 1};
+    kc = (kc + MW_GEMM_NT_VECTOR - 1) / MW_GEMM_NT_VECTOR * MW_GEMM_NT_VECTOR;
+    mw_launch_spec s = {.family = "conv",
+                        .kernel = "gemm_nt",
+                        .kind = MW_RANGE_ITEMS,
+                        .dims = 3,
+                        .global = {(p->n + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK,
+                                   (p->m + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK, splits},
+                        .local = {1, 1, 1}};
     if (splits == 1)
-        return conv_launch_nd(c, "gemm_nt", 3, global, local, "muumuumuuuuuuuu", a,
-                              (unsigned)p->a_off, (unsigned)p->lda, b, (unsigned)p->b_off,
-                              (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc, 0u,
-                              (unsigned)p->m, (unsigned)p->n, (unsigned)p->k, (unsigned)kc, acc);
-    MW_TRY(conv_launch_nd(c, "gemm_nt", 3, global, local, "muumuumuuuuuuuu", a, (unsigned)p->a_off,
-                          (unsigned)p->lda, b, (unsigned)p->b_off, (unsigned)p->ldb, c->workspace,
-                          (unsigned)ws_off, (unsigned)p->n, (unsigned)(p->m * p->n), (unsigned)p->m,
-                          (unsigned)p->n, (unsigned)p->k, (unsigned)kc, 0u));
-    return conv_launch(c, PROG_BASE, "gemm_reduce", p->m * p->n, 64, "muumuuuuu", c->workspace,
-                       (unsigned)ws_off, (unsigned)splits, out, (unsigned)p->c_off,
-                       (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, acc);
+        return mw_launch_kernel(c, s, "muumuumuuuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,
+                                (unsigned)p->b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
+                                (unsigned)p->ldc, 0u, (unsigned)p->m, (unsigned)p->n,
+                                (unsigned)p->k, (unsigned)kc, acc);
+    MW_TRY(mw_launch_kernel(c, s, "muumuumuuuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,
+                            (unsigned)p->b_off, (unsigned)p->ldb, c->workspace, (unsigned)ws_off,
+                            (unsigned)p->n, (unsigned)(p->m * p->n), (unsigned)p->m, (unsigned)p->n,
+                            (unsigned)p->k, (unsigned)kc, 0u));
+    return mw_launch_kernel(c, conv_items(PROG_BASE, "gemm_reduce", p->m * p->n, 64), "muumuuuuu",
+                            c->workspace, (unsigned)ws_off, (unsigned)splits, out,
+                            (unsigned)p->c_off, (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n,
+                            acc);
 }
 
 /* Depthwise work split. On CPU devices a work-item takes about 256 output pixels (whole
@@ -479,18 +427,20 @@ static size_t plane_local(const mw_runtime *rt) {
 
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
     size_t items = d->cin * d->k * d->k * cn;
-    return conv_launch(c, PROG_BASE, "im2col", items, plane_local(c->rt), "mmuuuuuuuuuuu", x,
-                       c->workspace, (unsigned)d->n, (unsigned)d->h, (unsigned)d->w,
-                       (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride,
-                       (unsigned)d->pad, (unsigned)n0, (unsigned)cn, (unsigned)items);
+    return mw_launch_kernel(c, conv_items(PROG_BASE, "im2col", items, plane_local(c->rt)),
+                            "mmuuuuuuuuuuu", x, c->workspace, (unsigned)d->n, (unsigned)d->h,
+                            (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k,
+                            (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0, (unsigned)cn,
+                            (unsigned)items);
 }
 
 static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_t n0, size_t cn) {
     size_t items = d->cin * cn;
-    return conv_launch(c, PROG_BASE, "col2im", items, plane_local(c->rt), "mmuuuuuuuuuuu",
-                       c->workspace, gx, (unsigned)d->n, (unsigned)d->h, (unsigned)d->w,
-                       (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k, (unsigned)d->stride,
-                       (unsigned)d->pad, (unsigned)n0, (unsigned)cn, (unsigned)items);
+    return mw_launch_kernel(c, conv_items(PROG_BASE, "col2im", items, plane_local(c->rt)),
+                            "mmuuuuuuuuuuu", c->workspace, gx, (unsigned)d->n, (unsigned)d->h,
+                            (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k,
+                            (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0, (unsigned)cn,
+                            (unsigned)items);
 }
 
 /* ---- OpenCL ---------------------------------------------------------------------------- */
@@ -503,15 +453,17 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.wo);
         size_t rows = d.cout * d.n * d.ho;
-        return conv_launch(c, dw_variant(&d), "dw_forward", dw_items(sp, rows), sp.local,
-                           "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias,
-                           (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
-                           (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
+        return mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_forward", dw_items(sp, rows), sp.local),
+            "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias, (unsigned)d.n,
+            (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, (unsigned)sp.per_item,
+            (unsigned)rows);
     }
     size_t total = d.cout * d.n * d.ho * d.wo;
     if (bias)
-        MW_TRY(conv_launch(c, PROG_BASE, "bias_fill", total, 64, "mmuu", mw_mem(c, n->in[2]), y,
-                           (unsigned)(d.n * d.ho * d.wo), (unsigned)total));
+        MW_TRY(mw_launch_kernel(c, conv_items(PROG_BASE, "bias_fill", total, 64), "mmuu",
+                                mw_mem(c, n->in[2]), y, (unsigned)(d.n * d.ho * d.wo),
+                                (unsigned)total));
     float beta = bias ? 1.0f : 0.0f;
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
@@ -539,9 +491,10 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.w);
         size_t rows = d.cin * d.n * d.h;
-        return conv_launch(c, dw_variant(&d), "dw_backward_input", dw_items(sp, rows), sp.local,
-                           "mmmuuuuuuu", gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w,
-                           (unsigned)d.ho, (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
+        return mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_backward_input", dw_items(sp, rows), sp.local),
+            "mmmuuuuuuu", gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
+            (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
@@ -569,12 +522,13 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
         dw_split sp = dw_split_of(c->rt, d.ho * d.wo);
-        MW_TRY(conv_launch(c, dw_variant(&d), "dw_weight_partial", dw_items(sp, planes), sp.local,
-                           "mmmuuuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w,
-                           (unsigned)d.ho, (unsigned)d.wo, (unsigned)sp.per_item,
-                           (unsigned)planes));
-        return conv_launch(c, PROG_BASE, "dw_weight_reduce", d.cin * kk, 64, "mmuuu", c->workspace,
-                           gw, (unsigned)d.n, (unsigned)kk, (unsigned)(d.cin * kk));
+        MW_TRY(mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_weight_partial", dw_items(sp, planes), sp.local),
+            "mmmuuuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
+            (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)planes));
+        return mw_launch_kernel(c, conv_items(PROG_BASE, "dw_weight_reduce", d.cin * kk, 64),
+                                "mmuuu", c->workspace, gw, (unsigned)d.n, (unsigned)kk,
+                                (unsigned)(d.cin * kk));
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
@@ -598,8 +552,9 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
 static mw_status conv2d_bwd_bias_cl(mw_cl_ctx *c, const mw_node *n) {
     const mw_tensor *gy = mw_t(c->g, n->in[0]);
     size_t channels = (size_t)gy->shape[0], len = gy->numel / channels;
-    return conv_launch(c, PROG_BASE, "bias_grad", channels, 16, "mmuu", mw_mem(c, n->in[0]),
-                       mw_mem(c, n->out[0]), (unsigned)len, (unsigned)channels);
+    return mw_launch_kernel(c, conv_items(PROG_BASE, "bias_grad", channels, 16), "mmuu",
+                            mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)len,
+                            (unsigned)channels);
 }
 
 /* ---- reference backend ----------------------------------------------------------------- */

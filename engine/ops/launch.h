@@ -1,34 +1,38 @@
-/* Launching memwrap's own kernels: one call sets the arguments from a format string and
- * enqueues a 1-D range rounded up to the work-group size (kernels bound-check). */
+/* Launching memwrap's kernels from ops: short forms of mw_runtime_launch, the one launcher
+ * (runtime/internal.h), on the queue the node runs on; shared helpers for op files. */
 #ifndef MEMWRAP_OPS_LAUNCH_H
 #define MEMWRAP_OPS_LAUNCH_H
 
 #include "graph/graph_internal.h"
+#include "runtime/internal.h"
 
-/* fmt: one letter per argument: 'm' cl_mem, 'i' int (cl_int), 'u' unsigned (cl_uint),
- * 'f' double promoted from float (passed as cl_float). `global` work-items in total. */
-mw_status mw_launch(mw_cl_ctx *c, const char *family, const char *kernel, size_t global,
+/* fmt: one letter per kernel argument: 'm' cl_mem, 'i' int (cl_int), 'u' unsigned (cl_uint),
+ * 'f' double promoted from float (passed as cl_float). */
+
+/* `items` work-items of `kernel` (cl/<family>.cl, plain program) in groups of 64; kernels
+ * check their index, the range being rounded up to whole groups. */
+mw_status mw_launch(mw_cl_ctx *c, const char *family, const char *kernel, size_t items,
                     const char *fmt, ...);
 
-/* A single work-group of `group` items (kernels that reduce in local memory). */
-mw_status mw_launch_group(mw_cl_ctx *c, const char *family, const char *kernel, size_t group,
-                          const char *fmt, ...);
-
-/* `groups` work-groups of `group` items each: one group per channel or row, reducing in
- * local memory. `group` should come from mw_group_size. */
+/* `groups` work-groups of `group` items each (plain program): one group per channel or row,
+ * reducing in local memory. `group` should come from mw_group_size. */
 mw_status mw_launch_groups(mw_cl_ctx *c, const char *family, const char *kernel, size_t groups,
                            size_t group, const char *fmt, ...);
 
-/* Local size for a kernel that reduces a row per work-group with a tree in local memory.
- * CPU devices: 1 (a work-group runs on one core, its items one after another, so more items
- * only add barrier overhead; the kernels' vector types give the SIMD; PoCL measured 2-3x
- * faster). Other devices: the largest power of two <= cap that the device and this kernel
- * (register pressure can lower its limit) allow. */
-mw_status mw_group_size(mw_cl_ctx *c, const char *family, const char *kernel, size_t cap,
-                        size_t *out);
+/* Any launch: a program variant, 2-D or 3-D ranges, a local size of the op's choosing (the
+ * spec by value, so that it can be built in the call). */
+mw_status mw_launch_kernel(mw_cl_ctx *c, mw_launch_spec spec, const char *fmt, ...);
 
-/* Tests only: when non-zero, mw_group_size uses this in place of the device policy (still
- * within the limits), so that the multi-item path GPUs take runs on a CPU device too. */
+/* Work-items per group for a kernel that reduces a row per work-group with a tree in local
+ * memory, at most `cap` (a power of two). CPU devices: 1 (a work-group runs on one core, its
+ * items one after another, so more items only add barrier overhead; the kernels' vector
+ * types give the SIMD; PoCL measured 2-3x faster). Other devices: `cap`, which the launcher
+ * halves where the kernel or the device allows less. */
+size_t mw_group_size(const mw_cl_ctx *c, size_t cap);
+
+/* Tests only: when non-zero, mw_group_size uses this in place of the device policy (rounded
+ * down to a power of two, at most the cap), so that the multi-item path GPUs take runs on a
+ * CPU device too. */
 extern size_t mw_group_size_override;
 
 /* For ops with several outputs: a float tensor named "<op>:<node>" (suffix NULL) or

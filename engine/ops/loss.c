@@ -5,6 +5,7 @@
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
+#include "runtime/kernel_defines.h"
 
 void mw_ref_softmax_ce(const float *logits, const int32_t *labels, float *loss, float *probs,
                        size_t rows, size_t classes) {
@@ -64,13 +65,10 @@ static void softmax_ce_backward(mw_graph *g, const mw_node *n, const int *gout, 
 
 static mw_status softmax_ce_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), classes = mw_cols(c->g, n->in[0]);
-    /* One work-group of at most 64 (the kernel's local array), a power of two for the tree. */
-    size_t group = 64;
-    while (group > mw_runtime_device(c->rt)->max_work_group_size)
-        group /= 2;
-    return mw_launch_group(c, "loss", "softmax_ce_f32", group, "mmmmuu", mw_mem(c, n->in[0]),
-                           mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]),
-                           (unsigned)rows, (unsigned)classes);
+    /* One work-group: its items stride over the rows, then sum their losses in a tree. */
+    return mw_launch_groups(c, "loss", "softmax_ce_f32", 1, MW_CE_GROUP, "mmmmuu",
+                            mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
+                            mw_mem(c, n->out[1]), (unsigned)rows, (unsigned)classes);
 }
 
 static mw_status softmax_ce_bwd_cl(mw_cl_ctx *c, const mw_node *n) {

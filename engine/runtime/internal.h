@@ -1,22 +1,26 @@
-/* Runtime internals shared inside libmemwrap (ops, graph, train): the runtime struct and the
- * helpers that launch kernels and keep the counters honest. Not part of the public API. */
+/* Runtime internals shared inside libmemwrap (ops, graph, train): the runtime struct, the
+ * one kernel launcher, and the counters it keeps honest. Not part of the public API. */
 #ifndef MEMWRAP_RUNTIME_INTERNAL_H
 #define MEMWRAP_RUNTIME_INTERNAL_H
 
+#include <stdarg.h>
+
 #include "memwrap/runtime.h"
 
-/* A program built from one (family or label, options) pair, kept for the runtime's life. */
+/* A program built from one (family, options) pair, kept for the runtime's life. */
 typedef struct mw_program_entry {
     char *family;
-    char *options; /* the caller's options, without the -cl-std the runtime appends */
+    char *options; /* the caller's (variant) options, without the shared defines and -cl-std */
     cl_program program;
 } mw_program_entry;
 
-/* A kernel object created from a cached program, kept for the runtime's life. */
+/* A kernel object created from a cached program, kept for the runtime's life, with the
+ * work-group limit it was created with (queried once: launches never ask again). */
 typedef struct mw_kernel_entry {
     cl_program program;
     char *name;
     cl_kernel kernel;
+    size_t max_group; /* CL_KERNEL_WORK_GROUP_SIZE, capped by the device's limit */
 } mw_kernel_entry;
 
 /* One runtime drives one device from one host thread: the caches below are not locked, and
@@ -24,10 +28,12 @@ typedef struct mw_kernel_entry {
  * another thread). */
 struct mw_runtime {
     mw_device_info device;
+    size_t max_item_sizes[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES: local size per dimension */
     cl_context context;
     cl_command_queue queues[MW_MAX_QUEUES];
     bool profiling;
     mw_runtime_stats stats;
+    char *kernel_defines; /* -D options every cl/ program gets (runtime/kernel_defines.h) */
     mw_program_entry *programs;
     int program_count, program_capacity;
     mw_kernel_entry *kernels;
@@ -35,18 +41,63 @@ struct mw_runtime {
     char *cache_dir; /* NULL: on-disk program cache disabled */
 };
 
-/* Counts one kernel launch (stats.kernels_enqueued). Call it after every successful
- * clEnqueueNDRangeKernel / CLBlast call made outside mw_runtime_enqueue. */
+/* Counts one CLBlast call (stats.kernels_enqueued counts those too); memwrap's own kernels
+ * are counted by mw_runtime_launch. */
 void mw_runtime_count_enqueue(mw_runtime *rt);
 
-/* clEnqueueNDRangeKernel on queue `queue` (0..MW_MAX_QUEUES-1), checked and counted; on
- * failure the message names the kernel, the OpenCL error and the device. `local` may be
- * NULL; `event` may be NULL. */
-mw_status mw_runtime_enqueue(mw_runtime *rt, int queue, cl_kernel kernel, cl_uint work_dim,
-                             const size_t *global, const size_t *local, cl_uint num_wait,
-                             const cl_event *wait, cl_event *event);
+/* ---- the kernel launcher ---------------------------------------------------------------- */
 
-/* Releases every cached program and kernel (program.c; called by mw_runtime_free). */
+/* What a launch's global size counts. */
+typedef enum mw_range_kind {
+    /* global[d] work-items, each checking its index against the problem's size: the range
+     * is rounded up to whole work-groups. */
+    MW_RANGE_ITEMS,
+    /* global[d] work-groups of local[d] work-items (kernels that reduce within a group, in
+     * loops striding by the group's size): a local size reduced to fit the kernel keeps the
+     * number of groups. */
+    MW_RANGE_GROUPS,
+} mw_range_kind;
+
+/* One launch of one of memwrap's kernels. */
+typedef struct mw_launch_spec {
+    const char *family;  /* cl/<family>.cl */
+    const char *options; /* the program variant's -D defines, or NULL for the plain program */
+    const char *kernel;
+    mw_range_kind kind;
+    cl_uint dims;     /* 1 to 3 */
+    size_t global[3]; /* per dimension, as `kind` says; unused dimensions ignored */
+    /* Work-items per group per dimension; all 0 lets the driver choose (MW_RANGE_ITEMS
+     * only). A request larger than the kernel or the device allows is halved, last
+     * dimension first, until it fits (powers of two stay powers of two). */
+    size_t local[3];
+} mw_launch_spec;
+
+/* The one way memwrap enqueues its kernels: finds (building at most once) the kernel of
+ * spec->family built with spec->options and memwrap's shared defines, sets its arguments from
+ * `fmt` (one letter per argument: 'm' cl_mem, 'i' int as cl_int, 'u' unsigned as cl_uint, 'f'
+ * double passed as cl_float), fits the local size to the kernel and device limits, and
+ * enqueues on `queue`, counted in stats.kernels_enqueued. Errors name the kernel, its
+ * family and options, the sizes and the device. */
+mw_status mw_runtime_launch(mw_runtime *rt, cl_command_queue queue, const mw_launch_spec *spec,
+                            const char *fmt, ...);
+mw_status mw_runtime_launch_v(mw_runtime *rt, cl_command_queue queue, const mw_launch_spec *spec,
+                              const char *fmt, va_list ap);
+
+/* The local size a launch runs with: `local` (dims entries, each >= 1) halved, last
+ * dimension first, until every entry is within `item_limits` and their product within
+ * `group_limit`. Exposed for tests (launch.c). */
+void mw_launch_fit_local(cl_uint dims, const size_t *local, size_t group_limit,
+                         const size_t *item_limits, size_t *out);
+
+/* The cached kernel `name` of (family, options) and its work-group limit (program.c). */
+mw_status mw_runtime_kernel_entry(mw_runtime *rt, const char *family, const char *options,
+                                  const char *name, mw_kernel_entry *out);
+
+/* Composes rt->kernel_defines for rt->device (program.c; called by mw_runtime_create). */
+mw_status mw_runtime_kernel_defines_init(mw_runtime *rt);
+
+/* Releases every cached program and kernel and the shared defines (program.c; called by
+ * mw_runtime_free). */
 void mw_runtime_programs_free(mw_runtime *rt);
 
 /* The cache directory rule of mw_runtime_cache_dir, resolved from the environment now;

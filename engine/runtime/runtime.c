@@ -1,5 +1,6 @@
-/* The OpenCL runtime: context and queues on the selected device, buffers, counters, and
- * the CLBlast start-up self-test that turns a miscomputing driver into a clear error. */
+/* The OpenCL runtime: context and queues on the selected device and the limits launches
+ * respect, buffers, counters, and the CLBlast start-up self-test that turns a miscomputing
+ * driver into a clear error. Programs and kernels: program.c; launching them: launch.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdatomic.h>
@@ -154,6 +155,30 @@ static mw_status create_context_and_queues(mw_runtime *rt, bool profiling) {
     return MW_OK;
 }
 
+/* The local size a launch may use per dimension (mw_runtime_launch fits requests to it). */
+static mw_status query_item_sizes(mw_runtime *rt) {
+    cl_uint dims = 0;
+    MW_CL_CHECK(clGetDeviceInfo(rt->device.device, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, sizeof dims,
+                                &dims, NULL));
+    if (dims < 3) /* OpenCL 1.2 guarantees 3 */
+        return mw_error_set(MW_ERR_OPENCL, "device '%s' reports %u work-item dimensions (< 3)",
+                            rt->device.name, dims);
+    size_t *sizes = malloc(dims * sizeof *sizes);
+    if (!sizes)
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory creating the runtime");
+    cl_int err = clGetDeviceInfo(rt->device.device, CL_DEVICE_MAX_WORK_ITEM_SIZES,
+                                 dims * sizeof *sizes, sizes, NULL);
+    for (int d = 0; d < 3 && err == CL_SUCCESS; d++)
+        rt->max_item_sizes[d] = sizes[d] ? sizes[d] : 1;
+    free(sizes);
+    if (err != CL_SUCCESS)
+        return mw_error_set(mw_cl_status(err),
+                            "clGetDeviceInfo(CL_DEVICE_MAX_WORK_ITEM_SIZES) failed with %s on "
+                            "device '%s'",
+                            mw_cl_error_name(err), rt->device.name);
+    return MW_OK;
+}
+
 mw_status mw_runtime_create(const mw_runtime_options *opt, mw_runtime **out) {
     if (!out) return mw_error_set(MW_ERR_INVALID_ARG, "mw_runtime_create: NULL output");
     *out = NULL;
@@ -180,6 +205,8 @@ mw_status mw_runtime_create(const mw_runtime_options *opt, mw_runtime **out) {
     rt->cache_dir = mw_cache_dir_from_env();
 
     st = create_context_and_queues(rt, opt->profiling);
+    if (st == MW_OK) st = query_item_sizes(rt);
+    if (st == MW_OK) st = mw_runtime_kernel_defines_init(rt);
     if (st != MW_OK) {
         st = mw_error_wrap(st, "creating the OpenCL context on device %d:%d '%s': ",
                            rt->device.platform_index, rt->device.device_index, rt->device.name);
@@ -250,35 +277,6 @@ mw_status mw_runtime_finish(mw_runtime *rt) {
 
 void mw_runtime_count_enqueue(mw_runtime *rt) {
     if (rt) rt->stats.kernels_enqueued++;
-}
-
-mw_status mw_runtime_enqueue(mw_runtime *rt, int queue, cl_kernel kernel, cl_uint work_dim,
-                             const size_t *global, const size_t *local, cl_uint num_wait,
-                             const cl_event *wait, cl_event *event) {
-    if (!rt || !kernel || !global || work_dim < 1 || work_dim > 3 || queue < 0 ||
-        queue >= MW_MAX_QUEUES)
-        return mw_error_set(MW_ERR_INVALID_ARG,
-                            "mw_runtime_enqueue: bad runtime, kernel, global size, work_dim %u or "
-                            "queue %d",
-                            work_dim, queue);
-    cl_int err = clEnqueueNDRangeKernel(rt->queues[queue], kernel, work_dim, NULL, global, local,
-                                        num_wait, num_wait ? wait : NULL, event);
-    if (err != CL_SUCCESS) {
-        char name[128] = "?";
-        clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
-        name[sizeof name - 1] = '\0';
-        return mw_error_set(
-            mw_cl_status(err),
-            "clEnqueueNDRangeKernel(%s, global %zu x %zu x %zu) failed with %s on "
-            "device '%s'%s",
-            name, global[0], work_dim > 1 ? global[1] : (size_t)1,
-            work_dim > 2 ? global[2] : (size_t)1, mw_cl_error_name(err), rt->device.name,
-            mw_cl_status(err) == MW_ERR_OUT_OF_MEMORY
-                ? " (the device ran out of memory or resources: try a smaller batch)"
-                : "");
-    }
-    rt->stats.kernels_enqueued++;
-    return MW_OK;
 }
 
 /* ---- buffers -------------------------------------------------------------------------- */

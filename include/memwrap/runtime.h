@@ -81,10 +81,12 @@ bool mw_runtime_get_profiling(const mw_runtime *rt);
 mw_status mw_runtime_finish(mw_runtime *rt);
 
 /* Returns the kernel `kernel_name` from the program built from embedded source
- * `cl/<family>.cl` with `options` (e.g. "-DTILE=8"). Programs and kernels are kept for the
- * runtime's lifetime; binaries are cached on disk (see mw_runtime_cache_dir). The kernel
- * belongs to the runtime: do not release it. Options must not contain -cl-std (the runtime
- * always builds OpenCL C 1.2). */
+ * `cl/<family>.cl` with `options` (e.g. "-DTILE=8") after the constants every memwrap
+ * program gets as -D defines (work-group sizes, activation codes, block shapes; -DMW_FMA on
+ * devices with fused multiply-add). Programs and kernels are kept for the runtime's
+ * lifetime; binaries are cached on disk (see mw_runtime_cache_dir). The kernel belongs to
+ * the runtime: do not release it. Options must not contain -cl-std (the runtime always
+ * builds OpenCL C 1.2). */
 mw_status mw_runtime_kernel(mw_runtime *rt, const char *family, const char *options,
                             const char *kernel_name, cl_kernel *out);
 

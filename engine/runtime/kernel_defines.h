@@ -1,0 +1,53 @@
+/* Constants that host code and kernels share, written once. Every program memwrap builds
+ * from cl/ gets `-D<NAME>=<value>` for each name of MW_KERNEL_DEFINES (program.c composes the
+ * options once per runtime), and the host code that sizes a launch reads the same names
+ * from this header, so a kernel and its launcher cannot disagree. Kernels never define
+ * these themselves: a name missing from the table is a build error naming it, not a
+ * silent default.
+ *
+ * Besides these, a program gets -DMW_FMA where the device has hardware fused multiply-add
+ * (CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG, queried once), and whatever -D defines select
+ * its variant (the depthwise kernel size and stride of cl/conv.cl, chosen in
+ * engine/ops/conv.c). Adding a shared constant is one enum value here and its name in the
+ * table. */
+#ifndef MEMWRAP_RUNTIME_KERNEL_DEFINES_H
+#define MEMWRAP_RUNTIME_KERNEL_DEFINES_H
+
+#include "memwrap/ops.h" /* mw_activation: the codes of MW_ACT_* */
+
+enum {
+    /* cl/batchnorm.cl: one work-group per channel, a power of two of at most this many
+     * work-items (the size of its local arrays). */
+    MW_BN_MAX_GROUP = 256,
+    /* cl/loss.cl: softmax_ce_f32 runs as one work-group of at most this many work-items, a
+     * power of two (the size of its local array). */
+    MW_CE_GROUP = 64,
+    /* cl/activation.cl: elements per work-item (one float16). */
+    MW_ACT_VECTOR = 16,
+    /* cl/conv.cl gemm_nn: each work-item computes a block of C this many rows by this many
+     * columns (8 rows of two float16). */
+    MW_GEMM_NN_ROWS = 8,
+    MW_GEMM_NN_COLS = 32,
+    /* cl/conv.cl gemm_nt: each work-item computes a square block of C this many rows and
+     * columns wide, over inner-dimension slices that are multiples of MW_GEMM_NT_VECTOR
+     * (one float16) long. */
+    MW_GEMM_NT_BLOCK = 4,
+    MW_GEMM_NT_VECTOR = 16,
+};
+
+/* The names passed to every program; the values are the host's own (the activation codes
+ * are those of enum mw_activation in memwrap/ops.h). */
+#define MW_KERNEL_DEFINES(X)                                                                       \
+    X(MW_ACT_NONE)                                                                                 \
+    X(MW_ACT_RELU)                                                                                 \
+    X(MW_ACT_SWISH)                                                                                \
+    X(MW_ACT_SIGMOID)                                                                              \
+    X(MW_BN_MAX_GROUP)                                                                             \
+    X(MW_CE_GROUP)                                                                                 \
+    X(MW_ACT_VECTOR)                                                                               \
+    X(MW_GEMM_NN_ROWS)                                                                             \
+    X(MW_GEMM_NN_COLS)                                                                             \
+    X(MW_GEMM_NT_BLOCK)                                                                            \
+    X(MW_GEMM_NT_VECTOR)
+
+#endif
