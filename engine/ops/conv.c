@@ -408,7 +408,7 @@ typedef struct dw_split {
     size_t per_item, local; /* rows (or planes) per item, items per group */
 } dw_split;
 
-/* Splitting `units` units (rows or planes) of `pixels` pixels each. */
+/* How rows (or planes) of `pixels` pixels each are split: see dw_items for the count. */
 static dw_split dw_split_of(const mw_runtime *rt, size_t pixels) {
     if (!cpu_profile(rt)) return (dw_split){1, 64};
     size_t per = DW_PIXELS_PER_ITEM / (pixels ? pixels : 1);
