@@ -41,8 +41,7 @@ void mw_explain_progress(const mw_progress *p, bool tty) {
         fprintf(stderr, "%sexplaining test image %d/%d (%.0f s)%s", start, p->step, p->steps,
                 p->elapsed_s, end);
     else if (strcmp(p->phase, "encode") == 0)
-        fprintf(stderr, "%smetrics: encoding the test set, batch %d/%d%s", start, p->step, p->steps,
-                end);
+        fprintf(stderr, "%sencoding the test set, batch %d/%d%s", start, p->step, p->steps, end);
     else
         fprintf(stderr, "%smetrics: pass %d/%d batch %d/%d, ETA %.0f s%s", start, p->epoch,
                 p->epochs, p->step, p->steps, p->eta_s, end);

@@ -137,8 +137,8 @@ static mw_status explain_input(explain_ctx *c, mw_rng *r, int test_index, int or
         mw_protocol_fill_batch(train, e->memory_idx, M, &x->tf, NULL, memory);
         s = explainer_encode(x, image, 1, enc);
     }
-    if (s == MW_OK) s = explainer_train_encodings(x, e->memory_idx, M, mem_enc);
-    if (s == MW_OK) s = explainer_train_encodings(x, aux, M, aux_enc);
+    if (s == MW_OK) s = explainer_train_encodings(x, e->memory_idx, NULL, M, mem_enc);
+    if (s == MW_OK) s = explainer_train_encodings(x, aux, NULL, M, aux_enc);
     if (s == MW_OK) s = explainer_head_run(x, &x->memory_head, enc, 1, mem_enc, logits, e->weights);
     if (s == MW_OK) {
         explainer_argmax(logits, 1, x->classes, &e->memory_pred[0]);
@@ -245,8 +245,8 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
             /* as the reference: the memory, then an auxiliary memory for its predictions */
             s = draw(c, &r, mem);
             if (s == MW_OK) s = draw(c, &r, aux);
-            if (s == MW_OK) s = explainer_train_encodings(x, mem, M, mem_enc);
-            if (s == MW_OK) s = explainer_train_encodings(x, aux, M, aux_enc);
+            if (s == MW_OK) s = explainer_train_encodings(x, mem, NULL, M, mem_enc);
+            if (s == MW_OK) s = explainer_train_encodings(x, aux, NULL, M, aux_enc);
             if (s == MW_OK)
                 s = explainer_head_run(x, &x->test_head, test_enc + (size_t)start * d, n, mem_enc,
                                        logits, weights);
@@ -611,7 +611,7 @@ mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const cha
                             checkpoint);
     mw_status s = mw_make_dirs(c.opt.out_dir);
     if (s == MW_OK) s = memory_pool(&c);
-    if (s == MW_OK) s = explainer_init(&c.x, t, spec, checkpoint);
+    if (s == MW_OK) s = explainer_init(&c.x, t, spec, checkpoint, true);
     int n = c.opt.images;
     explained_input *inputs = calloc((size_t)(n ? n : 1), sizeof *inputs);
     int32_t *chosen = malloc((size_t)(n ? n : 1) * sizeof *chosen);

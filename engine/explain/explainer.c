@@ -43,7 +43,7 @@ static void head_free(explain_head *h) {
 }
 
 mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec *spec,
-                         const char *checkpoint) {
+                         const char *checkpoint, bool gradients) {
     memset(x, 0, sizeof *x);
     x->t = t;
     x->spec = *spec;
@@ -55,23 +55,25 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     x->memory = t->run->memory_examples;
     x->image_floats = (size_t)train->channels * train->height * train->width;
     x->enc_batch = 100;
-    x->slot_of = malloc((size_t)train->count * sizeof *x->slot_of);
+    bool memory = spec->variant != MW_VARIANT_STD;
+    x->slot_of = malloc(2 * (size_t)train->count * sizeof *x->slot_of);
     x->enc_images = malloc((size_t)x->enc_batch * x->image_floats * sizeof(float));
     x->enc_rows = malloc((size_t)x->enc_batch * x->d * sizeof(float));
     mw_status s = x->slot_of && x->enc_images && x->enc_rows
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory explaining");
     if (s == MW_OK)
-        for (int i = 0; i < train->count; i++)
+        for (int i = 0; i < 2 * train->count; i++)
             x->slot_of[i] = -1;
-    mw_model_options o = part_options(x, MW_MODEL_ENCODER, x->enc_batch, 0, true, false);
+    mw_model_options o = part_options(x, MW_MODEL_ENCODER, x->enc_batch, 0, gradients, false);
     if (s == MW_OK) s = mw_model_build(&o, &x->enc);
     if (s == MW_OK) s = mw_exec_create(x->enc.g, t->rt, &x->enc_ex);
     if (s == MW_OK) s = mw_checkpoint_load_part(x->enc_ex, checkpoint);
     int test_batch =
         t->run->test_batch_size < t->test->count ? t->run->test_batch_size : t->test->count;
-    if (s == MW_OK) s = head_init(x, &x->test_head, test_batch, x->memory, false);
-    if (s == MW_OK) s = head_init(x, &x->memory_head, x->memory, x->memory, false);
+    if (s == MW_OK) s = head_init(x, &x->test_head, test_batch, memory ? x->memory : 0, false);
+    /* the memory samples' own predictions (explanations only) */
+    if (s == MW_OK && memory) s = head_init(x, &x->memory_head, x->memory, x->memory, false);
     if (s != MW_OK) explainer_free(x);
     return s;
 }
@@ -105,9 +107,11 @@ mw_status explainer_encode(mw_explainer *x, const float *images, int n, float *r
     return MW_OK;
 }
 
-mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, int n, float *rows) {
+mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, const uint8_t *flips,
+                                    int n, float *rows) {
     const mw_dataset *train = x->t->train;
-    /* the images not encoded yet, each once even when drawn twice */
+    /* slot of (image, mirrored): each encoded once per explainer, however often drawn */
+#define SLOT(i) x->slot_of[(size_t)(flips && flips[i]) * train->count + idx[i]]
     int32_t *missing = malloc((size_t)(n ? n : 1) * sizeof *missing);
     if (!missing) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     int n_missing = 0;
@@ -117,9 +121,9 @@ mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, int n, 
             return mw_error_set(MW_ERR_INVALID_ARG, "training image %d of %d", idx[i],
                                 train->count);
         }
-        if (x->slot_of[idx[i]] >= 0) continue;
-        x->slot_of[idx[i]] = -2; /* marked while collecting */
-        missing[n_missing++] = idx[i];
+        if (SLOT(i) >= 0) continue;
+        SLOT(i) = -2; /* marked while collecting */
+        missing[n_missing++] = i;
     }
     mw_status s = MW_OK;
     if (x->cached + n_missing > x->cache_rows) {
@@ -134,27 +138,32 @@ mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, int n, 
             s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for %d encodings", want);
         }
     }
+    float *images = malloc((size_t)x->enc_batch * x->image_floats * sizeof(float));
+    if (!images && s == MW_OK) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int start = 0; start < n_missing && s == MW_OK; start += x->enc_batch) {
         int c = n_missing - start < x->enc_batch ? n_missing - start : x->enc_batch;
-        float *images = malloc((size_t)c * x->image_floats * sizeof(float));
-        if (!images) {
-            s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
-            break;
+        for (int k = 0; k < c; k++) { /* the evaluation transform, mirrored where drawn so */
+            int i = missing[start + k];
+            mw_protocol_fill_image(train, idx[i], &x->tf, flips && flips[i],
+                                   images + (size_t)k * x->image_floats);
         }
-        /* the evaluation transform: no flips, whatever the training used */
-        mw_protocol_fill_batch(train, missing + start, c, &x->tf, NULL, images);
         s = explainer_encode(x, images, c, x->cache + (size_t)x->cached * x->d);
-        free(images);
-        for (int i = 0; i < c && s == MW_OK; i++)
-            x->slot_of[missing[start + i]] = x->cached++;
+        for (int k = 0; k < c && s == MW_OK; k++) {
+            int i = missing[start + k];
+            SLOT(i) = x->cached++;
+        }
     }
+    free(images);
     if (s != MW_OK) /* unmark what was not encoded */
-        for (int i = 0; i < n_missing; i++)
-            if (x->slot_of[missing[i]] == -2) x->slot_of[missing[i]] = -1;
+        for (int k = 0; k < n_missing; k++) {
+            int i = missing[k];
+            if (SLOT(i) == -2) SLOT(i) = -1;
+        }
     free(missing);
     for (int i = 0; i < n && s == MW_OK; i++)
-        memcpy(rows + (size_t)i * x->d, x->cache + (size_t)x->slot_of[idx[i]] * x->d,
+        memcpy(rows + (size_t)i * x->d, x->cache + (size_t)SLOT(i) * x->d,
                (size_t)x->d * sizeof(float));
+#undef SLOT
     return s;
 }
 
@@ -173,12 +182,13 @@ mw_status explainer_head_run(mw_explainer *x, explain_head *h, const float *rows
     }
     mw_status s = mw_exec_write(h->ex, h->m.encodings, e, (size_t)h->batch * row_bytes);
     free(in);
-    if (s == MW_OK)
+    if (s == MW_OK && h->m.memory_encodings >= 0)
         s = mw_exec_write(h->ex, h->m.memory_encodings, memory_rows, (size_t)h->memory * row_bytes);
     if (s == MW_OK) s = mw_exec_run(h->ex, MW_RUN_FORWARD);
     float *all = NULL;
     if (s == MW_OK && (n < h->batch)) {
         size_t most = (size_t)h->batch * (h->memory > x->classes ? h->memory : x->classes);
+        /* (a std head has no memory: h->memory is 0 and only logits are read) */
         all = malloc(most * sizeof(float));
         if (!all) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     }

@@ -1,6 +1,8 @@
-/* The machinery behind mw_explain_run: one trained model loaded as three parts (encoder,
- * head for test batches, head for memory samples as inputs), encodings of training images
- * cached by dataset index, and Integrated Gradients through both encoder branches. */
+/* A trained model loaded as parts (encoder, head for test batches, head for memory samples as
+ * inputs), with encodings of training images cached by dataset index: what the evaluation of
+ * the protocol (engine/train/trainer.c) and mw_explain_run run on, since in eval mode an
+ * image's encoding depends on nothing else. Integrated Gradients through both encoder
+ * branches for the explanations. */
 #ifndef MEMWRAP_EXPLAIN_EXPLAINER_H
 #define MEMWRAP_EXPLAIN_EXPLAINER_H
 
@@ -40,21 +42,25 @@ typedef struct mw_explainer {
     explain_head attribution[EXPLAIN_ATTRIBUTION_HEADS];
     unsigned long uses;
 
-    /* encodings of training images, by dataset index: slot_of[index] -> row of cache */
+    /* encodings of training images: slot_of[mirrored * count + index] -> row of cache */
     int32_t *slot_of;
     float *cache;
     int cached, cache_rows;
 } mw_explainer;
 
+/* `gradients`: the encoder part also computes input gradients (Integrated Gradients). A
+ * std model gets a test head only. */
 mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec *spec,
-                         const char *checkpoint);
+                         const char *checkpoint, bool gradients);
 void explainer_free(mw_explainer *x);
 
 /* Encodes n normalised images [n, C, H, W] into rows [n, d]. */
 mw_status explainer_encode(mw_explainer *x, const float *images, int n, float *rows);
 
-/* Encodings [n, d] of training images idx[0..n), each encoded once per explainer. */
-mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, int n, float *rows);
+/* Encodings [n, d] of training images idx[0..n), mirrored where flips[i] is set (flips may be
+ * NULL), each (image, mirroring) encoded once per explainer. */
+mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, const uint8_t *flips,
+                                    int n, float *rows);
 
 /* Runs a head on n <= head->batch input encodings [n, d] against memory encodings
  * [head->memory, d]: logits [n, classes] and, when weights is not NULL, content weights

@@ -13,7 +13,8 @@ static uint64_t splitmix64(uint64_t *x) {
 
 void mw_rng_seed(mw_rng *r, uint64_t seed, mw_rng_purpose purpose) {
     uint64_t x = seed * 0x100000001B3ull ^ ((uint64_t)purpose << 56) ^ 0x6D656D7772617021ull;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
 }
 
 static uint64_t rotl(uint64_t x, int k) {
@@ -34,13 +35,15 @@ uint64_t mw_rng_next(mw_rng *r) { /* xoshiro256** */
 uint64_t mw_rng_below(mw_rng *r, uint64_t n) {
     uint64_t limit = UINT64_MAX - UINT64_MAX % n; /* reject the biased tail */
     uint64_t x;
-    do x = mw_rng_next(r);
+    do
+        x = mw_rng_next(r);
     while (x >= limit);
     return x % n;
 }
 
 void mw_rng_permutation(mw_rng *r, int32_t *out, int n) {
-    for (int i = 0; i < n; i++) out[i] = i;
+    for (int i = 0; i < n; i++)
+        out[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)mw_rng_below(r, (uint64_t)i + 1);
         int32_t t = out[i];
@@ -54,8 +57,10 @@ mw_status mw_protocol_subset(int dataset_count, int validation, long size, uint6
     *out = NULL;
     *count = 0;
     if (validation < 0 || validation >= dataset_count)
-        return mw_error_set(MW_ERR_INVALID_ARG, "validation split of %d leaves no training data "
-                                                "out of %d examples", validation, dataset_count);
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "validation split of %d leaves no training data "
+                            "out of %d examples",
+                            validation, dataset_count);
     int rest = dataset_count - validation;
     int n = (size < 0 || size > rest) ? rest : (int)size;
     int32_t *perm1 = malloc((size_t)dataset_count * sizeof *perm1);
@@ -69,7 +74,8 @@ mw_status mw_protocol_subset(int dataset_count, int validation, long size, uint6
     mw_rng_seed(&r, run_seed, MW_RNG_SUBSET);
     mw_rng_permutation(&r, perm1, dataset_count); /* [0, rest) train pool, the rest validation */
     mw_rng_permutation(&r, perm2, rest);
-    for (int i = 0; i < n; i++) subset[i] = perm1[perm2[i]];
+    for (int i = 0; i < n; i++)
+        subset[i] = perm1[perm2[i]];
     free(perm1), free(perm2);
     *out = subset;
     *count = n;
@@ -119,21 +125,29 @@ mw_status mw_protocol_transform(const char *dataset, mw_transform *out) {
     return mw_error_set(MW_ERR_INVALID_ARG, "no normalisation known for dataset '%s'", dataset);
 }
 
-void mw_protocol_fill_batch(const mw_dataset *d, const int32_t *idx, int n,
-                            const mw_transform *t, mw_rng *flip_rng, float *out) {
+void mw_protocol_fill_image(const mw_dataset *d, int32_t index, const mw_transform *t, bool flip,
+                            float *out) {
     size_t plane = (size_t)d->height * d->width, image = plane * d->channels;
-    for (int i = 0; i < n; i++) {
-        const uint8_t *src = d->images + (size_t)idx[i] * image;
-        float *dst = out + (size_t)i * image;
-        bool flip = flip_rng && (mw_rng_next(flip_rng) >> 63);
-        for (int c = 0; c < d->channels; c++) {
-            float scale = 1.0f / (255.0f * t->std[c]), shift = t->mean[c] / t->std[c];
-            for (int y = 0; y < d->height; y++)
-                for (int x = 0; x < d->width; x++) {
-                    int sx = flip ? d->width - 1 - x : x;
-                    size_t at = c * plane + (size_t)y * d->width;
-                    dst[at + x] = src[at + sx] * scale - shift;
-                }
-        }
+    const uint8_t *src = d->images + (size_t)index * image;
+    for (int c = 0; c < d->channels; c++) {
+        float scale = 1.0f / (255.0f * t->std[c]), shift = t->mean[c] / t->std[c];
+        for (int y = 0; y < d->height; y++)
+            for (int x = 0; x < d->width; x++) {
+                int sx = flip ? d->width - 1 - x : x;
+                size_t at = c * plane + (size_t)y * d->width;
+                out[at + x] = src[at + sx] * scale - shift;
+            }
     }
+}
+
+bool mw_protocol_draw_flip(mw_rng *flip_rng) {
+    return mw_rng_next(flip_rng) >> 63;
+}
+
+void mw_protocol_fill_batch(const mw_dataset *d, const int32_t *idx, int n, const mw_transform *t,
+                            mw_rng *flip_rng, float *out) {
+    size_t image = (size_t)d->height * d->width * d->channels;
+    for (int i = 0; i < n; i++)
+        mw_protocol_fill_image(d, idx[i], t, flip_rng && mw_protocol_draw_flip(flip_rng),
+                               out + (size_t)i * image);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "io/atomic_file.h"
+#include "explain/explainer.h"
 #include "memwrap/checkpoint.h"
 #include "memwrap/config.h"
 #include "memwrap/protocol.h"
@@ -189,64 +190,73 @@ static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng 
 
 /* ---- evaluation ---------------------------------------------------------------------- */
 
+/* The protocol's evaluation (reference-spec 4) on the model as encoder and head parts: in eval
+ * mode an image's encoding depends on nothing else, so the test set is encoded once and each
+ * drawn memory image (mirrored or not) once, and every pass and memory draw then runs the head
+ * alone. The draws are those of evaluating the whole model batch by batch. */
 static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const char *checkpoint,
                           run_data *d, mw_run_result *out) {
     const mw_run_options *c = t->run;
     const mw_dataset *test = t->test;
-    int batch = c->test_batch_size;
-    int total =
+    const int total =
         c->test_examples > 0 && c->test_examples < test->count ? c->test_examples : test->count;
-    if (batch > total) batch = total;
-    bool memory = spec->variant != MW_VARIANT_STD;
-    int repeats = memory ? c->eval_repeats : 1;
-    if (repeats > (int)(sizeof out->repeat_accuracy / sizeof out->repeat_accuracy[0]))
-        return mw_error_set(MW_ERR_INVALID_ARG, "eval_repeats %d: at most 16", repeats);
-    mw_model_options o = model_options(t, spec, batch, false);
-    mw_model m = {0};
-    mw_exec *ex = NULL;
-    size_t image = (size_t)test->channels * test->height * test->width;
-    float *x = malloc((size_t)batch * image * 4);
-    float *mem = malloc((size_t)c->memory_examples * image * 4);
-    float *logits = malloc((size_t)batch * test->classes * 4);
-    int32_t *idx = malloc((size_t)batch * sizeof *idx),
-            *midx = malloc((size_t)c->memory_examples * 4);
-    mw_status s = (x && mem && logits && idx && midx)
+    const bool memory = spec->variant != MW_VARIANT_STD;
+    const int repeats = memory ? c->eval_repeats : 1, M = c->memory_examples;
+    if (repeats < 1 || repeats > MW_RESULT_MAX_REPEATS)
+        return mw_error_set(MW_ERR_INVALID_ARG, "eval_repeats %d: 1 to %d", repeats,
+                            MW_RESULT_MAX_REPEATS);
+    mw_explainer x;
+    MW_TRY(explainer_init(&x, t, spec, checkpoint, false));
+    const int batch = x.test_head.batch, dim = x.d, chunk = x.enc_batch;
+    const size_t image = x.image_floats;
+    float *test_enc = malloc((size_t)total * dim * sizeof *test_enc);
+    float *images = malloc((size_t)chunk * image * sizeof *images);
+    float *mem_enc = malloc((size_t)(memory ? M : 1) * dim * sizeof *mem_enc);
+    float *logits = malloc((size_t)batch * test->classes * sizeof *logits);
+    int32_t *midx = malloc((size_t)(memory ? M : 1) * sizeof *midx);
+    uint8_t *flips = malloc((size_t)(memory ? M : 1));
+    mw_status s = test_enc && images && mem_enc && logits && midx && flips
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory evaluating");
-    if (s == MW_OK) s = mw_model_build(&o, &m);
-    if (s == MW_OK) s = mw_exec_create(m.g, t->rt, &ex);
-    if (s == MW_OK) s = mw_checkpoint_load(ex, checkpoint);
+    double t0 = now_s(), sum = 0;
+    const int batches = (total + batch - 1) / batch, chunks = (total + chunk - 1) / chunk;
+    for (int k = 0; k < chunks && s == MW_OK; k++) {
+        int start = k * chunk, n = total - start < chunk ? total - start : chunk;
+        for (int i = 0; i < n; i++)
+            mw_protocol_fill_image(test, start + i, &d->tf, false, images + (size_t)i * image);
+        s = explainer_encode(&x, images, n, test_enc + (size_t)start * dim);
+        mw_progress p = {.spec = spec,
+                         .epoch = 1,
+                         .epochs = 1,
+                         .step = k + 1,
+                         .steps = chunks,
+                         .phase = "encode",
+                         .elapsed_s = now_s() - t0};
+        p.images_per_s = (start + n) / fmax(p.elapsed_s, 1e-9);
+        report(t, &p);
+    }
     /* Evaluation draws its memory from its own stream (a purpose of its own would change
      * nothing else): the same checkpoint evaluated twice gives the same accuracy. */
     mw_rng memory_rng, flip_rng;
     mw_rng_seed(&memory_rng, (uint64_t)spec->run + 0x5EED0000ull, MW_RNG_MEMORY);
     mw_rng_seed(&flip_rng, (uint64_t)spec->run + 0x5EED0000ull, MW_RNG_AUGMENT);
-    double t0 = now_s(), sum = 0;
-    int batches = (total + batch - 1) / batch;
     for (int r = 0; r < repeats && s == MW_OK; r++) {
         long correct = 0;
         for (int b = 0; b < batches && s == MW_OK; b++) {
             int start = b * batch, n = total - start < batch ? total - start : batch;
-            for (int i = 0; i < batch; i++)
-                idx[i] = start + (i < n ? i : 0); /* pad: ignored */
-            mw_protocol_fill_batch(test, idx, batch, &d->tf, NULL, x);
-            s = mw_exec_write(ex, m.images, x, (size_t)batch * image * 4);
-            if (s == MW_OK && memory) {
-                s = mw_protocol_draw_memory(&memory_rng, d->pool, d->pool_count, c->memory_examples,
-                                            d->scratch, midx);
-                if (s == MW_OK) {
-                    mw_protocol_fill_batch(t->train, midx, c->memory_examples, &d->tf,
-                                           d->memory_flips ? &flip_rng : NULL, mem);
-                    s = mw_exec_write(ex, m.memory, mem, (size_t)c->memory_examples * image * 4);
-                }
+            if (memory) {
+                s = mw_protocol_draw_memory(&memory_rng, d->pool, d->pool_count, M, d->scratch,
+                                            midx);
+                for (int i = 0; i < M; i++) /* as the training transform draws them */
+                    flips[i] = d->memory_flips && mw_protocol_draw_flip(&flip_rng);
+                if (s == MW_OK) s = explainer_train_encodings(&x, midx, flips, M, mem_enc);
             }
-            if (s == MW_OK) s = mw_exec_run(ex, MW_RUN_FORWARD);
             if (s == MW_OK)
-                s = mw_exec_read(ex, m.logits, logits, (size_t)batch * test->classes * 4);
+                s = explainer_head_run(&x, &x.test_head, test_enc + (size_t)start * dim, n, mem_enc,
+                                       logits, NULL);
             for (int i = 0; i < n && s == MW_OK; i++) {
-                int best = 0;
-                for (int k = 1; k < test->classes; k++)
-                    if (logits[i * test->classes + k] > logits[i * test->classes + best]) best = k;
+                int32_t best;
+                explainer_argmax(logits + (size_t)i * test->classes, 1, test->classes, &best);
                 correct += best == test->labels[start + i];
             }
             mw_progress p = {.spec = spec,
@@ -266,9 +276,8 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
         out->repeats = repeats;
         out->accuracy = sum / repeats;
     }
-    mw_exec_free(ex);
-    mw_model_free(&m);
-    free(x), free(mem), free(logits), free(idx), free(midx);
+    explainer_free(&x);
+    free(test_enc), free(images), free(mem_enc), free(logits), free(midx), free(flips);
     return s;
 }
 

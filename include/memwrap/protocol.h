@@ -60,10 +60,18 @@ typedef struct mw_transform {
 } mw_transform;
 mw_status mw_protocol_transform(const char *dataset, mw_transform *out);
 
+/* Writes image `index` of d as normalised float32 [C, H, W], mirrored left-right with `flip`. */
+void mw_protocol_fill_image(const mw_dataset *d, int32_t index, const mw_transform *t, bool flip,
+                            float *out);
+
+/* One draw of RandomHorizontalFlip(p=0.5): true to mirror. */
+bool mw_protocol_draw_flip(mw_rng *flip_rng);
+
 /* Writes images idx[0..n) of d as normalised float32 [n, C, H, W]; with `flip_rng`, each
- * image is mirrored left-right with probability 1/2 (the draw is made for every image). */
-void mw_protocol_fill_batch(const mw_dataset *d, const int32_t *idx, int n,
-                            const mw_transform *t, mw_rng *flip_rng, float *out);
+ * image is mirrored left-right with probability 1/2 (mw_protocol_draw_flip for every image,
+ * in order). */
+void mw_protocol_fill_batch(const mw_dataset *d, const int32_t *idx, int n, const mw_transform *t,
+                            mw_rng *flip_rng, float *out);
 
 #ifdef __cplusplus
 }
