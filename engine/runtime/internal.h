@@ -41,6 +41,15 @@ struct mw_runtime {
     char *cache_dir; /* NULL: on-disk program cache disabled */
 };
 
+/* The on-disk program cache (runtime/program.c): reads the entry at `path` and validates it
+ * (magic, format version, `key`, payload length against the file size, checksum). On
+ * CACHE_GOOD *binary is the malloc'd payload; a missing file is CACHE_MISS, anything else
+ * CACHE_BAD (rebuilt and overwritten). Exposed for the fuzz harness, which reaches the file
+ * format without an OpenCL device. */
+typedef enum { CACHE_MISS, CACHE_BAD, CACHE_GOOD } mw_cache_lookup;
+mw_cache_lookup mw_program_cache_read(const char *path, uint64_t key, unsigned char **binary,
+                                      size_t *length);
+
 /* Counts one CLBlast call (stats.kernels_enqueued counts those too); memwrap's own kernels
  * are counted by mw_runtime_launch. */
 void mw_runtime_count_enqueue(mw_runtime *rt);

@@ -164,16 +164,13 @@ static void cache_store(const mw_runtime *rt, const char *path, uint64_t key,
     free(tmp);
 }
 
-typedef enum { CACHE_MISS, CACHE_BAD, CACHE_GOOD } cache_lookup;
-
-/* Reads and validates an entry; on CACHE_GOOD *binary is a malloc'd payload. */
-static cache_lookup cache_read(const char *path, uint64_t key, unsigned char **binary,
-                               size_t *length) {
+mw_cache_lookup mw_program_cache_read(const char *path, uint64_t key, unsigned char **binary,
+                                      size_t *length) {
     *binary = NULL;
     *length = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return CACHE_MISS; /* absent or unreadable: either way, build and (try to) store */
-    cache_lookup result = CACHE_BAD;
+    mw_cache_lookup result = CACHE_BAD;
     unsigned char header[CACHE_HEADER_BYTES];
     unsigned char *payload = NULL;
     long size = -1;
@@ -299,7 +296,7 @@ static mw_status build_program(mw_runtime *rt, const char *label, const char *so
     if (path) {
         unsigned char *binary = NULL;
         size_t binary_len = 0;
-        cache_lookup found = cache_read(path, key, &binary, &binary_len);
+        mw_cache_lookup found = mw_program_cache_read(path, key, &binary, &binary_len);
         if (found == CACHE_GOOD && program_from_binary(rt, binary, binary_len, full, out)) {
             rt->stats.program_cache_hits++;
             free(binary);
