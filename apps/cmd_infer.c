@@ -87,7 +87,7 @@ static mw_status read_images(const char *path, const char *name, int *channels, 
 int mw_cmd_infer(int argc, char **argv) {
     const char *model = NULL, *variant = NULL, *weights = NULL, *input = NULL, *memory = NULL;
     const char *output = NULL, *device = NULL, *distance = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         const char **slot = strcmp(a, "--model") == 0      ? &model
                             : strcmp(a, "--variant") == 0  ? &variant
@@ -108,7 +108,6 @@ int mw_cmd_infer(int argc, char **argv) {
             return MW_EXIT_USAGE;
         }
         *slot = v;
-        i++;
     }
     if (!weights || !input || !output) {
         fprintf(stderr, "memwrap infer: --weights, --input and --output are required\n");
