@@ -9,8 +9,8 @@
  * stats [2, C] keeps, per channel, the mean and 1/sqrt(var + eps) that normalised x (batch
  * statistics in train mode, running ones in eval mode) for the backward. */
 
-/* MW_BN_MAX_GROUP (engine/runtime/kernel_defines.h): the host picks a power of two <= this
- * for the group size, and launches fewer where the kernel allows fewer. */
+/* MW_BN_MAX_GROUP (engine/runtime/kernel_defines.h): the host picks a group size <= this
+ * (any number of items), and launches fewer where the kernel allows fewer. */
 
 #include "activation_fn.clh"
 
@@ -20,14 +20,17 @@ float hsum16(float16 v) {
     return (b.x + b.y) + (b.z + b.w);
 }
 
-/* Sum of v over the work-group (a power of two in size); every work-item gets the total. */
+/* Sum of v over the work-group (of any size); every work-item gets the total. Each round
+ * folds the upper half onto the lower, the middle item of an odd count staying put. */
 float2 group_sum2(float2 v, __local float2 *scratch) {
     uint lid = get_local_id(0), size = get_local_size(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint step = size / 2; step > 0; step /= 2) {
-        if (lid < step) scratch[lid] += scratch[lid + step];
+    for (uint n = size; n > 1;) {
+        uint upper = (n + 1) / 2; /* where the upper part starts */
+        if (lid + upper < n) scratch[lid] += scratch[lid + upper];
         barrier(CLK_LOCAL_MEM_FENCE);
+        n = upper;
     }
     float2 total = scratch[0];
     barrier(CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */

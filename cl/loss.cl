@@ -1,6 +1,6 @@
 /* Mean softmax cross-entropy (torch.nn.CrossEntropyLoss, reduction 'mean'). */
 
-/* One work-group of a power of two of at most MW_CE_GROUP items (a shared define,
+/* One work-group of at most MW_CE_GROUP items, any number (a shared define,
  * engine/runtime/kernel_defines.h): each work-item takes rows lid, lid + L, ...; writes each
  * row's softmax to probs (kept for the backward) and adds its loss, then the group sums the
  * partial losses in local memory. A label outside [0, classes) yields NaN, which the trainer reports. */
@@ -22,9 +22,12 @@ __kernel void softmax_ce_f32(__global const float *logits, __global const int *l
     }
     partial[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint step = size / 2; step > 0; step /= 2) {
-        if (lid < step) partial[lid] += partial[lid + step];
+    /* Halving with the odd one out carried: any group size, not only powers of two. */
+    for (uint n = size; n > 1;) {
+        uint upper = (n + 1) / 2; /* where the upper part starts */
+        if (lid + upper < n) partial[lid] += partial[lid + upper];
         barrier(CLK_LOCAL_MEM_FENCE);
+        n = upper;
     }
     if (lid == 0) loss[0] = partial[0] / (float)rows;
 }

@@ -50,14 +50,12 @@ mw_status mw_launch_kernel(mw_cl_ctx *c, mw_launch_spec spec, const char *fmt, .
 size_t mw_group_size_override = 0;
 
 size_t mw_group_size(const mw_cl_ctx *c, size_t cap) {
-    if (mw_group_size_override)
-        cap = mw_group_size_override < cap ? mw_group_size_override : cap;
-    else if (mw_runtime_device(c->rt)->type & CL_DEVICE_TYPE_CPU)
-        cap = 1;
-    size_t group = 1; /* a power of two: the reductions are trees */
-    while (group * 2 <= cap)
-        group *= 2;
-    return group;
+    /* The group reductions take any size (odd ones included), so a forced size is used as
+     * it is, within the kernel's local arrays (`cap`). */
+    size_t forced = mw_group_size_override ? mw_group_size_override : c->rt->forced_group;
+    if (forced) return forced < cap ? forced : cap;
+    if (mw_runtime_device(c->rt)->type & CL_DEVICE_TYPE_CPU) return 1;
+    return cap;
 }
 
 int mw_new_output(mw_graph *g, mw_op op, const char *suffix, int ndim, const int64_t *shape) {

@@ -23,16 +23,16 @@ mw_status mw_launch_groups(mw_cl_ctx *c, const char *family, const char *kernel,
  * spec by value, so that it can be built in the call). */
 mw_status mw_launch_kernel(mw_cl_ctx *c, mw_launch_spec spec, const char *fmt, ...);
 
-/* Work-items per group for a kernel that reduces a row per work-group with a tree in local
- * memory, at most `cap` (a power of two). CPU devices: 1 (a work-group runs on one core, its
- * items one after another, so more items only add barrier overhead; the kernels' vector
+/* Work-items per group for a kernel that reduces a row per work-group in local memory, at
+ * most `cap` (the size of its local arrays). CPU devices: 1 (a work-group runs on one core,
+ * its items one after another, so more items only add barrier overhead; the kernels' vector
  * types give the SIMD; PoCL measured 2-3x faster). Other devices: `cap`, which the launcher
- * halves where the kernel or the device allows less. */
+ * halves where the kernel or the device allows less. A forced size (the override below, or
+ * MEMWRAP_WORK_GROUP_SIZE) replaces the policy, at most `cap`, and need not be a power of two. */
 size_t mw_group_size(const mw_cl_ctx *c, size_t cap);
 
-/* Tests only: when non-zero, mw_group_size uses this in place of the device policy (rounded
- * down to a power of two, at most the cap), so that the multi-item path GPUs take runs on a
- * CPU device too. */
+/* Tests only: when non-zero, mw_group_size uses this in place of the device policy (at most
+ * the cap), so that the multi-item path GPUs take runs on a CPU device too. */
 extern size_t mw_group_size_override;
 
 /* For ops with several outputs: a float tensor named "<op>:<node>" (suffix NULL) or

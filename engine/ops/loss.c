@@ -65,8 +65,10 @@ static void softmax_ce_backward(mw_graph *g, const mw_node *n, const int *gout, 
 
 static mw_status softmax_ce_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), classes = mw_cols(c->g, n->in[0]);
-    /* One work-group: its items stride over the rows, then sum their losses in a tree. */
-    return mw_launch_groups(c, "loss", "softmax_ce_f32", 1, MW_CE_GROUP, "mmmmuu",
+    /* One work-group: its items stride over the rows, then sum their losses in a tree (of
+     * the forced size in tests that force one, MEMWRAP_WORK_GROUP_SIZE). */
+    size_t group = c->rt->forced_group ? mw_group_size(c, MW_CE_GROUP) : MW_CE_GROUP;
+    return mw_launch_groups(c, "loss", "softmax_ce_f32", 1, group, "mmmmuu",
                             mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
                             mw_mem(c, n->out[1]), (unsigned)rows, (unsigned)classes);
 }

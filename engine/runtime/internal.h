@@ -29,6 +29,10 @@ typedef struct mw_kernel_entry {
 struct mw_runtime {
     mw_device_info device;
     size_t max_item_sizes[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES: local size per dimension */
+    /* Tests only (MEMWRAP_WORK_GROUP_SIZE; 0: off): the work-items per group every launch
+     * uses where the kernel allows any size, so that sizes a driver could pick (odd ones
+     * included) run on any device (launch.c, ops/launch.c's mw_group_size). */
+    size_t forced_group;
     cl_context context;
     cl_command_queue queues[MW_MAX_QUEUES];
     bool profiling;

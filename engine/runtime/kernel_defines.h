@@ -16,11 +16,11 @@
 #include "memwrap/ops.h" /* mw_activation: the codes of MW_ACT_* */
 
 enum {
-    /* cl/batchnorm.cl: one work-group per channel, a power of two of at most this many
-     * work-items (the size of its local arrays). */
+    /* cl/batchnorm.cl: one work-group per channel of at most this many work-items (the
+     * size of its local arrays). */
     MW_BN_MAX_GROUP = 256,
-    /* cl/loss.cl: softmax_ce_f32 runs as one work-group of at most this many work-items, a
-     * power of two (the size of its local array). */
+    /* cl/loss.cl: softmax_ce_f32 runs as one work-group of at most this many work-items
+     * (the size of its local array). */
     MW_CE_GROUP = 64,
     /* cl/activation.cl: elements per work-item (one float16). */
     MW_ACT_VECTOR = 16,

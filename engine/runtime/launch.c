@@ -105,10 +105,26 @@ mw_status mw_runtime_launch_v(mw_runtime *rt, cl_command_queue queue, const mw_l
     MW_TRY(set_args(rt, s, k.kernel, fmt, ap));
 
     size_t local[3] = {1, 1, 1}, global[3] = {1, 1, 1};
-    if (!driver_local)
+    bool forced_divisor = false; /* a driver-chosen size replaced by a forced one */
+    if (rt->forced_group && s->kind == MW_RANGE_ITEMS) {
+        /* Tests (MEMWRAP_WORK_GROUP_SIZE): items kernels check their index, so any local size
+         * is valid; along dimension 0 the forced one, or where the driver would choose, the
+         * largest divisor of the range within it, as a driver could pick. */
+        size_t cap = rt->forced_group;
+        if (cap > k.max_group) cap = k.max_group;
+        if (cap > rt->max_item_sizes[0]) cap = rt->max_item_sizes[0];
+        if (driver_local) {
+            while (s->global[0] % cap != 0)
+                cap--;
+            forced_divisor = true;
+        }
+        local[0] = cap;
+    } else if (!driver_local) {
         mw_launch_fit_local(s->dims, s->local, k.max_group, rt->max_item_sizes, local);
+    }
+    if (forced_divisor) driver_local = false;
     for (cl_uint d = 0; d < s->dims; d++) {
-        if (driver_local)
+        if (driver_local || forced_divisor)
             global[d] = s->global[d];
         else if (s->kind == MW_RANGE_GROUPS)
             global[d] = s->global[d] * local[d];

@@ -461,6 +461,24 @@ mw_status mw_runtime_kernel_entry(mw_runtime *rt, const char *family, const char
                             name, family, options, rt->device.name,
                             err != CL_SUCCESS ? mw_cl_error_name(err) : "a limit of 0");
     }
+    /* A kernel whose local arrays exceed the device's local memory cannot run there; say so
+     * by name now (rt->device.local_mem_bytes may be capped by MEMWRAP_LOCAL_MEM_SIZE). */
+    cl_ulong local_bytes = 0;
+    err = clGetKernelWorkGroupInfo(kernel, rt->device.device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                   sizeof local_bytes, &local_bytes, NULL);
+    if (err != CL_SUCCESS || local_bytes > rt->device.local_mem_bytes) {
+        clReleaseKernel(kernel);
+        if (err != CL_SUCCESS)
+            return mw_error_set(mw_cl_status(err),
+                                "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE) of kernel "
+                                "'%s' (cl/%s.cl, options '%s') on device '%s' failed with %s",
+                                name, family, options, rt->device.name, mw_cl_error_name(err));
+        return mw_error_set(MW_ERR_OPENCL,
+                            "kernel '%s' (cl/%s.cl, options '%s') needs %llu bytes of local "
+                            "memory; device '%s' has %llu",
+                            name, family, options, (unsigned long long)local_bytes,
+                            rt->device.name, (unsigned long long)rt->device.local_mem_bytes);
+    }
     mw_kernel_entry *e = &rt->kernels[rt->kernel_count];
     e->name = dup_string(name);
     if (!e->name) {

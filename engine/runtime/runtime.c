@@ -179,6 +179,36 @@ static mw_status query_item_sizes(mw_runtime *rt) {
     return MW_OK;
 }
 
+/* A positive integer from the environment, or 0 when unset; anything else is an error. */
+static mw_status env_count(const char *name, size_t *out) {
+    *out = 0;
+    const char *v = getenv(name);
+    if (!v || !*v) return MW_OK;
+    char *end = NULL;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end != '\0' || n == 0 || v[0] == '-')
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s='%s': expected a positive integer", name, v);
+    *out = (size_t)n;
+    return MW_OK;
+}
+
+/* Test-only knobs (README, "Simulated device and device limits"): cap the limits the engine
+ * plans with, so that a test run meets the smallest device OpenCL 1.2 allows on any device,
+ * and force a work-group size where a driver could pick any. */
+static mw_status apply_test_limits(mw_runtime *rt) {
+    size_t group = 0, local_mem = 0;
+    MW_TRY(env_count("MEMWRAP_MAX_WORK_GROUP_SIZE", &group));
+    MW_TRY(env_count("MEMWRAP_LOCAL_MEM_SIZE", &local_mem));
+    MW_TRY(env_count("MEMWRAP_WORK_GROUP_SIZE", &rt->forced_group));
+    if (group) {
+        if (rt->device.max_work_group_size > group) rt->device.max_work_group_size = group;
+        for (int d = 0; d < 3; d++)
+            if (rt->max_item_sizes[d] > group) rt->max_item_sizes[d] = group;
+    }
+    if (local_mem && rt->device.local_mem_bytes > local_mem) rt->device.local_mem_bytes = local_mem;
+    return MW_OK;
+}
+
 mw_status mw_runtime_create(const mw_runtime_options *opt, mw_runtime **out) {
     if (!out) return mw_error_set(MW_ERR_INVALID_ARG, "mw_runtime_create: NULL output");
     *out = NULL;
@@ -206,6 +236,7 @@ mw_status mw_runtime_create(const mw_runtime_options *opt, mw_runtime **out) {
 
     st = create_context_and_queues(rt, opt->profiling);
     if (st == MW_OK) st = query_item_sizes(rt);
+    if (st == MW_OK) st = apply_test_limits(rt);
     if (st == MW_OK) st = mw_runtime_kernel_defines_init(rt);
     if (st != MW_OK) {
         st = mw_error_wrap(st, "creating the OpenCL context on device %d:%d '%s': ",
