@@ -324,6 +324,23 @@ static mw_status create_cl(mw_exec *ex) {
     if (ex->param_bytes) {
         MW_TRY(mw_runtime_buffer(rt, ex->param_bytes, "parameter arena", &ex->params));
         MW_TRY(mw_runtime_buffer(rt, ex->param_bytes, "gradient arena", &ex->grads));
+        /* Parameters start aligned, so the arenas hold padding no op writes, yet the
+         * optimizer's fused step runs over the whole trainable prefix: zero both once, as
+         * the reference backend's calloc does, so no step computes on uninitialised memory
+         * (Oclgrind reported it in sgd_step_f32). Written from the host rather than with
+         * clEnqueueFillBuffer, which Oclgrind 21.10's uninitialised-value check does not
+         * follow past the first pattern. */
+        void *zeros = calloc(1, ex->param_bytes);
+        if (!zeros)
+            return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory zeroing the arenas");
+        cl_command_queue q = mw_runtime_queue(rt, 0);
+        cl_int err = clEnqueueWriteBuffer(q, ex->params, CL_TRUE, 0, ex->param_bytes, zeros, 0,
+                                          NULL, NULL);
+        if (err == CL_SUCCESS)
+            err = clEnqueueWriteBuffer(q, ex->grads, CL_TRUE, 0, ex->param_bytes, zeros, 0, NULL,
+                                       NULL);
+        free(zeros);
+        MW_CL_CHECK(err);
     }
     for (int p = 0; p < ex->n_pools; p++)
         MW_TRY(mw_runtime_buffer(rt, ex->pool_bytes[p], "activation pool", &ex->pools[p]));
