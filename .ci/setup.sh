@@ -14,6 +14,7 @@ packages=(
   zlib1g-dev libpng-dev                                      # dataset readers: .gz/.mat, PNG
   dataset-fashion-mnist                                      # /usr/share/datasets/fashion-mnist
   python3 chromium-headless-shell                            # page checks (tests/browser_check.py)
+  oclgrind                                                   # simulated device (ctest -L oclgrind)
 )
 
 mkdir -p build

@@ -36,6 +36,21 @@ mw_runtime *test_runtime(void) {
     return shared_runtime;
 }
 
+int test_free_runtime(void **state) {
+    (void)state;
+    free_shared_runtime();
+    return 0;
+}
+
+bool test_small_shapes(void) {
+    const char *v = getenv("MEMWRAP_TEST_SMALL_SHAPES");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+size_t test_size(size_t full, size_t small) {
+    return test_small_shapes() ? small : full;
+}
+
 void test_rng_seed(test_rng *r, uint64_t seed) {
     r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
     if (r->s == 0) r->s = 1;

@@ -20,6 +20,17 @@
  * exit. Fails the test (with the library's message) when no device can be opened. */
 mw_runtime *test_runtime(void);
 
+/* A cmocka group teardown that frees test_runtime()'s runtime before main returns. Tests
+ * run under Oclgrind use it: Oclgrind 21.10 frees a thread-local of its own before atexit
+ * handlers run, so OpenCL calls from an atexit handler corrupt its heap (README). */
+int test_free_runtime(void **state);
+
+/* `full`, or `small` when MEMWRAP_TEST_SMALL_SHAPES is set (not empty, not 0): the simulated
+ * device runs (ctest -L oclgrind) interpret every work-item, so the op tests' larger shapes
+ * shrink there, keeping their odd and ragged sizes. */
+size_t test_size(size_t full, size_t small);
+bool test_small_shapes(void);
+
 /* Deterministic xorshift generator; tests seed it per case. */
 typedef struct test_rng {
     uint64_t s;

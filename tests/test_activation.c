@@ -91,5 +91,5 @@ int main(void) {
         cmocka_unit_test(test_ragged_sizes_against_reference),
         cmocka_unit_test(test_relu_and_none),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

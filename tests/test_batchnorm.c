@@ -547,5 +547,5 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_single_value_per_channel),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

@@ -45,14 +45,15 @@ static void test_dot_matches_pytorch(void **state) {
 static void test_distances_at_model_sizes(void **state) {
     test_rng r;
     test_rng_seed(&r, 31);
-    enum { N = 33, M = 101, D = 320 };
+    const size_t N = test_size(33, 5), M = test_size(101, 11), D = test_size(320, 40);
     float *e = malloc(N * D * 4), *m = malloc(M * D * 4), *seed = malloc(N * M * 4);
     test_fill_uniform(&r, e, N * D, 0.0f, 1.0f); /* post-ReLU-like encodings */
     test_fill_uniform(&r, m, M * D, 0.0f, 1.0f);
     test_fill_normal(&r, seed, N * M, 1.0f);
     for (int k = 0; mw_distance_names[k]; k++) {
         op_spec spec = {
-            2, {2, 2}, {{N, D}, {M, D}}, {MW_F32, MW_F32}, build_distance, mw_distance_names[k]};
+            2,           {2, 2}, {{(int64_t)N, (int64_t)D}, {(int64_t)M, (int64_t)D}},
+            {MW_F32, MW_F32}, build_distance, mw_distance_names[k]};
         void *inputs[] = {e, m};
         /* Non-negative encodings are nearly parallel, so the cosine gradient is the small
          * residual of x̂ (x̂ · g) cancelling g: float32 loses ~5e-5 there (the reference
@@ -84,5 +85,5 @@ int main(void) {
         cmocka_unit_test(test_distances_at_model_sizes),
         cmocka_unit_test(test_unknown_distance_lists_valid_names),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LARGE = 1 << 18 };
 
 typedef struct drop_graph {
     mw_graph *g;
@@ -113,32 +112,33 @@ static void check_train_run(drop_graph *d, const float *x, const float *seed, fl
  * the same masks on both backends run for run. */
 static void test_train_masks(void **state) {
     const float ps[] = {0.2f, 0.5f, 0.9f};
-    float *x = random_array(LARGE, 3), *seed = random_array(LARGE, 4);
+    const size_t large = test_size(1 << 18, 1 << 14);
+    float *x = random_array(large, 3), *seed = random_array(large, 4);
     for (size_t k = 0; k < sizeof ps / sizeof *ps; k++) {
         float *masks[2][2]; /* [backend][run] */
         mw_runtime *backends[2] = {test_runtime(), NULL};
         for (int b = 0; b < 2; b++) {
-            drop_graph d = drop_build(backends[b], LARGE, ps[k], false);
+            drop_graph d = drop_build(backends[b], large, ps[k], false);
             drop_write(&d, x, seed);
             for (int run = 0; run < 2; run++) {
-                masks[b][run] = malloc(LARGE * sizeof(float));
+                masks[b][run] = malloc(large * sizeof(float));
                 TEST_OK(mw_exec_run(d.ex, MW_RUN_FORWARD_BACKWARD));
                 check_train_run(&d, x, seed, ps[k], masks[b][run]);
             }
             drop_free(&d);
         }
         size_t differ = 0;
-        for (size_t i = 0; i < LARGE; i++)
+        for (size_t i = 0; i < large; i++)
             differ += masks[0][0][i] != masks[0][1][i];
         /* Independent masks differ at a fraction 2p(1 − p) of the positions. */
-        double want = 2.0 * ps[k] * (1 - ps[k]), got = (double)differ / LARGE;
+        double want = 2.0 * ps[k] * (1 - ps[k]), got = (double)differ / large;
         if (fabs(got - want) > 0.01) {
             print_error("p %.1f: consecutive masks differ at %.4f of positions, want %.4f\n",
                         (double)ps[k], got, want);
             fail();
         }
         for (int run = 0; run < 2; run++) {
-            assert_memory_equal(masks[0][run], masks[1][run], LARGE * sizeof(float));
+            assert_memory_equal(masks[0][run], masks[1][run], large * sizeof(float));
             free(masks[0][run]), free(masks[1][run]);
         }
     }
@@ -209,5 +209,5 @@ int main(void) {
         cmocka_unit_test(test_extreme_probabilities),
         cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

@@ -68,5 +68,5 @@ int main(void) {
         cmocka_unit_test(test_affine_and_add),
         cmocka_unit_test(test_large_relu_against_reference),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

@@ -244,5 +244,5 @@ int main(void) {
         cmocka_unit_test(test_op_table_is_complete),
         cmocka_unit_test(test_backward_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

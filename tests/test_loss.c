@@ -129,5 +129,5 @@ int main(void) {
         cmocka_unit_test(test_label_out_of_range_gives_nan),
         cmocka_unit_test(test_shape_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

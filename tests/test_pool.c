@@ -122,5 +122,5 @@ int main(void) {
         cmocka_unit_test(test_scale_channels_planes),
         cmocka_unit_test(test_shape_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

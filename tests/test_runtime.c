@@ -909,5 +909,5 @@ int main(void) {
         cmocka_unit_test(test_launch_fit_local),
         cmocka_unit_test(test_launch),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

@@ -120,5 +120,5 @@ int main(void) {
         cmocka_unit_test(test_param_without_gradient_is_not_updated),
         cmocka_unit_test(test_invalid_options),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

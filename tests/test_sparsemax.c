@@ -147,5 +147,5 @@ int main(void) {
         cmocka_unit_test(test_dropping_zero_entries_keeps_the_rest),
         cmocka_unit_test(test_finite_differences),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }
