@@ -7,6 +7,7 @@
  * the report is a view of results.json, so failing to write it is said on stderr but does
  * not change the exit status, which is the training's. */
 #define _POSIX_C_SOURCE 200809L /* isatty, fileno */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "commands.h"
 #include "io/atomic_file.h"
+#include "io/dir_lock.h"
 #include "memwrap/config.h"
 #include "memwrap/explain.h"
 #include "memwrap/report.h"
@@ -110,6 +112,25 @@ static mw_status explain_run(const mw_trainer *t, const mw_config *c, const mw_r
     return MW_OK;
 }
 
+/* Removes what writes killed in flight left in the output directory and its explanation
+ * folders (the caller holds the directory's lock, so no writer is running there). */
+static void sweep_leftovers(const char *out_dir) {
+    int removed = mw_atomic_sweep(out_dir);
+    char explain[1024];
+    snprintf(explain, sizeof explain, "%s/explain", out_dir);
+    DIR *d = opendir(explain);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char sub[2048];
+        snprintf(sub, sizeof sub, "%s/%s", explain, e->d_name);
+        removed += mw_atomic_sweep(sub);
+    }
+    if (d) closedir(d);
+    if (removed)
+        fprintf(stderr, "memwrap train: removed %d unfinished file%s of an interrupted write\n",
+                removed, removed == 1 ? "" : "s");
+}
+
 int mw_cmd_train(int argc, char **argv) {
     const char *config_path = NULL, *out = NULL, *device = NULL;
     const char *sets[MAX_SETS];
@@ -154,8 +175,12 @@ int mw_cmd_train(int argc, char **argv) {
     mw_runtime *rt = NULL;
     mw_results results = {0};
     char *config_json = NULL;
+    mw_dir_lock lock = {-1};
     const char *stage = "creating the output directory";
     if ((s = mw_make_dirs(out_dir)) != MW_OK) goto done;
+    stage = "locking the output directory";
+    if ((s = mw_dir_lock_take(out_dir, "memwrap train", &lock)) != MW_OK) goto done;
+    sweep_leftovers(out_dir);
     stage = "reading results (move the file away or choose another --out)";
     if ((s = mw_results_load(out_dir, &results)) != MW_OK) goto done;
     stage = "checking the dataset";
@@ -187,7 +212,8 @@ int mw_cmd_train(int argc, char **argv) {
                     .out_dir = out_dir,
                     .config_json = config_json,
                     .progress = on_progress,
-                    .progress_user = &ps};
+                    .progress_user = &ps,
+                    .keep_resume = true}; /* removed below, once the result is recorded */
     for (int mi = 0; mi < cfg.n_models && s == MW_OK; mi++)
         for (int si = 0; si < cfg.n_sizes && s == MW_OK; si++)
             for (int vi = 0; vi < cfg.n_variants && s == MW_OK; vi++)
@@ -204,13 +230,14 @@ int mw_cmd_train(int argc, char **argv) {
                                         spec.train_examples, r)) {
                         fprintf(stderr, "[%d/%d] %s/%s n=%ld run %d: done earlier, skipped\n",
                                 ps.index, ps.total, model, variant, spec.train_examples, r);
+                        mw_train_remove_resume(&t, &spec); /* killed before it was removed */
                         stage = "explaining";
                         s = explain_run(&t, &cfg, &spec, &ps);
                         continue;
                     }
                     char base[512], resume[1400];
                     mw_run_basename(&cfg.run, &spec, base, sizeof base);
-                    snprintf(resume, sizeof resume, "%s/%s.resume.safetensors", out_dir, base);
+                    mw_train_resume_path(&t, &spec, resume, sizeof resume);
                     if (access(resume, F_OK) == 0)
                         fprintf(stderr, "[%d/%d] %s: resuming from its last completed epoch\n",
                                 ps.index, ps.total, base);
@@ -240,6 +267,7 @@ int mw_cmd_train(int argc, char **argv) {
                     s = mw_results_add(&results, &row); /* copies the training log */
                     mw_run_result_free(&res);
                     if (s == MW_OK) s = mw_results_write(&results, out_dir, config_json);
+                    if (s == MW_OK) mw_train_remove_resume(&t, &spec);
                     fprintf(stderr,
                             "[%d/%d] %s/%s n=%ld run %d: accuracy %.2f%% (%d images, "
                             "%.0f s%s)\n",
@@ -270,6 +298,7 @@ done:;
                     "in %s/results.json and `memwrap report %s` tries again\n",
                     mw_error_message(), out_dir, out_dir);
     }
+    mw_dir_lock_release(&lock); /* after the report: it is written into the directory too */
     free(config_json);
     mw_results_free(&results);
     mw_runtime_free(rt);

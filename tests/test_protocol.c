@@ -72,7 +72,15 @@ static void test_memory_draws(void **state) {
         }
         if (s > 0) assert_true(memcmp(prev, mem, sizeof mem) != 0); /* fresh every step */
         memcpy(prev, mem, sizeof mem);
+        for (int i = 0; i < POOL; i++) assert_int_equal(scratch[i], i); /* identity again */
     }
+    /* A draw depends on the generator's state alone: the same state, with or without the
+     * draws before it, draws the same set (what a resumed run or a fresh evaluation needs). */
+    mw_rng saved = r;
+    int32_t again[M];
+    TEST_OK(mw_protocol_draw_memory(&r, pool, POOL, M, scratch, mem));
+    TEST_OK(mw_protocol_draw_memory(&saved, pool, POOL, M, scratch, again));
+    assert_memory_equal(mem, again, sizeof mem);
     /* roughly uniform: every pool entry drawn 5 times on average */
     int never = 0;
     for (int i = 0; i < POOL; i++) never += hits[i] == 0;

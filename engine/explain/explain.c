@@ -634,8 +634,9 @@ mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const cha
         if (err > out->worst_completeness_error) out->worst_completeness_error = err;
     }
     if (s == MW_OK && c.opt.metrics) s = explain_metrics(&c, out);
-    if (s == MW_OK) s = write_json(&c, checkpoint, inputs, n, out);
+    /* explanations.json last: `memwrap train` takes it as the mark of a finished explanation */
     if (s == MW_OK) s = write_html(&c, checkpoint, inputs, n, out);
+    if (s == MW_OK) s = write_json(&c, checkpoint, inputs, n, out);
     for (int i = 0; i < n && inputs; i++)
         explained_input_free(&inputs[i]); /* calloc'd */
     free(inputs);

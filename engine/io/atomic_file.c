@@ -1,7 +1,10 @@
 /* See atomic_file.h. */
-#define _POSIX_C_SOURCE 200809L /* fdopen, fsync */
+#define _POSIX_C_SOURCE 200809L /* fdopen, fsync, kill */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +70,23 @@ static void sync_parent_dir(const char *path) {
     free(dir);
 }
 
+/* MEMWRAP_KILL_AT_WRITE (atomic_file.h): a torn temporary file, then SIGKILL. */
+static void maybe_die_mid_write(FILE *f) {
+    static long commits;
+    const char *at = getenv("MEMWRAP_KILL_AT_WRITE");
+    if (!at || ++commits != strtol(at, NULL, 10)) return;
+    long len = ftell(f);
+    if (len > 0 && ftruncate(fileno(f), len / 2) != 0)
+        len = 0; /* no torn file then, but killed all the same */
+    kill(getpid(), SIGKILL);
+}
+
 mw_status mw_atomic_commit(mw_atomic_file *af) {
     mw_status s = MW_OK;
     if (fflush(af->f) != 0)
         s = mw_error_set(MW_ERR_IO, "'%s': flushing '%s' failed: %s", af->path, af->tmp,
                          strerror(errno));
+    if (s == MW_OK) maybe_die_mid_write(af->f);
     /* The data must be on disk before the rename publishes it, or a crash could leave a
      * complete-looking but empty file under the final name. */
     if (s == MW_OK && fsync(fileno(af->f)) != 0)
@@ -111,6 +126,34 @@ mw_status mw_write_file_atomic(const char *path, const void *data, size_t len) {
         return s;
     }
     return mw_atomic_commit(&af);
+}
+
+/* <name>.tmp.<digits>.<digits>, as mw_atomic_begin names its temporary files. */
+static bool is_leftover_temporary(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return false;
+    const char *p = t + 5;
+    for (int part = 0; part < 2; part++) {
+        if (*p < '0' || *p > '9') return false;
+        while (*p >= '0' && *p <= '9') p++;
+        if (part == 0 && *p++ != '.') return false;
+    }
+    return *p == '\0';
+}
+
+int mw_atomic_sweep(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_leftover_temporary(e->d_name)) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 mw_status mw_make_dirs(const char *path) {

@@ -16,13 +16,21 @@ typedef struct mw_atomic_file {
 } mw_atomic_file;
 
 mw_status mw_atomic_begin(const char *path, mw_atomic_file *af);
-/* Flush, fsync, close, rename; on any failure the temporary file is removed. */
+/* Flush, fsync, close, rename; on any failure the temporary file is removed.
+ * Fault injection for the crash tests: with MEMWRAP_KILL_AT_WRITE=N in the environment, the
+ * process's Nth commit cuts its temporary file to half its length and kills the process
+ * with SIGKILL before the rename, as a crash in the middle of a write would. */
 mw_status mw_atomic_commit(mw_atomic_file *af);
 /* Gives up: closes and removes the temporary file. */
 void mw_atomic_abort(mw_atomic_file *af);
 
 /* The whole file at once. */
 mw_status mw_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Removes what writes killed in flight left in `dir`: files named <name>.tmp.<pid>.<n>
+ * (never a finished file). Only for a directory no other process is writing into (the
+ * caller holds its lock); returns how many were removed. */
+int mw_atomic_sweep(const char *dir);
 
 /* Creates directory `path` and its missing parents (mkdir -p); an error names the
  * directory that could not be made. */

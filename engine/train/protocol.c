@@ -91,12 +91,25 @@ mw_status mw_protocol_draw_memory(mw_rng *r, const int32_t *pool, int pool_count
     if (m > pool_count)
         return mw_error_set(MW_ERR_INVALID_ARG, "memory of %d examples drawn from %d", m,
                             pool_count);
+    /* A partial Fisher-Yates over the identity permutation in scratch; out[j] holds the
+     * position swapped with j until the swaps are undone below. */
     for (int j = 0; j < m; j++) {
         int k = j + (int)mw_rng_below(r, (uint64_t)(pool_count - j));
         int32_t t = scratch[j];
         scratch[j] = scratch[k];
         scratch[k] = t;
-        out[j] = pool[scratch[j]];
+        out[j] = k;
+    }
+    /* Undone in reverse, scratch is the identity again: each draw then depends only on the
+     * generator's state, which resume files keep, and not on the draws before it (a run
+     * resumed mid-way, or a checkpoint evaluated in a fresh process, draws what the
+     * uninterrupted run drew). */
+    for (int j = m - 1; j >= 0; j--) {
+        int k = out[j];
+        int32_t drawn = scratch[j];
+        scratch[j] = scratch[k];
+        scratch[k] = drawn;
+        out[j] = pool[drawn];
     }
     return MW_OK;
 }

@@ -339,6 +339,18 @@ static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, i
     return out;
 }
 
+void mw_train_resume_path(const mw_trainer *t, const mw_run_spec *spec, char *out, size_t cap) {
+    char base[512];
+    mw_run_basename(t->run, spec, base, sizeof base);
+    snprintf(out, cap, "%s/%s.resume.safetensors", t->out_dir, base);
+}
+
+void mw_train_remove_resume(const mw_trainer *t, const mw_run_spec *spec) {
+    char resume[1200];
+    mw_train_resume_path(t, spec, resume, sizeof resume);
+    remove(resume);
+}
+
 mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_result *out) {
     memset(out, 0, sizeof *out);
     const mw_run_options *c = t->run;
@@ -352,7 +364,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     bool memory = spec->variant != MW_VARIANT_STD;
     char base[512], resume[1200], final_path[1200];
     mw_run_basename(c, spec, base, sizeof base);
-    snprintf(resume, sizeof resume, "%s/%s.resume.safetensors", t->out_dir, base);
+    mw_train_resume_path(t, spec, resume, sizeof resume);
     snprintf(final_path, sizeof final_path, "%s/%s.safetensors", t->out_dir, base);
 
     mw_model_options o = model_options(t, spec, batch, true);
@@ -452,7 +464,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     free(x), free(mem), free(labels), free(midx), free(idx);
     if (s == MW_OK) s = evaluate(t, spec, final_path, &d, out);
     if (s == MW_OK) {
-        remove(resume); /* the final checkpoint and the result supersede it */
+        if (!t->keep_resume) remove(resume); /* the final checkpoint and result supersede it */
         out->seconds = now_s() - t0;
         snprintf(out->checkpoint, sizeof out->checkpoint, "%s", final_path);
         out->epochs = log;

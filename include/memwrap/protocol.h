@@ -48,8 +48,9 @@ mw_status mw_protocol_subset(int dataset_count, int validation, long size, uint6
 /* Steps per epoch with the last partial batch dropped: floor(count / batch). */
 int mw_protocol_steps_per_epoch(int count, int batch);
 
-/* Draws `m` distinct entries of pool[0..pool_count) into out (a partial Fisher-Yates over
- * `scratch`, which must hold pool_count indices and is left permuted). */
+/* Draws `m` distinct entries of pool[0..pool_count) into out, uniformly: a partial
+ * Fisher-Yates over `scratch`, which must hold the identity permutation 0..pool_count-1 and
+ * holds it again on return, so the draw depends on the generator's state alone. */
 mw_status mw_protocol_draw_memory(mw_rng *r, const int32_t *pool, int pool_count, int m,
                                   int32_t *scratch, int32_t *out);
 

@@ -64,6 +64,11 @@ typedef struct mw_trainer {
     const char *config_json;
     mw_progress_fn progress; /* may be NULL */
     void *progress_user;
+    /* false: mw_train_run removes the run's resume file once the run is evaluated. true: it
+     * is left for the caller to remove (mw_train_remove_resume) after recording the result,
+     * so a crash between the evaluation and the record resumes at the last epoch and only
+     * evaluates again, instead of training the run from scratch (what `memwrap train` does). */
+    bool keep_resume;
 } mw_trainer;
 
 typedef struct mw_run_result {
@@ -87,6 +92,11 @@ void mw_run_result_free(mw_run_result *r);
 void mw_run_basename(const mw_run_options *run, const mw_run_spec *spec, char *out, size_t cap);
 
 mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_result *out);
+
+/* The resume file of `spec` in t->out_dir ("<basename>.resume.safetensors"), written after
+ * every completed epoch; and its removal, if there is one (see keep_resume). */
+void mw_train_resume_path(const mw_trainer *t, const mw_run_spec *spec, char *out, size_t cap);
+void mw_train_remove_resume(const mw_trainer *t, const mw_run_spec *spec);
 
 /* Evaluates a checkpoint of `spec` with the protocol (memory from the run's subset). */
 mw_status mw_evaluate_run(const mw_trainer *t, const mw_run_spec *spec, const char *checkpoint,
