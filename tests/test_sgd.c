@@ -1,5 +1,8 @@
 /* The fused SGD step against torch.optim.SGD (momentum, Nesterov, weight decay) on both
- * backends, its option checks, and parameters without a gradient left untouched. */
+ * backends, its option checks, and parameters without a gradient left untouched. And the
+ * guard before a step: the gradient check (mw_sgd_gradients_finite) and the search for the
+ * node that produced a NaN or an infinity (mw_exec_find_nonfinite). */
+#include <math.h>
 #include "support.h"
 
 #include <stdio.h>
@@ -114,11 +117,72 @@ static void test_invalid_options(void **state) {
     mw_graph_free(s.g);
 }
 
+/* loss = p·G with p = 3e38 everywhere: the matmul overflows to +inf from finite inputs; its
+ * gradient (G) is finite. With a NaN in G instead, the matmul's input is already bad and the
+ * gradient dp = Gᵀ holds the NaN. */
+static void test_nonfinite_guard(void **state) {
+    mw_runtime *rts[] = {test_runtime(), NULL};
+    for (int b = 0; b < 2; b++) {
+        const char *backend = rts[b] ? "opencl" : "reference";
+        sgd_graph s = build(false);
+        mw_exec *ex = NULL;
+        mw_sgd *sgd = NULL;
+        TEST_OK(mw_exec_create(s.g, rts[b], &ex));
+        TEST_OK(mw_sgd_create(ex, &plain, &sgd));
+        float p[NP], G[NP];
+        for (int i = 0; i < NP; i++) p[i] = 0.5f + 0.01f * i, G[i] = 1.0f - 0.03f * i;
+        char where[512];
+        bool finite = false;
+        /* finite everywhere: the check passes and the search finds nothing */
+        TEST_OK(mw_exec_write(ex, s.p, p, sizeof p));
+        TEST_OK(mw_exec_write(ex, s.G, G, sizeof G));
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+        TEST_OK(mw_sgd_gradients_finite(sgd, &finite));
+        assert_true(finite);
+        TEST_OK(mw_exec_find_nonfinite(ex, MW_RUN_FORWARD_BACKWARD, where, sizeof where));
+        assert_string_equal(where, "");
+        /* a NaN in the last gradient, then an infinity in the first: the check fails */
+        for (int k = 0; k < 2; k++) {
+            float bad[NP];
+            memcpy(bad, G, sizeof G);
+            bad[k == 0 ? NP - 1 : 0] = k == 0 ? NAN : -INFINITY;
+            TEST_OK(mw_exec_write(ex, s.G, bad, sizeof bad));
+            TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+            finite = true;
+            TEST_OK(mw_sgd_gradients_finite(sgd, &finite));
+            if (finite) {
+                print_error("%s: a %s gradient passed the check\n", backend, k ? "-inf" : "NaN");
+                fail();
+            }
+            TEST_OK(mw_exec_find_nonfinite(ex, MW_RUN_FORWARD_BACKWARD, where, sizeof where));
+            if (!strstr(where, "forward node 0 (matmul") || !strstr(where, "input G was already")) {
+                print_error("%s: found '%s'\n", backend, where);
+                fail();
+            }
+        }
+        /* overflow from finite inputs: named as the producer, with its count */
+        for (int i = 0; i < NP; i++) p[i] = 3e38f;
+        TEST_OK(mw_exec_write(ex, s.p, p, sizeof p));
+        TEST_OK(mw_exec_write(ex, s.G, G, sizeof G));
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+        TEST_OK(mw_exec_find_nonfinite(ex, MW_RUN_FORWARD_BACKWARD, where, sizeof where));
+        if (!strstr(where, "forward node 0 (matmul") ||
+            !strstr(where, "produced 1 non-finite value of 1 from finite inputs")) {
+            print_error("%s: found '%s'\n", backend, where);
+            fail();
+        }
+        mw_sgd_free(sgd);
+        mw_exec_free(ex);
+        mw_graph_free(s.g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_matches_pytorch),
         cmocka_unit_test(test_param_without_gradient_is_not_updated),
         cmocka_unit_test(test_invalid_options),
+        cmocka_unit_test(test_nonfinite_guard),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

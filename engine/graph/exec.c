@@ -648,6 +648,84 @@ mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
     return s;
 }
 
+/* ---- finding where a NaN or an infinity came from ----------------------------------------- */
+
+/* Counts the non-finite values of a float tensor into *bad (0 for other dtypes and for
+ * tensors without storage). */
+static mw_status count_nonfinite(mw_exec *ex, int t, long *bad) {
+    const mw_tensor *tt = &ex->g->tensors[t];
+    const tensor_plan *tp = &ex->plan[t];
+    *bad = 0;
+    if (tt->dtype != MW_F32 || tp->where == PLACE_NONE || tp->bytes == 0) return MW_OK;
+    float *copy = NULL;
+    const float *v = ex->host ? ex->host[t] : NULL;
+    if (ex->rt) {
+        if (!(copy = malloc(tp->bytes)))
+            return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory reading %s", tt->name);
+        cl_int err = clEnqueueReadBuffer(mw_runtime_queue(ex->rt, 0), ex->mem[t], CL_TRUE, 0,
+                                         tp->bytes, copy, 0, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            free(copy);
+            return mw_error_set(mw_cl_status(err), "reading %s failed with %s", tt->name,
+                                mw_cl_error_name(err));
+        }
+        v = copy;
+    }
+    for (size_t i = 0; i < tp->bytes / sizeof(float); i++) *bad += !isfinite(v[i]);
+    free(copy);
+    return MW_OK;
+}
+
+mw_status mw_exec_find_nonfinite(mw_exec *ex, mw_run_mode mode, char *where, size_t cap) {
+    const mw_graph *g = ex->g;
+    where[0] = '\0';
+    if (ex->runs > 0) ex->runs--; /* the failed run's step: its dropout masks */
+    mw_status s = MW_OK;
+    if (ex->rt && ex->multi_queue) s = join_queues(ex);
+    for (int i = 0; i < g->n_nodes && s == MW_OK && !where[0]; i++) {
+        const mw_node *nd = &g->nodes[i];
+        if (nd->backward && !run_has_backward(mode)) break;
+        if (ex->rt) {
+            s = run_node_cl(ex, i, mode);
+            if (s == MW_OK) s = mw_runtime_finish(ex->rt);
+        } else {
+            mw_cpu_ctx ctx = {
+                .g = g, .host = ex->host, .training = run_is_training(mode), .step = ex->runs};
+            s = mw_op_get(nd->op)->run_cpu(&ctx, nd);
+        }
+        for (int k = 0; k < nd->n_out && s == MW_OK && !where[0]; k++) {
+            long bad = 0, bad_in = 0;
+            s = count_nonfinite(ex, nd->out[k], &bad);
+            if (s != MW_OK || bad == 0) continue;
+            int bad_input = -1;
+            for (int j = 0; j < nd->n_in && bad_input < 0 && s == MW_OK; j++) {
+                s = count_nonfinite(ex, nd->in[j], &bad_in);
+                if (bad_in > 0) bad_input = nd->in[j];
+            }
+            const mw_tensor *out = &g->tensors[nd->out[k]];
+            if (bad_input >= 0)
+                snprintf(where, cap,
+                         "%s node %d (%s -> %s): its input %s was already non-finite",
+                         nd->backward ? "backward" : "forward", i, mw_op_name(nd->op), out->name,
+                         g->tensors[bad_input].name);
+            else
+                snprintf(where, cap,
+                         "%s node %d (%s -> %s) produced %ld non-finite value%s of %zu from "
+                         "finite inputs",
+                         nd->backward ? "backward" : "forward", i, mw_op_name(nd->op), out->name,
+                         bad, bad == 1 ? "" : "s", out->numel);
+        }
+    }
+    ex->runs++;
+    if (ex->rt)
+        for (int i = 0; i < g->n_nodes; i++)
+            if (ex->events[i]) {
+                clReleaseEvent(ex->events[i]);
+                ex->events[i] = NULL;
+            }
+    return s;
+}
+
 mw_exec_plan_stats mw_exec_get_plan_stats(const mw_exec *ex) {
     return ex->stats;
 }

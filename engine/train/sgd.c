@@ -1,4 +1,5 @@
 /* SGD over the parameter arena: one kernel launch per step whatever the model. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ struct mw_sgd {
     mw_exec *ex;
     mw_sgd_options opt;
     cl_mem buf;
+    cl_mem flag; /* one int: mw_sgd_gradients_finite's answer */
     float *host_buf;
     bool stepped;
 };
@@ -42,8 +44,11 @@ mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out) {
     mw_exec_arenas a = mw_exec_get_arenas(ex);
     size_t n = a.trainable_floats ? a.trainable_floats : 1;
     mw_status st = MW_OK;
-    if (mw_exec_runtime(ex))
+    if (mw_exec_runtime(ex)) {
         st = mw_runtime_buffer(mw_exec_runtime(ex), n * sizeof(float), "momentum buffers", &s->buf);
+        if (st == MW_OK)
+            st = mw_runtime_buffer(mw_exec_runtime(ex), sizeof(cl_int), "gradient check", &s->flag);
+    }
     else if (!(s->host_buf = calloc(n, sizeof(float))))
         st = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for momentum buffers");
     if (st != MW_OK) {
@@ -57,6 +62,7 @@ mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out) {
 void mw_sgd_free(mw_sgd *s) {
     if (!s) return;
     if (s->buf) clReleaseMemObject(s->buf);
+    if (s->flag) clReleaseMemObject(s->flag);
     free(s->host_buf);
     free(s);
 }
@@ -77,6 +83,28 @@ mw_status mw_sgd_step(mw_sgd *s, float lr) {
                      a.grads, s->buf, (unsigned)a.trainable_floats, (double)lr,
                      (double)s->opt.momentum, (double)s->opt.weight_decay, (int)s->opt.nesterov,
                      (int)first));
+    return MW_OK;
+}
+
+mw_status mw_sgd_gradients_finite(mw_sgd *s, bool *finite) {
+    mw_exec_arenas a = mw_exec_get_arenas(s->ex);
+    *finite = true;
+    if (a.trainable_floats == 0) return MW_OK;
+    mw_runtime *rt = mw_exec_runtime(s->ex);
+    if (!rt) {
+        for (size_t i = 0; i < a.trainable_floats && *finite; i++)
+            *finite = isfinite(a.host_grads[i]);
+        return MW_OK;
+    }
+    cl_command_queue q = mw_runtime_queue(rt, 0);
+    const cl_int zero = 0;
+    cl_int flag = 1;
+    MW_CL_CHECK(clEnqueueWriteBuffer(q, s->flag, CL_FALSE, 0, sizeof zero, &zero, 0, NULL, NULL));
+    mw_cl_ctx ctx = {.rt = rt, .queue = q};
+    MW_TRY(mw_launch(&ctx, "sgd", "flag_nonfinite_f32", a.trainable_floats, "mum", a.grads,
+                     (unsigned)a.trainable_floats, s->flag));
+    MW_CL_CHECK(clEnqueueReadBuffer(q, s->flag, CL_TRUE, 0, sizeof flag, &flag, 0, NULL, NULL));
+    *finite = flag == 0;
     return MW_OK;
 }
 

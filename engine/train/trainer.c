@@ -339,6 +339,27 @@ static char *checkpoint_metadata(const mw_trainer *t, const mw_run_spec *spec, i
     return out;
 }
 
+/* A step whose loss or gradients hold a NaN or an infinity: stops the run before the
+ * optimizer applies them, naming the first op that produced one (mw_exec_find_nonfinite) and
+ * where the last good state is. */
+static mw_status nonfinite_error(mw_exec *ex, const char *base, float loss, int epoch, int step,
+                                 float lr, const char *kept) {
+    char where[512];
+    mw_status s = mw_exec_find_nonfinite(ex, MW_RUN_FORWARD_BACKWARD, where, sizeof where);
+    if (s != MW_OK) snprintf(where, sizeof where, "not found (%s)", mw_error_message());
+    char what[64];
+    if (isfinite(loss))
+        snprintf(what, sizeof what, "the gradients became non-finite (loss %g)", (double)loss);
+    else
+        snprintf(what, sizeof what, "the loss became %g", (double)loss);
+    return mw_error_set(MW_ERR_NUMERIC,
+                        "%s: %s at epoch %d, step %d (lr %g); first non-finite value: %s. "
+                        "Nothing was applied; %s%s. A smaller learning rate usually helps",
+                        base, what, epoch + 1, step + 1, (double)lr, where[0] ? where : "none",
+                        kept ? "the last completed epoch is kept in " : "no epoch had completed",
+                        kept ? kept : "");
+}
+
 void mw_train_resume_path(const mw_trainer *t, const mw_run_spec *spec, char *out, size_t cap) {
     char base[512];
     mw_run_basename(t->run, spec, base, sizeof base);
@@ -424,12 +445,12 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             }
             if (s == MW_OK) s = mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD);
             float loss = 0;
+            bool grads_finite = true;
             if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
-            if (s == MW_OK && !isfinite(loss))
-                s = mw_error_set(MW_ERR_NUMERIC,
-                                 "%s: the loss became %g at epoch %d, step %d (lr %g); the last "
-                                 "completed epoch is kept in %s",
-                                 base, (double)loss, epoch + 1, step + 1, (double)lr, resume);
+            if (s == MW_OK) s = mw_sgd_gradients_finite(sgd, &grads_finite);
+            if (s == MW_OK && (!isfinite(loss) || !grads_finite))
+                s = nonfinite_error(ex, base, loss, epoch, step, lr,
+                                    epoch > 0 ? resume : NULL);
             if (s == MW_OK) s = mw_sgd_step(sgd, lr);
             loss_sum += loss;
             double elapsed = now_s() - t0;

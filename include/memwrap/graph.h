@@ -144,6 +144,15 @@ mw_status mw_exec_write(mw_exec *ex, int tensor, const void *host, size_t bytes)
 mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes);
 mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode);
 
+/* After a run that ended with a NaN or an infinity somewhere (a loss, a gradient): runs the
+ * same run again (same mode, same dropout masks) node by node, reading each node's outputs
+ * back, and writes into `where` the first node whose outputs hold a non-finite value, with
+ * its op, output tensor and whether its inputs were already non-finite (a parameter or an
+ * input given so). MW_OK with where = "" when every output is finite. Slow (a device round
+ * trip per node): for diagnosing a failure, never for a normal step. The rerun changes what
+ * a run changes (batch-norm running statistics, accumulated gradients). */
+mw_status mw_exec_find_nonfinite(mw_exec *ex, mw_run_mode mode, char *where, size_t cap);
+
 /* Runs completed so far; per-run randomness (dropout masks) derives from it, so a resumed
  * training restores it to draw the masks an uninterrupted one would. */
 uint64_t mw_exec_run_count(const mw_exec *ex);

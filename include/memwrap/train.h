@@ -27,6 +27,10 @@ void mw_sgd_free(mw_sgd *sgd);
  *   d = d + momentum·buf (Nesterov) or buf;  p -= lr·d. */
 mw_status mw_sgd_step(mw_sgd *sgd, float lr);
 
+/* Whether every gradient the next step would apply is finite (one small kernel and a 4-byte
+ * read): the trainer checks it before each step, so a NaN never reaches the parameters. */
+mw_status mw_sgd_gradients_finite(mw_sgd *sgd, bool *finite);
+
 /* The momentum buffers (for resuming): `floats` values, and whether a step was taken. */
 size_t mw_sgd_state_floats(const mw_sgd *sgd);
 mw_status mw_sgd_get_state(mw_sgd *sgd, float *momentum, bool *stepped);
