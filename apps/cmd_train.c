@@ -164,6 +164,7 @@ int mw_cmd_train(int argc, char **argv) {
         fprintf(stderr, "memwrap train: %s\n", mw_error_message());
         return mw_exit_code(s);
     }
+    if (cfg.warning[0]) fprintf(stderr, "memwrap train: warning: %s\n", cfg.warning);
     if (device) snprintf(cfg.device, sizeof cfg.device, "%s", device);
     char out_dir[768];
     if (out)

@@ -322,6 +322,22 @@ static void test_round_trip_defaults(void **state) {
     }
 }
 
+/* A batch_size above a training-set size loads (the reference trains such a run with
+ * batches of train_examples) but says so; the paper's settings say nothing. */
+static void test_batch_size_warning(void **state) {
+    fixture *fx = *state;
+    mw_config c;
+    write_text(fx->path, "{\"dataset\": {\"name\": \"fashion-mnist\"}, \"batch_size\": "
+                         "2000000000, \"train_examples\": [1000, 64], \"variants\": [\"std\"]}");
+    assert_ok(mw_config_load(fx->path, NULL, 0, &c));
+    assert_non_null(strstr(c.warning, "batch_size 2000000000 is larger than train_examples 1000"));
+    assert_non_null(strstr(c.warning, "batches of 1000"));
+    write_text(fx->path, "{\"dataset\": {\"name\": \"fashion-mnist\"}, "
+                         "\"train_examples\": [1000, \"full\"]}");
+    assert_ok(mw_config_load(fx->path, NULL, 0, &c));
+    assert_string_equal(c.warning, "");
+}
+
 /* ---- errors ---------------------------------------------------------------------- */
 
 static void test_unknown_keys(void **state) {
@@ -898,6 +914,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_overrides_each_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overrides_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_override_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_size_warning, setup, teardown),
         cmocka_unit_test(test_shipped_configs_load),
         cmocka_unit_test(test_shipped_configs_values),
     };

@@ -54,7 +54,11 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     x->classes = train->classes;
     x->memory = t->run->memory_examples;
     x->image_floats = (size_t)train->channels * train->height * train->width;
-    x->enc_batch = 100;
+    int test_batch =
+        t->run->test_batch_size < t->test->count ? t->run->test_batch_size : t->test->count;
+    /* Encodings in eval mode do not depend on the chunk; a test_batch_size below 100 (a
+     * small device's) bounds it too. */
+    x->enc_batch = test_batch < 100 ? test_batch : 100;
     bool memory = spec->variant != MW_VARIANT_STD;
     x->slot_of = malloc(2 * (size_t)train->count * sizeof *x->slot_of);
     x->enc_images = malloc((size_t)x->enc_batch * x->image_floats * sizeof(float));
@@ -69,8 +73,6 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     if (s == MW_OK) s = mw_model_build(&o, &x->enc);
     if (s == MW_OK) s = mw_exec_create(x->enc.g, t->rt, &x->enc_ex);
     if (s == MW_OK) s = mw_checkpoint_load_part(x->enc_ex, checkpoint);
-    int test_batch =
-        t->run->test_batch_size < t->test->count ? t->run->test_batch_size : t->test->count;
     if (s == MW_OK) s = head_init(x, &x->test_head, test_batch, memory ? x->memory : 0, false);
     /* the memory samples' own predictions (explanations only) */
     if (s == MW_OK && memory) s = head_init(x, &x->memory_head, x->memory, x->memory, false);

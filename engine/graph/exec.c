@@ -389,6 +389,26 @@ static mw_status create_host(mw_exec *ex) {
     return MW_OK;
 }
 
+/* The planned buffers against the device's global memory, before any is created: a graph
+ * too large says so in one message with its parts, instead of failing at whichever
+ * allocation comes first (or, on drivers that allocate lazily, at the first launch). */
+static mw_status check_device_memory(const mw_exec *ex) {
+    const mw_device_info *dev = mw_runtime_device(ex->rt);
+    size_t arenas = 2 * ex->param_bytes, pools = 0, own = 0;
+    for (int p = 0; p < ex->n_pools; p++) pools += ex->pool_bytes[p];
+    for (int i = 0; i < ex->g->n_tensors; i++)
+        if (ex->plan[i].where == PLACE_OWN) own += ex->plan[i].bytes;
+    size_t total = arenas + pools + own;
+    if (total <= dev->global_mem_bytes) return MW_OK;
+    const double mib = 1048576.0;
+    return mw_error_set(MW_ERR_OUT_OF_MEMORY,
+                        "the graph needs %.1f MiB of device memory (parameters and gradients "
+                        "%.1f, activations %.1f, inputs, state and kept outputs %.1f) but device "
+                        "'%s' has %.1f MiB: try a smaller batch",
+                        total / mib, arenas / mib, pools / mib, own / mib, dev->name,
+                        dev->global_mem_bytes / mib);
+}
+
 mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
     *out = NULL;
     if (g->status != MW_OK)
@@ -414,6 +434,7 @@ mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
     if (s == MW_OK) s = plan_tensors(ex, align);
     if (s == MW_OK) plan_waits(ex);
     ex->stats.param_bytes = ex->param_bytes;
+    if (s == MW_OK && rt) s = check_device_memory(ex);
     if (s == MW_OK) s = rt ? create_cl(ex) : create_host(ex);
     if (s != MW_OK) {
         mw_exec_free(ex);

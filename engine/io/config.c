@@ -779,6 +779,18 @@ static mw_status check_config(const load_ctx *x, mw_config *c) {
                                 c->train_examples[i], c->run.memory_examples);
         }
     }
+    c->warning[0] = '\0';
+    for (int i = 0; i < c->n_sizes; i++) {
+        long n = c->train_examples[i];
+        if (n >= 0 && n < c->run.batch_size) {
+            snprintf(c->warning, sizeof c->warning,
+                     "%s: batch_size %d is larger than train_examples %ld: runs of %ld images "
+                     "train with batches of %ld, one step per epoch (the reference's "
+                     "min(batch_size, train_examples))",
+                     ORIGIN2(x, "batch_size", "train_examples"), c->run.batch_size, n, n, n);
+            break;
+        }
+    }
     if (c->run.eval_repeats > MW_RESULT_MAX_REPEATS)
         return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'eval_repeats' is %d, at most %d",
                             ORIGIN(x, "eval_repeats"), c->run.eval_repeats, MW_RESULT_MAX_REPEATS);

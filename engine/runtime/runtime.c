@@ -196,9 +196,10 @@ static mw_status env_count(const char *name, size_t *out) {
  * plans with, so that a test run meets the smallest device OpenCL 1.2 allows on any device,
  * and force a work-group size where a driver could pick any. */
 static mw_status apply_test_limits(mw_runtime *rt) {
-    size_t group = 0, local_mem = 0;
+    size_t group = 0, local_mem = 0, global_mem = 0;
     MW_TRY(env_count("MEMWRAP_MAX_WORK_GROUP_SIZE", &group));
     MW_TRY(env_count("MEMWRAP_LOCAL_MEM_SIZE", &local_mem));
+    MW_TRY(env_count("MEMWRAP_GLOBAL_MEM_SIZE", &global_mem)); /* a small device's memory */
     MW_TRY(env_count("MEMWRAP_WORK_GROUP_SIZE", &rt->forced_group));
     if (group) {
         if (rt->device.max_work_group_size > group) rt->device.max_work_group_size = group;
@@ -206,6 +207,11 @@ static mw_status apply_test_limits(mw_runtime *rt) {
             if (rt->max_item_sizes[d] > group) rt->max_item_sizes[d] = group;
     }
     if (local_mem && rt->device.local_mem_bytes > local_mem) rt->device.local_mem_bytes = local_mem;
+    if (global_mem && rt->device.global_mem_bytes > global_mem) {
+        rt->device.global_mem_bytes = global_mem;
+        /* OpenCL 1.2 lets one buffer be as small as a quarter of global memory */
+        if (rt->device.max_alloc_bytes > global_mem / 4) rt->device.max_alloc_bytes = global_mem / 4;
+    }
     return MW_OK;
 }
 
@@ -345,5 +351,18 @@ mw_status mw_runtime_buffer(mw_runtime *rt, size_t bytes, const char *what, cl_m
     }
     rt->stats.buffers_created++;
     *out = mem;
+    if (getenv("MEMWRAP_POISON_BUFFERS")) {
+        /* A debugging aid: every new buffer starts as NaN (all bits set), so that a kernel
+         * reading memory nothing wrote shows up instead of silently reading zeros or what
+         * an earlier buffer left there. */
+        const cl_uint nan_bits = 0xFFFFFFFFu;
+        size_t whole = bytes / sizeof nan_bits * sizeof nan_bits;
+        if (whole) err = clEnqueueFillBuffer(rt->queues[0], mem, &nan_bits, sizeof nan_bits, 0,
+                                             whole, 0, NULL, NULL);
+        if (err == CL_SUCCESS) err = clFinish(rt->queues[0]);
+        if (err != CL_SUCCESS)
+            return mw_error_set(MW_ERR_OPENCL, "poisoning %s failed with %s", what,
+                                mw_cl_error_name(err));
+    }
     return MW_OK;
 }

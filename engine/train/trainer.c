@@ -90,6 +90,16 @@ static void report(const mw_trainer *t, mw_progress *p) {
     if (t->progress) t->progress(p, t->progress_user);
 }
 
+/* The device cannot hold the graph of a batch this large: the message says which key
+ * sets it and suggests half (the activations, most of the memory, scale with it). */
+static mw_status batch_too_large(const char *base, const char *key, int batch) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", mw_error_message());
+    return mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s: a batch of %d (%s) does not fit on the "
+                        "device: %s. Try %s=%d",
+                        base, batch, key, why, key, batch > 1 ? batch / 2 : 1);
+}
+
 /* ---- resume files: the model, the momentum buffers and the generators after an epoch ---- */
 
 /* The training log travels in the resume file as `resume.epochs`, float64 [n, 3] (epoch,
@@ -206,7 +216,13 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
         return mw_error_set(MW_ERR_INVALID_ARG, "eval_repeats %d: 1 to %d", repeats,
                             MW_RESULT_MAX_REPEATS);
     mw_explainer x;
-    MW_TRY(explainer_init(&x, t, spec, checkpoint, false));
+    mw_status init = explainer_init(&x, t, spec, checkpoint, false);
+    if (init == MW_ERR_OUT_OF_MEMORY) {
+        char base[512];
+        mw_run_basename(c, spec, base, sizeof base);
+        return batch_too_large(base, "test_batch_size", c->test_batch_size);
+    }
+    MW_TRY(init);
     const int batch = x.test_head.batch, dim = x.d, chunk = x.enc_batch;
     const size_t image = x.image_floats;
     float *test_enc = malloc((size_t)total * dim * sizeof *test_enc);
@@ -408,6 +424,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     mw_sgd_options so = {c->momentum, c->weight_decay, c->nesterov};
     if (s == MW_OK) s = mw_model_build(&o, &m);
     if (s == MW_OK) s = mw_exec_create(m.g, t->rt, &ex);
+    if (s == MW_ERR_OUT_OF_MEMORY) s = batch_too_large(base, "batch_size", batch);
     if (s == MW_OK) s = mw_exec_init_params(ex, mw_rng_next(&rngs[MW_RNG_INIT]));
     if (s == MW_OK) s = mw_sgd_create(ex, &so, &sgd);
     /* CosineAnnealingLR(T_max = epochs) as the reference (reference-spec 3.1), whatever the

@@ -46,6 +46,10 @@ typedef struct mw_config {
         bool metrics;
         int repeats;
     } explain;
+    /* Settings that load but do not do what they seem to say, as one message for the user
+     * (empty when none): a batch_size above a training-set size trains that size with
+     * batches of train_examples, as the reference's min(batch_size, train_examples). */
+    char warning[512];
 } mw_config;
 
 /* The encoder named `name` (an entry of models, or any): a built-in one, or one the config
