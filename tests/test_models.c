@@ -107,14 +107,27 @@ static void compare(const mw_safetensors *ref, const char *key, mw_exec *ex, int
  * 4e-4 off while PyTorch's float32 lands within 1e-5 (see bench/RESULTS.md, precision). */
 enum { NOISE_FACTOR = 10 };
 static const double NOISE_FLOOR = 5e-4;
+/* With MEMWRAP_WORK_GROUP_SIZE (ctest label `limits`) the batch-norm and loss reductions add
+ * in another order than in the default run. They stay as accurate (within 3.4 u·Σ|terms| at
+ * groups of 1, 48, 49 and 64, u = 2^-24; tests/probe_reduction_order.c), but the step is not
+ * continuous: 1-3 of the fused batch-norm + ReLU outputs lie within rounding of 0 and
+ * land on the other side, which moves the gradient reaching layers.9.conv3.weight by 0.2-0.8%
+ * and the updated weight by up to 2.4e-3 of its largest entry (groups 1 against 49). Its
+ * samples then miss the float64 oracle by 2.9e-4 (64 items) to 9.9e-4 (49 items). So the
+ * floor of the after-step checks there is 3e-3, above that scatter; loss and logits keep
+ * 5e-4, and a lost or doubled partial sum (part of a channel's row missing from its
+ * statistics) shows there. */
+static const double FORCED_GROUP_NOISE_FLOOR = 3e-3;
 static double worst_noise_ratio;
 
-static double allowed(const mw_safetensors *ref, const char *key) {
+static double allowed(const mw_safetensors *ref, const char *key, bool after_step) {
     char nkey[300];
     double noise = 0;
     snprintf(nkey, sizeof nkey, "noise.%s", key);
     TEST_OK(mw_safetensors_read_f64(ref, nkey, -1, NULL, &noise, 1));
-    return fmax(NOISE_FLOOR, NOISE_FACTOR * noise);
+    const char *forced = getenv("MEMWRAP_WORK_GROUP_SIZE");
+    double floor = after_step && forced && *forced ? FORCED_GROUP_NOISE_FLOOR : NOISE_FLOOR;
+    return fmax(floor, NOISE_FACTOR * noise);
 }
 
 static void note_ratio(const mw_safetensors *ref, const char *key, double deviation) {
@@ -143,7 +156,7 @@ static void compare_train(const mw_safetensors *ref, const char *key, mw_exec *e
     test_poison(got, n);
     TEST_OK(mw_exec_read(ex, tensor, got, n * 4));
     TEST_OK(mw_safetensors_read_f64(ref, key, -1, NULL, want, n));
-    double dev = deviation(got, want, n), tol = allowed(ref, key);
+    double dev = deviation(got, want, n), tol = allowed(ref, key, false);
     note_ratio(ref, key, dev);
     if (!(dev <= tol)) {
         print_error("%s: %s deviates %.3g from the float64 reference (allowed %.3g)\n", ref->path,
@@ -191,7 +204,7 @@ static void compare_fingerprints(const mw_safetensors *ref, mw_exec *ex, const m
         for (int k = 0; k < 8; k++)
             sample[k] = v[index[k]];
         snprintf(key, sizeof key, "after.%s", name);
-        double tol = allowed(ref, key), dev = deviation(sample, want_sample, 8);
+        double tol = allowed(ref, key, true), dev = deviation(sample, want_sample, 8);
         note_ratio(ref, key, dev);
         bool ok = dev <= tol && fabs(sumsq - want_sumsq) <= 2 * tol * want_sumsq + 1e-30 &&
                   fabs(sum - want_sum) <= tol * sqrt(want_sumsq * (double)n) + 1e-30;
