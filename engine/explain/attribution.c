@@ -15,6 +15,7 @@
  * scaled image (all steps, input and memory), run the head with gradients on all the steps
  * at once, then the encoder's backward pass on the same images with those gradients. Only
  * input gradients are computed (mw_graph_backward_inputs): no weight gradient is wasted. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,12 +56,13 @@ mw_status explainer_integrated_gradients(mw_explainer *x, const float *image, co
     float *enc = malloc((size_t)all * d * sizeof(float));         /* encodings of every image */
     float *genc = calloc((size_t)all, (size_t)d * sizeof(float)); /* weighted d logit/d enc */
     double *gsum = calloc((size_t)n * F, sizeof(double));         /* Σ_s w_s d logit/d pixel */
+    double *step_change = calloc((size_t)steps, sizeof(double));  /* w_s ∇f·(x − b) per step */
     float *grad_images = malloc((size_t)P * F * sizeof(float));
     float *grad_rows = malloc((size_t)P * d * sizeof(float));
     out->input = malloc(F * sizeof(float));
     out->memory = malloc((size_t)k * F * sizeof(float));
-    mw_status s = alphas && wts && originals && enc && genc && gsum && grad_images && grad_rows &&
-                          out->input && out->memory
+    mw_status s = alphas && wts && originals && enc && genc && gsum && step_change &&
+                          grad_images && grad_rows && out->input && out->memory
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for attributions");
     if (s == MW_OK) s = mw_gauss_legendre(steps, alphas, wts);
@@ -149,10 +151,14 @@ mw_status explainer_integrated_gradients(mw_explainer *x, const float *image, co
             s = mw_exec_read(x->enc_ex, x->enc.input_grad, grad_images,
                              (size_t)P * F * sizeof(float));
         for (int i = 0; i < c && s == MW_OK; i++) {
-            double *acc = gsum + (size_t)((start + i) % n) * F;
-            const float *gi = grad_images + (size_t)i * F;
-            for (size_t p = 0; p < F; p++)
+            int j = (start + i) % n, step = (start + i) / n;
+            double *acc = gsum + (size_t)j * F, dot = 0;
+            const float *gi = grad_images + (size_t)i * F, *orig = originals + (size_t)j * F;
+            for (size_t p = 0; p < F; p++) {
                 acc[p] += gi[p];
+                dot += (orig[p] - baseline) * gi[p];
+            }
+            step_change[step] += dot; /* this image's share of f's change at this step */
         }
     }
     /* attribution = (x − baseline) · Σ_s w_s ∇f(baseline + α_s (x − baseline)) */
@@ -166,6 +172,9 @@ mw_status explainer_integrated_gradients(mw_explainer *x, const float *image, co
         }
     }
     out->total = total;
+    out->path_variation = 0;
+    for (int st = 0; st < steps; st++) out->path_variation += fabs(step_change[st]);
+    free(step_change);
     free(alphas), free(wts), free(originals), free(enc), free(genc), free(gsum);
     free(grad_images), free(grad_rows);
     if (s != MW_OK) explain_attribution_free(out);

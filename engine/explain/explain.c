@@ -31,7 +31,7 @@ typedef struct explained_input {
     int32_t *memory_pred;        /* [memory] */
     int32_t *support;            /* memory positions with weight > 0, by weight */
     int example, counterfactual; /* memory positions, or -1 */
-    double f_input, f_baseline, total;
+    double f_input, f_baseline, total, path_variation;
     char memory_png[64], heatmap_png[64];
 } explained_input;
 
@@ -39,9 +39,15 @@ static void explained_input_free(explained_input *e) {
     free(e->memory_idx), free(e->weights), free(e->memory_pred), free(e->support);
 }
 
+/* Integrated Gradients' completeness: |Σ attributions − (f(x) − f(b))|, relative to the change
+ * itself (captum's delta, normalised) and to the path's total variation (explainer.h). */
 static double completeness_error(const explained_input *e) {
     double diff = e->f_input - e->f_baseline;
     return fabs(e->total - diff) / fmax(fabs(diff), 1e-12);
+}
+
+static double completeness_error_of_path(const explained_input *e) {
+    return fabs(e->total - (e->f_input - e->f_baseline)) / fmax(e->path_variation, 1e-12);
 }
 
 /* ---- run context -------------------------------------------------------------------- */
@@ -161,6 +167,7 @@ static mw_status explain_input(explain_ctx *c, mw_rng *r, int test_index, int or
         e->f_input = a.f_input;
         e->f_baseline = a.f_baseline;
         e->total = a.total;
+        e->path_variation = a.path_variation;
         mw_panel_input p = {.dataset = c->t->run->dataset,
                             .channels = test->channels,
                             .height = test->height,
@@ -377,6 +384,8 @@ static mw_status write_json(const explain_ctx *c, const char *checkpoint,
         cJSON_AddNumberToObject(comp, "f_input", e->f_input);
         cJSON_AddNumberToObject(comp, "f_baseline", e->f_baseline);
         cJSON_AddNumberToObject(comp, "relative_error", completeness_error(e));
+        cJSON_AddNumberToObject(comp, "path_variation", e->path_variation);
+        cJSON_AddNumberToObject(comp, "error_of_path_variation", completeness_error_of_path(e));
         cJSON_AddItemToArray(panels, p);
     }
     char *text = cJSON_Print(o);

@@ -85,6 +85,10 @@ typedef struct explain_attribution {
     float *input;                      /* [C, H, W] */
     float *memory;                     /* [k, C, H, W] */
     double f_input, f_baseline, total; /* total: the sum of every attribution */
+    /* Σ over the steps of |w_s ∇f(γ(α_s))·(x − baseline)|: how far f moves along the path in
+     * all, ups and downs. The completeness error is well conditioned against it even where f
+     * barely differs between the ends (a flat model), where it is not against f(x) − f(b). */
+    double path_variation;
 } explain_attribution;
 mw_status explainer_integrated_gradients(mw_explainer *x, const float *image, const float *memory,
                                          int k, int target, int steps, explain_attribution *out);
