@@ -15,6 +15,7 @@ packages=(
   dataset-fashion-mnist                                      # /usr/share/datasets/fashion-mnist
   python3 chromium-headless-shell                            # page checks (tests/browser_check.py)
   oclgrind                                                   # simulated device (ctest -L oclgrind)
+  clang libclang-rt-14-dev                                   # ASan/UBSan suite, libFuzzer (-L sanitize)
 )
 
 mkdir -p build
