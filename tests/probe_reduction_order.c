@@ -35,32 +35,6 @@ static float *read_tensor(mw_exec *ex, const mw_graph *g, int t) {
     return v;
 }
 
-static void hashed_load(mw_exec *ex, const mw_graph *g, const mw_safetensors *ref) {
-    int np = mw_graph_param_count(g), total = np + mw_graph_state_count(g);
-    for (int i = 0; i < total; i++) {
-        int t = i < np ? mw_graph_param_at(g, i) : mw_graph_state_at(g, i - np);
-        const char *name = mw_tensor_name(g, t);
-        size_t n = mw_tensor_numel(g, t);
-        float *buf = calloc(n, 4);
-        char key[256], w[256];
-        snprintf(key, sizeof key, "init.%s.ab", name);
-        if (mw_tensor_dtype(g, t) != MW_I32 && mw_safetensors_find(ref, key)) {
-            double r[2];
-            TEST_OK(mw_safetensors_read_f64(ref, key, -1, NULL, r, 2));
-            hashed_fill(name, buf, n, r[0], r[1]);
-        } else if (mw_tensor_dtype(g, t) != MW_I32) {
-            snprintf(w, sizeof w, "%.*s.weight", (int)(strrchr(name, '.') - name), name);
-            int wt = mw_graph_find(g, w);
-            int64_t shape[MW_MAX_DIMS];
-            for (int d = 0; d < mw_tensor_ndim(g, wt); d++)
-                shape[d] = mw_tensor_dim(g, wt, d);
-            assert_int_equal(hashed_init_tensor(name, mw_tensor_ndim(g, wt), shape, buf, n), 0);
-        }
-        TEST_OK(mw_exec_write(ex, t, buf, n * 4));
-        free(buf);
-    }
-}
-
 static double act_grad(double z, int act) {
     if (act == MW_ACT_RELU) return z > 0;
     double s = 1 / (1 + exp(-z));
@@ -190,7 +164,7 @@ static void probe(void **state) {
     }
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(g, test_runtime(), &ex));
-    hashed_load(ex, g, ref);
+    test_hashed_load(ex, g, ref);
     size_t image = 3 * 32 * 32;
     float *x = malloc(B * image * 4);
     hashed_fill("input", x, B * image, -1.0, 2.0);
@@ -280,7 +254,7 @@ static mw_exec *traced_step(const mw_safetensors *ref, mw_model *m, size_t group
         mw_graph_keep(m->g, t);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(m->g, test_runtime(), &ex));
-    hashed_load(ex, m->g, ref);
+    test_hashed_load(ex, m->g, ref);
     float *x = malloc(B * 3 * 32 * 32 * 4);
     hashed_fill("input", x, B * 3 * 32 * 32, -1.0, 2.0);
     TEST_OK(mw_exec_write(ex, m->images, x, B * 3 * 32 * 32 * 4));

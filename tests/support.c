@@ -2,6 +2,8 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "support.h"
 
+#include "hashed_init.h"
+
 #include <dirent.h>
 #include <ftw.h>
 #include <stdarg.h>
@@ -205,16 +207,34 @@ bool test_make_tmpdir(char *out, size_t cap, const char *prefix) {
     return n > 0 && (size_t)n < cap && mkdtemp(out) != NULL;
 }
 
+/* Runs a shell command line with its output to `log`. */
+static int run_logged(const char *log, const char *line) {
+    char cmd[4400];
+    int n = snprintf(cmd, sizeof cmd, "(%s) >'%s' 2>&1", line, log);
+    assert_true(n > 0 && (size_t)n < sizeof cmd);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 int test_cli(const char *log, const char *fmt, ...) {
-    char args[3000], cmd[4200];
+    char args[3000], line[4000];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     assert_true(n > 0 && (size_t)n < sizeof args);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", MEMWRAP_CLI_PATH, args, log);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    snprintf(line, sizeof line, "'%s' %s", MEMWRAP_CLI_PATH, args);
+    return run_logged(log, line);
+}
+
+int test_shell(const char *log, const char *fmt, ...) {
+    char line[4000];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof line);
+    return run_logged(log, line);
 }
 
 int test_dir_setup(void **state, const char *prefix, const char *file) {
@@ -245,4 +265,41 @@ int test_count_dir_entries(const char *dir) {
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
     closedir(d);
     return n;
+}
+
+/* The weight next to `name` ("<prefix>.weight"), whose shape picks the hashed range. */
+static int sibling_weight(const mw_graph *g, const char *name) {
+    char w[256];
+    const char *dot = strrchr(name, '.');
+    snprintf(w, sizeof w, "%.*s.weight", (int)(dot - name), name);
+    return mw_graph_find(g, w);
+}
+
+void test_hashed_load(mw_exec *ex, const mw_graph *g, const mw_safetensors *ref) {
+    int np = mw_graph_param_count(g), total = np + mw_graph_state_count(g);
+    for (int i = 0; i < total; i++) {
+        int t = i < np ? mw_graph_param_at(g, i) : mw_graph_state_at(g, i - np);
+        const char *name = mw_tensor_name(g, t);
+        size_t n = mw_tensor_numel(g, t);
+        float *buf = calloc(n, 4);
+        assert_non_null(buf);
+        char key[256];
+        snprintf(key, sizeof key, "init.%s.ab", name);
+        if (mw_tensor_dtype(g, t) == MW_I32) {
+            /* counters start at 0 */
+        } else if (mw_safetensors_find(ref, key)) {
+            double r[2];
+            TEST_OK(mw_safetensors_read_f64(ref, key, -1, NULL, r, 2));
+            hashed_fill(name, buf, n, r[0], r[1]);
+        } else {
+            int w = sibling_weight(g, name);
+            assert_true(w >= 0);
+            int64_t shape[MW_MAX_DIMS];
+            for (int d = 0; d < mw_tensor_ndim(g, w); d++)
+                shape[d] = mw_tensor_dim(g, w, d);
+            assert_int_equal(hashed_init_tensor(name, mw_tensor_ndim(g, w), shape, buf, n), 0);
+        }
+        TEST_OK(mw_exec_write(ex, t, buf, n * 4));
+        free(buf);
+    }
 }

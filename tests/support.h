@@ -87,10 +87,24 @@ int test_cli(const char *log, const char *fmt, ...)
 #endif
     ;
 
+/* Runs a shell command line (printf-style), stdout and stderr to `log`; returns its exit
+ * status (the shell's 128 + N when signal N killed the command, -1 if the shell itself did not
+ * exit normally). */
+int test_shell(const char *log, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Fails the test unless `html` (a page memwrap wrote into `dir`) starts with a doctype, has
  * balanced tags and paired attribute quotes, no script, and every local src/href present
  * under dir (tests/html_check.c). */
 void test_check_html(const char *html, const char *dir);
+
+/* Writes every parameter and state tensor of g as the reference models initialised them
+ * (tests/hashed_init.h): the range in `ref`'s init.<name>.ab, or else the hashed default for
+ * the shape of the weight beside it; integer counters start at 0. */
+void test_hashed_load(mw_exec *ex, const mw_graph *g, const mw_safetensors *ref);
 
 /* Asserts that `status` is MW_OK, printing mw_error_message() otherwise. */
 #define TEST_OK(expr) test_assert_ok_((expr), #expr, __FILE__, __LINE__)

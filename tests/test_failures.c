@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -28,26 +27,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
     test_remove_tree(tmpdir);
     return 0;
-}
-
-/* Runs a shell command line (printf-style), its output to `log`; returns its exit status, or
- * 128 + the signal that killed it. */
-static int shell(const char *log, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static int shell(const char *log, const char *fmt, ...) {
-    char line[3000], cmd[3400];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof line);
-    snprintf(cmd, sizeof cmd, "(%s) >'%s' 2>&1", line, log);
-    int rc = system(cmd);
-    assert_true(rc != -1 && WIFEXITED(rc));
-    return WEXITSTATUS(rc);
 }
 
 /* Fails unless the file `log` contains every string of the NULL-terminated list. */
@@ -101,14 +80,14 @@ static void test_nan_loss_keeps_last_epoch(void **state) {
     snprintf(dir, sizeof dir, "%s/nan", tmpdir);
     snprintf(log, sizeof log, "%s.log", dir);
     /* Killed in its second write (the resume file after epoch 2): epoch 1's is on disk. */
-    assert_int_equal(shell(log, TRAIN, "MEMWRAP_KILL_AT_WRITE=2", MEMWRAP_CLI_PATH, config, dir),
+    assert_int_equal(test_shell(log, TRAIN, "MEMWRAP_KILL_AT_WRITE=2", MEMWRAP_CLI_PATH, config, dir),
                      128 + 9);
     snprintf(resume, sizeof resume, "%s/fashion-mnist-tiny_cnn-std-256-run0.resume.safetensors",
              dir);
     snprintf(saved, sizeof saved, "%s/epoch1.safetensors", tmpdir);
     copy_file(resume, saved);
     /* Resumed with a learning rate that blows the weights up in epoch 2's first step. */
-    assert_int_equal(shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config,
+    assert_int_equal(test_shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config,
                            dir),
                      1);
     expect_log(log, "tiny_cnn-std-256-run0: the loss became", "at epoch 2, step 2 (lr 1e+30)",
@@ -118,7 +97,7 @@ static void test_nan_loss_keeps_last_epoch(void **state) {
     assert_int_equal(count_temporaries(dir), 0);
     /* And from scratch: no epoch completed, nothing to keep. */
     snprintf(dir, sizeof dir, "%s/nan-first", tmpdir);
-    assert_int_equal(shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config,
+    assert_int_equal(test_shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config,
                            dir),
                      1);
     expect_log(log, "at epoch 1, step 2", "no epoch had completed", NULL);
@@ -129,7 +108,7 @@ static void test_device_too_small_for_the_batch(void **state) {
     snprintf(dir, sizeof dir, "%s/oom", tmpdir);
     snprintf(log, sizeof log, "%s.log", dir);
     /* 8 MB of device memory: the batch of 32 needs about 10 MiB. */
-    assert_int_equal(shell(log, TRAIN, "MEMWRAP_GLOBAL_MEM_SIZE=8000000", MEMWRAP_CLI_PATH,
+    assert_int_equal(test_shell(log, TRAIN, "MEMWRAP_GLOBAL_MEM_SIZE=8000000", MEMWRAP_CLI_PATH,
                            config, dir),
                      1);
     expect_log(log, "tiny_cnn-std-256-run0: a batch of 32 (batch_size) does not fit on the device",
@@ -138,21 +117,28 @@ static void test_device_too_small_for_the_batch(void **state) {
     snprintf(results, sizeof results, "%s/results.json", dir);
     assert_int_not_equal(access(results, F_OK), 0);
     /* and the suggestion works */
-    assert_int_equal(shell(log, TRAIN " --set batch_size=16 --set test_batch_size=25 --set epochs=1 --set 'schedule="
+    assert_int_equal(test_shell(log, TRAIN " --set batch_size=16 --set test_batch_size=25 --set epochs=1 --set 'schedule="
                                 "{\"kind\":\"multistep\",\"milestones\":[]}'",
                            "MEMWRAP_GLOBAL_MEM_SIZE=8000000", MEMWRAP_CLI_PATH, config, dir),
                      0);
 }
 
-/* A grid of one finished run in dir (with the --set options `sets`), then its results.json
- * copied to `saved`. */
-static void finish_one_run(const char *dir, const char *sets, const char *saved) {
-    char log[600], results[600];
-    snprintf(log, sizeof log, "%s.first.log", dir);
-    assert_int_equal(shell(log, TRAIN " --set runs=1 %s", "", MEMWRAP_CLI_PATH, config, dir, sets),
+/* A directory for a grid, its log, and results.json with a copy saved outside it. */
+typedef struct grid_paths {
+    char dir[512], log[600], results[600], saved[600];
+} grid_paths;
+
+/* The paths of grid `name`, and one finished run in it (with the --set options `sets`),
+ * its results.json copied to saved. */
+static void finish_one_run(const char *name, const char *sets, grid_paths *p) {
+    snprintf(p->dir, sizeof p->dir, "%s/%s", tmpdir, name);
+    snprintf(p->log, sizeof p->log, "%s.log", p->dir);
+    snprintf(p->results, sizeof p->results, "%s/results.json", p->dir);
+    snprintf(p->saved, sizeof p->saved, "%s/%s-results.json", tmpdir, name);
+    assert_int_equal(test_shell(p->log, TRAIN " --set runs=1 %s", "", MEMWRAP_CLI_PATH, config,
+                                p->dir, sets),
                      0);
-    snprintf(results, sizeof results, "%s/results.json", dir);
-    copy_file(results, saved);
+    copy_file(p->results, p->saved);
 }
 
 /* An encoder of a million parameters (a 4 MB checkpoint, an 8 MB resume file) that trains
@@ -164,45 +150,37 @@ static const char *wide_encoder =
     "\"relu\"}, {\"type\": \"linear\", \"out\": 1024}]}' --set 'models=[\"wide\"]'";
 
 static void test_full_disk(void **state) {
-    char dir[512], log[600], saved[600], results[600];
-    snprintf(dir, sizeof dir, "%s/full", tmpdir);
-    snprintf(log, sizeof log, "%s.log", dir);
-    snprintf(saved, sizeof saved, "%s/full-results.json", tmpdir);
-    snprintf(results, sizeof results, "%s/results.json", dir);
-    finish_one_run(dir, wide_encoder, saved);
+    grid_paths p;
+    finish_one_run("full", wide_encoder, &p);
     /* The second run cannot write its resume file: files are limited to 4 MB, which PoCL's
      * temporaries (it writes each program's preprocessed source, ~1 MB) still fit in, and
      * SIGXFSZ is ignored so that writes fail with EFBIG as they fail with ENOSPC on a full
      * disk. */
-    int rc = shell(log, "trap '' XFSZ; " TRAIN " --set runs=2 %s", "prlimit --fsize=4000000",
-                   MEMWRAP_CLI_PATH, config, dir, wide_encoder);
+    int rc = test_shell(p.log, "trap '' XFSZ; " TRAIN " --set runs=2 %s",
+                        "prlimit --fsize=4000000", MEMWRAP_CLI_PATH, config, p.dir, wide_encoder);
     assert_int_not_equal(rc, 0);
-    expect_log(log, "wide-std-256-run1.resume.safetensors", "File too large", NULL);
-    assert_true(same_bytes(results, saved)); /* the finished run's result, untouched */
-    assert_int_equal(count_temporaries(dir), 0);
+    expect_log(p.log, "wide-std-256-run1.resume.safetensors", "File too large", NULL);
+    assert_true(same_bytes(p.results, p.saved)); /* the finished run's result, untouched */
+    assert_int_equal(count_temporaries(p.dir), 0);
 }
 
 static void test_read_only_output(void **state) {
-    char dir[512], log[600], saved[600], results[600];
-    snprintf(dir, sizeof dir, "%s/read-only", tmpdir);
-    snprintf(log, sizeof log, "%s.log", dir);
-    snprintf(saved, sizeof saved, "%s/read-only-results.json", tmpdir);
-    snprintf(results, sizeof results, "%s/results.json", dir);
-    finish_one_run(dir, "", saved);
-    assert_int_equal(chmod(dir, 0555), 0);
+    grid_paths p;
+    finish_one_run("read-only", "", &p);
+    assert_int_equal(chmod(p.dir, 0555), 0);
     /* root writes anywhere: it runs without the capabilities that override permissions */
     const char *as = geteuid() == 0 ? "setpriv --bounding-set=-dac_override,-dac_read_search" : "";
-    if (geteuid() == 0 && shell(log, "%s true", as) != 0) {
-        chmod(dir, 0755);
+    if (geteuid() == 0 && test_shell(p.log, "%s true", as) != 0) {
+        chmod(p.dir, 0755);
         print_message("setpriv cannot drop root's capabilities here: skipped\n");
         skip();
     }
-    int rc = shell(log, TRAIN " --set runs=2", as, MEMWRAP_CLI_PATH, config, dir);
-    assert_int_equal(chmod(dir, 0755), 0);
+    int rc = test_shell(p.log, TRAIN " --set runs=2", as, MEMWRAP_CLI_PATH, config, p.dir);
+    assert_int_equal(chmod(p.dir, 0755), 0);
     assert_int_not_equal(rc, 0);
-    expect_log(log, "tiny_cnn-std-256-run1.resume.safetensors", "Permission denied", NULL);
-    assert_true(same_bytes(results, saved));
-    assert_int_equal(count_temporaries(dir), 0);
+    expect_log(p.log, "tiny_cnn-std-256-run1.resume.safetensors", "Permission denied", NULL);
+    assert_true(same_bytes(p.results, p.saved));
+    assert_int_equal(count_temporaries(p.dir), 0);
 }
 
 static void test_dataset_file_truncated_or_missing(void **state) {
@@ -227,13 +205,13 @@ static void test_dataset_file_truncated_or_missing(void **state) {
     uint8_t *labels = test_read_file(to, &n);
     test_write_file(to, labels, n / 2);
     free(labels);
-    assert_int_equal(shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config,
+    assert_int_equal(test_shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config,
                            dir, data),
                      2);
     expect_log(log, "t10k-labels-idx1-ubyte.gz", NULL);
     /* and gone */
     assert_int_equal(unlink(to), 0);
-    assert_int_equal(shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config,
+    assert_int_equal(test_shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config,
                            dir, data),
                      2);
     expect_log(log, "t10k-labels-idx1-ubyte", NULL);

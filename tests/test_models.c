@@ -31,14 +31,6 @@ static mw_model build(const mw_encoder *e, mw_variant v, int channels, int size,
     return m;
 }
 
-/* The weight next to `name` ("<prefix>.weight"), whose shape picks the hashed range. */
-static int sibling_weight(const mw_graph *g, const char *name) {
-    char w[256];
-    const char *dot = strrchr(name, '.');
-    snprintf(w, sizeof w, "%.*s.weight", (int)(dot - name), name);
-    return mw_graph_find(g, w);
-}
-
 static size_t saved_count(const mw_graph *g) {
     return (size_t)(mw_graph_param_count(g) + mw_graph_state_count(g));
 }
@@ -46,35 +38,6 @@ static size_t saved_count(const mw_graph *g) {
 static int saved_at(const mw_graph *g, int i) {
     int np = mw_graph_param_count(g);
     return i < np ? mw_graph_param_at(g, i) : mw_graph_state_at(g, i - np);
-}
-
-/* Writes every parameter and state tensor as the reference initialised it. */
-static void hashed_load(mw_exec *ex, const mw_graph *g, const mw_safetensors *ref) {
-    for (size_t i = 0; i < saved_count(g); i++) {
-        int t = saved_at(g, (int)i);
-        const char *name = mw_tensor_name(g, t);
-        size_t n = mw_tensor_numel(g, t);
-        float *buf = calloc(n, 4);
-        char key[256];
-        snprintf(key, sizeof key, "init.%s.ab", name);
-        const mw_st_tensor *ab = mw_safetensors_find(ref, key);
-        if (mw_tensor_dtype(g, t) == MW_I32) {
-            /* counters start at 0 */
-        } else if (ab) {
-            double r[2];
-            TEST_OK(mw_safetensors_read_f64(ref, key, -1, NULL, r, 2));
-            hashed_fill(name, buf, n, r[0], r[1]);
-        } else {
-            int w = sibling_weight(g, name);
-            assert_true(w >= 0);
-            int64_t shape[MW_MAX_DIMS];
-            for (int d = 0; d < mw_tensor_ndim(g, w); d++)
-                shape[d] = mw_tensor_dim(g, w, d);
-            assert_int_equal(hashed_init_tensor(name, mw_tensor_ndim(g, w), shape, buf, n), 0);
-        }
-        TEST_OK(mw_exec_write(ex, t, buf, n * 4));
-        free(buf);
-    }
 }
 
 static void write_inputs(mw_exec *ex, const mw_model *m, int channels, int size) {
@@ -225,7 +188,7 @@ static void check_against_reference(const mw_encoder *e, mw_variant v) {
     mw_model m = build(e, v, 3, 32, true);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(m.g, test_runtime(), &ex));
-    hashed_load(ex, m.g, ref);
+    test_hashed_load(ex, m.g, ref);
     write_inputs(ex, &m, 3, 32);
     int32_t labels[B];
     int32_t *ref_labels = test_reference_i32(ref, "train.labels", B);
@@ -276,7 +239,7 @@ static void test_mobilenetv2_fashion_mnist_shape(void **state) {
     mw_model m = build(&mw_encoder_mobilenetv2, MW_VARIANT_ENCODER_MEMORY, 1, 28, false);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(m.g, test_runtime(), &ex));
-    hashed_load(ex, m.g, ref);
+    test_hashed_load(ex, m.g, ref);
     write_inputs(ex, &m, 1, 28);
     TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
     compare(ref, "eval.logits", ex, m.logits, B * CLASSES, 1e-4);
