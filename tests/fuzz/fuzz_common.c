@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700
 
 #include "fuzz_common.h"
+#include "memwrap/data.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,4 +102,14 @@ int fuzz_split(const uint8_t *data, size_t size, char **pieces, int max, char **
         if (buf[i] == '\0') pieces[n++] = buf + i + 1;
     *buffer = buf;
     return n;
+}
+
+void fuzz_dataset_file(const char *dataset, const char *file, const uint8_t *data, size_t size) {
+    const char *path = fuzz_write(file, data, size);
+    mw_dataset *d = NULL;
+    mw_status s = mw_dataset_load(dataset, fuzz_dir(), MW_SPLIT_TEST, &d);
+    fuzz_check_error(s, path);
+    for (int i = 0; s == MW_OK && i < d->count; i++)
+        if (d->labels[i] < 0 || d->labels[i] >= d->classes) abort();
+    mw_dataset_free(d);
 }

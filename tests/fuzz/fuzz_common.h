@@ -25,6 +25,11 @@ void fuzz_clear(void);
  * variable MEMWRAP_FUZZ_VERBOSE set, prints every status and message. */
 void fuzz_check_error(mw_status s, const char *name);
 
+/* The harness of a dataset held in one file: writes the input as fuzz_dir()/file, loads the
+ * test split of `dataset` from there as the CLI does, checks the error names the file, and
+ * aborts (a finding) on a loaded label outside [0, classes). */
+void fuzz_dataset_file(const char *dataset, const char *file, const uint8_t *data, size_t size);
+
 /* Splits data at NUL bytes into at most `max` NUL-terminated pieces, copied into a buffer
  * the caller frees with free(); returns the number of pieces (at least 1). */
 int fuzz_split(const uint8_t *data, size_t size, char **pieces, int max, char **buffer);
