@@ -99,6 +99,21 @@ static int cache_files(const char *dir, char *first, size_t cap) {
     return n;
 }
 
+/* Reads n floats of buf and counts those equal to value. */
+static size_t count_equal(mw_runtime *rt, cl_mem buf, size_t n, float value) {
+    float *host = malloc(n * sizeof *host);
+    assert_non_null(host);
+    test_poison(host, n);
+    assert_int_equal(clEnqueueReadBuffer(mw_runtime_queue(rt, 0), buf, CL_TRUE, 0,
+                                         n * sizeof(float), host, 0, NULL, NULL),
+                     CL_SUCCESS);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++)
+        same += host[i] == value;
+    free(host);
+    return same;
+}
+
 /* Runs fill_f32 over n floats through the launcher, which must find kernel `k` in the cache,
  * and checks every element got the value. */
 static void check_fill_kernel(mw_runtime *rt, cl_kernel k) {
@@ -120,15 +135,7 @@ static void check_fill_kernel(mw_runtime *rt, cl_kernel k) {
     TEST_OK(mw_runtime_launch(rt, mw_runtime_queue(rt, 0), &spec, "mfu", buf, (double)value,
                               (unsigned)N));
     assert_int_equal(mw_runtime_get_stats(rt)->kernels_enqueued, before + 1);
-    float *host = malloc(N * sizeof *host);
-    assert_non_null(host);
-    test_poison(host, N);
-    assert_int_equal(clEnqueueReadBuffer(mw_runtime_queue(rt, 0), buf, CL_TRUE, 0,
-                                         N * sizeof(float), host, 0, NULL, NULL),
-                     CL_SUCCESS);
-    for (int i = 0; i < N; i++)
-        assert_true(host[i] == value);
-    free(host);
+    assert_int_equal(count_equal(rt, buf, N, value), N); /* every element got the value */
     clReleaseMemObject(buf);
 }
 
@@ -666,21 +673,6 @@ static void test_launch_fit_local(void **state) {
     assert_int_equal(out[0] * out[1], 16);
     mw_launch_fit_local(2, (const size_t[]){8, 3}, 1, roomy, out);
     assert_int_equal(out[0] * out[1], 1);
-}
-
-/* Reads n floats of buf and counts those equal to value. */
-static size_t count_equal(mw_runtime *rt, cl_mem buf, size_t n, float value) {
-    float *host = malloc(n * sizeof *host);
-    assert_non_null(host);
-    test_poison(host, n);
-    assert_int_equal(clEnqueueReadBuffer(mw_runtime_queue(rt, 0), buf, CL_TRUE, 0,
-                                         n * sizeof(float), host, 0, NULL, NULL),
-                     CL_SUCCESS);
-    size_t same = 0;
-    for (size_t i = 0; i < n; i++)
-        same += host[i] == value;
-    free(host);
-    return same;
 }
 
 /* Launches larger than the device allows run with a smaller local size, ranges of work-groups

@@ -463,8 +463,10 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             if (s == MW_OK) s = mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD);
             float loss = 0;
             bool grads_finite = true;
-            if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
+            /* the check first: its 4-byte read waits for the step, so the loss read after it
+             * adds no second wait */
             if (s == MW_OK) s = mw_sgd_gradients_finite(sgd, &grads_finite);
+            if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
             if (s == MW_OK && (!isfinite(loss) || !grads_finite))
                 s = nonfinite_error(ex, base, loss, epoch, step, lr,
                                     epoch > 0 ? resume : NULL);
