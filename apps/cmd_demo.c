@@ -134,7 +134,7 @@ int mw_cmd_demo(int argc, char **argv) {
         return fail("building the backward pass");
     }
 
-    mw_runtime_options ro = {device, false, false};
+    mw_runtime_options ro = {.device_spec = device};
     mw_runtime *rt = NULL;
     mw_exec *ex = NULL;
     mw_sgd *sgd = NULL;

@@ -519,6 +519,40 @@ mw_status mw_exec_read(mw_exec *ex, int tensor, void *host, size_t bytes) {
     return MW_OK;
 }
 
+/* The arenas as host floats: what a data-parallel step sums over processes (gradients) and
+ * checks for equality (parameters). */
+static mw_status arena_transfer(mw_exec *ex, mw_arena arena, size_t first, size_t n, float *host,
+                                bool write) {
+    size_t total = ex->param_bytes / 4;
+    if (first > total || n > total - first)
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "mw_exec_arena_%s: floats [%zu, %zu) outside the arena of %zu",
+                            write ? "write" : "read", first, first + n, total);
+    if (n == 0) return MW_OK;
+    bool grads = arena == MW_ARENA_GRADS;
+    if (!ex->rt) {
+        float *base = (grads ? ex->host_grads : ex->host_params) + first;
+        memcpy(write ? base : host, write ? host : base, n * 4);
+        return MW_OK;
+    }
+    cl_mem mem = grads ? ex->grads : ex->params;
+    cl_command_queue q = mw_runtime_queue(ex->rt, 0);
+    if (write)
+        MW_CL_CHECK(clEnqueueWriteBuffer(q, mem, CL_TRUE, first * 4, n * 4, host, 0, NULL, NULL));
+    else
+        MW_CL_CHECK(clEnqueueReadBuffer(q, mem, CL_TRUE, first * 4, n * 4, host, 0, NULL, NULL));
+    return MW_OK;
+}
+
+mw_status mw_exec_arena_read(mw_exec *ex, mw_arena arena, size_t first, size_t n, float *host) {
+    return arena_transfer(ex, arena, first, n, host, false);
+}
+
+mw_status mw_exec_arena_write(mw_exec *ex, mw_arena arena, size_t first, size_t n,
+                              const float *host) {
+    return arena_transfer(ex, arena, first, n, (float *)host, true);
+}
+
 static bool run_is_training(mw_run_mode mode) {
     return mode == MW_RUN_FORWARD_BACKWARD || mode == MW_RUN_TRAIN_FORWARD;
 }

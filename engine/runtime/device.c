@@ -324,3 +324,42 @@ mw_status mw_devices_select(const mw_device_info *devs, int count, const char *s
     }
     return not_found(devs, count, buf, origin);
 }
+
+/* The device type a spec names ("cpu", "gpu", "accelerator", blanks around allowed); 0 for
+ * any other spec. */
+static cl_device_type spec_type(const char *spec) {
+    char buf[32];
+    while (spec && isspace((unsigned char)*spec))
+        spec++;
+    if (!spec || strlen(spec) >= sizeof buf) return 0;
+    snprintf(buf, sizeof buf, "%s", spec);
+    size_t len = strlen(buf);
+    while (len > 0 && isspace((unsigned char)buf[len - 1]))
+        buf[--len] = '\0';
+    if (equals_nocase(buf, "cpu")) return CL_DEVICE_TYPE_CPU;
+    if (equals_nocase(buf, "gpu")) return CL_DEVICE_TYPE_GPU;
+    if (equals_nocase(buf, "accelerator")) return CL_DEVICE_TYPE_ACCELERATOR;
+    return 0;
+}
+
+mw_status mw_devices_select_local(const mw_device_info *devs, int count, const char *spec,
+                                  int local_rank, int *index) {
+    MW_TRY(mw_devices_select(devs, count, spec, index));
+    const char *given = spec && *spec ? spec : getenv("MEMWRAP_DEVICE");
+    bool blank = true;
+    for (const char *c = given; c && *c; c++)
+        blank = blank && isspace((unsigned char)*c);
+    /* no spec: the default device's kind (the GPUs when there are any) */
+    cl_device_type want = blank ? devs[*index].type : spec_type(given);
+    if (!want || local_rank <= 0) return MW_OK; /* a named device is every process's */
+    int n = 0;
+    for (int i = 0; i < count; i++)
+        n += (devs[i].type & want) != 0;
+    int pick = local_rank % n; /* n >= 1: the first match is one */
+    for (int i = 0; i < count; i++)
+        if ((devs[i].type & want) && pick-- == 0) {
+            *index = i;
+            break;
+        }
+    return MW_OK;
+}

@@ -224,7 +224,7 @@ mw_status mw_runtime_create(const mw_runtime_options *opt, mw_runtime **out) {
     mw_device_info *devs = NULL;
     int count = 0, index = -1;
     MW_TRY(mw_devices_list(&devs, &count));
-    mw_status st = mw_devices_select(devs, count, opt->device_spec, &index);
+    mw_status st = mw_devices_select_local(devs, count, opt->device_spec, opt->local_rank, &index);
     if (st != MW_OK) {
         free(devs);
         return st;

@@ -11,7 +11,7 @@ static _Thread_local char mw_error_buffer[MW_ERROR_CAPACITY];
 static const char *const status_names[] = {
     "MW_OK",           "MW_ERR_INVALID_ARG", "MW_ERR_NOT_FOUND", "MW_ERR_OPENCL",
     "MW_ERR_BUILD",    "MW_ERR_BLAS",        "MW_ERR_OUT_OF_MEMORY",
-    "MW_ERR_IO",       "MW_ERR_FORMAT",      "MW_ERR_NUMERIC",
+    "MW_ERR_IO",       "MW_ERR_FORMAT",      "MW_ERR_NUMERIC",   "MW_ERR_GROUP",
 };
 _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == MW_STATUS_COUNT,
                "every mw_status needs a name");

@@ -1,6 +1,7 @@
 /* One run of the paper's protocol (see memwrap/trainer.h and reference-spec 3-4). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "memwrap/protocol.h"
 #include "memwrap/trainer.h"
 #include "memwrap/train.h"
+#include "train/data_parallel.h"
 
 enum { MW_CHECKPOINT_FORMAT = 1 };
 
@@ -95,7 +97,8 @@ static void report(const mw_trainer *t, mw_progress *p) {
 static mw_status batch_too_large(const char *base, const char *key, int batch) {
     char why[1024];
     snprintf(why, sizeof why, "%s", mw_error_message());
-    return mw_error_set(MW_ERR_OUT_OF_MEMORY, "%s: a batch of %d (%s) does not fit on the "
+    return mw_error_set(MW_ERR_OUT_OF_MEMORY,
+                        "%s: a batch of %d (%s) does not fit on the "
                         "device: %s. Try %s=%d",
                         base, batch, key, why, key, batch > 1 ? batch / 2 : 1);
 }
@@ -403,8 +406,14 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     mw_run_basename(c, spec, base, sizeof base);
     mw_train_resume_path(t, spec, resume, sizeof resume);
     snprintf(final_path, sizeof final_path, "%s/%s.safetensors", t->out_dir, base);
+    mw_data_parallel dp; /* this process's part of each batch (all of it when alone) */
+    mw_status s = mw_dp_init(&dp, t->group, batch, base);
+    if (s != MW_OK) {
+        run_data_free(&d);
+        return s;
+    }
 
-    mw_model_options o = model_options(t, spec, batch, true);
+    mw_model_options o = model_options(t, spec, dp.shard, true);
     mw_model m = {0};
     mw_exec *ex = NULL;
     mw_sgd *sgd = NULL;
@@ -415,18 +424,19 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     int32_t *idx = malloc((size_t)batch * sizeof *idx);
     mw_epoch_stat *log = malloc((size_t)c->epochs * sizeof *log);
     int n_log = 0;
-    mw_status s = (x && mem && labels && midx && idx && log)
-                      ? MW_OK
-                      : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
+    s = (x && mem && labels && midx && idx && log)
+            ? MW_OK
+            : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
     mw_rng rngs[MW_RNG_PURPOSES];
     for (int r = 0; r < MW_RNG_PURPOSES; r++)
         mw_rng_seed(&rngs[r], (uint64_t)spec->run, r);
     mw_sgd_options so = {c->momentum, c->weight_decay, c->nesterov};
     if (s == MW_OK) s = mw_model_build(&o, &m);
     if (s == MW_OK) s = mw_exec_create(m.g, t->rt, &ex);
-    if (s == MW_ERR_OUT_OF_MEMORY) s = batch_too_large(base, "batch_size", batch);
+    if (s == MW_ERR_OUT_OF_MEMORY) s = batch_too_large(base, "batch_size", dp.shard);
     if (s == MW_OK) s = mw_exec_init_params(ex, mw_rng_next(&rngs[MW_RNG_INIT]));
     if (s == MW_OK) s = mw_sgd_create(ex, &so, &sgd);
+    if (s == MW_OK) s = mw_dp_bind(&dp, ex);
     /* CosineAnnealingLR(T_max = epochs) as the reference (reference-spec 3.1), whatever the
      * options' t_max says */
     mw_lr_schedule schedule = c->schedule;
@@ -435,7 +445,9 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     if (s == MW_OK)
         s = load_resume(resume, ex, sgd, rngs, MW_RNG_PURPOSES, &start_epoch, log, c->epochs,
                         &n_log);
+    s = mw_collective_agree(dp.group, s, "preparing the run");
     out->resumed_from_epoch = start_epoch;
+    long global_step = (long)start_epoch * steps;
     double t0 = now_s();
     for (int epoch = start_epoch; epoch < c->epochs && s == MW_OK; epoch++) {
         double epoch_lr = mw_lr_at_epoch(&schedule, epoch); /* logged as the schedule says */
@@ -447,10 +459,14 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
                 idx[i] = d.subset[d.order[step * batch + i]];
                 labels[i] = train->labels[idx[i]];
             }
+            /* every process draws the whole batch (the generators stay in step) and
+             * trains on its part */
             mw_protocol_fill_batch(train, idx, batch, &d.tf,
                                    d.tf.flip ? &rngs[MW_RNG_AUGMENT] : NULL, x);
-            s = mw_exec_write(ex, m.images, x, (size_t)batch * image * 4);
-            if (s == MW_OK) s = mw_exec_write(ex, m.labels, labels, (size_t)batch * 4);
+            s = mw_exec_write(ex, m.images, x + (size_t)dp.shard_start * image,
+                              (size_t)dp.shard * image * 4);
+            if (s == MW_OK)
+                s = mw_exec_write(ex, m.labels, labels + dp.shard_start, (size_t)dp.shard * 4);
             if (s == MW_OK && memory) {
                 s = mw_protocol_draw_memory(&rngs[MW_RNG_MEMORY], d.pool, d.pool_count,
                                             c->memory_examples, d.scratch, midx);
@@ -463,14 +479,20 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             if (s == MW_OK) s = mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD);
             float loss = 0;
             bool grads_finite = true;
-            /* the check first: its 4-byte read waits for the step, so the loss read after it
-             * adds no second wait */
-            if (s == MW_OK) s = mw_sgd_gradients_finite(sgd, &grads_finite);
-            if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
+            if (mw_dp_active(&dp)) { /* the group's gradients and loss, then the check */
+                if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
+                s = mw_dp_reduce_step(&dp, ex, s, &loss);
+                if (s == MW_OK) s = mw_sgd_gradients_finite(sgd, &grads_finite);
+            } else {
+                /* the check first: its 4-byte read waits for the step, so the loss read
+                 * after it adds no second wait */
+                if (s == MW_OK) s = mw_sgd_gradients_finite(sgd, &grads_finite);
+                if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
+            }
             if (s == MW_OK && (!isfinite(loss) || !grads_finite))
-                s = nonfinite_error(ex, base, loss, epoch, step, lr,
-                                    epoch > 0 ? resume : NULL);
+                s = nonfinite_error(ex, base, loss, epoch, step, lr, epoch > 0 ? resume : NULL);
             if (s == MW_OK) s = mw_sgd_step(sgd, lr);
+            if (s == MW_OK) s = mw_dp_check_params(&dp, ex, ++global_step);
             loss_sum += loss;
             double elapsed = now_s() - t0;
             long done = (long)(epoch - start_epoch) * steps + step + 1;
@@ -489,22 +511,34 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             report(t, &p);
         }
         if (s == MW_OK) log[n_log++] = (mw_epoch_stat){epoch + 1, loss_sum / steps, epoch_lr};
-        if (s == MW_OK)
+        bool group_ok = s == MW_OK; /* the same on every process of a group here */
+        if (s == MW_OK) s = mw_dp_average_state(&dp, ex);
+        if (s == MW_OK && mw_dp_writer(&dp))
             s = save_resume(resume, ex, sgd, epoch + 1, rngs, MW_RNG_PURPOSES, log, n_log);
+        if (group_ok) s = mw_collective_agree(dp.group, s, "saving the resume file");
     }
     if (s == MW_OK) {
-        char *meta = checkpoint_metadata(t, spec, c->epochs);
-        s = meta ? mw_checkpoint_save(ex, final_path, meta)
-                 : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
-        free(meta);
+        if (mw_dp_writer(&dp)) {
+            char *meta = checkpoint_metadata(t, spec, c->epochs);
+            s = meta ? mw_checkpoint_save(ex, final_path, meta)
+                     : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+            free(meta);
+        }
+        s = mw_collective_agree(dp.group, s, "saving the checkpoint");
     }
     mw_sgd_free(sgd);
     mw_exec_free(ex);
     mw_model_free(&m);
     free(x), free(mem), free(labels), free(midx), free(idx);
-    if (s == MW_OK) s = evaluate(t, spec, final_path, &d, out);
+    if (s == MW_OK) { /* a group's first process evaluates, and tells the others */
+        if (mw_dp_writer(&dp)) s = evaluate(t, spec, final_path, &d, out);
+        s = mw_collective_agree(dp.group, s, "evaluating");
+        if (s == MW_OK) s = mw_dp_share(&dp, out, offsetof(mw_run_result, seconds));
+    }
+    mw_dp_free(&dp);
     if (s == MW_OK) {
-        if (!t->keep_resume) remove(resume); /* the final checkpoint and result supersede it */
+        /* the final checkpoint and result supersede it */
+        if (!t->keep_resume && mw_dp_writer(&dp)) remove(resume);
         out->seconds = now_s() - t0;
         snprintf(out->checkpoint, sizeof out->checkpoint, "%s", final_path);
         out->epochs = log;

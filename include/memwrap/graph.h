@@ -174,6 +174,13 @@ typedef struct mw_exec_arenas {
     size_t total_floats, trainable_floats;
 } mw_exec_arenas;
 mw_exec_arenas mw_exec_get_arenas(const mw_exec *ex);
+/* Reads or writes floats [first, first + n) of the parameter or gradient arena, blocking
+ * (after mw_exec_run, which finishes its work): a data-parallel step sums the trainable
+ * gradients over processes on the host and writes them back before the optimizer step. */
+typedef enum mw_arena { MW_ARENA_PARAMS = 0, MW_ARENA_GRADS } mw_arena;
+mw_status mw_exec_arena_read(mw_exec *ex, mw_arena arena, size_t first, size_t n, float *host);
+mw_status mw_exec_arena_write(mw_exec *ex, mw_arena arena, size_t first, size_t n,
+                              const float *host);
 /* Per-op device time from OpenCL profiling events (the runtime must have been created with
  * profiling on): each node is bracketed by markers, and the time between them is charged to
  * its op. Profiling costs two markers per node; off by default. */

@@ -24,6 +24,7 @@
 #include "memwrap/protocol.h"       /* subsets, shuffling, memory draws, as pure functions */
 #include "memwrap/config.h"         /* experiment grids from JSON */
 #include "memwrap/results.h"        /* results.json and results.md */
+#include "memwrap/collective.h"     /* sums and broadcasts for data-parallel training */
 #include "memwrap/trainer.h"        /* one run of the protocol, resumable */
 #include "memwrap/checkpoint_run.h" /* the run a checkpoint belongs to */
 

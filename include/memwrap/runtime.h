@@ -48,6 +48,13 @@ int mw_devices_default(const mw_device_info *devs, int count);
  * message that lists the devices. */
 mw_status mw_devices_select(const mw_device_info *devs, int count, const char *spec, int *index);
 
+/* The device of the process with index `local_rank` among a group's processes on one
+ * machine: a spec naming a kind ("gpu", "cpu", "accelerator"), or no spec (the default
+ * device's kind), picks that kind's (local_rank mod n)-th device, so processes spread over a
+ * machine's GPUs; any other spec names one device for every process. */
+mw_status mw_devices_select_local(const mw_device_info *devs, int count, const char *spec,
+                                  int local_rank, int *index);
+
 /* "GPU", "CPU", "ACCELERATOR", "CUSTOM" or "OTHER". */
 const char *mw_device_type_name(cl_device_type type);
 
@@ -64,6 +71,7 @@ typedef struct mw_runtime mw_runtime;
 
 typedef struct mw_runtime_options {
     const char *device_spec; /* see mw_devices_select */
+    int local_rank; /* of a group's processes on one machine: mw_devices_select_local; 0 alone */
     bool profiling;          /* queues created with CL_QUEUE_PROFILING_ENABLE */
     bool skip_blas_selftest;
 } mw_runtime_options;

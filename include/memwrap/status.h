@@ -21,6 +21,7 @@ typedef enum mw_status {
     MW_ERR_IO,     /* reading or writing a file failed */
     MW_ERR_FORMAT, /* a file exists but its content is malformed */
     MW_ERR_NUMERIC, /* NaN or infinity where a finite value is required */
+    MW_ERR_GROUP,   /* another process of a group (data-parallel, a grid over MPI) failed */
     MW_STATUS_COUNT
 } mw_status;
 

@@ -6,6 +6,7 @@
 #ifndef MEMWRAP_TRAINER_H
 #define MEMWRAP_TRAINER_H
 
+#include "memwrap/collective.h"
 #include "memwrap/models.h"
 #include "memwrap/schedule.h"
 #include "memwrap/data.h"
@@ -69,6 +70,15 @@ typedef struct mw_trainer {
      * so a crash between the evaluation and the record resumes at the last epoch and only
      * evaluates again, instead of training the run from scratch (what `memwrap train` does). */
     bool keep_resume;
+    /* Data-parallel training (NULL or a group of one: this process alone). Every process of
+     * the group calls mw_train_run with the same run; each trains on its part of every batch
+     * and the gradients are summed over the group before each step, so all hold the same
+     * parameters. The first process (rank 0) alone writes the resume file and the
+     * checkpoint and evaluates; every process returns its result. Batch norm uses each
+     * process's own part of the batch (as PyTorch's DistributedDataParallel); its running
+     * statistics are averaged over the group after each epoch. Every process encodes the
+     * whole memory set of each step (the same draw everywhere). */
+    const mw_collective *group;
 } mw_trainer;
 
 typedef struct mw_run_result {
