@@ -16,6 +16,7 @@ packages=(
   python3 chromium-headless-shell                            # page checks (tests/browser_check.py)
   oclgrind                                                   # simulated device (ctest -L oclgrind)
   clang libclang-rt-14-dev                                   # ASan/UBSan suite, libFuzzer (-L sanitize)
+  libopenmpi-dev openmpi-bin                                 # MPI: grids over ranks, --data-parallel
 )
 
 mkdir -p build

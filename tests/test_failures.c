@@ -4,7 +4,8 @@
  * small for the batch (MEMWRAP_GLOBAL_MEM_SIZE simulates one), a full disk (a file size
  * limit), a read-only output directory, and a dataset file truncated or missing. The
  * interrupted write is test_train's (MEMWRAP_KILL_AT_WRITE); a kernel that fails to build is
- * test_runtime's. */
+ * test_runtime's. And, in a build without MPI, a process an MPI launcher started as one of
+ * several (test_mpi has the build with MPI). */
 #define _XOPEN_SOURCE 700 /* mkdtemp, symlink */
 #include "support.h"
 
@@ -67,7 +68,8 @@ static int count_temporaries(const char *dir) {
     DIR *d = opendir(dir);
     assert_non_null(d);
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strstr(e->d_name, ".tmp.") != NULL;
     closedir(d);
     return n;
 }
@@ -80,16 +82,15 @@ static void test_nan_loss_keeps_last_epoch(void **state) {
     snprintf(dir, sizeof dir, "%s/nan", tmpdir);
     snprintf(log, sizeof log, "%s.log", dir);
     /* Killed in its second write (the resume file after epoch 2): epoch 1's is on disk. */
-    assert_int_equal(test_shell(log, TRAIN, "MEMWRAP_KILL_AT_WRITE=2", MEMWRAP_CLI_PATH, config, dir),
-                     128 + 9);
+    assert_int_equal(
+        test_shell(log, TRAIN, "MEMWRAP_KILL_AT_WRITE=2", MEMWRAP_CLI_PATH, config, dir), 128 + 9);
     snprintf(resume, sizeof resume, "%s/fashion-mnist-tiny_cnn-std-256-run0.resume.safetensors",
              dir);
     snprintf(saved, sizeof saved, "%s/epoch1.safetensors", tmpdir);
     copy_file(resume, saved);
     /* Resumed with a learning rate that blows the weights up in epoch 2's first step. */
-    assert_int_equal(test_shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config,
-                           dir),
-                     1);
+    assert_int_equal(
+        test_shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config, dir), 1);
     expect_log(log, "tiny_cnn-std-256-run0: the loss became", "at epoch 2, step 2 (lr 1e+30)",
                "first non-finite value: forward node", "from finite inputs",
                "Nothing was applied; the last completed epoch is kept in", resume, NULL);
@@ -97,9 +98,8 @@ static void test_nan_loss_keeps_last_epoch(void **state) {
     assert_int_equal(count_temporaries(dir), 0);
     /* And from scratch: no epoch completed, nothing to keep. */
     snprintf(dir, sizeof dir, "%s/nan-first", tmpdir);
-    assert_int_equal(test_shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config,
-                           dir),
-                     1);
+    assert_int_equal(
+        test_shell(log, TRAIN " --set optimizer.lr=1e30", "", MEMWRAP_CLI_PATH, config, dir), 1);
     expect_log(log, "at epoch 1, step 2", "no epoch had completed", NULL);
 }
 
@@ -108,19 +108,22 @@ static void test_device_too_small_for_the_batch(void **state) {
     snprintf(dir, sizeof dir, "%s/oom", tmpdir);
     snprintf(log, sizeof log, "%s.log", dir);
     /* 8 MB of device memory: the batch of 32 needs about 10 MiB. */
-    assert_int_equal(test_shell(log, TRAIN, "MEMWRAP_GLOBAL_MEM_SIZE=8000000", MEMWRAP_CLI_PATH,
-                           config, dir),
-                     1);
+    assert_int_equal(
+        test_shell(log, TRAIN, "MEMWRAP_GLOBAL_MEM_SIZE=8000000", MEMWRAP_CLI_PATH, config, dir),
+        1);
     expect_log(log, "tiny_cnn-std-256-run0: a batch of 32 (batch_size) does not fit on the device",
                "MiB of device memory", "activations", "Try batch_size=16", NULL);
     char results[600];
     snprintf(results, sizeof results, "%s/results.json", dir);
     assert_int_not_equal(access(results, F_OK), 0);
     /* and the suggestion works */
-    assert_int_equal(test_shell(log, TRAIN " --set batch_size=16 --set test_batch_size=25 --set epochs=1 --set 'schedule="
-                                "{\"kind\":\"multistep\",\"milestones\":[]}'",
-                           "MEMWRAP_GLOBAL_MEM_SIZE=8000000", MEMWRAP_CLI_PATH, config, dir),
-                     0);
+    assert_int_equal(
+        test_shell(log,
+                   TRAIN
+                   " --set batch_size=16 --set test_batch_size=25 --set epochs=1 --set 'schedule="
+                   "{\"kind\":\"multistep\",\"milestones\":[]}'",
+                   "MEMWRAP_GLOBAL_MEM_SIZE=8000000", MEMWRAP_CLI_PATH, config, dir),
+        0);
 }
 
 /* A directory for a grid, its log, and results.json with a copy saved outside it. */
@@ -135,9 +138,9 @@ static void finish_one_run(const char *name, const char *sets, grid_paths *p) {
     snprintf(p->log, sizeof p->log, "%s.log", p->dir);
     snprintf(p->results, sizeof p->results, "%s/results.json", p->dir);
     snprintf(p->saved, sizeof p->saved, "%s/%s-results.json", tmpdir, name);
-    assert_int_equal(test_shell(p->log, TRAIN " --set runs=1 %s", "", MEMWRAP_CLI_PATH, config,
-                                p->dir, sets),
-                     0);
+    assert_int_equal(
+        test_shell(p->log, TRAIN " --set runs=1 %s", "", MEMWRAP_CLI_PATH, config, p->dir, sets),
+        0);
     copy_file(p->results, p->saved);
 }
 
@@ -156,8 +159,8 @@ static void test_full_disk(void **state) {
      * temporaries (it writes each program's preprocessed source, ~1 MB) still fit in, and
      * SIGXFSZ is ignored so that writes fail with EFBIG as they fail with ENOSPC on a full
      * disk. */
-    int rc = test_shell(p.log, "trap '' XFSZ; " TRAIN " --set runs=2 %s",
-                        "prlimit --fsize=4000000", MEMWRAP_CLI_PATH, config, p.dir, wide_encoder);
+    int rc = test_shell(p.log, "trap '' XFSZ; " TRAIN " --set runs=2 %s", "prlimit --fsize=4000000",
+                        MEMWRAP_CLI_PATH, config, p.dir, wide_encoder);
     assert_int_not_equal(rc, 0);
     expect_log(p.log, "wide-std-256-run1.resume.safetensors", "File too large", NULL);
     assert_true(same_bytes(p.results, p.saved)); /* the finished run's result, untouched */
@@ -205,20 +208,40 @@ static void test_dataset_file_truncated_or_missing(void **state) {
     uint8_t *labels = test_read_file(to, &n);
     test_write_file(to, labels, n / 2);
     free(labels);
-    assert_int_equal(test_shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config,
-                           dir, data),
-                     2);
+    assert_int_equal(
+        test_shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config, dir, data),
+        2);
     expect_log(log, "t10k-labels-idx1-ubyte.gz", NULL);
     /* and gone */
     assert_int_equal(unlink(to), 0);
-    assert_int_equal(test_shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config,
-                           dir, data),
-                     2);
+    assert_int_equal(
+        test_shell(log, TRAIN " --set dataset.root='%s'", "", MEMWRAP_CLI_PATH, config, dir, data),
+        2);
     expect_log(log, "t10k-labels-idx1-ubyte", NULL);
 }
 
+#if !MEMWRAP_CLI_HAS_MPI
+/* One of several processes of mpirun or srun, in a build without MPI: it says so and stops
+ * before it reads the config or writes anything, rather than training the grid K times. */
+static void test_launched_by_mpi_without_mpi(void **state) {
+    char log[600], dir[600];
+    snprintf(dir, sizeof dir, "%s/launched", tmpdir);
+    snprintf(log, sizeof log, "%s/launched.log", tmpdir);
+    assert_int_equal(
+        test_shell(log, TRAIN, "OMPI_COMM_WORLD_SIZE=2", MEMWRAP_CLI_PATH, config, dir), 2);
+    expect_log(log, "one of 2 processes", "built without MPI", NULL);
+    assert_int_equal(access(dir, F_OK), -1);
+    assert_int_equal(
+        test_shell(log, TRAIN, "SLURM_STEP_NUM_TASKS=4", MEMWRAP_CLI_PATH, config, dir), 2);
+    expect_log(log, "one of 4 processes", NULL);
+}
+#endif
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+#if !MEMWRAP_CLI_HAS_MPI
+        cmocka_unit_test(test_launched_by_mpi_without_mpi),
+#endif
         cmocka_unit_test(test_nan_loss_keeps_last_epoch),
         cmocka_unit_test(test_device_too_small_for_the_batch),
         cmocka_unit_test(test_full_disk),

@@ -4,7 +4,8 @@
 # fuzz harnesses (-DMEMWRAP_FUZZ=ON, so label `fuzz` replays their corpora there), then runs that
 # build's ctest. The simulated-device and device-limit labels (oclgrind, limits) and the browser
 # page checks are left to the ordinary build: they check kernels and pages, not host code, and
-# under ASan they would only be slower.
+# under ASan they would only be slower. This build leaves MPI out (-DMEMWRAP_MPI=OFF), so CI
+# builds and tests memwrap both with MPI (the ordinary build) and without it (this one).
 # Usage: run.sh SOURCE BUILD [POCL_CACHE]   (POCL_CACHE: a PoCL kernel cache to share)
 set -euo pipefail
 src=$1 build=$2 pocl_cache=${3:-}
@@ -18,9 +19,10 @@ fail() {
 }
 command -v clang >/dev/null || { echo "sanitize: clang not found (.ci/setup.sh installs it)" >&2; exit 1; }
 
-step "configuring $build (clang, ASan + UBSan, fuzz harnesses)"
+step "configuring $build (clang, ASan + UBSan, fuzz harnesses, no MPI)"
 cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMEMWRAP_SANITIZE=ON -DMEMWRAP_FUZZ=ON -DMEMWRAP_FUZZ_SECONDS=10 -DMEMWRAP_EXAMPLES=OFF \
+  -DMEMWRAP_MPI=OFF \
   >"$log" 2>&1 || fail configuring
 step "building"
 cmake --build "$build" -j"$(nproc)" >>"$log" 2>&1 || fail building
