@@ -21,6 +21,8 @@ typedef struct bench_args {
 
 typedef struct phase_result {
     long parameters; /* trainable values of the model, as the reference counts them */
+    size_t summed_floats; /* what a data-parallel step sums over processes (the trainable
+                           * gradient arena, with its alignment padding) */
     double first_s, median_ms, images_per_s;
     mw_op_time ops[MW_OP_TIME_MAX];
     int n_ops;
@@ -75,6 +77,7 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
     if (s == MW_OK) s = mw_exec_init_params(ex, 1);
     mw_sgd_options so = {0.9f, 5e-4f, true};
     if (s == MW_OK && training) s = mw_sgd_create(ex, &so, &sgd);
+    if (s == MW_OK) r->summed_floats = mw_exec_get_arenas(ex).trainable_floats;
     x = malloc((size_t)o.batch * image * 4);
     mem = malloc((size_t)(o.memory > 0 ? o.memory : 1) * image * 4);
     labels = malloc((size_t)o.batch * 4);
@@ -238,7 +241,9 @@ int mw_cmd_bench(int argc, char **argv) {
                a.model.memory, a.test_batch);
     phase_result train = {0}, infer = {0};
     s = run_phase(&a, rt, true, &train);
-    if (s == MW_OK && !a.json) printf("parameters: %ld\n", train.parameters);
+    if (s == MW_OK && !a.json)
+        printf("parameters: %ld; a data-parallel step sums %.1f MB of gradients\n",
+               train.parameters, (double)train.summed_floats * 4 / 1e6);
     if (s == MW_OK && !a.json) print_phase("train step", a.model.batch, &train);
     if (s == MW_OK) s = run_phase(&a, rt, false, &infer);
     if (s == MW_OK && !a.json) print_phase("inference", a.test_batch, &infer);
@@ -250,6 +255,7 @@ int mw_cmd_bench(int argc, char **argv) {
         cJSON_AddStringToObject(root, "variant", mw_variant_name(a.model.variant));
         cJSON_AddNumberToObject(root, "memory", a.model.memory);
         cJSON_AddNumberToObject(root, "parameters", (double)train.parameters);
+        cJSON_AddNumberToObject(root, "allreduce_bytes", (double)train.summed_floats * 4);
         cJSON_AddItemToObject(root, "train", phase_json(a.model.batch, &train));
         cJSON_AddItemToObject(root, "inference", phase_json(a.test_batch, &infer));
         char *text = cJSON_Print(root);

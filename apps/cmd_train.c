@@ -230,6 +230,10 @@ done:;
                     mw_error_message(), out_dir, out_dir);
     }
     mw_dir_lock_release(&lock); /* after the report: it is written into the directory too */
+    /* Every rank leaves together: a launcher ends the whole job as soon as one rank exits
+     * with a failure, so a rank that failed waits here for the others to finish their runs
+     * and rank 0 its report. */
+    mw_world_barrier(&w);
     free(config_json);
     mw_results_free(&g.results);
     mw_runtime_free(rt);

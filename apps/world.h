@@ -23,6 +23,10 @@ typedef struct mw_world {
 mw_status mw_world_init(int *argc, char ***argv, mw_world *w);
 void mw_world_finalize(mw_world *w);
 
+/* Waits until every process of the group has called it, without holding a core meanwhile
+ * (MPI's own barrier polls); MW_OK at once alone. */
+mw_status mw_world_barrier(const mw_world *w);
+
 /* How many processes a launcher says it started (OMPI_COMM_WORLD_SIZE, PMI_SIZE or
  * SLURM_STEP_NUM_TASKS), 1 when none did. */
 int mw_world_launched_size(void);

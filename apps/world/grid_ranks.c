@@ -12,8 +12,8 @@
  * A run's result depends on its seed and device type only, not on its rank, so a grid
  * stopped and started again with any number of ranks resumes each run where it stopped.
  * A rank that fails tells rank 0, which hands out nothing more; the others finish the run
- * they have and stop, and every rank exits non-zero. A rank that is killed stops the whole
- * job (MPI's launchers end every rank when one dies), and a restart loses nothing. */
+ * they have and stop, and then every rank exits, non-zero. A rank that is killed stops the
+ * whole job (MPI's launchers end every rank when one dies), and a restart loses nothing. */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <mpi.h>
 #include <stdint.h>
@@ -37,7 +37,7 @@ typedef struct report_msg {
 
 typedef struct assign_msg {
     int32_t cell; /* -1: no more work */
-    int32_t work; /* mw_cell_work */
+    int32_t work; /* mw_cell_work; with cell -1, whether the grid stopped on a failure */
 } assign_msg;
 
 typedef struct scheduler {
@@ -75,6 +75,7 @@ static void assign_next(scheduler *sc, int rank) {
         a.work = (int32_t)sc->work[sc->next];
         sc->next++;
     } else {
+        a.work = sc->failure != MW_OK;
         sc->active--;
     }
     MPI_Send(&a, sizeof a, MPI_BYTE, rank, TAG_ASSIGN, MPI_COMM_WORLD);
@@ -221,6 +222,9 @@ static mw_status worker(mw_grid *g, const char **stage) {
         *stage = "waiting for rank 0";
         wait_message(0, TAG_ASSIGN, &st);
         MPI_Recv(&a, sizeof a, MPI_BYTE, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (a.cell < 0 && a.work)
+            return mw_error_set(MW_ERR_GROUP, "the grid stopped because another rank failed "
+                                              "(rank 0's output names it)");
         if (a.cell < 0) return MW_OK;
         report_msg m = {.kind = MSG_RESULT, .cell = a.cell};
         mw_run_spec spec;

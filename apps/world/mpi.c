@@ -1,10 +1,11 @@
 /* mw_world over MPI (see apps/world.h): the group is MPI_COMM_WORLD; its collective sums with
- * MPI_Allreduce, whose result MPI's reduction algorithms give every process identically. */
+ * MPI_Iallreduce, whose result MPI's reduction algorithms give every process identically. */
 #define _POSIX_C_SOURCE 200809L /* sigaction */
 #include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "world.h"
@@ -18,14 +19,35 @@ static mw_status mpi_failed(int code, const char *call) {
     return mw_error_set(MW_ERR_GROUP, "%s failed: %s", call, text);
 }
 
+/* Waits for a non-blocking collective: polling at once for the first millisecond (a
+ * gradient sum between partners in step), then every millisecond, so a rank that waits
+ * long (for rank 0's evaluation, say) does not hold a core that another rank on the machine
+ * computes with, as MPI's blocking calls, which poll, do. */
+static int wait_request(MPI_Request *request) {
+    int done = 0, rc = MPI_SUCCESS;
+    for (long polls = 0; rc == MPI_SUCCESS && !done; polls++) {
+        rc = MPI_Test(request, &done, MPI_STATUS_IGNORE);
+        if (!done && polls >= 1000) {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        } else if (!done && polls >= 100) {
+            struct timespec ts = {0, 10 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return rc;
+}
+
 static mw_status sum_f32(const mw_collective *c, float *data, size_t n) {
     (void)c;
     /* in pieces: MPI counts are ints */
     for (size_t done = 0; done < n;) {
         int count = n - done > (size_t)1 << 30 ? 1 << 30 : (int)(n - done);
-        int rc =
-            MPI_Allreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return mpi_failed(rc, "MPI_Allreduce");
+        MPI_Request request;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM,
+                                MPI_COMM_WORLD, &request);
+        if (rc == MPI_SUCCESS) rc = wait_request(&request);
+        if (rc != MPI_SUCCESS) return mpi_failed(rc, "MPI_Iallreduce");
         done += (size_t)count;
     }
     return MW_OK;
@@ -35,8 +57,10 @@ static mw_status broadcast(const mw_collective *c, void *data, size_t bytes, int
     (void)c;
     for (size_t done = 0; done < bytes;) {
         int count = bytes - done > (size_t)1 << 30 ? 1 << 30 : (int)(bytes - done);
-        int rc = MPI_Bcast((char *)data + done, count, MPI_BYTE, root, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return mpi_failed(rc, "MPI_Bcast");
+        MPI_Request request;
+        int rc = MPI_Ibcast((char *)data + done, count, MPI_BYTE, root, MPI_COMM_WORLD, &request);
+        if (rc == MPI_SUCCESS) rc = wait_request(&request);
+        if (rc != MPI_SUCCESS) return mpi_failed(rc, "MPI_Ibcast");
         done += (size_t)count;
     }
     return MW_OK;
@@ -88,6 +112,14 @@ mw_status mw_world_init(int *argc, char ***argv, mw_world *w) {
     w->group = (mw_collective){w->rank, w->size, sum_f32, broadcast, NULL};
     say_why_when_terminated(w->rank);
     return MW_OK;
+}
+
+mw_status mw_world_barrier(const mw_world *w) {
+    if (!w->mpi) return MW_OK;
+    MPI_Request request;
+    int rc = MPI_Ibarrier(MPI_COMM_WORLD, &request);
+    if (rc == MPI_SUCCESS) rc = wait_request(&request);
+    return rc == MPI_SUCCESS ? MW_OK : mpi_failed(rc, "MPI_Ibarrier");
 }
 
 void mw_world_finalize(mw_world *w) {

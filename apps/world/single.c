@@ -20,3 +20,8 @@ mw_status mw_world_init(int *argc, char ***argv, mw_world *w) {
 void mw_world_finalize(mw_world *w) {
     (void)w;
 }
+
+mw_status mw_world_barrier(const mw_world *w) {
+    (void)w;
+    return MW_OK;
+}

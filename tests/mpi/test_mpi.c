@@ -221,6 +221,31 @@ static void killed_rank_restart_loses_nothing(void **state) {
     expect_same_results(serial, out);
 }
 
+/* Rank 1 fails (its device too small for the batch: MEMWRAP_GLOBAL_MEM_SIZE, given to it
+ * alone through mpirun's MPMD form): rank 0 hands out nothing more, finishes and records its
+ * own run, and every rank exits non-zero, rank 0 naming rank 1 and its error. */
+static void failed_rank_stops_the_grid(void **state) {
+    (void)state;
+    char log[320], out[256];
+    snprintf(log, sizeof log, "%s/failed.log", work);
+    snprintf(out, sizeof out, "%s/failed", work);
+    int rc = test_shell(log,
+                        "%s -np 1 %s train %s --out %s --set runs=2 : -np 1 env "
+                        "MEMWRAP_GLOBAL_MEM_SIZE=8000000 %s train %s --out %s --set runs=2",
+                        MEMWRAP_MPIEXEC, MEMWRAP_CLI_PATH, SMOKE, out, MEMWRAP_CLI_PATH, SMOKE,
+                        out);
+    if (rc == 0 || !log_contains(log, "rank 1 failed") || !log_contains(log, "batch_size"))
+        show_log(log);
+    assert_int_not_equal(rc, 0);
+    assert_true(log_contains(log, "rank 1 failed"));
+    assert_true(log_contains(log, "batch_size")); /* rank 1's own message, with the key */
+    mw_results r = {0};
+    TEST_OK(mw_results_load(out, &r));
+    assert_true(r.count >= 1); /* rank 0's run is recorded */
+    assert_true(r.count < 4);  /* and the rest was not handed out */
+    mw_results_free(&r);
+}
+
 /* ---- data-parallel training ---------------------------------------------------------- */
 
 /* An encoder without batch norm or dropout: one step over any split of the batch is the
@@ -356,6 +381,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(grid_over_ranks_equals_serial),
         cmocka_unit_test(killed_rank_restart_loses_nothing),
+        cmocka_unit_test(failed_rank_stops_the_grid),
         cmocka_unit_test(data_parallel_step_equals_whole_batch),
         cmocka_unit_test(data_parallel_step_with_batch_norm),
     };
