@@ -275,6 +275,52 @@ static void test_devices_select(void **state) {
     env_restore(&env);
 }
 
+/* The device of a process by its local rank (mw_devices_select_local), on a made-up machine:
+ * two GPUs of one platform, a CPU, a third GPU of another platform. */
+static void test_devices_select_local(void **state) {
+    (void)state;
+    saved_env env = env_save("MEMWRAP_DEVICE");
+    unsetenv("MEMWRAP_DEVICE");
+    mw_device_info devs[4];
+    memset(devs, 0, sizeof devs);
+    const cl_device_type types[4] = {CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_CPU,
+                                      CL_DEVICE_TYPE_GPU};
+    for (int i = 0; i < 4; i++) {
+        devs[i].type = types[i];
+        devs[i].platform_index = i < 3 ? 0 : 1;
+        devs[i].device_index = i < 3 ? i : 0;
+        snprintf(devs[i].platform_name, sizeof devs[i].platform_name, "%s",
+                 i < 3 ? "First" : "Second");
+        snprintf(devs[i].name, sizeof devs[i].name, "%s %d", i == 2 ? "Cpu" : "Gpu", i);
+    }
+    /* no spec: the default's kind (GPUs), one each, round robin past the last */
+    const int gpus[6] = {0, 1, 3, 0, 1, 3};
+    int idx = -1;
+    for (int rank = 0; rank < 6; rank++) {
+        TEST_OK(mw_devices_select_local(devs, 4, NULL, rank, &idx));
+        assert_int_equal(idx, gpus[rank]);
+        TEST_OK(mw_devices_select_local(devs, 4, " gpu ", rank, &idx));
+        assert_int_equal(idx, gpus[rank]);
+        /* a kind with one device, and a named device: the same for every rank */
+        TEST_OK(mw_devices_select_local(devs, 4, "cpu", rank, &idx));
+        assert_int_equal(idx, 2);
+        TEST_OK(mw_devices_select_local(devs, 4, "1:0", rank, &idx));
+        assert_int_equal(idx, 3);
+        TEST_OK(mw_devices_select_local(devs, 4, "Gpu 1", rank, &idx));
+        assert_int_equal(idx, 1);
+    }
+    /* MEMWRAP_DEVICE takes the place of a missing spec */
+    setenv("MEMWRAP_DEVICE", "cpu", 1);
+    TEST_OK(mw_devices_select_local(devs, 4, NULL, 1, &idx));
+    assert_int_equal(idx, 2);
+    setenv("MEMWRAP_DEVICE", "gpu", 1);
+    TEST_OK(mw_devices_select_local(devs, 4, NULL, 2, &idx));
+    assert_int_equal(idx, 3);
+    /* and a spec that matches nothing is the same error as mw_devices_select's */
+    assert_int_equal(mw_devices_select_local(devs, 4, "accelerator", 1, &idx), MW_ERR_NOT_FOUND);
+    env_restore(&env);
+}
+
 static void test_devices_env(void **state) {
     (void)state;
     saved_env env = env_save("MEMWRAP_DEVICE");
@@ -884,6 +930,7 @@ int main(void) {
         cmocka_unit_test(test_error_names),
         cmocka_unit_test(test_devices_list),
         cmocka_unit_test(test_devices_select),
+        cmocka_unit_test(test_devices_select_local),
         cmocka_unit_test(test_devices_env),
         cmocka_unit_test(test_devices_bad_specs),
         cmocka_unit_test(test_runtime_lifecycle),
