@@ -284,7 +284,7 @@ static void test_devices_select_local(void **state) {
     mw_device_info devs[4];
     memset(devs, 0, sizeof devs);
     const cl_device_type types[4] = {CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_CPU,
-                                      CL_DEVICE_TYPE_GPU};
+                                     CL_DEVICE_TYPE_GPU};
     for (int i = 0; i < 4; i++) {
         devs[i].type = types[i];
         devs[i].platform_index = i < 3 ? 0 : 1;
@@ -927,26 +927,16 @@ static void test_cli_usage(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),
-        cmocka_unit_test(test_devices_list),
-        cmocka_unit_test(test_devices_select),
-        cmocka_unit_test(test_devices_select_local),
-        cmocka_unit_test(test_devices_env),
-        cmocka_unit_test(test_devices_bad_specs),
-        cmocka_unit_test(test_runtime_lifecycle),
-        cmocka_unit_test(test_blas_selftest),
-        cmocka_unit_test(test_buffers),
-        cmocka_unit_test(test_cache_hit),
-        cmocka_unit_test(test_cache_truncated),
-        cmocka_unit_test(test_cache_corrupt),
-        cmocka_unit_test(test_cache_disabled),
-        cmocka_unit_test(test_cache_unwritable),
-        cmocka_unit_test(test_cache_dir_rules),
-        cmocka_unit_test(test_build_errors),
-        cmocka_unit_test(test_cli_devices),
-        cmocka_unit_test(test_cli_usage),
-        cmocka_unit_test(test_launch_fit_local),
-        cmocka_unit_test(test_launch),
+        cmocka_unit_test(test_error_names),       cmocka_unit_test(test_devices_list),
+        cmocka_unit_test(test_devices_select),    cmocka_unit_test(test_devices_select_local),
+        cmocka_unit_test(test_devices_env),       cmocka_unit_test(test_devices_bad_specs),
+        cmocka_unit_test(test_runtime_lifecycle), cmocka_unit_test(test_blas_selftest),
+        cmocka_unit_test(test_buffers),           cmocka_unit_test(test_cache_hit),
+        cmocka_unit_test(test_cache_truncated),   cmocka_unit_test(test_cache_corrupt),
+        cmocka_unit_test(test_cache_disabled),    cmocka_unit_test(test_cache_unwritable),
+        cmocka_unit_test(test_cache_dir_rules),   cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_cli_devices),       cmocka_unit_test(test_cli_usage),
+        cmocka_unit_test(test_launch_fit_local),  cmocka_unit_test(test_launch),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

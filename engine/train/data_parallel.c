@@ -101,11 +101,6 @@ mw_status mw_dp_average_state(mw_data_parallel *dp, mw_exec *ex) {
     return MW_OK;
 }
 
-mw_status mw_dp_share(const mw_data_parallel *dp, void *data, size_t bytes) {
-    if (!dp->group) return MW_OK;
-    return dp->group->broadcast(dp->group, data, bytes, 0);
-}
-
 /* FNV-1a over the arena's bytes. */
 static uint64_t hash_bytes(const void *data, size_t bytes) {
     const unsigned char *p = data;

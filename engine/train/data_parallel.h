@@ -36,7 +36,7 @@ void mw_dp_free(mw_data_parallel *dp);
 static inline bool mw_dp_active(const mw_data_parallel *dp) {
     return dp->group != NULL;
 }
-/* Whether this process writes the run's files (resume, checkpoint) and evaluates it. */
+/* Whether this process writes the run's files (the resume file, the checkpoint). */
 static inline bool mw_dp_writer(const mw_data_parallel *dp) {
     return !dp->group || dp->group->rank == 0;
 }
@@ -48,9 +48,6 @@ mw_status mw_dp_reduce_step(mw_data_parallel *dp, mw_exec *ex, mw_status local, 
 
 /* Averages every float state tensor (batch-norm running statistics) over the group. */
 mw_status mw_dp_average_state(mw_data_parallel *dp, mw_exec *ex);
-
-/* Copies `bytes` from the first process to the others (the evaluation's result). */
-mw_status mw_dp_share(const mw_data_parallel *dp, void *data, size_t bytes);
 
 /* Every check_every steps: whether every process holds the same parameters (a hash of the
  * parameter arena compared with the first process's). A difference is a bug. */

@@ -1,7 +1,6 @@
 /* One run of the paper's protocol (see memwrap/trainer.h and reference-spec 3-4). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,9 +205,12 @@ static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng 
 /* The protocol's evaluation (reference-spec 4) on the model as encoder and head parts: in eval
  * mode an image's encoding depends on nothing else, so the test set is encoded once and each
  * drawn memory image (mirrored or not) once, and every pass and memory draw then runs the head
- * alone. The draws are those of evaluating the whole model batch by batch. */
+ * alone. The draws are those of evaluating the whole model batch by batch. In a data-parallel
+ * group (`group`, else NULL) each process encodes every K-th chunk of the test set and one sum
+ * gives every process all the encodings (the others' chunks are zeros, and x + 0 is x): the
+ * same bits as one process's, so every process then computes the same accuracy. */
 static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const char *checkpoint,
-                          run_data *d, mw_run_result *out) {
+                          run_data *d, const mw_collective *group, mw_run_result *out) {
     const mw_run_options *c = t->run;
     const mw_dataset *test = t->test;
     const int total =
@@ -223,9 +225,9 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     if (init == MW_ERR_OUT_OF_MEMORY) {
         char base[512];
         mw_run_basename(c, spec, base, sizeof base);
-        return batch_too_large(base, "test_batch_size", c->test_batch_size);
+        init = batch_too_large(base, "test_batch_size", c->test_batch_size);
     }
-    MW_TRY(init);
+    MW_TRY(mw_collective_agree(group, init, "preparing the evaluation"));
     const int batch = x.test_head.batch, dim = x.d, chunk = x.enc_batch;
     const size_t image = x.image_floats;
     float *test_enc = malloc((size_t)total * dim * sizeof *test_enc);
@@ -237,10 +239,15 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     mw_status s = test_enc && images && mem_enc && logits && midx && flips
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory evaluating");
+    s = mw_collective_agree(group, s, "preparing the evaluation");
     double t0 = now_s(), sum = 0;
     const int batches = (total + batch - 1) / batch, chunks = (total + chunk - 1) / chunk;
     for (int k = 0; k < chunks && s == MW_OK; k++) {
         int start = k * chunk, n = total - start < chunk ? total - start : chunk;
+        if (group && k % group->size != group->rank) { /* another process's chunk */
+            memset(test_enc + (size_t)start * dim, 0, (size_t)n * dim * sizeof *test_enc);
+            continue;
+        }
         for (int i = 0; i < n; i++)
             mw_protocol_fill_image(test, start + i, &d->tf, false, images + (size_t)i * image);
         s = explainer_encode(&x, images, n, test_enc + (size_t)start * dim);
@@ -253,6 +260,10 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
                          .elapsed_s = now_s() - t0};
         p.images_per_s = (start + n) / fmax(p.elapsed_s, 1e-9);
         report(t, &p);
+    }
+    if (group) {
+        s = mw_collective_agree(group, s, "encoding the test set");
+        if (s == MW_OK) s = group->sum_f32(group, test_enc, (size_t)total * dim);
     }
     /* Evaluation draws its memory from its own stream (a purpose of its own would change
      * nothing else): the same checkpoint evaluated twice gives the same accuracy. */
@@ -307,7 +318,7 @@ mw_status mw_evaluate_run(const mw_trainer *t, const mw_run_spec *spec, const ch
     MW_TRY(run_data_init(t, spec, &d));
     double t0 = now_s();
     out->train_count = d.count;
-    mw_status s = evaluate(t, spec, checkpoint, &d, out);
+    mw_status s = evaluate(t, spec, checkpoint, &d, NULL, out);
     out->seconds = now_s() - t0;
     snprintf(out->checkpoint, sizeof out->checkpoint, "%s", checkpoint);
     run_data_free(&d);
@@ -530,10 +541,9 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     mw_exec_free(ex);
     mw_model_free(&m);
     free(x), free(mem), free(labels), free(midx), free(idx);
-    if (s == MW_OK) { /* a group's first process evaluates, and tells the others */
-        if (mw_dp_writer(&dp)) s = evaluate(t, spec, final_path, &d, out);
+    if (s == MW_OK) { /* a group shares the test set's encoding */
+        s = evaluate(t, spec, final_path, &d, dp.group, out);
         s = mw_collective_agree(dp.group, s, "evaluating");
-        if (s == MW_OK) s = mw_dp_share(&dp, out, offsetof(mw_run_result, seconds));
     }
     mw_dp_free(&dp);
     if (s == MW_OK) {

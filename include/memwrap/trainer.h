@@ -74,7 +74,8 @@ typedef struct mw_trainer {
      * the group calls mw_train_run with the same run; each trains on its part of every batch
      * and the gradients are summed over the group before each step, so all hold the same
      * parameters. The first process (rank 0) alone writes the resume file and the
-     * checkpoint and evaluates; every process returns its result. Batch norm uses each
+     * checkpoint; each process encodes its share of the test set for the evaluation, and
+     * every process returns the same result. Batch norm uses each
      * process's own part of the batch (as PyTorch's DistributedDataParallel); its running
      * statistics are averaged over the group after each epoch. Every process encodes the
      * whole memory set of each step (the same draw everywhere). */

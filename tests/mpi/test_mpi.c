@@ -117,6 +117,23 @@ static double checkpoint_distance(const char *a, const char *b, const char *base
     return worst;
 }
 
+/* The accuracy `memwrap eval` gives a checkpoint, alone (one process encodes the whole test
+ * set). */
+static double eval_alone(const char *checkpoint) {
+    char json[320];
+    snprintf(json, sizeof json, "%s/eval.json", work);
+    int rc = test_shell(json, "%s eval %s --json", MEMWRAP_CLI_PATH, checkpoint);
+    size_t n = 0;
+    char *text = (char *)test_read_file(json, &n);
+    if (rc != 0) fprintf(stderr, "%s\n", text);
+    assert_int_equal(rc, 0);
+    const char *at = strstr(text, "\"accuracy\":");
+    assert_non_null(at);
+    double acc = strtod(at + strlen("\"accuracy\":"), NULL);
+    free(text);
+    return acc;
+}
+
 /* ---- a grid shared by ranks --------------------------------------------------------- */
 
 static char serial[256]; /* the smoke grid with 2 runs per cell, trained by one process */
@@ -229,11 +246,11 @@ static void failed_rank_stops_the_grid(void **state) {
     char log[320], out[256];
     snprintf(log, sizeof log, "%s/failed.log", work);
     snprintf(out, sizeof out, "%s/failed", work);
-    int rc = test_shell(log,
-                        "%s -np 1 %s train %s --out %s --set runs=2 : -np 1 env "
-                        "MEMWRAP_GLOBAL_MEM_SIZE=8000000 %s train %s --out %s --set runs=2",
-                        MEMWRAP_MPIEXEC, MEMWRAP_CLI_PATH, SMOKE, out, MEMWRAP_CLI_PATH, SMOKE,
-                        out);
+    int rc =
+        test_shell(log,
+                   "%s -np 1 %s train %s --out %s --set runs=2 : -np 1 env "
+                   "MEMWRAP_GLOBAL_MEM_SIZE=8000000 %s train %s --out %s --set runs=2",
+                   MEMWRAP_MPIEXEC, MEMWRAP_CLI_PATH, SMOKE, out, MEMWRAP_CLI_PATH, SMOKE, out);
     if (rc == 0 || !log_contains(log, "rank 1 failed") || !log_contains(log, "batch_size"))
         show_log(log);
     assert_int_not_equal(rc, 0);
@@ -294,6 +311,19 @@ static void data_parallel_step_equals_whole_batch(void **state) {
                     variants[v], d);
             assert_true(d <= 1e-5);
         }
+        /* the ranks shared the evaluation's encoding: the accuracy is one process's */
+        mw_results r = {0};
+        TEST_OK(mw_results_load(out, &r));
+        assert_int_equal(r.count, 2);
+        for (int i = 0; i < r.count; i++) {
+            char ckpt[600];
+            snprintf(ckpt, sizeof ckpt, "%s/%s", out, r.rows[i].checkpoint);
+            double alone_acc = eval_alone(ckpt);
+            if (alone_acc != r.rows[i].accuracy)
+                fail_msg("%s: %.4f%% over %d ranks, %.4f%% by memwrap eval", ckpt,
+                         r.rows[i].accuracy, ranks, alone_acc);
+        }
+        mw_results_free(&r);
     }
 }
 
