@@ -265,35 +265,51 @@ static void failed_rank_stops_the_grid(void **state) {
 
 /* ---- data-parallel training ---------------------------------------------------------- */
 
-/* An encoder without batch norm or dropout: one step over any split of the batch is the
- * whole batch's step, up to rounding. One epoch of one step (32 images, batch 32). */
-static const char *plain_config =
-    "{\"name\": \"dp-plain\",\n"
-    " \"dataset\": {\"name\": \"fashion-mnist\", \"root\": "
-    "\"/usr/share/datasets/fashion-mnist\"},\n"
-    " \"encoders\": {\"plain_cnn\": [\n"
-    "   {\"type\": \"conv\", \"out\": 8, \"kernel\": 3, \"stride\": 2},\n"
-    "   {\"type\": \"activation\", \"function\": \"relu\"},\n"
-    "   {\"type\": \"conv\", \"out\": 16, \"kernel\": 3, \"stride\": 2},\n"
-    "   {\"type\": \"activation\", \"function\": \"relu\"},\n"
-    "   {\"type\": \"global_pool\"},\n"
-    "   {\"type\": \"linear\", \"out\": 32}]},\n"
-    " \"models\": [\"plain_cnn\"], \"variants\": [\"std\", \"encoder_memory\"],\n"
-    " \"train_examples\": [32], \"runs\": 1, \"epochs\": 1,\n"
-    " \"schedule\": {\"kind\": \"constant\"},\n"
-    " \"optimizer\": {\"lr\": 0.05, \"momentum\": 0.9, \"nesterov\": true, \"weight_decay\": "
-    "5e-4},\n"
-    " \"batch_size\": 32, \"test_batch_size\": 100, \"test_examples\": 200,\n"
-    " \"memory_examples\": 16, \"eval_repeats\": 1, \"distance\": \"cosine\"}\n";
+/* A config of one step: a small CNN `encoder` whose two convolutions are each followed by
+ * `after` (a layer, as JSON), trained on 32 images in one batch of 32 for one epoch. */
+static void write_one_step_config(const char *path, const char *encoder, const char *after,
+                                  const char *variants) {
+    char text[2048];
+    int n = snprintf(text, sizeof text,
+                     "{\"name\": \"dp-%s\",\n"
+                     " \"dataset\": {\"name\": \"fashion-mnist\", \"root\": "
+                     "\"/usr/share/datasets/fashion-mnist\"},\n"
+                     " \"encoders\": {\"%s\": [\n"
+                     "   {\"type\": \"conv\", \"out\": 8, \"kernel\": 3, \"stride\": 2}, %s,\n"
+                     "   {\"type\": \"conv\", \"out\": 16, \"kernel\": 3, \"stride\": 2}, %s,\n"
+                     "   {\"type\": \"global_pool\"},\n"
+                     "   {\"type\": \"linear\", \"out\": 32}]},\n"
+                     " \"models\": [\"%s\"], \"variants\": %s,\n"
+                     " \"train_examples\": [32], \"runs\": 1, \"epochs\": 1,\n"
+                     " \"schedule\": {\"kind\": \"constant\"},\n"
+                     " \"optimizer\": {\"lr\": 0.05, \"momentum\": 0.9, \"nesterov\": true, "
+                     "\"weight_decay\": 5e-4},\n"
+                     " \"batch_size\": 32, \"test_batch_size\": 100, \"test_examples\": 200,\n"
+                     " \"memory_examples\": 16, \"eval_repeats\": 1, \"distance\": \"cosine\"}\n",
+                     encoder, encoder, after, after, encoder, variants);
+    assert_true(n > 0 && (size_t)n < sizeof text);
+    test_write_file(path, text, (size_t)n);
+}
 
+/* The one-step config of `encoder` in <work>/<encoder>.json (`config`, 320 bytes), trained
+ * by one process into <work>/<encoder>-alone (`alone`, 256 bytes). */
+static void one_step_alone(const char *encoder, const char *after, const char *variants,
+                           char *config, char *alone) {
+    char log[320];
+    snprintf(config, 320, "%s/%s.json", work, encoder);
+    write_one_step_config(config, encoder, after, variants);
+    snprintf(log, sizeof log, "%s/%s-alone.log", work, encoder);
+    snprintf(alone, 256, "%s/%s-alone", work, encoder);
+    expect_train(log, train(log, 0, config, alone, ""));
+}
+
+/* An encoder without batch norm or dropout: one step over any split of the batch is the
+ * whole batch's step, up to rounding. */
 static void data_parallel_step_equals_whole_batch(void **state) {
     (void)state;
     char config[320], log[320], alone[256];
-    snprintf(config, sizeof config, "%s/plain.json", work);
-    test_write_file(config, plain_config, strlen(plain_config));
-    snprintf(log, sizeof log, "%s/plain-alone.log", work);
-    snprintf(alone, sizeof alone, "%s/plain-alone", work);
-    expect_train(log, train(log, 0, config, alone, ""));
+    one_step_alone("plain_cnn", "{\"type\": \"activation\", \"function\": \"relu\"}",
+                   "[\"std\", \"encoder_memory\"]", config, alone);
     const char *variants[] = {"std", "encoder_memory"};
     for (int ranks = 2; ranks <= 3; ranks++) { /* 16 + 16, and 10 + 11 + 11 images */
         char out[256];
@@ -327,26 +343,6 @@ static void data_parallel_step_equals_whole_batch(void **state) {
     }
 }
 
-/* The plain encoder with batch norm after each convolution. */
-static const char *bn_config =
-    "{\"name\": \"dp-bn\",\n"
-    " \"dataset\": {\"name\": \"fashion-mnist\", \"root\": "
-    "\"/usr/share/datasets/fashion-mnist\"},\n"
-    " \"encoders\": {\"bn_cnn\": [\n"
-    "   {\"type\": \"conv\", \"out\": 8, \"kernel\": 3, \"stride\": 2},\n"
-    "   {\"type\": \"batch_norm\", \"activation\": \"relu\"},\n"
-    "   {\"type\": \"conv\", \"out\": 16, \"kernel\": 3, \"stride\": 2},\n"
-    "   {\"type\": \"batch_norm\", \"activation\": \"relu\"},\n"
-    "   {\"type\": \"global_pool\"},\n"
-    "   {\"type\": \"linear\", \"out\": 32}]},\n"
-    " \"models\": [\"bn_cnn\"], \"variants\": [\"encoder_memory\"],\n"
-    " \"train_examples\": [32], \"runs\": 1, \"epochs\": 1,\n"
-    " \"schedule\": {\"kind\": \"constant\"},\n"
-    " \"optimizer\": {\"lr\": 0.05, \"momentum\": 0.9, \"nesterov\": true, \"weight_decay\": "
-    "5e-4},\n"
-    " \"batch_size\": 32, \"test_batch_size\": 100, \"test_examples\": 200,\n"
-    " \"memory_examples\": 16, \"eval_repeats\": 1, \"distance\": \"cosine\"}\n";
-
 /* With batch norm each rank normalises its part of the batch with its part's statistics, as
  * PyTorch's DistributedDataParallel does: the step differs from the whole batch's. The
  * README's tolerance: after one step the parameters differ from one process's by at most a
@@ -354,11 +350,8 @@ static const char *bn_config =
 static void data_parallel_step_with_batch_norm(void **state) {
     (void)state;
     char config[320], log[320], alone[256], start[256], out[256];
-    snprintf(config, sizeof config, "%s/bn.json", work);
-    test_write_file(config, bn_config, strlen(bn_config));
-    snprintf(log, sizeof log, "%s/bn-alone.log", work);
-    snprintf(alone, sizeof alone, "%s/bn-alone", work);
-    expect_train(log, train(log, 0, config, alone, ""));
+    one_step_alone("bn_cnn", "{\"type\": \"batch_norm\", \"activation\": \"relu\"}",
+                   "[\"encoder_memory\"]", config, alone);
     snprintf(log, sizeof log, "%s/bn-start.log", work);
     snprintf(start, sizeof start, "%s/bn-start", work);
     /* the initial weights: a step of 1e-30 leaves every float as it was */
