@@ -44,6 +44,7 @@ typedef struct run_data {
 
 static void run_data_free(run_data *d) {
     free(d->subset), free(d->pool), free(d->scratch), free(d->order);
+    memset(d, 0, sizeof *d); /* freeing again is harmless */
 }
 
 static mw_status run_data_init(const mw_trainer *t, const mw_run_spec *spec, run_data *d) {
@@ -406,9 +407,15 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     memset(out, 0, sizeof *out);
     const mw_run_options *c = t->run;
     const mw_dataset *train = t->train;
-    MW_TRY(mw_make_dirs(t->out_dir));
-    run_data d;
-    MW_TRY(run_data_init(t, spec, &d));
+    run_data d = {0};
+    mw_status s = mw_make_dirs(t->out_dir);
+    if (s == MW_OK) s = run_data_init(t, spec, &d);
+    /* in a group, a process that fails here must not leave the others waiting */
+    s = mw_collective_agree(t->group, s, "preparing the run");
+    if (s != MW_OK) {
+        run_data_free(&d);
+        return s;
+    }
     out->train_count = d.count;
     int batch = c->batch_size < d.count ? c->batch_size : d.count; /* min(128, train_examples) */
     int steps = mw_protocol_steps_per_epoch(d.count, batch);
@@ -418,7 +425,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     mw_train_resume_path(t, spec, resume, sizeof resume);
     snprintf(final_path, sizeof final_path, "%s/%s.safetensors", t->out_dir, base);
     mw_data_parallel dp; /* this process's part of each batch (all of it when alone) */
-    mw_status s = mw_dp_init(&dp, t->group, batch, base);
+    s = mw_dp_init(&dp, t->group, batch, base);
     if (s != MW_OK) {
         run_data_free(&d);
         return s;
@@ -456,7 +463,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     if (s == MW_OK)
         s = load_resume(resume, ex, sgd, rngs, MW_RNG_PURPOSES, &start_epoch, log, c->epochs,
                         &n_log);
-    s = mw_collective_agree(dp.group, s, "preparing the run");
+    s = mw_collective_agree(dp.group, s, "preparing the model");
     out->resumed_from_epoch = start_epoch;
     long global_step = (long)start_epoch * steps;
     double t0 = now_s();
