@@ -56,11 +56,12 @@ static mw_status run_cells(mw_grid *g, const mw_collective *group, const char **
         int32_t work = writer ? (int32_t)mw_grid_cell_work(g, &spec) : 0;
         *stage = "sharing the grid's state";
         if (group && (s = group->broadcast(group, &work, sizeof work, 0)) != MW_OK) break;
-        if (work != MW_CELL_TRAIN) {
-            if (!writer) continue;
-            mw_grid_skip(g, &spec);
+        if (work != MW_CELL_TRAIN) { /* the writer's alone, and every process agrees on it */
             *stage = "explaining";
-            s = mw_grid_explain(g, &spec);
+            if (writer) {
+                mw_grid_skip(g, &spec);
+                s = mw_grid_explain(g, &spec);
+            }
             s = mw_collective_agree(group, s, "explaining a run");
             continue;
         }
@@ -126,6 +127,22 @@ int mw_cmd_train(int argc, char **argv) {
         fprintf(stderr, "memwrap train: %s%s\n", who, mw_error_message());
         mw_world_finalize(&w);
         return mw_exit_code(s);
+    }
+    if (group) { /* one grid: the file or its --set values may differ between nodes */
+        char *json = mw_config_to_json(&cfg), differ[256] = "";
+        s = json ? mw_collective_same(group, json, strlen(json), differ, sizeof differ)
+                 : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+        free(json);
+        if (s == MW_OK && differ[0])
+            s = mw_error_set(MW_ERR_INVALID_ARG,
+                             "rank %s runs another config than rank 0 (%s or its --set values "
+                             "differ): every rank must run the same grid",
+                             differ, config_path);
+        if (s != MW_OK) {
+            fprintf(stderr, "memwrap train: %s%s\n", who, mw_error_message());
+            mw_world_finalize(&w);
+            return mw_exit_code(s);
+        }
     }
     if (cfg.warning[0] && writer) fprintf(stderr, "memwrap train: warning: %s\n", cfg.warning);
     if (data_parallel && !group)

@@ -19,19 +19,18 @@ static mw_status mpi_failed(int code, const char *call) {
     return mw_error_set(MW_ERR_GROUP, "%s failed: %s", call, text);
 }
 
-/* Waits for a non-blocking collective: polling at once for the first millisecond (a
- * gradient sum between partners in step), then every millisecond, so a rank that waits
- * long (for rank 0's evaluation, say) does not hold a core that another rank on the machine
- * computes with, as MPI's blocking calls, which poll, do. */
+/* Waits for a non-blocking collective: polling at once for the first 200 ms (MPI_Test is also
+ * what moves the collective on, and a gradient sum between partners in step takes less),
+ * then every millisecond, so a rank that waits long (for rank 0's checkpoint or
+ * explanations) does not hold a core that another rank on the machine computes with, as
+ * MPI's blocking calls, which poll, do. */
 static int wait_request(MPI_Request *request) {
     int done = 0, rc = MPI_SUCCESS;
-    for (long polls = 0; rc == MPI_SUCCESS && !done; polls++) {
+    double start = MPI_Wtime();
+    while (rc == MPI_SUCCESS && !done) {
         rc = MPI_Test(request, &done, MPI_STATUS_IGNORE);
-        if (!done && polls >= 1000) {
+        if (!done && MPI_Wtime() - start > 0.2) {
             struct timespec ts = {0, 1000 * 1000};
-            nanosleep(&ts, NULL);
-        } else if (!done && polls >= 100) {
-            struct timespec ts = {0, 10 * 1000};
             nanosleep(&ts, NULL);
         }
     }
@@ -93,6 +92,12 @@ static void say_why_when_terminated(int rank) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+static void abort_group(const mw_collective *c, const char *message) {
+    fprintf(stderr, "memwrap train: rank %d: %s\n", c->rank, message);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
 mw_status mw_world_init(int *argc, char ***argv, mw_world *w) {
     memset(w, 0, sizeof *w);
     w->size = w->local_size = 1;
@@ -109,7 +114,7 @@ mw_status mw_world_init(int *argc, char ***argv, mw_world *w) {
     MPI_Comm_rank(local, &w->local_rank);
     MPI_Comm_size(local, &w->local_size);
     MPI_Comm_free(&local);
-    w->group = (mw_collective){w->rank, w->size, sum_f32, broadcast, NULL};
+    w->group = (mw_collective){w->rank, w->size, sum_f32, broadcast, abort_group, NULL};
     say_why_when_terminated(w->rank);
     return MW_OK;
 }

@@ -1,4 +1,5 @@
 /* Group-wide agreement on failures (memwrap/collective.h). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,4 +39,20 @@ mw_status mw_collective_agree(const mw_collective *c, mw_status local, const cha
                             "process stops too",
                             failed, what);
     return MW_OK;
+}
+
+/* FNV-1a. */
+static uint64_t hash_bytes(const void *data, size_t bytes) {
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < bytes; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+mw_status mw_collective_same(const mw_collective *c, const void *data, size_t bytes, char *names,
+                             size_t cap) {
+    uint64_t mine = hash_bytes(data, bytes), first = mine;
+    MW_TRY(c->broadcast(c, &first, sizeof first, 0));
+    return mw_collective_flags(c, mine != first, names, cap);
 }

@@ -24,6 +24,7 @@ typedef struct mw_data_parallel {
     size_t trainable; /* floats of the gradient arena that are summed */
     float *sum;       /* trainable gradients, the weighted loss, one failure flag per process */
     int check_every;  /* steps between parameter-hash checks; 0: never */
+    bool perturb;     /* tests: this process's parameters are nudged before the first check */
 } mw_data_parallel;
 
 /* This process's part of a batch of `batch` images; `base` names the run in errors (a batch
@@ -48,6 +49,11 @@ mw_status mw_dp_reduce_step(mw_data_parallel *dp, mw_exec *ex, mw_status local, 
 
 /* Averages every float state tensor (batch-norm running statistics) over the group. */
 mw_status mw_dp_average_state(mw_data_parallel *dp, mw_exec *ex);
+
+/* A failure on this process alone at a point where the group is not told (between its
+ * sums): returns `s`, or, in a group, ends every process (mw_collective.abort) with the
+ * message, so none waits for this one forever. */
+mw_status mw_dp_local(const mw_data_parallel *dp, mw_status s);
 
 /* Every check_every steps: whether every process holds the same parameters (a hash of the
  * parameter arena compared with the first process's). A difference is a bug. */

@@ -48,8 +48,7 @@ mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out) {
         st = mw_runtime_buffer(mw_exec_runtime(ex), n * sizeof(float), "momentum buffers", &s->buf);
         if (st == MW_OK)
             st = mw_runtime_buffer(mw_exec_runtime(ex), sizeof(cl_int), "gradient check", &s->flag);
-    }
-    else if (!(s->host_buf = calloc(n, sizeof(float))))
+    } else if (!(s->host_buf = calloc(n, sizeof(float))))
         st = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for momentum buffers");
     if (st != MW_OK) {
         mw_sgd_free(s);

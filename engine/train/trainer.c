@@ -500,7 +500,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             if (mw_dp_active(&dp)) { /* the group's gradients and loss, then the check */
                 if (s == MW_OK) s = mw_exec_read(ex, m.loss, &loss, 4);
                 s = mw_dp_reduce_step(&dp, ex, s, &loss);
-                if (s == MW_OK) s = mw_sgd_gradients_finite(sgd, &grads_finite);
+                if (s == MW_OK) s = mw_dp_local(&dp, mw_sgd_gradients_finite(sgd, &grads_finite));
             } else {
                 /* the check first: its 4-byte read waits for the step, so the loss read
                  * after it adds no second wait */
@@ -509,8 +509,8 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             }
             if (s == MW_OK && (!isfinite(loss) || !grads_finite))
                 s = nonfinite_error(ex, base, loss, epoch, step, lr, epoch > 0 ? resume : NULL);
-            if (s == MW_OK) s = mw_sgd_step(sgd, lr);
-            if (s == MW_OK) s = mw_dp_check_params(&dp, ex, ++global_step);
+            if (s == MW_OK) s = mw_dp_local(&dp, mw_sgd_step(sgd, lr));
+            if (s == MW_OK) s = mw_dp_local(&dp, mw_dp_check_params(&dp, ex, ++global_step));
             loss_sum += loss;
             double elapsed = now_s() - t0;
             long done = (long)(epoch - start_epoch) * steps + step + 1;
@@ -530,7 +530,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
         }
         if (s == MW_OK) log[n_log++] = (mw_epoch_stat){epoch + 1, loss_sum / steps, epoch_lr};
         bool group_ok = s == MW_OK; /* the same on every process of a group here */
-        if (s == MW_OK) s = mw_dp_average_state(&dp, ex);
+        if (s == MW_OK) s = mw_dp_local(&dp, mw_dp_average_state(&dp, ex));
         if (s == MW_OK && mw_dp_writer(&dp))
             s = save_resume(resume, ex, sgd, epoch + 1, rngs, MW_RNG_PURPOSES, log, n_log);
         if (group_ok) s = mw_collective_agree(dp.group, s, "saving the resume file");

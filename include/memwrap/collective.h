@@ -23,6 +23,11 @@ struct mw_collective {
     mw_status (*sum_f32)(const mw_collective *c, float *data, size_t n);
     /* Copies `bytes` bytes from process `root` to every other. */
     mw_status (*broadcast)(const mw_collective *c, void *data, size_t bytes, int root);
+    /* Ends every process of the group at once, after this one printed `message` (may be
+     * NULL: the trainer then returns the failure and the others may wait for this process
+     * forever). For a failure the group cannot learn of through a sum, because it happened
+     * on this process alone between two of them (a device failing in the optimizer step). */
+    void (*abort)(const mw_collective *c, const char *message);
     void *impl; /* the implementation's own state */
 };
 
@@ -35,6 +40,11 @@ mw_status mw_collective_agree(const mw_collective *c, mw_status local, const cha
 /* One flag per process summed over the group (this process's set where `flagged`); `names`
  * gets the flagged processes' indices ("1, 3"; "" when none). */
 mw_status mw_collective_flags(const mw_collective *c, bool flagged, char *names, size_t cap);
+
+/* Whether every process holds the same `bytes` bytes at `data` as process 0 (compared by a
+ * 64-bit hash): `names` gets the processes whose bytes differ ("" when none). */
+mw_status mw_collective_same(const mw_collective *c, const void *data, size_t bytes, char *names,
+                             size_t cap);
 
 /* The indices whose entry of `flags` is non-zero, as "1, 3". */
 void mw_collective_name_flagged(const float *flags, int size, char *names, size_t cap);

@@ -23,7 +23,8 @@ static char work[64]; /* this test's scratch directory */
 static int train(const char *log, int ranks, const char *config, const char *out,
                  const char *extra) {
     char launcher[512] = "";
-    if (ranks > 0) snprintf(launcher, sizeof launcher, "%s -np %d ", MEMWRAP_MPIEXEC, ranks);
+    if (ranks > 0) /* a hang (mismatched collectives) fails instead of stalling the suite */
+        snprintf(launcher, sizeof launcher, "timeout 300 %s -np %d ", MEMWRAP_MPIEXEC, ranks);
     return test_shell(log, "%s%s train %s --out %s %s", launcher, MEMWRAP_CLI_PATH, config, out,
                       extra);
 }
@@ -316,6 +317,19 @@ static void data_parallel_step_equals_whole_batch(void **state) {
         snprintf(log, sizeof log, "%s/plain-%d.log", work, ranks);
         snprintf(out, sizeof out, "%s/plain-%d", work, ranks);
         expect_train(log, train(log, ranks, config, out, "--data-parallel"));
+        if (ranks == 2) { /* started again: every run skipped together, nothing changed */
+            char again[400], results[400];
+            snprintf(again, sizeof again, "%s/plain-2-again.log", work);
+            snprintf(results, sizeof results, "%s/results.json", out);
+            size_t nb = 0, na = 0;
+            uint8_t *before = test_read_file(results, &nb);
+            expect_train(again, train(again, ranks, config, out, "--data-parallel"));
+            assert_true(log_contains(again, "done earlier, skipped"));
+            uint8_t *after = test_read_file(results, &na);
+            assert_int_equal(na, nb);
+            assert_memory_equal(before, after, na);
+            free(before), free(after);
+        }
         for (int v = 0; v < 2; v++) {
             char a[400], b[400];
             snprintf(a, sizeof a, "%s/fashion-mnist-plain_cnn-%s-32-run0.safetensors", alone,
@@ -377,6 +391,47 @@ static void data_parallel_step_with_batch_norm(void **state) {
     }
 }
 
+/* Ranks whose parameters drift apart (MEMWRAP_TEST_DIVERGE_RANK nudges rank 1's, as a sum
+ * that differed between ranks would) are caught by the parameter hash (checked every step
+ * here) after the first step: every rank stops, naming rank 1. */
+static void diverging_ranks_are_caught(void **state) {
+    (void)state;
+    char config[320], log[320], out[256];
+    snprintf(config, sizeof config, "%s/diverge.json", work);
+    write_one_step_config(config, "plain_cnn", "{\"type\": \"activation\", \"function\": \"relu\"}",
+                          "[\"std\"]");
+    snprintf(log, sizeof log, "%s/diverge.log", work);
+    snprintf(out, sizeof out, "%s/diverge", work);
+    int rc = test_shell(log,
+                        "MEMWRAP_TEST_DIVERGE_RANK=1 timeout 300 %s -np 2 %s train %s --out %s "
+                        "--data-parallel",
+                        MEMWRAP_MPIEXEC, MEMWRAP_CLI_PATH, config, out);
+    if (rc == 0 || !log_contains(log, "parameters of process 1 differ")) show_log(log);
+    assert_int_not_equal(rc, 0);
+    assert_true(log_contains(log, "parameters of process 1 differ"));
+}
+
+/* Ranks started with different settings (mpirun's MPMD form, rank 1 with another weight
+ * decay) stop before training, naming the rank. */
+static void ranks_with_other_settings_are_refused(void **state) {
+    (void)state;
+    char log[320], out[256];
+    snprintf(log, sizeof log, "%s/settings.log", work);
+    snprintf(out, sizeof out, "%s/settings", work);
+    for (int dp = 0; dp < 2; dp++) {
+        const char *mode = dp ? "--data-parallel" : "";
+        int rc = test_shell(log,
+                            "timeout 300 %s -np 1 %s train %s --out %s %s : -np 1 %s train %s "
+                            "--out %s %s --set optimizer.weight_decay=0.01",
+                            MEMWRAP_MPIEXEC, MEMWRAP_CLI_PATH, SMOKE, out, mode, MEMWRAP_CLI_PATH,
+                            SMOKE, out, mode);
+        if (rc == 0 || !log_contains(log, "rank 1 runs another config")) show_log(log);
+        assert_int_not_equal(rc, 0);
+        assert_true(log_contains(log, "rank 1 runs another config"));
+        assert_int_equal(access(out, F_OK) == 0 ? test_count_dir_entries(out) <= 1 : 1, 1);
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     if (!test_make_tmpdir(work, sizeof work, "memwrap-mpi-")) return -1;
@@ -407,6 +462,8 @@ int main(void) {
         cmocka_unit_test(failed_rank_stops_the_grid),
         cmocka_unit_test(data_parallel_step_equals_whole_batch),
         cmocka_unit_test(data_parallel_step_with_batch_norm),
+        cmocka_unit_test(diverging_ranks_are_caught),
+        cmocka_unit_test(ranks_with_other_settings_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
