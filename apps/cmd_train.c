@@ -123,7 +123,8 @@ int mw_cmd_train(int argc, char **argv) {
     if (group) snprintf(who, sizeof who, "rank %d: ", w.rank);
     mw_config cfg;
     s = mw_config_load(config_path, sets, n_sets, &cfg);
-    if (s != MW_OK) { /* the same file on every process: all stop here */
+    s = mw_collective_agree(group, s, "loading the config"); /* it may be missing on a node */
+    if (s != MW_OK) {
         fprintf(stderr, "memwrap train: %s%s\n", who, mw_error_message());
         mw_world_finalize(&w);
         return mw_exit_code(s);
