@@ -144,6 +144,8 @@ int mw_cmd_explain(int argc, char **argv) {
             print_metric("counterfactual accuracy", sum.mean.counterfactual_accuracy);
             print_metric("example accuracy", sum.mean.example_accuracy);
             print_metric("accuracy", sum.mean.accuracy);
+            print_metric("majority vote (MVO)", sum.mean.mvo_accuracy);
+            print_metric("majority vote (MVY)", sum.mean.mvy_accuracy);
         }
         printf("open %s/index.html\n", out_dir);
     } else {

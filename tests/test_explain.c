@@ -61,14 +61,14 @@ static void test_metrics(void **state) {
                             0.0f, 0.2f, 0.8f,  /* top 2 */
                             0.5f, 0.5f, 0.0f,  /* tie: top 0 */
                             0.0f, 1.0f, 0.0f}; /* top 1 */
-    const int32_t mpred[3] = {4, 6, 4};
+    const int32_t mpred[3] = {4, 6, 4}, mlabel[3] = {4, 1, 1};
     const int32_t pred[4] = {4, 6, 6, 6}, label[4] = {4, 1, 6, 6};
     /* input 0: top predicts 4 = pred (example), correct
      * input 1: top predicts 4 != 6 (counterfactual), wrong
      * input 2: top 0 predicts 4 != 6 (counterfactual), correct
      * input 3: top predicts 6 = pred (example), correct */
     mw_explain_counts c = {0};
-    mw_explain_count(w, 4, 3, pred, label, mpred, &c);
+    mw_explain_count(w, 4, 3, pred, label, mpred, mlabel, &c);
     assert_int_equal(c.inputs, 4);
     assert_int_equal(c.correct, 3);
     assert_int_equal(c.explained, 2);
@@ -81,16 +81,40 @@ static void test_metrics(void **state) {
     assert_true(fabs(m.example_accuracy - 100.0) < 1e-12);
     assert_true(fabs(m.counterfactual_accuracy - 50.0) < 1e-12);
     assert_true(fabs(m.accuracy - 75.0) < 1e-12);
+    /* majority votes over the samples with weight > 0 (ties to the smallest class):
+     * input 0: predictions {4, 6} -> 4 = label; true labels {4, 1} -> 1 != 4
+     * input 1: predictions {6, 4} -> 4 != 1;     labels {1, 1} -> 1 = label
+     * input 2: predictions {4, 6} -> 4 != 6;     labels {4, 1} -> 1 != 6
+     * input 3: predictions {6} -> 6 = label;      labels {1} -> 1 != 6 */
+    assert_int_equal(c.mvo_correct, 2);
+    assert_int_equal(c.mvy_correct, 1);
+    assert_true(fabs(m.mvo_accuracy - 50.0) < 1e-12);
+    assert_true(fabs(m.mvy_accuracy - 25.0) < 1e-12);
     /* counts add up over batches */
-    mw_explain_count(w, 1, 3, pred, label, mpred, &c);
+    mw_explain_count(w, 1, 3, pred, label, mpred, mlabel, &c);
     assert_int_equal(c.inputs, 5);
     assert_int_equal(c.example_inputs, 3);
     /* no counterfactual input at all: that accuracy is undefined, not 0 */
     mw_explain_counts only_examples = {0};
-    mw_explain_count(w, 1, 3, pred, label, mpred, &only_examples);
+    mw_explain_count(w, 1, 3, pred, label, mpred, mlabel, &only_examples);
     m = mw_explain_metrics_of(&only_examples);
     assert_true(isnan(m.counterfactual_accuracy));
     assert_true(fabs(m.example_accuracy - 100.0) < 1e-12);
+}
+
+/* The majority vote on its own: counts, ties, weights that are not positive. */
+static void test_majority(void **state) {
+    (void)state;
+    const float w[7] = {0.1f, 0.2f, 0.0f, 0.3f, 0.15f, 0.25f, -0.0f};
+    const int32_t cls[7] = {0, 2, 1, 0, 1, 2, 1};
+    /* positive: classes {0, 2, 0, 1, 2}: 0 and 2 twice, 1 once -> 0 (torch.mode's example) */
+    assert_int_equal(mw_explain_majority(w, cls, 7), 0);
+    const int32_t cls2[7] = {3, 2, 3, 5, 2, 2, 3}; /* {3, 2, 5, 2, 2}: 2 three times */
+    assert_int_equal(mw_explain_majority(w, cls2, 7), 2);
+    const int32_t cls3[7] = {9, 8, 0, 7, 6, 5, 0}; /* all once: the smallest, 5 */
+    assert_int_equal(mw_explain_majority(w, cls3, 7), 5);
+    const float none[3] = {0.0f, -1.0f, 0.0f};
+    assert_int_equal(mw_explain_majority(none, cls, 3), -1);
 }
 
 static void test_gauss_legendre(void **state) {
@@ -440,13 +464,10 @@ static void test_panels(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select),
-        cmocka_unit_test(test_support),
-        cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_gauss_legendre),
-        cmocka_unit_test(test_parts_match_whole),
-        cmocka_unit_test(test_attention_blocks),
-        cmocka_unit_test(test_panels),
+        cmocka_unit_test(test_select),           cmocka_unit_test(test_support),
+        cmocka_unit_test(test_metrics),          cmocka_unit_test(test_majority),
+        cmocka_unit_test(test_gauss_legendre),   cmocka_unit_test(test_parts_match_whole),
+        cmocka_unit_test(test_attention_blocks), cmocka_unit_test(test_panels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,10 +89,11 @@ static void test_explain_end_to_end(void **state) {
     cJSON *j = cJSON_Parse(text);
     free(text);
     assert_non_null(j);
-    const char *keys[4] = {"explanation_accuracy", "counterfactual_accuracy", "example_accuracy",
-                           "accuracy"};
+    const char *keys[6] = {"explanation_accuracy", "counterfactual_accuracy",
+                           "example_accuracy",     "accuracy",
+                           "mvo_accuracy",         "mvy_accuracy"};
     const cJSON *per = item(j, "per_repeat");
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 6; k++) {
         const cJSON *v = item(j, keys[k]);
         assert_true(cJSON_IsNumber(v) || cJSON_IsNull(v)); /* null: no such input */
         if (cJSON_IsNumber(v)) assert_true(v->valuedouble >= 0 && v->valuedouble <= 100);
@@ -100,6 +101,7 @@ static void test_explain_end_to_end(void **state) {
     }
     /* the model's own accuracy is always defined, and so is one of example/counterfactual */
     assert_true(cJSON_IsNumber(item(j, "accuracy")));
+    assert_true(cJSON_IsNumber(item(j, "mvo_accuracy")) && cJSON_IsNumber(item(j, "mvy_accuracy")));
     assert_true(cJSON_IsNumber(item(j, "example_accuracy")) ||
                 cJSON_IsNumber(item(j, "counterfactual_accuracy")));
     assert_int_equal((int)item(j, "test_inputs")->valuedouble, 200);

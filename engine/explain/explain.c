@@ -208,6 +208,15 @@ static mw_status explain_input(explain_ctx *c, mw_rng *r, int test_index, int or
 
 /* ---- the metrics over the test set ---------------------------------------------------- */
 
+/* The metrics in the order of explanations.json, index.html and the mean over repeats. */
+enum { METRICS = 6 };
+static double *metric_of(mw_explain_metrics *m, int k) {
+    double *at[METRICS] = {&m->explanation_accuracy, &m->counterfactual_accuracy,
+                           &m->example_accuracy,     &m->accuracy,
+                           &m->mvo_accuracy,         &m->mvy_accuracy};
+    return at[k];
+}
+
 static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
     mw_explainer *x = &c->x;
     const mw_dataset *test = c->t->test;
@@ -227,8 +236,9 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
     float *logits = malloc((size_t)(B > M ? B : M) * x->classes * sizeof *logits);
     float *weights = malloc((size_t)B * M * sizeof *weights);
     int32_t *pred = malloc((size_t)B * sizeof *pred), *mpred = malloc((size_t)M * sizeof *mpred);
+    int32_t *mlabel = malloc((size_t)M * sizeof *mlabel);
     mw_status s = test_enc && images && idx && mem && aux && mem_enc && aux_enc && logits &&
-                          weights && pred && mpred
+                          weights && pred && mpred && mlabel
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for the metrics");
     double work = (double)total * (R + 1), done = 0;
@@ -263,7 +273,9 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
             }
             if (s == MW_OK) {
                 explainer_argmax(logits, M, x->classes, mpred);
-                mw_explain_count(weights, n, M, pred, test->labels + start, mpred, &counts);
+                for (int j = 0; j < M; j++) /* for the MVY baseline alone */
+                    mlabel[j] = c->t->train->labels[mem[j]];
+                mw_explain_count(weights, n, M, pred, test->labels + start, mpred, mlabel, &counts);
             }
             done += n;
             report(c, "metrics", rep + 1, R, b + 1, batches, done, work);
@@ -275,37 +287,29 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
         out->repeats = R;
         out->test_inputs = total;
         /* the mean of the repeats; a metric undefined in a repeat (no such input) is left out */
-        double *mean[4] = {&out->mean.explanation_accuracy, &out->mean.counterfactual_accuracy,
-                           &out->mean.example_accuracy, &out->mean.accuracy};
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < METRICS; k++) {
             double sum = 0;
             int n = 0;
             for (int rep = 0; rep < R; rep++) {
-                const mw_explain_metrics *m = &out->per_repeat[rep];
-                double v = k == 0   ? m->explanation_accuracy
-                           : k == 1 ? m->counterfactual_accuracy
-                           : k == 2 ? m->example_accuracy
-                                    : m->accuracy;
+                double v = *metric_of(&out->per_repeat[rep], k);
                 if (!isnan(v)) sum += v, n++;
             }
-            *mean[k] = n ? sum / n : NAN;
+            *metric_of(&out->mean, k) = n ? sum / n : NAN;
         }
     }
     free(test_enc), free(images), free(idx), free(mem), free(aux), free(mem_enc), free(aux_enc);
-    free(logits), free(weights), free(pred), free(mpred);
+    free(logits), free(weights), free(pred), free(mpred), free(mlabel);
     return s;
 }
 
 /* ---- explanations.json and index.html ------------------------------------------------- */
 
-static const char *const metric_keys[4] = {"explanation_accuracy", "counterfactual_accuracy",
-                                           "example_accuracy", "accuracy"};
+static const char *const metric_keys[METRICS] = {"explanation_accuracy", "counterfactual_accuracy",
+                                                 "example_accuracy",     "accuracy",
+                                                 "mvo_accuracy",         "mvy_accuracy"};
 
 static double metric_at(const mw_explain_metrics *m, int k) {
-    return k == 0   ? m->explanation_accuracy
-           : k == 1 ? m->counterfactual_accuracy
-           : k == 2 ? m->example_accuracy
-                    : m->accuracy;
+    return *metric_of((mw_explain_metrics *)m, k);
 }
 
 static void add_number(cJSON *o, const char *key, double v) {
@@ -340,10 +344,10 @@ static mw_status write_json(const explain_ctx *c, const char *checkpoint,
     cJSON_AddNumberToObject(o, "seed", (double)c->opt.seed);
     cJSON_AddNumberToObject(o, "ig_steps", c->opt.ig_steps);
     if (sum->has_metrics) {
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < METRICS; k++)
             add_number(o, metric_keys[k], metric_at(&sum->mean, k));
         cJSON *per = cJSON_AddObjectToObject(o, "per_repeat");
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < METRICS; k++) {
             cJSON *arr = cJSON_AddArrayToObject(per, metric_keys[k]);
             for (int r = 0; r < sum->repeats; r++) {
                 double v = metric_at(&sum->per_repeat[r], k);
@@ -457,7 +461,8 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
     fprintf(f,
             ". Memory sets of %d images drawn from %s (%d images), seed %llu. A memory "
             "sample's predicted class is the model's prediction for it with a second "
-            "random memory set; labels of memory samples are never used.</p>\n",
+            "random memory set; labels of memory samples are used by the MVY baseline "
+            "alone.</p>\n",
             c->x.memory,
             c->opt.memory_source == MW_MEMORY_FROM_FULL_TRAIN
                 ? "every non-validation training image"
@@ -469,9 +474,13 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
         for (int r = 0; r < sum->repeats; r++)
             fprintf(f, "<th>pass %d</th>", r + 1);
         fprintf(f, "</tr>\n");
-        const char *labels[4] = {"explanation accuracy", "counterfactual accuracy",
-                                 "example accuracy", "model accuracy"};
-        for (int k = 0; k < 4; k++) {
+        const char *labels[METRICS] = {"explanation accuracy",
+                                       "counterfactual accuracy",
+                                       "example accuracy",
+                                       "model accuracy",
+                                       "majority vote of predictions (MVO)",
+                                       "majority vote of labels (MVY)"};
+        for (int k = 0; k < METRICS; k++) {
             fprintf(f, "<tr><td>%s</td>", labels[k]);
             html_metric_cell(f, metric_at(&sum->mean, k));
             for (int r = 0; r < sum->repeats; r++)
@@ -485,7 +494,10 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
             "the highest weight. Explanation accuracy: how often the prediction equals top's "
             "predicted class. Example accuracy: the model's accuracy on the inputs where it does "
             "(top is an explanation by example); counterfactual accuracy: on the inputs where it "
-            "does not (top is a counterfactual). A dash: no input of that kind.</p>\n",
+            "does not (top is a counterfactual). MVO and MVY, the paper's majority-vote "
+            "baselines: how often the most frequent predicted class (MVO) or true label (MVY) "
+            "of the memory samples with non-zero weight is the input's label. A dash: no input "
+            "of that kind.</p>\n",
             sum->test_inputs, c->x.test_head.batch, sum->repeats);
     }
     if (n > 0) {

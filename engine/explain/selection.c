@@ -45,11 +45,27 @@ static int argmax_first(const float *row, int n) {
     return best;
 }
 
+int mw_explain_majority(const float *weights, const int32_t *classes, int memory) {
+    int best = -1, best_count = 0;
+    for (int j = 0; j < memory; j++) {
+        if (!(weights[j] > 0)) continue;
+        int count = 0; /* O(support^2): the support is a handful of samples */
+        for (int k = 0; k < memory; k++)
+            count += weights[k] > 0 && classes[k] == classes[j];
+        if (count > best_count || (count == best_count && classes[j] < best))
+            best = classes[j], best_count = count;
+    }
+    return best;
+}
+
 void mw_explain_count(const float *weights, int n, int memory, const int32_t *predictions,
                       const int32_t *labels, const int32_t *memory_predictions,
-                      mw_explain_counts *c) {
+                      const int32_t *memory_labels, mw_explain_counts *c) {
     for (int i = 0; i < n; i++) {
-        int top = argmax_first(weights + (size_t)i * memory, memory);
+        const float *row = weights + (size_t)i * memory;
+        c->mvo_correct += mw_explain_majority(row, memory_predictions, memory) == labels[i];
+        c->mvy_correct += mw_explain_majority(row, memory_labels, memory) == labels[i];
+        int top = argmax_first(row, memory);
         bool right = predictions[i] == labels[i];
         bool agrees = memory_predictions[top] == predictions[i];
         c->inputs++;
@@ -75,6 +91,8 @@ mw_explain_metrics mw_explain_metrics_of(const mw_explain_counts *c) {
         .counterfactual_accuracy = percent(c->counterfactual_correct, c->counterfactual_inputs),
         .example_accuracy = percent(c->example_correct, c->example_inputs),
         .accuracy = percent(c->correct, c->inputs),
+        .mvo_accuracy = percent(c->mvo_correct, c->inputs),
+        .mvy_accuracy = percent(c->mvy_correct, c->inputs),
     };
     return m;
 }

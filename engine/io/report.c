@@ -61,7 +61,6 @@ static void print_duration(FILE *f, double s) {
         fprintf(f, "%d h %02d min", (int)(s / 3600), (int)(s / 60) % 60);
 }
 
-
 /* ---- ordering: Table 1 groups lines by (dataset, model), variants in the paper's order -- */
 
 static int variant_rank(const char *variant) {
@@ -654,9 +653,12 @@ static bool read_explanations(const char *path, cJSON **out, char *why, size_t c
 }
 
 static const char *const metric_keys[] = {"explanation_accuracy", "counterfactual_accuracy",
-                                          "example_accuracy", "accuracy"};
+                                          "example_accuracy",     "accuracy",
+                                          "mvo_accuracy",         "mvy_accuracy"};
 static const char *const metric_names[] = {"explanation accuracy", "counterfactual accuracy",
-                                           "example accuracy", "accuracy"};
+                                           "example accuracy",     "accuracy",
+                                           "majority vote (MVO)",  "majority vote (MVY)"};
+enum { REPORT_METRICS = sizeof metric_keys / sizeof metric_keys[0] };
 
 /* The run's explanation box: metrics, thumbnail and link, or notes on what is missing. */
 static void write_explanations(page *p, const mw_result_row *w) {
@@ -715,12 +717,13 @@ static void write_explanations(page *p, const mw_result_row *w) {
     if (root) {
         int shown = 0;
         bool bad = false;
-        for (int m = 0; m < 4; m++) {
+        for (int m = 0; m < REPORT_METRICS; m++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, metric_keys[m]);
             if (!v) continue;
             if (cJSON_IsNull(v)) { /* explain writes null for an accuracy over no input */
-                fprintf(f, "%s<tr><td>%s</td><td class=\"num\">&ndash; <span "
-                           "class=\"note\">(no such input)</span></td></tr>",
+                fprintf(f,
+                        "%s<tr><td>%s</td><td class=\"num\">&ndash; <span "
+                        "class=\"note\">(no such input)</span></td></tr>",
                         shown++ ? "" : "<table>", metric_names[m]);
                 continue;
             }

@@ -43,13 +43,22 @@ typedef struct mw_explain_counts {
     long explained;                                     /* prediction == top's predicted class */
     long example_inputs, example_correct;               /* top agrees: inputs, of them correct */
     long counterfactual_inputs, counterfactual_correct; /* top disagrees */
+    /* The majority-vote baselines (reference-spec 6.7, memory-wrap paper/eval_dir_mv.py):
+     * the input's label equals the most frequent predicted class (MVO) or true label (MVY)
+     * among the memory samples with weight > 0 (mw_explain_majority). */
+    long mvo_correct, mvy_correct;
 } mw_explain_counts;
 
-/* Adds n inputs: weights [n, memory], predictions and labels [n], memory_predictions
- * [memory]. */
+/* Adds n inputs: weights [n, memory], predictions and labels [n], memory_predictions and
+ * memory_labels (the memory samples' true labels) [memory]. */
 void mw_explain_count(const float *weights, int n, int memory, const int32_t *predictions,
                       const int32_t *labels, const int32_t *memory_predictions,
-                      mw_explain_counts *c);
+                      const int32_t *memory_labels, mw_explain_counts *c);
+
+/* The most frequent of `classes[j]` over the memory samples j with weights[j] > 0, ties to
+ * the smallest class (as torch.mode on the CPU, which the reference calls: its documented
+ * example gives 0 for [0, 2, 0, 1, 2]); -1 when no weight is positive. */
+int mw_explain_majority(const float *weights, const int32_t *classes, int memory);
 
 /* The metrics in percent. An accuracy over no inputs (no counterfactual input at all) is NaN,
  * which JSON output writes as null. */
@@ -58,6 +67,8 @@ typedef struct mw_explain_metrics {
     double counterfactual_accuracy; /* 100 * counterfactual_correct / counterfactual_inputs */
     double example_accuracy;        /* 100 * example_correct / example_inputs */
     double accuracy;                /* 100 * correct / inputs */
+    double mvo_accuracy;            /* 100 * mvo_correct / inputs */
+    double mvy_accuracy;            /* 100 * mvy_correct / inputs */
 } mw_explain_metrics;
 mw_explain_metrics mw_explain_metrics_of(const mw_explain_counts *c);
 
