@@ -62,6 +62,10 @@ int mw_cmd_eval(int argc, char **argv) {
         for (int r = 0; r < res.repeats; r++)
             cJSON_AddItemToArray(reps, cJSON_CreateNumber(res.repeat_accuracy[r]));
         cJSON_AddItemToObject(o, "repeats", reps);
+        if (res.has_majority) {
+            cJSON_AddNumberToObject(o, "mvo_accuracy", res.mvo_accuracy);
+            cJSON_AddNumberToObject(o, "mvy_accuracy", res.mvy_accuracy);
+        }
         cJSON_AddStringToObject(o, "device", mw_runtime_device(run.rt)->name);
         char *text = cJSON_Print(o);
         if (text) puts(text);
@@ -74,7 +78,10 @@ int mw_cmd_eval(int argc, char **argv) {
                res.repeats == 1 ? "" : "es");
         for (int r = 0; r < res.repeats; r++)
             printf(" %.2f", res.repeat_accuracy[r]);
-        printf(")\n");
+        printf(")");
+        if (res.has_majority)
+            printf("; majority votes MVO %.2f%%, MVY %.2f%%", res.mvo_accuracy, res.mvy_accuracy);
+        printf("\n");
     }
     if (s != MW_OK) fprintf(stderr, "memwrap eval: %s\n", mw_error_message());
     mw_close_run(&run);

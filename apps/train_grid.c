@@ -124,6 +124,9 @@ mw_status mw_grid_train(mw_grid *g, const mw_run_spec *spec, mw_result_row *row)
                            .n_epochs = res.n_epochs,
                            .epochs = res.epochs}; /* the row takes the log */
     memcpy(row->repeat_accuracy, res.repeat_accuracy, sizeof row->repeat_accuracy);
+    row->has_majority = res.has_majority;
+    row->mvo_accuracy = res.mvo_accuracy;
+    row->mvy_accuracy = res.mvy_accuracy;
     copy_text(row->dataset, sizeof row->dataset, g->t.run->dataset);
     copy_text(row->model, sizeof row->model, model);
     copy_text(row->variant, sizeof row->variant, variant);

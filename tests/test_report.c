@@ -287,6 +287,7 @@ static void test_grid_report(void **state) {
                                "90.00 ± 0.00 (1) | |\n"));
     assert_non_null(
         strstr(md, "| fashion-mnist | mobilenetv2 | memory | 86.00 ± 1.00 (2) | | |\n"));
+    assert_null(strstr(md, "Majority-vote")); /* no run recorded the baselines */
     free(md);
     mw_results_free(&r);
 }
@@ -408,7 +409,35 @@ static void test_results_round_trip(void **state) {
     assert_true(a->epochs[1].loss == 1.0 / 3 && a->epochs[2].epoch == 3 && a->epochs[2].lr == 1e-3);
     assert_int_equal(b->n_epochs, 2);
     assert_true(b->epochs[0].loss == -1);
+    assert_false(a->has_majority); /* none recorded: none read */
     mw_results_free(&back);
+
+    /* the majority-vote baselines travel with a memory run, and results.md gets their table
+     * (the mean and spread of each, as the accuracies') */
+    mw_result_row voted = row;
+    voted.run = 4, voted.has_majority = true, voted.mvo_accuracy = 70.5, voted.mvy_accuracy = 64.0;
+    TEST_OK(mw_results_load(dir, &r));
+    TEST_OK(mw_results_add(&r, &voted));
+    voted.run = 5, voted.mvo_accuracy = 72.5, voted.mvy_accuracy = 66.0;
+    TEST_OK(mw_results_add(&r, &voted));
+    TEST_OK(mw_results_write(&r, dir, NULL));
+    mw_results_free(&r);
+    TEST_OK(mw_results_load(dir, &back));
+    const mw_result_row *v = mw_results_find(&back, "fashion-mnist", "resnet18", "memory", 500, 4);
+    assert_non_null(v);
+    assert_true(v->has_majority && v->mvo_accuracy == 70.5 && v->mvy_accuracy == 64.0);
+    char *md = mw_results_markdown(&back);
+    assert_non_null(strstr(md, "## Majority-vote baselines"));
+    assert_non_null(strstr(md, "| fashion-mnist | resnet18 | memory MVO | 71.50 ± 1.00 (2) |\n"));
+    assert_non_null(strstr(md, "| fashion-mnist | resnet18 | memory MVY | 65.00 ± 1.00 (2) |\n"));
+    assert_non_null(strstr(md, "| fashion-mnist | resnet18 | memory | 81.25 ± 0.00 (4) |\n"));
+    free(md);
+    mw_results_free(&back);
+    TEST_OK(mw_report_write(dir)); /* and the run's card in the report */
+    char *html = read_report(dir);
+    assert_non_null(strstr(html, "<dt>majority votes</dt><dd>MVO 70.50 %, MVY 64.00 %</dd>"));
+    assert_int_equal(count(html, NULL, "<dt>majority votes</dt>"), 2);
+    free(html);
 
     /* written before "epochs" and "repeat_accuracy" existed */
     write_text(dir, "results.json",

@@ -46,7 +46,8 @@ static bool has_resume_file(const char *dir) {
     if (!d) return false;
     struct dirent *e;
     bool found = false;
-    while ((e = readdir(d)) && !found) found = strstr(e->d_name, ".resume.safetensors") != NULL;
+    while ((e = readdir(d)) && !found)
+        found = strstr(e->d_name, ".resume.safetensors") != NULL;
     closedir(d);
     return found;
 }
@@ -55,17 +56,25 @@ static void assert_same_results(const mw_results *a, const mw_results *b) {
     assert_int_equal(a->count, b->count);
     for (int i = 0; i < a->count; i++) {
         const mw_result_row *x = &a->rows[i];
-        const mw_result_row *y = mw_results_find(b, x->dataset, x->model, x->variant,
-                                                 x->train_examples, x->run);
+        const mw_result_row *y =
+            mw_results_find(b, x->dataset, x->model, x->variant, x->train_examples, x->run);
         assert_non_null(y);
         if (x->accuracy != y->accuracy) {
-            print_error("%s/%s run %d: %.4f uninterrupted, %.4f after kill and resume\n",
-                        x->model, x->variant, x->run, x->accuracy, y->accuracy);
+            print_error("%s/%s run %d: %.4f uninterrupted, %.4f after kill and resume\n", x->model,
+                        x->variant, x->run, x->accuracy, y->accuracy);
             fail();
         }
         assert_int_equal(x->repeats, y->repeats);
         for (int k = 0; k < x->repeats; k++)
             assert_true(x->repeat_accuracy[k] == y->repeat_accuracy[k]);
+        /* the majority-vote baselines: memory variants only, reproducible as the accuracy */
+        assert_true(x->has_majority == (strcmp(x->variant, "std") != 0));
+        assert_true(y->has_majority == x->has_majority);
+        if (x->has_majority) {
+            assert_true(x->mvo_accuracy >= 0 && x->mvo_accuracy <= 100);
+            assert_true(x->mvy_accuracy >= 0 && x->mvy_accuracy <= 100);
+            assert_true(x->mvo_accuracy == y->mvo_accuracy && x->mvy_accuracy == y->mvy_accuracy);
+        }
         assert_int_equal(x->n_epochs, y->n_epochs);
         for (int e = 0; e < x->n_epochs; e++)
             if (x->epochs[e].epoch != y->epochs[e].epoch ||
@@ -226,7 +235,8 @@ static const char *moment_of(const char *log) {
     char *text = read_text(log);
     if (!text) return "start-up";
     size_t n = strlen(text);
-    while (n > 0 && text[n - 1] == '\n') text[--n] = '\0';
+    while (n > 0 && text[n - 1] == '\n')
+        text[--n] = '\0';
     const char *last = strrchr(text, '\n');
     last = last ? last + 1 : text;
     /* progress lines come at the end of an epoch or an evaluation pass */
@@ -309,7 +319,8 @@ static void test_grid_crash_safety(void **state) {
     unsigned seed = env_seed ? (unsigned)strtoul(env_seed, NULL, 10) : (unsigned)time(NULL);
     srand(seed);
     print_message("kill moments drawn with seed %u (MEMWRAP_TEST_SEED=%u repeats them); the "
-                  "uninterrupted grid took %.1f s\n", seed, seed, grid_s);
+                  "uninterrupted grid took %.1f s\n",
+                  seed, seed, grid_s);
     const char *moments[20];
     int kills = 0, rounds = 0;
     while (kills < want_kills) {
@@ -340,12 +351,12 @@ static void test_grid_crash_safety(void **state) {
                 }
                 /* ... and never trained again */
                 char trained[256];
-                snprintf(trained, sizeof trained, "%s/%s n=%ld run %d: epoch", x->model,
-                         x->variant, x->train_examples, x->run);
+                snprintf(trained, sizeof trained, "%s/%s n=%ld run %d: epoch", x->model, x->variant,
+                         x->train_examples, x->run);
                 char *attempt_log = read_text(log);
                 if (attempt_log && strstr(attempt_log, trained)) {
-                    print_error("%s: attempt %d trained the finished run %s/%s run %d again\n",
-                                dir, attempt, x->model, x->variant, x->run);
+                    print_error("%s: attempt %d trained the finished run %s/%s run %d again\n", dir,
+                                attempt, x->model, x->variant, x->run);
                     fail();
                 }
                 free(attempt_log);
@@ -376,7 +387,8 @@ static void test_grid_crash_safety(void **state) {
                            "explanation", "between runs", "in a write"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         int n = 0;
-        for (int i = 0; i < kills; i++) n += strcmp(moments[i], names[k]) == 0;
+        for (int i = 0; i < kills; i++)
+            n += strcmp(moments[i], names[k]) == 0;
         print_message("  killed %-12s %d time%s\n", names[k], n, n == 1 ? "" : "s");
     }
     print_message("  in %d grid%s, each finished with the uninterrupted results\n", rounds,

@@ -115,6 +115,11 @@ mw_status mw_results_load(const char *dir, mw_results *r) {
         const cJSON *count = cJSON_GetObjectItemCaseSensitive(it, "train_count");
         row.seconds = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
         row.train_count = cJSON_IsNumber(count) ? count->valueint : 0;
+        const cJSON *mvo = cJSON_GetObjectItemCaseSensitive(it, "mvo_accuracy");
+        const cJSON *mvy = cJSON_GetObjectItemCaseSensitive(it, "mvy_accuracy");
+        row.has_majority = cJSON_IsNumber(mvo) && cJSON_IsNumber(mvy); /* optional */
+        if (row.has_majority)
+            row.mvo_accuracy = mvo->valuedouble, row.mvy_accuracy = mvy->valuedouble;
         s = read_run_logs(path, it, &row);
         if (s == MW_OK) s = mw_results_add(r, &row);
         free(row.epochs);
@@ -152,9 +157,8 @@ mw_status mw_results_add(mw_results *r, const mw_result_row *row) {
         if (!log) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for results");
         memcpy(log, row->epochs, (size_t)row->n_epochs * sizeof *log);
     }
-    mw_result_row *same = (mw_result_row *)mw_results_find(r, row->dataset, row->model,
-                                                           row->variant, row->train_examples,
-                                                           row->run);
+    mw_result_row *same = (mw_result_row *)mw_results_find(
+        r, row->dataset, row->model, row->variant, row->train_examples, row->run);
     if (!same && r->count == r->capacity) {
         int cap = r->capacity ? 2 * r->capacity : 16;
         mw_result_row *rows = realloc(r->rows, (size_t)cap * sizeof *rows);
@@ -191,6 +195,10 @@ static cJSON *row_json(const mw_result_row *w) {
     cJSON_AddStringToObject(o, "device", w->device);
     cJSON_AddStringToObject(o, "commit", w->commit);
     cJSON_AddStringToObject(o, "checkpoint", w->checkpoint);
+    if (w->has_majority) {
+        cJSON_AddNumberToObject(o, "mvo_accuracy", w->mvo_accuracy);
+        cJSON_AddNumberToObject(o, "mvy_accuracy", w->mvy_accuracy);
+    }
     cJSON *reps = cJSON_AddArrayToObject(o, "repeat_accuracy");
     for (int k = 0; k < w->repeats; k++)
         cJSON_AddItemToArray(reps, cJSON_CreateNumber(w->repeat_accuracy[k]));
@@ -222,14 +230,32 @@ static long size_key(long size) {
     return size < 0 ? LONG_MAX : size;
 }
 
+/* The value a table shows of a row, and whether the row has it. */
+typedef enum table_value { VALUE_ACCURACY = 0, VALUE_MVO, VALUE_MVY } table_value;
+
+static bool row_value(const mw_result_row *w, table_value v, double *out) {
+    if (v != VALUE_ACCURACY && !w->has_majority) return false;
+    *out = v == VALUE_ACCURACY ? w->accuracy : v == VALUE_MVO ? w->mvo_accuracy : w->mvy_accuracy;
+    return true;
+}
+
+static mw_status table_make(const mw_results *r, table_value value, mw_results_table *t);
+
 mw_status mw_results_table_make(const mw_results *r, mw_results_table *t) {
+    return table_make(r, VALUE_ACCURACY, t);
+}
+
+/* The Table-1 grouping of the rows that have `value`. */
+static mw_status table_make(const mw_results *r, table_value value, mw_results_table *t) {
     memset(t, 0, sizeof *t);
+    double x;
     int n = r->count ? r->count : 1;
     t->sizes = malloc((size_t)n * sizeof *t->sizes);
     t->lines = malloc((size_t)n * sizeof *t->lines);
     if (!t->sizes || !t->lines) goto oom;
     for (int i = 0; i < r->count; i++) {
         const mw_result_row *w = &r->rows[i];
+        if (!row_value(w, value, &x)) continue;
         int k = 0;
         while (k < t->n_sizes && t->sizes[k] != w->train_examples)
             k++;
@@ -253,13 +279,15 @@ mw_status mw_results_table_make(const mw_results *r, mw_results_table *t) {
             mw_result_cell *c = &t->cells[(size_t)l * (size_t)t->n_sizes + (size_t)k];
             double sum = 0, sq = 0;
             for (int i = 0; i < r->count; i++)
-                if (same_line(&r->rows[i], t->lines[l]) && r->rows[i].train_examples == t->sizes[k])
-                    sum += r->rows[i].accuracy, c->n++;
+                if (same_line(&r->rows[i], t->lines[l]) &&
+                    r->rows[i].train_examples == t->sizes[k] && row_value(&r->rows[i], value, &x))
+                    sum += x, c->n++;
             if (c->n == 0) continue;
             c->mean = sum / c->n;
             for (int i = 0; i < r->count; i++) /* two passes: no cancellation in the spread */
-                if (same_line(&r->rows[i], t->lines[l]) && r->rows[i].train_examples == t->sizes[k])
-                    sq += (r->rows[i].accuracy - c->mean) * (r->rows[i].accuracy - c->mean);
+                if (same_line(&r->rows[i], t->lines[l]) &&
+                    r->rows[i].train_examples == t->sizes[k] && row_value(&r->rows[i], value, &x))
+                    sq += (x - c->mean) * (x - c->mean);
             c->std = sqrt(sq / c->n);
         }
     return MW_OK;
@@ -275,44 +303,83 @@ void mw_results_table_free(mw_results_table *t) {
     memset(t, 0, sizeof *t);
 }
 
+/* Bounded appends to a markdown buffer (snprintf semantics: `used` may pass `cap`, which
+ * the caller checks at the end). */
+typedef struct md_buffer {
+    char *text;
+    size_t used, cap;
+} md_buffer;
+
+#define OUT(b, ...)                                                                                \
+    ((b)->used += (size_t)snprintf((b)->text + (b)->used,                                          \
+                                   (b)->used < (b)->cap ? (b)->cap - (b)->used : 0, __VA_ARGS__))
+
+static void table_header(md_buffer *b, const mw_results_table *t) {
+    OUT(b, "| dataset | model | variant |");
+    for (int k = 0; k < t->n_sizes; k++) {
+        if (t->sizes[k] < 0)
+            OUT(b, " full |");
+        else
+            OUT(b, " %ld |", t->sizes[k]);
+    }
+    OUT(b, "\n|---|---|---|");
+    for (int k = 0; k < t->n_sizes; k++)
+        OUT(b, "---|");
+    OUT(b, "\n");
+}
+
+/* One line per (dataset, model, variant), its variant followed by `suffix`. */
+static void table_rows(md_buffer *b, const mw_results_table *t, const char *suffix) {
+    for (int l = 0; l < t->n_lines; l++) {
+        const mw_result_row *w = t->lines[l];
+        OUT(b, "| %s | %s | %s%s |", w->dataset, w->model, w->variant, suffix);
+        for (int k = 0; k < t->n_sizes; k++) {
+            const mw_result_cell *c = mw_results_table_cell(t, l, k);
+            if (c->n == 0)
+                OUT(b, " |");
+            else
+                OUT(b, " %.2f ± %.2f (%d) |", c->mean, c->std, c->n);
+        }
+        OUT(b, "\n");
+    }
+}
+
 char *mw_results_markdown(const mw_results *r) {
-    mw_results_table t;
+    mw_results_table t, mvo, mvy;
     if (mw_results_table_make(r, &t) != MW_OK) return NULL;
-    size_t cap = 4096 + (size_t)t.n_lines * (size_t)(t.n_sizes + 1) * 128, used = 0;
-    char *md = malloc(cap);
-    if (!md) {
+    if (table_make(r, VALUE_MVO, &mvo) != MW_OK) {
         mw_results_table_free(&t);
         return NULL;
     }
-#define OUT(...) used += (size_t)snprintf(md + used, used < cap ? cap - used : 0, __VA_ARGS__)
-    OUT("# Results\n\nTest accuracy (%%), mean ± std (population) over runs, as the paper's "
-        "Table 1; the number of runs in brackets.\n\n| dataset | model | variant |");
-    for (int k = 0; k < t.n_sizes; k++) {
-        if (t.sizes[k] < 0)
-            OUT(" full |");
-        else
-            OUT(" %ld |", t.sizes[k]);
+    if (table_make(r, VALUE_MVY, &mvy) != MW_OK) {
+        mw_results_table_free(&t);
+        mw_results_table_free(&mvo);
+        return NULL;
     }
-    OUT("\n|---|---|---|");
-    for (int k = 0; k < t.n_sizes; k++)
-        OUT("---|");
-    OUT("\n");
-    for (int l = 0; l < t.n_lines; l++) {
-        const mw_result_row *w = t.lines[l];
-        OUT("| %s | %s | %s |", w->dataset, w->model, w->variant);
-        for (int k = 0; k < t.n_sizes; k++) {
-            const mw_result_cell *c = mw_results_table_cell(&t, l, k);
-            if (c->n == 0)
-                OUT(" |");
-            else
-                OUT(" %.2f ± %.2f (%d) |", c->mean, c->std, c->n);
+    md_buffer b = {NULL, 0,
+                   8192 + (size_t)(t.n_lines + 2 * mvo.n_lines) * (size_t)(t.n_sizes + 1) * 128};
+    b.text = malloc(b.cap);
+    if (b.text) {
+        OUT(&b, "# Results\n\nTest accuracy (%%), mean ± std (population) over runs, as the "
+                "paper's Table 1; the number of runs in brackets.\n\n");
+        table_header(&b, &t);
+        table_rows(&b, &t, "");
+        if (mvo.n_lines > 0) {
+            OUT(&b, "\n## Majority-vote baselines\n\nThe paper's baselines over the same "
+                    "evaluation of each memory-variant run: the most frequent predicted class "
+                    "(MVO) or true label (MVY) of the memory samples with non-zero weight, "
+                    "taken as the prediction.\n\n");
+            table_header(&b, &mvo);
+            table_rows(&b, &mvo, " MVO");
+            table_rows(&b, &mvy, " MVY");
         }
-        OUT("\n");
+        if (b.used >= b.cap) b.text[b.cap - 1] = '\0';
     }
 #undef OUT
-    if (used >= cap) md[cap - 1] = '\0';
     mw_results_table_free(&t);
-    return md;
+    mw_results_table_free(&mvo);
+    mw_results_table_free(&mvy);
+    return b.text;
 }
 
 mw_status mw_results_write(const mw_results *r, const char *dir, const char *config_json) {
@@ -321,7 +388,8 @@ mw_status mw_results_write(const mw_results *r, const char *dir, const char *con
         cJSON *cfg = cJSON_Parse(config_json);
         if (cfg) cJSON_AddItemToObject(root, "config", cfg);
     }
-    for (int i = 0; i < r->count; i++) cJSON_AddItemToArray(runs, row_json(&r->rows[i]));
+    for (int i = 0; i < r->count; i++)
+        cJSON_AddItemToArray(runs, row_json(&r->rows[i]));
     cJSON_AddItemToObject(root, "runs", runs);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

@@ -203,6 +203,70 @@ static mw_status load_resume(const char *path, mw_exec *ex, mw_sgd *sgd, mw_rng 
 
 /* ---- evaluation ---------------------------------------------------------------------- */
 
+/* The paper's majority-vote baselines during a memory variant's evaluation (reference-spec
+ * 6.7, memory-wrap paper/eval_dir_mv.py): for each test batch, the memory samples' own
+ * predictions, each against a second memory set as the reference draws it, and their true
+ * labels; mw_explain_count takes the votes of the samples with weight > 0. The second sets
+ * come from streams of their own, so the accuracy's draws are those of an evaluation
+ * without the baselines. */
+typedef struct majority_votes {
+    int memory;
+    float *weights; /* [batch, memory] content weights of the batch */
+    int32_t *pred;  /* [batch] the batch's predictions */
+    int32_t *aux, *mpred, *mlabel;
+    uint8_t *aux_flips;
+    float *aux_enc, *mlogits;
+    mw_rng aux_rng, aux_flip_rng;
+} majority_votes;
+
+static void majority_free(majority_votes *v) {
+    free(v->weights), free(v->pred), free(v->aux), free(v->mpred), free(v->mlabel);
+    free(v->aux_flips), free(v->aux_enc), free(v->mlogits);
+    memset(v, 0, sizeof *v);
+}
+
+/* memory 0: a std model, predictions only. */
+static mw_status majority_init(majority_votes *v, int memory, int batch, int dim, int classes,
+                               int run) {
+    memset(v, 0, sizeof *v);
+    v->memory = memory;
+    size_t m = memory ? (size_t)memory : 1;
+    v->pred = malloc((size_t)batch * sizeof *v->pred);
+    v->weights = memory ? malloc((size_t)batch * m * sizeof *v->weights) : NULL;
+    v->aux = malloc(m * sizeof *v->aux);
+    v->mpred = malloc(m * sizeof *v->mpred);
+    v->mlabel = malloc(m * sizeof *v->mlabel);
+    v->aux_flips = malloc(m);
+    v->aux_enc = malloc(m * (size_t)dim * sizeof *v->aux_enc);
+    v->mlogits = malloc(m * (size_t)classes * sizeof *v->mlogits);
+    if (!v->pred || (memory && !v->weights) || !v->aux || !v->mpred || !v->mlabel ||
+        !v->aux_flips || !v->aux_enc || !v->mlogits) {
+        majority_free(v);
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory evaluating");
+    }
+    mw_rng_seed(&v->aux_rng, (uint64_t)run + 0x5EED0001ull, MW_RNG_MEMORY);
+    mw_rng_seed(&v->aux_flip_rng, (uint64_t)run + 0x5EED0001ull, MW_RNG_AUGMENT);
+    return MW_OK;
+}
+
+/* Counts the votes of a batch of n inputs (v->weights and v->pred filled by the head run)
+ * whose memory set was midx, encoded as mem_enc. */
+static mw_status majority_batch(majority_votes *v, mw_explainer *x, const run_data *d,
+                                const mw_dataset *train, const int32_t *midx, const float *mem_enc,
+                                int n, const int32_t *labels, mw_explain_counts *votes) {
+    const int M = v->memory;
+    MW_TRY(mw_protocol_draw_memory(&v->aux_rng, d->pool, d->pool_count, M, d->scratch, v->aux));
+    for (int i = 0; i < M; i++)
+        v->aux_flips[i] = d->memory_flips && mw_protocol_draw_flip(&v->aux_flip_rng);
+    MW_TRY(explainer_train_encodings(x, v->aux, v->aux_flips, M, v->aux_enc));
+    MW_TRY(explainer_head_run(x, &x->memory_head, mem_enc, M, v->aux_enc, v->mlogits, NULL));
+    explainer_argmax(v->mlogits, M, x->classes, v->mpred);
+    for (int j = 0; j < M; j++)
+        v->mlabel[j] = train->labels[midx[j]];
+    mw_explain_count(v->weights, n, M, v->pred, labels, v->mpred, v->mlabel, votes);
+    return MW_OK;
+}
+
 /* The protocol's evaluation (reference-spec 4) on the model as encoder and head parts: in eval
  * mode an image's encoding depends on nothing else, so the test set is encoded once and each
  * drawn memory image (mirrored or not) once, and every pass and memory draw then runs the head
@@ -237,8 +301,9 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     float *logits = malloc((size_t)batch * test->classes * sizeof *logits);
     int32_t *midx = malloc((size_t)(memory ? M : 1) * sizeof *midx);
     uint8_t *flips = malloc((size_t)(memory ? M : 1));
+    majority_votes mv;
     mw_status s = test_enc && images && mem_enc && logits && midx && flips
-                      ? MW_OK
+                      ? majority_init(&mv, memory ? M : 0, batch, dim, test->classes, spec->run)
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory evaluating");
     s = mw_collective_agree(group, s, "preparing the evaluation");
     double t0 = now_s(), sum = 0;
@@ -273,6 +338,7 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     mw_rng_seed(&flip_rng, (uint64_t)spec->run + 0x5EED0000ull, MW_RNG_AUGMENT);
     for (int r = 0; r < repeats && s == MW_OK; r++) {
         long correct = 0;
+        mw_explain_counts votes = {0};
         for (int b = 0; b < batches && s == MW_OK; b++) {
             int start = b * batch, n = total - start < batch ? total - start : batch;
             if (memory) {
@@ -284,12 +350,14 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
             }
             if (s == MW_OK)
                 s = explainer_head_run(&x, &x.test_head, test_enc + (size_t)start * dim, n, mem_enc,
-                                       logits, NULL);
+                                       logits, mv.weights);
             for (int i = 0; i < n && s == MW_OK; i++) {
-                int32_t best;
-                explainer_argmax(logits + (size_t)i * test->classes, 1, test->classes, &best);
-                correct += best == test->labels[start + i];
+                explainer_argmax(logits + (size_t)i * test->classes, 1, test->classes, &mv.pred[i]);
+                correct += mv.pred[i] == test->labels[start + i];
             }
+            if (s == MW_OK && memory)
+                s = majority_batch(&mv, &x, d, t->train, midx, mem_enc, n, test->labels + start,
+                                   &votes);
             mw_progress p = {.spec = spec,
                              .epoch = r + 1,
                              .epochs = repeats,
@@ -302,12 +370,16 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
         }
         out->repeat_accuracy[r] = 100.0 * (double)correct / total;
         sum += out->repeat_accuracy[r];
+        out->mvo_accuracy += 100.0 * (double)votes.mvo_correct / total / repeats;
+        out->mvy_accuracy += 100.0 * (double)votes.mvy_correct / total / repeats;
     }
     if (s == MW_OK) {
         out->repeats = repeats;
         out->accuracy = sum / repeats;
+        out->has_majority = memory;
     }
     explainer_free(&x);
+    majority_free(&mv);
     free(test_enc), free(images), free(mem_enc), free(logits), free(midx), free(flips);
     return s;
 }

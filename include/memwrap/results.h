@@ -29,12 +29,16 @@ typedef struct mw_result_row {
     char dataset[32], model[32], variant[32];
     long train_examples; /* -1: full */
     int run;
-    double accuracy;     /* percent, mean of the eval repeats */
+    double accuracy; /* percent, mean of the eval repeats */
     double seconds;
-    int train_count;     /* images in the run's subset */
+    int train_count; /* images in the run's subset */
     char device[128], commit[48], checkpoint[256];
     int repeats; /* 0 when unknown (older results.json) */
     double repeat_accuracy[MW_RESULT_MAX_REPEATS];
+    /* Memory variants: the majority-vote baselines of the same evaluation, percent
+     * ("mvo_accuracy", "mvy_accuracy"; memwrap/trainer.h); has_majority false otherwise. */
+    bool has_majority;
+    double mvo_accuracy, mvy_accuracy;
     /* The training log, ascending epochs (a run resumed from a resume file written before
      * the log existed starts at the resume epoch). In mw_results the rows own it; a row
      * passed to mw_results_add is only read (the log is copied). NULL when n_epochs is 0. */

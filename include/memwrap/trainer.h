@@ -86,6 +86,11 @@ typedef struct mw_run_result {
     double accuracy; /* percent, mean of the eval repeats */
     double repeat_accuracy[MW_RESULT_MAX_REPEATS];
     int repeats;
+    /* Memory variants: the paper's majority-vote baselines over the same evaluation (percent,
+     * mean of the repeats): the most frequent predicted class (MVO) or true label (MVY) of
+     * the memory samples with weight > 0, against the input's label (mw_explain_majority). */
+    bool has_majority;
+    double mvo_accuracy, mvy_accuracy;
     double seconds;         /* training + evaluation, this process */
     int resumed_from_epoch; /* 0 when trained from scratch */
     int train_count;        /* size of the subset */
