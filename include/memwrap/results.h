@@ -10,6 +10,8 @@
 #ifndef MEMWRAP_RESULTS_H
 #define MEMWRAP_RESULTS_H
 
+#include <stdbool.h>
+
 #include "memwrap/status.h"
 
 #ifdef __cplusplus
