@@ -71,6 +71,7 @@ static mw_status run_cells(mw_grid *g, const mw_collective *group, const char **
         if (s != MW_OK) break; /* the group agreed on it already */
         *stage = "writing results";
         if (writer) s = mw_grid_record(g, &spec, &row);
+        if (s == MW_OK) mw_grid_print_result(g, &spec, &row);
         free(row.epochs);
         if (s == MW_OK && writer) {
             *stage = "explaining";

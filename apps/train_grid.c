@@ -134,12 +134,16 @@ mw_status mw_grid_train(mw_grid *g, const mw_run_spec *spec, mw_result_row *row)
     copy_text(row->commit, sizeof row->commit, MEMWRAP_COMMIT);
     const char *slash = strrchr(res.checkpoint, '/');
     copy_text(row->checkpoint, sizeof row->checkpoint, slash ? slash + 1 : res.checkpoint);
-    if (!g->quiet)
-        fprintf(stderr, "%s[%d/%d] %s/%s n=%ld run %d: accuracy %.2f%% (%d images, %.0f s%s)\n",
-                g->who, g->index, g->total, model, variant, spec->train_examples, spec->run,
-                res.accuracy, res.train_count, res.seconds,
-                res.resumed_from_epoch ? ", resumed" : "");
+    g->resumed = res.resumed_from_epoch > 0;
     return MW_OK;
+}
+
+void mw_grid_print_result(const mw_grid *g, const mw_run_spec *spec, const mw_result_row *row) {
+    if (g->quiet) return;
+    fprintf(stderr, "%s[%d/%d] %s/%s n=%ld run %d: accuracy %.2f%% (%d images, %.0f s%s)\n", g->who,
+            g->index, g->total, spec->model.name, mw_variant_name(spec->variant),
+            spec->train_examples, spec->run, row->accuracy, row->train_count, row->seconds,
+            g->resumed ? ", resumed" : "");
 }
 
 /* The results in the grid's order whatever order the runs finished in (over several

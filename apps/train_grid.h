@@ -23,6 +23,7 @@ typedef struct mw_grid {
     bool tty;           /* progress updated in place (a terminal) */
     bool quiet;         /* no progress lines (the other processes of a data-parallel group) */
     char who[32];       /* progress lines' prefix: "" alone, "rank 2: " in a group */
+    bool resumed;       /* the last run mw_grid_train trained was resumed */
     /* Called at every progress report: how rank 0 answers the other ranks while it trains */
     void (*serve)(void *user);
     void *serve_user;
@@ -41,8 +42,12 @@ typedef enum mw_cell_work { MW_CELL_DONE = 0, MW_CELL_EXPLAIN, MW_CELL_TRAIN } m
 mw_cell_work mw_grid_cell_work(const mw_grid *g, const mw_run_spec *spec);
 
 /* Trains a cell's run (resuming it where a resume file is) into `row`, whose training log is
- * malloc'd (free it with free(row->epochs)), and prints its accuracy line. */
+ * malloc'd (free it with free(row->epochs)). */
 mw_status mw_grid_train(mw_grid *g, const mw_run_spec *spec, mw_result_row *row);
+
+/* The run's accuracy line, once its result is recorded (a kill before leaves the run to be
+ * evaluated again, and the line would have said it was done). */
+void mw_grid_print_result(const mw_grid *g, const mw_run_spec *spec, const mw_result_row *row);
 
 /* Adds the row of `spec`'s run to the results (in grid order), writes results.json and
  * results.md, then removes the run's resume file: the writer's part. */

@@ -172,6 +172,7 @@ static mw_status root(mw_grid *g, const mw_world *w, const char **stage) {
         if (s == MW_OK && sc.work[k] == MW_CELL_TRAIN) {
             *stage = "writing results";
             s = mw_grid_record(g, &spec, &row);
+            if (s == MW_OK) mw_grid_print_result(g, &spec, &row);
         }
         free(row.epochs);
         if (s == MW_OK) {
@@ -236,6 +237,7 @@ static mw_status worker(mw_grid *g, const char **stage) {
         if (a.work == MW_CELL_TRAIN) {
             tell_root(&m, &m.row);
             free(m.row.epochs);
+            m.row.epochs = NULL;
             int32_t code;
             *stage = "waiting for rank 0 to record the result";
             wait_message(0, TAG_RECORDED, &st);
@@ -243,6 +245,7 @@ static mw_status worker(mw_grid *g, const char **stage) {
             if (code != MW_OK)
                 return mw_error_set(MW_ERR_GROUP, "rank 0 could not record this rank's result "
                                                   "(its message is in its output)");
+            mw_grid_print_result(g, &spec, &m.row);
         }
         *stage = "explaining";
         s = mw_grid_explain(g, &spec);
