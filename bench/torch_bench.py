@@ -40,7 +40,7 @@ def timed_steps(step, warmup, steps):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="mobilenetv2",
-                   choices=["mobilenetv2", "resnet18", "efficientnet_b0"])
+                   choices=sorted(encoders.ENCODERS))
     p.add_argument("--variant", default="encoder_memory",
                    choices=["std", "memory", "encoder_memory"])
     p.add_argument("--batch", type=int, default=128)

@@ -1,14 +1,17 @@
-/* Average pooling (k x k, stride k, no padding) and the squeeze-excitation channel scaling on
- * channel-major maps [C, N, H, W]: every (c, n) pair owns one contiguous H·W plane. */
+/* Average pooling (k x k, stride k, no padding, floor mode), max pooling and the squeeze-excitation
+ * channel scaling on channel-major maps [C, N, H, W]: every (c, n) pair owns one contiguous
+ * H·W plane. */
 
 /* One work-item per band of k input rows (one output row), so that the index arithmetic,
- * integer divisions that cost more than the data on CPUs, happens once per band. */
+ * integer divisions that cost more than the data on CPUs, happens once per band. Floor mode:
+ * rows and columns past the last whole window are not read. */
 __kernel void avg_pool_f32(__global const float *x, __global float *y, const uint planes,
                            const uint height, const uint width, const uint k) {
     uint oh = height / k, ow = width / k;
     uint band = get_global_id(0);
     if (band >= planes * oh) return;
-    __global const float *in = x + (size_t)band * k * width; /* band-th group of k rows */
+    uint plane = band / oh, oy = band % oh;
+    __global const float *in = x + ((size_t)plane * height + oy * k) * width;
     __global float *out = y + (size_t)band * ow;
     float inv = 1.0f / (float)(k * k);
     for (uint ox = 0; ox < ow; ox++) {
@@ -19,20 +22,26 @@ __kernel void avg_pool_f32(__global const float *x, __global float *y, const uin
     }
 }
 
-/* The same bands: each window's gradient, shared equally by its k x k inputs. */
+/* The same bands: each window's gradient, shared equally by its k x k inputs; the values no
+ * window reads (floor mode) get 0, written by the band beside or above them. */
 __kernel void avg_pool_bwd_f32(__global const float *gy, __global float *gx, const uint planes,
                                const uint height, const uint width, const uint k) {
     uint oh = height / k, ow = width / k;
     uint band = get_global_id(0);
     if (band >= planes * oh) return;
+    uint plane = band / oh, oy = band % oh;
     __global const float *g = gy + (size_t)band * ow;
-    __global float *out = gx + (size_t)band * k * width;
+    __global float *out = gx + ((size_t)plane * height + oy * k) * width;
     float inv = 1.0f / (float)(k * k);
-    for (uint ox = 0; ox < ow; ox++) {
-        float v = g[ox] * inv;
-        for (uint dy = 0; dy < k; dy++)
+    for (uint dy = 0; dy < k; dy++) {
+        for (uint ox = 0; ox < ow; ox++) {
+            float v = g[ox] * inv;
             for (uint dx = 0; dx < k; dx++) out[dy * width + ox * k + dx] = v;
+        }
+        for (uint xx = ow * k; xx < width; xx++) out[dy * width + xx] = 0.0f;
     }
+    if (oy + 1 == oh)
+        for (uint i = k * width; i < (height - oy * k) * width; i++) out[i] = 0.0f;
 }
 
 /* One work-item per plane: y = x · s[plane]. Planes of a multiple of 16 elements go as
@@ -77,4 +86,64 @@ __kernel void scale_channels_bwd_f32(__global const float *gy, __global const fl
         }
     }
     gs[p] = dot;
+}
+
+/* Max pooling, k x k windows at `stride` with implicit −∞ padding (floor mode): one
+ * work-item per output row. argmax keeps, as a float (exact below 2^24), the position
+ * y·width + x of each window's first largest value, the one PyTorch's gradient goes to. */
+__kernel void max_pool_f32(__global const float *x, __global float *y, __global float *argmax,
+                           const uint planes, const uint height, const uint width, const uint k,
+                           const uint stride, const uint padding) {
+    uint oh = (height + 2 * padding - k) / stride + 1, ow = (width + 2 * padding - k) / stride + 1;
+    uint row = get_global_id(0);
+    if (row >= planes * oh) return;
+    uint plane = row / oh, oy = row % oh;
+    __global const float *in = x + (size_t)plane * height * width;
+    int y0 = (int)(oy * stride) - (int)padding;
+    uint dy0 = y0 < 0 ? (uint)(-y0) : 0;
+    uint dy1 = min(k, height + padding - oy * stride); /* rows of the window inside the map */
+    for (uint ox = 0; ox < ow; ox++) {
+        int x0 = (int)(ox * stride) - (int)padding;
+        uint dx0 = x0 < 0 ? (uint)(-x0) : 0;
+        uint dx1 = min(k, width + padding - ox * stride);
+        float best = -INFINITY;
+        uint at = 0;
+        for (uint dy = dy0; dy < dy1; dy++)
+            for (uint dx = dx0; dx < dx1; dx++) {
+                uint i = (uint)(y0 + (int)dy) * width + (uint)(x0 + (int)dx);
+                float v = in[i];
+                if (v > best || isnan(v)) {
+                    best = v;
+                    at = i;
+                }
+            }
+        y[(size_t)row * ow + ox] = best;
+        argmax[(size_t)row * ow + ox] = (float)at;
+    }
+}
+
+/* One work-item per input row: each input value sums the gradients of the windows that
+ * cover it and chose it. */
+__kernel void max_pool_bwd_f32(__global const float *gy, __global const float *argmax,
+                               __global float *gx, const uint planes, const uint height,
+                               const uint width, const uint k, const uint stride,
+                               const uint padding) {
+    uint oh = (height + 2 * padding - k) / stride + 1, ow = (width + 2 * padding - k) / stride + 1;
+    uint row = get_global_id(0);
+    if (row >= planes * height) return;
+    uint plane = row / height, iy = row % height;
+    __global const float *g = gy + (size_t)plane * oh * ow;
+    __global const float *chosen = argmax + (size_t)plane * oh * ow;
+    /* windows oy with oy·stride − padding <= iy <= oy·stride − padding + k − 1 */
+    uint oy0 = iy + padding + 1 > k ? (iy + padding + 1 - k + stride - 1) / stride : 0;
+    uint oy1 = min(oh, (iy + padding) / stride + 1);
+    for (uint ix = 0; ix < width; ix++) {
+        uint ox0 = ix + padding + 1 > k ? (ix + padding + 1 - k + stride - 1) / stride : 0;
+        uint ox1 = min(ow, (ix + padding) / stride + 1);
+        float here = (float)(iy * width + ix), sum = 0.0f;
+        for (uint oy = oy0; oy < oy1; oy++)
+            for (uint ox = ox0; ox < ox1; ox++)
+                if (chosen[oy * ow + ox] == here) sum += g[oy * ow + ox];
+        gx[(size_t)row * width + ix] = sum;
+    }
 }

@@ -24,6 +24,7 @@ typedef struct bn_case {
     mw_activation act;
     bool unfused;     /* mw_batch_norm without activation, then mw_activate */
     int second_queue; /* queue of the second node */
+    float momentum;   /* 0: PyTorch's default 0.1 */
 } bn_case;
 
 /* Host data of one run: inputs before, results after. */
@@ -43,11 +44,12 @@ static size_t map_numel(const bn_case *bc) {
 }
 
 static int bn_node(const bn_case *bc, mw_graph *g, const bn_graph *b, int x) {
+    float momentum = bc->momentum > 0 ? bc->momentum : 0.1f;
     if (!bc->unfused)
-        return mw_batch_norm(g, x, b->gamma, b->beta, b->mean, b->var, b->count, 0.1f, 1e-5f,
+        return mw_batch_norm(g, x, b->gamma, b->beta, b->mean, b->var, b->count, momentum, 1e-5f,
                              bc->act);
-    int y =
-        mw_batch_norm(g, x, b->gamma, b->beta, b->mean, b->var, b->count, 0.1f, 1e-5f, MW_ACT_NONE);
+    int y = mw_batch_norm(g, x, b->gamma, b->beta, b->mean, b->var, b->count, momentum, 1e-5f,
+                          MW_ACT_NONE);
     return mw_activate(g, y, bc->act);
 }
 
@@ -309,10 +311,18 @@ static void check_pytorch_case(const char *prefix, const bn_case *bc, bool train
     bn_free(&want, true);
 }
 
-static const bn_case PYTORCH_SHAPE = {C, N, HW, HW, 1, MW_ACT_NONE, false, 0};
+static const bn_case PYTORCH_SHAPE = {C, N, HW, HW, 1, MW_ACT_NONE, false, 0, 0};
 
 static void test_train_matches_pytorch(void **state) {
     check_pytorch_case("bn_train", &PYTORCH_SHAPE, true, 1e-2f);
+}
+
+/* WideResNet's last batch norm, BatchNorm2d(momentum=0.9): the running statistics take 90%
+ * of the batch's. */
+static void test_momentum_matches_pytorch(void **state) {
+    bn_case momentum = PYTORCH_SHAPE;
+    momentum.momentum = 0.9f;
+    check_pytorch_case("bn_momentum", &momentum, true, 1e-2f);
 }
 
 /* Eval mode: running statistics normalise, stay as they were, and the counter too. */
@@ -375,7 +385,7 @@ static void test_fused_equals_unfused(void **state) {
     const mw_run_mode modes[] = {MW_RUN_FORWARD_BACKWARD, MW_RUN_EVAL_BACKWARD};
     mw_runtime *backends[2] = {test_runtime(), NULL};
     for (size_t a = 0; a < 3; a++) {
-        bn_case fused = {4, 3, 5, 7, 1, acts[a], false, 0}, unfused = fused;
+        bn_case fused = {4, 3, 5, 7, 1, acts[a], false, 0, 0}, unfused = fused;
         unfused.unfused = true;
         bn_data d;
         random_data(&fused, 60 + a, &d);
@@ -397,10 +407,10 @@ static void test_fused_equals_unfused(void **state) {
 
 static void check_row_lengths(size_t group) {
     const bn_case cases[] = {
-        {3, 3, 1, 1, 1, MW_ACT_SWISH, false, 0},   /* len 3 (2 would make gx exactly 0) */
-        {4, 5, 7, 7, 1, MW_ACT_SWISH, false, 0},   /* len 245 */
-        {2, 40, 16, 17, 1, MW_ACT_RELU, false, 0}, /* len 10880 */
-        {6, 4, 4, 4, 2, MW_ACT_NONE, false, 1},    /* len 64, two nodes on two queues */
+        {3, 3, 1, 1, 1, MW_ACT_SWISH, false, 0, 0},   /* len 3 (2 would make gx exactly 0) */
+        {4, 5, 7, 7, 1, MW_ACT_SWISH, false, 0, 0},   /* len 245 */
+        {2, 40, 16, 17, 1, MW_ACT_RELU, false, 0, 0}, /* len 10880 */
+        {6, 4, 4, 4, 2, MW_ACT_NONE, false, 1, 0},    /* len 64, two nodes on two queues */
     };
     const mw_run_mode modes[] = {MW_RUN_FORWARD_BACKWARD, MW_RUN_EVAL_BACKWARD};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -441,7 +451,7 @@ static void test_row_lengths(void **state) {
  * eval mode: a train forward alone and a forward+backward leave the same state; an eval
  * run leaves it untouched. */
 static void test_running_stats_move_once_per_forward(void **state) {
-    bn_case bc = {3, 4, 2, 2, 1, MW_ACT_RELU, false, 0};
+    bn_case bc = {3, 4, 2, 2, 1, MW_ACT_RELU, false, 0, 0};
     bn_data d;
     random_data(&bc, 80, &d);
     mw_runtime *backends[2] = {test_runtime(), NULL};
@@ -517,7 +527,7 @@ static void test_errors(void **state) {
 /* One value per channel: train mode fails as PyTorch does ("Expected more than 1 value per
  * channel when training"), eval mode works. */
 static void test_single_value_per_channel(void **state) {
-    bn_case bc = {3, 1, 1, 1, 1, MW_ACT_NONE, false, 0};
+    bn_case bc = {3, 1, 1, 1, 1, MW_ACT_NONE, false, 0, 0};
     bn_data d;
     random_data(&bc, 90, &d);
     mw_runtime *backends[2] = {test_runtime(), NULL};
@@ -538,6 +548,7 @@ static void test_single_value_per_channel(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_matches_pytorch),
+        cmocka_unit_test(test_momentum_matches_pytorch),
         cmocka_unit_test(test_eval_matches_pytorch),
         cmocka_unit_test(test_fused_activations_match_pytorch),
         cmocka_unit_test(test_two_nodes_share_state),

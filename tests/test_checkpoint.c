@@ -26,14 +26,23 @@ typedef struct model_exec {
     mw_exec *ex;
 } model_exec;
 
-static model_exec open_model(mw_variant v, int batch, int memory) {
-    mw_model_options o = {.encoder = &mw_encoder_mobilenetv2, .variant = v, .in_channels = 1,
-                          .image_size = 28, .classes = 10, .batch = batch, .memory = memory,
+static model_exec open_encoder_model(const mw_encoder *e, mw_variant v, int batch, int memory) {
+    mw_model_options o = {.encoder = e,
+                          .variant = v,
+                          .in_channels = 1,
+                          .image_size = 28,
+                          .classes = 10,
+                          .batch = batch,
+                          .memory = memory,
                           .dropout = -1};
     model_exec me = {0};
     TEST_OK(mw_model_build(&o, &me.m));
     TEST_OK(mw_exec_create(me.m.g, test_runtime(), &me.ex));
     return me;
+}
+
+static model_exec open_model(mw_variant v, int batch, int memory) {
+    return open_encoder_model(&mw_encoder_mobilenetv2, v, batch, memory);
 }
 
 static void close_model(model_exec *me) {
@@ -131,8 +140,12 @@ static void test_strict_loading_errors(void **state) {
     close_model(&mwm);
 
     /* other input channels: conv1.weight has the wrong shape */
-    mw_model_options o = {.encoder = &mw_encoder_mobilenetv2, .variant = MW_VARIANT_STD,
-                          .in_channels = 3, .image_size = 32, .classes = 10, .batch = 2,
+    mw_model_options o = {.encoder = &mw_encoder_mobilenetv2,
+                          .variant = MW_VARIANT_STD,
+                          .in_channels = 3,
+                          .image_size = 32,
+                          .classes = 10,
+                          .batch = 2,
                           .dropout = -1};
     mw_model m3;
     mw_exec *ex3 = NULL;
@@ -150,25 +163,30 @@ static void test_round_trip_through_pytorch(void **state) {
         print_message("[ skipped ] PyTorch with memorywrap is not installed here\n");
         skip();
     }
-    const char *variants[] = {"std", "encoder_memory"};
-    for (int k = 0; k < 2; k++) {
-        mw_variant v;
-        TEST_OK(mw_variant_from_name(variants[k], &v));
-        char out[512], back[512], cmd[2048];
-        path_of(out, sizeof out, "memwrap.safetensors");
-        path_of(back, sizeof back, "pytorch.safetensors");
-        model_exec a = open_model(v, 2, 3);
-        TEST_OK(mw_exec_init_params(a.ex, 21 + (uint64_t)k));
-        TEST_OK(mw_checkpoint_save(a.ex, out, NULL));
-        snprintf(cmd, sizeof cmd,
-                 "/usr/bin/python3 %s/../roundtrip_checkpoint.py %s %s --model mobilenetv2 "
-                 "--variant %s --in-channels 1",
-                 MEMWRAP_REFERENCE_DIR, out, back, variants[k]);
-        assert_int_equal(system(cmd), 0);
-        model_exec b = open_model(v, 2, 3);
-        TEST_OK(mw_checkpoint_load(b.ex, back));
-        assert_same_weights_and_close(&a, &b);
-    }
+    const mw_encoder *encoders[] = {&mw_encoder_mobilenetv2, &mw_encoder_googlenet,
+                                    &mw_encoder_densenet_cifar, &mw_encoder_shufflenetv2,
+                                    &mw_encoder_wrn28_10};
+    const char *variants[] = {"std", "memory", "encoder_memory"};
+    for (size_t e = 0; e < sizeof encoders / sizeof *encoders; e++)
+        for (int k = 0; k < 3; k++) {
+            if (e == 0 && k == 1) continue; /* MobileNetV2: std and Memory Wrap suffice */
+            mw_variant v;
+            TEST_OK(mw_variant_from_name(variants[k], &v));
+            char out[512], back[512], cmd[2048];
+            path_of(out, sizeof out, "memwrap.safetensors");
+            path_of(back, sizeof back, "pytorch.safetensors");
+            model_exec a = open_encoder_model(encoders[e], v, 2, 3);
+            TEST_OK(mw_exec_init_params(a.ex, 21 + (uint64_t)k));
+            TEST_OK(mw_checkpoint_save(a.ex, out, NULL));
+            snprintf(cmd, sizeof cmd,
+                     "/usr/bin/python3 %s/../roundtrip_checkpoint.py %s %s --model %s "
+                     "--variant %s --in-channels 1 >/dev/null",
+                     MEMWRAP_REFERENCE_DIR, out, back, encoders[e]->name, variants[k]);
+            assert_int_equal(system(cmd), 0);
+            model_exec b = open_encoder_model(encoders[e], v, 2, 3);
+            TEST_OK(mw_checkpoint_load(b.ex, back));
+            assert_same_weights_and_close(&a, &b);
+        }
 }
 
 /* `memwrap infer` gives the logits and content weights of a direct forward run. */
@@ -198,8 +216,9 @@ static void test_infer_cli(void **state) {
     TEST_OK(mw_exec_read(a.ex, a.m.content_weights, cw, sizeof cw));
     close_model(&a);
 
-    snprintf(cmd, sizeof cmd, "%s infer --model mobilenet --weights %s --input %s --memory %s "
-                              "--output %s 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "%s infer --model mobilenet --weights %s --input %s --memory %s "
+             "--output %s 2>/dev/null",
              MEMWRAP_CLI_PATH, weights, input, memory, output);
     assert_int_equal(system(cmd), 0);
     mw_safetensors *y = NULL;
@@ -213,12 +232,14 @@ static void test_infer_cli(void **state) {
     test_assert_close("infer content weights", got_w, cw, N * MEM, 1e-6);
 
     /* a Memory Wrap model without --memory, and a variant that contradicts the weights */
-    snprintf(cmd, sizeof cmd, "%s infer --model mobilenetv2 --weights %s --input %s --output %s "
-                              "2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "%s infer --model mobilenetv2 --weights %s --input %s --output %s "
+             "2>/dev/null",
              MEMWRAP_CLI_PATH, weights, input, output);
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);
-    snprintf(cmd, sizeof cmd, "%s infer --model mobilenetv2 --variant std --weights %s --input %s "
-                              "--memory %s --output %s 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "%s infer --model mobilenetv2 --variant std --weights %s --input %s "
+             "--memory %s --output %s 2>/dev/null",
              MEMWRAP_CLI_PATH, weights, input, memory, output);
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);
 }

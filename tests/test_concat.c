@@ -1,5 +1,6 @@
-/* Column concat and slice (whose gradient is pad, whose gradient is slice again): against
- * PyTorch, the reference backend, finite differences, and their shape errors. */
+/* Column concat and slice (whose gradient is pad, whose gradient is slice again), and the
+ * same for the channels of maps: against PyTorch, the reference backend, finite
+ * differences, and their shape errors. */
 #include "op_harness.h"
 
 #include <stdio.h>
@@ -25,6 +26,17 @@ static int build_slices_concat(mw_graph *g, const int *in, const void *ctx) {
     return mw_concat_cols(g, mw_concat_cols(g, tail, in[1]), head);
 }
 
+static int build_concat_channels(mw_graph *g, const int *in, const void *ctx) {
+    return mw_concat_channels(g, in[0], in[1]);
+}
+
+/* [x[4:8], x[0:4]] along channels: both halves of a split (ShuffleNet's), so x's gradient
+ * sums two pads, and swapped so that the whole is not the identity. */
+static int build_split_swap(mw_graph *g, const int *in, const void *ctx) {
+    return mw_concat_channels(g, mw_slice_channels(g, in[0], 4, 4),
+                              mw_slice_channels(g, in[0], 0, 4));
+}
+
 static void test_concat_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("ops.safetensors");
     float *in[] = {test_reference_f32(ref, "concat.a", 20),
@@ -36,6 +48,43 @@ static void test_concat_matches_pytorch(void **state) {
     op_spec spec = {2, {2, 2}, {{4, 5}, {4, 3}}, {MW_F32, MW_F32}, build_concat, NULL};
     op_check_both("concat", &spec, (void *const *)in, gy, y, want_grad, 1e-5, 1e-2f, 2e-3);
     free(in[0]), free(in[1]), free(y), free(gy), free(want_grad[0]), free(want_grad[1]);
+    mw_safetensors_free(ref);
+}
+
+/* torch.cat(dim=1) of NCHW maps, stored channel-major [C, N, H, W]. */
+static void test_concat_channels_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
+    enum { A = 3 * 2 * 4 * 4, B = 5 * 2 * 4 * 4 };
+    float *in[] = {test_reference_f32(ref, "cat_channels.a", A),
+                   test_reference_f32(ref, "cat_channels.b", B)};
+    float *y = test_reference_f32(ref, "cat_channels.y", A + B),
+          *gy = test_reference_f32(ref, "cat_channels.gy", A + B);
+    float *want_grad[] = {test_reference_f32(ref, "cat_channels.ga", A),
+                          test_reference_f32(ref, "cat_channels.gb", B)};
+    op_spec spec = {
+        2, {4, 4}, {{3, 2, 4, 4}, {5, 2, 4, 4}}, {MW_F32, MW_F32}, build_concat_channels, NULL};
+    op_check_both("concat_channels", &spec, (void *const *)in, gy, y, want_grad, 0, 1e-2f, 2e-3);
+    free(in[0]), free(in[1]), free(y), free(gy), free(want_grad[0]), free(want_grad[1]);
+    mw_safetensors_free(ref);
+}
+
+/* x[:, :4] and x[:, 4:] of NCHW maps, both used: PyTorch's y1, y2 and the summed gradient. */
+static void test_split_channels_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
+    enum { N = 8 * 2 * 3 * 3, H = N / 2 };
+    float *x = test_reference_f32(ref, "split_channels.x", N);
+    float *y1 = test_reference_f32(ref, "split_channels.y1", H),
+          *y2 = test_reference_f32(ref, "split_channels.y2", H);
+    float *g1 = test_reference_f32(ref, "split_channels.gy1", H),
+          *g2 = test_reference_f32(ref, "split_channels.gy2", H);
+    float *want_grad[] = {test_reference_f32(ref, "split_channels.gx", N)};
+    float y[N], gy[N];
+    memcpy(y, y2, sizeof y / 2), memcpy(y + H, y1, sizeof y / 2); /* swapped, as built */
+    memcpy(gy, g2, sizeof gy / 2), memcpy(gy + H, g1, sizeof gy / 2);
+    op_spec spec = {1, {4}, {{8, 2, 3, 3}}, {MW_F32}, build_split_swap, NULL};
+    void *inputs[] = {x};
+    op_check_both("split_channels", &spec, inputs, gy, y, want_grad, 0, 1e-2f, 2e-3);
+    free(x), free(y1), free(y2), free(g1), free(g2), free(want_grad[0]);
     mw_safetensors_free(ref);
 }
 
@@ -101,11 +150,26 @@ static void test_shape_errors(void **state) {
         assert_non_null(strstr(mw_graph_error(g), "outside a"));
         mw_graph_free(g);
     }
+
+    int64_t ma[4] = {3, 2, 4, 4}, mb[4] = {5, 2, 4, 5};
+    g = mw_graph_create();
+    a = mw_graph_input(g, "a", MW_F32, 4, ma), b = mw_graph_input(g, "b", MW_F32, 4, mb);
+    assert_int_equal(mw_concat_channels(g, a, b), -1);
+    assert_non_null(strstr(mw_graph_error(g), "same N, H and W"));
+    mw_graph_free(g);
+
+    g = mw_graph_create();
+    a = mw_graph_input(g, "a", MW_F32, 4, ma);
+    assert_int_equal(mw_slice_channels(g, a, 2, 2), -1);
+    assert_non_null(strstr(mw_graph_error(g), "channels [2, 4) outside maps a"));
+    mw_graph_free(g);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concat_matches_pytorch),
+        cmocka_unit_test(test_concat_channels_matches_pytorch),
+        cmocka_unit_test(test_split_channels_matches_pytorch),
         cmocka_unit_test(test_slice_against_reference),
         cmocka_unit_test(test_slices_and_concats),
         cmocka_unit_test(test_shape_errors),

@@ -1,5 +1,6 @@
-/* Layout changes: images <-> channel-major maps and pooled maps -> rows, as exact
- * permutations on both backends (values and gradients), and their shape errors. */
+/* Layout changes: images <-> channel-major maps, pooled maps -> rows and the channel
+ * shuffle, as exact permutations on both backends (values and gradients), against PyTorch
+ * where it has the op, and their shape errors. */
 #include "op_harness.h"
 
 #include <stdio.h>
@@ -12,6 +13,10 @@ static int build_images_to_maps(mw_graph *g, const int *in, const void *ctx) {
 
 static int build_maps_to_rows(mw_graph *g, const int *in, const void *ctx) {
     return mw_maps_to_rows(g, in[0]);
+}
+
+static int build_shuffle(mw_graph *g, const int *in, const void *ctx) {
+    return mw_channel_shuffle(g, in[0], *(const int *)ctx);
 }
 
 /* Both backends: out[b, a, p] == in[a, b, p] exactly, and the gradient is the inverse
@@ -63,6 +68,33 @@ static void test_maps_to_rows(void **state) {
     check_swap("maps_to_rows 1280x11", &wide, 1280, 11, 1);
 }
 
+/* A shuffle in g groups is the swap of [g, C/g, N·H·W]; its gradient the inverse shuffle. */
+static void test_channel_shuffle(void **state) {
+    const int two = 2, three = 3, one = 1;
+    op_spec spec = {1, {4}, {{6, 3, 5, 7}}, {MW_F32}, build_shuffle, &two};
+    check_swap("channel_shuffle 2 of 6", &spec, 2, 3, 105);
+    op_spec s3 = {1, {4}, {{12, 2, 2, 2}}, {MW_F32}, build_shuffle, &three};
+    check_swap("channel_shuffle 3 of 12", &s3, 3, 4, 8);
+    op_spec s1 = {1, {4}, {{4, 2, 1, 1}}, {MW_F32}, build_shuffle, &one};
+    check_swap("channel_shuffle 1 (identity)", &s1, 1, 4, 2);
+}
+
+/* ShuffleNetV2's ShuffleBlock: x.view(N, 2, C/2, H, W).permute(0, 2, 1, 3, 4) in PyTorch. */
+static void test_channel_shuffle_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
+    enum { N = 6 * 2 * 3 * 3 };
+    float *x = test_reference_f32(ref, "shuffle2.x", N),
+          *y = test_reference_f32(ref, "shuffle2.y", N);
+    float *gy = test_reference_f32(ref, "shuffle2.gy", N);
+    float *want_grad[] = {test_reference_f32(ref, "shuffle2.gx", N)};
+    const int two = 2;
+    op_spec spec = {1, {4}, {{6, 2, 3, 3}}, {MW_F32}, build_shuffle, &two};
+    void *inputs[] = {x};
+    op_check_both("channel_shuffle", &spec, inputs, gy, y, want_grad, 0, 0, 0);
+    free(x), free(y), free(gy), free(want_grad[0]);
+    mw_safetensors_free(ref);
+}
+
 static void test_shape_errors(void **state) {
     mw_graph *g = mw_graph_create();
     int64_t s4[4] = {3, 2, 4, 4}, s2[2] = {3, 2};
@@ -76,12 +108,20 @@ static void test_shape_errors(void **state) {
     assert_int_equal(mw_images_to_maps(g, rows), -1);
     assert_non_null(strstr(mw_graph_error(g), "4-D float32"));
     mw_graph_free(g);
+
+    g = mw_graph_create();
+    maps = mw_graph_input(g, "maps", MW_F32, 4, s4);
+    assert_int_equal(mw_channel_shuffle(g, maps, 2), -1);
+    assert_non_null(strstr(mw_graph_error(g), "2 groups do not divide the 3 channels"));
+    mw_graph_free(g);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_images_to_maps),
         cmocka_unit_test(test_maps_to_rows),
+        cmocka_unit_test(test_channel_shuffle),
+        cmocka_unit_test(test_channel_shuffle_matches_pytorch),
         cmocka_unit_test(test_shape_errors),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);

@@ -1,4 +1,4 @@
-/* The three encoders x three variants against the reference PyTorch models
+/* The seven encoders x three variants against the reference PyTorch models
  * (tests/reference/make_encoder_reference.py): parameter names, shapes and counts; eval-mode
  * logits and content weights; one training step (two encoder passes with separate batch
  * statistics, running statistics updated twice) compared through per-tensor fingerprints of
@@ -82,6 +82,39 @@ static const double NOISE_FLOOR = 5e-4;
  * statistics) shows there. */
 static const double FORCED_GROUP_NOISE_FLOOR = 3e-3;
 static double worst_noise_ratio;
+static const char *current_encoder = ""; /* the model check_against_reference checks */
+
+/* Two reference cases sit on a float32 knife-edge that PyTorch's own float32 run happened
+ * to miss, so their tolerances are set from what was measured (both of memwrap's backends,
+ * against the float64 oracle):
+ * - DenseNet's hashed inputs give encodings with cosines of 0.9997 to the memory's, so
+ *   1 − cos keeps about four fewer digits in float32. The encodings agree with the oracle to
+ *   7e-7; the scores then differ by 6e-4 relative and the eval logits by up to 1.2e-4
+ *   (Memory Wrap). The OpenCL and plain-C backends agree with each other to 2e-6.
+ * - ShuffleNetV2's train step at 4 images: 2 of its ~160,000 fused batch-norm + ReLU outputs
+ *   lie within float32 error of 0 (forward deviations grow to 1.4e-5 by the last batch
+ *   norm) and land on the other side, which moves single entries of the weight gradients
+ *   by up to 70% (conv2.weight[146][150]: -1.30e-3 against the oracle's -7.63e-4, which
+ *   the plain-C backend, with its double accumulators, reproduces) and the updated weights
+ *   by up to 8.4e-3 of their largest entry. The same with any forced work-group size. */
+static const struct {
+    const char *encoder;
+    double eval_rtol, after_step_floor;
+} knife_edges[] = {{"densenet_cifar", 2e-4, 0}, {"shufflenetv2", 0, 1e-2}};
+
+static double eval_rtol(const mw_encoder *e) {
+    for (size_t i = 0; i < sizeof knife_edges / sizeof *knife_edges; i++)
+        if (strcmp(e->name, knife_edges[i].encoder) == 0 && knife_edges[i].eval_rtol > 0)
+            return knife_edges[i].eval_rtol;
+    return 1e-4;
+}
+
+static double after_step_floor(const char *encoder) {
+    for (size_t i = 0; i < sizeof knife_edges / sizeof *knife_edges; i++)
+        if (strcmp(encoder, knife_edges[i].encoder) == 0 && knife_edges[i].after_step_floor > 0)
+            return knife_edges[i].after_step_floor;
+    return 0;
+}
 
 static double allowed(const mw_safetensors *ref, const char *key, bool after_step) {
     char nkey[300];
@@ -90,6 +123,7 @@ static double allowed(const mw_safetensors *ref, const char *key, bool after_ste
     TEST_OK(mw_safetensors_read_f64(ref, nkey, -1, NULL, &noise, 1));
     const char *forced = getenv("MEMWRAP_WORK_GROUP_SIZE");
     double floor = after_step && forced && *forced ? FORCED_GROUP_NOISE_FLOOR : NOISE_FLOOR;
+    if (after_step) floor = fmax(floor, after_step_floor(current_encoder));
     return fmax(floor, NOISE_FACTOR * noise);
 }
 
@@ -185,6 +219,7 @@ static void check_against_reference(const mw_encoder *e, mw_variant v) {
     char file[128];
     snprintf(file, sizeof file, "encoder_%s_%s.safetensors", e->name, mw_variant_name(v));
     mw_safetensors *ref = test_reference(file);
+    current_encoder = e->name;
     mw_model m = build(e, v, 3, 32, true);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(m.g, test_runtime(), &ex));
@@ -198,8 +233,9 @@ static void check_against_reference(const mw_encoder *e, mw_variant v) {
 
     /* eval mode from the initial state */
     TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
-    compare(ref, "eval.logits", ex, m.logits, B * CLASSES, 1e-4);
-    if (m.content_weights >= 0) compare(ref, "eval.weights", ex, m.content_weights, B * M, 1e-4);
+    compare(ref, "eval.logits", ex, m.logits, B * CLASSES, eval_rtol(e));
+    if (m.content_weights >= 0)
+        compare(ref, "eval.weights", ex, m.content_weights, B * M, eval_rtol(e));
 
     /* one training step */
     mw_sgd_options so = {0.9f, 5e-4f, true};
@@ -232,21 +268,124 @@ REFERENCE_TEST(resnet18, ENCODER_MEMORY)
 REFERENCE_TEST(efficientnet_b0, STD)
 REFERENCE_TEST(efficientnet_b0, MEMORY)
 REFERENCE_TEST(efficientnet_b0, ENCODER_MEMORY)
+REFERENCE_TEST(googlenet, STD)
+REFERENCE_TEST(googlenet, MEMORY)
+REFERENCE_TEST(googlenet, ENCODER_MEMORY)
+REFERENCE_TEST(densenet_cifar, STD)
+REFERENCE_TEST(densenet_cifar, MEMORY)
+REFERENCE_TEST(densenet_cifar, ENCODER_MEMORY)
+REFERENCE_TEST(shufflenetv2, STD)
+REFERENCE_TEST(shufflenetv2, MEMORY)
+REFERENCE_TEST(shufflenetv2, ENCODER_MEMORY)
+REFERENCE_TEST(wrn28_10, STD)
+REFERENCE_TEST(wrn28_10, MEMORY)
+REFERENCE_TEST(wrn28_10, ENCODER_MEMORY)
 
-/* Fashion-MNIST's shape: 1x28x28, eval only. */
-static void test_mobilenetv2_fashion_mnist_shape(void **state) {
-    mw_safetensors *ref = test_reference("encoder_mobilenetv2_encoder_memory_1x28.safetensors");
-    mw_model m = build(&mw_encoder_mobilenetv2, MW_VARIANT_ENCODER_MEMORY, 1, 28, false);
+/* Fashion-MNIST's shape: 1x28x28, eval only. For GoogLeNet, DenseNet and WideResNet the
+ * reference pools globally there too (its fixed window does not fit the 7x7 or 3x3 map). */
+static void check_fashion_mnist_shape(const mw_encoder *e) {
+    char file[128];
+    snprintf(file, sizeof file, "encoder_%s_encoder_memory_1x28.safetensors", e->name);
+    mw_safetensors *ref = test_reference(file);
+    mw_model m = build(e, MW_VARIANT_ENCODER_MEMORY, 1, 28, false);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(m.g, test_runtime(), &ex));
     test_hashed_load(ex, m.g, ref);
     write_inputs(ex, &m, 1, 28);
     TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
-    compare(ref, "eval.logits", ex, m.logits, B * CLASSES, 1e-4);
-    compare(ref, "eval.weights", ex, m.content_weights, B * M, 1e-4);
+    compare(ref, "eval.logits", ex, m.logits, B * CLASSES, eval_rtol(e));
+    compare(ref, "eval.weights", ex, m.content_weights, B * M, eval_rtol(e));
     mw_exec_free(ex);
     mw_model_free(&m);
     mw_safetensors_free(ref);
+}
+
+static void test_fashion_mnist_shape(void **state) {
+    const mw_encoder *encoders[] = {&mw_encoder_mobilenetv2, &mw_encoder_googlenet,
+                                    &mw_encoder_densenet_cifar, &mw_encoder_shufflenetv2,
+                                    &mw_encoder_wrn28_10};
+    for (size_t i = 0; i < sizeof encoders / sizeof *encoders; i++)
+        check_fashion_mnist_shape(encoders[i]);
+}
+
+/* Reads parameter `name` of an executor after mw_exec_init_params: how many of its values
+ * are zero, out of n. */
+static size_t zeros_in(mw_exec *ex, const mw_graph *g, const char *name, size_t *n) {
+    int t = mw_graph_find(g, name);
+    assert_true(t >= 0);
+    *n = mw_tensor_numel(g, t);
+    float *v = malloc(*n * 4);
+    TEST_OK(mw_exec_read(ex, t, v, *n * 4));
+    size_t zeros = 0;
+    for (size_t k = 0; k < *n; k++)
+        zeros += v[k] == 0.0f;
+    free(v);
+    return zeros;
+}
+
+/* WideResNet's init loop zeroes every linear bias of the head (its std head is named
+ * classifier.5), where the other encoders keep PyTorch's U(±1/√fan_in). */
+static void test_head_bias_init(void **state) {
+    const struct {
+        const mw_encoder *e;
+        mw_variant v;
+        const char *bias, *weight;
+        bool zero;
+    } cases[] = {
+        {&mw_encoder_wrn28_10, MW_VARIANT_STD, "classifier.5.bias", "classifier.5.weight", true},
+        {&mw_encoder_wrn28_10, MW_VARIANT_ENCODER_MEMORY, "mw.classifier.fc1.bias",
+         "mw.classifier.fc1.weight", true},
+        {&mw_encoder_wrn28_10, MW_VARIANT_MEMORY, "mw.classifier.fc2.bias",
+         "mw.classifier.fc2.weight", true},
+        {&mw_encoder_shufflenetv2, MW_VARIANT_STD, "linear.bias", "linear.weight", false},
+        {&mw_encoder_googlenet, MW_VARIANT_ENCODER_MEMORY, "mw.classifier.fc1.bias",
+         "mw.classifier.fc1.weight", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        mw_model_options o = {.encoder = cases[i].e,
+                              .variant = cases[i].v,
+                              .in_channels = 1,
+                              .image_size = 28,
+                              .classes = CLASSES,
+                              .batch = 1,
+                              .memory = 2,
+                              .dropout = -1,
+                              .part = MW_MODEL_HEAD};
+        mw_model m;
+        TEST_OK(mw_model_build(&o, &m));
+        mw_exec *ex = NULL;
+        TEST_OK(mw_exec_create(m.g, test_runtime(), &ex));
+        TEST_OK(mw_exec_init_params(ex, 7));
+        size_t n, zeros = zeros_in(ex, m.g, cases[i].bias, &n);
+        assert_int_equal(zeros, cases[i].zero ? n : 0);
+        assert_int_equal(zeros_in(ex, m.g, cases[i].weight, &n), 0);
+        mw_exec_free(ex);
+        mw_model_free(&m);
+    }
+}
+
+/* WideResNet's last dropout follows the head: after pooling for the std head and Only
+ * Memory, none before Memory Wrap's; its blocks' dropout is in every variant. The encoder
+ * part alone shows it: one node more. */
+static void test_wrn_final_dropout(void **state) {
+    int nodes[MW_VARIANT_COUNT];
+    for (int v = 0; v < MW_VARIANT_COUNT; v++) {
+        mw_model_options o = {.encoder = &mw_encoder_wrn28_10,
+                              .variant = (mw_variant)v,
+                              .in_channels = 3,
+                              .image_size = 32,
+                              .classes = CLASSES,
+                              .batch = 2,
+                              .memory = 2,
+                              .dropout = -1,
+                              .part = MW_MODEL_ENCODER};
+        mw_model m;
+        TEST_OK(mw_model_build(&o, &m));
+        nodes[v] = mw_graph_node_count(m.g);
+        mw_model_free(&m);
+    }
+    assert_int_equal(nodes[MW_VARIANT_STD], nodes[MW_VARIANT_MEMORY]);
+    assert_int_equal(nodes[MW_VARIANT_STD], nodes[MW_VARIANT_ENCODER_MEMORY] + 1);
 }
 
 /* Names, shapes and order of the state_dict, and the spec's parameter counts. */
@@ -308,7 +447,7 @@ static void test_state_dict_names_and_counts(void **state) {
     }
     fclose(f);
     if (m.g) mw_model_free(&m);
-    assert_int_equal(checked_models, 10); /* 9 models at 3x32x32 and one at 1x28x28 */
+    assert_int_equal(checked_models, 26); /* 21 models at 3x32x32 and 5 at 1x28x28 */
 }
 
 static void test_names_and_errors(void **state) {
@@ -318,6 +457,19 @@ static void test_names_and_errors(void **state) {
     assert_ptr_equal(e, &mw_encoder_mobilenetv2);
     TEST_OK(mw_encoder_from_name("efficientnet", &e));
     assert_ptr_equal(e, &mw_encoder_efficientnet_b0);
+    const struct {
+        const char *alias;
+        const mw_encoder *e;
+    } aliases[] = {{"densenet", &mw_encoder_densenet_cifar},
+                   {"shufflenet", &mw_encoder_shufflenetv2},
+                   {"wide-resnet", &mw_encoder_wrn28_10},
+                   {"googlenet", &mw_encoder_googlenet}};
+    for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++) {
+        TEST_OK(mw_encoder_from_name(aliases[i].alias, &e));
+        assert_ptr_equal(e, aliases[i].e);
+        TEST_OK(mw_encoder_from_name(aliases[i].e->name, &e));
+        assert_ptr_equal(e, aliases[i].e);
+    }
     assert_null(mw_encoder_builtin("vgg16"));
     assert_int_equal(mw_encoder_from_name("vgg16", &e), MW_ERR_INVALID_ARG);
     assert_non_null(strstr(mw_error_message(), "resnet18"));
@@ -348,7 +500,21 @@ int main(void) {
         cmocka_unit_test(test_efficientnet_b0_STD),
         cmocka_unit_test(test_efficientnet_b0_MEMORY),
         cmocka_unit_test(test_efficientnet_b0_ENCODER_MEMORY),
-        cmocka_unit_test(test_mobilenetv2_fashion_mnist_shape),
+        cmocka_unit_test(test_googlenet_STD),
+        cmocka_unit_test(test_googlenet_MEMORY),
+        cmocka_unit_test(test_googlenet_ENCODER_MEMORY),
+        cmocka_unit_test(test_densenet_cifar_STD),
+        cmocka_unit_test(test_densenet_cifar_MEMORY),
+        cmocka_unit_test(test_densenet_cifar_ENCODER_MEMORY),
+        cmocka_unit_test(test_shufflenetv2_STD),
+        cmocka_unit_test(test_shufflenetv2_MEMORY),
+        cmocka_unit_test(test_shufflenetv2_ENCODER_MEMORY),
+        cmocka_unit_test(test_wrn28_10_STD),
+        cmocka_unit_test(test_wrn28_10_MEMORY),
+        cmocka_unit_test(test_wrn28_10_ENCODER_MEMORY),
+        cmocka_unit_test(test_fashion_mnist_shape),
+        cmocka_unit_test(test_head_bias_init),
+        cmocka_unit_test(test_wrn_final_dropout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

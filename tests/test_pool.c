@@ -1,5 +1,6 @@
-/* Average pooling and the squeeze-excitation channel scaling: against PyTorch on both
- * backends with finite differences, vector and scalar plane paths, shape errors. */
+/* Average and max pooling and the squeeze-excitation channel scaling: against PyTorch on
+ * both backends with finite differences, vector and scalar plane paths, floor mode, ties,
+ * shape errors. */
 #include "op_harness.h"
 
 #include <stdio.h>
@@ -10,6 +11,15 @@ static int build_pool(mw_graph *g, const int *in, const void *ctx) {
     return mw_avg_pool(g, in[0], *(const int *)ctx);
 }
 
+typedef struct max_pool_args {
+    int k, stride, padding;
+} max_pool_args;
+
+static int build_max_pool(mw_graph *g, const int *in, const void *ctx) {
+    const max_pool_args *a = ctx;
+    return mw_max_pool(g, in[0], a->k, a->stride, a->padding);
+}
+
 static int build_scale(mw_graph *g, const int *in, const void *ctx) {
     return mw_scale_channels(g, in[0], in[1]);
 }
@@ -17,7 +27,7 @@ static int build_scale(mw_graph *g, const int *in, const void *ctx) {
 /* PyTorch's F.avg_pool2d(x, k) on [3, 5, size, size], stored as maps [5, 3, size, size]. */
 static void check_pool(const char *name, int64_t size, int k) {
     mw_safetensors *ref = test_reference("encoder_ops.safetensors");
-    size_t n = (size_t)(15 * size * size), m = n / (size_t)(k * k);
+    size_t n = (size_t)(15 * size * size), m = (size_t)(15 * (size / k) * (size / k));
     char key[64];
     snprintf(key, sizeof key, "%s.x", name);
     float *x = test_reference_f32(ref, key, n);
@@ -37,7 +47,8 @@ static void check_pool(const char *name, int64_t size, int k) {
 
 static void test_avg_pool_matches_pytorch(void **state) {
     check_pool("pool2", 6, 2);
-    check_pool("pool4", 4, 4); /* k = H = W: adaptive_avg_pool2d(x, 1) */
+    check_pool("pool4", 4, 4);     /* k = H = W: adaptive_avg_pool2d(x, 1) */
+    check_pool("pool2_odd", 7, 2); /* floor mode: DenseNet's transition at 28x28 inputs */
 }
 
 /* Rectangular maps and k = 1 (a copy) against the reference backend. */
@@ -48,12 +59,114 @@ static void test_avg_pool_shapes(void **state) {
     float x[N], seed[N];
     test_fill_normal(&r, x, N, 1.0f);
     test_fill_normal(&r, seed, N, 1.0f);
-    const int ks[] = {1, 3};
-    for (int i = 0; i < 2; i++) {
+    const int ks[] = {1, 3, 4};
+    const char *names[] = {"avg_pool k 1", "avg_pool k 3 on 6x9", "avg_pool k 4 on 6x9 (floor)"};
+    for (int i = 0; i < 3; i++) {
         op_spec spec = {1, {4}, {{4, 3, 6, 9}}, {MW_F32}, build_pool, &ks[i]};
         void *inputs[] = {x};
-        op_check_both(ks[i] == 1 ? "avg_pool k 1" : "avg_pool k 3 on 6x9", &spec, inputs, seed,
-                      NULL, NULL, 1e-5, 0, 0);
+        op_check_both(names[i], &spec, inputs, seed, NULL, NULL, 1e-5, i == 2 ? 1e-2f : 0, 2e-3);
+    }
+}
+
+/* Floor mode, as F.avg_pool2d: DenseNet's transitions halve a 7x7 map (Fashion-MNIST's
+ * 28 -> 14 -> 7) to 3x3, and the last row and column get no gradient. */
+static void test_avg_pool_floor_mode(void **state) {
+    enum { H = 7, N = 2 * 1 * H * H, M = 2 * 3 * 3 };
+    float x[N], gy[M], y[M], gx[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)((i * 37) % 23) - 11.0f;
+    for (int i = 0; i < M; i++)
+        gy[i] = (float)(i + 1);
+    for (int p = 0; p < 2; p++)
+        for (int oy = 0; oy < 3; oy++)
+            for (int ox = 0; ox < 3; ox++) {
+                const float *w = x + p * H * H + oy * 2 * H + ox * 2;
+                y[(p * 3 + oy) * 3 + ox] = (w[0] + w[1] + w[H] + w[H + 1]) / 4.0f;
+            }
+    for (int p = 0; p < 2; p++)
+        for (int yy = 0; yy < H; yy++)
+            for (int xx = 0; xx < H; xx++)
+                gx[(p * H + yy) * H + xx] =
+                    yy < 6 && xx < 6 ? gy[(p * 3 + yy / 2) * 3 + xx / 2] / 4.0f : 0.0f;
+    const int k = 2;
+    op_spec spec = {1, {4}, {{2, 1, H, H}}, {MW_F32}, build_pool, &k};
+    void *inputs[] = {x};
+    float *want_grad[] = {gx};
+    op_check_both("avg_pool 2 on 7x7", &spec, inputs, gy, y, want_grad, 1e-6, 1e-2f, 2e-3);
+}
+
+/* PyTorch's F.max_pool2d on maps stored [C, N, H, W]: GoogLeNet's 3x3 windows at stride 1
+ * (inside its inception branches) and stride 2 (between stages), padding 1. */
+static void check_max_pool(const char *name, const int64_t shape[4], max_pool_args args) {
+    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
+    int64_t oh = (shape[2] + 2 * args.padding - args.k) / args.stride + 1;
+    int64_t ow = (shape[3] + 2 * args.padding - args.k) / args.stride + 1;
+    size_t n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3]);
+    size_t m = (size_t)(shape[0] * shape[1] * oh * ow);
+    char key[64];
+    snprintf(key, sizeof key, "%s.x", name);
+    float *x = test_reference_f32(ref, key, n);
+    snprintf(key, sizeof key, "%s.y", name);
+    float *y = test_reference_f32(ref, key, m);
+    snprintf(key, sizeof key, "%s.gy", name);
+    float *gy = test_reference_f32(ref, key, m);
+    snprintf(key, sizeof key, "%s.gx", name);
+    float *gx = test_reference_f32(ref, key, n);
+    op_spec spec = {1,    {4}, {{shape[0], shape[1], shape[2], shape[3]}}, {MW_F32}, build_max_pool,
+                    &args};
+    void *inputs[] = {x};
+    float *want_grad[] = {gx};
+    op_check_both(name, &spec, inputs, gy, y, want_grad, 1e-5, 0, 0);
+    free(x), free(y), free(gy), free(gx);
+    mw_safetensors_free(ref);
+}
+
+static void test_max_pool_matches_pytorch(void **state) {
+    const int64_t s1[4] = {5, 3, 8, 8}, s2[4] = {5, 3, 9, 9};
+    check_max_pool("maxpool3s1", s1, (max_pool_args){3, 1, 1});
+    check_max_pool("maxpool3s2", s2, (max_pool_args){3, 2, 1});
+}
+
+/* Ties go to the first largest value of a window in row-major order, and a value chosen by
+ * several overlapping windows sums their gradients: a constant map sends each window's
+ * gradient to its top-left value inside the map. */
+static void test_max_pool_ties_and_overlaps(void **state) {
+    enum { H = 4, N = H * H, M = H * H };
+    float x[N], gy[M], y[M], gx[N] = {0};
+    for (int i = 0; i < N; i++)
+        x[i] = 1.5f, gy[i] = (float)(1 << (i % 8)) * (i < 8 ? 1.0f : 3.0f), y[i] = 1.5f;
+    for (int oy = 0; oy < H; oy++)
+        for (int ox = 0; ox < H; ox++) {
+            int iy = oy > 0 ? oy - 1 : 0, ix = ox > 0 ? ox - 1 : 0; /* window's first inside */
+            gx[iy * H + ix] += gy[oy * H + ox];
+        }
+    max_pool_args args = {3, 1, 1};
+    op_spec spec = {1, {4}, {{1, 1, H, H}}, {MW_F32}, build_max_pool, &args};
+    void *inputs[] = {x};
+    float *want_grad[] = {gx};
+    op_check_both("max_pool ties", &spec, inputs, gy, y, want_grad, 0, 0, 0);
+}
+
+/* Other shapes and windows (stride larger than the window, even windows, rectangular maps,
+ * padding) on the device against the reference backend, with finite differences. The
+ * inputs are distinct multiples of 0.01 in a scrambled order, so that no finite-difference
+ * step (1e-3) crosses a tie. */
+static void test_max_pool_shapes(void **state) {
+    test_rng r;
+    test_rng_seed(&r, 53);
+    enum { N = 3 * 2 * 7 * 10 };
+    float x[N], seed[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)((i * 7919) % N) * 0.01f - 2.0f; /* 7919 is prime to N: a permutation */
+    test_fill_normal(&r, seed, N, 1.0f);
+    const max_pool_args cases[] = {{2, 2, 0}, {3, 3, 1}, {2, 1, 1}, {5, 2, 2}, {1, 1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        op_spec spec = {1, {4}, {{3, 2, 7, 10}}, {MW_F32}, build_max_pool, &cases[i]};
+        void *inputs[] = {x};
+        char what[64];
+        snprintf(what, sizeof what, "max_pool %d stride %d padding %d on 7x10", cases[i].k,
+                 cases[i].stride, cases[i].padding);
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 0, 1e-3f, 2e-2);
     }
 }
 
@@ -96,9 +209,18 @@ static void test_shape_errors(void **state) {
     int64_t maps[4] = {3, 2, 6, 6}, bad_s[4] = {3, 2, 2, 1}, rows[2] = {3, 2};
     mw_graph *g = mw_graph_create();
     int x = mw_graph_input(g, "x", MW_F32, 4, maps);
-    assert_int_equal(mw_avg_pool(g, x, 4), -1);
-    assert_non_null(strstr(mw_graph_error(g), "does not tile"));
+    assert_int_equal(mw_avg_pool(g, x, 7), -1);
+    assert_non_null(strstr(mw_graph_error(g), "does not fit"));
     mw_graph_free(g);
+
+    const max_pool_args bad[] = {{3, 1, 2}, {3, 0, 1}, {9, 1, 1}, {0, 1, 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        g = mw_graph_create();
+        x = mw_graph_input(g, "x", MW_F32, 4, maps);
+        assert_int_equal(mw_max_pool(g, x, bad[i].k, bad[i].stride, bad[i].padding), -1);
+        assert_non_null(strstr(mw_graph_error(g), "max_pool"));
+        mw_graph_free(g);
+    }
 
     g = mw_graph_create();
     x = mw_graph_input(g, "x", MW_F32, 4, maps);
@@ -118,6 +240,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avg_pool_matches_pytorch),
         cmocka_unit_test(test_avg_pool_shapes),
+        cmocka_unit_test(test_avg_pool_floor_mode),
+        cmocka_unit_test(test_max_pool_matches_pytorch),
+        cmocka_unit_test(test_max_pool_ties_and_overlaps),
+        cmocka_unit_test(test_max_pool_shapes),
         cmocka_unit_test(test_scale_channels_matches_pytorch),
         cmocka_unit_test(test_scale_channels_planes),
         cmocka_unit_test(test_shape_errors),

@@ -46,10 +46,11 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     X(CONV2D_BWD_WEIGHT, conv2d_bwd_weight) /* in: gy, x -> gw */                                  \
     X(CONV2D_BWD_BIAS, conv2d_bwd_bias)     /* in: gy -> gb */                                     \
     /* layout: engine/ops/layout.c */                                                              \
-    X(IMAGES_TO_MAPS, images_to_maps) /* [N, C, H, W] -> [C, N, H, W] */                           \
-    X(MAPS_TO_IMAGES, maps_to_images) /* [C, N, H, W] -> [N, C, H, W] */                           \
-    X(MAPS_TO_ROWS, maps_to_rows)     /* [C, N, 1, 1] -> [N, C] */                                 \
-    X(ROWS_TO_MAPS, rows_to_maps)     /* [N, C] -> [C, N, 1, 1] */                                 \
+    X(IMAGES_TO_MAPS, images_to_maps)   /* [N, C, H, W] -> [C, N, H, W] */                         \
+    X(MAPS_TO_IMAGES, maps_to_images)   /* [C, N, H, W] -> [N, C, H, W] */                         \
+    X(MAPS_TO_ROWS, maps_to_rows)       /* [C, N, 1, 1] -> [N, C] */                               \
+    X(ROWS_TO_MAPS, rows_to_maps)       /* [N, C] -> [C, N, 1, 1] */                               \
+    X(CHANNEL_SHUFFLE, channel_shuffle) /* ShuffleNet's: channels [g, C/g] -> [C/g, g] */          \
     /* batchnorm: engine/ops/batchnorm.c */                                                        \
     X(BATCH_NORM, batch_norm)         /* in: x, γ, β, mean, var, count -> y, stats */            \
     X(BATCH_NORM_BWD, batch_norm_bwd) /* in: gy, x, γ, β, stats -> gx, gγ, gβ */               \
@@ -61,6 +62,8 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     X(AVG_POOL_BWD, avg_pool_bwd)             /* in: gy -> gx */                                   \
     X(SCALE_CHANNELS, scale_channels)         /* x [C, N, H, W] · s [C, N, 1, 1] */               \
     X(SCALE_CHANNELS_BWD, scale_channels_bwd) /* in: gy, x, s -> gx, gs */                         \
+    X(MAX_POOL, max_pool)                     /* k x k max, stride, padding -> y, argmax */        \
+    X(MAX_POOL_BWD, max_pool_bwd)             /* in: gy, argmax -> gx */                           \
     /* dropout: engine/ops/dropout.c */                                                            \
     X(DROPOUT, dropout)         /* in: x -> y, mask */                                             \
     X(DROPOUT_BWD, dropout_bwd) /* in: gy, mask -> gx */
@@ -115,8 +118,11 @@ typedef union mw_node_attr {
         int activation; /* mw_activation */
     } act;
     struct {
-        int k;
+        int k, stride, padding; /* average pooling: stride k, no padding */
     } pool;
+    struct {
+        int groups;
+    } shuffle;
     struct {
         float p;
     } dropout;

@@ -56,7 +56,7 @@ int mw_efficientnet_b0_encoder(mw_graph *g, int maps, const mw_encoder *e,
                       i == 0 ? stages[st][4] : 1);
             in = out;
         }
-    x = mw_layer_pool_rows(g, x, (int)mw_tensor_dim(g, x, 2));
+    x = mw_layer_global_pool(g, x);
     float p = s->dropout >= 0 ? s->dropout : reference_dropout;
     return p > 0 ? mw_dropout(g, x, p) : x;
 }

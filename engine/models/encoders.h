@@ -11,5 +11,11 @@ int mw_mobilenetv2_encoder(mw_graph *g, int maps, const mw_encoder *e,
 int mw_resnet18_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s);
 int mw_efficientnet_b0_encoder(mw_graph *g, int maps, const mw_encoder *e,
                                const mw_encoder_settings *s);
+int mw_googlenet_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s);
+int mw_densenet_cifar_encoder(mw_graph *g, int maps, const mw_encoder *e,
+                              const mw_encoder_settings *s);
+int mw_shufflenetv2_encoder(mw_graph *g, int maps, const mw_encoder *e,
+                            const mw_encoder_settings *s);
+int mw_wrn28_10_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s);
 
 #endif

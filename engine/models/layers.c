@@ -87,12 +87,16 @@ int mw_layer_bn_params(mw_graph *g, const char *name, int channels, int *beta, i
 }
 
 int mw_layer_bn(mw_graph *g, int x, const char *name, mw_activation act) {
+    return mw_layer_bn_momentum(g, x, name, act, MW_BN_MOMENTUM);
+}
+
+int mw_layer_bn_momentum(mw_graph *g, int x, const char *name, mw_activation act, float momentum) {
     if (!mw_graph_check_inputs(g, name, &x, 1)) return -1;
     int beta, mean, var, tracked;
     int gamma =
         mw_layer_bn_params(g, name, (int)mw_tensor_dim(g, x, 0), &beta, &mean, &var, &tracked);
     if (gamma < 0) return -1;
-    return mw_batch_norm(g, x, gamma, beta, mean, var, tracked, MW_BN_MOMENTUM, MW_BN_EPS, act);
+    return mw_batch_norm(g, x, gamma, beta, mean, var, tracked, momentum, MW_BN_EPS, act);
 }
 
 int mw_layer_squeeze_excite(mw_graph *g, int x, const char *name, int squeezed) {
@@ -129,4 +133,12 @@ int mw_layer_linear(mw_graph *g, int x, const char *name, int out, bool bias) {
 
 int mw_layer_pool_rows(mw_graph *g, int x, int k) {
     return mw_maps_to_rows(g, mw_avg_pool(g, x, k));
+}
+
+int mw_layer_global_pool(mw_graph *g, int x) {
+    if (!mw_graph_check_inputs(g, "global_pool", &x, 1)) return -1;
+    if (mw_tensor_ndim(g, x) != 4 || mw_tensor_dim(g, x, 2) != mw_tensor_dim(g, x, 3))
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "global_pool: %s must be square maps",
+                             mw_tensor_name(g, x));
+    return mw_layer_pool_rows(g, x, (int)mw_tensor_dim(g, x, 2));
 }

@@ -7,18 +7,32 @@
 #include "memwrap/ops.h"
 #include "models/encoders.h"
 
-const mw_encoder mw_encoder_mobilenetv2 = {"mobilenetv2", 1280, mw_mobilenetv2_encoder, NULL};
-const mw_encoder mw_encoder_resnet18 = {"resnet18", 512, mw_resnet18_encoder, NULL};
-const mw_encoder mw_encoder_efficientnet_b0 = {"efficientnet_b0", 320, mw_efficientnet_b0_encoder,
-                                               NULL};
+const mw_encoder mw_encoder_mobilenetv2 = {
+    .name = "mobilenetv2", .dim = 1280, .build = mw_mobilenetv2_encoder};
+const mw_encoder mw_encoder_resnet18 = {
+    .name = "resnet18", .dim = 512, .build = mw_resnet18_encoder};
+const mw_encoder mw_encoder_efficientnet_b0 = {
+    .name = "efficientnet_b0", .dim = 320, .build = mw_efficientnet_b0_encoder};
+const mw_encoder mw_encoder_googlenet = {
+    .name = "googlenet", .dim = 1024, .build = mw_googlenet_encoder};
+const mw_encoder mw_encoder_densenet_cifar = {
+    .name = "densenet_cifar", .dim = 384, .build = mw_densenet_cifar_encoder};
+const mw_encoder mw_encoder_shufflenetv2 = {
+    .name = "shufflenetv2", .dim = 1024, .build = mw_shufflenetv2_encoder};
+const mw_encoder mw_encoder_wrn28_10 = {.name = "wrn28_10",
+                                        .dim = 640,
+                                        .build = mw_wrn28_10_encoder,
+                                        .std_head = "classifier.5.",
+                                        .zero_head_biases = true};
 
 static const struct {
     const mw_encoder *encoder;
     const char *alias; /* the reference's own spelling */
 } builtins[] = {
-    {&mw_encoder_mobilenetv2, "mobilenet"},
-    {&mw_encoder_resnet18, NULL},
-    {&mw_encoder_efficientnet_b0, "efficientnet"},
+    {&mw_encoder_mobilenetv2, "mobilenet"},        {&mw_encoder_resnet18, NULL},
+    {&mw_encoder_efficientnet_b0, "efficientnet"}, {&mw_encoder_googlenet, NULL},
+    {&mw_encoder_densenet_cifar, "densenet"},      {&mw_encoder_shufflenetv2, "shufflenet"},
+    {&mw_encoder_wrn28_10, "wide-resnet"},
 };
 
 const mw_encoder *mw_encoder_builtin(const char *name) {
@@ -37,7 +51,9 @@ mw_status mw_encoder_from_name(const char *name, const mw_encoder **out) {
 }
 
 const char *mw_encoder_builtin_names(void) {
-    return "mobilenetv2 (or mobilenet), resnet18, efficientnet_b0 (or efficientnet)";
+    return "mobilenetv2 (or mobilenet), resnet18, efficientnet_b0 (or efficientnet), googlenet, "
+           "densenet_cifar (or densenet), shufflenetv2 (or shufflenet), wrn28_10 (or "
+           "wide-resnet)";
 }
 
 static const char *const variant_names[MW_VARIANT_COUNT] = {"std", "memory", "encoder_memory"};
@@ -60,7 +76,7 @@ const char *mw_variant_name(mw_variant v) {
 /* The encoder on images [N, C, H, W]: its rows [N, d], checked against its declared d. */
 static int encode(mw_graph *g, const mw_model_options *opt, int images) {
     const mw_encoder *e = opt->encoder;
-    mw_encoder_settings s = {opt->dropout};
+    mw_encoder_settings s = {opt->dropout, opt->variant};
     int rows = e->build(g, mw_images_to_maps(g, images), e, &s);
     if (rows < 0) {
         if (mw_graph_status(g) == MW_OK)
@@ -76,6 +92,19 @@ static int encode(mw_graph *g, const mw_model_options *opt, int images) {
                              mw_tensor_ndim(g, rows), (long long)mw_tensor_dim(g, rows, 0),
                              (long long)mw_tensor_dim(g, rows, 1));
     return rows;
+}
+
+/* WideResNet's init loop: every linear bias of the head (the std head's, or the MLP's of a
+ * memory head) starts at zero. */
+static void zero_head_biases(mw_graph *g, const char *prefix) {
+    size_t lp = strlen(prefix);
+    for (int i = 0; i < mw_graph_param_count(g); i++) {
+        int t = mw_graph_param_at(g, i);
+        const char *name = mw_tensor_name(g, t);
+        size_t n = strlen(name);
+        if (strncmp(name, prefix, lp) == 0 && n >= 5 && strcmp(name + n - 5, ".bias") == 0)
+            mw_graph_set_init(g, t, (mw_init){MW_INIT_ZERO, 0.0f});
+    }
 }
 
 /* Appends the backward pass of the model's output for a given output gradient (an input
@@ -136,7 +165,9 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
         output = out->encodings = e;
         if (e >= 0) mw_tensor_set_name(g, e, "encodings");
     } else if (!memory) {
-        output = out->logits = mw_linear_layer(g, e, opt->classes, "linear.");
+        const char *head = opt->encoder->std_head ? opt->encoder->std_head : "linear.";
+        output = out->logits = mw_linear_layer(g, e, opt->classes, head);
+        if (opt->encoder->zero_head_biases) zero_head_biases(g, head);
     } else {
         if (opt->part == MW_MODEL_HEAD) {
             int64_t mshape[2] = {opt->memory, d};
@@ -161,6 +192,7 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
             out->logits = hout.logits;
             out->content_weights = hout.content_weights;
             out->attention_bias = hout.attention_bias;
+            if (opt->encoder->zero_head_biases) zero_head_biases(g, "mw.");
         }
         output = out->logits;
     }

@@ -1,4 +1,8 @@
-/* Column concat, slice and pad (slice's gradient). */
+/* Column concat, slice and pad (slice's gradient), for rows [N, C] and for channel-major
+ * maps [C, N, H, W]. Channels of maps are contiguous blocks of N·H·W values, so the maps'
+ * channel concat and slice are the same ops on the maps read as one row of C·N·H·W
+ * columns (matrix_view): one set of kernels serves DenseNet's and GoogLeNet's
+ * concatenations, ShuffleNet's split and Memory Wrap's [e, W·m]. */
 #include <string.h>
 
 #include "memwrap/ops.h"
@@ -28,6 +32,22 @@ void mw_ref_pad_cols(const float *x, float *y, size_t rows, size_t width, size_t
 
 /* ---- builders ---- */
 
+static bool is_maps(const mw_tensor *t) {
+    return t->ndim == 4;
+}
+
+/* The matrix an op of this file sees: rows as they are, maps as one row. */
+static void matrix_view(const mw_graph *g, int tensor, size_t *rows, size_t *cols) {
+    const mw_tensor *t = mw_t(g, tensor);
+    *rows = is_maps(t) ? 1 : mw_rows(g, tensor);
+    *cols = is_maps(t) ? t->numel : mw_cols(g, tensor);
+}
+
+/* Values per channel of maps [C, N, H, W]: N·H·W. */
+static int64_t channel_block(const mw_tensor *t) {
+    return t->shape[1] * t->shape[2] * t->shape[3];
+}
+
 int mw_concat_cols(mw_graph *g, int a, int b) {
     int in[2] = {a, b};
     if (!mw_graph_check_inputs(g, "concat_cols", in, 2)) return -1;
@@ -38,6 +58,20 @@ int mw_concat_cols(mw_graph *g, int a, int b) {
                              tb->name);
     int64_t shape[2] = {ta->shape[0], ta->shape[1] + tb->shape[1]};
     return mw_graph_emit(g, MW_OP_CONCAT_COLS, in, 2, 2, shape, (mw_node_attr){0});
+}
+
+int mw_concat_channels(mw_graph *g, int a, int b) {
+    int in[2] = {a, b};
+    if (!mw_graph_check_inputs(g, "concat_channels", in, 2)) return -1;
+    const mw_tensor *ta = mw_t(g, a), *tb = mw_t(g, b);
+    if (!is_maps(ta) || !is_maps(tb) || ta->shape[1] != tb->shape[1] ||
+        ta->shape[2] != tb->shape[2] || ta->shape[3] != tb->shape[3])
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "concat_channels: %s and %s must be maps [C, N, H, W] with the same "
+                             "N, H and W",
+                             ta->name, tb->name);
+    int64_t shape[4] = {ta->shape[0] + tb->shape[0], ta->shape[1], ta->shape[2], ta->shape[3]};
+    return mw_graph_emit(g, MW_OP_CONCAT_COLS, in, 2, 4, shape, (mw_node_attr){0});
 }
 
 int mw_slice_cols(mw_graph *g, int x, int start, int count) {
@@ -51,43 +85,76 @@ int mw_slice_cols(mw_graph *g, int x, int start, int count) {
     return mw_graph_emit(g, MW_OP_SLICE_COLS, &x, 1, 2, shape, at);
 }
 
-static int pad_cols(mw_graph *g, int x, int start, int width) {
-    int64_t shape[2] = {mw_t(g, x)->shape[0], width};
-    mw_node_attr at = {.cols = {start, (int)mw_t(g, x)->shape[1], width}};
-    return mw_graph_emit(g, MW_OP_PAD_COLS, &x, 1, 2, shape, at);
+int mw_slice_channels(mw_graph *g, int x, int start, int count) {
+    if (!mw_graph_check_inputs(g, "slice_channels", &x, 1)) return -1;
+    const mw_tensor *t = mw_t(g, x);
+    if (!is_maps(t) || start < 0 || count <= 0 || start + count > t->shape[0])
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "slice_channels: channels [%d, %d) outside maps %s", start,
+                             start + count, t->name);
+    int64_t block = channel_block(t);
+    if ((int64_t)t->numel > INT32_MAX)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "slice_channels: %s is too large", t->name);
+    int64_t shape[4] = {count, t->shape[1], t->shape[2], t->shape[3]};
+    mw_node_attr at = {.cols = {(int)(start * block), (int)(count * block), (int)t->numel}};
+    return mw_graph_emit(g, MW_OP_SLICE_COLS, &x, 1, 4, shape, at);
+}
+
+/* Zeros of the shape of `like` with x at columns (rows) or values (maps) from `start`. */
+static int pad_like(mw_graph *g, int x, int start, int like) {
+    const mw_tensor *t = mw_t(g, like);
+    size_t rows, width, xrows, count;
+    matrix_view(g, like, &rows, &width);
+    matrix_view(g, x, &xrows, &count);
+    mw_node_attr at = {.cols = {start, (int)count, (int)width}};
+    return mw_graph_emit(g, MW_OP_PAD_COLS, &x, 1, t->ndim, t->shape, at);
 }
 
 /* ---- backward ---- */
 
 static void concat_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                             int *gin) {
-    int ca = (int)mw_t(g, n->in[0])->shape[1], cb = (int)mw_t(g, n->in[1])->shape[1];
+    const mw_tensor *ta = mw_t(g, n->in[0]), *tb = mw_t(g, n->in[1]);
+    if (is_maps(ta)) {
+        int ca = (int)ta->shape[0], cb = (int)tb->shape[0];
+        if (need[0]) gin[0] = mw_slice_channels(g, gout[0], 0, ca);
+        if (need[1]) gin[1] = mw_slice_channels(g, gout[0], ca, cb);
+        return;
+    }
+    int ca = (int)ta->shape[1], cb = (int)tb->shape[1];
     if (need[0]) gin[0] = mw_slice_cols(g, gout[0], 0, ca);
     if (need[1]) gin[1] = mw_slice_cols(g, gout[0], ca, cb);
 }
 
 static void slice_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                            int *gin) {
-    gin[0] = pad_cols(g, gout[0], n->attr.cols.start, n->attr.cols.width);
+    gin[0] = pad_like(g, gout[0], n->attr.cols.start, n->in[0]);
 }
 
+/* The gradient of a pad is the slice it padded: the same columns, or the same values. */
 static void pad_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                          int *gin) {
-    gin[0] = mw_slice_cols(g, gout[0], n->attr.cols.start, n->attr.cols.count);
+    const mw_tensor *t = mw_t(g, n->in[0]);
+    int64_t shape[MW_MAX_DIMS];
+    for (int i = 0; i < t->ndim; i++)
+        shape[i] = t->shape[i];
+    gin[0] = mw_graph_emit(g, MW_OP_SLICE_COLS, &gout[0], 1, t->ndim, shape, n->attr);
 }
 
 /* ---- OpenCL ---- */
 
 static mw_status concat_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t rows = mw_rows(c->g, n->out[0]);
-    unsigned ca = (unsigned)mw_cols(c->g, n->in[0]), cb = (unsigned)mw_cols(c->g, n->in[1]);
+    size_t rows, ca, cb;
+    matrix_view(c->g, n->in[0], &rows, &ca);
+    matrix_view(c->g, n->in[1], &rows, &cb);
     return mw_launch(c, "concat", "concat_cols_f32", rows * (ca + cb), "mmmuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows,
-                     ca, cb);
+                     (unsigned)ca, (unsigned)cb);
 }
 
 static mw_status slice_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t rows = mw_rows(c->g, n->out[0]);
+    size_t rows, cols;
+    matrix_view(c->g, n->out[0], &rows, &cols);
     const mw_node_attr *a = &n->attr;
     return mw_launch(c, "concat", "slice_cols_f32", rows * (size_t)a->cols.count, "mmuuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)rows,
@@ -95,7 +162,8 @@ static mw_status slice_cl(mw_cl_ctx *c, const mw_node *n) {
 }
 
 static mw_status pad_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t rows = mw_rows(c->g, n->out[0]);
+    size_t rows, cols;
+    matrix_view(c->g, n->out[0], &rows, &cols);
     const mw_node_attr *a = &n->attr;
     return mw_launch(c, "concat", "pad_cols_f32", rows * (size_t)a->cols.width, "mmuuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)rows,
@@ -105,22 +173,28 @@ static mw_status pad_cl(mw_cl_ctx *c, const mw_node *n) {
 /* ---- reference backend ---- */
 
 static mw_status concat_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    size_t rows, ca, cb;
+    matrix_view(c->g, n->in[0], &rows, &ca);
+    matrix_view(c->g, n->in[1], &rows, &cb);
     mw_ref_concat_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
-                       mw_host_f32(c, n->out[0]), mw_rows(c->g, n->out[0]), mw_cols(c->g, n->in[0]),
-                       mw_cols(c->g, n->in[1]));
+                       mw_host_f32(c, n->out[0]), rows, ca, cb);
     return MW_OK;
 }
 
 static mw_status slice_cpu(mw_cpu_ctx *c, const mw_node *n) {
     const mw_node_attr *a = &n->attr;
-    mw_ref_slice_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), mw_rows(c->g, n->out[0]),
+    size_t rows, cols;
+    matrix_view(c->g, n->out[0], &rows, &cols);
+    mw_ref_slice_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), rows,
                       (size_t)a->cols.width, (size_t)a->cols.start, (size_t)a->cols.count);
     return MW_OK;
 }
 
 static mw_status pad_cpu(mw_cpu_ctx *c, const mw_node *n) {
     const mw_node_attr *a = &n->attr;
-    mw_ref_pad_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), mw_rows(c->g, n->out[0]),
+    size_t rows, cols;
+    matrix_view(c->g, n->out[0], &rows, &cols);
+    mw_ref_pad_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), rows,
                     (size_t)a->cols.width, (size_t)a->cols.start, (size_t)a->cols.count);
     return MW_OK;
 }

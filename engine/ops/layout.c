@@ -1,6 +1,7 @@
-/* Layout changes: images [N, C, H, W] <-> channel-major maps [C, N, H, W], and pooled maps
- * [C, N, 1, 1] <-> rows [N, C]. Each is a swap of the two leading dimensions, so the four ops
- * share one kernel and one reference; each op's backward is its inverse. */
+/* Layout changes: images [N, C, H, W] <-> channel-major maps [C, N, H, W], pooled maps
+ * [C, N, 1, 1] <-> rows [N, C], and ShuffleNet's channel shuffle (maps [g, C/g, N·H·W] ->
+ * [C/g, g, N·H·W]). Each is a swap of the two leading dimensions of some [A, B, plane], so
+ * the five ops share one kernel and one reference; each op's backward is its inverse. */
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
@@ -47,9 +48,27 @@ int mw_maps_to_rows(mw_graph *g, int maps) {
     return emit_swap(g, MW_OP_MAPS_TO_ROWS, maps, 2, shape);
 }
 
-/* Each op's backward is its inverse, whose output has the forward input's shape. */
+int mw_channel_shuffle(mw_graph *g, int x, int groups) {
+    if (!check_f32(g, "channel_shuffle", x, 4)) return -1;
+    const mw_tensor *t = mw_t(g, x);
+    if (groups < 1 || t->shape[0] % groups != 0)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "channel_shuffle: %d groups do not divide the %lld channels of %s",
+                             groups, (long long)t->shape[0], t->name);
+    mw_node_attr at = {.shuffle = {groups}};
+    return mw_graph_emit(g, MW_OP_CHANNEL_SHUFFLE, &x, 1, 4, t->shape, at);
+}
+
+/* Each op's backward is its inverse, whose output has the forward input's shape. The
+ * inverse of a shuffle in g groups is the shuffle in C/g groups. */
 static void swap_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                           int *gin) {
+    if (n->op == MW_OP_CHANNEL_SHUFFLE) {
+        mw_node_attr at = {.shuffle = {(int)mw_t(g, n->in[0])->shape[0] / n->attr.shuffle.groups}};
+        gin[0] =
+            mw_graph_emit(g, MW_OP_CHANNEL_SHUFFLE, &gout[0], 1, 4, mw_t(g, n->in[0])->shape, at);
+        return;
+    }
     mw_op inverse = n->op == MW_OP_IMAGES_TO_MAPS   ? MW_OP_MAPS_TO_IMAGES
                     : n->op == MW_OP_MAPS_TO_IMAGES ? MW_OP_IMAGES_TO_MAPS
                     : n->op == MW_OP_MAPS_TO_ROWS   ? MW_OP_ROWS_TO_MAPS
@@ -57,11 +76,16 @@ static void swap_backward(mw_graph *g, const mw_node *n, const int *gout, const 
     gin[0] = emit_swap(g, inverse, gout[0], mw_t(g, n->in[0])->ndim, mw_t(g, n->in[0])->shape);
 }
 
-/* Every op reads its input as [A, B, plane] with A, B the input's first two dimensions. */
+/* Every op reads its input as [A, B, plane]: A, B the input's first two dimensions, or for
+ * the shuffle the groups and the channels per group. */
 static void swap_dims(const mw_graph *g, const mw_node *n, size_t *a, size_t *b, size_t *plane) {
     const mw_tensor *t = mw_t(g, n->in[0]);
     *a = (size_t)t->shape[0];
     *b = (size_t)t->shape[1];
+    if (n->op == MW_OP_CHANNEL_SHUFFLE) {
+        *a = (size_t)n->attr.shuffle.groups;
+        *b = (size_t)t->shape[0] / *a;
+    }
     *plane = t->numel / (*a * *b);
 }
 
@@ -86,4 +110,6 @@ const mw_op_def mw_op_def_maps_to_images = {
 const mw_op_def mw_op_def_maps_to_rows = {
     .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
 const mw_op_def mw_op_def_rows_to_maps = {
+    .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};
+const mw_op_def mw_op_def_channel_shuffle = {
     .run_cl = swap_cl, .run_cpu = swap_cpu, .backward = swap_backward};

@@ -1,5 +1,8 @@
 /* Pooling on channel-major maps [C, N, H, W]: k x k average pooling (the encoders' final
- * global pool) and the squeeze-excitation channel scaling x · s, s [C, N, 1, 1]. */
+ * global pool), max pooling with stride and padding (GoogLeNet's), and the
+ * squeeze-excitation channel scaling x · s, s [C, N, 1, 1]. */
+#include <math.h>
+
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
@@ -25,7 +28,48 @@ void mw_ref_avg_pool_bwd(const float *gy, float *gx, size_t planes, size_t heigh
         for (size_t yy = 0; yy < height; yy++)
             for (size_t xx = 0; xx < width; xx++)
                 gx[(p * height + yy) * width + xx] =
-                    (float)(gy[(p * oh + yy / k) * ow + xx / k] / (double)(k * k));
+                    yy < oh * k && xx < ow * k
+                        ? (float)(gy[(p * oh + yy / k) * ow + xx / k] / (double)(k * k))
+                        : 0.0f; /* floor mode: no window reads it */
+}
+
+/* The output size of a pooling window along one side (floor mode). */
+static size_t pooled_size(size_t size, size_t k, size_t stride, size_t padding) {
+    return (size + 2 * padding - k) / stride + 1;
+}
+
+void mw_ref_max_pool(const float *x, float *y, float *argmax, size_t planes, size_t height,
+                     size_t width, size_t k, size_t stride, size_t padding) {
+    size_t oh = pooled_size(height, k, stride, padding),
+           ow = pooled_size(width, k, stride, padding);
+    for (size_t p = 0; p < planes; p++)
+        for (size_t oy = 0; oy < oh; oy++)
+            for (size_t ox = 0; ox < ow; ox++) {
+                float best = -INFINITY;
+                size_t at = 0;
+                for (size_t dy = 0; dy < k; dy++)
+                    for (size_t dx = 0; dx < k; dx++) {
+                        long iy = (long)(oy * stride + dy) - (long)padding;
+                        long ix = (long)(ox * stride + dx) - (long)padding;
+                        if (iy < 0 || ix < 0 || iy >= (long)height || ix >= (long)width) continue;
+                        size_t i = (size_t)iy * width + (size_t)ix;
+                        float v = x[p * height * width + i];
+                        if (v > best || isnan(v)) best = v, at = i;
+                    }
+                y[(p * oh + oy) * ow + ox] = best;
+                argmax[(p * oh + oy) * ow + ox] = (float)at;
+            }
+}
+
+void mw_ref_max_pool_bwd(const float *gy, const float *argmax, float *gx, size_t planes,
+                         size_t height, size_t width, size_t k, size_t stride, size_t padding) {
+    size_t oh = pooled_size(height, k, stride, padding),
+           ow = pooled_size(width, k, stride, padding);
+    for (size_t i = 0; i < planes * height * width; i++)
+        gx[i] = 0.0f;
+    for (size_t p = 0; p < planes; p++)
+        for (size_t o = 0; o < oh * ow; o++)
+            gx[p * height * width + (size_t)argmax[p * oh * ow + o]] += gy[p * oh * ow + o];
 }
 
 void mw_ref_scale_channels(const float *x, const float *s, float *y, size_t planes,
@@ -59,13 +103,35 @@ static bool check_maps(mw_graph *g, const char *op, int x) {
 int mw_avg_pool(mw_graph *g, int x, int k) {
     if (!mw_graph_check_inputs(g, "avg_pool", &x, 1) || !check_maps(g, "avg_pool", x)) return -1;
     const int64_t *s = mw_t(g, x)->shape;
-    if (k < 1 || s[2] % k != 0 || s[3] % k != 0)
+    if (k < 1 || s[2] < k || s[3] < k)
         return mw_graph_fail(g, MW_ERR_INVALID_ARG,
-                             "avg_pool: a %d x %d window does not tile the %lld x %lld maps of %s",
+                             "avg_pool: a %d x %d window does not fit the %lld x %lld maps of %s",
                              k, k, (long long)s[2], (long long)s[3], mw_t(g, x)->name);
     int64_t shape[4] = {s[0], s[1], s[2] / k, s[3] / k};
-    mw_node_attr at = {.pool = {k}};
+    mw_node_attr at = {.pool = {k, k, 0}};
     return mw_graph_emit(g, MW_OP_AVG_POOL, &x, 1, 4, shape, at);
+}
+
+int mw_max_pool(mw_graph *g, int x, int k, int stride, int padding) {
+    if (!mw_graph_check_inputs(g, "max_pool", &x, 1) || !check_maps(g, "max_pool", x)) return -1;
+    const int64_t *s = mw_t(g, x)->shape;
+    /* PyTorch's own limits: every window then holds at least one value of the map */
+    if (k < 1 || stride < 1 || padding < 0 || 2 * padding > k || s[2] + 2 * padding < k ||
+        s[3] + 2 * padding < k || s[2] * s[3] >= (1 << 24))
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "max_pool: a %d x %d window, stride %d, padding %d does not fit the "
+                             "%lld x %lld maps of %s",
+                             k, k, stride, padding, (long long)s[2], (long long)s[3],
+                             mw_t(g, x)->name);
+    int64_t shape[4] = {s[0], s[1], (s[2] + 2 * padding - k) / stride + 1,
+                        (s[3] + 2 * padding - k) / stride + 1};
+    /* the argmax, a position within the input plane, is exact as a float below 2^24 */
+    int out[2] = {mw_new_output(g, MW_OP_MAX_POOL, NULL, 4, shape),
+                  mw_new_output(g, MW_OP_MAX_POOL, "argmax", 4, shape)};
+    if (out[0] < 0 || out[1] < 0) return -1;
+    mw_node_attr at = {.pool = {k, stride, padding}};
+    if (mw_graph_add_node(g, MW_OP_MAX_POOL, &x, 1, out, 2, at) < 0) return -1;
+    return out[0];
 }
 
 int mw_scale_channels(mw_graph *g, int x, int s) {
@@ -88,6 +154,13 @@ static void avg_pool_backward(mw_graph *g, const mw_node *n, const int *gout, co
                               int *gin) {
     gin[0] =
         mw_graph_emit(g, MW_OP_AVG_POOL_BWD, &gout[0], 1, 4, mw_t(g, n->in[0])->shape, n->attr);
+}
+
+static void max_pool_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                              int *gin) {
+    if (gout[0] < 0) return; /* the argmax carries no gradient */
+    int in[2] = {gout[0], n->out[1]};
+    gin[0] = mw_graph_emit(g, MW_OP_MAX_POOL_BWD, in, 2, 4, mw_t(g, n->in[0])->shape, n->attr);
 }
 
 /* One node gives both gradients: gx = gy · s and gs = Σ_hw gy · x. */
@@ -128,6 +201,29 @@ static mw_status avg_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
                      mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h, (unsigned)w, (unsigned)k);
 }
 
+/* One work-item per output row forward, per input row backward (which gathers from the
+ * windows that cover it: no two items write one value, so no atomics). */
+static mw_status max_pool_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->in[0], &planes, &h, &w);
+    const mw_node_attr *a = &n->attr;
+    size_t oh = pooled_size(h, (size_t)a->pool.k, (size_t)a->pool.stride, (size_t)a->pool.padding);
+    return mw_launch(c, "pool", "max_pool_f32", planes * oh, "mmmuuuuuu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->out[0]), mw_mem(c, n->out[1]), (unsigned)planes, (unsigned)h,
+                     (unsigned)w, (unsigned)a->pool.k, (unsigned)a->pool.stride,
+                     (unsigned)a->pool.padding);
+}
+
+static mw_status max_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->out[0], &planes, &h, &w);
+    const mw_node_attr *a = &n->attr;
+    return mw_launch(c, "pool", "max_pool_bwd_f32", planes * h, "mmmuuuuuu", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h,
+                     (unsigned)w, (unsigned)a->pool.k, (unsigned)a->pool.stride,
+                     (unsigned)a->pool.padding);
+}
+
 static mw_status scale_channels_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t planes, h, w;
     map_dims(c->g, n->in[0], &planes, &h, &w);
@@ -160,6 +256,26 @@ static mw_status avg_pool_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
+static mw_status max_pool_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->in[0], &planes, &h, &w);
+    const mw_node_attr *a = &n->attr;
+    mw_ref_max_pool(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), mw_host_f32(c, n->out[1]),
+                    planes, h, w, (size_t)a->pool.k, (size_t)a->pool.stride,
+                    (size_t)a->pool.padding);
+    return MW_OK;
+}
+
+static mw_status max_pool_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    size_t planes, h, w;
+    map_dims(c->g, n->out[0], &planes, &h, &w);
+    const mw_node_attr *a = &n->attr;
+    mw_ref_max_pool_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                        mw_host_f32(c, n->out[0]), planes, h, w, (size_t)a->pool.k,
+                        (size_t)a->pool.stride, (size_t)a->pool.padding);
+    return MW_OK;
+}
+
 static mw_status scale_channels_cpu(mw_cpu_ctx *c, const mw_node *n) {
     size_t planes, h, w;
     map_dims(c->g, n->in[0], &planes, &h, &w);
@@ -185,3 +301,6 @@ const mw_op_def mw_op_def_scale_channels = {.run_cl = scale_channels_cl,
                                             .backward = scale_channels_backward};
 const mw_op_def mw_op_def_scale_channels_bwd = {.run_cl = scale_channels_bwd_cl,
                                                 .run_cpu = scale_channels_bwd_cpu};
+const mw_op_def mw_op_def_max_pool = {
+    .run_cl = max_pool_cl, .run_cpu = max_pool_cpu, .backward = max_pool_backward};
+const mw_op_def mw_op_def_max_pool_bwd = {.run_cl = max_pool_bwd_cl, .run_cpu = max_pool_bwd_cpu};

@@ -21,8 +21,8 @@ void mw_ref_relu_bwd(const float *gy, const float *y, float *gx, size_t n);
 /* linear: C[m,n] = op(A) op(B) with op(A) [m,k], op(B) [k,n] */
 void mw_ref_matmul(const float *a, const float *b, float *c, size_t m, size_t n, size_t k,
                    bool transpose_a, bool transpose_b);
-void mw_ref_linear(const float *x, const float *w, const float *b, float *y, size_t rows,
-                   size_t in, size_t out);
+void mw_ref_linear(const float *x, const float *w, const float *b, float *y, size_t rows, size_t in,
+                   size_t out);
 void mw_ref_sum_rows(const float *x, float *y, size_t rows, size_t cols);
 
 /* concat */
@@ -35,8 +35,8 @@ void mw_ref_pad_cols(const float *x, float *y, size_t rows, size_t width, size_t
 
 /* distance */
 void mw_ref_row_normalize(const float *x, float *y, size_t rows, size_t cols, float eps);
-void mw_ref_row_normalize_bwd(const float *gy, const float *x, float *gx, size_t rows,
-                              size_t cols, float eps);
+void mw_ref_row_normalize_bwd(const float *gy, const float *x, float *gx, size_t rows, size_t cols,
+                              float eps);
 void mw_ref_pairwise_sqdist(const float *a, const float *b, float *d, size_t n, size_t m,
                             size_t dim);
 void mw_ref_pairwise_sqdist_bwd(const float *gd, const float *a, const float *b, float *ga,
@@ -79,9 +79,8 @@ void mw_ref_activate_bwd(const float *gy, const float *x, float *gx, size_t n, i
 /* batchnorm over maps [channels, len]: stats [2, channels] = mean, 1/sqrt(var + eps) used;
  * train mode updates the running statistics and count, eval mode reads them */
 void mw_ref_batch_norm(const float *x, const float *gamma, const float *beta, float *running_mean,
-                       float *running_var, int32_t *count, float *y, float *stats,
-                       size_t channels, size_t len, float momentum, float eps, int act,
-                       bool training);
+                       float *running_var, int32_t *count, float *y, float *stats, size_t channels,
+                       size_t len, float momentum, float eps, int act, bool training);
 void mw_ref_batch_norm_bwd(const float *gy, const float *x, const float *gamma, const float *beta,
                            const float *stats, float *gx, float *ggamma, float *gbeta,
                            size_t channels, size_t len, int act, bool training);
@@ -91,6 +90,11 @@ void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, siz
                      size_t k);
 void mw_ref_avg_pool_bwd(const float *gy, float *gx, size_t planes, size_t height, size_t width,
                          size_t k);
+/* argmax: the position (y·width + x) of each window's first largest value in its plane */
+void mw_ref_max_pool(const float *x, float *y, float *argmax, size_t planes, size_t height,
+                     size_t width, size_t k, size_t stride, size_t padding);
+void mw_ref_max_pool_bwd(const float *gy, const float *argmax, float *gx, size_t planes,
+                         size_t height, size_t width, size_t k, size_t stride, size_t padding);
 void mw_ref_scale_channels(const float *x, const float *s, float *y, size_t planes,
                            size_t plane_size);
 void mw_ref_scale_channels_bwd(const float *gy, const float *x, const float *s, float *gx,

@@ -50,6 +50,10 @@ int mw_layer_bn_params(mw_graph *g, const char *name, int channels, int *beta, i
 /* Batch norm `name` on x, then `act` (fused). */
 int mw_layer_bn(mw_graph *g, int x, const char *name, mw_activation act);
 
+/* The same with another momentum than MW_BN_MOMENTUM (WideResNet's last batch norm has
+ * PyTorch's momentum 0.9: the running statistics take 90% of each batch's). */
+int mw_layer_bn_momentum(mw_graph *g, int x, const char *name, mw_activation act, float momentum);
+
 /* Squeeze-excitation (EfficientNet's): x · sigmoid(se2(swish(se1(mean over H, W of x)))),
  * se1 and se2 1x1 convs with bias, `name`.se1 to `squeezed` channels and `name`.se2 back. */
 int mw_layer_squeeze_excite(mw_graph *g, int x, const char *name, int squeezed);
@@ -61,6 +65,9 @@ int mw_layer_linear(mw_graph *g, int x, const char *name, int out, bool bias);
 /* k x k average pooling of maps [C, N, H, W] (k = H = W: global) to rows [N, C]
  * (avg_pool2d + flatten): how an encoder ends. */
 int mw_layer_pool_rows(mw_graph *g, int x, int k);
+
+/* Global average pooling of square maps [C, N, H, H] to rows [N, C]. */
+int mw_layer_global_pool(mw_graph *g, int x);
 
 /* ---- encoders described as data (a config's "encoders", configs/README.md) ------------ */
 

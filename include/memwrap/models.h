@@ -58,10 +58,24 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
 
 /* ---- whole models: encoder x variant, as the reference's get_model ------------------- */
 
+typedef enum mw_variant {
+    MW_VARIANT_STD = 0,        /* encoder + linear head ("linear.*") */
+    MW_VARIANT_MEMORY,         /* encoder + BaselineMemory ("mw.*"), "Only Memory" */
+    MW_VARIANT_ENCODER_MEMORY, /* encoder + MemoryWrapLayer ("mw.*"), "Memory Wrap" */
+    MW_VARIANT_COUNT
+} mw_variant;
+
+/* Names as the CLI and configs spell them: std, memory, encoder_memory. An unknown name is
+ * MW_ERR_INVALID_ARG with the valid ones in the message. */
+mw_status mw_variant_from_name(const char *name, mw_variant *out);
+const char *mw_variant_name(mw_variant v);
+
 /* Settings a model passes to its encoder's builder. */
 typedef struct mw_encoder_settings {
-    float dropout; /* the encoder's dropout, where it has one (EfficientNet's, after pooling);
-                      < 0: the encoder's own default (the reference's 0.2) */
+    float dropout;      /* the encoder's dropout, where it has one (EfficientNet's after pooling,
+                           WideResNet's in its blocks and after pooling); < 0: the encoder's own
+                           default (the reference's 0.2 and 0.3) */
+    mw_variant variant; /* the head that follows (WideResNet's final dropout depends on it) */
 } mw_encoder_settings;
 
 typedef struct mw_encoder mw_encoder;
@@ -82,32 +96,34 @@ struct mw_encoder {
     int dim;          /* the width d of the rows it returns */
     mw_encoder_fn build;
     const void *user; /* for the builder: yours, or a config-defined encoder's layers */
+    /* Where the reference's model differs from the usual head (both zero for most): the std
+     * head's state_dict prefix (NULL: "linear."), and whether every linear bias of the head
+     * starts at zero (WideResNet's init loop zeroes all nn.Linear biases, its memory heads'
+     * MLPs included) rather than PyTorch's U(±1/√fan_in). */
+    const char *std_head;
+    bool zero_head_biases;
 };
 
-/* The paper's encoders (reference-spec 5): CIFAR variants, for 1 or 3 channels. */
+/* The paper's encoders (reference-spec 5 and the reference's paper/architectures): CIFAR
+ * variants, for 1 or 3 channels. Those that end in a fixed pooling window (GoogLeNet's and
+ * WideResNet's 8x8, DenseNet's 4x4) pool globally, which is the reference at 32x32 and lets
+ * 28x28 images (Fashion-MNIST) through, where the reference's window does not fit. */
 extern const mw_encoder mw_encoder_mobilenetv2;     /* d 1280 */
 extern const mw_encoder mw_encoder_resnet18;        /* d 512 */
 extern const mw_encoder mw_encoder_efficientnet_b0; /* d 320 */
+extern const mw_encoder mw_encoder_googlenet;       /* d 1024 */
+extern const mw_encoder mw_encoder_densenet_cifar;  /* d 384: growth 12, blocks 6-12-24-16 */
+extern const mw_encoder mw_encoder_shufflenetv2;    /* d 1024: the 0.5x network */
+extern const mw_encoder mw_encoder_wrn28_10;        /* d 640: WideResNet-28-10 */
 
 /* A built-in encoder by name: mobilenetv2 (alias mobilenet), resnet18, efficientnet_b0
- * (alias efficientnet); NULL for another name. mw_encoder_from_name: the same, with
- * MW_ERR_INVALID_ARG listing the valid names for another name. */
+ * (alias efficientnet), googlenet, densenet_cifar (alias densenet), shufflenetv2 (alias
+ * shufflenet), wrn28_10 (alias wide-resnet); NULL for another name. mw_encoder_from_name: the same,
+ * with MW_ERR_INVALID_ARG listing the valid names for another name. */
 const mw_encoder *mw_encoder_builtin(const char *name);
 mw_status mw_encoder_from_name(const char *name, const mw_encoder **out);
 /* The names mw_encoder_builtin knows, for messages: "mobilenetv2 (or mobilenet), ...". */
 const char *mw_encoder_builtin_names(void);
-
-typedef enum mw_variant {
-    MW_VARIANT_STD = 0,        /* encoder + linear head ("linear.*") */
-    MW_VARIANT_MEMORY,         /* encoder + BaselineMemory ("mw.*"), "Only Memory" */
-    MW_VARIANT_ENCODER_MEMORY, /* encoder + MemoryWrapLayer ("mw.*"), "Memory Wrap" */
-    MW_VARIANT_COUNT
-} mw_variant;
-
-/* Names as the CLI and configs spell them: std, memory, encoder_memory. An unknown name is
- * MW_ERR_INVALID_ARG with the valid ones in the message. */
-mw_status mw_variant_from_name(const char *name, mw_variant *out);
-const char *mw_variant_name(mw_variant v);
 
 /* Which part of the model a graph holds. The parts share the whole model's parameter names,
  * so each loads from its checkpoint (mw_checkpoint_load_part). In eval mode an image's
@@ -128,7 +144,7 @@ typedef struct mw_model_options {
     int batch;             /* input images per run */
     int memory;            /* memory images per run (memory variants) */
     const char *distance;  /* NULL: cosine */
-    float dropout;         /* EfficientNet encoder dropout; < 0: the reference's 0.2 */
+    float dropout;         /* the encoder's dropout (mw_encoder_settings); < 0: its default */
     bool training;         /* add labels, the loss and the backward pass */
     bool overlap_branches; /* memory branch on queue 1, overlapping the input branch */
     mw_model_part part;    /* the whole model by default */

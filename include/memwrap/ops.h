@@ -30,6 +30,13 @@ int mw_concat_cols(mw_graph *g, int a, int b);
 /* Columns [start, start + count) of x [N, C]. */
 int mw_slice_cols(mw_graph *g, int x, int start, int count);
 
+/* Maps [C, N, H, W] joined along channels (torch.cat(dim=1) of NCHW tensors): a's channels,
+ * then b's; N, H and W must agree. */
+int mw_concat_channels(mw_graph *g, int a, int b);
+
+/* Channels [start, start + count) of maps x [C, N, H, W] (x[:, start:start+count] in NCHW). */
+int mw_slice_channels(mw_graph *g, int x, int start, int count);
+
 /* x / sqrt(sum_k x_k² + eps) per row (memorywrap's _vector_norms: eps inside the root). */
 int mw_row_normalize(mw_graph *g, int x, float eps);
 
@@ -57,7 +64,7 @@ int mw_softmax_cross_entropy(mw_graph *g, int logits, int labels);
 typedef enum mw_activation {
     MW_ACT_NONE = 0,
     MW_ACT_RELU,
-    MW_ACT_SWISH,   /* x · sigmoid(x) */
+    MW_ACT_SWISH, /* x · sigmoid(x) */
     MW_ACT_SIGMOID,
     MW_ACT_COUNT
 } mw_activation;
@@ -82,9 +89,18 @@ int mw_batch_norm(mw_graph *g, int x, int gamma, int beta, int running_mean, int
 /* Elementwise activation (relu, swish, sigmoid); MW_ACT_NONE returns x itself. */
 int mw_activate(mw_graph *g, int x, mw_activation act);
 
-/* k x k average pooling, stride k, no padding: [C, N, H, W] -> [C, N, H/k, W/k]
- * (F.avg_pool2d(x, k); with k = H = W also adaptive_avg_pool2d(x, 1)). */
+/* k x k average pooling, stride k, no padding, floor mode: [C, N, H, W] -> [C, N, ⌊H/k⌋,
+ * ⌊W/k⌋] (F.avg_pool2d(x, k); with k = H = W also adaptive_avg_pool2d(x, 1)). */
 int mw_avg_pool(mw_graph *g, int x, int k);
+
+/* k x k max pooling with a stride and implicit −∞ padding (F.max_pool2d(x, k, stride,
+ * padding), floor mode): [C, N, H, W] -> [C, N, (H + 2p − k)/s + 1, ...]. The gradient goes
+ * to the first largest value of each window in row-major order, as PyTorch's. */
+int mw_max_pool(mw_graph *g, int x, int k, int stride, int padding);
+
+/* ShuffleNet's channel shuffle of maps [C, N, H, W]: channel i·(C/groups) + j moves to
+ * j·groups + i (x.view(N, g, C/g, H, W).transpose(1, 2) in NCHW). */
+int mw_channel_shuffle(mw_graph *g, int x, int groups);
 
 /* y = x · s broadcast over H and W: x [C, N, H, W], s [C, N, 1, 1] (squeeze-excitation). */
 int mw_scale_channels(mw_graph *g, int x, int s);

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Regenerates tests/reference/data/encoder_ops.safetensors: PyTorch reference vectors for the
 encoder ops of memwrap (batch norm with fused activations, swish, sigmoid, average pooling,
-the squeeze-excitation channel scaling).
+the squeeze-excitation channel scaling, and for GoogLeNet / DenseNet / ShuffleNetV2 /
+WRN-28-10: 3x3 max pooling at strides 1 and 2, channel concatenation, split and shuffle,
+batch norm with momentum 0.9, 2x2 average pooling of an odd-sized map).
 
 Same rules as make_reference.py (whose writer and helpers this script reuses): inputs drawn
 as float32 and stored F32, outputs and gradients computed in float64 from exactly those
@@ -26,6 +28,7 @@ from make_reference import HERE, gen, leaf, randn, save_safetensors, versions  #
 
 C, N, H, W = 5, 3, 6, 6
 MOMENTUM, EPS = 0.1, 1e-5
+MOMENTUM_WRN = 0.9  # WRN-28-10's final BatchNorm2d(640, momentum=0.9): the bn_momentum case
 
 
 def cnhw(t):
@@ -33,9 +36,9 @@ def cnhw(t):
     return t.detach().permute(1, 0, 2, 3).contiguous()
 
 
-def bn_module(gamma, beta, mean, var):
+def bn_module(gamma, beta, mean, var, momentum=MOMENTUM):
     """nn.BatchNorm2d in float64 holding the given float32 parameters and statistics."""
-    bn = nn.BatchNorm2d(gamma.numel(), eps=EPS, momentum=MOMENTUM).double()
+    bn = nn.BatchNorm2d(gamma.numel(), eps=EPS, momentum=momentum).double()
     with torch.no_grad():
         bn.weight.copy_(gamma.double())
         bn.bias.copy_(beta.double())
@@ -77,12 +80,12 @@ def store_bn(out, prefix, x, gamma, beta, mean, var, gy, bn, y, xl):
     })
 
 
-def case_bn(out, prefix, seed, act, train):
+def case_bn(out, prefix, seed, act, train, momentum=MOMENTUM):
     """One BatchNorm2d (+ activation) in train or eval mode: forward, gradients, statistics."""
     g = gen(seed)
     x, gamma, beta, mean, var = bn_inputs(g)
     gy = randn(g, N, C, H, W)
-    bn = bn_module(gamma, beta, mean, var)
+    bn = bn_module(gamma, beta, mean, var, momentum)
     bn.train(train)
     xl = leaf(x)
     y = activate(bn(xl), act)
@@ -148,6 +151,68 @@ def case_scale_channels(out):
                 "scale.gx": cnhw(xl.grad), "scale.gs": cnhw(sl.grad)})
 
 
+def case_maxpool(out, name, seed, c, n, size, stride):
+    """F.max_pool2d(x, 3, stride, padding=1) (GoogLeNet: stride 1 inside the Inception
+    branch 4, stride 2 between stages); x [c, n, size, size] channel-major, distinct random
+    values (no ties, so the gradient routing is unambiguous)."""
+    g = gen(seed)
+    x = randn(g, n, c, size, size)
+    assert x.unique().numel() == x.numel(), "ties in a max-pool input"
+    osz = (size + 2 - 3) // stride + 1
+    gy = randn(g, n, c, osz, osz)
+    xl = leaf(x)
+    y = F.max_pool2d(xl, 3, stride=stride, padding=1)
+    assert tuple(y.shape) == (n, c, osz, osz)
+    y.backward(gy.double())
+    out.update({f"{name}.x": cnhw(x), f"{name}.y": cnhw(y), f"{name}.gy": cnhw(gy),
+                f"{name}.gx": cnhw(xl.grad)})
+
+
+def case_shuffle(out):
+    """ShuffleNetV2's channel shuffle, groups 2: x.view(N, g, C/g, H, W).permute(0, 2, 1, 3, 4)
+    .reshape(N, C, H, W), on x [C=6, N=2, 3, 3] (output channel order 0, 3, 1, 4, 2, 5)."""
+    g = gen(114)
+    n, c, hh, ww, groups = 2, 6, 3, 3, 2
+    x = randn(g, n, c, hh, ww)
+    gy = randn(g, n, c, hh, ww)
+    xl = leaf(x)
+    y = xl.view(n, groups, c // groups, hh, ww).permute(0, 2, 1, 3, 4).reshape(n, c, hh, ww)
+    y.backward(gy.double())
+    out.update({"shuffle2.x": cnhw(x), "shuffle2.y": cnhw(y), "shuffle2.gy": cnhw(gy),
+                "shuffle2.gx": cnhw(xl.grad)})
+
+
+def case_cat_channels(out):
+    """torch.cat([a, b], 1) of NCHW maps (Inception, DenseNet, ShuffleNetV2), a with 3
+    channels, b with 5, N 2, 4x4; stored channel-major (there: a stack along dim 0)."""
+    g = gen(115)
+    a = randn(g, 2, 3, 4, 4)
+    b = randn(g, 2, 5, 4, 4)
+    gy = randn(g, 2, 8, 4, 4)
+    al, bl = leaf(a), leaf(b)
+    y = torch.cat([al, bl], 1)
+    y.backward(gy.double())
+    out.update({"cat_channels.a": cnhw(a), "cat_channels.b": cnhw(b),
+                "cat_channels.y": cnhw(y), "cat_channels.gy": cnhw(gy),
+                "cat_channels.ga": cnhw(al.grad), "cat_channels.gb": cnhw(bl.grad)})
+
+
+def case_split_channels(out):
+    """ShuffleNetV2's split: y1 = x[:, :c], y2 = x[:, c:], c = C/2 = 4, both used (upstream
+    gradients gy1, gy2; gx collects both)."""
+    g = gen(116)
+    n, c, hh, ww = 2, 8, 3, 3
+    x = randn(g, n, c, hh, ww)
+    gy1 = randn(g, n, c // 2, hh, ww)
+    gy2 = randn(g, n, c - c // 2, hh, ww)
+    xl = leaf(x)
+    y1, y2 = xl[:, :c // 2], xl[:, c // 2:]
+    torch.autograd.backward([y1, y2], [gy1.double(), gy2.double()])
+    out.update({"split_channels.x": cnhw(x), "split_channels.y1": cnhw(y1),
+                "split_channels.y2": cnhw(y2), "split_channels.gy1": cnhw(gy1),
+                "split_channels.gy2": cnhw(gy2), "split_channels.gx": cnhw(xl.grad)})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(HERE, "data"))
@@ -165,10 +230,19 @@ def main():
     case_pool(out, "pool2", 109, 6, 2, False)
     case_pool(out, "pool4", 110, 4, 4, True)
     case_scale_channels(out)
+    # GoogLeNet / DenseNet-cifar / ShuffleNetV2 / WRN-28-10 (independent generators: the
+    # tensors above are unchanged by these)
+    case_maxpool(out, "maxpool3s1", 112, 5, 3, 8, 1)
+    case_maxpool(out, "maxpool3s2", 113, 5, 3, 9, 2)
+    case_shuffle(out)
+    case_cat_channels(out)
+    case_split_channels(out)
+    case_bn(out, "bn_momentum", 117, "none", True, momentum=MOMENTUM_WRN)
+    case_pool(out, "pool2_odd", 118, 7, 2, False)  # DenseNet transition at 28x28: 7 -> 3
     for k, v in out.items():  # float64 results, float32 inputs, int64 counters
         assert v.dtype in (torch.float32, torch.float64, torch.int64), k
     meta = dict(versions(), shape_nchw=f"{N}x{C}x{H}x{W}", momentum=MOMENTUM, eps=EPS,
-                layout="feature maps stored [C, N, H, W]")
+                bn_momentum_momentum=MOMENTUM_WRN, layout="feature maps stored [C, N, H, W]")
     path = os.path.join(args.out, "encoder_ops.safetensors")
     save_safetensors(path, out, meta)
     print(f"{path}: {len(out)} tensors; bn_shared running_var "

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Regenerates the encoder reference vectors (tests/reference/data/encoder_*) from the
-reference architectures in encoders.py (MobileNetV2, ResNet18, EfficientNet-B0, CIFAR
-variants; std / memory / encoder_memory with memorywrap 1.1.7's BaselineMemory and
-MemoryWrapLayer).
+reference architectures in encoders.py (MobileNetV2, ResNet18, EfficientNet-B0, GoogLeNet,
+DenseNet-cifar, ShuffleNetV2 0.5x, WRN-28-10, CIFAR variants; std / memory / encoder_memory
+with memorywrap 1.1.7's BaselineMemory and MemoryWrapLayer).
 
 No weights are stored: every state_dict entry (parameters and BatchNorm buffers) and the model
 inputs are set by a deterministic "hashed" rule that tests/hashed_init.c reproduces bit for bit
@@ -11,11 +11,14 @@ inputs are set by a deterministic "hashed" rule that tests/hashed_init.c reprodu
 
 Files (B = 4 inputs, M = 6 memory images, 10 classes, float64 computation):
   encoder_<encoder>_<variant>.safetensors   3x32x32 inputs, eval + one train step
-  encoder_mobilenetv2_encoder_memory_1x28.safetensors   1x28x28 inputs, eval only
+  encoder_<encoder>_encoder_memory_1x28.safetensors     1x28x28 inputs, eval only (encoders
+                                            of ONE_CHANNEL: all but ResNet18, EfficientNet-B0)
   encoder_hash_check.safetensors            hashed-init values for the C unit test
   encoder_keys.txt                          state_dict "name [shape]" per model x variant
 
 Usage: /usr/bin/python3 tests/reference/make_encoder_reference.py [--out DIR] [--verbose]
+           [--only ENC,ENC,...]   (regenerates those encoders' files; encoder_keys.txt and
+                                   encoder_hash_check.safetensors are always rewritten)
 """
 import argparse
 import copy
@@ -36,6 +39,15 @@ B, M, CLASSES = 4, 6, 10
 LABELS = [3, 1, 4, 1]
 SGD = dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, dampening=0)
 N_SAMPLE = 8
+# encoders with a 1x28x28 (Fashion-MNIST shape) eval file, encoder_memory variant
+ONE_CHANNEL = ("mobilenetv2", "googlenet", "densenet_cifar", "shufflenetv2", "wrn28_10")
+# encoders whose dropout p is set to 0 for the train step (masks cannot be matched)
+DROPOUT_ZEROED = ("efficientnet_b0", "wrn28_10")
+# the reference's final pooling and its window, for the metadata of the newer encoders
+# (encoders._final_pool: the reference's op when the final map is window x window, else
+# global average pooling)
+FINAL_POOL = {"googlenet": ("AvgPool2d(8, stride=1)", 8), "densenet_cifar": ("avg_pool2d(4)", 4),
+              "shufflenetv2": ("avg_pool2d(4)", 4), "wrn28_10": ("AvgPool2d(8)", 8)}
 
 HASHED_INIT_DOC = (
     "hashed init (tests/hashed_init.h): state=FNV-1a64(name); per element k: "
@@ -298,9 +310,25 @@ def case(outdir, enc, variant, in_channels, size, train, summary, keys):
         meta["dropout"] = ("eval: off (eval mode). train step: encoder dropout p set to 0 "
                            "(reference p=0.2 masks cannot be matched); drop_connect never "
                            "fires in the reference (rate 0)")
+    if enc == "wrn28_10":
+        meta["dropout"] = ("eval: off (eval mode). train step: every Dropout p set to 0 "
+                           "(reference p=0.3 masks cannot be matched): residual.3 of each of "
+                           "the 12 blocks and, for std and memory, classifier.4")
+        meta["bn_momentum"] = ("classifier.0: BatchNorm2d(640, momentum=0.9), running = "
+                               "0.1 old + 0.9 batch; every other BN momentum 0.1")
+        meta["reference_init"] = ("the reference's init loop (kaiming_normal_ fan_out convs, "
+                                  "BN 1/0, zero Linear biases incl. the memory head's) is "
+                                  "overridden by the hashed init, like every default init")
+    if enc in FINAL_POOL:
+        op, window = FINAL_POOL[enc]
+        meta["final_pool"] = (f"reference {op} on the {window}x{window} map"
+                              if fmap == (window, window) else
+                              f"global average pooling (adaptive_avg_pool2d(1)) on the "
+                              f"{fmap[0]}x{fmap[1]} map: the reference's {op} needs "
+                              f"{window}x{window}")
 
     if train:
-        if enc == "efficientnet_b0":
+        if enc in DROPOUT_ZEROED:
             model.dropout_rate = 0.0
         y = torch.tensor(LABELS, dtype=torch.int64)
         # The same step in float32 PyTorch measures how far float32 arithmetic itself lands
@@ -410,6 +438,9 @@ def main():
     torch.set_num_threads(1)  # fixed reduction order, run after run
 
     only = args.only.split(",") if args.only else list(encoders.ENCODERS)
+    unknown = [e for e in only if e not in encoders.ENCODERS]
+    if unknown:
+        ap.error(f"unknown encoder(s) {unknown}; choose from {list(encoders.ENCODERS)}")
     summary, keys, paths = [], [], [hash_check(args.out)]
     for enc in encoders.ENCODERS:
         for variant in encoders.VARIANTS:
@@ -418,12 +449,12 @@ def main():
             else:  # keys listing still complete
                 keys.extend(keys_listing(encoders.build(enc, variant, CLASSES, 3),
                                          f"{enc} {variant} (3x32x32, {CLASSES} classes)"))
-    if "mobilenetv2" in only:
-        paths.append(case(args.out, "mobilenetv2", "encoder_memory", 1, 28, False, summary,
-                          keys))
-    else:
-        keys.extend(keys_listing(encoders.build("mobilenetv2", "encoder_memory", CLASSES, 1),
-                                 f"mobilenetv2 encoder_memory (1x28x28, {CLASSES} classes)"))
+    for enc in ONE_CHANNEL:
+        if enc in only:
+            paths.append(case(args.out, enc, "encoder_memory", 1, 28, False, summary, keys))
+        else:
+            keys.extend(keys_listing(encoders.build(enc, "encoder_memory", CLASSES, 1),
+                                     f"{enc} encoder_memory (1x28x28, {CLASSES} classes)"))
     keys_path = os.path.join(args.out, "encoder_keys.txt")
     with open(keys_path, "w") as f:
         f.write("# state_dict keys in order, 'name [shape]', per encoder x variant; generated "
