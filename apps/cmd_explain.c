@@ -21,8 +21,10 @@ static void usage(FILE *to) {
             "Explains a Memory Wrap (or Only Memory) checkpoint written by `memwrap train`:\n"
             "  --images N       test inputs shown with their memory samples, explanation by\n"
             "                   example, counterfactual and Integrated Gradients heatmaps (8)\n"
-            "  --metrics        explanation, counterfactual and example accuracy over the test\n"
-            "                   set, averaged over --repeats passes (5)\n"
+            "  --metrics        explanation, counterfactual and example accuracy, the\n"
+            "                   majority-vote baselines and the explanation by example against\n"
+            "                   its baselines (twin system, nearest neighbour, random) over the\n"
+            "                   test set, averaged over --repeats passes (5)\n"
             "  --memory-source  memory sets from the run's training subset (subset, default) or\n"
             "                   from every non-validation training image (full, as the\n"
             "                   reference's explanation scripts)\n"
@@ -146,6 +148,14 @@ int mw_cmd_explain(int argc, char **argv) {
             print_metric("accuracy", sum.mean.accuracy);
             print_metric("majority vote (MVO)", sum.mean.mvo_accuracy);
             print_metric("majority vote (MVY)", sum.mean.mvy_accuracy);
+            if (isfinite(sum.mean.example_scores.input[MW_EBE_MEMORY])) {
+                printf("explanation by example against its baselines (lower is more "
+                       "representative):\n  %-8s %14s %14s\n",
+                       "chosen by", "logit L1", "cross-entropy");
+                for (int m = 0; m < MW_EBE_METHODS; m++)
+                    printf("  %-8s %14.4f %14.4f\n", mw_ebe_method_name((mw_ebe_method)m),
+                           sum.mean.example_scores.input[m], sum.mean.example_scores.prediction[m]);
+            }
         }
         printf("open %s/index.html\n", out_dir);
     } else {

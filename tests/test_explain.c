@@ -117,6 +117,81 @@ static void test_majority(void **state) {
     assert_int_equal(mw_explain_majority(none, cls, 3), -1);
 }
 
+/* Reference-spec 6.5 on hand-computed cases: the rankings, the first sample agreeing with
+ * the prediction, the twin system's contributions and the two scores. */
+static void test_example_pieces(void **state) {
+    int32_t order[5];
+    double scratch[5];
+    const float weights[5] = {0, 0.5f, 0, 0.3f, 0.2f};
+    mw_ebe_rank_by_weight(weights, 5, order, scratch);
+    const int32_t by_weight[5] = {1, 3, 4, 0, 2}; /* the zero weights in index order */
+    assert_memory_equal(order, by_weight, sizeof by_weight);
+
+    const float query[2] = {0, 0}, keys[8] = {3, 4, 1, 0, 0, -1, 2, 2};
+    mw_ebe_rank_by_distance(query, keys, 4, 2, order, scratch);
+    const int32_t by_distance[4] = {1, 2, 3, 0}; /* 5, 1, 1, 2.83: the tie in index order */
+    assert_memory_equal(order, by_distance, sizeof by_distance);
+
+    const int32_t ranked[5] = {1, 3, 4, 0, 2}, mpred[5] = {7, 2, 2, 5, 9};
+    assert_int_equal(mw_ebe_first_agreeing(ranked, 5, mpred, 2), 1);
+    assert_int_equal(mw_ebe_first_agreeing(ranked, 5, mpred, 5), 3);
+    assert_int_equal(mw_ebe_first_agreeing(ranked, 5, mpred, 4), 1); /* none: the first */
+
+    const float hidden[3] = {1, 2, 3}, fc2[6] = {1, 1, 1, 0.5f, -1, 2};
+    float twin[3];
+    mw_ebe_twin_features(hidden, fc2, 1, 3, twin);
+    const float want_twin[3] = {0.5f, -2, 6};
+    assert_memory_equal(twin, want_twin, sizeof twin);
+
+    const float logits[4] = {1, 2, 0, 0}, memory_logits[6] = {1, 1, 3, 2, 0, 1};
+    const int32_t chosen[2] = {1, 2};
+    assert_true(fabs(mw_ebe_l1(logits, memory_logits, chosen, 2, 2) - 0.75) < 1e-12);
+    /* softmax of [0, ln 3] is [1/4, 3/4] */
+    const float z[2] = {0, (float)log(3.0)};
+    const int32_t one = 1, zero = 0, first = 0;
+    assert_true(fabs(mw_ebe_cross_entropy(&one, z, &first, 1, 2) - (-log(0.75))) < 1e-7);
+    assert_true(fabs(mw_ebe_cross_entropy(&zero, z, &first, 1, 2) - log(4.0)) < 1e-7);
+    assert_string_equal(mw_ebe_method_name(MW_EBE_TWIN), "twin");
+}
+
+/* One input and five memory samples where each method picks another one. The input: logits
+ * [2, 0] (predicted class 0), hidden [1, 0], weights [0.1, 0, 0.9, 0, 0]. The memory's
+ * predicted classes [0, 0, 1, 0, 0]. Memory Wrap ranks 2, 0, ... and takes 0 (2 disagrees);
+ * the hidden activations rank 2 (distance 0), 1 (0.1), ...: 1; the twin system (fc2 rows
+ * [0, 1] and [1, 1]; the input's [0, 0], the memory's [0, 5], [0, 0.1], [1, 0], [0, 0],
+ * [0, 9]) ranks 3 first; the random order starts with 4. */
+static void test_example_scores(void **state) {
+    const float logits[2] = {2, 0}, hidden[2] = {1, 0}, weights[5] = {0.1f, 0, 0.9f, 0, 0};
+    const int32_t pred[1] = {0}, mpred[5] = {0, 0, 1, 0, 0}, random_order[5] = {4, 0, 1, 2, 3};
+    const float memory_hidden[10] = {0, 5, 1, 0.1f, 1, 0, 3, 0, 9, 9};
+    const float memory_logits[10] = {1, 0, 0, 1, 5, 5, 2, 0, 0, 3};
+    const float fc2[4] = {0, 1, 1, 1};
+    mw_ebe_batch_input in = {.n = 1,
+                             .memory = 5,
+                             .classes = 2,
+                             .hidden_width = 2,
+                             .logits = logits,
+                             .hidden = hidden,
+                             .weights = weights,
+                             .predictions = pred,
+                             .memory_logits = memory_logits,
+                             .memory_hidden = memory_hidden,
+                             .memory_predictions = mpred,
+                             .fc2_weight = fc2,
+                             .random_orders = random_order};
+    mw_ebe_scores s;
+    assert_int_equal(mw_ebe_batch(&in, &s), MW_OK);
+    /* L1 over the two logits: samples 0, 3, 1, 4 */
+    const double input[MW_EBE_METHODS] = {0.5, 0.0, 1.5, 2.5};
+    /* cross-entropy against class 0: ln(1 + e^(z1 − z0)) */
+    const double prediction[MW_EBE_METHODS] = {log(1 + exp(-1.0)), log(1 + exp(-2.0)),
+                                               log(1 + exp(1.0)), log(1 + exp(3.0))};
+    for (int m = 0; m < MW_EBE_METHODS; m++) {
+        assert_true(fabs(s.input[m] - input[m]) < 1e-7);
+        assert_true(fabs(s.prediction[m] - prediction[m]) < 1e-6);
+    }
+}
+
 static void test_gauss_legendre(void **state) {
     (void)state;
     double a[40], w[40];
@@ -466,6 +541,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select),           cmocka_unit_test(test_support),
         cmocka_unit_test(test_metrics),          cmocka_unit_test(test_majority),
+        cmocka_unit_test(test_example_pieces),   cmocka_unit_test(test_example_scores),
         cmocka_unit_test(test_gauss_legendre),   cmocka_unit_test(test_parts_match_whole),
         cmocka_unit_test(test_attention_blocks), cmocka_unit_test(test_panels),
     };

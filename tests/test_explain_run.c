@@ -79,6 +79,7 @@ static void test_explain_end_to_end(void **state) {
     said = read_text(log);
     printf("%s", said); /* the summary, the completeness error among it */
     assert_non_null(strstr(said, "explanation accuracy"));
+    assert_non_null(strstr(said, "explanation by example against its baselines"));
     free(said);
     assert_int_equal(test_cli(log, "report %s", dir), 0);
 
@@ -105,6 +106,15 @@ static void test_explain_end_to_end(void **state) {
     assert_true(cJSON_IsNumber(item(j, "example_accuracy")) ||
                 cJSON_IsNumber(item(j, "counterfactual_accuracy")));
     assert_int_equal((int)item(j, "test_inputs")->valuedouble, 200);
+    /* the explanation by example against its baselines: finite, non-negative, per pass */
+    const char *scores[8] = {"ebe_input_memory",   "ebe_input_twin",        "ebe_input_knn",
+                             "ebe_input_random",   "ebe_prediction_memory", "ebe_prediction_twin",
+                             "ebe_prediction_knn", "ebe_prediction_random"};
+    for (int k = 0; k < 8; k++) {
+        const cJSON *v = item(j, scores[k]);
+        assert_true(cJSON_IsNumber(v) && v->valuedouble >= 0);
+        assert_int_equal(cJSON_GetArraySize(item(per, scores[k])), 2);
+    }
     const cJSON *panels = item(j, "panels"), *p;
     assert_int_equal(cJSON_GetArraySize(panels), 3);
     cJSON_ArrayForEach(p, panels) {
@@ -145,6 +155,7 @@ static void test_explain_end_to_end(void **state) {
     text = read_text(path);
     test_check_html(text, folder);
     assert_non_null(strstr(text, "Explanation metrics"));
+    assert_non_null(strstr(text, "Explanation by example against its baselines"));
     free(text);
     /* the report links the explanation page */
     snprintf(path, sizeof path, "%s/report.html", dir);

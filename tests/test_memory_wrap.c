@@ -18,14 +18,19 @@ typedef struct head_graph {
 } head_graph;
 
 static head_graph build_head(mw_head_kind kind, const char *distance, int batch, int memory) {
-    head_graph h = {mw_graph_create(), -1, -1, -1, -1, {-1, -1, -1}};
+    head_graph h = {mw_graph_create(), -1, -1, -1, -1, {-1, -1, -1, -1}};
     int64_t es[2] = {batch, D}, ms[2] = {memory, D}, ys[1] = {batch};
     h.e = mw_graph_input(h.g, "e", MW_F32, 2, es);
     h.m = mw_graph_input(h.g, "m", MW_F32, 2, ms);
     h.y = mw_graph_input(h.g, "y", MW_I32, 1, ys);
-    mw_head_options opt = {.kind = kind, .distance = distance, .classes = C, .prefix = "",
-                           .return_weights = true};
+    mw_head_options opt = {
+        .kind = kind, .distance = distance, .classes = C, .prefix = "", .return_weights = true};
     TEST_OK(mw_head_build(h.g, h.e, h.m, &opt, &h.out));
+    /* the default MLP's hidden layer: 4d wide after Memory Wrap's [e, W·m], 2d after W·m */
+    assert_true(h.out.hidden >= 0);
+    assert_int_equal(mw_tensor_dim(h.g, h.out.hidden, 0), batch);
+    assert_int_equal(mw_tensor_dim(h.g, h.out.hidden, 1),
+                     kind == MW_HEAD_MEMORY_WRAP ? 4 * D : 2 * D);
     h.loss = mw_softmax_cross_entropy(h.g, h.out.logits, h.y);
     mw_graph_keep(h.g, h.loss);
     mw_graph_keep(h.g, h.out.logits);
@@ -215,11 +220,15 @@ static void test_options_and_errors(void **state) {
     int64_t es[2] = {4, D}, ms[2] = {5, D};
     int e = mw_graph_input(g, "e", MW_F32, 2, es), m = mw_graph_input(g, "m", MW_F32, 2, ms);
     int calls = 0;
-    mw_head_options opt = {.kind = MW_HEAD_MEMORY_WRAP, .distance = "l2", .classes = C,
-                           .prefix = "mw.", .classifier = tiny_classifier,
+    mw_head_options opt = {.kind = MW_HEAD_MEMORY_WRAP,
+                           .distance = "l2",
+                           .classes = C,
+                           .prefix = "mw.",
+                           .classifier = tiny_classifier,
                            .classifier_user = &calls};
     mw_head_outputs out;
     TEST_OK(mw_head_build(g, e, m, &opt, &out));
+    assert_int_equal(out.hidden, -1); /* a user classifier's layers are its own */
     assert_int_equal(calls, 1);
     assert_true(mw_graph_find(g, "mw.classifier.weight") >= 0);
     assert_int_equal(mw_graph_find(g, "mw.classifier.fc1.weight"), -1);
@@ -230,8 +239,8 @@ static void test_options_and_errors(void **state) {
     g = mw_graph_create();
     e = mw_graph_input(g, "e", MW_F32, 2, es);
     m = mw_graph_input(g, "m", MW_F32, 2, ms);
-    mw_head_options bad = {.kind = MW_HEAD_MEMORY_WRAP, .distance = "cosin", .classes = C,
-                           .prefix = "mw."};
+    mw_head_options bad = {
+        .kind = MW_HEAD_MEMORY_WRAP, .distance = "cosin", .classes = C, .prefix = "mw."};
     assert_int_equal(mw_head_build(g, e, m, &bad, &out), MW_ERR_INVALID_ARG);
     assert_non_null(strstr(mw_graph_error(g), "'cosin'"));
     assert_non_null(strstr(mw_graph_error(g), "cosine, l2, dot"));

@@ -208,13 +208,97 @@ static mw_status explain_input(explain_ctx *c, mw_rng *r, int test_index, int or
 
 /* ---- the metrics over the test set ---------------------------------------------------- */
 
-/* The metrics in the order of explanations.json, index.html and the mean over repeats. */
-enum { METRICS = 6 };
+/* The metrics in the order of explanations.json, index.html and the mean over repeats: the
+ * accuracies (ACCURACIES of them, in percent), then the example scores, per method the input
+ * (L1) score and then the prediction (cross-entropy) one. */
+enum { ACCURACIES = 6, METRICS = ACCURACIES + 2 * MW_EBE_METHODS };
 static double *metric_of(mw_explain_metrics *m, int k) {
-    double *at[METRICS] = {&m->explanation_accuracy, &m->counterfactual_accuracy,
-                           &m->example_accuracy,     &m->accuracy,
-                           &m->mvo_accuracy,         &m->mvy_accuracy};
-    return at[k];
+    double *at[ACCURACIES] = {&m->explanation_accuracy, &m->counterfactual_accuracy,
+                              &m->example_accuracy,     &m->accuracy,
+                              &m->mvo_accuracy,         &m->mvy_accuracy};
+    if (k < ACCURACIES) return at[k];
+    k -= ACCURACIES;
+    return k < MW_EBE_METHODS ? &m->example_scores.input[k]
+                              : &m->example_scores.prediction[k - MW_EBE_METHODS];
+}
+
+/* Buffers of the example scores for one test batch (mw_ebe_batch). */
+typedef struct example_scoring {
+    int width; /* the head MLP's hidden width; 0: not scored */
+    float *hidden, *memory_hidden, *memory_logits, *fc2;
+    int32_t *orders;
+    mw_rng order_rng;
+    mw_ebe_scores sum; /* over the batches of the current repeat */
+    int batches;
+} example_scoring;
+
+static mw_status example_scoring_init(explain_ctx *c, example_scoring *e) {
+    mw_explainer *x = &c->x;
+    memset(e, 0, sizeof *e);
+    e->width = explainer_hidden_width(&x->test_head);
+    if (e->width == 0) return MW_OK;
+    const int B = x->test_head.batch, M = x->memory, H = e->width;
+    e->hidden = malloc((size_t)B * H * sizeof(float));
+    e->memory_hidden = malloc((size_t)M * H * sizeof(float));
+    e->memory_logits = malloc((size_t)M * x->classes * sizeof(float));
+    e->fc2 = malloc((size_t)x->classes * H * sizeof(float));
+    e->orders = malloc((size_t)B * M * sizeof(int32_t));
+    if (!e->hidden || !e->memory_hidden || !e->memory_logits || !e->fc2 || !e->orders)
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for the example scores");
+    /* the random baseline's own stream: the memory draws stay as without it */
+    mw_rng_seed(&e->order_rng, c->opt.seed, MW_RNG_SHUFFLE);
+    return explainer_head_param(&x->test_head, "mw.classifier.fc2.weight", e->fc2,
+                                (size_t)x->classes * H);
+}
+
+static void example_scoring_free(example_scoring *e) {
+    free(e->hidden), free(e->memory_hidden), free(e->memory_logits), free(e->fc2), free(e->orders);
+}
+
+/* Scores one batch whose test head and memory head have just run: n inputs with logits and
+ * predictions, content weights, the memory's logits (in e->memory_logits) and predictions. */
+static mw_status example_scoring_batch(explain_ctx *c, example_scoring *e, int n,
+                                       const float *logits, const int32_t *pred,
+                                       const float *weights, const int32_t *mpred) {
+    mw_explainer *x = &c->x;
+    const int M = x->memory;
+    MW_TRY(explainer_head_hidden(&x->test_head, n, e->hidden));
+    MW_TRY(explainer_head_hidden(&x->memory_head, M, e->memory_hidden));
+    for (int i = 0; i < n; i++)
+        mw_rng_permutation(&e->order_rng, e->orders + (size_t)i * M, M);
+    mw_ebe_batch_input in = {.n = n,
+                             .memory = M,
+                             .classes = x->classes,
+                             .hidden_width = e->width,
+                             .logits = logits,
+                             .hidden = e->hidden,
+                             .weights = weights,
+                             .predictions = pred,
+                             .memory_logits = e->memory_logits,
+                             .memory_hidden = e->memory_hidden,
+                             .memory_predictions = mpred,
+                             .fc2_weight = e->fc2,
+                             .random_orders = e->orders};
+    mw_ebe_scores b;
+    MW_TRY(mw_ebe_batch(&in, &b));
+    for (int m = 0; m < MW_EBE_METHODS; m++) {
+        e->sum.input[m] += b.input[m];
+        e->sum.prediction[m] += b.prediction[m];
+    }
+    e->batches++;
+    return MW_OK;
+}
+
+/* The repeat's example scores: the mean over its batches (the reference's), NaN unscored. */
+static mw_ebe_scores example_scoring_take(example_scoring *e) {
+    mw_ebe_scores out;
+    for (int m = 0; m < MW_EBE_METHODS; m++) {
+        out.input[m] = e->batches ? e->sum.input[m] / e->batches : NAN;
+        out.prediction[m] = e->batches ? e->sum.prediction[m] / e->batches : NAN;
+    }
+    memset(&e->sum, 0, sizeof e->sum);
+    e->batches = 0;
+    return out;
 }
 
 static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
@@ -241,6 +325,8 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
                           weights && pred && mpred && mlabel
                       ? MW_OK
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for the metrics");
+    example_scoring scoring = {0};
+    if (s == MW_OK) s = example_scoring_init(c, &scoring);
     double work = (double)total * (R + 1), done = 0;
     c->t0 = now_s(); /* rates and ETA of this phase alone */
     for (int start = 0; start < total && s == MW_OK; start += x->enc_batch) {
@@ -267,20 +353,25 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
             if (s == MW_OK)
                 s = explainer_head_run(x, &x->test_head, test_enc + (size_t)start * d, n, mem_enc,
                                        logits, weights);
+            if (s == MW_OK) explainer_argmax(logits, n, x->classes, pred);
+            /* the memory samples as inputs, into their own buffer when the test batch's logits
+             * are still needed for the example scores */
+            float *mlogits = scoring.width ? scoring.memory_logits : logits;
+            if (s == MW_OK)
+                s = explainer_head_run(x, &x->memory_head, mem_enc, M, aux_enc, mlogits, NULL);
             if (s == MW_OK) {
-                explainer_argmax(logits, n, x->classes, pred);
-                s = explainer_head_run(x, &x->memory_head, mem_enc, M, aux_enc, logits, NULL);
-            }
-            if (s == MW_OK) {
-                explainer_argmax(logits, M, x->classes, mpred);
+                explainer_argmax(mlogits, M, x->classes, mpred);
                 for (int j = 0; j < M; j++) /* for the MVY baseline alone */
                     mlabel[j] = c->t->train->labels[mem[j]];
                 mw_explain_count(weights, n, M, pred, test->labels + start, mpred, mlabel, &counts);
+                if (scoring.width)
+                    s = example_scoring_batch(c, &scoring, n, logits, pred, weights, mpred);
             }
             done += n;
             report(c, "metrics", rep + 1, R, b + 1, batches, done, work);
         }
         out->per_repeat[rep] = mw_explain_metrics_of(&counts);
+        out->per_repeat[rep].example_scores = example_scoring_take(&scoring);
     }
     if (s == MW_OK) {
         out->has_metrics = true;
@@ -299,14 +390,19 @@ static mw_status explain_metrics(explain_ctx *c, mw_explain_summary *out) {
     }
     free(test_enc), free(images), free(idx), free(mem), free(aux), free(mem_enc), free(aux_enc);
     free(logits), free(weights), free(pred), free(mpred), free(mlabel);
+    example_scoring_free(&scoring);
     return s;
 }
 
 /* ---- explanations.json and index.html ------------------------------------------------- */
 
-static const char *const metric_keys[METRICS] = {"explanation_accuracy", "counterfactual_accuracy",
-                                                 "example_accuracy",     "accuracy",
-                                                 "mvo_accuracy",         "mvy_accuracy"};
+static const char *const metric_keys[METRICS] = {"explanation_accuracy",  "counterfactual_accuracy",
+                                                 "example_accuracy",      "accuracy",
+                                                 "mvo_accuracy",          "mvy_accuracy",
+                                                 "ebe_input_memory",      "ebe_input_twin",
+                                                 "ebe_input_knn",         "ebe_input_random",
+                                                 "ebe_prediction_memory", "ebe_prediction_twin",
+                                                 "ebe_prediction_knn",    "ebe_prediction_random"};
 
 static double metric_at(const mw_explain_metrics *m, int k) {
     return *metric_of((mw_explain_metrics *)m, k);
@@ -474,13 +570,13 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
         for (int r = 0; r < sum->repeats; r++)
             fprintf(f, "<th>pass %d</th>", r + 1);
         fprintf(f, "</tr>\n");
-        const char *labels[METRICS] = {"explanation accuracy",
-                                       "counterfactual accuracy",
-                                       "example accuracy",
-                                       "model accuracy",
-                                       "majority vote of predictions (MVO)",
-                                       "majority vote of labels (MVY)"};
-        for (int k = 0; k < METRICS; k++) {
+        const char *labels[ACCURACIES] = {"explanation accuracy",
+                                          "counterfactual accuracy",
+                                          "example accuracy",
+                                          "model accuracy",
+                                          "majority vote of predictions (MVO)",
+                                          "majority vote of labels (MVY)"};
+        for (int k = 0; k < ACCURACIES; k++) {
             fprintf(f, "<tr><td>%s</td>", labels[k]);
             html_metric_cell(f, metric_at(&sum->mean, k));
             for (int r = 0; r < sum->repeats; r++)
@@ -499,6 +595,32 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
             "of the memory samples with non-zero weight is the input's label. A dash: no input "
             "of that kind.</p>\n",
             sum->test_inputs, c->x.test_head.batch, sum->repeats);
+        if (isfinite(sum->mean.example_scores.input[MW_EBE_MEMORY])) {
+            fprintf(f, "<h2>Explanation by example against its baselines</h2>\n<table>\n"
+                       "<tr><th>chosen by</th><th>logit distance (L1)</th>"
+                       "<th>cross-entropy to the prediction</th></tr>\n");
+            const char *methods[MW_EBE_METHODS] = {"Memory Wrap's weights",
+                                                   "twin system (contributions, 1-NN)",
+                                                   "nearest hidden activations (1-NN)", "random"};
+            for (int m = 0; m < MW_EBE_METHODS; m++) {
+                fprintf(f, "<tr><td>%s</td>", methods[m]);
+                html_metric_cell(f, sum->mean.example_scores.input[m]);
+                html_metric_cell(f, sum->mean.example_scores.prediction[m]);
+                fprintf(f, "</tr>\n");
+            }
+            fprintf(f,
+                    "</table>\n<p class=\"note\">The paper's comparison (memory-wrap "
+                    "paper/scripts/run_exp_by_examples.py): each method ranks the memory "
+                    "samples for an input and offers the first one predicted as the input "
+                    "as its explanation by example; the twin system ranks by the head "
+                    "MLP's hidden activations times the predicted class's output weights, "
+                    "the nearest-neighbour baseline by the hidden activations alone. Lower "
+                    "is more representative: the mean absolute difference between the "
+                    "example's logits and the input's, and the cross-entropy of the "
+                    "example's logits against the input's predicted class; means over "
+                    "the test batches and the %d passes.</p>\n",
+                    sum->repeats);
+        }
     }
     if (n > 0) {
         fprintf(

@@ -19,7 +19,9 @@ static mw_model_options part_options(const mw_explainer *x, mw_model_part part, 
                           .dropout = -1,
                           .part = part,
                           .input_gradients = gradients,
-                          .attention_bias = blocks};
+                          .attention_bias = blocks,
+                          /* the plain heads keep the MLP's hidden layer: the example scores */
+                          .return_hidden = part == MW_MODEL_HEAD && !gradients};
     return o;
 }
 
@@ -207,6 +209,32 @@ mw_status explainer_head_run(mw_explainer *x, explain_head *h, const float *rows
     }
     free(all);
     return s;
+}
+
+int explainer_hidden_width(const explain_head *h) {
+    return h->m.hidden >= 0 ? (int)mw_tensor_dim(h->m.g, h->m.hidden, 1) : 0;
+}
+
+mw_status explainer_head_hidden(explain_head *h, int n, float *hidden) {
+    int width = explainer_hidden_width(h);
+    if (width == 0)
+        return mw_error_set(MW_ERR_INVALID_ARG, "explain: the head has no hidden layer");
+    size_t row = (size_t)width * sizeof(float);
+    if (n == h->batch) return mw_exec_read(h->ex, h->m.hidden, hidden, (size_t)n * row);
+    float *all = malloc((size_t)h->batch * row);
+    if (!all) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    mw_status s = mw_exec_read(h->ex, h->m.hidden, all, (size_t)h->batch * row);
+    if (s == MW_OK) memcpy(hidden, all, (size_t)n * row);
+    free(all);
+    return s;
+}
+
+mw_status explainer_head_param(explain_head *h, const char *name, float *out, size_t count) {
+    int t = mw_graph_find(h->m.g, name);
+    if (t < 0 || mw_tensor_numel(h->m.g, t) != count)
+        return mw_error_set(MW_ERR_INVALID_ARG, "explain: the head has no %zu-value %s", count,
+                            name);
+    return mw_exec_read(h->ex, t, out, count * sizeof(float));
 }
 
 mw_status explainer_attribution_head(mw_explainer *x, int rows, int k, explain_head **out) {

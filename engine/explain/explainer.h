@@ -68,6 +68,14 @@ mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, const u
 mw_status explainer_head_run(mw_explainer *x, explain_head *h, const float *rows, int n,
                              const float *memory_rows, float *logits, float *weights);
 
+/* The width of the hidden layer of a plain head's MLP (0 for a std head or a user
+ * classifier), and its activations [n, width] from the head's last run. */
+int explainer_hidden_width(const explain_head *h);
+mw_status explainer_head_hidden(explain_head *h, int n, float *hidden);
+
+/* Parameter `name` of the head ("mw.classifier.fc2.weight"), count values. */
+mw_status explainer_head_param(explain_head *h, const char *name, float *out, size_t count);
+
 /* The head with input gradients for `rows` inputs, each with a memory block of its own of k
  * samples (memory rows * k, the attention_bias input masking the other blocks), built on
  * first use; the last few are kept. */

@@ -94,6 +94,8 @@ mw_explain_metrics mw_explain_metrics_of(const mw_explain_counts *c) {
         .mvo_accuracy = percent(c->mvo_correct, c->inputs),
         .mvy_accuracy = percent(c->mvy_correct, c->inputs),
     };
+    for (int k = 0; k < MW_EBE_METHODS; k++) /* not from counts: mw_ebe_batch's */
+        m.example_scores.input[k] = m.example_scores.prediction[k] = NAN;
     return m;
 }
 

@@ -35,15 +35,23 @@ int mw_linear_layer(mw_graph *g, int x, int out_features, const char *prefix) {
     return mw_linear(g, x, w, b);
 }
 
-int mw_mlp(mw_graph *g, int x, int hidden, int out, const char *prefix) {
+/* The MLP, with its hidden ReLU activations in *h. */
+static int mlp(mw_graph *g, int x, int hidden, int out, const char *prefix, int *h) {
     char p1[MW_NAME_MAX], p2[MW_NAME_MAX];
+    *h = -1;
     if (!join_name(g, p1, prefix, "fc1.") || !join_name(g, p2, prefix, "fc2.")) return -1;
-    return mw_linear_layer(g, mw_relu(g, mw_linear_layer(g, x, hidden, p1)), out, p2);
+    *h = mw_relu(g, mw_linear_layer(g, x, hidden, p1));
+    return mw_linear_layer(g, *h, out, p2);
+}
+
+int mw_mlp(mw_graph *g, int x, int hidden, int out, const char *prefix) {
+    int h;
+    return mlp(g, x, hidden, out, prefix, &h);
 }
 
 mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
                         mw_head_outputs *out) {
-    out->logits = out->content_weights = out->attention_bias = -1;
+    out->logits = out->content_weights = out->attention_bias = out->hidden = -1;
     int in[2] = {e, m};
     if (!mw_graph_check_inputs(g, "memory_wrap", in, 2)) return mw_graph_status(g);
     if (opt->classes < 1) {
@@ -67,10 +75,10 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
     if (features < 0) return mw_graph_status(g);
     char cprefix[MW_NAME_MAX];
     if (!join_name(g, cprefix, prefix, "classifier.")) return mw_graph_status(g);
-    int width = (int)mw_tensor_dim(g, features, 1);
+    int width = (int)mw_tensor_dim(g, features, 1), hidden = -1;
     int logits = opt->classifier
                      ? opt->classifier(g, features, opt->classes, cprefix, opt->classifier_user)
-                     : mw_mlp(g, features, 2 * width, opt->classes, cprefix);
+                     : mlp(g, features, 2 * width, opt->classes, cprefix, &hidden);
     if (logits < 0) {
         if (mw_graph_status(g) == MW_OK)
             mw_graph_fail(g, MW_ERR_INVALID_ARG, "memory wrap: the classifier returned no tensor");
@@ -85,6 +93,8 @@ mw_status mw_head_build(mw_graph *g, int e, int m, const mw_head_options *opt,
     if (!join_name(g, name, prefix, "content_weights")) return mw_graph_status(g);
     mw_tensor_set_name(g, weights, name);
     if (opt->return_weights) mw_graph_keep(g, weights);
+    if (opt->return_hidden && hidden >= 0) mw_graph_keep(g, hidden);
+    out->hidden = hidden;
     out->logits = logits;
     out->content_weights = weights;
     return MW_OK;

@@ -132,6 +132,7 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
     out->images = out->memory = out->encodings = out->memory_encodings = out->labels = -1;
     out->logits = out->content_weights = out->loss = -1;
     out->output_grad = out->input_grad = out->memory_grad = out->attention_bias = -1;
+    out->hidden = -1;
     if (!opt->encoder || !opt->encoder->build || !opt->encoder->name || opt->encoder->dim < 1 ||
         (unsigned)opt->variant >= MW_VARIANT_COUNT || (unsigned)opt->part > MW_MODEL_HEAD)
         return mw_error_set(MW_ERR_INVALID_ARG,
@@ -186,12 +187,14 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
                               .classes = opt->classes,
                               .prefix = "mw.",
                               .return_weights = true,
+                              .return_hidden = opt->return_hidden,
                               .attention_bias = opt->attention_bias};
         mw_head_outputs hout;
         if (mw_head_build(g, e, m, &ho, &hout) == MW_OK) {
             out->logits = hout.logits;
             out->content_weights = hout.content_weights;
             out->attention_bias = hout.attention_bias;
+            out->hidden = hout.hidden;
             if (opt->encoder->zero_head_biases) zero_head_biases(g, "mw.");
         }
         output = out->logits;

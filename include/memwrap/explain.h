@@ -60,6 +60,73 @@ void mw_explain_count(const float *weights, int n, int memory, const int32_t *pr
  * example gives 0 for [0, 2, 0, 1, 2]); -1 when no weight is positive. */
 int mw_explain_majority(const float *weights, const int32_t *classes, int memory);
 
+/* ---- explanation by example against its baselines (reference-spec 6.5) --------------
+ * memory-wrap paper/scripts/run_exp_by_examples.py: each method ranks the memory samples for
+ * an input, and its explanation by example is the first ranked sample whose predicted class
+ * is the input's (the first ranked when none is). How representative it is: the L1 distance
+ * between its logits and the input's (metric "input"), and the cross-entropy of its logits
+ * against the input's predicted class (metric "prediction"); lower is more representative. */
+typedef enum mw_ebe_method {
+    MW_EBE_MEMORY = 0, /* by Memory Wrap's content weight, descending */
+    MW_EBE_TWIN,       /* 1-NN on the twin system's contributions fc2.weight[pred] ⊙ h */
+    MW_EBE_KNN,        /* 1-NN on h, the head MLP's hidden activations */
+    MW_EBE_RANDOM,     /* a random order */
+    MW_EBE_METHODS
+} mw_ebe_method;
+
+/* "memory", "twin", "knn", "random" */
+const char *mw_ebe_method_name(mw_ebe_method m);
+
+/* The memory samples by weight descending, ties (the zero weights among them) in index
+ * order; scratch holds `memory` doubles. */
+void mw_ebe_rank_by_weight(const float *weights, int memory, int32_t *order, double *scratch);
+
+/* The rows of keys [memory, dim] by Euclidean distance to query [dim], nearest first, ties in
+ * index order; scratch holds `memory` doubles. */
+void mw_ebe_rank_by_distance(const float *query, const float *keys, int memory, int dim,
+                             int32_t *order, double *scratch);
+
+/* The first of order[0..memory) whose predicted class is `prediction`, else order[0]. */
+int mw_ebe_first_agreeing(const int32_t *order, int memory, const int32_t *memory_predictions,
+                          int prediction);
+
+/* out = fc2_weight[prediction] ⊙ hidden, fc2_weight [classes, width] (the twin system's
+ * contributions, Kenny & Keane's CHP as the reference computes it). */
+void mw_ebe_twin_features(const float *hidden, const float *fc2_weight, int prediction, int width,
+                          float *out);
+
+/* Mean over n inputs and the classes of |memory_logits[chosen[i]] − logits[i]| (L1Loss). */
+double mw_ebe_l1(const float *logits, const float *memory_logits, const int32_t *chosen, int n,
+                 int classes);
+
+/* Mean over n inputs of the softmax cross-entropy of memory_logits[chosen[i]] against
+ * predictions[i] (CrossEntropyLoss). */
+double mw_ebe_cross_entropy(const int32_t *predictions, const float *memory_logits,
+                            const int32_t *chosen, int n, int classes);
+
+/* One test batch: the inputs' logits [n, classes], hidden activations [n, hidden_width],
+ * predictions [n] and content weights [n, memory]; the memory samples' logits, hidden
+ * activations and predictions as inputs against a second memory set; the head's
+ * fc2.weight [classes, hidden_width]; a random order of the memory per input
+ * [n, memory]. */
+typedef struct mw_ebe_batch_input {
+    int n, memory, classes, hidden_width;
+    const float *logits, *hidden, *weights;
+    const int32_t *predictions;
+    const float *memory_logits, *memory_hidden;
+    const int32_t *memory_predictions;
+    const float *fc2_weight;
+    const int32_t *random_orders;
+} mw_ebe_batch_input;
+
+typedef struct mw_ebe_scores {
+    double input[MW_EBE_METHODS];      /* L1 of logits */
+    double prediction[MW_EBE_METHODS]; /* cross-entropy against the input's prediction */
+} mw_ebe_scores;
+
+/* The batch's two scores for every method. */
+mw_status mw_ebe_batch(const mw_ebe_batch_input *in, mw_ebe_scores *out);
+
 /* The metrics in percent. An accuracy over no inputs (no counterfactual input at all) is NaN,
  * which JSON output writes as null. */
 typedef struct mw_explain_metrics {
@@ -69,6 +136,10 @@ typedef struct mw_explain_metrics {
     double accuracy;                /* 100 * correct / inputs */
     double mvo_accuracy;            /* 100 * mvo_correct / inputs */
     double mvy_accuracy;            /* 100 * mvy_correct / inputs */
+    /* Explanation by example against its baselines (mw_ebe_batch), the mean over test
+     * batches as the reference; NaN where not computed (a user classifier has no hidden
+     * layer to compare on). */
+    mw_ebe_scores example_scores;
 } mw_explain_metrics;
 mw_explain_metrics mw_explain_metrics_of(const mw_explain_counts *c);
 

@@ -35,6 +35,7 @@ typedef struct mw_head_options {
     mw_classifier_fn classifier; /* NULL: memorywrap's default MLP */
     void *classifier_user;
     bool return_weights; /* keep the content weights readable after a run */
+    bool return_hidden;  /* keep the default MLP's hidden ReLU activations readable */
     /* Adds an input "attention_bias" [N, M] to the scores before sparsemax. An entry of
      * MW_ATTENTION_MASKED keeps memory sample j out of row i's attention exactly (sparsemax
      * gives weight 0 to any score more than 1 below the row's largest): one run can then
@@ -49,6 +50,7 @@ typedef struct mw_head_outputs {
     int logits;          /* [N, classes] */
     int content_weights; /* [N, M]: sparsemax(−distance(e, m)), rows sum to 1 */
     int attention_bias;  /* the input of mw_head_options.attention_bias, or -1 */
+    int hidden; /* [N, hidden]: the default MLP's ReLU(fc1(·)) (-1 with a user classifier) */
 } mw_head_outputs;
 
 /* Appends the head on input encodings e [N, d] and memory encodings m [M, d]. The memory
@@ -153,6 +155,7 @@ typedef struct mw_model_options {
      * output_grad and reads input_grad and memory_grad. Not with `training`. */
     bool input_gradients;
     bool attention_bias; /* memory variants: the head's attention_bias input (see above) */
+    bool return_hidden;  /* memory variants: keep the head MLP's hidden activations (hidden) */
 } mw_model_options;
 
 /* Tensor ids of a built model; -1 where the part or the options have no such tensor. */
@@ -171,6 +174,7 @@ typedef struct mw_model {
     int input_grad;       /* input_gradients: [batch, ...] gradient of images or encodings (kept) */
     int memory_grad;    /* input_gradients, memory variants: gradient of the memory input (kept) */
     int attention_bias; /* input [batch, memory] with mw_model_options.attention_bias */
+    int hidden;         /* memory variants: the head MLP's ReLU(fc1(·)) [batch, 2 or 4 d] */
 } mw_model;
 
 /* Builds the graph: for memory variants the encoder runs twice with shared weights, once
