@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""memwrap against PyTorch on this machine: `memwrap bench --json` and bench/torch_bench.py
+run one after the other, alternating, ROUNDS times per model and variant (this machine drifts
+by up to 40% between two runs of one command, so only ratios taken side by side mean
+anything), and the medians printed as a markdown table with the ratios.
+
+PyTorch runs with NCHW and, with --channels-last, also with channels_last; its faster layout
+per row is the one compared.
+
+Usage:
+    /usr/bin/python3 bench/compare.py --models googlenet,densenet_cifar \\
+        --variants std,encoder_memory [--rounds 3] [--steps 3] [--batch 128] [--memory 100]
+        [--test-batch 500] [--channels-last] [--memwrap build/memwrap]
+Set OPENBLAS_CORETYPE=SkylakeX where Debian's OpenBLAS misdetects the CPU
+(../shared/platform-facts.md); the script passes its environment on.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"compare: {' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout)
+
+
+def sizes(a):
+    return ["--batch", str(a.batch), "--memory", str(a.memory), "--test-batch",
+            str(a.test_batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
+            "--channels", str(a.channels), "--image-size", str(a.image_size)]
+
+
+def measure(a, model, variant):
+    """Per program: lists of train and inference images/s, one entry per round."""
+    got = {"memwrap": ([], []), "torch": ([], [])}
+    common = ["--model", model, "--variant", variant] + sizes(a)
+    for r in range(a.rounds):
+        m = run_json([a.memwrap, "bench", "--json", "--no-profile"] + common)
+        got["memwrap"][0].append(m["train"]["images_per_s"])
+        got["memwrap"][1].append(m["inference"]["images_per_s"])
+        layouts = [[], ["--channels-last"]] if a.channels_last else [[]]
+        best = None
+        for layout in layouts:
+            t = run_json([sys.executable, os.path.join(HERE, "torch_bench.py")] + common + layout)
+            score = (t["train"]["images_per_s"], t["inference"]["images_per_s"])
+            best = score if best is None else (max(best[0], score[0]), max(best[1], score[1]))
+        got["torch"][0].append(best[0])
+        got["torch"][1].append(best[1])
+        print(f"  {model} {variant} round {r + 1}/{a.rounds}: memwrap train "
+              f"{got['memwrap'][0][-1]:.1f} infer {got['memwrap'][1][-1]:.1f}; torch train "
+              f"{best[0]:.1f} infer {best[1]:.1f} images/s", file=sys.stderr, flush=True)
+    return got
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="mobilenetv2,resnet18,efficientnet_b0")
+    p.add_argument("--variants", default="std,encoder_memory")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--memory", type=int, default=100)
+    p.add_argument("--test-batch", type=int, default=500)
+    p.add_argument("--channels", type=int, default=3)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--memwrap", default=os.path.join(ROOT, "build", "memwrap"))
+    a = p.parse_args()
+    rows = []
+    for model in a.models.split(","):
+        for variant in a.variants.split(","):
+            got = measure(a, model, variant)
+            med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in got.items()}
+            rows.append((model, variant, med))
+    print(f"batch {a.batch}, memory {a.memory}, test batch {a.test_batch}, "
+          f"{a.channels}x{a.image_size}x{a.image_size}, {a.steps} timed steps, medians of "
+          f"{a.rounds} alternating rounds, images/s")
+    print()
+    print("| model | variant | memwrap train | PyTorch train | ratio | memwrap infer | "
+          "PyTorch infer | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model, variant, med in rows:
+        (mt, mi), (tt, ti) = med["memwrap"], med["torch"]
+        print(f"| {model} | {variant} | {mt:.1f} | {tt:.1f} | {mt / tt:.2f} | {mi:.1f} | "
+              f"{ti:.1f} | {mi / ti:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
