@@ -24,25 +24,41 @@ static int build_scale(mw_graph *g, const int *in, const void *ctx) {
     return mw_scale_channels(g, in[0], in[1]);
 }
 
+/* A pooling case of encoder_ops.safetensors: x and gx of n values, y and gy of m. */
+typedef struct pool_case {
+    float *x, *y, *gy, *gx;
+} pool_case;
+
+static pool_case load_pool_case(const mw_safetensors *ref, const char *name, size_t n, size_t m) {
+    char key[64];
+    pool_case c;
+    snprintf(key, sizeof key, "%s.x", name);
+    c.x = test_reference_f32(ref, key, n);
+    snprintf(key, sizeof key, "%s.y", name);
+    c.y = test_reference_f32(ref, key, m);
+    snprintf(key, sizeof key, "%s.gy", name);
+    c.gy = test_reference_f32(ref, key, m);
+    snprintf(key, sizeof key, "%s.gx", name);
+    c.gx = test_reference_f32(ref, key, n);
+    return c;
+}
+
+/* Runs `spec` on both backends against the case, with finite differences where fd_h > 0. */
+static void check_pool_case(const char *name, const op_spec *spec, size_t n, size_t m, float fd_h) {
+    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
+    pool_case c = load_pool_case(ref, name, n, m);
+    void *inputs[] = {c.x};
+    float *want_grad[] = {c.gx};
+    op_check_both(name, spec, inputs, c.gy, c.y, want_grad, 1e-5, fd_h, 2e-3);
+    free(c.x), free(c.y), free(c.gy), free(c.gx);
+    mw_safetensors_free(ref);
+}
+
 /* PyTorch's F.avg_pool2d(x, k) on [3, 5, size, size], stored as maps [5, 3, size, size]. */
 static void check_pool(const char *name, int64_t size, int k) {
-    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
     size_t n = (size_t)(15 * size * size), m = (size_t)(15 * (size / k) * (size / k));
-    char key[64];
-    snprintf(key, sizeof key, "%s.x", name);
-    float *x = test_reference_f32(ref, key, n);
-    snprintf(key, sizeof key, "%s.y", name);
-    float *y = test_reference_f32(ref, key, m);
-    snprintf(key, sizeof key, "%s.gy", name);
-    float *gy = test_reference_f32(ref, key, m);
-    snprintf(key, sizeof key, "%s.gx", name);
-    float *gx = test_reference_f32(ref, key, n);
     op_spec spec = {1, {4}, {{5, 3, size, size}}, {MW_F32}, build_pool, &k};
-    void *inputs[] = {x};
-    float *want_grad[] = {gx};
-    op_check_both(name, &spec, inputs, gy, y, want_grad, 1e-5, 1e-2f, 2e-3);
-    free(x), free(y), free(gy), free(gx);
-    mw_safetensors_free(ref);
+    check_pool_case(name, &spec, n, m, 1e-2f);
 }
 
 static void test_avg_pool_matches_pytorch(void **state) {
@@ -98,27 +114,13 @@ static void test_avg_pool_floor_mode(void **state) {
 /* PyTorch's F.max_pool2d on maps stored [C, N, H, W]: GoogLeNet's 3x3 windows at stride 1
  * (inside its inception branches) and stride 2 (between stages), padding 1. */
 static void check_max_pool(const char *name, const int64_t shape[4], max_pool_args args) {
-    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
     int64_t oh = (shape[2] + 2 * args.padding - args.k) / args.stride + 1;
     int64_t ow = (shape[3] + 2 * args.padding - args.k) / args.stride + 1;
     size_t n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3]);
     size_t m = (size_t)(shape[0] * shape[1] * oh * ow);
-    char key[64];
-    snprintf(key, sizeof key, "%s.x", name);
-    float *x = test_reference_f32(ref, key, n);
-    snprintf(key, sizeof key, "%s.y", name);
-    float *y = test_reference_f32(ref, key, m);
-    snprintf(key, sizeof key, "%s.gy", name);
-    float *gy = test_reference_f32(ref, key, m);
-    snprintf(key, sizeof key, "%s.gx", name);
-    float *gx = test_reference_f32(ref, key, n);
     op_spec spec = {1,    {4}, {{shape[0], shape[1], shape[2], shape[3]}}, {MW_F32}, build_max_pool,
                     &args};
-    void *inputs[] = {x};
-    float *want_grad[] = {gx};
-    op_check_both(name, &spec, inputs, gy, y, want_grad, 1e-5, 0, 0);
-    free(x), free(y), free(gy), free(gx);
-    mw_safetensors_free(ref);
+    check_pool_case(name, &spec, n, m, 0); /* the test below covers finite differences */
 }
 
 static void test_max_pool_matches_pytorch(void **state) {
@@ -154,11 +156,11 @@ static void test_max_pool_ties_and_overlaps(void **state) {
 static void test_max_pool_shapes(void **state) {
     test_rng r;
     test_rng_seed(&r, 53);
-    enum { N = 3 * 2 * 7 * 10 };
-    float x[N], seed[N];
+    enum { N = 3 * 2 * 7 * 10, OUT = 3 * 2 * 8 * 11 }; /* the largest output: 2x2, padding 1 */
+    float x[N], seed[OUT];
     for (int i = 0; i < N; i++)
         x[i] = (float)((i * 7919) % N) * 0.01f - 2.0f; /* 7919 is prime to N: a permutation */
-    test_fill_normal(&r, seed, N, 1.0f);
+    test_fill_normal(&r, seed, OUT, 1.0f);
     const max_pool_args cases[] = {{2, 2, 0}, {3, 3, 1}, {2, 1, 1}, {5, 2, 2}, {1, 1, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         op_spec spec = {1, {4}, {{3, 2, 7, 10}}, {MW_F32}, build_max_pool, &cases[i]};

@@ -203,25 +203,28 @@ static mw_status avg_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
 
 /* One work-item per output row forward, per input row backward (which gathers from the
  * windows that cover it: no two items write one value, so no atomics). */
-static mw_status max_pool_cl(mw_cl_ctx *c, const mw_node *n) {
+static mw_status max_pool_launch(mw_cl_ctx *c, const mw_node *n, const char *kernel, int maps,
+                                 size_t rows_per_plane, cl_mem a, cl_mem b, cl_mem out) {
     size_t planes, h, w;
-    map_dims(c->g, n->in[0], &planes, &h, &w);
-    const mw_node_attr *a = &n->attr;
-    size_t oh = pooled_size(h, (size_t)a->pool.k, (size_t)a->pool.stride, (size_t)a->pool.padding);
-    return mw_launch(c, "pool", "max_pool_f32", planes * oh, "mmmuuuuuu", mw_mem(c, n->in[0]),
-                     mw_mem(c, n->out[0]), mw_mem(c, n->out[1]), (unsigned)planes, (unsigned)h,
-                     (unsigned)w, (unsigned)a->pool.k, (unsigned)a->pool.stride,
-                     (unsigned)a->pool.padding);
+    map_dims(c->g, maps, &planes, &h, &w);
+    const mw_node_attr *at = &n->attr;
+    return mw_launch(c, "pool", kernel, rows_per_plane * planes, "mmmuuuuuu", a, b, out,
+                     (unsigned)planes, (unsigned)h, (unsigned)w, (unsigned)at->pool.k,
+                     (unsigned)at->pool.stride, (unsigned)at->pool.padding);
 }
 
+/* x -> y, argmax: one item per output row */
+static mw_status max_pool_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t oh = (size_t)mw_t(c->g, n->out[0])->shape[2];
+    return max_pool_launch(c, n, "max_pool_f32", n->in[0], oh, mw_mem(c, n->in[0]),
+                           mw_mem(c, n->out[0]), mw_mem(c, n->out[1]));
+}
+
+/* gy, argmax -> gx: one item per input row */
 static mw_status max_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t planes, h, w;
-    map_dims(c->g, n->out[0], &planes, &h, &w);
-    const mw_node_attr *a = &n->attr;
-    return mw_launch(c, "pool", "max_pool_bwd_f32", planes * h, "mmmuuuuuu", mw_mem(c, n->in[0]),
-                     mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h,
-                     (unsigned)w, (unsigned)a->pool.k, (unsigned)a->pool.stride,
-                     (unsigned)a->pool.padding);
+    size_t h = (size_t)mw_t(c->g, n->out[0])->shape[2];
+    return max_pool_launch(c, n, "max_pool_bwd_f32", n->out[0], h, mw_mem(c, n->in[0]),
+                           mw_mem(c, n->in[1]), mw_mem(c, n->out[0]));
 }
 
 static mw_status scale_channels_cl(mw_cl_ctx *c, const mw_node *n) {
