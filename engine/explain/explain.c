@@ -505,11 +505,16 @@ static const char *class_or_number(const char *dataset, int label, char *buf, si
     return buf;
 }
 
-static void html_metric_cell(FILE *f, double v) {
+/* A table cell of `digits` decimals, a dash for NaN. */
+static void html_number_cell(FILE *f, double v, int digits) {
     if (isfinite(v))
-        fprintf(f, "<td>%.2f</td>", v);
+        fprintf(f, "<td>%.*f</td>", digits, v);
     else
         fprintf(f, "<td>&ndash;</td>");
+}
+
+static void html_metric_cell(FILE *f, double v) {
+    html_number_cell(f, v, 2);
 }
 
 static mw_status write_html(const explain_ctx *c, const char *checkpoint,
@@ -604,8 +609,8 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
                                                    "nearest hidden activations (1-NN)", "random"};
             for (int m = 0; m < MW_EBE_METHODS; m++) {
                 fprintf(f, "<tr><td>%s</td>", methods[m]);
-                html_metric_cell(f, sum->mean.example_scores.input[m]);
-                html_metric_cell(f, sum->mean.example_scores.prediction[m]);
+                html_number_cell(f, sum->mean.example_scores.input[m], 4);
+                html_number_cell(f, sum->mean.example_scores.prediction[m], 4);
                 fprintf(f, "</tr>\n");
             }
             fprintf(f,
@@ -618,8 +623,8 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
                     "is more representative: the mean absolute difference between the "
                     "example's logits and the input's, and the cross-entropy of the "
                     "example's logits against the input's predicted class; means over "
-                    "the test batches and the %d passes.</p>\n",
-                    sum->repeats);
+                    "the test batches and the %d pass%s.</p>\n",
+                    sum->repeats, sum->repeats == 1 ? "" : "es");
         }
     }
     if (n > 0) {
