@@ -1,6 +1,7 @@
 /* Pieces of Memory Wrap's distances (memorywrap.memory._distance): row normalisation with
- * eps inside the root (cosine) and squared euclidean distances (l2). The products ê m̂ᵀ
- * and e mᵀ are GEMMs. */
+ * eps inside the root, the cosine distance in its cancellation-free form (see
+ * engine/ops/distance.c), squared euclidean distances (l2). The product e mᵀ (dot) and the
+ * gradients' products are GEMMs. */
 
 /* y_r = x_r / sqrt(Σ_k x_rk² + eps): one work-item per row. */
 __kernel void row_normalize_f32(__global const float *x, __global float *y, const uint rows,
@@ -68,4 +69,42 @@ __kernel void pairwise_sqdist_bwd_b_f32(__global const float *gd, __global const
     float s = 0.0f;
     for (uint i = 0; i < n; i++) s += gd[i * m + j] * (a[i * dim + k] - b[idx]);
     gb[idx] = -2.0f * s;
+}
+
+/* c_r = eps / (Σ_k x_rk² + eps) = 1 − ‖x̂_r‖², without cancellation: one work-item per row. */
+__kernel void norm_deficit_f32(__global const float *x, __global float *c, const uint rows,
+                               const uint cols, const float eps) {
+    uint r = get_global_id(0);
+    if (r >= rows) return;
+    __global const float *xr = x + r * cols;
+    float s = 0.0f;
+    for (uint k = 0; k < cols; k++) s += xr[k] * xr[k];
+    c[r] = eps / (s + eps);
+}
+
+/* D_ij = ½ Σ_k (â_ik − b̂_jk)² + ½ (c_i + c_j), which is 1 − â_i·b̂_j computed from the
+ * differences. One work-item per row i and four memory rows j..j+3: each â_ik loaded once
+ * serves four differences (a quarter of the loads of one pair per item). */
+__kernel void cosine_distance_f32(__global const float *ah, __global const float *bh,
+                                  __global const float *ca, __global const float *cb,
+                                  __global float *d, const uint n, const uint m,
+                                  const uint dim) {
+    uint quads = (m + 3) / 4, idx = get_global_id(0);
+    if (idx >= n * quads) return;
+    uint i = idx / quads, j0 = (idx % quads) * 4;
+    __global const float *a = ah + i * dim;
+    /* rows past m repeat row m − 1; their sums are not stored */
+    __global const float *b0 = bh + min(j0, m - 1) * dim, *b1 = bh + min(j0 + 1, m - 1) * dim;
+    __global const float *b2 = bh + min(j0 + 2, m - 1) * dim, *b3 = bh + min(j0 + 3, m - 1) * dim;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    for (uint k = 0; k < dim; k++) {
+        float x = a[k], t0 = x - b0[k], t1 = x - b1[k], t2 = x - b2[k], t3 = x - b3[k];
+        s0 += t0 * t0;
+        s1 += t1 * t1;
+        s2 += t2 * t2;
+        s3 += t3 * t3;
+    }
+    float s[4] = {s0, s1, s2, s3};
+    for (uint q = 0; q < 4 && j0 + q < m; q++)
+        d[i * m + j0 + q] = 0.5f * s[q] + 0.5f * (ca[i] + cb[j0 + q]);
 }

@@ -2,6 +2,7 @@
  * reference backend, finite differences, and the unknown-name error. */
 #include "op_harness.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,82 @@ static void test_distances_at_model_sizes(void **state) {
     free(e), free(m), free(seed);
 }
 
+/* Near neighbours, where attention looks: rows at cosines of 0.99-0.9999 to each other. The
+ * distance must keep float32's relative accuracy (the product form 1 − ê·m̂ loses digits to
+ * cancellation there: ~1e-3 of the distance at cos 0.9999, d = 1280). Checked against the
+ * product in double on both backends. The gradient is not checked here: it is that of
+ * 1 − ê·m̂, as PyTorch's, a difference of nearly equal vectors at these angles, accurate to
+ * float32 in absolute terms only (the other tests check it). */
+static void test_cosine_of_near_neighbours(void **state) {
+    test_rng r;
+    test_rng_seed(&r, 47);
+    const size_t N = 7, M = 9, D = 1280;
+    float *base = malloc(D * 4), *e = malloc(N * D * 4), *m = malloc(M * D * 4);
+    float *noise = malloc((N + M) * D * 4), *seed = malloc(N * M * 4);
+    test_fill_uniform(&r, base, D, 0.0f, 1.0f);
+    test_fill_normal(&r, noise, (N + M) * D, 1.0f);
+    test_fill_normal(&r, seed, N * M, 1.0f);
+    for (size_t i = 0; i < N + M; i++) { /* base + a perturbation of 3e-3 .. 1.2e-2 per row */
+        float *row = i < N ? e + i * D : m + (i - N) * D;
+        float scale = 3e-3f * (float)(1 + i % 4);
+        for (size_t k = 0; k < D; k++)
+            row[k] = base[k] * (1.0f + 0.25f * (float)(i % 3)) + scale * noise[i * D + k];
+    }
+    float *want = malloc(N * M * 4);
+    double eps = 1e-6;
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < M; j++) {
+            double se = 0, sm = 0, dot = 0;
+            for (size_t k = 0; k < D; k++) {
+                se += (double)e[i * D + k] * e[i * D + k];
+                sm += (double)m[j * D + k] * m[j * D + k];
+                dot += (double)e[i * D + k] * m[j * D + k];
+            }
+            want[i * M + j] = (float)(1.0 - dot / (sqrt(se + eps) * sqrt(sm + eps)));
+        }
+    op_spec spec = {2, {2, 2}, {{(int64_t)N, (int64_t)D}, {(int64_t)M, (int64_t)D}},
+                    {MW_F32, MW_F32}, build_distance, "cosine"};
+    void *inputs[] = {e, m};
+    /* The case is what it says: distances of 1e-5 to 1e-3, where the float32 product form
+     * (rows normalised in float, one float dot product) misses by more than 1e-3. */
+    double largest = 0, product_error = 0;
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < M; j++) {
+            float ne = 0, nm = 0, dot = 0;
+            for (size_t k = 0; k < D; k++)
+                ne += e[i * D + k] * e[i * D + k], nm += m[j * D + k] * m[j * D + k];
+            ne = sqrtf(ne + 1e-6f), nm = sqrtf(nm + 1e-6f);
+            for (size_t k = 0; k < D; k++)
+                dot += (e[i * D + k] / ne) * (m[j * D + k] / nm);
+            double w = want[i * M + j];
+            largest = fmax(largest, w);
+            product_error = fmax(product_error, fabs((1.0f - dot) - w) / w);
+        }
+    print_message("near neighbours: distances up to %.3g; float32 product form off by %.3g\n",
+                  largest, product_error);
+    assert_true(largest < 1e-3);
+    assert_true(product_error > 1e-3);
+    op_result got[2];
+    op_run(&spec, test_runtime(), inputs, seed, &got[0]);
+    op_run(&spec, NULL, inputs, seed, &got[1]);
+    double worst = 0;
+    for (int b = 0; b < 2; b++)
+        for (size_t k = 0; k < N * M; k++) { /* relative to each distance, no floor */
+            double rel = fabs((double)got[b].out[k] - want[k]) / want[k];
+            worst = fmax(worst, rel);
+            if (!(rel <= 2e-5)) {
+                print_error("%s backend: distance [%zu] %.9g, double %.9g (relative %.3g)\n",
+                            b ? "reference" : "OpenCL", k, (double)got[b].out[k],
+                            (double)want[k], rel);
+                fail();
+            }
+        }
+    print_message("near neighbours: memwrap's distances off by at most %.3g\n", worst);
+    op_result_free(&got[0]);
+    op_result_free(&got[1]);
+    free(base), free(e), free(m), free(noise), free(seed), free(want);
+}
+
 static void test_unknown_distance_lists_valid_names(void **state) {
     mw_graph *g = mw_graph_create();
     int64_t s[2] = {2, 4};
@@ -83,6 +160,7 @@ int main(void) {
         cmocka_unit_test(test_l2_matches_pytorch),
         cmocka_unit_test(test_dot_matches_pytorch),
         cmocka_unit_test(test_distances_at_model_sizes),
+        cmocka_unit_test(test_cosine_of_near_neighbours),
         cmocka_unit_test(test_unknown_distance_lists_valid_names),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);

@@ -87,10 +87,13 @@ static const char *current_encoder = ""; /* the model check_against_reference ch
 /* Two reference cases sit on a float32 knife-edge that PyTorch's own float32 run happened
  * to miss, so their tolerances are set from what was measured (both of memwrap's backends,
  * against the float64 oracle):
- * - DenseNet's hashed inputs give encodings with cosines of 0.9997 to the memory's, so
- *   1 − cos keeps about four fewer digits in float32. The encodings agree with the oracle to
- *   7e-7; the scores then differ by 6e-4 relative and the eval logits by up to 1.2e-4
- *   (Memory Wrap). The OpenCL and plain-C backends agree with each other to 2e-6.
+ * - MobileNetV2's Fashion-MNIST-shape check: logit [0][5] is −7.75e-4 where the largest is
+ *   0.197, a near-cancellation in fc2, which the comparison measures against 1% of the
+ *   largest: memwrap lands 2.0e-7 off, 1.0e-4 on that scale (PyTorch float32: 2.8e-5).
+ *   The content weights, computed without cancellation (engine/ops/distance.c), agree to
+ *   1.7e-7, 30 times closer than PyTorch float32's; the rest is the encodings' float32
+ *   noise carried through the MLP. (DenseNet was the other eval case, at 1.2e-4, before
+ *   the cosine distance lost its cancellation; it now holds 1e-4.)
  * - ShuffleNetV2's train step at 4 images: 2 of its ~160,000 fused batch-norm + ReLU outputs
  *   lie within float32 error of 0 (forward deviations grow to 1.4e-5 by the last batch
  *   norm) and land on the other side, which moves single entries of the weight gradients
@@ -100,7 +103,7 @@ static const char *current_encoder = ""; /* the model check_against_reference ch
 static const struct {
     const char *encoder;
     double eval_rtol, after_step_floor;
-} knife_edges[] = {{"densenet_cifar", 2e-4, 0}, {"shufflenetv2", 0, 1e-2}};
+} knife_edges[] = {{"mobilenetv2", 2e-4, 0}, {"shufflenetv2", 0, 1e-2}};
 
 static double eval_rtol(const mw_encoder *e) {
     for (size_t i = 0; i < sizeof knife_edges / sizeof *knife_edges; i++)

@@ -34,6 +34,8 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     X(ROW_NORMALIZE_BWD, row_normalize_bwd)     /* in: g_out, x -> g_x */                          \
     X(PAIRWISE_SQDIST, pairwise_sqdist)         /* D_ij = Σ_k (a_ik - b_jk)² */                  \
     X(PAIRWISE_SQDIST_BWD, pairwise_sqdist_bwd) /* in: gD, a, b -> ga, gb */                       \
+    X(NORM_DEFICIT, norm_deficit)       /* c_r = eps / (Σx² + eps) = 1 − ‖x̂_r‖² */                 \
+    X(COSINE_DISTANCE, cosine_distance) /* in: â, b̂, c_a, c_b -> 1 − â b̂ᵀ */                     \
     /* sparsemax: engine/ops/sparsemax.c */                                                        \
     X(SPARSEMAX, sparsemax)         /* row-wise sparsemax */                                       \
     X(SPARSEMAX_BWD, sparsemax_bwd) /* in: gp, p -> gz */                                          \

@@ -41,6 +41,9 @@ void mw_ref_pairwise_sqdist(const float *a, const float *b, float *d, size_t n, 
                             size_t dim);
 void mw_ref_pairwise_sqdist_bwd(const float *gd, const float *a, const float *b, float *ga,
                                 float *gb, size_t n, size_t m, size_t dim);
+void mw_ref_norm_deficit(const float *x, float *c, size_t rows, size_t cols, float eps);
+void mw_ref_cosine_distance(const float *ah, const float *bh, const float *ca, const float *cb,
+                            float *d, size_t n, size_t m, size_t dim);
 
 /* sparsemax (per row) */
 void mw_ref_sparsemax(const float *z, float *p, size_t rows, size_t cols);
