@@ -45,7 +45,7 @@ static int compare_double(const void *a, const void *b) {
 
 static void usage(FILE *to) {
     fprintf(to,
-            "usage: memwrap bench [--model NAME] [--variant std|memory|encoder_memory]\n"
+            "usage: memwrap bench [--model NAME] [--variant std|memory|encoder_memory|protonet]\n"
             "                     [--batch N] [--memory N] [--test-batch N] [--steps N]\n"
             "                     [--warmup N] [--channels 1|3] [--image-size N] [--queues 1|2]\n"
             "                     [--no-profile] [--device SPEC] [--json]\n"
@@ -74,7 +74,8 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
     int32_t *labels = NULL;
     double *times = NULL;
     size_t image = (size_t)o.in_channels * o.image_size * o.image_size;
-    bool with_memory = o.variant != MW_VARIANT_STD;
+    bool with_memory = mw_variant_has_memory(o.variant);
+    float *average = NULL; /* protonet's support_average */
     mw_status s = mw_model_build(&o, &m);
     for (int i = 0; s == MW_OK && i < mw_graph_param_count(m.g); i++)
         r->parameters += (long)mw_tensor_numel(m.g, mw_graph_param_at(m.g, i));
@@ -98,6 +99,15 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
         for (int i = 0; i < o.batch; i++)
             labels[i] = i % o.classes;
     }
+    if (s == MW_OK && m.support_average >= 0) { /* support labels j mod classes */
+        int32_t *support = malloc((size_t)o.memory * sizeof *support);
+        average = malloc((size_t)o.classes * o.memory * sizeof *average);
+        s = support && average ? MW_OK : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+        for (int j = 0; s == MW_OK && j < o.memory; j++)
+            support[j] = j % o.classes;
+        if (s == MW_OK) s = mw_support_average(support, o.memory, o.classes, average);
+        free(support);
+    }
     int total = a->warmup + a->steps + (a->profile ? 2 : 0);
     for (int step = 0; step < total && s == MW_OK; step++) {
         int timed = step - a->warmup;
@@ -110,6 +120,9 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
         s = mw_exec_write(ex, m.images, x, (size_t)o.batch * image * 4);
         if (s == MW_OK && with_memory)
             s = mw_exec_write(ex, m.memory, mem, (size_t)o.memory * image * 4);
+        if (s == MW_OK && average)
+            s = mw_exec_write(ex, m.support_average, average,
+                              (size_t)o.classes * o.memory * sizeof *average);
         if (s == MW_OK && training) s = mw_exec_write(ex, m.labels, labels, (size_t)o.batch * 4);
         if (s == MW_OK) s = mw_exec_run(ex, training ? MW_RUN_FORWARD_BACKWARD : MW_RUN_FORWARD);
         if (s == MW_OK && training) s = mw_sgd_step(sgd, 0.01f);
@@ -137,7 +150,7 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
     mw_sgd_free(sgd);
     mw_exec_free(ex);
     mw_model_free(&m);
-    free(x), free(mem), free(labels), free(times);
+    free(x), free(mem), free(labels), free(times), free(average);
     return s;
 }
 

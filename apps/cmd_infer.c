@@ -32,7 +32,9 @@ static int fail(mw_status s, const char *what) {
 /* The variant and classes from the weights' names and shapes. */
 static mw_status describe_weights(const mw_safetensors *w, mw_model_options *o,
                                   bool variant_given) {
-    const mw_st_tensor *linear = mw_safetensors_find(w, "linear.weight");
+    char head[MW_NAME_MAX]; /* the std head's weight: linear.weight, WideResNet's classifier.5 */
+    snprintf(head, sizeof head, "%sweight", o->encoder->std_head ? o->encoder->std_head : "linear.");
+    const mw_st_tensor *linear = mw_safetensors_find(w, head);
     const mw_st_tensor *fc1 = mw_safetensors_find(w, "mw.classifier.fc1.weight");
     const mw_st_tensor *fc2 = mw_safetensors_find(w, "mw.classifier.fc2.weight");
     mw_variant found;
@@ -45,9 +47,11 @@ static mw_status describe_weights(const mw_safetensors *w, mw_model_options *o,
         o->classes = (int)fc2->shape[0];
     } else {
         return mw_error_set(MW_ERR_FORMAT,
-                            "%s: neither linear.weight nor "
-                            "mw.classifier.fc1/fc2.weight: cannot tell the variant",
-                            w->path);
+                            "%s: neither %s nor mw.classifier.fc1/fc2.weight: cannot tell the "
+                            "variant (a protonet model holds only its encoder; infer does not "
+                            "take the labelled support sets it needs: evaluate it with "
+                            "`memwrap eval`)",
+                            w->path, head);
     }
     if (variant_given && found != o->variant)
         return mw_error_set(MW_ERR_INVALID_ARG, "%s holds a %s model, not %s", w->path,
@@ -123,6 +127,12 @@ int mw_cmd_infer(int argc, char **argv) {
     if (s != MW_OK) return fail(s, model ? "" : "no --model, and the weights do not name one");
     if (!model) o.encoder = &spec.model;
     if (variant && (s = mw_variant_from_name(variant, &o.variant)) != MW_OK) return fail(s, "");
+    if (variant && o.variant == MW_VARIANT_PROTONET) {
+        fprintf(stderr, "memwrap infer: a protonet model classifies against labelled support "
+                        "sets, which infer does not take; evaluate it with `memwrap eval "
+                        "CHECKPOINT`\n");
+        return MW_EXIT_USAGE;
+    }
     mw_safetensors *w = NULL;
     if ((s = mw_safetensors_load(weights, &w)) != MW_OK) return fail(s, "");
     s = describe_weights(w, &o, variant != NULL);

@@ -8,11 +8,11 @@ mw_status mw_open_run(const char *checkpoint, const char *data, const char *devi
                       bool memory_only, mw_opened_run *r) {
     memset(r, 0, sizeof *r);
     mw_status s = mw_checkpoint_read_run(checkpoint, data, &r->cfg, &r->spec);
-    if (s == MW_OK && memory_only && r->spec.variant == MW_VARIANT_STD)
+    if (s == MW_OK && memory_only && !mw_variant_has_attention(r->spec.variant))
         s = mw_error_set(MW_ERR_INVALID_ARG,
-                         "%s: a std model has no memory to explain its predictions with; "
-                         "explain the memory or encoder_memory run of the grid",
-                         checkpoint);
+                         "%s: a %s model has no content weights to explain its predictions "
+                         "with; explain the memory or encoder_memory run of the grid",
+                         checkpoint, mw_variant_name(r->spec.variant));
     if (s == MW_OK) s = mw_config_check_root(&r->cfg);
     const char *ds = r->cfg.run.dataset, *root = r->cfg.data_root;
     if (s == MW_OK) s = mw_dataset_load(ds, root, MW_SPLIT_TRAIN, &r->train);

@@ -82,7 +82,7 @@ static void explanation_paths(const mw_grid *g, const mw_run_spec *spec, char *c
 }
 
 static bool wants_explanation(const mw_grid *g, const mw_run_spec *spec) {
-    return spec->variant != MW_VARIANT_STD &&
+    return mw_variant_has_attention(spec->variant) &&
            (g->cfg->explain.images > 0 || g->cfg->explain.metrics);
 }
 

@@ -189,7 +189,8 @@ uint8_t *test_read_file(const char *path, size_t *n) {
     assert_non_null(buf);
     assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
     fclose(f);
-    *n = (size_t)size;
+    buf[size] = 0;
+    if (n) *n = (size_t)size;
     return buf;
 }
 

@@ -61,7 +61,7 @@ int32_t *test_reference_i32(const mw_safetensors *st, const char *name, size_t n
 /* Files for fixtures: write or read a whole file (failing the test on any error), and
  * remove a directory tree (teardown of a mkdtemp directory). */
 void test_write_file(const char *path, const void *data, size_t n);
-uint8_t *test_read_file(const char *path, size_t *n); /* malloc'd, one spare byte */
+uint8_t *test_read_file(const char *path, size_t *n); /* malloc'd, NUL-terminated; n may be NULL */
 void test_remove_tree(const char *dir);
 /* Makes a fresh directory /tmp/<prefix>XXXXXX into out (cap >= 64); false on failure. */
 bool test_make_tmpdir(char *out, size_t cap, const char *prefix);

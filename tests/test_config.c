@@ -483,6 +483,11 @@ static void test_unknown_names(void **state) {
                 MW_ERR_INVALID_ARG, &c, "'models'[0]", "vgg16", "resnet18", NULL);
     expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"variants\": [\"std\", \"mem\"]}", NULL,
                 0, MW_ERR_INVALID_ARG, &c, "'variants'[1]", "mem", "encoder_memory", NULL);
+    expect_load(fx,
+                "{\"dataset\": {\"name\": \"svhn\"}, \"variants\": [\"protonet\"], "
+                "\"memory_examples\": 9}",
+                NULL, 0, MW_ERR_INVALID_ARG, &c, "'memory_examples'", "protonet", "10 classes",
+                NULL);
     expect_load(fx, "{\"dataset\": {\"name\": \"svhn\"}, \"distance\": \"manhattan\"}", NULL, 0,
                 MW_ERR_INVALID_ARG, &c, "'distance'", "manhattan", "cosine, l2, dot", NULL);
 }

@@ -55,7 +55,7 @@ static void test_explain_end_to_end(void **state) {
     /* a std model has nothing to explain with: a clear error, exit 2, nothing written */
     assert_int_equal(test_cli(log, "explain %s/" BASE "std-64-run0.safetensors", dir), 2);
     char *said = read_text(log);
-    assert_non_null(strstr(said, "std model has no memory"));
+    assert_non_null(strstr(said, "std model has no content weights"));
     free(said);
     snprintf(out, sizeof out, "%s/explain/" BASE "std-64-run0", dir);
     assert_false(exists(out));

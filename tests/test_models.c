@@ -14,13 +14,19 @@
 #include "hashed_init.h"
 
 enum { B = 4, M = 6, CLASSES = 10 };
+/* The ProtoNet files' support set holds 3 classes (tests/reference/make_protonet_reference.py). */
+enum { PROTONET_CLASSES = 3 };
+
+static int classes_of(mw_variant v) {
+    return v == MW_VARIANT_PROTONET ? PROTONET_CLASSES : CLASSES;
+}
 
 static mw_model build(const mw_encoder *e, mw_variant v, int channels, int size, bool training) {
     mw_model_options o = {.encoder = e,
                           .variant = v,
                           .in_channels = channels,
                           .image_size = size,
-                          .classes = CLASSES,
+                          .classes = classes_of(v),
                           .batch = B,
                           .memory = M,
                           .dropout = 0.0f, /* masks cannot match PyTorch's (see the script) */
@@ -233,10 +239,18 @@ static void check_against_reference(const mw_encoder *e, mw_variant v) {
     memcpy(labels, ref_labels, sizeof labels);
     free(ref_labels);
     TEST_OK(mw_exec_write(ex, m.labels, labels, sizeof labels));
+    const int C = classes_of(v);
+    if (m.support_average >= 0) { /* ProtoNet: the prototypes' averaging weights */
+        int32_t *support = test_reference_i32(ref, "support.labels", M);
+        float average[PROTONET_CLASSES * M];
+        TEST_OK(mw_support_average(support, M, C, average));
+        TEST_OK(mw_exec_write(ex, m.support_average, average, sizeof average));
+        free(support);
+    }
 
     /* eval mode from the initial state */
     TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
-    compare(ref, "eval.logits", ex, m.logits, B * CLASSES, eval_rtol(e));
+    compare(ref, "eval.logits", ex, m.logits, B * C, eval_rtol(e));
     if (m.content_weights >= 0)
         compare(ref, "eval.weights", ex, m.content_weights, B * M, eval_rtol(e));
 
@@ -246,7 +260,7 @@ static void check_against_reference(const mw_encoder *e, mw_variant v) {
     TEST_OK(mw_sgd_create(ex, &so, &sgd));
     TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
     compare_train(ref, "train.loss", ex, m.loss, 1);
-    compare_train(ref, "train.logits", ex, m.logits, B * CLASSES);
+    compare_train(ref, "train.logits", ex, m.logits, B * C);
     if (m.content_weights >= 0) compare_train(ref, "train.weights", ex, m.content_weights, B * M);
     TEST_OK(mw_sgd_step(sgd, 0.1f));
     compare_fingerprints(ref, ex, m.g);
@@ -283,6 +297,8 @@ REFERENCE_TEST(shufflenetv2, ENCODER_MEMORY)
 REFERENCE_TEST(wrn28_10, STD)
 REFERENCE_TEST(wrn28_10, MEMORY)
 REFERENCE_TEST(wrn28_10, ENCODER_MEMORY)
+REFERENCE_TEST(mobilenetv2, PROTONET)
+REFERENCE_TEST(resnet18, PROTONET)
 
 /* Fashion-MNIST's shape: 1x28x28, eval only. For GoogLeNet, DenseNet and WideResNet the
  * reference pools globally there too (its fixed window does not fit the 7x7 or 3x3 map). */
@@ -389,6 +405,8 @@ static void test_wrn_final_dropout(void **state) {
     }
     assert_int_equal(nodes[MW_VARIANT_STD], nodes[MW_VARIANT_MEMORY]);
     assert_int_equal(nodes[MW_VARIANT_STD], nodes[MW_VARIANT_ENCODER_MEMORY] + 1);
+    /* ProtoNet's encoder is the std network's (run_protonet.py) */
+    assert_int_equal(nodes[MW_VARIANT_STD], nodes[MW_VARIANT_PROTONET]);
 }
 
 /* Names, shapes and order of the state_dict, and the spec's parameter counts. */
@@ -453,6 +471,22 @@ static void test_state_dict_names_and_counts(void **state) {
     assert_int_equal(checked_models, 26); /* 21 models at 3x32x32 and 5 at 1x28x28 */
 }
 
+/* ProtoNet's averaging matrix on a hand-made support set, and the class without a sample. */
+static void test_support_average(void **state) {
+    const int32_t labels[5] = {2, 0, 2, 1, 2};
+    float average[3 * 5];
+    test_poison(average, 15);
+    TEST_OK(mw_support_average(labels, 5, 3, average));
+    const float third = 1.0f / 3.0f;
+    const float want[15] = {0, 1, 0, 0, 0, /* class 0: sample 1 */
+                            0, 0, 0, 1, 0, /* class 1: sample 3 */
+                            third, 0, third, 0, third};
+    assert_memory_equal(average, want, sizeof want);
+    const int32_t missing[4] = {0, 2, 2, 0};
+    assert_int_equal(mw_support_average(missing, 4, 3, average), MW_ERR_INVALID_ARG);
+    assert_non_null(strstr(mw_error_message(), "class 1 has no sample"));
+}
+
 static void test_names_and_errors(void **state) {
     const mw_encoder *e;
     mw_variant v;
@@ -515,6 +549,9 @@ int main(void) {
         cmocka_unit_test(test_wrn28_10_STD),
         cmocka_unit_test(test_wrn28_10_MEMORY),
         cmocka_unit_test(test_wrn28_10_ENCODER_MEMORY),
+        cmocka_unit_test(test_mobilenetv2_PROTONET),
+        cmocka_unit_test(test_support_average),
+        cmocka_unit_test(test_resnet18_PROTONET),
         cmocka_unit_test(test_fashion_mnist_shape),
         cmocka_unit_test(test_head_bias_init),
         cmocka_unit_test(test_wrn_final_dropout),

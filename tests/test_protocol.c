@@ -88,6 +88,50 @@ static void test_memory_draws(void **state) {
     assert_int_equal(mw_protocol_draw_memory(&r, pool, 10, 11, scratch, mem), MW_ERR_INVALID_ARG);
 }
 
+/* ProtoNet's support sets: every class in each, drawn again when one is missing; the same
+ * state draws the same set; a pool without a class or m < classes is an error naming it. */
+static void test_support_draws(void **state) {
+    enum { POOL = 60, CLASSES = 10, M = 12, STEPS = 200 };
+    int32_t labels[POOL + 3], pool[POOL], scratch[POOL], mem[M], again[M];
+    for (int i = 0; i < POOL + 3; i++)
+        labels[i] = i < 3 ? 9 : (i - 3) % CLASSES; /* dataset index 3 + p has label p % 10 */
+    for (int i = 0; i < POOL; i++)
+        pool[i] = 3 + i, scratch[i] = i;
+    mw_rng r, plain;
+    mw_rng_seed(&r, 5, MW_RNG_MEMORY);
+    plain = r;
+    /* 12 of 60 seldom hold all ten classes (1.3% of draws): almost every set is redrawn */
+    int redrawn = 0;
+    for (int s = 0; s < STEPS; s++) {
+        mw_rng before = r;
+        TEST_OK(mw_protocol_draw_support(&r, pool, POOL, M, scratch, labels, CLASSES, mem));
+        int count[CLASSES] = {0};
+        for (int j = 0; j < M; j++)
+            count[labels[mem[j]]]++;
+        for (int c = 0; c < CLASSES; c++)
+            assert_true(count[c] > 0);
+        for (int i = 0; i < POOL; i++)
+            assert_int_equal(scratch[i], i);
+        TEST_OK(mw_protocol_draw_support(&before, pool, POOL, M, scratch, labels, CLASSES, again));
+        assert_memory_equal(mem, again, sizeof mem); /* the state alone decides */
+        TEST_OK(mw_protocol_draw_memory(&plain, pool, POOL, M, scratch, again));
+        redrawn += memcmp(mem, again, sizeof mem) != 0;
+        plain = r;
+    }
+    assert_true(redrawn > STEPS / 2);
+    /* errors: fewer samples than classes; a class missing from the pool */
+    assert_int_equal(mw_protocol_draw_support(&r, pool, POOL, 9, scratch, labels, CLASSES, mem),
+                     MW_ERR_INVALID_ARG);
+    assert_non_null(strstr(mw_error_message(), "10 classes"));
+    int32_t odd[POOL]; /* labels 1, 3, 5, 7, 9 only... */
+    int n_odd = 0;
+    for (int i = 0; i < POOL; i++)
+        if (labels[pool[i]] % 2 == 1 || labels[pool[i]] == 0) odd[n_odd++] = pool[i];
+    assert_int_equal(mw_protocol_draw_support(&r, odd, n_odd, M, scratch, labels, CLASSES, mem),
+                     MW_ERR_INVALID_ARG); /* ... and 0: class 2 is the first missing */
+    assert_non_null(strstr(mw_error_message(), "class 2 has no sample"));
+}
+
 /* The generators of different purposes are independent streams. */
 static void test_generators_per_purpose(void **state) {
     mw_rng a, b, c;
@@ -148,6 +192,7 @@ int main(void) {
         cmocka_unit_test(test_subset_sizes_and_validation_split),
         cmocka_unit_test(test_steps_per_epoch_drop_the_last_batch),
         cmocka_unit_test(test_memory_draws),
+        cmocka_unit_test(test_support_draws),
         cmocka_unit_test(test_generators_per_purpose),
         cmocka_unit_test(test_normalisation_and_flip),
     };

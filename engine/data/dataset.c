@@ -10,7 +10,7 @@
 #include "data/reader.h"
 #include "memwrap/data.h"
 
-enum { DS_PATH_MAX = 4096, DS_CLASSES = 10 };
+enum { DS_PATH_MAX = 4096, DS_CLASSES = MW_DATASET_CLASSES };
 
 typedef mw_status (*ds_loader)(const char *root, mw_split split, mw_dataset *d);
 

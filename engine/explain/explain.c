@@ -752,11 +752,11 @@ mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const cha
     memset(out, 0, sizeof *out);
     explain_ctx c = {.t = t, .spec = spec, .t0 = now_s()};
     MW_TRY(resolve_options(t, opt, &c.opt));
-    if (spec->variant == MW_VARIANT_STD)
+    if (!mw_variant_has_attention(spec->variant))
         return mw_error_set(MW_ERR_INVALID_ARG,
-                            "%s: a std model has no memory to explain its predictions with; "
-                            "explanations need the memory or encoder_memory variant",
-                            checkpoint);
+                            "%s: a %s model has no content weights to explain its predictions "
+                            "with; explanations need the memory or encoder_memory variant",
+                            checkpoint, mw_variant_name(spec->variant));
     mw_status s = mw_make_dirs(c.opt.out_dir);
     if (s == MW_OK) s = memory_pool(&c);
     if (s == MW_OK) s = explainer_init(&c.x, t, spec, checkpoint, true);

@@ -61,7 +61,7 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     /* Encodings in eval mode do not depend on the chunk; a test_batch_size below 100 (a
      * small device's) bounds it too. */
     x->enc_batch = test_batch < 100 ? test_batch : 100;
-    bool memory = spec->variant != MW_VARIANT_STD;
+    bool memory = mw_variant_has_memory(spec->variant);
     x->slot_of = malloc(2 * (size_t)train->count * sizeof *x->slot_of);
     x->enc_images = malloc((size_t)x->enc_batch * x->image_floats * sizeof(float));
     x->enc_rows = malloc((size_t)x->enc_batch * x->d * sizeof(float));
@@ -76,8 +76,8 @@ mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec
     if (s == MW_OK) s = mw_exec_create(x->enc.g, t->rt, &x->enc_ex);
     if (s == MW_OK) s = mw_checkpoint_load_part(x->enc_ex, checkpoint);
     if (s == MW_OK) s = head_init(x, &x->test_head, test_batch, memory ? x->memory : 0, false);
-    /* the memory samples' own predictions (explanations only) */
-    if (s == MW_OK && memory) s = head_init(x, &x->memory_head, x->memory, x->memory, false);
+    /* the memory samples' own predictions (explanations and the majority votes only) */
+    if (s == MW_OK && mw_variant_has_attention(spec->variant)) s = head_init(x, &x->memory_head, x->memory, x->memory, false);
     if (s != MW_OK) explainer_free(x);
     return s;
 }
@@ -168,6 +168,21 @@ mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, const u
         memcpy(rows + (size_t)i * x->d, x->cache + (size_t)SLOT(i) * x->d,
                (size_t)x->d * sizeof(float));
 #undef SLOT
+    return s;
+}
+
+mw_status explainer_head_support(mw_explainer *x, explain_head *h, const int32_t *midx) {
+    const int M = h->memory, C = x->classes;
+    int32_t *labels = malloc((size_t)M * sizeof *labels);
+    float *average = malloc((size_t)C * M * sizeof *average);
+    mw_status s = labels && average ? MW_OK
+                                    : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int j = 0; j < M && s == MW_OK; j++)
+        labels[j] = x->t->train->labels[midx[j]];
+    if (s == MW_OK) s = mw_support_average(labels, M, C, average);
+    if (s == MW_OK)
+        s = mw_exec_write(h->ex, h->m.support_average, average, (size_t)C * M * sizeof *average);
+    free(labels), free(average);
     return s;
 }
 

@@ -760,13 +760,23 @@ static mw_status apply_override(const load_ctx *x, cJSON *root, const char *text
 static mw_status check_config(const load_ctx *x, mw_config *c) {
     bool memory = false;
     for (int i = 0; i < c->n_variants; i++)
-        memory |= c->variants[i] != MW_VARIANT_STD;
+        memory |= mw_variant_has_memory(c->variants[i]);
     if (memory && c->run.memory_examples < 1) {
         return mw_error_set(MW_ERR_INVALID_ARG,
                             "%s: key 'memory_examples' must be >= 1 with a memory variant in "
                             "'variants' (got %d)",
                             ORIGIN2(x, "memory_examples", "variants"), c->run.memory_examples);
     }
+    /* ProtoNet needs a prototype of every class in each support set. */
+    for (int i = 0; i < c->n_variants; i++)
+        if (c->variants[i] == MW_VARIANT_PROTONET &&
+            c->run.memory_examples < MW_DATASET_CLASSES)
+            return mw_error_set(MW_ERR_INVALID_ARG,
+                                "%s: key 'memory_examples' is %d: the protonet variant needs a "
+                                "support set that holds each of the %d classes (the paper's "
+                                "is 100)",
+                                ORIGIN2(x, "memory_examples", "variants"),
+                                c->run.memory_examples, MW_DATASET_CLASSES);
     /* The memory set is drawn without replacement from the training subset. */
     for (int i = 0; memory && c->run.memory_source == MW_MEMORY_FROM_SUBSET && i < c->n_sizes;
          i++) {

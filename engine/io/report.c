@@ -64,10 +64,11 @@ static void print_duration(FILE *f, double s) {
 /* ---- ordering: Table 1 groups lines by (dataset, model), variants in the paper's order -- */
 
 static int variant_rank(const char *variant) {
-    static const char *const order[] = {"std", "memory", "encoder_memory"};
-    for (int i = 0; i < 3; i++)
+    static const char *const order[] = {"std", "memory", "encoder_memory", "protonet"};
+    enum { N = sizeof order / sizeof order[0] };
+    for (int i = 0; i < N; i++)
         if (strcmp(variant, order[i]) == 0) return i;
-    return 3;
+    return N;
 }
 
 static bool same_group(const mw_result_row *a, const mw_result_row *b) {

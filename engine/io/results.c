@@ -217,6 +217,7 @@ const char *mw_variant_paper_name(const char *variant) {
     if (strcmp(variant, "std") == 0) return "Std";
     if (strcmp(variant, "memory") == 0) return "Only Memory";
     if (strcmp(variant, "encoder_memory") == 0) return "Memory Wrap";
+    if (strcmp(variant, "protonet") == 0) return "ProtoNet";
     return variant;
 }
 

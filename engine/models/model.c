@@ -56,7 +56,8 @@ const char *mw_encoder_builtin_names(void) {
            "wide-resnet)";
 }
 
-static const char *const variant_names[MW_VARIANT_COUNT] = {"std", "memory", "encoder_memory"};
+static const char *const variant_names[MW_VARIANT_COUNT] = {"std", "memory", "encoder_memory",
+                                                             "protonet"};
 
 mw_status mw_variant_from_name(const char *name, mw_variant *out) {
     for (int i = 0; i < MW_VARIANT_COUNT; i++)
@@ -65,12 +66,48 @@ mw_status mw_variant_from_name(const char *name, mw_variant *out) {
             return MW_OK;
         }
     return mw_error_set(MW_ERR_INVALID_ARG,
-                        "unknown variant '%s': valid variants are std, memory, encoder_memory",
+                        "unknown variant '%s': valid variants are std, memory, encoder_memory, "
+                        "protonet",
                         name ? name : "(null)");
 }
 
 const char *mw_variant_name(mw_variant v) {
     return (unsigned)v < MW_VARIANT_COUNT ? variant_names[v] : "?";
+}
+
+bool mw_variant_has_memory(mw_variant v) {
+    return v != MW_VARIANT_STD;
+}
+
+bool mw_variant_has_attention(mw_variant v) {
+    return v == MW_VARIANT_MEMORY || v == MW_VARIANT_ENCODER_MEMORY;
+}
+
+mw_status mw_support_average(const int32_t *labels, int memory, int classes, float *average) {
+    for (int c = 0; c < classes; c++) {
+        int n = 0;
+        for (int j = 0; j < memory; j++)
+            n += labels[j] == c;
+        if (n == 0)
+            return mw_error_set(MW_ERR_INVALID_ARG,
+                                "protonet: class %d has no sample in the support set of %d, so "
+                                "no prototype",
+                                c, memory);
+        for (int j = 0; j < memory; j++)
+            average[(size_t)c * memory + j] = labels[j] == c ? 1.0f / (float)n : 0.0f;
+    }
+    return MW_OK;
+}
+
+/* Prototypical Networks' head (memory-wrap's paper/scripts/run_protonet.py): the prototypes
+ * are the support encodings averaged per class, the logits −distance(e, prototypes); the
+ * loss (log_softmax then NLL) is the softmax cross-entropy of those logits. */
+static int protonet_head(mw_graph *g, const mw_model_options *opt, int e, int m, mw_model *out) {
+    int64_t shape[2] = {opt->classes, opt->memory};
+    out->support_average = mw_graph_input(g, "support_average", MW_F32, 2, shape);
+    int prototypes = mw_matmul(g, out->support_average, m, false, false);
+    return mw_affine(g, mw_distance(g, e, prototypes, opt->distance ? opt->distance : "cosine"),
+                     -1.0f, 0.0f);
 }
 
 /* The encoder on images [N, C, H, W]: its rows [N, d], checked against its declared d. */
@@ -132,13 +169,13 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
     out->images = out->memory = out->encodings = out->memory_encodings = out->labels = -1;
     out->logits = out->content_weights = out->loss = -1;
     out->output_grad = out->input_grad = out->memory_grad = out->attention_bias = -1;
-    out->hidden = -1;
+    out->hidden = out->support_average = -1;
     if (!opt->encoder || !opt->encoder->build || !opt->encoder->name || opt->encoder->dim < 1 ||
         (unsigned)opt->variant >= MW_VARIANT_COUNT || (unsigned)opt->part > MW_MODEL_HEAD)
         return mw_error_set(MW_ERR_INVALID_ARG,
                             "model: no encoder (with a name, a builder and a dim >= 1), or an "
                             "unknown variant or part");
-    bool memory = opt->variant != MW_VARIANT_STD;
+    bool memory = mw_variant_has_memory(opt->variant);
     bool needs_memory = memory && opt->part != MW_MODEL_ENCODER;
     if (opt->in_channels < 1 || opt->image_size < 4 || opt->classes < 1 || opt->batch < 1 ||
         (needs_memory && opt->memory < 1))
@@ -161,7 +198,7 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
         out->images = mw_graph_input(g, "input", MW_F32, 4, ishape);
         e = encode(g, opt, out->images);
     }
-    int output;
+    int output = -1;
     if (opt->part == MW_MODEL_ENCODER) {
         output = out->encodings = e;
         if (e >= 0) mw_tensor_set_name(g, e, "encodings");
@@ -180,24 +217,28 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
             m = encode(g, opt, out->memory);
             mw_graph_set_queue(g, 0);
         }
-        mw_head_options ho = {.kind = opt->variant == MW_VARIANT_ENCODER_MEMORY
-                                          ? MW_HEAD_MEMORY_WRAP
-                                          : MW_HEAD_BASELINE_MEMORY,
-                              .distance = opt->distance,
-                              .classes = opt->classes,
-                              .prefix = "mw.",
-                              .return_weights = true,
-                              .return_hidden = opt->return_hidden,
-                              .attention_bias = opt->attention_bias};
-        mw_head_outputs hout;
-        if (mw_head_build(g, e, m, &ho, &hout) == MW_OK) {
-            out->logits = hout.logits;
-            out->content_weights = hout.content_weights;
-            out->attention_bias = hout.attention_bias;
-            out->hidden = hout.hidden;
-            if (opt->encoder->zero_head_biases) zero_head_biases(g, "mw.");
+        if (opt->variant == MW_VARIANT_PROTONET) {
+            output = out->logits = protonet_head(g, opt, e, m, out);
+        } else {
+            mw_head_options ho = {.kind = opt->variant == MW_VARIANT_ENCODER_MEMORY
+                                              ? MW_HEAD_MEMORY_WRAP
+                                              : MW_HEAD_BASELINE_MEMORY,
+                                  .distance = opt->distance,
+                                  .classes = opt->classes,
+                                  .prefix = "mw.",
+                                  .return_weights = true,
+                                  .return_hidden = opt->return_hidden,
+                                  .attention_bias = opt->attention_bias};
+            mw_head_outputs hout;
+            if (mw_head_build(g, e, m, &ho, &hout) == MW_OK) {
+                out->logits = hout.logits;
+                out->content_weights = hout.content_weights;
+                out->attention_bias = hout.attention_bias;
+                out->hidden = hout.hidden;
+                if (opt->encoder->zero_head_biases) zero_head_biases(g, "mw.");
+            }
+            output = out->logits;
         }
-        output = out->logits;
     }
     if (output >= 0) mw_graph_keep(g, output);
     if (opt->training && mw_graph_status(g) == MW_OK) {

@@ -114,6 +114,54 @@ mw_status mw_protocol_draw_memory(mw_rng *r, const int32_t *pool, int pool_count
     return MW_OK;
 }
 
+/* The first class of 0..classes-1 with no sample among idx[0..n), or -1. */
+static int missing_class(const int32_t *idx, int n, const int32_t *labels, int classes) {
+    for (int c = 0; c < classes; c++) {
+        int j = 0;
+        while (j < n && labels[idx[j]] != c)
+            j++;
+        if (j == n) return c;
+    }
+    return -1;
+}
+
+mw_status mw_protocol_check_support(const int32_t *pool, int pool_count, int m,
+                                    const int32_t *labels, int classes) {
+    if (m < classes)
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "protonet: a support set of %d samples (memory_examples) cannot hold "
+                            "every one of %d classes",
+                            m, classes);
+    if (m > pool_count)
+        return mw_error_set(MW_ERR_INVALID_ARG, "memory of %d examples drawn from %d", m,
+                            pool_count);
+    int c = missing_class(pool, pool_count, labels, classes);
+    if (c >= 0)
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "protonet: class %d has no sample among the %d the support sets are "
+                            "drawn from, so no prototype; use more training examples",
+                            c, pool_count);
+    return MW_OK;
+}
+
+mw_status mw_protocol_draw_support(mw_rng *r, const int32_t *pool, int pool_count, int m,
+                                   int32_t *scratch, const int32_t *labels, int classes,
+                                   int32_t *out) {
+    /* With every class in the pool each draw holds them all with a probability that is far
+     * from 0 for the paper's 100 of 10 classes (1 − 3e-4); the bound only ends a hopeless
+     * case, such as m = classes from a pool dominated by one class. */
+    enum { MAX_DRAWS = 1 << 20 };
+    MW_TRY(mw_protocol_check_support(pool, pool_count, m, labels, classes));
+    for (long k = 0; k < MAX_DRAWS; k++) {
+        MW_TRY(mw_protocol_draw_memory(r, pool, pool_count, m, scratch, out));
+        if (missing_class(out, m, labels, classes) < 0) return MW_OK;
+    }
+    return mw_error_set(MW_ERR_INVALID_ARG,
+                        "protonet: %d support draws of %d samples from %d never held all %d "
+                        "classes; raise memory_examples",
+                        MAX_DRAWS, m, pool_count, classes);
+}
+
 /* (mean, std) per channel after ToTensor: reference-spec 3.4 for SVHN (ImageNet statistics),
  * CIFAR-10 and CINIC-10; for Fashion-MNIST and MNIST (not in the reference) the statistics
  * of their training sets: 0.2860/0.3530 and 0.1307/0.3081. */

@@ -67,7 +67,29 @@ static mw_status run_data_init(const mw_trainer *t, const mw_run_spec *spec, run
         d->scratch[i] = i;
     }
     d->memory_flips = d->tf.flip && !full;
+    if (spec->variant == MW_VARIANT_PROTONET) { /* before any training: every class drawable */
+        mw_status s = mw_protocol_check_support(d->pool, d->pool_count, c->memory_examples,
+                                                t->train->labels, t->train->classes);
+        if (s != MW_OK) {
+            char base[512], why[1024];
+            mw_run_basename(c, spec, base, sizeof base);
+            snprintf(why, sizeof why, "%s", mw_error_message());
+            run_data_free(d);
+            return mw_error_set(s, "%s: %s", base, why);
+        }
+    }
     return MW_OK;
+}
+
+/* The run's memory for one step or test batch into midx: memory_examples samples of the pool,
+ * and for protonet a support set that holds every class. */
+static mw_status draw_memory(const mw_trainer *t, const mw_run_spec *spec, run_data *d,
+                             mw_rng *r, int32_t *midx) {
+    const int M = t->run->memory_examples;
+    if (spec->variant == MW_VARIANT_PROTONET)
+        return mw_protocol_draw_support(r, d->pool, d->pool_count, M, d->scratch,
+                                        t->train->labels, t->train->classes, midx);
+    return mw_protocol_draw_memory(r, d->pool, d->pool_count, M, d->scratch, midx);
 }
 
 static mw_model_options model_options(const mw_trainer *t, const mw_run_spec *spec, int batch,
@@ -280,8 +302,10 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     const mw_dataset *test = t->test;
     const int total =
         c->test_examples > 0 && c->test_examples < test->count ? c->test_examples : test->count;
-    const bool memory = spec->variant != MW_VARIANT_STD;
-    const int repeats = memory ? c->eval_repeats : 1, M = c->memory_examples;
+    const bool memory = mw_variant_has_memory(spec->variant);
+    /* protonet: one pass, as the reference's run_protonet.py */
+    const bool attention = mw_variant_has_attention(spec->variant);
+    const int repeats = attention ? c->eval_repeats : 1, M = c->memory_examples;
     if (repeats < 1 || repeats > MW_RESULT_MAX_REPEATS)
         return mw_error_set(MW_ERR_INVALID_ARG, "eval_repeats %d: 1 to %d", repeats,
                             MW_RESULT_MAX_REPEATS);
@@ -303,7 +327,7 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     uint8_t *flips = malloc((size_t)(memory ? M : 1));
     majority_votes mv;
     mw_status s = test_enc && images && mem_enc && logits && midx && flips
-                      ? majority_init(&mv, memory ? M : 0, batch, dim, test->classes, spec->run)
+                      ? majority_init(&mv, attention ? M : 0, batch, dim, test->classes, spec->run)
                       : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory evaluating");
     s = mw_collective_agree(group, s, "preparing the evaluation");
     double t0 = now_s(), sum = 0;
@@ -342,11 +366,12 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
         for (int b = 0; b < batches && s == MW_OK; b++) {
             int start = b * batch, n = total - start < batch ? total - start : batch;
             if (memory) {
-                s = mw_protocol_draw_memory(&memory_rng, d->pool, d->pool_count, M, d->scratch,
-                                            midx);
+                s = draw_memory(t, spec, d, &memory_rng, midx);
                 for (int i = 0; i < M; i++) /* as the training transform draws them */
                     flips[i] = d->memory_flips && mw_protocol_draw_flip(&flip_rng);
                 if (s == MW_OK) s = explainer_train_encodings(&x, midx, flips, M, mem_enc);
+                if (s == MW_OK && !attention)
+                    s = explainer_head_support(&x, &x.test_head, midx);
             }
             if (s == MW_OK)
                 s = explainer_head_run(&x, &x.test_head, test_enc + (size_t)start * dim, n, mem_enc,
@@ -355,7 +380,7 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
                 explainer_argmax(logits + (size_t)i * test->classes, 1, test->classes, &mv.pred[i]);
                 correct += mv.pred[i] == test->labels[start + i];
             }
-            if (s == MW_OK && memory)
+            if (s == MW_OK && attention)
                 s = majority_batch(&mv, &x, d, t->train, midx, mem_enc, n, test->labels + start,
                                    &votes);
             mw_progress p = {.spec = spec,
@@ -376,7 +401,7 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     if (s == MW_OK) {
         out->repeats = repeats;
         out->accuracy = sum / repeats;
-        out->has_majority = memory;
+        out->has_majority = attention;
     }
     explainer_free(&x);
     majority_free(&mv);
@@ -491,7 +516,8 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     out->train_count = d.count;
     int batch = c->batch_size < d.count ? c->batch_size : d.count; /* min(128, train_examples) */
     int steps = mw_protocol_steps_per_epoch(d.count, batch);
-    bool memory = spec->variant != MW_VARIANT_STD;
+    bool memory = mw_variant_has_memory(spec->variant);
+    bool protonet = spec->variant == MW_VARIANT_PROTONET;
     char base[512], resume[1200], final_path[1200];
     mw_run_basename(c, spec, base, sizeof base);
     mw_train_resume_path(t, spec, resume, sizeof resume);
@@ -511,10 +537,15 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     float *x = malloc((size_t)batch * image * 4);
     float *mem = malloc((size_t)c->memory_examples * image * 4);
     int32_t *labels = malloc((size_t)batch * 4), *midx = malloc((size_t)c->memory_examples * 4);
-    int32_t *idx = malloc((size_t)batch * sizeof *idx);
+    int32_t *idx = malloc((size_t)batch * sizeof *idx), *support = NULL;
+    float *average = NULL; /* protonet's support_average [classes, memory] */
+    if (protonet) {
+        support = malloc((size_t)c->memory_examples * sizeof *support);
+        average = malloc((size_t)train->classes * c->memory_examples * sizeof *average);
+    }
     mw_epoch_stat *log = malloc((size_t)c->epochs * sizeof *log);
     int n_log = 0;
-    s = (x && mem && labels && midx && idx && log)
+    s = (x && mem && labels && midx && idx && log && (!protonet || (support && average)))
             ? MW_OK
             : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
     mw_rng rngs[MW_RNG_PURPOSES];
@@ -558,8 +589,14 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             if (s == MW_OK)
                 s = mw_exec_write(ex, m.labels, labels + dp.shard_start, (size_t)dp.shard * 4);
             if (s == MW_OK && memory) {
-                s = mw_protocol_draw_memory(&rngs[MW_RNG_MEMORY], d.pool, d.pool_count,
-                                            c->memory_examples, d.scratch, midx);
+                s = draw_memory(t, spec, &d, &rngs[MW_RNG_MEMORY], midx);
+                for (int j = 0; protonet && j < c->memory_examples && s == MW_OK; j++)
+                    support[j] = train->labels[midx[j]];
+                if (s == MW_OK && protonet)
+                    s = mw_support_average(support, c->memory_examples, train->classes, average);
+                if (s == MW_OK && protonet)
+                    s = mw_exec_write(ex, m.support_average, average,
+                                      (size_t)train->classes * c->memory_examples * 4);
                 if (s == MW_OK) {
                     mw_protocol_fill_batch(train, midx, c->memory_examples, &d.tf,
                                            d.memory_flips ? &rngs[MW_RNG_AUGMENT] : NULL, mem);
@@ -619,7 +656,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     mw_sgd_free(sgd);
     mw_exec_free(ex);
     mw_model_free(&m);
-    free(x), free(mem), free(labels), free(midx), free(idx);
+    free(x), free(mem), free(labels), free(midx), free(idx), free(support), free(average);
     if (s == MW_OK) { /* a group shares the test set's encoding */
         s = evaluate(t, spec, final_path, &d, dp.group, out);
         s = mw_collective_agree(dp.group, s, "evaluating");

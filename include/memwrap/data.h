@@ -12,6 +12,9 @@
 extern "C" {
 #endif
 
+/* Every dataset memwrap reads has ten classes (mw_dataset_load checks it). */
+enum { MW_DATASET_CLASSES = 10 };
+
 typedef struct mw_dataset {
     char name[32]; /* "fashion-mnist", "mnist", "cifar10", "svhn", "cinic10" */
     int count, channels, height, width, classes;

@@ -64,13 +64,25 @@ typedef enum mw_variant {
     MW_VARIANT_STD = 0,        /* encoder + linear head ("linear.*") */
     MW_VARIANT_MEMORY,         /* encoder + BaselineMemory ("mw.*"), "Only Memory" */
     MW_VARIANT_ENCODER_MEMORY, /* encoder + MemoryWrapLayer ("mw.*"), "Memory Wrap" */
+    /* Prototypical Networks, the paper's memory-based baseline (reference-spec 6.7,
+     * memory-wrap's paper/scripts/run_protonet.py): the encoder alone (the std net with an
+     * identity for its linear layer, so no head parameters), logits −distance(e, prototype_c)
+     * with prototype_c the mean encoding of the labelled support samples of class c. */
+    MW_VARIANT_PROTONET,
     MW_VARIANT_COUNT
 } mw_variant;
 
-/* Names as the CLI and configs spell them: std, memory, encoder_memory. An unknown name is
- * MW_ERR_INVALID_ARG with the valid ones in the message. */
+/* Names as the CLI and configs spell them: std, memory, encoder_memory, protonet. An unknown
+ * name is MW_ERR_INVALID_ARG with the valid ones in the message. */
 mw_status mw_variant_from_name(const char *name, mw_variant *out);
 const char *mw_variant_name(mw_variant v);
+
+/* Whether the variant's model takes a memory (support) set beside its images: every variant
+ * but std. */
+bool mw_variant_has_memory(mw_variant v);
+/* Whether its head attends over the memory with content weights (sparsemax), the variants
+ * that explanations and the majority-vote baselines work on: memory and encoder_memory. */
+bool mw_variant_has_attention(mw_variant v);
 
 /* Settings a model passes to its encoder's builder. */
 typedef struct mw_encoder_settings {
@@ -144,7 +156,7 @@ typedef struct mw_model_options {
     int image_size;  /* 32 or 28 */
     int classes;
     int batch;             /* input images per run */
-    int memory;            /* memory images per run (memory variants) */
+    int memory;            /* memory images per run (memory variants, protonet's support) */
     const char *distance;  /* NULL: cosine */
     float dropout;         /* the encoder's dropout (mw_encoder_settings); < 0: its default */
     bool training;         /* add labels, the loss and the backward pass */
@@ -175,7 +187,16 @@ typedef struct mw_model {
     int memory_grad;    /* input_gradients, memory variants: gradient of the memory input (kept) */
     int attention_bias; /* input [batch, memory] with mw_model_options.attention_bias */
     int hidden;         /* memory variants: the head MLP's ReLU(fc1(·)) [batch, 2 or 4 d] */
+    /* protonet (WHOLE, HEAD): input [classes, memory], row c the averaging weights of the
+     * prototype of class c (1/n_c on its n_c support samples, 0 elsewhere), so that the
+     * prototypes are one product with the memory encodings; mw_support_average fills it. */
+    int support_average;
 } mw_model;
+
+/* Fills average [classes, memory] for protonet's support_average input from the support
+ * samples' labels [memory]. A class without a support sample has no prototype (the
+ * reference's mean of none is NaN): MW_ERR_INVALID_ARG naming the class. */
+mw_status mw_support_average(const int32_t *labels, int memory, int classes, float *average);
 
 /* Builds the graph: for memory variants the encoder runs twice with shared weights, once
  * on the images and once on the memory, each with its own batch-norm statistics (running

@@ -54,6 +54,18 @@ int mw_protocol_steps_per_epoch(int count, int batch);
 mw_status mw_protocol_draw_memory(mw_rng *r, const int32_t *pool, int pool_count, int m,
                                   int32_t *scratch, int32_t *out);
 
+/* Protonet's support set: mw_protocol_draw_memory repeated until the m samples hold every
+ * class of labels (indexed by dataset index, classes 0..classes-1). A class without a sample
+ * has no prototype: the reference's mean of none is NaN, which skips that training step
+ * (GradScaler) and fails every prediction of that evaluation batch; memwrap draws again.
+ * MW_ERR_INVALID_ARG, naming the class, when the pool lacks one or m < classes (check it
+ * before training with mw_protocol_check_support). */
+mw_status mw_protocol_draw_support(mw_rng *r, const int32_t *pool, int pool_count, int m,
+                                   int32_t *scratch, const int32_t *labels, int classes,
+                                   int32_t *out);
+mw_status mw_protocol_check_support(const int32_t *pool, int pool_count, int m,
+                                    const int32_t *labels, int classes);
+
 /* Per-dataset normalisation (mean, std per channel) and whether training flips images. */
 typedef struct mw_transform {
     float mean[3], std[3];
