@@ -430,6 +430,8 @@ static void test_protonet_baseline(void **state) {
     snprintf(path, sizeof path, "%s/report.html", out);
     char *html = (char *)test_read_file(path, NULL);
     assert_non_null(strstr(html, "ProtoNet"));
+    /* neither run can be explained, so no card asks for explanations */
+    assert_null(strstr(html, "No explanations yet"));
     free(html);
 
     char cmd[2048], json[700];

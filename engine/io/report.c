@@ -664,7 +664,11 @@ enum { REPORT_METRICS = sizeof metric_keys / sizeof metric_keys[0] };
 /* The run's explanation box: metrics, thumbnail and link, or notes on what is missing. */
 static void write_explanations(page *p, const mw_result_row *w) {
     FILE *f = p->f;
-    if (!w->checkpoint[0]) return;
+    mw_variant variant;
+    /* std and protonet runs have no content weights to explain with */
+    if (!w->checkpoint[0] || mw_variant_from_name(w->variant, &variant) != MW_OK ||
+        !mw_variant_has_attention(variant))
+        return;
     char base[300], rel[320], index[PATH_CAP], json[PATH_CAP];
     mw_checkpoint_stem(w->checkpoint, base, sizeof base);
     snprintf(rel, sizeof rel, "explain/%s", base);
