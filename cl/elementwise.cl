@@ -24,3 +24,18 @@ __kernel void relu_bwd_f32(__global const float *gy, __global const float *y,
     uint i = get_global_id(0);
     if (i < n) gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
 }
+
+/* log(clamp(x, lo, hi)), and its gradient gy / x where lo <= x <= hi (torch's clamp passes
+ * the gradient at the bounds too). */
+__kernel void clamp_log_f32(__global const float *x, __global float *y, const float lo,
+                            const float hi, const uint n) {
+    uint i = get_global_id(0);
+    if (i < n) y[i] = log(clamp(x[i], lo, hi));
+}
+
+__kernel void clamp_log_bwd_f32(__global const float *gy, __global const float *x,
+                                __global float *gx, const float lo, const float hi,
+                                const uint n) {
+    uint i = get_global_id(0);
+    if (i < n) gx[i] = x[i] >= lo && x[i] <= hi ? gy[i] / x[i] : 0.0f;
+}

@@ -1,5 +1,5 @@
-/* Elementwise ops: relu against PyTorch, affine/add/relu OpenCL vs reference, finite
- * differences. */
+/* Elementwise ops: relu and the log of a clamp against PyTorch, affine/add/relu OpenCL vs
+ * reference, finite differences. */
 #include "op_harness.h"
 
 #include <stdio.h>
@@ -28,6 +28,43 @@ static void test_relu_matches_pytorch(void **state) {
     void *inputs[] = {x};
     float *want_grad[] = {gx};
     op_check_both("relu", &spec, inputs, gy, y, want_grad, 1e-5, 0, 0);
+    free(x), free(y), free(gy), free(gx);
+    mw_safetensors_free(ref);
+}
+
+static int build_clamp_log(mw_graph *g, const int *in, const void *ctx) {
+    return mw_clamp_log(g, in[0], 1e-6f, 1.0f - 1e-6f);
+}
+
+/* Matching Networks' clamped predictions: zeros, ones and values past both bounds (whose
+ * gradient is 0), against PyTorch's clamp then log; finite differences inside the bounds. */
+static void test_clamp_log(void **state) {
+    mw_safetensors *ref = test_reference("matching_ops.safetensors");
+    float *x = test_reference_f32(ref, "clamp_log.x", 30);
+    float *y = test_reference_f32(ref, "clamp_log.y", 30);
+    float *gy = test_reference_f32(ref, "clamp_log.gy", 30);
+    float *gx = test_reference_f32(ref, "clamp_log.gx", 30);
+    op_spec spec = {1, {2}, {{6, 5}}, {MW_F32}, build_clamp_log, NULL};
+    void *inputs[] = {x};
+    float *want_grad[] = {gx};
+    op_check_both("clamp_log", &spec, inputs, gy, y, want_grad, 1e-5, 0, 0);
+    int zero_grads = 0;
+    for (int i = 0; i < 30; i++)
+        zero_grads += gx[i] == 0.0f;
+    assert_true(zero_grads >= 4); /* the clamped entries are in the case */
+    test_rng r;
+    test_rng_seed(&r, 12);
+    float inside[30];
+    for (int i = 0; i < 30; i++)
+        inside[i] = test_rng_uniform(&r, 0.2f, 0.9f);
+    void *in2[] = {inside};
+    op_check_both("clamp_log inside", &spec, in2, gy, NULL, NULL, 1e-5, 1e-3f, 2e-3);
+    mw_graph *g = mw_graph_create();
+    int64_t s[2] = {2, 2};
+    int a = mw_graph_input(g, "a", MW_F32, 2, s);
+    assert_int_equal(mw_clamp_log(g, a, 0.0f, 1.0f), -1);
+    assert_non_null(strstr(mw_graph_error(g), "clamp_log"));
+    mw_graph_free(g);
     free(x), free(y), free(gy), free(gx);
     mw_safetensors_free(ref);
 }
@@ -66,6 +103,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relu_matches_pytorch),
         cmocka_unit_test(test_affine_and_add),
+        cmocka_unit_test(test_clamp_log),
         cmocka_unit_test(test_large_relu_against_reference),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);

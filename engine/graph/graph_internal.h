@@ -21,6 +21,8 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     X(ADD, add)           /* out = a + b */                                                        \
     X(RELU, relu)         /* out = max(x, 0) */                                                    \
     X(RELU_BWD, relu_bwd) /* gx = gy [y > 0]; in: gy, y */                                         \
+    X(CLAMP_LOG, clamp_log)         /* out = log(clamp(x, lo, hi)) */                              \
+    X(CLAMP_LOG_BWD, clamp_log_bwd) /* gx = gy / x where lo <= x <= hi; in: gy, x */               \
     /* linear: engine/ops/linear.c */                                                              \
     X(MATMUL, matmul)     /* C = op(A) op(B) */                                                    \
     X(LINEAR, linear)     /* y = x wᵀ + b */                                                     \
@@ -36,6 +38,12 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     X(PAIRWISE_SQDIST_BWD, pairwise_sqdist_bwd) /* in: gD, a, b -> ga, gb */                       \
     X(NORM_DEFICIT, norm_deficit)       /* c_r = eps / (Σx² + eps) = 1 − ‖x̂_r‖² */                 \
     X(COSINE_DISTANCE, cosine_distance) /* in: â, b̂, c_a, c_b -> 1 − â b̂ᵀ */                     \
+    /* softmax: engine/ops/softmax.c */                                                            \
+    X(SOFTMAX, softmax)         /* row-wise softmax */                                             \
+    X(SOFTMAX_BWD, softmax_bwd) /* in: gy, y -> gx */                                              \
+    /* lstm: engine/ops/lstm.c */                                                                  \
+    X(LSTM_CELL, lstm_cell)         /* in: gates [N,4H] (, c [N,H]) -> [h | c] */                 \
+    X(LSTM_CELL_BWD, lstm_cell_bwd) /* in: g_out, gates (, c) -> g_gates (, g_c) */               \
     /* sparsemax: engine/ops/sparsemax.c */                                                        \
     X(SPARSEMAX, sparsemax)         /* row-wise sparsemax */                                       \
     X(SPARSEMAX_BWD, sparsemax_bwd) /* in: gp, p -> gz */                                          \
@@ -104,10 +112,14 @@ typedef union mw_node_attr {
         float value;
     } fill;
     struct {
+        float lo, hi;
+    } clamp;
+    struct {
         float eps;
     } normalize;
     struct {
         int start, count, width; /* width: columns of the padded output */
+        bool flat;               /* matrices read as one row: rows instead of columns */
     } cols;
     struct {
         int stride, padding, groups;

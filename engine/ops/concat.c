@@ -1,8 +1,9 @@
 /* Column concat, slice and pad (slice's gradient), for rows [N, C] and for channel-major
  * maps [C, N, H, W]. Channels of maps are contiguous blocks of N·H·W values, so the maps'
  * channel concat and slice are the same ops on the maps read as one row of C·N·H·W
- * columns (matrix_view): one set of kernels serves DenseNet's and GoogLeNet's
- * concatenations, ShuffleNet's split and Memory Wrap's [e, W·m]. */
+ * columns (matrix_view), and so are the rows of a matrix (attr.cols.flat): one set of
+ * kernels serves DenseNet's and GoogLeNet's concatenations, ShuffleNet's split, Memory Wrap's
+ * [e, W·m] and the steps of Matching Networks' LSTM over the support sequence. */
 #include <string.h>
 
 #include "memwrap/ops.h"
@@ -36,11 +37,13 @@ static bool is_maps(const mw_tensor *t) {
     return t->ndim == 4;
 }
 
-/* The matrix an op of this file sees: rows as they are, maps as one row. */
-static void matrix_view(const mw_graph *g, int tensor, size_t *rows, size_t *cols) {
+/* The matrix an op of this file sees: rows as they are, maps (or any tensor of a flat node)
+ * as one row. */
+static void matrix_view(const mw_graph *g, int tensor, bool flat, size_t *rows, size_t *cols) {
     const mw_tensor *t = mw_t(g, tensor);
-    *rows = is_maps(t) ? 1 : mw_rows(g, tensor);
-    *cols = is_maps(t) ? t->numel : mw_cols(g, tensor);
+    bool one_row = flat || is_maps(t);
+    *rows = one_row ? 1 : mw_rows(g, tensor);
+    *cols = one_row ? t->numel : mw_cols(g, tensor);
 }
 
 /* Values per channel of maps [C, N, H, W]: N·H·W. */
@@ -74,6 +77,33 @@ int mw_concat_channels(mw_graph *g, int a, int b) {
     return mw_graph_emit(g, MW_OP_CONCAT_COLS, in, 2, 4, shape, (mw_node_attr){0});
 }
 
+int mw_concat_rows(mw_graph *g, int a, int b) {
+    int in[2] = {a, b};
+    if (!mw_graph_check_inputs(g, "concat_rows", in, 2)) return -1;
+    const mw_tensor *ta = mw_t(g, a), *tb = mw_t(g, b);
+    if (ta->ndim != 2 || tb->ndim != 2 || ta->shape[1] != tb->shape[1])
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "concat_rows: %s and %s must be matrices with the same columns",
+                             ta->name, tb->name);
+    int64_t shape[2] = {ta->shape[0] + tb->shape[0], ta->shape[1]};
+    mw_node_attr at = {.cols = {.flat = true}};
+    return mw_graph_emit(g, MW_OP_CONCAT_COLS, in, 2, 2, shape, at);
+}
+
+int mw_slice_rows(mw_graph *g, int x, int start, int count) {
+    if (!mw_graph_check_inputs(g, "slice_rows", &x, 1)) return -1;
+    const mw_tensor *t = mw_t(g, x);
+    if (t->ndim != 2 || start < 0 || count <= 0 || start + count > t->shape[0])
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "slice_rows: rows [%d, %d) outside %s", start,
+                             start + count, t->name);
+    if ((int64_t)t->numel > INT32_MAX)
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "slice_rows: %s is too large", t->name);
+    int64_t shape[2] = {count, t->shape[1]};
+    int cols = (int)t->shape[1];
+    mw_node_attr at = {.cols = {start * cols, count * cols, (int)t->numel, true}};
+    return mw_graph_emit(g, MW_OP_SLICE_COLS, &x, 1, 2, shape, at);
+}
+
 int mw_slice_cols(mw_graph *g, int x, int start, int count) {
     if (!mw_graph_check_inputs(g, "slice_cols", &x, 1)) return -1;
     const mw_tensor *t = mw_t(g, x);
@@ -100,13 +130,14 @@ int mw_slice_channels(mw_graph *g, int x, int start, int count) {
     return mw_graph_emit(g, MW_OP_SLICE_COLS, &x, 1, 4, shape, at);
 }
 
-/* Zeros of the shape of `like` with x at columns (rows) or values (maps) from `start`. */
-static int pad_like(mw_graph *g, int x, int start, int like) {
+/* Zeros of the shape of `like` with x at columns (rows) or values (maps, flat) from
+ * `start`. */
+static int pad_like(mw_graph *g, int x, int start, int like, bool flat) {
     const mw_tensor *t = mw_t(g, like);
     size_t rows, width, xrows, count;
-    matrix_view(g, like, &rows, &width);
-    matrix_view(g, x, &xrows, &count);
-    mw_node_attr at = {.cols = {start, (int)count, (int)width}};
+    matrix_view(g, like, flat, &rows, &width);
+    matrix_view(g, x, flat, &xrows, &count);
+    mw_node_attr at = {.cols = {start, (int)count, (int)width, flat}};
     return mw_graph_emit(g, MW_OP_PAD_COLS, &x, 1, t->ndim, t->shape, at);
 }
 
@@ -115,6 +146,12 @@ static int pad_like(mw_graph *g, int x, int start, int like) {
 static void concat_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                             int *gin) {
     const mw_tensor *ta = mw_t(g, n->in[0]), *tb = mw_t(g, n->in[1]);
+    if (n->attr.cols.flat) {
+        int ra = (int)ta->shape[0], rb = (int)tb->shape[0];
+        if (need[0]) gin[0] = mw_slice_rows(g, gout[0], 0, ra);
+        if (need[1]) gin[1] = mw_slice_rows(g, gout[0], ra, rb);
+        return;
+    }
     if (is_maps(ta)) {
         int ca = (int)ta->shape[0], cb = (int)tb->shape[0];
         if (need[0]) gin[0] = mw_slice_channels(g, gout[0], 0, ca);
@@ -128,7 +165,7 @@ static void concat_backward(mw_graph *g, const mw_node *n, const int *gout, cons
 
 static void slice_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                            int *gin) {
-    gin[0] = pad_like(g, gout[0], n->attr.cols.start, n->in[0]);
+    gin[0] = pad_like(g, gout[0], n->attr.cols.start, n->in[0], n->attr.cols.flat);
 }
 
 /* The gradient of a pad is the slice it padded: the same columns, or the same values. */
@@ -145,8 +182,8 @@ static void pad_backward(mw_graph *g, const mw_node *n, const int *gout, const b
 
 static mw_status concat_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows, ca, cb;
-    matrix_view(c->g, n->in[0], &rows, &ca);
-    matrix_view(c->g, n->in[1], &rows, &cb);
+    matrix_view(c->g, n->in[0], n->attr.cols.flat, &rows, &ca);
+    matrix_view(c->g, n->in[1], n->attr.cols.flat, &rows, &cb);
     return mw_launch(c, "concat", "concat_cols_f32", rows * (ca + cb), "mmmuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows,
                      (unsigned)ca, (unsigned)cb);
@@ -154,7 +191,7 @@ static mw_status concat_cl(mw_cl_ctx *c, const mw_node *n) {
 
 static mw_status slice_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows, cols;
-    matrix_view(c->g, n->out[0], &rows, &cols);
+    matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &cols);
     const mw_node_attr *a = &n->attr;
     return mw_launch(c, "concat", "slice_cols_f32", rows * (size_t)a->cols.count, "mmuuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)rows,
@@ -163,7 +200,7 @@ static mw_status slice_cl(mw_cl_ctx *c, const mw_node *n) {
 
 static mw_status pad_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows, cols;
-    matrix_view(c->g, n->out[0], &rows, &cols);
+    matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &cols);
     const mw_node_attr *a = &n->attr;
     return mw_launch(c, "concat", "pad_cols_f32", rows * (size_t)a->cols.width, "mmuuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)rows,
@@ -174,8 +211,8 @@ static mw_status pad_cl(mw_cl_ctx *c, const mw_node *n) {
 
 static mw_status concat_cpu(mw_cpu_ctx *c, const mw_node *n) {
     size_t rows, ca, cb;
-    matrix_view(c->g, n->in[0], &rows, &ca);
-    matrix_view(c->g, n->in[1], &rows, &cb);
+    matrix_view(c->g, n->in[0], n->attr.cols.flat, &rows, &ca);
+    matrix_view(c->g, n->in[1], n->attr.cols.flat, &rows, &cb);
     mw_ref_concat_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
                        mw_host_f32(c, n->out[0]), rows, ca, cb);
     return MW_OK;
@@ -184,7 +221,7 @@ static mw_status concat_cpu(mw_cpu_ctx *c, const mw_node *n) {
 static mw_status slice_cpu(mw_cpu_ctx *c, const mw_node *n) {
     const mw_node_attr *a = &n->attr;
     size_t rows, cols;
-    matrix_view(c->g, n->out[0], &rows, &cols);
+    matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &cols);
     mw_ref_slice_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), rows,
                       (size_t)a->cols.width, (size_t)a->cols.start, (size_t)a->cols.count);
     return MW_OK;
@@ -193,7 +230,7 @@ static mw_status slice_cpu(mw_cpu_ctx *c, const mw_node *n) {
 static mw_status pad_cpu(mw_cpu_ctx *c, const mw_node *n) {
     const mw_node_attr *a = &n->attr;
     size_t rows, cols;
-    matrix_view(c->g, n->out[0], &rows, &cols);
+    matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &cols);
     mw_ref_pad_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), rows,
                     (size_t)a->cols.width, (size_t)a->cols.start, (size_t)a->cols.count);
     return MW_OK;

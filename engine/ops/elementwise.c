@@ -1,4 +1,4 @@
-/* Elementwise ops: fill, affine, add, relu and relu's backward. */
+/* Elementwise ops: fill, affine, add, relu, log of a clamp, and their backwards. */
 #include <math.h>
 
 #include "memwrap/ops.h"
@@ -30,6 +30,17 @@ void mw_ref_relu_bwd(const float *gy, const float *y, float *gx, size_t n) {
         gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
 }
 
+void mw_ref_clamp_log(const float *x, float *y, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)log(x[i] < lo ? lo : x[i] > hi ? hi : x[i]);
+}
+
+void mw_ref_clamp_log_bwd(const float *gy, const float *x, float *gx, size_t n, float lo,
+                          float hi) {
+    for (size_t i = 0; i < n; i++)
+        gx[i] = x[i] >= lo && x[i] <= hi ? (float)((double)gy[i] / x[i]) : 0.0f;
+}
+
 /* ---- builders ---- */
 
 static bool same_shape(const mw_graph *g, int a, int b) {
@@ -56,6 +67,15 @@ int mw_add(mw_graph *g, int a, int b) {
                          (mw_node_attr){0});
 }
 
+int mw_clamp_log(mw_graph *g, int x, float lo, float hi) {
+    if (!mw_graph_check_inputs(g, "clamp_log", &x, 1)) return -1;
+    if (!(lo > 0.0f && lo <= hi))
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "clamp_log: need 0 < lo <= hi, got %g, %g",
+                             (double)lo, (double)hi);
+    mw_node_attr at = {.clamp = {lo, hi}};
+    return mw_graph_emit(g, MW_OP_CLAMP_LOG, &x, 1, mw_t(g, x)->ndim, mw_t(g, x)->shape, at);
+}
+
 int mw_relu(mw_graph *g, int x) {
     if (!mw_graph_check_inputs(g, "relu", &x, 1)) return -1;
     return mw_graph_emit(g, MW_OP_RELU, &x, 1, mw_t(g, x)->ndim, mw_t(g, x)->shape,
@@ -73,6 +93,13 @@ static void add_backward(mw_graph *g, const mw_node *n, const int *gout, const b
                          int *gin) {
     gin[0] = gout[0];
     gin[1] = gout[0];
+}
+
+static void clamp_log_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                               int *gin) {
+    int in[2] = {gout[0], n->in[0]};
+    gin[0] = mw_graph_emit(g, MW_OP_CLAMP_LOG_BWD, in, 2, mw_t(g, n->in[0])->ndim,
+                           mw_t(g, n->in[0])->shape, n->attr);
 }
 
 static void relu_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
@@ -115,6 +142,18 @@ static mw_status relu_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
                      count(c, n->out[0]));
 }
 
+static mw_status clamp_log_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "elementwise", "clamp_log_f32", count(c, n->out[0]), "mmffu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (double)n->attr.clamp.lo,
+                     (double)n->attr.clamp.hi, count(c, n->out[0]));
+}
+
+static mw_status clamp_log_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "elementwise", "clamp_log_bwd_f32", count(c, n->out[0]), "mmmffu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
+                     (double)n->attr.clamp.lo, (double)n->attr.clamp.hi, count(c, n->out[0]));
+}
+
 /* ---- reference backend ---- */
 
 static mw_status fill_cpu(mw_cpu_ctx *c, const mw_node *n) {
@@ -145,6 +184,19 @@ static mw_status relu_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
+static mw_status clamp_log_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_clamp_log(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]),
+                     mw_t(c->g, n->out[0])->numel, n->attr.clamp.lo, n->attr.clamp.hi);
+    return MW_OK;
+}
+
+static mw_status clamp_log_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_clamp_log_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
+                         mw_host_f32(c, n->out[0]), mw_t(c->g, n->out[0])->numel,
+                         n->attr.clamp.lo, n->attr.clamp.hi);
+    return MW_OK;
+}
+
 const mw_op_def mw_op_def_fill = {.run_cl = fill_cl, .run_cpu = fill_cpu};
 const mw_op_def mw_op_def_affine = {
     .run_cl = affine_cl, .run_cpu = affine_cpu, .backward = affine_backward};
@@ -152,3 +204,7 @@ const mw_op_def mw_op_def_add = {.run_cl = add_cl, .run_cpu = add_cpu, .backward
 const mw_op_def mw_op_def_relu = {
     .run_cl = relu_cl, .run_cpu = relu_cpu, .backward = relu_backward};
 const mw_op_def mw_op_def_relu_bwd = {.run_cl = relu_bwd_cl, .run_cpu = relu_bwd_cpu};
+const mw_op_def mw_op_def_clamp_log = {
+    .run_cl = clamp_log_cl, .run_cpu = clamp_log_cpu, .backward = clamp_log_backward};
+const mw_op_def mw_op_def_clamp_log_bwd = {.run_cl = clamp_log_bwd_cl,
+                                           .run_cpu = clamp_log_bwd_cpu};

@@ -45,6 +45,19 @@ void mw_ref_norm_deficit(const float *x, float *c, size_t rows, size_t cols, flo
 void mw_ref_cosine_distance(const float *ah, const float *bh, const float *ca, const float *cb,
                             float *d, size_t n, size_t m, size_t dim);
 
+/* elementwise: log(clamp(x, lo, hi)) */
+void mw_ref_clamp_log(const float *x, float *y, size_t n, float lo, float hi);
+void mw_ref_clamp_log_bwd(const float *gy, const float *x, float *gx, size_t n, float lo, float hi);
+
+/* softmax (per row) */
+void mw_ref_softmax(const float *x, float *y, size_t rows, size_t cols);
+void mw_ref_softmax_bwd(const float *gy, const float *y, float *gx, size_t rows, size_t cols);
+
+/* LSTM cell: gates [n, 4h] (i, f, g, o), c_prev [n, h] or NULL -> out [n, 2h] = [h | c] */
+void mw_ref_lstm_cell(const float *gates, const float *c_prev, float *out, size_t n, size_t h);
+void mw_ref_lstm_cell_bwd(const float *gout, const float *gates, const float *c_prev,
+                          float *ggates, float *gc_prev, size_t n, size_t h);
+
 /* sparsemax (per row) */
 void mw_ref_sparsemax(const float *z, float *p, size_t rows, size_t cols);
 void mw_ref_sparsemax_bwd(const float *gp, const float *p, float *gz, size_t rows, size_t cols);

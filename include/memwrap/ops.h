@@ -30,6 +30,10 @@ int mw_concat_cols(mw_graph *g, int a, int b);
 /* Columns [start, start + count) of x [N, C]. */
 int mw_slice_cols(mw_graph *g, int x, int start, int count);
 
+/* [a; b] along rows: a [p, C], b [q, C] -> [p + q, C]; and rows [start, start + count). */
+int mw_concat_rows(mw_graph *g, int a, int b);
+int mw_slice_rows(mw_graph *g, int x, int start, int count);
+
 /* Maps [C, N, H, W] joined along channels (torch.cat(dim=1) of NCHW tensors): a's channels,
  * then b's; N, H and W must agree. */
 int mw_concat_channels(mw_graph *g, int a, int b);
@@ -48,6 +52,18 @@ int mw_pairwise_sqdist(mw_graph *g, int a, int b);
  * "dot" -e mᵀ. An unknown name is an error that lists the valid ones. */
 int mw_distance(mw_graph *g, int e, int m, const char *name);
 extern const char *const mw_distance_names[]; /* NULL-terminated */
+
+/* log(clamp(x, lo, hi)), elementwise; its gradient gy / x passes where lo <= x <= hi, as
+ * torch's clamp then log (Matching Networks' loss on clamped predictions). */
+int mw_clamp_log(mw_graph *g, int x, float lo, float hi);
+
+/* softmax over each row of x [N, C] (torch.softmax(dim=1)). */
+int mw_softmax(mw_graph *g, int x);
+
+/* The LSTM cell after its products (torch.nn.LSTMCell, gate order i, f, g, o): gates
+ * [N, 4H] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, c_prev [N, H] (-1: zeros) -> [N, 2H], the new
+ * hidden state in columns [0, H) and the new cell state in [H, 2H). */
+int mw_lstm_cell(mw_graph *g, int gates, int c_prev);
 
 /* sparsemax over each row (Martins & Astudillo 2016, entmax's SparsemaxFunction). */
 int mw_sparsemax(mw_graph *g, int z);
