@@ -45,7 +45,8 @@ static int compare_double(const void *a, const void *b) {
 
 static void usage(FILE *to) {
     fprintf(to,
-            "usage: memwrap bench [--model NAME] [--variant std|memory|encoder_memory|protonet]\n"
+            "usage: memwrap bench [--model NAME]\n"
+            "                     [--variant std|memory|encoder_memory|protonet|matching]\n"
             "                     [--batch N] [--memory N] [--test-batch N] [--steps N]\n"
             "                     [--warmup N] [--channels 1|3] [--image-size N] [--queues 1|2]\n"
             "                     [--no-profile] [--device SPEC] [--json]\n"
@@ -75,7 +76,7 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
     double *times = NULL;
     size_t image = (size_t)o.in_channels * o.image_size * o.image_size;
     bool with_memory = mw_variant_has_memory(o.variant);
-    float *average = NULL; /* protonet's support_average */
+    float *average = NULL; /* the support input of protonet and matching */
     mw_status s = mw_model_build(&o, &m);
     for (int i = 0; s == MW_OK && i < mw_graph_param_count(m.g); i++)
         r->parameters += (long)mw_tensor_numel(m.g, mw_graph_param_at(m.g, i));
@@ -99,13 +100,13 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
         for (int i = 0; i < o.batch; i++)
             labels[i] = i % o.classes;
     }
-    if (s == MW_OK && m.support_average >= 0) { /* support labels j mod classes */
+    if (s == MW_OK && m.support >= 0) { /* support labels j mod classes */
         int32_t *support = malloc((size_t)o.memory * sizeof *support);
         average = malloc((size_t)o.classes * o.memory * sizeof *average);
         s = support && average ? MW_OK : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
         for (int j = 0; s == MW_OK && j < o.memory; j++)
             support[j] = j % o.classes;
-        if (s == MW_OK) s = mw_support_average(support, o.memory, o.classes, average);
+        if (s == MW_OK) s = mw_support_fill(o.variant, support, o.memory, o.classes, average);
         free(support);
     }
     int total = a->warmup + a->steps + (a->profile ? 2 : 0);
@@ -121,7 +122,7 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
         if (s == MW_OK && with_memory)
             s = mw_exec_write(ex, m.memory, mem, (size_t)o.memory * image * 4);
         if (s == MW_OK && average)
-            s = mw_exec_write(ex, m.support_average, average,
+            s = mw_exec_write(ex, m.support, average,
                               (size_t)o.classes * o.memory * sizeof *average);
         if (s == MW_OK && training) s = mw_exec_write(ex, m.labels, labels, (size_t)o.batch * 4);
         if (s == MW_OK) s = mw_exec_run(ex, training ? MW_RUN_FORWARD_BACKWARD : MW_RUN_FORWARD);

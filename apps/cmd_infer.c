@@ -127,10 +127,10 @@ int mw_cmd_infer(int argc, char **argv) {
     if (s != MW_OK) return fail(s, model ? "" : "no --model, and the weights do not name one");
     if (!model) o.encoder = &spec.model;
     if (variant && (s = mw_variant_from_name(variant, &o.variant)) != MW_OK) return fail(s, "");
-    if (variant && o.variant == MW_VARIANT_PROTONET) {
-        fprintf(stderr, "memwrap infer: a protonet model classifies against labelled support "
+    if (variant && mw_variant_has_support_labels(o.variant)) {
+        fprintf(stderr, "memwrap infer: a %s model classifies against labelled support "
                         "sets, which infer does not take; evaluate it with `memwrap eval "
-                        "CHECKPOINT`\n");
+                        "CHECKPOINT`\n", mw_variant_name(o.variant));
         return MW_EXIT_USAGE;
     }
     mw_safetensors *w = NULL;

@@ -2,7 +2,9 @@
 """PyTorch side of `memwrap bench`: the same training step (forward of the input batch and of
 the memory batch through the encoder, Memory Wrap head, cross-entropy, backward, SGD with
 Nesterov momentum and weight decay) and the same inference pass (test batch with one memory
-set), on the CPU, with the reference architectures of tests/reference/encoders.py.
+set), on the CPU, with the reference architectures of tests/reference/encoders.py; for the
+memory-based baselines (protonet, matching) the models of
+tests/reference/make_baselines_reference.py, support labels j mod 10.
 
 Run on the same machine as `memwrap bench`, in the same session, e.g.
     OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_bench.py --model mobilenetv2
@@ -21,6 +23,25 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "reference"))
 import encoders  # noqa: E402  (the reference architectures)
+import make_baselines_reference as baselines  # noqa: E402  (ProtoNet, Matching Networks)
+
+CLASSES = 10
+
+
+def baseline_model(name, variant, channels):
+    """The std network without its linear layer; for matching, wrapped with its LSTMs."""
+    encoder = encoders.build(name, "std", CLASSES, channels)
+    d = encoder.linear.in_features
+    encoder.linear = torch.nn.Identity()
+    return encoder if variant == "protonet" else baselines.Matching(encoder, d)
+
+
+def baseline_logits(model, variant, x, mem, labels):
+    if variant == "matching":
+        return baselines.matching_logits(model, x, mem, labels)[0]
+    e, s = model(x), model(mem)
+    prototypes = torch.stack([s[labels == c].mean(0) for c in range(CLASSES)])
+    return -baselines.cosine_distance(e, prototypes)
 
 
 def timed_steps(step, warmup, steps):
@@ -42,7 +63,7 @@ def main():
     p.add_argument("--model", default="mobilenetv2",
                    choices=sorted(encoders.ENCODERS))
     p.add_argument("--variant", default="encoder_memory",
-                   choices=["std", "memory", "encoder_memory"])
+                   choices=["std", "memory", "encoder_memory", "protonet", "matching"])
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--memory", type=int, default=100)
     p.add_argument("--test-batch", type=int, default=500)
@@ -57,8 +78,11 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
-    model = encoders.build(a.model, a.variant, 10, a.channels).to(memory_format=fmt)
+    baseline = a.variant in ("protonet", "matching")
+    model = (baseline_model(a.model, a.variant, a.channels) if baseline else
+             encoders.build(a.model, a.variant, CLASSES, a.channels)).to(memory_format=fmt)
     memory_variant = a.variant != "std"
+    support_labels = torch.arange(a.memory) % CLASSES
     shape = (a.channels, a.image_size, a.image_size)
     x = torch.randn(a.batch, *shape).to(memory_format=fmt)
     mem = torch.randn(a.memory, *shape).to(memory_format=fmt)
@@ -67,9 +91,14 @@ def main():
                           weight_decay=5e-4)
     loss_fn = torch.nn.CrossEntropyLoss()
 
+    def forward(inputs):
+        if baseline:
+            return baseline_logits(model, a.variant, inputs, mem, support_labels)
+        return model(inputs, mem) if memory_variant else model(inputs)
+
     def train_step():
         model.train()
-        out = model(x, mem) if memory_variant else model(x)
+        out = forward(x)
         loss = loss_fn(out, y)
         opt.zero_grad()
         loss.backward()
@@ -80,7 +109,7 @@ def main():
     def infer_step():
         model.eval()
         with torch.no_grad():
-            model(xt, mem) if memory_variant else model(xt)
+            forward(xt)
 
     t_first, t_ms = timed_steps(train_step, a.warmup, a.steps)
     i_first, i_ms = timed_steps(infer_step, a.warmup, a.steps)

@@ -63,7 +63,9 @@ static void test_c_encoder_in_every_variant(void **state) {
     const long heads[MW_VARIANT_COUNT] = {
         12 * CLASSES + CLASSES,                     /* linear */
         (12 * 24 + 24) + (24 * CLASSES + CLASSES),  /* MLP d -> 2d -> C */
-        (24 * 48 + 48) + (48 * CLASSES + CLASSES)}; /* MLP 2d -> 4d -> C */
+        (24 * 48 + 48) + (48 * CLASSES + CLASSES),  /* MLP 2d -> 4d -> C */
+        0,                                          /* protonet: the encoder alone */
+        3 * (2 * 48 * 12 + 2 * 48)};                /* matching: three LSTMs of d 12 */
     for (int v = 0; v < MW_VARIANT_COUNT; v++) {
         mw_model_options o = options(&hand, (mw_variant)v);
         o.training = true;

@@ -1,5 +1,6 @@
-/* The seven encoders x three variants against the reference PyTorch models
- * (tests/reference/make_encoder_reference.py): parameter names, shapes and counts; eval-mode
+/* The seven encoders x three variants, and the ProtoNet and Matching Networks baselines,
+ * against the reference PyTorch models (tests/reference/make_encoder_reference.py,
+ * make_baselines_reference.py): parameter names, shapes and counts; eval-mode
  * logits and content weights; one training step (two encoder passes with separate batch
  * statistics, running statistics updated twice) compared through per-tensor fingerprints of
  * every parameter and running statistic; checkpoints. Weights come from the hashed init
@@ -14,7 +15,7 @@
 #include "hashed_init.h"
 
 enum { B = 4, M = 6, CLASSES = 10 };
-/* The ProtoNet files' support set holds 3 classes (tests/reference/make_protonet_reference.py). */
+/* The ProtoNet files' support set holds 3 classes (tests/reference/make_baselines_reference.py). */
 enum { PROTONET_CLASSES = 3 };
 
 static int classes_of(mw_variant v) {
@@ -240,11 +241,11 @@ static void check_against_reference(const mw_encoder *e, mw_variant v) {
     free(ref_labels);
     TEST_OK(mw_exec_write(ex, m.labels, labels, sizeof labels));
     const int C = classes_of(v);
-    if (m.support_average >= 0) { /* ProtoNet: the prototypes' averaging weights */
+    if (m.support >= 0) { /* ProtoNet and Matching Networks: the support labels */
         int32_t *support = test_reference_i32(ref, "support.labels", M);
-        float average[PROTONET_CLASSES * M];
-        TEST_OK(mw_support_average(support, M, C, average));
-        TEST_OK(mw_exec_write(ex, m.support_average, average, sizeof average));
+        float matrix[CLASSES * M];
+        TEST_OK(mw_support_fill(v, support, M, C, matrix));
+        TEST_OK(mw_exec_write(ex, m.support, matrix, (size_t)C * M * sizeof *matrix));
         free(support);
     }
 
@@ -299,6 +300,7 @@ REFERENCE_TEST(wrn28_10, MEMORY)
 REFERENCE_TEST(wrn28_10, ENCODER_MEMORY)
 REFERENCE_TEST(mobilenetv2, PROTONET)
 REFERENCE_TEST(resnet18, PROTONET)
+REFERENCE_TEST(mobilenetv2, MATCHING)
 
 /* Fashion-MNIST's shape: 1x28x28, eval only. For GoogLeNet, DenseNet and WideResNet the
  * reference pools globally there too (its fixed window does not fit the 7x7 or 3x3 map). */
@@ -550,6 +552,7 @@ int main(void) {
         cmocka_unit_test(test_wrn28_10_MEMORY),
         cmocka_unit_test(test_wrn28_10_ENCODER_MEMORY),
         cmocka_unit_test(test_mobilenetv2_PROTONET),
+        cmocka_unit_test(test_mobilenetv2_MATCHING),
         cmocka_unit_test(test_support_average),
         cmocka_unit_test(test_resnet18_PROTONET),
         cmocka_unit_test(test_fashion_mnist_shape),

@@ -396,60 +396,71 @@ static void test_grid_crash_safety(void **state) {
     mw_results_free(&reference);
 }
 
-/* The paper's ProtoNet baseline on the smoke grid (the custom-encoder config): it trains with
- * labelled support sets, evaluates in one pass as the reference, lands in results.md and the
- * report beside Std, `memwrap eval` reproduces it; explanations and a support set smaller
- * than the classes are refused with errors that say why. */
-static void test_protonet_baseline(void **state) {
+/* The paper's memory-based baselines on the smoke grid (the custom-encoder config): ProtoNet
+ * and Matching Networks train with labelled support sets, evaluate in one pass as the
+ * reference, land in results.md and the report beside Std, `memwrap eval` reproduces them;
+ * explanations and a ProtoNet support set smaller than the classes are refused with errors
+ * that say why. */
+static void test_memory_baselines(void **state) {
     char out[512], log[600];
-    snprintf(out, sizeof out, "%s/protonet", tmpdir);
+    snprintf(out, sizeof out, "%s/baselines", tmpdir);
     snprintf(log, sizeof log, "%s.log", out);
-    assert_int_equal(test_cli(log, "train %s --out %s --set 'variants=[\"std\",\"protonet\"]'",
-                              crash_config, out),
-                     0);
+    assert_int_equal(
+        test_cli(log, "train %s --out %s --set 'variants=[\"std\",\"protonet\",\"matching\"]'",
+                 crash_config, out),
+        0);
     mw_results r;
     TEST_OK(mw_results_load(out, &r));
-    assert_int_equal(r.count, 2);
+    assert_int_equal(r.count, 3);
     const mw_result_row *std = mw_results_find(&r, "fashion-mnist", "tiny_cnn", "std", 256, 0);
-    const mw_result_row *pn = mw_results_find(&r, "fashion-mnist", "tiny_cnn", "protonet", 256, 0);
     assert_non_null(std);
-    assert_non_null(pn);
-    assert_int_equal(pn->repeats, 1);
-    assert_false(pn->has_majority);
-    assert_int_equal(pn->n_epochs, 3);
-    for (int e = 0; e < 3; e++)
-        assert_true(isfinite(pn->epochs[e].loss) && pn->epochs[e].loss > 0);
-    /* it learns: three epochs on 256 images put it well above chance (10%) */
-    print_message("protonet %.2f%%, std %.2f%%\n", pn->accuracy, std->accuracy);
-    assert_true(pn->accuracy > 25.0);
-    char path[700];
+    const char *names[2] = {"protonet", "matching"};
+    /* they learn: three epochs on 256 images put them well above chance (10%) */
+    const double above[2] = {25.0, 15.0};
+    char path[700], cmd[2048], json[700];
     snprintf(path, sizeof path, "%s/results.md", out);
     char *md = (char *)test_read_file(path, NULL);
-    assert_non_null(strstr(md, "| protonet |"));
-    free(md);
     snprintf(path, sizeof path, "%s/report.html", out);
     char *html = (char *)test_read_file(path, NULL);
+    for (int k = 0; k < 2; k++) {
+        const mw_result_row *w = mw_results_find(&r, "fashion-mnist", "tiny_cnn", names[k], 256, 0);
+        assert_non_null(w);
+        assert_int_equal(w->repeats, 1);
+        assert_false(w->has_majority);
+        assert_int_equal(w->n_epochs, 3);
+        for (int e = 0; e < 3; e++)
+            assert_true(isfinite(w->epochs[e].loss) && w->epochs[e].loss > 0);
+        print_message("%s %.2f%%, std %.2f%%\n", names[k], w->accuracy, std->accuracy);
+        assert_true(w->accuracy > above[k]);
+        char row[64];
+        snprintf(row, sizeof row, "| %s |", names[k]);
+        assert_non_null(strstr(md, row));
+
+        snprintf(json, sizeof json, "%s/eval.json", tmpdir);
+        snprintf(cmd, sizeof cmd, "%s eval %s/%s --json > %s 2>/dev/null", MEMWRAP_CLI_PATH, out,
+                 w->checkpoint, json);
+        assert_int_equal(system(cmd), 0);
+        char *text = (char *)test_read_file(json, NULL);
+        const char *at = strstr(text, "\"accuracy\":");
+        assert_non_null(at);
+        assert_true(strtod(at + strlen("\"accuracy\":"), NULL) == w->accuracy);
+        free(text);
+
+        snprintf(log, sizeof log, "%s/explain.log", tmpdir);
+        assert_int_equal(test_cli(log, "explain %s/%s --out %s/ex", out, w->checkpoint, tmpdir),
+                         2);
+        text = (char *)test_read_file(log, NULL);
+        char said[96];
+        snprintf(said, sizeof said, "a %s model has no content weights", names[k]);
+        assert_non_null(strstr(text, said));
+        free(text);
+    }
     assert_non_null(strstr(html, "ProtoNet"));
-    /* neither run can be explained, so no card asks for explanations */
+    assert_non_null(strstr(html, "MatchingNet"));
+    /* no run can be explained, so no card asks for explanations */
     assert_null(strstr(html, "No explanations yet"));
-    free(html);
-
-    char cmd[2048], json[700];
-    snprintf(json, sizeof json, "%s/eval.json", tmpdir);
-    snprintf(cmd, sizeof cmd, "%s eval %s/%s --json > %s 2>/dev/null", MEMWRAP_CLI_PATH, out,
-             pn->checkpoint, json);
-    assert_int_equal(system(cmd), 0);
-    char *text = (char *)test_read_file(json, NULL);
-    const char *at = strstr(text, "\"accuracy\":");
-    assert_non_null(at);
-    assert_true(strtod(at + strlen("\"accuracy\":"), NULL) == pn->accuracy);
-    free(text);
-
-    snprintf(log, sizeof log, "%s/explain.log", tmpdir);
-    assert_int_equal(test_cli(log, "explain %s/%s --out %s/ex", out, pn->checkpoint, tmpdir), 2);
-    text = (char *)test_read_file(log, NULL);
-    assert_non_null(strstr(text, "a protonet model has no content weights"));
-    free(text);
+    free(md), free(html);
+    char *text;
     snprintf(log, sizeof log, "%s/small.log", tmpdir);
     assert_int_equal(test_cli(log, "train %s --out %s/small --set 'variants=[\"protonet\"]' --set "
                                    "memory_examples=8",
@@ -479,7 +490,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_kill_and_resume),
         cmocka_unit_test(test_grid_crash_safety),
-        cmocka_unit_test(test_protonet_baseline),
+        cmocka_unit_test(test_memory_baselines),
         cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -179,9 +179,9 @@ mw_status explainer_head_support(mw_explainer *x, explain_head *h, const int32_t
                                     : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int j = 0; j < M && s == MW_OK; j++)
         labels[j] = x->t->train->labels[midx[j]];
-    if (s == MW_OK) s = mw_support_average(labels, M, C, average);
+    if (s == MW_OK) s = mw_support_fill(x->spec.variant, labels, M, C, average);
     if (s == MW_OK)
-        s = mw_exec_write(h->ex, h->m.support_average, average, (size_t)C * M * sizeof *average);
+        s = mw_exec_write(h->ex, h->m.support, average, (size_t)C * M * sizeof *average);
     free(labels), free(average);
     return s;
 }

@@ -68,8 +68,8 @@ mw_status explainer_train_encodings(mw_explainer *x, const int32_t *idx, const u
 mw_status explainer_head_run(mw_explainer *x, explain_head *h, const float *rows, int n,
                              const float *memory_rows, float *logits, float *weights);
 
-/* Protonet: the head's support set for its next runs, the training images midx[0..h->memory)
- * (their labels make the prototypes). */
+/* ProtoNet and Matching Networks: the head's support set for its next runs, the training
+ * images midx[0..h->memory) (their labels make the prototypes or the predictions). */
 mw_status explainer_head_support(mw_explainer *x, explain_head *h, const int32_t *midx);
 
 /* The width of the hidden layer of a plain head's MLP (0 for a std head or a user

@@ -1,6 +1,9 @@
 /* Reverse-mode autodiff: walks the forward nodes backwards and appends, for each, the nodes
  * its op's backward function emits. Gradient contributions to one tensor (a parameter
- * shared by two branches, an activation read twice) are summed with ADD nodes. */
+ * shared by two branches, an activation read twice, an LSTM's weights used at every step)
+ * are summed with ADD nodes as they arrive, so that at most the running sum and the newest
+ * contribution are alive (a weight used at 200 steps would otherwise keep 200 weight-sized
+ * contributions until the end); the order of the sums is the order of arrival either way. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,9 +143,16 @@ static mw_status backward(mw_graph *g, int loss, int seed_grad, const int *wrt, 
         }
         g->queue = node.queue;
         def->backward(g, &node, gout, need, gin);
-        for (int j = 0; j < node.n_in && g->status == MW_OK; j++)
-            if (need[j] && gin[j] >= 0 && !contrib_push(&contribs[node.in[j]], gin[j]))
+        for (int j = 0; j < node.n_in && g->status == MW_OK; j++) {
+            if (!need[j] || gin[j] < 0) continue;
+            contrib_list *c = &contribs[node.in[j]];
+            if (c->n == 1) { /* the running sum */
+                int sum = mw_add(g, c->ids[0], gin[j]);
+                if (sum >= 0) c->ids[0] = sum;
+            } else if (!contrib_push(c, gin[j])) {
                 mw_graph_fail(g, MW_ERR_OUT_OF_MEMORY, "out of host memory in backward");
+            }
+        }
     }
 
     /* Leaves: parameters and the tensors asked for. */

@@ -44,6 +44,8 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     /* lstm: engine/ops/lstm.c */                                                                  \
     X(LSTM_CELL, lstm_cell)         /* in: gates [N,4H] (, c [N,H]) -> [h | c] */                 \
     X(LSTM_CELL_BWD, lstm_cell_bwd) /* in: g_out, gates (, c) -> g_gates (, g_c) */               \
+    X(LSTM_SEQUENCE, lstm_sequence)         /* in: P, W_hh, b_hh -> [h | c] per step, gates */    \
+    X(LSTM_SEQUENCE_BWD, lstm_sequence_bwd) /* in: gY, gates, Y, W_hh -> gP, gW_hh, gb_hh */      \
     /* sparsemax: engine/ops/sparsemax.c */                                                        \
     X(SPARSEMAX, sparsemax)         /* row-wise sparsemax */                                       \
     X(SPARSEMAX_BWD, sparsemax_bwd) /* in: gp, p -> gz */                                          \
@@ -114,6 +116,9 @@ typedef union mw_node_attr {
     struct {
         float lo, hi;
     } clamp;
+    struct {
+        bool reverse; /* an LSTM run from the last step to the first */
+    } seq;
     struct {
         float eps;
     } normalize;

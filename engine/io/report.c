@@ -64,7 +64,8 @@ static void print_duration(FILE *f, double s) {
 /* ---- ordering: Table 1 groups lines by (dataset, model), variants in the paper's order -- */
 
 static int variant_rank(const char *variant) {
-    static const char *const order[] = {"std", "memory", "encoder_memory", "protonet"};
+    static const char *const order[] = {"std", "memory", "encoder_memory", "protonet",
+                                        "matching"};
     enum { N = sizeof order / sizeof order[0] };
     for (int i = 0; i < N; i++)
         if (strcmp(variant, order[i]) == 0) return i;

@@ -218,6 +218,7 @@ const char *mw_variant_paper_name(const char *variant) {
     if (strcmp(variant, "memory") == 0) return "Only Memory";
     if (strcmp(variant, "encoder_memory") == 0) return "Memory Wrap";
     if (strcmp(variant, "protonet") == 0) return "ProtoNet";
+    if (strcmp(variant, "matching") == 0) return "MatchingNet";
     return variant;
 }
 

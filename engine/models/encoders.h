@@ -18,4 +18,9 @@ int mw_shufflenetv2_encoder(mw_graph *g, int maps, const mw_encoder *e,
                             const mw_encoder_settings *s);
 int mw_wrn28_10_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s);
 
+/* Matching Networks' head (matching.c): logits [N, classes] from input encodings e [N, d],
+ * memory encodings m [M, d] and the memory's one-hot labels [M, classes]. */
+int mw_matching_head(mw_graph *g, int e, int m, int support_onehot, const char *distance,
+                     int dim);
+
 #endif

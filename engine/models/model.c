@@ -57,7 +57,7 @@ const char *mw_encoder_builtin_names(void) {
 }
 
 static const char *const variant_names[MW_VARIANT_COUNT] = {"std", "memory", "encoder_memory",
-                                                             "protonet"};
+                                                             "protonet", "matching"};
 
 mw_status mw_variant_from_name(const char *name, mw_variant *out) {
     for (int i = 0; i < MW_VARIANT_COUNT; i++)
@@ -67,7 +67,7 @@ mw_status mw_variant_from_name(const char *name, mw_variant *out) {
         }
     return mw_error_set(MW_ERR_INVALID_ARG,
                         "unknown variant '%s': valid variants are std, memory, encoder_memory, "
-                        "protonet",
+                        "protonet, matching",
                         name ? name : "(null)");
 }
 
@@ -81,6 +81,10 @@ bool mw_variant_has_memory(mw_variant v) {
 
 bool mw_variant_has_attention(mw_variant v) {
     return v == MW_VARIANT_MEMORY || v == MW_VARIANT_ENCODER_MEMORY;
+}
+
+bool mw_variant_has_support_labels(mw_variant v) {
+    return v == MW_VARIANT_PROTONET || v == MW_VARIANT_MATCHING;
 }
 
 mw_status mw_support_average(const int32_t *labels, int memory, int classes, float *average) {
@@ -99,13 +103,29 @@ mw_status mw_support_average(const int32_t *labels, int memory, int classes, flo
     return MW_OK;
 }
 
+mw_status mw_support_fill(mw_variant v, const int32_t *labels, int memory, int classes,
+                          float *out) {
+    if (v == MW_VARIANT_PROTONET) return mw_support_average(labels, memory, classes, out);
+    if (v != MW_VARIANT_MATCHING)
+        return mw_error_set(MW_ERR_INVALID_ARG, "a %s model takes no support labels",
+                            mw_variant_name(v));
+    for (int j = 0; j < memory; j++) {
+        if (labels[j] < 0 || labels[j] >= classes)
+            return mw_error_set(MW_ERR_INVALID_ARG, "support label %d outside [0, %d)",
+                                labels[j], classes);
+        for (int c = 0; c < classes; c++)
+            out[(size_t)j * classes + c] = labels[j] == c ? 1.0f : 0.0f;
+    }
+    return MW_OK;
+}
+
 /* Prototypical Networks' head (memory-wrap's paper/scripts/run_protonet.py): the prototypes
  * are the support encodings averaged per class, the logits −distance(e, prototypes); the
  * loss (log_softmax then NLL) is the softmax cross-entropy of those logits. */
 static int protonet_head(mw_graph *g, const mw_model_options *opt, int e, int m, mw_model *out) {
     int64_t shape[2] = {opt->classes, opt->memory};
-    out->support_average = mw_graph_input(g, "support_average", MW_F32, 2, shape);
-    int prototypes = mw_matmul(g, out->support_average, m, false, false);
+    out->support = mw_graph_input(g, "support_average", MW_F32, 2, shape);
+    int prototypes = mw_matmul(g, out->support, m, false, false);
     return mw_affine(g, mw_distance(g, e, prototypes, opt->distance ? opt->distance : "cosine"),
                      -1.0f, 0.0f);
 }
@@ -169,7 +189,7 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
     out->images = out->memory = out->encodings = out->memory_encodings = out->labels = -1;
     out->logits = out->content_weights = out->loss = -1;
     out->output_grad = out->input_grad = out->memory_grad = out->attention_bias = -1;
-    out->hidden = out->support_average = -1;
+    out->hidden = out->support = -1;
     if (!opt->encoder || !opt->encoder->build || !opt->encoder->name || opt->encoder->dim < 1 ||
         (unsigned)opt->variant >= MW_VARIANT_COUNT || (unsigned)opt->part > MW_MODEL_HEAD)
         return mw_error_set(MW_ERR_INVALID_ARG,
@@ -219,6 +239,11 @@ mw_status mw_model_build(const mw_model_options *opt, mw_model *out) {
         }
         if (opt->variant == MW_VARIANT_PROTONET) {
             output = out->logits = protonet_head(g, opt, e, m, out);
+        } else if (opt->variant == MW_VARIANT_MATCHING) {
+            int64_t shape[2] = {opt->memory, opt->classes};
+            out->support = mw_graph_input(g, "support_onehot", MW_F32, 2, shape);
+            output = out->logits =
+                mw_matching_head(g, e, m, out->support, opt->distance, opt->encoder->dim);
         } else {
             mw_head_options ho = {.kind = opt->variant == MW_VARIANT_ENCODER_MEMORY
                                               ? MW_HEAD_MEMORY_WRAP

@@ -3,7 +3,7 @@
  * channel concat and slice are the same ops on the maps read as one row of C·N·H·W
  * columns (matrix_view), and so are the rows of a matrix (attr.cols.flat): one set of
  * kernels serves DenseNet's and GoogLeNet's concatenations, ShuffleNet's split, Memory Wrap's
- * [e, W·m] and the steps of Matching Networks' LSTM over the support sequence. */
+ * [e, W·m], and row slices and concatenations of matrices. */
 #include <string.h>
 
 #include "memwrap/ops.h"
@@ -111,7 +111,7 @@ int mw_slice_cols(mw_graph *g, int x, int start, int count) {
         return mw_graph_fail(g, MW_ERR_INVALID_ARG, "slice_cols: columns [%d, %d) outside %s",
                              start, start + count, t->name);
     int64_t shape[2] = {t->shape[0], count};
-    mw_node_attr at = {.cols = {start, count, (int)t->shape[1]}};
+    mw_node_attr at = {.cols = {start, count, (int)t->shape[1], false}};
     return mw_graph_emit(g, MW_OP_SLICE_COLS, &x, 1, 2, shape, at);
 }
 
@@ -126,7 +126,7 @@ int mw_slice_channels(mw_graph *g, int x, int start, int count) {
     if ((int64_t)t->numel > INT32_MAX)
         return mw_graph_fail(g, MW_ERR_INVALID_ARG, "slice_channels: %s is too large", t->name);
     int64_t shape[4] = {count, t->shape[1], t->shape[2], t->shape[3]};
-    mw_node_attr at = {.cols = {(int)(start * block), (int)(count * block), (int)t->numel}};
+    mw_node_attr at = {.cols = {(int)(start * block), (int)(count * block), (int)t->numel, false}};
     return mw_graph_emit(g, MW_OP_SLICE_COLS, &x, 1, 4, shape, at);
 }
 

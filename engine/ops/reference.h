@@ -57,6 +57,13 @@ void mw_ref_softmax_bwd(const float *gy, const float *y, float *gx, size_t rows,
 void mw_ref_lstm_cell(const float *gates, const float *c_prev, float *out, size_t n, size_t h);
 void mw_ref_lstm_cell_bwd(const float *gout, const float *gates, const float *c_prev,
                           float *ggates, float *gc_prev, size_t n, size_t h);
+/* LSTM over a sequence of t steps (batch 1): p [t, 4h] the inputs' projections, w_hh
+ * [4h, h], b_hh [4h] -> y [t, 2h] ([h | c] per step), gates [t, 4h] (pre-activations) */
+void mw_ref_lstm_sequence(const float *p, const float *w_hh, const float *b_hh, float *y,
+                          float *gates, size_t t, size_t h, bool reverse);
+void mw_ref_lstm_sequence_bwd(const float *gy, const float *gates, const float *y,
+                              const float *w_hh, float *gp, float *gw, float *gb, size_t t,
+                              size_t h, bool reverse);
 
 /* sparsemax (per row) */
 void mw_ref_sparsemax(const float *z, float *p, size_t rows, size_t cols);

@@ -303,7 +303,7 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
     const int total =
         c->test_examples > 0 && c->test_examples < test->count ? c->test_examples : test->count;
     const bool memory = mw_variant_has_memory(spec->variant);
-    /* protonet: one pass, as the reference's run_protonet.py */
+    /* protonet and matching: one pass, as the reference's run_protonet.py and run_matching.py */
     const bool attention = mw_variant_has_attention(spec->variant);
     const int repeats = attention ? c->eval_repeats : 1, M = c->memory_examples;
     if (repeats < 1 || repeats > MW_RESULT_MAX_REPEATS)
@@ -370,7 +370,7 @@ static mw_status evaluate(const mw_trainer *t, const mw_run_spec *spec, const ch
                 for (int i = 0; i < M; i++) /* as the training transform draws them */
                     flips[i] = d->memory_flips && mw_protocol_draw_flip(&flip_rng);
                 if (s == MW_OK) s = explainer_train_encodings(&x, midx, flips, M, mem_enc);
-                if (s == MW_OK && !attention)
+                if (s == MW_OK && mw_variant_has_support_labels(spec->variant))
                     s = explainer_head_support(&x, &x.test_head, midx);
             }
             if (s == MW_OK)
@@ -517,7 +517,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     int batch = c->batch_size < d.count ? c->batch_size : d.count; /* min(128, train_examples) */
     int steps = mw_protocol_steps_per_epoch(d.count, batch);
     bool memory = mw_variant_has_memory(spec->variant);
-    bool protonet = spec->variant == MW_VARIANT_PROTONET;
+    bool labelled = mw_variant_has_support_labels(spec->variant);
     char base[512], resume[1200], final_path[1200];
     mw_run_basename(c, spec, base, sizeof base);
     mw_train_resume_path(t, spec, resume, sizeof resume);
@@ -538,14 +538,14 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
     float *mem = malloc((size_t)c->memory_examples * image * 4);
     int32_t *labels = malloc((size_t)batch * 4), *midx = malloc((size_t)c->memory_examples * 4);
     int32_t *idx = malloc((size_t)batch * sizeof *idx), *support = NULL;
-    float *average = NULL; /* protonet's support_average [classes, memory] */
-    if (protonet) {
+    float *average = NULL; /* the support input of protonet and matching [classes x memory] */
+    if (labelled) {
         support = malloc((size_t)c->memory_examples * sizeof *support);
         average = malloc((size_t)train->classes * c->memory_examples * sizeof *average);
     }
     mw_epoch_stat *log = malloc((size_t)c->epochs * sizeof *log);
     int n_log = 0;
-    s = (x && mem && labels && midx && idx && log && (!protonet || (support && average)))
+    s = (x && mem && labels && midx && idx && log && (!labelled || (support && average)))
             ? MW_OK
             : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
     mw_rng rngs[MW_RNG_PURPOSES];
@@ -590,12 +590,13 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
                 s = mw_exec_write(ex, m.labels, labels + dp.shard_start, (size_t)dp.shard * 4);
             if (s == MW_OK && memory) {
                 s = draw_memory(t, spec, &d, &rngs[MW_RNG_MEMORY], midx);
-                for (int j = 0; protonet && j < c->memory_examples && s == MW_OK; j++)
+                for (int j = 0; labelled && j < c->memory_examples && s == MW_OK; j++)
                     support[j] = train->labels[midx[j]];
-                if (s == MW_OK && protonet)
-                    s = mw_support_average(support, c->memory_examples, train->classes, average);
-                if (s == MW_OK && protonet)
-                    s = mw_exec_write(ex, m.support_average, average,
+                if (s == MW_OK && labelled)
+                    s = mw_support_fill(spec->variant, support, c->memory_examples,
+                                        train->classes, average);
+                if (s == MW_OK && labelled)
+                    s = mw_exec_write(ex, m.support, average,
                                       (size_t)train->classes * c->memory_examples * 4);
                 if (s == MW_OK) {
                     mw_protocol_fill_batch(train, midx, c->memory_examples, &d.tf,

@@ -69,11 +69,17 @@ typedef enum mw_variant {
      * identity for its linear layer, so no head parameters), logits −distance(e, prototype_c)
      * with prototype_c the mean encoding of the labelled support samples of class c. */
     MW_VARIANT_PROTONET,
+    /* Matching Networks with full-context embeddings, the paper's other memory-based baseline
+     * (reference-spec 6.7, memory-wrap's paper/scripts/run_matching.py): the encoder alone;
+     * the support encodings through a bidirectional LSTM (g), the inputs' through an
+     * attention LSTM over them (f, two steps); predictions softmax(−cosine distance)·one-hot
+     * of the support labels, logits their clamped log. */
+    MW_VARIANT_MATCHING,
     MW_VARIANT_COUNT
 } mw_variant;
 
-/* Names as the CLI and configs spell them: std, memory, encoder_memory, protonet. An unknown
- * name is MW_ERR_INVALID_ARG with the valid ones in the message. */
+/* Names as the CLI and configs spell them: std, memory, encoder_memory, protonet, matching.
+ * An unknown name is MW_ERR_INVALID_ARG with the valid ones in the message. */
 mw_status mw_variant_from_name(const char *name, mw_variant *out);
 const char *mw_variant_name(mw_variant v);
 
@@ -83,6 +89,9 @@ bool mw_variant_has_memory(mw_variant v);
 /* Whether its head attends over the memory with content weights (sparsemax), the variants
  * that explanations and the majority-vote baselines work on: memory and encoder_memory. */
 bool mw_variant_has_attention(mw_variant v);
+/* Whether the model also takes the memory's labels (the `support` input): the memory-based
+ * baselines, protonet and matching. */
+bool mw_variant_has_support_labels(mw_variant v);
 
 /* Settings a model passes to its encoder's builder. */
 typedef struct mw_encoder_settings {
@@ -187,16 +196,21 @@ typedef struct mw_model {
     int memory_grad;    /* input_gradients, memory variants: gradient of the memory input (kept) */
     int attention_bias; /* input [batch, memory] with mw_model_options.attention_bias */
     int hidden;         /* memory variants: the head MLP's ReLU(fc1(·)) [batch, 2 or 4 d] */
-    /* protonet (WHOLE, HEAD): input [classes, memory], row c the averaging weights of the
+    /* The memory's labels as a matrix (WHOLE, HEAD of protonet and matching; mw_support_fill):
+     * protonet's "support_average" [classes, memory], row c the averaging weights of the
      * prototype of class c (1/n_c on its n_c support samples, 0 elsewhere), so that the
-     * prototypes are one product with the memory encodings; mw_support_average fills it. */
-    int support_average;
+     * prototypes are one product with the memory encodings; matching's "support_onehot"
+     * [memory, classes]. */
+    int support;
 } mw_model;
 
-/* Fills average [classes, memory] for protonet's support_average input from the support
- * samples' labels [memory]. A class without a support sample has no prototype (the
- * reference's mean of none is NaN): MW_ERR_INVALID_ARG naming the class. */
+/* Fills average [classes, memory] for protonet's support input from the support samples'
+ * labels [memory]. A class without a support sample has no prototype (the reference's mean
+ * of none is NaN): MW_ERR_INVALID_ARG naming the class. */
 mw_status mw_support_average(const int32_t *labels, int memory, int classes, float *average);
+/* Fills the support input of variant v (classes x memory values, see mw_model.support). */
+mw_status mw_support_fill(mw_variant v, const int32_t *labels, int memory, int classes,
+                          float *out);
 
 /* Builds the graph: for memory variants the encoder runs twice with shared weights, once
  * on the images and once on the memory, each with its own batch-norm statistics (running

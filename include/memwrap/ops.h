@@ -65,6 +65,14 @@ int mw_softmax(mw_graph *g, int x);
  * hidden state in columns [0, H) and the new cell state in [H, 2H). */
 int mw_lstm_cell(mw_graph *g, int gates, int c_prev);
 
+/* One direction of an LSTM layer over a sequence of T steps (batch 1, zero initial states),
+ * as nn.LSTM: p [T, 4H] = x W_ihᵀ + b_ih for every step at once (mw_linear), w_hh [4H, H],
+ * b_hh [4H]; `reverse` runs from the last step to the first (the backward direction of a
+ * bidirectional LSTM). Returns [T, 2H]: row t the hidden state at step t in columns [0, H),
+ * the cell state in [H, 2H). One node whose backward is the whole backpropagation through
+ * time, the recurrent weights' gradient one GEMM over all steps. */
+int mw_lstm_sequence(mw_graph *g, int p, int w_hh, int b_hh, bool reverse);
+
 /* sparsemax over each row (Martins & Astudillo 2016, entmax's SparsemaxFunction). */
 int mw_sparsemax(mw_graph *g, int z);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Regenerates tests/reference/data/matching_ops.safetensors: PyTorch reference vectors for
 the ops Matching Networks (memory-wrap's paper/scripts/run_matching.py, reference-spec 6.7)
-adds to memwrap: the LSTM cell (torch.nn.LSTMCell), row-wise softmax and the log of a
-clamp (the loss on clamped predictions).
+adds to memwrap: the LSTM cell (torch.nn.LSTMCell), one direction of an LSTM over a
+sequence (torch.nn.LSTM, both directions), row-wise softmax and the log of a clamp (the
+loss on clamped predictions).
 
 Same rules as make_reference.py (whose writer and helpers this script reuses): inputs drawn
 as float32 and stored F32, outputs and gradients computed in float64 from exactly those
@@ -49,6 +50,36 @@ def case_lstm_cell(out, prefix, with_c, seed):
         out.update({prefix + ".c": c_prev, prefix + ".gc": c.grad})
 
 
+def case_lstm_sequence(out, prefix, reverse, seed, T=6):
+    """nn.LSTM (one direction) with weight_ih = I and bias_ih = 0, so its input is memwrap's
+    p = x W_ihᵀ + b_ih; the reverse direction runs on the flipped sequence. The cell state at
+    each step (nn.LSTM returns only the last) comes from the run over the prefix up to it,
+    so the upstream gradient reaches both halves of memwrap's [h | c]."""
+    g = gen(seed)
+    p = randn(g, T, 4 * H, scale=1.5)
+    w = randn(g, 4 * H, H, scale=0.5)
+    b = randn(g, 4 * H, scale=0.5)
+    gy = randn(g, T, 2 * H)
+    lstm = torch.nn.LSTM(4 * H, H).double()
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.eye(4 * H, dtype=torch.float64))
+        lstm.bias_ih_l0.zero_()
+    lstm.weight_hh_l0 = torch.nn.Parameter(w.double().clone())
+    lstm.bias_hh_l0 = torch.nn.Parameter(b.double().clone())
+    P = leaf(p)
+    seq = P.flip(0) if reverse else P
+    hs, _ = lstm(seq.unsqueeze(1))
+    hs = hs.squeeze(1)
+    cs = torch.stack([lstm(seq[:k + 1].unsqueeze(1))[1][1].reshape(H) for k in range(T)])
+    if reverse:
+        hs, cs = hs.flip(0), cs.flip(0)
+    y = torch.cat([hs, cs], dim=1)
+    (y * gy.double()).sum().backward()
+    out.update({prefix + ".p": p, prefix + ".w": w, prefix + ".b": b, prefix + ".gy": gy,
+                prefix + ".y": y.detach(), prefix + ".gp": P.grad,
+                prefix + ".gw": lstm.weight_hh_l0.grad, prefix + ".gb": lstm.bias_hh_l0.grad})
+
+
 def case_softmax(out):
     g = gen(301)
     x, gy = randn(g, 5, 7, scale=2.0), randn(g, 5, 7)
@@ -84,6 +115,8 @@ def main():
     out = {}
     case_lstm_cell(out, "lstm_cell", True, 300)
     case_lstm_cell(out, "lstm_cell_first", False, 303)
+    case_lstm_sequence(out, "lstm_seq", False, 304)
+    case_lstm_sequence(out, "lstm_seq_reverse", True, 305)
     case_softmax(out)
     case_clamp_log(out)
     path = os.path.join(args.out, "matching_ops.safetensors")
