@@ -3,15 +3,20 @@
  * engine/ops/distance.c), squared euclidean distances (l2). The product e mᵀ (dot) and the
  * gradients' products are GEMMs. */
 
+/* Σ_k x_k² over a row */
+float row_sqnorm(__global const float *x, uint cols) {
+    float s = 0.0f;
+    for (uint k = 0; k < cols; k++) s += x[k] * x[k];
+    return s;
+}
+
 /* y_r = x_r / sqrt(Σ_k x_rk² + eps): one work-item per row. */
 __kernel void row_normalize_f32(__global const float *x, __global float *y, const uint rows,
                                 const uint cols, const float eps) {
     uint r = get_global_id(0);
     if (r >= rows) return;
     __global const float *xr = x + r * cols;
-    float s = 0.0f;
-    for (uint k = 0; k < cols; k++) s += xr[k] * xr[k];
-    float n = sqrt(s + eps);
+    float n = sqrt(row_sqnorm(xr, cols) + eps);
     for (uint k = 0; k < cols; k++) y[r * cols + k] = xr[k] / n;
 }
 
@@ -23,9 +28,7 @@ __kernel void row_normalize_bwd_f32(__global const float *gy, __global const flo
     if (r >= rows) return;
     __global const float *xr = x + r * cols;
     __global const float *gr = gy + r * cols;
-    float s = 0.0f;
-    for (uint k = 0; k < cols; k++) s += xr[k] * xr[k];
-    float n = sqrt(s + eps);
+    float n = sqrt(row_sqnorm(xr, cols) + eps);
     float dot = 0.0f;
     for (uint k = 0; k < cols; k++) dot += (xr[k] / n) * gr[k];
     for (uint k = 0; k < cols; k++) gx[r * cols + k] = (gr[k] - (xr[k] / n) * dot) / n;
@@ -76,10 +79,7 @@ __kernel void norm_deficit_f32(__global const float *x, __global float *c, const
                                const uint cols, const float eps) {
     uint r = get_global_id(0);
     if (r >= rows) return;
-    __global const float *xr = x + r * cols;
-    float s = 0.0f;
-    for (uint k = 0; k < cols; k++) s += xr[k] * xr[k];
-    c[r] = eps / (s + eps);
+    c[r] = eps / (row_sqnorm(x + r * cols, cols) + eps);
 }
 
 /* D_ij = ½ Σ_k (â_ik − b̂_jk)² + ½ (c_i + c_j), which is 1 − â_i·b̂_j computed from the

@@ -1,4 +1,5 @@
 /* Mean softmax cross-entropy (torch.nn.CrossEntropyLoss, reduction 'mean'). */
+#include "softmax_fn.clh"
 
 /* One work-group of at most MW_CE_GROUP items, any number (a shared define,
  * engine/runtime/kernel_defines.h): each work-item takes rows lid, lid + L, ...; writes each
@@ -12,13 +13,9 @@ __kernel void softmax_ce_f32(__global const float *logits, __global const int *l
     float acc = 0.0f;
     for (uint r = lid; r < rows; r += size) {
         __global const float *x = logits + r * classes;
-        float m = x[0];
-        for (uint c = 1; c < classes; c++) m = fmax(m, x[c]);
-        float s = 0.0f;
-        for (uint c = 0; c < classes; c++) s += exp(x[c] - m);
-        for (uint c = 0; c < classes; c++) probs[r * classes + c] = exp(x[c] - m) / s;
+        float2 ms = softmax_row(x, probs + r * classes, classes);
         int y = labels[r];
-        acc += (y >= 0 && (uint)y < classes) ? log(s) - (x[y] - m) : NAN;
+        acc += (y >= 0 && (uint)y < classes) ? log(ms.y) - (x[y] - ms.x) : NAN;
     }
     partial[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);

@@ -1,16 +1,12 @@
 /* Row-wise softmax and its backward: one work-item per row (rows are short: the support set
  * of 100, or 10 classes). */
 
+#include "softmax_fn.clh"
+
 __kernel void softmax_f32(__global const float *x, __global float *y, const uint rows,
                           const uint cols) {
     uint r = get_global_id(0);
-    if (r >= rows) return;
-    __global const float *xr = x + r * cols;
-    float m = xr[0];
-    for (uint c = 1; c < cols; c++) m = fmax(m, xr[c]);
-    float s = 0.0f;
-    for (uint c = 0; c < cols; c++) s += exp(xr[c] - m);
-    for (uint c = 0; c < cols; c++) y[r * cols + c] = exp(xr[c] - m) / s;
+    if (r < rows) softmax_row(x + r * cols, y + r * cols, cols);
 }
 
 /* gx = y ⊙ (gy − Σ_c gy_c y_c) */

@@ -20,12 +20,17 @@ static const float mw_cosine_eps = 1e-6f;
 
 const char *const mw_distance_names[] = {"cosine", "l2", "dot", NULL};
 
+/* Σ_k x_k² over a row, in double */
+static double row_sqnorm(const float *x, size_t cols) {
+    double s = 0;
+    for (size_t k = 0; k < cols; k++)
+        s += (double)x[k] * x[k];
+    return s;
+}
+
 void mw_ref_row_normalize(const float *x, float *y, size_t rows, size_t cols, float eps) {
     for (size_t r = 0; r < rows; r++) {
-        double s = 0;
-        for (size_t k = 0; k < cols; k++)
-            s += (double)x[r * cols + k] * x[r * cols + k];
-        double n = sqrt(s + eps);
+        double n = sqrt(row_sqnorm(x + r * cols, cols) + eps);
         for (size_t k = 0; k < cols; k++)
             y[r * cols + k] = (float)(x[r * cols + k] / n);
     }
@@ -35,10 +40,7 @@ void mw_ref_row_normalize_bwd(const float *gy, const float *x, float *gx, size_t
                               float eps) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols, *gr = gy + r * cols;
-        double s = 0, dot = 0;
-        for (size_t k = 0; k < cols; k++)
-            s += (double)xr[k] * xr[k];
-        double n = sqrt(s + eps);
+        double dot = 0, n = sqrt(row_sqnorm(xr, cols) + eps);
         for (size_t k = 0; k < cols; k++)
             dot += xr[k] / n * gr[k];
         for (size_t k = 0; k < cols; k++)
@@ -79,12 +81,8 @@ void mw_ref_pairwise_sqdist_bwd(const float *gd, const float *a, const float *b,
 
 /* c_r = eps / (Σ_k x_rk² + eps): 1 − ‖x̂_r‖² without the cancellation of the latter. */
 void mw_ref_norm_deficit(const float *x, float *c, size_t rows, size_t cols, float eps) {
-    for (size_t r = 0; r < rows; r++) {
-        double s = 0;
-        for (size_t k = 0; k < cols; k++)
-            s += (double)x[r * cols + k] * x[r * cols + k];
-        c[r] = (float)(eps / (s + eps));
-    }
+    for (size_t r = 0; r < rows; r++)
+        c[r] = (float)(eps / (row_sqnorm(x + r * cols, cols) + eps));
 }
 
 /* D_ij = ½ Σ_k (â_ik − b̂_jk)² + ½ (c_i + c_j) = 1 − â_i·b̂_j for unit-deficit rows. */

@@ -12,15 +12,9 @@ void mw_ref_softmax_ce(const float *logits, const int32_t *labels, float *loss, 
     double total = 0;
     for (size_t r = 0; r < rows; r++) {
         const float *x = logits + r * classes;
-        double m = x[0], s = 0;
-        for (size_t c = 1; c < classes; c++)
-            m = x[c] > m ? x[c] : m;
-        for (size_t c = 0; c < classes; c++)
-            s += exp(x[c] - m);
-        for (size_t c = 0; c < classes; c++)
-            probs[r * classes + c] = (float)(exp(x[c] - m) / s);
+        double lse = mw_ref_softmax_row(x, probs + r * classes, classes);
         int32_t y = labels[r];
-        total += (y >= 0 && (size_t)y < classes) ? log(s) - (x[y] - m) : NAN;
+        total += (y >= 0 && (size_t)y < classes) ? lse - x[y] : NAN;
     }
     loss[0] = (float)(total / (double)rows);
 }

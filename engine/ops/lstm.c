@@ -19,34 +19,45 @@ static double sigmoid(double x) {
     return 1.0 / (1.0 + exp(-x));
 }
 
+/* Unit j of a row of gates g4 (4h pre-activations) with previous cell state cp: the new
+ * hidden and cell states. */
+static void unit_forward(const float *g4, size_t h, size_t j, double cp, float *h_out,
+                         float *c_out) {
+    double i = sigmoid(g4[j]), f = sigmoid(g4[h + j]), g = tanh(g4[2 * h + j]);
+    double o = sigmoid(g4[3 * h + j]), c = f * cp + i * g;
+    *h_out = (float)(o * tanh(c));
+    *c_out = (float)c;
+}
+
+/* Its backward from the gradients of h and c: the pre-activation gradients into q (4h), the
+ * previous cell state's gradient returned. */
+static double unit_backward(const float *g4, size_t h, size_t j, double cp, double dh,
+                            double dc_in, float *q) {
+    double i = sigmoid(g4[j]), f = sigmoid(g4[h + j]), g = tanh(g4[2 * h + j]);
+    double o = sigmoid(g4[3 * h + j]), tc = tanh(f * cp + i * g);
+    double dc = dc_in + dh * o * (1 - tc * tc);
+    q[j] = (float)(dc * g * i * (1 - i));
+    q[h + j] = (float)(dc * cp * f * (1 - f));
+    q[2 * h + j] = (float)(dc * i * (1 - g * g));
+    q[3 * h + j] = (float)(dh * tc * o * (1 - o));
+    return dc * f;
+}
+
 void mw_ref_lstm_cell(const float *gates, const float *c_prev, float *out, size_t n, size_t h) {
     for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < h; j++) {
-            const float *p = gates + r * 4 * h;
-            double i = sigmoid(p[j]), f = sigmoid(p[h + j]), g = tanh(p[2 * h + j]);
-            double o = sigmoid(p[3 * h + j]), cp = c_prev ? c_prev[r * h + j] : 0.0;
-            double c = f * cp + i * g;
-            out[r * 2 * h + j] = (float)(o * tanh(c));
-            out[r * 2 * h + h + j] = (float)c;
-        }
+        for (size_t j = 0; j < h; j++)
+            unit_forward(gates + r * 4 * h, h, j, c_prev ? c_prev[r * h + j] : 0.0,
+                         &out[r * 2 * h + j], &out[r * 2 * h + h + j]);
 }
 
 void mw_ref_lstm_cell_bwd(const float *gout, const float *gates, const float *c_prev,
                           float *ggates, float *gc_prev, size_t n, size_t h) {
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < h; j++) {
-            const float *p = gates + r * 4 * h;
-            double i = sigmoid(p[j]), f = sigmoid(p[h + j]), g = tanh(p[2 * h + j]);
-            double o = sigmoid(p[3 * h + j]), cp = c_prev ? c_prev[r * h + j] : 0.0;
-            double c = f * cp + i * g, tc = tanh(c);
-            double dh = gout[r * 2 * h + j];
-            double dc = gout[r * 2 * h + h + j] + dh * o * (1 - tc * tc);
-            float *q = ggates + r * 4 * h;
-            q[j] = (float)(dc * g * i * (1 - i));
-            q[h + j] = (float)(dc * cp * f * (1 - f));
-            q[2 * h + j] = (float)(dc * i * (1 - g * g));
-            q[3 * h + j] = (float)(dh * tc * o * (1 - o));
-            if (gc_prev) gc_prev[r * h + j] = (float)(dc * f);
+            double gc = unit_backward(gates + r * 4 * h, h, j, c_prev ? c_prev[r * h + j] : 0.0,
+                                      gout[r * 2 * h + j], gout[r * 2 * h + h + j],
+                                      ggates + r * 4 * h);
+            if (gc_prev) gc_prev[r * h + j] = (float)gc;
         }
 }
 
@@ -145,14 +156,9 @@ void mw_ref_lstm_sequence(const float *p, const float *w_hh, const float *b_hh, 
                 s += (double)w_hh[q * h + j] * hp[j];
             gates[r * 4 * h + q] = (float)s;
         }
-        const float *g4 = gates + r * 4 * h;
-        for (size_t j = 0; j < h; j++) {
-            double i = sigmoid(g4[j]), f = sigmoid(g4[h + j]), gg = tanh(g4[2 * h + j]);
-            double o = sigmoid(g4[3 * h + j]), cp = k ? y[prev * 2 * h + h + j] : 0.0;
-            double c = f * cp + i * gg;
-            y[r * 2 * h + j] = (float)(o * tanh(c));
-            y[r * 2 * h + h + j] = (float)c;
-        }
+        for (size_t j = 0; j < h; j++)
+            unit_forward(gates + r * 4 * h, h, j, k ? y[prev * 2 * h + h + j] : 0.0,
+                         &y[r * 2 * h + j], &y[r * 2 * h + h + j]);
     }
 }
 
@@ -162,19 +168,10 @@ void mw_ref_lstm_sequence_bwd(const float *gy, const float *gates, const float *
     double *dh_next = calloc(h, sizeof *dh_next), *dc_next = calloc(h, sizeof *dc_next);
     for (size_t k = t; k-- > 0;) {
         size_t r = seq_row(k, t, reverse), prev = reverse ? r + 1 : r - 1;
-        const float *g4 = gates + r * 4 * h;
-        for (size_t j = 0; j < h; j++) {
-            double i = sigmoid(g4[j]), f = sigmoid(g4[h + j]), gg = tanh(g4[2 * h + j]);
-            double o = sigmoid(g4[3 * h + j]), cp = k ? y[prev * 2 * h + h + j] : 0.0;
-            double c = f * cp + i * gg, tc = tanh(c);
-            double dh = gy[r * 2 * h + j] + dh_next[j];
-            double dc = gy[r * 2 * h + h + j] + dc_next[j] + dh * o * (1 - tc * tc);
-            gp[r * 4 * h + j] = (float)(dc * gg * i * (1 - i));
-            gp[r * 4 * h + h + j] = (float)(dc * cp * f * (1 - f));
-            gp[r * 4 * h + 2 * h + j] = (float)(dc * i * (1 - gg * gg));
-            gp[r * 4 * h + 3 * h + j] = (float)(dh * tc * o * (1 - o));
-            dc_next[j] = dc * f;
-        }
+        for (size_t j = 0; j < h; j++)
+            dc_next[j] = unit_backward(gates + r * 4 * h, h, j, k ? y[prev * 2 * h + h + j] : 0.0,
+                                       gy[r * 2 * h + j] + dh_next[j],
+                                       gy[r * 2 * h + h + j] + dc_next[j], gp + r * 4 * h);
         for (size_t j = 0; j < h; j++) { /* dh of the predecessor: W_hhᵀ dgates */
             double s = 0;
             for (size_t q = 0; q < 4 * h; q++)

@@ -49,7 +49,8 @@ void mw_ref_cosine_distance(const float *ah, const float *bh, const float *ca, c
 void mw_ref_clamp_log(const float *x, float *y, size_t n, float lo, float hi);
 void mw_ref_clamp_log_bwd(const float *gy, const float *x, float *gx, size_t n, float lo, float hi);
 
-/* softmax (per row) */
+/* softmax (per row); _row: one row of cols values, returning its log-sum-exp */
+double mw_ref_softmax_row(const float *x, float *y, size_t cols);
 void mw_ref_softmax(const float *x, float *y, size_t rows, size_t cols);
 void mw_ref_softmax_bwd(const float *gy, const float *y, float *gx, size_t rows, size_t cols);
 

@@ -6,17 +6,20 @@
 #include "ops/launch.h"
 #include "ops/reference.h"
 
+double mw_ref_softmax_row(const float *x, float *y, size_t cols) {
+    double m = x[0], s = 0;
+    for (size_t c = 1; c < cols; c++)
+        m = x[c] > m ? x[c] : m;
+    for (size_t c = 0; c < cols; c++)
+        s += exp(x[c] - m);
+    for (size_t c = 0; c < cols; c++)
+        y[c] = (float)(exp(x[c] - m) / s);
+    return m + log(s);
+}
+
 void mw_ref_softmax(const float *x, float *y, size_t rows, size_t cols) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        double m = xr[0], s = 0;
-        for (size_t c = 1; c < cols; c++)
-            m = xr[c] > m ? xr[c] : m;
-        for (size_t c = 0; c < cols; c++)
-            s += exp(xr[c] - m);
-        for (size_t c = 0; c < cols; c++)
-            y[r * cols + c] = (float)(exp(xr[c] - m) / s);
-    }
+    for (size_t r = 0; r < rows; r++)
+        mw_ref_softmax_row(x + r * cols, y + r * cols, cols);
 }
 
 /* gx = y ⊙ (gy − Σ_c gy_c y_c) per row */

@@ -66,11 +66,30 @@ def train_step(model, x, support, support_labels, y):
     model.train()
     opt = torch.optim.SGD(model.parameters(), **ref.SGD)
     opt.zero_grad()
-    logits, e, s = protonet_logits(model, x, support, support_labels)
+    logits, _, _ = protonet_logits(model, x, support, support_labels)
     loss = torch.nn.NLLLoss()(logits.log_softmax(dim=1), y)
     loss.backward()
     opt.step()
-    return loss, logits, e, s, {k: v.detach().double() for k, v in model.state_dict().items()}
+    return loss, logits, {k: v.detach().double() for k, v in model.state_dict().items()}
+
+
+def record_step(t, model, f32, loss, logits, y, support_labels, name=lambda k: k):
+    """The step's results, and how far float32 PyTorch (f32: its loss, logits, state) lands
+    from them; state_dict keys stored as name(key)."""
+    t["noise.train.loss"] = ref.relative_deviation(f32[0], loss)
+    t["noise.train.logits"] = ref.relative_deviation(f32[1], logits)
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            t["noise.after." + name(k)] = ref.relative_deviation(f32[2][k], v)
+    t["train.labels"] = y
+    t["support.labels"] = support_labels
+    t["train.loss"] = loss.detach().reshape(1)
+    t["train.logits"] = logits.detach()
+    for k, v in model.state_dict().items():
+        if k.endswith(".num_batches_tracked"):
+            t["after." + name(k)] = v.detach().reshape(1).to(torch.int64)
+        else:
+            ref.fingerprint(t, "after." + name(k), v)
 
 
 def case(outdir, enc):
@@ -94,21 +113,8 @@ def case(outdir, enc):
 
     y = torch.tensor(LABELS, dtype=torch.int64)
     f32 = train_step(copy.deepcopy(model).float(), x.float(), support.float(), support_labels, y)
-    loss, logits, e, s, _ = train_step(model, x, support, support_labels, y)
-    t["noise.train.loss"] = ref.relative_deviation(f32[0], loss)
-    t["noise.train.logits"] = ref.relative_deviation(f32[1], logits)
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            t["noise.after." + k] = ref.relative_deviation(f32[4][k], v)
-    t["train.labels"] = y
-    t["support.labels"] = support_labels
-    t["train.loss"] = loss.detach().reshape(1)
-    t["train.logits"] = logits.detach()
-    for k, v in model.state_dict().items():
-        if k.endswith(".num_batches_tracked"):
-            t["after." + k] = v.detach().reshape(1).to(torch.int64)
-        else:
-            ref.fingerprint(t, "after." + k, v)
+    loss, logits, _ = train_step(model, x, support, support_labels, y)
+    record_step(t, model, f32, loss, logits, y, support_labels)
     meta = {"generator": "tests/reference/make_baselines_reference.py", "encoder": enc,
             "variant": "protonet", "in_channels": 3, "size": 32, "B": ref.B, "M": ref.M,
             "classes": CLASSES, "parameters": n_params, "dtype": "float64",
@@ -235,20 +241,7 @@ def matching_case(outdir, enc):
     f32 = matching_train_step(copy.deepcopy(model).float(), x.float(), support.float(),
                               support_labels, y)
     loss, logits, _ = matching_train_step(model, x, support, support_labels, y)
-    t["noise.train.loss"] = ref.relative_deviation(f32[0], loss)
-    t["noise.train.logits"] = ref.relative_deviation(f32[1], logits)
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            t["noise.after." + memwrap_name(k)] = ref.relative_deviation(f32[2][k], v)
-    t["train.labels"] = y
-    t["support.labels"] = support_labels
-    t["train.loss"] = loss.detach().reshape(1)
-    t["train.logits"] = logits.detach()
-    for k, v in model.state_dict().items():
-        if k.endswith(".num_batches_tracked"):
-            t["after." + memwrap_name(k)] = v.detach().reshape(1).to(torch.int64)
-        else:
-            ref.fingerprint(t, "after." + memwrap_name(k), v)
+    record_step(t, model, f32, loss, logits, y, support_labels, memwrap_name)
     meta = {"generator": "tests/reference/make_baselines_reference.py", "encoder": enc,
             "variant": "matching", "in_channels": 3, "size": 32, "B": ref.B, "M": ref.M,
             "classes": MATCHING_CLASSES, "parameters": n_params, "dtype": "float64",
