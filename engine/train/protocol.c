@@ -151,8 +151,10 @@ mw_status mw_protocol_draw_support(mw_rng *r, const int32_t *pool, int pool_coun
      * from 0 for the paper's 100 of 10 classes (1 − 3e-4); the bound only ends a hopeless
      * case, such as m = classes from a pool dominated by one class. */
     enum { MAX_DRAWS = 1 << 20 };
-    MW_TRY(mw_protocol_check_support(pool, pool_count, m, labels, classes));
     for (long k = 0; k < MAX_DRAWS; k++) {
+        /* the whole pool is scanned only when a draw misses a class (rare), not every step */
+        if (k == 1 || m < classes)
+            MW_TRY(mw_protocol_check_support(pool, pool_count, m, labels, classes));
         MW_TRY(mw_protocol_draw_memory(r, pool, pool_count, m, scratch, out));
         if (missing_class(out, m, labels, classes) < 0) return MW_OK;
     }
