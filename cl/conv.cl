@@ -16,22 +16,8 @@
 #endif
 #define DW_P ((DW_K - 1) / 2)
 
-/* Multiply-add: fused where the device has hardware FMA (-DMW_FMA, set for every program by
- * the runtime from CL_DEVICE_SINGLE_FP_CONFIG): PoCL lowers mad() to a separate multiply
- * and add. */
-#ifdef MW_FMA
-#define MAD(a, b, c) fma(a, b, c)
-#else
-#define MAD(a, b, c) mad(a, b, c)
-#endif
+#include "mad.clh"
 
-/* Helpers must inline so that their private arrays become registers (PoCL otherwise keeps
- * them in memory). */
-#if defined(__clang__)
-#define MW_INLINE inline __attribute__((always_inline))
-#else
-#define MW_INLINE inline
-#endif
 #define DW_KK (DW_K * DW_K)
 
 /* row[i], or 0 outside [0, w): zero padding. */

@@ -17,6 +17,9 @@ extern size_t mw_conv_workspace_cap;
  * profiles on whatever device they have. */
 extern int mw_conv_profile;
 static const char *const profile_names[3] = {"auto", "gpu profile", "cpu profile"};
+/* engine/ops/conv.c: 0 chooses the direct 3x3 kernels where they measure faster, 1 never,
+ * 2 wherever the shape allows (3x3, stride 1, padding 1, one group). */
+extern int mw_conv_direct;
 
 typedef struct conv_case {
     const char *name;
@@ -190,6 +193,43 @@ static void test_conv_chunks(void **state) {
     mw_conv_workspace_cap = saved;
 }
 
+/* The direct 3x3 kernels (cl/conv3x3.cl), forced: PyTorch's 3x3 stride-1 case, then random
+ * shapes against the reference backend at the edges of their blocks (8 output channels, 32
+ * outputs in padded-width rows: rows longer and shorter than a block, 1x1 and 2xN maps,
+ * channel counts off the block), several chunks of images, and a weight gradient summed
+ * over several slices of images. */
+static void test_conv_direct_3x3(void **state) {
+    mw_conv_direct = 2;
+    mw_safetensors *ref = test_reference("conv.safetensors");
+    check_pytorch_case(ref, &pytorch_cases[0]); /* c3s1: 3 -> 5, 9x9, bias */
+    mw_safetensors_free(ref);
+    static const conv_case cases[] = {
+        {"direct 16->24 7x5", 16, 24, 3, 7, 5, 3, 1, 1, 1, false},
+        {"direct 9->13 1x1 bias", 9, 13, 5, 1, 1, 3, 1, 1, 1, true},
+        {"direct 40->8 4x4", 40, 8, 4, 4, 4, 3, 1, 1, 1, false},
+        {"direct 3->32 32x32 bias", 3, 32, 2, 32, 32, 3, 1, 1, 1, true},
+        {"direct 8->17 2x19", 8, 17, 3, 2, 19, 3, 1, 1, 1, false},
+        {"direct 24->24 8x8", 24, 24, 6, 8, 8, 3, 1, 1, 1, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_random(&cases[i], 400 + i);
+    /* Chunks of two images (the padded copy of the largest of the three passes' inputs). */
+    size_t saved = mw_conv_workspace_cap;
+    static const conv_case chunked[] = {
+        {"direct chunked 6->10 9x7 bias", 6, 10, 5, 9, 7, 3, 1, 1, 1, true},
+        {"direct sliced weight gradient 4->8 48x48", 4, 8, 7, 48, 48, 3, 1, 1, 1, false},
+    };
+    for (size_t i = 0; i < sizeof chunked / sizeof chunked[0]; i++) {
+        const conv_case *c = &chunked[i];
+        size_t big = c->cin > c->cout ? c->cin : c->cout;
+        mw_conv_workspace_cap = 2 * big * (c->h + 2) * (c->w + 2) * sizeof(float) +
+                                (i == 0 ? 0 : (size_t)64 << 20); /* the second: one chunk */
+        check_random(c, 500 + i);
+    }
+    mw_conv_workspace_cap = saved;
+    mw_conv_direct = 0;
+}
+
 static void test_conv_finite_differences(void **state) {
     static const conv_case cases[] = {
         {"fd depthwise 5x5 s2", 3, 3, 2, 7, 6, 5, 2, 2, 3, true},
@@ -315,6 +355,7 @@ int main(void) {
         cmocka_unit_test(test_conv_matches_pytorch),
         cmocka_unit_test(test_conv_larger_shapes),
         cmocka_unit_test(test_conv_chunks),
+        cmocka_unit_test(test_conv_direct_3x3),
         cmocka_unit_test(test_conv_finite_differences),
         cmocka_unit_test(test_conv_backward_nodes_and_launches),
         cmocka_unit_test(test_conv_shape_errors),

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "memwrap/ops.h"
+#include "ops/conv3x3.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
 #include "runtime/cl_check.h"
@@ -77,14 +78,20 @@ static conv_path path_of(const conv_dims *d) {
     return PATH_GENERAL;
 }
 
-/* Images per im2col chunk: as many as fit under the cap (and a quarter of the largest
- * allocation the device allows), at least one. */
-static size_t chunk_images(const mw_runtime *rt, const conv_dims *d) {
+/* Bytes a node's chunked copies stay under: the cap, and a quarter of the largest
+ * allocation the device allows. */
+static size_t workspace_cap(const mw_runtime *rt) {
     size_t cap = mw_conv_workspace_cap;
     if (rt) {
         uint64_t quarter = mw_runtime_device(rt)->max_alloc_bytes / 4;
         if (quarter && quarter < cap) cap = (size_t)quarter;
     }
+    return cap;
+}
+
+/* Images per im2col chunk: as many as fit under the cap, at least one. */
+static size_t chunk_images(const mw_runtime *rt, const conv_dims *d) {
+    size_t cap = workspace_cap(rt);
     size_t per_image = d->cin * d->k * d->k * d->ho * d->wo * sizeof(float);
     size_t cn = per_image ? cap / per_image : d->n;
     return cn < 1 ? 1 : cn > d->n ? d->n : cn;
@@ -243,6 +250,29 @@ static bool own_gemm(const mw_runtime *rt) {
     return cpu_profile(rt);
 }
 
+/* The direct 3x3 kernels (ops/conv3x3.h) for a general-path node: 0 where they measure
+ * faster than im2col + GEMM (CPU devices, see direct_3x3), 1 never, 2 wherever the shape
+ * allows (tests, and tests/probe_conv_paths's comparisons of the two). */
+extern int mw_conv_direct;
+int mw_conv_direct = 0;
+
+/* Measured with tests/probe_conv_paths on PoCL (bench/RESULTS.md): the direct kernels take
+ * 0.4-0.6 of im2col + GEMM's time from 16 input channels up, on maps of 8x8 and larger, in
+ * all three passes; on 4x4 maps the forward still gains (0.6) and the input gradient loses
+ * (1.2: half of each 32-output block is the padding columns). With 3 input channels (a
+ * first layer) the loop over channels is too short to pay for the padded copy (3x slower). */
+static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op) {
+    if (d->k != 3 || d->stride != 1 || d->pad != 1 || d->groups != 1 || mw_conv_direct == 1)
+        return false;
+    if (mw_conv_direct == 2) return true;
+    if (!cpu_profile(rt) || d->cin < 16) return false;
+    return !(op == MW_OP_CONV2D_BWD_INPUT && d->h * d->w <= 16);
+}
+
+static mw_conv3x3_shape shape_3x3(const conv_dims *d) {
+    return (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w};
+}
+
 /* gemm_nt slices the inner dimension into pieces of NT_SLICE: the slices of A and B then
  * stay in cache while every block of C reads them, the output alone may have too few blocks
  * to occupy the device (a pointwise weight gradient: a small [Cout, Cin] from N·H·W pixels),
@@ -316,6 +346,14 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
     *bytes = 0;
     if (path == PATH_DEPTHWISE) {
         if (n->op == MW_OP_CONV2D_BWD_WEIGHT) *bytes = d.cin * d.n * d.k * d.k * sizeof(float);
+        return MW_OK;
+    }
+    if (path == PATH_GENERAL && direct_3x3(rt, &d, n->op)) {
+        mw_conv3x3_shape s = shape_3x3(&d);
+        *bytes = n->op == MW_OP_CONV2D_BWD_BIAS
+                     ? 0
+                     : mw_conv3x3_workspace_floats(&s, n->op, workspace_cap(rt) / sizeof(float)) *
+                           sizeof(float);
         return MW_OK;
     }
     if (path == PATH_GENERAL) *bytes = col_floats(&d, chunk_images(rt, &d)) * sizeof(float);
@@ -465,6 +503,10 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
                                 mw_mem(c, n->in[2]), y, (unsigned)(d.n * d.ho * d.wo),
                                 (unsigned)total));
     float beta = bias ? 1.0f : 0.0f;
+    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D)) {
+        mw_conv3x3_shape s = shape_3x3(&d);
+        return mw_conv3x3_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
+    }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D, &d, true, gi, 0, d.n);
@@ -495,6 +537,10 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
             c, conv_items(dw_variant(&d), "dw_backward_input", dw_items(sp, rows), sp.local),
             "mmmuuuuuuu", gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
             (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
+    }
+    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_INPUT)) {
+        mw_conv3x3_shape s = shape_3x3(&d);
+        return mw_conv3x3_bwd_input(c, &s, workspace_cap(c->rt) / sizeof(float), gy, w, gx);
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
@@ -529,6 +575,10 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
         return mw_launch_kernel(c, conv_items(PROG_BASE, "dw_weight_reduce", d.cin * kk, 64),
                                 "mmuuu", c->workspace, gw, (unsigned)d.n, (unsigned)kk,
                                 (unsigned)(d.cin * kk));
+    }
+    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_WEIGHT)) {
+        mw_conv3x3_shape s = shape_3x3(&d);
+        return mw_conv3x3_bwd_weight(c, &s, workspace_cap(c->rt) / sizeof(float), gy, x, gw);
     }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {

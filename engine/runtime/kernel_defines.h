@@ -33,6 +33,10 @@ enum {
      * (one float16) long. */
     MW_GEMM_NT_BLOCK = 4,
     MW_GEMM_NT_VECTOR = 16,
+    /* cl/conv3x3.cl conv3x3_forward: each work-item computes this many output channels by
+     * this many float16 of outputs. */
+    MW_C3_CO_BLOCK = 8,
+    MW_C3_PX_VECTORS = 2,
 };
 
 /* The names passed to every program; the values are the host's own (the activation codes
@@ -48,6 +52,8 @@ enum {
     X(MW_GEMM_NN_ROWS)                                                                             \
     X(MW_GEMM_NN_COLS)                                                                             \
     X(MW_GEMM_NT_BLOCK)                                                                            \
-    X(MW_GEMM_NT_VECTOR)
+    X(MW_GEMM_NT_VECTOR)                                                                           \
+    X(MW_C3_CO_BLOCK)                                                                              \
+    X(MW_C3_PX_VECTORS)
 
 #endif

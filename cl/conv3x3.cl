@@ -1,0 +1,178 @@
+/* Direct 3x3 convolutions (stride 1, padding 1, one group) for CPU devices: the dense
+ * convolutions of ResNet18, WideResNet, DenseNet and GoogLeNet without im2col's nine-fold
+ * copy of the input. engine/ops/conv.c chooses them over im2col + GEMM per shape.
+ *
+ * The trick that keeps the inner loop free of edge tests: the input is first copied into
+ * planes padded by one pixel on every side, (H + 2) x Wp with Wp = W + 2, and outputs are
+ * computed in "padded-width" coordinates q = oy Wp + ox, 0 <= q < H Wp. Output q reads the
+ * padded input at q + ky Wp + kx for tap (ky, kx), so 16 consecutive outputs read 16
+ * consecutive inputs for every tap: one unaligned vector load, no mask. The two columns
+ * ox = W, W + 1 of each row are computed and thrown away (6% of the work at W = 32, 20% at
+ * W = 8). The copies are plain kernels below; the host keeps 32 zero floats after the last
+ * padded plane, which the last vector loads of a chunk may read.
+ *
+ * Feature maps are channel-major [C, N, H, W] as everywhere in memwrap; padded copies hold
+ * a chunk of cn images: plane c * cn + nl. */
+
+#include "mad.clh"
+
+/* dst plane (c, nl), rows of dw floats, plane stride ps >= dh * dw: src plane (c, n0 + nl)
+ * of the [C, N, h, w] map placed at (top, left), zero around it and in the plane's tail
+ * [dh * dw, ps). One work-item per destination row; the last row of the last plane also
+ * zeroes the `slack` floats after the last plane. */
+__kernel void pad_planes(__global const float *src, __global float *dst, const uint dst_off,
+                         const uint n,
+                         const uint n0, const uint cn, const uint h, const uint w,
+                         const uint top, const uint left, const uint dh, const uint dw,
+                         const uint ps, const uint slack, const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint r = gid % dh, plane = gid / dh; /* plane = c * cn + nl */
+    uint c = plane / cn, nl = plane % cn;
+    dst += dst_off;
+    __global float *row = dst + (size_t)plane * ps + (size_t)r * dw;
+    int iy = (int)r - (int)top;
+    if (iy < 0 || iy >= (int)h) {
+        for (uint x = 0; x < dw; x++)
+            row[x] = 0.0f;
+    } else {
+        __global const float *s = src + ((size_t)c * n + n0 + nl) * h * w + (size_t)iy * w;
+        for (uint x = 0; x < left; x++)
+            row[x] = 0.0f;
+        for (uint x = 0; x < w; x++)
+            row[left + x] = s[x];
+        for (uint x = left + w; x < dw; x++)
+            row[x] = 0.0f;
+    }
+    if (r + 1 == dh) {
+        uint tail = ps - dh * dw + (gid + 1 == items ? slack : 0);
+        __global float *t = dst + (size_t)plane * ps + (size_t)dh * dw;
+        for (uint x = 0; x < tail; x++)
+            t[x] = 0.0f;
+    }
+}
+
+/* The weights as the forward kernel reads them: packed[((ob in + i) 9 + t) CO + r] =
+ * W(o = CO ob + r, i, tap t), zero for o >= out. W(o, i, t) = w[o so + i si + t], or
+ * w[o so + i si + 8 - t] when `flip` (the input gradient convolves with the taps reversed
+ * and the channel roles swapped: so and si say which index is which). One item per entry. */
+__kernel void conv3x3_pack_weights(__global const float *w, __global float *packed,
+                                   const uint packed_off, const uint out, const uint in, const uint so, const uint si,
+                                   const uint flip, const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint r = gid % MW_C3_CO_BLOCK, t = (gid / MW_C3_CO_BLOCK) % 9, rest = gid / (9 * MW_C3_CO_BLOCK);
+    uint i = rest % in, o = (rest / in) * MW_C3_CO_BLOCK + r;
+    packed[packed_off + gid] = o < out ? w[(size_t)o * so + (size_t)i * si + (flip ? 8 - t : t)] : 0.0f;
+}
+
+/* y[o][n0 + nl][oy][ox] (+)= Σ_i Σ_t W(o, i, t) xp[i][nl][q + ky Wp + kx] for a block of
+ * CO output channels (dimension 0: consecutive items share the input block in cache) and
+ * PX = 16 PV padded-width outputs q0 .. q0 + PX - 1 of one image (dimension 1): CO x PV
+ * float16 accumulators; per tap PV vector loads of the input and CO broadcast weights. */
+#define CO MW_C3_CO_BLOCK
+#define PV MW_C3_PX_VECTORS
+#define PX (16 * PV)
+__kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
+                              __global const float *packed, const uint packed_off,
+                              __global float *y, const uint in, const uint out, const uint n,
+                              const uint n0, const uint cn, const uint h, const uint w,
+                              const uint accumulate) {
+    uint ob = get_global_id(0), blk = get_global_id(1);
+    uint wp = w + 2, q_end = h * wp, per_image = (q_end + PX - 1) / PX;
+    uint nl = blk / per_image, q0 = (blk % per_image) * PX;
+    if (ob * CO >= out || nl >= cn) return;
+    size_t ps = (size_t)(h + 2) * wp, in_stride = (size_t)cn * ps;
+    __global const float *x = xp + xp_off + (size_t)nl * ps + q0;
+    __global const float *wk = packed + packed_off + (size_t)ob * in * 9 * CO;
+    float16 acc[CO][PV];
+#pragma unroll
+    for (uint r = 0; r < CO; r++)
+#pragma unroll
+        for (uint v = 0; v < PV; v++)
+            acc[r][v] = 0.0f;
+    for (uint i = 0; i < in; i++, x += in_stride, wk += 9 * CO) {
+#pragma unroll
+        for (uint t = 0; t < 9; t++) {
+            __global const float *xt = x + (t / 3) * wp + t % 3;
+            float16 xv[PV];
+#pragma unroll
+            for (uint v = 0; v < PV; v++)
+                xv[v] = vload16(v, xt);
+#pragma unroll
+            for (uint r = 0; r < CO; r++) {
+                float16 a = (float16)(wk[t * CO + r]);
+#pragma unroll
+                for (uint v = 0; v < PV; v++)
+                    acc[r][v] = MAD(a, xv[v], acc[r][v]);
+            }
+        }
+    }
+    /* Store the outputs with ox < w and q < h wp: their offsets in a plane found once,
+     * without a division per lane. */
+    int at[PX];
+    uint oy = q0 / wp, ox = q0 % wp;
+    for (uint j = 0; j < PX; j++) {
+        at[j] = (q0 + j < q_end && ox < w) ? (int)(oy * w + ox) : -1;
+        if (++ox == wp) ox = 0, oy++;
+    }
+    float vals[PX];
+    for (uint r = 0; r < CO && ob * CO + r < out; r++) {
+#pragma unroll
+        for (uint v = 0; v < PV; v++)
+            vstore16(acc[r][v], v, vals);
+        __global float *yp = y + ((size_t)(ob * CO + r) * n + n0 + nl) * h * w;
+        for (uint j = 0; j < PX; j++)
+            if (at[j] >= 0) yp[at[j]] = accumulate ? yp[at[j]] + vals[j] : vals[j];
+    }
+}
+
+/* Partial sums of the weight gradient over the images of slice s:
+ * partial[s][o][i 9 + ky 3 + kx] = Σ_{nl in slice} Σ_q gq[o][nl][q] xp[i][nl][q + ky Wp + kx],
+ * where gq is the output gradient in padded-width rows (zero at ox >= W and past H Wp, each
+ * plane lq floats, a multiple of 16). Dimension 0: input channel i (consecutive items share
+ * the gradient slice in cache); 1: a block of 8 output channels and the tap row ky; 2: the
+ * slice. 24 float16 accumulators; per 16 outputs 8 + 3 vector loads for 24 FMAs. */
+__kernel void conv3x3_weight(__global const float *gq, const uint gq_off,
+                             __global const float *xp, const uint xp_off,
+                             __global float *partial, const uint partial_off, const uint in, const uint out,
+                             const uint cn, const uint h, const uint w, const uint lq,
+                             const uint images_per_slice) {
+    uint i = get_global_id(0), ob = get_global_id(1) / 3, ky = get_global_id(1) % 3;
+    uint s = get_global_id(2);
+    uint first = s * images_per_slice, last = min(cn, first + images_per_slice);
+    if (i >= in || ob * 8 >= out || first >= cn) return;
+    uint wp = w + 2;
+    size_t ps = (size_t)(h + 2) * wp;
+    __global const float *gr[8];
+#pragma unroll
+    for (uint r = 0; r < 8; r++) /* rows past `out` read the last one (never stored) */
+        gr[r] = gq + gq_off + (size_t)min(ob * 8 + r, out - 1) * cn * lq;
+    float16 acc[8][3];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        acc[r][0] = acc[r][1] = acc[r][2] = 0.0f;
+    for (uint nl = first; nl < last; nl++) {
+        __global const float *x = xp + xp_off + ((size_t)i * cn + nl) * ps + ky * wp;
+        size_t g0 = (size_t)nl * lq;
+        for (uint q = 0; q < lq; q += 16) {
+            float16 x0 = vload16(0, x + q), x1 = vload16(0, x + q + 1),
+                    x2 = vload16(0, x + q + 2);
+#pragma unroll
+            for (uint r = 0; r < 8; r++) {
+                float16 g = vload16(0, gr[r] + g0 + q);
+                acc[r][0] = MAD(g, x0, acc[r][0]);
+                acc[r][1] = MAD(g, x1, acc[r][1]);
+                acc[r][2] = MAD(g, x2, acc[r][2]);
+            }
+        }
+    }
+    __global float *p = partial + partial_off + (size_t)s * out * in * 9;
+    for (uint r = 0; r < 8 && ob * 8 + r < out; r++)
+#pragma unroll
+        for (uint kx = 0; kx < 3; kx++) {
+            float8 h8 = acc[r][kx].lo + acc[r][kx].hi;
+            float4 h4 = h8.lo + h8.hi;
+            p[((size_t)(ob * 8 + r) * in + i) * 9 + ky * 3 + kx] = (h4.x + h4.y) + (h4.z + h4.w);
+        }
+}

@@ -1,0 +1,158 @@
+/* Not a test: times each 3x3 stride-1 convolution shape of an encoder on both OpenCL paths,
+ * im2col + GEMM and the direct kernels (cl/conv3x3.cl), forward, input gradient and weight
+ * gradient, and checks that the two paths agree. The evidence for engine/ops/conv.c's choice
+ * between them (bench/RESULTS.md). Run by hand:
+ *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|googlenet] [batch] [reps]
+ *       [direct]   (the last: the direct path alone, for tuning its kernels)
+ * (batch 228: a training step's 128 inputs and 100 memory images). */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 direct wherever it applies */
+
+typedef struct shape {
+    int cin, cout, hw, k, stride;
+} shape;
+
+typedef struct encoder_shapes {
+    const char *name;
+    shape s[8];
+} encoder_shapes;
+
+/* The distinct 3x3 stride-1 convolutions at 32x32 input (tests/reference/encoders.py). */
+static const encoder_shapes ENCODERS[] = {
+    {"resnet18", {{3, 64, 32, 3, 1}, {64, 64, 32, 3, 1}, {128, 128, 16, 3, 1}, {256, 256, 8, 3, 1}, {512, 512, 4, 3, 1}}},
+    /* ResNet18's downsampling convolutions: 3x3 stride 2 and the 1x1 stride-2 shortcuts,
+     * which only im2col + GEMM runs (both columns time the same path) */
+    {"resnet18_down", {{64, 128, 32, 3, 2}, {128, 256, 16, 3, 2}, {256, 512, 8, 3, 2},
+                       {64, 128, 32, 1, 2}, {128, 256, 16, 1, 2}, {256, 512, 8, 1, 2}}},
+    {"wrn28_10", {{3, 16, 32, 3, 1}, {16, 160, 32, 3, 1}, {160, 160, 32, 3, 1}, {320, 320, 16, 3, 1}, {640, 640, 8, 3, 1}}},
+    {"densenet_cifar", {{3, 24, 32, 3, 1}, {128, 32, 32, 3, 1}, {128, 32, 16, 3, 1}, {128, 32, 8, 3, 1}, {128, 32, 4, 3, 1}}},
+    {"googlenet", {{3, 192, 32, 3, 1}, {96, 128, 32, 3, 1}, {16, 32, 32, 3, 1}, {128, 192, 32, 3, 1}, {112, 224, 16, 3, 1},
+                   {160, 320, 8, 3, 1}, {192, 384, 8, 3, 1}}},
+};
+
+typedef struct timing {
+    double fwd, bin, bwt; /* ms per run */
+} timing;
+
+static double op_ms(const mw_op_time *t, int n, const char *op) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(t[i].op, op)) return t[i].ms;
+    return 0;
+}
+
+static int out_hw(const shape *sh) {
+    int k = sh->k, stride = sh->stride;
+    return (sh->hw + 2 * (k / 2) - k) / stride + 1;
+}
+
+/* One shape on one path: the mean of `reps` runs after one warm-up; the outputs read back
+ * into y, gx, gw. */
+static timing run(mw_runtime *rt, const shape *sh, int batch, int reps, int direct, float *y,
+                  float *gx, float *gw) {
+    mw_conv_direct = direct;
+    mw_graph *g = mw_graph_create();
+    int k = sh->k, stride = sh->stride, ho = out_hw(sh);
+    int64_t xs[4] = {sh->cin, batch, sh->hw, sh->hw}, ws[4] = {sh->cout, sh->cin, k, k};
+    int64_t ys[4] = {sh->cout, batch, ho, ho};
+    int x = mw_graph_input(g, "x", MW_F32, 4, xs), w = mw_graph_param(g, "w", 4, ws);
+    int out = mw_conv2d(g, x, w, -1, stride, k / 2, 1);
+    int seed = mw_graph_input(g, "gy", MW_F32, 4, ys);
+    TEST_OK(mw_graph_backward_from(g, out, seed, &x, 1));
+    mw_graph_keep(g, out);
+    mw_exec *ex = NULL;
+    TEST_OK(mw_exec_create(g, rt, &ex));
+    TEST_OK(mw_exec_init_params(ex, 7));
+    size_t nx = (size_t)sh->cin * batch * sh->hw * sh->hw, ny = (size_t)sh->cout * batch * ho * ho;
+    float *hx = malloc(nx * sizeof *hx), *hy = malloc(ny * sizeof *hy);
+    test_rng r;
+    test_rng_seed(&r, 11);
+    test_fill_uniform(&r, hx, nx, -1, 1);
+    test_fill_uniform(&r, hy, ny, -1, 1);
+    TEST_OK(mw_exec_write(ex, x, hx, nx * sizeof *hx));
+    TEST_OK(mw_exec_write(ex, seed, hy, ny * sizeof *hy));
+    TEST_OK(mw_exec_set_profiling(ex, true));
+    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+    mw_exec_profile_reset(ex);
+    for (int i = 0; i < reps; i++)
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+    mw_op_time t[MW_OP_TIME_MAX];
+    int nt = mw_exec_profile(ex, t, MW_OP_TIME_MAX);
+    timing tm = {op_ms(t, nt, "conv2d") / reps, op_ms(t, nt, "conv2d_bwd_input") / reps,
+                 op_ms(t, nt, "conv2d_bwd_weight") / reps};
+    TEST_OK(mw_exec_read(ex, out, y, ny * sizeof *y));
+    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, x), gx, nx * sizeof *gx));
+    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, w), gw, (size_t)sh->cout * sh->cin * k * k * sizeof *gw));
+    mw_exec_free(ex);
+    mw_graph_free(g);
+    free(hx);
+    free(hy);
+    return tm;
+}
+
+int main(int argc, char **argv) {
+    const char *name = argc > 1 ? argv[1] : "resnet18";
+    int batch = argc > 2 ? atoi(argv[2]) : 228, reps = argc > 3 ? atoi(argv[3]) : 3;
+    bool direct_only = argc > 4 && !strcmp(argv[4], "direct"); /* tuning the direct kernels */
+    const encoder_shapes *e = NULL;
+    for (size_t i = 0; i < sizeof ENCODERS / sizeof *ENCODERS; i++)
+        if (!strcmp(ENCODERS[i].name, name)) e = &ENCODERS[i];
+    if (!e || batch < 1 || reps < 1) {
+        fprintf(stderr, "usage: %s [resnet18|resnet18_down|wrn28_10|densenet_cifar|googlenet] [batch] [reps]\n",
+                argv[0]);
+        return 2;
+    }
+    mw_runtime_options opt = {.profiling = true};
+    mw_runtime *rt = NULL;
+    if (mw_runtime_create(&opt, &rt) != MW_OK) {
+        fprintf(stderr, "no OpenCL device\n");
+        return 1;
+    }
+    printf("%s, batch %d, ms per pass (mean of %d), im2col+GEMM / direct:\n", name, batch, reps);
+    printf("%-16s %22s %22s %22s  %s\n", "cin cout hw", "forward", "input grad", "weight grad",
+           "max rel diff");
+    for (int i = 0; i < 8 && e->s[i].cin; i++) {
+        const shape *sh = &e->s[i];
+        size_t nx = (size_t)sh->cin * batch * sh->hw * sh->hw;
+        int k = sh->k;
+        size_t ny = (size_t)sh->cout * batch * out_hw(sh) * out_hw(sh);
+        size_t nw = (size_t)sh->cout * sh->cin * k * k;
+        float *y[2], *gx[2], *gw[2];
+        timing t[2];
+        for (int p = 0; p < 2; p++) {
+            y[p] = malloc(ny * sizeof(float));
+            gx[p] = malloc(nx * sizeof(float));
+            gw[p] = malloc(nw * sizeof(float));
+            if (p == 0 && direct_only) continue;
+            t[p] = run(rt, sh, batch, reps, p ? 2 : 1, y[p], gx[p], gw[p]);
+        }
+        if (direct_only) {
+            memcpy(y[0], y[1], ny * sizeof(float));
+            memcpy(gx[0], gx[1], nx * sizeof(float));
+            memcpy(gw[0], gw[1], nw * sizeof(float));
+            t[0] = t[1];
+        }
+        double diff = fmax(test_max_rel_error(y[1], y[0], ny),
+                           fmax(test_max_rel_error(gx[1], gx[0], nx),
+                                test_max_rel_error(gw[1], gw[0], nw)));
+        char label[32];
+        snprintf(label, sizeof label, "%d %d %d%s", sh->cin, sh->cout, sh->hw,
+                 sh->stride == 2 ? (k == 1 ? " 1x1/2" : " /2") : "");
+        printf("%-16s %9.1f / %9.1f %9.1f / %9.1f %9.1f / %9.1f  %.1e\n", label, t[0].fwd,
+               t[1].fwd, t[0].bin, t[1].bin, t[0].bwt, t[1].bwt, diff);
+        fflush(stdout);
+        for (int p = 0; p < 2; p++) {
+            free(y[p]);
+            free(gx[p]);
+            free(gw[p]);
+        }
+    }
+    mw_runtime_free(rt);
+    return 0;
+}
