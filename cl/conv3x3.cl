@@ -1,36 +1,44 @@
-/* Direct 3x3 convolutions (stride 1, padding 1, one group) for CPU devices: the dense
+/* Direct 3x3 convolutions (padding 1, stride 1 or 2, one group) for CPU devices: the dense
  * convolutions of ResNet18, WideResNet, DenseNet and GoogLeNet without im2col's nine-fold
  * copy of the input. engine/ops/conv.c chooses them over im2col + GEMM per shape.
  *
  * The trick that keeps the inner loop free of edge tests: the input is first copied into
  * planes padded by one pixel on every side, (H + 2) x Wp with Wp = W + 2, and outputs are
- * computed in "padded-width" coordinates q = oy Wp + ox, 0 <= q < H Wp. Output q reads the
+ * computed in "padded-width" coordinates q = oy Wp + ox, 0 <= q < Ho Wp. Output q reads the
  * padded input at q + ky Wp + kx for tap (ky, kx), so 16 consecutive outputs read 16
- * consecutive inputs for every tap: one unaligned vector load, no mask. The two columns
- * ox = W, W + 1 of each row are computed and thrown away (6% of the work at W = 32, 20% at
- * W = 8). The copies are plain kernels below; the host keeps 32 zero floats after the last
- * padded plane, which the last vector loads of a chunk may read.
+ * consecutive inputs for every tap: one unaligned vector load, no mask. The columns
+ * ox >= Wo of each row are computed and thrown away (6% of the work at W = 32, 20% at
+ * W = 8). With stride 2 the padded input is split into its four phases (even and odd rows
+ * times even and odd columns), planes of Hh x Wh = ceil((H + 2) / 2) x ceil((W + 2) / 2):
+ * tap (ky, kx) reads phase (ky mod 2, kx mod 2) at q + (ky / 2) Wh + kx / 2, q = oy Wh + ox,
+ * again one shift per tap. The copies are plain kernels below; the host keeps zero floats
+ * after the last padded plane, which the last vector loads of a chunk may read.
  *
  * Feature maps are channel-major [C, N, H, W] as everywhere in memwrap; padded copies hold
  * a chunk of cn images: plane c * cn + nl. */
 
 #include "mad.clh"
 
+/* Zeroes the tail of a padded plane [used, ps) and, for the last work-item, the `slack`
+ * floats after the last plane. */
+MW_INLINE void zero_tail(__global float *plane, uint used, uint ps, uint slack, bool last) {
+    uint tail = ps - used + (last ? slack : 0);
+    for (uint x = 0; x < tail; x++)
+        plane[used + x] = 0.0f;
+}
+
 /* dst plane (c, nl), rows of dw floats, plane stride ps >= dh * dw: src plane (c, n0 + nl)
- * of the [C, N, h, w] map placed at (top, left), zero around it and in the plane's tail
- * [dh * dw, ps). One work-item per destination row; the last row of the last plane also
- * zeroes the `slack` floats after the last plane. */
+ * of the [C, N, h, w] map placed at (top, left), zero around it and in the plane's tail.
+ * One work-item per destination row. */
 __kernel void pad_planes(__global const float *src, __global float *dst, const uint dst_off,
-                         const uint n,
-                         const uint n0, const uint cn, const uint h, const uint w,
-                         const uint top, const uint left, const uint dh, const uint dw,
-                         const uint ps, const uint slack, const uint items) {
+                         const uint n, const uint n0, const uint cn, const uint h,
+                         const uint w, const uint top, const uint left, const uint dh,
+                         const uint dw, const uint ps, const uint slack, const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
     uint r = gid % dh, plane = gid / dh; /* plane = c * cn + nl */
     uint c = plane / cn, nl = plane % cn;
-    dst += dst_off;
-    __global float *row = dst + (size_t)plane * ps + (size_t)r * dw;
+    __global float *row = dst + dst_off + (size_t)plane * ps + (size_t)r * dw;
     int iy = (int)r - (int)top;
     if (iy < 0 || iy >= (int)h) {
         for (uint x = 0; x < dw; x++)
@@ -44,12 +52,44 @@ __kernel void pad_planes(__global const float *src, __global float *dst, const u
         for (uint x = left + w; x < dw; x++)
             row[x] = 0.0f;
     }
-    if (r + 1 == dh) {
-        uint tail = ps - dh * dw + (gid + 1 == items ? slack : 0);
-        __global float *t = dst + (size_t)plane * ps + (size_t)dh * dw;
-        for (uint x = 0; x < tail; x++)
-            t[x] = 0.0f;
+    if (r + 1 == dh)
+        zero_tail(dst + dst_off + (size_t)plane * ps, dh * dw, ps, slack, gid + 1 == items);
+}
+
+/* The four phases of the padded src plane (c, n0 + nl) for a stride-2 convolution: phase
+ * (pr, pc), row i, column j of the dst plane = padded (2 i + pr, 2 j + pc) = src
+ * (2 i + pr - 1, 2 j + pc - 1) or 0 outside; phases of hh x wh floats one after another in
+ * planes of ps = 4 hh wh. One work-item per (plane, phase, row). */
+__kernel void pad_phases(__global const float *src, __global float *dst, const uint dst_off,
+                         const uint n, const uint n0, const uint cn, const uint h,
+                         const uint w, const uint hh, const uint wh, const uint slack,
+                         const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint i = gid % hh, phase = (gid / hh) % 4, plane = gid / (4 * hh);
+    uint c = plane / cn, nl = plane % cn, pr = phase / 2, pc = phase % 2;
+    size_t pp = (size_t)hh * wh;
+    __global float *row = dst + dst_off + (size_t)plane * 4 * pp + phase * pp + (size_t)i * wh;
+    int iy = (int)(2 * i + pr) - 1;
+    if (iy < 0 || iy >= (int)h) {
+        for (uint j = 0; j < wh; j++)
+            row[j] = 0.0f;
+    } else {
+        __global const float *s = src + ((size_t)c * n + n0 + nl) * h * w + (size_t)iy * w;
+        for (uint j = 0; j < wh; j++) {
+            int ix = (int)(2 * j + pc) - 1;
+            row[j] = ix >= 0 && ix < (int)w ? s[ix] : 0.0f;
+        }
     }
+    if (gid + 1 == items) zero_tail(dst + dst_off + (size_t)plane * 4 * pp, 4 * pp, 4 * pp, slack, true);
+}
+
+/* Where tap t (ky = t / 3, kx = t % 3) of output q reads its input, relative to q, in a
+ * padded plane (pp 0: stride 1, rows of wp) or in the four phase planes of pp floats each
+ * (stride 2, rows of wp = Wh). */
+MW_INLINE uint tap_offset(uint t, uint wp, uint pp) {
+    uint ky = t / 3, kx = t % 3;
+    return pp ? ((ky & 1) * 2 + (kx & 1)) * pp + (ky >> 1) * wp + (kx >> 1) : ky * wp + kx;
 }
 
 /* The weights as the forward kernel reads them: packed[((ob in + i) 9 + t) CO + r] =
@@ -66,23 +106,29 @@ __kernel void conv3x3_pack_weights(__global const float *w, __global float *pack
     packed[packed_off + gid] = o < out ? w[(size_t)o * so + (size_t)i * si + (flip ? 8 - t : t)] : 0.0f;
 }
 
-/* y[o][n0 + nl][oy][ox] (+)= Σ_i Σ_t W(o, i, t) xp[i][nl][q + ky Wp + kx] for a block of
+/* y[o][n0 + nl][oy][ox] (+)= Σ_i Σ_t W(o, i, t) xp[i][nl][q + tap_offset(t)] for a block of
  * CO output channels (dimension 0: consecutive items share the input block in cache) and
- * PX = 16 PV padded-width outputs q0 .. q0 + PX - 1 of one image (dimension 1): CO x PV
- * float16 accumulators; per tap PV vector loads of the input and CO broadcast weights. */
+ * PX = 16 PV padded-width outputs q0 .. q0 + PX - 1 of one image (dimension 1), q = oy wp + ox
+ * over ho rows of wp, of which ox < wo are stored: CO x PV float16 accumulators; per tap PV
+ * vector loads of the input and CO broadcast weights. Input planes of ps floats. */
 #define CO MW_C3_CO_BLOCK
 #define PV MW_C3_PX_VECTORS
 #define PX (16 * PV)
 __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
                               __global const float *packed, const uint packed_off,
                               __global float *y, const uint in, const uint out, const uint n,
-                              const uint n0, const uint cn, const uint h, const uint w,
+                              const uint n0, const uint cn, const uint ho, const uint wo,
+                              const uint wp, const uint ps, const uint pp,
                               const uint accumulate) {
     uint ob = get_global_id(0), blk = get_global_id(1);
-    uint wp = w + 2, q_end = h * wp, per_image = (q_end + PX - 1) / PX;
+    uint q_end = ho * wp, per_image = (q_end + PX - 1) / PX;
     uint nl = blk / per_image, q0 = (blk % per_image) * PX;
     if (ob * CO >= out || nl >= cn) return;
-    size_t ps = (size_t)(h + 2) * wp, in_stride = (size_t)cn * ps;
+    size_t in_stride = (size_t)cn * ps;
+    uint off[9];
+#pragma unroll
+    for (uint t = 0; t < 9; t++)
+        off[t] = tap_offset(t, wp, pp);
     __global const float *x = xp + xp_off + (size_t)nl * ps + q0;
     __global const float *wk = packed + packed_off + (size_t)ob * in * 9 * CO;
     float16 acc[CO][PV];
@@ -94,7 +140,7 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
     for (uint i = 0; i < in; i++, x += in_stride, wk += 9 * CO) {
 #pragma unroll
         for (uint t = 0; t < 9; t++) {
-            __global const float *xt = x + (t / 3) * wp + t % 3;
+            __global const float *xt = x + off[t];
             float16 xv[PV];
 #pragma unroll
             for (uint v = 0; v < PV; v++)
@@ -113,7 +159,7 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
     int at[PX];
     uint oy = q0 / wp, ox = q0 % wp;
     for (uint j = 0; j < PX; j++) {
-        at[j] = (q0 + j < q_end && ox < w) ? (int)(oy * w + ox) : -1;
+        at[j] = (q0 + j < q_end && ox < wo) ? (int)(oy * wo + ox) : -1;
         if (++ox == wp) ox = 0, oy++;
     }
     float vals[PX];
@@ -121,29 +167,30 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
 #pragma unroll
         for (uint v = 0; v < PV; v++)
             vstore16(acc[r][v], v, vals);
-        __global float *yp = y + ((size_t)(ob * CO + r) * n + n0 + nl) * h * w;
+        __global float *yp = y + ((size_t)(ob * CO + r) * n + n0 + nl) * ho * wo;
         for (uint j = 0; j < PX; j++)
             if (at[j] >= 0) yp[at[j]] = accumulate ? yp[at[j]] + vals[j] : vals[j];
     }
 }
 
 /* Partial sums of the weight gradient over the images of slice s:
- * partial[s][o][i 9 + ky 3 + kx] = Σ_{nl in slice} Σ_q gq[o][nl][q] xp[i][nl][q + ky Wp + kx],
- * where gq is the output gradient in padded-width rows (zero at ox >= W and past H Wp, each
- * plane lq floats, a multiple of 16). Dimension 0: input channel i (consecutive items share
- * the gradient slice in cache); 1: a block of 8 output channels and the tap row ky; 2: the
- * slice. 24 float16 accumulators; per 16 outputs 8 + 3 vector loads for 24 FMAs. */
+ * partial[s][o][i 9 + t] = Σ_{nl in slice} Σ_q gq[o][nl][q] xp[i][nl][q + tap_offset(t)],
+ * where gq is the output gradient in padded-width rows (zero at ox >= wo and past ho wp, each
+ * plane lq floats, a multiple of 16) and xp the input's padded planes (or phases) of ps
+ * floats. Dimension 0: input channel i (consecutive items share the gradient slice in
+ * cache); 1: a block of 8 output channels and the tap row ky; 2: the slice. 24 float16
+ * accumulators; per 16 outputs 8 + 3 vector loads for 24 FMAs. */
 __kernel void conv3x3_weight(__global const float *gq, const uint gq_off,
                              __global const float *xp, const uint xp_off,
-                             __global float *partial, const uint partial_off, const uint in, const uint out,
-                             const uint cn, const uint h, const uint w, const uint lq,
-                             const uint images_per_slice) {
+                             __global float *partial, const uint partial_off, const uint in,
+                             const uint out, const uint cn, const uint wp, const uint ps,
+                             const uint pp, const uint lq, const uint images_per_slice) {
     uint i = get_global_id(0), ob = get_global_id(1) / 3, ky = get_global_id(1) % 3;
     uint s = get_global_id(2);
     uint first = s * images_per_slice, last = min(cn, first + images_per_slice);
     if (i >= in || ob * 8 >= out || first >= cn) return;
-    uint wp = w + 2;
-    size_t ps = (size_t)(h + 2) * wp;
+    uint o0 = tap_offset(ky * 3, wp, pp), o1 = tap_offset(ky * 3 + 1, wp, pp),
+         o2 = tap_offset(ky * 3 + 2, wp, pp);
     __global const float *gr[8];
 #pragma unroll
     for (uint r = 0; r < 8; r++) /* rows past `out` read the last one (never stored) */
@@ -153,11 +200,11 @@ __kernel void conv3x3_weight(__global const float *gq, const uint gq_off,
     for (uint r = 0; r < 8; r++)
         acc[r][0] = acc[r][1] = acc[r][2] = 0.0f;
     for (uint nl = first; nl < last; nl++) {
-        __global const float *x = xp + xp_off + ((size_t)i * cn + nl) * ps + ky * wp;
+        __global const float *x = xp + xp_off + ((size_t)i * cn + nl) * ps;
         size_t g0 = (size_t)nl * lq;
         for (uint q = 0; q < lq; q += 16) {
-            float16 x0 = vload16(0, x + q), x1 = vload16(0, x + q + 1),
-                    x2 = vload16(0, x + q + 2);
+            float16 x0 = vload16(0, x + o0 + q), x1 = vload16(0, x + o1 + q),
+                    x2 = vload16(0, x + o2 + q);
 #pragma unroll
             for (uint r = 0; r < 8; r++) {
                 float16 g = vload16(0, gr[r] + g0 + q);

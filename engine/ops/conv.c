@@ -256,21 +256,24 @@ static bool own_gemm(const mw_runtime *rt) {
 extern int mw_conv_direct;
 int mw_conv_direct = 0;
 
-/* Measured with tests/probe_conv_paths on PoCL (bench/RESULTS.md): the direct kernels take
- * 0.4-0.6 of im2col + GEMM's time from 16 input channels up, on maps of 8x8 and larger, in
- * all three passes; on 4x4 maps the forward still gains (0.6) and the input gradient loses
- * (1.2: half of each 32-output block is the padding columns). With 3 input channels (a
- * first layer) the loop over channels is too short to pay for the padded copy (3x slower). */
+/* Measured with tests/probe_conv_paths on PoCL (bench/RESULTS.md): at stride 1 the direct
+ * kernels take 0.4-0.6 of im2col + GEMM's time from 16 input channels up, on maps of 8x8
+ * and larger, in all three passes; on 4x4 maps the forward still gains (0.6) and the input
+ * gradient loses (1.2: half of each 32-output block is the padding columns). With 3 input
+ * channels (a first layer) the loop over channels is too short to pay for the padded copy
+ * (3x slower). At stride 2 the forward gains (0.6-0.9), the weight gradient does not
+ * (1.0-1.1), and the input gradient has no direct kernel. */
 static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op) {
-    if (d->k != 3 || d->stride != 1 || d->pad != 1 || d->groups != 1 || mw_conv_direct == 1)
-        return false;
+    if (d->k != 3 || d->pad != 1 || d->groups != 1 || mw_conv_direct == 1) return false;
+    if (d->stride > 2 || (d->stride == 2 && op == MW_OP_CONV2D_BWD_INPUT)) return false;
     if (mw_conv_direct == 2) return true;
     if (!cpu_profile(rt) || d->cin < 16) return false;
+    if (d->stride == 2) return op == MW_OP_CONV2D;
     return !(op == MW_OP_CONV2D_BWD_INPUT && d->h * d->w <= 16);
 }
 
 static mw_conv3x3_shape shape_3x3(const conv_dims *d) {
-    return (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w};
+    return (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, d->stride};
 }
 
 /* gemm_nt slices the inner dimension into pieces of NT_SLICE: the slices of A and B then

@@ -1,11 +1,13 @@
 /* The direct 3x3 convolution's launches (kernels and their layout: cl/conv3x3.cl).
  *
  * Forward and input gradient are the same kernel: the input gradient of a 3x3 stride-1
- * padding-1 convolution is the convolution of the output gradient with the taps reversed and
- * the channel roles swapped, which the weight packing expresses. Each pass copies its input
- * map into padded planes first (one pass over the map, where im2col writes nine), a chunk
- * of images at a time so that the copy stays under the workspace cap. The weight gradient
- * sums per slice of images into partial sums that conv.cl's gemm_reduce adds up. */
+ * padding-1 convolution is the convolution of the output gradient with the taps reversed
+ * and the channel roles swapped, which the weight packing expresses (stride 2's input
+ * gradient stays with im2col: spreading the gradient out to every other pixel costs four
+ * times the work, measured 1.0-2.9x slower than col2im). Each pass copies its input map into padded planes (or their four
+ * phases, stride 2) first: one pass over the map, where im2col writes nine, a chunk of
+ * images at a time so that the copy stays under the workspace cap. The weight gradient sums
+ * per slice of images into partial sums that conv.cl's gemm_reduce adds up. */
 #include "ops/conv3x3.h"
 
 #include "runtime/internal.h"
@@ -31,9 +33,32 @@ static size_t ceil_div(size_t a, size_t b) {
     return (a + b - 1) / b;
 }
 
+/* The geometry of the padded input a kernel reads, and of its outputs' padded-width rows. */
+typedef struct geometry {
+    size_t ho, wo; /* outputs */
+    size_t wp;     /* row width of the padded planes (phases) and of the outputs' rows */
+    size_t pp;     /* floats per phase plane (stride 2), 0 for stride 1 */
+    size_t ps;     /* floats per padded plane (all four phases) */
+} geometry;
+
+/* The padded input of a stride-1 or stride-2 pass. */
+static geometry geometry_of(const mw_conv3x3_shape *s, size_t stride) {
+    geometry g = {.ho = (s->h - 1) / stride + 1, .wo = (s->w - 1) / stride + 1};
+    if (stride == 1) {
+        g.wp = s->w + 2;
+        g.ps = (s->h + 2) * g.wp;
+        return g;
+    }
+    g.wp = (s->w + 3) / 2;
+    g.pp = (s->h + 3) / 2 * g.wp;
+    g.ps = 4 * g.pp;
+    return g;
+}
+
 /* Where a node's pieces lie in the workspace (floats), and how the batch is split. */
 typedef struct plan {
-    size_t wp, ps, lq;  /* padded row width, padded plane, padded-width gradient plane */
+    geometry g;
+    size_t lq;          /* weight gradient: floats per output-gradient plane in rows of wp */
     size_t cn;          /* images per chunk */
     size_t second_off;  /* packed weights (forward, input gradient) or gradient rows */
     size_t partial_off; /* weight gradient: partial sums per slice */
@@ -43,18 +68,17 @@ typedef struct plan {
 
 static plan plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     plan p = {0};
-    p.wp = s->w + 2;
-    p.ps = (s->h + 2) * p.wp;
-    p.lq = ceil_div(s->h * p.wp, 16) * 16;
-    bool weight = op == MW_OP_CONV2D_BWD_WEIGHT;
-    size_t src_ch = op == MW_OP_CONV2D_BWD_INPUT ? s->cout : s->cin;
-    size_t per_image = src_ch * p.ps + (weight ? s->cout * p.lq : 0);
+    bool weight = op == MW_OP_CONV2D_BWD_WEIGHT, grad = op == MW_OP_CONV2D_BWD_INPUT;
+    p.g = geometry_of(s, s->stride);
+    p.lq = ceil_div(p.g.ho * p.g.wp, 16) * 16;
+    size_t src_ch = grad ? s->cout : s->cin;
+    size_t per_image = src_ch * p.g.ps + (weight ? s->cout * p.lq : 0);
     p.cn = cap / per_image;
     if (p.cn < 1) p.cn = 1;
     if (p.cn > s->n) p.cn = s->n;
-    p.second_off = src_ch * p.cn * p.ps + SLACK;
+    p.second_off = src_ch * p.cn * p.g.ps + SLACK;
     if (!weight) {
-        size_t out = op == MW_OP_CONV2D ? s->cout : s->cin, in = src_ch;
+        size_t out = grad ? s->cin : s->cout, in = src_ch;
         p.total = p.second_off + round_block(out) * in * 9;
         return p;
     }
@@ -88,19 +112,36 @@ static mw_launch_spec items_of(const char *kernel, int dims, size_t g0, size_t g
                             .local = {1, 1, 1}};
 }
 
-/* Planes of images n0 .. n0+cn-1 of map src [channels, n, h, w] into the workspace at `off`:
- * padded by one on every side (planes of ps floats, SLACK zeros after), or, for the output
- * gradient of the weight gradient, as rows of w + 2 with zeros in the last two columns
- * (planes of lq floats). */
-static mw_status pad_chunk(mw_cl_ctx *c, const mw_conv3x3_shape *s, const plan *p, cl_mem src,
-                           size_t channels, size_t n0, size_t cn, bool gradient_rows, size_t off) {
-    unsigned top = gradient_rows ? 0 : 1, dh = (unsigned)(gradient_rows ? s->h : s->h + 2);
-    size_t items = channels * cn * dh;
+/* The input map of a kernel, images n0 .. n0+cn-1 of src [channels, n, h, w], into the
+ * workspace at 0: padded by one on every side (stride 1) or in its four padded phases
+ * (stride 2), with SLACK zeros after the last plane. */
+static mw_status pad_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, const plan *p, cl_mem src,
+                           size_t channels, size_t n0, size_t cn) {
+    if (p->g.pp) {
+        size_t hh = p->g.pp / p->g.wp, items = channels * cn * 4 * hh;
+        return mw_launch_kernel(c, items_of("pad_phases", 1, items, 1, 1), "mmuuuuuuuuuu", src,
+                                c->workspace, 0u, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
+                                (unsigned)s->h, (unsigned)s->w, (unsigned)hh, (unsigned)p->g.wp,
+                                (unsigned)SLACK, (unsigned)items);
+    }
+    size_t dh = s->h + 2, items = channels * cn * dh;
     return mw_launch_kernel(c, items_of("pad_planes", 1, items, 1, 1), "mmuuuuuuuuuuuuu", src,
+                            c->workspace, 0u, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
+                            (unsigned)s->h, (unsigned)s->w, 1u, 1u, (unsigned)dh,
+                            (unsigned)p->g.wp, (unsigned)p->g.ps, (unsigned)SLACK,
+                            (unsigned)items);
+}
+
+/* The output gradient gy [cout, n, ho, wo] of images n0 .. n0+cn-1 as rows of wp with zeros
+ * in the columns past wo, planes of lq floats, at `off`. */
+static mw_status gradient_rows(mw_cl_ctx *c, const mw_conv3x3_shape *s, const plan *p,
+                               cl_mem gy, size_t n0, size_t cn, size_t off) {
+    size_t items = s->cout * cn * p->g.ho;
+    return mw_launch_kernel(c, items_of("pad_planes", 1, items, 1, 1), "mmuuuuuuuuuuuuu", gy,
                             c->workspace, (unsigned)off, (unsigned)s->n, (unsigned)n0,
-                            (unsigned)cn, (unsigned)s->h, (unsigned)s->w, top, top, dh,
-                            (unsigned)p->wp, (unsigned)(gradient_rows ? p->lq : p->ps),
-                            gradient_rows ? 0u : (unsigned)SLACK, (unsigned)items);
+                            (unsigned)cn, (unsigned)p->g.ho, (unsigned)p->g.wo, 0u, 0u,
+                            (unsigned)p->g.ho, (unsigned)p->g.wp, (unsigned)p->lq, 0u,
+                            (unsigned)items);
 }
 
 /* y (+)= the convolution of src with w: the forward (src = x) or the input gradient
@@ -115,15 +156,16 @@ static mw_status direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_
     MW_TRY(mw_launch_kernel(c, items_of("conv3x3_pack_weights", 1, packed, 1, 1), "mmuuuuuuu", w,
                             c->workspace, (unsigned)p.second_off, (unsigned)out, (unsigned)in,
                             (unsigned)so, (unsigned)si, (unsigned)grad, (unsigned)packed));
-    size_t per_image = ceil_div(s->h * p.wp, 16 * MW_C3_PX_VECTORS);
+    size_t per_image = ceil_div(p.g.ho * p.g.wp, 16 * MW_C3_PX_VECTORS);
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn;
-        MW_TRY(pad_chunk(c, s, &p, src, in, n0, cn, false, 0));
+        MW_TRY(pad_input(c, s, &p, src, in, n0, cn));
         MW_TRY(mw_launch_kernel(
             c, items_of("conv3x3_forward", 2, round_block(out) / MW_C3_CO_BLOCK, cn * per_image, 1),
-            "mumumuuuuuuuu", c->workspace, 0u, c->workspace, (unsigned)p.second_off, y,
+            "mumumuuuuuuuuuuu", c->workspace, 0u, c->workspace, (unsigned)p.second_off, y,
             (unsigned)in, (unsigned)out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
-            (unsigned)s->h, (unsigned)s->w, (unsigned)accumulate));
+            (unsigned)p.g.ho, (unsigned)p.g.wo, (unsigned)p.g.wp, (unsigned)p.g.ps,
+            (unsigned)p.g.pp, (unsigned)accumulate));
     }
     return MW_OK;
 }
@@ -144,13 +186,14 @@ mw_status mw_conv3x3_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t 
     size_t m = s->cout, cols = s->cin * 9;
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, slices = ceil_div(cn, p.ips);
-        MW_TRY(pad_chunk(c, s, &p, x, s->cin, n0, cn, false, 0));
-        MW_TRY(pad_chunk(c, s, &p, gy, s->cout, n0, cn, true, p.second_off));
+        MW_TRY(pad_input(c, s, &p, x, s->cin, n0, cn));
+        MW_TRY(gradient_rows(c, s, &p, gy, n0, cn, p.second_off));
         MW_TRY(mw_launch_kernel(
             c, items_of("conv3x3_weight", 3, s->cin, ceil_div(s->cout, 8) * 3, slices),
-            "mumumuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u,
+            "mumumuuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u,
             c->workspace, (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout,
-            (unsigned)cn, (unsigned)s->h, (unsigned)s->w, (unsigned)p.lq, (unsigned)p.ips));
+            (unsigned)cn, (unsigned)p.g.wp, (unsigned)p.g.ps, (unsigned)p.g.pp, (unsigned)p.lq,
+            (unsigned)p.ips));
         MW_TRY(mw_launch(c, "conv", "gemm_reduce", m * cols, "muumuuuuu", c->workspace,
                          (unsigned)p.partial_off, (unsigned)slices, gw, 0u, (unsigned)cols,
                          (unsigned)m, (unsigned)cols, (unsigned)(n0 > 0)));

@@ -1,4 +1,4 @@
-/* The direct 3x3 convolution (stride 1, padding 1, one group) that engine/ops/conv.c runs in
+/* The direct 3x3 convolution (padding 1, stride 1 or 2, one group) that engine/ops/conv.c runs in
  * place of im2col + GEMM where it measures faster: kernels in cl/conv3x3.cl, launches and
  * workspace plans in engine/ops/conv3x3.c. */
 #ifndef MEMWRAP_OPS_CONV3X3_H
@@ -9,9 +9,10 @@
 
 #include "ops/launch.h"
 
-/* A 3x3 stride-1 padding-1 convolution of x [cin, n, h, w] into y [cout, n, h, w]. */
+/* A 3x3 padding-1 convolution of x [cin, n, h, w] into y [cout, n, ho, wo] with stride 1
+ * or 2: ho = (h - 1) / stride + 1, wo likewise. */
 typedef struct mw_conv3x3_shape {
-    size_t cin, cout, n, h, w;
+    size_t cin, cout, n, h, w, stride;
 } mw_conv3x3_shape;
 
 /* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its
@@ -21,7 +22,7 @@ size_t mw_conv3x3_workspace_floats(const mw_conv3x3_shape *s, mw_op op, size_t c
 /* y (+)= conv(x, w): `accumulate` adds onto y (a bias written before). */
 mw_status mw_conv3x3_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats, cl_mem x,
                              cl_mem w, cl_mem y, bool accumulate);
-/* gx = the input gradient for gy [cout, n, h, w]. */
+/* gx = the input gradient for gy [cout, n, h, w] (stride 1 only). */
 mw_status mw_conv3x3_bwd_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                                cl_mem gy, cl_mem w, cl_mem gx);
 /* gw = the weight gradient [cout, cin, 3, 3] for gy and x. */
