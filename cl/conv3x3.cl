@@ -92,18 +92,21 @@ MW_INLINE uint tap_offset(uint t, uint wp, uint pp) {
     return pp ? ((ky & 1) * 2 + (kx & 1)) * pp + (ky >> 1) * wp + (kx >> 1) : ky * wp + kx;
 }
 
-/* The weights as the forward kernel reads them: packed[((ob in + i) 9 + t) CO + r] =
- * W(o = CO ob + r, i, tap t), zero for o >= out. W(o, i, t) = w[o so + i si + t], or
- * w[o so + i si + 8 - t] when `flip` (the input gradient convolves with the taps reversed
- * and the channel roles swapped: so and si say which index is which). One item per entry. */
+/* The weights as the forward kernels read them, in blocks of `block` output channels:
+ * packed[((ob in + i) 9 + t) block + r] = W(o = block ob + r, i, tap t), zero for o >= out.
+ * W(o, i, t) = w[o so + i si + t], or w[o so + i si + 8 - t] when `flip` (the input gradient
+ * convolves with the taps reversed and the channel roles swapped: so and si say which index
+ * is which). One item per entry. */
 __kernel void conv3x3_pack_weights(__global const float *w, __global float *packed,
-                                   const uint packed_off, const uint out, const uint in, const uint so, const uint si,
-                                   const uint flip, const uint items) {
+                                   const uint packed_off, const uint block, const uint out,
+                                   const uint in, const uint so, const uint si, const uint flip,
+                                   const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
-    uint r = gid % MW_C3_CO_BLOCK, t = (gid / MW_C3_CO_BLOCK) % 9, rest = gid / (9 * MW_C3_CO_BLOCK);
-    uint i = rest % in, o = (rest / in) * MW_C3_CO_BLOCK + r;
-    packed[packed_off + gid] = o < out ? w[(size_t)o * so + (size_t)i * si + (flip ? 8 - t : t)] : 0.0f;
+    uint r = gid % block, t = (gid / block) % 9, rest = gid / (9 * block);
+    uint i = rest % in, o = (rest / in) * block + r;
+    packed[packed_off + gid] =
+        o < out ? w[(size_t)o * so + (size_t)i * si + (flip ? 8 - t : t)] : 0.0f;
 }
 
 /* y[o][n0 + nl][oy][ox] (+)= Σ_i Σ_t W(o, i, t) xp[i][nl][q + tap_offset(t)] for a block of
@@ -173,6 +176,33 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
     }
 }
 
+/* One step of a weight-gradient kernel: 8 output-gradient vectors at rows gr[r] + g times
+ * the three taps' input vectors, into acc[r][kx]. */
+MW_INLINE void weight_step(float16 acc[8][3], __global const float *const gr[8], size_t g,
+                           float16 x0, float16 x1, float16 x2) {
+#pragma unroll
+    for (uint r = 0; r < 8; r++) {
+        float16 v = vload16(0, gr[r] + g);
+        acc[r][0] = MAD(v, x0, acc[r][0]);
+        acc[r][1] = MAD(v, x1, acc[r][1]);
+        acc[r][2] = MAD(v, x2, acc[r][2]);
+    }
+}
+
+/* The sums of a weight-gradient kernel's accumulators into partial[o][i 9 + ky 3 + kx] for
+ * output channels o = 8 ob + r < out. */
+MW_INLINE void store_partials(__global float *partial, float16 acc[8][3], uint ob, uint out,
+                              uint in, uint i, uint ky) {
+    for (uint r = 0; r < 8 && ob * 8 + r < out; r++)
+#pragma unroll
+        for (uint kx = 0; kx < 3; kx++) {
+            float8 h8 = acc[r][kx].lo + acc[r][kx].hi;
+            float4 h4 = h8.lo + h8.hi;
+            partial[((size_t)(ob * 8 + r) * in + i) * 9 + ky * 3 + kx] =
+                (h4.x + h4.y) + (h4.z + h4.w);
+        }
+}
+
 /* Partial sums of the weight gradient over the images of slice s:
  * partial[s][o][i 9 + t] = Σ_{nl in slice} Σ_q gq[o][nl][q] xp[i][nl][q + tap_offset(t)],
  * where gq is the output gradient in padded-width rows (zero at ox >= wo and past ho wp, each
@@ -202,24 +232,173 @@ __kernel void conv3x3_weight(__global const float *gq, const uint gq_off,
     for (uint nl = first; nl < last; nl++) {
         __global const float *x = xp + xp_off + ((size_t)i * cn + nl) * ps;
         size_t g0 = (size_t)nl * lq;
-        for (uint q = 0; q < lq; q += 16) {
-            float16 x0 = vload16(0, x + o0 + q), x1 = vload16(0, x + o1 + q),
-                    x2 = vload16(0, x + o2 + q);
+        for (uint q = 0; q < lq; q += 16)
+            weight_step(acc, gr, g0 + q, vload16(0, x + o0 + q), vload16(0, x + o1 + q),
+                        vload16(0, x + o2 + q));
+    }
+    store_partials(partial + partial_off + (size_t)s * out * in * 9, acc, ob, out, in, i, ky);
+}
+
+/* ---- batch-major kernels: small maps and stride 2 ----------------------------------------
+ * Vectorised over images instead of a map's padded rows: the input is copied into
+ * [C][Hp Wp][nb], each padded pixel a run of nb images (nb a multiple of the forward's
+ * 16 BM_V, zero past the chunk's cn), so that every tap of every stride is one aligned
+ * vector load of 16 images, with no lane spent on padding columns (a third to a half of the
+ * padded-row kernels' lanes on 8x8 and 4x4 maps). engine/ops/conv.c runs the weight
+ * gradient this way, and the input gradient of stride 2, where the taps that reach an input
+ * pixel depend on its parity: the other passes measured faster on padded rows. */
+#define BM_CO MW_C3_BM_CO_BLOCK
+#define BM_V MW_C3_BM_VECTORS
+
+/* dst[c][(iy + 1) wp + ix + 1][nl] = src[c][n0 + nl][iy][ix] over the padded (h + 2) x wp
+ * pixels, zero in the padding and for nl >= cn. One work-item per (c, padded pixel). */
+__kernel void to_batch_major(__global const float *src, __global float *dst, const uint dst_off,
+                             const uint n, const uint n0, const uint cn, const uint nb,
+                             const uint h, const uint w, const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint wp = w + 2, pixels = (h + 2) * wp;
+    uint c = gid / pixels, p = gid % pixels;
+    int iy = (int)(p / wp) - 1, ix = (int)(p % wp) - 1;
+    __global float *d = dst + dst_off + (size_t)gid * nb;
+    if (iy < 0 || iy >= (int)h || ix < 0 || ix >= (int)w) {
+        for (uint nl = 0; nl < nb; nl++)
+            d[nl] = 0.0f;
+        return;
+    }
+    __global const float *s = src + ((size_t)c * n + n0) * h * w + (size_t)iy * w + ix;
+    for (uint nl = 0; nl < nb; nl++)
+        d[nl] = nl < cn ? s[(size_t)nl * h * w] : 0.0f;
+}
+
+/* The taps of output pixel (oy, ox) as (source pixel, weight tap) pairs in a padded source
+ * of rows wp: a convolution of stride 1 or 2 reads all nine; the input gradient of a
+ * stride-2 convolution (`transposed`) gathers only the taps whose output lies on the
+ * stride, ((oy + 1 - ky) / 2, (ox + 1 - kx) / 2) of the hs x ws gradient map. Returns the
+ * count. */
+MW_INLINE uint bm_taps(uint oy, uint ox, uint stride, uint transposed, uint hs, uint ws,
+                       uint wp, uint *pix, uint *tap) {
+    uint count = 0;
+    for (uint t = 0; t < 9; t++) {
+        int ky = (int)(t / 3), kx = (int)(t % 3);
+        if (!transposed) {
+            pix[count] = (oy * stride + (uint)ky) * wp + ox * stride + (uint)kx;
+            tap[count++] = t;
+            continue;
+        }
+        int ty = (int)oy + 1 - ky, tx = (int)ox + 1 - kx;
+        if (ty < 0 || tx < 0 || (ty & 1) || (tx & 1) || ty / 2 >= (int)hs || tx / 2 >= (int)ws)
+            continue;
+        pix[count] = (uint)(ty / 2 + 1) * wp + (uint)(tx / 2 + 1);
+        tap[count++] = 8 - t; /* the input gradient's weights are packed with taps reversed */
+    }
+    return count;
+}
+
+/* One tap of the batch-major forward: BM_V vectors of images at x times BM_CO weights. */
+MW_INLINE void bm_tap(float16 acc[BM_CO][BM_V], __global const float *x,
+                      __global const float *wt) {
+    float16 xv[BM_V];
 #pragma unroll
-            for (uint r = 0; r < 8; r++) {
-                float16 g = vload16(0, gr[r] + g0 + q);
-                acc[r][0] = MAD(g, x0, acc[r][0]);
-                acc[r][1] = MAD(g, x1, acc[r][1]);
-                acc[r][2] = MAD(g, x2, acc[r][2]);
-            }
+    for (uint v = 0; v < BM_V; v++)
+        xv[v] = vload16(v, x);
+#pragma unroll
+    for (uint r = 0; r < BM_CO; r++) {
+        float16 a = (float16)(wt[r]);
+#pragma unroll
+        for (uint v = 0; v < BM_V; v++)
+            acc[r][v] = MAD(a, xv[v], acc[r][v]);
+    }
+}
+
+/* y[o][n0 + nl][oy][ox] (+)= Σ_i Σ_taps W(o, i, t) src[i][pixel][nl] for BM_CO output
+ * channels (dimension 0), one output pixel of ho x wo (dimension 1) and 16 BM_V images
+ * (dimension 2): BM_CO x BM_V float16 accumulators. The source is batch-major
+ * [in][hs + 2][ws + 2][nb]; weights packed in blocks of BM_CO (conv3x3_pack_weights). */
+__kernel void conv3x3_bm_forward(__global const float *src, const uint src_off,
+                                 __global const float *packed, const uint packed_off,
+                                 __global float *y, const uint in, const uint out,
+                                 const uint n, const uint n0, const uint cn, const uint nb,
+                                 const uint ho, const uint wo, const uint hs, const uint ws,
+                                 const uint stride, const uint transposed,
+                                 const uint accumulate) {
+    uint ob = get_global_id(0), p = get_global_id(1), nv = get_global_id(2);
+    if (ob * BM_CO >= out || p >= ho * wo || nv * 16 * BM_V >= cn) return;
+    uint oy = p / wo, ox = p % wo, wp = ws + 2;
+    uint pix[9], tap[9];
+    uint count = bm_taps(oy, ox, stride, transposed, hs, ws, wp, pix, tap);
+    size_t plane = (size_t)(hs + 2) * wp * nb;
+    __global const float *x = src + src_off + nv * 16 * BM_V;
+    __global const float *wk = packed + packed_off + (size_t)ob * in * 9 * BM_CO;
+    float16 acc[BM_CO][BM_V];
+#pragma unroll
+    for (uint r = 0; r < BM_CO; r++)
+#pragma unroll
+        for (uint v = 0; v < BM_V; v++)
+            acc[r][v] = 0.0f;
+    for (uint i = 0; i < in; i++, x += plane, wk += 9 * BM_CO)
+        for (uint k = 0; k < count; k++)
+            bm_tap(acc, x + (size_t)pix[k] * nb, wk + tap[k] * BM_CO);
+    uint images = min(16u * BM_V, cn - nv * 16 * BM_V);
+    float vals[16 * BM_V];
+    for (uint r = 0; r < BM_CO && ob * BM_CO + r < out; r++) {
+#pragma unroll
+        for (uint v = 0; v < BM_V; v++)
+            vstore16(acc[r][v], v, vals);
+        __global float *yp = y + ((size_t)(ob * BM_CO + r) * n + n0 + nv * 16 * BM_V) * ho * wo + p;
+        for (uint j = 0; j < images; j++) {
+            __global float *dst = yp + (size_t)j * ho * wo;
+            *dst = accumulate ? *dst + vals[j] : vals[j];
         }
     }
-    __global float *p = partial + partial_off + (size_t)s * out * in * 9;
-    for (uint r = 0; r < 8 && ob * 8 + r < out; r++)
+}
+
+/* gy [out][n][ho][wo] as gT[o][oy wo + ox][nl] (nb images, zero past cn): the weight
+ * gradient's other operand. One work-item per (o, pixel). */
+__kernel void gradient_batch_major(__global const float *gy, __global float *dst,
+                                   const uint dst_off, const uint n, const uint n0,
+                                   const uint cn, const uint nb, const uint pixels,
+                                   const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint o = gid / pixels, p = gid % pixels;
+    __global float *d = dst + dst_off + (size_t)gid * nb;
+    __global const float *s = gy + ((size_t)o * n + n0) * pixels + p;
+    for (uint nl = 0; nl < nb; nl++)
+        d[nl] = nl < cn ? s[(size_t)nl * pixels] : 0.0f;
+}
+
+/* Partial sums of the weight gradient over a slice of output pixels:
+ * partial[s][o][i 9 + t] = Σ_{p in slice} Σ_nl gT[o][p][nl] src[i][tap pixel of p][nl].
+ * Dimension 0: input channel i; 1: a block of 8 output channels and the tap row ky; 2: the
+ * slice. 24 float16 accumulators; per 16 images 8 + 3 vector loads for 24 FMAs. */
+__kernel void conv3x3_bm_weight(__global const float *gt, const uint gt_off,
+                                __global const float *src, const uint src_off,
+                                __global float *partial, const uint partial_off, const uint in,
+                                const uint out, const uint nb, const uint ho, const uint wo,
+                                const uint hs, const uint ws, const uint stride,
+                                const uint pixels_per_slice) {
+    uint i = get_global_id(0), ob = get_global_id(1) / 3, ky = get_global_id(1) % 3;
+    uint s = get_global_id(2), pixels = ho * wo;
+    uint first = s * pixels_per_slice, last = min(pixels, first + pixels_per_slice);
+    if (i >= in || ob * 8 >= out || first >= pixels) return;
+    uint wp = ws + 2;
+    __global const float *gr[8];
 #pragma unroll
-        for (uint kx = 0; kx < 3; kx++) {
-            float8 h8 = acc[r][kx].lo + acc[r][kx].hi;
-            float4 h4 = h8.lo + h8.hi;
-            p[((size_t)(ob * 8 + r) * in + i) * 9 + ky * 3 + kx] = (h4.x + h4.y) + (h4.z + h4.w);
-        }
+    for (uint r = 0; r < 8; r++) /* rows past `out` read the last one (never stored) */
+        gr[r] = gt + gt_off + (size_t)min(ob * 8 + r, out - 1) * pixels * nb;
+    __global const float *x = src + src_off + (size_t)i * (hs + 2) * wp * nb;
+    float16 acc[8][3];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        acc[r][0] = acc[r][1] = acc[r][2] = 0.0f;
+    for (uint p = first; p < last; p++) {
+        uint oy = p / wo, ox = p % wo;
+        __global const float *xr = x + (size_t)((oy * stride + ky) * wp + ox * stride) * nb;
+        size_t g0 = (size_t)p * nb;
+        for (uint j = 0; j < nb; j += 16)
+            weight_step(acc, gr, g0 + j, vload16(0, xr + j), vload16(0, xr + nb + j),
+                        vload16(0, xr + 2 * nb + j));
+    }
+    store_partials(partial + partial_off + (size_t)s * out * in * 9, acc, ob, out, in, i, ky);
 }

@@ -1,9 +1,9 @@
-/* Not a test: times each 3x3 stride-1 convolution shape of an encoder on both OpenCL paths,
- * im2col + GEMM and the direct kernels (cl/conv3x3.cl), forward, input gradient and weight
- * gradient, and checks that the two paths agree. The evidence for engine/ops/conv.c's choice
+/* Not a test: times each 3x3 convolution shape of an encoder on the three OpenCL paths,
+ * im2col + GEMM, the direct kernels over padded rows and the batch-major direct kernels
+ * (cl/conv3x3.cl), forward, input gradient and weight gradient, and checks that they agree. The evidence for engine/ops/conv.c's choice
  * between them (bench/RESULTS.md). Run by hand:
  *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|googlenet] [batch] [reps]
- *       [direct]   (the last: the direct path alone, for tuning its kernels)
+ *       [direct]   (the last: the direct paths alone, for tuning their kernels)
  * (batch 228: a training step's 128 inputs and 100 memory images). */
 #include "support.h"
 
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 direct wherever it applies */
+extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 padded rows, 3 batch-major */
 
 typedef struct shape {
     int cin, cout, hw, k, stride;
@@ -114,40 +114,40 @@ int main(int argc, char **argv) {
         fprintf(stderr, "no OpenCL device\n");
         return 1;
     }
-    printf("%s, batch %d, ms per pass (mean of %d), im2col+GEMM / direct:\n", name, batch, reps);
-    printf("%-16s %22s %22s %22s  %s\n", "cin cout hw", "forward", "input grad", "weight grad",
+    printf("%s, batch %d, ms per pass (mean of %d), im2col+GEMM / padded rows / batch-major:\n",
+           name, batch, reps);
+    printf("%-16s %20s %20s %20s  %s\n", "cin cout hw", "forward", "input grad", "weight grad",
            "max rel diff");
     for (int i = 0; i < 8 && e->s[i].cin; i++) {
         const shape *sh = &e->s[i];
-        size_t nx = (size_t)sh->cin * batch * sh->hw * sh->hw;
         int k = sh->k;
+        size_t nx = (size_t)sh->cin * batch * sh->hw * sh->hw;
         size_t ny = (size_t)sh->cout * batch * out_hw(sh) * out_hw(sh);
         size_t nw = (size_t)sh->cout * sh->cin * k * k;
-        float *y[2], *gx[2], *gw[2];
-        timing t[2];
-        for (int p = 0; p < 2; p++) {
+        float *y[3], *gx[3], *gw[3];
+        timing t[3];
+        double diff = 0;
+        for (int p = 0; p < 3; p++) {
             y[p] = malloc(ny * sizeof(float));
             gx[p] = malloc(nx * sizeof(float));
             gw[p] = malloc(nw * sizeof(float));
+            t[p] = (timing){0, 0, 0};
             if (p == 0 && direct_only) continue;
-            t[p] = run(rt, sh, batch, reps, p ? 2 : 1, y[p], gx[p], gw[p]);
+            t[p] = run(rt, sh, batch, reps, p + 1, y[p], gx[p], gw[p]);
+            if (p == 0 || (p == 1 && direct_only)) continue;
+            int base = direct_only ? 1 : 0;
+            diff = fmax(diff, fmax(test_max_rel_error(y[p], y[base], ny),
+                                   fmax(test_max_rel_error(gx[p], gx[base], nx),
+                                        test_max_rel_error(gw[p], gw[base], nw))));
         }
-        if (direct_only) {
-            memcpy(y[0], y[1], ny * sizeof(float));
-            memcpy(gx[0], gx[1], nx * sizeof(float));
-            memcpy(gw[0], gw[1], nw * sizeof(float));
-            t[0] = t[1];
-        }
-        double diff = fmax(test_max_rel_error(y[1], y[0], ny),
-                           fmax(test_max_rel_error(gx[1], gx[0], nx),
-                                test_max_rel_error(gw[1], gw[0], nw)));
         char label[32];
         snprintf(label, sizeof label, "%d %d %d%s", sh->cin, sh->cout, sh->hw,
                  sh->stride == 2 ? (k == 1 ? " 1x1/2" : " /2") : "");
-        printf("%-16s %9.1f / %9.1f %9.1f / %9.1f %9.1f / %9.1f  %.1e\n", label, t[0].fwd,
-               t[1].fwd, t[0].bin, t[1].bin, t[0].bwt, t[1].bwt, diff);
+        printf("%-16s %6.1f/%6.1f/%6.1f %6.1f/%6.1f/%6.1f %6.1f/%6.1f/%6.1f  %.1e\n", label,
+               t[0].fwd, t[1].fwd, t[2].fwd, t[0].bin, t[1].bin, t[2].bin, t[0].bwt, t[1].bwt,
+               t[2].bwt, diff);
         fflush(stdout);
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < 3; p++) {
             free(y[p]);
             free(gx[p]);
             free(gw[p]);

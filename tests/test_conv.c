@@ -193,14 +193,14 @@ static void test_conv_chunks(void **state) {
     mw_conv_workspace_cap = saved;
 }
 
-/* The direct 3x3 kernels (cl/conv3x3.cl), forced: PyTorch's 3x3 cases of stride 1 and 2,
- * then random shapes against the reference backend at the edges of their blocks (8 output
- * channels, 32 outputs in padded-width rows: rows longer and shorter than a block, 1x1 and
- * 2xN maps, channel counts off the block; the forward and weight gradient of stride 2 on even
- * and odd sizes), several chunks of images, and a weight gradient summed over several
- * slices of images. */
-static void test_conv_direct_3x3(void **state) {
-    mw_conv_direct = 2;
+/* The direct 3x3 kernels (cl/conv3x3.cl), forced, both kinds (padded rows, batch-major):
+ * PyTorch's 3x3 cases of stride 1 and 2, then random shapes against the reference backend
+ * at the edges of their blocks (8 or 16 output channels; 32 outputs in padded-width rows:
+ * rows longer and shorter than a block, 1x1 and 2xN maps; 16 images: batches off the
+ * vector; stride 2 on even and odd sizes), several chunks of images, and a weight gradient
+ * summed over several slices of images (or of output pixels). */
+static void check_direct(int kind) {
+    mw_conv_direct = kind;
     mw_safetensors *ref = test_reference("conv.safetensors");
     check_pytorch_case(ref, &pytorch_cases[0]); /* c3s1: 3 -> 5, 9x9, bias */
     check_pytorch_case(ref, &pytorch_cases[1]); /* c3s2: 4 -> 6, 8x8 */
@@ -211,30 +211,38 @@ static void test_conv_direct_3x3(void **state) {
         {"direct 40->8 4x4", 40, 8, 4, 4, 4, 3, 1, 1, 1, false},
         {"direct 3->32 32x32 bias", 3, 32, 2, 32, 32, 3, 1, 1, 1, true},
         {"direct 8->17 2x19", 8, 17, 3, 2, 19, 3, 1, 1, 1, false},
-        {"direct 24->24 8x8", 24, 24, 6, 8, 8, 3, 1, 1, 1, true},
+        {"direct 24->24 8x8 35 images", 24, 24, 35, 8, 8, 3, 1, 1, 1, true},
         {"direct s2 16->24 32x32", 16, 24, 2, 32, 32, 3, 2, 1, 1, false},
         {"direct s2 9->13 7x5 bias", 9, 13, 3, 7, 5, 3, 2, 1, 1, true},
-        {"direct s2 12->8 2x2", 12, 8, 4, 2, 2, 3, 2, 1, 1, false},
+        {"direct s2 12->8 2x2 17 images", 12, 8, 17, 2, 2, 3, 2, 1, 1, false},
         {"direct s2 8->16 1x9", 8, 16, 3, 1, 9, 3, 2, 1, 1, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_random(&cases[i], 400 + i);
-    /* Chunks of two images (the padded copy of the largest of the three passes' inputs). */
+    /* Chunks of two images (the padded copy of the largest of the three passes' inputs);
+     * batch-major chunks take whole vectors of 16 images where the cap allows 16. */
     size_t saved = mw_conv_workspace_cap;
     static const conv_case chunked[] = {
         {"direct chunked 6->10 9x7 bias", 6, 10, 5, 9, 7, 3, 1, 1, 1, true},
         {"direct sliced weight gradient 4->8 48x48", 4, 8, 7, 48, 48, 3, 1, 1, 1, false},
         {"direct s2 chunked 6->10 11x9", 6, 10, 5, 11, 9, 3, 2, 1, 1, false},
+        {"direct chunked 16 images 5->9 3x3", 5, 9, 37, 3, 3, 3, 1, 1, 1, false},
     };
     for (size_t i = 0; i < sizeof chunked / sizeof chunked[0]; i++) {
         const conv_case *c = &chunked[i];
         size_t big = c->cin > c->cout ? c->cin : c->cout;
-        mw_conv_workspace_cap = 2 * big * (c->h + 2) * (c->w + 2) * sizeof(float) +
+        size_t images = i == 3 ? 17 : 2; /* 17: one vector of 16 images per chunk */
+        mw_conv_workspace_cap = images * big * (c->h + 2) * (c->w + 2) * sizeof(float) +
                                 (i == 1 ? (size_t)64 << 20 : 0); /* the second: one chunk */
         check_random(c, 500 + i);
     }
     mw_conv_workspace_cap = saved;
     mw_conv_direct = 0;
+}
+
+static void test_conv_direct_3x3(void **state) {
+    check_direct(2);
+    check_direct(3);
 }
 
 static void test_conv_finite_differences(void **state) {

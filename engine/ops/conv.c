@@ -251,29 +251,32 @@ static bool own_gemm(const mw_runtime *rt) {
 }
 
 /* The direct 3x3 kernels (ops/conv3x3.h) for a general-path node: 0 where they measure
- * faster than im2col + GEMM (CPU devices, see direct_3x3), 1 never, 2 wherever the shape
- * allows (tests, and tests/probe_conv_paths's comparisons of the two). */
+ * faster than im2col + GEMM (CPU devices, see direct_3x3), 1 never, 2 the padded-row
+ * kernels wherever they apply (the batch-major ones for the input gradient of stride 2,
+ * which has no padded-row kernel), 3 the batch-major kernels (tests, and
+ * tests/probe_conv_paths's comparisons). */
 extern int mw_conv_direct;
 int mw_conv_direct = 0;
 
-/* Measured with tests/probe_conv_paths on PoCL (bench/RESULTS.md): at stride 1 the direct
- * kernels take 0.4-0.6 of im2col + GEMM's time from 16 input channels up, on maps of 8x8
- * and larger, in all three passes; on 4x4 maps the forward still gains (0.6) and the input
- * gradient loses (1.2: half of each 32-output block is the padding columns). With 3 input
- * channels (a first layer) the loop over channels is too short to pay for the padded copy
- * (3x slower). At stride 2 the forward gains (0.6-0.9), the weight gradient does not
- * (1.0-1.1), and the input gradient has no direct kernel. */
-static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op) {
-    if (d->k != 3 || d->pad != 1 || d->groups != 1 || mw_conv_direct == 1) return false;
-    if (d->stride > 2 || (d->stride == 2 && op == MW_OP_CONV2D_BWD_INPUT)) return false;
-    if (mw_conv_direct == 2) return true;
+/* Whether node op `op` of this shape runs the direct kernels, and which (into *s). Measured
+ * with tests/probe_conv_paths on PoCL (bench/RESULTS.md), ResNet18's shapes at batch 128:
+ * the padded-row forward takes 0.4-0.7 of im2col + GEMM's time at strides 1 and 2, its
+ * stride-1 input gradient 0.8-1.0; the batch-major weight gradient 0.5-0.8 at both strides
+ * (the padded-row one loses on 8x8 and 4x4 maps, whose padding columns fill up to half of
+ * its vectors), the batch-major input gradient of stride 2 0.8-0.9. With 3 input channels
+ * (a first layer) the loop over channels is too short to pay for the copies (2-3x slower). */
+static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_conv3x3_shape *s) {
+    if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride > 2 || mw_conv_direct == 1)
+        return false;
+    *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, d->stride, false};
+    bool grad2 = d->stride == 2 && op == MW_OP_CONV2D_BWD_INPUT; /* batch-major only */
+    if (mw_conv_direct >= 2) {
+        s->batch_major = mw_conv_direct == 3 || grad2;
+        return true;
+    }
     if (!cpu_profile(rt) || d->cin < 16) return false;
-    if (d->stride == 2) return op == MW_OP_CONV2D;
-    return !(op == MW_OP_CONV2D_BWD_INPUT && d->h * d->w <= 16);
-}
-
-static mw_conv3x3_shape shape_3x3(const conv_dims *d) {
-    return (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, d->stride};
+    s->batch_major = op == MW_OP_CONV2D_BWD_WEIGHT || grad2;
+    return true;
 }
 
 /* gemm_nt slices the inner dimension into pieces of NT_SLICE: the slices of A and B then
@@ -351,8 +354,8 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
         if (n->op == MW_OP_CONV2D_BWD_WEIGHT) *bytes = d.cin * d.n * d.k * d.k * sizeof(float);
         return MW_OK;
     }
-    if (path == PATH_GENERAL && direct_3x3(rt, &d, n->op)) {
-        mw_conv3x3_shape s = shape_3x3(&d);
+    mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && direct_3x3(rt, &d, n->op, &s)) {
         *bytes = n->op == MW_OP_CONV2D_BWD_BIAS
                      ? 0
                      : mw_conv3x3_workspace_floats(&s, n->op, workspace_cap(rt) / sizeof(float)) *
@@ -506,10 +509,9 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
                                 mw_mem(c, n->in[2]), y, (unsigned)(d.n * d.ho * d.wo),
                                 (unsigned)total));
     float beta = bias ? 1.0f : 0.0f;
-    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D)) {
-        mw_conv3x3_shape s = shape_3x3(&d);
+    mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D, &s))
         return mw_conv3x3_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
-    }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D, &d, true, gi, 0, d.n);
@@ -541,10 +543,9 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
             "mmmuuuuuuu", gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
             (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
     }
-    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_INPUT)) {
-        mw_conv3x3_shape s = shape_3x3(&d);
+    mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_INPUT, &s))
         return mw_conv3x3_bwd_input(c, &s, workspace_cap(c->rt) / sizeof(float), gy, w, gx);
-    }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, true, gi, 0, d.n);
@@ -579,10 +580,9 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
                                 "mmuuu", c->workspace, gw, (unsigned)d.n, (unsigned)kk,
                                 (unsigned)(d.cin * kk));
     }
-    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_WEIGHT)) {
-        mw_conv3x3_shape s = shape_3x3(&d);
+    mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_WEIGHT, &s))
         return mw_conv3x3_bwd_weight(c, &s, workspace_cap(c->rt) / sizeof(float), gy, x, gw);
-    }
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, true, gi, 0, d.n);

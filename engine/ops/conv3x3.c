@@ -96,10 +96,6 @@ static plan plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     return p;
 }
 
-size_t mw_conv3x3_workspace_floats(const mw_conv3x3_shape *s, mw_op op, size_t cap_floats) {
-    return plan_of(s, op, cap_floats).total;
-}
-
 /* Work-items in groups of one: PoCL runs a group's items as a loop that keeps their
  * registers in memory (see the depthwise split in conv.c); these kernels only run where
  * that is the device. */
@@ -144,6 +140,20 @@ static mw_status gradient_rows(mw_cl_ctx *c, const mw_conv3x3_shape *s, const pl
                             (unsigned)items);
 }
 
+/* The weights in blocks of `block` output channels at `off` (conv3x3_pack_weights): the
+ * forward's as they are, the input gradient's with the taps reversed and channels swapped. */
+static mw_status pack_weights(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_t block,
+                              cl_mem w, size_t off) {
+    bool grad = op == MW_OP_CONV2D_BWD_INPUT;
+    size_t in = grad ? s->cout : s->cin, out = grad ? s->cin : s->cout;
+    size_t so = grad ? 9 : s->cin * 9, si = grad ? s->cin * 9 : 9;
+    size_t packed = ceil_div(out, block) * block * in * 9;
+    return mw_launch_kernel(c, items_of("conv3x3_pack_weights", 1, packed, 1, 1), "mmuuuuuuuu", w,
+                            c->workspace, (unsigned)off, (unsigned)block, (unsigned)out,
+                            (unsigned)in, (unsigned)so, (unsigned)si, (unsigned)grad,
+                            (unsigned)packed);
+}
+
 /* y (+)= the convolution of src with w: the forward (src = x) or the input gradient
  * (src = gy, the taps reversed and channels swapped). */
 static mw_status direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_t cap,
@@ -151,11 +161,7 @@ static mw_status direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_
     plan p = plan_of(s, op, cap);
     bool grad = op == MW_OP_CONV2D_BWD_INPUT;
     size_t in = grad ? s->cout : s->cin, out = grad ? s->cin : s->cout;
-    size_t so = grad ? 9 : s->cin * 9, si = grad ? s->cin * 9 : 9;
-    size_t packed = round_block(out) * in * 9;
-    MW_TRY(mw_launch_kernel(c, items_of("conv3x3_pack_weights", 1, packed, 1, 1), "mmuuuuuuu", w,
-                            c->workspace, (unsigned)p.second_off, (unsigned)out, (unsigned)in,
-                            (unsigned)so, (unsigned)si, (unsigned)grad, (unsigned)packed));
+    MW_TRY(pack_weights(c, s, op, MW_C3_CO_BLOCK, w, p.second_off));
     size_t per_image = ceil_div(p.g.ho * p.g.wp, 16 * MW_C3_PX_VECTORS);
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn;
@@ -170,20 +176,144 @@ static mw_status direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_
     return MW_OK;
 }
 
+/* gw (+)= the sum over `slices` partial weight gradients at `off` (conv.cl's gemm_reduce). */
+static mw_status reduce_partials(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t off,
+                                 size_t slices, cl_mem gw, bool accumulate) {
+    size_t m = s->cout, cols = s->cin * 9;
+    return mw_launch(c, "conv", "gemm_reduce", m * cols, "muumuuuuu", c->workspace,
+                     (unsigned)off, (unsigned)slices, gw, 0u, (unsigned)cols, (unsigned)m,
+                     (unsigned)cols, (unsigned)accumulate);
+}
+
+/* ---- batch-major (cl/conv3x3.cl's second half) ---------------------------------------- */
+
+/* Images per work-item of the batch-major forward: the padded batch is a multiple. */
+enum { BM_IMAGES = 16 * MW_C3_BM_VECTORS };
+
+/* Where a batch-major pass's pieces lie in the workspace (floats). */
+typedef struct bm_plan {
+    size_t hs, ws;      /* the source map's size (padded by one in the copy) */
+    size_t ho, wo;      /* the pass's outputs */
+    size_t cn, nb;      /* images per chunk, and its vectors' length (16 k) */
+    size_t second_off;  /* packed weights, or the weight gradient's batch-major gradient */
+    size_t partial_off; /* weight gradient: partial sums per slice of output pixels */
+    size_t pps, slices; /* weight gradient: output pixels per slice, slices */
+    size_t total;
+} bm_plan;
+
+static bm_plan bm_plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
+    bm_plan p = {0};
+    bool weight = op == MW_OP_CONV2D_BWD_WEIGHT, grad = op == MW_OP_CONV2D_BWD_INPUT;
+    size_t ho = (s->h - 1) / s->stride + 1, wo = (s->w - 1) / s->stride + 1;
+    p.hs = grad ? ho : s->h; /* the input gradient reads the output gradient */
+    p.ws = grad ? wo : s->w;
+    p.ho = grad ? s->h : ho;
+    p.wo = grad ? s->w : wo;
+    size_t src_ch = grad ? s->cout : s->cin, padded = (p.hs + 2) * (p.ws + 2);
+    size_t per_image = src_ch * padded + (weight ? s->cout * ho * wo : 0);
+    p.cn = cap / per_image;
+    if (p.cn >= s->n) p.cn = s->n;
+    else if (p.cn >= BM_IMAGES) p.cn -= p.cn % BM_IMAGES; /* whole blocks but in the last chunk */
+    if (p.cn < 1) p.cn = 1;
+    p.nb = ceil_div(p.cn, BM_IMAGES) * BM_IMAGES;
+    p.second_off = src_ch * padded * p.nb;
+    if (!weight) {
+        size_t out = grad ? s->cin : s->cout;
+        p.total = p.second_off + ceil_div(out, MW_C3_BM_CO_BLOCK) * MW_C3_BM_CO_BLOCK * src_ch * 9;
+        return p;
+    }
+    size_t pixels = ho * wo, per_slice = s->cout * s->cin * 9;
+    size_t max_slices = PARTIAL_CAP_FLOATS / per_slice;
+    p.pps = SLICE_BYTES / (8 * p.nb * sizeof(float));
+    if (p.pps < 1) p.pps = 1;
+    p.slices = ceil_div(pixels, p.pps);
+    if (max_slices < 1) max_slices = 1;
+    if (p.slices > max_slices) {
+        p.pps = ceil_div(pixels, max_slices);
+        p.slices = ceil_div(pixels, p.pps);
+    }
+    p.partial_off = p.second_off + s->cout * pixels * p.nb;
+    p.total = p.partial_off + p.slices * per_slice;
+    return p;
+}
+
+/* Images n0 .. n0+cn-1 of src [channels, n, hs, ws] into the workspace at 0, batch-major
+ * and padded by one, vectors of nb images. */
+static mw_status bm_source(mw_cl_ctx *c, const mw_conv3x3_shape *s, const bm_plan *p,
+                           cl_mem src, size_t channels, size_t n0, size_t cn, size_t nb) {
+    size_t items = channels * (p->hs + 2) * (p->ws + 2);
+    return mw_launch_kernel(c, items_of("to_batch_major", 1, items, 1, 1), "mmuuuuuuuu", src,
+                            c->workspace, 0u, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
+                            (unsigned)nb, (unsigned)p->hs, (unsigned)p->ws, (unsigned)items);
+}
+
+static mw_status bm_direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_t cap,
+                           cl_mem src, cl_mem w, cl_mem y, bool accumulate) {
+    bm_plan p = bm_plan_of(s, op, cap);
+    bool grad = op == MW_OP_CONV2D_BWD_INPUT;
+    size_t in = grad ? s->cout : s->cin, out = grad ? s->cin : s->cout;
+    unsigned transposed = grad && s->stride == 2, stride = grad ? 1 : (unsigned)s->stride;
+    MW_TRY(pack_weights(c, s, op, MW_C3_BM_CO_BLOCK, w, p.second_off));
+    for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, nb = ceil_div(cn, BM_IMAGES) * BM_IMAGES;
+        MW_TRY(bm_source(c, s, &p, src, in, n0, cn, nb));
+        MW_TRY(mw_launch_kernel(
+            c,
+            items_of("conv3x3_bm_forward", 3, ceil_div(out, MW_C3_BM_CO_BLOCK), p.ho * p.wo,
+                     nb / BM_IMAGES),
+            "mumumuuuuuuuuuuuuu", c->workspace, 0u, c->workspace, (unsigned)p.second_off, y,
+            (unsigned)in, (unsigned)out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
+            (unsigned)nb, (unsigned)p.ho, (unsigned)p.wo, (unsigned)p.hs, (unsigned)p.ws, stride,
+            transposed, (unsigned)accumulate));
+    }
+    return MW_OK;
+}
+
+static mw_status bm_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap, cl_mem gy,
+                           cl_mem x, cl_mem gw) {
+    bm_plan p = bm_plan_of(s, MW_OP_CONV2D_BWD_WEIGHT, cap);
+    size_t pixels = p.ho * p.wo;
+    for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, nb = ceil_div(cn, BM_IMAGES) * BM_IMAGES;
+        MW_TRY(bm_source(c, s, &p, x, s->cin, n0, cn, nb));
+        size_t items = s->cout * pixels;
+        MW_TRY(mw_launch_kernel(c, items_of("gradient_batch_major", 1, items, 1, 1),
+                                "mmuuuuuuu", gy, c->workspace, (unsigned)p.second_off,
+                                (unsigned)s->n, (unsigned)n0, (unsigned)cn, (unsigned)nb,
+                                (unsigned)pixels, (unsigned)items));
+        MW_TRY(mw_launch_kernel(
+            c, items_of("conv3x3_bm_weight", 3, s->cin, ceil_div(s->cout, 8) * 3, p.slices),
+            "mumumuuuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u,
+            c->workspace, (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout,
+            (unsigned)nb, (unsigned)p.ho, (unsigned)p.wo, (unsigned)p.hs, (unsigned)p.ws,
+            (unsigned)s->stride, (unsigned)p.pps));
+        MW_TRY(reduce_partials(c, s, p.partial_off, p.slices, gw, n0 > 0));
+    }
+    return MW_OK;
+}
+
+/* ---- the entry points ---------------------------------------------------------------- */
+
+size_t mw_conv3x3_workspace_floats(const mw_conv3x3_shape *s, mw_op op, size_t cap_floats) {
+    return s->batch_major ? bm_plan_of(s, op, cap_floats).total : plan_of(s, op, cap_floats).total;
+}
+
 mw_status mw_conv3x3_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats, cl_mem x,
                              cl_mem w, cl_mem y, bool accumulate) {
+    if (s->batch_major) return bm_direct(c, s, MW_OP_CONV2D, cap_floats, x, w, y, accumulate);
     return direct(c, s, MW_OP_CONV2D, cap_floats, x, w, y, accumulate);
 }
 
 mw_status mw_conv3x3_bwd_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                                cl_mem gy, cl_mem w, cl_mem gx) {
+    if (s->batch_major) return bm_direct(c, s, MW_OP_CONV2D_BWD_INPUT, cap_floats, gy, w, gx, false);
     return direct(c, s, MW_OP_CONV2D_BWD_INPUT, cap_floats, gy, w, gx, false);
 }
 
 mw_status mw_conv3x3_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                                 cl_mem gy, cl_mem x, cl_mem gw) {
+    if (s->batch_major) return bm_weight(c, s, cap_floats, gy, x, gw);
     plan p = plan_of(s, MW_OP_CONV2D_BWD_WEIGHT, cap_floats);
-    size_t m = s->cout, cols = s->cin * 9;
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, slices = ceil_div(cn, p.ips);
         MW_TRY(pad_input(c, s, &p, x, s->cin, n0, cn));
@@ -194,9 +324,7 @@ mw_status mw_conv3x3_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t 
             c->workspace, (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout,
             (unsigned)cn, (unsigned)p.g.wp, (unsigned)p.g.ps, (unsigned)p.g.pp, (unsigned)p.lq,
             (unsigned)p.ips));
-        MW_TRY(mw_launch(c, "conv", "gemm_reduce", m * cols, "muumuuuuu", c->workspace,
-                         (unsigned)p.partial_off, (unsigned)slices, gw, 0u, (unsigned)cols,
-                         (unsigned)m, (unsigned)cols, (unsigned)(n0 > 0)));
+        MW_TRY(reduce_partials(c, s, p.partial_off, slices, gw, n0 > 0));
     }
     return MW_OK;
 }

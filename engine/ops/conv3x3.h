@@ -13,6 +13,9 @@
  * or 2: ho = (h - 1) / stride + 1, wo likewise. */
 typedef struct mw_conv3x3_shape {
     size_t cin, cout, n, h, w, stride;
+    /* The kernels vectorised over images (small maps, stride 2) rather than over a map's
+     * padded rows (cl/conv3x3.cl says which suits where). */
+    bool batch_major;
 } mw_conv3x3_shape;
 
 /* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its
@@ -22,7 +25,7 @@ size_t mw_conv3x3_workspace_floats(const mw_conv3x3_shape *s, mw_op op, size_t c
 /* y (+)= conv(x, w): `accumulate` adds onto y (a bias written before). */
 mw_status mw_conv3x3_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats, cl_mem x,
                              cl_mem w, cl_mem y, bool accumulate);
-/* gx = the input gradient for gy [cout, n, h, w] (stride 1 only). */
+/* gx = the input gradient for gy [cout, n, ho, wo] (stride 2: batch-major only). */
 mw_status mw_conv3x3_bwd_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                                cl_mem gy, cl_mem w, cl_mem gx);
 /* gw = the weight gradient [cout, cin, 3, 3] for gy and x. */

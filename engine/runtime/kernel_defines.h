@@ -37,6 +37,9 @@ enum {
      * this many float16 of outputs. */
     MW_C3_CO_BLOCK = 8,
     MW_C3_PX_VECTORS = 2,
+    /* cl/conv3x3.cl conv3x3_bm_forward: output channels by float16 of images per work-item. */
+    MW_C3_BM_CO_BLOCK = 8,
+    MW_C3_BM_VECTORS = 2,
 };
 
 /* The names passed to every program; the values are the host's own (the activation codes
@@ -54,6 +57,8 @@ enum {
     X(MW_GEMM_NT_BLOCK)                                                                            \
     X(MW_GEMM_NT_VECTOR)                                                                           \
     X(MW_C3_CO_BLOCK)                                                                              \
-    X(MW_C3_PX_VECTORS)
+    X(MW_C3_PX_VECTORS)                                                                            \
+    X(MW_C3_BM_CO_BLOCK)                                                                           \
+    X(MW_C3_BM_VECTORS)
 
 #endif
