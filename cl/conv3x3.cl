@@ -15,7 +15,9 @@
  * after the last padded plane, which the last vector loads of a chunk may read.
  *
  * Feature maps are channel-major [C, N, H, W] as everywhere in memwrap; padded copies hold
- * a chunk of cn images: plane c * cn + nl. */
+ * a chunk of cn images image-major: plane nl * C + c, so that the loop over input channels
+ * walks memory in order (with channel-major copies each channel's plane lay a whole chunk of
+ * images further, a stride no prefetcher follows). */
 
 #include "mad.clh"
 
@@ -27,7 +29,7 @@ MW_INLINE void zero_tail(__global float *plane, uint used, uint ps, uint slack, 
         plane[used + x] = 0.0f;
 }
 
-/* dst plane (c, nl), rows of dw floats, plane stride ps >= dh * dw: src plane (c, n0 + nl)
+/* dst plane nl * C + c, rows of dw floats, plane stride ps >= dh * dw: src plane (c, n0 + nl)
  * of the [C, N, h, w] map placed at (top, left), zero around it and in the plane's tail.
  * One work-item per destination row. */
 __kernel void pad_planes(__global const float *src, __global float *dst, const uint dst_off,
@@ -36,8 +38,8 @@ __kernel void pad_planes(__global const float *src, __global float *dst, const u
                          const uint dw, const uint ps, const uint slack, const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
-    uint r = gid % dh, plane = gid / dh; /* plane = c * cn + nl */
-    uint c = plane / cn, nl = plane % cn;
+    uint r = gid % dh, plane = gid / dh, channels = items / (dh * cn);
+    uint nl = plane / channels, c = plane % channels;
     __global float *row = dst + dst_off + (size_t)plane * ps + (size_t)r * dw;
     int iy = (int)r - (int)top;
     if (iy < 0 || iy >= (int)h) {
@@ -56,7 +58,8 @@ __kernel void pad_planes(__global const float *src, __global float *dst, const u
         zero_tail(dst + dst_off + (size_t)plane * ps, dh * dw, ps, slack, gid + 1 == items);
 }
 
-/* The four phases of the padded src plane (c, n0 + nl) for a stride-2 convolution: phase
+/* The four phases of the padded src plane (c, n0 + nl) for a stride-2 convolution, as dst
+ * plane nl * C + c: phase
  * (pr, pc), row i, column j of the dst plane = padded (2 i + pr, 2 j + pc) = src
  * (2 i + pr - 1, 2 j + pc - 1) or 0 outside; phases of hh x wh floats one after another in
  * planes of ps = 4 hh wh. One work-item per (plane, phase, row). */
@@ -67,7 +70,8 @@ __kernel void pad_phases(__global const float *src, __global float *dst, const u
     uint gid = get_global_id(0);
     if (gid >= items) return;
     uint i = gid % hh, phase = (gid / hh) % 4, plane = gid / (4 * hh);
-    uint c = plane / cn, nl = plane % cn, pr = phase / 2, pc = phase % 2;
+    uint channels = items / (4 * hh * cn), nl = plane / channels, c = plane % channels;
+    uint pr = phase / 2, pc = phase % 2;
     size_t pp = (size_t)hh * wh;
     __global float *row = dst + dst_off + (size_t)plane * 4 * pp + phase * pp + (size_t)i * wh;
     int iy = (int)(2 * i + pr) - 1;
@@ -127,12 +131,12 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
     uint q_end = ho * wp, per_image = (q_end + PX - 1) / PX;
     uint nl = blk / per_image, q0 = (blk % per_image) * PX;
     if (ob * CO >= out || nl >= cn) return;
-    size_t in_stride = (size_t)cn * ps;
+    size_t in_stride = ps;
     uint off[9];
 #pragma unroll
     for (uint t = 0; t < 9; t++)
         off[t] = tap_offset(t, wp, pp);
-    __global const float *x = xp + xp_off + (size_t)nl * ps + q0;
+    __global const float *x = xp + xp_off + (size_t)nl * in * ps + q0;
     __global const float *wk = packed + packed_off + (size_t)ob * in * 9 * CO;
     float16 acc[CO][PV];
 #pragma unroll
@@ -224,14 +228,14 @@ __kernel void conv3x3_weight(__global const float *gq, const uint gq_off,
     __global const float *gr[8];
 #pragma unroll
     for (uint r = 0; r < 8; r++) /* rows past `out` read the last one (never stored) */
-        gr[r] = gq + gq_off + (size_t)min(ob * 8 + r, out - 1) * cn * lq;
+        gr[r] = gq + gq_off + (size_t)min(ob * 8 + r, out - 1) * lq;
     float16 acc[8][3];
 #pragma unroll
     for (uint r = 0; r < 8; r++)
         acc[r][0] = acc[r][1] = acc[r][2] = 0.0f;
     for (uint nl = first; nl < last; nl++) {
-        __global const float *x = xp + xp_off + ((size_t)i * cn + nl) * ps;
-        size_t g0 = (size_t)nl * lq;
+        __global const float *x = xp + xp_off + ((size_t)nl * in + i) * ps;
+        size_t g0 = (size_t)nl * out * lq;
         for (uint q = 0; q < lq; q += 16)
             weight_step(acc, gr, g0 + q, vload16(0, x + o0 + q), vload16(0, x + o1 + q),
                         vload16(0, x + o2 + q));

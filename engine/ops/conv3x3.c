@@ -194,7 +194,8 @@ enum { BM_IMAGES = 16 * MW_C3_BM_VECTORS };
 typedef struct bm_plan {
     size_t hs, ws;      /* the source map's size (padded by one in the copy) */
     size_t ho, wo;      /* the pass's outputs */
-    size_t cn, nb;      /* images per chunk, and its vectors' length (16 k) */
+    size_t block;       /* images per work-item: the batch is padded to a multiple */
+    size_t cn, nb;      /* images per chunk, and the padded length of its image runs */
     size_t second_off;  /* packed weights, or the weight gradient's batch-major gradient */
     size_t partial_off; /* weight gradient: partial sums per slice of output pixels */
     size_t pps, slices; /* weight gradient: output pixels per slice, slices */
@@ -211,11 +212,14 @@ static bm_plan bm_plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     p.wo = grad ? s->w : wo;
     size_t src_ch = grad ? s->cout : s->cin, padded = (p.hs + 2) * (p.ws + 2);
     size_t per_image = src_ch * padded + (weight ? s->cout * ho * wo : 0);
+    /* the weight gradient works on vectors of 16 images: a memory set of 100 pads to 112,
+     * where the forward's blocks of BM_IMAGES would take 128 */
+    p.block = weight ? 16 : BM_IMAGES;
     p.cn = cap / per_image;
     if (p.cn >= s->n) p.cn = s->n;
-    else if (p.cn >= BM_IMAGES) p.cn -= p.cn % BM_IMAGES; /* whole blocks but in the last chunk */
+    else if (p.cn >= p.block) p.cn -= p.cn % p.block; /* whole blocks but in the last chunk */
     if (p.cn < 1) p.cn = 1;
-    p.nb = ceil_div(p.cn, BM_IMAGES) * BM_IMAGES;
+    p.nb = ceil_div(p.cn, p.block) * p.block;
     p.second_off = src_ch * padded * p.nb;
     if (!weight) {
         size_t out = grad ? s->cin : s->cout;
@@ -255,12 +259,12 @@ static mw_status bm_direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, si
     unsigned transposed = grad && s->stride == 2, stride = grad ? 1 : (unsigned)s->stride;
     MW_TRY(pack_weights(c, s, op, MW_C3_BM_CO_BLOCK, w, p.second_off));
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
-        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, nb = ceil_div(cn, BM_IMAGES) * BM_IMAGES;
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, nb = ceil_div(cn, p.block) * p.block;
         MW_TRY(bm_source(c, s, &p, src, in, n0, cn, nb));
         MW_TRY(mw_launch_kernel(
             c,
             items_of("conv3x3_bm_forward", 3, ceil_div(out, MW_C3_BM_CO_BLOCK), p.ho * p.wo,
-                     nb / BM_IMAGES),
+                     nb / p.block),
             "mumumuuuuuuuuuuuuu", c->workspace, 0u, c->workspace, (unsigned)p.second_off, y,
             (unsigned)in, (unsigned)out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
             (unsigned)nb, (unsigned)p.ho, (unsigned)p.wo, (unsigned)p.hs, (unsigned)p.ws, stride,
@@ -274,7 +278,7 @@ static mw_status bm_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap, 
     bm_plan p = bm_plan_of(s, MW_OP_CONV2D_BWD_WEIGHT, cap);
     size_t pixels = p.ho * p.wo;
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
-        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, nb = ceil_div(cn, BM_IMAGES) * BM_IMAGES;
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, nb = ceil_div(cn, p.block) * p.block;
         MW_TRY(bm_source(c, s, &p, x, s->cin, n0, cn, nb));
         size_t items = s->cout * pixels;
         MW_TRY(mw_launch_kernel(c, items_of("gradient_batch_major", 1, items, 1, 1),
