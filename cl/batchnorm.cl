@@ -9,72 +9,12 @@
  * stats [2, C] keeps, per channel, the mean and 1/sqrt(var + eps) that normalised x (batch
  * statistics in train mode, running ones in eval mode) for the backward. */
 
-/* MW_BN_MAX_GROUP (engine/runtime/kernel_defines.h): the host picks a group size <= this
+/* MW_ROW_MAX_GROUP (engine/runtime/kernel_defines.h): the host picks a group size <= this
  * (any number of items), and launches fewer where the kernel allows fewer. */
 
 #include "activation_fn.clh"
 
-float hsum16(float16 v) {
-    float8 a = v.lo + v.hi;
-    float4 b = a.lo + a.hi;
-    return (b.x + b.y) + (b.z + b.w);
-}
-
-/* Sum of v over the work-group (of any size); every work-item gets the total. Each round
- * folds the upper half onto the lower, the middle item of an odd count staying put. */
-float2 group_sum2(float2 v, __local float2 *scratch) {
-    uint lid = get_local_id(0), size = get_local_size(0);
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint n = size; n > 1;) {
-        uint upper = (n + 1) / 2; /* where the upper part starts */
-        if (lid + upper < n) scratch[lid] += scratch[lid + upper];
-        barrier(CLK_LOCAL_MEM_FENCE);
-        n = upper;
-    }
-    float2 total = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
-    return total;
-}
-
-/* A row is streamed as `len / 16` float16 vectors, work-item lid taking vectors lid,
- * lid + size, ...; the ragged tail (len % 16 elements) goes one element per work-item as
- * a splat of which only lane 0 counts. The body is expanded for both; in it, `at` is the
- * first element and `lanes` (16 or 1) says which case it is. */
-#define ROW_LOOP(len, ...)                                                                     \
-    {                                                                                          \
-        uint lid_ = get_local_id(0), size_ = get_local_size(0), nv_ = (len) / 16;              \
-        for (uint v_ = lid_; v_ < nv_; v_ += size_) {                                          \
-            const uint at = v_ * 16, lanes = 16;                                               \
-            __VA_ARGS__                                                                        \
-        }                                                                                      \
-        for (uint at = nv_ * 16 + lid_; at < (len); at += size_) {                             \
-            const uint lanes = 1;                                                              \
-            __VA_ARGS__                                                                        \
-        }                                                                                      \
-    }
-
-/* Loads 16 elements at `at`, or splats the one element at `at` when lanes == 1 (tails). */
-float16 load_lanes(__global const float *row, uint at, uint lanes) {
-    return lanes == 16 ? vload16(0, row + at) : (float16)row[at];
-}
-
-void store_lanes(float16 v, __global float *row, uint at, uint lanes) {
-    if (lanes == 16)
-        vstore16(v, 0, row + at);
-    else
-        row[at] = v.s0;
-}
-
-/* The lanes that hold data, the others zero: what a sum may accumulate. */
-float16 data_lanes(float16 v, uint lanes) {
-    return lanes == 16 ? v : (float16)(v.s0, 0.0f, (float2)0.0f, (float4)0.0f, (float8)0.0f);
-}
-
-/* Σ over the group of per-lane accumulators. */
-float2 group_sum_lanes(float16 a, float16 b, __local float2 *scratch) {
-    return group_sum2((float2)(hsum16(a), hsum16(b)), scratch);
-}
+#include "row_group.clh"
 
 /* y = act((x − mean) · γ invstd + β) over one row; records the statistics used. */
 void normalize_row(__global const float *xr, __global float *yr, const uint len, float mean,
@@ -104,7 +44,7 @@ __kernel void bn_forward_train_f32(__global const float *x, __global const float
                                    __global float *y, __global float *stats,
                                    const uint channels, const uint len, const float momentum,
                                    const float eps, const int act) {
-    __local float2 scratch[MW_BN_MAX_GROUP];
+    __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0);
     __global const float *xr = x + (size_t)c * len;
     float16 acc = 0.0f;
@@ -150,7 +90,7 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
                               __global const float *stats, __global float *gx,
                               __global float *ggamma, __global float *gbeta, const uint channels,
                               const uint len, const int act, const int training) {
-    __local float2 scratch[MW_BN_MAX_GROUP];
+    __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0);
     size_t offset = (size_t)c * len;
     __global const float *xr = x + offset, *gr = gy + offset;

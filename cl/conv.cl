@@ -17,6 +17,7 @@
 #define DW_P ((DW_K - 1) / 2)
 
 #include "mad.clh"
+#include "row_group.clh"
 
 #define DW_KK (DW_K * DW_K)
 
@@ -445,22 +446,17 @@ __kernel void bias_fill(__global const float *b, __global float *y, const uint l
     if (i < total) y[i] = b[i / len];
 }
 
-/* gb[c] = Σ_j gy[c][j]: rows are contiguous in [C, N, H, W]. One work-item per channel,
- * float4 partial sums. */
+/* gb[c] = Σ_j gy[c][j]: rows are contiguous in [C, N, H, W]. One work-group per channel
+ * (cl/row_group.clh). */
 __kernel void bias_grad(__global const float *gy, __global float *gb, const uint len,
                         const uint channels) {
-    uint c = get_global_id(0);
-    if (c >= channels) return;
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    uint c = get_group_id(0);
     __global const float *row = gy + (size_t)c * len;
-    float4 s4 = 0.0f;
-    uint j = 0;
-    if (((size_t)c * len) % 4 == 0)
-        for (; j + 4 <= len; j += 4)
-            s4 += vload4(0, row + j);
-    float s = (s4.x + s4.y) + (s4.z + s4.w);
-    for (; j < len; j++)
-        s += row[j];
-    gb[c] = s;
+    float16 acc = 0.0f;
+    ROW_LOOP(len, { acc += data_lanes(load_lanes(row, at, lanes), lanes); })
+    float s = group_sum_lanes(acc, 0.0f, scratch).x;
+    if (get_local_id(0) == 0) gb[c] = s;
 }
 
 /* ---- GEMMs for CPU devices -------------------------------------------------------------

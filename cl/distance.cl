@@ -3,35 +3,42 @@
  * engine/ops/distance.c), squared euclidean distances (l2). The product e mᵀ (dot) and the
  * gradients' products are GEMMs. */
 
-/* Σ_k x_k² over a row */
-float row_sqnorm(__global const float *x, uint cols) {
-    float s = 0.0f;
-    for (uint k = 0; k < cols; k++) s += x[k] * x[k];
-    return s;
+#include "row_group.clh"
+
+/* Σ_k x_k² and Σ_k x_k g_k over a row (g NULL: 0), summed over the group (one work-group
+ * per row, cl/row_group.clh). */
+float2 row_sqnorm_dot(__global const float *x, __global const float *g, uint cols,
+                      __local float2 *scratch) {
+    float16 ss = 0.0f, dot = 0.0f;
+    ROW_LOOP(cols, {
+        float16 xv = data_lanes(load_lanes(x, at, lanes), lanes);
+        ss += xv * xv;
+        if (g) dot += xv * load_lanes(g, at, lanes);
+    })
+    return group_sum_lanes(ss, dot, scratch);
 }
 
-/* y_r = x_r / sqrt(Σ_k x_rk² + eps): one work-item per row. */
+/* y_r = x_r / sqrt(Σ_k x_rk² + eps). */
 __kernel void row_normalize_f32(__global const float *x, __global float *y, const uint rows,
                                 const uint cols, const float eps) {
-    uint r = get_global_id(0);
-    if (r >= rows) return;
-    __global const float *xr = x + r * cols;
-    float n = sqrt(row_sqnorm(xr, cols) + eps);
-    for (uint k = 0; k < cols; k++) y[r * cols + k] = xr[k] / n;
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    size_t base = (size_t)get_group_id(0) * cols;
+    float n = sqrt(row_sqnorm_dot(x + base, 0, cols, scratch).x + eps);
+    ROW_LOOP(cols, { store_lanes(load_lanes(x + base, at, lanes) / n, y + base, at, lanes); })
 }
 
 /* gx = (gy − x̂ (x̂ · gy)) / n, the Jacobian of x / n(x) applied to gy. */
 __kernel void row_normalize_bwd_f32(__global const float *gy, __global const float *x,
                                     __global float *gx, const uint rows, const uint cols,
                                     const float eps) {
-    uint r = get_global_id(0);
-    if (r >= rows) return;
-    __global const float *xr = x + r * cols;
-    __global const float *gr = gy + r * cols;
-    float n = sqrt(row_sqnorm(xr, cols) + eps);
-    float dot = 0.0f;
-    for (uint k = 0; k < cols; k++) dot += (xr[k] / n) * gr[k];
-    for (uint k = 0; k < cols; k++) gx[r * cols + k] = (gr[k] - (xr[k] / n) * dot) / n;
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    size_t base = (size_t)get_group_id(0) * cols;
+    float2 sd = row_sqnorm_dot(x + base, gy + base, cols, scratch);
+    float n = sqrt(sd.x + eps), dot = sd.y / n; /* x̂ · gy */
+    ROW_LOOP(cols, {
+        float16 xh = load_lanes(x + base, at, lanes) / n;
+        store_lanes((load_lanes(gy + base, at, lanes) - xh * dot) / n, gx + base, at, lanes);
+    })
 }
 
 /* d_ij = Σ_k (a_ik − b_jk)²: one work-item per pair, differences squared directly (not
@@ -74,12 +81,13 @@ __kernel void pairwise_sqdist_bwd_b_f32(__global const float *gd, __global const
     gb[idx] = -2.0f * s;
 }
 
-/* c_r = eps / (Σ_k x_rk² + eps) = 1 − ‖x̂_r‖², without cancellation: one work-item per row. */
+/* c_r = eps / (Σ_k x_rk² + eps) = 1 − ‖x̂_r‖², without cancellation. */
 __kernel void norm_deficit_f32(__global const float *x, __global float *c, const uint rows,
                                const uint cols, const float eps) {
-    uint r = get_global_id(0);
-    if (r >= rows) return;
-    c[r] = eps / (row_sqnorm(x + r * cols, cols) + eps);
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    uint r = get_group_id(0);
+    float ss = row_sqnorm_dot(x + (size_t)r * cols, 0, cols, scratch).x;
+    if (get_local_id(0) == 0) c[r] = eps / (ss + eps);
 }
 
 /* D_ij = ½ Σ_k (â_ik − b̂_jk)² + ½ (c_i + c_j), which is 1 − â_i·b̂_j computed from the

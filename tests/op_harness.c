@@ -1,6 +1,8 @@
 /* See op_harness.h. */
 #include "op_harness.h"
 
+#include "ops/launch.h" /* mw_group_size_override */
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,20 +155,32 @@ void op_check_against(const char *what, const op_result *got, const float *want_
 void op_check_both(const char *what, const op_spec *spec, void *const *inputs, const float *seed,
                    const float *want_out, float *const *want_grad, double rtol, float fd_h,
                    double fd_tol) {
-    op_result cl, cpu;
+    op_result cl, wide, cpu;
     op_run(spec, test_runtime(), inputs, seed, &cl);
+    /* The GPU shape of the row kernels (cl/row_group.clh): 64-item work-groups, as a GPU
+     * gets them, on whatever device the tests have. */
+    mw_group_size_override = 64;
+    op_run(spec, test_runtime(), inputs, seed, &wide);
+    mw_group_size_override = 0;
     op_run(spec, NULL, inputs, seed, &cpu);
     char label[160];
+    const op_result *cls[2] = {&cl, &wide};
+    const char *const shapes[2] = {"opencl", "opencl, 64-item groups"};
+    for (int i = 0; i < 2; i++) {
+        if (want_out) {
+            snprintf(label, sizeof label, "%s %s", what, shapes[i]);
+            op_check_against(label, cls[i], want_out, want_grad, spec->n_in, rtol);
+        } else {
+            snprintf(label, sizeof label, "%s %s vs reference", what, shapes[i]);
+            op_check_against(label, cls[i], cpu.out, cpu.grad, spec->n_in, rtol);
+        }
+    }
     if (want_out) {
-        snprintf(label, sizeof label, "%s opencl", what);
-        op_check_against(label, &cl, want_out, want_grad, spec->n_in, rtol);
         snprintf(label, sizeof label, "%s reference", what);
         op_check_against(label, &cpu, want_out, want_grad, spec->n_in, rtol);
-    } else {
-        snprintf(label, sizeof label, "%s opencl vs reference", what);
-        op_check_against(label, &cl, cpu.out, cpu.grad, spec->n_in, rtol);
     }
     if (fd_h > 0) op_check_finite_differences(spec, inputs, seed, &cpu, fd_h, fd_tol);
     op_result_free(&cl);
+    op_result_free(&wide);
     op_result_free(&cpu);
 }

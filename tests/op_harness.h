@@ -41,10 +41,11 @@ void op_check_finite_differences(const op_spec *spec, void *const *inputs, const
 void op_check_against(const char *what, const op_result *got, const float *want_out,
                       float *const *want_grad, int n_in, double rtol);
 
-/* Runs the op on the OpenCL device and on the reference backend and checks both against
- * PyTorch's `want_out` / `want_grad` (op_check_against), or, when want_out is NULL, the
- * device against the reference backend; then, if fd_h > 0, the reference backward by finite
- * differences with step fd_h and tolerance fd_tol. */
+/* Runs the op on the OpenCL device (twice: with the device's work-group sizes and with
+ * 64-item groups, the GPU shape of the row kernels) and on the reference backend and checks
+ * all against PyTorch's `want_out` / `want_grad` (op_check_against), or, when want_out is
+ * NULL, the device against the reference backend; then, if fd_h > 0, the reference backward
+ * by finite differences with step fd_h and tolerance fd_tol. */
 void op_check_both(const char *what, const op_spec *spec, void *const *inputs, const float *seed,
                    const float *want_out, float *const *want_grad, double rtol, float fd_h,
                    double fd_tol);

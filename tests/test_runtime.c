@@ -764,7 +764,7 @@ static void test_launch(void **state) {
 
     /* the shared defines, from the host's own constants */
     char define[64];
-    snprintf(define, sizeof define, "-DMW_BN_MAX_GROUP=%d", (int)MW_BN_MAX_GROUP);
+    snprintf(define, sizeof define, "-DMW_ROW_MAX_GROUP=%d", (int)MW_ROW_MAX_GROUP);
     assert_non_null(strstr(rt->kernel_defines, define));
     snprintf(define, sizeof define, "-DMW_ACT_SWISH=%d", (int)MW_ACT_SWISH);
     assert_non_null(strstr(rt->kernel_defines, define));

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/launch.h" /* mw_group_size_override */
 #include "ops/reference.h"
+
+/* The device's work-group size, then 64-item groups: the GPU shape (cl/row_group.clh). */
+static const size_t GROUPS[2] = {0, 64};
 
 static int build_sparsemax(mw_graph *g, const int *in, const void *ctx) {
     return mw_sparsemax(g, in[0]);
@@ -24,20 +28,25 @@ static void check_reference_case(const char *prefix, int rows, int cols) {
     op_spec spec = {1, {2}, {{rows, cols}}, {MW_F32}, build_sparsemax, NULL};
     void *inputs[] = {z};
     float *want_grad[] = {gz};
-    op_result cl, cpu;
-    op_run(&spec, test_runtime(), inputs, gp, &cl);
+    op_result cpu;
     op_run(&spec, NULL, inputs, gp, &cpu);
     char what[64];
-    snprintf(what, sizeof what, "%s opencl", prefix);
-    op_check_against(what, &cl, p, want_grad, 1, 1e-5);
     snprintf(what, sizeof what, "%s reference", prefix);
     op_check_against(what, &cpu, p, want_grad, 1, 1e-5);
-    /* Exact zeros must be exact on both backends: they are the explanation's support. */
-    for (size_t i = 0; i < n; i++) {
-        assert_true((p[i] == 0.0f) == (cl.out[i] == 0.0f));
-        assert_true((p[i] == 0.0f) == (cpu.out[i] == 0.0f));
+    for (int g = 0; g < 2; g++) {
+        op_result cl;
+        mw_group_size_override = GROUPS[g];
+        op_run(&spec, test_runtime(), inputs, gp, &cl);
+        mw_group_size_override = 0;
+        snprintf(what, sizeof what, "%s opencl, groups %zu", prefix, GROUPS[g]);
+        op_check_against(what, &cl, p, want_grad, 1, 1e-5);
+        /* Exact zeros must be exact on both backends: they are the explanation's support. */
+        for (size_t i = 0; i < n; i++) {
+            assert_true((p[i] == 0.0f) == (cl.out[i] == 0.0f));
+            assert_true((p[i] == 0.0f) == (cpu.out[i] == 0.0f));
+        }
+        op_result_free(&cl);
     }
-    op_result_free(&cl);
     op_result_free(&cpu);
     free(z), free(p), free(gp), free(gz);
     mw_safetensors_free(ref);
@@ -85,12 +94,17 @@ static void test_properties_on_memory_sized_rows(void **state) {
         shifted[i] = z[i] + 0.75f;
     }
     op_spec spec = {1, {2}, {{ROWS, COLS}}, {MW_F32}, build_sparsemax, NULL};
-    op_result cl, cpu, cl_shift;
+    op_result cl, cpu, cl_shift, wide;
     void *inputs[] = {z}, *inputs_shift[] = {shifted};
     op_run(&spec, test_runtime(), inputs, gp, &cl);
     op_run(&spec, NULL, inputs, gp, &cpu);
     op_run(&spec, test_runtime(), inputs_shift, gp, &cl_shift);
+    mw_group_size_override = GROUPS[1];
+    op_run(&spec, test_runtime(), inputs, gp, &wide);
+    mw_group_size_override = 0;
     op_check_against("sparsemax 67x100", &cl, cpu.out, cpu.grad, 1, 1e-5);
+    op_check_against("sparsemax 67x100, 64-item groups", &wide, cpu.out, cpu.grad, 1, 1e-5);
+    op_result_free(&wide);
     assert_properties(z, cl.out, gp, cl.grad[0], ROWS, COLS);
     assert_properties(z, cpu.out, gp, cpu.grad[0], ROWS, COLS);
     /* Invariance to adding a constant to a row. */

@@ -148,7 +148,7 @@ static mw_status batch_norm_cl(mw_cl_ctx *c, const mw_node *n) {
     bn_dims(c->g, n->in[0], &channels, &len);
     MW_TRY(check_batch(c->g, n, c->training, len));
     const char *kernel = c->training ? "bn_forward_train_f32" : "bn_forward_eval_f32";
-    size_t group = mw_group_size(c, MW_BN_MAX_GROUP);
+    size_t group = mw_group_size(c, MW_ROW_MAX_GROUP);
     const mw_node_attr *at = &n->attr;
     if (c->training)
         return mw_launch_groups(
@@ -167,7 +167,7 @@ static mw_status batch_norm_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t channels, len;
     bn_dims(c->g, n->in[1], &channels, &len);
     return mw_launch_groups(c, "batchnorm", "bn_backward_f32", channels,
-                            mw_group_size(c, MW_BN_MAX_GROUP), "mmmmmmmmuuii", mw_mem(c, n->in[0]),
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmmmmmmmuuii", mw_mem(c, n->in[0]),
                             mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->in[3]),
                             mw_mem(c, n->in[4]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]),
                             mw_mem(c, n->out[2]), (unsigned)channels, (unsigned)len,

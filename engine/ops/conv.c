@@ -605,8 +605,8 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
 static mw_status conv2d_bwd_bias_cl(mw_cl_ctx *c, const mw_node *n) {
     const mw_tensor *gy = mw_t(c->g, n->in[0]);
     size_t channels = (size_t)gy->shape[0], len = gy->numel / channels;
-    return mw_launch_kernel(c, conv_items(PROG_BASE, "bias_grad", channels, 16), "mmuu",
-                            mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)len,
+    return mw_launch_groups(c, "conv", "bias_grad", channels, mw_group_size(c, MW_ROW_MAX_GROUP),
+                            "mmuu", mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)len,
                             (unsigned)channels);
 }
 

@@ -14,6 +14,7 @@
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
+#include "runtime/kernel_defines.h"
 
 /* memorywrap's _EPSILON, added under the square root of each row's squared norm. */
 static const float mw_cosine_eps = 1e-6f;
@@ -186,14 +187,16 @@ static void cosine_distance_backward(mw_graph *g, const mw_node *n, const int *g
 
 static mw_status row_normalize_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), cols = mw_cols(c->g, n->in[0]);
-    return mw_launch(c, "distance", "row_normalize_f32", rows, "mmuuf", mw_mem(c, n->in[0]),
+    return mw_launch_groups(c, "distance", "row_normalize_f32", rows,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmuuf", mw_mem(c, n->in[0]),
                      mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols,
                      (double)n->attr.normalize.eps);
 }
 
 static mw_status row_normalize_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[1]), cols = mw_cols(c->g, n->in[1]);
-    return mw_launch(c, "distance", "row_normalize_bwd_f32", rows, "mmmuuf", mw_mem(c, n->in[0]),
+    return mw_launch_groups(c, "distance", "row_normalize_bwd_f32", rows,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmmuuf", mw_mem(c, n->in[0]),
                      mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols,
                      (double)n->attr.normalize.eps);
 }
@@ -218,7 +221,8 @@ static mw_status sqdist_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
 
 static mw_status norm_deficit_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), cols = mw_cols(c->g, n->in[0]);
-    return mw_launch(c, "distance", "norm_deficit_f32", rows, "mmuuf", mw_mem(c, n->in[0]),
+    return mw_launch_groups(c, "distance", "norm_deficit_f32", rows,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmuuf", mw_mem(c, n->in[0]),
                      mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols,
                      (double)n->attr.normalize.eps);
 }

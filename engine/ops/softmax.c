@@ -5,6 +5,7 @@
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
+#include "runtime/kernel_defines.h"
 
 double mw_ref_softmax_row(const float *x, float *y, size_t cols) {
     double m = x[0], s = 0;
@@ -48,17 +49,19 @@ static void softmax_backward(mw_graph *g, const mw_node *n, const int *gout, con
                            (mw_node_attr){0});
 }
 
-/* ---- OpenCL: one work-item per row ---- */
+/* ---- OpenCL: one work-group per row (cl/row_group.clh) ---- */
 
 static mw_status softmax_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), cols = mw_cols(c->g, n->in[0]);
-    return mw_launch(c, "softmax", "softmax_f32", rows, "mmuu", mw_mem(c, n->in[0]),
+    return mw_launch_groups(c, "softmax", "softmax_f32", rows, mw_group_size(c, MW_ROW_MAX_GROUP),
+                            "mmuu", mw_mem(c, n->in[0]),
                      mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols);
 }
 
 static mw_status softmax_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), cols = mw_cols(c->g, n->in[0]);
-    return mw_launch(c, "softmax", "softmax_bwd_f32", rows, "mmmuu", mw_mem(c, n->in[0]),
+    return mw_launch_groups(c, "softmax", "softmax_bwd_f32", rows,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmmuu", mw_mem(c, n->in[0]),
                      mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols);
 }
 

@@ -5,6 +5,7 @@
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
+#include "runtime/kernel_defines.h"
 
 static int descending(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -79,14 +80,17 @@ static void sparsemax_backward(mw_graph *g, const mw_node *n, const int *gout, c
 
 static mw_status sparsemax_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), cols = mw_cols(c->g, n->in[0]);
-    return mw_launch(c, "sparsemax", "sparsemax_f32", rows, "mmuu", mw_mem(c, n->in[0]),
-                     mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols);
+    return mw_launch_groups(c, "sparsemax", "sparsemax_f32", rows,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmuu", mw_mem(c, n->in[0]),
+                            mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols);
 }
 
 static mw_status sparsemax_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows = mw_rows(c->g, n->in[0]), cols = mw_cols(c->g, n->in[0]);
-    return mw_launch(c, "sparsemax", "sparsemax_bwd_f32", rows, "mmmuu", mw_mem(c, n->in[0]),
-                     mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows, (unsigned)cols);
+    return mw_launch_groups(c, "sparsemax", "sparsemax_bwd_f32", rows,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmmuu", mw_mem(c, n->in[0]),
+                            mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows,
+                            (unsigned)cols);
 }
 
 static mw_status sparsemax_cpu(mw_cpu_ctx *c, const mw_node *n) {

@@ -16,9 +16,10 @@
 #include "memwrap/ops.h" /* mw_activation: the codes of MW_ACT_* */
 
 enum {
-    /* cl/batchnorm.cl: one work-group per channel of at most this many work-items (the
-     * size of its local arrays). */
-    MW_BN_MAX_GROUP = 256,
+    /* cl/row_group.clh: one work-group per row (batch-norm channel, softmax or sparsemax
+     * row, row norm, bias gradient) of at most this many work-items (the size of the
+     * kernels' local arrays). */
+    MW_ROW_MAX_GROUP = 256,
     /* cl/loss.cl: softmax_ce_f32 runs as one work-group of at most this many work-items
      * (the size of its local array). */
     MW_CE_GROUP = 64,
@@ -49,7 +50,7 @@ enum {
     X(MW_ACT_RELU)                                                                                 \
     X(MW_ACT_SWISH)                                                                                \
     X(MW_ACT_SIGMOID)                                                                              \
-    X(MW_BN_MAX_GROUP)                                                                             \
+    X(MW_ROW_MAX_GROUP)                                                                             \
     X(MW_CE_GROUP)                                                                                 \
     X(MW_ACT_VECTOR)                                                                               \
     X(MW_GEMM_NN_ROWS)                                                                             \
