@@ -2,6 +2,8 @@
  * channel scaling on channel-major maps [C, N, H, W]: every (c, n) pair owns one contiguous
  * H·W plane. */
 
+#include "row_group.clh"
+
 /* One work-item per band of k input rows (one output row), so that the index arithmetic,
  * integer divisions that cost more than the data on CPUs, happens once per band. Floor mode:
  * rows and columns past the last whole window are not read. */
@@ -44,48 +46,32 @@ __kernel void avg_pool_bwd_f32(__global const float *gy, __global float *gx, con
         for (uint i = k * width; i < (height - oy * k) * width; i++) out[i] = 0.0f;
 }
 
-/* One work-item per plane: y = x · s[plane]. Planes of a multiple of 16 elements go as
- * float16 (PoCL vectorises explicit vectors only); 2x2 or odd planes element by element. */
+/* y = x · s[plane]: one work-group per plane (cl/row_group.clh; float16 runs of the plane,
+ * its ragged tail element by element). */
 __kernel void scale_channels_f32(__global const float *x, __global const float *s,
                                  __global float *y, const uint planes, const uint plane_size) {
-    uint p = get_global_id(0);
-    if (p >= planes) return;
-    size_t base = (size_t)p * plane_size;
-    float scale = s[p];
-    if (plane_size % 16 == 0) {
-        for (uint v = 0; v < plane_size / 16; v++)
-            vstore16(vload16(v, x + base) * scale, v, y + base);
-    } else {
-        for (uint i = 0; i < plane_size; i++) y[base + i] = x[base + i] * scale;
-    }
+    size_t base = (size_t)get_group_id(0) * plane_size;
+    float scale = s[get_group_id(0)];
+    ROW_LOOP(plane_size, { store_lanes(load_lanes(x + base, at, lanes) * scale, y + base, at, lanes); })
 }
 
-/* One work-item per plane: gx = gy · s[plane] and gs[plane] = Σ gy · x over the plane. */
+/* gx = gy · s[plane] and gs[plane] = Σ gy · x over the plane: one work-group per plane. */
 __kernel void scale_channels_bwd_f32(__global const float *gy, __global const float *x,
                                      __global const float *s, __global float *gx,
                                      __global float *gs, const uint planes,
                                      const uint plane_size) {
-    uint p = get_global_id(0);
-    if (p >= planes) return;
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    uint p = get_group_id(0);
     size_t base = (size_t)p * plane_size;
-    float scale = s[p], dot = 0.0f;
-    if (plane_size % 16 == 0) {
-        float16 acc = 0.0f;
-        for (uint v = 0; v < plane_size / 16; v++) {
-            float16 g = vload16(v, gy + base);
-            acc += g * vload16(v, x + base);
-            vstore16(g * scale, v, gx + base);
-        }
-        float8 a8 = acc.lo + acc.hi;
-        float4 a4 = a8.lo + a8.hi;
-        dot = a4.x + a4.y + a4.z + a4.w;
-    } else {
-        for (uint i = 0; i < plane_size; i++) {
-            dot += gy[base + i] * x[base + i];
-            gx[base + i] = gy[base + i] * scale;
-        }
-    }
-    gs[p] = dot;
+    float scale = s[p];
+    float16 acc = 0.0f;
+    ROW_LOOP(plane_size, {
+        float16 g = load_lanes(gy + base, at, lanes);
+        acc += data_lanes(g * load_lanes(x + base, at, lanes), lanes);
+        store_lanes(g * scale, gx + base, at, lanes);
+    })
+    float dot = group_sum_lanes(acc, 0.0f, scratch).x;
+    if (get_local_id(0) == 0) gs[p] = dot;
 }
 
 /* Max pooling, k x k windows at `stride` with implicit −∞ padding (floor mode): one

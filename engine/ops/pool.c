@@ -5,6 +5,7 @@
 
 #include "memwrap/ops.h"
 #include "ops/launch.h"
+#include "runtime/kernel_defines.h"
 #include "ops/reference.h"
 
 void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, size_t width,
@@ -230,7 +231,8 @@ static mw_status max_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
 static mw_status scale_channels_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t planes, h, w;
     map_dims(c->g, n->in[0], &planes, &h, &w);
-    return mw_launch(c, "pool", "scale_channels_f32", planes, "mmmuu", mw_mem(c, n->in[0]),
+    return mw_launch_groups(c, "pool", "scale_channels_f32", planes,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmmuu", mw_mem(c, n->in[0]),
                      mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)planes,
                      (unsigned)(h * w));
 }
@@ -238,7 +240,8 @@ static mw_status scale_channels_cl(mw_cl_ctx *c, const mw_node *n) {
 static mw_status scale_channels_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t planes, h, w;
     map_dims(c->g, n->in[1], &planes, &h, &w);
-    return mw_launch(c, "pool", "scale_channels_bwd_f32", planes, "mmmmmuu", mw_mem(c, n->in[0]),
+    return mw_launch_groups(c, "pool", "scale_channels_bwd_f32", planes,
+                            mw_group_size(c, MW_ROW_MAX_GROUP), "mmmmmuu", mw_mem(c, n->in[0]),
                      mw_mem(c, n->in[1]), mw_mem(c, n->in[2]), mw_mem(c, n->out[0]),
                      mw_mem(c, n->out[1]), (unsigned)planes, (unsigned)(h * w));
 }
