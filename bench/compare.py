@@ -11,6 +11,9 @@ Usage:
     /usr/bin/python3 bench/compare.py --models googlenet,densenet_cifar \\
         --variants std,encoder_memory [--rounds 3] [--steps 3] [--batch 128] [--memory 100]
         [--test-batch 500] [--channels-last] [--memwrap build/memwrap]
+        [--device SPEC] [--torch-device cuda] [--no-torch] [--out TABLE.md]
+(--device is memwrap's device, --torch-device PyTorch's; --no-torch times memwrap alone, as
+bench/gpu.sh does where PyTorch has no CUDA.)
 Set OPENBLAS_CORETYPE=SkylakeX where Debian's OpenBLAS misdetects the CPU
 (../shared/platform-facts.md); the script passes its environment on.
 """
@@ -42,14 +45,21 @@ def measure(a, model, variant):
     """Per program: lists of train and inference images/s, one entry per round."""
     got = {"memwrap": ([], []), "torch": ([], [])}
     common = ["--model", model, "--variant", variant] + sizes(a)
+    device = ["--device", a.device] if a.device else []
     for r in range(a.rounds):
-        m = run_json([a.memwrap, "bench", "--json", "--no-profile"] + common)
+        m = run_json([a.memwrap, "bench", "--json", "--no-profile"] + device + common)
         got["memwrap"][0].append(m["train"]["images_per_s"])
         got["memwrap"][1].append(m["inference"]["images_per_s"])
+        if a.no_torch:
+            print(f"  {model} {variant} round {r + 1}/{a.rounds}: memwrap train "
+                  f"{got['memwrap'][0][-1]:.1f} infer {got['memwrap'][1][-1]:.1f} images/s",
+                  file=sys.stderr, flush=True)
+            continue
         layouts = [[], ["--channels-last"]] if a.channels_last else [[]]
         best = None
         for layout in layouts:
-            t = run_json([sys.executable, os.path.join(HERE, "torch_bench.py")] + common + layout)
+            t = run_json([sys.executable, os.path.join(HERE, "torch_bench.py"), "--device",
+                          a.torch_device] + common + layout)
             score = (t["train"]["images_per_s"], t["inference"]["images_per_s"])
             best = score if best is None else (max(best[0], score[0]), max(best[1], score[1]))
         got["torch"][0].append(best[0])
@@ -74,6 +84,10 @@ def main():
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--memwrap", default=os.path.join(ROOT, "build", "memwrap"))
+    p.add_argument("--device", default="", help="memwrap's --device (default: its own choice)")
+    p.add_argument("--torch-device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-torch", action="store_true", help="memwrap alone")
+    p.add_argument("--out", default="", help="also write the table to this file")
     a = p.parse_args()
     rows = []
     for model in a.models.split(","):
@@ -81,17 +95,26 @@ def main():
             got = measure(a, model, variant)
             med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in got.items()}
             rows.append((model, variant, med))
-    print(f"batch {a.batch}, memory {a.memory}, test batch {a.test_batch}, "
-          f"{a.channels}x{a.image_size}x{a.image_size}, {a.steps} timed steps, medians of "
-          f"{a.rounds} alternating rounds, images/s")
-    print()
-    print("| model | variant | memwrap train | PyTorch train | ratio | memwrap infer | "
-          "PyTorch infer | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    lines = [f"batch {a.batch}, memory {a.memory}, test batch {a.test_batch}, "
+             f"{a.channels}x{a.image_size}x{a.image_size}, {a.steps} timed steps, medians of "
+             f"{a.rounds} {'' if a.no_torch else 'alternating '}rounds, images/s", ""]
+    if a.no_torch:
+        lines += ["| model | variant | memwrap train | memwrap infer |", "|---|---|---|---|"]
+    else:
+        lines += ["| model | variant | memwrap train | PyTorch train | ratio | memwrap infer | "
+                  "PyTorch infer | ratio |", "|---|---|---|---|---|---|---|---|"]
     for model, variant, med in rows:
-        (mt, mi), (tt, ti) = med["memwrap"], med["torch"]
-        print(f"| {model} | {variant} | {mt:.1f} | {tt:.1f} | {mt / tt:.2f} | {mi:.1f} | "
-              f"{ti:.1f} | {mi / ti:.2f} |")
+        (mt, mi) = med["memwrap"]
+        if a.no_torch:
+            lines.append(f"| {model} | {variant} | {mt:.1f} | {mi:.1f} |")
+            continue
+        (tt, ti) = med["torch"]
+        lines.append(f"| {model} | {variant} | {mt:.1f} | {tt:.1f} | {mt / tt:.2f} | {mi:.1f} | "
+                     f"{ti:.1f} | {mi / ti:.2f} |")
+    print("\n".join(lines))
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

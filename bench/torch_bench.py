@@ -44,12 +44,13 @@ def baseline_logits(model, variant, x, mem, labels):
     return -baselines.cosine_distance(e, prototypes)
 
 
-def timed_steps(step, warmup, steps):
+def timed_steps(step, warmup, steps, sync):
     first = None
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
         step()
+        sync()  # a CUDA step has only been queued when the call returns
         dt = time.perf_counter() - t0
         if i == 0:
             first = dt
@@ -74,19 +75,24 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--channels-last", action="store_true",
                    help="use torch.channels_last (faster on some CPUs)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (bench/gpu.sh)")
     a = p.parse_args()
+    dev = torch.device(a.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("torch_bench: --device cuda, but this PyTorch sees no CUDA device")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     baseline = a.variant in ("protonet", "matching")
     model = (baseline_model(a.model, a.variant, a.channels) if baseline else
-             encoders.build(a.model, a.variant, CLASSES, a.channels)).to(memory_format=fmt)
+             encoders.build(a.model, a.variant, CLASSES, a.channels)).to(dev, memory_format=fmt)
     memory_variant = a.variant != "std"
-    support_labels = torch.arange(a.memory) % CLASSES
+    support_labels = (torch.arange(a.memory) % CLASSES).to(dev)
     shape = (a.channels, a.image_size, a.image_size)
-    x = torch.randn(a.batch, *shape).to(memory_format=fmt)
-    mem = torch.randn(a.memory, *shape).to(memory_format=fmt)
-    y = torch.randint(0, 10, (a.batch,))
+    x = torch.randn(a.batch, *shape).to(dev, memory_format=fmt)
+    mem = torch.randn(a.memory, *shape).to(dev, memory_format=fmt)
+    y = torch.randint(0, 10, (a.batch,)).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                           weight_decay=5e-4)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -104,17 +110,18 @@ def main():
         loss.backward()
         opt.step()
 
-    xt = torch.randn(a.test_batch, *shape).to(memory_format=fmt)
+    xt = torch.randn(a.test_batch, *shape).to(dev, memory_format=fmt)
 
     def infer_step():
         model.eval()
         with torch.no_grad():
             forward(xt)
 
-    t_first, t_ms = timed_steps(train_step, a.warmup, a.steps)
-    i_first, i_ms = timed_steps(infer_step, a.warmup, a.steps)
+    t_first, t_ms = timed_steps(train_step, a.warmup, a.steps, sync)
+    i_first, i_ms = timed_steps(infer_step, a.warmup, a.steps, sync)
     print(json.dumps({
         "framework": f"pytorch {torch.__version__}", "threads": a.threads,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "model": a.model, "variant": a.variant, "memory": a.memory,
         "channels_last": a.channels_last,
         "train": {"batch": a.batch, "images_per_s": a.batch / (t_ms * 1e-3),

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Complete numbers from a few minutes on a machine with a GPU (issue 10 item 5):
+#
+#   bash bench/gpu.sh [--device SPEC] [--rounds N] [--quick] [--debs DIR]
+#   bash bench/gpu.sh --fetch-debs DIR      # on a networked Debian machine, for an offline one
+#
+# 1. Set-up: the build's Debian packages (only those missing; from DIR's .deb files with
+#    --debs, for machines that cannot fetch), the vendor's OpenCL ICD registered if its
+#    library is there but not its /etc/OpenCL/vendors entry (NVIDIA's driver mounts often
+#    lack it), then a Release build as the README's commands make it.
+# 2. The device: `memwrap devices`; SPEC defaults to "gpu", and the script stops, saying
+#    what it found, when there is none.
+# 3. Tests on that device (MEMWRAP_DEVICE): every op, model and training test; the simulated
+#    device, sanitizer, MPI and forced-limits suites are CPU-side and left out.
+# 4. Speed: every encoder and variant with `memwrap bench`, beside PyTorch on CUDA when this
+#    machine's python3 has a CUDA PyTorch (bench/compare.py, alternating rounds), memwrap
+#    alone otherwise.
+# 5. Results: bench/gpu-results/<date>-<device>/README.md (device, commit, tests, tables)
+#    with the raw logs beside it. Nothing is written elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+device=gpu rounds=2 quick=0 debs="" fetch=""
+while (($#)); do
+  case "$1" in
+    --device) device=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --debs) debs=$2; shift 2 ;;
+    --fetch-debs) fetch=$2; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu.sh: unknown option $1 (--help lists them)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "gpu.sh: $*" >&2; }
+
+# The packages a build needs (a subset of .ci/setup.sh's: no browser, simulator, sanitizers
+# or MPI, which the GPU run does not use).
+packages=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers
+  libclblast-dev libcjson-dev libcmocka-dev zlib1g-dev libpng-dev)
+
+if [ -n "$fetch" ]; then
+  mkdir -p "$fetch"
+  # Every package with the dependencies a bare image may lack, as .deb files.
+  deps=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+    --no-breaks --no-replaces --no-enhances "${packages[@]}" | grep '^\w' | sort -u)
+  (cd "$fetch" && apt-get download $deps >/dev/null)
+  say "$(ls "$fetch"/*.deb | wc -l) packages in $fetch; on the GPU machine: bash bench/gpu.sh --debs $fetch"
+  exit 0
+fi
+
+stamp=$(date -u +%Y%m%d-%H%M)
+tmp_out=$(mktemp -d)
+log=$tmp_out/setup.log
+
+# 1. set-up
+if [ -n "$debs" ]; then
+  say "unpacking $(ls "$debs"/*.deb | wc -l) packages from $debs"
+  for f in "$debs"/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+else
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    say "installing ${#missing[@]} packages (log: $log)"
+    sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    { "${sudo[@]}" apt-get update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 ||
+      { say "apt failed (last lines below); on a machine without network use --debs"; tail -20 "$log" >&2; exit 1; }
+  fi
+fi
+if [ ! -e /etc/OpenCL/vendors/nvidia.icd ]; then
+  lib=$(ldconfig -p | awk '/libnvidia-opencl\.so\.1/ {print $NF; exit}')
+  [ -n "$lib" ] || lib=$(find /usr/local/nvidia /usr/lib -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
+  if [ -n "$lib" ]; then
+    mkdir -p /etc/OpenCL/vendors && echo "$lib" >/etc/OpenCL/vendors/nvidia.icd
+    say "registered NVIDIA's OpenCL library $lib"
+  fi
+fi
+say "building (Release, log: $log)"
+{ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(nproc)"; } >>"$log" 2>&1 ||
+  { say "build failed; last lines:"; tail -30 "$log" >&2; exit 1; }
+
+# 2. the device: a two-image step on it says whether it works and what it is called
+./build/memwrap devices >"$tmp_out/devices.txt" 2>&1 || true
+if ! ./build/memwrap bench --device "$device" --steps 1 --warmup 1 --batch 2 --memory 2 \
+       --test-batch 2 --json >"$tmp_out/probe.json" 2>"$tmp_out/probe.err"; then
+  say "no usable OpenCL device for --device $device. memwrap devices says:"
+  cat "$tmp_out/devices.txt" >&2
+  sed -n '1,5p' "$tmp_out/probe.err" >&2
+  say "(a GPU needs its vendor's OpenCL ICD: NVIDIA's driver, ROCm's or Intel's runtime)"
+  exit 1
+fi
+name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["device"])' "$tmp_out/probe.json")
+slug=$(echo "$name" | tr -cs 'A-Za-z0-9' '-' | sed 's/^-//; s/-$//' | cut -c1-40)
+out=bench/gpu-results/$stamp-$slug
+mkdir -p "$out"
+mv "$tmp_out"/* "$out"/
+say "device: $name; results in $out"
+
+# 3. tests on the device
+say "running the tests on the device (log: $out/tests.log)"
+tests_rc=0
+MEMWRAP_DEVICE=$device ctest --test-dir build -LE 'oclgrind|sanitize|mpi|limits' \
+  --timeout 1200 --output-on-failure >"$out/tests.log" 2>&1 || tests_rc=$?
+tests_line=$(grep -E 'tests passed|tests failed' "$out/tests.log" | tail -1)
+say "tests: $tests_line"
+
+# 4. speed
+models=mobilenetv2,resnet18,efficientnet_b0,googlenet,densenet_cifar,shufflenetv2,wrn28_10
+variants=std,memory,encoder_memory
+if ((quick)); then models=mobilenetv2,resnet18; variants=std,encoder_memory; rounds=1; fi
+torch=(--no-torch)
+if python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+  torch=(--torch-device cuda)
+  say "PyTorch $(python3 -c 'import torch; print(torch.__version__)') on CUDA beside memwrap"
+else
+  say "no CUDA PyTorch here: memwrap alone"
+fi
+bench() {  # FILE ARGS...: one compare.py table
+  local file=$1; shift
+  python3 bench/compare.py --device "$device" "${torch[@]}" --rounds "$rounds" --steps 5 \
+    --warmup 2 --out "$out/$file" "$@" 2>>"$out/bench.log" >/dev/null
+}
+say "timing every encoder and variant ($rounds rounds; log: $out/bench.log)"
+bench encoders.md --models "$models" --variants "$variants" || say "a timing failed: bench.log"
+if ((!quick)); then
+  bench baselines.md --models mobilenetv2 --variants protonet,matching || say "a timing failed: bench.log"
+fi
+
+# 5. results
+{
+  echo "# memwrap on $name"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
+  echo "\`bash bench/gpu.sh --device $device --rounds $rounds$( ((quick)) && echo ' --quick')\`."
+  echo
+  echo "OpenCL devices (\`memwrap devices\`):"
+  echo
+  sed 's/^/    /' "$out/devices.txt"
+  echo
+  echo "Tests on the device: $tests_line (tests.log)."
+  echo
+  echo "## Speed, images/s"
+  echo
+  if [ -f "$out/encoders.md" ]; then cat "$out/encoders.md"; else echo "(failed: bench.log)"; fi
+  if [ -f "$out/baselines.md" ]; then echo; cat "$out/baselines.md"; fi
+} >"$out/README.md"
+say "done: $out/README.md"
+exit "$tests_rc"
