@@ -93,7 +93,8 @@ def main():
     for model in a.models.split(","):
         for variant in a.variants.split(","):
             got = measure(a, model, variant)
-            med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in got.items()}
+            med = {k: (statistics.median(v[0]), statistics.median(v[1]))
+                   for k, v in got.items() if v[0]}
             rows.append((model, variant, med))
     lines = [f"batch {a.batch}, memory {a.memory}, test batch {a.test_batch}, "
              f"{a.channels}x{a.image_size}x{a.image_size}, {a.steps} timed steps, medians of "
