@@ -24,11 +24,6 @@ enum {
     PARTIAL_CAP_FLOATS = 4 << 20,
 };
 
-/* Output channels rounded up to whole blocks of the forward kernel. */
-static size_t round_block(size_t v) {
-    return (v + MW_C3_CO_BLOCK - 1) / MW_C3_CO_BLOCK * MW_C3_CO_BLOCK;
-}
-
 static size_t ceil_div(size_t a, size_t b) {
     return (a + b - 1) / b;
 }
@@ -79,7 +74,7 @@ static plan plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     p.second_off = src_ch * p.cn * p.g.ps + SLACK;
     if (!weight) {
         size_t out = grad ? s->cin : s->cout, in = src_ch;
-        p.total = p.second_off + round_block(out) * in * 9;
+        p.total = p.second_off + ceil_div(out, MW_C3_CO_BLOCK) * MW_C3_CO_BLOCK * in * 9;
         return p;
     }
     size_t per_slice = s->cout * s->cin * 9, max_slices = PARTIAL_CAP_FLOATS / per_slice;
@@ -167,7 +162,7 @@ static mw_status direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn;
         MW_TRY(pad_input(c, s, &p, src, in, n0, cn));
         MW_TRY(mw_launch_kernel(
-            c, items_of("conv3x3_forward", 2, round_block(out) / MW_C3_CO_BLOCK, cn * per_image, 1),
+            c, items_of("conv3x3_forward", 2, ceil_div(out, MW_C3_CO_BLOCK), cn * per_image, 1),
             "mumumuuuuuuuuuuu", c->workspace, 0u, c->workspace, (unsigned)p.second_off, y,
             (unsigned)in, (unsigned)out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
             (unsigned)p.g.ho, (unsigned)p.g.wo, (unsigned)p.g.wp, (unsigned)p.g.ps,
