@@ -79,6 +79,10 @@ void mw_ref_softmax_ce_bwd(const float *gloss, const float *probs, const int32_t
 /* optimizer: PyTorch SGD (dampening 0), one step over n values */
 void mw_ref_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
                      float weight_decay, bool nesterov, bool first_step);
+/* optimizer: torch.optim.Adam (amsgrad off), step `step` (1 for the first, when the moments
+ * m and v are taken as zero) over n values; bias corrections in double, the rest in float */
+void mw_ref_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                      float beta2, float eps, float weight_decay, uint64_t step);
 
 /* conv: maps [C, N, H, W], weights [Cout, Cin/groups, k, k], bias [Cout] or NULL; each output
  * side is (side + 2 pad - k) / stride + 1, as torch.nn.Conv2d. */

@@ -7,6 +7,7 @@
 #include "ops/launch.h"
 #include "ops/reference.h"
 #include "runtime/cl_check.h"
+#include "train/optim.h"
 
 struct mw_sgd {
     mw_exec *ex;
@@ -30,6 +31,16 @@ void mw_ref_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, f
     }
 }
 
+mw_status mw_optim_state_buffer(mw_exec *ex, const char *what, cl_mem *dev, float **host) {
+    mw_exec_arenas a = mw_exec_get_arenas(ex);
+    size_t n = a.trainable_floats ? a.trainable_floats : 1;
+    if (mw_exec_runtime(ex))
+        return mw_runtime_buffer(mw_exec_runtime(ex), n * sizeof(float), what, dev);
+    if (!(*host = calloc(n, sizeof(float))))
+        return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for %s", what);
+    return MW_OK;
+}
+
 mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out) {
     *out = NULL;
     if (opt->momentum < 0 || opt->weight_decay < 0 || (opt->nesterov && opt->momentum <= 0))
@@ -41,15 +52,9 @@ mw_status mw_sgd_create(mw_exec *ex, const mw_sgd_options *opt, mw_sgd **out) {
     if (!s) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     s->ex = ex;
     s->opt = *opt;
-    mw_exec_arenas a = mw_exec_get_arenas(ex);
-    size_t n = a.trainable_floats ? a.trainable_floats : 1;
-    mw_status st = MW_OK;
-    if (mw_exec_runtime(ex)) {
-        st = mw_runtime_buffer(mw_exec_runtime(ex), n * sizeof(float), "momentum buffers", &s->buf);
-        if (st == MW_OK)
-            st = mw_runtime_buffer(mw_exec_runtime(ex), sizeof(cl_int), "gradient check", &s->flag);
-    } else if (!(s->host_buf = calloc(n, sizeof(float))))
-        st = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for momentum buffers");
+    mw_status st = mw_optim_state_buffer(ex, "momentum buffers", &s->buf, &s->host_buf);
+    if (st == MW_OK && mw_exec_runtime(ex))
+        st = mw_runtime_buffer(mw_exec_runtime(ex), sizeof(cl_int), "gradient check", &s->flag);
     if (st != MW_OK) {
         mw_sgd_free(s);
         return st;

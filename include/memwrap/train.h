@@ -1,5 +1,5 @@
-/* Training: PyTorch's SGD (momentum, Nesterov, weight decay) as one fused kernel over the
- * parameter arena. Learning-rate schedules are in memwrap/schedule.h. */
+/* Training: PyTorch's SGD (momentum, Nesterov, weight decay) and Adam, each as one fused
+ * kernel over the parameter arena. Learning-rate schedules are in memwrap/schedule.h. */
 #ifndef MEMWRAP_TRAIN_H
 #define MEMWRAP_TRAIN_H
 
@@ -35,6 +35,29 @@ mw_status mw_sgd_gradients_finite(mw_sgd *sgd, bool *finite);
 size_t mw_sgd_state_floats(const mw_sgd *sgd);
 mw_status mw_sgd_get_state(mw_sgd *sgd, float *momentum, bool *stepped);
 mw_status mw_sgd_set_state(mw_sgd *sgd, const float *momentum, bool stepped);
+
+/* torch.optim.Adam without amsgrad. The learning rate is given to each step. */
+typedef struct mw_adam_options {
+    float beta1, beta2; /* moment decay rates, each in [0, 1) */
+    float eps;          /* > 0, added to the bias-corrected sqrt(v) */
+    float weight_decay; /* >= 0; L2 as torch's Adam: added to the gradient (not AdamW) */
+} mw_adam_options;
+
+/* PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, weight_decay 0 (and lr 1e-3, which the
+ * caller passes to mw_adam_step). */
+mw_adam_options mw_adam_defaults(void);
+
+typedef struct mw_adam mw_adam;
+
+/* Optimizer over the same parameters as mw_sgd_create (those that receive a gradient). The
+ * first and second moments are allocated here; the step count starts at 0. */
+mw_status mw_adam_create(mw_exec *ex, const mw_adam_options *opt, mw_adam **out);
+void mw_adam_free(mw_adam *adam);
+
+/* One step t (1 for the first) with learning rate `lr`, after a MW_RUN_FORWARD_BACKWARD run:
+ *   d = g + wd·p;  m = β1·m + (1-β1)·d;  v = β2·v + (1-β2)·d²;
+ *   p -= lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps). */
+mw_status mw_adam_step(mw_adam *adam, float lr);
 
 #ifdef __cplusplus
 }

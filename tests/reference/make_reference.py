@@ -245,20 +245,29 @@ def case_ce(out):
                 "ce.glogits": L.grad})
 
 
-def sgd_case(out, prefix, seed, **kw):
-    g = gen(seed)
-    p0, grads = randn(g, 37), randn(g, 3, 37)
-    lrs = torch.tensor([0.1, 0.05, 0.01], dtype=torch.float64)
+def optimizer_steps(out, prefix, make_optimizer, p0, grads, lrs):
+    """Steps make_optimizer([p]) once per row of grads on p = p0 in float64, step k with
+    learning rate lrs[k] and gradient grads[k]; stores <prefix>.{p0,g,lr} and <prefix>.p, the
+    values after each step. Returns the optimizer."""
     p = torch.nn.Parameter(p0.double().clone())
-    opt = torch.optim.SGD([p], lr=0.1, dampening=0, **kw)
+    opt = make_optimizer([p])
     after = []
-    for k in range(3):
+    for k in range(len(lrs)):
         opt.param_groups[0]["lr"] = float(lrs[k])
         p.grad = grads[k].double().clone()
         opt.step()
         after.append(p.detach().clone())
     out.update({prefix + ".p0": p0, prefix + ".g": grads, prefix + ".lr": lrs,
                 prefix + ".p": torch.stack(after)})
+    return opt
+
+
+def sgd_case(out, prefix, seed, **kw):
+    g = gen(seed)
+    p0, grads = randn(g, 37), randn(g, 3, 37)
+    lrs = torch.tensor([0.1, 0.05, 0.01], dtype=torch.float64)
+    optimizer_steps(out, prefix, lambda ps: torch.optim.SGD(ps, lr=0.1, dampening=0, **kw),
+                    p0, grads, lrs)
 
 
 def schedule_lrs(make_scheduler, epochs):
