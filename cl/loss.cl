@@ -1,5 +1,7 @@
-/* Mean softmax cross-entropy (torch.nn.CrossEntropyLoss, reduction 'mean'). */
+/* Mean softmax cross-entropy (torch.nn.CrossEntropyLoss, reduction 'mean') and mean squared
+ * error (torch.nn.MSELoss). */
 #include "softmax_fn.clh"
+#include "row_group.clh"
 
 /* One work-group of at most MW_CE_GROUP items, any number (a shared define,
  * engine/runtime/kernel_defines.h): each work-item takes rows lid, lid + L, ...; writes each
@@ -38,4 +40,26 @@ __kernel void softmax_ce_bwd_f32(__global const float *gloss, __global const flo
     uint r = i / classes, c = i % classes;
     float onehot = labels[r] == (int)c ? 1.0f : 0.0f;
     glogits[i] = gloss[0] * (probs[i] - onehot) / (float)rows;
+}
+
+/* loss[0] = Σ (a − b)² / n: one work-group over all n values, as a row of cl/row_group.clh
+ * (float16 runs, the ragged tail element by element, then the group's sum). */
+__kernel void mse_loss_f32(__global const float *a, __global const float *b, __global float *loss,
+                           const uint n) {
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    float16 acc = 0.0f;
+    ROW_LOOP(n, {
+        float16 d = data_lanes(load_lanes(a, at, lanes) - load_lanes(b, at, lanes), lanes);
+        acc += d * d;
+    })
+    float total = group_sum_lanes(acc, 0.0f, scratch).x;
+    if (get_local_id(0) == 0) loss[0] = total / (float)n;
+}
+
+/* g = scale · gloss · (a − b), scale = 2/n for a's gradient, −2/n for b's. */
+__kernel void mse_loss_bwd_f32(__global const float *gloss, __global const float *a,
+                               __global const float *b, __global float *g, const float scale,
+                               const uint n) {
+    uint i = get_global_id(0);
+    if (i < n) g[i] = scale * gloss[0] * (a[i] - b[i]);
 }

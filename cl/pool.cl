@@ -1,43 +1,47 @@
-/* Average pooling (k x k, stride k, no padding, floor mode), max pooling and the squeeze-excitation
- * channel scaling on channel-major maps [C, N, H, W]: every (c, n) pair owns one contiguous
- * H·W plane. */
+/* Average pooling (k x k, stride k, no padding, floor mode) and, with the same two kernels,
+ * nearest upsampling by k; max pooling and the squeeze-excitation channel scaling on
+ * channel-major maps [C, N, H, W]: every (c, n) pair owns one contiguous H·W plane. */
 
 #include "row_group.clh"
 
 /* One work-item per band of k input rows (one output row), so that the index arithmetic,
- * integer divisions that cost more than the data on CPUs, happens once per band. Floor mode:
- * rows and columns past the last whole window are not read. */
+ * integer divisions that cost more than the data on CPUs, happens once per band. Each
+ * output is its window's sum times `weight`: 1/k² for average pooling, 1 for the backward
+ * of nearest upsampling (the sum over each k x k block). Floor mode: rows and columns past
+ * the last whole window are not read. */
 __kernel void avg_pool_f32(__global const float *x, __global float *y, const uint planes,
-                           const uint height, const uint width, const uint k) {
+                           const uint height, const uint width, const uint k,
+                           const float weight) {
     uint oh = height / k, ow = width / k;
     uint band = get_global_id(0);
     if (band >= planes * oh) return;
     uint plane = band / oh, oy = band % oh;
     __global const float *in = x + ((size_t)plane * height + oy * k) * width;
     __global float *out = y + (size_t)band * ow;
-    float inv = 1.0f / (float)(k * k);
     for (uint ox = 0; ox < ow; ox++) {
         float sum = 0.0f;
         for (uint dy = 0; dy < k; dy++)
             for (uint dx = 0; dx < k; dx++) sum += in[dy * width + ox * k + dx];
-        out[ox] = sum * inv;
+        out[ox] = sum * weight;
     }
 }
 
-/* The same bands: each window's gradient, shared equally by its k x k inputs; the values no
- * window reads (floor mode) get 0, written by the band beside or above them. */
+/* The same bands: each window's value times `weight` goes to its k x k inputs (1/k²:
+ * average pooling's gradient, shared equally; 1: nearest upsampling, each value copied to
+ * its block). The values no window reads (floor mode) get 0, written by the band beside or
+ * above them. */
 __kernel void avg_pool_bwd_f32(__global const float *gy, __global float *gx, const uint planes,
-                               const uint height, const uint width, const uint k) {
+                               const uint height, const uint width, const uint k,
+                               const float weight) {
     uint oh = height / k, ow = width / k;
     uint band = get_global_id(0);
     if (band >= planes * oh) return;
     uint plane = band / oh, oy = band % oh;
     __global const float *g = gy + (size_t)band * ow;
     __global float *out = gx + ((size_t)plane * height + oy * k) * width;
-    float inv = 1.0f / (float)(k * k);
     for (uint dy = 0; dy < k; dy++) {
         for (uint ox = 0; ox < ow; ox++) {
-            float v = g[ox] * inv;
+            float v = g[ox] * weight;
             for (uint dx = 0; dx < k; dx++) out[dy * width + ox * k + dx] = v;
         }
         for (uint xx = ow * k; xx < width; xx++) out[dy * width + xx] = 0.0f;

@@ -1,5 +1,6 @@
-/* Mean softmax cross-entropy: against PyTorch, the OpenCL kernel's one-work-group reduction
- * against the reference backend, labels out of range, and shape errors. */
+/* Mean softmax cross-entropy and mean squared error: against PyTorch, the OpenCL kernels'
+ * one-work-group reductions against the reference backend, labels out of range, and shape
+ * errors. */
 #include "op_harness.h"
 
 #include <math.h>
@@ -96,23 +97,41 @@ static void test_label_out_of_range_gives_nan(void **state) {
     }
 }
 
-static void test_shape_errors(void **state) {
-    int64_t sl[2] = {4, 10}, sy[1] = {4}, sy_short[1] = {3}, sy_2d[2] = {4, 1};
-    struct {
-        mw_dtype dtype;
-        int ndim;
-        const int64_t *shape;
-    } bad[] = {{MW_F32, 1, sy}, {MW_I32, 1, sy_short}, {MW_I32, 2, sy_2d}};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+/* A bad second input: its dtype, number of dimensions and shape. */
+typedef struct bad_input {
+    mw_dtype dtype;
+    int ndim;
+    const int64_t *shape;
+} bad_input;
+
+/* Building `build` on float32 `first` [ndim: shape] and each of the `n` bad second inputs
+ * (tensors named names[0], names[1]) fails with MW_ERR_INVALID_ARG and an error that holds
+ * want[0] and want[1]. */
+static void expect_bad_second(op_build_fn build, const char *const names[2], int ndim,
+                              const int64_t *shape, const bad_input *bad, size_t n,
+                              const char *const want[2]) {
+    for (size_t i = 0; i < n; i++) {
         mw_graph *g = mw_graph_create();
-        int x = mw_graph_input(g, "logits", MW_F32, 2, sl);
-        int y = mw_graph_input(g, "labels", bad[i].dtype, bad[i].ndim, bad[i].shape);
-        assert_int_equal(mw_softmax_cross_entropy(g, x, y), -1);
+        int in[2] = {mw_graph_input(g, names[0], MW_F32, ndim, shape),
+                     mw_graph_input(g, names[1], bad[i].dtype, bad[i].ndim, bad[i].shape)};
+        assert_int_equal(build(g, in, NULL), -1);
         assert_int_equal(mw_graph_status(g), MW_ERR_INVALID_ARG);
-        assert_non_null(strstr(mw_graph_error(g), "softmax_cross_entropy"));
-        assert_non_null(strstr(mw_graph_error(g), "labels"));
+        for (int w = 0; w < 2; w++)
+            if (!strstr(mw_graph_error(g), want[w])) {
+                print_error("error \"%s\" lacks \"%s\"\n", mw_graph_error(g), want[w]);
+                fail();
+            }
         mw_graph_free(g);
     }
+}
+
+static void test_shape_errors(void **state) {
+    int64_t sl[2] = {4, 10}, sy[1] = {4}, sy_short[1] = {3}, sy_2d[2] = {4, 1};
+    const bad_input bad[] = {{MW_F32, 1, sy}, {MW_I32, 1, sy_short}, {MW_I32, 2, sy_2d}};
+    const char *const names[2] = {"logits", "labels"};
+    const char *const want[2] = {"softmax_cross_entropy", "labels"};
+    expect_bad_second(build_ce, names, 2, sl, bad, sizeof bad / sizeof *bad, want);
+
     /* Logits that are not a matrix. */
     mw_graph *g = mw_graph_create();
     int x = mw_graph_input(g, "logits", MW_F32, 1, sy),
@@ -122,12 +141,138 @@ static void test_shape_errors(void **state) {
     mw_graph_free(g);
 }
 
+static int build_mse(mw_graph *g, const int *in, const void *ctx) {
+    return mw_mse_loss(g, in[0], in[1]);
+}
+
+/* nn.MSELoss() of a and b of autoencoder.safetensors, both gradients from a random
+ * upstream scalar. */
+static void check_mse(const char *name, int ndim, const int64_t *shape) {
+    size_t n = 1;
+    op_spec spec = {2, {ndim, ndim}, {{0}}, {MW_F32, MW_F32}, build_mse, NULL};
+    for (int d = 0; d < ndim; d++) {
+        n *= (size_t)shape[d];
+        spec.shape[0][d] = spec.shape[1][d] = shape[d];
+    }
+    mw_safetensors *ref = test_reference("autoencoder.safetensors");
+    char key[64];
+    float *t[6];
+    const char *parts[] = {"a", "b", "gloss", "loss", "ga", "gb"};
+    const size_t sizes[] = {n, n, 1, 1, n, n};
+    for (int i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "%s.%s", name, parts[i]);
+        t[i] = test_reference_f32(ref, key, sizes[i]);
+    }
+    void *inputs[] = {t[0], t[1]};
+    float *want_grad[] = {t[4], t[5]};
+    /* a quadratic: central differences are exact but for the loss's float rounding */
+    op_check_both(name, &spec, inputs, t[2], t[3], want_grad, 1e-5, 1e-2f, 1e-2);
+    for (int i = 0; i < 6; i++)
+        free(t[i]);
+    mw_safetensors_free(ref);
+}
+
+static void test_mse_matches_pytorch(void **state) {
+    const int64_t maps[4] = {3, 2, 5, 7}, flat[1] = {37};
+    check_mse("mse", 4, maps);
+    check_mse("mse_flat", 1, flat);
+}
+
+/* The kernel runs one work-group over every value, in float16 runs and a ragged tail: fewer
+ * values than one run, exactly one, a tail only past whole runs, and many runs for each of
+ * the 64 work-items (op_check_both's second device run). */
+static void test_mse_sizes_against_reference(void **state) {
+    const int64_t sizes[] = {5, 16, 64 * 16 + 7, 96 * 1025};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        test_rng r;
+        test_rng_seed(&r, 60 + i);
+        size_t n = (size_t)sizes[i];
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        test_fill_normal(&r, a, n, 1.0f);
+        test_fill_uniform(&r, b, n, 0.0f, 1.0f);
+        const float seed[] = {-1.5f};
+        op_spec spec = {2,         {2, 2}, {{1, sizes[i]}, {1, sizes[i]}}, {MW_F32, MW_F32},
+                        build_mse, NULL};
+        void *inputs[] = {a, b};
+        char what[64];
+        snprintf(what, sizeof what, "mse_loss over %zu values", n);
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-5, 0, 0);
+        free(a), free(b);
+    }
+}
+
+/* A gradient for the input that needs one only (b a constant target, as the autoencoder's
+ * images can be); and one tensor as both arguments: loss 0, its two gradient nodes summed
+ * into 0. */
+static void test_mse_gradients(void **state) {
+    enum { N = 2 * 3 * 4 * 4 };
+    int64_t shape[4] = {3, 2, 4, 4};
+    float a[N], b[N], ga[N], loss;
+    test_rng r;
+    test_rng_seed(&r, 64);
+    test_fill_normal(&r, a, N, 1.0f);
+    test_fill_normal(&r, b, N, 1.0f);
+    mw_runtime *rts[] = {test_runtime(), NULL};
+    for (int k = 0; k < 2; k++) {
+        mw_graph *g = mw_graph_create();
+        int x = mw_graph_input(g, "a", MW_F32, 4, shape);
+        int y = mw_graph_input(g, "b", MW_F32, 4, shape);
+        int l = mw_mse_loss(g, x, y);
+        mw_graph_keep(g, l);
+        TEST_OK(mw_graph_backward(g, l, &x, 1));
+        assert_true(mw_graph_grad(g, x) >= 0);
+        assert_int_equal(mw_graph_grad(g, y), -1);
+        int gx = mw_graph_grad(g, x);
+        mw_graph_keep(g, gx);
+        mw_exec *ex = NULL;
+        TEST_OK(mw_exec_create(g, rts[k], &ex));
+        TEST_OK(mw_exec_write(ex, x, a, sizeof a));
+        TEST_OK(mw_exec_write(ex, y, b, sizeof b));
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+        TEST_OK(mw_exec_read(ex, gx, ga, sizeof ga));
+        for (int i = 0; i < N; i++)
+            assert_float_equal(ga[i], 2.0f * (a[i] - b[i]) / N, 1e-6);
+        mw_exec_free(ex);
+        mw_graph_free(g);
+
+        g = mw_graph_create();
+        x = mw_graph_input(g, "a", MW_F32, 4, shape);
+        l = mw_mse_loss(g, x, x);
+        mw_graph_keep(g, l);
+        TEST_OK(mw_graph_backward(g, l, &x, 1));
+        gx = mw_graph_grad(g, x);
+        mw_graph_keep(g, gx);
+        TEST_OK(mw_exec_create(g, rts[k], &ex));
+        TEST_OK(mw_exec_write(ex, x, a, sizeof a));
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+        TEST_OK(mw_exec_read(ex, l, &loss, sizeof loss));
+        TEST_OK(mw_exec_read(ex, gx, ga, sizeof ga));
+        assert_true(loss == 0.0f);
+        for (int i = 0; i < N; i++)
+            assert_true(ga[i] == 0.0f);
+        mw_exec_free(ex);
+        mw_graph_free(g);
+    }
+}
+
+static void test_mse_shape_errors(void **state) {
+    int64_t s1[2] = {4, 6}, s2[2] = {6, 4}, s3[3] = {4, 6, 1};
+    const bad_input bad[] = {{MW_F32, 2, s2}, {MW_F32, 3, s3}, {MW_I32, 2, s1}};
+    const char *const names[2] = {"a", "b"};
+    const char *const want[2] = {"mse_loss: a and b", "must be float32 tensors of one shape"};
+    expect_bad_second(build_mse, names, 2, s1, bad, sizeof bad / sizeof *bad, want);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ce_matches_pytorch),
         cmocka_unit_test(test_ce_rows_against_reference),
         cmocka_unit_test(test_label_out_of_range_gives_nan),
         cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_mse_matches_pytorch),
+        cmocka_unit_test(test_mse_sizes_against_reference),
+        cmocka_unit_test(test_mse_gradients),
+        cmocka_unit_test(test_mse_shape_errors),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

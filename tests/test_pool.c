@@ -1,8 +1,9 @@
-/* Average and max pooling and the squeeze-excitation channel scaling: against PyTorch on
- * both backends with finite differences, vector and scalar plane paths, floor mode, ties,
- * shape errors. */
+/* Average and max pooling, nearest upsampling and the squeeze-excitation channel scaling:
+ * against PyTorch on both backends with finite differences, vector and scalar plane paths,
+ * floor mode, ties, shape errors. */
 #include "op_harness.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,15 @@ static int build_max_pool(mw_graph *g, const int *in, const void *ctx) {
     return mw_max_pool(g, in[0], a->k, a->stride, a->padding);
 }
 
+static int build_upsample(mw_graph *g, const int *in, const void *ctx) {
+    return mw_upsample_nearest(g, in[0], *(const int *)ctx);
+}
+
 static int build_scale(mw_graph *g, const int *in, const void *ctx) {
     return mw_scale_channels(g, in[0], in[1]);
 }
 
-/* A pooling case of encoder_ops.safetensors: x and gx of n values, y and gy of m. */
+/* A pooling case of a reference file: x and gx of n values, y and gy of m. */
 typedef struct pool_case {
     float *x, *y, *gy, *gx;
 } pool_case;
@@ -43,9 +48,11 @@ static pool_case load_pool_case(const mw_safetensors *ref, const char *name, siz
     return c;
 }
 
-/* Runs `spec` on both backends against the case, with finite differences where fd_h > 0. */
-static void check_pool_case(const char *name, const op_spec *spec, size_t n, size_t m, float fd_h) {
-    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
+/* Runs `spec` on both backends against the case `name` of reference file `file`, with finite
+ * differences where fd_h > 0. */
+static void check_pool_case(const char *file, const char *name, const op_spec *spec, size_t n,
+                            size_t m, float fd_h) {
+    mw_safetensors *ref = test_reference(file);
     pool_case c = load_pool_case(ref, name, n, m);
     void *inputs[] = {c.x};
     float *want_grad[] = {c.gx};
@@ -58,7 +65,7 @@ static void check_pool_case(const char *name, const op_spec *spec, size_t n, siz
 static void check_pool(const char *name, int64_t size, int k) {
     size_t n = (size_t)(15 * size * size), m = (size_t)(15 * (size / k) * (size / k));
     op_spec spec = {1, {4}, {{5, 3, size, size}}, {MW_F32}, build_pool, &k};
-    check_pool_case(name, &spec, n, m, 1e-2f);
+    check_pool_case("encoder_ops.safetensors", name, &spec, n, m, 1e-2f);
 }
 
 static void test_avg_pool_matches_pytorch(void **state) {
@@ -120,7 +127,8 @@ static void check_max_pool(const char *name, const int64_t shape[4], max_pool_ar
     size_t m = (size_t)(shape[0] * shape[1] * oh * ow);
     op_spec spec = {1,    {4}, {{shape[0], shape[1], shape[2], shape[3]}}, {MW_F32}, build_max_pool,
                     &args};
-    check_pool_case(name, &spec, n, m, 0); /* the test below covers finite differences */
+    /* the test below covers finite differences */
+    check_pool_case("encoder_ops.safetensors", name, &spec, n, m, 0);
 }
 
 static void test_max_pool_matches_pytorch(void **state) {
@@ -172,6 +180,70 @@ static void test_max_pool_shapes(void **state) {
     }
 }
 
+/* nn.Upsample(scale_factor=k) (mode nearest) of maps x [C, N, H, W] -> [C, N, kH, kW]
+ * (autoencoder.safetensors; the gradient is the sum over each k x k block). */
+static void check_upsample(const char *name, const int64_t shape[4], int k) {
+    size_t n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3]), m = n * (size_t)(k * k);
+    op_spec spec = {1, {4}, {{shape[0], shape[1], shape[2], shape[3]}}, {MW_F32}, build_upsample,
+                    &k};
+    check_pool_case("autoencoder.safetensors", name, &spec, n, m, 1e-2f);
+}
+
+static void test_upsample_matches_pytorch(void **state) {
+    const int64_t up2[4] = {3, 2, 4, 4}, odd[4] = {2, 3, 3, 5}, up3[4] = {2, 2, 3, 4},
+                  up1[4] = {2, 2, 3, 5};
+    check_upsample("up2", up2, 2);     /* the autoencoder's decoder */
+    check_upsample("up2_odd", odd, 2); /* odd, rectangular maps */
+    check_upsample("up3", up3, 3);
+    check_upsample("up1", up1, 1); /* a copy */
+}
+
+/* Larger and rectangular maps against the reference backend, with finite differences; and
+ * upsampling then average pooling by the same k gives the maps back (to float rounding). */
+static void test_upsample_shapes(void **state) {
+    test_rng r;
+    test_rng_seed(&r, 54);
+    enum { N = 4 * 3 * 7 * 9, OUT = N * 16 };
+    float *x = malloc(N * sizeof *x), *seed = malloc(OUT * sizeof *seed);
+    test_fill_normal(&r, x, N, 1.0f);
+    test_fill_normal(&r, seed, OUT, 1.0f);
+    for (int k = 2; k <= 4; k++) {
+        op_spec spec = {1, {4}, {{4, 3, 7, 9}}, {MW_F32}, build_upsample, &k};
+        void *inputs[] = {x};
+        char what[64];
+        snprintf(what, sizeof what, "upsample_nearest %d on 7x9", k);
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
+    }
+
+    int64_t shape[4] = {4, 3, 7, 9};
+    mw_graph *g = mw_graph_create();
+    int in = mw_graph_input(g, "x", MW_F32, 4, shape);
+    int up = mw_upsample_nearest(g, in, 3);
+    int back = mw_avg_pool(g, up, 3);
+    assert_true(back >= 0);
+    assert_int_equal(mw_tensor_dim(g, up, 2), 21);
+    assert_int_equal(mw_tensor_dim(g, up, 3), 27);
+    mw_graph_keep(g, back);
+    mw_runtime *rts[] = {test_runtime(), NULL};
+    for (int b = 0; b < 2; b++) {
+        mw_exec *ex = NULL;
+        float got[N];
+        TEST_OK(mw_exec_create(g, rts[b], &ex));
+        TEST_OK(mw_exec_write(ex, in, x, N * sizeof *x));
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
+        TEST_OK(mw_exec_read(ex, back, got, sizeof got));
+        for (int i = 0; i < N; i++)
+            if (fabsf(got[i] - x[i]) > 2e-6f * fabsf(x[i])) {
+                print_error("%s backend: avg_pool(upsample(x))[%d] = %g, x %g\n",
+                            rts[b] ? "opencl" : "reference", i, (double)got[i], (double)x[i]);
+                fail();
+            }
+        mw_exec_free(ex);
+    }
+    mw_graph_free(g);
+    free(x), free(seed);
+}
+
 static void test_scale_channels_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("encoder_ops.safetensors");
     enum { N = 5 * 3 * 6 * 6, S = 5 * 3 };
@@ -207,34 +279,41 @@ static void test_scale_channels_planes(void **state) {
     }
 }
 
+/* Building `build` (ctx) on one float32 input x of the given shape fails with
+ * MW_ERR_INVALID_ARG and an error that contains `want`. */
+static void expect_build_error(int ndim, const int64_t *shape, op_build_fn build, const void *ctx,
+                               const char *want) {
+    mw_graph *g = mw_graph_create();
+    int x = mw_graph_input(g, "x", MW_F32, ndim, shape);
+    assert_int_equal(build(g, &x, ctx), -1);
+    assert_int_equal(mw_graph_status(g), MW_ERR_INVALID_ARG);
+    if (!strstr(mw_graph_error(g), want)) {
+        print_error("error \"%s\" lacks \"%s\"\n", mw_graph_error(g), want);
+        fail();
+    }
+    mw_graph_free(g);
+}
+
 static void test_shape_errors(void **state) {
     int64_t maps[4] = {3, 2, 6, 6}, bad_s[4] = {3, 2, 2, 1}, rows[2] = {3, 2};
-    mw_graph *g = mw_graph_create();
-    int x = mw_graph_input(g, "x", MW_F32, 4, maps);
-    assert_int_equal(mw_avg_pool(g, x, 7), -1);
-    assert_non_null(strstr(mw_graph_error(g), "does not fit"));
-    mw_graph_free(g);
+    const int seven = 7, one = 1, two = 2;
+    expect_build_error(4, maps, build_pool, &seven, "does not fit");
+    expect_build_error(2, rows, build_pool, &one, "[C, N, H, W]");
 
     const max_pool_args bad[] = {{3, 1, 2}, {3, 0, 1}, {9, 1, 1}, {0, 1, 0}};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        g = mw_graph_create();
-        x = mw_graph_input(g, "x", MW_F32, 4, maps);
-        assert_int_equal(mw_max_pool(g, x, bad[i].k, bad[i].stride, bad[i].padding), -1);
-        assert_non_null(strstr(mw_graph_error(g), "max_pool"));
-        mw_graph_free(g);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_build_error(4, maps, build_max_pool, &bad[i], "max_pool");
 
-    g = mw_graph_create();
-    x = mw_graph_input(g, "x", MW_F32, 4, maps);
+    const int bad_k[] = {0, -2, 1 << 14}; /* the last: (6·2^14)² values a plane, 2^31 or more */
+    for (size_t i = 0; i < sizeof bad_k / sizeof *bad_k; i++)
+        expect_build_error(4, maps, build_upsample, &bad_k[i], "upsample_nearest: scale factor");
+    expect_build_error(2, rows, build_upsample, &two, "upsample_nearest: x must be float32 maps");
+
+    mw_graph *g = mw_graph_create();
+    int x = mw_graph_input(g, "x", MW_F32, 4, maps);
     int s = mw_graph_input(g, "s", MW_F32, 4, bad_s);
     assert_int_equal(mw_scale_channels(g, x, s), -1);
     assert_non_null(strstr(mw_graph_error(g), "must be [3, 2, 1, 1]"));
-    mw_graph_free(g);
-
-    g = mw_graph_create();
-    x = mw_graph_input(g, "x", MW_F32, 2, rows);
-    assert_int_equal(mw_avg_pool(g, x, 1), -1);
-    assert_non_null(strstr(mw_graph_error(g), "[C, N, H, W]"));
     mw_graph_free(g);
 }
 
@@ -243,6 +322,8 @@ int main(void) {
         cmocka_unit_test(test_avg_pool_matches_pytorch),
         cmocka_unit_test(test_avg_pool_shapes),
         cmocka_unit_test(test_avg_pool_floor_mode),
+        cmocka_unit_test(test_upsample_matches_pytorch),
+        cmocka_unit_test(test_upsample_shapes),
         cmocka_unit_test(test_max_pool_matches_pytorch),
         cmocka_unit_test(test_max_pool_ties_and_overlaps),
         cmocka_unit_test(test_max_pool_shapes),

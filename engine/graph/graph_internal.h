@@ -52,6 +52,8 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     /* loss: engine/ops/loss.c */                                                                  \
     X(SOFTMAX_CE, softmax_ce)         /* in: logits, labels -> loss [1], probs */                  \
     X(SOFTMAX_CE_BWD, softmax_ce_bwd) /* in: gloss, probs, labels -> glogits */                    \
+    X(MSE_LOSS, mse_loss)             /* in: a, b -> mean (a − b)² [1] */                          \
+    X(MSE_LOSS_BWD, mse_loss_bwd)     /* in: gloss, a, b -> ±2 (a − b) gloss / n */                \
     /* conv: engine/ops/conv.c */                                                                  \
     X(CONV2D, conv2d)                       /* in: x, w[, b] -> y (x, y [C, N, H, W]) */           \
     X(CONV2D_BWD_INPUT, conv2d_bwd_input)   /* in: gy, w -> gx */                                  \
@@ -72,6 +74,8 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     /* pool: engine/ops/pool.c */                                                                  \
     X(AVG_POOL, avg_pool)                     /* k x k mean, stride k */                           \
     X(AVG_POOL_BWD, avg_pool_bwd)             /* in: gy -> gx */                                   \
+    X(UPSAMPLE, upsample)                     /* nearest, by k: avg_pool_bwd's kernel, weight 1 */ \
+    X(UPSAMPLE_BWD, upsample_bwd)             /* in: gy -> gx, avg_pool's kernel, weight 1 */      \
     X(SCALE_CHANNELS, scale_channels)         /* x [C, N, H, W] · s [C, N, 1, 1] */               \
     X(SCALE_CHANNELS_BWD, scale_channels_bwd) /* in: gy, x, s -> gx, gs */                         \
     X(MAX_POOL, max_pool)                     /* k x k max, stride, padding -> y, argmax */        \
@@ -137,7 +141,7 @@ typedef union mw_node_attr {
         int activation; /* mw_activation */
     } act;
     struct {
-        int k, stride, padding; /* average pooling: stride k, no padding */
+        int k, stride, padding; /* average pooling, upsampling: stride k, no padding */
     } pool;
     struct {
         int groups;

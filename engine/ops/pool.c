@@ -1,6 +1,7 @@
 /* Pooling on channel-major maps [C, N, H, W]: k x k average pooling (the encoders' final
- * global pool), max pooling with stride and padding (GoogLeNet's), and the
- * squeeze-excitation channel scaling x · s, s [C, N, 1, 1]. */
+ * global pool), nearest upsampling by k (the autoencoder's decoder; its kernels are average
+ * pooling's backward and forward with window weight 1), max pooling with stride and padding
+ * (GoogLeNet's), and the squeeze-excitation channel scaling x · s, s [C, N, 1, 1]. */
 #include <math.h>
 
 #include "memwrap/ops.h"
@@ -8,8 +9,10 @@
 #include "runtime/kernel_defines.h"
 #include "ops/reference.h"
 
-void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, size_t width,
-                     size_t k) {
+/* Each output the sum of its k x k window times `weight`: 1/k² averages (avg_pool), 1 sums
+ * (the backward of nearest upsampling). */
+void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, size_t width, size_t k,
+                     double weight) {
     size_t oh = height / k, ow = width / k;
     for (size_t p = 0; p < planes; p++)
         for (size_t oy = 0; oy < oh; oy++)
@@ -18,19 +21,21 @@ void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, siz
                 for (size_t dy = 0; dy < k; dy++)
                     for (size_t dx = 0; dx < k; dx++)
                         sum += x[(p * height + oy * k + dy) * width + ox * k + dx];
-                y[(p * oh + oy) * ow + ox] = (float)(sum / (double)(k * k));
+                y[(p * oh + oy) * ow + ox] = (float)(sum * weight);
             }
 }
 
+/* Each window's value times `weight` copied to its k x k inputs: avg_pool's backward with
+ * 1/k², nearest upsampling with 1. */
 void mw_ref_avg_pool_bwd(const float *gy, float *gx, size_t planes, size_t height, size_t width,
-                         size_t k) {
+                         size_t k, double weight) {
     size_t oh = height / k, ow = width / k;
     for (size_t p = 0; p < planes; p++)
         for (size_t yy = 0; yy < height; yy++)
             for (size_t xx = 0; xx < width; xx++)
                 gx[(p * height + yy) * width + xx] =
                     yy < oh * k && xx < ow * k
-                        ? (float)(gy[(p * oh + yy / k) * ow + xx / k] / (double)(k * k))
+                        ? (float)(gy[(p * oh + yy / k) * ow + xx / k] * weight)
                         : 0.0f; /* floor mode: no window reads it */
 }
 
@@ -113,6 +118,22 @@ int mw_avg_pool(mw_graph *g, int x, int k) {
     return mw_graph_emit(g, MW_OP_AVG_POOL, &x, 1, 4, shape, at);
 }
 
+int mw_upsample_nearest(mw_graph *g, int x, int k) {
+    if (!mw_graph_check_inputs(g, "upsample_nearest", &x, 1) ||
+        !check_maps(g, "upsample_nearest", x))
+        return -1;
+    const int64_t *s = mw_t(g, x)->shape;
+    /* the kernels index a plane's values with 32-bit integers */
+    if (k < 1 || s[2] * k * s[3] * k >= ((int64_t)1 << 31))
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                             "upsample_nearest: scale factor %d must be at least 1 and keep the "
+                             "%lld x %lld maps of %s under 2^31 values a plane",
+                             k, (long long)s[2], (long long)s[3], mw_t(g, x)->name);
+    int64_t shape[4] = {s[0], s[1], s[2] * k, s[3] * k};
+    mw_node_attr at = {.pool = {k, k, 0}};
+    return mw_graph_emit(g, MW_OP_UPSAMPLE, &x, 1, 4, shape, at);
+}
+
 int mw_max_pool(mw_graph *g, int x, int k, int stride, int padding) {
     if (!mw_graph_check_inputs(g, "max_pool", &x, 1) || !check_maps(g, "max_pool", x)) return -1;
     const int64_t *s = mw_t(g, x)->shape;
@@ -157,6 +178,13 @@ static void avg_pool_backward(mw_graph *g, const mw_node *n, const int *gout, co
         mw_graph_emit(g, MW_OP_AVG_POOL_BWD, &gout[0], 1, 4, mw_t(g, n->in[0])->shape, n->attr);
 }
 
+/* The sum over each k x k block: avg_pool's kernels with window weight 1. */
+static void upsample_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                              int *gin) {
+    gin[0] =
+        mw_graph_emit(g, MW_OP_UPSAMPLE_BWD, &gout[0], 1, 4, mw_t(g, n->in[0])->shape, n->attr);
+}
+
 static void max_pool_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                               int *gin) {
     if (gout[0] < 0) return; /* the argmax carries no gradient */
@@ -188,18 +216,29 @@ static void map_dims(const mw_graph *g, int t, size_t *planes, size_t *height, s
     *width = (size_t)s[3];
 }
 
-static mw_status avg_pool_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t planes, h, w, k = (size_t)n->attr.pool.k;
-    map_dims(c->g, n->in[0], &planes, &h, &w);
-    return mw_launch(c, "pool", "avg_pool_f32", planes * (h / k), "mmuuuu", mw_mem(c, n->in[0]),
-                     mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h, (unsigned)w, (unsigned)k);
+/* The weight of a window's values: avg_pool and its backward average, nearest upsampling
+ * and its backward (the same two kernels, read the other way round) copy and sum. */
+static double window_weight(const mw_node *n) {
+    double k = n->attr.pool.k;
+    return n->op == MW_OP_AVG_POOL || n->op == MW_OP_AVG_POOL_BWD ? 1.0 / (k * k) : 1.0;
 }
 
-static mw_status avg_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
+/* in[0] k x k windows -> out[0] one value each (avg_pool, upsample_bwd): one item per band. */
+static mw_status pool_windows_cl(mw_cl_ctx *c, const mw_node *n) {
+    size_t planes, h, w, k = (size_t)n->attr.pool.k;
+    map_dims(c->g, n->in[0], &planes, &h, &w);
+    return mw_launch(c, "pool", "avg_pool_f32", planes * (h / k), "mmuuuuf", mw_mem(c, n->in[0]),
+                     mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h, (unsigned)w, (unsigned)k,
+                     window_weight(n));
+}
+
+/* in[0] one value a window -> out[0] k x k windows (avg_pool_bwd, upsample). */
+static mw_status spread_windows_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t planes, h, w, k = (size_t)n->attr.pool.k;
     map_dims(c->g, n->out[0], &planes, &h, &w);
-    return mw_launch(c, "pool", "avg_pool_bwd_f32", planes * (h / k), "mmuuuu", mw_mem(c, n->in[0]),
-                     mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h, (unsigned)w, (unsigned)k);
+    return mw_launch(c, "pool", "avg_pool_bwd_f32", planes * (h / k), "mmuuuuf",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)planes, (unsigned)h,
+                     (unsigned)w, (unsigned)k, window_weight(n));
 }
 
 /* One work-item per output row forward, per input row backward (which gathers from the
@@ -246,19 +285,19 @@ static mw_status scale_channels_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
                      mw_mem(c, n->out[1]), (unsigned)planes, (unsigned)(h * w));
 }
 
-static mw_status avg_pool_cpu(mw_cpu_ctx *c, const mw_node *n) {
+static mw_status pool_windows_cpu(mw_cpu_ctx *c, const mw_node *n) {
     size_t planes, h, w;
     map_dims(c->g, n->in[0], &planes, &h, &w);
     mw_ref_avg_pool(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), planes, h, w,
-                    (size_t)n->attr.pool.k);
+                    (size_t)n->attr.pool.k, window_weight(n));
     return MW_OK;
 }
 
-static mw_status avg_pool_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
+static mw_status spread_windows_cpu(mw_cpu_ctx *c, const mw_node *n) {
     size_t planes, h, w;
     map_dims(c->g, n->out[0], &planes, &h, &w);
     mw_ref_avg_pool_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->out[0]), planes, h, w,
-                        (size_t)n->attr.pool.k);
+                        (size_t)n->attr.pool.k, window_weight(n));
     return MW_OK;
 }
 
@@ -300,8 +339,12 @@ static mw_status scale_channels_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
 }
 
 const mw_op_def mw_op_def_avg_pool = {
-    .run_cl = avg_pool_cl, .run_cpu = avg_pool_cpu, .backward = avg_pool_backward};
-const mw_op_def mw_op_def_avg_pool_bwd = {.run_cl = avg_pool_bwd_cl, .run_cpu = avg_pool_bwd_cpu};
+    .run_cl = pool_windows_cl, .run_cpu = pool_windows_cpu, .backward = avg_pool_backward};
+const mw_op_def mw_op_def_avg_pool_bwd = {.run_cl = spread_windows_cl,
+                                          .run_cpu = spread_windows_cpu};
+const mw_op_def mw_op_def_upsample = {
+    .run_cl = spread_windows_cl, .run_cpu = spread_windows_cpu, .backward = upsample_backward};
+const mw_op_def mw_op_def_upsample_bwd = {.run_cl = pool_windows_cl, .run_cpu = pool_windows_cpu};
 const mw_op_def mw_op_def_scale_channels = {.run_cl = scale_channels_cl,
                                             .run_cpu = scale_channels_cpu,
                                             .backward = scale_channels_backward};

@@ -75,6 +75,11 @@ void mw_ref_softmax_ce(const float *logits, const int32_t *labels, float *loss, 
                        size_t rows, size_t classes);
 void mw_ref_softmax_ce_bwd(const float *gloss, const float *probs, const int32_t *labels,
                            float *glogits, size_t rows, size_t classes);
+/* loss: mean squared error of n values; its backward writes scale · gloss · (a − b), scale
+ * 2/n for a's gradient and −2/n for b's */
+void mw_ref_mse_loss(const float *a, const float *b, float *loss, size_t n);
+void mw_ref_mse_loss_bwd(const float *gloss, const float *a, const float *b, float *g, size_t n,
+                         double scale);
 
 /* optimizer: PyTorch SGD (dampening 0), one step over n values */
 void mw_ref_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
@@ -113,11 +118,14 @@ void mw_ref_batch_norm_bwd(const float *gy, const float *x, const float *gamma, 
                            const float *stats, float *gx, float *ggamma, float *gbeta,
                            size_t channels, size_t len, int act, bool training);
 
-/* pool: maps as `planes` = C·N planes of height x width */
+/* pool: maps as `planes` = C·N planes of height x width. avg_pool: each k x k window's sum
+ * times `weight` (1/k² for average pooling, 1 for the backward of nearest upsampling);
+ * avg_pool_bwd: each window's value times `weight` to its k x k values (average pooling's
+ * backward with 1/k², nearest upsampling by k with 1), 0 where floor mode leaves no window */
 void mw_ref_avg_pool(const float *x, float *y, size_t planes, size_t height, size_t width,
-                     size_t k);
+                     size_t k, double weight);
 void mw_ref_avg_pool_bwd(const float *gy, float *gx, size_t planes, size_t height, size_t width,
-                         size_t k);
+                         size_t k, double weight);
 /* argmax: the position (y·width + x) of each window's first largest value in its plane */
 void mw_ref_max_pool(const float *x, float *y, float *argmax, size_t planes, size_t height,
                      size_t width, size_t k, size_t stride, size_t padding);

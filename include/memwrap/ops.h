@@ -79,6 +79,11 @@ int mw_sparsemax(mw_graph *g, int z);
 /* Mean softmax cross-entropy of logits [N, C] against int32 labels [N]: a [1] tensor. */
 int mw_softmax_cross_entropy(mw_graph *g, int logits, int labels);
 
+/* Mean squared error of two float tensors of one shape (any number of dimensions):
+ * mean((a − b)²) as a [1] tensor (torch.nn.MSELoss(), reduction 'mean'). Both inputs get
+ * gradients: 2 (a − b) / n · gloss and its negative. */
+int mw_mse_loss(mw_graph *g, int a, int b);
+
 /* ---- convolutional encoders ----------------------------------------------------------
  * Feature maps are stored channel-major, shape [C, N, H, W]: a 1x1 convolution is then one
  * GEMM over every image of the batch and batch norm reduces contiguous rows. Images enter
@@ -116,6 +121,11 @@ int mw_activate(mw_graph *g, int x, mw_activation act);
 /* k x k average pooling, stride k, no padding, floor mode: [C, N, H, W] -> [C, N, ⌊H/k⌋,
  * ⌊W/k⌋] (F.avg_pool2d(x, k); with k = H = W also adaptive_avg_pool2d(x, 1)). */
 int mw_avg_pool(mw_graph *g, int x, int k);
+
+/* Nearest-neighbour upsampling by an integer factor k: [C, N, H, W] -> [C, N, kH, kW], each
+ * value copied to a k x k block (nn.Upsample(scale_factor=k), mode 'nearest'); the gradient
+ * is the sum over each block. */
+int mw_upsample_nearest(mw_graph *g, int x, int k);
 
 /* k x k max pooling with a stride and implicit −∞ padding (F.max_pool2d(x, k, stride,
  * padding), floor mode): [C, N, H, W] -> [C, N, (H + 2p − k)/s + 1, ...]. The gradient goes
