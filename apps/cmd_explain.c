@@ -18,6 +18,8 @@ static void usage(FILE *to) {
             "usage: memwrap explain CHECKPOINT.safetensors [--out DIR] [--images N] [--metrics]\n"
             "                       [--repeats R] [--memory-source subset|full] [--seed S]\n"
             "                       [--steps N] [--scale K] [--data DIR] [--device SPEC]\n"
+            "                       [--counterfactuals [--cf-inputs N] [--cf-proto-inputs N]\n"
+            "                        [--cf-iterations N] [--ae-epochs E] [--ae-images N]]\n"
             "Explains a Memory Wrap (or Only Memory) checkpoint written by `memwrap train`:\n"
             "  --images N       test inputs shown with their memory samples, explanation by\n"
             "                   example, counterfactual and Integrated Gradients heatmaps (8)\n"
@@ -31,19 +33,38 @@ static void usage(FILE *to) {
             "  --seed S         memory draws and the choice of inputs (default: the run index)\n"
             "  --steps N        Integrated Gradients steps (40); --scale K: pixels per image\n"
             "                   pixel in the pictures (default: images at least 96 px)\n"
+            "  --counterfactuals  counterfactual quality (IM1, IIM1, IM2 by per-class\n"
+            "                   autoencoders) of the memory counterfactuals of the first\n"
+            "                   --cf-inputs test images (640) and of CF-Proto's search on the\n"
+            "                   first --cf-proto-inputs of those with one (64; 0: none),\n"
+            "                   --cf-iterations FISTA steps each (1000); the autoencoders train\n"
+            "                   --ae-epochs (4) on every non-validation training image, once:\n"
+            "                   DIR/autoencoders.safetensors is reused by later runs;\n"
+            "                   --ae-images N: at most N training images per autoencoder\n"
             "  --out DIR        default: explain/<checkpoint name>/ beside the checkpoint\n"
             "Writes DIR/index.html (open it in a browser), DIR/explanations.json and the PNGs.\n");
 }
 
 void mw_explain_progress(const mw_progress *p, bool tty) {
     bool last = p->step == p->steps;
-    if (!tty && !last && strcmp(p->phase, "explain") != 0) return;
+    const char *phase = p->phase;
+    if (!tty && !last && strcmp(phase, "explain") != 0) return;
     const char *start = tty ? "\r\033[K" : "", *end = tty ? "" : "\n";
-    if (strcmp(p->phase, "explain") == 0)
+    if (strcmp(phase, "explain") == 0)
         fprintf(stderr, "%sexplaining test image %d/%d (%.0f s)%s", start, p->step, p->steps,
                 p->elapsed_s, end);
-    else if (strcmp(p->phase, "encode") == 0)
+    else if (strcmp(phase, "encode") == 0)
         fprintf(stderr, "%sencoding the test set, batch %d/%d%s", start, p->step, p->steps, end);
+    else if (strcmp(phase, "autoencoders") == 0) /* epochs over every autoencoder's */
+        fprintf(stderr, "%straining autoencoders: epoch %d/%d step %d/%d, ETA %.0f s%s", start,
+                p->epoch, p->epochs, p->step, p->steps, p->eta_s, end);
+    else if (strcmp(phase, "prototypes") == 0)
+        fprintf(stderr, "%sclass prototypes: batch %d/%d%s", start, p->step, p->steps, end);
+    else if (strcmp(phase, "search") == 0)
+        fprintf(stderr, "%sCF-Proto search, test batch %d: iteration %d/%d, ETA %.0f s%s", start,
+                p->epoch, p->step, p->steps, p->eta_s, end);
+    else if (strcmp(phase, "counterfactuals") == 0)
+        fprintf(stderr, "%scounterfactuals: test batch %d/%d%s", start, p->step, p->steps, end);
     else
         fprintf(stderr, "%smetrics: pass %d/%d batch %d/%d, ETA %.0f s%s", start, p->epoch,
                 p->epochs, p->step, p->steps, p->eta_s, end);
@@ -61,9 +82,33 @@ static void print_metric(const char *name, double v) {
         printf("  %-24s      -  (no such input)\n", name);
 }
 
+static void print_counterfactuals(const mw_cf_summary *cf) {
+    printf("counterfactual quality over the first %ld test images (IM1 lower, IIM1 higher, IM2 "
+           "lower is better):\n  %-7s %7s %6s %15s %15s %15s\n",
+           cf->test_inputs, "method", "inputs", "found", "IM1", "IIM1", "IM2");
+    const char *names[MW_CF_METHODS] = {"memory", "proto"};
+    for (int m = 0; m < MW_CF_METHODS; m++) {
+        const mw_cf_quality *q = &cf->method[m];
+        printf("  %-7s %7ld %6ld", names[m], q->inputs, q->found);
+        double mean[3] = {q->im1, q->iim1, q->im2}, sd[3] = {q->im1_std, q->iim1_std, q->im2_std};
+        for (int k = 0; k < 3; k++)
+            if (isfinite(mean[k]))
+                printf(" %7.3f +- %5.3f", mean[k], sd[k]);
+            else
+                printf(" %15s", "-");
+        printf("\n");
+    }
+    printf("  autoencoders: %s, %d epoch%s on %ld images", cf->ae_reused ? "reused" : "trained",
+           cf->ae_epochs, cf->ae_epochs == 1 ? "" : "s",
+           cf->ae_image_cap && cf->ae_image_cap < cf->ae_images ? (long)cf->ae_image_cap
+                                                                : cf->ae_images);
+    printf("%s; test MSE on every class %.4f\n", cf->ae_image_cap ? " at most, each" : "",
+           cf->ae_test_mse[cf->classes]);
+}
+
 int mw_cmd_explain(int argc, char **argv) {
     const char *checkpoint = NULL, *data = NULL, *device = NULL, *out = NULL;
-    mw_explain_options opt = {.images = -1};
+    mw_explain_options opt = {.images = -1, .cf_proto_inputs = -1};
     long seed = -1, value = 0;
     bool ok = true;
     for (int i = 1; i < argc && ok; i++) {
@@ -73,6 +118,18 @@ int mw_cmd_explain(int argc, char **argv) {
             return MW_EXIT_OK;
         } else if (strcmp(a, "--metrics") == 0) {
             opt.metrics = true;
+        } else if (strcmp(a, "--counterfactuals") == 0) {
+            opt.counterfactuals = true;
+        } else if (strcmp(a, "--cf-inputs") == 0) {
+            ok = mw_arg_int(v, 1, 1000000, &value), opt.cf_inputs = (int)value, i++;
+        } else if (strcmp(a, "--cf-proto-inputs") == 0) {
+            ok = mw_arg_int(v, 0, 1000000, &value), opt.cf_proto_inputs = (int)value, i++;
+        } else if (strcmp(a, "--cf-iterations") == 0) {
+            ok = mw_arg_int(v, 1, 100000, &value), opt.cf_iterations = (int)value, i++;
+        } else if (strcmp(a, "--ae-images") == 0) {
+            ok = mw_arg_int(v, 1, 100000000, &value), opt.ae_images = (int)value, i++;
+        } else if (strcmp(a, "--ae-epochs") == 0) {
+            ok = mw_arg_int(v, 1, 1000, &value), opt.ae_epochs = (int)value, i++;
         } else if (strcmp(a, "--data") == 0 && v) {
             data = v, i++;
         } else if (strcmp(a, "--device") == 0 && v) {
@@ -101,7 +158,9 @@ int mw_cmd_explain(int argc, char **argv) {
         }
         if (!ok)
             fprintf(stderr, "memwrap explain: bad argument '%s%s%s'\n", a, v ? " " : "",
-                    v && a[0] == '-' && strcmp(a, "--metrics") ? v : "");
+                    v && a[0] == '-' && strcmp(a, "--metrics") && strcmp(a, "--counterfactuals")
+                        ? v
+                        : "");
     }
     if (!ok || !checkpoint) {
         usage(stderr);
@@ -157,6 +216,7 @@ int mw_cmd_explain(int argc, char **argv) {
                            sum.mean.example_scores.input[m], sum.mean.example_scores.prediction[m]);
             }
         }
+        if (sum.has_counterfactuals) print_counterfactuals(&sum.counterfactuals);
         printf("open %s/index.html\n", out_dir);
     } else {
         fprintf(stderr, "memwrap explain: %s\n", mw_error_message());

@@ -165,9 +165,98 @@ static void test_explain_end_to_end(void **state) {
     free(text);
 }
 
+/* --counterfactuals, small: the autoencoders trained on 320 images for one epoch, CF-Proto
+ * on 4 inputs for 15 iterations. Then again: the autoencoders are reused from the file, and
+ * every score comes out the same. The smoke checkpoint above predicts one class for every
+ * image (8 steps), so nothing in its memory is predicted otherwise: a model trained a little
+ * longer (320 images, 3 epochs: 33% accuracy, predictions spread over classes) is. */
+#define CF_MODEL "cf-model/" BASE "encoder_memory-320-run0.safetensors"
+static void cf_run(const char *folder, const char *log, cJSON **json, char **said) {
+    assert_int_equal(test_cli(log,
+                              "explain %s/" CF_MODEL " --out %s "
+                              "--images 0 --counterfactuals --cf-inputs 64 --cf-proto-inputs 4 "
+                              "--cf-iterations 15 --ae-epochs 1 --ae-images 320",
+                              dir, folder),
+                     0);
+    *said = read_text(log);
+    printf("%s", *said);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/explanations.json", folder);
+    char *text = read_text(path);
+    *json = cJSON_Parse(text);
+    free(text);
+    assert_non_null(*json);
+}
+
+static void test_counterfactuals_end_to_end(void **state) {
+    (void)state;
+    char folder[1024], log[1200], path[1200];
+    snprintf(folder, sizeof folder, "%s/counterfactuals", dir);
+    snprintf(log, sizeof log, "%s-cf.log", dir);
+    assert_int_equal(test_cli(log,
+                              "train %s/configs/smoke/fmnist-tiny.json --out %s/cf-model --set "
+                              "runs=1 --set 'variants=[\"encoder_memory\"]' --set "
+                              "'train_examples=[320]' --set epochs=3 --set "
+                              "'schedule.milestones=[2]' --set memory_examples=16",
+                              MEMWRAP_SOURCE_DIR, dir),
+                     0);
+    /* bad settings are refused before anything runs */
+    assert_int_equal(test_cli(log,
+                              "explain %s/" CF_MODEL " --out %s --counterfactuals --cf-iterations 0",
+                              dir, folder),
+                     2);
+    cJSON *first, *again;
+    char *said;
+    cf_run(folder, log, &first, &said);
+    assert_non_null(strstr(said, "autoencoders: trained, 1 epoch on 320 images at most, each"));
+    free(said);
+    const cJSON *q = item(first, "counterfactual_quality");
+    assert_int_equal((int)item(q, "test_inputs")->valuedouble, 64);
+    assert_int_equal((int)item(q, "search_iterations")->valuedouble, 15);
+    const cJSON *memory = item(q, "memory"), *proto = item(q, "proto");
+    /* every memory counterfactual is scored; the search ran on at most 4 of those inputs */
+    int with = (int)item(memory, "inputs")->valuedouble;
+    assert_true(with > 0 && with <= 64);
+    assert_int_equal((int)item(memory, "found")->valuedouble, with);
+    assert_true(item(proto, "inputs")->valuedouble <= 4);
+    assert_true(item(proto, "found")->valuedouble <= item(proto, "inputs")->valuedouble);
+    const char *scores[4] = {"im1", "iim1", "im2", "elastic_distance"};
+    for (int k = 0; k < 4; k++)
+        assert_true(item(memory, scores[k])->valuedouble > 0);
+    const cJSON *ae = item(q, "autoencoders");
+    assert_int_equal(cJSON_GetArraySize(item(ae, "test_mse")), 11); /* 10 classes and all */
+    const cJSON *mse;
+    cJSON_ArrayForEach(mse, item(ae, "test_mse")) {
+        assert_true(cJSON_IsNumber(mse) && mse->valuedouble > 0 && mse->valuedouble < 10);
+    }
+    snprintf(path, sizeof path, "%s/autoencoders.safetensors", folder);
+    assert_true(exists(path));
+    snprintf(path, sizeof path, "%s/index.html", folder);
+    char *text = read_text(path);
+    test_check_html(text, folder);
+    assert_non_null(strstr(text, "Counterfactual quality"));
+    free(text);
+
+    cf_run(folder, log, &again, &said);
+    assert_non_null(strstr(said, "autoencoders: reused"));
+    free(said);
+    const cJSON *q2 = item(again, "counterfactual_quality");
+    const char *methods[2] = {"memory", "proto"};
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < 4; k++) {
+            const cJSON *a = item(item(q, methods[m]), scores[k]);
+            const cJSON *b = item(item(q2, methods[m]), scores[k]);
+            assert_true(cJSON_IsNull(a) == cJSON_IsNull(b));
+            if (cJSON_IsNumber(a)) assert_true(a->valuedouble == b->valuedouble);
+        }
+    cJSON_Delete(first);
+    cJSON_Delete(again);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_explain_end_to_end),
+        cmocka_unit_test(test_counterfactuals_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

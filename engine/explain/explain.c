@@ -60,6 +60,7 @@ typedef struct explain_ctx {
     int32_t *pool, *scratch; /* training images the memory is drawn from; draw scratch */
     int pool_count;
     double t0;
+    const char *phase; /* of the counterfactual analysis, whose phases each time their own ETA */
 } explain_ctx;
 
 static void report(const explain_ctx *c, const char *phase, int epoch, int epochs, int step,
@@ -419,6 +420,36 @@ static const char *memory_source_name(mw_memory_source m) {
     return m == MW_MEMORY_FROM_FULL_TRAIN ? "full" : "subset";
 }
 
+static const char *const cf_method_keys[MW_CF_METHODS] = {"memory", "proto"};
+
+static void add_counterfactuals(cJSON *o, const mw_cf_summary *cf) {
+    cJSON *q = cJSON_AddObjectToObject(o, "counterfactual_quality");
+    cJSON_AddNumberToObject(q, "test_inputs", (double)cf->test_inputs);
+    cJSON_AddNumberToObject(q, "search_iterations", cf->iterations);
+    for (int m = 0; m < MW_CF_METHODS; m++) {
+        const mw_cf_quality *v = &cf->method[m];
+        cJSON *j = cJSON_AddObjectToObject(q, cf_method_keys[m]);
+        cJSON_AddNumberToObject(j, "inputs", (double)v->inputs);
+        cJSON_AddNumberToObject(j, "found", (double)v->found);
+        add_number(j, "im1", v->im1);
+        add_number(j, "im1_std", v->im1_std);
+        add_number(j, "iim1", v->iim1);
+        add_number(j, "iim1_std", v->iim1_std);
+        add_number(j, "im2", v->im2);
+        add_number(j, "im2_std", v->im2_std);
+        add_number(j, "elastic_distance", v->distance);
+    }
+    cJSON *ae = cJSON_AddObjectToObject(q, "autoencoders");
+    cJSON_AddNumberToObject(ae, "epochs", cf->ae_epochs);
+    cJSON_AddNumberToObject(ae, "training_images", (double)cf->ae_images);
+    cJSON_AddBoolToObject(ae, "reused", cf->ae_reused);
+    cJSON *mse = cJSON_AddArrayToObject(ae, "test_mse");
+    for (int k = 0; k <= cf->classes; k++) /* per class, then the one on every class */
+        cJSON_AddItemToArray(mse, isfinite(cf->ae_test_mse[k])
+                                      ? cJSON_CreateNumber(cf->ae_test_mse[k])
+                                      : cJSON_CreateNull());
+}
+
 static mw_status write_json(const explain_ctx *c, const char *checkpoint,
                             const explained_input *inputs, int n, const mw_explain_summary *sum) {
     const mw_run_options *cfg = c->t->run;
@@ -453,6 +484,7 @@ static mw_status write_json(const explain_ctx *c, const char *checkpoint,
         cJSON_AddNumberToObject(o, "repeats", sum->repeats);
         cJSON_AddNumberToObject(o, "test_inputs", (double)sum->test_inputs);
     }
+    if (sum->has_counterfactuals) add_counterfactuals(o, &sum->counterfactuals);
     cJSON *panels = cJSON_AddArrayToObject(o, "panels");
     for (int i = 0; i < n; i++) {
         const explained_input *e = &inputs[i];
@@ -515,6 +547,59 @@ static void html_number_cell(FILE *f, double v, int digits) {
 
 static void html_metric_cell(FILE *f, double v) {
     html_number_cell(f, v, 2);
+}
+
+static void html_counterfactuals(FILE *f, const mw_cf_summary *cf) {
+    fprintf(f, "<h2>Counterfactual quality</h2>\n<table>\n<tr><th>counterfactual</th>"
+               "<th>inputs</th><th>found</th><th>IM1 &darr;</th><th>IIM1 &uarr;</th>"
+               "<th>IM2 &darr;</th><th>elastic distance</th></tr>\n");
+    const char *names[MW_CF_METHODS] = {"Memory Wrap's memory sample", "CF-Proto search"};
+    for (int m = 0; m < MW_CF_METHODS; m++) {
+        const mw_cf_quality *v = &cf->method[m];
+        fprintf(f, "<tr><td>%s</td><td>%ld</td><td>%ld</td>", names[m], v->inputs, v->found);
+        double mean[3] = {v->im1, v->iim1, v->im2}, sd[3] = {v->im1_std, v->iim1_std, v->im2_std};
+        for (int k = 0; k < 3; k++) {
+            if (isfinite(mean[k]))
+                fprintf(f, "<td>%.3f &plusmn; %.3f</td>", mean[k], sd[k]);
+            else
+                fprintf(f, "<td>&ndash;</td>");
+        }
+        html_number_cell(f, v->distance, 1);
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f,
+            "</table>\n<p class=\"note\">The paper's counterfactual analysis (memory-wrap "
+            "paper/scripts/run_counterfactuals.py; Van Looveren and Klaise's IM1 and IM2) over "
+            "the first %ld test images, in batches of 64 with a fresh memory set. "
+            "<i>Memory sample</i>: for each input with one, the memory sample of highest weight "
+            "predicted as another class. <i>CF-Proto</i>: %d iterations of FISTA from the input "
+            "toward the prototype of that sample's class (the mean autoencoder code of the "
+            "training images predicted as it), kept when the model predicts it as that class. "
+            "IM1: reconstruction error by the autoencoder of the counterfactual's class over "
+            "that of the input's class (below 1: closer to its new class's data); IIM1 its "
+            "inverse; IM2: how much the counterfactual class's autoencoder and the one trained "
+            "on every class disagree, relative to the image's norm. Mean &plusmn; standard "
+            "deviation over the counterfactuals found; elastic distance: "
+            "&Vert;&delta;&Vert;&sup2; + 0.1&Vert;&delta;&Vert;&#8321; from the input in "
+            "normalised space.</p>\n",
+            cf->test_inputs, cf->iterations);
+    if (cf->ae_image_cap)
+        fprintf(f,
+                "<p class=\"note\">Autoencoders: one per class and one on every class, %d "
+                "epoch%s on at most %d training images each, drawn from the %ld outside the "
+                "validation split",
+                cf->ae_epochs, cf->ae_epochs == 1 ? "" : "s", cf->ae_image_cap, cf->ae_images);
+    else
+        fprintf(f,
+                "<p class=\"note\">Autoencoders: one per class and one on every class, %d "
+                "epoch%s on the %ld training images outside the validation split (each class's "
+                "on its own)",
+                cf->ae_epochs, cf->ae_epochs == 1 ? "" : "s", cf->ae_images);
+    fprintf(f, "%s; test mean squared error per class ",
+            cf->ae_reused ? " (loaded from autoencoders.safetensors)" : "");
+    for (int k = 0; k < cf->classes; k++)
+        fprintf(f, "%s%.4f", k ? ", " : "", cf->ae_test_mse[k]);
+    fprintf(f, "; on every class %.4f.</p>\n", cf->ae_test_mse[cf->classes]);
 }
 
 static mw_status write_html(const explain_ctx *c, const char *checkpoint,
@@ -627,6 +712,7 @@ static mw_status write_html(const explain_ctx *c, const char *checkpoint,
                     sum->repeats, sum->repeats == 1 ? "" : "es");
         }
     }
+    if (sum->has_counterfactuals) html_counterfactuals(f, &sum->counterfactuals);
     if (n > 0) {
         fprintf(
             f,
@@ -713,6 +799,15 @@ static mw_status resolve_options(const mw_trainer *t, const mw_explain_options *
     if (o->repeats <= 0) o->repeats = 5;
     if (o->ig_steps <= 0) o->ig_steps = 40;
     if (o->scale <= 0) o->scale = (96 + t->test->height - 1) / t->test->height;
+    if (o->cf_inputs <= 0) o->cf_inputs = 640;
+    if (o->cf_proto_inputs < 0) o->cf_proto_inputs = 64;
+    if (o->cf_iterations <= 0) o->cf_iterations = 1000;
+    if (o->ae_epochs <= 0) o->ae_epochs = 4;
+    if (o->cf_iterations > 100000 || o->ae_epochs > 1000)
+        return mw_error_set(MW_ERR_INVALID_ARG,
+                            "explain: %d search iterations and %d autoencoder epochs, at most "
+                            "100000 and 1000",
+                            o->cf_iterations, o->ae_epochs);
     if (o->repeats > MW_EXPLAIN_MAX_REPEATS)
         return mw_error_set(MW_ERR_INVALID_ARG, "explain: %d repeats, at most %d", o->repeats,
                             MW_EXPLAIN_MAX_REPEATS);
@@ -744,6 +839,27 @@ static mw_status memory_pool(explain_ctx *c) {
     if (!c->scratch) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int i = 0; i < c->pool_count; i++)
         c->scratch[i] = i;
+    return MW_OK;
+}
+
+static void cf_report(void *user, const char *phase, int epoch, int epochs, int step, int steps) {
+    explain_ctx *c = user;
+    if (c->phase != phase || (epochs == 0 && step <= 10)) c->t0 = now_s(), c->phase = phase;
+    /* done and total over this phase's steps (and epochs, where it has some) */
+    double done = epochs > 0 ? (double)(epoch - 1) * steps + step : step;
+    report(c, phase, epoch, epochs, step, steps, done, epochs > 0 ? (double)epochs * steps : steps);
+}
+
+static mw_status explain_cf(explain_ctx *c, mw_explain_summary *out) {
+    explain_cf_context cf = {.opt = &c->opt,
+                             .pool = c->pool,
+                             .pool_count = c->pool_count,
+                             .scratch = c->scratch,
+                             .report = cf_report,
+                             .report_user = c};
+    c->t0 = now_s();
+    MW_TRY(explain_counterfactuals(&c->x, &cf, &out->counterfactuals));
+    out->has_counterfactuals = true;
     return MW_OK;
 }
 
@@ -782,6 +898,7 @@ mw_status mw_explain_run(const mw_trainer *t, const mw_run_spec *spec, const cha
         if (err > out->worst_completeness_error) out->worst_completeness_error = err;
     }
     if (s == MW_OK && c.opt.metrics) s = explain_metrics(&c, out);
+    if (s == MW_OK && c.opt.counterfactuals) s = explain_cf(&c, out);
     /* explanations.json last: `memwrap train` takes it as the mark of a finished explanation */
     if (s == MW_OK) s = write_html(&c, checkpoint, inputs, n, out);
     if (s == MW_OK) s = write_json(&c, checkpoint, inputs, n, out);

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-enum { MW_EXPLAIN_MAX_REPEATS = MW_RESULT_MAX_REPEATS };
+enum { MW_EXPLAIN_MAX_REPEATS = MW_RESULT_MAX_REPEATS, MW_CF_MAX_CLASSES = 64 };
 
 /* ---- the pieces, as pure functions -------------------------------------------------- */
 
@@ -143,6 +143,76 @@ typedef struct mw_explain_metrics {
 } mw_explain_metrics;
 mw_explain_metrics mw_explain_metrics_of(const mw_explain_counts *c);
 
+/* ---- counterfactual quality (reference-spec 6.6) ------------------------------------
+ * memory-wrap paper/scripts/run_counterfactuals.py, after Van Looveren and Klaise,
+ * "Interpretable counterfactual explanations guided by prototypes" (arXiv 1907.02584): an
+ * autoencoder trained on one class reconstructs images of that class well, so a
+ * counterfactual that looks like its new class is reconstructed better by that class's
+ * autoencoder than by the input class's. */
+
+typedef struct mw_cf_scores {
+    double im1;  /* ‖cf − AE_cf(cf)‖ / (‖cf − AE_orig(cf)‖ + 1e-8): lower is better */
+    double iim1; /* its inverse ratio, ‖cf − AE_orig(cf)‖ / (‖cf − AE_cf(cf)‖ + 1e-8) */
+    double im2;  /* ‖AE_cf(cf) − AE_full(cf)‖ / (‖cf‖ + 1e-8): lower is better */
+} mw_cf_scores;
+
+/* The scores of one counterfactual cf[n] from its reconstructions by the autoencoder of its
+ * own predicted class (ae_cf), of the input's predicted class (ae_orig) and of every class
+ * (ae_full); Euclidean norms, not squared, as the reference. IM2 uses the counterfactual
+ * class's autoencoder, as the paper defines it (the reference's code passes the input
+ * class's). */
+mw_cf_scores mw_cf_interpretability(const float *cf, const float *ae_cf, const float *ae_orig,
+                                    const float *ae_full, size_t n);
+
+/* CF-Proto's search, as the reference ports alibi's: FISTA on
+ * β‖δ‖₁ + ‖δ‖² + θ‖ENC(x + δ) − proto‖² (δ the perturbation, proto the mean encoding of the
+ * target class), with the L1 term also handled by shrinkage; the classifier only decides
+ * which iterate is a counterfactual. */
+
+/* ‖orig − adv‖² + β‖orig − adv‖₁: how the search ranks the counterfactuals it finds. */
+double mw_cf_elastic_distance(const float *orig, const float *adv, float beta, size_t n);
+
+/* lr0 · (1 − min(k, steps) / steps)^power: the polynomial decay of the step size at
+ * iteration k. */
+double mw_cf_learning_rate(double lr0, int k, int steps, double power);
+
+/* Adds the gradient of β‖orig − s‖₁ + ‖orig − s‖² at s to grad[n] (which holds the
+ * prototype term's), then clips each value to [−clip, clip]. */
+void mw_cf_distance_gradient(const float *orig, const float *s, float beta, float clip,
+                             float *grad, size_t n);
+
+/* One FISTA iteration k (0-based) after the gradient step s' = s − lr·grad: the shrinkage of
+ * s' toward orig by β within [lo, hi] is the new iterate, and s moves past it by momentum
+ * (k + 1) / (k + 4), clamped to [lo, hi]. adv and s hold the iterate and the search point,
+ * both updated; grad is the gradient at s. */
+void mw_cf_fista_step(const float *orig, const float *grad, float lr, int k, float beta, float lo,
+                      float hi, float *adv, float *s, size_t n);
+
+/* What one way of finding counterfactuals gave, over the inputs it ran on. */
+typedef struct mw_cf_quality {
+    long inputs;                    /* inputs with a memory counterfactual it ran on */
+    long found;                     /* counterfactuals found and scored */
+    double im1, iim1, im2;          /* means over the counterfactuals found (NaN: none) */
+    double im1_std, iim1_std, im2_std; /* population standard deviations */
+    double distance;                /* mean elastic distance to the input */
+} mw_cf_quality;
+
+typedef enum mw_cf_method {
+    MW_CF_MEMORY = 0, /* the highest-weight memory sample predicted as another class */
+    MW_CF_PROTO,      /* CF-Proto's search toward that sample's class prototype */
+    MW_CF_METHODS
+} mw_cf_method;
+
+typedef struct mw_cf_summary {
+    mw_cf_quality method[MW_CF_METHODS];
+    int classes, ae_epochs, iterations;
+    long ae_images;      /* non-validation training images the autoencoders draw from */
+    int ae_image_cap;    /* mw_explain_options.ae_images, 0: none */
+    double ae_test_mse[MW_CF_MAX_CLASSES + 1]; /* per class, then every class's autoencoder */
+    bool ae_reused;      /* loaded from autoencoders.safetensors rather than trained */
+    long test_inputs;    /* test images looked at */
+} mw_cf_summary;
+
 /* Gauss-Legendre quadrature on [0, 1] with n nodes (captum's default "gausslegendre"
  * approximation of Integrated Gradients): alphas[n] ascending, weights[n] summing to 1. */
 mw_status mw_gauss_legendre(int n, double *alphas, double *weights);
@@ -159,6 +229,16 @@ typedef struct mw_explain_options {
     uint64_t seed;                  /* memory draws and the choice of inputs */
     int ig_steps;                   /* Integrated Gradients steps (<= 0: 40) */
     int scale; /* pixels per image pixel in the pictures (<= 0: so images are >= 96 px) */
+    /* Counterfactual quality: per-class autoencoders (trained on every non-validation
+     * training image, or loaded from out_dir/autoencoders.safetensors), then the scores of the
+     * memory counterfactuals of the first cf_inputs test images and of CF-Proto's on the
+     * first cf_proto_inputs of those that have one. */
+    bool counterfactuals;
+    int cf_inputs;       /* <= 0: 640 (ten of the reference's test batches of 64) */
+    int cf_proto_inputs; /* < 0: 64; 0: no search */
+    int cf_iterations;   /* <= 0: 1000, the reference's */
+    int ae_epochs;       /* <= 0: 4, the reference's */
+    int ae_images;       /* <= 0: every image; else at most this many per autoencoder */
 } mw_explain_options;
 
 /* What an explanation found, besides the files. */
@@ -171,6 +251,8 @@ typedef struct mw_explain_summary {
     mw_explain_metrics mean; /* mean of the repeats (NaN entries skipped) */
     mw_explain_metrics per_repeat[MW_EXPLAIN_MAX_REPEATS];
     long test_inputs; /* test images the metrics ran over */
+    bool has_counterfactuals;
+    mw_cf_summary counterfactuals;
 } mw_explain_summary;
 
 /* explain/<name>/ beside the checkpoint, <name> its file name without ".safetensors": where

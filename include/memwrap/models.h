@@ -219,6 +219,15 @@ mw_status mw_support_fill(mw_variant v, const int32_t *labels, int memory, int c
 mw_status mw_model_build(const mw_model_options *opt, mw_model *out);
 void mw_model_free(mw_model *m);
 
+/* The reference's autoencoder for counterfactual quality (memory-wrap
+ * paper/architectures/autoencoder.py; reference-spec 6.6) on maps [channels, N, H, W], H and
+ * W even: encoder conv 3x3 channels -> 16, ReLU, 16 -> 16, ReLU, 2x2 max-pool, 16 -> 1;
+ * decoder conv 1 -> 16, ReLU, 16 -> 16, ReLU, nearest 2x upsampling, 16 -> channels; every
+ * conv 3x3 'same' with bias and PyTorch's default init, named as the reference's state_dict
+ * (encoder.conv1.weight ... decoder.conv3.bias). Returns the reconstruction [channels, N, H,
+ * W] and sets *code to the encoding [1, N, H/2, W/2]. */
+int mw_autoencoder(mw_graph *g, int maps, int *code);
+
 #ifdef __cplusplus
 }
 #endif
