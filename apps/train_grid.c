@@ -83,7 +83,8 @@ static void explanation_paths(const mw_grid *g, const mw_run_spec *spec, char *c
 
 static bool wants_explanation(const mw_grid *g, const mw_run_spec *spec) {
     return mw_variant_has_attention(spec->variant) &&
-           (g->cfg->explain.images > 0 || g->cfg->explain.metrics);
+           (g->cfg->explain.images > 0 || g->cfg->explain.metrics ||
+            g->cfg->explain.counterfactuals);
 }
 
 mw_cell_work mw_grid_cell_work(const mw_grid *g, const mw_run_spec *spec) {
@@ -198,6 +199,12 @@ mw_status mw_grid_explain(mw_grid *g, const mw_run_spec *spec) {
                             .images = g->cfg->explain.images,
                             .metrics = g->cfg->explain.metrics,
                             .repeats = g->cfg->explain.repeats,
+                            .counterfactuals = g->cfg->explain.counterfactuals,
+                            .cf_inputs = g->cfg->explain.cf_inputs,
+                            .cf_proto_inputs = g->cfg->explain.cf_proto_inputs,
+                            .cf_iterations = g->cfg->explain.cf_iterations,
+                            .ae_epochs = g->cfg->explain.ae_epochs,
+                            .ae_images = g->cfg->explain.ae_images,
                             .seed = (uint64_t)spec->run};
     mw_explain_summary sum;
     mw_status s = mw_explain_run(&g->t, spec, checkpoint, &o, &sum);

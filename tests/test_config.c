@@ -115,6 +115,12 @@ static void assert_same_config(const mw_config *a, const mw_config *b) {
     assert_int_equal(a->explain.images, b->explain.images);
     assert_int_equal(a->explain.metrics, b->explain.metrics);
     assert_int_equal(a->explain.repeats, b->explain.repeats);
+    assert_int_equal(a->explain.counterfactuals, b->explain.counterfactuals);
+    assert_int_equal(a->explain.cf_inputs, b->explain.cf_inputs);
+    assert_int_equal(a->explain.cf_proto_inputs, b->explain.cf_proto_inputs);
+    assert_int_equal(a->explain.cf_iterations, b->explain.cf_iterations);
+    assert_int_equal(a->explain.ae_epochs, b->explain.ae_epochs);
+    assert_int_equal(a->explain.ae_images, b->explain.ae_images);
 }
 
 /* ---- defaults -------------------------------------------------------------------- */
@@ -237,7 +243,9 @@ static const char full_config[] =
     "  \"eval_repeats\": 3,\n"
     "  \"distance\": \"l2\",\n"
     "  \"device\": \"gpu\",\n"
-    "  \"explain\": {\"images\": 3, \"metrics\": true, \"repeats\": 4}\n"
+    "  \"explain\": {\"images\": 3, \"metrics\": true, \"repeats\": 4,\n"
+    "              \"counterfactuals\": true, \"cf_inputs\": 128, \"cf_proto_inputs\": 0,\n"
+    "              \"cf_iterations\": 500, \"ae_epochs\": 2, \"ae_images\": 1000}\n"
     "}\n";
 
 static void test_round_trip(void **state) {
@@ -283,6 +291,12 @@ static void test_round_trip(void **state) {
     assert_int_equal(a.explain.images, 3);
     assert_true(a.explain.metrics);
     assert_int_equal(a.explain.repeats, 4);
+    assert_true(a.explain.counterfactuals);
+    assert_int_equal(a.explain.cf_inputs, 128);
+    assert_int_equal(a.explain.cf_proto_inputs, 0);
+    assert_int_equal(a.explain.cf_iterations, 500);
+    assert_int_equal(a.explain.ae_epochs, 2);
+    assert_int_equal(a.explain.ae_images, 1000);
 
     char *json = mw_config_to_json(&a);
     assert_non_null(json);
@@ -414,6 +428,11 @@ static void test_bad_values(void **state) {
         {"\"explain\": {\"images\": -1}", "'explain.images'"},
         {"\"explain\": {\"repeats\": 0}", "'explain.repeats'"},
         {"\"explain\": {\"repeats\": 17}", "'explain.repeats' is 17, at most 16"},
+        {"\"explain\": {\"cf_inputs\": 0}", "'explain.cf_inputs'"},
+        {"\"explain\": {\"cf_proto_inputs\": -1}", "'explain.cf_proto_inputs'"},
+        {"\"explain\": {\"cf_iterations\": 100001}", "'explain.cf_iterations' is 100001"},
+        {"\"explain\": {\"ae_epochs\": 1001}", "'explain.ae_epochs' is 1001, at most 1000"},
+        {"\"explain\": {\"ae_images\": -3}", "'explain.ae_images'"},
         {"\"memory_examples\": 0", "'memory_examples'"},
         {"\"dataset\": {\"name\": \"svhn\", \"validation_examples\": -1}",
          "'dataset.validation_examples'"},

@@ -154,6 +154,12 @@ mw_status mw_config_defaults(const char *dataset, mw_config *out) {
     out->explain.images = 0;
     out->explain.metrics = false;
     out->explain.repeats = 5;
+    out->explain.counterfactuals = false;
+    out->explain.cf_inputs = 640;
+    out->explain.cf_proto_inputs = 64;
+    out->explain.cf_iterations = 1000;
+    out->explain.ae_epochs = 4;
+    out->explain.ae_images = 0;
     return MW_OK;
 }
 
@@ -253,6 +259,12 @@ static const key_spec keys[] = {
     {"explain.images", K_INT, AT(explain.images), 0, false},
     {"explain.metrics", K_BOOL, AT(explain.metrics), NO_BOUND},
     {"explain.repeats", K_INT, AT(explain.repeats), 1, false},
+    {"explain.counterfactuals", K_BOOL, AT(explain.counterfactuals), NO_BOUND},
+    {"explain.cf_inputs", K_INT, AT(explain.cf_inputs), 1, false},
+    {"explain.cf_proto_inputs", K_INT, AT(explain.cf_proto_inputs), 0, false},
+    {"explain.cf_iterations", K_INT, AT(explain.cf_iterations), 1, false},
+    {"explain.ae_epochs", K_INT, AT(explain.ae_epochs), 1, false},
+    {"explain.ae_images", K_INT, AT(explain.ae_images), 0, false},
 };
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 _Static_assert((int)MW_SCHEDULE_MAX_MILESTONES >= (int)MW_CONFIG_MAX_LIST,
@@ -808,6 +820,12 @@ static mw_status check_config(const load_ctx *x, mw_config *c) {
         return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'explain.repeats' is %d, at most %d",
                             ORIGIN(x, "explain.repeats"), c->explain.repeats,
                             MW_RESULT_MAX_REPEATS);
+    if (c->explain.cf_iterations > 100000)
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'explain.cf_iterations' is %d, at most "
+                            "100000", ORIGIN(x, "explain.cf_iterations"), c->explain.cf_iterations);
+    if (c->explain.ae_epochs > 1000)
+        return mw_error_set(MW_ERR_INVALID_ARG, "%s: key 'explain.ae_epochs' is %d, at most 1000",
+                            ORIGIN(x, "explain.ae_epochs"), c->explain.ae_epochs);
     c->run.schedule.t_max = c->run.epochs; /* CosineAnnealingLR(T_max=epochs), reference-spec 3.1 */
     mw_status s = mw_lr_schedule_validate(&c->run.schedule);
     if (s != MW_OK) {

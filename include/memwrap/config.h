@@ -40,11 +40,14 @@ typedef struct mw_config {
     char device[128];   /* "" = MEMWRAP_DEVICE or the default device */
     /* `memwrap train` explains each memory-variant run after it finishes (pictures of
      * `images` test inputs, the explanation metrics over `repeats` passes when `metrics`),
-     * into <out>/explain/<run>/; nothing when images is 0 and metrics false (the default). */
+     * into <out>/explain/<run>/; nothing when images is 0 and metrics and counterfactuals
+     * are false (the default). The counterfactual settings are mw_explain_options'. */
     struct {
         int images;
         bool metrics;
         int repeats;
+        bool counterfactuals;
+        int cf_inputs, cf_proto_inputs, cf_iterations, ae_epochs, ae_images;
     } explain;
     /* Settings that load but do not do what they seem to say, as one message for the user
      * (empty when none): a batch_size above a training-set size trains that size with
