@@ -23,8 +23,9 @@
 
 #include "explain/autoencoders.h"
 #include "explain/explainer.h"
+#include "explain/panels.h"
 
-enum { CF_BATCH = 64 }; /* the reference's test batch */
+enum { CF_BATCH = 64, PICTURES = 6 }; /* the reference's test batch; inputs drawn */
 /* alibi's CF-Proto settings as the reference passes them */
 static const float BETA = 0.1f, THETA = 100.0f, CLIP = 1000.0f;
 static const double LR0 = 0.1, LR_POWER = 0.5;
@@ -65,8 +66,11 @@ typedef struct cf_run {
     bool *has_proto;    /* a class no subset image is predicted as has none */
     float *recon[3];    /* scratch reconstructions [CF_BATCH, F]: cf class, input class, all */
     float *rows, *logits;
-    int32_t *cls;
-    double t0;
+    /* the first inputs searched (or, with no search, with a memory counterfactual), drawn in
+     * counterfactuals.png: input, memory counterfactual, CF-Proto's [PICTURES, F] each */
+    mw_cf_panel_row pics[PICTURES];
+    float *picture[3];
+    int pictured;
 } cf_run;
 
 static void progress(cf_run *r, const char *phase, int epoch, int epochs, int step, int steps) {
@@ -197,6 +201,42 @@ static mw_status search(cf_run *r, const float *orig, int n, const float *mem_en
     return s;
 }
 
+/* Keeps an input for counterfactuals.png (its CF-Proto counterfactual is added once found):
+ * the row, or -1 when the picture is full. */
+static int picture(cf_run *r, int test_index, int prediction, const float *image,
+                   const float *memory_cf, int memory_cf_class, bool searched) {
+    if (r->pictured >= PICTURES) return -1;
+    const size_t F = r->x->image_floats;
+    int k = r->pictured++;
+    memcpy(r->picture[0] + k * F, image, F * sizeof *image);
+    memcpy(r->picture[1] + k * F, memory_cf, F * sizeof *image);
+    r->pics[k] = (mw_cf_panel_row){.test_index = test_index,
+                                   .prediction = prediction,
+                                   .image = r->picture[0] + k * F,
+                                   .memory_cf = r->picture[1] + k * F,
+                                   .memory_cf_class = memory_cf_class,
+                                   .proto_cf = NULL,
+                                   .proto_cf_class = -1,
+                                   .searched = searched};
+    return k;
+}
+
+static mw_status write_picture(cf_run *r, mw_cf_summary *out) {
+    const mw_dataset *test = r->x->t->test;
+    mw_panel_input in = {.dataset = r->x->t->run->dataset,
+                         .channels = test->channels,
+                         .height = test->height,
+                         .width = test->width,
+                         .scale = r->c->opt->scale,
+                         .mean = r->x->tf.mean,
+                         .std = r->x->tf.std};
+    char path[1400];
+    snprintf(path, sizeof path, "%s/counterfactuals.png", r->c->opt->out_dir);
+    MW_TRY(mw_panel_counterfactuals(&in, r->pics, r->pictured, path));
+    out->pictures = r->pictured;
+    return MW_OK;
+}
+
 /* Scores n counterfactuals cf [n, F] predicted as cf_class, of inputs predicted as
  * in_class, into sums. */
 static mw_status score(cf_run *r, const float *cf, int n, const int32_t *cf_class,
@@ -261,17 +301,21 @@ mw_status explain_counterfactuals(mw_explainer *x, const explain_cf_context *c,
     int32_t *in_class = malloc((size_t)CF_BATCH * sizeof *in_class);
     int32_t *target = malloc((size_t)CF_BATCH * sizeof *target);
     double *distance = malloc((size_t)CF_BATCH * sizeof *distance);
+    int32_t *slot = malloc((size_t)CF_BATCH * sizeof *slot);
     bool *found = malloc((size_t)CF_BATCH * sizeof *found);
     r.protos = calloc((size_t)C * (K ? K : 1), sizeof *r.protos);
     r.has_proto = calloc((size_t)C, sizeof *r.has_proto);
     r.rows = malloc((size_t)(CF_BATCH > M ? CF_BATCH : M) * x->d * sizeof *r.rows);
     r.logits = malloc((size_t)(CF_BATCH > M ? CF_BATCH : M) * C * sizeof *r.logits);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 3; k++) {
         r.recon[k] = malloc((size_t)2 * CF_BATCH * F * sizeof(float));
+        r.picture[k] = malloc((size_t)PICTURES * F * sizeof(float));
+    }
     if (s == MW_OK &&
         !(mem && aux && mem_enc && aux_enc && weights && images && cf && best && idx && pred &&
-          mpred && cf_class && in_class && target && distance && found && r.protos &&
-          r.has_proto && r.rows && r.logits && r.recon[0] && r.recon[1] && r.recon[2]))
+          mpred && cf_class && in_class && target && distance && slot && found && r.protos &&
+          r.has_proto && r.rows && r.logits && r.recon[0] && r.recon[1] && r.recon[2] &&
+          r.picture[0] && r.picture[1] && r.picture[2]))
         s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for counterfactuals");
     mw_rng rng;
     mw_rng_seed(&rng, opt->seed ^ 0xCF5EEDull, MW_RNG_MEMORY);
@@ -295,56 +339,79 @@ mw_status explain_counterfactuals(mw_explainer *x, const explain_cf_context *c,
         if (s == MW_OK) explainer_argmax(r.logits, n, C, pred);
         if (s == MW_OK) s = explainer_head_run(x, &x->memory_head, mem_enc, M, aux_enc, r.logits, NULL);
         if (s == MW_OK) explainer_argmax(r.logits, M, C, mpred);
-        /* the memory counterfactuals; the first inputs with one go to the search */
+        /* the memory counterfactuals, compacted to the front with their test indices (idx):
+         * the scores and the search run on these rows */
         int with = 0, searched = 0;
         for (int i = 0; i < n && s == MW_OK; i++) {
             int example, counterfactual;
             mw_explain_select(weights + (size_t)i * M, mpred, M, pred[i], &example, &counterfactual);
             if (counterfactual < 0) continue;
-            /* compacted to the front: the search and the scores run on these rows */
             mw_protocol_fill_image(train, mem[counterfactual], &x->tf, false, cf + with * F);
             memmove(images + with * F, images + i * F, F * sizeof *images);
+            idx[with] = idx[i];
             cf_class[with] = mpred[counterfactual]; /* its prediction with the auxiliary memory */
             in_class[with] = pred[i];
             distance[with] = mw_cf_elastic_distance(images + with * F, cf + with * F, BETA, F);
+            if (opt->cf_proto_inputs == 0) /* no search: the pictures show these */
+                picture(&r, idx[with], pred[i], images + with * F, cf + with * F,
+                        cf_class[with], false);
             with++;
         }
         sums[MW_CF_MEMORY].inputs += with;
         if (s == MW_OK && with) s = score(&r, cf, with, cf_class, in_class, distance, &sums[MW_CF_MEMORY]);
-        /* CF-Proto on the inputs whose target class has a prototype, within the budget */
+        /* CF-Proto on the inputs whose target class has a prototype, within the budget; the
+         * inputs move to the front again, slot[] says where their memory row is */
         for (int i = 0; i < with && s == MW_OK; i++) {
             if (sums[MW_CF_PROTO].inputs + searched >= opt->cf_proto_inputs) break;
             if (!r.has_proto[cf_class[i]]) continue;
             memmove(images + searched * F, images + i * F, F * sizeof *images);
             target[searched] = cf_class[i];
             in_class[searched] = in_class[i];
+            slot[searched] = i;
             searched++;
         }
+        /* the search encodes its few inputs at every step: an encoder part of their size */
+        if (s == MW_OK && searched) s = explainer_small_encoder(x, searched);
         if (s == MW_OK && searched) {
             s = search(&r, images, searched, mem_enc, in_class, target, start / CF_BATCH + 1, best,
                        found, distance);
-            int kept = 0;
+            int kept = 0, row_of[CF_BATCH], kept_from[CF_BATCH];
+            for (int i = 0; i < searched && s == MW_OK; i++) {
+                int m = slot[i];
+                row_of[i] = picture(&r, idx[m], in_class[i], images + i * F, cf + m * F,
+                                    cf_class[m], true);
+                if (row_of[i] >= 0 && found[i])
+                    memcpy(r.picture[2] + (size_t)row_of[i] * F, best + i * F, F * sizeof *best);
+            }
             for (int i = 0; i < searched; i++) {
                 if (!found[i]) continue;
                 memmove(best + kept * F, best + i * F, F * sizeof *best);
                 in_class[kept] = in_class[i], distance[kept] = distance[i];
-                kept++;
+                kept_from[kept++] = i;
             }
             /* their classes with the auxiliary memory, as the memory samples' */
-            if (s == MW_OK && kept) s = classify(&r, best, kept, aux_enc, cf_class);
-            if (s == MW_OK && kept) s = score(&r, best, kept, cf_class, in_class, distance, &sums[MW_CF_PROTO]);
+            if (s == MW_OK && kept) s = classify(&r, best, kept, aux_enc, target);
+            for (int j = 0; j < kept && s == MW_OK; j++) {
+                int row = row_of[kept_from[j]];
+                if (row < 0) continue;
+                r.pics[row].proto_cf = r.picture[2] + (size_t)row * F;
+                r.pics[row].proto_cf_class = target[j];
+            }
+            if (s == MW_OK && kept) s = score(&r, best, kept, target, in_class, distance, &sums[MW_CF_PROTO]);
             sums[MW_CF_PROTO].inputs += searched;
         }
         progress(&r, "counterfactuals", 1, 1, start / CF_BATCH + 1, (total + CF_BATCH - 1) / CF_BATCH);
     }
     out->test_inputs = total;
+    if (s == MW_OK && r.pictured) s = write_picture(&r, out);
     for (int m = 0; m < MW_CF_METHODS; m++)
         out->method[m] = sums_quality(&sums[m]);
     cf_autoencoders_free(&r.ae);
     free(mem), free(aux), free(mem_enc), free(aux_enc), free(weights), free(images), free(cf);
     free(best), free(idx), free(pred), free(mpred), free(cf_class), free(in_class), free(target);
-    free(distance), free(found), free(r.protos), free(r.has_proto), free(r.rows), free(r.logits);
+    free(distance), free(slot), free(found), free(r.protos), free(r.has_proto), free(r.rows);
+    free(r.logits);
     for (int k = 0; k < 3; k++)
-        free(r.recon[k]);
+        free(r.recon[k]), free(r.picture[k]);
     return s;
 }

@@ -426,6 +426,7 @@ static void add_counterfactuals(cJSON *o, const mw_cf_summary *cf) {
     cJSON *q = cJSON_AddObjectToObject(o, "counterfactual_quality");
     cJSON_AddNumberToObject(q, "test_inputs", (double)cf->test_inputs);
     cJSON_AddNumberToObject(q, "search_iterations", cf->iterations);
+    if (cf->pictures) cJSON_AddStringToObject(q, "picture", "counterfactuals.png");
     for (int m = 0; m < MW_CF_METHODS; m++) {
         const mw_cf_quality *v = &cf->method[m];
         cJSON *j = cJSON_AddObjectToObject(q, cf_method_keys[m]);
@@ -600,6 +601,15 @@ static void html_counterfactuals(FILE *f, const mw_cf_summary *cf) {
     for (int k = 0; k < cf->classes; k++)
         fprintf(f, "%s%.4f", k ? ", " : "", cf->ae_test_mse[k]);
     fprintf(f, "; on every class %.4f.</p>\n", cf->ae_test_mse[cf->classes]);
+    if (cf->pictures)
+        fprintf(f,
+                "<p class=\"note\">The first %d input%s %s: the memory counterfactual, "
+                "CF-Proto's, and where CF-Proto changed the input (|&delta;| summed over the "
+                "channels, in pixel units, from 0 to the largest change of that input).</p>\n"
+                "<a href=\"counterfactuals.png\"><img src=\"counterfactuals.png\" "
+                "alt=\"counterfactuals of the first inputs\"></a>\n",
+                cf->pictures, cf->pictures == 1 ? "" : "s",
+                cf->method[MW_CF_PROTO].inputs ? "searched" : "with a memory counterfactual");
 }
 
 static mw_status write_html(const explain_ctx *c, const char *checkpoint,

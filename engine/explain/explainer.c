@@ -89,23 +89,43 @@ void explainer_free(mw_explainer *x) {
         head_free(&x->attribution[i]);
     mw_exec_free(x->enc_ex);
     mw_model_free(&x->enc);
+    mw_exec_free(x->small_ex);
+    mw_model_free(&x->small);
     free(x->slot_of), free(x->cache), free(x->enc_images), free(x->enc_rows);
     memset(x, 0, sizeof *x);
 }
 
+mw_status explainer_small_encoder(mw_explainer *x, int batch) {
+    if (x->small_ex && x->small_batch == batch) return MW_OK;
+    mw_exec_free(x->small_ex);
+    mw_model_free(&x->small);
+    x->small_ex = NULL, x->small_batch = 0;
+    if (batch >= x->enc_batch) return MW_OK; /* the main part is as small */
+    mw_model_options o = part_options(x, MW_MODEL_ENCODER, batch, 0, false, false);
+    MW_TRY(mw_model_build(&o, &x->small));
+    MW_TRY(mw_exec_create(x->small.g, x->t->rt, &x->small_ex));
+    MW_TRY(mw_checkpoint_load_part(x->small_ex, x->checkpoint));
+    x->small_batch = batch;
+    return MW_OK;
+}
+
 mw_status explainer_encode(mw_explainer *x, const float *images, int n, float *rows) {
-    size_t chunk_bytes = (size_t)x->enc_batch * x->image_floats * sizeof(float);
-    for (int start = 0; start < n; start += x->enc_batch) {
-        int c = n - start < x->enc_batch ? n - start : x->enc_batch;
+    /* the staging buffers hold enc_batch >= small_batch images and rows */
+    bool small = x->small_ex && n <= x->small_batch;
+    const mw_model *m = small ? &x->small : &x->enc;
+    mw_exec *ex = small ? x->small_ex : x->enc_ex;
+    const int batch = small ? x->small_batch : x->enc_batch;
+    size_t chunk_bytes = (size_t)batch * x->image_floats * sizeof(float);
+    for (int start = 0; start < n; start += batch) {
+        int c = n - start < batch ? n - start : batch;
         memcpy(x->enc_images, images + (size_t)start * x->image_floats,
                (size_t)c * x->image_floats * sizeof(float));
         /* pad with zeros: in eval mode each image is encoded on its own */
         memset(x->enc_images + (size_t)c * x->image_floats, 0,
-               (size_t)(x->enc_batch - c) * x->image_floats * sizeof(float));
-        MW_TRY(mw_exec_write(x->enc_ex, x->enc.images, x->enc_images, chunk_bytes));
-        MW_TRY(mw_exec_run(x->enc_ex, MW_RUN_FORWARD));
-        MW_TRY(mw_exec_read(x->enc_ex, x->enc.encodings, x->enc_rows,
-                            (size_t)x->enc_batch * x->d * sizeof(float)));
+               (size_t)(batch - c) * x->image_floats * sizeof(float));
+        MW_TRY(mw_exec_write(ex, m->images, x->enc_images, chunk_bytes));
+        MW_TRY(mw_exec_run(ex, MW_RUN_FORWARD));
+        MW_TRY(mw_exec_read(ex, m->encodings, x->enc_rows, (size_t)batch * x->d * sizeof(float)));
         memcpy(rows + (size_t)start * x->d, x->enc_rows, (size_t)c * x->d * sizeof(float));
     }
     return MW_OK;

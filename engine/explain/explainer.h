@@ -35,6 +35,11 @@ typedef struct mw_explainer {
     mw_exec *enc_ex;
     int enc_batch;
     float *enc_images, *enc_rows; /* host staging for one chunk */
+    /* A second, smaller encoder part (explainer_small_encoder) for the many runs on a few
+     * images of CF-Proto's search: explainer_encode takes it for n <= small_batch. */
+    mw_model small;
+    mw_exec *small_ex;
+    int small_batch;
 
     explain_head test_head;   /* batch: the test batch size, memory: memory_examples */
     explain_head memory_head; /* batch and memory: memory_examples (memory predictions) */
@@ -53,6 +58,9 @@ typedef struct mw_explainer {
 mw_status explainer_init(mw_explainer *x, const mw_trainer *t, const mw_run_spec *spec,
                          const char *checkpoint, bool gradients);
 void explainer_free(mw_explainer *x);
+
+/* Builds the small encoder part for runs of at most `batch` images (forward only). */
+mw_status explainer_small_encoder(mw_explainer *x, int batch);
 
 /* Encodes n normalised images [n, C, H, W] into rows [n, d]. */
 mw_status explainer_encode(mw_explainer *x, const float *images, int n, float *rows);

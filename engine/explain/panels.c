@@ -286,3 +286,104 @@ mw_status mw_panel_heatmaps(const mw_panel_input *in, const char *path) {
     }
     return s;
 }
+
+/* ---- counterfactuals ------------------------------------------------------------------ */
+
+/* |δ| = Σ_c |cf − input| per pixel, in plasma from 0 to its largest value, scaled up. */
+static mw_status change_image(const mw_panel_input *in, const float *image, const float *cf,
+                              mw_image *out) {
+    const size_t hw = (size_t)in->height * in->width;
+    float *change = calloc(hw, sizeof *change);
+    if (!change) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    float top = 0;
+    for (int c = 0; c < in->channels; c++)
+        for (size_t i = 0; i < hw; i++) {
+            /* in pixel units: a normalised difference times the channel's std */
+            change[i] += fabsf(cf[c * hw + i] - image[c * hw + i]) * in->std[c];
+            top = fmaxf(top, change[i]);
+        }
+    mw_image small = {0};
+    mw_status s = mw_image_init(&small, in->width, in->height, white);
+    for (size_t i = 0; i < hw && s == MW_OK; i++) {
+        uint8_t rgb[3];
+        mw_colormap_plasma(top > 0 ? change[i] / top : 0.0f, rgb);
+        memcpy(mw_image_pixel(&small, (int)(i % in->width), (int)(i / in->width)), rgb, 3);
+    }
+    if (s == MW_OK) s = mw_image_scale(&small, in->scale, out);
+    mw_image_free(&small);
+    free(change);
+    return s;
+}
+
+enum { CF_COLUMNS = 4 };
+
+mw_status mw_panel_counterfactuals(const mw_panel_input *in, const mw_cf_panel_row *rows, int n,
+                                   const char *path) {
+    tile *t = calloc((size_t)(n ? n : 1) * CF_COLUMNS, sizeof *t);
+    char(*text)[CF_COLUMNS][2][48] = calloc((size_t)(n ? n : 1), sizeof *text);
+    mw_status s = t && text ? MW_OK : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+    int img_w = in->width * in->scale, img_h = in->height * in->scale;
+    int cell_w = img_w + 2 * FRAME, cell_h = 0;
+    for (int r = 0; r < n && s == MW_OK; r++) {
+        const mw_cf_panel_row *row = &rows[r];
+        tile *rt = t + (size_t)r * CF_COLUMNS;
+        char names[3][32];
+        snprintf(text[r][0][0], sizeof text[r][0][0], "test #%d", row->test_index);
+        snprintf(text[r][0][1], sizeof text[r][0][1], "pred: %s",
+                 class_name(in, row->prediction, names[0], sizeof names[0]));
+        snprintf(text[r][1][0], sizeof text[r][1][0], "memory sample");
+        snprintf(text[r][1][1], sizeof text[r][1][1], "pred: %s",
+                 class_name(in, row->memory_cf_class, names[1], sizeof names[1]));
+        snprintf(text[r][2][0], sizeof text[r][2][0], "CF-Proto");
+        if (row->proto_cf)
+            snprintf(text[r][2][1], sizeof text[r][2][1], "pred: %s",
+                     class_name(in, row->proto_cf_class, names[2], sizeof names[2]));
+        else
+            snprintf(text[r][2][1], sizeof text[r][2][1], "%s",
+                     row->searched ? "none found" : "not searched");
+        snprintf(text[r][3][0], sizeof text[r][3][0], "change |cf - input|");
+        text[r][3][1][0] = '\0';
+        const float *images[3] = {row->image, row->memory_cf, row->proto_cf};
+        for (int c = 0; c < CF_COLUMNS && s == MW_OK; c++) {
+            rt[c].lines[0] = text[r][c][0], rt[c].lines[1] = text[r][c][1];
+            rt[c].n_lines = 2;
+            rt[c].colors[1] = c == 0 ? NULL : c < 3 ? wrong_rgb : muted;
+            if (c < 3 && images[c])
+                s = mw_image_from_normalized(images[c], in->channels, in->height, in->width,
+                                             in->mean, in->std, in->scale, &rt[c].img);
+            else if (c == 3 && row->proto_cf)
+                s = change_image(in, row->image, row->proto_cf, &rt[c].img);
+            rt[c].frame = c == 1 || (c == 2 && row->proto_cf) ? mw_panel_counterfactual_rgb : NULL;
+            if (!rt[c].img.rgb) { /* an empty box of the same size */
+                rt[c].colors[0] = rt[c].colors[1] = muted;
+                if (s == MW_OK) s = mw_image_init(&rt[c].img, img_w, img_h, empty_fill);
+            }
+            tile_measure(&rt[c]);
+            cell_w = max_i(cell_w, rt[c].w);
+            cell_h = max_i(cell_h, rt[c].h);
+        }
+    }
+    const char *title = "Counterfactuals: the memory's and CF-Proto's";
+    const char *subtitle = "CF-Proto starts from the input and moves toward the prototype of the "
+                           "memory sample's class";
+    int width = 2 * PAD + max_i(CF_COLUMNS * cell_w + (CF_COLUMNS - 1) * GAP,
+                                mw_text_width(subtitle, FONT));
+    int top = PAD + 2 * line_h() + GAP;
+    int height = top + n * cell_h + (n > 0 ? (n - 1) * GAP : 0) + PAD;
+    mw_image canvas = {0};
+    if (s == MW_OK) s = mw_image_init(&canvas, width, height, white);
+    if (s == MW_OK) {
+        mw_image_text(&canvas, PAD, PAD, title, FONT, ink);
+        mw_image_text(&canvas, PAD, PAD + line_h(), subtitle, FONT, muted);
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < CF_COLUMNS; c++)
+                tile_draw(&canvas, &t[(size_t)r * CF_COLUMNS + c], PAD + c * (cell_w + GAP),
+                          top + r * (cell_h + GAP), cell_w);
+        s = mw_png_write(path, &canvas);
+    }
+    mw_image_free(&canvas);
+    for (int i = 0; t && i < n * CF_COLUMNS; i++)
+        mw_image_free(&t[i].img);
+    free(t), free(text);
+    return s;
+}

@@ -2,6 +2,7 @@
 #ifndef MEMWRAP_EXPLAIN_PANELS_H
 #define MEMWRAP_EXPLAIN_PANELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "memwrap/data.h"
@@ -40,6 +41,24 @@ mw_status mw_panel_heatmaps(const mw_panel_input *in, const char *path);
 /* The heatmap panel's pixels per image pixel: in->scale, or more so that images are at least
  * 160 pixels wide (heatmaps are read for their detail). */
 int mw_panel_heat_scale(const mw_panel_input *in);
+
+/* One row of the counterfactual panel: a test input, its memory counterfactual and what
+ * CF-Proto's search made of it (normalised [C, H, W] images, NULL where there is none). */
+typedef struct mw_cf_panel_row {
+    int test_index, prediction;
+    const float *image;
+    const float *memory_cf; /* the memory sample */
+    int memory_cf_class;
+    const float *proto_cf; /* NULL: not searched, or the search found none */
+    int proto_cf_class;
+    bool searched;
+} mw_cf_panel_row;
+
+/* Rows of input, memory counterfactual, CF-Proto counterfactual and where the search
+ * changed the input (|δ| summed over channels, plasma, 0 to the row's largest change);
+ * `in` gives the dataset, sizes, normalisation and scale (its other fields are not read). */
+mw_status mw_panel_counterfactuals(const mw_panel_input *in, const mw_cf_panel_row *rows, int n,
+                                   const char *path);
 
 extern const uint8_t mw_panel_example_rgb[3], mw_panel_counterfactual_rgb[3];
 

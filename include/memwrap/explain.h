@@ -210,6 +210,7 @@ typedef struct mw_cf_summary {
     int ae_image_cap;    /* mw_explain_options.ae_images, 0: none */
     double ae_test_mse[MW_CF_MAX_CLASSES + 1]; /* per class, then every class's autoencoder */
     bool ae_reused;      /* loaded from autoencoders.safetensors rather than trained */
+    int pictures;        /* inputs drawn in counterfactuals.png (0: no picture) */
     long test_inputs;    /* test images looked at */
 } mw_cf_summary;
 
