@@ -231,6 +231,9 @@ static void test_counterfactuals_end_to_end(void **state) {
     }
     snprintf(path, sizeof path, "%s/autoencoders.safetensors", folder);
     assert_true(exists(path));
+    /* the picture of the searched inputs */
+    assert_string_equal(item(q, "picture")->valuestring, "counterfactuals.png");
+    check_png(folder, "counterfactuals.png");
     snprintf(path, sizeof path, "%s/index.html", folder);
     char *text = read_text(path);
     test_check_html(text, folder);
