@@ -432,12 +432,14 @@ static void add_counterfactuals(cJSON *o, const mw_cf_summary *cf) {
         cJSON *j = cJSON_AddObjectToObject(q, cf_method_keys[m]);
         cJSON_AddNumberToObject(j, "inputs", (double)v->inputs);
         cJSON_AddNumberToObject(j, "found", (double)v->found);
-        add_number(j, "im1", v->im1);
-        add_number(j, "im1_std", v->im1_std);
-        add_number(j, "iim1", v->iim1);
-        add_number(j, "iim1_std", v->iim1_std);
-        add_number(j, "im2", v->im2);
-        add_number(j, "im2_std", v->im2_std);
+        const char *names[3] = {"im1", "iim1", "im2"};
+        double mean[3] = {v->im1, v->iim1, v->im2}, sd[3] = {v->im1_std, v->iim1_std, v->im2_std};
+        for (int k = 0; k < 3; k++) {
+            char key[16];
+            snprintf(key, sizeof key, "%s_std", names[k]);
+            add_number(j, names[k], mean[k]);
+            add_number(j, key, sd[k]);
+        }
         add_number(j, "elastic_distance", v->distance);
     }
     cJSON *ae = cJSON_AddObjectToObject(q, "autoencoders");
