@@ -608,8 +608,9 @@ static void html_counterfactuals(FILE *f, const mw_cf_summary *cf) {
                 "<p class=\"note\">The first %d input%s %s: the memory counterfactual, "
                 "CF-Proto's, and where CF-Proto changed the input (|&delta;| summed over the "
                 "channels, in pixel units, from 0 to the largest change of that input).</p>\n"
-                "<a href=\"counterfactuals.png\"><img src=\"counterfactuals.png\" "
-                "alt=\"counterfactuals of the first inputs\"></a>\n",
+                "<div class=\"panel\"><a href=\"counterfactuals.png\"><img "
+                "src=\"counterfactuals.png\" alt=\"counterfactuals of the first "
+                "inputs\"></a></div>\n",
                 cf->pictures, cf->pictures == 1 ? "" : "s",
                 cf->method[MW_CF_PROTO].inputs ? "searched" : "with a memory counterfactual");
 }

@@ -364,8 +364,7 @@ mw_status mw_panel_counterfactuals(const mw_panel_input *in, const mw_cf_panel_r
         }
     }
     const char *title = "Counterfactuals: the memory's and CF-Proto's";
-    const char *subtitle = "CF-Proto starts from the input and moves toward the prototype of the "
-                           "memory sample's class";
+    const char *subtitle = "CF-Proto: from the input toward the memory sample's class prototype";
     int width = 2 * PAD + max_i(CF_COLUMNS * cell_w + (CF_COLUMNS - 1) * GAP,
                                 mw_text_width(subtitle, FONT));
     int top = PAD + 2 * line_h() + GAP;
