@@ -48,15 +48,17 @@ static void usage(FILE *to) {
 void mw_explain_progress(const mw_progress *p, bool tty) {
     bool last = p->step == p->steps;
     const char *phase = p->phase;
-    if (!tty && !last && strcmp(phase, "explain") != 0) return;
+    /* plain logs: a line per phase's end, per explained image, per autoencoder epoch */
+    if (!tty && !last && strcmp(phase, "explain") != 0 && strcmp(phase, "autoencoders") != 0)
+        return;
     const char *start = tty ? "\r\033[K" : "", *end = tty ? "" : "\n";
     if (strcmp(phase, "explain") == 0)
         fprintf(stderr, "%sexplaining test image %d/%d (%.0f s)%s", start, p->step, p->steps,
                 p->elapsed_s, end);
     else if (strcmp(phase, "encode") == 0)
         fprintf(stderr, "%sencoding the test set, batch %d/%d%s", start, p->step, p->steps, end);
-    else if (strcmp(phase, "autoencoders") == 0) /* epochs over every autoencoder's */
-        fprintf(stderr, "%straining autoencoders: epoch %d/%d step %d/%d, ETA %.0f s%s", start,
+    else if (strcmp(phase, "autoencoders") == 0) /* steps over every autoencoder's */
+        fprintf(stderr, "%straining autoencoder %d/%d, step %d/%d of all, ETA %.0f s%s", start,
                 p->epoch, p->epochs, p->step, p->steps, p->eta_s, end);
     else if (strcmp(phase, "prototypes") == 0)
         fprintf(stderr, "%sclass prototypes: batch %d/%d%s", start, p->step, p->steps, end);

@@ -181,9 +181,11 @@ static mw_status trainer_graph_init(trainer_graph *tg, const cf_autoencoders *a,
     return mw_exec_create(tg->g, rt, &tg->ex);
 }
 
-/* Trains autoencoder `which` on training images idx[0..n) into a->weights. */
+/* Trains autoencoder `which` on training images idx[0..n) into a->weights; *done counts the
+ * steps of every autoencoder, of `total`. */
 static mw_status train_one(cf_autoencoders *a, trainer_graph *tg, const cf_autoencoder_setup *su,
-                           int which, const int32_t *idx, int n, const mw_transform *tf) {
+                           int which, const int32_t *idx, int n, const mw_transform *tf, long *done,
+                           long total) {
     const int B = tg->batch, steps = n / B; /* the last partial batch is dropped */
     int32_t *order = malloc((size_t)n * sizeof *order), *batch = malloc((size_t)B * sizeof *batch);
     float *images = malloc((size_t)B * a->image_floats * sizeof *images);
@@ -205,9 +207,9 @@ static mw_status train_one(cf_autoencoders *a, trainer_graph *tg, const cf_autoe
             s = mw_exec_write(tg->ex, tg->images, images, (size_t)B * a->image_floats * sizeof *images);
             if (s == MW_OK) s = mw_exec_run(tg->ex, MW_RUN_FORWARD_BACKWARD);
             if (s == MW_OK) s = mw_adam_step(adam, ADAM_LR);
-            if (su->progress && (step + 1 == steps || (step + 1) % 25 == 0))
-                su->progress(su->progress_user, which + 1, a->count, e + 1, su->epochs, step + 1,
-                             steps);
+            ++*done;
+            if (su->progress && step + 1 == steps) /* once per epoch: a line in a log */
+                su->progress(su->progress_user, which + 1, a->count, *done, total);
         }
     }
     if (s == MW_OK) s = move_weights(tg->ex, a->weights + (size_t)which * a->weight_floats, true);
@@ -381,12 +383,17 @@ mw_status cf_autoencoders_prepare(cf_autoencoders *a, const cf_autoencoder_setup
                              "validation split, so it gets no autoencoder",
                              train->name);
         if (s == MW_OK) s = trainer_graph_init(&tg, a, batch, su->t->rt);
-        for (int k = 0; k <= a->classes && s == MW_OK; k++) {
-            int n = 0;
-            for (int i = 0; i < n_all && (su->max_images <= 0 || n < su->max_images); i++)
-                if (k == a->classes || train->labels[all[i]] == k) mine[n++] = all[i];
-            s = train_one(a, &tg, su, k, mine, n, &tf);
-        }
+        long done = 0, total = 0;
+        for (int pass = 0; pass < 2; pass++) /* the steps of all, then the training */
+            for (int k = 0; k <= a->classes && s == MW_OK; k++) {
+                int n = 0;
+                for (int i = 0; i < n_all && (su->max_images <= 0 || n < su->max_images); i++)
+                    if (k == a->classes || train->labels[all[i]] == k) mine[n++] = all[i];
+                if (pass == 0)
+                    total += (long)su->epochs * (n / batch);
+                else
+                    s = train_one(a, &tg, su, k, mine, n, &tf, &done, total);
+            }
         trainer_graph_free(&tg);
         if (s == MW_OK) s = write_file(a, su);
     }

@@ -24,9 +24,9 @@ typedef struct cf_autoencoders {
     float *staging, *maps;
 } cf_autoencoders;
 
-/* Reports training progress: the autoencoder (1-based of count), its epoch and step. */
-typedef void (*cf_autoencoder_progress)(void *user, int which, int count, int epoch, int epochs,
-                                        int step, int steps);
+/* Reports training progress: the autoencoder (1-based of count) and the steps done of all
+ * the autoencoders' (the one on every class takes as many as the others together). */
+typedef void (*cf_autoencoder_progress)(void *user, int which, int count, long done, long total);
 
 typedef struct cf_autoencoder_setup {
     const mw_trainer *t;

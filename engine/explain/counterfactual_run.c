@@ -77,11 +77,8 @@ static void progress(cf_run *r, const char *phase, int epoch, int epochs, int st
     if (r->c->report) r->c->report(r->c->report_user, phase, epoch, epochs, step, steps);
 }
 
-static void ae_progress(void *user, int which, int count, int epoch, int epochs, int step,
-                        int steps) {
-    cf_run *r = user;
-    /* epoch counts over every autoencoder, so the ETA covers them all */
-    progress(r, "autoencoders", (which - 1) * epochs + epoch, count * epochs, step, steps);
+static void ae_progress(void *user, int which, int count, long done, long total) {
+    progress(user, "autoencoders", which, count, (int)done, (int)total);
 }
 
 /* The range of normalised values over the run's training subset: the box the search stays in

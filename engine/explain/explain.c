@@ -61,6 +61,7 @@ typedef struct explain_ctx {
     int pool_count;
     double t0;
     const char *phase; /* of the counterfactual analysis, whose phases each time their own ETA */
+    int last_step;
 } explain_ctx;
 
 static void report(const explain_ctx *c, const char *phase, int epoch, int epochs, int step,
@@ -855,12 +856,13 @@ static mw_status memory_pool(explain_ctx *c) {
     return MW_OK;
 }
 
-static void cf_report(void *user, const char *phase, int epoch, int epochs, int step, int steps) {
+static void cf_report(void *user, const char *phase, int item, int items, int step, int steps) {
     explain_ctx *c = user;
-    if (c->phase != phase || (epochs == 0 && step <= 10)) c->t0 = now_s(), c->phase = phase;
-    /* done and total over this phase's steps (and epochs, where it has some) */
-    double done = epochs > 0 ? (double)(epoch - 1) * steps + step : step;
-    report(c, phase, epoch, epochs, step, steps, done, epochs > 0 ? (double)epochs * steps : steps);
+    /* the ETA of this phase's steps: timed from its start, or from the restart of its count
+     * (each test batch's search) */
+    if (c->phase != phase || step < c->last_step) c->t0 = now_s(), c->phase = phase;
+    c->last_step = step;
+    report(c, phase, item, items, step, steps, step, steps);
 }
 
 static mw_status explain_cf(explain_ctx *c, mw_explain_summary *out) {

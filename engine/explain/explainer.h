@@ -116,15 +116,16 @@ void explain_attribution_free(explain_attribution *a);
 
 /* The counterfactual-quality analysis (engine/explain/counterfactual_run.c) of the
  * explainer's model: memory sets drawn from pool[0..pool_count) (scratch: the protocol's draw
- * scratch), with the resolved options; progress by phase "autoencoders" (epoch over every
- * autoencoder's epochs), "prototypes", "search" (epoch = test batch, step = iteration) and
- * "counterfactuals" (step = test batch). */
+ * scratch), with the resolved options. Progress by phase: "autoencoders" (item: which of
+ * items; step: training steps of all of them), "prototypes" (step: batch), "search" (item:
+ * test batch; step: iteration) and "counterfactuals" (step: test batch); the ETA is of the
+ * phase's steps. */
 typedef struct explain_cf_context {
     const mw_explain_options *opt;
     const int32_t *pool;
     int pool_count;
     int32_t *scratch;
-    void (*report)(void *user, const char *phase, int epoch, int epochs, int step, int steps);
+    void (*report)(void *user, const char *phase, int item, int items, int step, int steps);
     void *report_user;
 } explain_cf_context;
 mw_status explain_counterfactuals(mw_explainer *x, const explain_cf_context *c,
