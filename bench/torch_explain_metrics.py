@@ -62,6 +62,20 @@ def metadata(path):
         return json.loads(f.read(n)).get("__metadata__", {})
 
 
+def load_model(checkpoint):
+    """The checkpoint in the reference model (strict), in eval mode, and its metadata."""
+    meta = metadata(checkpoint)
+    model = encoders.build(meta["model"], meta["variant"], 10, 1)
+    state = load_safetensors(checkpoint)
+    ref = model.state_dict()
+    for k, v in state.items():  # memwrap's [1] counters, PyTorch's 0-d ones
+        if k in ref and v.numel() == 1 and ref[k].dim() == 0:
+            state[k] = v.reshape(())
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, meta
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
@@ -71,15 +85,7 @@ def main():
     p.add_argument("--json")
     a = p.parse_args()
     torch.set_num_threads(2)
-    meta = metadata(a.checkpoint)
-    model = encoders.build(meta["model"], meta["variant"], 10, 1)
-    state = load_safetensors(a.checkpoint)
-    ref = model.state_dict()
-    for k, v in state.items():  # memwrap's [1] counters, PyTorch's 0-d ones
-        if k in ref and v.numel() == 1 and ref[k].dim() == 0:
-            state[k] = v.reshape(())
-    model.load_state_dict(state, strict=True)
-    model.eval()
+    model, _ = load_model(a.checkpoint)
 
     train = images(read_idx(a.data, "train-images-idx3-ubyte"))
     test = images(read_idx(a.data, "t10k-images-idx3-ubyte"))
