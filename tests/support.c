@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 static mw_runtime *shared_runtime;
 
 static void free_shared_runtime(void) {
@@ -303,4 +305,19 @@ void test_hashed_load(mw_exec *ex, const mw_graph *g, const mw_safetensors *ref)
         TEST_OK(mw_exec_write(ex, t, buf, n * 4));
         free(buf);
     }
+}
+
+void test_check_png(const char *folder, const char *name) {
+    char path[2200];
+    snprintf(path, sizeof path, "%s/%s", folder, name);
+    mw_image img = {0};
+    TEST_OK(mw_png_read(path, &img));
+    assert_true(img.width > 100 && img.height > 100);
+    mw_image_free(&img);
+}
+
+const cJSON *test_json_item(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) fail_msg("the JSON has no key '%s'", key);
+    return v;
 }

@@ -76,6 +76,12 @@ typedef struct test_dir_fixture {
 int test_dir_setup(void **state, const char *prefix, const char *file);
 int test_dir_teardown(void **state);
 
+/* Checks on what an end-to-end run wrote: PNG `folder`/`name` decodes and is larger than
+ * 100 x 100 pixels; key `key` of a JSON object (failing the test, naming it, when absent). */
+void test_check_png(const char *folder, const char *name);
+struct cJSON;
+const struct cJSON *test_json_item(const struct cJSON *o, const char *key);
+
 /* Entries of a directory besides . and .. (-1 when it cannot be read). */
 int test_count_dir_entries(const char *dir);
 
