@@ -23,7 +23,6 @@ Only torch and numpy are needed. Usage:
   OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 tests/reference/make_autoencoder_reference.py
   [--out DIR] [--verbose]
 """
-import argparse
 import json
 import math
 import os
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_reference import save_safetensors  # noqa: E402  (the shared writer)
+from make_reference import script_args, write_reference  # noqa: E402  (the shared writer)
 
 # name: (C, N, H, W, k) of the maps x [C, N, H, W] upsampled by k
 UPSAMPLE_CASES = {
@@ -210,11 +209,7 @@ def autoencoder_case(out, seed, name, c, n, h, w):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=os.path.join(HERE, "data"))
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
+    args = script_args(__doc__)
     out = {}
     for i, (name, spec) in enumerate(UPSAMPLE_CASES.items()):
         upsample_case(out, 700 + i, name, *spec)
@@ -229,12 +224,7 @@ def main():
                       "parameters as the state_dict",
             "upsample_cases": json.dumps(UPSAMPLE_CASES), "mse_cases": json.dumps(MSE_CASES),
             "autoencoder_cases": json.dumps(AUTOENCODER_CASES)}
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "autoencoder.safetensors")
-    save_safetensors(path, out, meta)
-    if args.verbose:
-        for name in sorted(out):
-            print(f"{name:40s} {list(out[name].shape)} {out[name].dtype}")
+    path = write_reference(args, "autoencoder.safetensors", out, meta)
     for name, s in summary.items():
         print(name + ": " + ", ".join(f"{k} {v:.3g}" for k, v in s.items()))
     print(f"wrote {path}: {len(out)} tensors")

@@ -15,7 +15,6 @@ y.backward(gy).
 Only torch and numpy are needed. Usage: /usr/bin/python3 tests/reference/make_conv_reference.py
 [--out DIR] [--verbose]
 """
-import argparse
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_reference import save_safetensors  # noqa: E402  (the shared writer)
+from make_reference import script_args, write_reference  # noqa: E402  (the shared writer)
 
 # name: (cin, cout, n, h, w, k, stride, padding, groups, bias)
 CASES = {
@@ -68,23 +67,14 @@ def case(out, seed, name, cin, cout, n, h, w, k, stride, padding, groups, bias):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=os.path.join(HERE, "data"))
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
+    args = script_args(__doc__)
     out = {}
     for i, (name, spec) in enumerate(CASES.items()):
         case(out, 300 + i, name, *spec)
     meta = {"torch": torch.__version__, "numpy": np.__version__,
             "python": sys.version.split()[0], "layout": "maps [C,N,H,W], weights [Cout,Cin/g,k,k]",
             "cases": json.dumps(CASES)}
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "conv.safetensors")
-    save_safetensors(path, out, meta)
-    if args.verbose:
-        for name in sorted(out):
-            print(f"{name:12s} {list(out[name].shape)} {out[name].dtype}")
+    path = write_reference(args, "conv.safetensors", out, meta)
     print(f"wrote {path}: {len(out)} tensors")
 
 

@@ -85,6 +85,27 @@ def save_safetensors(path, tensors, metadata=None):
         raise
 
 
+def script_args(doc):
+    """The command line of the case scripts (--out DIR, default data/ here; --verbose), and
+    one thread, so that their outputs are the same bytes on every run."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(HERE, "data"))
+    ap.add_argument("--verbose", action="store_true")
+    torch.set_num_threads(1)
+    return ap.parse_args()
+
+
+def write_reference(args, filename, tensors, meta):
+    """Writes args.out/filename (listing every tensor with --verbose); returns its path."""
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, filename)
+    save_safetensors(path, tensors, meta)
+    if args.verbose:
+        for name in sorted(tensors):
+            print(f"{name:40s} {list(tensors[name].shape)} {tensors[name].dtype}")
+    return path
+
+
 def load_safetensors(path):
     """Reads a safetensors file into {name: torch.Tensor} (F32, F64, I32, I64)."""
     codes = {"F32": "<f4", "F64": "<f8", "I32": "<i4", "I64": "<i8"}
