@@ -14,10 +14,17 @@
  * again one shift per tap. The copies are plain kernels below; the host keeps zero floats
  * after the last padded plane, which the last vector loads of a chunk may read.
  *
+ * Small maps waste most of those vectors on padding columns and on the rounding of each
+ * plane's outputs to whole vectors (a 4x4 map: 24 padded-width outputs in 32 lanes for 16
+ * results). So at stride 1 a plane may hold a group of g images side by side, sharing their
+ * padding columns: image j's columns start at 1 + j (W + 1), the plane is g (W + 1) + 1
+ * wide, and output column x' belongs to image x' / (W + 1) at column x' mod (W + 1), a
+ * padding column where that is W (4x4 maps in groups of 6: 96 results in 128 lanes).
+ *
  * Feature maps are channel-major [C, N, H, W] as everywhere in memwrap; padded copies hold
- * a chunk of cn images image-major: plane nl * C + c, so that the loop over input channels
- * walks memory in order (with channel-major copies each channel's plane lay a whole chunk of
- * images further, a stride no prefetcher follows). */
+ * a chunk of cn images image-major: plane gi * C + c for group gi = nl / g, so that the loop
+ * over input channels walks memory in order (with channel-major copies each channel's plane
+ * lay a whole chunk of images further, a stride no prefetcher follows). */
 
 #include "mad.clh"
 
@@ -29,30 +36,27 @@ MW_INLINE void zero_tail(__global float *plane, uint used, uint ps, uint slack, 
         plane[used + x] = 0.0f;
 }
 
-/* dst plane nl * C + c, rows of dw floats, plane stride ps >= dh * dw: src plane (c, n0 + nl)
- * of the [C, N, h, w] map placed at (top, left), zero around it and in the plane's tail.
- * One work-item per destination row. */
+/* dst plane gi * C + c, rows of dw floats, plane stride ps >= dh * dw: the src planes
+ * (c, n0 + gi g + j), j < g, of the [C, N, h, w] map placed side by side at (top,
+ * left + j (w + 1)), zero around them (images past cn too) and in the plane's tail. One
+ * work-item per destination row. */
 __kernel void pad_planes(__global const float *src, __global float *dst, const uint dst_off,
-                         const uint n, const uint n0, const uint cn, const uint h,
-                         const uint w, const uint top, const uint left, const uint dh,
-                         const uint dw, const uint ps, const uint slack, const uint items) {
+                         const uint n, const uint n0, const uint cn, const uint g,
+                         const uint h, const uint w, const uint top, const uint left,
+                         const uint dh, const uint dw, const uint ps, const uint slack,
+                         const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
-    uint r = gid % dh, plane = gid / dh, channels = items / (dh * cn);
-    uint nl = plane / channels, c = plane % channels;
+    uint r = gid % dh, plane = gid / dh, channels = items / (dh * ((cn + g - 1) / g));
+    uint gi = plane / channels, c = plane % channels;
     __global float *row = dst + dst_off + (size_t)plane * ps + (size_t)r * dw;
+    for (uint x = 0; x < dw; x++)
+        row[x] = 0.0f;
     int iy = (int)r - (int)top;
-    if (iy < 0 || iy >= (int)h) {
-        for (uint x = 0; x < dw; x++)
-            row[x] = 0.0f;
-    } else {
+    for (uint j = 0, nl = gi * g; iy >= 0 && iy < (int)h && j < g && nl < cn; j++, nl++) {
         __global const float *s = src + ((size_t)c * n + n0 + nl) * h * w + (size_t)iy * w;
-        for (uint x = 0; x < left; x++)
-            row[x] = 0.0f;
         for (uint x = 0; x < w; x++)
-            row[left + x] = s[x];
-        for (uint x = left + w; x < dw; x++)
-            row[x] = 0.0f;
+            row[left + j * (w + 1) + x] = s[x];
     }
     if (r + 1 == dh)
         zero_tail(dst + dst_off + (size_t)plane * ps, dh * dw, ps, slack, gid + 1 == items);
@@ -113,30 +117,32 @@ __kernel void conv3x3_pack_weights(__global const float *w, __global float *pack
         o < out ? w[(size_t)o * so + (size_t)i * si + (flip ? 8 - t : t)] : 0.0f;
 }
 
-/* y[o][n0 + nl][oy][ox] (+)= Σ_i Σ_t W(o, i, t) xp[i][nl][q + tap_offset(t)] for a block of
+/* y[o][n0 + nl][oy][ox] (+)= Σ_i Σ_t W(o, i, t) xp[i][gi][q + tap_offset(t)] for a block of
  * CO output channels (dimension 0: consecutive items share the input block in cache) and
- * PX = 16 PV padded-width outputs q0 .. q0 + PX - 1 of one image (dimension 1), q = oy wp + ox
- * over ho rows of wp, of which ox < wo are stored: CO x PV float16 accumulators; per tap PV
- * vector loads of the input and CO broadcast weights. Input planes of ps floats. */
+ * PX = 16 PV padded-width outputs q0 .. q0 + PX - 1 of one plane (dimension 1), q = oy wp + x'
+ * over ho rows of wp, a group of g images side by side (g = 1 at stride 2): column x' is
+ * image nl = gi g + x' / (wo + 1), column ox = x' mod (wo + 1), stored where ox < wo and
+ * nl < cn. CO x PV float16 accumulators; per tap PV vector loads of the input and CO
+ * broadcast weights. Input planes of ps floats. */
 #define CO MW_C3_CO_BLOCK
 #define PV MW_C3_PX_VECTORS
 #define PX (16 * PV)
 __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
                               __global const float *packed, const uint packed_off,
                               __global float *y, const uint in, const uint out, const uint n,
-                              const uint n0, const uint cn, const uint ho, const uint wo,
-                              const uint wp, const uint ps, const uint pp,
+                              const uint n0, const uint cn, const uint g, const uint ho,
+                              const uint wo, const uint wp, const uint ps, const uint pp,
                               const uint accumulate) {
     uint ob = get_global_id(0), blk = get_global_id(1);
-    uint q_end = ho * wp, per_image = (q_end + PX - 1) / PX;
-    uint nl = blk / per_image, q0 = (blk % per_image) * PX;
-    if (ob * CO >= out || nl >= cn) return;
+    uint q_end = ho * wp, per_plane = (q_end + PX - 1) / PX;
+    uint gi = blk / per_plane, q0 = (blk % per_plane) * PX;
+    if (ob * CO >= out || gi * g >= cn) return;
     size_t in_stride = ps;
     uint off[9];
 #pragma unroll
     for (uint t = 0; t < 9; t++)
         off[t] = tap_offset(t, wp, pp);
-    __global const float *x = xp + xp_off + (size_t)nl * in * ps + q0;
+    __global const float *x = xp + xp_off + (size_t)gi * in * ps + q0;
     __global const float *wk = packed + packed_off + (size_t)ob * in * 9 * CO;
     float16 acc[CO][PV];
 #pragma unroll
@@ -161,22 +167,25 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
             }
         }
     }
-    /* Store the outputs with ox < w and q < h wp: their offsets in a plane found once,
-     * without a division per lane. */
+    /* Store the outputs with ox < wo, nl < cn and q < ho wp: their offsets from image gi g
+     * found once, without a division per lane. */
     int at[PX];
-    uint oy = q0 / wp, ox = q0 % wp;
-    for (uint j = 0; j < PX; j++) {
-        at[j] = (q0 + j < q_end && ox < wo) ? (int)(oy * wo + ox) : -1;
-        if (++ox == wp) ox = 0, oy++;
+    uint oy = q0 / wp, xq = q0 % wp, j = xq / (wo + 1), ox = xq % (wo + 1);
+    for (uint k = 0; k < PX; k++) {
+        uint nl = gi * g + j;
+        at[k] = (q0 + k < q_end && ox < wo && j < g && nl < cn)
+                    ? (int)(((j * ho) + oy) * wo + ox) : -1;
+        if (++xq == wp) xq = 0, j = 0, ox = 0, oy++;
+        else if (++ox == wo + 1) ox = 0, j++;
     }
     float vals[PX];
     for (uint r = 0; r < CO && ob * CO + r < out; r++) {
 #pragma unroll
         for (uint v = 0; v < PV; v++)
             vstore16(acc[r][v], v, vals);
-        __global float *yp = y + ((size_t)(ob * CO + r) * n + n0 + nl) * ho * wo;
-        for (uint j = 0; j < PX; j++)
-            if (at[j] >= 0) yp[at[j]] = accumulate ? yp[at[j]] + vals[j] : vals[j];
+        __global float *yp = y + ((size_t)(ob * CO + r) * n + n0 + gi * g) * ho * wo;
+        for (uint k = 0; k < PX; k++)
+            if (at[k] >= 0) yp[at[k]] = accumulate ? yp[at[k]] + vals[k] : vals[k];
     }
 }
 

@@ -260,9 +260,9 @@ int mw_conv_direct = 0;
 
 /* Whether node op `op` of this shape runs the direct kernels, and which (into *s). Measured
  * with tests/probe_conv_paths on PoCL (bench/RESULTS.md), ResNet18's shapes at batch 128:
- * the padded-row forward takes 0.4-0.7 of im2col + GEMM's time at strides 1 and 2, its
- * stride-1 input gradient 0.8-1.0 (but 1.0-1.2 on 4x4 maps, which stay with im2col); the
- * batch-major weight gradient 0.5-0.8 at both strides
+ * the padded-row forward takes 0.3-0.7 of im2col + GEMM's time at strides 1 and 2, its
+ * stride-1 input gradient 0.5-0.9 (0.8 on 4x4 maps since their planes hold three images
+ * side by side; 1.0-1.2 before); the batch-major weight gradient 0.5-0.8 at both strides
  * (the padded-row one loses on 8x8 and 4x4 maps, whose padding columns fill up to half of
  * its vectors), the batch-major input gradient of stride 2 0.8-0.9. With 3 input channels
  * (a first layer) the loop over channels is too short to pay for the copies (2-3x slower). */
@@ -276,8 +276,6 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
         return true;
     }
     if (!cpu_profile(rt) || d->cin < 16) return false;
-    /* 4x4 maps: half of each padded row's vector is padding; im2col's small columns win */
-    if (op == MW_OP_CONV2D_BWD_INPUT && d->stride == 1 && d->h * d->w <= 16) return false;
     s->batch_major = op == MW_OP_CONV2D_BWD_WEIGHT || grad2;
     return true;
 }
