@@ -9,6 +9,7 @@
 #include "memwrap/ops.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
+#include "runtime/kernel_defines.h"
 
 void mw_ref_concat_cols(const float *a, const float *b, float *y, size_t rows, size_t ca,
                         size_t cb) {
@@ -180,11 +181,16 @@ static void pad_backward(mw_graph *g, const mw_node *n, const int *gout, const b
 
 /* ---- OpenCL ---- */
 
+/* Work-items for `values` output values: each copies a run of MW_COPY_RUN. */
+static size_t runs(size_t values) {
+    return (values + MW_COPY_RUN - 1) / MW_COPY_RUN;
+}
+
 static mw_status concat_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows, ca, cb;
     matrix_view(c->g, n->in[0], n->attr.cols.flat, &rows, &ca);
     matrix_view(c->g, n->in[1], n->attr.cols.flat, &rows, &cb);
-    return mw_launch(c, "concat", "concat_cols_f32", rows * (ca + cb), "mmmuuu",
+    return mw_launch(c, "concat", "concat_cols_f32", runs(rows * (ca + cb)), "mmmuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows,
                      (unsigned)ca, (unsigned)cb);
 }
@@ -193,7 +199,7 @@ static mw_status slice_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows, cols;
     matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &cols);
     const mw_node_attr *a = &n->attr;
-    return mw_launch(c, "concat", "slice_cols_f32", rows * (size_t)a->cols.count, "mmuuuu",
+    return mw_launch(c, "concat", "slice_cols_f32", runs(rows * (size_t)a->cols.count), "mmuuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)rows,
                      (unsigned)a->cols.width, (unsigned)a->cols.start, (unsigned)a->cols.count);
 }
@@ -202,7 +208,7 @@ static mw_status pad_cl(mw_cl_ctx *c, const mw_node *n) {
     size_t rows, cols;
     matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &cols);
     const mw_node_attr *a = &n->attr;
-    return mw_launch(c, "concat", "pad_cols_f32", rows * (size_t)a->cols.width, "mmuuuu",
+    return mw_launch(c, "concat", "pad_cols_f32", runs(rows * (size_t)a->cols.width), "mmuuuu",
                      mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), (unsigned)rows,
                      (unsigned)a->cols.width, (unsigned)a->cols.start, (unsigned)a->cols.count);
 }

@@ -34,6 +34,8 @@ enum {
      * (one float16) long. */
     MW_GEMM_NT_BLOCK = 4,
     MW_GEMM_NT_VECTOR = 16,
+    /* cl/concat.cl: output values per work-item of the column copies (one float16). */
+    MW_COPY_RUN = 16,
     /* cl/conv3x3.cl conv3x3_forward: each work-item computes this many output channels by
      * this many float16 of outputs. */
     MW_C3_CO_BLOCK = 8,
@@ -57,6 +59,7 @@ enum {
     X(MW_GEMM_NN_COLS)                                                                             \
     X(MW_GEMM_NT_BLOCK)                                                                            \
     X(MW_GEMM_NT_VECTOR)                                                                           \
+    X(MW_COPY_RUN)                                                                                 \
     X(MW_C3_CO_BLOCK)                                                                              \
     X(MW_C3_PX_VECTORS)                                                                            \
     X(MW_C3_BM_CO_BLOCK)                                                                           \
