@@ -15,7 +15,7 @@ extern size_t mw_conv_workspace_cap;
 /* engine/ops/conv.c: 0 chooses kernels by device type, 1 as for GPUs (CLBlast GEMMs, a
  * depthwise row per work-item), 2 as for CPUs (own GEMMs, bands of rows); the tests run both
  * profiles on whatever device they have. */
-extern int mw_conv_profile;
+extern int mw_kernel_profile;
 static const char *const profile_names[3] = {"auto", "gpu profile", "cpu profile"};
 /* engine/ops/conv.c: 0 chooses the direct 3x3 kernels where they measure faster, 1 never,
  * 2 wherever the shape allows (3x3, stride 1, padding 1, one group). */
@@ -135,10 +135,10 @@ static void check_random(const conv_case *full, uint64_t seed) {
     for (int profile = one_profile ? 2 : 1; profile <= 2; profile++) {
         char what[96];
         snprintf(what, sizeof what, "%s [%s]", c->name, profile_names[profile]);
-        mw_conv_profile = profile;
+        mw_kernel_profile = profile;
         op_check_both(what, &spec, (void *const *)in, gy, NULL, NULL, 1e-4, 0, 0);
     }
-    mw_conv_profile = 0;
+    mw_kernel_profile = 0;
     for (int i = 0; i < 3; i++)
         free(in[i]);
     free(gy);

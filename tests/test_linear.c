@@ -1,10 +1,15 @@
 /* The linear family: matmul (every transpose combination), nn.Linear, the memory read W·m,
- * against PyTorch, the reference backend and finite differences. */
+ * against PyTorch, the reference backend and finite differences, on both GEMMs (CLBlast and
+ * the own kernels of cl/gemm.cl, by forcing the GPU and CPU kernel profiles). */
 #include "op_harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* engine/ops/gemm.c: 1 the GPU profile (CLBlast), 2 the CPU profile (own kernels). */
+extern int mw_kernel_profile;
+static const char *const profile_names[3] = {"", "CLBlast", "own GEMM"};
 
 typedef struct matmul_ctx {
     bool ta, tb;
@@ -52,8 +57,9 @@ static void test_matmul_transposes(void **state) {
     test_fill_normal(&r, a, M * K, 1.0f);
     test_fill_normal(&r, b, K * N, 1.0f);
     test_fill_normal(&r, seed, M * N, 1.0f);
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 8; t++) {
         matmul_ctx ctx = {t & 1, (t >> 1) & 1};
+        mw_kernel_profile = 1 + (t >> 2);
         op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, &ctx};
         spec.shape[0][0] = ctx.ta ? K : M;
         spec.shape[0][1] = ctx.ta ? M : K;
@@ -61,9 +67,38 @@ static void test_matmul_transposes(void **state) {
         spec.shape[1][1] = ctx.tb ? K : N;
         void *inputs[] = {a, b};
         char what[64];
-        snprintf(what, sizeof what, "matmul ta=%d tb=%d", ctx.ta, ctx.tb);
+        snprintf(what, sizeof what, "matmul ta=%d tb=%d [%s]", ctx.ta, ctx.tb,
+                 profile_names[mw_kernel_profile]);
         op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
     }
+    mw_kernel_profile = 0;
+}
+
+/* A Memory Wrap-sized linear layer on both GEMMs: edges of the own kernels' blocks in every
+ * dimension (37 rows, 70 outputs) and an inner dimension past one slice of the NT kernel
+ * (2100 > 2048: two slices summed through the workspace). */
+static void test_linear_wide(void **state) {
+    enum { ROWS = 37, IN = 2100, OUT = 70 };
+    test_rng r;
+    test_rng_seed(&r, 33);
+    float *x = malloc(ROWS * IN * sizeof *x), *w = malloc(OUT * IN * sizeof *w);
+    float b[OUT], seed[ROWS * OUT];
+    test_fill_normal(&r, x, ROWS * IN, 1.0f);
+    test_fill_normal(&r, w, OUT * IN, 0.02f);
+    test_fill_normal(&r, b, OUT, 0.1f);
+    test_fill_normal(&r, seed, ROWS * OUT, 1.0f);
+    op_spec spec = {3, {2, 2, 1}, {{ROWS, IN}, {OUT, IN}, {OUT}}, {MW_F32, MW_F32, MW_F32},
+                    build_linear, NULL};
+    void *inputs[] = {x, w, b};
+    for (int profile = 1; profile <= 2; profile++) {
+        char what[64];
+        snprintf(what, sizeof what, "linear %dx%d->%d [%s]", ROWS, IN, OUT,
+                 profile_names[profile]);
+        mw_kernel_profile = profile;
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
+    }
+    mw_kernel_profile = 0;
+    free(x), free(w);
 }
 
 static void test_linear_matches_pytorch(void **state) {
@@ -131,6 +166,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_transposes),
         cmocka_unit_test(test_linear_matches_pytorch),
         cmocka_unit_test(test_linear_without_bias),
+        cmocka_unit_test(test_linear_wide),
         cmocka_unit_test(test_memory_read_matches_pytorch),
         cmocka_unit_test(test_shape_errors),
     };

@@ -9,19 +9,15 @@
  *  - general: im2col of a chunk of images into the per-queue workspace, then SGEMM writing
  *    straight into the chunk's columns of y; the backward uses col2im (gathering, no
  *    atomics) and accumulates the weight gradient over chunks.
- * The SGEMMs are CLBlast's, except on CPU devices, where cl/conv.cl's own register-blocked
- * float16 kernels are several times faster (PoCL vectorises only explicit vector code).
- * CLBlast GEMMs are row-major in meaning but issued column-major with the operands swapped
- * (C = A·B row-major is Cᵀ = Bᵀ·Aᵀ column-major on the same memory): CLBlast's row-major
- * path would copy and transpose the large output of every call. */
-#include <clblast_c.h>
+ * The SGEMMs are ops/gemm.h's: CLBlast's, or on CPU devices cl/gemm.cl's own
+ * register-blocked float16 kernels, several times faster there. */
 #include <stdlib.h>
 
 #include "memwrap/ops.h"
 #include "ops/conv3x3.h"
+#include "ops/gemm.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
-#include "runtime/cl_check.h"
 #include "runtime/internal.h"
 #include "runtime/kernel_defines.h"
 
@@ -177,35 +173,9 @@ static void conv2d_backward(mw_graph *g, const mw_node *n, const int *gout, cons
 
 /* ---- GEMM plans -------------------------------------------------------------------------- */
 
-/* Row-major C[m, n] = op(A)[m, k] · op(B)[k, n] at element offsets, with leading dimensions. */
-typedef struct gemm {
-    bool ta, tb;
-    size_t m, n, k;
-    size_t a_off, lda, b_off, ldb, c_off, ldc;
-} gemm;
-
-/* Issued column-major as Cᵀ = op(B)ᵀ · op(A)ᵀ (see the top of this file). */
-static mw_status gemm_temp_bytes(mw_runtime *rt, const gemm *p, size_t *bytes) {
-    cl_command_queue q = mw_runtime_queue(rt, 0);
-    MW_BLAS_CHECK(CLBlastSGemmTempBufferSize(
-        CLBlastLayoutColMajor, p->tb ? CLBlastTransposeYes : CLBlastTransposeNo,
-        p->ta ? CLBlastTransposeYes : CLBlastTransposeNo, p->n, p->m, p->k, p->b_off, p->ldb,
-        p->a_off, p->lda, p->c_off, p->ldc, &q, bytes));
-    return MW_OK;
-}
-
-static mw_status gemm_run(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out) {
-    MW_BLAS_CHECK(CLBlastSgemmWithTempBuffer(
-        CLBlastLayoutColMajor, p->tb ? CLBlastTransposeYes : CLBlastTransposeNo,
-        p->ta ? CLBlastTransposeYes : CLBlastTransposeNo, p->n, p->m, p->k, 1.0f, b, p->b_off,
-        p->ldb, a, p->a_off, p->lda, beta, out, p->c_off, p->ldc, &c->queue, NULL, c->scratch));
-    mw_runtime_count_enqueue(c->rt);
-    return MW_OK;
-}
-
 /* The GEMM that node op `op` runs for group `gi` of images n0 .. n0+cn-1 (the whole batch on
  * the pointwise path, whose operand is the map itself rather than im2col columns). */
-static gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi, size_t n0,
+static mw_gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi, size_t n0,
                       size_t cn) {
     size_t cin_g = d->cin / d->groups, cout_g = d->cout / d->groups;
     size_t rows = cin_g * d->k * d->k;   /* im2col rows (or channels) of one group */
@@ -216,38 +186,19 @@ static gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi, s
     /* The columns: the map itself (pointwise, whole batch) or the chunk in the workspace. */
     size_t col_off = pointwise ? gi * rows * total : gi * rows * cols;
     size_t ldcol = pointwise ? total : cols;
-    gemm p = {0};
+    mw_gemm p = {0};
     switch (op) {
     case MW_OP_CONV2D: /* y_g = W_g · col_g */
-        p = (gemm){false, false, cout_g, cols, rows, w_off, rows, col_off, ldcol, y_off, total};
+        p = (mw_gemm){false, false, cout_g, cols, rows, w_off, rows, col_off, ldcol, y_off, total};
         break;
     case MW_OP_CONV2D_BWD_INPUT: /* col_g = W_gᵀ · gy_g */
-        p = (gemm){true, false, rows, cols, cout_g, w_off, rows, y_off, total, col_off, ldcol};
+        p = (mw_gemm){true, false, rows, cols, cout_g, w_off, rows, y_off, total, col_off, ldcol};
         break;
     default: /* MW_OP_CONV2D_BWD_WEIGHT: gw_g (+)= gy_g · col_gᵀ */
-        p = (gemm){false, true, cout_g, rows, cols, y_off, total, col_off, ldcol, w_off, rows};
+        p = (mw_gemm){false, true, cout_g, rows, cols, y_off, total, col_off, ldcol, w_off, rows};
         break;
     }
     return p;
-}
-
-/* ---- GEMM implementations ----------------------------------------------------------------
- * CLBlast everywhere except CPU devices, where cl/conv.cl's register-blocked float16 kernels
- * run several times faster (PoCL does not vectorise CLBlast's kernels across work-items). */
-
-/* How kernels are chosen and split: 0 by device type; 1 as for GPUs (CLBlast GEMMs, one
- * depthwise row per work-item in groups of 64); 2 as for CPUs (own GEMMs, bands of rows in
- * groups of one). Not static: the tests run both profiles on whatever device they have. */
-extern int mw_conv_profile;
-int mw_conv_profile = 0;
-
-static bool cpu_profile(const mw_runtime *rt) {
-    if (mw_conv_profile) return mw_conv_profile == 2;
-    return (mw_runtime_device(rt)->type & CL_DEVICE_TYPE_CPU) != 0;
-}
-
-static bool own_gemm(const mw_runtime *rt) {
-    return cpu_profile(rt);
 }
 
 /* The direct 3x3 kernels (ops/conv3x3.h) for a general-path node: 0 where they measure
@@ -275,30 +226,9 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
         s->batch_major = mw_conv_direct == 3 || grad2;
         return true;
     }
-    if (!cpu_profile(rt) || d->cin < 16) return false;
+    if (!mw_cpu_profile(rt) || d->cin < 16) return false;
     s->batch_major = op == MW_OP_CONV2D_BWD_WEIGHT || grad2;
     return true;
-}
-
-/* gemm_nt slices the inner dimension into pieces of NT_SLICE: the slices of A and B then
- * stay in cache while every block of C reads them, the output alone may have too few blocks
- * to occupy the device (a pointwise weight gradient: a small [Cout, Cin] from N·H·W pixels),
- * and the partial sums go to the workspace for one more kernel to add. Measured on PoCL:
- * 2048 doubled the 3x3 weight gradients' speed against unsliced, 512-1024 were slower. */
-enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20 };
-
-static size_t nt_splits(const gemm *p) {
-    size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
-    size_t cap = NT_PARTIAL_CAP / (p->m * p->n * sizeof(float));
-    if (s > cap) s = cap;
-    return s < 1 ? 1 : s;
-}
-
-/* Workspace bytes the own kernels need for this GEMM (the partial sums of a sliced NT). */
-static size_t gemm_ws_bytes(const gemm *p) {
-    if (!p->tb || p->ta) return 0;
-    size_t s = nt_splits(p);
-    return s > 1 ? s * p->m * p->n * sizeof(float) : 0;
 }
 
 /* im2col columns of a chunk of cn images, in floats. */
@@ -310,7 +240,7 @@ static size_t col_floats(const conv_dims *d, size_t cn) {
  * depends on a GEMM's dimensions and on whether each offset is zero, so the first, second
  * and last chunk and group cover every case without walking them all. */
 static mw_status gemm_plans_max(mw_runtime *rt, const mw_graph *g, const mw_node *n,
-                                mw_status (*fn)(mw_runtime *, const gemm *, size_t *),
+                                mw_status (*fn)(mw_runtime *, const mw_gemm *, size_t *),
                                 size_t *bytes) {
     conv_dims d = node_dims(g, n);
     conv_path path = path_of(&d);
@@ -324,7 +254,7 @@ static mw_status gemm_plans_max(mw_runtime *rt, const mw_graph *g, const mw_node
         for (int j = 0; j < 3; j++) {
             if (cis[i] >= chunks || gis[j] >= d.groups) continue;
             size_t n0 = cis[i] * cn, count = d.n - n0 < cn ? d.n - n0 : cn;
-            gemm p = plan_gemm(n->op, &d, pointwise, gis[j], n0, count);
+            mw_gemm p = plan_gemm(n->op, &d, pointwise, gis[j], n0, count);
             size_t b = 0;
             MW_TRY(fn(rt, &p, &b));
             if (b > *bytes) *bytes = b;
@@ -332,16 +262,15 @@ static mw_status gemm_plans_max(mw_runtime *rt, const mw_graph *g, const mw_node
     return MW_OK;
 }
 
-static mw_status own_ws_bytes(mw_runtime *rt, const gemm *p, size_t *bytes) {
-    *bytes = gemm_ws_bytes(p);
+static mw_status own_ws_bytes(mw_runtime *rt, const mw_gemm *p, size_t *bytes) {
+    *bytes = mw_gemm_workspace_bytes(rt, p);
     return MW_OK;
 }
 
 /* CLBlast's temporary buffer: the largest over the node's GEMMs (none for own kernels). */
 static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t *bytes) {
-    *bytes = 0; /* CLBlast's tuning (runtime/gemm_tuning.c) is applied at runtime creation */
-    if (own_gemm(rt)) return MW_OK;
-    return gemm_plans_max(rt, g, n, gemm_temp_bytes, bytes);
+    /* CLBlast's tuning (runtime/gemm_tuning.c) is applied at runtime creation */
+    return gemm_plans_max(rt, g, n, mw_gemm_scratch_bytes, bytes);
 }
 
 /* im2col columns (general path), per-plane partial sums (depthwise weight gradient), and the
@@ -364,17 +293,15 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
         return MW_OK;
     }
     if (path == PATH_GENERAL) *bytes = col_floats(&d, chunk_images(rt, &d)) * sizeof(float);
-    if (own_gemm(rt)) {
-        size_t partial = 0;
-        MW_TRY(gemm_plans_max(rt, g, n, own_ws_bytes, &partial));
-        *bytes += partial;
-    }
+    size_t partial = 0; /* the own NT kernel's partial sums (none with CLBlast) */
+    MW_TRY(gemm_plans_max(rt, g, n, own_ws_bytes, &partial));
+    *bytes += partial;
     return MW_OK;
 }
 
 /* ---- kernel launches ------------------------------------------------------------------- */
 
-/* cl/conv.cl is built once plain, for the GEMM, im2col and bias kernels (variant 0), and once
+/* cl/conv.cl is built once plain, for the im2col and bias kernels (variant 0), and once
  * per depthwise kernel size and stride (variants 1-4). */
 enum { PROG_BASE = 0 };
 static const char *const VARIANT_OPTIONS[5] = {NULL, "-DDW_K=3 -DDW_S=1", "-DDW_K=3 -DDW_S=2",
@@ -397,51 +324,6 @@ static mw_launch_spec conv_items(int variant, const char *kernel, size_t items, 
                             .local = {local}};
 }
 
-/* C (+)= op(A)·op(B) as planned; beta is 0 or 1. `ws_off`: where in the workspace (floats)
- * the own NT kernel may keep partial sums. */
-static mw_status gemm_exec(mw_cl_ctx *c, const gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out,
-                           size_t ws_off) {
-    if (!own_gemm(c->rt)) return gemm_run(c, p, a, b, beta, out);
-    unsigned acc = beta != 0.0f;
-    if (!p->tb) { /* NN or TN: A read as scalars through strides */
-        unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
-        mw_launch_spec s = {.family = "conv",
-                            .kernel = "gemm_nn",
-                            .kind = MW_RANGE_ITEMS,
-                            .dims = 2,
-                            .global = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
-                                       (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS},
-                            .local = {1, 16}};
-        return mw_launch_kernel(c, s, "muuumuumuuuuuu", a, (unsigned)p->a_off, a_rs, a_cs, b,
-                                (unsigned)p->b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
-                                (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, (unsigned)p->k,
-                                acc);
-    }
-    size_t splits = nt_splits(p);
-    size_t kc = (p->k + splits - 1) / splits;
-    kc = (kc + MW_GEMM_NT_VECTOR - 1) / MW_GEMM_NT_VECTOR * MW_GEMM_NT_VECTOR;
-    mw_launch_spec s = {.family = "conv",
-                        .kernel = "gemm_nt",
-                        .kind = MW_RANGE_ITEMS,
-                        .dims = 3,
-                        .global = {(p->n + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK,
-                                   (p->m + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK, splits},
-                        .local = {1, 1, 1}};
-    if (splits == 1)
-        return mw_launch_kernel(c, s, "muumuumuuuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,
-                                (unsigned)p->b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
-                                (unsigned)p->ldc, 0u, (unsigned)p->m, (unsigned)p->n,
-                                (unsigned)p->k, (unsigned)kc, acc);
-    MW_TRY(mw_launch_kernel(c, s, "muumuumuuuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,
-                            (unsigned)p->b_off, (unsigned)p->ldb, c->workspace, (unsigned)ws_off,
-                            (unsigned)p->n, (unsigned)(p->m * p->n), (unsigned)p->m, (unsigned)p->n,
-                            (unsigned)p->k, (unsigned)kc, 0u));
-    return mw_launch_kernel(c, conv_items(PROG_BASE, "gemm_reduce", p->m * p->n, 64), "muumuuuuu",
-                            c->workspace, (unsigned)ws_off, (unsigned)splits, out,
-                            (unsigned)p->c_off, (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n,
-                            acc);
-}
-
 /* Depthwise work split. On CPU devices a work-item takes about 256 output pixels (whole
  * small planes, bands of rows of large ones) and groups hold one item: PoCL runs a group's
  * items as a loop that keeps their registers in memory, and every group and item costs a
@@ -455,7 +337,7 @@ typedef struct dw_split {
 
 /* How rows (or planes) of `pixels` pixels each are split: see dw_items for the count. */
 static dw_split dw_split_of(const mw_runtime *rt, size_t pixels) {
-    if (!cpu_profile(rt)) return (dw_split){1, 64};
+    if (!mw_cpu_profile(rt)) return (dw_split){1, 64};
     size_t per = DW_PIXELS_PER_ITEM / (pixels ? pixels : 1);
     return (dw_split){per < 1 ? 1 : per, 1};
 }
@@ -467,7 +349,7 @@ static size_t dw_items(dw_split sp, size_t units) {
 /* im2col and col2im: one item per (row, image) or (channel, image) block, groups of one on
  * CPU devices (see dw_split). */
 static size_t plane_local(const mw_runtime *rt) {
-    return cpu_profile(rt) ? 1 : 64;
+    return mw_cpu_profile(rt) ? 1 : 64;
 }
 
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
@@ -515,8 +397,8 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
         return mw_conv3x3_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
-            gemm p = plan_gemm(MW_OP_CONV2D, &d, true, gi, 0, d.n);
-            MW_TRY(gemm_exec(c, &p, w, x, beta, y, 0));
+            mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, true, gi, 0, d.n);
+            MW_TRY(mw_gemm_run(c, &p, w, x, beta, y, 0));
         }
         return MW_OK;
     }
@@ -525,8 +407,8 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
         size_t count = d.n - n0 < cn ? d.n - n0 : cn;
         MW_TRY(im2col_chunk(c, &d, x, n0, count));
         for (size_t gi = 0; gi < d.groups; gi++) {
-            gemm p = plan_gemm(MW_OP_CONV2D, &d, false, gi, n0, count);
-            MW_TRY(gemm_exec(c, &p, w, c->workspace, beta, y, 0));
+            mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, false, gi, n0, count);
+            MW_TRY(mw_gemm_run(c, &p, w, c->workspace, beta, y, 0));
         }
     }
     return MW_OK;
@@ -549,8 +431,8 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
         return mw_conv3x3_bwd_input(c, &s, workspace_cap(c->rt) / sizeof(float), gy, w, gx);
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
-            gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, true, gi, 0, d.n);
-            MW_TRY(gemm_exec(c, &p, w, gy, 0.0f, gx, 0));
+            mw_gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, true, gi, 0, d.n);
+            MW_TRY(mw_gemm_run(c, &p, w, gy, 0.0f, gx, 0));
         }
         return MW_OK;
     }
@@ -558,8 +440,8 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     for (size_t n0 = 0; n0 < d.n; n0 += cn) {
         size_t count = d.n - n0 < cn ? d.n - n0 : cn;
         for (size_t gi = 0; gi < d.groups; gi++) {
-            gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, false, gi, n0, count);
-            MW_TRY(gemm_exec(c, &p, w, gy, 0.0f, c->workspace, 0));
+            mw_gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, false, gi, n0, count);
+            MW_TRY(mw_gemm_run(c, &p, w, gy, 0.0f, c->workspace, 0));
         }
         MW_TRY(col2im_chunk(c, &d, gx, n0, count));
     }
@@ -586,8 +468,8 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
         return mw_conv3x3_bwd_weight(c, &s, workspace_cap(c->rt) / sizeof(float), gy, x, gw);
     if (path == PATH_POINTWISE) {
         for (size_t gi = 0; gi < d.groups; gi++) {
-            gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, true, gi, 0, d.n);
-            MW_TRY(gemm_exec(c, &p, gy, x, 0.0f, gw, 0));
+            mw_gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, true, gi, 0, d.n);
+            MW_TRY(mw_gemm_run(c, &p, gy, x, 0.0f, gw, 0));
         }
         return MW_OK;
     }
@@ -596,8 +478,8 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
         size_t count = d.n - n0 < cn ? d.n - n0 : cn;
         MW_TRY(im2col_chunk(c, &d, x, n0, count));
         for (size_t gi = 0; gi < d.groups; gi++) {
-            gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, false, gi, n0, count);
-            MW_TRY(gemm_exec(c, &p, gy, c->workspace, n0 ? 1.0f : 0.0f, gw, col_floats(&d, cn)));
+            mw_gemm p = plan_gemm(MW_OP_CONV2D_BWD_WEIGHT, &d, false, gi, n0, count);
+            MW_TRY(mw_gemm_run(c, &p, gy, c->workspace, n0 ? 1.0f : 0.0f, gw, col_floats(&d, cn)));
         }
     }
     return MW_OK;

@@ -7,7 +7,7 @@
  * times the work, measured 1.0-2.9x slower than col2im). Each pass copies its input map into padded planes (or their four
  * phases, stride 2) first: one pass over the map, where im2col writes nine, a chunk of
  * images at a time so that the copy stays under the workspace cap. The weight gradient sums
- * per slice of images into partial sums that conv.cl's gemm_reduce adds up. */
+ * per slice of images into partial sums that gemm.cl's gemm_reduce adds up. */
 #include "ops/conv3x3.h"
 
 #include "runtime/internal.h"
@@ -195,11 +195,11 @@ static mw_status direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_
     return MW_OK;
 }
 
-/* gw (+)= the sum over `slices` partial weight gradients at `off` (conv.cl's gemm_reduce). */
+/* gw (+)= the sum over `slices` partial weight gradients at `off` (gemm.cl's gemm_reduce). */
 static mw_status reduce_partials(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t off,
                                  size_t slices, cl_mem gw, bool accumulate) {
     size_t m = s->cout, cols = s->cin * 9;
-    return mw_launch(c, "conv", "gemm_reduce", m * cols, "muumuuuuu", c->workspace,
+    return mw_launch(c, "gemm", "gemm_reduce", m * cols, "muumuuuuu", c->workspace,
                      (unsigned)off, (unsigned)slices, gw, 0u, (unsigned)cols, (unsigned)m,
                      (unsigned)cols, (unsigned)accumulate);
 }

@@ -25,11 +25,11 @@ enum {
     MW_CE_GROUP = 64,
     /* cl/activation.cl: elements per work-item (one float16). */
     MW_ACT_VECTOR = 16,
-    /* cl/conv.cl gemm_nn: each work-item computes a block of C this many rows by this many
+    /* cl/gemm.cl gemm_nn: each work-item computes a block of C this many rows by this many
      * columns (8 rows of two float16). */
     MW_GEMM_NN_ROWS = 8,
     MW_GEMM_NN_COLS = 32,
-    /* cl/conv.cl gemm_nt: each work-item computes a square block of C this many rows and
+    /* cl/gemm.cl gemm_nt: each work-item computes a square block of C this many rows and
      * columns wide, over inner-dimension slices that are multiples of MW_GEMM_NT_VECTOR
      * (one float16) long. */
     MW_GEMM_NT_BLOCK = 4,

@@ -1,0 +1,208 @@
+/* Register-blocked GEMMs for CPU devices (engine/ops/gemm.c chooses them over CLBlast there):
+ * the convolutions' pointwise and im2col products and the linear family's matmuls. */
+
+#include "mad.clh"
+
+/* CLBlast's kernels rely on the compiler to vectorise across work-items, which PoCL does
+ * not do; these give each work-item a register block of explicit float16 vectors. The
+ * block shapes are shared defines (engine/runtime/kernel_defines.h): the host sizes the
+ * ranges with them, and the code below is written for these values. */
+#if MW_GEMM_NN_ROWS != 8 || MW_GEMM_NN_COLS != 32
+#error "gemm_nn is written for 8 x 32 blocks (8 rows of two float16)"
+#endif
+#if MW_GEMM_NT_BLOCK != 4 || MW_GEMM_NT_VECTOR != 16
+#error "gemm_nt is written for 4 x 4 blocks of float16 sums"
+#endif
+
+/* C[m, n] = A·B, or C += A·B when `accumulate`: A(i, l) = a[i a_rs + l a_cs] (any layout, read
+ * as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at c + i ldc. One work-item
+ * per 8 x 32 block of C: 16 float16 accumulators, two vector loads of B per 16 FMAs. */
+__kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs, const uint a_cs,
+                      __global const float *b, const uint b_off, const uint ldb, __global float *c,
+                      const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
+                      const uint accumulate) {
+    uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
+    if (i0 >= m || j0 >= n) return;
+    a += a_off;
+    b += b_off + j0;
+    c += c_off + j0;
+    /* Rows past m read the last row (finite, never stored). */
+    __global const float *ar[8];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        ar[r] = a + min(i0 + r, m - 1) * a_rs;
+    float16 acc[8][2];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        acc[r][0] = acc[r][1] = 0.0f;
+    uint cols = min(32u, n - j0), l = 0;
+    if (cols == 32 && a_cs == 1) {
+        /* A row-major: four steps of l per vector load of each A row. */
+        for (; l + 4 <= k; l += 4) {
+            float4 av[8];
+#pragma unroll
+            for (uint r = 0; r < 8; r++)
+                av[r] = vload4(0, ar[r] + l);
+#pragma unroll
+            for (uint q = 0; q < 4; q++) {
+                __global const float *brow = b + (size_t)(l + q) * ldb;
+                float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+#pragma unroll
+                for (uint r = 0; r < 8; r++) {
+                    float16 a1 = (float16)(q == 0   ? av[r].s0
+                                           : q == 1 ? av[r].s1
+                                           : q == 2 ? av[r].s2
+                                                    : av[r].s3);
+                    acc[r][0] = MAD(a1, b0, acc[r][0]);
+                    acc[r][1] = MAD(a1, b1, acc[r][1]);
+                }
+            }
+        }
+    } else if (cols == 32 && a_rs == 1 && i0 + 8 <= m) {
+        /* A column-major (a transposed operand): its 8 rows at one l are one vector. */
+        for (; l < k; l++) {
+            __global const float *brow = b + (size_t)l * ldb;
+            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+            float8 av = vload8(0, a + (size_t)l * a_cs + i0);
+#pragma unroll
+            for (uint r = 0; r < 8; r++) {
+                float16 a1 = (float16)(r == 0   ? av.s0
+                                       : r == 1 ? av.s1
+                                       : r == 2 ? av.s2
+                                       : r == 3 ? av.s3
+                                       : r == 4 ? av.s4
+                                       : r == 5 ? av.s5
+                                       : r == 6 ? av.s6
+                                                : av.s7);
+                acc[r][0] = MAD(a1, b0, acc[r][0]);
+                acc[r][1] = MAD(a1, b1, acc[r][1]);
+            }
+        }
+    }
+    if (cols == 32) { /* what the vector paths above left (all of it for other layouts) */
+        for (; l < k; l++) {
+            __global const float *brow = b + (size_t)l * ldb;
+            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+            size_t al = (size_t)l * a_cs;
+#pragma unroll
+            for (uint r = 0; r < 8; r++) {
+                float16 av = (float16)(ar[r][al]);
+                acc[r][0] = MAD(av, b0, acc[r][0]);
+                acc[r][1] = MAD(av, b1, acc[r][1]);
+            }
+        }
+    } else {
+        for (; l < k; l++) {
+            __global const float *brow = b + (size_t)l * ldb;
+            float t[32];
+#pragma unroll
+            for (uint j = 0; j < 32; j++)
+                t[j] = j < cols ? brow[j] : 0.0f;
+            float16 b0 = vload16(0, t), b1 = vload16(1, t);
+            size_t al = (size_t)l * a_cs;
+#pragma unroll
+            for (uint r = 0; r < 8; r++) {
+                float16 av = (float16)(ar[r][al]);
+                acc[r][0] = MAD(av, b0, acc[r][0]);
+                acc[r][1] = MAD(av, b1, acc[r][1]);
+            }
+        }
+    }
+#pragma unroll
+    for (uint r = 0; r < 8; r++) {
+        if (i0 + r >= m) break;
+        __global float *crow = c + (size_t)(i0 + r) * ldc;
+        if (cols == 32) {
+            if (accumulate) {
+                acc[r][0] += vload16(0, crow);
+                acc[r][1] += vload16(1, crow);
+            }
+            vstore16(acc[r][0], 0, crow);
+            vstore16(acc[r][1], 1, crow);
+        } else {
+            float t[32];
+            vstore16(acc[r][0], 0, t);
+            vstore16(acc[r][1], 1, t);
+            for (uint j = 0; j < cols; j++)
+                crow[j] = accumulate ? crow[j] + t[j] : t[j];
+        }
+    }
+}
+
+/* Partial sums of C = A·Bᵀ over slice s of the inner dimension: A(i, l) = a[i lda + l],
+ * B(j, l) = b[j ldb + l] (both rows contiguous: the weight gradient gy·xᵀ reduces over
+ * pixels). out[s ldo_s + i ldo + j] = Σ_{l in [s kc, (s+1) kc)} A(i, l) B(j, l), or += into
+ * out when `accumulate`. One work-item per 4 x 4 block of C and slice: 16 float16 sums. */
+__kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
+                      __global const float *b, const uint b_off, const uint ldb,
+                      __global float *out, const uint o_off, const uint ldo, const uint ldo_s,
+                      const uint m, const uint n, const uint k, const uint kc,
+                      const uint accumulate) {
+    uint j0 = get_global_id(0) * MW_GEMM_NT_BLOCK, i0 = get_global_id(1) * MW_GEMM_NT_BLOCK;
+    uint s = get_global_id(2);
+    uint l0 = s * kc;
+    if (i0 >= m || j0 >= n || l0 >= k) return;
+    uint l1 = min(k, l0 + kc);
+    __global const float *ar[4], *br[4];
+#pragma unroll
+    for (uint r = 0; r < 4; r++) {
+        ar[r] = a + a_off + (size_t)min(i0 + r, m - 1) * lda;
+        br[r] = b + b_off + (size_t)min(j0 + r, n - 1) * ldb;
+    }
+    float16 acc[4][4];
+#pragma unroll
+    for (uint r = 0; r < 4; r++)
+#pragma unroll
+        for (uint q = 0; q < 4; q++)
+            acc[r][q] = 0.0f;
+    uint l = l0;
+    for (; l + 16 <= l1; l += 16) {
+        float16 av[4], bv[4];
+#pragma unroll
+        for (uint r = 0; r < 4; r++) {
+            av[r] = vload16(0, ar[r] + l);
+            bv[r] = vload16(0, br[r] + l);
+        }
+#pragma unroll
+        for (uint r = 0; r < 4; r++)
+#pragma unroll
+            for (uint q = 0; q < 4; q++)
+                acc[r][q] = MAD(av[r], bv[q], acc[r][q]);
+    }
+    float sum[4][4];
+#pragma unroll
+    for (uint r = 0; r < 4; r++)
+#pragma unroll
+        for (uint q = 0; q < 4; q++) {
+            float8 h8 = acc[r][q].lo + acc[r][q].hi;
+            float4 h4 = h8.lo + h8.hi;
+            sum[r][q] = (h4.x + h4.y) + (h4.z + h4.w);
+        }
+    for (; l < l1; l++)
+#pragma unroll
+        for (uint r = 0; r < 4; r++)
+#pragma unroll
+            for (uint q = 0; q < 4; q++)
+                sum[r][q] += ar[r][l] * br[q][l];
+    __global float *o = out + o_off + (size_t)s * ldo_s;
+    for (uint r = 0; r < 4 && i0 + r < m; r++)
+        for (uint q = 0; q < 4 && j0 + q < n; q++) {
+            __global float *dst = o + (size_t)(i0 + r) * ldo + j0 + q;
+            *dst = accumulate ? *dst + sum[r][q] : sum[r][q];
+        }
+}
+
+/* C[i, j] (+)= Σ_s partial[s][i][j] over `splits` slices written by gemm_nt. */
+__kernel void gemm_reduce(__global const float *partial, const uint p_off, const uint splits,
+                          __global float *c, const uint c_off, const uint ldc, const uint m,
+                          const uint n, const uint accumulate) {
+    uint idx = get_global_id(0);
+    if (idx >= m * n) return;
+    uint i = idx / n, j = idx % n;
+    __global const float *p = partial + p_off + idx;
+    float s = 0.0f;
+    for (uint t = 0; t < splits; t++)
+        s += p[(size_t)t * m * n];
+    __global float *dst = c + c_off + (size_t)i * ldc + j;
+    *dst = accumulate ? *dst + s : s;
+}
