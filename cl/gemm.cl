@@ -14,6 +14,18 @@
 #error "gemm_nt is written for 4 x 4 blocks of float16 sums"
 #endif
 
+/* One inner-dimension step of gemm_nn's 8 x 32 block: column al of the 8 rows of A (scalars)
+ * times a row of B in two float16. */
+MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8], size_t al,
+                             float16 b0, float16 b1) {
+#pragma unroll
+    for (uint r = 0; r < 8; r++) {
+        float16 av = (float16)(ar[r][al]);
+        acc[r][0] = MAD(av, b0, acc[r][0]);
+        acc[r][1] = MAD(av, b1, acc[r][1]);
+    }
+}
+
 /* C[m, n] = A·B, or C += A·B when `accumulate`: A(i, l) = a[i a_rs + l a_cs] (any layout, read
  * as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at c + i ldc. One work-item
  * per 8 x 32 block of C: 16 float16 accumulators, two vector loads of B per 16 FMAs. */
@@ -83,13 +95,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
         for (; l < k; l++) {
             __global const float *brow = b + (size_t)l * ldb;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
-            size_t al = (size_t)l * a_cs;
-#pragma unroll
-            for (uint r = 0; r < 8; r++) {
-                float16 av = (float16)(ar[r][al]);
-                acc[r][0] = MAD(av, b0, acc[r][0]);
-                acc[r][1] = MAD(av, b1, acc[r][1]);
-            }
+            rank_one_step(acc, ar, (size_t)l * a_cs, b0, b1);
         }
     } else {
         for (; l < k; l++) {
@@ -99,13 +105,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
             for (uint j = 0; j < 32; j++)
                 t[j] = j < cols ? brow[j] : 0.0f;
             float16 b0 = vload16(0, t), b1 = vload16(1, t);
-            size_t al = (size_t)l * a_cs;
-#pragma unroll
-            for (uint r = 0; r < 8; r++) {
-                float16 av = (float16)(ar[r][al]);
-                acc[r][0] = MAD(av, b0, acc[r][0]);
-                acc[r][1] = MAD(av, b1, acc[r][1]);
-            }
+            rank_one_step(acc, ar, (size_t)l * a_cs, b0, b1);
         }
     }
 #pragma unroll
