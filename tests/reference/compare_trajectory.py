@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""The same training run in memwrap and in PyTorch, step by step: one initial model (PyTorch's,
+seeded as bench/torch_protocol.py seeds run R), one stream of batches, memory sets and
+learning rates (the protocol's, Fashion-MNIST), fed to both engines; prints each engine's
+per-epoch mean loss and how far the losses drift apart. PyTorch float64 on the same stream
+(--f64) measures how far float32 arithmetic alone moves a trajectory. Not a test: evidence
+for bench/RESULTS.md's accuracy section (is memwrap's training the same process as
+PyTorch's, beyond one step?).
+
+    /usr/bin/python3 tests/reference/compare_trajectory.py --run 3 --epochs 10 [--f64]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import encoders  # noqa: E402
+from make_reference import load_safetensors, save_safetensors  # noqa: E402
+from torch_protocol import DATASETS, normalise, split  # noqa: E402
+
+
+def train(net, stream, memory, dtype):
+    net = net.to(dtype).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
+    losses = []
+    for i, (x, mem, y, lr) in enumerate(stream):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        out = net(x.to(dtype), mem.to(dtype)) if memory else net(x.to(dtype))
+        loss = torch.nn.functional.cross_entropy(out, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        print(f"\r{dtype} step {i + 1}/{len(stream)} loss {losses[-1]:.4f}", end="",
+              file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return torch.tensor(losses)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=int, default=0)
+    p.add_argument("--model", default="mobilenetv2")
+    p.add_argument("--variant", default="encoder_memory")
+    p.add_argument("--size", type=int, default=1000)
+    p.add_argument("--memory", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--milestones", type=int, nargs="*", default=[20, 30])
+    p.add_argument("--f64", action="store_true", help="also PyTorch in float64")
+    p.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--probe", default=os.path.join(ROOT, "build", "tests", "probe_train_step"))
+    a = p.parse_args()
+    loader, mean, std, val, _ = DATASETS["fashion-mnist"]
+    train_x, train_y, _, _ = loader(a.root)
+    memory = a.variant != "std"
+
+    torch.manual_seed(a.run)
+    net = encoders.build(a.model, a.variant, 10, train_x.shape[1])
+    idx = split(len(train_x), val, a.size, a.run)
+    sub_x, sub_y = normalise(train_x[idx], mean, std), train_y[idx]
+    n, batch = len(idx), min(128, len(idx))
+    stream = []
+    for epoch in range(a.epochs):
+        lr = 0.1 * 0.1 ** sum(epoch >= m for m in a.milestones)
+        order = torch.randperm(n)
+        for s in range(n // batch):
+            b = order[s * batch:(s + 1) * batch]
+            mem = sub_x[torch.randperm(n)[:a.memory]] if memory else sub_x[:1]
+            stream.append((sub_x[b], mem, sub_y[b], lr))
+
+    tmp = tempfile.mkdtemp(prefix="trajectory-")
+    init = os.path.join(tmp, "init.safetensors")
+    save_safetensors(init, {k: v.detach().clone() for k, v in net.state_dict().items()})
+    steps = os.path.join(tmp, "steps.safetensors")
+    tensors = {"images": torch.stack([s[0] for s in stream]),
+               "labels": torch.stack([s[2] for s in stream]),
+               "lr": torch.tensor([s[3] for s in stream], dtype=torch.float32)}
+    if memory:
+        tensors["memory"] = torch.stack([s[1] for s in stream])
+    save_safetensors(steps, tensors)
+    out = os.path.join(tmp, "memwrap.safetensors")
+    subprocess.run([a.probe, "steps", a.model, a.variant, init, steps, out], check=True)
+    runs = {"memwrap": load_safetensors(out)["losses"].double()}
+    import copy
+    runs["torch32"] = train(copy.deepcopy(net), stream, memory, torch.float32).double()
+    if a.f64:
+        runs["torch64"] = train(copy.deepcopy(net), stream, memory, torch.float64)
+    per = n // batch
+    names = list(runs)
+    print("epoch " + " ".join(f"{k:>9s}" for k in names))
+    for e in range(a.epochs):
+        print(f"{e + 1:5d} " + " ".join(f"{runs[k][e * per:(e + 1) * per].mean():9.4f}"
+                                        for k in names))
+    ref = runs["torch64"] if a.f64 else runs["torch32"]
+    for k in names:
+        d = (runs[k] - ref).abs() / ref.abs()
+        first = [int((d > t).nonzero()[0]) + 1 if (d > t).any() else None
+                 for t in (1e-4, 1e-2, 1e-1)]
+        print(f"{k}: first step with relative loss difference > 1e-4, 1e-2, 1e-1: {first}")
+
+
+if __name__ == "__main__":
+    main()
