@@ -10,6 +10,7 @@ PyTorch's, beyond one step?).
     /usr/bin/python3 tests/reference/compare_trajectory.py --run 3 --epochs 10 [--f64]
 """
 import argparse
+import copy
 import os
 import subprocess
 import sys
@@ -46,6 +47,29 @@ def train(net, stream, memory, dtype):
     return torch.tensor(losses)
 
 
+def evaluate(net, test_x, test_y, sub_x, a):
+    """The protocol's evaluation (bench/torch_protocol.py): eval mode, test batches of 500,
+    a fresh memory of the subset for each, 5 passes averaged."""
+    net.eval()
+    memory = a.variant != "std"
+    gen = torch.Generator().manual_seed(a.run + 77)
+    accs = []
+    with torch.no_grad():
+        feats = torch.cat([net.forward_encoder(test_x[i:i + 50]) if memory else
+                           net(test_x[i:i + 50]) for i in range(0, len(test_x), 50)])
+        for rep in range(5 if memory else 1):
+            correct = 0
+            for i in range(0, len(test_x), 500):
+                if memory:
+                    mem = sub_x[torch.randperm(len(sub_x), generator=gen)[:a.memory]]
+                    out = net.mw(feats[i:i + 500], net.forward_encoder(mem))
+                else:
+                    out = feats[i:i + 500]
+                correct += (out.argmax(1) == test_y[i:i + 500]).sum().item()
+            accs.append(100.0 * correct / len(test_x))
+    return sum(accs) / len(accs)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=int, default=0)
@@ -56,6 +80,8 @@ def main():
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--milestones", type=int, nargs="*", default=[20, 30])
     p.add_argument("--f64", action="store_true", help="also PyTorch in float64")
+    p.add_argument("--evaluate", action="store_true",
+                   help="evaluate both final models in PyTorch (the protocol's 5 passes)")
     p.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--probe", default=os.path.join(ROOT, "build", "tests", "probe_train_step"))
     a = p.parse_args()
@@ -88,12 +114,29 @@ def main():
         tensors["memory"] = torch.stack([s[1] for s in stream])
     save_safetensors(steps, tensors)
     out = os.path.join(tmp, "memwrap.safetensors")
-    subprocess.run([a.probe, "steps", a.model, a.variant, init, steps, out], check=True)
-    runs = {"memwrap": load_safetensors(out)["losses"].double()}
-    import copy
-    runs["torch32"] = train(copy.deepcopy(net), stream, memory, torch.float32).double()
+    # memwrap in the background while PyTorch trains on one thread
+    probe = subprocess.Popen([a.probe, "steps", a.model, a.variant, init, steps, out])
+    torch.set_num_threads(1)
+    net32 = copy.deepcopy(net)
+    runs = {"torch32": train(net32, stream, memory, torch.float32).double()}
     if a.f64:
         runs["torch64"] = train(copy.deepcopy(net), stream, memory, torch.float64)
+    if probe.wait() != 0:
+        sys.exit("probe_train_step failed")
+    runs = {"memwrap": load_safetensors(out)["losses"].double(), **runs}
+    torch.save(net32.state_dict(), os.path.join(tmp, "torch32.pt"))
+    print(f"final models in {tmp} (memwrap.safetensors.ckpt.safetensors, torch32.pt)")
+    if a.evaluate:
+        mw_net = encoders.build(a.model, a.variant, 10, train_x.shape[1])
+        state = load_safetensors(out + ".ckpt.safetensors")
+        ref = mw_net.state_dict()
+        state = {k: v.reshape(()) if k in ref and v.numel() == 1 and ref[k].dim() == 0 else v
+                 for k, v in state.items()}
+        mw_net.load_state_dict(state, strict=True)
+        test_x, test_y = normalise(loader(a.root)[2], mean, std), loader(a.root)[3]
+        for name, model in (("memwrap", mw_net), ("torch32", net32.float())):
+            print(f"{name}: test accuracy {evaluate(model, test_x, test_y, sub_x, a):.2f}%",
+                  flush=True)
     per = n // batch
     names = list(runs)
     print("epoch " + " ".join(f"{k:>9s}" for k in names))
