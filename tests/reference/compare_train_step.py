@@ -38,6 +38,14 @@ def load_model(path, model, variant, in_channels, dtype):
     return net.to(dtype)
 
 
+def add_data_and_probe_arguments(p):
+    """--root (the Fashion-MNIST files) and --probe (memwrap's side), shared with
+    compare_trajectory.py; returns the parsed arguments."""
+    p.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--probe", default=os.path.join(ROOT, "build", "tests", "probe_train_step"))
+    return p.parse_args()
+
+
 def torch_step(net, x, mem, y, variant):
     net.train()
     net.zero_grad()
@@ -92,9 +100,7 @@ def main():
                    help="memwrap's plain-C reference backend instead of the OpenCL device")
     p.add_argument("--dump", nargs="*", default=[],
                    help="rows saved to /tmp/train-step-dump-STEP.pt as (memwrap, float64)")
-    p.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--probe", default=os.path.join(ROOT, "build", "tests", "probe_train_step"))
-    a = p.parse_args()
+    a = add_data_and_probe_arguments(p)
     loader, mean, std, val, _ = DATASETS["fashion-mnist"]
     train_x, train_y, _, _ = loader(a.root)
     tmp = tempfile.mkdtemp(prefix="train-step-")

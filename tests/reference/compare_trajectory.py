@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import encoders  # noqa: E402
 from make_reference import load_safetensors, save_safetensors  # noqa: E402
 from torch_protocol import DATASETS, normalise, split  # noqa: E402
+from compare_train_step import add_data_and_probe_arguments, load_model  # noqa: E402
 
 
 def train(net, stream, memory, dtype):
@@ -82,9 +83,7 @@ def main():
     p.add_argument("--f64", action="store_true", help="also PyTorch in float64")
     p.add_argument("--evaluate", action="store_true",
                    help="evaluate both final models in PyTorch (the protocol's 5 passes)")
-    p.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--probe", default=os.path.join(ROOT, "build", "tests", "probe_train_step"))
-    a = p.parse_args()
+    a = add_data_and_probe_arguments(p)
     loader, mean, std, val, _ = DATASETS["fashion-mnist"]
     train_x, train_y, _, _ = loader(a.root)
     memory = a.variant != "std"
@@ -127,12 +126,8 @@ def main():
     torch.save(net32.state_dict(), os.path.join(tmp, "torch32.pt"))
     print(f"final models in {tmp} (memwrap.safetensors.ckpt.safetensors, torch32.pt)")
     if a.evaluate:
-        mw_net = encoders.build(a.model, a.variant, 10, train_x.shape[1])
-        state = load_safetensors(out + ".ckpt.safetensors")
-        ref = mw_net.state_dict()
-        state = {k: v.reshape(()) if k in ref and v.numel() == 1 and ref[k].dim() == 0 else v
-                 for k, v in state.items()}
-        mw_net.load_state_dict(state, strict=True)
+        mw_net = load_model(out + ".ckpt.safetensors", a.model, a.variant, train_x.shape[1],
+                            torch.float32)
         test_x, test_y = normalise(loader(a.root)[2], mean, std), loader(a.root)[3]
         for name, model in (("memwrap", mw_net), ("torch32", net32.float())):
             print(f"{name}: test accuracy {evaluate(model, test_x, test_y, sub_x, a):.2f}%",
