@@ -4,12 +4,14 @@
  * compare with PyTorch's. Run by hand (see the script):
  *   build/tests/probe_train_step ENCODER VARIANT CHECKPOINT INPUTS OUTPUT
  *   build/tests/probe_train_step subset DATASET_COUNT VALIDATION SIZE RUN OUTPUT
+ *   build/tests/probe_train_step stream DATASET_COUNT VALIDATION SIZE RUN EPOCHS MEMORY OUTPUT
  *   build/tests/probe_train_step steps ENCODER VARIANT INIT STEPS OUTPUT
  *   build/tests/probe_train_step init ENCODER VARIANT SEED OUTPUT
  * INPUTS holds "images" [B, C, H, W], "memory" [M, C, H, W] (memory variants) and "labels"
  * [B] (int32 or int64); the model's batch and memory sizes are theirs. With PROBE_REFERENCE
  * set, the step runs on the plain-C reference backend instead of the OpenCL device; with
- * PROBE_PROFILE=1 or 2 on the GPU-shaped or CPU-shaped kernels (mw_kernel_profile). */
+ * PROBE_PROFILE=1 or 2 on the GPU-shaped or CPU-shaped kernels (mw_kernel_profile); with
+ * PROBE_WARMUP set, after a first step on other data (PROBE_WARMUP=sgd: and an SGD update). */
 #include "support.h"
 
 #include "graph/graph_internal.h"
@@ -39,6 +41,47 @@ static int write_subset(char **argv) {
     mw_st_write_item item = {"subset", MW_ST_I32, 1, shape, subset};
     TEST_OK(mw_safetensors_write(argv[6], &item, 1, NULL));
     free(subset);
+    return 0;
+}
+
+/* `stream DATASET_COUNT VALIDATION SIZE RUN EPOCHS MEMORY OUTPUT`: what `memwrap train`
+ * feeds run RUN of a dataset without flips, drawn as engine/train/trainer.c draws it (one
+ * generator per purpose, seeded by the run): "subset" [n], per step "batches" [S, 128] and
+ * "memory" [S, MEMORY] dataset indices, and "init_seed" [1], the seed for `init`. */
+static int write_stream(char **argv) {
+    int32_t *subset = NULL;
+    int n = 0, epochs = atoi(argv[6]), M = atoi(argv[7]);
+    uint64_t run = (uint64_t)atoll(argv[5]);
+    TEST_OK(mw_protocol_subset(atoi(argv[2]), atoi(argv[3]), atol(argv[4]), run, &subset, &n));
+    int batch = n < 128 ? n : 128, steps = mw_protocol_steps_per_epoch(n, batch);
+    mw_rng rngs[MW_RNG_PURPOSES];
+    for (int r = 0; r < MW_RNG_PURPOSES; r++)
+        mw_rng_seed(&rngs[r], run, r);
+    int64_t init_seed = (int64_t)mw_rng_next(&rngs[MW_RNG_INIT]);
+    int32_t *order = malloc((size_t)n * sizeof *order), *scratch = malloc((size_t)n * 4);
+    int32_t *batches = malloc((size_t)epochs * steps * batch * 4);
+    int32_t *memory = malloc((size_t)epochs * steps * (M ? M : 1) * 4);
+    if (!order || !scratch || !batches || !memory) return 1;
+    for (int i = 0; i < n; i++)
+        scratch[i] = i;
+    for (int e = 0, k = 0; e < epochs; e++) {
+        mw_rng_permutation(&rngs[MW_RNG_SHUFFLE], order, n);
+        for (int s = 0; s < steps; s++, k++) {
+            for (int i = 0; i < batch; i++)
+                batches[(size_t)k * batch + i] = subset[order[s * batch + i]];
+            if (M)
+                TEST_OK(mw_protocol_draw_memory(&rngs[MW_RNG_MEMORY], subset, n, M, scratch,
+                                                memory + (size_t)k * M));
+        }
+    }
+    int64_t sshape[1] = {n}, bshape[2] = {(int64_t)epochs * steps, batch};
+    int64_t mshape[2] = {(int64_t)epochs * steps, M}, ishape[1] = {1};
+    mw_st_write_item items[4] = {{"subset", MW_ST_I32, 1, sshape, subset},
+                                 {"batches", MW_ST_I32, 2, bshape, batches},
+                                 {"init_seed", MW_ST_I64, 1, ishape, &init_seed},
+                                 {"memory", MW_ST_I32, 2, mshape, memory}};
+    TEST_OK(mw_safetensors_write(argv[8], items, M ? 4 : 3, NULL));
+    free(subset), free(order), free(scratch), free(batches), free(memory);
     return 0;
 }
 
@@ -113,11 +156,22 @@ static int write_init(char **argv) {
     return 0;
 }
 
+/* Rows [0, n) of `row` floats in reverse order, when `really`. */
+static void reverse_rows(float *a, int n, size_t row, int really) {
+    for (int i = 0; really && i < n / 2; i++)
+        for (size_t k = 0; k < row; k++) {
+            float t = a[i * row + k];
+            a[i * row + k] = a[(n - 1 - i) * row + k];
+            a[(n - 1 - i) * row + k] = t;
+        }
+}
+
 extern int mw_kernel_profile; /* engine/ops/gemm.h: 1 GPU-shaped kernels, 2 CPU-shaped */
 
 int main(int argc, char **argv) {
     if (getenv("PROBE_PROFILE")) mw_kernel_profile = atoi(getenv("PROBE_PROFILE"));
     if (argc == 7 && !strcmp(argv[1], "subset")) return write_subset(argv);
+    if (argc == 9 && !strcmp(argv[1], "stream")) return write_stream(argv);
     if (argc == 7 && !strcmp(argv[1], "steps")) return run_steps(argv);
     if (argc == 6 && !strcmp(argv[1], "init")) return write_init(argv);
     if (argc != 6) {
@@ -180,13 +234,34 @@ int main(int argc, char **argv) {
     int64_t xs[4] = {B, C, H, H}, ms[4] = {M, C, H, H}, ls[1] = {B};
     TEST_OK(mw_safetensors_read_f32(in, "images", 4, xs, x, (size_t)B * image));
     TEST_OK(mw_safetensors_read_i32(in, "labels", 1, ls, labels, (size_t)B));
-    TEST_OK(mw_exec_write(ex, m.images, x, (size_t)B * image * 4));
-    TEST_OK(mw_exec_write(ex, m.labels, labels, (size_t)B * 4));
-    if (memory) {
-        TEST_OK(mw_safetensors_read_f32(in, "memory", 4, ms, mem, (size_t)M * image));
-        TEST_OK(mw_exec_write(ex, m.memory, mem, (size_t)M * image * 4));
+    if (memory) TEST_OK(mw_safetensors_read_f32(in, "memory", 4, ms, mem, (size_t)M * image));
+    /* PROBE_WARMUP: a step on other data first (the batch and memory in reverse order, the
+     * labels moved by one class); what a step leaves behind must not change the next one's
+     * gradients, so the output must equal the run without it bit for bit */
+    int32_t *shifted = malloc((size_t)B * 4);
+    for (int i = 0; i < B; i++) shifted[i] = (labels[i] + 1) % 10;
+    for (int warm = getenv("PROBE_WARMUP") ? 1 : 0; warm >= 0; warm--) {
+        reverse_rows(x, B, image, warm);
+        reverse_rows(mem, M, image, warm);
+        TEST_OK(mw_exec_write(ex, m.images, x, (size_t)B * image * 4));
+        TEST_OK(mw_exec_write(ex, m.labels, warm ? shifted : labels, (size_t)B * 4));
+        if (memory) TEST_OK(mw_exec_write(ex, m.memory, mem, (size_t)M * image * 4));
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+        reverse_rows(x, B, image, warm); /* back in order for the measured step */
+        reverse_rows(mem, M, image, warm);
+        if (warm && !strcmp(getenv("PROBE_WARMUP"), "sgd")) {
+            /* and an SGD step, saved: a fresh run from OUTPUT.after-sgd.safetensors must
+             * match this one bit for bit (nothing derived from the weights goes stale) */
+            mw_sgd *sgd = NULL;
+            mw_sgd_options so = {0.9f, 5e-4f, true};
+            char after[4096];
+            snprintf(after, sizeof after, "%s.after-sgd.safetensors", argv[5]);
+            TEST_OK(mw_sgd_create(ex, &so, &sgd));
+            TEST_OK(mw_sgd_step(sgd, 0.1f));
+            TEST_OK(mw_checkpoint_save(ex, after, NULL));
+            mw_sgd_free(sgd);
+        }
     }
-    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
 
     int np = mw_graph_param_count(m.g);
     int cap = np + 3 + ng, n = 0;

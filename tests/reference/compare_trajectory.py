@@ -8,6 +8,11 @@ for bench/RESULTS.md's accuracy section (is memwrap's training the same process 
 PyTorch's, beyond one step?).
 
     /usr/bin/python3 tests/reference/compare_trajectory.py --run 3 --epochs 10 [--f64]
+
+With --stream memwrap the stream and the initial model are instead those `memwrap train`
+draws for run R (its subset, epoch orders, memory draws and initialisation, written by
+probe_train_step's `stream` and `init` modes): PyTorch trained on memwrap's run says whether a
+run's outcome follows its stream or the engine that trains it. --engines picks who trains.
 """
 import argparse
 import copy
@@ -80,6 +85,10 @@ def main():
     p.add_argument("--memory", type=int, default=100)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--milestones", type=int, nargs="*", default=[20, 30])
+    p.add_argument("--stream", choices=["torch", "memwrap"], default="torch",
+                   help="whose run R to replay: bench/torch_protocol.py's or memwrap train's")
+    p.add_argument("--engines", nargs="+", choices=["memwrap", "torch32"],
+                   default=["memwrap", "torch32"])
     p.add_argument("--f64", action="store_true", help="also PyTorch in float64")
     p.add_argument("--evaluate", action="store_true",
                    help="evaluate both final models in PyTorch (the protocol's 5 passes)")
@@ -88,58 +97,80 @@ def main():
     train_x, train_y, _, _ = loader(a.root)
     memory = a.variant != "std"
 
-    torch.manual_seed(a.run)
-    net = encoders.build(a.model, a.variant, 10, train_x.shape[1])
-    idx = split(len(train_x), val, a.size, a.run)
-    sub_x, sub_y = normalise(train_x[idx], mean, std), train_y[idx]
-    n, batch = len(idx), min(128, len(idx))
-    stream = []
-    for epoch in range(a.epochs):
-        lr = 0.1 * 0.1 ** sum(epoch >= m for m in a.milestones)
-        order = torch.randperm(n)
-        for s in range(n // batch):
-            b = order[s * batch:(s + 1) * batch]
-            mem = sub_x[torch.randperm(n)[:a.memory]] if memory else sub_x[:1]
-            stream.append((sub_x[b], mem, sub_y[b], lr))
-
     tmp = tempfile.mkdtemp(prefix="trajectory-")
+    lrs = [0.1 * 0.1 ** sum(epoch >= m for m in a.milestones) for epoch in range(a.epochs)]
+    stream = []
+    if a.stream == "torch":
+        torch.manual_seed(a.run)
+        net = encoders.build(a.model, a.variant, 10, train_x.shape[1])
+        idx = split(len(train_x), val, a.size, a.run)
+        sub_x, sub_y = normalise(train_x[idx], mean, std), train_y[idx]
+        n, batch = len(idx), min(128, len(idx))
+        for epoch in range(a.epochs):
+            order = torch.randperm(n)
+            for s in range(n // batch):
+                b = order[s * batch:(s + 1) * batch]
+                mem = sub_x[torch.randperm(n)[:a.memory]] if memory else sub_x[:1]
+                stream.append((sub_x[b], mem, sub_y[b], lrs[epoch]))
+    else:
+        drawn = os.path.join(tmp, "stream.safetensors")
+        subprocess.run([a.probe, "stream", str(len(train_x)), str(val), str(a.size), str(a.run),
+                        str(a.epochs), str(a.memory if memory else 0), drawn], check=True)
+        drawn = load_safetensors(drawn)
+        mw_init = os.path.join(tmp, "memwrap-init.safetensors")
+        subprocess.run([a.probe, "init", a.model, a.variant, str(int(drawn["init_seed"][0])),
+                        mw_init], check=True)
+        net = load_model(mw_init, a.model, a.variant, train_x.shape[1], torch.float32)
+        idx = drawn["subset"].long()
+        sub_x = normalise(train_x[idx], mean, std)
+        n, per_epoch = len(idx), len(drawn["batches"]) // a.epochs
+        for k, b in enumerate(drawn["batches"].long()):
+            mem = normalise(train_x[drawn["memory"][k].long()], mean, std) if memory \
+                else sub_x[:1]
+            stream.append((normalise(train_x[b], mean, std), mem, train_y[b], lrs[k // per_epoch]))
+        batch = len(drawn["batches"][0])
+
     init = os.path.join(tmp, "init.safetensors")
     save_safetensors(init, {k: v.detach().clone() for k, v in net.state_dict().items()})
-    steps = os.path.join(tmp, "steps.safetensors")
-    tensors = {"images": torch.stack([s[0] for s in stream]),
-               "labels": torch.stack([s[2] for s in stream]),
-               "lr": torch.tensor([s[3] for s in stream], dtype=torch.float32)}
-    if memory:
-        tensors["memory"] = torch.stack([s[1] for s in stream])
-    save_safetensors(steps, tensors)
     out = os.path.join(tmp, "memwrap.safetensors")
-    # memwrap in the background while PyTorch trains on one thread
-    probe = subprocess.Popen([a.probe, "steps", a.model, a.variant, init, steps, out])
+    if "memwrap" in a.engines:  # in the background while PyTorch trains on one thread
+        steps = os.path.join(tmp, "steps.safetensors")
+        tensors = {"images": torch.stack([s[0] for s in stream]),
+                   "labels": torch.stack([s[2] for s in stream]),
+                   "lr": torch.tensor([s[3] for s in stream], dtype=torch.float32)}
+        if memory:
+            tensors["memory"] = torch.stack([s[1] for s in stream])
+        save_safetensors(steps, tensors)
+        del tensors
+        probe = subprocess.Popen([a.probe, "steps", a.model, a.variant, init, steps, out])
     torch.set_num_threads(1)
-    net32 = copy.deepcopy(net)
-    runs = {"torch32": train(net32, stream, memory, torch.float32).double()}
+    runs, final = {}, {}
+    if "torch32" in a.engines:
+        final["torch32"] = copy.deepcopy(net)
+        runs["torch32"] = train(final["torch32"], stream, memory, torch.float32).double()
+        torch.save(final["torch32"].state_dict(), os.path.join(tmp, "torch32.pt"))
     if a.f64:
         runs["torch64"] = train(copy.deepcopy(net), stream, memory, torch.float64)
-    if probe.wait() != 0:
-        sys.exit("probe_train_step failed")
-    runs = {"memwrap": load_safetensors(out)["losses"].double(), **runs}
-    torch.save(net32.state_dict(), os.path.join(tmp, "torch32.pt"))
+    if "memwrap" in a.engines:
+        if probe.wait() != 0:
+            sys.exit("probe_train_step failed")
+        runs = {"memwrap": load_safetensors(out)["losses"].double(), **runs}
+        final = {"memwrap": load_model(out + ".ckpt.safetensors", a.model, a.variant,
+                                       train_x.shape[1], torch.float32), **final}
     print(f"final models in {tmp} (memwrap.safetensors.ckpt.safetensors, torch32.pt)")
     if a.evaluate:
-        mw_net = load_model(out + ".ckpt.safetensors", a.model, a.variant, train_x.shape[1],
-                            torch.float32)
         test_x, test_y = normalise(loader(a.root)[2], mean, std), loader(a.root)[3]
-        for name, model in (("memwrap", mw_net), ("torch32", net32.float())):
-            print(f"{name}: test accuracy {evaluate(model, test_x, test_y, sub_x, a):.2f}%",
-                  flush=True)
+        for name, model in final.items():
+            print(f"{name}: test accuracy "
+                  f"{evaluate(model.float(), test_x, test_y, sub_x, a):.2f}%", flush=True)
     per = n // batch
     names = list(runs)
     print("epoch " + " ".join(f"{k:>9s}" for k in names))
     for e in range(a.epochs):
         print(f"{e + 1:5d} " + " ".join(f"{runs[k][e * per:(e + 1) * per].mean():9.4f}"
                                         for k in names))
-    ref = runs["torch64"] if a.f64 else runs["torch32"]
-    for k in names:
+    ref = runs.get("torch64" if a.f64 else "torch32")
+    for k in names if ref is not None else []:
         d = (runs[k] - ref).abs() / ref.abs()
         first = [int((d > t).nonzero()[0]) + 1 if (d > t).any() else None
                  for t in (1e-4, 1e-2, 1e-1)]
