@@ -1,6 +1,7 @@
 /* Not a test: one training forward and backward of a whole model at a real step's shape, from
  * a checkpoint and a batch written by tests/reference/compare_train_step.py, with the loss,
- * logits, content weights and every parameter's gradient written out for that script to
+ * logits, content weights, every parameter's gradient and, at every convolution, its output and
+ * the gradients at its input and output written out for that script to
  * compare with PyTorch's. Run by hand (see the script):
  *   build/tests/probe_train_step ENCODER VARIANT CHECKPOINT INPUTS OUTPUT
  *   build/tests/probe_train_step subset DATASET_COUNT VALIDATION SIZE RUN OUTPUT
@@ -207,21 +208,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", mw_error_message());
         return 1;
     }
-    /* the gradient at every convolution's input (its first use of each weight: the images'
-     * pass), kept so that it can be read after the run */
-    int ng = 0, *dx = calloc(2 * (size_t)m.g->n_nodes, sizeof *dx);
-    int *dx_of = calloc(2 * (size_t)m.g->n_nodes, sizeof *dx_of);
+    /* at every convolution's first use of its weight (the images' pass): the gradient at
+     * its input and output, and its output, kept so that they can be read after the run */
+    enum { INPUT_GRAD, OUTPUT_GRAD, OUTPUT, KINDS };
+    static const char *const kind_names[KINDS] = {"input_grad", "output_grad", "output"};
+    int ng = 0, *dx = calloc(KINDS * (size_t)m.g->n_nodes, sizeof *dx);
+    int *dx_of = calloc(KINDS * (size_t)m.g->n_nodes, sizeof *dx_of);
     for (int i = 0; i < m.g->n_nodes; i++) {
         const mw_node *nd = &m.g->nodes[i];
         if (nd->op != MW_OP_CONV2D || m.g->tensors[nd->in[1]].role != MW_ROLE_PARAM) continue;
-        int gx = m.g->tensors[nd->in[0]].grad, gy = m.g->tensors[nd->out[0]].grad;
+        int kept[KINDS] = {m.g->tensors[nd->in[0]].grad, m.g->tensors[nd->out[0]].grad,
+                           nd->out[0]};
         bool seen = false;
         for (int j = 0; j < ng; j++) seen |= dx_of[j] == nd->in[1];
-        if (gx < 0 || gy < 0 || seen) continue;
-        mw_graph_keep(m.g, gx);
-        mw_graph_keep(m.g, gy);
-        dx[ng] = gx, dx_of[ng++] = nd->in[1];
-        dx[ng] = gy, dx_of[ng++] = -1 - nd->in[1]; /* its output's gradient */
+        if (kept[INPUT_GRAD] < 0 || kept[OUTPUT_GRAD] < 0 || seen) continue;
+        for (int k = 0; k < KINDS; k++) {
+            mw_graph_keep(m.g, kept[k]);
+            dx[ng] = kept[k], dx_of[ng++] = nd->in[1];
+        }
     }
     if ( mw_exec_create(m.g, getenv("PROBE_REFERENCE") ? NULL : test_runtime(), &ex) != MW_OK ||
         mw_checkpoint_load(ex, argv[3]) != MW_OK) {
@@ -282,11 +286,9 @@ int main(int argc, char **argv) {
         TEST_OK(mw_exec_read(ex, t, buf, count * 4));
         if (i < 3)
             snprintf(names[n], sizeof names[n], "%s", kept_names[i]);
-        else if (i >= np + 3) { /* named after the weight; channel-major [C, N, H, W] */
-            int w = dx_of[i - np - 3];
-            snprintf(names[n], sizeof names[n], "%s.%s", w >= 0 ? "input_grad" : "output_grad",
-                     mw_tensor_name(m.g, w >= 0 ? w : -1 - w));
-        }
+        else if (i >= np + 3) /* named after the weight; channel-major [C, N, H, W] */
+            snprintf(names[n], sizeof names[n], "%s.%s", kind_names[(i - np - 3) % KINDS],
+                     mw_tensor_name(m.g, dx_of[i - np - 3]));
         else
             snprintf(names[n], sizeof names[n], "grad.%s",
                      mw_tensor_name(m.g, mw_graph_param_at(m.g, i - 3)));

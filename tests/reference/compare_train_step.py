@@ -60,6 +60,12 @@ def torch_step(net, x, mem, y, variant):
                     input_grads["out:" + name + ".weight"] = \
                         gout[0].detach().transpose(0, 1).clone()
             handles.append(mod.register_full_backward_hook(hook))
+
+            def forward_hook(m, inputs, output, name=name):
+                if output.shape[0] == len(x) and "fwd:" + name not in input_grads:
+                    input_grads["fwd:" + name + ".weight"] = \
+                        output.detach().transpose(0, 1).clone()
+            handles.append(mod.register_forward_hook(forward_hook))
     out = net(x, mem) if variant != "std" else net(x)
     weights = None
     if variant != "std":  # the content weights, from the forward again
@@ -70,7 +76,8 @@ def torch_step(net, x, mem, y, variant):
     grads = {n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None}
     for h in handles:
         h.remove()
-    grads.update({("output_grad:" + k[4:] if k.startswith("out:") else "input_grad:" + k): v
+    prefix = {"out:": "output_grad:", "fwd:": "output:"}
+    grads.update({(prefix[k[:4]] + k[4:] if k[:4] in prefix else "input_grad:" + k): v
                   for k, v in input_grads.items()})
     return loss.detach(), out.detach(), weights, grads
 
@@ -98,6 +105,8 @@ def main():
     p.add_argument("--show", type=int, default=25, help="rows printed, worst first")
     p.add_argument("--reference-backend", action="store_true",
                    help="memwrap's plain-C reference backend instead of the OpenCL device")
+    p.add_argument("--layers", action="store_true",
+                   help="every convolution's output deviation, in forward order")
     p.add_argument("--dump", nargs="*", default=[],
                    help="rows saved to /tmp/train-step-dump-STEP.pt as (memwrap, float64)")
     a = add_data_and_probe_arguments(p)
@@ -156,6 +165,12 @@ def main():
             w = worst.get(name)
             if w is None or dm > w[0]:
                 worst[name] = (dm, dt)
+    if a.layers:  # how the forward's error grows, convolution by convolution
+        print("\nconvolution outputs in forward order, deviation from float64 "
+              "(memwrap | PyTorch float32):")
+        for name, (dm, dt) in worst.items():
+            if name.startswith("output."):
+                print(f"  {name[7:]:52s} {dm:.2e} | {dt:.2e}  ({dm / max(dt, 1e-12):.1f}x)")
     print("\nlargest deviation from PyTorch float64 over the steps (memwrap | PyTorch float32):")
     ordered = sorted(worst.items(), key=lambda kv: -kv[1][0] / max(kv[1][1], 1e-12))
     for name, (dm, dt) in ordered[:a.show]:
