@@ -1,7 +1,8 @@
 /* Batch normalisation over channel-major maps [C, N, H, W] (nn.BatchNorm2d), with the
  * next activation fused. Channel c is the contiguous row x[c·len .. (c+1)·len), len = N·H·W,
  * so one work-group owns one channel: its work-items stream the row as float16 vectors (PoCL
- * vectorises explicit vector types only) and combine their partial sums in local memory. On
+ * vectorises explicit vector types only), summing in double where the device has it (see
+ * long_sum16), and combine their partial sums in local memory. On
  * CPU devices the host makes the group a single work-item (see mw_group_size), on GPUs wide.
  * One launch per node each way: the forward computes the batch statistics, updates the
  * running ones and writes y; the backward reduces Σg, Σg·x̂ and writes gx in the same group.
@@ -47,15 +48,15 @@ __kernel void bn_forward_train_f32(__global const float *x, __global const float
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0);
     __global const float *xr = x + (size_t)c * len;
-    float16 acc = 0.0f;
-    ROW_LOOP(len, { acc += data_lanes(load_lanes(xr, at, lanes), lanes); })
-    float mean = group_sum_lanes(acc, 0.0f, scratch).x / (float)len;
-    acc = 0.0f;
+    long_sum16 acc = long_sum_zero();
+    ROW_LOOP(len, { long_sum_add(&acc, data_lanes(load_lanes(xr, at, lanes), lanes)); })
+    float mean = group_long_sum(acc, scratch) / (float)len;
+    acc = long_sum_zero();
     ROW_LOOP(len, {
         float16 d = load_lanes(xr, at, lanes) - mean;
-        acc += data_lanes(d * d, lanes);
+        long_sum_add(&acc, data_lanes(d * d, lanes));
     })
-    float var = group_sum_lanes(acc, 0.0f, scratch).x / (float)len;
+    float var = group_long_sum(acc, scratch) / (float)len;
     if (get_local_id(0) == 0) {
         float unbiased = var * ((float)len / (float)(len - 1));
         running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
@@ -98,16 +99,16 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
     float mean = stats[c], invstd = stats[channels + c];
     float scale = gamma[c] * invstd, b = beta[c];
     bool park = act == MW_ACT_SWISH || act == MW_ACT_SIGMOID;
-    float16 acc_g = 0.0f, acc_gd = 0.0f;
+    long_sum16 acc_g = long_sum_zero(), acc_gd = long_sum_zero();
     ROW_LOOP(len, {
         float16 d = load_lanes(xr, at, lanes) - mean;
         float16 g = load_lanes(gr, at, lanes);
         if (act) g *= act_grad16(d * scale + b, act); /* z exactly as the forward made it */
         if (park) store_lanes(g, gxr, at, lanes);
-        acc_g += data_lanes(g, lanes);
-        acc_gd += data_lanes(g * d, lanes);
+        long_sum_add(&acc_g, data_lanes(g, lanes));
+        long_sum_add(&acc_gd, data_lanes(g * d, lanes));
     })
-    float2 s = group_sum_lanes(acc_g, acc_gd, scratch);
+    float2 s = (float2)(group_long_sum(acc_g, scratch), group_long_sum(acc_gd, scratch));
     s.y *= invstd; /* Σ g' x̂ */
     if (get_local_id(0) == 0) {
         gbeta[c] = s.x;

@@ -447,6 +447,36 @@ static void test_row_lengths(void **state) {
     mw_group_size_override = 0;
 }
 
+/* Rows as long as MobileNetV2's stem on a 128-image Fashion-MNIST batch (len 100352): the
+ * statistics and the backward's sums are summed in double, or with Kahan's compensation
+ * where the device has no double (cl/row_group.clh, long_sum16; ctest's nofp64_batchnorm
+ * runs this file on that path), so the outputs and gradients stay within a few float32
+ * ulps of the reference backend's double accumulation: at most 1.4e-6 relative (y, the
+ * float32 rounding of the normalisation itself), bound 3e-6. Plain float sums, 6272 values
+ * per lane one after the other on the one-item groups of CPUs, missed by 8.2e-6 (y) and
+ * 4.6e-6 (gβ). Both group shapes: one item, and the wide groups of GPUs. */
+static void test_long_rows_sum_exactly(void **state) {
+    /* Under Oclgrind (small shapes) 8 images: still 392 values per lane. */
+    const bn_case bc = {2, test_small_shapes() ? 8 : 128, 28, 28, 1, MW_ACT_RELU, false, 0, 0};
+    bn_data d, ref;
+    random_data(&bc, 95, &d);
+    bn_run(&bc, NULL, MW_RUN_FORWARD_BACKWARD, &d, &ref);
+    const size_t groups[] = {0, 256};
+    for (int gi = 0; gi < 2; gi++) {
+        mw_group_size_override = groups[gi];
+        bn_data cl;
+        bn_run(&bc, test_runtime(), MW_RUN_FORWARD_BACKWARD, &d, &cl);
+        char what[64];
+        snprintf(what, sizeof what, "len %lld, work-group %zu", (long long)(bc.n * 28 * 28),
+                 groups[gi]);
+        check_results(what, &bc, &cl, &ref, 3e-6);
+        bn_free(&cl, true);
+    }
+    mw_group_size_override = 0;
+    bn_free(&ref, true);
+    bn_free(&d, true);
+}
+
 /* Running statistics move once per train-mode forward node, never in the backward or in
  * eval mode: a train forward alone and a forward+backward leave the same state; an eval
  * run leaves it untouched. */
@@ -554,6 +584,7 @@ int main(void) {
         cmocka_unit_test(test_two_nodes_share_state),
         cmocka_unit_test(test_fused_equals_unfused),
         cmocka_unit_test(test_row_lengths),
+        cmocka_unit_test(test_long_rows_sum_exactly),
         cmocka_unit_test(test_running_stats_move_once_per_forward),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_single_value_per_channel),

@@ -6,7 +6,9 @@
  * silent default.
  *
  * Besides these, a program gets -DMW_FMA where the device has hardware fused multiply-add
- * (CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG, queried once), and whatever -D defines select
+ * (CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG, queried once), -DMW_FP64 where it has double
+ * (CL_DEVICE_DOUBLE_FP_CONFIG nonzero, unless MEMWRAP_NO_FP64 is set; cl/row_group.clh's
+ * long sums use it), and whatever -D defines select
  * its variant (the depthwise kernel size and stride of cl/conv.cl, chosen in
  * engine/ops/conv.c). Adding a shared constant is one enum value here and its name in the
  * table. */

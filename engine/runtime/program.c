@@ -367,12 +367,16 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
         MW_KERNEL_DEFINES(MW_DEFINE_ROW)
 #undef MW_DEFINE_ROW
     };
-    static const char FMA[] = "-DMW_FMA";
+    static const char FMA[] = "-DMW_FMA", FP64[] = "-DMW_FP64";
     enum { COUNT = sizeof defines / sizeof defines[0] };
-    cl_device_fp_config fp = 0;
+    cl_device_fp_config fp = 0, fp64 = 0;
     MW_CL_CHECK(
         clGetDeviceInfo(rt->device.device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL));
-    size_t cap = sizeof FMA;
+    /* 0 where the device has no double (cl_khr_fp64 is optional in OpenCL 1.2) */
+    MW_CL_CHECK(clGetDeviceInfo(rt->device.device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64,
+                                &fp64, NULL));
+    if (getenv("MEMWRAP_NO_FP64")) fp64 = 0; /* tests: the float fallback of such devices */
+    size_t cap = sizeof FMA + sizeof FP64;
     for (int i = 0; i < COUNT; i++)
         cap += strlen(defines[i].name) + 4 + 21; /* " -D" "=" and a long */
     char *s = malloc(cap);
@@ -381,7 +385,8 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
     for (int i = 0; i < COUNT; i++)
         used += (size_t)snprintf(s + used, cap - used, "%s-D%s=%ld", i ? " " : "", defines[i].name,
                                  defines[i].value);
-    if (fp & CL_FP_FMA) snprintf(s + used, cap - used, " %s", FMA);
+    if (fp & CL_FP_FMA) used += (size_t)snprintf(s + used, cap - used, " %s", FMA);
+    if (fp64) snprintf(s + used, cap - used, " %s", FP64);
     rt->kernel_defines = s;
     return MW_OK;
 }
