@@ -754,6 +754,10 @@ mw_status mw_exec_find_nonfinite(mw_exec *ex, mw_run_mode mode, char *where, siz
             if (s != MW_OK || bad == 0) continue;
             int bad_input = -1;
             for (int j = 0; j < nd->n_in && bad_input < 0 && s == MW_OK; j++) {
+                /* State (batch norm's running statistics) is updated in place by this very
+                 * node, in the failed run and again in this replay: what it holds now is
+                 * the node's own output, not what the node was given. */
+                if (g->tensors[nd->in[j]].role == MW_ROLE_STATE) continue;
                 s = count_nonfinite(ex, nd->in[j], &bad_in);
                 if (bad_in > 0) bad_input = nd->in[j];
             }
