@@ -372,9 +372,11 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
     cl_device_fp_config fp = 0, fp64 = 0;
     MW_CL_CHECK(
         clGetDeviceInfo(rt->device.device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL));
-    /* 0 where the device has no double (cl_khr_fp64 is optional in OpenCL 1.2) */
-    MW_CL_CHECK(clGetDeviceInfo(rt->device.device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64,
-                                &fp64, NULL));
+    /* 0 where the device has no double (cl_khr_fp64 is optional in OpenCL 1.2); a driver
+     * that rejects the query has none either, and still runs the float fallback. */
+    if (clGetDeviceInfo(rt->device.device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64,
+                        NULL) != CL_SUCCESS)
+        fp64 = 0;
     if (getenv("MEMWRAP_NO_FP64")) fp64 = 0; /* tests: the float fallback of such devices */
     size_t cap = sizeof FMA + sizeof FP64;
     for (int i = 0; i < COUNT; i++)
