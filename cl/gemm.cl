@@ -138,7 +138,7 @@ __kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
                       __global float *out, const uint o_off, const uint ldo, const uint ldo_s,
                       const uint m, const uint n, const uint k, const uint kc,
                       const uint accumulate) {
-    uint j0 = get_global_id(0) * MW_GEMM_NT_BLOCK, i0 = get_global_id(1) * MW_GEMM_NT_BLOCK;
+    uint i0 = get_global_id(0) * MW_GEMM_NT_BLOCK, j0 = get_global_id(1) * MW_GEMM_NT_BLOCK;
     uint s = get_global_id(2);
     uint l0 = s * kc;
     if (i0 >= m || j0 >= n || l0 >= k) return;

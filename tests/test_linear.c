@@ -103,6 +103,38 @@ static void test_linear_wide(void **state) {
     free(x), free(w), free(b), free(seed);
 }
 
+/* Inner dimensions past one slice of the own kernels: the NN and TN products run one launch
+ * per 512 of it, each adding to the output (engine/ops/gemm.c), here two full slices and a
+ * ragged third (1100); a slice that overwrote instead of adding, or skipped the remainder,
+ * fails against the reference backend. Both profiles, every transpose of A. */
+static void test_matmul_long_inner(void **state) {
+    enum { K = 1100 };
+    const int M = test_small_shapes() ? 5 : 19, N = test_small_shapes() ? 6 : 45;
+    test_rng r;
+    test_rng_seed(&r, 57);
+    float *a = malloc((size_t)M * K * sizeof *a), *b = malloc((size_t)K * N * sizeof *b);
+    float *seed = malloc((size_t)M * N * sizeof *seed);
+    test_fill_normal(&r, a, (size_t)M * K, 1.0f);
+    test_fill_normal(&r, b, (size_t)K * N, 1.0f);
+    test_fill_normal(&r, seed, (size_t)M * N, 1.0f);
+    for (int t = 0; t < 4; t++) {
+        matmul_ctx ctx = {t & 1, false};
+        mw_kernel_profile = 1 + (t >> 1);
+        op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, &ctx};
+        spec.shape[0][0] = ctx.ta ? K : M;
+        spec.shape[0][1] = ctx.ta ? M : K;
+        spec.shape[1][0] = K;
+        spec.shape[1][1] = N;
+        void *inputs[] = {a, b};
+        char what[80];
+        snprintf(what, sizeof what, "matmul %dx%d·%dx%d ta=%d [%s]", M, K, K, N, ctx.ta,
+                 profile_names[mw_kernel_profile]);
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
+    }
+    mw_kernel_profile = 0;
+    free(a), free(b), free(seed);
+}
+
 static void test_linear_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("ops.safetensors");
     float *in[] = {test_reference_f32(ref, "linear.x", 91),
@@ -169,6 +201,7 @@ int main(void) {
         cmocka_unit_test(test_linear_matches_pytorch),
         cmocka_unit_test(test_linear_without_bias),
         cmocka_unit_test(test_linear_wide),
+        cmocka_unit_test(test_matmul_long_inner),
         cmocka_unit_test(test_memory_read_matches_pytorch),
         cmocka_unit_test(test_shape_errors),
     };

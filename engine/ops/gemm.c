@@ -28,7 +28,7 @@ static bool own(const mw_runtime *rt, const mw_gemm *p) {
  * to occupy the device (a pointwise weight gradient: a small [Cout, Cin] from N·H·W pixels),
  * and the partial sums go to the workspace for one more kernel to add. Measured on PoCL:
  * 2048 doubled the 3x3 weight gradients' speed against unsliced, 512-1024 were slower. */
-enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20 };
+enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
 
 static size_t nt_splits(const mw_gemm *p) {
     size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
@@ -77,17 +77,30 @@ mw_status mw_gemm_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
         unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
         size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
                             (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
-        return mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
-                                "muuumuumuuuuuu", a, (unsigned)p->a_off, a_rs, a_cs, b,
-                                (unsigned)p->b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
-                                (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, (unsigned)p->k,
-                                acc);
+        /* One launch per NN_SLICE of the inner dimension, each adding to C: a work-group's
+         * panel of B (NN_SLICE rows of 16 blocks' 512 columns) then stays in cache while
+         * every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
+         * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
+        for (size_t l0 = 0; l0 < p->k; l0 += NN_SLICE) {
+            size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
+            MW_TRY(mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
+                                    "muuumuumuuuuuu", a, (unsigned)(p->a_off + l0 * a_cs), a_rs,
+                                    a_cs, b, (unsigned)(p->b_off + l0 * p->ldb),
+                                    (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc,
+                                    (unsigned)p->m, (unsigned)p->n, (unsigned)kc,
+                                    l0 > 0 ? 1u : acc));
+        }
+        return MW_OK;
     }
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;
     kc = (kc + MW_GEMM_NT_VECTOR - 1) / MW_GEMM_NT_VECTOR * MW_GEMM_NT_VECTOR;
-    size_t global[3] = {(p->n + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK,
-                        (p->m + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK, splits};
+    /* Blocks of rows of A first: consecutive items share their rows of B, which stay in
+     * L1 while A's slice cycles through L2. The other order streamed all of B (a linear
+     * layer's weight, 32-52 MB in the Memory Wrap heads) from memory for every 4 rows of
+     * A: 2.3-2.8x slower on the heads' forward products (tests/probe_gemm.c). */
+    size_t global[3] = {(p->m + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK,
+                        (p->n + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK, splits};
     mw_launch_spec s = gemm_items("gemm_nt", 3, global, (size_t[]){1, 1, 1});
     if (splits == 1)
         return mw_launch_kernel(c, s, "muumuumuuuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,

@@ -1,0 +1,121 @@
+/* Not a test: times the GEMMs that the linear and pointwise-convolution families issue, at
+ * the shapes of the models' heads and pointwise layers, through a one-node matmul graph
+ * (engine/ops/gemm.c picks the kernel: on CPU devices cl/gemm.cl's own), and checks each
+ * product against a double-precision sum on a sample of entries. The evidence for
+ * cl/gemm.cl's blocking (bench/RESULTS.md). Run by hand:
+ *   build/tests/probe_gemm [reps] */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct product {
+    const char *what;
+    int m, n, k;
+    bool ta, tb;
+} product;
+
+/* C [m, n] = op(A) op(B) with the inner dimension k. Linear: forward X·Wᵀ (NT), input
+ * gradient gY·W (NN), weight gradient gYᵀ·X (TN). Pointwise convolution over P = N·H·W
+ * pixels: forward W·X (NN), input gradient Wᵀ·gY (TN), weight gradient gY·Xᵀ (NT). */
+static const product PRODUCTS[] = {
+    {"shufflenet fc1 fwd, 128 rows", 128, 4096, 2048, false, true},
+    {"shufflenet fc1 fwd, 500 rows", 500, 4096, 2048, false, true},
+    {"shufflenet fc1 dX", 128, 2048, 4096, false, false},
+    {"shufflenet fc1 dW", 4096, 2048, 128, true, false},
+    {"mobilenetv2 fc1 fwd", 128, 5120, 2560, false, true},
+    {"mobilenetv2 fc1 dX", 128, 2560, 5120, false, false},
+    {"mobilenetv2 fc1 dW", 5120, 2560, 128, true, false},
+    {"pointwise 116->116 16x16 fwd", 116, 128 * 256, 116, false, false},
+    {"pointwise 116->116 16x16 dX", 116, 128 * 256, 116, true, false},
+    {"pointwise 116->116 16x16 dW", 116, 116, 128 * 256, false, true},
+    {"pointwise 32->192 16x16 fwd", 192, 128 * 256, 32, false, false},
+    {"pointwise 192->32 16x16 dW", 32, 192, 128 * 256, false, true},
+    {"pointwise 320->1280 4x4 fwd", 1280, 128 * 16, 320, false, false},
+    {"pointwise 320->1280 4x4 dW", 1280, 320, 128 * 16, false, true},
+};
+
+/* The mean ms of `reps` runs after a warm-up; the product read back into c. */
+static double run(mw_runtime *rt, const product *p, int reps, const float *a, const float *b,
+                  float *c) {
+    mw_graph *g = mw_graph_create();
+    int64_t as[2] = {p->ta ? p->k : p->m, p->ta ? p->m : p->k};
+    int64_t bs[2] = {p->tb ? p->n : p->k, p->tb ? p->k : p->n};
+    int ia = mw_graph_input(g, "a", MW_F32, 2, as), ib = mw_graph_input(g, "b", MW_F32, 2, bs);
+    int out = mw_matmul(g, ia, ib, p->ta, p->tb);
+    mw_graph_keep(g, out);
+    mw_exec *ex = NULL;
+    TEST_OK(mw_exec_create(g, rt, &ex));
+    TEST_OK(mw_exec_write(ex, ia, a, (size_t)p->m * p->k * sizeof *a));
+    TEST_OK(mw_exec_write(ex, ib, b, (size_t)p->k * p->n * sizeof *b));
+    TEST_OK(mw_exec_set_profiling(ex, true));
+    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
+    mw_exec_profile_reset(ex);
+    for (int i = 0; i < reps; i++)
+        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
+    mw_op_time t[MW_OP_TIME_MAX];
+    int nt = mw_exec_profile(ex, t, MW_OP_TIME_MAX);
+    double ms = 0;
+    for (int i = 0; i < nt; i++)
+        ms += t[i].ms;
+    test_poison(c, (size_t)p->m * p->n);
+    TEST_OK(mw_exec_read(ex, out, c, (size_t)p->m * p->n * sizeof *c));
+    mw_exec_free(ex);
+    mw_graph_free(g);
+    return ms / reps;
+}
+
+/* The largest deviation of 64 sampled entries from their double sums, over the largest
+ * magnitude of those sums. */
+static double sample_error(const product *p, const float *a, const float *b, const float *c) {
+    double worst = 0, scale = 1e-30;
+    test_rng r;
+    test_rng_seed(&r, 5);
+    for (int s = 0; s < 64; s++) {
+        int i = (int)test_rng_uniform(&r, 0, (float)p->m), j = (int)test_rng_uniform(&r, 0, (float)p->n);
+        i = i < p->m ? i : p->m - 1, j = j < p->n ? j : p->n - 1;
+        double want = 0;
+        for (int l = 0; l < p->k; l++) {
+            double av = p->ta ? a[(size_t)l * p->m + i] : a[(size_t)i * p->k + l];
+            double bv = p->tb ? b[(size_t)j * p->k + l] : b[(size_t)l * p->n + j];
+            want += av * bv;
+        }
+        worst = fmax(worst, fabs(c[(size_t)i * p->n + j] - want));
+        scale = fmax(scale, fabs(want));
+    }
+    return worst / scale;
+}
+
+int main(int argc, char **argv) {
+    int reps = argc > 1 ? atoi(argv[1]) : 3;
+    if (reps < 1) {
+        fprintf(stderr, "usage: %s [reps]\n", argv[0]);
+        return 2;
+    }
+    mw_runtime_options opt = {.profiling = true};
+    mw_runtime *rt = NULL;
+    if (mw_runtime_create(&opt, &rt) != MW_OK) {
+        fprintf(stderr, "no OpenCL device\n");
+        return 1;
+    }
+    printf("%-32s %5s %6s %6s %2s %9s %8s %8s\n", "product", "m", "n", "k", "op", "ms",
+           "GFLOP/s", "rel err");
+    for (size_t i = 0; i < sizeof PRODUCTS / sizeof *PRODUCTS; i++) {
+        const product *p = &PRODUCTS[i];
+        size_t na = (size_t)p->m * p->k, nb = (size_t)p->k * p->n;
+        float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc((size_t)p->m * p->n * 4);
+        test_rng r;
+        test_rng_seed(&r, 11 + i);
+        test_fill_uniform(&r, a, na, -1, 1);
+        test_fill_uniform(&r, b, nb, -1, 1);
+        double ms = run(rt, p, reps, a, b, c);
+        double gflops = 2.0 * p->m * p->n * p->k / (ms * 1e6);
+        printf("%-32s %5d %6d %6d %c%c %9.2f %8.1f %8.1e\n", p->what, p->m, p->n, p->k,
+               p->ta ? 'T' : 'N', p->tb ? 'T' : 'N', ms, gflops, sample_error(p, a, b, c));
+        fflush(stdout);
+        free(a), free(b), free(c);
+    }
+    mw_runtime_free(rt);
+    return 0;
+}
