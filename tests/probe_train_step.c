@@ -46,8 +46,8 @@ static int write_subset(char **argv) {
 }
 
 /* `stream DATASET_COUNT VALIDATION SIZE RUN EPOCHS MEMORY OUTPUT`: what `memwrap train`
- * feeds run RUN of a dataset without flips, drawn as engine/train/trainer.c draws it (one
- * generator per purpose, seeded by the run): "subset" [n], per step "batches" [S, 128] and
+ * feeds run RUN of a dataset without flips, drawn through the same protocol functions as
+ * engine/train/trainer.c draws it: "subset" [n], per step "batches" [S, 128] and
  * "memory" [S, MEMORY] dataset indices, and "init_seed" [1], the seed for `init`. */
 static int write_stream(char **argv) {
     int32_t *subset = NULL;
@@ -56,8 +56,7 @@ static int write_stream(char **argv) {
     TEST_OK(mw_protocol_subset(atoi(argv[2]), atoi(argv[3]), atol(argv[4]), run, &subset, &n));
     int batch = n < 128 ? n : 128, steps = mw_protocol_steps_per_epoch(n, batch);
     mw_rng rngs[MW_RNG_PURPOSES];
-    for (int r = 0; r < MW_RNG_PURPOSES; r++)
-        mw_rng_seed(&rngs[r], run, r);
+    mw_protocol_run_generators(run, rngs);
     int64_t init_seed = (int64_t)mw_rng_next(&rngs[MW_RNG_INIT]);
     int32_t *order = malloc((size_t)n * sizeof *order), *scratch = malloc((size_t)n * 4);
     int32_t *batches = malloc((size_t)epochs * steps * batch * 4);
@@ -68,8 +67,7 @@ static int write_stream(char **argv) {
     for (int e = 0, k = 0; e < epochs; e++) {
         mw_rng_permutation(&rngs[MW_RNG_SHUFFLE], order, n);
         for (int s = 0; s < steps; s++, k++) {
-            for (int i = 0; i < batch; i++)
-                batches[(size_t)k * batch + i] = subset[order[s * batch + i]];
+            mw_protocol_batch_indices(subset, order, s, batch, batches + (size_t)k * batch);
             if (M)
                 TEST_OK(mw_protocol_draw_memory(&rngs[MW_RNG_MEMORY], subset, n, M, scratch,
                                                 memory + (size_t)k * M));

@@ -149,6 +149,24 @@ static void test_generators_per_purpose(void **state) {
     assert_int_equal(sum, 49 * 50 / 2);
 }
 
+/* A run's generators are mw_rng_seed(run, purpose) for every purpose, and a step's batch is
+ * the subset read through the epoch's order (hand-computed). */
+static void test_run_generators_and_batches(void **state) {
+    mw_rng rngs[MW_RNG_PURPOSES];
+    mw_protocol_run_generators(11, rngs);
+    for (int p = 0; p < MW_RNG_PURPOSES; p++) {
+        mw_rng want;
+        mw_rng_seed(&want, 11, (mw_rng_purpose)p);
+        assert_true(mw_rng_next(&rngs[p]) == mw_rng_next(&want));
+    }
+    const int32_t subset[6] = {40, 41, 42, 43, 44, 45}, order[6] = {5, 0, 3, 1, 4, 2};
+    int32_t idx[3] = {-1, -1, -1};
+    mw_protocol_batch_indices(subset, order, 1, 3, idx); /* positions 1, 4, 2 of the order */
+    assert_int_equal(idx[0], 41);
+    assert_int_equal(idx[1], 44);
+    assert_int_equal(idx[2], 42);
+}
+
 static void test_normalisation_and_flip(void **state) {
     uint8_t pixels[2 * 3 * 2 * 3]; /* two 3x2x3 images */
     for (int i = 0; i < (int)sizeof pixels; i++) pixels[i] = (uint8_t)(i * 13);
@@ -194,6 +212,7 @@ int main(void) {
         cmocka_unit_test(test_memory_draws),
         cmocka_unit_test(test_support_draws),
         cmocka_unit_test(test_generators_per_purpose),
+        cmocka_unit_test(test_run_generators_and_batches),
         cmocka_unit_test(test_normalisation_and_flip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

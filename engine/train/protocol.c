@@ -86,6 +86,17 @@ int mw_protocol_steps_per_epoch(int count, int batch) {
     return batch > 0 ? count / batch : 0;
 }
 
+void mw_protocol_run_generators(uint64_t run, mw_rng rngs[MW_RNG_PURPOSES]) {
+    for (int r = 0; r < MW_RNG_PURPOSES; r++)
+        mw_rng_seed(&rngs[r], run, (mw_rng_purpose)r);
+}
+
+void mw_protocol_batch_indices(const int32_t *subset, const int32_t *order, int step, int batch,
+                               int32_t *idx) {
+    for (int i = 0; i < batch; i++)
+        idx[i] = subset[order[(size_t)step * batch + i]];
+}
+
 mw_status mw_protocol_draw_memory(mw_rng *r, const int32_t *pool, int pool_count, int m,
                                   int32_t *scratch, int32_t *out) {
     if (m > pool_count)

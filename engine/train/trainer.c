@@ -549,8 +549,7 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
             ? MW_OK
             : mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory for batches");
     mw_rng rngs[MW_RNG_PURPOSES];
-    for (int r = 0; r < MW_RNG_PURPOSES; r++)
-        mw_rng_seed(&rngs[r], (uint64_t)spec->run, r);
+    mw_protocol_run_generators((uint64_t)spec->run, rngs);
     mw_sgd_options so = {c->momentum, c->weight_decay, c->nesterov};
     if (s == MW_OK) s = mw_model_build(&o, &m);
     if (s == MW_OK) s = mw_exec_create(m.g, t->rt, &ex);
@@ -576,10 +575,9 @@ mw_status mw_train_run(const mw_trainer *t, const mw_run_spec *spec, mw_run_resu
         mw_rng_permutation(&rngs[MW_RNG_SHUFFLE], d.order, d.count);
         double loss_sum = 0;
         for (int step = 0; step < steps && s == MW_OK; step++) {
-            for (int i = 0; i < batch; i++) {
-                idx[i] = d.subset[d.order[step * batch + i]];
+            mw_protocol_batch_indices(d.subset, d.order, step, batch, idx);
+            for (int i = 0; i < batch; i++)
                 labels[i] = train->labels[idx[i]];
-            }
             /* every process draws the whole batch (the generators stay in step) and
              * trains on its part */
             mw_protocol_fill_batch(train, idx, batch, &d.tf,

@@ -48,6 +48,16 @@ mw_status mw_protocol_subset(int dataset_count, int validation, long size, uint6
 /* Steps per epoch with the last partial batch dropped: floor(count / batch). */
 int mw_protocol_steps_per_epoch(int count, int batch);
 
+/* A run's generators, one per purpose, all seeded by the run (what `memwrap train` draws
+ * from: the initial parameters from MW_RNG_INIT's first value, an epoch's order as one
+ * mw_rng_permutation of MW_RNG_SHUFFLE, then per step the memory from MW_RNG_MEMORY). */
+void mw_protocol_run_generators(uint64_t run, mw_rng rngs[MW_RNG_PURPOSES]);
+
+/* The dataset indices of step `step` of an epoch: subset[order[step batch + i]], i < batch,
+ * where order is that epoch's permutation of the subset's positions. */
+void mw_protocol_batch_indices(const int32_t *subset, const int32_t *order, int step, int batch,
+                               int32_t *idx);
+
 /* Draws `m` distinct entries of pool[0..pool_count) into out, uniformly: a partial
  * Fisher-Yates over `scratch`, which must hold the identity permutation 0..pool_count-1 and
  * holds it again on return, so the draw depends on the generator's state alone. */
