@@ -18,6 +18,13 @@ __kernel void relu_f32(__global const float *x, __global float *y, const uint n)
     if (i < n) y[i] = fmax(x[i], 0.0f);
 }
 
+/* relu(a + b) in one pass (a residual block's end); its gradient is relu_bwd_f32's. */
+__kernel void add_relu_f32(__global const float *a, __global const float *b, __global float *y,
+                           const uint n) {
+    uint i = get_global_id(0);
+    if (i < n) y[i] = fmax(a[i] + b[i], 0.0f);
+}
+
 /* Gradient of ReLU from its output, as PyTorch's threshold_backward does: y > 0 passes. */
 __kernel void relu_bwd_f32(__global const float *gy, __global const float *y,
                            __global float *gx, const uint n) {

@@ -1,5 +1,5 @@
-/* Elementwise ops: relu and the log of a clamp against PyTorch, affine/add/relu OpenCL vs
- * reference, finite differences. */
+/* Elementwise ops: relu, add + relu fused and the log of a clamp against PyTorch,
+ * affine/add/relu OpenCL vs reference, finite differences. */
 #include "op_harness.h"
 
 #include <stdio.h>
@@ -69,6 +69,50 @@ static void test_clamp_log(void **state) {
     mw_safetensors_free(ref);
 }
 
+static int build_add_relu(mw_graph *g, const int *in, const void *ctx) {
+    return mw_add_relu(g, in[0], in[1]);
+}
+
+/* relu(a + b) + a: the fused op's gradient reaches `a` twice. */
+static int build_add_relu_reused(mw_graph *g, const int *in, const void *ctx) {
+    return mw_add(g, mw_add_relu(g, in[0], in[1]), in[0]);
+}
+
+static void test_add_relu(void **state) {
+    mw_safetensors *ref = test_reference("ops.safetensors");
+    float *a = test_reference_f32(ref, "add_relu.a", 60), *b = test_reference_f32(ref, "add_relu.b", 60);
+    float *y = test_reference_f32(ref, "add_relu.y", 60), *gy = test_reference_f32(ref, "add_relu.gy", 60);
+    float *want_grad[] = {test_reference_f32(ref, "add_relu.ga", 60),
+                          test_reference_f32(ref, "add_relu.gb", 60)};
+    op_spec spec = {2, {2, 2}, {{5, 12}, {5, 12}}, {MW_F32, MW_F32}, build_add_relu, NULL};
+    void *inputs[] = {a, b};
+    op_check_both("add_relu", &spec, inputs, gy, y, want_grad, 1e-5, 0, 0);
+    free(a), free(b), free(y), free(gy), free(want_grad[0]), free(want_grad[1]);
+    mw_safetensors_free(ref);
+
+    /* finite differences, the sums kept 0.05 or more from relu's kink (odd sizes: the launch
+     * range is rounded up past the data) */
+    test_rng r;
+    test_rng_seed(&r, 14);
+    enum { N = 3 * 37 };
+    float fa[N], fb[N], seed[N];
+    test_fill_normal(&r, fa, N, 1.0f);
+    test_fill_normal(&r, seed, N, 1.0f);
+    for (int i = 0; i < N; i++)
+        fb[i] = -fa[i] + test_rng_uniform(&r, 0.05f, 2.0f) * (test_rng_uniform(&r, 0, 1) < 0.5f ? -1 : 1);
+    void *fd_inputs[] = {fa, fb};
+    op_spec reused = {2, {2, 2}, {{3, 37}, {3, 37}}, {MW_F32, MW_F32}, build_add_relu_reused, NULL};
+    op_check_both("add_relu(a, b) + a", &reused, fd_inputs, seed, NULL, NULL, 1e-5, 1e-2f, 2e-3);
+
+    /* shapes must agree */
+    mw_graph *g = mw_graph_create();
+    int64_t s1[2] = {2, 3}, s2[2] = {3, 2};
+    int x1 = mw_graph_input(g, "x1", MW_F32, 2, s1), x2 = mw_graph_input(g, "x2", MW_F32, 2, s2);
+    assert_int_equal(mw_add_relu(g, x1, x2), -1);
+    assert_non_null(strstr(mw_graph_error(g), "add_relu: x1 and x2 differ in shape"));
+    mw_graph_free(g);
+}
+
 static void test_affine_and_add(void **state) {
     test_rng r;
     test_rng_seed(&r, 11);
@@ -103,6 +147,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relu_matches_pytorch),
         cmocka_unit_test(test_affine_and_add),
+        cmocka_unit_test(test_add_relu),
         cmocka_unit_test(test_clamp_log),
         cmocka_unit_test(test_large_relu_against_reference),
     };

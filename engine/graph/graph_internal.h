@@ -20,6 +20,7 @@ enum { MW_NODE_MAX_IN = 6, MW_NODE_MAX_OUT = 3 };
     X(AFFINE, affine)     /* out = alpha x + beta */                                               \
     X(ADD, add)           /* out = a + b */                                                        \
     X(RELU, relu)         /* out = max(x, 0) */                                                    \
+    X(ADD_RELU, add_relu) /* out = max(a + b, 0): a residual block's end in one pass */            \
     X(RELU_BWD, relu_bwd) /* gx = gy [y > 0]; in: gy, y */                                         \
     X(CLAMP_LOG, clamp_log)         /* out = log(clamp(x, lo, hi)) */                              \
     X(CLAMP_LOG_BWD, clamp_log_bwd) /* gx = gy / x where lo <= x <= hi; in: gy, x */               \

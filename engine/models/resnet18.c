@@ -21,7 +21,7 @@ static int basic_block(mw_graph *g, int x, int layer, int index, int in, int pla
         if (!mw_layer_name(g, name, "layer%d.%d.shortcut.1", layer, index)) return -1;
         shortcut = mw_layer_bn(g, shortcut, name, MW_ACT_NONE);
     }
-    return mw_relu(g, mw_add(g, h, shortcut));
+    return mw_add_relu(g, h, shortcut);
 }
 
 int mw_resnet18_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s) {

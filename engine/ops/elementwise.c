@@ -1,4 +1,5 @@
-/* Elementwise ops: fill, affine, add, relu, log of a clamp, and their backwards. */
+/* Elementwise ops: fill, affine, add, relu, add + relu fused, log of a clamp, and their
+ * backwards. */
 #include <math.h>
 
 #include "memwrap/ops.h"
@@ -23,6 +24,13 @@ void mw_ref_add(const float *a, const float *b, float *y, size_t n) {
 void mw_ref_relu(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void mw_ref_add_relu(const float *a, const float *b, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float s = a[i] + b[i];
+        y[i] = s > 0.0f ? s : 0.0f;
+    }
 }
 
 void mw_ref_relu_bwd(const float *gy, const float *y, float *gx, size_t n) {
@@ -57,14 +65,22 @@ int mw_affine(mw_graph *g, int x, float alpha, float beta) {
     return mw_graph_emit(g, MW_OP_AFFINE, &x, 1, mw_t(g, x)->ndim, mw_t(g, x)->shape, at);
 }
 
-int mw_add(mw_graph *g, int a, int b) {
+/* add and add_relu: two inputs of one shape. */
+static int emit_sum(mw_graph *g, mw_op op, const char *what, int a, int b) {
     int in[2] = {a, b};
-    if (!mw_graph_check_inputs(g, "add", in, 2)) return -1;
+    if (!mw_graph_check_inputs(g, what, in, 2)) return -1;
     if (!same_shape(g, a, b))
-        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "add: %s and %s differ in shape",
+        return mw_graph_fail(g, MW_ERR_INVALID_ARG, "%s: %s and %s differ in shape", what,
                              mw_t(g, a)->name, mw_t(g, b)->name);
-    return mw_graph_emit(g, MW_OP_ADD, in, 2, mw_t(g, a)->ndim, mw_t(g, a)->shape,
-                         (mw_node_attr){0});
+    return mw_graph_emit(g, op, in, 2, mw_t(g, a)->ndim, mw_t(g, a)->shape, (mw_node_attr){0});
+}
+
+int mw_add(mw_graph *g, int a, int b) {
+    return emit_sum(g, MW_OP_ADD, "add", a, b);
+}
+
+int mw_add_relu(mw_graph *g, int a, int b) {
+    return emit_sum(g, MW_OP_ADD_RELU, "add_relu", a, b);
 }
 
 int mw_clamp_log(mw_graph *g, int x, float lo, float hi) {
@@ -109,6 +125,13 @@ static void relu_backward(mw_graph *g, const mw_node *n, const int *gout, const 
                            mw_t(g, n->in[0])->shape, (mw_node_attr){0});
 }
 
+/* Both inputs get relu's gradient (from the output, as relu's own backward reads it). */
+static void add_relu_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
+                              int *gin) {
+    relu_backward(g, n, gout, need, gin);
+    gin[1] = gin[0];
+}
+
 /* ---- OpenCL ---- */
 
 static unsigned count(const mw_cl_ctx *c, int t) {
@@ -134,6 +157,12 @@ static mw_status add_cl(mw_cl_ctx *c, const mw_node *n) {
 static mw_status relu_cl(mw_cl_ctx *c, const mw_node *n) {
     return mw_launch(c, "elementwise", "relu_f32", count(c, n->out[0]), "mmu", mw_mem(c, n->in[0]),
                      mw_mem(c, n->out[0]), count(c, n->out[0]));
+}
+
+static mw_status add_relu_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_launch(c, "elementwise", "add_relu_f32", count(c, n->out[0]), "mmmu",
+                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]),
+                     count(c, n->out[0]));
 }
 
 static mw_status relu_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
@@ -178,6 +207,12 @@ static mw_status relu_cpu(mw_cpu_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
+static mw_status add_relu_cpu(mw_cpu_ctx *c, const mw_node *n) {
+    mw_ref_add_relu(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]), mw_host_f32(c, n->out[0]),
+                    mw_t(c->g, n->out[0])->numel);
+    return MW_OK;
+}
+
 static mw_status relu_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
     mw_ref_relu_bwd(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]), mw_host_f32(c, n->out[0]),
                     mw_t(c->g, n->out[0])->numel);
@@ -203,6 +238,8 @@ const mw_op_def mw_op_def_affine = {
 const mw_op_def mw_op_def_add = {.run_cl = add_cl, .run_cpu = add_cpu, .backward = add_backward};
 const mw_op_def mw_op_def_relu = {
     .run_cl = relu_cl, .run_cpu = relu_cpu, .backward = relu_backward};
+const mw_op_def mw_op_def_add_relu = {
+    .run_cl = add_relu_cl, .run_cpu = add_relu_cpu, .backward = add_relu_backward};
 const mw_op_def mw_op_def_relu_bwd = {.run_cl = relu_bwd_cl, .run_cpu = relu_bwd_cpu};
 const mw_op_def mw_op_def_clamp_log = {
     .run_cl = clamp_log_cl, .run_cpu = clamp_log_cpu, .backward = clamp_log_backward};

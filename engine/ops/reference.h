@@ -16,6 +16,7 @@ void mw_ref_fill(float *y, size_t n, float value);
 void mw_ref_affine(const float *x, float *y, size_t n, float alpha, float beta);
 void mw_ref_add(const float *a, const float *b, float *y, size_t n);
 void mw_ref_relu(const float *x, float *y, size_t n);
+void mw_ref_add_relu(const float *a, const float *b, float *y, size_t n);
 void mw_ref_relu_bwd(const float *gy, const float *y, float *gx, size_t n);
 
 /* linear: C[m,n] = op(A) op(B) with op(A) [m,k], op(B) [k,n] */

@@ -24,6 +24,10 @@ int mw_affine(mw_graph *g, int x, float alpha, float beta);
 /* y = a + b, same shapes. */
 int mw_add(mw_graph *g, int a, int b);
 
+/* y = max(a + b, 0), same shapes: mw_relu(mw_add(a, b)) in one pass over the maps, without
+ * keeping the sum for the backward pass (which needs only y). */
+int mw_add_relu(mw_graph *g, int a, int b);
+
 /* [a, b] along features (columns): a [N, p], b [N, q] -> [N, p + q]. */
 int mw_concat_cols(mw_graph *g, int a, int b);
 

@@ -195,6 +195,16 @@ def case_relu(out):
     out.update({"relu.x": x, "relu.y": y, "relu.gy": gy, "relu.gx": X.grad})
 
 
+def case_add_relu(out):
+    g = gen(113)
+    a, b, gy = randn(g, 5, 12), randn(g, 5, 12), randn(g, 5, 12)
+    A, B = leaf(a), leaf(b)
+    y = F.relu(A + B)
+    y.backward(gy.double())
+    out.update({"add_relu.a": a, "add_relu.b": b, "add_relu.y": y, "add_relu.gy": gy,
+                "add_relu.ga": A.grad, "add_relu.gb": B.grad})
+
+
 def case_concat(out):
     g = gen(104)
     a, b, gy = randn(g, 4, 5), randn(g, 4, 3), randn(g, 4, 8)
@@ -405,6 +415,7 @@ def main():
     case_matmul(ops)
     case_linear(ops)
     case_relu(ops)
+    case_add_relu(ops)
     case_concat(ops)
     case_distance(ops)
     case_sparsemax(ops, summary)
