@@ -77,13 +77,8 @@ static timing run(mw_runtime *rt, const shape *sh, int batch, int reps, int dire
     test_fill_uniform(&r, hy, ny, -1, 1);
     TEST_OK(mw_exec_write(ex, x, hx, nx * sizeof *hx));
     TEST_OK(mw_exec_write(ex, seed, hy, ny * sizeof *hy));
-    TEST_OK(mw_exec_set_profiling(ex, true));
-    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
-    mw_exec_profile_reset(ex);
-    for (int i = 0; i < reps; i++)
-        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
     mw_op_time t[MW_OP_TIME_MAX];
-    int nt = mw_exec_profile(ex, t, MW_OP_TIME_MAX);
+    int nt = test_profile_runs(ex, MW_RUN_FORWARD_BACKWARD, reps, t);
     timing tm = {op_ms(t, nt, "conv2d") / reps, op_ms(t, nt, "conv2d_bwd_input") / reps,
                  op_ms(t, nt, "conv2d_bwd_weight") / reps};
     TEST_OK(mw_exec_read(ex, out, y, ny * sizeof *y));
@@ -108,12 +103,7 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
-    mw_runtime_options opt = {.profiling = true};
-    mw_runtime *rt = NULL;
-    if (mw_runtime_create(&opt, &rt) != MW_OK) {
-        fprintf(stderr, "no OpenCL device\n");
-        return 1;
-    }
+    mw_runtime *rt = test_profiling_runtime();
     printf("%s, batch %d, ms per pass (mean of %d), im2col+GEMM / padded rows / batch-major:\n",
            name, batch, reps);
     printf("%-16s %20s %20s %20s  %s\n", "cin cout hw", "forward", "input grad", "weight grad",

@@ -49,13 +49,8 @@ static double run(mw_runtime *rt, const product *p, int reps, const float *a, co
     TEST_OK(mw_exec_create(g, rt, &ex));
     TEST_OK(mw_exec_write(ex, ia, a, (size_t)p->m * p->k * sizeof *a));
     TEST_OK(mw_exec_write(ex, ib, b, (size_t)p->k * p->n * sizeof *b));
-    TEST_OK(mw_exec_set_profiling(ex, true));
-    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
-    mw_exec_profile_reset(ex);
-    for (int i = 0; i < reps; i++)
-        TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD));
     mw_op_time t[MW_OP_TIME_MAX];
-    int nt = mw_exec_profile(ex, t, MW_OP_TIME_MAX);
+    int nt = test_profile_runs(ex, MW_RUN_FORWARD, reps, t);
     double ms = 0;
     for (int i = 0; i < nt; i++)
         ms += t[i].ms;
@@ -93,12 +88,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [reps]\n", argv[0]);
         return 2;
     }
-    mw_runtime_options opt = {.profiling = true};
-    mw_runtime *rt = NULL;
-    if (mw_runtime_create(&opt, &rt) != MW_OK) {
-        fprintf(stderr, "no OpenCL device\n");
-        return 1;
-    }
+    mw_runtime *rt = test_profiling_runtime();
     printf("%-32s %5s %6s %6s %2s %9s %8s %8s\n", "product", "m", "n", "k", "op", "ms",
            "GFLOP/s", "rel err");
     for (size_t i = 0; i < sizeof PRODUCTS / sizeof *PRODUCTS; i++) {

@@ -321,3 +321,22 @@ const cJSON *test_json_item(const cJSON *o, const char *key) {
     if (!v) fail_msg("the JSON has no key '%s'", key);
     return v;
 }
+
+int test_profile_runs(mw_exec *ex, mw_run_mode mode, int reps, mw_op_time *t) {
+    TEST_OK(mw_exec_set_profiling(ex, true));
+    TEST_OK(mw_exec_run(ex, mode));
+    mw_exec_profile_reset(ex);
+    for (int i = 0; i < reps; i++)
+        TEST_OK(mw_exec_run(ex, mode));
+    return mw_exec_profile(ex, t, MW_OP_TIME_MAX);
+}
+
+mw_runtime *test_profiling_runtime(void) {
+    mw_runtime_options opt = {.profiling = true};
+    mw_runtime *rt = NULL;
+    if (mw_runtime_create(&opt, &rt) != MW_OK) {
+        fprintf(stderr, "no OpenCL device: %s\n", mw_error_message());
+        exit(1);
+    }
+    return rt;
+}

@@ -112,6 +112,15 @@ void test_check_html(const char *html, const char *dir);
  * the shape of the weight beside it; integer counters start at 0. */
 void test_hashed_load(mw_exec *ex, const mw_graph *g, const mw_safetensors *ref);
 
+/* The probes' runtime: the default device with profiling events; exits 1 with a message
+ * where there is none. */
+mw_runtime *test_profiling_runtime(void);
+
+/* The probes' timing: one warm-up run of ex in `mode` (kernels built, buffers touched), then
+ * `reps` runs with profiling events; the per-op totals of those runs go to t (capacity
+ * MW_OP_TIME_MAX), their count is returned. */
+int test_profile_runs(mw_exec *ex, mw_run_mode mode, int reps, mw_op_time *t);
+
 /* Asserts that `status` is MW_OK, printing mw_error_message() otherwise. */
 #define TEST_OK(expr) test_assert_ok_((expr), #expr, __FILE__, __LINE__)
 void test_assert_ok_(mw_status s, const char *expr, const char *file, int line);
