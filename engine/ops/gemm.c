@@ -81,7 +81,8 @@ mw_status mw_gemm_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
          * panel of B (NN_SLICE rows of 16 blocks' 512 columns) then stays in cache while
          * every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
          * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
-        for (size_t l0 = 0; l0 < p->k; l0 += NN_SLICE) {
+        size_t l0 = 0;
+        do { /* at least one launch: an empty inner dimension still writes C */
             size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
             MW_TRY(mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
                                     "muuumuumuuuuuu", a, (unsigned)(p->a_off + l0 * a_cs), a_rs,
@@ -89,7 +90,7 @@ mw_status mw_gemm_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
                                     (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc,
                                     (unsigned)p->m, (unsigned)p->n, (unsigned)kc,
                                     l0 > 0 ? 1u : acc));
-        }
+        } while ((l0 += NN_SLICE) < p->k);
         return MW_OK;
     }
     size_t splits = nt_splits(p);
