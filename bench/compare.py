@@ -32,6 +32,9 @@ def run_json(cmd):
     out = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"compare: {' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+    for line in out.stderr.splitlines():  # e.g. torch_bench's slow-BLAS warning
+        if ": warning:" in line:
+            print(line, file=sys.stderr)
     return json.loads(out.stdout)
 
 

@@ -28,6 +28,26 @@ import make_baselines_reference as baselines  # noqa: E402  (ProtoNet, Matching 
 CLASSES = 10
 
 
+def warn_reference_blas():
+    """Debian's python3-torch hands its linear layers to whatever libblas.so.3 is: without
+    libopenblas0-pthread that is the reference BLAS, several times slower, which made
+    PyTorch's Memory Wrap heads 3x slower in one sitting (bench/RESULTS.md). Linux only:
+    looks for the library in the process's mappings after one product."""
+    torch.ones(64, 64).matmul(torch.ones(64, 64))
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return
+    libblas = {line.split()[-1] for line in maps.splitlines()
+               if os.path.basename(line.split()[-1]).startswith("libblas.so")}
+    slow = sorted(b for b in libblas if "openblas" not in b and "mkl" not in b)
+    if slow:
+        print(f"torch_bench: warning: PyTorch's BLAS is {slow[0]}, not OpenBLAS or MKL; its "
+              "linear layers will be slow (Debian: apt install libopenblas0-pthread)",
+              file=sys.stderr)
+
+
 def baseline_model(name, variant, channels):
     """The std network without its linear layer; for matching, wrapped with its LSTMs."""
     encoder = encoders.build(name, "std", CLASSES, channels)
@@ -82,6 +102,8 @@ def main():
         sys.exit("torch_bench: --device cuda, but this PyTorch sees no CUDA device")
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(a.threads)
+    if dev.type == "cpu":
+        warn_reference_blas()
     torch.manual_seed(0)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     baseline = a.variant in ("protonet", "matching")
