@@ -1,6 +1,7 @@
-/* Not a test: times each 3x3 convolution shape of an encoder on the three OpenCL paths,
+/* Not a test: times each 3x3 convolution shape of an encoder on the four OpenCL paths,
  * im2col + GEMM, the direct kernels over padded rows and the batch-major direct kernels
- * (cl/conv3x3.cl), forward, input gradient and weight gradient, and checks that they agree. The evidence for engine/ops/conv.c's choice
+ * (cl/conv3x3.cl), and Winograd's F(2x2, 3x3) (cl/winograd.cl; stride 1 only), forward,
+ * input gradient and weight gradient, and checks that they agree. The evidence for engine/ops/conv.c's choice
  * between them (bench/RESULTS.md). Run by hand:
  *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|googlenet] [batch] [reps]
  *       [direct]   (the last: the direct paths alone, for tuning their kernels)
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 padded rows, 3 batch-major */
+extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 padded rows, 3 batch-major,
+                              4 Winograd */
+enum { PATHS = 4 };
 
 typedef struct shape {
     int cin, cout, hw, k, stride;
@@ -104,9 +107,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     mw_runtime *rt = test_profiling_runtime();
-    printf("%s, batch %d, ms per pass (mean of %d), im2col+GEMM / padded rows / batch-major:\n",
+    printf("%s, batch %d, ms per pass (mean of %d), im2col+GEMM / padded rows / batch-major / "
+           "Winograd:\n",
            name, batch, reps);
-    printf("%-16s %20s %20s %20s  %s\n", "cin cout hw", "forward", "input grad", "weight grad",
+    printf("%-16s %27s %27s %27s  %s\n", "cin cout hw", "forward", "input grad", "weight grad",
            "max rel diff");
     for (int i = 0; i < 8 && e->s[i].cin; i++) {
         const shape *sh = &e->s[i];
@@ -114,15 +118,15 @@ int main(int argc, char **argv) {
         size_t nx = (size_t)sh->cin * batch * sh->hw * sh->hw;
         size_t ny = (size_t)sh->cout * batch * out_hw(sh) * out_hw(sh);
         size_t nw = (size_t)sh->cout * sh->cin * k * k;
-        float *y[3], *gx[3], *gw[3];
-        timing t[3];
+        float *y[PATHS], *gx[PATHS], *gw[PATHS];
+        timing t[PATHS];
         double diff = 0;
-        for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < PATHS; p++) {
             y[p] = malloc(ny * sizeof(float));
             gx[p] = malloc(nx * sizeof(float));
             gw[p] = malloc(nw * sizeof(float));
             t[p] = (timing){0, 0, 0};
-            if (p == 0 && direct_only) continue;
+            if ((p == 0 && direct_only) || (p == 3 && sh->stride != 1)) continue;
             t[p] = run(rt, sh, batch, reps, p + 1, y[p], gx[p], gw[p]);
             if (p == 0 || (p == 1 && direct_only)) continue;
             int base = direct_only ? 1 : 0;
@@ -133,11 +137,12 @@ int main(int argc, char **argv) {
         char label[32];
         snprintf(label, sizeof label, "%d %d %d%s", sh->cin, sh->cout, sh->hw,
                  sh->stride == 2 ? (k == 1 ? " 1x1/2" : " /2") : "");
-        printf("%-16s %6.1f/%6.1f/%6.1f %6.1f/%6.1f/%6.1f %6.1f/%6.1f/%6.1f  %.1e\n", label,
-               t[0].fwd, t[1].fwd, t[2].fwd, t[0].bin, t[1].bin, t[2].bin, t[0].bwt, t[1].bwt,
-               t[2].bwt, diff);
+        printf("%-16s %6.1f/%6.1f/%6.1f/%6.1f %6.1f/%6.1f/%6.1f/%6.1f %6.1f/%6.1f/%6.1f/%6.1f  "
+               "%.1e\n",
+               label, t[0].fwd, t[1].fwd, t[2].fwd, t[3].fwd, t[0].bin, t[1].bin, t[2].bin,
+               t[3].bin, t[0].bwt, t[1].bwt, t[2].bwt, t[3].bwt, diff);
         fflush(stdout);
-        for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < PATHS; p++) {
             free(y[p]);
             free(gx[p]);
             free(gw[p]);

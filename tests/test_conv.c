@@ -18,7 +18,8 @@ extern size_t mw_conv_workspace_cap;
 extern int mw_kernel_profile;
 static const char *const profile_names[3] = {"auto", "gpu profile", "cpu profile"};
 /* engine/ops/conv.c: 0 chooses the direct 3x3 kernels where they measure faster, 1 never,
- * 2 wherever the shape allows (3x3, stride 1, padding 1, one group). */
+ * 2 the padded-row kernels wherever the shape allows (3x3, padding 1, one group), 3 the
+ * batch-major ones, 4 Winograd's F(2x2, 3x3) at stride 1 (padded rows at stride 2). */
 extern int mw_conv_direct;
 
 typedef struct conv_case {
@@ -68,7 +69,7 @@ static float *ref_tensor(const mw_safetensors *ref, const conv_case *c, const ch
     return test_reference_f32(ref, name, n);
 }
 
-static void check_pytorch_case(const mw_safetensors *ref, const conv_case *c) {
+static void check_pytorch_case(const mw_safetensors *ref, const conv_case *c, double rtol) {
     op_spec spec = spec_of(c);
     size_t ny = (size_t)c->cout * c->n * out_size(c->h, c) * out_size(c->w, c);
     float *in[3] = {NULL}, *want_grad[3] = {NULL};
@@ -78,7 +79,7 @@ static void check_pytorch_case(const mw_safetensors *ref, const conv_case *c) {
         want_grad[i] = ref_tensor(ref, c, grads[i], numel(&spec, i));
     }
     float *y = ref_tensor(ref, c, "y", ny), *gy = ref_tensor(ref, c, "gy", ny);
-    op_check_both(c->name, &spec, (void *const *)in, gy, y, want_grad, 1e-5, 1e-2f, 2e-3);
+    op_check_both(c->name, &spec, (void *const *)in, gy, y, want_grad, rtol, 1e-2f, 2e-3);
     for (int i = 0; i < 3; i++)
         free(in[i]), free(want_grad[i]);
     free(y), free(gy);
@@ -87,7 +88,7 @@ static void check_pytorch_case(const mw_safetensors *ref, const conv_case *c) {
 static void test_conv_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("conv.safetensors");
     for (size_t i = 0; i < sizeof pytorch_cases / sizeof pytorch_cases[0]; i++)
-        check_pytorch_case(ref, &pytorch_cases[i]);
+        check_pytorch_case(ref, &pytorch_cases[i], 1e-5);
     mw_safetensors_free(ref);
 }
 
@@ -205,8 +206,12 @@ static void test_conv_chunks(void **state) {
 static void check_direct(int kind) {
     mw_conv_direct = kind;
     mw_safetensors *ref = test_reference("conv.safetensors");
-    check_pytorch_case(ref, &pytorch_cases[0]); /* c3s1: 3 -> 5, 9x9, bias */
-    check_pytorch_case(ref, &pytorch_cases[1]); /* c3s2: 4 -> 6, 8x8 */
+    /* Winograd adds and subtracts a block's inputs before its products, so its error is a
+     * few roundings of the block's largest values rather than of each sum: 2e-5 where an
+     * output cancels to 1/3000 of the largest (c3s1's input gradient: 1.9e-5) */
+    double rtol = kind == 4 ? 5e-5 : 1e-5;
+    check_pytorch_case(ref, &pytorch_cases[0], rtol); /* c3s1: 3 -> 5, 9x9, bias */
+    check_pytorch_case(ref, &pytorch_cases[1], rtol); /* c3s2: 4 -> 6, 8x8 */
     mw_safetensors_free(ref);
     static const conv_case cases[] = {
         {"direct 16->24 7x5", 16, 24, 3, 7, 5, 3, 1, 1, 1, false},
@@ -246,6 +251,14 @@ static void check_direct(int kind) {
 static void test_conv_direct_3x3(void **state) {
     check_direct(2);
     check_direct(3);
+}
+
+/* Winograd's F(2x2, 3x3) (cl/winograd.cl), forced: the same cases as the direct kernels,
+ * whose shapes reach the edges of its 16-tile vectors (rows of 1, 3 and 10 tiles, odd maps,
+ * 1x1 maps), several chunks of images, and weight gradients summed over chunks and over
+ * slices of the tiles (the 48x48 case). */
+static void test_conv_winograd(void **state) {
+    check_direct(4);
 }
 
 static void test_conv_finite_differences(void **state) {
@@ -374,6 +387,7 @@ int main(void) {
         cmocka_unit_test(test_conv_larger_shapes),
         cmocka_unit_test(test_conv_chunks),
         cmocka_unit_test(test_conv_direct_3x3),
+        cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_finite_differences),
         cmocka_unit_test(test_conv_backward_nodes_and_launches),
         cmocka_unit_test(test_conv_shape_errors),

@@ -18,6 +18,7 @@
 #include "ops/gemm.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
+#include "ops/winograd.h"
 #include "runtime/internal.h"
 #include "runtime/kernel_defines.h"
 
@@ -205,7 +206,8 @@ static mw_gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi
  * faster than im2col + GEMM (CPU devices, see direct_3x3), 1 never, 2 the padded-row
  * kernels wherever they apply (the batch-major ones for the input gradient of stride 2,
  * which has no padded-row kernel), 3 the batch-major kernels (tests, and
- * tests/probe_conv_paths's comparisons). */
+ * tests/probe_conv_paths's comparisons), 4 Winograd's F(2x2, 3x3) wherever it applies
+ * (stride 1; stride 2 then takes the padded-row kernels). */
 extern int mw_conv_direct;
 int mw_conv_direct = 0;
 
@@ -229,6 +231,24 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
     if (!mw_cpu_profile(rt) || d->cin < 16) return false;
     s->batch_major = op == MW_OP_CONV2D_BWD_WEIGHT || grad2;
     return true;
+}
+
+/* Whether a node runs Winograd's F(2x2, 3x3) (ops/winograd.h): 3x3 convolutions of stride
+ * 1, padding 1 and one group, on CPU devices where it measures faster than the direct
+ * kernels, in all three passes, or wherever it applies when mw_conv_direct is 4 (tests).
+ * tests/probe_conv_paths at batch 128 (bench/RESULTS.md): 0.4-0.9 of the direct kernels'
+ * time with 64 channels and more on either side (ResNet18, WideResNet, GoogLeNet), and
+ * with 32 on 32x32 maps (DenseNet's 128 -> 32: 0.65-0.9); DenseNet's 128 -> 32 on 16x16
+ * maps and smaller, and 16-channel layers, measured 0.8-1.6 (each pass's transforms cost
+ * as much as a map's worth of memory traffic four times over, which small products do not
+ * pay back). */
+static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_conv3x3_shape *s) {
+    if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride != 1 || mw_conv_direct == 1)
+        return false;
+    *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, 1, false};
+    if (mw_conv_direct >= 2) return mw_conv_direct == 4;
+    size_t narrow = d->cin < d->cout ? d->cin : d->cout;
+    return mw_cpu_profile(rt) && (narrow >= 64 || (narrow >= 32 && d->h * d->w >= 1024));
 }
 
 /* im2col columns of a chunk of cn images, in floats. */
@@ -285,6 +305,14 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
         return MW_OK;
     }
     mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && winograd_3x3(rt, &d, &s)) {
+        *bytes = n->op == MW_OP_CONV2D_BWD_BIAS
+                     ? 0
+                     : mw_winograd_workspace_floats(rt, &s, n->op,
+                                                    workspace_cap(rt) / sizeof(float)) *
+                           sizeof(float);
+        return MW_OK;
+    }
     if (path == PATH_GENERAL && direct_3x3(rt, &d, n->op, &s)) {
         *bytes = n->op == MW_OP_CONV2D_BWD_BIAS
                      ? 0
@@ -393,6 +421,8 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
                                 (unsigned)total));
     float beta = bias ? 1.0f : 0.0f;
     mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, &s))
+        return mw_winograd_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
     if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D, &s))
         return mw_conv3x3_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
     if (path == PATH_POINTWISE) {
@@ -427,6 +457,8 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
             (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
     }
     mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, &s))
+        return mw_winograd_bwd_input(c, &s, workspace_cap(c->rt) / sizeof(float), gy, w, gx);
     if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_INPUT, &s))
         return mw_conv3x3_bwd_input(c, &s, workspace_cap(c->rt) / sizeof(float), gy, w, gx);
     if (path == PATH_POINTWISE) {
@@ -464,6 +496,8 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
                                 (unsigned)(d.cin * kk));
     }
     mw_conv3x3_shape s;
+    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, &s))
+        return mw_winograd_bwd_weight(c, &s, workspace_cap(c->rt) / sizeof(float), gy, x, gw);
     if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_WEIGHT, &s))
         return mw_conv3x3_bwd_weight(c, &s, workspace_cap(c->rt) / sizeof(float), gy, x, gw);
     if (path == PATH_POINTWISE) {

@@ -1,0 +1,171 @@
+/* Winograd's F(2x2, 3x3) convolution (ops/winograd.h; the algebra in cl/winograd.cl).
+ *
+ * Each pass works on a chunk of images at a time in the node's workspace:
+ *
+ *   [ V[16][in][P] | M[16][out][P] | U[16][out][in] | GEMM partials ]
+ *
+ * (P = the chunk's tiles). The forward and the input gradient are the same pipeline (the
+ * input gradient convolves the output gradient with the taps reversed and the channel roles
+ * swapped, as the weight transform's strides express): transform the weights once, then per
+ * chunk transform the input, 16 NN GEMMs M[ξ] = U[ξ]·V[ξ], transform the products into
+ * the output. The weight gradient transforms the input and the output gradient per chunk,
+ * sums gU[ξ] += gM[ξ]·V[ξ]ᵀ over the chunks (16 NT GEMMs) and transforms gU into the 3x3
+ * gradient at the end. */
+#include "ops/winograd.h"
+
+#include "ops/gemm.h"
+#include "runtime/internal.h"
+
+enum {
+    LANES = 16,          /* tiles per unit of the transforms (cl/winograd.cl) */
+    XI = 16,             /* entries of a transformed 4x4 block */
+    TILES_PER_ITEM = 256, /* a transform item's share: units of up to 16 tiles */
+    PAIRS_PER_ITEM = 64,  /* a weight transform item's (output, input) channel pairs */
+};
+
+static size_t ceil_div(size_t a, size_t b) {
+    return (a + b - 1) / b;
+}
+
+/* Where a pass's pieces lie in the workspace (floats), and how the batch is split. */
+typedef struct plan {
+    size_t in, out;        /* channels of the transformed input and of the products */
+    size_t th, tw, tiles;  /* tiles per image: rows, columns, all */
+    size_t per_item;       /* units of a transform per work-item */
+    size_t cn;             /* images per chunk */
+    size_t v_off, m_off, u_off, partial_off, total;
+} plan;
+
+/* The NT GEMM gU[ξ] (+)= gM[ξ]·V[ξ]ᵀ of the weight gradient for a chunk of pc tiles. */
+static mw_gemm weight_gemm(const plan *p, size_t xi, size_t pc) {
+    return (mw_gemm){.ta = false, .tb = true, .m = p->out, .n = p->in, .k = pc,
+                     .a_off = p->m_off + xi * p->out * pc, .lda = pc,
+                     .b_off = p->v_off + xi * p->in * pc, .ldb = pc,
+                     .c_off = p->u_off + xi * p->out * p->in, .ldc = p->in};
+}
+
+static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
+    plan p = {0};
+    bool grad = op == MW_OP_CONV2D_BWD_INPUT;
+    p.in = grad ? s->cout : s->cin; /* the weight gradient: V of x, gM of gy */
+    p.out = grad ? s->cin : s->cout;
+    p.th = (s->h + 1) / 2;
+    p.tw = (s->w + 1) / 2;
+    p.tiles = p.th * p.tw;
+    p.per_item = ceil_div(TILES_PER_ITEM, p.tw < LANES ? p.tw : LANES);
+    size_t fixed = XI * p.out * p.in + LANES;
+    size_t per_image = XI * p.tiles * (p.in + p.out);
+    p.cn = cap > fixed ? (cap - fixed) / per_image : 1;
+    if (p.cn < 1) p.cn = 1;
+    if (p.cn > s->n) p.cn = s->n;
+    size_t pc = p.cn * p.tiles;
+    p.v_off = 0;
+    p.m_off = p.v_off + XI * p.in * pc;
+    /* M's last vectors may read LANES floats past its end (lanes never stored) */
+    p.u_off = p.m_off + XI * p.out * pc + LANES;
+    p.partial_off = p.u_off + XI * p.out * p.in;
+    p.total = p.partial_off;
+    if (op == MW_OP_CONV2D_BWD_WEIGHT) {
+        mw_gemm g = weight_gemm(&p, 0, pc); /* the largest chunk's: the most slices */
+        p.total += mw_gemm_workspace_bytes(rt, &g) / sizeof(float);
+    }
+    return p;
+}
+
+/* Work-items in groups of one, as cl/conv3x3.cl's (these kernels run on CPU devices). */
+static mw_launch_spec items_of(const char *kernel, size_t items) {
+    return (mw_launch_spec){.family = "winograd",
+                            .kernel = kernel,
+                            .kind = MW_RANGE_ITEMS,
+                            .dims = 1,
+                            .global = {items, 1, 1},
+                            .local = {1, 1, 1}};
+}
+
+/* Units of a transform over `planes` planes: a tile row's 16 tiles each. */
+static size_t transform_units(const plan *p, size_t planes) {
+    return planes * p->th * ceil_div(p->tw, LANES);
+}
+
+/* V for images n0 .. n0+cn-1 of src [p->in, n, h, w]. */
+static mw_status transform_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, const plan *p,
+                                 cl_mem src, size_t n0, size_t cn) {
+    size_t units = transform_units(p, p->in * cn);
+    return mw_launch_kernel(c, items_of("winograd_input", ceil_div(units, p->per_item)),
+                            "mmuuuuuuuuuuu", src, c->workspace, (unsigned)p->v_off,
+                            (unsigned)p->in, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
+                            (unsigned)s->h, (unsigned)s->w, (unsigned)p->th, (unsigned)p->tw,
+                            (unsigned)p->per_item, (unsigned)units);
+}
+
+/* y (+)= the convolution of src with w: the forward (src = x) or the input gradient (src =
+ * gy, the taps reversed and the channels swapped). */
+static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_t cap,
+                          cl_mem src, cl_mem w, cl_mem y, bool accumulate) {
+    plan p = plan_of(c->rt, s, op, cap);
+    bool grad = op == MW_OP_CONV2D_BWD_INPUT;
+    /* W(o, i) = w[o so + i si]: [cout, cin, 3, 3], read transposed for the input gradient */
+    size_t so = grad ? 9 : s->cin * 9, si = grad ? s->cin * 9 : 9;
+    MW_TRY(mw_launch_kernel(c, items_of("winograd_weights", ceil_div(p.out * p.in, PAIRS_PER_ITEM)),
+                            "mmuuuuuuu", w, c->workspace, (unsigned)p.u_off, (unsigned)p.out,
+                            (unsigned)p.in, (unsigned)so, (unsigned)si, (unsigned)grad,
+                            (unsigned)PAIRS_PER_ITEM));
+    for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
+        MW_TRY(transform_input(c, s, &p, src, n0, cn));
+        for (size_t xi = 0; xi < XI; xi++) {
+            mw_gemm g = {.m = p.out, .n = pc, .k = p.in,
+                         .a_off = p.u_off + xi * p.out * p.in, .lda = p.in,
+                         .b_off = p.v_off + xi * p.in * pc, .ldb = pc,
+                         .c_off = p.m_off + xi * p.out * pc, .ldc = pc};
+            MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, 0.0f, c->workspace, 0));
+        }
+        size_t units = transform_units(&p, p.out * cn);
+        MW_TRY(mw_launch_kernel(c, items_of("winograd_output", ceil_div(units, p.per_item)),
+                                "mumuuuuuuuuuuu", c->workspace, (unsigned)p.m_off, y,
+                                (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
+                                (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
+                                (unsigned)accumulate, (unsigned)p.per_item, (unsigned)units));
+    }
+    return MW_OK;
+}
+
+size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
+                                    size_t cap_floats) {
+    return plan_of(rt, s, op, cap_floats).total;
+}
+
+mw_status mw_winograd_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
+                              cl_mem x, cl_mem w, cl_mem y, bool accumulate) {
+    return convolve(c, s, MW_OP_CONV2D, cap_floats, x, w, y, accumulate);
+}
+
+mw_status mw_winograd_bwd_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
+                                cl_mem gy, cl_mem w, cl_mem gx) {
+    return convolve(c, s, MW_OP_CONV2D_BWD_INPUT, cap_floats, gy, w, gx, false);
+}
+
+mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
+                                 cl_mem gy, cl_mem x, cl_mem gw) {
+    plan p = plan_of(c->rt, s, MW_OP_CONV2D_BWD_WEIGHT, cap_floats);
+    for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
+        MW_TRY(transform_input(c, s, &p, x, n0, cn));
+        size_t units = transform_units(&p, p.out * cn);
+        MW_TRY(mw_launch_kernel(c, items_of("winograd_output_gradient", ceil_div(units, p.per_item)),
+                                "mmuuuuuuuuuuu", gy, c->workspace, (unsigned)p.m_off,
+                                (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
+                                (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
+                                (unsigned)p.per_item, (unsigned)units));
+        for (size_t xi = 0; xi < XI; xi++) {
+            mw_gemm g = weight_gemm(&p, xi, pc);
+            MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, n0 ? 1.0f : 0.0f,
+                               c->workspace, p.partial_off));
+        }
+    }
+    return mw_launch_kernel(c,
+                            items_of("winograd_weight_gradient",
+                                     ceil_div(p.out * p.in, PAIRS_PER_ITEM)),
+                            "mumuuu", c->workspace, (unsigned)p.u_off, gw, (unsigned)p.out,
+                            (unsigned)p.in, (unsigned)PAIRS_PER_ITEM);
+}

@@ -1,0 +1,27 @@
+/* Winograd's F(2x2, 3x3) for 3x3 convolutions of stride 1 and padding 1 (one group), which
+ * engine/ops/conv.c runs in place of the direct kernels where it measures faster: the
+ * transforms in cl/winograd.cl, their GEMMs ops/gemm.h's, the launches and workspace plans
+ * in engine/ops/winograd.c. The shape is the direct kernels' (stride 1). */
+#ifndef MEMWRAP_OPS_WINOGRAD_H
+#define MEMWRAP_OPS_WINOGRAD_H
+
+#include <stddef.h>
+
+#include "ops/conv3x3.h"
+
+/* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its
+ * per-chunk pieces taking about `cap_floats` at most (images go in chunks). */
+size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
+                                    size_t cap_floats);
+
+/* y (+)= conv(x, w): `accumulate` adds onto y (a bias written before). */
+mw_status mw_winograd_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
+                              cl_mem x, cl_mem w, cl_mem y, bool accumulate);
+/* gx = the input gradient for gy [cout, n, h, w]. */
+mw_status mw_winograd_bwd_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
+                                cl_mem gy, cl_mem w, cl_mem gx);
+/* gw = the weight gradient [cout, cin, 3, 3] for gy and x. */
+mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
+                                 cl_mem gy, cl_mem x, cl_mem gw);
+
+#endif
