@@ -11,6 +11,14 @@ ones), which assumes nothing about the accuracies' distribution. Standard librar
 
     python3 bench/accuracy_test.py bench/fmnist-evidence-1000-full/results.json \\
         bench/fmnist-evidence-1000-full/torch_results.json --size 1000
+
+With --paired the second file is another memwrap results.json whose runs used the same seeds
+(the same config, an engine changed between them): the runs are paired by variant, run and
+seed, and tested with the paired t test (n - 1 degrees of freedom) and an exact sign-flip
+permutation test of the mean difference.
+
+    python3 bench/accuracy_test.py bench/fmnist-evidence-1000-bnexact/results.json \\
+        bench/fmnist-evidence-1000-full/results.json --size 1000 --paired
 """
 import argparse
 import itertools
@@ -89,14 +97,55 @@ def permutation_p(a, b, limit=200000, seed=0):
     return (hits + 1) / (limit + 1)
 
 
-def memwrap_runs(path, size):
+def sign_flip_p(d):
+    """Two-sided: how often flipping the signs of the differences gives a mean at least as far
+    from zero (every one of the 2^n flips)."""
+    observed = abs(sum(d))
+    hits = sum(abs(sum(x if bit else -x for x, bit in zip(d, signs))) >= observed - 1e-12
+               for signs in itertools.product((0, 1), repeat=len(d)))
+    return hits / 2 ** len(d)
+
+
+def memwrap_rows(path, size):
     with open(path) as f:
         rows = json.load(f)["runs"]
+    return [r for r in rows if r["train_examples"] == size]
+
+
+def memwrap_runs(path, size):
     out = {}
-    for r in rows:
-        if r["train_examples"] == size:
-            out.setdefault(r["variant"], []).append(r["accuracy"])
+    for r in memwrap_rows(path, size):
+        out.setdefault(r["variant"], []).append(r["accuracy"])
     return out
+
+
+def paired(after_path, before_path, size):
+    before = {(r["variant"], r["run"], r["seed"]): r["accuracy"]
+              for r in memwrap_rows(before_path, size)}
+    pairs = {}
+    for r in memwrap_rows(after_path, size):
+        key = (r["variant"], r["run"], r["seed"])
+        if key in before:
+            pairs.setdefault(r["variant"], []).append((r["accuracy"], before[key]))
+    print("| variant | pairs | after | before | mean difference | paired t (df) | p | "
+          "sign-flip p |")
+    print("|---|---|---|---|---|---|---|---|")
+    for variant, ab in sorted(pairs.items()):
+        if len(ab) < 2:
+            print(f"| {variant} | {len(ab)} | too few pairs | | | | | |")
+            continue
+        a, b = [x for x, _ in ab], [y for _, y in ab]
+        d = [x - y for x, y in ab]
+        sd = statistics.stdev(d)
+        t = statistics.mean(d) / (sd / math.sqrt(len(d))) if sd > 0 else math.inf
+        print(f"| {variant} | {len(d)} | {statistics.mean(a):.2f} | {statistics.mean(b):.2f} | "
+              f"{statistics.mean(d):+.2f} ± {sd:.2f} | {t:+.2f} ({len(d) - 1}) | "
+              f"{t_two_sided_p(t, len(d) - 1):.3f} | {sign_flip_p(d):.3f} |")
+    if not pairs:
+        print(f"no runs of the same variant, run and seed at {size} images in both files",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def torch_runs(path, size):
@@ -112,9 +161,14 @@ def torch_runs(path, size):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("memwrap", help="results.json of memwrap train")
-    ap.add_argument("torch", help="the JSON of bench/torch_protocol.py --out")
+    ap.add_argument("torch", help="the JSON of bench/torch_protocol.py --out (with --paired: "
+                    "an earlier memwrap results.json of the same seeds)")
     ap.add_argument("--size", type=int, required=True, help="training-set size to compare")
+    ap.add_argument("--paired", action="store_true",
+                    help="compare two memwrap results run by run on the same seeds")
     args = ap.parse_args()
+    if args.paired:
+        return paired(args.memwrap, args.torch, args.size)
     mw, pt = memwrap_runs(args.memwrap, args.size), torch_runs(args.torch, args.size)
     print("| variant | memwrap (n) | PyTorch (n) | difference | Welch t (df) | p | "
           "permutation p |")
