@@ -213,11 +213,15 @@ int mw_conv_direct = 0;
 
 /* Whether node op `op` of this shape runs the direct kernels, and which (into *s). Measured
  * with tests/probe_conv_paths on PoCL (bench/RESULTS.md), ResNet18's shapes at batch 128:
- * the padded-row forward takes 0.3-0.7 of im2col + GEMM's time at strides 1 and 2, its
- * stride-1 input gradient 0.5-0.9 (0.8 on 4x4 maps since their planes hold three images
- * side by side; 1.0-1.2 before); the batch-major weight gradient 0.5-0.8 at both strides
- * (the padded-row one loses on 8x8 and 4x4 maps, whose padding columns fill up to half of
- * its vectors), the batch-major input gradient of stride 2 0.8-0.9. With 3 input channels
+ * the padded-row forward takes 0.3-0.7 of im2col + GEMM's time at stride 1, its stride-1
+ * input gradient 0.5-0.9 (0.8 on 4x4 maps since their planes hold three images side by
+ * side; 1.0-1.2 before); the batch-major weight gradient 0.5-0.8 at stride 1 (the
+ * padded-row one loses on 8x8 and 4x4 maps, whose padding columns fill up to half of its
+ * vectors), the batch-major input gradient of stride 2 0.35-1.1 (0.55 on 32x32 maps). Since
+ * the own GEMMs run in cache order, im2col + GEMM wins the other two passes of stride 2:
+ * the forward takes 0.6-1.0 of the padded rows' time, the weight gradient 0.4-0.55 of the
+ * batch-major kernels' on 16x16 and 8x8 maps and 0.8-1.1 on 32x32 (three runs at batches
+ * 128 and 100, bench/RESULTS.md). With 3 input channels
  * (a first layer) the loop over channels is too short to pay for the copies (2-3x slower). */
 static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_conv3x3_shape *s) {
     if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride > 2 || mw_conv_direct == 1)
@@ -229,6 +233,7 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
         return true;
     }
     if (!mw_cpu_profile(rt) || d->cin < 16) return false;
+    if (d->stride == 2 && !grad2) return false;
     s->batch_major = op == MW_OP_CONV2D_BWD_WEIGHT || grad2;
     return true;
 }
