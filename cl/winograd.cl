@@ -105,6 +105,26 @@ MW_INLINE void load_input_row(__global const float *plane, int iy, uint h, uint 
     d[3] = (float16)(lo2.odd, hi2.odd);
 }
 
+/* Where a transform's unit lies: 16 tiles from tile column tx0 of tile row ty of the plane
+ * of channel `channel` and image nl of the chunk (units run along tile rows, then rows, then
+ * the chunk's images, then channels); `offset`: its first tile's in a transformed array
+ * [16][channels][P] (P = cn th tw), at ξ = 0. */
+typedef struct tile_unit {
+    uint channel, nl, ty, tx0;
+    size_t offset;
+} tile_unit;
+
+MW_INLINE tile_unit unit_at(uint unit, uint th, uint tw, uint cn) {
+    uint segs = (tw + LANES - 1) / LANES, plane = unit / (segs * th);
+    tile_unit t;
+    t.channel = plane / cn;
+    t.nl = plane % cn;
+    t.ty = (unit / segs) % th;
+    t.tx0 = (unit % segs) * LANES;
+    t.offset = ((size_t)t.channel * cn + t.nl) * th * tw + (size_t)t.ty * tw + t.tx0;
+    return t;
+}
+
 /* V[ξ][c][p] = (Bᵀ d B)[ξ] for the tiles of images n0 .. n0 + cn - 1 of src [channels, n,
  * h, w], P = cn th tw. A unit is 16 tiles of one tile row of one (image, channel) plane;
  * each item transforms `per_item` consecutive units (small maps have many short rows). */
@@ -112,17 +132,15 @@ __kernel void winograd_input(__global const float *src, __global float *v, const
                              const uint channels, const uint n, const uint n0, const uint cn,
                              const uint h, const uint w, const uint th, const uint tw,
                              const uint per_item, const uint units) {
-    uint segs = (tw + LANES - 1) / LANES;
-    size_t pc = (size_t)cn * th * tw, xi_stride = (size_t)channels * pc;
-    uint u0 = get_global_id(0) * per_item;
-    for (uint unit = u0; unit < units && unit < u0 + per_item; unit++) {
-        uint seg = unit % segs, ty = (unit / segs) % th, plane = unit / (segs * th);
-        uint c = plane / cn, nl = plane % cn, tx0 = seg * LANES;
-        uint count = lanes_in_row(tx0, tw);
-        __global const float *x = src + ((size_t)c * n + n0 + nl) * h * w;
+    size_t xi_stride = (size_t)channels * cn * th * tw;
+    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
+    for (uint unit = u0; unit < u1; unit++) {
+        tile_unit at = unit_at(unit, th, tw, cn);
+        uint count = lanes_in_row(at.tx0, tw);
+        __global const float *x = src + ((size_t)at.channel * n + n0 + at.nl) * h * w;
         float16 d[4][4];
         for (uint r = 0; r < 4; r++)
-            load_input_row(x, (int)(2 * ty + r) - 1, h, w, 2 * tx0, count, d[r]);
+            load_input_row(x, (int)(2 * at.ty + r) - 1, h, w, 2 * at.tx0, count, d[r]);
         float16 t[4][4]; /* Bᵀ d */
         for (uint j = 0; j < 4; j++) {
             t[0][j] = d[0][j] - d[2][j];
@@ -130,7 +148,7 @@ __kernel void winograd_input(__global const float *src, __global float *v, const
             t[2][j] = d[2][j] - d[1][j];
             t[3][j] = d[1][j] - d[3][j];
         }
-        __global float *dst = v + v_off + (size_t)c * pc + ((size_t)nl * th + ty) * tw + tx0;
+        __global float *dst = v + v_off + at.offset;
         for (uint a = 0; a < 4; a++) { /* (Bᵀ d) B */
             store_lanes(dst + (4 * a + 0) * xi_stride, t[a][0] - t[a][2], count);
             store_lanes(dst + (4 * a + 1) * xi_stride, t[a][1] + t[a][2], count);
@@ -173,14 +191,12 @@ __kernel void winograd_output(__global const float *m, const uint m_off, __globa
                               const uint out, const uint n, const uint n0, const uint cn,
                               const uint ho, const uint wo, const uint th, const uint tw,
                               const uint accumulate, const uint per_item, const uint units) {
-    uint segs = (tw + LANES - 1) / LANES;
-    size_t pc = (size_t)cn * th * tw, xi_stride = (size_t)out * pc;
-    uint u0 = get_global_id(0) * per_item;
-    for (uint unit = u0; unit < units && unit < u0 + per_item; unit++) {
-        uint seg = unit % segs, ty = (unit / segs) % th, plane = unit / (segs * th);
-        uint o = plane / cn, nl = plane % cn, tx0 = seg * LANES;
-        __global const float *src =
-            m + m_off + (size_t)o * pc + ((size_t)nl * th + ty) * tw + tx0;
+    size_t xi_stride = (size_t)out * cn * th * tw;
+    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
+    for (uint unit = u0; unit < u1; unit++) {
+        tile_unit at = unit_at(unit, th, tw, cn);
+        uint o = at.channel, nl = at.nl, ty = at.ty, tx0 = at.tx0;
+        __global const float *src = m + m_off + at.offset;
         float16 s[2][4]; /* Aᵀ M, by columns b */
         for (uint b = 0; b < 4; b++) {
             float16 m0 = vload16(0, src + (0 + b) * xi_stride);
@@ -230,16 +246,14 @@ __kernel void winograd_output_gradient(__global const float *gy, __global float 
                                        const uint n0, const uint cn, const uint ho,
                                        const uint wo, const uint th, const uint tw,
                                        const uint per_item, const uint units) {
-    uint segs = (tw + LANES - 1) / LANES;
-    size_t pc = (size_t)cn * th * tw, xi_stride = (size_t)out * pc;
-    uint u0 = get_global_id(0) * per_item;
-    for (uint unit = u0; unit < units && unit < u0 + per_item; unit++) {
-        uint seg = unit % segs, ty = (unit / segs) % th, plane = unit / (segs * th);
-        uint o = plane / cn, nl = plane % cn, tx0 = seg * LANES;
-        __global const float *src = gy + ((size_t)o * n + n0 + nl) * ho * wo;
+    size_t xi_stride = (size_t)out * cn * th * tw;
+    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
+    for (uint unit = u0; unit < u1; unit++) {
+        tile_unit at = unit_at(unit, th, tw, cn);
+        __global const float *src = gy + ((size_t)at.channel * n + n0 + at.nl) * ho * wo;
         float16 g[2][2];
-        load_gradient_row(src, 2 * ty, tx0, ho, wo, &g[0][0], &g[0][1]);
-        load_gradient_row(src, 2 * ty + 1, tx0, ho, wo, &g[1][0], &g[1][1]);
+        load_gradient_row(src, 2 * at.ty, at.tx0, ho, wo, &g[0][0], &g[0][1]);
+        load_gradient_row(src, 2 * at.ty + 1, at.tx0, ho, wo, &g[1][0], &g[1][1]);
         float16 h[4][2]; /* A g */
         for (uint c = 0; c < 2; c++) {
             h[0][c] = g[0][c];
@@ -247,8 +261,8 @@ __kernel void winograd_output_gradient(__global const float *gy, __global float 
             h[2][c] = g[0][c] - g[1][c];
             h[3][c] = -g[1][c];
         }
-        __global float *dst = gm + gm_off + (size_t)o * pc + ((size_t)nl * th + ty) * tw + tx0;
-        uint count = lanes_in_row(tx0, tw);
+        __global float *dst = gm + gm_off + at.offset;
+        uint count = lanes_in_row(at.tx0, tw);
         for (uint a = 0; a < 4; a++) { /* (A g) Aᵀ */
             store_lanes(dst + (4 * a + 0) * xi_stride, h[a][0], count);
             store_lanes(dst + (4 * a + 1) * xi_stride, h[a][0] + h[a][1], count);
