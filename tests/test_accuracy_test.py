@@ -3,7 +3,8 @@
 answer to "the same accuracy as PyTorch?", on cases whose answers are worked out by hand:
 Student's t tail in the closed forms for 1 and 2 degrees of freedom, Welch's statistic on
 equal variances, the permutation and sign-flip tests by counting, and the paired mode end to
-end on results files written to a temporary directory. Standard library only.
+end on results files written to a temporary directory; and bench/variant_gain.py's table of
+the memory variants' gains over Std ("where does Memory Wrap pay?"). Standard library only.
 """
 import io
 import json
@@ -15,6 +16,7 @@ from contextlib import redirect_stdout
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import accuracy_test as at  # noqa: E402
+import variant_gain as vg  # noqa: E402
 
 failures = []
 
@@ -84,7 +86,25 @@ with tempfile.TemporaryDirectory() as tmp:
     if rc == 0 or "same variant, run and seed" not in err.getvalue():
         failures.append(f"paired without common seeds: rc {rc}, stderr {err.getvalue()!r}")
 
+# variant_gain: Std [1, 3] against Only Memory [4, 6] is the Welch case above shifted (gain
+# +3, t = 3 / sqrt 2 on 2 df, permutation 2 of 6); Memory Wrap has one run (a gain, no test)
+# at 250 images; a size without Std shows means only.
+gain_rows = [{"model": "m", "train_examples": 250, "variant": v, "accuracy": a}
+             for v, a in (("std", 1.0), ("memory", 4.0), ("std", 3.0), ("memory", 6.0),
+                          ("encoder_memory", 5.0))]
+gain_rows.append({"model": "m", "train_examples": 100, "variant": "memory", "accuracy": 7.0})
+t = 3 / math.sqrt(2)
+want_rows = [
+    "| m | 100 | — | 7.00 (1) | — | — | — |",
+    f"| m | 250 | 2.00 ± 1.41 (2) | 5.00 ± 1.41 (2) | 5.00 (1) | "
+    f"+3.00 (p {1 - t / math.sqrt(2 + t * t):.3f}, perm. {2 / 6:.3f}) | +3.00 |",
+]
+got_rows = vg.table(gain_rows).splitlines()[2:]
+if got_rows != want_rows:
+    failures.append("variant_gain table:\n  " + "\n  ".join(got_rows) + "\nwanted\n  "
+                    + "\n  ".join(want_rows))
+
 for f in failures:
     print("FAIL", f)
-print(f"{'FAILED' if failures else 'passed'}: accuracy_test.py checks")
+print(f"{'FAILED' if failures else 'passed'}: accuracy_test.py and variant_gain.py checks")
 sys.exit(1 if failures else 0)
