@@ -11,9 +11,11 @@ Usage:
     /usr/bin/python3 bench/compare.py --models googlenet,densenet_cifar \\
         --variants std,encoder_memory [--rounds 3] [--steps 3] [--batch 128] [--memory 100]
         [--test-batch 500] [--channels-last] [--memwrap build/memwrap]
-        [--device SPEC] [--torch-device cuda] [--no-torch] [--out TABLE.md]
+        [--device SPEC] [--torch-device cuda] [--no-torch] [--out TABLE.md] [--keep-going]
 (--device is memwrap's device, --torch-device PyTorch's; --no-torch times memwrap alone, as
-bench/gpu.sh does where PyTorch has no CUDA.)
+bench/gpu.sh does where PyTorch has no CUDA. The table file is rewritten after each row, so
+a run stopped early keeps the rows it finished; --keep-going marks a row whose program failed
+and goes on to the next, where by default the first failure stops the script.)
 Set OPENBLAS_CORETYPE=SkylakeX where Debian's OpenBLAS misdetects the CPU
 (../shared/platform-facts.md); the script passes its environment on.
 """
@@ -28,10 +30,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+class RunFailed(Exception):
+    pass
+
+
 def run_json(cmd):
     out = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if out.returncode != 0:
-        sys.exit(f"compare: {' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+        raise RunFailed(f"compare: {' '.join(cmd)} failed ({out.returncode}):\n"
+                        f"{out.stderr[-2000:]}")
     for line in out.stderr.splitlines():  # e.g. torch_bench's slow-BLAS warning
         if ": warning:" in line:
             print(line, file=sys.stderr)
@@ -91,14 +98,30 @@ def main():
     p.add_argument("--torch-device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-torch", action="store_true", help="memwrap alone")
     p.add_argument("--out", default="", help="also write the table to this file")
+    p.add_argument("--keep-going", action="store_true",
+                   help="mark a row whose program failed and go on")
     a = p.parse_args()
     rows = []
     for model in a.models.split(","):
         for variant in a.variants.split(","):
-            got = measure(a, model, variant)
-            med = {k: (statistics.median(v[0]), statistics.median(v[1]))
-                   for k, v in got.items() if v[0]}
-            rows.append((model, variant, med))
+            try:
+                got = measure(a, model, variant)
+            except RunFailed as e:
+                if not a.keep_going:
+                    sys.exit(str(e))
+                print(e, file=sys.stderr, flush=True)
+                rows.append((model, variant, None))
+            else:
+                rows.append((model, variant, {k: (statistics.median(v[0]),
+                                                  statistics.median(v[1]))
+                                              for k, v in got.items() if v[0]}))
+            if a.out:
+                with open(a.out, "w") as f:
+                    f.write(table(a, rows) + "\n")
+    print(table(a, rows))
+
+
+def table(a, rows):
     lines = [f"batch {a.batch}, memory {a.memory}, test batch {a.test_batch}, "
              f"{a.channels}x{a.image_size}x{a.image_size}, {a.steps} timed steps, medians of "
              f"{a.rounds} {'' if a.no_torch else 'alternating '}rounds, images/s", ""]
@@ -108,6 +131,10 @@ def main():
         lines += ["| model | variant | memwrap train | PyTorch train | ratio | memwrap infer | "
                   "PyTorch infer | ratio |", "|---|---|---|---|---|---|---|---|"]
     for model, variant, med in rows:
+        if med is None:
+            cells = 2 if a.no_torch else 6
+            lines.append(f"| {model} | {variant} | failed (log) |" + " |" * (cells - 1))
+            continue
         (mt, mi) = med["memwrap"]
         if a.no_torch:
             lines.append(f"| {model} | {variant} | {mt:.1f} | {mi:.1f} |")
@@ -115,10 +142,7 @@ def main():
         (tt, ti) = med["torch"]
         lines.append(f"| {model} | {variant} | {mt:.1f} | {tt:.1f} | {mt / tt:.2f} | {mi:.1f} | "
                      f"{ti:.1f} | {mi / ti:.2f} |")
-    print("\n".join(lines))
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

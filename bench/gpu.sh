@@ -2,25 +2,34 @@
 # Complete numbers from a few minutes on a machine with a GPU (issue 10 item 5):
 #
 #   bash bench/gpu.sh [--device SPEC] [--rounds N] [--quick] [--skip-tests] [--debs DIR]
+#                     [--wheels DIR] [--tests-limit SECONDS] [--bench-limit SECONDS]
+#                     [--models LIST] [--variants LIST]
 #   bash bench/gpu.sh --fetch-debs DIR      # on a networked Debian machine, for an offline one
 #
-# 1. Set-up: the build's Debian packages (only those missing; from DIR's .deb files with
-#    --debs, for machines that cannot fetch), the vendor's OpenCL ICD registered if its
-#    library is there but not its /etc/OpenCL/vendors entry (NVIDIA's driver mounts often
-#    lack it), then a Release build as the README's commands make it.
+# 1. Set-up: the build's Debian packages (only those missing; with --debs, DIR's .deb files
+#    unpacked into a private prefix rather than over /, for machines that cannot fetch; with
+#    --wheels, DIR's Python wheels (memorywrap, entmax) installed for PyTorch's side), the
+#    vendor's OpenCL ICD registered if its library is there but not its /etc/OpenCL/vendors
+#    entry (NVIDIA's driver mounts often lack it), then a Release build as the README's
+#    commands make it (Ninja where make is missing).
 # 2. The device: `memwrap devices`; SPEC defaults to "gpu", and the script stops, saying
 #    what it found, when there is none.
 # 3. Tests on that device (MEMWRAP_DEVICE): every op, model and training test; the simulated
 #    device, sanitizer, MPI and forced-limits suites are CPU-side and left out.
 # 4. Speed: every encoder and variant with `memwrap bench`, beside PyTorch on CUDA when this
 #    machine's python3 has a CUDA PyTorch (bench/compare.py, alternating rounds), memwrap
-#    alone otherwise.
+#    alone otherwise. --models and --variants narrow it (comma lists, as `memwrap bench` names
+#    them; default every encoder, and std, memory and encoder_memory).
 # 5. Results: bench/gpu-results/<date>-<device>/README.md (device, commit, tests, tables)
 #    with the raw logs beside it. Nothing is written elsewhere.
+# The two limits bound the tests and the timings (whole seconds each; default none), so that
+# a lease of a few minutes still ends with a results file: what ran out is said in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+invocation="bash bench/gpu.sh $*"
 device=gpu rounds=2 quick=0 skip_tests=0 debs="" fetch=""
+wheels="" tests_limit=0 bench_limit=0 models="" variants="" bench_note=""
 while (($#)); do
   case "$1" in
     --device) device=$2; shift 2 ;;
@@ -29,12 +38,21 @@ while (($#)); do
     --skip-tests) skip_tests=1; shift ;;
     --debs) debs=$2; shift 2 ;;
     --fetch-debs) fetch=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --wheels) wheels=$2; shift 2 ;;
+    --tests-limit) tests_limit=$2; shift 2 ;;
+    --bench-limit) bench_limit=$2; shift 2 ;;
+    --models) models=$2; shift 2 ;;
+    --variants) variants=$2; shift 2 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu.sh: unknown option $1 (--help lists them)" >&2; exit 2 ;;
   esac
 done
 
 say() { echo "gpu.sh: $*" >&2; }
+limited() {  # SECONDS COMMAND...: the command, stopped after SECONDS unless SECONDS is 0
+  local s=$1; shift
+  if ((s > 0)); then timeout --signal=TERM --kill-after=10 "$s" "$@"; else "$@"; fi
+}
 
 # The packages a build needs (a subset of .ci/setup.sh's: no browser, simulator, sanitizers
 # or MPI, which the GPU run does not use).
@@ -57,14 +75,22 @@ if [ -n "$fetch" ]; then
 fi
 
 stamp=$(date -u +%Y%m%d-%H%M)
-tmp_out=$(mktemp -d)
+tmp_out=$(mktemp -d)   # the results' first files, moved beside the rest once named
+deps_dir=$(mktemp -d)  # what --debs and --wheels unpack, used until the end
 log=$tmp_out/setup.log
 
 # 1. set-up
 if [ -n "$debs" ]; then
-  say "unpacking $(ls "$debs"/*.deb | wc -l) packages from $debs"
-  for f in "$debs"/*.deb; do dpkg -x "$f" /; done
-  ldconfig
+  # A private prefix: another distribution's libraries unpacked over / can break the system.
+  # The packages' CMake files name /usr literally, so they are pointed at the prefix.
+  prefix=$deps_dir/prefix
+  say "unpacking $(ls "$debs"/*.deb | wc -l) packages from $debs into $prefix"
+  for f in "$debs"/*.deb; do dpkg -x "$f" "$prefix"; done
+  find "$prefix/usr" -name '*.cmake' -exec sed -i "s#\"/usr#\"$prefix/usr#g" {} +
+  arch_lib=$prefix/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+  export CMAKE_PREFIX_PATH=$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+  export LD_LIBRARY_PATH=$arch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LIBRARY_PATH=$arch_lib${LIBRARY_PATH:+:$LIBRARY_PATH}
 else
   missing=()
   for p in "${packages[@]}"; do
@@ -86,8 +112,19 @@ if [ ! -e /etc/OpenCL/vendors/nvidia.icd ]; then
     say "registered NVIDIA's OpenCL library $lib"
   fi
 fi
+if [ -n "$wheels" ]; then
+  say "installing $(ls "$wheels"/*.whl | wc -l) Python wheels from $wheels"
+  python3 -m pip install -q --no-index --no-deps --no-compile --target "$deps_dir/site" \
+    "$wheels"/*.whl >>"$log" 2>&1 || { say "pip failed:"; tail -5 "$log" >&2; exit 1; }
+  export PYTHONPATH=$deps_dir/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+generator=()
+command -v make >/dev/null || ! command -v ninja >/dev/null || generator=(-G Ninja)
 say "building (Release, log: $log)"
-{ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(nproc)"; } >>"$log" 2>&1 ||
+# Warnings stay warnings: another distribution's compiler may warn where CI's does not, and
+# that should not cost a lease its numbers.
+{ cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMEMWRAP_WERROR=OFF &&
+  cmake --build build -j"$(nproc)"; } >>"$log" 2>&1 ||
   { say "build failed; last lines:"; tail -30 "$log" >&2; exit 1; }
 
 # 2. the device: a two-image step on it says whether it works and what it is called
@@ -111,16 +148,22 @@ say "device: $name; results in $out"
 tests_rc=0 tests_line="not run (--skip-tests)"
 if ((!skip_tests)); then
   say "running the tests on the device (log: $out/tests.log)"
-  MEMWRAP_DEVICE=$device ctest --test-dir build -LE 'oclgrind|sanitize|mpi|limits' \
-    --timeout 1200 --output-on-failure >"$out/tests.log" 2>&1 || tests_rc=$?
-  tests_line=$(grep -E 'tests passed|tests failed' "$out/tests.log" | tail -1)
+  # One GPU serves several tests at once; the host's cores are the limit.
+  jobs=$(( $(nproc) > 2 ? $(nproc) / 2 : 1 ))
+  MEMWRAP_DEVICE=$device limited "$tests_limit" ctest --test-dir build -j"$jobs" \
+    -LE 'oclgrind|sanitize|mpi|limits|fuzz' --timeout 1200 --output-on-failure \
+    >"$out/tests.log" 2>&1 || tests_rc=$?
+  tests_line=$(grep -E 'tests passed|tests failed' "$out/tests.log" | tail -1 || true)
+  [ -n "$tests_line" ] || tests_line="stopped by --tests-limit $tests_limit before the end"
   say "tests: $tests_line"
 fi
 
 # 4. speed
-models=mobilenetv2,resnet18,efficientnet_b0,googlenet,densenet_cifar,shufflenetv2,wrn28_10
-variants=std,memory,encoder_memory
-if ((quick)); then models=mobilenetv2,resnet18; variants=std,encoder_memory; rounds=1; fi
+if ((quick)); then
+  models=${models:-mobilenetv2,resnet18} variants=${variants:-std,encoder_memory} rounds=1
+fi
+models=${models:-mobilenetv2,resnet18,efficientnet_b0,googlenet,densenet_cifar,shufflenetv2,wrn28_10}
+variants=${variants:-std,memory,encoder_memory}
 torch=(--no-torch)
 if python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
   torch=(--torch-device cuda)
@@ -130,9 +173,23 @@ else
 fi
 bench() {  # FILE ARGS...: one compare.py table
   local file=$1; shift
-  python3 bench/compare.py --device "$device" "${torch[@]}" --rounds "$rounds" --steps 5 \
-    --warmup 2 --out "$out/$file" "$@" 2>>"$out/bench.log" >/dev/null
+  local left=0
+  if ((bench_limit > 0)); then
+    left=$((bench_limit - SECONDS + bench_start))
+    if ((left <= 5)); then
+      bench_note+="${bench_note:+; }$file skipped: --bench-limit $bench_limit was spent"
+      return 1
+    fi
+  fi
+  local rc=0
+  limited "$left" python3 bench/compare.py --device "$device" "${torch[@]}" --rounds "$rounds" \
+    --steps 5 --warmup 2 --keep-going --out "$out/$file" "$@" 2>>"$out/bench.log" >/dev/null ||
+    rc=$?
+  ((rc != 124)) ||
+    bench_note+="${bench_note:+; }$file stopped by --bench-limit $bench_limit: rows after the last are missing"
+  return "$rc"
 }
+bench_start=$SECONDS
 say "timing every encoder and variant ($rounds rounds; log: $out/bench.log)"
 bench encoders.md --models "$models" --variants "$variants" || say "a timing failed: bench.log"
 if ((!quick)); then
@@ -143,8 +200,8 @@ fi
 {
   echo "# memwrap on $name"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
-  echo "\`bash bench/gpu.sh --device $device --rounds $rounds$( ((quick)) && echo ' --quick')\`."
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit ${MEMWRAP_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo "?")},"
+  echo "\`$invocation\`."
   echo
   echo "OpenCL devices (\`memwrap devices\`):"
   echo
@@ -156,6 +213,7 @@ fi
   echo
   if [ -f "$out/encoders.md" ]; then cat "$out/encoders.md"; else echo "(failed: bench.log)"; fi
   if [ -f "$out/baselines.md" ]; then echo; cat "$out/baselines.md"; fi
+  if [ -n "$bench_note" ]; then echo; echo "Timings: $bench_note."; fi
 } >"$out/README.md"
 say "done: $out/README.md"
 exit "$tests_rc"
