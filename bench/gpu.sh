@@ -127,22 +127,32 @@ say "building (Release, log: $log)"
   cmake --build build -j"$(nproc)"; } >>"$log" 2>&1 ||
   { say "build failed; last lines:"; tail -30 "$log" >&2; exit 1; }
 
-# 2. the device: a two-image step on it says whether it works and what it is called
+# 2. the device: a two-image step on it says whether it works and what it is called. When
+#    the device is there but the step fails (a kernel its compiler rejects, say), the tests
+#    and timings still run: their logs say which programs and ops fail.
 ./build/memwrap devices >"$tmp_out/devices.txt" 2>&1 || true
-if ! ./build/memwrap bench --device "$device" --steps 1 --warmup 1 --batch 2 --memory 2 \
-       --test-batch 2 --json >"$tmp_out/probe.json" 2>"$tmp_out/probe.err"; then
+probe_rc=0
+./build/memwrap bench --device "$device" --steps 1 --warmup 1 --batch 2 --memory 2 \
+  --test-batch 2 --json >"$tmp_out/probe.json" 2>"$tmp_out/probe.err" || probe_rc=$?
+if ((probe_rc)) && ! ./build/memwrap devices --device "$device" >/dev/null 2>&1; then
   say "no usable OpenCL device for --device $device. memwrap devices says:"
   cat "$tmp_out/devices.txt" >&2
   sed -n '1,5p' "$tmp_out/probe.err" >&2
   say "(a GPU needs its vendor's OpenCL ICD: NVIDIA's driver, ROCm's or Intel's runtime)"
   exit 1
 fi
-name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["device"])' "$tmp_out/probe.json")
-slug=$(echo "$name" | tr -cs 'A-Za-z0-9' '-' | sed 's/^-//; s/-$//' | cut -c1-40)
+if ((probe_rc)); then
+  name="$device (the two-image step failed)"
+  slug=$device-step-failed
+else
+  name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["device"])' "$tmp_out/probe.json")
+  slug=$(echo "$name" | tr -cs 'A-Za-z0-9' '-' | sed 's/^-//; s/-$//' | cut -c1-40)
+fi
 out=bench/gpu-results/$stamp-$slug
 mkdir -p "$out"
 mv "$tmp_out"/* "$out"/
 say "device: $name; results in $out"
+((!probe_rc)) || { say "the two-image step failed on it (probe.err):"; head -c 3000 "$out/probe.err" >&2; }
 
 # 3. tests on the device (--skip-tests: timings only, for a second look)
 tests_rc=0 tests_line="not run (--skip-tests)"
@@ -207,6 +217,7 @@ fi
   echo
   sed 's/^/    /' "$out/devices.txt"
   echo
+  ((!probe_rc)) || { echo "The two-image step failed on the device (probe.err)."; echo; }
   echo "Tests on the device: $tests_line$( ((skip_tests)) || echo ' (tests.log)')."
   echo
   echo "## Speed, images/s"
@@ -216,4 +227,5 @@ fi
   if [ -n "$bench_note" ]; then echo; echo "Timings: $bench_note."; fi
 } >"$out/README.md"
 say "done: $out/README.md"
+((tests_rc)) || tests_rc=$probe_rc
 exit "$tests_rc"

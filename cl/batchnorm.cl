@@ -117,7 +117,8 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
     float mean_g = training ? s.x / (float)len : 0.0f;
     float mean_gx = training ? s.y / (float)len : 0.0f;
     ROW_LOOP(len, {
-        float16 d = load_lanes(xr, at, lanes) - mean, g;
+        float16 d = load_lanes(xr, at, lanes) - mean;
+        float16 g;
         if (park) {
             g = load_lanes(gxr, at, lanes); /* each work-item reads back only what it wrote */
         } else {
