@@ -3,7 +3,7 @@
 #
 #   bash bench/gpu.sh [--device SPEC] [--rounds N] [--quick] [--skip-tests] [--debs DIR]
 #                     [--wheels DIR] [--tests-limit SECONDS] [--bench-limit SECONDS]
-#                     [--models LIST] [--variants LIST]
+#                     [--models LIST] [--variants LIST] [--setup-only]
 #   bash bench/gpu.sh --fetch-debs DIR      # on a networked Debian machine, for an offline one
 #
 # 1. Set-up: the build's Debian packages (only those missing; with --debs, DIR's .deb files
@@ -22,19 +22,22 @@
 #    them; default every encoder, and std, memory and encoder_memory).
 # 5. Results: bench/gpu-results/<date>-<device>/README.md (device, commit, tests, tables)
 #    with the raw logs beside it. Nothing is written elsewhere.
+# --setup-only stops after the build and prints the environment the build needs, for
+#   eval "$(bash bench/gpu.sh --debs DIR --setup-only)"; ./build/tests/test_conv ...
 # The two limits bound the tests and the timings (whole seconds each; default none), so that
 # a lease of a few minutes still ends with a results file: what ran out is said in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 invocation="bash bench/gpu.sh $*"
-device=gpu rounds=2 quick=0 skip_tests=0 debs="" fetch=""
+device=gpu rounds=2 quick=0 skip_tests=0 debs="" fetch="" setup_only=0
 wheels="" tests_limit=0 bench_limit=0 models="" variants="" bench_note=""
 while (($#)); do
   case "$1" in
     --device) device=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --quick) quick=1; shift ;;
+    --setup-only) setup_only=1; shift ;;
     --skip-tests) skip_tests=1; shift ;;
     --debs) debs=$2; shift 2 ;;
     --fetch-debs) fetch=$2; shift 2 ;;
@@ -43,7 +46,7 @@ while (($#)); do
     --bench-limit) bench_limit=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --variants) variants=$2; shift 2 ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu.sh: unknown option $1 (--help lists them)" >&2; exit 2 ;;
   esac
 done
@@ -76,7 +79,10 @@ fi
 
 stamp=$(date -u +%Y%m%d-%H%M)
 tmp_out=$(mktemp -d)   # the results' first files, moved beside the rest once named
-deps_dir=$(mktemp -d)  # what --debs and --wheels unpack, used until the end
+# What --debs and --wheels unpack, used until the end; one fixed place, so that a second run
+# finds the build's cached paths where the first left them.
+deps_dir=${TMPDIR:-/tmp}/memwrap-gpu-deps
+rm -rf "$deps_dir" && mkdir -p "$deps_dir"
 log=$tmp_out/setup.log
 
 # 1. set-up
@@ -126,6 +132,12 @@ say "building (Release, log: $log)"
 { cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMEMWRAP_WERROR=OFF &&
   cmake --build build -j"$(nproc)"; } >>"$log" 2>&1 ||
   { say "build failed; last lines:"; tail -30 "$log" >&2; exit 1; }
+if ((setup_only)); then
+  for v in CMAKE_PREFIX_PATH LD_LIBRARY_PATH LIBRARY_PATH PYTHONPATH; do
+    [ -z "${!v:-}" ] || printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  exit 0
+fi
 
 # 2. the device: a two-image step on it says whether it works and what it is called. When
 #    the device is there but the step fails (a kernel its compiler rejects, say), the tests
