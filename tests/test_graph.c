@@ -1,6 +1,8 @@
 /* The graph engine: gradient accumulation for a parameter used by two branches (the encoder
- * on inputs and on memory), liveness reuse of the activation pool, no allocation in a
- * steady-state step, two queues giving the same results as one, and a complete op table. */
+ * on inputs and on memory), liveness reuse of the activation pool and the same results
+ * without it, no allocation in a steady-state step, two queues giving the same results as
+ * one, and a complete op table. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "support.h"
 
 #include <math.h>
@@ -146,8 +148,44 @@ static void test_two_queues_match_one(void **state) {
     mw_graph_free(two.g);
 }
 
+static mw_exec_plan_stats plan_stats(const shared_graph *s) {
+    mw_exec *ex = NULL;
+    TEST_OK(mw_exec_create(s->g, test_runtime(), &ex));
+    mw_exec_plan_stats st = mw_exec_get_plan_stats(ex);
+    mw_exec_free(ex);
+    return st;
+}
+
+/* Activations in buffers of their own (the placement on NVIDIA's platform, whose driver
+ * crashed releasing pool sub-buffers) give bit for bit the pooled results, on two queues;
+ * MEMWRAP_ACTIVATION_POOL forces either placement and rejects other values. */
+static void test_unpooled_matches_pooled(void **state) {
+    shared_graph s = build_shared(0, 1);
+    shared_data d;
+    make_data(&d, 64);
+    float loss_pooled, loss_own, gw_pooled[OUT * IN], gw_own[OUT * IN];
+    setenv("MEMWRAP_ACTIVATION_POOL", "on", 1);
+    run_and_read(&s, test_runtime(), &d, &loss_pooled, gw_pooled);
+    assert_true(plan_stats(&s).pooled_tensors > 0);
+    setenv("MEMWRAP_ACTIVATION_POOL", "off", 1);
+    run_and_read(&s, test_runtime(), &d, &loss_own, gw_own);
+    mw_exec_plan_stats st = plan_stats(&s);
+    assert_int_equal(st.pooled_tensors, 0);
+    assert_int_equal(st.pool_bytes, 0);
+    assert_memory_equal(&loss_pooled, &loss_own, sizeof loss_own);
+    assert_memory_equal(gw_pooled, gw_own, sizeof gw_own);
+    setenv("MEMWRAP_ACTIVATION_POOL", "yes", 1);
+    mw_exec *ex = NULL;
+    assert_int_equal(mw_exec_create(s.g, test_runtime(), &ex), MW_ERR_INVALID_ARG);
+    assert_null(ex);
+    assert_non_null(strstr(mw_error_message(), "MEMWRAP_ACTIVATION_POOL"));
+    unsetenv("MEMWRAP_ACTIVATION_POOL");
+    mw_graph_free(s.g);
+}
+
 /* A chain of activations reuses pool memory, and repeated training steps allocate nothing. */
 static void test_pool_reuse_and_steady_state(void **state) {
+    setenv("MEMWRAP_ACTIVATION_POOL", "on", 1); /* whatever the device's platform */
     mw_graph *g = mw_graph_create();
     int64_t xs[2] = {64, 64};
     int x = mw_graph_input(g, "x", MW_F32, 2, xs), w = mw_graph_param(g, "w", 2, xs);
@@ -200,6 +238,7 @@ static void test_pool_reuse_and_steady_state(void **state) {
     mw_sgd_free(sgd);
     mw_exec_free(ex);
     mw_graph_free(g);
+    unsetenv("MEMWRAP_ACTIVATION_POOL");
 }
 
 static void test_op_table_is_complete(void **state) {
@@ -240,6 +279,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_parameter_accumulates),
         cmocka_unit_test(test_two_queues_match_one),
+        cmocka_unit_test(test_unpooled_matches_pooled),
         cmocka_unit_test(test_pool_reuse_and_steady_state),
         cmocka_unit_test(test_op_table_is_complete),
         cmocka_unit_test(test_backward_errors),

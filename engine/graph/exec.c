@@ -265,8 +265,30 @@ static void plan_waits(mw_exec *ex) {
         }
 }
 
+/* Pooling gives activations with disjoint lifetimes sub-buffers of shared pool buffers.
+ * NVIDIA's OpenCL (CUDA 13.0 platform, driver 580, an H200, 2026-12-04) crashed in
+ * clReleaseMemObject on such sub-buffers, and ran a MobileNetV2 Memory Wrap step in 227 ms
+ * with them against 135 ms with one buffer per activation (bench/RESULTS.md, "First GPU
+ * run"), so on NVIDIA's platform each activation gets its own buffer. GPUs of that class
+ * have the memory to spare; check_device_memory still says when a graph does not fit.
+ * MEMWRAP_ACTIVATION_POOL=on|off overrides the choice (the tests force each on the CPU). */
+static mw_status choose_pooling(const mw_exec *ex, bool *pool) {
+    const char *force = getenv("MEMWRAP_ACTIVATION_POOL");
+    if (force && *force) {
+        if (strcmp(force, "on") != 0 && strcmp(force, "off") != 0)
+            return mw_error_set(MW_ERR_INVALID_ARG,
+                                "MEMWRAP_ACTIVATION_POOL is '%s': it takes on or off", force);
+        *pool = strcmp(force, "on") == 0;
+        return MW_OK;
+    }
+    *pool = !ex->rt || !strstr(mw_runtime_device(ex->rt)->platform_name, "NVIDIA");
+    return MW_OK;
+}
+
 static mw_status plan_tensors(mw_exec *ex, size_t align) {
     const mw_graph *g = ex->g;
+    bool pool = true;
+    MW_TRY(choose_pooling(ex, &pool));
     for (int i = 0; i < g->n_tensors; i++) {
         const mw_tensor *t = &g->tensors[i];
         tensor_plan *tp = &ex->plan[i];
@@ -279,7 +301,7 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
         if (t->role != MW_ROLE_ACTIVATION || t->keep)
             tp->where = PLACE_OWN;
         else if (t->producer >= 0)
-            tp->where = PLACE_POOL;
+            tp->where = pool ? PLACE_POOL : PLACE_OWN;
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const mw_node *nd = &g->nodes[i];
