@@ -23,7 +23,8 @@ typedef enum placement {
 
 typedef struct tensor_plan {
     placement where;
-    size_t offset; /* bytes into its arena or pool */
+    bool transient; /* an activation nothing keeps: pooled, or own where pooling is off */
+    size_t offset;  /* bytes into its arena or pool */
     int pool;      /* which activation pool (each at most the device's largest buffer) */
     size_t bytes;
     int first, last; /* node indices of definition and last use (pooled tensors) */
@@ -300,8 +301,10 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
         if (t->role == MW_ROLE_PARAM || is_param_grad(g, i)) continue; /* plan_arenas */
         if (t->role != MW_ROLE_ACTIVATION || t->keep)
             tp->where = PLACE_OWN;
-        else if (t->producer >= 0)
+        else if (t->producer >= 0) {
             tp->where = pool ? PLACE_POOL : PLACE_OWN;
+            tp->transient = true;
+        }
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const mw_node *nd = &g->nodes[i];
@@ -508,9 +511,11 @@ static mw_status check_transfer(mw_exec *ex, int tensor, size_t bytes, const cha
     if (bytes != tp->bytes)
         return mw_error_set(MW_ERR_INVALID_ARG, "%s: tensor %s holds %zu bytes, not %zu", what,
                             g->tensors[tensor].name, tp->bytes, bytes);
-    if (tp->where == PLACE_POOL && ex->rt)
+    /* Refused also where activations have buffers of their own (NVIDIA), so that a program
+     * missing a keep fails alike on every device. */
+    if (tp->transient && ex->rt)
         return mw_error_set(MW_ERR_INVALID_ARG,
-                            "%s: tensor %s lives in the reused activation pool; mark it with "
+                            "%s: tensor %s is a transient activation (its memory may be reused); mark it with "
                             "mw_graph_keep before mw_exec_create",
                             what, g->tensors[tensor].name);
     if (tp->where == PLACE_NONE)
