@@ -19,7 +19,8 @@
 # 4. Speed: every encoder and variant with `memwrap bench`, beside PyTorch on CUDA when this
 #    machine's python3 has a CUDA PyTorch (bench/compare.py, alternating rounds), memwrap
 #    alone otherwise. --models and --variants narrow it (comma lists, as `memwrap bench` names
-#    them; default every encoder, and std, memory and encoder_memory).
+#    them; default every encoder, and std, memory and encoder_memory). Then each encoder's
+#    Memory Wrap step profiled per op (profiles.txt).
 # 5. Results: bench/gpu-results/<date>-<device>/README.md (device, commit, tests, tables)
 #    with the raw logs beside it. Nothing is written elsewhere.
 # --setup-only stops after the build and prints the environment the build needs, for
@@ -72,7 +73,8 @@ if [ -n "$fetch" ]; then
     --no-breaks --no-replaces --no-enhances --no-pre-depends "${libs[@]}" | grep '^\w' |
     grep -vE '^(libc6|libgcc-s1|libstdc\+\+6|gcc-12-base|libc-dev-bin|libc6-dev|linux-libc-dev|libcrypt1|libcrypt-dev|libnsl-dev|libtirpc-dev|rpcsvc-proto|libtirpc3|libtirpc-common|libgssapi-krb5-2|libkrb5-3|libk5crypto3|libkrb5support0|libcom-err2|libkeyutils1|libssl3|debconf|perl-base|dpkg|tar|zlib1g)$' |
     sort -u)
-  (cd "$fetch" && apt-get download $deps >/dev/null)
+  # Fashion-MNIST, which the tests and the README's runs read from /usr/share/datasets.
+  (cd "$fetch" && apt-get download $deps dataset-fashion-mnist >/dev/null)
   say "$(ls "$fetch"/*.deb | wc -l) packages in $fetch; on the GPU machine: bash bench/gpu.sh --debs $fetch"
   exit 0
 fi
@@ -91,7 +93,16 @@ if [ -n "$debs" ]; then
   # The packages' CMake files name /usr literally, so they are pointed at the prefix.
   prefix=$deps_dir/prefix
   say "unpacking $(ls "$debs"/*.deb | wc -l) packages from $debs into $prefix"
-  for f in "$debs"/*.deb; do dpkg -x "$f" "$prefix"; done
+  for f in "$debs"/*.deb; do
+    case $(basename "$f") in
+      dataset-*) # data only, read from its fixed place: unpacked over / where it is missing
+        dir=/usr/share/datasets/$(basename "$f" | sed 's/^dataset-//; s/_.*//')
+        if [ -d "$dir" ]; then :
+        elif [ -w / ] || [ -w /usr/share ]; then dpkg -x "$f" /
+        else say "cannot write $dir: the tests that read it will fail"; fi ;;
+      *) dpkg -x "$f" "$prefix" ;;
+    esac
+  done
   find "$prefix/usr" -name '*.cmake' -exec sed -i "s#\"/usr#\"$prefix/usr#g" {} +
   arch_lib=$prefix/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
   export CMAKE_PREFIX_PATH=$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
@@ -214,6 +225,17 @@ bench() {  # FILE ARGS...: one compare.py table
 bench_start=$SECONDS
 say "timing every encoder and variant ($rounds rounds; log: $out/bench.log)"
 bench encoders.md --models "$models" --variants "$variants" || say "a timing failed: bench.log"
+# Where each Memory Wrap step's time goes on this device (profiling events, per op).
+for m in ${models//,/ }; do
+  if ((bench_limit > 0 && bench_limit - SECONDS + bench_start <= 20)); then
+    bench_note+="${bench_note:+; }profiles.txt stopped by --bench-limit $bench_limit before $m"
+    break
+  fi
+  { echo "== $m encoder_memory"
+    limited 60 ./build/memwrap bench --device "$device" --model "$m" --variant encoder_memory \
+      --steps 3 --warmup 1 2>&1 | tr '\r' '\n' | grep -v '^\(train\|infer\) step'
+    echo; } >>"$out/profiles.txt" || true
+done
 if ((!quick)); then
   bench baselines.md --models mobilenetv2 --variants protonet,matching || say "a timing failed: bench.log"
 fi
@@ -236,6 +258,7 @@ fi
   echo
   if [ -f "$out/encoders.md" ]; then cat "$out/encoders.md"; else echo "(failed: bench.log)"; fi
   if [ -f "$out/baselines.md" ]; then echo; cat "$out/baselines.md"; fi
+  if [ -f "$out/profiles.txt" ]; then echo; echo "Per-op profiles of the Memory Wrap steps: profiles.txt."; fi
   if [ -n "$bench_note" ]; then echo; echo "Timings: $bench_note."; fi
 } >"$out/README.md"
 say "done: $out/README.md"
