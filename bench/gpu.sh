@@ -120,6 +120,14 @@ else
         apt-get install -y --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 ||
       { say "apt failed (last lines below); on a machine without network use --debs"; tail -20 "$log" >&2; exit 1; }
   fi
+  # Fashion-MNIST for the tests that read it: Debian has the package, other distributions
+  # may not, and the rest of the run does not need it.
+  if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      dataset-fashion-mnist >>"$log" 2>&1 ||
+      say "no package dataset-fashion-mnist here: the tests that read Fashion-MNIST will fail"
+  fi
 fi
 if [ ! -e /etc/OpenCL/vendors/nvidia.icd ]; then
   lib=$(ldconfig -p | awk '/libnvidia-opencl\.so\.1/ {print $NF; exit}' || true)
