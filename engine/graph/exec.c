@@ -25,7 +25,7 @@ typedef struct tensor_plan {
     placement where;
     bool transient; /* an activation nothing keeps: pooled, or own where pooling is off */
     size_t offset;  /* bytes into its arena or pool */
-    int pool;      /* which activation pool (each at most the device's largest buffer) */
+    int pool;       /* which activation pool (each at most the device's largest buffer) */
     size_t bytes;
     int first, last; /* node indices of definition and last use (pooled tensors) */
     int last_user[MW_MAX_QUEUES];
@@ -515,8 +515,8 @@ static mw_status check_transfer(mw_exec *ex, int tensor, size_t bytes, const cha
      * missing a keep fails alike on every device. */
     if (tp->transient && ex->rt)
         return mw_error_set(MW_ERR_INVALID_ARG,
-                            "%s: tensor %s is a transient activation (its memory may be reused); mark it with "
-                            "mw_graph_keep before mw_exec_create",
+                            "%s: tensor %s is a transient activation (its memory may be "
+                            "reused); mark it with mw_graph_keep before mw_exec_create",
                             what, g->tensors[tensor].name);
     if (tp->where == PLACE_NONE)
         return mw_error_set(MW_ERR_INVALID_ARG, "%s: tensor %s has no storage", what,
