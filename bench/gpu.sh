@@ -13,7 +13,8 @@
 #    entry (NVIDIA's driver mounts often lack it), then a Release build as the README's
 #    commands make it (Ninja where make is missing).
 # 2. The device: `memwrap devices`; SPEC defaults to "gpu", and the script stops, saying
-#    what it found, when there is none.
+#    what it found, when there is none (when it is there but a first step fails, the tests
+#    and timings still run, and their logs say what fails).
 # 3. Tests on that device (MEMWRAP_DEVICE): every op, model and training test; the simulated
 #    device, sanitizer, MPI and forced-limits suites are CPU-side and left out.
 # 4. Speed: every encoder and variant with `memwrap bench`, beside PyTorch on CUDA when this
@@ -22,7 +23,8 @@
 #    them; default every encoder, and std, memory and encoder_memory). Then each encoder's
 #    Memory Wrap step profiled per op (profiles.txt).
 # 5. Results: bench/gpu-results/<date>-<device>/README.md (device, commit, tests, tables)
-#    with the raw logs beside it. Nothing is written elsewhere.
+#    with the raw logs beside it. Elsewhere it writes only build/, the unpacked packages in
+#    $TMPDIR/memwrap-gpu-deps, NVIDIA's ICD entry and a missing Fashion-MNIST (as root).
 # --setup-only stops after the build and prints the environment the build needs, for
 #   eval "$(bash bench/gpu.sh --debs DIR --setup-only)"; ./build/tests/test_conv ...
 # The two limits bound the tests and the timings (whole seconds each; default none), so that
@@ -47,7 +49,7 @@ while (($#)); do
     --bench-limit) bench_limit=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --variants) variants=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu.sh: unknown option $1 (--help lists them)" >&2; exit 2 ;;
   esac
 done
