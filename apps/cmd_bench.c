@@ -30,6 +30,7 @@ typedef struct phase_result {
     mw_op_time ops[MW_OP_TIME_MAX];
     int n_ops;
     double profiled_ms;
+    mw_exec_plan_stats plan; /* activations: pooled or in buffers of their own */
 } phase_result;
 
 static double now_s(void) {
@@ -81,6 +82,7 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
     for (int i = 0; s == MW_OK && i < mw_graph_param_count(m.g); i++)
         r->parameters += (long)mw_tensor_numel(m.g, mw_graph_param_at(m.g, i));
     if (s == MW_OK) s = mw_exec_create(m.g, rt, &ex);
+    if (s == MW_OK) r->plan = mw_exec_get_plan_stats(ex);
     r->exec_at = now_s() - started;
     if (s == MW_OK) s = mw_exec_init_params(ex, 1);
     mw_sgd_options so = {0.9f, 5e-4f, true};
@@ -271,6 +273,16 @@ int mw_cmd_bench(int argc, char **argv) {
     if (s == MW_OK && !a.json)
         printf("parameters: %ld; a data-parallel step sums %.1f MB of gradients\n",
                train.parameters, (double)train.summed_floats * 4 / 1e6);
+    if (s == MW_OK && !a.json) {
+        const mw_exec_plan_stats *p = &train.plan;
+        if (p->pooled_tensors)
+            printf("training activations: %.1f MB, reused in %.1f MB of pool buffers\n",
+                   p->unpooled_bytes / 1e6, p->pool_bytes / 1e6);
+        else
+            printf("training activations: %.1f MB, each in a buffer of its own (pooling off: "
+                   "MEMWRAP_ACTIVATION_POOL, NVIDIA's platform)\n",
+                   p->unpooled_bytes / 1e6);
+    }
     if (s == MW_OK && !a.json)
         printf("start-up: device and kernel programs ready at %.2f s, graph and buffers at %.2f "
                "s, parameters at %.2f s: first training step launched at %.2f s (since the "
@@ -290,6 +302,9 @@ int mw_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(root, "memory", a.model.memory);
         cJSON_AddNumberToObject(root, "parameters", (double)train.parameters);
         cJSON_AddNumberToObject(root, "allreduce_bytes", (double)train.summed_floats * 4);
+        cJSON_AddNumberToObject(root, "activation_bytes", (double)train.plan.unpooled_bytes);
+        cJSON_AddNumberToObject(root, "activation_pool_bytes", (double)train.plan.pool_bytes);
+        cJSON_AddBoolToObject(root, "activations_pooled", train.plan.pooled_tensors > 0);
         cJSON *up = cJSON_CreateObject();
         cJSON_AddNumberToObject(up, "runtime_ready_s", runtime_at);
         cJSON_AddNumberToObject(up, "graph_ready_s", train.exec_at);

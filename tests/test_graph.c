@@ -174,6 +174,12 @@ static void test_unpooled_matches_pooled(void **state) {
     mw_exec_plan_stats st = plan_stats(&s);
     assert_int_equal(st.pooled_tensors, 0);
     assert_int_equal(st.pool_bytes, 0);
+    assert_true(st.unpooled_bytes > 0); /* the activations, each in a buffer of its own */
+    if (!nvidia) {
+        setenv("MEMWRAP_ACTIVATION_POOL", "on", 1);
+        assert_int_equal(plan_stats(&s).unpooled_bytes, st.unpooled_bytes);
+        setenv("MEMWRAP_ACTIVATION_POOL", "off", 1);
+    }
     if (nvidia) {
         test_assert_close("loss own buffers vs reference", &loss_own, &loss_pooled, 1, 1e-5);
         test_assert_close("gradient own buffers vs reference", gw_own, gw_pooled, OUT * IN, 1e-4);

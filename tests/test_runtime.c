@@ -909,6 +909,39 @@ static void test_cli_devices(void **state) {
     env_restore(&env);
 }
 
+/* `memwrap bench --json` reports the training activations and their placement: pooled
+ * (the default here) or each in a buffer of its own (MEMWRAP_ACTIVATION_POOL=off, the
+ * default on NVIDIA's platform), the same activations either way. */
+static void test_cli_bench_activations(void **state) {
+    (void)state;
+    bool nvidia = strstr(mw_runtime_device(test_runtime())->platform_name, "NVIDIA") != NULL;
+    double bytes[2] = {0, 0};
+    for (int off = nvidia ? 1 : 0; off < 2; off++) {
+        char *out = NULL;
+        setenv("MEMWRAP_ACTIVATION_POOL", off ? "off" : "on", 1);
+        assert_int_equal(run_cli("bench --model mobilenetv2 --variant std --batch 2 --memory 2 "
+                                 "--test-batch 2 --steps 1 --warmup 1 --no-profile --json",
+                                 &out),
+                         0);
+        unsetenv("MEMWRAP_ACTIVATION_POOL");
+        cJSON *root = cJSON_Parse(out);
+        assert_non_null(root);
+        cJSON *pooled = cJSON_GetObjectItem(root, "activations_pooled");
+        assert_true(cJSON_IsBool(pooled));
+        assert_int_equal(cJSON_IsTrue(pooled), !off);
+        bytes[off] = cJSON_GetObjectItem(root, "activation_bytes")->valuedouble;
+        double pool = cJSON_GetObjectItem(root, "activation_pool_bytes")->valuedouble;
+        assert_true(bytes[off] > 0);
+        if (off)
+            assert_true(pool == 0);
+        else
+            assert_true(pool > 0 && pool < bytes[off]);
+        cJSON_Delete(root);
+        free(out);
+    }
+    if (!nvidia) assert_true(bytes[0] == bytes[1]);
+}
+
 static void test_cli_usage(void **state) {
     (void)state;
     char *out = NULL;
@@ -927,16 +960,27 @@ static void test_cli_usage(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),       cmocka_unit_test(test_devices_list),
-        cmocka_unit_test(test_devices_select),    cmocka_unit_test(test_devices_select_local),
-        cmocka_unit_test(test_devices_env),       cmocka_unit_test(test_devices_bad_specs),
-        cmocka_unit_test(test_runtime_lifecycle), cmocka_unit_test(test_blas_selftest),
-        cmocka_unit_test(test_buffers),           cmocka_unit_test(test_cache_hit),
-        cmocka_unit_test(test_cache_truncated),   cmocka_unit_test(test_cache_corrupt),
-        cmocka_unit_test(test_cache_disabled),    cmocka_unit_test(test_cache_unwritable),
-        cmocka_unit_test(test_cache_dir_rules),   cmocka_unit_test(test_build_errors),
-        cmocka_unit_test(test_cli_devices),       cmocka_unit_test(test_cli_usage),
-        cmocka_unit_test(test_launch_fit_local),  cmocka_unit_test(test_launch),
+        cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_devices_list),
+        cmocka_unit_test(test_devices_select),
+        cmocka_unit_test(test_devices_select_local),
+        cmocka_unit_test(test_devices_env),
+        cmocka_unit_test(test_devices_bad_specs),
+        cmocka_unit_test(test_runtime_lifecycle),
+        cmocka_unit_test(test_blas_selftest),
+        cmocka_unit_test(test_buffers),
+        cmocka_unit_test(test_cache_hit),
+        cmocka_unit_test(test_cache_truncated),
+        cmocka_unit_test(test_cache_corrupt),
+        cmocka_unit_test(test_cache_disabled),
+        cmocka_unit_test(test_cache_unwritable),
+        cmocka_unit_test(test_cache_dir_rules),
+        cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_cli_devices),
+        cmocka_unit_test(test_cli_usage),
+        cmocka_unit_test(test_cli_bench_activations),
+        cmocka_unit_test(test_launch_fit_local),
+        cmocka_unit_test(test_launch),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

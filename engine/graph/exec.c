@@ -172,10 +172,8 @@ static mw_status plan_pool(mw_exec *ex, size_t align, size_t limit) {
     for (int i = 0; i < g->n_tensors; i++)
         if (ex->plan[i].where == PLACE_POOL) ids[n++] = i;
     sort_ids(ids, n, ex->plan);
-    size_t unpooled = 0;
     for (int a = 0; a < n && s == MW_OK; a++) {
         tensor_plan *t = &ex->plan[ids[a]];
-        unpooled += t->bytes;
         if (t->bytes > limit) {
             s = mw_error_set(MW_ERR_OUT_OF_MEMORY,
                              "activation %s needs %zu bytes, more than the device's largest "
@@ -205,7 +203,6 @@ static mw_status plan_pool(mw_exec *ex, size_t align, size_t limit) {
         ex->pool_bytes[p] = round_up(ex->pool_bytes[p], align);
         ex->stats.pool_bytes += ex->pool_bytes[p];
     }
-    ex->stats.unpooled_bytes = unpooled;
     ex->stats.pooled_tensors = n;
     free(ids);
     free(busy);
@@ -304,6 +301,7 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
         else if (t->producer >= 0) {
             tp->where = pool ? PLACE_POOL : PLACE_OWN;
             tp->transient = true;
+            ex->stats.unpooled_bytes += tp->bytes;
         }
     }
     for (int i = 0; i < g->n_nodes; i++) {

@@ -160,7 +160,8 @@ void mw_exec_set_run_count(mw_exec *ex, uint64_t runs);
 
 typedef struct mw_exec_plan_stats {
     size_t pool_bytes;       /* activation pool after liveness reuse */
-    size_t unpooled_bytes;   /* what the pooled activations would take without reuse */
+    size_t unpooled_bytes;   /* the transient activations without reuse (what they take
+                              * where pooling is off: MEMWRAP_ACTIVATION_POOL) */
     size_t param_bytes;      /* parameter arena (gradient arena is the same size) */
     int pooled_tensors;
 } mw_exec_plan_stats;
