@@ -340,3 +340,31 @@ mw_runtime *test_profiling_runtime(void) {
     }
     return rt;
 }
+
+/* Runs `memwrap ARGS` (stderr discarded), returns its exit status and stdout (malloc'd). */
+int test_cli_output(const char *args, char **out) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", MEMWRAP_CLI_PATH, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - 1 - len, p)) > 0) {
+        len += got;
+        if (len + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[len] = '\0';
+    int status = pclose(p);
+    assert_true(WIFEXITED(status));
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WEXITSTATUS(status);
+}

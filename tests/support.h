@@ -74,6 +74,10 @@ typedef struct test_dir_fixture {
     char path[256];
 } test_dir_fixture;
 int test_dir_setup(void **state, const char *prefix, const char *file);
+
+/* Runs `memwrap ARGS` (the built CLI; stderr discarded): its exit status, and its stdout
+ * (malloc'd) in *out when out is not NULL. */
+int test_cli_output(const char *args, char **out);
 int test_dir_teardown(void **state);
 
 /* Checks on what an end-to-end run wrote: PNG `folder`/`name` decodes and is larger than

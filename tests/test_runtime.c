@@ -816,34 +816,6 @@ static void test_error_names(void **state) {
 
 /* ---- the CLI --------------------------------------------------------------------------- */
 
-/* Runs `memwrap ARGS` (stderr discarded), returns its exit status and stdout (malloc'd). */
-static int run_cli(const char *args, char **out) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", MEMWRAP_CLI_PATH, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - 1 - len, p)) > 0) {
-        len += got;
-        if (len + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[len] = '\0';
-    int status = pclose(p);
-    assert_true(WIFEXITED(status));
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WEXITSTATUS(status);
-}
-
 static void test_cli_devices(void **state) {
     (void)state;
     saved_env env = env_save("MEMWRAP_DEVICE");
@@ -854,7 +826,7 @@ static void test_cli_devices(void **state) {
     int def = mw_devices_default(devs, count);
 
     char *out = NULL;
-    assert_int_equal(run_cli("devices", &out), 0);
+    assert_int_equal(test_cli_output("devices", &out), 0);
     print_message("%s", out);
     for (int i = 0; i < count; i++)
         assert_non_null(strstr(out, devs[i].name));
@@ -873,7 +845,7 @@ static void test_cli_devices(void **state) {
                      devs[want].device_index);
             setenv("MEMWRAP_DEVICE", spec, 1);
         }
-        assert_int_equal(run_cli("devices --json", &out), 0);
+        assert_int_equal(test_cli_output("devices --json", &out), 0);
         cJSON *arr = cJSON_Parse(out);
         assert_non_null(arr);
         assert_true(cJSON_IsArray(arr));
@@ -902,57 +874,25 @@ static void test_cli_devices(void **state) {
         free(out);
     }
     setenv("MEMWRAP_DEVICE", "nosuchdevice", 1);
-    assert_int_equal(run_cli("devices", NULL), 1); /* still lists, but reports the bad spec */
+    assert_int_equal(test_cli_output("devices", NULL),
+                     1); /* still lists, but reports the bad spec */
     unsetenv("MEMWRAP_DEVICE");
-    assert_int_equal(run_cli("devices --device nosuchdevice --json", NULL), 1);
+    assert_int_equal(test_cli_output("devices --device nosuchdevice --json", NULL), 1);
     free(devs);
     env_restore(&env);
-}
-
-/* `memwrap bench --json` reports the training activations and their placement: pooled
- * (the default here) or each in a buffer of its own (MEMWRAP_ACTIVATION_POOL=off, the
- * default on NVIDIA's platform), the same activations either way. */
-static void test_cli_bench_activations(void **state) {
-    (void)state;
-    bool nvidia = strstr(mw_runtime_device(test_runtime())->platform_name, "NVIDIA") != NULL;
-    double bytes[2] = {0, 0};
-    for (int off = nvidia ? 1 : 0; off < 2; off++) {
-        char *out = NULL;
-        setenv("MEMWRAP_ACTIVATION_POOL", off ? "off" : "on", 1);
-        assert_int_equal(run_cli("bench --model mobilenetv2 --variant std --batch 2 --memory 2 "
-                                 "--test-batch 2 --steps 1 --warmup 1 --no-profile --json",
-                                 &out),
-                         0);
-        unsetenv("MEMWRAP_ACTIVATION_POOL");
-        cJSON *root = cJSON_Parse(out);
-        assert_non_null(root);
-        cJSON *pooled = cJSON_GetObjectItem(root, "activations_pooled");
-        assert_true(cJSON_IsBool(pooled));
-        assert_int_equal(cJSON_IsTrue(pooled), !off);
-        bytes[off] = cJSON_GetObjectItem(root, "activation_bytes")->valuedouble;
-        double pool = cJSON_GetObjectItem(root, "activation_pool_bytes")->valuedouble;
-        assert_true(bytes[off] > 0);
-        if (off)
-            assert_true(pool == 0);
-        else
-            assert_true(pool > 0 && pool < bytes[off]);
-        cJSON_Delete(root);
-        free(out);
-    }
-    if (!nvidia) assert_true(bytes[0] == bytes[1]);
 }
 
 static void test_cli_usage(void **state) {
     (void)state;
     char *out = NULL;
-    assert_int_equal(run_cli("frobnicate", NULL), 2);
-    assert_int_equal(run_cli("", NULL), 2);
-    assert_int_equal(run_cli("devices --bogus", NULL), 2);
-    assert_int_equal(run_cli("--help", &out), 0);
+    assert_int_equal(test_cli_output("frobnicate", NULL), 2);
+    assert_int_equal(test_cli_output("", NULL), 2);
+    assert_int_equal(test_cli_output("devices --bogus", NULL), 2);
+    assert_int_equal(test_cli_output("--help", &out), 0);
     assert_non_null(strstr(out, "devices"));
     free(out);
-    assert_int_equal(run_cli("devices --help", NULL), 0);
-    assert_int_equal(run_cli("--version", &out), 0);
+    assert_int_equal(test_cli_output("devices --help", NULL), 0);
+    assert_int_equal(test_cli_output("--version", &out), 0);
     assert_non_null(strstr(out, "memwrap "));
     assert_non_null(strstr(out, mw_version()));
     free(out);
@@ -960,27 +900,16 @@ static void test_cli_usage(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),
-        cmocka_unit_test(test_devices_list),
-        cmocka_unit_test(test_devices_select),
-        cmocka_unit_test(test_devices_select_local),
-        cmocka_unit_test(test_devices_env),
-        cmocka_unit_test(test_devices_bad_specs),
-        cmocka_unit_test(test_runtime_lifecycle),
-        cmocka_unit_test(test_blas_selftest),
-        cmocka_unit_test(test_buffers),
-        cmocka_unit_test(test_cache_hit),
-        cmocka_unit_test(test_cache_truncated),
-        cmocka_unit_test(test_cache_corrupt),
-        cmocka_unit_test(test_cache_disabled),
-        cmocka_unit_test(test_cache_unwritable),
-        cmocka_unit_test(test_cache_dir_rules),
-        cmocka_unit_test(test_build_errors),
-        cmocka_unit_test(test_cli_devices),
-        cmocka_unit_test(test_cli_usage),
-        cmocka_unit_test(test_cli_bench_activations),
-        cmocka_unit_test(test_launch_fit_local),
-        cmocka_unit_test(test_launch),
+        cmocka_unit_test(test_error_names),       cmocka_unit_test(test_devices_list),
+        cmocka_unit_test(test_devices_select),    cmocka_unit_test(test_devices_select_local),
+        cmocka_unit_test(test_devices_env),       cmocka_unit_test(test_devices_bad_specs),
+        cmocka_unit_test(test_runtime_lifecycle), cmocka_unit_test(test_blas_selftest),
+        cmocka_unit_test(test_buffers),           cmocka_unit_test(test_cache_hit),
+        cmocka_unit_test(test_cache_truncated),   cmocka_unit_test(test_cache_corrupt),
+        cmocka_unit_test(test_cache_disabled),    cmocka_unit_test(test_cache_unwritable),
+        cmocka_unit_test(test_cache_dir_rules),   cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_cli_devices),       cmocka_unit_test(test_cli_usage),
+        cmocka_unit_test(test_launch_fit_local),  cmocka_unit_test(test_launch),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }

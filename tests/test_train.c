@@ -7,7 +7,8 @@
  * refused; and a grid killed with SIGKILL at 20 random moments (timed kills during steps,
  * evaluation and explanation, and kills in the middle of a file write) and restarted each
  * time never loses or redoes a finished run, always leaves a results.json that parses, and
- * ends with the results of the uninterrupted grid. */
+ * ends with the results of the uninterrupted grid. `memwrap bench` reports where the training
+ * activations live (here rather than in test_runtime, which also runs under Oclgrind). */
 #define _XOPEN_SOURCE 700 /* mkdtemp, kill */
 #include "support.h"
 
@@ -20,6 +21,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 static char tmpdir[256];
 static const char *config = MEMWRAP_REFERENCE_DIR "/../../../configs/smoke/fmnist-tiny.json";
@@ -447,8 +450,7 @@ static void test_memory_baselines(void **state) {
         free(text);
 
         snprintf(log, sizeof log, "%s/explain.log", tmpdir);
-        assert_int_equal(test_cli(log, "explain %s/%s --out %s/ex", out, w->checkpoint, tmpdir),
-                         2);
+        assert_int_equal(test_cli(log, "explain %s/%s --out %s/ex", out, w->checkpoint, tmpdir), 2);
         text = (char *)test_read_file(log, NULL);
         char said[96];
         snprintf(said, sizeof said, "a %s model has no content weights", names[k]);
@@ -462,8 +464,9 @@ static void test_memory_baselines(void **state) {
     free(md), free(html);
     char *text;
     snprintf(log, sizeof log, "%s/small.log", tmpdir);
-    assert_int_equal(test_cli(log, "train %s --out %s/small --set 'variants=[\"protonet\"]' --set "
-                                   "memory_examples=8",
+    assert_int_equal(test_cli(log,
+                              "train %s --out %s/small --set 'variants=[\"protonet\"]' --set "
+                              "memory_examples=8",
                               crash_config, tmpdir),
                      2);
     text = (char *)test_read_file(log, NULL);
@@ -486,12 +489,45 @@ static void test_bad_inputs(void **state) {
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);
 }
 
+/* `memwrap bench --json` reports the training activations and their placement: pooled
+ * (the default here) or each in a buffer of its own (MEMWRAP_ACTIVATION_POOL=off, the
+ * default on NVIDIA's platform), the same activations either way. */
+static void test_cli_bench_activations(void **state) {
+    (void)state;
+    bool nvidia = strstr(mw_runtime_device(test_runtime())->platform_name, "NVIDIA") != NULL;
+    double bytes[2] = {0, 0};
+    for (int off = nvidia ? 1 : 0; off < 2; off++) {
+        char *out = NULL;
+        setenv("MEMWRAP_ACTIVATION_POOL", off ? "off" : "on", 1);
+        assert_int_equal(
+            test_cli_output("bench --model mobilenetv2 --variant std --batch 2 --memory 2 "
+                            "--test-batch 2 --steps 1 --warmup 1 --no-profile --json",
+                            &out),
+            0);
+        unsetenv("MEMWRAP_ACTIVATION_POOL");
+        cJSON *root = cJSON_Parse(out);
+        assert_non_null(root);
+        cJSON *pooled = cJSON_GetObjectItem(root, "activations_pooled");
+        assert_true(cJSON_IsBool(pooled));
+        assert_int_equal(cJSON_IsTrue(pooled), !off);
+        bytes[off] = cJSON_GetObjectItem(root, "activation_bytes")->valuedouble;
+        double pool = cJSON_GetObjectItem(root, "activation_pool_bytes")->valuedouble;
+        assert_true(bytes[off] > 0);
+        if (off)
+            assert_true(pool == 0);
+        else
+            assert_true(pool > 0 && pool < bytes[off]);
+        cJSON_Delete(root);
+        free(out);
+    }
+    if (!nvidia) assert_true(bytes[0] == bytes[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grid_kill_and_resume),
-        cmocka_unit_test(test_grid_crash_safety),
-        cmocka_unit_test(test_memory_baselines),
-        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_grid_kill_and_resume),  cmocka_unit_test(test_grid_crash_safety),
+        cmocka_unit_test(test_memory_baselines),      cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_cli_bench_activations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
