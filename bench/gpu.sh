@@ -111,13 +111,13 @@ if [ -n "$debs" ]; then
   export LD_LIBRARY_PATH=$arch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   export LIBRARY_PATH=$arch_lib${LIBRARY_PATH:+:$LIBRARY_PATH}
 else
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
     say "installing ${#missing[@]} packages (log: $log)"
-    sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     { "${sudo[@]}" apt-get update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 ||
       { say "apt failed (last lines below); on a machine without network use --debs"; tail -20 "$log" >&2; exit 1; }
@@ -125,7 +125,6 @@ else
   # Fashion-MNIST for the tests that read it: Debian has the package, other distributions
   # may not, and the rest of the run does not need it.
   if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-    sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       dataset-fashion-mnist >>"$log" 2>&1 ||
       say "no package dataset-fashion-mnist here: the tests that read Fashion-MNIST will fail"
