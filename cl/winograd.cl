@@ -13,7 +13,8 @@
  *
  * Entry ξ = 4a + b of the transformed blocks forms matrices over (channel, tile): the
  * weights U[ξ][out][in], the input V[ξ][in][P] and the products M[ξ][out][P] = U[ξ]·V[ξ],
- * P = images x tiles, tile p = image * tiles + ty * tw + tx. The weight gradient is the same
+ * P = images x tiles, tile p = image * tiles + ty * tw + tx; V's and M's rows lie `ld` >= P
+ * floats apart (engine/ops/winograd.c pads them off cache-aliasing strides). The weight gradient is the same
  * algebra backwards: gU[ξ] = (A g Aᵀ)[ξ] · V[ξ]ᵀ summed over tiles, gw = Gᵀ gU G.
  *
  * The transforms work on units of 16 consecutive tiles of one tile row, the lanes of float16
@@ -48,7 +49,7 @@ MW_INLINE void store_lanes(__global float *dst, float16 v, uint count) {
  * the taps reversed and the channel roles swapped, which so and si express. Each item
  * transforms `per_item` consecutive (o, i) = (gid / in, gid % in). */
 MW_INLINE void weight_pair(__global const float *w, __global float *u, uint u_off, uint out,
-                           uint in, uint so, uint si, uint flip, uint gid) {
+                           uint in, uint so, uint si, uint flip, uint tr, uint gid) {
     uint o = gid / in, i = gid % in;
     __global const float *src = w + (size_t)o * so + (size_t)i * si;
     float k[3][3], gk[4][3];
@@ -61,7 +62,7 @@ MW_INLINE void weight_pair(__global const float *w, __global float *u, uint u_of
         gk[3][c] = k[2][c];
     }
     size_t plane = (size_t)out * in;
-    __global float *dst = u + u_off + gid;
+    __global float *dst = u + u_off + (tr ? (size_t)i * out + o : gid);
     for (uint a = 0; a < 4; a++) { /* (G k) Gᵀ */
         dst[(4 * a + 0) * plane] = gk[a][0];
         dst[(4 * a + 1) * plane] = 0.5f * (gk[a][0] + gk[a][1] + gk[a][2]);
@@ -72,31 +73,53 @@ MW_INLINE void weight_pair(__global const float *w, __global float *u, uint u_of
 
 __kernel void winograd_weights(__global const float *w, __global float *u, const uint u_off,
                                const uint out, const uint in, const uint so, const uint si,
-                               const uint flip, const uint per_item) {
+                               const uint flip, const uint tr, const uint per_item) {
     uint g0 = get_global_id(0) * per_item;
     for (uint gid = g0; gid < out * in && gid < g0 + per_item; gid++)
-        weight_pair(w, u, u_off, out, in, so, si, flip, gid);
+        weight_pair(w, u, u_off, out, in, so, si, flip, tr, gid);
 }
+
+/* Lane masks of shuffle2(v, (float16)(edge), ·): v's first 16 or 8 lanes one to the right
+ * after `edge`, or one to the left with `edge` after them (the rest of v's lanes in place). */
+#define SHIFT_RIGHT_16 (uint16)(16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+#define SHIFT_RIGHT_8 (uint16)(16, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15)
+#define SHIFT_LEFT_16 (uint16)(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+#define SHIFT_LEFT_8 (uint16)(1, 2, 3, 4, 5, 6, 7, 16, 8, 9, 10, 11, 12, 13, 14, 15)
 
 /* Row `iy` of a [h, w] plane at columns x0 - 1 .. x0 + 32 (padding 1: zero outside the
  * map) as the four columns d[0..3] of 16 tiles, tile j's at x0 - 1 + 2 j. Only the first
  * 2 count + 2 columns are read (the tiles that exist); lanes past them are zero. */
 MW_INLINE void load_input_row(__global const float *plane, int iy, uint h, uint w, uint x0,
                               uint count, float16 d[4]) {
+    if (iy < 0 || iy >= (int)h) {
+        d[0] = d[1] = d[2] = d[3] = 0.0f;
+        return;
+    }
+    /* 16 or 8 tiles whose columns lie in the map: vector loads and lane shifts, no private
+     * row (whose piecewise stores and wider loads stall store forwarding) */
+    __global const float *at = plane + (size_t)iy * w + x0;
+    uint span = 2 * count;
+    if ((count == LANES || count == 8) && x0 + span <= w) {
+        float left = x0 > 0 ? at[-1] : 0.0f, right = x0 + span < w ? at[span] : 0.0f;
+        float16 a = vload16(0, at), b = count == LANES ? vload16(1, at) : (float16)(0.0f);
+        d[1] = (float16)(a.even, b.even);
+        d[2] = (float16)(a.odd, b.odd);
+        d[0] = shuffle2(d[2], (float16)(left), count == LANES ? SHIFT_RIGHT_16 : SHIFT_RIGHT_8);
+        d[3] = shuffle2(d[1], (float16)(right), count == LANES ? SHIFT_LEFT_16 : SHIFT_LEFT_8);
+        return;
+    }
     float row[2 * LANES + 4];
     uint cols = 2 * count + 2;
     for (uint k = 0; k < 2 * LANES + 4; k++)
         row[k] = 0.0f;
-    if (iy >= 0 && iy < (int)h) {
-        /* row[k] = column x0 - 1 + k for k in [k0, k1), the columns inside the map */
-        int first = (int)x0 - 1;
-        uint k0 = first < 0 ? 1 : 0, k1 = min(cols, (uint)((int)w - first)), k = k0;
-        __global const float *src = plane + (size_t)iy * w + first;
-        for (; k + 16 <= k1; k += 16)
-            vstore16(vload16(0, src + k), 0, row + k);
-        for (; k < k1; k++)
-            row[k] = src[k];
-    }
+    /* row[k] = column x0 - 1 + k for k in [k0, k1), the columns inside the map */
+    int first = (int)x0 - 1;
+    uint k0 = first < 0 ? 1 : 0, k1 = min(cols, (uint)((int)w - first)), k = k0;
+    __global const float *src = plane + (size_t)iy * w + first;
+    for (; k + 16 <= k1; k += 16)
+        vstore16(vload16(0, src + k), 0, row + k);
+    for (; k < k1; k++)
+        row[k] = src[k];
     float16 lo = vload16(0, row), hi = vload16(1, row);
     float16 lo2 = vload16(0, row + 2), hi2 = vload16(0, row + 18);
     d[0] = (float16)(lo.even, hi.even);
@@ -108,21 +131,43 @@ MW_INLINE void load_input_row(__global const float *plane, int iy, uint h, uint 
 /* Where a transform's unit lies: 16 tiles from tile column tx0 of tile row ty of the plane
  * of channel `channel` and image nl of the chunk (units run along tile rows, then rows, then
  * the chunk's images, then channels); `offset`: its first tile's in a transformed array
- * [16][channels][P] (P = cn th tw), at ξ = 0. */
+ * [16][channels][P] (P = cn th tw, rows ld apart), at ξ = 0. */
 typedef struct tile_unit {
     uint channel, nl, ty, tx0;
     size_t offset;
 } tile_unit;
 
-MW_INLINE tile_unit unit_at(uint unit, uint th, uint tw, uint cn) {
+MW_INLINE tile_unit unit_at(uint unit, uint th, uint tw, uint cn, uint ld) {
     uint segs = (tw + LANES - 1) / LANES, plane = unit / (segs * th);
     tile_unit t;
     t.channel = plane / cn;
     t.nl = plane % cn;
     t.ty = (unit / segs) % th;
     t.tx0 = (unit % segs) * LANES;
-    t.offset = ((size_t)t.channel * cn + t.nl) * th * tw + (size_t)t.ty * tw + t.tx0;
+    t.offset = (size_t)t.channel * ld + (size_t)t.nl * th * tw + (size_t)t.ty * tw + t.tx0;
     return t;
+}
+
+/* The 16 entries (Bᵀ d B)[ξ] of `count` <= 16 tiles from tile column tx0 of tile row ty
+ * of the [h, w] plane x, stored as lanes at dst + ξ xi_stride. */
+MW_INLINE void input_tiles(__global const float *x, uint ty, uint tx0, uint count, uint h,
+                           uint w, __global float *dst, size_t xi_stride) {
+    float16 d[4][4];
+    for (uint r = 0; r < 4; r++)
+        load_input_row(x, (int)(2 * ty + r) - 1, h, w, 2 * tx0, count, d[r]);
+    float16 t[4][4]; /* Bᵀ d */
+    for (uint j = 0; j < 4; j++) {
+        t[0][j] = d[0][j] - d[2][j];
+        t[1][j] = d[1][j] + d[2][j];
+        t[2][j] = d[2][j] - d[1][j];
+        t[3][j] = d[1][j] - d[3][j];
+    }
+    for (uint a = 0; a < 4; a++) { /* (Bᵀ d) B */
+        store_lanes(dst + (4 * a + 0) * xi_stride, t[a][0] - t[a][2], count);
+        store_lanes(dst + (4 * a + 1) * xi_stride, t[a][1] + t[a][2], count);
+        store_lanes(dst + (4 * a + 2) * xi_stride, t[a][2] - t[a][1], count);
+        store_lanes(dst + (4 * a + 3) * xi_stride, t[a][1] - t[a][3], count);
+    }
 }
 
 /* V[ξ][c][p] = (Bᵀ d B)[ξ] for the tiles of images n0 .. n0 + cn - 1 of src [channels, n,
@@ -131,30 +176,13 @@ MW_INLINE tile_unit unit_at(uint unit, uint th, uint tw, uint cn) {
 __kernel void winograd_input(__global const float *src, __global float *v, const uint v_off,
                              const uint channels, const uint n, const uint n0, const uint cn,
                              const uint h, const uint w, const uint th, const uint tw,
-                             const uint per_item, const uint units) {
-    size_t xi_stride = (size_t)channels * cn * th * tw;
+                             const uint ld, const uint per_item, const uint units) {
     uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     for (uint unit = u0; unit < u1; unit++) {
-        tile_unit at = unit_at(unit, th, tw, cn);
-        uint count = lanes_in_row(at.tx0, tw);
+        tile_unit at = unit_at(unit, th, tw, cn, ld);
         __global const float *x = src + ((size_t)at.channel * n + n0 + at.nl) * h * w;
-        float16 d[4][4];
-        for (uint r = 0; r < 4; r++)
-            load_input_row(x, (int)(2 * at.ty + r) - 1, h, w, 2 * at.tx0, count, d[r]);
-        float16 t[4][4]; /* Bᵀ d */
-        for (uint j = 0; j < 4; j++) {
-            t[0][j] = d[0][j] - d[2][j];
-            t[1][j] = d[1][j] + d[2][j];
-            t[2][j] = d[2][j] - d[1][j];
-            t[3][j] = d[1][j] - d[3][j];
-        }
-        __global float *dst = v + v_off + at.offset;
-        for (uint a = 0; a < 4; a++) { /* (Bᵀ d) B */
-            store_lanes(dst + (4 * a + 0) * xi_stride, t[a][0] - t[a][2], count);
-            store_lanes(dst + (4 * a + 1) * xi_stride, t[a][1] + t[a][2], count);
-            store_lanes(dst + (4 * a + 2) * xi_stride, t[a][2] - t[a][1], count);
-            store_lanes(dst + (4 * a + 3) * xi_stride, t[a][1] - t[a][3], count);
-        }
+        input_tiles(x, at.ty, at.tx0, lanes_in_row(at.tx0, tw), h, w, v + v_off + at.offset,
+                    (size_t)channels * ld);
     }
 }
 
@@ -162,13 +190,13 @@ __kernel void winograd_input(__global const float *src, __global float *v, const
 #define EVEN_ODD_LO (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
 #define EVEN_ODD_HI (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 
-/* Output row `r` of 16 tiles, columns 2 tx0 .. 2 tx0 + 31 of the row at dst, those < wo:
- * left and right the tiles' two outputs. */
+/* Columns 2 tx0 .. 2 tx0 + cols - 1 (cols <= 32) of the output row at dst from the left and
+ * right outputs of 16 tiles from tile column tx0. */
 MW_INLINE void store_output_row(__global float *dst, float16 left, float16 right, uint tx0,
-                             uint wo, uint accumulate) {
+                                uint cols, uint accumulate) {
     float16 lo = shuffle2(left, right, EVEN_ODD_LO), hi = shuffle2(left, right, EVEN_ODD_HI);
     dst += 2 * tx0;
-    if (2 * tx0 + 2 * LANES <= wo) {
+    if (cols == 2 * LANES) {
         if (accumulate) {
             lo += vload16(0, dst);
             hi += vload16(1, dst);
@@ -180,8 +208,28 @@ MW_INLINE void store_output_row(__global float *dst, float16 left, float16 right
     float tmp[2 * LANES];
     vstore16(lo, 0, tmp);
     vstore16(hi, 1, tmp);
-    for (uint x = 0; x < wo - 2 * tx0; x++)
+    for (uint x = 0; x < cols; x++)
         dst[x] = accumulate ? dst[x] + tmp[x] : tmp[x];
+}
+
+/* y (+)= Aᵀ M A for `count` tiles from tile column tx0 of tile row ty, their products M[ξ]
+ * the lanes at m + ξ xi_stride, into the [ho, wo] plane y. */
+MW_INLINE void output_tiles(__global const float *m, size_t xi_stride, __global float *y,
+                            uint ty, uint tx0, uint count, uint ho, uint wo, uint accumulate) {
+    float16 s[2][4]; /* Aᵀ M, by columns b */
+    for (uint b = 0; b < 4; b++) {
+        float16 m0 = vload16(0, m + (0 + b) * xi_stride);
+        float16 m1 = vload16(0, m + (4 + b) * xi_stride);
+        float16 m2 = vload16(0, m + (8 + b) * xi_stride);
+        float16 m3 = vload16(0, m + (12 + b) * xi_stride);
+        s[0][b] = m0 + m1 + m2;
+        s[1][b] = m1 - m2 - m3;
+    }
+    uint cols = min(2 * count, wo - 2 * tx0);
+    __global float *dst = y + (size_t)(2 * ty) * wo;
+    for (uint r = 0; r < 2 && 2 * ty + r < ho; r++, dst += wo) /* (Aᵀ M) A */
+        store_output_row(dst, s[r][0] + s[r][1] + s[r][2], s[r][1] - s[r][2] - s[r][3], tx0,
+                         cols, accumulate);
 }
 
 /* y[o][n0 + nl] (+)= Aᵀ M A for the tiles of M[ξ][o][p] (P = cn th tw) into the [out, n,
@@ -190,26 +238,117 @@ MW_INLINE void store_output_row(__global float *dst, float16 left, float16 right
 __kernel void winograd_output(__global const float *m, const uint m_off, __global float *y,
                               const uint out, const uint n, const uint n0, const uint cn,
                               const uint ho, const uint wo, const uint th, const uint tw,
-                              const uint accumulate, const uint per_item, const uint units) {
-    size_t xi_stride = (size_t)out * cn * th * tw;
+                              const uint ld, const uint accumulate, const uint per_item,
+                              const uint units) {
     uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     for (uint unit = u0; unit < u1; unit++) {
-        tile_unit at = unit_at(unit, th, tw, cn);
-        uint o = at.channel, nl = at.nl, ty = at.ty, tx0 = at.tx0;
-        __global const float *src = m + m_off + at.offset;
-        float16 s[2][4]; /* Aᵀ M, by columns b */
-        for (uint b = 0; b < 4; b++) {
-            float16 m0 = vload16(0, src + (0 + b) * xi_stride);
-            float16 m1 = vload16(0, src + (4 + b) * xi_stride);
-            float16 m2 = vload16(0, src + (8 + b) * xi_stride);
-            float16 m3 = vload16(0, src + (12 + b) * xi_stride);
-            s[0][b] = m0 + m1 + m2;
-            s[1][b] = m1 - m2 - m3;
+        tile_unit at = unit_at(unit, th, tw, cn, ld);
+        __global float *plane = y + ((size_t)at.channel * n + n0 + at.nl) * ho * wo;
+        output_tiles(m + m_off + at.offset, (size_t)out * ld, plane, at.ty, at.tx0,
+                     lanes_in_row(at.tx0, tw), ho, wo, accumulate);
+    }
+}
+
+/* The forward (or input gradient) with its transforms fused around the products, for CPU
+ * caches: each item takes blocks of FUSED_TILES consecutive tiles p of the whole batch and,
+ * in its own slot of `scratch` (which stays in its core's cache, reused block after block),
+ * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out] in blocks
+ * of 8 output channels into M[ξ][8][FUSED_TILES] and transforms those into y. The unfused
+ * pipeline writes V and M to memory and reads them back: 4 times the input map and 8 times
+ * the output map of traffic. Rows of a block's tiles go by segments of at most 16 tiles of
+ * one tile row. */
+#define FUSED_TILES 32
+
+/* The segment of the block [p, p_end) that starts at tile p: image, tile row and column. */
+typedef struct tile_segment {
+    uint nl, ty, tx0, count;
+} tile_segment;
+
+MW_INLINE tile_segment segment_at(uint p, uint p_end, uint th, uint tw) {
+    tile_segment g;
+    uint tiles = th * tw, rem = p % tiles;
+    g.nl = p / tiles;
+    g.ty = rem / tw;
+    g.tx0 = rem % tw;
+    g.count = min(min((uint)LANES, tw - g.tx0), p_end - p);
+    return g;
+}
+
+/* acc += rows o0 .. o0 + 7 of Uᵀ[ξ]ᵀ V[ξ] (ut rows [in][out], v rows [in][FUSED_TILES]),
+ * rows past o0 + last repeating that one (finite, never stored). Each U value is broadcast
+ * from memory: a load, where extracting it from a vector load costs a shuffle. */
+MW_INLINE void fused_rows(__global const float *ut, __global const float *v, uint in,
+                          uint out, uint o0, uint last, float16 acc[8][2]) {
+    for (uint l = 0; l < in; l++) {
+        float16 b0 = vload16(0, v + (size_t)l * FUSED_TILES);
+        float16 b1 = vload16(1, v + (size_t)l * FUSED_TILES);
+        __global const float *ul = ut + (size_t)l * out + o0;
+#pragma unroll
+        for (uint r = 0; r < 8; r++) {
+            float16 a1 = (float16)(ul[min(r, last)]);
+            acc[r][0] = MAD(a1, b0, acc[r][0]);
+            acc[r][1] = MAD(a1, b1, acc[r][1]);
         }
-        __global float *dst = y + ((size_t)o * n + n0 + nl) * ho * wo + (size_t)(2 * ty) * wo;
-        for (uint r = 0; r < 2 && 2 * ty + r < ho; r++, dst += wo) /* (Aᵀ M) A */
-            store_output_row(dst, s[r][0] + s[r][1] + s[r][2], s[r][1] - s[r][2] - s[r][3],
-                             tx0, wo, accumulate);
+    }
+}
+
+/* Rows o0 .. o0 + 7 of M[ξ] (those < out) into m [out][FUSED_TILES]. */
+MW_INLINE void fused_products(__global const float *ut, __global const float *v, uint in,
+                              uint out, uint o0, __global float *m) {
+    float16 acc[8][2];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        acc[r][0] = acc[r][1] = 0.0f;
+    if (o0 + 8 <= out) /* a constant `last`: fixed offsets */
+        fused_rows(ut, v, in, out, o0, 7, acc);
+    else
+        fused_rows(ut, v, in, out, o0, out - 1 - o0, acc);
+#pragma unroll
+    for (uint r = 0; r < 8; r++) {
+        if (o0 + r >= out) break;
+        vstore16(acc[r][0], 0, m + (size_t)(o0 + r) * FUSED_TILES);
+        vstore16(acc[r][1], 1, m + (size_t)(o0 + r) * FUSED_TILES);
+    }
+}
+
+__kernel void winograd_fused(__global const float *src, __global const float *u,
+                             const uint u_off, __global float *y, __global float *scratch,
+                             const uint s_off, const uint in, const uint out, const uint n,
+                             const uint h, const uint w, const uint th, const uint tw,
+                             const uint accumulate, const uint items) {
+    uint item = get_global_id(0);
+    if (item >= items) return;
+    uint total = n * th * tw, blocks = (total + FUSED_TILES - 1) / FUSED_TILES;
+    size_t v_xi = (size_t)in * FUSED_TILES, m_xi = (size_t)out * FUSED_TILES;
+    /* the slot: V, then M (and the lanes its last vectors read past it) */
+    __global float *v = scratch + s_off + (size_t)item * (16 * (v_xi + m_xi) + LANES);
+    __global float *m = v + 16 * v_xi;
+    u += u_off;
+    for (uint b = item; b < blocks; b += items) {
+        uint p0 = b * FUSED_TILES, p_end = min(total, p0 + FUSED_TILES);
+        if (p_end - p0 < FUSED_TILES) /* lanes of no tile: finite, never stored */
+            for (size_t i = 0; i < 16 * v_xi; i++)
+                v[i] = 0.0f;
+        for (uint c = 0; c < in; c++)
+            for (uint p = p0; p < p_end;) {
+                tile_segment g = segment_at(p, p_end, th, tw);
+                input_tiles(src + ((size_t)c * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
+                            v + (size_t)c * FUSED_TILES + (p - p0), v_xi);
+                p += g.count;
+            }
+        /* ξ outermost: U[ξ] and V[ξ] stay in L1 across the row blocks */
+        for (uint xi = 0; xi < 16; xi++)
+            for (uint o0 = 0; o0 < out; o0 += 8)
+                fused_products(u + (size_t)xi * in * out, v + xi * v_xi, in, out, o0,
+                               m + xi * m_xi);
+        for (uint o = 0; o < out; o++)
+            for (uint p = p0; p < p_end;) {
+                tile_segment g = segment_at(p, p_end, th, tw);
+                output_tiles(m + (size_t)o * FUSED_TILES + (p - p0), m_xi,
+                             y + ((size_t)o * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
+                             accumulate);
+                p += g.count;
+            }
     }
 }
 
@@ -245,11 +384,11 @@ __kernel void winograd_output_gradient(__global const float *gy, __global float 
                                        const uint gm_off, const uint out, const uint n,
                                        const uint n0, const uint cn, const uint ho,
                                        const uint wo, const uint th, const uint tw,
-                                       const uint per_item, const uint units) {
-    size_t xi_stride = (size_t)out * cn * th * tw;
+                                       const uint ld, const uint per_item, const uint units) {
+    size_t xi_stride = (size_t)out * ld;
     uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     for (uint unit = u0; unit < u1; unit++) {
-        tile_unit at = unit_at(unit, th, tw, cn);
+        tile_unit at = unit_at(unit, th, tw, cn, ld);
         __global const float *src = gy + ((size_t)at.channel * n + n0 + at.nl) * ho * wo;
         float16 g[2][2];
         load_gradient_row(src, 2 * at.ty, at.tx0, ho, wo, &g[0][0], &g[0][1]);

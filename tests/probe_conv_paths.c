@@ -4,7 +4,9 @@
  * input gradient and weight gradient, and checks that they agree. The evidence for engine/ops/conv.c's choice
  * between them (bench/RESULTS.md). Run by hand:
  *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|googlenet] [batch] [reps]
- *       [direct]   (the last: the direct paths alone, for tuning their kernels)
+ *       [direct|winograd|unfused]   (the last: the direct paths alone, for tuning their
+ *       kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
+ *       forward and input gradient fused or not)
  * (batch 228: a training step's 128 inputs and 100 memory images). */
 #include "support.h"
 
@@ -16,6 +18,7 @@
 
 extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 padded rows, 3 batch-major,
                               4 Winograd */
+extern int mw_winograd_fuse; /* engine/ops/winograd.c */
 enum { PATHS = 4 };
 
 typedef struct shape {
@@ -98,6 +101,9 @@ int main(int argc, char **argv) {
     const char *name = argc > 1 ? argv[1] : "resnet18";
     int batch = argc > 2 ? atoi(argv[2]) : 228, reps = argc > 3 ? atoi(argv[3]) : 3;
     bool direct_only = argc > 4 && !strcmp(argv[4], "direct"); /* tuning the direct kernels */
+    bool unfused = argc > 4 && !strcmp(argv[4], "unfused");
+    bool winograd_only = unfused || (argc > 4 && !strcmp(argv[4], "winograd"));
+    mw_winograd_fuse = !unfused;
     const encoder_shapes *e = NULL;
     for (size_t i = 0; i < sizeof ENCODERS / sizeof *ENCODERS; i++)
         if (!strcmp(ENCODERS[i].name, name)) e = &ENCODERS[i];
@@ -126,7 +132,9 @@ int main(int argc, char **argv) {
             gx[p] = malloc(nx * sizeof(float));
             gw[p] = malloc(nw * sizeof(float));
             t[p] = (timing){0, 0, 0};
-            if ((p == 0 && direct_only) || (p == 3 && sh->stride != 1)) continue;
+            if ((p == 0 && direct_only) || (p == 3 && sh->stride != 1) ||
+                ((p == 1 || p == 2) && winograd_only))
+                continue;
             t[p] = run(rt, sh, batch, reps, p + 1, y[p], gx[p], gw[p]);
             if (p == 0 || (p == 1 && direct_only)) continue;
             int base = direct_only ? 1 : 0;

@@ -21,6 +21,7 @@ static const char *const profile_names[3] = {"auto", "gpu profile", "cpu profile
  * 2 the padded-row kernels wherever the shape allows (3x3, padding 1, one group), 3 the
  * batch-major ones, 4 Winograd's F(2x2, 3x3) at stride 1 (padded rows at stride 2). */
 extern int mw_conv_direct;
+extern int mw_winograd_fuse; /* engine/ops/winograd.c */
 
 typedef struct conv_case {
     const char *name;
@@ -254,11 +255,16 @@ static void test_conv_direct_3x3(void **state) {
 }
 
 /* Winograd's F(2x2, 3x3) (cl/winograd.cl), forced: the same cases as the direct kernels,
- * whose shapes reach the edges of its 16-tile vectors (rows of 1, 3 and 10 tiles, odd maps,
- * 1x1 maps), several chunks of images, and weight gradients summed over chunks and over
- * slices of the tiles (the 48x48 case). */
+ * whose shapes reach the edges of its 16-tile vectors (rows of 1, 3, 10 and 24 tiles, odd
+ * maps, 1x1 maps), several chunks of images, and weight gradients summed over chunks and
+ * over slices of the tiles (the 48x48 case); the forward and input gradient both fused
+ * (blocks of 32 tiles across rows and images, the last one short: 35 images of 16 tiles)
+ * and as separate transforms and GEMMs. */
 static void test_conv_winograd(void **state) {
     check_direct(4);
+    mw_winograd_fuse = 0;
+    check_direct(4);
+    mw_winograd_fuse = 1;
 }
 
 static void test_conv_finite_differences(void **state) {

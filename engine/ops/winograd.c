@@ -1,16 +1,22 @@
 /* Winograd's F(2x2, 3x3) convolution (ops/winograd.h; the algebra in cl/winograd.cl).
  *
- * Each pass works on a chunk of images at a time in the node's workspace:
+ * The forward and the input gradient are the same pipeline (the input gradient convolves
+ * the output gradient with the taps reversed and the channel roles swapped, as the weight
+ * transform's strides express): transform the weights once, transform the input, 16
+ * products M[ξ] = U[ξ]·V[ξ], transform the products into the output. Where the channels
+ * allow (FUSED_MAX_CHANNELS) one kernel, winograd_fused, does the last three per block of
+ * tiles in a per-item slot of the workspace that stays in cache:
  *
- *   [ V[16][in][P] | M[16][out][P] | U[16][out][in] | GEMM partials ]
+ *   [ Uᵀ[16][in][out] | slot of item 0 | slot of item 1 | ... ]
  *
- * (P = the chunk's tiles). The forward and the input gradient are the same pipeline (the
- * input gradient convolves the output gradient with the taps reversed and the channel roles
- * swapped, as the weight transform's strides express): transform the weights once, then per
- * chunk transform the input, 16 NN GEMMs M[ξ] = U[ξ]·V[ξ], transform the products into
- * the output. The weight gradient transforms the input and the output gradient per chunk,
- * sums gU[ξ] += gM[ξ]·V[ξ]ᵀ over the chunks (16 NT GEMMs) and transforms gU into the 3x3
- * gradient at the end. */
+ * Otherwise, and for the weight gradient, each pass works on a chunk of images at a time:
+ *
+ *   [ V[16][in][ld] | M[16][out][ld] | U[16][out][in] | GEMM partials ]
+ *
+ * (P = the chunk's tiles, in rows of ld >= P floats: see row_stride), with separate
+ * transform kernels around 16 GEMMs of ops/gemm.h. The weight gradient transforms the input
+ * and the output gradient per chunk, sums gU[ξ] += gM[ξ]·V[ξ]ᵀ over the chunks (16 NT
+ * GEMMs) and transforms gU into the 3x3 gradient at the end. */
 #include "ops/winograd.h"
 
 #include "ops/gemm.h"
@@ -21,7 +27,13 @@ enum {
     XI = 16,             /* entries of a transformed 4x4 block */
     TILES_PER_ITEM = 256, /* a transform item's share: units of up to 16 tiles */
     PAIRS_PER_ITEM = 64,  /* a weight transform item's (output, input) channel pairs */
+    FUSED_TILES = 32,     /* tiles per block of winograd_fused (cl/winograd.cl) */
+    FUSED_MAX_CHANNELS = 512, /* the most input and output channels it takes: a slot's V
+                               * and M are 2 KB per channel, and should stay in L2 */
+    FUSED_ITEMS_PER_UNIT = 8, /* its items (slots) per compute unit */
 };
+
+int mw_winograd_fuse = 1;
 
 static size_t ceil_div(size_t a, size_t b) {
     return (a + b - 1) / b;
@@ -33,15 +45,28 @@ typedef struct plan {
     size_t th, tw, tiles;  /* tiles per image: rows, columns, all */
     size_t per_item;       /* units of a transform per work-item */
     size_t cn;             /* images per chunk */
+    size_t ld;             /* floats between rows of V and M: the largest chunk's P, padded */
+    bool fused;            /* winograd_fused: U, then one slot of V and M per item */
+    size_t items, slot, scratch_off;
     size_t v_off, m_off, u_off, partial_off, total;
 } plan;
 
 /* The NT GEMM gU[ξ] (+)= gM[ξ]·V[ξ]ᵀ of the weight gradient for a chunk of pc tiles. */
 static mw_gemm weight_gemm(const plan *p, size_t xi, size_t pc) {
     return (mw_gemm){.ta = false, .tb = true, .m = p->out, .n = p->in, .k = pc,
-                     .a_off = p->m_off + xi * p->out * pc, .lda = pc,
-                     .b_off = p->v_off + xi * p->in * pc, .ldb = pc,
+                     .a_off = p->m_off + xi * p->out * p->ld, .lda = p->ld,
+                     .b_off = p->v_off + xi * p->in * p->ld, .ldb = p->ld,
                      .c_off = p->u_off + xi * p->out * p->in, .ldc = p->in};
+}
+
+/* Rows of V and M at least P floats apart, padded to an odd number of 64-byte lines: the
+ * GEMMs read a block's rows down a column strip, and strides of a multiple of 4 KB put all
+ * of them in one set of the L1 (and of the L2 from 64 KB), as a chunk's P of a power of
+ * two or of its multiples does. */
+static size_t row_stride(size_t pc) {
+    /* rows of 512 tiles (ResNet18's 4x4 maps at batch 128) measured 5-15% slower padded */
+    if (pc < 1024) return pc;
+    return ((pc + 15) / 16 | 1) * 16;
 }
 
 static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
@@ -53,20 +78,34 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     p.tw = (s->w + 1) / 2;
     p.tiles = p.th * p.tw;
     p.per_item = ceil_div(TILES_PER_ITEM, p.tw < LANES ? p.tw : LANES);
+    p.fused = mw_winograd_fuse && op != MW_OP_CONV2D_BWD_WEIGHT &&
+              p.in + p.out <= FUSED_MAX_CHANNELS;
+    if (p.fused) {
+        p.u_off = 0;
+        p.scratch_off = XI * p.out * p.in;
+        p.slot = XI * (p.in + p.out) * FUSED_TILES + LANES;
+        size_t blocks = ceil_div(s->n * p.tiles, FUSED_TILES);
+        size_t fit = cap > p.scratch_off + p.slot ? (cap - p.scratch_off) / p.slot : 1;
+        p.items = FUSED_ITEMS_PER_UNIT * mw_runtime_device(rt)->compute_units;
+        if (p.items > fit) p.items = fit;
+        if (p.items > blocks) p.items = blocks;
+        p.total = p.scratch_off + p.items * p.slot;
+        return p;
+    }
     size_t fixed = XI * p.out * p.in + LANES;
     size_t per_image = XI * p.tiles * (p.in + p.out);
     p.cn = cap > fixed ? (cap - fixed) / per_image : 1;
     if (p.cn < 1) p.cn = 1;
     if (p.cn > s->n) p.cn = s->n;
-    size_t pc = p.cn * p.tiles;
+    p.ld = row_stride(p.cn * p.tiles);
     p.v_off = 0;
-    p.m_off = p.v_off + XI * p.in * pc;
+    p.m_off = p.v_off + XI * p.in * p.ld;
     /* M's last vectors may read LANES floats past its end (lanes never stored) */
-    p.u_off = p.m_off + XI * p.out * pc + LANES;
+    p.u_off = p.m_off + XI * p.out * p.ld + LANES;
     p.partial_off = p.u_off + XI * p.out * p.in;
     p.total = p.partial_off;
     if (op == MW_OP_CONV2D_BWD_WEIGHT) {
-        mw_gemm g = weight_gemm(&p, 0, pc); /* the largest chunk's: the most slices */
+        mw_gemm g = weight_gemm(&p, 0, p.cn * p.tiles); /* the largest chunk's: the most slices */
         p.total += mw_gemm_workspace_bytes(rt, &g) / sizeof(float);
     }
     return p;
@@ -92,10 +131,10 @@ static mw_status transform_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, const 
                                  cl_mem src, size_t n0, size_t cn) {
     size_t units = transform_units(p, p->in * cn);
     return mw_launch_kernel(c, items_of("winograd_input", ceil_div(units, p->per_item)),
-                            "mmuuuuuuuuuuu", src, c->workspace, (unsigned)p->v_off,
+                            "mmuuuuuuuuuuuu", src, c->workspace, (unsigned)p->v_off,
                             (unsigned)p->in, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                             (unsigned)s->h, (unsigned)s->w, (unsigned)p->th, (unsigned)p->tw,
-                            (unsigned)p->per_item, (unsigned)units);
+                            (unsigned)p->ld, (unsigned)p->per_item, (unsigned)units);
 }
 
 /* y (+)= the convolution of src with w: the forward (src = x) or the input gradient (src =
@@ -104,28 +143,36 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
                           cl_mem src, cl_mem w, cl_mem y, bool accumulate) {
     plan p = plan_of(c->rt, s, op, cap);
     bool grad = op == MW_OP_CONV2D_BWD_INPUT;
+    bool tr = p.fused; /* the fused kernel reads U transposed, [ξ][in][out] */
     /* W(o, i) = w[o so + i si]: [cout, cin, 3, 3], read transposed for the input gradient */
     size_t so = grad ? 9 : s->cin * 9, si = grad ? s->cin * 9 : 9;
     MW_TRY(mw_launch_kernel(c, items_of("winograd_weights", ceil_div(p.out * p.in, PAIRS_PER_ITEM)),
-                            "mmuuuuuuu", w, c->workspace, (unsigned)p.u_off, (unsigned)p.out,
+                            "mmuuuuuuuu", w, c->workspace, (unsigned)p.u_off, (unsigned)p.out,
                             (unsigned)p.in, (unsigned)so, (unsigned)si, (unsigned)grad,
-                            (unsigned)PAIRS_PER_ITEM));
+                            (unsigned)tr, (unsigned)PAIRS_PER_ITEM));
+    if (p.fused)
+        return mw_launch_kernel(c, items_of("winograd_fused", p.items), "mmummuuuuuuuuuu", src,
+                                c->workspace, (unsigned)p.u_off, y, c->workspace,
+                                (unsigned)p.scratch_off, (unsigned)p.in, (unsigned)p.out,
+                                (unsigned)s->n, (unsigned)s->h, (unsigned)s->w, (unsigned)p.th,
+                                (unsigned)p.tw, (unsigned)accumulate, (unsigned)p.items);
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform_input(c, s, &p, src, n0, cn));
         for (size_t xi = 0; xi < XI; xi++) {
-            mw_gemm g = {.m = p.out, .n = pc, .k = p.in,
-                         .a_off = p.u_off + xi * p.out * p.in, .lda = p.in,
-                         .b_off = p.v_off + xi * p.in * pc, .ldb = pc,
-                         .c_off = p.m_off + xi * p.out * pc, .ldc = pc};
+            mw_gemm g = {.ta = tr, .m = p.out, .n = pc, .k = p.in,
+                         .a_off = p.u_off + xi * p.out * p.in, .lda = tr ? p.out : p.in,
+                         .b_off = p.v_off + xi * p.in * p.ld, .ldb = p.ld,
+                         .c_off = p.m_off + xi * p.out * p.ld, .ldc = p.ld};
             MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, 0.0f, c->workspace, 0));
         }
         size_t units = transform_units(&p, p.out * cn);
         MW_TRY(mw_launch_kernel(c, items_of("winograd_output", ceil_div(units, p.per_item)),
-                                "mumuuuuuuuuuuu", c->workspace, (unsigned)p.m_off, y,
+                                "mumuuuuuuuuuuuu", c->workspace, (unsigned)p.m_off, y,
                                 (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                                 (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
-                                (unsigned)accumulate, (unsigned)p.per_item, (unsigned)units));
+                                (unsigned)p.ld, (unsigned)accumulate, (unsigned)p.per_item,
+                                (unsigned)units));
     }
     return MW_OK;
 }
@@ -153,10 +200,10 @@ mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t
         MW_TRY(transform_input(c, s, &p, x, n0, cn));
         size_t units = transform_units(&p, p.out * cn);
         MW_TRY(mw_launch_kernel(c, items_of("winograd_output_gradient", ceil_div(units, p.per_item)),
-                                "mmuuuuuuuuuuu", gy, c->workspace, (unsigned)p.m_off,
+                                "mmuuuuuuuuuuuu", gy, c->workspace, (unsigned)p.m_off,
                                 (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                                 (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
-                                (unsigned)p.per_item, (unsigned)units));
+                                (unsigned)p.ld, (unsigned)p.per_item, (unsigned)units));
         for (size_t xi = 0; xi < XI; xi++) {
             mw_gemm g = weight_gemm(&p, xi, pc);
             MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, n0 ? 1.0f : 0.0f,

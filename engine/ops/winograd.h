@@ -9,6 +9,10 @@
 
 #include "ops/conv3x3.h"
 
+/* 1 (the default): the forward and the input gradient run winograd_fused where the channels
+ * allow; 0: always the separate transforms and GEMMs (tests and probes compare the two). */
+extern int mw_winograd_fuse;
+
 /* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its
  * per-chunk pieces taking about `cap_floats` at most (images go in chunks). */
 size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
