@@ -252,12 +252,15 @@ __kernel void winograd_output(__global const float *m, const uint m_off, __globa
 /* The forward (or input gradient) with its transforms fused around the products, for CPU
  * caches: each item takes blocks of FUSED_TILES consecutive tiles p of the whole batch and,
  * in its own slot of `scratch` (which stays in its core's cache, reused block after block),
- * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out] in blocks
- * of 8 output channels into M[ξ][8][FUSED_TILES] and transforms those into y. The unfused
+ * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out], 8 output
+ * channels at a time, into M[ξ][out][FUSED_TILES] and transforms that into y. The unfused
  * pipeline writes V and M to memory and reads them back: 4 times the input map and 8 times
  * the output map of traffic. Rows of a block's tiles go by segments of at most 16 tiles of
  * one tile row. */
-#define FUSED_TILES 32
+#define FUSED_TILES MW_WINOGRAD_FUSED_TILES /* engine/runtime/kernel_defines.h */
+#if FUSED_TILES != 2 * LANES
+#error "winograd_fused is written for blocks of two float16 of tiles"
+#endif
 
 /* The segment of the block [p, p_end) that starts at tile p: image, tile row and column. */
 typedef struct tile_segment {
@@ -315,13 +318,13 @@ __kernel void winograd_fused(__global const float *src, __global const float *u,
                              const uint u_off, __global float *y, __global float *scratch,
                              const uint s_off, const uint in, const uint out, const uint n,
                              const uint h, const uint w, const uint th, const uint tw,
-                             const uint accumulate, const uint items) {
+                             const uint accumulate, const uint slot, const uint items) {
     uint item = get_global_id(0);
     if (item >= items) return;
     uint total = n * th * tw, blocks = (total + FUSED_TILES - 1) / FUSED_TILES;
     size_t v_xi = (size_t)in * FUSED_TILES, m_xi = (size_t)out * FUSED_TILES;
-    /* the slot: V, then M (and the lanes its last vectors read past it) */
-    __global float *v = scratch + s_off + (size_t)item * (16 * (v_xi + m_xi) + LANES);
+    /* the slot (`slot` floats): V, then M, then the lanes M's last vectors read past it */
+    __global float *v = scratch + s_off + (size_t)item * slot;
     __global float *m = v + 16 * v_xi;
     u += u_off;
     for (uint b = item; b < blocks; b += items) {

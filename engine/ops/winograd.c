@@ -21,13 +21,13 @@
 
 #include "ops/gemm.h"
 #include "runtime/internal.h"
+#include "runtime/kernel_defines.h"
 
 enum {
     LANES = 16,          /* tiles per unit of the transforms (cl/winograd.cl) */
     XI = 16,             /* entries of a transformed 4x4 block */
     TILES_PER_ITEM = 256, /* a transform item's share: units of up to 16 tiles */
     PAIRS_PER_ITEM = 64,  /* a weight transform item's (output, input) channel pairs */
-    FUSED_TILES = 32,     /* tiles per block of winograd_fused (cl/winograd.cl) */
     FUSED_MAX_CHANNELS = 512, /* the most input and output channels it takes: a slot's V
                                * and M are 2 KB per channel, and should stay in L2 */
     FUSED_ITEMS_PER_UNIT = 8, /* its items (slots) per compute unit */
@@ -83,8 +83,8 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     if (p.fused) {
         p.u_off = 0;
         p.scratch_off = XI * p.out * p.in;
-        p.slot = XI * (p.in + p.out) * FUSED_TILES + LANES;
-        size_t blocks = ceil_div(s->n * p.tiles, FUSED_TILES);
+        p.slot = XI * (p.in + p.out) * MW_WINOGRAD_FUSED_TILES + LANES;
+        size_t blocks = ceil_div(s->n * p.tiles, MW_WINOGRAD_FUSED_TILES);
         size_t fit = cap > p.scratch_off + p.slot ? (cap - p.scratch_off) / p.slot : 1;
         p.items = FUSED_ITEMS_PER_UNIT * mw_runtime_device(rt)->compute_units;
         if (p.items > fit) p.items = fit;
@@ -151,11 +151,12 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
                             (unsigned)p.in, (unsigned)so, (unsigned)si, (unsigned)grad,
                             (unsigned)tr, (unsigned)PAIRS_PER_ITEM));
     if (p.fused)
-        return mw_launch_kernel(c, items_of("winograd_fused", p.items), "mmummuuuuuuuuuu", src,
+        return mw_launch_kernel(c, items_of("winograd_fused", p.items), "mmummuuuuuuuuuuu", src,
                                 c->workspace, (unsigned)p.u_off, y, c->workspace,
                                 (unsigned)p.scratch_off, (unsigned)p.in, (unsigned)p.out,
                                 (unsigned)s->n, (unsigned)s->h, (unsigned)s->w, (unsigned)p.th,
-                                (unsigned)p.tw, (unsigned)accumulate, (unsigned)p.items);
+                                (unsigned)p.tw, (unsigned)accumulate, (unsigned)p.slot,
+                                (unsigned)p.items);
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform_input(c, s, &p, src, n0, cn));

@@ -45,6 +45,8 @@ enum {
     /* cl/conv3x3.cl conv3x3_bm_forward: output channels by float16 of images per work-item. */
     MW_C3_BM_CO_BLOCK = 8,
     MW_C3_BM_VECTORS = 2,
+    /* cl/winograd.cl winograd_fused: tiles per block (two float16 of products per row). */
+    MW_WINOGRAD_FUSED_TILES = 32,
 };
 
 /* The names passed to every program; the values are the host's own (the activation codes
@@ -65,6 +67,7 @@ enum {
     X(MW_C3_CO_BLOCK)                                                                              \
     X(MW_C3_PX_VECTORS)                                                                            \
     X(MW_C3_BM_CO_BLOCK)                                                                           \
-    X(MW_C3_BM_VECTORS)
+    X(MW_C3_BM_VECTORS)                                                                            \
+    X(MW_WINOGRAD_FUSED_TILES)
 
 #endif
