@@ -17,10 +17,12 @@
  * floats apart (engine/ops/winograd.c pads them off cache-aliasing strides). The weight gradient is the same
  * algebra backwards: gU[ξ] = (A g Aᵀ)[ξ] · V[ξ]ᵀ summed over tiles, gw = Gᵀ gU G.
  *
- * The transforms work on units of 16 consecutive tiles of one tile row, the lanes of float16
- * vectors, and each work-item takes several units (PoCL pays for every work-group, and a
- * 4x4 map's row has 2 tiles). Input rows are gathered with their padding into a private
- * row, whose even and odd columns swizzles then split; only the columns of tiles that
+ * The transforms work on units of 16 consecutive tiles, the lanes of float16 vectors, and
+ * each work-item takes several units (PoCL pays for every work-group). A unit is 16 tiles
+ * of one tile row, or, on small square maps (4x4, 8x8 and 16x16: "compact" units, chosen
+ * by the host), 16 consecutive tiles across tile rows and images, whose rows are gathered
+ * side by side: a tile row of such a map fills only 2, 4 or 8 lanes. Input rows are read
+ * with their padding and split into even and odd columns; only the columns of tiles that
  * exist are read, and lanes past them are never stored. */
 
 #include "mad.clh"
@@ -128,33 +130,143 @@ MW_INLINE void load_input_row(__global const float *plane, int iy, uint h, uint 
     d[3] = (float16)(lo2.odd, hi2.odd);
 }
 
-/* Where a transform's unit lies: 16 tiles from tile column tx0 of tile row ty of the plane
- * of channel `channel` and image nl of the chunk (units run along tile rows, then rows, then
- * the chunk's images, then channels); `offset`: its first tile's in a transformed array
- * [16][channels][P] (P = cn th tw, rows ld apart), at ξ = 0. */
+/* Compact units (see the top): the tile rows R0 .. R0 + rows - 1 of square maps of width w
+ * (th = w / 2 tile rows an image), tile row R lying in image R / th of the planes that
+ * start at `planes` at tile row R % th. */
+MW_INLINE bool compact_row_in_map(uint R, int dy, uint w) {
+    int y = 2 * (int)(R % (w / 2)) + dy;
+    return y >= 0 && y < (int)w;
+}
+
+/* Where image row 2 ty + dy of tile row R lies. */
+MW_INLINE size_t compact_row_offset(uint R, int dy, uint w) {
+    uint th = w / 2;
+    return (size_t)(R / th) * w * w + (size_t)((int)(2 * (R % th)) + dy) * w;
+}
+
+/* Image row 2 ty + dy of the `rows` tile rows from R0 side by side in 32 floats (lo, hi):
+ * 16 / th segments of w floats, zero past `rows` and outside the map. */
+#define COMPACT_SEGMENT(k, n)                                                                      \
+    ((k) < rows && compact_row_in_map(R0 + (k), dy, w)                                            \
+         ? vload##n(0, planes + compact_row_offset(R0 + (k), dy, w))                               \
+         : (float##n)(0.0f))
+MW_INLINE void gather_compact(__global const float *planes, uint R0, uint rows, int dy, uint w,
+                              float16 *lo, float16 *hi) {
+    if (w == 16) {
+        *lo = COMPACT_SEGMENT(0, 16);
+        *hi = COMPACT_SEGMENT(1, 16);
+    } else if (w == 8) {
+        *lo = (float16)(COMPACT_SEGMENT(0, 8), COMPACT_SEGMENT(1, 8));
+        *hi = (float16)(COMPACT_SEGMENT(2, 8), COMPACT_SEGMENT(3, 8));
+    } else {
+        *lo = (float16)(COMPACT_SEGMENT(0, 4), COMPACT_SEGMENT(1, 4), COMPACT_SEGMENT(2, 4),
+                        COMPACT_SEGMENT(3, 4));
+        *hi = (float16)(COMPACT_SEGMENT(4, 4), COMPACT_SEGMENT(5, 4), COMPACT_SEGMENT(6, 4),
+                        COMPACT_SEGMENT(7, 4));
+    }
+}
+#undef COMPACT_SEGMENT
+
+/* The inverse: stores (or adds, when `accumulate`) lo, hi as image row 2 ty + dy (inside
+ * the map) of the `rows` tile rows from R0. */
+#define COMPACT_STORE(k, n, v)                                                                     \
+    if ((k) < rows) {                                                                              \
+        __global float *dst = planes + compact_row_offset(R0 + (k), dy, w);                        \
+        float##n sum = (v);                                                                        \
+        if (accumulate) sum += vload##n(0, dst);                                                   \
+        vstore##n(sum, 0, dst);                                                                    \
+    }
+MW_INLINE void scatter_compact(__global float *planes, uint R0, uint rows, int dy, uint w,
+                               float16 lo, float16 hi, uint accumulate) {
+    if (w == 16) {
+        COMPACT_STORE(0, 16, lo)
+        COMPACT_STORE(1, 16, hi)
+    } else if (w == 8) {
+        COMPACT_STORE(0, 8, lo.lo)
+        COMPACT_STORE(1, 8, lo.hi)
+        COMPACT_STORE(2, 8, hi.lo)
+        COMPACT_STORE(3, 8, hi.hi)
+    } else {
+        COMPACT_STORE(0, 4, lo.lo.lo)
+        COMPACT_STORE(1, 4, lo.lo.hi)
+        COMPACT_STORE(2, 4, lo.hi.lo)
+        COMPACT_STORE(3, 4, lo.hi.hi)
+        COMPACT_STORE(4, 4, hi.lo.lo)
+        COMPACT_STORE(5, 4, hi.lo.hi)
+        COMPACT_STORE(6, 4, hi.hi.lo)
+        COMPACT_STORE(7, 4, hi.hi.hi)
+    }
+}
+#undef COMPACT_STORE
+
+/* Lane masks of shuffle2(v, (float16)(0), ·) for groups of tw = w / 2 lanes (a compact
+ * unit's tile rows): one lane to the right with a zero first, or to the left with a zero
+ * last, in each group (the map's padding columns). */
+#define GROUP_RIGHT_2 (uint16)(16, 0, 16, 2, 16, 4, 16, 6, 16, 8, 16, 10, 16, 12, 16, 14)
+#define GROUP_RIGHT_4 (uint16)(16, 0, 1, 2, 16, 4, 5, 6, 16, 8, 9, 10, 16, 12, 13, 14)
+#define GROUP_RIGHT_8 (uint16)(16, 0, 1, 2, 3, 4, 5, 6, 16, 8, 9, 10, 11, 12, 13, 14)
+#define GROUP_LEFT_2 (uint16)(1, 16, 3, 16, 5, 16, 7, 16, 9, 16, 11, 16, 13, 16, 15, 16)
+#define GROUP_LEFT_4 (uint16)(1, 2, 3, 16, 5, 6, 7, 16, 9, 10, 11, 16, 13, 14, 15, 16)
+#define GROUP_LEFT_8 (uint16)(1, 2, 3, 4, 5, 6, 7, 16, 9, 10, 11, 12, 13, 14, 15, 16)
+
+/* Input row `dy` (-1 .. 2 around the tiles' top rows) of a compact unit as the four
+ * columns d[0..3] of its tiles, as load_input_row. */
+MW_INLINE void load_compact_input_row(__global const float *planes, uint R0, uint rows, int dy,
+                                      uint w, float16 d[4]) {
+    float16 lo, hi;
+    gather_compact(planes, R0, rows, dy, w, &lo, &hi);
+    d[1] = (float16)(lo.even, hi.even);
+    d[2] = (float16)(lo.odd, hi.odd);
+    float16 zero = 0.0f;
+    d[0] = shuffle2(d[2], zero, w == 4 ? GROUP_RIGHT_2 : w == 8 ? GROUP_RIGHT_4 : GROUP_RIGHT_8);
+    d[3] = shuffle2(d[1], zero, w == 4 ? GROUP_LEFT_2 : w == 8 ? GROUP_LEFT_4 : GROUP_LEFT_8);
+}
+
+/* Where a transform's unit lies: `count` tiles from tile column tx0 of tile row ty of the
+ * plane of channel `channel` and image nl of the chunk (units run along tile rows, then
+ * rows, then the chunk's images, then channels); compact units (`compact`) run over the
+ * chunk's tiles of a channel, nl is 0 and ty their first tile row counted across the
+ * chunk's images. `offset`: the first tile's in a transformed array [16][channels][P] (P =
+ * cn th tw, rows ld apart), at ξ = 0. */
 typedef struct tile_unit {
-    uint channel, nl, ty, tx0;
+    uint channel, nl, ty, tx0, count;
     size_t offset;
 } tile_unit;
 
-MW_INLINE tile_unit unit_at(uint unit, uint th, uint tw, uint cn, uint ld) {
-    uint segs = (tw + LANES - 1) / LANES, plane = unit / (segs * th);
+MW_INLINE tile_unit unit_at(uint unit, uint th, uint tw, uint cn, uint ld, uint compact) {
     tile_unit t;
+    if (compact) {
+        uint tiles = cn * th * tw, per_channel = (tiles + LANES - 1) / LANES;
+        uint p = unit % per_channel * LANES;
+        t.channel = unit / per_channel;
+        t.nl = 0;
+        t.ty = p / tw;
+        t.tx0 = 0;
+        t.count = min((uint)LANES, tiles - p);
+        t.offset = (size_t)t.channel * ld + p;
+        return t;
+    }
+    uint segs = (tw + LANES - 1) / LANES, plane = unit / (segs * th);
     t.channel = plane / cn;
     t.nl = plane % cn;
     t.ty = (unit / segs) % th;
     t.tx0 = (unit % segs) * LANES;
+    t.count = lanes_in_row(t.tx0, tw);
     t.offset = (size_t)t.channel * ld + (size_t)t.nl * th * tw + (size_t)t.ty * tw + t.tx0;
     return t;
 }
 
 /* The 16 entries (Bᵀ d B)[ξ] of `count` <= 16 tiles from tile column tx0 of tile row ty
- * of the [h, w] plane x, stored as lanes at dst + ξ xi_stride. */
+ * of the [h, w] plane x (or of the compact unit from tile row ty of the planes from x),
+ * stored as lanes at dst + ξ xi_stride. */
 MW_INLINE void input_tiles(__global const float *x, uint ty, uint tx0, uint count, uint h,
-                           uint w, __global float *dst, size_t xi_stride) {
+                           uint w, uint compact, __global float *dst, size_t xi_stride) {
     float16 d[4][4];
     for (uint r = 0; r < 4; r++)
-        load_input_row(x, (int)(2 * ty + r) - 1, h, w, 2 * tx0, count, d[r]);
+        if (compact)
+            load_compact_input_row(x, ty, count / (w / 2), (int)r - 1, w, d[r]);
+        else
+            load_input_row(x, (int)(2 * ty + r) - 1, h, w, 2 * tx0, count, d[r]);
     float16 t[4][4]; /* Bᵀ d */
     for (uint j = 0; j < 4; j++) {
         t[0][j] = d[0][j] - d[2][j];
@@ -173,17 +285,29 @@ MW_INLINE void input_tiles(__global const float *x, uint ty, uint tx0, uint coun
 /* V[ξ][c][p] = (Bᵀ d B)[ξ] for the tiles of images n0 .. n0 + cn - 1 of src [channels, n,
  * h, w], P = cn th tw. A unit is 16 tiles of one tile row of one (image, channel) plane;
  * each item transforms `per_item` consecutive units (small maps have many short rows). */
+MW_INLINE void input_units(__global const float *src, __global float *v, uint v_off,
+                           uint channels, uint n, uint n0, uint cn, uint h, uint w, uint th,
+                           uint tw, uint ld, uint compact, uint per_item, uint units) {
+    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
+    for (uint unit = u0; unit < u1; unit++) {
+        tile_unit at = unit_at(unit, th, tw, cn, ld, compact);
+        __global const float *x = src + ((size_t)at.channel * n + n0 + at.nl) * h * w;
+        input_tiles(x, at.ty, at.tx0, at.count, h, w, compact, v + v_off + at.offset,
+                    (size_t)channels * ld);
+    }
+}
+
 __kernel void winograd_input(__global const float *src, __global float *v, const uint v_off,
                              const uint channels, const uint n, const uint n0, const uint cn,
                              const uint h, const uint w, const uint th, const uint tw,
-                             const uint ld, const uint per_item, const uint units) {
-    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
-    for (uint unit = u0; unit < u1; unit++) {
-        tile_unit at = unit_at(unit, th, tw, cn, ld);
-        __global const float *x = src + ((size_t)at.channel * n + n0 + at.nl) * h * w;
-        input_tiles(x, at.ty, at.tx0, lanes_in_row(at.tx0, tw), h, w, v + v_off + at.offset,
-                    (size_t)channels * ld);
-    }
+                             const uint ld, const uint compact, const uint per_item,
+                             const uint units) {
+    /* `compact` as a constant in each call: each kind of unit has a loop of its own (a flag
+     * tested within cost the other kind 2-5%) */
+    if (compact)
+        input_units(src, v, v_off, channels, n, n0, cn, h, w, th, tw, ld, 1, per_item, units);
+    else
+        input_units(src, v, v_off, channels, n, n0, cn, h, w, th, tw, ld, 0, per_item, units);
 }
 
 /* Interleaves the left (even) and right (odd) outputs of 16 tiles: 32 consecutive columns. */
@@ -212,10 +336,12 @@ MW_INLINE void store_output_row(__global float *dst, float16 left, float16 right
         dst[x] = accumulate ? dst[x] + tmp[x] : tmp[x];
 }
 
-/* y (+)= Aᵀ M A for `count` tiles from tile column tx0 of tile row ty, their products M[ξ]
- * the lanes at m + ξ xi_stride, into the [ho, wo] plane y. */
+/* y (+)= Aᵀ M A for `count` tiles from tile column tx0 of tile row ty (or of the compact
+ * unit from tile row ty), their products M[ξ] the lanes at m + ξ xi_stride, into the [ho,
+ * wo] plane y (or the planes from y). */
 MW_INLINE void output_tiles(__global const float *m, size_t xi_stride, __global float *y,
-                            uint ty, uint tx0, uint count, uint ho, uint wo, uint accumulate) {
+                            uint ty, uint tx0, uint count, uint ho, uint wo, uint compact,
+                            uint accumulate) {
     float16 s[2][4]; /* Aᵀ M, by columns b */
     for (uint b = 0; b < 4; b++) {
         float16 m0 = vload16(0, m + (0 + b) * xi_stride);
@@ -224,6 +350,15 @@ MW_INLINE void output_tiles(__global const float *m, size_t xi_stride, __global 
         float16 m3 = vload16(0, m + (12 + b) * xi_stride);
         s[0][b] = m0 + m1 + m2;
         s[1][b] = m1 - m2 - m3;
+    }
+    if (compact) {
+        for (uint r = 0; r < 2; r++) {
+            float16 left = s[r][0] + s[r][1] + s[r][2], right = s[r][1] - s[r][2] - s[r][3];
+            scatter_compact(y, ty, count / (wo / 2), (int)r, wo,
+                            shuffle2(left, right, EVEN_ODD_LO), shuffle2(left, right, EVEN_ODD_HI),
+                            accumulate);
+        }
+        return;
     }
     uint cols = min(2 * count, wo - 2 * tx0);
     __global float *dst = y + (size_t)(2 * ty) * wo;
@@ -235,18 +370,29 @@ MW_INLINE void output_tiles(__global const float *m, size_t xi_stride, __global 
 /* y[o][n0 + nl] (+)= Aᵀ M A for the tiles of M[ξ][o][p] (P = cn th tw) into the [out, n,
  * ho, wo] map y. Units of 16 tiles of a tile row of an output plane o * cn + nl, `per_item`
  * consecutive units per item. */
+MW_INLINE void output_units(__global const float *m, uint m_off, __global float *y, uint out,
+                            uint n, uint n0, uint cn, uint ho, uint wo, uint th, uint tw, uint ld,
+                            uint compact, uint accumulate, uint per_item, uint units) {
+    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
+    for (uint unit = u0; unit < u1; unit++) {
+        tile_unit at = unit_at(unit, th, tw, cn, ld, compact);
+        __global float *plane = y + ((size_t)at.channel * n + n0 + at.nl) * ho * wo;
+        output_tiles(m + m_off + at.offset, (size_t)out * ld, plane, at.ty, at.tx0, at.count, ho,
+                     wo, compact, accumulate);
+    }
+}
+
 __kernel void winograd_output(__global const float *m, const uint m_off, __global float *y,
                               const uint out, const uint n, const uint n0, const uint cn,
                               const uint ho, const uint wo, const uint th, const uint tw,
-                              const uint ld, const uint accumulate, const uint per_item,
-                              const uint units) {
-    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
-    for (uint unit = u0; unit < u1; unit++) {
-        tile_unit at = unit_at(unit, th, tw, cn, ld);
-        __global float *plane = y + ((size_t)at.channel * n + n0 + at.nl) * ho * wo;
-        output_tiles(m + m_off + at.offset, (size_t)out * ld, plane, at.ty, at.tx0,
-                     lanes_in_row(at.tx0, tw), ho, wo, accumulate);
-    }
+                              const uint ld, const uint compact, const uint accumulate,
+                              const uint per_item, const uint units) {
+    if (compact)
+        output_units(m, m_off, y, out, n, n0, cn, ho, wo, th, tw, ld, 1, accumulate, per_item,
+                     units);
+    else
+        output_units(m, m_off, y, out, n, n0, cn, ho, wo, th, tw, ld, 0, accumulate, per_item,
+                     units);
 }
 
 /* The forward (or input gradient) with its transforms fused around the products, for CPU
@@ -262,13 +408,23 @@ __kernel void winograd_output(__global const float *m, const uint m_off, __globa
 #error "winograd_fused is written for blocks of two float16 of tiles"
 #endif
 
-/* The segment of the block [p, p_end) that starts at tile p: image, tile row and column. */
+/* The segment of the block [p, p_end) that starts at tile p: image, tile row and column;
+ * with compact units, up to 16 tiles across rows and images, nl 0 and ty their first tile
+ * row counted from the first image (p is then a multiple of 16, which the tiles of an
+ * image divide or are a multiple of). */
 typedef struct tile_segment {
     uint nl, ty, tx0, count;
 } tile_segment;
 
-MW_INLINE tile_segment segment_at(uint p, uint p_end, uint th, uint tw) {
+MW_INLINE tile_segment segment_at(uint p, uint p_end, uint th, uint tw, uint compact) {
     tile_segment g;
+    if (compact) {
+        g.nl = 0;
+        g.ty = p / tw;
+        g.tx0 = 0;
+        g.count = min((uint)LANES, p_end - p);
+        return g;
+    }
     uint tiles = th * tw, rem = p % tiles;
     g.nl = p / tiles;
     g.ty = rem / tw;
@@ -314,11 +470,37 @@ MW_INLINE void fused_products(__global const float *ut, __global const float *v,
     }
 }
 
-__kernel void winograd_fused(__global const float *src, __global const float *u,
-                             const uint u_off, __global float *y, __global float *scratch,
-                             const uint s_off, const uint in, const uint out, const uint n,
-                             const uint h, const uint w, const uint th, const uint tw,
-                             const uint accumulate, const uint slot, const uint items) {
+/* The block's tiles [p0, p_end) of every input channel into V[ξ][in][FUSED_TILES]. */
+MW_INLINE void fused_input(__global const float *src, uint in, uint n, uint h, uint w, uint th,
+                           uint tw, uint compact, uint p0, uint p_end, __global float *v,
+                           size_t v_xi) {
+    for (uint c = 0; c < in; c++)
+        for (uint p = p0; p < p_end;) {
+            tile_segment g = segment_at(p, p_end, th, tw, compact);
+            input_tiles(src + ((size_t)c * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
+                        compact, v + (size_t)c * FUSED_TILES + (p - p0), v_xi);
+            p += g.count;
+        }
+}
+
+/* y (+)= Aᵀ M A for the block's tiles [p0, p_end) of every output channel. */
+MW_INLINE void fused_output(__global const float *m, size_t m_xi, __global float *y, uint out,
+                            uint n, uint h, uint w, uint th, uint tw, uint compact, uint p0,
+                            uint p_end, uint accumulate) {
+    for (uint o = 0; o < out; o++)
+        for (uint p = p0; p < p_end;) {
+            tile_segment g = segment_at(p, p_end, th, tw, compact);
+            output_tiles(m + (size_t)o * FUSED_TILES + (p - p0), m_xi,
+                         y + ((size_t)o * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w, compact,
+                         accumulate);
+            p += g.count;
+        }
+}
+
+MW_INLINE void fused_blocks(__global const float *src, __global const float *u, uint u_off,
+                            __global float *y, __global float *scratch, uint s_off, uint in,
+                            uint out, uint n, uint h, uint w, uint th, uint tw, uint compact,
+                            uint accumulate, uint slot, uint items) {
     uint item = get_global_id(0);
     if (item >= items) return;
     uint total = n * th * tw, blocks = (total + FUSED_TILES - 1) / FUSED_TILES;
@@ -332,27 +514,33 @@ __kernel void winograd_fused(__global const float *src, __global const float *u,
         if (p_end - p0 < FUSED_TILES) /* lanes of no tile: finite, never stored */
             for (size_t i = 0; i < 16 * v_xi; i++)
                 v[i] = 0.0f;
-        for (uint c = 0; c < in; c++)
-            for (uint p = p0; p < p_end;) {
-                tile_segment g = segment_at(p, p_end, th, tw);
-                input_tiles(src + ((size_t)c * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
-                            v + (size_t)c * FUSED_TILES + (p - p0), v_xi);
-                p += g.count;
-            }
+        fused_input(src, in, n, h, w, th, tw, compact, p0, p_end, v, v_xi);
         /* ξ outermost: U[ξ] and V[ξ] stay in L1 across the row blocks */
         for (uint xi = 0; xi < 16; xi++)
             for (uint o0 = 0; o0 < out; o0 += 8)
                 fused_products(u + (size_t)xi * in * out, v + xi * v_xi, in, out, o0,
                                m + xi * m_xi);
-        for (uint o = 0; o < out; o++)
-            for (uint p = p0; p < p_end;) {
-                tile_segment g = segment_at(p, p_end, th, tw);
-                output_tiles(m + (size_t)o * FUSED_TILES + (p - p0), m_xi,
-                             y + ((size_t)o * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
-                             accumulate);
-                p += g.count;
-            }
+        fused_output(m, m_xi, y, out, n, h, w, th, tw, compact, p0, p_end, accumulate);
     }
+}
+
+__kernel void winograd_fused(__global const float *src, __global const float *u,
+                             const uint u_off, __global float *y, __global float *scratch,
+                             const uint s_off, const uint in, const uint out, const uint n,
+                             const uint h, const uint w, const uint th, const uint tw,
+                             const uint accumulate, const uint slot, const uint items) {
+    fused_blocks(src, u, u_off, y, scratch, s_off, in, out, n, h, w, th, tw, 0, accumulate, slot,
+                 items);
+}
+
+__kernel void winograd_fused_compact(__global const float *src, __global const float *u,
+                                     const uint u_off, __global float *y,
+                                     __global float *scratch, const uint s_off, const uint in,
+                                     const uint out, const uint n, const uint h, const uint w,
+                                     const uint th, const uint tw, const uint accumulate,
+                                     const uint slot, const uint items) {
+    fused_blocks(src, u, u_off, y, scratch, s_off, in, out, n, h, w, th, tw, 1, accumulate, slot,
+                 items);
 }
 
 /* Row `row` of an output-gradient plane at columns 2 tx0 .. 2 tx0 + 31 split into the tiles'
@@ -383,19 +571,24 @@ MW_INLINE void load_gradient_row(__global const float *plane, uint row, uint tx0
 /* gM[ξ][o][p] = (A g Aᵀ)[ξ] for the 2x2 output-gradient tiles g of gy [out, n, ho, wo],
  * images n0 .. n0 + cn - 1 (P = cn th tw, tile p = nl th tw + ty tw + tx). Units as in
  * winograd_output. */
-__kernel void winograd_output_gradient(__global const float *gy, __global float *gm,
-                                       const uint gm_off, const uint out, const uint n,
-                                       const uint n0, const uint cn, const uint ho,
-                                       const uint wo, const uint th, const uint tw,
-                                       const uint ld, const uint per_item, const uint units) {
+MW_INLINE void gradient_units(__global const float *gy, __global float *gm, uint gm_off,
+                              uint out, uint n, uint n0, uint cn, uint ho, uint wo, uint th,
+                              uint tw, uint ld, uint compact, uint per_item, uint units) {
     size_t xi_stride = (size_t)out * ld;
     uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     for (uint unit = u0; unit < u1; unit++) {
-        tile_unit at = unit_at(unit, th, tw, cn, ld);
+        tile_unit at = unit_at(unit, th, tw, cn, ld, compact);
         __global const float *src = gy + ((size_t)at.channel * n + n0 + at.nl) * ho * wo;
         float16 g[2][2];
-        load_gradient_row(src, 2 * at.ty, at.tx0, ho, wo, &g[0][0], &g[0][1]);
-        load_gradient_row(src, 2 * at.ty + 1, at.tx0, ho, wo, &g[1][0], &g[1][1]);
+        for (uint r = 0; r < 2; r++)
+            if (compact) {
+                float16 lo, hi;
+                gather_compact(src, at.ty, at.count / tw, (int)r, wo, &lo, &hi);
+                g[r][0] = (float16)(lo.even, hi.even);
+                g[r][1] = (float16)(lo.odd, hi.odd);
+            } else {
+                load_gradient_row(src, 2 * at.ty + r, at.tx0, ho, wo, &g[r][0], &g[r][1]);
+            }
         float16 h[4][2]; /* A g */
         for (uint c = 0; c < 2; c++) {
             h[0][c] = g[0][c];
@@ -404,14 +597,25 @@ __kernel void winograd_output_gradient(__global const float *gy, __global float 
             h[3][c] = -g[1][c];
         }
         __global float *dst = gm + gm_off + at.offset;
-        uint count = lanes_in_row(at.tx0, tw);
         for (uint a = 0; a < 4; a++) { /* (A g) Aᵀ */
-            store_lanes(dst + (4 * a + 0) * xi_stride, h[a][0], count);
-            store_lanes(dst + (4 * a + 1) * xi_stride, h[a][0] + h[a][1], count);
-            store_lanes(dst + (4 * a + 2) * xi_stride, h[a][0] - h[a][1], count);
-            store_lanes(dst + (4 * a + 3) * xi_stride, -h[a][1], count);
+            store_lanes(dst + (4 * a + 0) * xi_stride, h[a][0], at.count);
+            store_lanes(dst + (4 * a + 1) * xi_stride, h[a][0] + h[a][1], at.count);
+            store_lanes(dst + (4 * a + 2) * xi_stride, h[a][0] - h[a][1], at.count);
+            store_lanes(dst + (4 * a + 3) * xi_stride, -h[a][1], at.count);
         }
     }
+}
+
+__kernel void winograd_output_gradient(__global const float *gy, __global float *gm,
+                                       const uint gm_off, const uint out, const uint n,
+                                       const uint n0, const uint cn, const uint ho,
+                                       const uint wo, const uint th, const uint tw,
+                                       const uint ld, const uint compact, const uint per_item,
+                                       const uint units) {
+    if (compact)
+        gradient_units(gy, gm, gm_off, out, n, n0, cn, ho, wo, th, tw, ld, 1, per_item, units);
+    else
+        gradient_units(gy, gm, gm_off, out, n, n0, cn, ho, wo, th, tw, ld, 0, per_item, units);
 }
 
 /* gw[o][i] = Gᵀ gU[·][o][i] G, the 3x3 weight gradient from the 16 entries of gU[ξ][o][i]

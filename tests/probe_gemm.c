@@ -34,6 +34,11 @@ static const product PRODUCTS[] = {
     {"pointwise 192->32 16x16 dW", 32, 192, 128 * 256, false, true},
     {"pointwise 320->1280 4x4 fwd", 1280, 128 * 16, 320, false, false},
     {"pointwise 320->1280 4x4 dW", 1280, 320, 128 * 16, false, true},
+    /* one of the 16 products of Winograd's unfused path (engine/ops/winograd.c) for
+     * ResNet18's 512-channel 4x4 layers at a Memory Wrap step's 228 images: U[ξ]·V[ξ],
+     * and the weight gradient's gM[ξ]·V[ξ]ᵀ */
+    {"winograd 512->512 4x4 product", 512, 228 * 4, 512, false, false},
+    {"winograd 512->512 4x4 dU", 512, 512, 228 * 4, false, true},
 };
 
 /* The mean ms of `reps` runs after a warm-up; the product read back into c. */

@@ -225,6 +225,10 @@ static void check_direct(int kind) {
         {"direct s2 9->13 7x5 bias", 9, 13, 3, 7, 5, 3, 2, 1, 1, true},
         {"direct s2 12->8 2x2 17 images", 12, 8, 17, 2, 2, 3, 2, 1, 1, false},
         {"direct s2 8->16 1x9", 8, 16, 3, 1, 9, 3, 2, 1, 1, false},
+        /* Winograd's compact units on square 4x4, 8x8 and 16x16 maps: 16 tiles across
+         * rows and images, the last unit short (7 images of 4 tiles, 3 of 64) */
+        {"direct 6->10 4x4 7 images bias", 6, 10, 7, 4, 4, 3, 1, 1, 1, true},
+        {"direct 5->7 16x16 3 images", 5, 7, 3, 16, 16, 3, 1, 1, 1, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_random(&cases[i], 400 + i);
@@ -236,6 +240,8 @@ static void check_direct(int kind) {
         {"direct sliced weight gradient 4->8 48x48", 4, 8, 7, 48, 48, 3, 1, 1, 1, false},
         {"direct s2 chunked 6->10 11x9", 6, 10, 5, 11, 9, 3, 2, 1, 1, false},
         {"direct chunked 16 images 5->9 3x3", 5, 9, 37, 3, 3, 3, 1, 1, 1, false},
+        {"direct chunked 7->6 4x4 bias", 7, 6, 5, 4, 4, 3, 1, 1, 1, true},
+        {"direct chunked 6->9 8x8", 6, 9, 3, 8, 8, 3, 1, 1, 1, false},
     };
     for (size_t i = 0; i < sizeof chunked / sizeof chunked[0]; i++) {
         const conv_case *c = &chunked[i];

@@ -43,6 +43,7 @@ static size_t ceil_div(size_t a, size_t b) {
 typedef struct plan {
     size_t in, out;        /* channels of the transformed input and of the products */
     size_t th, tw, tiles;  /* tiles per image: rows, columns, all */
+    bool compact;          /* units of 16 tiles across tile rows and images (cl/winograd.cl) */
     size_t per_item;       /* units of a transform per work-item */
     size_t cn;             /* images per chunk */
     size_t ld;             /* floats between rows of V and M: the largest chunk's P, padded */
@@ -77,7 +78,10 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     p.th = (s->h + 1) / 2;
     p.tw = (s->w + 1) / 2;
     p.tiles = p.th * p.tw;
-    p.per_item = ceil_div(TILES_PER_ITEM, p.tw < LANES ? p.tw : LANES);
+    /* small square maps, whose tile rows fill only 2, 4 or 8 of a unit's 16 lanes: compact
+     * units made ResNet18's 16x16, 8x8 and 4x4 passes 20-28% faster (bench/RESULTS.md) */
+    p.compact = s->h == s->w && (s->w == 4 || s->w == 8 || s->w == 16);
+    p.per_item = ceil_div(TILES_PER_ITEM, p.compact || p.tw >= LANES ? LANES : p.tw);
     p.fused = mw_winograd_fuse && op != MW_OP_CONV2D_BWD_WEIGHT &&
               p.in + p.out <= FUSED_MAX_CHANNELS;
     if (p.fused) {
@@ -121,20 +125,23 @@ static mw_launch_spec items_of(const char *kernel, size_t items) {
                             .local = {1, 1, 1}};
 }
 
-/* Units of a transform over `planes` planes: a tile row's 16 tiles each. */
-static size_t transform_units(const plan *p, size_t planes) {
-    return planes * p->th * ceil_div(p->tw, LANES);
+/* Units of a transform over `channels` channels of cn images: 16 tiles of a tile row each,
+ * or 16 of a channel's tiles when compact. */
+static size_t transform_units(const plan *p, size_t channels, size_t cn) {
+    if (p->compact) return channels * ceil_div(cn * p->tiles, LANES);
+    return channels * cn * p->th * ceil_div(p->tw, LANES);
 }
 
 /* V for images n0 .. n0+cn-1 of src [p->in, n, h, w]. */
 static mw_status transform_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, const plan *p,
                                  cl_mem src, size_t n0, size_t cn) {
-    size_t units = transform_units(p, p->in * cn);
+    size_t units = transform_units(p, p->in, cn);
     return mw_launch_kernel(c, items_of("winograd_input", ceil_div(units, p->per_item)),
-                            "mmuuuuuuuuuuuu", src, c->workspace, (unsigned)p->v_off,
+                            "mmuuuuuuuuuuuuu", src, c->workspace, (unsigned)p->v_off,
                             (unsigned)p->in, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                             (unsigned)s->h, (unsigned)s->w, (unsigned)p->th, (unsigned)p->tw,
-                            (unsigned)p->ld, (unsigned)p->per_item, (unsigned)units);
+                            (unsigned)p->ld, (unsigned)p->compact, (unsigned)p->per_item,
+                            (unsigned)units);
 }
 
 /* y (+)= the convolution of src with w: the forward (src = x) or the input gradient (src =
@@ -151,12 +158,14 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
                             (unsigned)p.in, (unsigned)so, (unsigned)si, (unsigned)grad,
                             (unsigned)tr, (unsigned)PAIRS_PER_ITEM));
     if (p.fused)
-        return mw_launch_kernel(c, items_of("winograd_fused", p.items), "mmummuuuuuuuuuuu", src,
-                                c->workspace, (unsigned)p.u_off, y, c->workspace,
-                                (unsigned)p.scratch_off, (unsigned)p.in, (unsigned)p.out,
-                                (unsigned)s->n, (unsigned)s->h, (unsigned)s->w, (unsigned)p.th,
-                                (unsigned)p.tw, (unsigned)accumulate, (unsigned)p.slot,
-                                (unsigned)p.items);
+        return mw_launch_kernel(c,
+                                items_of(p.compact ? "winograd_fused_compact" : "winograd_fused",
+                                         p.items),
+                                "mmummuuuuuuuuuuu", src, c->workspace, (unsigned)p.u_off, y,
+                                c->workspace, (unsigned)p.scratch_off, (unsigned)p.in,
+                                (unsigned)p.out, (unsigned)s->n, (unsigned)s->h, (unsigned)s->w,
+                                (unsigned)p.th, (unsigned)p.tw, (unsigned)accumulate,
+                                (unsigned)p.slot, (unsigned)p.items);
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform_input(c, s, &p, src, n0, cn));
@@ -167,13 +176,13 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
                          .c_off = p.m_off + xi * p.out * p.ld, .ldc = p.ld};
             MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, 0.0f, c->workspace, 0));
         }
-        size_t units = transform_units(&p, p.out * cn);
+        size_t units = transform_units(&p, p.out, cn);
         MW_TRY(mw_launch_kernel(c, items_of("winograd_output", ceil_div(units, p.per_item)),
-                                "mumuuuuuuuuuuuu", c->workspace, (unsigned)p.m_off, y,
+                                "mumuuuuuuuuuuuuu", c->workspace, (unsigned)p.m_off, y,
                                 (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                                 (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
-                                (unsigned)p.ld, (unsigned)accumulate, (unsigned)p.per_item,
-                                (unsigned)units));
+                                (unsigned)p.ld, (unsigned)p.compact, (unsigned)accumulate,
+                                (unsigned)p.per_item, (unsigned)units));
     }
     return MW_OK;
 }
@@ -199,12 +208,13 @@ mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform_input(c, s, &p, x, n0, cn));
-        size_t units = transform_units(&p, p.out * cn);
+        size_t units = transform_units(&p, p.out, cn);
         MW_TRY(mw_launch_kernel(c, items_of("winograd_output_gradient", ceil_div(units, p.per_item)),
-                                "mmuuuuuuuuuuuu", gy, c->workspace, (unsigned)p.m_off,
+                                "mmuuuuuuuuuuuuu", gy, c->workspace, (unsigned)p.m_off,
                                 (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                                 (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
-                                (unsigned)p.ld, (unsigned)p.per_item, (unsigned)units));
+                                (unsigned)p.ld, (unsigned)p.compact, (unsigned)p.per_item,
+                                (unsigned)units));
         for (size_t xi = 0; xi < XI; xi++) {
             mw_gemm g = weight_gemm(&p, xi, pc);
             MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, n0 ? 1.0f : 0.0f,
