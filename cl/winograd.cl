@@ -49,10 +49,13 @@ MW_INLINE void store_lanes(__global float *dst, float16 v, uint count) {
 /* U[ξ][o][i] = (G W(o, i) Gᵀ)[ξ], W(o, i)[t] = w[o so + i si + t] (t = 3 ky + kx), or its
  * taps reversed (8 - t) when `flip`: the input gradient convolves the output gradient with
  * the taps reversed and the channel roles swapped, which so and si express. Each item
- * transforms `per_item` consecutive (o, i) = (gid / in, gid % in). */
+ * transforms `per_item` consecutive pairs in the order of U's layout, (o, i) = (gid / in,
+ * gid % in), or (gid % out, gid / out) for Uᵀ[ξ][i][o] (`tr`), so that they fill
+ * consecutive floats of each ξ's plane (in Uᵀ's, the other order scattered them `out`
+ * apart). */
 MW_INLINE void weight_pair(__global const float *w, __global float *u, uint u_off, uint out,
                            uint in, uint so, uint si, uint flip, uint tr, uint gid) {
-    uint o = gid / in, i = gid % in;
+    uint o = tr ? gid % out : gid / in, i = tr ? gid / out : gid % in;
     __global const float *src = w + (size_t)o * so + (size_t)i * si;
     float k[3][3], gk[4][3];
     for (uint t = 0; t < 9; t++)
@@ -64,7 +67,7 @@ MW_INLINE void weight_pair(__global const float *w, __global float *u, uint u_of
         gk[3][c] = k[2][c];
     }
     size_t plane = (size_t)out * in;
-    __global float *dst = u + u_off + (tr ? (size_t)i * out + o : gid);
+    __global float *dst = u + u_off + gid; /* o in + i, or i out + o (tr) */
     for (uint a = 0; a < 4; a++) { /* (G k) Gᵀ */
         dst[(4 * a + 0) * plane] = gk[a][0];
         dst[(4 * a + 1) * plane] = 0.5f * (gk[a][0] + gk[a][1] + gk[a][2]);
