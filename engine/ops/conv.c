@@ -241,19 +241,20 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
 /* Whether a node runs Winograd's F(2x2, 3x3) (ops/winograd.h): 3x3 convolutions of stride
  * 1, padding 1 and one group, on CPU devices where it measures faster than the direct
  * kernels, in all three passes, or wherever it applies when mw_conv_direct is 4 (tests).
- * tests/probe_conv_paths at batch 128 (bench/RESULTS.md): 0.4-0.9 of the direct kernels'
- * time with 64 channels and more on either side (ResNet18, WideResNet, GoogLeNet), and
- * with 32 on 32x32 maps (DenseNet's 128 -> 32: 0.65-0.9); DenseNet's 128 -> 32 on 16x16
- * maps and smaller, and 16-channel layers, measured 0.8-1.6 (each pass's transforms cost
- * as much as a map's worth of memory traffic four times over, which small products do not
- * pay back). */
+ * tests/probe_conv_paths (bench/RESULTS.md): 0.4-0.9 of the direct kernels' time with 64
+ * channels and more on either side (ResNet18, WideResNet, GoogLeNet), and with 32 where
+ * the transforms' units are full: a 128 -> 32 shape on 32x32 maps 0.65-0.9, GoogLeNet's
+ * 32 -> 64, 32 -> 128 and 48 -> 128 on 16x16 and 8x8 maps 0.55-1.0 with compact units
+ * (with one tile row a unit, 128 -> 32 on such maps measured 0.8-1.6); 16-channel layers
+ * measured 0.8-1.6 (each pass's transforms cost as much as a map's worth of memory
+ * traffic four times over, which small products do not pay back). */
 static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_conv3x3_shape *s) {
     if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride != 1 || mw_conv_direct == 1)
         return false;
     *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, 1, false};
     if (mw_conv_direct >= 2) return mw_conv_direct == 4;
     size_t narrow = d->cin < d->cout ? d->cin : d->cout;
-    return mw_cpu_profile(rt) && (narrow >= 64 || (narrow >= 32 && d->h * d->w >= 1024));
+    return mw_cpu_profile(rt) && (narrow >= 64 || (narrow >= 32 && mw_winograd_full_units(s)));
 }
 
 /* im2col columns of a chunk of cn images, in floats. */

@@ -13,6 +13,12 @@
  * allow; 0: always the separate transforms and GEMMs (tests and probes compare the two). */
 extern int mw_winograd_fuse;
 
+/* Whether the transforms' units of 16 tiles are (nearly) full on these maps: tile rows of
+ * 16 tiles or more (maps 32 wide and wider), or the small square maps whose units take
+ * tiles across rows and images (4x4, 8x8, 16x16). Elsewhere a unit holds one tile row's
+ * fewer tiles, and the transforms cost up to 16 / tiles-a-row times more. */
+bool mw_winograd_full_units(const mw_conv3x3_shape *s);
+
 /* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its
  * per-chunk pieces taking about `cap_floats` at most (images go in chunks). */
 size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
