@@ -245,8 +245,10 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
  * channels and more on either side (ResNet18, WideResNet, GoogLeNet), and with 32 where
  * the transforms' units are full: a 128 -> 32 shape on 32x32 maps 0.65-0.9, GoogLeNet's
  * 32 -> 64, 32 -> 128 and 48 -> 128 on 16x16 and 8x8 maps 0.55-1.0 with compact units
- * (with one tile row a unit, 128 -> 32 on such maps measured 0.8-1.6); 16-channel layers
- * measured 0.8-1.6 (each pass's transforms cost as much as a map's worth of memory
+ * (with one tile row a unit, 128 -> 32 on such maps measured 0.8-1.6). On the compact
+ * maps it pays from 12 channels (DenseNet's 48 -> 12, GoogLeNet's 16 -> 48 and 24 -> 64:
+ * 0.66-0.81 of the direct kernels' three passes together); on 32x32 maps 16-channel layers
+ * measured 0.93-1.2 (each pass's transforms cost as much as a map's worth of memory
  * traffic four times over, which small products do not pay back). */
 static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_conv3x3_shape *s) {
     if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride != 1 || mw_conv_direct == 1)
@@ -254,7 +256,8 @@ static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_conv3x3_sh
     *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, 1, false};
     if (mw_conv_direct >= 2) return mw_conv_direct == 4;
     size_t narrow = d->cin < d->cout ? d->cin : d->cout;
-    return mw_cpu_profile(rt) && (narrow >= 64 || (narrow >= 32 && mw_winograd_full_units(s)));
+    return mw_cpu_profile(rt) && (narrow >= 64 || (narrow >= 32 && mw_winograd_full_units(s)) ||
+                                  (narrow >= 12 && mw_winograd_compact_units(s)));
 }
 
 /* im2col columns of a chunk of cn images, in floats. */

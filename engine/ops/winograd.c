@@ -73,12 +73,12 @@ static size_t row_stride(size_t pc) {
 /* Units of 16 tiles across tile rows and images (cl/winograd.cl): the small square maps,
  * whose tile rows fill only 2, 4 or 8 of a unit's 16 lanes. Compact units made ResNet18's
  * 16x16, 8x8 and 4x4 passes 20-28% faster (bench/RESULTS.md). */
-static bool compact_units(const mw_conv3x3_shape *s) {
+bool mw_winograd_compact_units(const mw_conv3x3_shape *s) {
     return s->h == s->w && (s->w == 4 || s->w == 8 || s->w == 16);
 }
 
 bool mw_winograd_full_units(const mw_conv3x3_shape *s) {
-    return compact_units(s) || (s->w + 1) / 2 >= LANES;
+    return mw_winograd_compact_units(s) || (s->w + 1) / 2 >= LANES;
 }
 
 static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
@@ -89,7 +89,7 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     p.th = (s->h + 1) / 2;
     p.tw = (s->w + 1) / 2;
     p.tiles = p.th * p.tw;
-    p.compact = compact_units(s);
+    p.compact = mw_winograd_compact_units(s);
     p.per_item = ceil_div(TILES_PER_ITEM, p.compact || p.tw >= LANES ? LANES : p.tw);
     p.fused = mw_winograd_fuse && op != MW_OP_CONV2D_BWD_WEIGHT &&
               p.in + p.out <= FUSED_MAX_CHANNELS;

@@ -13,10 +13,13 @@
  * allow; 0: always the separate transforms and GEMMs (tests and probes compare the two). */
 extern int mw_winograd_fuse;
 
+/* Whether the transforms' units of 16 tiles take tiles across tile rows and images: the
+ * small square maps (4x4, 8x8, 16x16), whose tile rows have 2, 4 or 8 tiles. */
+bool mw_winograd_compact_units(const mw_conv3x3_shape *s);
+
 /* Whether the transforms' units of 16 tiles are (nearly) full on these maps: tile rows of
- * 16 tiles or more (maps 32 wide and wider), or the small square maps whose units take
- * tiles across rows and images (4x4, 8x8, 16x16). Elsewhere a unit holds one tile row's
- * fewer tiles, and the transforms cost up to 16 / tiles-a-row times more. */
+ * 16 tiles or more (maps 32 wide and wider), or compact units. Elsewhere a unit holds one
+ * tile row's fewer tiles, and the transforms cost up to 16 / tiles-a-row times more. */
 bool mw_winograd_full_units(const mw_conv3x3_shape *s);
 
 /* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its
