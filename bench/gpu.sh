@@ -21,7 +21,8 @@
 #    machine's python3 has a CUDA PyTorch (bench/compare.py, alternating rounds), memwrap
 #    alone otherwise. --models and --variants narrow it (comma lists, as `memwrap bench` names
 #    them; default every encoder, and std, memory and encoder_memory). Then each encoder's
-#    Memory Wrap step profiled per op (profiles.txt).
+#    Memory Wrap step profiled per op (profiles.txt), and ResNet18's 3x3 convolutions per
+#    pass on im2col + CLBlast and on Winograd's GPU shape (conv_paths.txt).
 # 5. Results: bench/gpu-results/<date>-<device>/README.md (device, commit, tests, tables)
 #    with the raw logs beside it. Elsewhere it writes only build/, the unpacked packages in
 #    $TMPDIR/memwrap-gpu-deps, NVIDIA's ICD entry and a missing Fashion-MNIST (as root).
@@ -247,6 +248,15 @@ for m in ${models//,/ }; do
       --steps 3 --warmup 1 2>&1 | tr '\r' '\n' | grep -v '^\(train\|infer\) step'
     echo; } >>"$out/profiles.txt" || true
 done
+# ResNet18's 3x3 convolutions on im2col + CLBlast (the GPU default) and on Winograd's GPU
+# shape (written and tested on the CPU device, not yet timed on a GPU), per pass: the evidence
+# for choosing Winograd on GPUs.
+if ((bench_limit > 0 && bench_limit - SECONDS + bench_start <= 20)); then
+  bench_note+="${bench_note:+; }conv_paths.txt skipped: --bench-limit $bench_limit was spent"
+else
+  MEMWRAP_DEVICE=$device limited 120 ./build/tests/probe_conv_paths resnet18 228 3 winograd \
+    >"$out/conv_paths.txt" 2>&1 || say "the convolution probe failed or ran out of time: conv_paths.txt"
+fi
 if ((!quick)); then
   bench baselines.md --models mobilenetv2 --variants protonet,matching || say "a timing failed: bench.log"
 fi
@@ -270,6 +280,10 @@ fi
   if [ -f "$out/encoders.md" ]; then cat "$out/encoders.md"; else echo "(failed: bench.log)"; fi
   if [ -f "$out/baselines.md" ]; then echo; cat "$out/baselines.md"; fi
   if [ -f "$out/profiles.txt" ]; then echo; echo "Per-op profiles of the Memory Wrap steps: profiles.txt."; fi
+  if [ -f "$out/conv_paths.txt" ]; then
+    echo; echo "ResNet18's 3x3 convolutions per pass, im2col + CLBlast / Winograd (conv_paths.txt):"
+    echo; echo '```'; tail -n 8 "$out/conv_paths.txt"; echo '```'
+  fi
   if [ -n "$bench_note" ]; then echo; echo "Timings: $bench_note."; fi
 } >"$out/README.md"
 say "done: $out/README.md"

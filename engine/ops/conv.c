@@ -299,6 +299,10 @@ static mw_status own_ws_bytes(mw_runtime *rt, const mw_gemm *p, size_t *bytes) {
 /* CLBlast's temporary buffer: the largest over the node's GEMMs (none for own kernels). */
 static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t *bytes) {
     /* CLBlast's tuning (runtime/gemm_tuning.c) is applied at runtime creation */
+    conv_dims d = node_dims(g, n);
+    mw_conv3x3_shape s;
+    if (path_of(&d) == PATH_GENERAL && n->op != MW_OP_CONV2D_BWD_BIAS && winograd_3x3(rt, &d, &s))
+        return mw_winograd_scratch_bytes(rt, &s, n->op, workspace_cap(rt) / sizeof(float), bytes);
     return gemm_plans_max(rt, g, n, mw_gemm_scratch_bytes, bytes);
 }
 

@@ -16,7 +16,12 @@
  * (P = the chunk's tiles, in rows of ld >= P floats: see row_stride), with separate
  * transform kernels around 16 GEMMs of ops/gemm.h. The weight gradient transforms the input
  * and the output gradient per chunk, sums gU[ξ] += gM[ξ]·V[ξ]ᵀ over the chunks (16 NT
- * GEMMs) and transforms gU into the 3x3 gradient at the end. */
+ * GEMMs) and transforms gU into the 3x3 gradient at the end.
+ *
+ * On the GPU profile (ops/gemm.h) the same kernels run GPU-shaped: one unit of 16 tiles (or
+ * one weight pair) per work-item in groups of 64, never fused (its per-item slots are sized
+ * for a CPU core's cache), and the GEMMs go to CLBlast, whose temporary buffer
+ * mw_winograd_scratch_bytes sizes. The tests force this shape on the CPU device. */
 #include "ops/winograd.h"
 
 #include "ops/gemm.h"
@@ -26,8 +31,9 @@
 enum {
     LANES = 16,          /* tiles per unit of the transforms (cl/winograd.cl) */
     XI = 16,             /* entries of a transformed 4x4 block */
-    TILES_PER_ITEM = 256, /* a transform item's share: units of up to 16 tiles */
-    PAIRS_PER_ITEM = 64,  /* a weight transform item's (output, input) channel pairs */
+    TILES_PER_ITEM = 256, /* a transform item's share on CPUs: units of up to 16 tiles */
+    PAIRS_PER_ITEM = 64,  /* a weight transform item's (output, input) channel pairs on CPUs */
+    GPU_GROUP = 64,       /* work-items per group on the GPU profile, one unit or pair each */
     FUSED_MAX_CHANNELS = 512, /* the most input and output channels it takes: a slot's V
                                * and M are 2 KB per channel, and should stay in L2 */
     FUSED_ITEMS_PER_UNIT = 8, /* its items (slots) per compute unit */
@@ -51,6 +57,16 @@ typedef struct plan {
     size_t items, slot, scratch_off;
     size_t v_off, m_off, u_off, partial_off, total;
 } plan;
+
+/* The product M[ξ] = U[ξ]·V[ξ] of the forward and input gradient for a chunk of pc tiles,
+ * U read transposed ([ξ][in][out]) where the fused kernel's layout is used. */
+static mw_gemm product_gemm(const plan *p, size_t xi, size_t pc) {
+    bool tr = p->fused;
+    return (mw_gemm){.ta = tr, .m = p->out, .n = pc, .k = p->in,
+                     .a_off = p->u_off + xi * p->out * p->in, .lda = tr ? p->out : p->in,
+                     .b_off = p->v_off + xi * p->in * p->ld, .ldb = p->ld,
+                     .c_off = p->m_off + xi * p->out * p->ld, .ldc = p->ld};
+}
 
 /* The NT GEMM gU[ξ] (+)= gM[ξ]·V[ξ]ᵀ of the weight gradient for a chunk of pc tiles. */
 static mw_gemm weight_gemm(const plan *p, size_t xi, size_t pc) {
@@ -81,8 +97,14 @@ bool mw_winograd_full_units(const mw_conv3x3_shape *s) {
     return mw_winograd_compact_units(s) || (s->w + 1) / 2 >= LANES;
 }
 
+/* Weight pairs per work-item of winograd_weights and winograd_weight_gradient. */
+static size_t pairs_per_item(const mw_runtime *rt) {
+    return mw_cpu_profile(rt) ? PAIRS_PER_ITEM : 1;
+}
+
 static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     plan p = {0};
+    bool cpu = mw_cpu_profile(rt);
     bool grad = op == MW_OP_CONV2D_BWD_INPUT;
     p.in = grad ? s->cout : s->cin; /* the weight gradient: V of x, gM of gy */
     p.out = grad ? s->cin : s->cout;
@@ -90,8 +112,8 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     p.tw = (s->w + 1) / 2;
     p.tiles = p.th * p.tw;
     p.compact = mw_winograd_compact_units(s);
-    p.per_item = ceil_div(TILES_PER_ITEM, p.compact || p.tw >= LANES ? LANES : p.tw);
-    p.fused = mw_winograd_fuse && op != MW_OP_CONV2D_BWD_WEIGHT &&
+    p.per_item = cpu ? ceil_div(TILES_PER_ITEM, p.compact || p.tw >= LANES ? LANES : p.tw) : 1;
+    p.fused = cpu && mw_winograd_fuse && op != MW_OP_CONV2D_BWD_WEIGHT &&
               p.in + p.out <= FUSED_MAX_CHANNELS;
     if (p.fused) {
         p.u_off = 0;
@@ -124,14 +146,16 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     return p;
 }
 
-/* Work-items in groups of one, as cl/conv3x3.cl's (these kernels run on CPU devices). */
-static mw_launch_spec items_of(const char *kernel, size_t items) {
+/* Work-items in groups of one on CPU devices, as cl/conv3x3.cl's (PoCL runs a group's items
+ * in one thread, and each item's units are already vectors), of GPU_GROUP elsewhere. */
+static mw_launch_spec items_of(const mw_runtime *rt, const char *kernel, size_t items) {
+    size_t local = mw_cpu_profile(rt) ? 1 : GPU_GROUP;
     return (mw_launch_spec){.family = "winograd",
                             .kernel = kernel,
                             .kind = MW_RANGE_ITEMS,
                             .dims = 1,
                             .global = {items, 1, 1},
-                            .local = {1, 1, 1}};
+                            .local = {local, 1, 1}};
 }
 
 /* Units of a transform over `channels` channels of cn images: 16 tiles of a tile row each,
@@ -145,7 +169,7 @@ static size_t transform_units(const plan *p, size_t channels, size_t cn) {
 static mw_status transform_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, const plan *p,
                                  cl_mem src, size_t n0, size_t cn) {
     size_t units = transform_units(p, p->in, cn);
-    return mw_launch_kernel(c, items_of("winograd_input", ceil_div(units, p->per_item)),
+    return mw_launch_kernel(c, items_of(c->rt, "winograd_input", ceil_div(units, p->per_item)),
                             "mmuuuuuuuuuuuuu", src, c->workspace, (unsigned)p->v_off,
                             (unsigned)p->in, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                             (unsigned)s->h, (unsigned)s->w, (unsigned)p->th, (unsigned)p->tw,
@@ -161,14 +185,15 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
     bool grad = op == MW_OP_CONV2D_BWD_INPUT;
     bool tr = p.fused; /* the fused kernel reads U transposed, [ξ][in][out] */
     /* W(o, i) = w[o so + i si]: [cout, cin, 3, 3], read transposed for the input gradient */
-    size_t so = grad ? 9 : s->cin * 9, si = grad ? s->cin * 9 : 9;
-    MW_TRY(mw_launch_kernel(c, items_of("winograd_weights", ceil_div(p.out * p.in, PAIRS_PER_ITEM)),
+    size_t so = grad ? 9 : s->cin * 9, si = grad ? s->cin * 9 : 9, pairs = pairs_per_item(c->rt);
+    MW_TRY(mw_launch_kernel(c, items_of(c->rt, "winograd_weights", ceil_div(p.out * p.in, pairs)),
                             "mmuuuuuuuu", w, c->workspace, (unsigned)p.u_off, (unsigned)p.out,
                             (unsigned)p.in, (unsigned)so, (unsigned)si, (unsigned)grad,
-                            (unsigned)tr, (unsigned)PAIRS_PER_ITEM));
+                            (unsigned)tr, (unsigned)pairs));
     if (p.fused)
         return mw_launch_kernel(c,
-                                items_of(p.compact ? "winograd_fused_compact" : "winograd_fused",
+                                items_of(c->rt,
+                                         p.compact ? "winograd_fused_compact" : "winograd_fused",
                                          p.items),
                                 "mmummuuuuuuuuuuu", src, c->workspace, (unsigned)p.u_off, y,
                                 c->workspace, (unsigned)p.scratch_off, (unsigned)p.in,
@@ -179,14 +204,11 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform_input(c, s, &p, src, n0, cn));
         for (size_t xi = 0; xi < XI; xi++) {
-            mw_gemm g = {.ta = tr, .m = p.out, .n = pc, .k = p.in,
-                         .a_off = p.u_off + xi * p.out * p.in, .lda = tr ? p.out : p.in,
-                         .b_off = p.v_off + xi * p.in * p.ld, .ldb = p.ld,
-                         .c_off = p.m_off + xi * p.out * p.ld, .ldc = p.ld};
+            mw_gemm g = product_gemm(&p, xi, pc);
             MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, 0.0f, c->workspace, 0));
         }
         size_t units = transform_units(&p, p.out, cn);
-        MW_TRY(mw_launch_kernel(c, items_of("winograd_output", ceil_div(units, p.per_item)),
+        MW_TRY(mw_launch_kernel(c, items_of(c->rt, "winograd_output", ceil_div(units, p.per_item)),
                                 "mumuuuuuuuuuuuuu", c->workspace, (unsigned)p.m_off, y,
                                 (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                                 (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
@@ -199,6 +221,26 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
 size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
                                     size_t cap_floats) {
     return plan_of(rt, s, op, cap_floats).total;
+}
+
+mw_status mw_winograd_scratch_bytes(mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
+                                    size_t cap_floats, size_t *bytes) {
+    *bytes = 0;
+    plan p = plan_of(rt, s, op, cap_floats);
+    if (p.fused) return MW_OK;
+    /* A GEMM's temporary buffer depends on its dimensions and on whether each offset is
+     * zero: ξ 0 and 1 of a whole chunk and of the last, shorter one cover every case. */
+    size_t last = s->n % p.cn ? s->n % p.cn : p.cn;
+    size_t pcs[2] = {p.cn * p.tiles, last * p.tiles};
+    for (int i = 0; i < 2; i++)
+        for (size_t xi = 0; xi < 2; xi++) {
+            mw_gemm g = op == MW_OP_CONV2D_BWD_WEIGHT ? weight_gemm(&p, xi, pcs[i])
+                                                      : product_gemm(&p, xi, pcs[i]);
+            size_t b = 0;
+            MW_TRY(mw_gemm_scratch_bytes(rt, &g, &b));
+            if (b > *bytes) *bytes = b;
+        }
+    return MW_OK;
 }
 
 mw_status mw_winograd_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
@@ -218,7 +260,9 @@ mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform_input(c, s, &p, x, n0, cn));
         size_t units = transform_units(&p, p.out, cn);
-        MW_TRY(mw_launch_kernel(c, items_of("winograd_output_gradient", ceil_div(units, p.per_item)),
+        MW_TRY(mw_launch_kernel(c,
+                                items_of(c->rt, "winograd_output_gradient",
+                                         ceil_div(units, p.per_item)),
                                 "mmuuuuuuuuuuuuu", gy, c->workspace, (unsigned)p.m_off,
                                 (unsigned)p.out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
                                 (unsigned)s->h, (unsigned)s->w, (unsigned)p.th, (unsigned)p.tw,
@@ -230,9 +274,10 @@ mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t
                                c->workspace, p.partial_off));
         }
     }
+    size_t pairs = pairs_per_item(c->rt);
     return mw_launch_kernel(c,
-                            items_of("winograd_weight_gradient",
-                                     ceil_div(p.out * p.in, PAIRS_PER_ITEM)),
+                            items_of(c->rt, "winograd_weight_gradient",
+                                     ceil_div(p.out * p.in, pairs)),
                             "mumuuu", c->workspace, (unsigned)p.u_off, gw, (unsigned)p.out,
-                            (unsigned)p.in, (unsigned)PAIRS_PER_ITEM);
+                            (unsigned)p.in, (unsigned)pairs);
 }

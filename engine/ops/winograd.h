@@ -10,7 +10,8 @@
 #include "ops/conv3x3.h"
 
 /* 1 (the default): the forward and the input gradient run winograd_fused where the channels
- * allow; 0: always the separate transforms and GEMMs (tests and probes compare the two). */
+ * allow on the CPU profile; 0: always the separate transforms and GEMMs (tests and probes
+ * compare the two). The GPU profile never fuses. */
 extern int mw_winograd_fuse;
 
 /* Whether the transforms' units of 16 tiles take tiles across tile rows and images: the
@@ -26,6 +27,11 @@ bool mw_winograd_full_units(const mw_conv3x3_shape *s);
  * per-chunk pieces taking about `cap_floats` at most (images go in chunks). */
 size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
                                     size_t cap_floats);
+
+/* CLBlast's temporary buffer for the GEMMs of node op `op` (0 where the own GEMMs run them:
+ * the CPU profile). */
+mw_status mw_winograd_scratch_bytes(mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
+                                    size_t cap_floats, size_t *bytes);
 
 /* y (+)= conv(x, w): `accumulate` adds onto y (a bias written before). */
 mw_status mw_winograd_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
