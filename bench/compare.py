@@ -121,10 +121,29 @@ def main():
     print(table(a, rows))
 
 
+def host_cpu():
+    """The host's CPU as /proc/cpuinfo names it, with family and model: this pool's machines
+    share one model name ("AMD EPYC") across generations whose FMA peaks differ twofold
+    (bench/RESULTS.md, "A Zen 4 host"), so a table says which one it ran on."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return "CPU unknown (no /proc/cpuinfo)"
+    return (f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} "
+            f"model {fields.get('model', '?')}, {os.cpu_count()} logical CPUs")
+
+
 def table(a, rows):
     lines = [f"batch {a.batch}, memory {a.memory}, test batch {a.test_batch}, "
              f"{a.channels}x{a.image_size}x{a.image_size}, {a.steps} timed steps, medians of "
-             f"{a.rounds} {'' if a.no_torch else 'alternating '}rounds, images/s", ""]
+             f"{a.rounds} {'' if a.no_torch else 'alternating '}rounds, images/s; host: "
+             f"{host_cpu()}", ""]
     if a.no_torch:
         lines += ["| model | variant | memwrap train | memwrap infer |", "|---|---|---|---|"]
     else:
