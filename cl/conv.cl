@@ -386,6 +386,24 @@ __kernel void im2col(__global const float *x, __global float *col, const uint n,
     }
 }
 
+/* im2col's GPU shape: the same columns, one work-item per entry, entry `gid` of col (ox
+ * fastest): a group's stores are consecutive, and at stride 1 so are its loads. */
+__kernel void im2col_items(__global const float *x, __global float *col, const uint n,
+                           const uint h, const uint w, const uint ho, const uint wo, const uint k,
+                           const uint stride, const uint pad, const uint n0, const uint cn,
+                           const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint ox = gid % wo, t = gid / wo;
+    uint oy = t % ho;
+    t /= ho;
+    uint nl = t % cn, r = t / cn;
+    uint kx = r % k, ky = (r / k) % k, ci = r / (k * k);
+    int iy = (int)(oy * stride + ky) - (int)pad, ix = (int)(ox * stride + kx) - (int)pad;
+    bool inside = iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w;
+    col[gid] = inside ? x[(((size_t)ci * n + n0 + nl) * h + (uint)iy) * w + (uint)ix] : 0.0f;
+}
+
 /* The adjoint of im2col, gathering (no atomics): gx[ci][n0 + nl][iy][ix] = Σ over (ky, kx)
  * with oy = (iy + P - ky) / S and ox = (ix + P - kx) / S whole and in range of
  * col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox]. One work-item per (ci, nl) plane; with
@@ -435,6 +453,37 @@ __kernel void col2im(__global const float *col, __global float *gx, const uint n
             dst[ix] = s;
         }
     }
+}
+
+/* col2im's GPU shape: one work-item per input pixel (ci, nl, iy, ix), ix fastest, summing
+ * the k x k column entries that read it in the same order as col2im. */
+__kernel void col2im_items(__global const float *col, __global float *gx, const uint n,
+                           const uint h, const uint w, const uint ho, const uint wo, const uint k,
+                           const uint stride, const uint pad, const uint n0, const uint cn,
+                           const uint items) {
+    uint gid = get_global_id(0);
+    if (gid >= items) return;
+    uint ix = gid % w, t = gid / w;
+    uint iy = t % h;
+    t /= h;
+    uint nl = t % cn, ci = t / cn;
+    size_t plane = (size_t)cn * ho * wo;
+    __global const float *src = col + (size_t)ci * k * k * plane + (size_t)nl * ho * wo;
+    float s = 0.0f;
+    for (uint ky = 0; ky < k; ky++) {
+        int ty = (int)(iy + pad) - (int)ky;
+        if (ty < 0 || ty % (int)stride) continue;
+        uint oy = (uint)ty / stride;
+        if (oy >= ho) continue;
+        for (uint kx = 0; kx < k; kx++) {
+            int tx = (int)(ix + pad) - (int)kx;
+            if (tx < 0 || tx % (int)stride) continue;
+            uint ox = (uint)tx / stride;
+            if (ox >= wo) continue;
+            s += src[(ky * k + kx) * plane + oy * wo + ox];
+        }
+    }
+    gx[(((size_t)ci * n + n0 + nl) * h + iy) * w + ix] = s;
 }
 
 /* ---- bias ------------------------------------------------------------------------------ */

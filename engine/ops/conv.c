@@ -387,15 +387,18 @@ static size_t dw_items(dw_split sp, size_t units) {
     return (units + sp.per_item - 1) / sp.per_item;
 }
 
-/* im2col and col2im: one item per (row, image) or (channel, image) block, groups of one on
- * CPU devices (see dw_split). */
-static size_t plane_local(const mw_runtime *rt) {
-    return mw_cpu_profile(rt) ? 1 : 64;
-}
+/* im2col and col2im: on CPU devices one item per (row, image) or (channel, image) block, in
+ * groups of one (see dw_split); elsewhere one item per column entry or input pixel, in groups
+ * of 64, whose stores are consecutive (im2col_items, col2im_items). The per-block kernels
+ * wrote 4 KB apart from one item to the next, which a GPU's memory does one line at a time. */
+enum { GPU_ITEM_GROUP = 64 };
 
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
-    size_t items = d->cin * d->k * d->k * cn;
-    return mw_launch_kernel(c, conv_items(PROG_BASE, "im2col", items, plane_local(c->rt)),
+    bool cpu = mw_cpu_profile(c->rt);
+    size_t items = d->cin * d->k * d->k * cn * (cpu ? 1 : d->ho * d->wo);
+    return mw_launch_kernel(c,
+                            conv_items(PROG_BASE, cpu ? "im2col" : "im2col_items", items,
+                                       cpu ? 1 : GPU_ITEM_GROUP),
                             "mmuuuuuuuuuuu", x, c->workspace, (unsigned)d->n, (unsigned)d->h,
                             (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k,
                             (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0, (unsigned)cn,
@@ -403,8 +406,11 @@ static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t
 }
 
 static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_t n0, size_t cn) {
-    size_t items = d->cin * cn;
-    return mw_launch_kernel(c, conv_items(PROG_BASE, "col2im", items, plane_local(c->rt)),
+    bool cpu = mw_cpu_profile(c->rt);
+    size_t items = d->cin * cn * (cpu ? 1 : d->h * d->w);
+    return mw_launch_kernel(c,
+                            conv_items(PROG_BASE, cpu ? "col2im" : "col2im_items", items,
+                                       cpu ? 1 : GPU_ITEM_GROUP),
                             "mmuuuuuuuuuuu", c->workspace, gx, (unsigned)d->n, (unsigned)d->h,
                             (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k,
                             (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0, (unsigned)cn,
