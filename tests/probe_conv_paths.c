@@ -3,7 +3,8 @@
  * (cl/conv3x3.cl), and Winograd's F(2x2, 3x3) (cl/winograd.cl; stride 1 only), forward,
  * input gradient and weight gradient, and checks that they agree. The evidence for engine/ops/conv.c's choice
  * between them (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|googlenet] [batch] [reps]
+ *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|narrow_32x32|
+ *                                 googlenet] [batch] [reps]
  *       [direct|winograd|unfused]   (the last: the direct paths alone, for tuning their
  *       kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
  *       forward and input gradient fused or not)
@@ -40,6 +41,9 @@ static const encoder_shapes ENCODERS[] = {
     {"wrn28_10", {{3, 16, 32, 3, 1}, {16, 160, 32, 3, 1}, {160, 160, 32, 3, 1}, {320, 320, 16, 3, 1}, {640, 640, 8, 3, 1}}},
     /* growth 12: the bottlenecks' 3x3 convolutions are 48 -> 12 */
     {"densenet_cifar", {{3, 24, 32, 3, 1}, {48, 12, 32, 3, 1}, {48, 12, 16, 3, 1}, {48, 12, 8, 3, 1}, {48, 12, 4, 3, 1}}},
+    /* the stride-1 shapes of the models that stay on the direct kernels: 32x32 maps with
+     * fewer than 32 channels on a side (DenseNet, GoogLeNet, WideResNet) */
+    {"narrow_32x32", {{48, 12, 32, 3, 1}, {16, 32, 32, 3, 1}, {16, 160, 32, 3, 1}}},
     /* from the eighth: the inception branches' first 3x3 with 16 to 48 input channels */
     {"googlenet", {{3, 192, 32, 3, 1}, {96, 128, 32, 3, 1}, {16, 32, 32, 3, 1}, {128, 192, 32, 3, 1}, {112, 224, 16, 3, 1},
                    {160, 320, 8, 3, 1}, {192, 384, 8, 3, 1}, {32, 64, 16, 3, 1}, {32, 128, 16, 3, 1},
@@ -111,7 +115,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof ENCODERS / sizeof *ENCODERS; i++)
         if (!strcmp(ENCODERS[i].name, name)) e = &ENCODERS[i];
     if (!e || batch < 1 || reps < 1) {
-        fprintf(stderr, "usage: %s [resnet18|resnet18_down|wrn28_10|densenet_cifar|googlenet] [batch] [reps]\n",
+        fprintf(stderr, "usage: %s [resnet18|resnet18_down|wrn28_10|densenet_cifar|narrow_32x32|googlenet] [batch] [reps]\n",
                 argv[0]);
         return 2;
     }

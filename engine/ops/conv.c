@@ -217,7 +217,11 @@ int mw_conv_direct = 0;
  * input gradient 0.5-0.9 (0.8 on 4x4 maps since their planes hold three images side by
  * side; 1.0-1.2 before); the batch-major weight gradient 0.5-0.8 at stride 1 (the
  * padded-row one loses on 8x8 and 4x4 maps, whose padding columns fill up to half of its
- * vectors), the batch-major input gradient of stride 2 0.35-1.1 (0.55 on 32x32 maps). Since
+ * vectors; on maps 32 wide, where only layers with fewer than 32 channels on a side stay
+ * direct since Winograd, the padded-row one takes 0.58-0.71 of the batch-major time:
+ * DenseNet's 48 -> 12, GoogLeNet's 16 -> 32, WideResNet's 16 -> 160, `probe_conv_paths
+ * narrow_32x32 228 3`, three rounds), the batch-major input gradient of stride 2 0.35-1.1
+ * (0.55 on 32x32 maps). Since
  * the own GEMMs run in cache order, im2col + GEMM wins the other two passes of stride 2:
  * the forward takes 0.6-1.0 of the padded rows' time, the weight gradient 0.4-0.55 of the
  * batch-major kernels' on 16x16 and 8x8 maps and 0.8-1.1 on 32x32 (three runs at batches
@@ -234,7 +238,7 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
     }
     if (!mw_cpu_profile(rt) || d->cin < 16) return false;
     if (d->stride == 2 && !grad2) return false;
-    s->batch_major = op == MW_OP_CONV2D_BWD_WEIGHT || grad2;
+    s->batch_major = (op == MW_OP_CONV2D_BWD_WEIGHT && d->w < 32) || grad2;
     return true;
 }
 
