@@ -386,6 +386,12 @@ __kernel void im2col(__global const float *x, __global float *col, const uint n,
     }
 }
 
+/* Index gid of a [outer][images][rows][cols] range as (col, row, image, outer). */
+MW_INLINE uint4 split_index(uint gid, uint cols, uint rows, uint images) {
+    uint t = gid / cols, u = t / rows;
+    return (uint4)(gid % cols, t % rows, u % images, u / images);
+}
+
 /* im2col's GPU shape: the same columns, one work-item per entry, entry `gid` of col (ox
  * fastest): a group's stores are consecutive, and at stride 1 so are its loads. */
 __kernel void im2col_items(__global const float *x, __global float *col, const uint n,
@@ -394,14 +400,33 @@ __kernel void im2col_items(__global const float *x, __global float *col, const u
                            const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
-    uint ox = gid % wo, t = gid / wo;
-    uint oy = t % ho;
-    t /= ho;
-    uint nl = t % cn, r = t / cn;
+    uint4 at = split_index(gid, wo, ho, cn); /* (ox, oy, nl, col row) */
+    uint ox = at.x, oy = at.y, nl = at.z, r = at.w;
     uint kx = r % k, ky = (r / k) % k, ci = r / (k * k);
     int iy = (int)(oy * stride + ky) - (int)pad, ix = (int)(ox * stride + kx) - (int)pad;
     bool inside = iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w;
     col[gid] = inside ? x[(((size_t)ci * n + n0 + nl) * h + (uint)iy) * w + (uint)ix] : 0.0f;
+}
+
+/* Σ of the column entries that read input pixel (iy, ix) of one image's plane: src is the
+ * image's first column row, rows `plane` floats apart; taps in (ky, kx) order. */
+MW_INLINE float gathered_pixel(__global const float *src, size_t plane, uint iy, uint ix,
+                               uint ho, uint wo, uint k, uint stride, uint pad) {
+    float s = 0.0f;
+    for (uint ky = 0; ky < k; ky++) {
+        int ty = (int)(iy + pad) - (int)ky;
+        if (ty < 0 || ty % (int)stride) continue;
+        uint oy = (uint)ty / stride;
+        if (oy >= ho) continue;
+        for (uint kx = 0; kx < k; kx++) {
+            int tx = (int)(ix + pad) - (int)kx;
+            if (tx < 0 || tx % (int)stride) continue;
+            uint ox = (uint)tx / stride;
+            if (ox >= wo) continue;
+            s += src[(ky * k + kx) * plane + oy * wo + ox];
+        }
+    }
+    return s;
 }
 
 /* The adjoint of im2col, gathering (no atomics): gx[ci][n0 + nl][iy][ix] = Σ over (ky, kx)
@@ -436,21 +461,7 @@ __kernel void col2im(__global const float *col, __global float *gx, const uint n
             continue;
         }
         for (uint ix = 0; ix < w; ix++) {
-            float s = 0.0f;
-            for (uint ky = 0; ky < k; ky++) {
-                int ty = (int)(iy + pad) - (int)ky;
-                if (ty < 0 || ty % (int)stride) continue;
-                uint oy = (uint)ty / stride;
-                if (oy >= ho) continue;
-                for (uint kx = 0; kx < k; kx++) {
-                    int tx = (int)(ix + pad) - (int)kx;
-                    if (tx < 0 || tx % (int)stride) continue;
-                    uint ox = (uint)tx / stride;
-                    if (ox >= wo) continue;
-                    s += src[(ky * k + kx) * plane + oy * wo + ox];
-                }
-            }
-            dst[ix] = s;
+            dst[ix] = gathered_pixel(src, plane, iy, ix, ho, wo, k, stride, pad);
         }
     }
 }
@@ -463,27 +474,12 @@ __kernel void col2im_items(__global const float *col, __global float *gx, const 
                            const uint items) {
     uint gid = get_global_id(0);
     if (gid >= items) return;
-    uint ix = gid % w, t = gid / w;
-    uint iy = t % h;
-    t /= h;
-    uint nl = t % cn, ci = t / cn;
+    uint4 at = split_index(gid, w, h, cn); /* (ix, iy, nl, ci) */
+    uint ix = at.x, iy = at.y, nl = at.z, ci = at.w;
     size_t plane = (size_t)cn * ho * wo;
     __global const float *src = col + (size_t)ci * k * k * plane + (size_t)nl * ho * wo;
-    float s = 0.0f;
-    for (uint ky = 0; ky < k; ky++) {
-        int ty = (int)(iy + pad) - (int)ky;
-        if (ty < 0 || ty % (int)stride) continue;
-        uint oy = (uint)ty / stride;
-        if (oy >= ho) continue;
-        for (uint kx = 0; kx < k; kx++) {
-            int tx = (int)(ix + pad) - (int)kx;
-            if (tx < 0 || tx % (int)stride) continue;
-            uint ox = (uint)tx / stride;
-            if (ox >= wo) continue;
-            s += src[(ky * k + kx) * plane + oy * wo + ox];
-        }
-    }
-    gx[(((size_t)ci * n + n0 + nl) * h + iy) * w + ix] = s;
+    gx[(((size_t)ci * n + n0 + nl) * h + iy) * w + ix] =
+        gathered_pixel(src, plane, iy, ix, ho, wo, k, stride, pad);
 }
 
 /* ---- bias ------------------------------------------------------------------------------ */
