@@ -372,8 +372,8 @@ static mw_launch_spec conv_items(int variant, const char *kernel, size_t items, 
 /* Depthwise work split. On CPU devices a work-item takes about 256 output pixels (whole
  * small planes, bands of rows of large ones) and groups hold one item: PoCL runs a group's
  * items as a loop that keeps their registers in memory, and every group and item costs a
- * fixed overhead. Elsewhere one row (one plane for the weight gradient) per item in groups
- * of 64. */
+ * fixed overhead. Elsewhere one row (one plane for the weight gradient) per item; groups:
+ * mw_profile_group_size. */
 enum { DW_PIXELS_PER_ITEM = 256 };
 
 typedef struct dw_split {
@@ -382,27 +382,28 @@ typedef struct dw_split {
 
 /* How rows (or planes) of `pixels` pixels each are split: see dw_items for the count. */
 static dw_split dw_split_of(const mw_runtime *rt, size_t pixels) {
-    if (!mw_cpu_profile(rt)) return (dw_split){1, 64};
+    size_t group = mw_profile_group_size(rt);
+    if (!mw_cpu_profile(rt)) return (dw_split){1, group};
     size_t per = DW_PIXELS_PER_ITEM / (pixels ? pixels : 1);
-    return (dw_split){per < 1 ? 1 : per, 1};
+    return (dw_split){per < 1 ? 1 : per, group};
 }
 
 static size_t dw_items(dw_split sp, size_t units) {
     return (units + sp.per_item - 1) / sp.per_item;
 }
 
-/* im2col and col2im: on CPU devices one item per (row, image) or (channel, image) block, in
- * groups of one (see dw_split); elsewhere one item per column entry or input pixel, in groups
- * of 64, whose stores are consecutive (im2col_items, col2im_items). The per-block kernels
- * wrote 4 KB apart from one item to the next, which a GPU's memory does one line at a time. */
-enum { GPU_ITEM_GROUP = 64 };
+/* im2col and col2im: on CPU devices one item per (row, image) or (channel, image) block;
+ * elsewhere one item per column entry or input pixel, whose stores in a group are
+ * consecutive (im2col_items, col2im_items). The per-block kernels wrote 4 KB apart from one
+ * item to the next, which a GPU's memory does one line at a time. Groups:
+ * mw_profile_group_size. */
 
 static mw_status im2col_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem x, size_t n0, size_t cn) {
     bool cpu = mw_cpu_profile(c->rt);
     size_t items = d->cin * d->k * d->k * cn * (cpu ? 1 : d->ho * d->wo);
     return mw_launch_kernel(c,
                             conv_items(PROG_BASE, cpu ? "im2col" : "im2col_items", items,
-                                       cpu ? 1 : GPU_ITEM_GROUP),
+                                       mw_profile_group_size(c->rt)),
                             "mmuuuuuuuuuuu", x, c->workspace, (unsigned)d->n, (unsigned)d->h,
                             (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k,
                             (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0, (unsigned)cn,
@@ -414,7 +415,7 @@ static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_
     size_t items = d->cin * cn * (cpu ? 1 : d->h * d->w);
     return mw_launch_kernel(c,
                             conv_items(PROG_BASE, cpu ? "col2im" : "col2im_items", items,
-                                       cpu ? 1 : GPU_ITEM_GROUP),
+                                       mw_profile_group_size(c->rt)),
                             "mmuuuuuuuuuuu", c->workspace, gx, (unsigned)d->n, (unsigned)d->h,
                             (unsigned)d->w, (unsigned)d->ho, (unsigned)d->wo, (unsigned)d->k,
                             (unsigned)d->stride, (unsigned)d->pad, (unsigned)n0, (unsigned)cn,

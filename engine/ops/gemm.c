@@ -17,6 +17,10 @@ bool mw_cpu_profile(const mw_runtime *rt) {
     return (mw_runtime_device(rt)->type & CL_DEVICE_TYPE_CPU) != 0;
 }
 
+size_t mw_profile_group_size(const mw_runtime *rt) {
+    return mw_cpu_profile(rt) ? 1 : 64;
+}
+
 /* The own kernels run NN, TN and NT products on CPU devices; CLBlast everything else (TT,
  * which no op issues today, included). */
 static bool own(const mw_runtime *rt, const mw_gemm *p) {

@@ -25,6 +25,12 @@ extern int mw_kernel_profile;
 /* Whether this runtime takes the CPU profile (own GEMMs, CPU-shaped kernels). */
 bool mw_cpu_profile(const mw_runtime *rt);
 
+/* Work-items per group of the kernels whose shape follows the profile (depthwise rows,
+ * im2col and col2im, Winograd's transforms): 1 on the CPU profile, where PoCL runs a group's
+ * items as one loop that keeps their registers in memory and each item already holds a
+ * block of work, 64 on the GPU profile, one small piece of work per item. */
+size_t mw_profile_group_size(const mw_runtime *rt);
+
 /* CLBlast's temporary buffer for p (0 where the own kernels run it). */
 mw_status mw_gemm_scratch_bytes(mw_runtime *rt, const mw_gemm *p, size_t *bytes);
 /* Workspace bytes the own kernels need for p (the partial sums of an NT product sliced

@@ -33,7 +33,6 @@ enum {
     XI = 16,             /* entries of a transformed 4x4 block */
     TILES_PER_ITEM = 256, /* a transform item's share on CPUs: units of up to 16 tiles */
     PAIRS_PER_ITEM = 64,  /* a weight transform item's (output, input) channel pairs on CPUs */
-    GPU_GROUP = 64,       /* work-items per group on the GPU profile, one unit or pair each */
     FUSED_MAX_CHANNELS = 512, /* the most input and output channels it takes: a slot's V
                                * and M are 2 KB per channel, and should stay in L2 */
     FUSED_ITEMS_PER_UNIT = 8, /* its items (slots) per compute unit */
@@ -146,10 +145,9 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     return p;
 }
 
-/* Work-items in groups of one on CPU devices, as cl/conv3x3.cl's (PoCL runs a group's items
- * in one thread, and each item's units are already vectors), of GPU_GROUP elsewhere. */
+/* Work-items in the profile's groups (mw_profile_group_size). */
 static mw_launch_spec items_of(const mw_runtime *rt, const char *kernel, size_t items) {
-    size_t local = mw_cpu_profile(rt) ? 1 : GPU_GROUP;
+    size_t local = mw_profile_group_size(rt);
     return (mw_launch_spec){.family = "winograd",
                             .kernel = kernel,
                             .kind = MW_RANGE_ITEMS,
