@@ -339,6 +339,127 @@ __kernel void dw_weight_reduce(__global const float *partial, __global float *gw
     gw[i] = s;
 }
 
+/* ---- depthwise on small planes --------------------------------------------------------
+ * Planes of at most 16 pixels in and out (the 4x4 and 2x2 maps of the last stages at 32x32
+ * inputs), where a row holds 2 or 4 pixels and the row kernels above leave most of their 8
+ * lanes empty and spend their time on the edges. A channel's correlation over such a plane
+ * is a matrix M[o][i] of at most 16 x 16 (o an output pixel, i an input one) that all its N
+ * planes share: built once per channel, then applied to each plane held as one float16.
+ * One work-item per channel; chosen on CPU devices only (engine/ops/conv.c). */
+
+/* cm[j * 16 + l] = M[l][j]: column j of M as a vector over the output pixels l (forward);
+ * transposed, cm[j * 16 + l] = M[j][l], for the input gradient (gy pixel j to gx pixel l). */
+MW_INLINE void small_plane_matrix(__global const float *wc, int h, int w, int ho, int wo,
+                                  int transposed, float *cm) {
+    for (int i = 0; i < 256; i++)
+        cm[i] = 0.0f;
+    for (int oy = 0; oy < ho; oy++)
+        for (int ox = 0; ox < wo; ox++)
+            for (int ky = 0; ky < DW_K; ky++) {
+                int iy = oy * DW_S + ky - DW_P;
+                if (iy < 0 || iy >= h) continue;
+                for (int kx = 0; kx < DW_K; kx++) {
+                    int ix = ox * DW_S + kx - DW_P;
+                    if (ix < 0 || ix >= w) continue;
+                    int o = oy * wo + ox, i = iy * w + ix;
+                    cm[transposed ? o * 16 + i : i * 16 + o] = wc[ky * DW_K + kx];
+                }
+            }
+}
+
+/* The `count` (<= 16) pixels of a plane as one vector, zero past them. */
+MW_INLINE float16 load_plane(__global const float *p, int count) {
+    if (count == 16) return vload16(0, p);
+    if (count == 4) return (float16)(vload4(0, p), (float4)(0.0f), (float8)(0.0f));
+    float t[16];
+    for (int i = 0; i < 16; i++)
+        t[i] = i < count ? p[i] : 0.0f;
+    return vload16(0, t);
+}
+
+MW_INLINE void store_plane(float16 v, __global float *p, int count) {
+    if (count == 16) {
+        vstore16(v, 0, p);
+    } else if (count == 4) {
+        vstore4(v.s0123, 0, p);
+    } else {
+        float t[16];
+        vstore16(v, 0, t);
+        for (int i = 0; i < count; i++)
+            p[i] = t[i];
+    }
+}
+
+/* Forward (transposed 0: y = M x + bias) or input gradient (transposed 1: gx = Mᵀ gy) of
+ * channel c's N planes. src and dst are the channel-major maps the node reads and writes. */
+__kernel void dw_small_planes(__global const float *src, __global const float *wgt,
+                              __global const float *bias, __global float *dst,
+                              const uint has_bias, const uint n, const uint h, const uint w,
+                              const uint ho, const uint wo, const uint transposed,
+                              const uint channels) {
+    uint c = get_global_id(0);
+    if (c >= channels) return;
+    float cm[256];
+    small_plane_matrix(wgt + c * DW_KK, h, w, ho, wo, transposed, cm);
+    int in_px = transposed ? ho * wo : h * w, out_px = transposed ? h * w : ho * wo;
+    float16 col[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+        col[j] = vload16(j, cm);
+    float b = has_bias ? bias[c] : 0.0f;
+    __global const float *s = src + (size_t)c * n * in_px;
+    __global float *d = dst + (size_t)c * n * out_px;
+    for (uint img = 0; img < n; img++, s += in_px, d += out_px) {
+        /* two chains, so that the FMA latency is not the plane's cost */
+        float16 even = (float16)(b), odd = (float16)(0.0f);
+#pragma unroll
+        for (int j = 0; j < 16; j += 2) {
+            if (j < in_px) even = MAD((float16)(s[j]), col[j], even);
+            if (j + 1 < in_px) odd = MAD((float16)(s[j + 1]), col[j + 1], odd);
+        }
+        store_plane(even + odd, d, out_px);
+    }
+}
+
+/* Weight gradient of channel c: G[o][i] = Σ_n gy[o] x[i] over its planes, then
+ * gw[ky][kx] = Σ G[o][i] over the pairs that tap (ky, kx) joins. */
+__kernel void dw_small_planes_weight(__global const float *gy, __global const float *x,
+                                     __global float *gw, const uint n, const uint h,
+                                     const uint w, const uint ho, const uint wo,
+                                     const uint channels) {
+    uint c = get_global_id(0);
+    if (c >= channels) return;
+    int in_px = h * w, out_px = ho * wo;
+    float16 g[16];
+#pragma unroll
+    for (int o = 0; o < 16; o++)
+        g[o] = (float16)(0.0f);
+    __global const float *xs = x + (size_t)c * n * in_px, *gs = gy + (size_t)c * n * out_px;
+    for (uint img = 0; img < n; img++, xs += in_px, gs += out_px) {
+        float16 xv = load_plane(xs, in_px);
+#pragma unroll
+        for (int o = 0; o < 16; o++)
+            if (o < out_px) g[o] = MAD((float16)(gs[o]), xv, g[o]);
+    }
+    float gm[256];
+#pragma unroll
+    for (int o = 0; o < 16; o++)
+        vstore16(g[o], o, gm);
+    for (int ky = 0; ky < DW_K; ky++)
+        for (int kx = 0; kx < DW_K; kx++) {
+            float sum = 0.0f;
+            for (int oy = 0; oy < (int)ho; oy++) {
+                int iy = oy * DW_S + ky - DW_P;
+                if (iy < 0 || iy >= (int)h) continue;
+                for (int ox = 0; ox < (int)wo; ox++) {
+                    int ix = ox * DW_S + kx - DW_P;
+                    if (ix >= 0 && ix < (int)w) sum += gm[(oy * wo + ox) * 16 + iy * w + ix];
+                }
+            }
+            gw[c * DW_KK + ky * DW_K + kx] = sum;
+        }
+}
+
 /* ---- general path: im2col + GEMM ---------------------------------------------------- */
 
 /* Output columns [lo, hi) of a col row whose input index ox S + kx - P lies in [0, w). */

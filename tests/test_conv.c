@@ -61,6 +61,10 @@ static const conv_case pytorch_cases[] = {
     {"dw3s1", 6, 6, 2, 9, 9, 3, 1, 1, 6, true},  {"dw3s2", 6, 6, 2, 8, 8, 3, 2, 1, 6, false},
     {"dw5s1", 6, 6, 2, 9, 9, 5, 1, 2, 6, false}, {"dw5s2", 6, 6, 2, 9, 9, 5, 2, 2, 6, false},
     {"grp2", 4, 6, 2, 7, 7, 3, 1, 1, 2, true},
+    /* planes of at most 16 pixels: the small-plane depthwise kernels on the cpu profile */
+    {"dw3s1_4x4", 6, 6, 3, 4, 4, 3, 1, 1, 6, true},
+    {"dw5s1_2x2", 6, 6, 3, 2, 2, 5, 1, 2, 6, false},
+    {"dw5s2_4x4", 6, 6, 3, 4, 4, 5, 2, 2, 6, false},
 };
 
 static float *ref_tensor(const mw_safetensors *ref, const conv_case *c, const char *what,
@@ -284,6 +288,7 @@ static void test_conv_winograd(void **state) {
 static void test_conv_finite_differences(void **state) {
     static const conv_case cases[] = {
         {"fd depthwise 5x5 s2", 3, 3, 2, 7, 6, 5, 2, 2, 3, true},
+        {"fd depthwise 3x3 small planes", 3, 3, 3, 4, 4, 3, 1, 1, 3, true},
         {"fd grouped s2", 4, 2, 2, 6, 5, 3, 2, 1, 2, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

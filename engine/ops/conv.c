@@ -75,6 +75,13 @@ static conv_path path_of(const conv_dims *d) {
     return PATH_GENERAL;
 }
 
+/* Depthwise planes of at most 16 pixels in and out go, on CPU devices, to the kernels that
+ * hold a plane in one vector and apply each channel's convolution as a small matrix
+ * (cl/conv.cl, "small planes"): one work-item per channel. */
+static bool dw_small_planes(const mw_runtime *rt, const conv_dims *d) {
+    return mw_cpu_profile(rt) && d->h * d->w <= 16 && d->ho * d->wo <= 16;
+}
+
 /* Bytes a node's chunked copies stay under: the cap, and a quarter of the largest
  * allocation the device allows. */
 static size_t workspace_cap(const mw_runtime *rt) {
@@ -318,7 +325,8 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
     conv_path path = path_of(&d);
     *bytes = 0;
     if (path == PATH_DEPTHWISE) {
-        if (n->op == MW_OP_CONV2D_BWD_WEIGHT) *bytes = d.cin * d.n * d.k * d.k * sizeof(float);
+        if (n->op == MW_OP_CONV2D_BWD_WEIGHT && !dw_small_planes(rt, &d))
+            *bytes = d.cin * d.n * d.k * d.k * sizeof(float);
         return MW_OK;
     }
     mw_conv3x3_shape s;
@@ -429,6 +437,11 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
     conv_path path = path_of(&d);
     cl_mem x = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), y = mw_mem(c, n->out[0]);
     bool bias = n->n_in > 2;
+    if (path == PATH_DEPTHWISE && dw_small_planes(c->rt, &d))
+        return mw_launch_kernel(c, conv_items(dw_variant(&d), "dw_small_planes", d.cout, 1),
+                                "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y,
+                                (unsigned)bias, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w,
+                                (unsigned)d.ho, (unsigned)d.wo, 0u, (unsigned)d.cout);
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.wo);
         size_t rows = d.cout * d.n * d.ho;
@@ -472,6 +485,11 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     conv_dims d = node_dims(c->g, n);
     conv_path path = path_of(&d);
     cl_mem gy = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), gx = mw_mem(c, n->out[0]);
+    if (path == PATH_DEPTHWISE && dw_small_planes(c->rt, &d))
+        return mw_launch_kernel(c, conv_items(dw_variant(&d), "dw_small_planes", d.cin, 1),
+                                "mmmmuuuuuuuu", gy, w, w, gx, 0u, (unsigned)d.n, (unsigned)d.h,
+                                (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, 1u,
+                                (unsigned)d.cin);
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.w);
         size_t rows = d.cin * d.n * d.h;
@@ -508,6 +526,10 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
     conv_dims d = node_dims(c->g, n);
     conv_path path = path_of(&d);
     cl_mem gy = mw_mem(c, n->in[0]), x = mw_mem(c, n->in[1]), gw = mw_mem(c, n->out[0]);
+    if (path == PATH_DEPTHWISE && dw_small_planes(c->rt, &d))
+        return mw_launch_kernel(c, conv_items(dw_variant(&d), "dw_small_planes_weight", d.cin, 1),
+                                "mmmuuuuuu", gy, x, gw, (unsigned)d.n, (unsigned)d.h,
+                                (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, (unsigned)d.cin);
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
         dw_split sp = dw_split_of(c->rt, d.ho * d.wo);

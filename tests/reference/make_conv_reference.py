@@ -38,6 +38,10 @@ CASES = {
     "dw5s1": (6, 6, 2, 9, 9, 5, 1, 2, 6, False),    # EfficientNet's 5x5 stages
     "dw5s2": (6, 6, 2, 9, 9, 5, 2, 2, 6, False),
     "grp2": (4, 6, 2, 7, 7, 3, 1, 1, 2, True),      # grouped, groups=2
+    # planes of at most 16 pixels (the last stages' 4x4 and 2x2 maps): the small-plane kernels
+    "dw3s1_4x4": (6, 6, 3, 4, 4, 3, 1, 1, 6, True),
+    "dw5s1_2x2": (6, 6, 3, 2, 2, 5, 1, 2, 6, False),
+    "dw5s2_4x4": (6, 6, 3, 4, 4, 5, 2, 2, 6, False),
 }
 
 
