@@ -195,6 +195,141 @@ __kernel void dw_forward(__global const float *x, __global const float *wgt,
 }
 
 #if DW_S == 1
+/* Stride-1 taps of block b of a row held as whole vectors: t[j] lane l = row[8 b + l + j - P],
+ * from the block and its neighbours (zero past the row's ends) by shuffles. */
+MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
+#if DW_P == 1
+    t[0] = (float8)(l.s7, c.s0, c.s12, c.s3456);
+    t[1] = c;
+    t[2] = (float8)(c.s1, c.s23, c.s4567, r.s0);
+#else
+    t[0] = (float8)(l.s67, c.s01, c.s2345);
+    t[1] = (float8)(l.s7, c.s0, c.s12, c.s3456);
+    t[2] = c;
+    t[3] = (float8)(c.s1, c.s23, c.s4567, r.s0);
+    t[4] = (float8)(c.s23, c.s4567, r.s01);
+#endif
+}
+
+/* Row iy of a plane of width w = 8 nb (nb <= 4) as v[1 .. nb], with v[0] and v[nb + 1] zero:
+ * the blocks block_taps reads. */
+MW_INLINE void load_vector_row(__global const float *row, int nb, float8 *v) {
+#pragma unroll
+    for (int b = 0; b < 6; b++)
+        v[b] = (float8)(0.0f);
+#pragma unroll
+    for (int b = 0; b < 4; b++)
+        if (b < nb) v[b + 1] = vload8(b, row);
+}
+
+/* Stride-1 depthwise forward (flip 0) or input gradient (flip 1: the correlation with the
+ * flipped kernel) on maps whose rows are whole vectors: w a multiple of 8 and at most 32
+ * (the 32x32, 16x16 and 8x8 maps). A row is loaded as aligned blocks and its taps made by
+ * shuffles, with none of win12's checked loads, and each (kernel row, block) pair sums apart,
+ * so that a row's FMAs form independent chains rather than one of K² (whose latency, not
+ * the arithmetic, set dw_forward's pace). One work-item per `rpi` rows, as dw_forward. */
+__kernel void dw_vector_rows(__global const float *src, __global const float *wgt,
+                             __global const float *bias, __global float *dst,
+                             const uint has_bias, const uint n, const uint h, const uint w,
+                             const uint flip, const uint rpi, const uint total) {
+    uint r0 = get_global_id(0) * rpi;
+    if (r0 >= total) return;
+    uint r1 = min(total, r0 + rpi);
+    int nb = (int)w / 8;
+    /* counters, not a division per row (as dw_forward) */
+    uint p = r0 / h, oy = r0 % h, img = p % n, c = p / n;
+    float wt[DW_KK];
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++)
+        wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
+    for (uint r = r0; r < r1; r++) {
+        if (r > r0 && ++oy == h) { /* next plane; next channel after n images */
+            oy = 0;
+            p++;
+            if (++img == n) {
+                img = 0;
+                c++;
+#pragma unroll
+                for (int i = 0; i < DW_KK; i++)
+                    wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
+            }
+        }
+        __global const float *plane = src + (size_t)p * h * w;
+        float8 acc[DW_K][4];
+#pragma unroll
+        for (int ky = 0; ky < DW_K; ky++) {
+#pragma unroll
+            for (int b = 0; b < 4; b++)
+                acc[ky][b] = (float8)(0.0f);
+            int iy = (int)oy + ky - DW_P;
+            if (iy < 0 || iy >= (int)h) continue;
+            float8 v[6];
+            load_vector_row(plane + iy * w, nb, v);
+#pragma unroll
+            for (int b = 0; b < 4; b++) {
+                if (b >= nb) continue;
+                float8 t[5];
+                block_taps(v[b], v[b + 1], v[b + 2], t);
+#pragma unroll
+                for (int kx = 0; kx < DW_K; kx++)
+                    acc[ky][b] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[ky][b]);
+            }
+        }
+        float b0 = has_bias ? bias[c] : 0.0f;
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            if (b >= nb) continue;
+            float8 sum = (float8)(b0) + acc[0][b];
+#pragma unroll
+            for (int ky = 1; ky < DW_K; ky++)
+                sum += acc[ky][b];
+            vstore8(sum, b, dst + (size_t)r * w);
+        }
+    }
+}
+
+/* The weight gradient's stage 1 (as dw_weight_partial) on the same maps. */
+__kernel void dw_vector_rows_weight(__global const float *gy, __global const float *x,
+                                    __global float *partial, const uint h, const uint w,
+                                    const uint ppi, const uint planes) {
+    uint p0 = get_global_id(0) * ppi;
+    if (p0 >= planes) return;
+    uint p1 = min(planes, p0 + ppi);
+    int nb = (int)w / 8;
+    for (uint p = p0; p < p1; p++) {
+        __global const float *src = x + (size_t)p * h * w, *g = gy + (size_t)p * h * w;
+        float8 acc[DW_KK];
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++)
+            acc[i] = 0.0f;
+        for (int iy = 0; iy < (int)h; iy++) {
+            float8 v[6];
+            load_vector_row(src + iy * w, nb, v);
+#pragma unroll
+            for (int b = 0; b < 4; b++) {
+                if (b >= nb) continue;
+                float8 t[5];
+                block_taps(v[b], v[b + 1], v[b + 2], t);
+                /* input row iy meets gy row oy = iy - ky + P through kernel row ky */
+#pragma unroll
+                for (int ky = 0; ky < DW_K; ky++) {
+                    int oy = iy - ky + DW_P;
+                    if (oy < 0 || oy >= (int)h) continue;
+                    float8 gv = vload8(b, g + oy * w);
+#pragma unroll
+                    for (int kx = 0; kx < DW_K; kx++)
+                        acc[ky * DW_K + kx] = MAD(gv, t[kx], acc[ky * DW_K + kx]);
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++) {
+            float4 s4 = acc[i].lo + acc[i].hi;
+            partial[(size_t)p * DW_KK + i] = (s4.x + s4.y) + (s4.z + s4.w);
+        }
+    }
+}
+
 /* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy
  * with the flipped kernel. One work-item per `rpi` consecutive input rows of the whole map. */
 __kernel void dw_backward_input(__global const float *gy, __global const float *wgt,

@@ -82,6 +82,13 @@ static bool dw_small_planes(const mw_runtime *rt, const conv_dims *d) {
     return mw_cpu_profile(rt) && d->h * d->w <= 16 && d->ho * d->wo <= 16;
 }
 
+/* Stride-1 depthwise maps whose rows are whole 8-float vectors (w 8, 16, 24 or 32) go, on
+ * CPU devices, to the kernels that load rows as aligned blocks (cl/conv.cl,
+ * dw_vector_rows): no checked loads at block edges, and independent FMA chains. */
+static bool dw_vector_rows(const mw_runtime *rt, const conv_dims *d) {
+    return mw_cpu_profile(rt) && d->stride == 1 && d->w % 8 == 0 && d->w <= 32;
+}
+
 /* Bytes a node's chunked copies stay under: the cap, and a quarter of the largest
  * allocation the device allows. */
 static size_t workspace_cap(const mw_runtime *rt) {
@@ -442,6 +449,15 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
                                 "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y,
                                 (unsigned)bias, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w,
                                 (unsigned)d.ho, (unsigned)d.wo, 0u, (unsigned)d.cout);
+    if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d)) {
+        dw_split sp = dw_split_of(c->rt, d.wo);
+        size_t rows = d.cout * d.n * d.ho;
+        return mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_vector_rows", dw_items(sp, rows), sp.local),
+            "mmmmuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias,
+            (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, 0u, (unsigned)sp.per_item,
+            (unsigned)rows);
+    }
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.wo);
         size_t rows = d.cout * d.n * d.ho;
@@ -490,6 +506,14 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
                                 "mmmmuuuuuuuu", gy, w, w, gx, 0u, (unsigned)d.n, (unsigned)d.h,
                                 (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, 1u,
                                 (unsigned)d.cin);
+    if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d)) {
+        dw_split sp = dw_split_of(c->rt, d.w);
+        size_t rows = d.cin * d.n * d.h;
+        return mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_vector_rows", dw_items(sp, rows), sp.local),
+            "mmmmuuuuuuu", gy, w, w, gx, 0u, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, 1u,
+            (unsigned)sp.per_item, (unsigned)rows);
+    }
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.w);
         size_t rows = d.cin * d.n * d.h;
@@ -533,10 +557,19 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
         dw_split sp = dw_split_of(c->rt, d.ho * d.wo);
-        MW_TRY(mw_launch_kernel(
-            c, conv_items(dw_variant(&d), "dw_weight_partial", dw_items(sp, planes), sp.local),
-            "mmmuuuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
-            (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)planes));
+        if (dw_vector_rows(c->rt, &d))
+            MW_TRY(mw_launch_kernel(c,
+                                    conv_items(dw_variant(&d), "dw_vector_rows_weight",
+                                               dw_items(sp, planes), sp.local),
+                                    "mmmuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w,
+                                    (unsigned)sp.per_item, (unsigned)planes));
+        else
+            MW_TRY(mw_launch_kernel(c,
+                                    conv_items(dw_variant(&d), "dw_weight_partial",
+                                               dw_items(sp, planes), sp.local),
+                                    "mmmuuuuuu", gy, x, c->workspace, (unsigned)d.h,
+                                    (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo,
+                                    (unsigned)sp.per_item, (unsigned)planes));
         return mw_launch_kernel(c, conv_items(PROG_BASE, "dw_weight_reduce", d.cin * kk, 64),
                                 "mmuuu", c->workspace, gw, (unsigned)d.n, (unsigned)kk,
                                 (unsigned)(d.cin * kk));
