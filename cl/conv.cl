@@ -225,9 +225,10 @@ MW_INLINE void load_vector_row(__global const float *row, int nb, float8 *v) {
 /* Stride-1 depthwise forward (flip 0) or input gradient (flip 1: the correlation with the
  * flipped kernel) on maps whose rows are whole vectors: w a multiple of 8 and at most 32
  * (the 32x32, 16x16 and 8x8 maps). A row is loaded as aligned blocks and its taps made by
- * shuffles, with none of win12's checked loads, and each (kernel row, block) pair sums apart,
- * so that a row's FMAs form independent chains rather than one of K² (whose latency, not
- * the arithmetic, set dw_forward's pace). One work-item per `rpi` rows, as dw_forward. */
+ * shuffles, with none of win12's checked loads, and the blocks of a row are independent FMA
+ * chains. Each block sums its taps in dw_row's order, so the results are dw_forward's and
+ * dw_backward_input's to the bit: MobileNetV2's one-step check (tests/test_models.c) sits on
+ * a knife-edge that another order tips. One work-item per `rpi` rows, as dw_forward. */
 __kernel void dw_vector_rows(__global const float *src, __global const float *wgt,
                              __global const float *bias, __global float *dst,
                              const uint has_bias, const uint n, const uint h, const uint w,
@@ -255,12 +256,12 @@ __kernel void dw_vector_rows(__global const float *src, __global const float *wg
             }
         }
         __global const float *plane = src + (size_t)p * h * w;
-        float8 acc[DW_K][4];
+        float8 acc[4];
+#pragma unroll
+        for (int b = 0; b < 4; b++)
+            acc[b] = (float8)(has_bias ? bias[c] : 0.0f);
 #pragma unroll
         for (int ky = 0; ky < DW_K; ky++) {
-#pragma unroll
-            for (int b = 0; b < 4; b++)
-                acc[ky][b] = (float8)(0.0f);
             int iy = (int)oy + ky - DW_P;
             if (iy < 0 || iy >= (int)h) continue;
             float8 v[6];
@@ -272,23 +273,17 @@ __kernel void dw_vector_rows(__global const float *src, __global const float *wg
                 block_taps(v[b], v[b + 1], v[b + 2], t);
 #pragma unroll
                 for (int kx = 0; kx < DW_K; kx++)
-                    acc[ky][b] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[ky][b]);
+                    acc[b] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[b]);
             }
         }
-        float b0 = has_bias ? bias[c] : 0.0f;
 #pragma unroll
-        for (int b = 0; b < 4; b++) {
-            if (b >= nb) continue;
-            float8 sum = (float8)(b0) + acc[0][b];
-#pragma unroll
-            for (int ky = 1; ky < DW_K; ky++)
-                sum += acc[ky][b];
-            vstore8(sum, b, dst + (size_t)r * w);
-        }
+        for (int b = 0; b < 4; b++)
+            if (b < nb) vstore8(acc[b], b, dst + (size_t)r * w);
     }
 }
 
-/* The weight gradient's stage 1 (as dw_weight_partial) on the same maps. */
+/* The weight gradient's stage 1 on the same maps: each sum takes its terms in
+ * dw_weight_partial's order (gy rows, then blocks), so the partial sums are its to the bit. */
 __kernel void dw_vector_rows_weight(__global const float *gy, __global const float *x,
                                     __global float *partial, const uint h, const uint w,
                                     const uint ppi, const uint planes) {
