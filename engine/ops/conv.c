@@ -78,15 +78,21 @@ static conv_path path_of(const conv_dims *d) {
 /* Depthwise planes of at most 16 pixels in and out go, on CPU devices, to the kernels that
  * hold a plane in one vector and apply each channel's convolution as a small matrix
  * (cl/conv.cl, "small planes"): one work-item per channel. */
+/* 1 keeps the row kernels (dw_forward, dw_backward_input, dw_weight_partial) where the two
+ * kernel sets below would run: tests/probe_depthwise.c's baseline. */
+extern int mw_dw_rows_only;
+int mw_dw_rows_only = 0;
+
 static bool dw_small_planes(const mw_runtime *rt, const conv_dims *d) {
-    return mw_cpu_profile(rt) && d->h * d->w <= 16 && d->ho * d->wo <= 16;
+    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->h * d->w <= 16 && d->ho * d->wo <= 16;
 }
 
 /* Stride-1 depthwise maps whose rows are whole 8-float vectors (w 8, 16, 24 or 32) go, on
  * CPU devices, to the kernels that load rows as aligned blocks (cl/conv.cl,
  * dw_vector_rows): no checked loads at block edges, and independent FMA chains. */
 static bool dw_vector_rows(const mw_runtime *rt, const conv_dims *d) {
-    return mw_cpu_profile(rt) && d->stride == 1 && d->w % 8 == 0 && d->w <= 32;
+    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 1 && d->w % 8 == 0 &&
+           d->w <= 32;
 }
 
 /* Bytes a node's chunked copies stay under: the cap, and a quarter of the largest

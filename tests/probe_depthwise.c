@@ -1,0 +1,117 @@
+/* Not a test: times the depthwise convolutions of MobileNetV2 and EfficientNet-B0 at 32x32
+ * inputs, forward, input gradient and weight gradient, on the kernels engine/ops/conv.c
+ * chooses for CPU devices (cl/conv.cl: whole-vector rows at stride 1 on maps 8, 16 or 32
+ * wide, a per-channel matrix on planes of at most 16 pixels) against the row kernels alone
+ * (mw_dw_rows_only), and checks that the two agree. The evidence for that choice
+ * (bench/RESULTS.md, "Depthwise kernels"). Run by hand:
+ *   build/tests/probe_depthwise [batch] [reps]      (batch 228: 128 inputs + 100 memory) */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern int mw_dw_rows_only; /* engine/ops/conv.c */
+
+typedef struct dw_shape {
+    int channels, hw, k, stride;
+} dw_shape;
+
+/* tests/reference/encoders.py at 32x32: MobileNetV2's 3x3 blocks, EfficientNet-B0's 3x3 and
+ * 5x5 stages (one of each distinct shape). */
+static const dw_shape SHAPES[] = {
+    {32, 32, 3, 1},  {96, 32, 3, 1},  {144, 32, 3, 1}, {144, 32, 3, 2}, {192, 16, 3, 1},
+    {192, 16, 3, 2}, {384, 8, 3, 1},  {576, 8, 3, 1},  {576, 8, 3, 2},  {960, 4, 3, 1},
+    {240, 8, 5, 1},  {672, 8, 5, 2},  {672, 4, 5, 1},  {1152, 2, 5, 1},
+};
+
+typedef struct timing {
+    double fwd, bin, bwt; /* ms per pass */
+} timing;
+
+static double op_ms(const mw_op_time *t, int n, const char *op) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(t[i].op, op)) return t[i].ms;
+    return 0;
+}
+
+/* One shape on one kernel set: the mean of `reps` runs after one warm-up; y, gx and gw read
+ * back. */
+static timing run(mw_runtime *rt, const dw_shape *sh, int batch, int reps, float *y, float *gx,
+                  float *gw) {
+    int c = sh->channels, k = sh->k, ho = (sh->hw + 2 * (k / 2) - k) / sh->stride + 1;
+    mw_graph *g = mw_graph_create();
+    int64_t xs[4] = {c, batch, sh->hw, sh->hw}, ws[4] = {c, 1, k, k}, ys[4] = {c, batch, ho, ho};
+    int x = mw_graph_input(g, "x", MW_F32, 4, xs), w = mw_graph_param(g, "w", 4, ws);
+    int out = mw_conv2d(g, x, w, -1, sh->stride, k / 2, c);
+    int seed = mw_graph_input(g, "gy", MW_F32, 4, ys);
+    TEST_OK(mw_graph_backward_from(g, out, seed, &x, 1));
+    mw_graph_keep(g, out);
+    mw_exec *ex = NULL;
+    TEST_OK(mw_exec_create(g, rt, &ex));
+    TEST_OK(mw_exec_init_params(ex, 7));
+    size_t nx = (size_t)c * batch * sh->hw * sh->hw, ny = (size_t)c * batch * ho * ho;
+    float *hx = malloc(nx * sizeof *hx), *hy = malloc(ny * sizeof *hy);
+    test_rng r;
+    test_rng_seed(&r, 11);
+    test_fill_uniform(&r, hx, nx, -1, 1);
+    test_fill_uniform(&r, hy, ny, -1, 1);
+    TEST_OK(mw_exec_write(ex, x, hx, nx * sizeof *hx));
+    TEST_OK(mw_exec_write(ex, seed, hy, ny * sizeof *hy));
+    mw_op_time t[MW_OP_TIME_MAX];
+    int nt = test_profile_runs(ex, MW_RUN_FORWARD_BACKWARD, reps, t);
+    timing tm = {op_ms(t, nt, "conv2d") / reps, op_ms(t, nt, "conv2d_bwd_input") / reps,
+                 op_ms(t, nt, "conv2d_bwd_weight") / reps};
+    TEST_OK(mw_exec_read(ex, out, y, ny * sizeof *y));
+    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, x), gx, nx * sizeof *gx));
+    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, w), gw, (size_t)c * k * k * sizeof *gw));
+    mw_exec_free(ex);
+    mw_graph_free(g);
+    free(hx);
+    free(hy);
+    return tm;
+}
+
+int main(int argc, char **argv) {
+    int batch = argc > 1 ? atoi(argv[1]) : 228, reps = argc > 2 ? atoi(argv[2]) : 5;
+    if (batch < 1 || reps < 1) {
+        fprintf(stderr, "usage: %s [batch] [reps]\n", argv[0]);
+        return 2;
+    }
+    mw_runtime *rt = test_profiling_runtime();
+    printf("depthwise, batch %d, ms per pass (mean of %d), row kernels / chosen:\n", batch, reps);
+    printf("%-18s %15s %15s %15s  %s\n", "channels hw k s", "forward", "input grad",
+           "weight grad", "max rel diff");
+    for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) {
+        const dw_shape *sh = &SHAPES[i];
+        int ho = (sh->hw + 2 * (sh->k / 2) - sh->k) / sh->stride + 1;
+        size_t nx = (size_t)sh->channels * batch * sh->hw * sh->hw;
+        size_t ny = (size_t)sh->channels * batch * ho * ho, nw = (size_t)sh->channels * sh->k * sh->k;
+        float *y[2], *gx[2], *gw[2];
+        timing t[2];
+        for (int p = 0; p < 2; p++) {
+            y[p] = malloc(ny * sizeof(float));
+            gx[p] = malloc(nx * sizeof(float));
+            gw[p] = malloc(nw * sizeof(float));
+            mw_dw_rows_only = p == 0;
+            t[p] = run(rt, sh, batch, reps, y[p], gx[p], gw[p]);
+        }
+        mw_dw_rows_only = 0;
+        double diff = fmax(test_max_rel_error(y[1], y[0], ny),
+                           fmax(test_max_rel_error(gx[1], gx[0], nx),
+                                test_max_rel_error(gw[1], gw[0], nw)));
+        char label[32];
+        snprintf(label, sizeof label, "%d %d %d %d", sh->channels, sh->hw, sh->k, sh->stride);
+        printf("%-18s %7.2f/%7.2f %7.2f/%7.2f %7.2f/%7.2f  %.1e\n", label, t[0].fwd, t[1].fwd,
+               t[0].bin, t[1].bin, t[0].bwt, t[1].bwt, diff);
+        fflush(stdout);
+        for (int p = 0; p < 2; p++) {
+            free(y[p]);
+            free(gx[p]);
+            free(gw[p]);
+        }
+    }
+    mw_runtime_free(rt);
+    return 0;
+}
