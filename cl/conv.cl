@@ -282,6 +282,49 @@ __kernel void dw_vector_rows(__global const float *src, __global const float *wg
     }
 }
 
+/* dw_vector_rows on 8x8 planes, a plane per step: its rows are loaded and their taps made
+ * once, where the row kernel made each row's taps for each of the K output rows it feeds,
+ * and the 8 output rows are independent chains, each in dw_row's order (so the results are
+ * the row kernels' to the bit). One work-item per `ppi` planes. */
+__kernel void dw_planes8(__global const float *src, __global const float *wgt,
+                         __global const float *bias, __global float *dst, const uint has_bias,
+                         const uint n, const uint flip, const uint ppi, const uint planes) {
+    uint p0 = get_global_id(0) * ppi;
+    if (p0 >= planes) return;
+    uint p1 = min(planes, p0 + ppi);
+    for (uint p = p0; p < p1; p++) {
+        uint c = p / n;
+        float wt[DW_KK];
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++)
+            wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
+        __global const float *plane = src + (size_t)p * 64;
+        float8 t[8][DW_K]; /* t[iy][kx] lane l = plane[iy][l + kx - P] */
+#pragma unroll
+        for (int iy = 0; iy < 8; iy++) {
+            float8 taps5[5];
+            block_taps((float8)(0.0f), vload8(iy, plane), (float8)(0.0f), taps5);
+#pragma unroll
+            for (int kx = 0; kx < DW_K; kx++)
+                t[iy][kx] = taps5[kx];
+        }
+        float b = has_bias ? bias[c] : 0.0f;
+#pragma unroll
+        for (int oy = 0; oy < 8; oy++) {
+            float8 acc = (float8)(b);
+#pragma unroll
+            for (int ky = 0; ky < DW_K; ky++) {
+                int iy = oy + ky - DW_P;
+                if (iy < 0 || iy >= 8) continue;
+#pragma unroll
+                for (int kx = 0; kx < DW_K; kx++)
+                    acc = MAD(t[iy][kx], (float8)(wt[ky * DW_K + kx]), acc);
+            }
+            vstore8(acc, oy, dst + (size_t)p * 64);
+        }
+    }
+}
+
 /* The weight gradient's stage 1 on the same maps: each sum takes its terms in
  * dw_weight_partial's order (gy rows, then blocks), so the partial sums are its to the bit. */
 __kernel void dw_vector_rows_weight(__global const float *gy, __global const float *x,

@@ -176,6 +176,7 @@ static void test_conv_larger_shapes(void **state) {
         {"depthwise 5x5 s2 4x4", 24, 24, 3, 4, 4, 5, 2, 2, 24, true},
         {"depthwise 5x5 s1 2x2", 24, 24, 3, 2, 2, 5, 1, 2, 24, false},
         {"depthwise 5x5 s1 8x8", 24, 24, 3, 8, 8, 5, 1, 2, 24, false},
+        {"depthwise 3x3 s1 8x8 bias", 20, 20, 3, 8, 8, 3, 1, 1, 20, true},
         {"depthwise 5x5 s1 13x11", 10, 10, 3, 13, 11, 5, 1, 2, 10, false},
         {"depthwise 5x5 s2 19x17", 10, 10, 3, 19, 17, 5, 2, 2, 10, true},
         {"depthwise 3x3 s2 odd 25x23", 4, 4, 3, 25, 23, 3, 2, 1, 4, false},

@@ -455,6 +455,14 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
                                 "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y,
                                 (unsigned)bias, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w,
                                 (unsigned)d.ho, (unsigned)d.wo, 0u, (unsigned)d.cout);
+    if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d) && d.w == 8 && d.h == 8) {
+        dw_split sp = dw_split_of(c->rt, 64);
+        size_t planes = d.cout * d.n;
+        return mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_planes8", dw_items(sp, planes), sp.local),
+            "mmmmuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias,
+            (unsigned)d.n, 0u, (unsigned)sp.per_item, (unsigned)planes);
+    }
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d)) {
         dw_split sp = dw_split_of(c->rt, d.wo);
         size_t rows = d.cout * d.n * d.ho;
@@ -512,6 +520,14 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
                                 "mmmmuuuuuuuu", gy, w, w, gx, 0u, (unsigned)d.n, (unsigned)d.h,
                                 (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, 1u,
                                 (unsigned)d.cin);
+    if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d) && d.w == 8 && d.h == 8) {
+        dw_split sp = dw_split_of(c->rt, 64);
+        size_t planes = d.cin * d.n;
+        return mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_planes8", dw_items(sp, planes), sp.local),
+            "mmmmuuuuu", gy, w, w, gx, 0u, (unsigned)d.n, 1u, (unsigned)sp.per_item,
+            (unsigned)planes);
+    }
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d)) {
         dw_split sp = dw_split_of(c->rt, d.w);
         size_t rows = d.cin * d.n * d.h;
