@@ -224,68 +224,72 @@ MW_INLINE void load_vector_row(__global const float *row, int nb, float8 *v) {
 
 /* Stride-1 depthwise forward (flip 0) or input gradient (flip 1: the correlation with the
  * flipped kernel) on maps whose rows are whole vectors: w a multiple of 8 and at most 32
- * (the 32x32, 16x16 and 8x8 maps). A row is loaded as aligned blocks and its taps made by
- * shuffles, with none of win12's checked loads, and the blocks of a row are independent FMA
- * chains. Each block sums its taps in dw_row's order, so the results are dw_forward's and
- * dw_backward_input's to the bit: MobileNetV2's one-step check (tests/test_models.c) sits on
- * a knife-edge that another order tips. One work-item per `rpi` rows, as dw_forward. */
-__kernel void dw_vector_rows(__global const float *src, __global const float *wgt,
-                             __global const float *bias, __global float *dst,
-                             const uint has_bias, const uint n, const uint h, const uint w,
-                             const uint flip, const uint rpi, const uint total) {
-    uint r0 = get_global_id(0) * rpi;
-    if (r0 >= total) return;
-    uint r1 = min(total, r0 + rpi);
+ * (the 32x32, 16x16 and 8x8 maps), whole planes per work-item (`ppi` of them). A row is
+ * loaded as aligned blocks and its taps are made by shuffles, with none of win12's checked
+ * loads; each input row's taps are made once and added into the K output rows it feeds
+ * (acc[j]: output row iy - P + j while input row iy is read), so that the blocks and rows
+ * in flight are independent FMA chains, where dw_row summed one output vector's K² taps in
+ * one chain. Each output row still takes its taps in dw_row's order, so the results are
+ * dw_forward's and dw_backward_input's to the bit: MobileNetV2's one-step check
+ * (tests/test_models.c) sits on a knife-edge that another order tips. */
+__kernel void dw_planes(__global const float *src, __global const float *wgt,
+                        __global const float *bias, __global float *dst, const uint has_bias,
+                        const uint n, const uint h, const uint w, const uint flip, const uint ppi,
+                        const uint planes) {
+    uint p0 = get_global_id(0) * ppi;
+    if (p0 >= planes) return;
+    uint p1 = min(planes, p0 + ppi);
     int nb = (int)w / 8;
-    /* counters, not a division per row (as dw_forward) */
-    uint p = r0 / h, oy = r0 % h, img = p % n, c = p / n;
-    float wt[DW_KK];
+    for (uint p = p0; p < p1; p++) {
+        uint c = p / n;
+        float wt[DW_KK];
 #pragma unroll
-    for (int i = 0; i < DW_KK; i++)
-        wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
-    for (uint r = r0; r < r1; r++) {
-        if (r > r0 && ++oy == h) { /* next plane; next channel after n images */
-            oy = 0;
-            p++;
-            if (++img == n) {
-                img = 0;
-                c++;
-#pragma unroll
-                for (int i = 0; i < DW_KK; i++)
-                    wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
-            }
-        }
+        for (int i = 0; i < DW_KK; i++)
+            wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
+        float b0 = has_bias ? bias[c] : 0.0f;
         __global const float *plane = src + (size_t)p * h * w;
-        float8 acc[4];
+        __global float *out = dst + (size_t)p * h * w;
+        float8 acc[DW_K][4];
 #pragma unroll
-        for (int b = 0; b < 4; b++)
-            acc[b] = (float8)(has_bias ? bias[c] : 0.0f);
+        for (int j = 0; j < DW_K; j++)
 #pragma unroll
-        for (int ky = 0; ky < DW_K; ky++) {
-            int iy = (int)oy + ky - DW_P;
-            if (iy < 0 || iy >= (int)h) continue;
-            float8 v[6];
-            load_vector_row(plane + iy * w, nb, v);
+            for (int b = 0; b < 4; b++)
+                acc[j][b] = (float8)(b0);
+        for (int iy = 0; iy < (int)h + DW_P; iy++) {
+            if (iy < (int)h) {
+                float8 v[6];
+                load_vector_row(plane + iy * w, nb, v);
+#pragma unroll
+                for (int b = 0; b < 4; b++) {
+                    if (b >= nb) continue;
+                    float8 t[5];
+                    block_taps(v[b], v[b + 1], v[b + 2], t);
+#pragma unroll
+                    for (int j = 0; j < DW_K; j++) {
+                        int ky = DW_K - 1 - j;
+#pragma unroll
+                        for (int kx = 0; kx < DW_K; kx++)
+                            acc[j][b] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[j][b]);
+                    }
+                }
+            }
+            int oy = iy - DW_P;
 #pragma unroll
             for (int b = 0; b < 4; b++) {
                 if (b >= nb) continue;
-                float8 t[5];
-                block_taps(v[b], v[b + 1], v[b + 2], t);
+                if (oy >= 0) vstore8(acc[0][b], b, out + oy * w);
 #pragma unroll
-                for (int kx = 0; kx < DW_K; kx++)
-                    acc[b] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[b]);
+                for (int j = 0; j + 1 < DW_K; j++)
+                    acc[j][b] = acc[j + 1][b];
+                acc[DW_K - 1][b] = (float8)(b0);
             }
         }
-#pragma unroll
-        for (int b = 0; b < 4; b++)
-            if (b < nb) vstore8(acc[b], b, dst + (size_t)r * w);
     }
 }
 
-/* dw_vector_rows on 8x8 planes, a plane per step: its rows are loaded and their taps made
- * once, where the row kernel made each row's taps for each of the K output rows it feeds,
- * and the 8 output rows are independent chains, each in dw_row's order (so the results are
- * the row kernels' to the bit). One work-item per `ppi` planes. */
+/* dw_planes on 8x8 planes: all 8 rows' taps held at once, the 8 output rows independent
+ * chains in dw_row's order (the rolling loop's bookkeeping costs more than a plane this
+ * small; see engine/ops/conv.c, dw_planes_launch). */
 __kernel void dw_planes8(__global const float *src, __global const float *wgt,
                          __global const float *bias, __global float *dst, const uint has_bias,
                          const uint n, const uint flip, const uint ppi, const uint planes) {
