@@ -4,9 +4,12 @@
  *
  * Depthwise kernels are built once per (kernel size, stride) with -DDW_K=k -DDW_S=s
  * (padding (k - 1) / 2); the other kernels ignore those defines. On CPU devices (PoCL) only
- * explicit vector types become SIMD, so each depthwise work-item computes a whole output
- * row, 8 pixels per float8, and every kernel row it reads is turned into K shifted float8
- * "taps" once. */
+ * explicit vector types become SIMD, so each depthwise work-item computes whole output rows,
+ * 8 pixels per float8, from K shifted float8 "taps" of each input row: the row kernels
+ * (dw_forward and its kin: any width and stride; one row per item on GPUs), the plane
+ * kernels for stride-1 maps whose rows are whole vectors (dw_planes, dw_planes8,
+ * dw_vector_rows_weight), and a per-channel matrix for planes of at most 16 pixels
+ * (dw_small_planes). engine/ops/conv.c chooses. */
 
 #ifndef DW_K
 #define DW_K 3

@@ -75,14 +75,14 @@ static conv_path path_of(const conv_dims *d) {
     return PATH_GENERAL;
 }
 
-/* Depthwise planes of at most 16 pixels in and out go, on CPU devices, to the kernels that
- * hold a plane in one vector and apply each channel's convolution as a small matrix
- * (cl/conv.cl, "small planes"): one work-item per channel. */
 /* 1 keeps the row kernels (dw_forward, dw_backward_input, dw_weight_partial) where the two
  * kernel sets below would run: tests/probe_depthwise.c's baseline. */
 extern int mw_dw_rows_only;
 int mw_dw_rows_only = 0;
 
+/* Depthwise planes of at most 16 pixels in and out go, on CPU devices, to the kernels that
+ * hold a plane in one vector and apply each channel's convolution as a small matrix
+ * (cl/conv.cl, "small planes"): one work-item per channel. */
 static bool dw_small_planes(const mw_runtime *rt, const conv_dims *d) {
     return !mw_dw_rows_only && mw_cpu_profile(rt) && d->h * d->w <= 16 && d->ho * d->wo <= 16;
 }
@@ -444,6 +444,17 @@ static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_
                             (unsigned)items);
 }
 
+/* The depthwise forward (y = M x + bias) or, `transposed`, input gradient (gx = Mᵀ gy) on
+ * planes of at most 16 pixels: one work-item per channel, in groups of one (CPU devices
+ * only, see dw_small_planes). */
+static mw_status dw_small_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem src, cl_mem w,
+                                        cl_mem bias, cl_mem dst, bool transposed) {
+    return mw_launch_kernel(c, conv_items(dw_variant(d), "dw_small_planes", d->cin, 1),
+                            "mmmmuuuuuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL),
+                            (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
+                            (unsigned)d->wo, (unsigned)transposed, (unsigned)d->cin);
+}
+
 /* The stride-1 depthwise forward (or, `flip`, the input gradient: the correlation of gy
  * with the flipped kernel, same size in and out) on maps whose rows are whole vectors, whole
  * planes per work-item: dw_planes8 on 8x8 maps (every row's taps held at once), dw_planes
@@ -473,10 +484,7 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
     cl_mem x = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), y = mw_mem(c, n->out[0]);
     bool bias = n->n_in > 2;
     if (path == PATH_DEPTHWISE && dw_small_planes(c->rt, &d))
-        return mw_launch_kernel(c, conv_items(dw_variant(&d), "dw_small_planes", d.cout, 1),
-                                "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y,
-                                (unsigned)bias, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w,
-                                (unsigned)d.ho, (unsigned)d.wo, 0u, (unsigned)d.cout);
+        return dw_small_planes_launch(c, &d, x, w, bias ? mw_mem(c, n->in[2]) : NULL, y, false);
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d))
         return dw_planes_launch(c, &d, x, w, bias ? mw_mem(c, n->in[2]) : NULL, y, false);
     if (path == PATH_DEPTHWISE) {
@@ -523,10 +531,7 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     conv_path path = path_of(&d);
     cl_mem gy = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), gx = mw_mem(c, n->out[0]);
     if (path == PATH_DEPTHWISE && dw_small_planes(c->rt, &d))
-        return mw_launch_kernel(c, conv_items(dw_variant(&d), "dw_small_planes", d.cin, 1),
-                                "mmmmuuuuuuuu", gy, w, w, gx, 0u, (unsigned)d.n, (unsigned)d.h,
-                                (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, 1u,
-                                (unsigned)d.cin);
+        return dw_small_planes_launch(c, &d, gy, w, NULL, gx, true);
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d))
         return dw_planes_launch(c, &d, gy, w, NULL, gx, true);
     if (path == PATH_DEPTHWISE) {
