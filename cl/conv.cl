@@ -132,6 +132,15 @@ MW_INLINE void taps(__global const float *row, int ox0, int w, float8 *t) {
 #endif
 }
 
+/* The weight gradient's per-plane sums: out[i] = the lanes of acc[i] added, for i < K². */
+MW_INLINE void store_tap_sums(const float8 *acc, __global float *out) {
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++) {
+        float4 s4 = acc[i].lo + acc[i].hi;
+        out[i] = (s4.x + s4.y) + (s4.z + s4.w);
+    }
+}
+
 /* Stores the first n (< 8 when at the row's end) lanes of v. */
 MW_INLINE void store8(float8 v, __global float *dst, int n) {
     if (n >= 8) {
@@ -367,11 +376,7 @@ __kernel void dw_vector_rows_weight(__global const float *gy, __global const flo
                 }
             }
         }
-#pragma unroll
-        for (int i = 0; i < DW_KK; i++) {
-            float4 s4 = acc[i].lo + acc[i].hi;
-            partial[(size_t)p * DW_KK + i] = (s4.x + s4.y) + (s4.z + s4.w);
-        }
+        store_tap_sums(acc, partial + (size_t)p * DW_KK);
     }
 }
 
@@ -498,11 +503,7 @@ __kernel void dw_weight_partial(__global const float *gy, __global const float *
                 }
             }
         }
-#pragma unroll
-        for (int i = 0; i < DW_KK; i++) {
-            float4 s4 = acc[i].lo + acc[i].hi;
-            partial[(size_t)p * DW_KK + i] = (s4.x + s4.y) + (s4.z + s4.w);
-        }
+        store_tap_sums(acc, partial + (size_t)p * DW_KK);
     }
 }
 

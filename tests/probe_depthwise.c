@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 extern int mw_dw_rows_only; /* engine/ops/conv.c */
 
@@ -30,47 +29,14 @@ typedef struct timing {
     double fwd, bin, bwt; /* ms per pass */
 } timing;
 
-static double op_ms(const mw_op_time *t, int n, const char *op) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(t[i].op, op)) return t[i].ms;
-    return 0;
-}
-
 /* One shape on one kernel set: the mean of `reps` runs after one warm-up; y, gx and gw read
  * back. */
 static timing run(mw_runtime *rt, const dw_shape *sh, int batch, int reps, float *y, float *gx,
                   float *gw) {
-    int c = sh->channels, k = sh->k, ho = (sh->hw + 2 * (k / 2) - k) / sh->stride + 1;
-    mw_graph *g = mw_graph_create();
-    int64_t xs[4] = {c, batch, sh->hw, sh->hw}, ws[4] = {c, 1, k, k}, ys[4] = {c, batch, ho, ho};
-    int x = mw_graph_input(g, "x", MW_F32, 4, xs), w = mw_graph_param(g, "w", 4, ws);
-    int out = mw_conv2d(g, x, w, -1, sh->stride, k / 2, c);
-    int seed = mw_graph_input(g, "gy", MW_F32, 4, ys);
-    TEST_OK(mw_graph_backward_from(g, out, seed, &x, 1));
-    mw_graph_keep(g, out);
-    mw_exec *ex = NULL;
-    TEST_OK(mw_exec_create(g, rt, &ex));
-    TEST_OK(mw_exec_init_params(ex, 7));
-    size_t nx = (size_t)c * batch * sh->hw * sh->hw, ny = (size_t)c * batch * ho * ho;
-    float *hx = malloc(nx * sizeof *hx), *hy = malloc(ny * sizeof *hy);
-    test_rng r;
-    test_rng_seed(&r, 11);
-    test_fill_uniform(&r, hx, nx, -1, 1);
-    test_fill_uniform(&r, hy, ny, -1, 1);
-    TEST_OK(mw_exec_write(ex, x, hx, nx * sizeof *hx));
-    TEST_OK(mw_exec_write(ex, seed, hy, ny * sizeof *hy));
-    mw_op_time t[MW_OP_TIME_MAX];
-    int nt = test_profile_runs(ex, MW_RUN_FORWARD_BACKWARD, reps, t);
-    timing tm = {op_ms(t, nt, "conv2d") / reps, op_ms(t, nt, "conv2d_bwd_input") / reps,
-                 op_ms(t, nt, "conv2d_bwd_weight") / reps};
-    TEST_OK(mw_exec_read(ex, out, y, ny * sizeof *y));
-    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, x), gx, nx * sizeof *gx));
-    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, w), gw, (size_t)c * k * k * sizeof *gw));
-    mw_exec_free(ex);
-    mw_graph_free(g);
-    free(hx);
-    free(hy);
-    return tm;
+    double ms[3];
+    test_time_conv(rt, sh->channels, sh->channels, batch, sh->hw, sh->k, sh->stride,
+                   sh->channels, reps, y, gx, gw, ms);
+    return (timing){ms[0], ms[1], ms[2]};
 }
 
 int main(int argc, char **argv) {

@@ -331,6 +331,49 @@ int test_profile_runs(mw_exec *ex, mw_run_mode mode, int reps, mw_op_time *t) {
     return mw_exec_profile(ex, t, MW_OP_TIME_MAX);
 }
 
+static double op_ms(const mw_op_time *t, int n, const char *op) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(t[i].op, op)) return t[i].ms;
+    return 0;
+}
+
+void test_time_conv(mw_runtime *rt, int cin, int cout, int batch, int hw, int k, int stride,
+                    int groups, int reps, float *y, float *gx, float *gw, double ms[3]) {
+    int ho = (hw + 2 * (k / 2) - k) / stride + 1;
+    mw_graph *g = mw_graph_create();
+    int64_t xs[4] = {cin, batch, hw, hw}, ws[4] = {cout, cin / groups, k, k};
+    int64_t ys[4] = {cout, batch, ho, ho};
+    int x = mw_graph_input(g, "x", MW_F32, 4, xs), w = mw_graph_param(g, "w", 4, ws);
+    int out = mw_conv2d(g, x, w, -1, stride, k / 2, groups);
+    int seed = mw_graph_input(g, "gy", MW_F32, 4, ys);
+    TEST_OK(mw_graph_backward_from(g, out, seed, &x, 1));
+    mw_graph_keep(g, out);
+    mw_exec *ex = NULL;
+    TEST_OK(mw_exec_create(g, rt, &ex));
+    TEST_OK(mw_exec_init_params(ex, 7));
+    size_t nx = (size_t)cin * batch * hw * hw, ny = (size_t)cout * batch * ho * ho;
+    size_t nw = (size_t)cout * (cin / groups) * k * k;
+    float *hx = malloc(nx * sizeof *hx), *hy = malloc(ny * sizeof *hy);
+    test_rng r;
+    test_rng_seed(&r, 11);
+    test_fill_uniform(&r, hx, nx, -1, 1);
+    test_fill_uniform(&r, hy, ny, -1, 1);
+    TEST_OK(mw_exec_write(ex, x, hx, nx * sizeof *hx));
+    TEST_OK(mw_exec_write(ex, seed, hy, ny * sizeof *hy));
+    mw_op_time t[MW_OP_TIME_MAX];
+    int nt = test_profile_runs(ex, MW_RUN_FORWARD_BACKWARD, reps, t);
+    ms[0] = op_ms(t, nt, "conv2d") / reps;
+    ms[1] = op_ms(t, nt, "conv2d_bwd_input") / reps;
+    ms[2] = op_ms(t, nt, "conv2d_bwd_weight") / reps;
+    TEST_OK(mw_exec_read(ex, out, y, ny * sizeof *y));
+    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, x), gx, nx * sizeof *gx));
+    TEST_OK(mw_exec_read(ex, mw_graph_grad(g, w), gw, nw * sizeof *gw));
+    mw_exec_free(ex);
+    mw_graph_free(g);
+    free(hx);
+    free(hy);
+}
+
 mw_runtime *test_profiling_runtime(void) {
     mw_runtime_options opt = {.profiling = true};
     mw_runtime *rt = NULL;

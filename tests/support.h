@@ -125,6 +125,13 @@ mw_runtime *test_profiling_runtime(void);
  * MW_OP_TIME_MAX), their count is returned. */
 int test_profile_runs(mw_exec *ex, mw_run_mode mode, int reps, mw_op_time *t);
 
+/* The convolution probes' run: one conv2d node (stride, padding k / 2, groups) with the
+ * input and weight gradients of a seed gy, on `batch` images of cin x hw x hw uniform in
+ * [-1, 1) (gy too), timed by test_profile_runs; ms[0..2] get the mean milliseconds of the
+ * forward, input gradient and weight gradient per run, and y, gx and gw the results. */
+void test_time_conv(mw_runtime *rt, int cin, int cout, int batch, int hw, int k, int stride,
+                    int groups, int reps, float *y, float *gx, float *gw, double ms[3]);
+
 /* Asserts that `status` is MW_OK, printing mw_error_message() otherwise. */
 #define TEST_OK(expr) test_assert_ok_((expr), #expr, __FILE__, __LINE__)
 void test_assert_ok_(mw_status s, const char *expr, const char *file, int line);
