@@ -177,6 +177,12 @@ static void test_conv_larger_shapes(void **state) {
         {"depthwise 5x5 s1 2x2", 24, 24, 3, 2, 2, 5, 1, 2, 24, false},
         {"depthwise 5x5 s1 8x8", 24, 24, 3, 8, 8, 5, 1, 2, 24, false},
         {"depthwise 3x3 s1 8x8 bias", 20, 20, 3, 8, 8, 3, 1, 1, 20, true},
+        /* the rolling plane kernel: two and three blocks a row, 5x5, planes shorter than the
+         * kernel and than a plane's rows are wide */
+        {"depthwise 5x5 s1 16x16 bias", 12, 12, 3, 16, 16, 5, 1, 2, 12, true},
+        {"depthwise 3x3 s1 12x24", 6, 6, 2, 12, 24, 3, 1, 1, 6, false},
+        {"depthwise 3x3 s1 5x8", 7, 7, 3, 5, 8, 3, 1, 1, 7, false},
+        {"depthwise 5x5 s1 3x16", 5, 5, 2, 3, 16, 5, 1, 2, 5, true},
         {"depthwise 5x5 s1 13x11", 10, 10, 3, 13, 11, 5, 1, 2, 10, false},
         {"depthwise 5x5 s2 19x17", 10, 10, 3, 19, 17, 5, 2, 2, 10, true},
         {"depthwise 3x3 s2 odd 25x23", 4, 4, 3, 25, 23, 3, 2, 1, 4, false},
