@@ -15,6 +15,7 @@
 typedef struct bench_args {
     mw_model_options model;
     int test_batch, steps, warmup;
+    int profile_nodes; /* the slowest nodes listed per phase */
     const char *device;
     bool json, profile;
 } bench_args;
@@ -30,6 +31,8 @@ typedef struct phase_result {
     mw_op_time ops[MW_OP_TIME_MAX];
     int n_ops;
     double profiled_ms;
+    mw_node_time *nodes; /* a->profile_nodes of them, slowest first */
+    int n_nodes;
     mw_exec_plan_stats plan; /* activations: pooled or in buffers of their own */
 } phase_result;
 
@@ -50,9 +53,11 @@ static void usage(FILE *to) {
             "                     [--variant std|memory|encoder_memory|protonet|matching]\n"
             "                     [--batch N] [--memory N] [--test-batch N] [--steps N]\n"
             "                     [--warmup N] [--channels 1|3] [--image-size N] [--queues 1|2]\n"
-            "                     [--no-profile] [--device SPEC] [--json]\n"
+            "                     [--no-profile] [--profile-nodes N] [--device SPEC] [--json]\n"
             "defaults: mobilenetv2 encoder_memory, batch 128, memory 100, test batch 500,\n"
-            "10 timed steps after 2 warm-up steps, 3x32x32 inputs, 2 queues\n");
+            "10 timed steps after 2 warm-up steps, 3x32x32 inputs, 2 queues\n"
+            "--profile-nodes N lists the N slowest nodes (layers) of each phase beside the\n"
+            "time per op, with the bytes each must move and the bandwidth that gives\n");
 }
 
 static void fill_random(float *x, size_t n, unsigned *seed) {
@@ -148,6 +153,12 @@ static mw_status run_phase(const bench_args *a, mw_runtime *rt, bool training, p
             r->profiled_ms = 0;
             for (int i = 0; i < r->n_ops; i++)
                 r->profiled_ms += r->ops[i].ms;
+            if (a->profile_nodes > 0) {
+                r->nodes = calloc((size_t)a->profile_nodes, sizeof *r->nodes);
+                if (!r->nodes) s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+                else r->n_nodes = mw_exec_profile_nodes(ex, r->nodes, a->profile_nodes);
+                if (r->n_nodes > a->profile_nodes) r->n_nodes = a->profile_nodes;
+            }
         }
     }
     mw_sgd_free(sgd);
@@ -164,6 +175,17 @@ static void print_phase(const char *what, int batch, const phase_result *r) {
     for (int i = 0; i < r->n_ops; i++)
         printf("  %-22s %5.1f%%  %8.2f ms over %ld nodes\n", r->ops[i].op,
                100.0 * r->ops[i].ms / r->profiled_ms, r->ops[i].ms / 2, r->ops[i].nodes / 2);
+    if (r->n_nodes)
+        printf("  slowest nodes (F forward, B backward): ms per step, GB/s of the bytes each "
+               "must move, GFLOP/s:\n");
+    for (int i = 0; i < r->n_nodes; i++) {
+        const mw_node_time *t = &r->nodes[i];
+        double ms = t->ms / (double)t->runs;
+        char flops[16] = "";
+        if (t->flops > 0) snprintf(flops, sizeof flops, "%6.1f", t->flops / (ms * 1e6));
+        printf("  %5d %-18s %c %7.2f ms %6.1f %6s  %s\n", t->node, t->op,
+               t->backward ? 'B' : 'F', ms, t->bytes / (ms * 1e6), flops, t->what);
+    }
 }
 
 static cJSON *phase_json(int batch, const phase_result *r) {
@@ -180,6 +202,22 @@ static cJSON *phase_json(int batch, const phase_result *r) {
         cJSON_AddItemToArray(ops, op);
     }
     cJSON_AddItemToObject(o, "ops", ops);
+    if (r->n_nodes) {
+        cJSON *nodes = cJSON_CreateArray();
+        for (int i = 0; i < r->n_nodes; i++) {
+            const mw_node_time *t = &r->nodes[i];
+            cJSON *n = cJSON_CreateObject();
+            cJSON_AddNumberToObject(n, "node", t->node);
+            cJSON_AddStringToObject(n, "op", t->op);
+            cJSON_AddBoolToObject(n, "backward", t->backward);
+            cJSON_AddStringToObject(n, "what", t->what);
+            cJSON_AddNumberToObject(n, "ms_per_run", t->ms / (double)t->runs);
+            cJSON_AddNumberToObject(n, "bytes", t->bytes);
+            cJSON_AddNumberToObject(n, "flops", t->flops);
+            cJSON_AddItemToArray(nodes, n);
+        }
+        cJSON_AddItemToObject(o, "nodes", nodes);
+    }
     return o;
 }
 
@@ -217,6 +255,8 @@ int mw_cmd_bench(int argc, char **argv) {
             a.json = true, takes_value = false;
         } else if (strcmp(f, "--no-profile") == 0) {
             a.profile = false, takes_value = false;
+        } else if (strcmp(f, "--profile-nodes") == 0) {
+            ok = parse_int(v, 1, &a.profile_nodes);
         } else if (strcmp(f, "--model") == 0 && v) {
             s = mw_encoder_from_name(v, &a.model.encoder);
         } else if (strcmp(f, "--variant") == 0 && v) {
@@ -249,6 +289,11 @@ int mw_cmd_bench(int argc, char **argv) {
             return MW_EXIT_USAGE;
         }
         if (takes_value) i++;
+    }
+    if (s == MW_OK && a.profile_nodes && !a.profile) {
+        fprintf(stderr, "memwrap bench: --profile-nodes needs the profile that --no-profile "
+                        "turns off\n");
+        return MW_EXIT_USAGE;
     }
     if (s != MW_OK) {
         fprintf(stderr, "memwrap bench: %s\n", mw_error_message());
@@ -323,6 +368,7 @@ int mw_cmd_bench(int argc, char **argv) {
         cJSON_Delete(root);
     }
     if (s != MW_OK) fprintf(stderr, "memwrap bench: %s\n", mw_error_message());
+    free(train.nodes), free(infer.nodes);
     mw_runtime_free(rt);
     return mw_exit_code(s);
 }

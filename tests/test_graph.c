@@ -196,6 +196,61 @@ static void test_unpooled_matches_pooled(void **state) {
     mw_graph_free(s.g);
 }
 
+/* The per-node profile (`memwrap bench --profile-nodes`): every node of a run timed once,
+ * slowest first; a node named by its layer's parameter, also the weight-gradient products
+ * of a weight shared by two branches, whose sum is the gradient; bytes and FLOP counted
+ * from the shapes; a short list keeps the slowest nodes. */
+static void test_profile_nodes(void **state) {
+    shared_graph s = build_shared(0, 0);
+    shared_data d;
+    make_data(&d, 65);
+    mw_exec *ex = NULL;
+    TEST_OK(mw_exec_create(s.g, test_profiling_runtime(), &ex));
+    load(ex, &s, &d);
+    TEST_OK(mw_exec_set_profiling(ex, true));
+    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+    mw_exec_profile_reset(ex);
+    TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
+    int total = s.g->n_nodes;
+    mw_node_time *all = calloc((size_t)total, sizeof *all);
+    assert_non_null(all);
+    assert_int_equal(mw_exec_profile_nodes(ex, all, total), total);
+    int first_linear = -1, weight_products = 0;
+    for (int i = 0; i < total; i++) {
+        const mw_node *nd = &s.g->nodes[all[i].node];
+        assert_int_equal(all[i].runs, 1);
+        assert_string_equal(all[i].op, mw_op_name(nd->op));
+        assert_int_equal(all[i].backward, nd->backward);
+        if (i) assert_true(all[i].ms <= all[i - 1].ms);
+        assert_true(all[i].bytes > 0);
+        if (nd->op == MW_OP_LINEAR && nd->in[0] == s.x) first_linear = i;
+        /* the products that make W's gradient, one per branch: [OUT, IN] outputs */
+        const mw_tensor *o = &s.g->tensors[nd->out[0]];
+        if (nd->backward && nd->op == MW_OP_MATMUL && o->ndim == 2 && o->shape[0] == OUT &&
+            o->shape[1] == IN) {
+            assert_true(strncmp(all[i].what, "w ", 2) == 0);
+            assert_true(all[i].flops == 2.0 * OUT * IN * N || all[i].flops == 2.0 * OUT * IN * MEM);
+            weight_products++;
+        }
+        if (nd->op != MW_OP_LINEAR && nd->op != MW_OP_MATMUL) assert_true(all[i].flops == 0);
+    }
+    assert_int_equal(weight_products, 2);
+    assert_true(first_linear >= 0);
+    const mw_node_time *lin = &all[first_linear];
+    assert_string_equal(lin->what, "w in 9x13 w 7x13 out 9x7");
+    assert_true(lin->bytes == 4.0 * (N * IN + OUT * IN + OUT + N * OUT));
+    assert_true(lin->flops == 2.0 * N * OUT * IN);
+    mw_node_time top[3];
+    assert_int_equal(mw_exec_profile_nodes(ex, top, 3), total);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(top[i].node, all[i].node);
+        assert_true(top[i].ms == all[i].ms);
+    }
+    free(all);
+    mw_exec_free(ex);
+    mw_graph_free(s.g);
+}
+
 /* A chain of activations reuses pool memory, and repeated training steps allocate nothing. */
 static void test_pool_reuse_and_steady_state(void **state) {
     if (strstr(mw_runtime_device(test_runtime())->platform_name, "NVIDIA")) skip();
@@ -299,6 +354,7 @@ int main(void) {
         cmocka_unit_test(test_two_queues_match_one),
         cmocka_unit_test(test_unpooled_matches_pooled),
         cmocka_unit_test(test_pool_reuse_and_steady_state),
+        cmocka_unit_test(test_profile_nodes),
         cmocka_unit_test(test_op_table_is_complete),
         cmocka_unit_test(test_backward_errors),
     };

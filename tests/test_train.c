@@ -523,11 +523,61 @@ static void test_cli_bench_activations(void **state) {
     if (!nvidia) assert_true(bytes[0] == bytes[1]);
 }
 
+/* `memwrap bench --profile-nodes N --json` lists the N slowest nodes of each phase, slowest
+ * first, each convolution named by its weight with its shapes and its FLOP count (2 x the
+ * multiply-adds of its output, checked from the shapes it prints); the list needs the
+ * profile that --no-profile turns off. */
+static void test_cli_bench_profile_nodes(void **state) {
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(test_cli_output("bench --model mobilenetv2 --variant std --batch 2 "
+                                     "--memory 2 --test-batch 2 --steps 1 --warmup 1 "
+                                     "--profile-nodes 40 --json",
+                                     &out),
+                     0);
+    cJSON *root = cJSON_Parse(out);
+    assert_non_null(root);
+    const char *phases[2] = {"train", "inference"};
+    for (int p = 0; p < 2; p++) {
+        cJSON *nodes = cJSON_GetObjectItem(cJSON_GetObjectItem(root, phases[p]), "nodes");
+        assert_int_equal(cJSON_GetArraySize(nodes), 40);
+        double last = 1e300;
+        int convs = 0;
+        for (int i = 0; i < 40; i++) {
+            cJSON *n = cJSON_GetArrayItem(nodes, i);
+            double ms = cJSON_GetObjectItem(n, "ms_per_run")->valuedouble;
+            assert_true(ms <= last && ms >= 0);
+            last = ms;
+            assert_true(cJSON_GetObjectItem(n, "bytes")->valuedouble > 0);
+            const char *op = cJSON_GetObjectItem(n, "op")->valuestring;
+            const char *what = cJSON_GetObjectItem(n, "what")->valuestring;
+            if (strcmp(op, "conv2d") != 0) continue;
+            long long in[4], w[4], o[4];
+            char name[128];
+            assert_int_equal(sscanf(what, "%127s in %lldx%lldx%lldx%lld w %lldx%lldx%lldx%lld out "
+                                          "%lldx%lldx%lldx%lld",
+                                    name, &in[0], &in[1], &in[2], &in[3], &w[0], &w[1], &w[2],
+                                    &w[3], &o[0], &o[1], &o[2], &o[3]),
+                             13);
+            assert_non_null(strstr(name, "weight"));
+            double flops = 2.0 * (double)(o[0] * o[1] * o[2] * o[3]) * (double)(w[1] * w[2] * w[3]);
+            assert_true(cJSON_GetObjectItem(n, "flops")->valuedouble == flops);
+            convs++;
+        }
+        assert_true(convs > 0);
+    }
+    cJSON_Delete(root);
+    free(out);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s bench --profile-nodes 3 --no-profile 2>/dev/null", MEMWRAP_CLI_PATH);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_kill_and_resume),  cmocka_unit_test(test_grid_crash_safety),
         cmocka_unit_test(test_memory_baselines),      cmocka_unit_test(test_bad_inputs),
-        cmocka_unit_test(test_cli_bench_activations),
+        cmocka_unit_test(test_cli_bench_activations), cmocka_unit_test(test_cli_bench_profile_nodes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

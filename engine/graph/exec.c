@@ -53,6 +53,8 @@ struct mw_exec {
     cl_event *marks;      /* [node][2]: markers before and after each node when profiling */
     double op_ms[MW_OP_COUNT];
     long op_nodes[MW_OP_COUNT];
+    double *node_ms; /* [node]: the same time per node, for mw_exec_profile_nodes */
+    long *node_runs;
     /* reference backend */
     void **host;
     float *host_params, *host_grads;
@@ -498,6 +500,8 @@ void mw_exec_free(mw_exec *ex) {
         collect_profile(ex, false);
         free(ex->marks);
     }
+    free(ex->node_ms);
+    free(ex->node_runs);
     free(ex);
 }
 
@@ -635,6 +639,8 @@ static void collect_profile(mw_exec *ex, bool count) {
             if (ok && ms >= 0) {
                 ex->op_ms[g->nodes[i].op] += ms;
                 ex->op_nodes[g->nodes[i].op]++;
+                ex->node_ms[i] += ms;
+                ex->node_runs[i]++;
             }
         }
         for (int k = 0; k < 2; k++)
@@ -650,8 +656,15 @@ mw_status mw_exec_set_profiling(mw_exec *ex, bool on) {
         return mw_error_set(MW_ERR_INVALID_ARG, "profiling needs a runtime created with "
                                                 "profiling on (mw_runtime_options.profiling)");
     if (on && !ex->marks) {
-        ex->marks = calloc((size_t)(ex->g->n_nodes ? ex->g->n_nodes : 1) * 2, sizeof *ex->marks);
-        if (!ex->marks) return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+        size_t n = (size_t)(ex->g->n_nodes ? ex->g->n_nodes : 1);
+        cl_event *marks = calloc(n * 2, sizeof *marks);
+        double *node_ms = calloc(n, sizeof *node_ms);
+        long *node_runs = calloc(n, sizeof *node_runs);
+        if (!marks || !node_ms || !node_runs) {
+            free(marks), free(node_ms), free(node_runs);
+            return mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        ex->marks = marks, ex->node_ms = node_ms, ex->node_runs = node_runs;
     }
     ex->profiling = on;
     return MW_OK;
@@ -660,6 +673,10 @@ mw_status mw_exec_set_profiling(mw_exec *ex, bool on) {
 void mw_exec_profile_reset(mw_exec *ex) {
     memset(ex->op_ms, 0, sizeof ex->op_ms);
     memset(ex->op_nodes, 0, sizeof ex->op_nodes);
+    if (ex->node_ms) {
+        memset(ex->node_ms, 0, (size_t)ex->g->n_nodes * sizeof *ex->node_ms);
+        memset(ex->node_runs, 0, (size_t)ex->g->n_nodes * sizeof *ex->node_runs);
+    }
 }
 
 int mw_exec_profile(const mw_exec *ex, mw_op_time *out, int cap) {
@@ -674,6 +691,105 @@ int mw_exec_profile(const mw_exec *ex, mw_op_time *out, int cap) {
         }
         if (at < cap) out[at] = t;
         n++;
+    }
+    return n;
+}
+
+static int append_shape(char *to, size_t cap, int at, const char *label, const mw_tensor *t) {
+    if (at < 0 || (size_t)at >= cap) return at;
+    at += snprintf(to + at, cap - (size_t)at, " %s ", label);
+    for (int d = 0; d < t->ndim && (size_t)at < cap; d++)
+        at += snprintf(to + at, cap - (size_t)at, d ? "x%lld" : "%lld", (long long)t->shape[d]);
+    return at;
+}
+
+/* The parameter whose gradient `t` is, or is summed into: a weight shared by two branches
+ * (Memory Wrap's encoder on inputs and memory) gets the sum of two contributions. */
+static int gradient_of_param(const mw_graph *g, int t) {
+    for (int hop = 0; hop < 8 && t >= 0; hop++) {
+        int of = g->tensors[t].grad_of;
+        if (of >= 0) return g->tensors[of].role == MW_ROLE_PARAM ? of : -1;
+        int next = -1;
+        for (int i = 0; i < g->n_nodes && next < 0; i++) {
+            const mw_node *nd = &g->nodes[i];
+            if (!nd->backward || (nd->op != MW_OP_ADD && nd->op != MW_OP_AFFINE)) continue;
+            for (int k = 0; k < nd->n_in; k++)
+                if (nd->in[k] == t) next = nd->out[0];
+        }
+        t = next;
+    }
+    return -1;
+}
+
+/* The layer a node belongs to: the first parameter it reads, or whose gradient it writes. */
+static int node_param(const mw_graph *g, const mw_node *nd) {
+    for (int k = 0; k < nd->n_in; k++)
+        if (g->tensors[nd->in[k]].role == MW_ROLE_PARAM) return nd->in[k];
+    for (int k = 0; k < nd->n_out; k++) {
+        int p = gradient_of_param(g, nd->out[k]);
+        if (p >= 0) return p;
+    }
+    return -1;
+}
+
+/* Multiply-adds x 2 of the GEMM-shaped ops, 0 for the others. */
+static double node_flops(const mw_graph *g, const mw_node *nd) {
+    const mw_tensor *a = &g->tensors[nd->in[0]], *out = &g->tensors[nd->out[0]];
+    const mw_tensor *w = nd->n_in > 1 ? &g->tensors[nd->in[1]] : NULL;
+    switch (nd->op) {
+    case MW_OP_CONV2D:           /* x, w -> y */
+    case MW_OP_CONV2D_BWD_INPUT: /* gy, w -> gx: as many as the forward */
+        return 2.0 * (double)(nd->op == MW_OP_CONV2D ? out->numel : a->numel) *
+               (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    case MW_OP_CONV2D_BWD_WEIGHT: /* gy, x -> gw */
+        return 2.0 * (double)a->numel * (double)(out->shape[1] * out->shape[2] * out->shape[3]);
+    case MW_OP_LINEAR: /* x [N, K] -> y [N, M] */
+        return 2.0 * (double)out->numel * (double)a->shape[a->ndim - 1];
+    case MW_OP_MATMUL: /* op(A) [M, K] */
+        return 2.0 * (double)out->numel *
+               (double)(nd->attr.matmul.transpose_a ? a->shape[0] : a->shape[1]);
+    default:
+        return 0;
+    }
+}
+
+static void describe_node(const mw_graph *g, const mw_node *nd, char *to, size_t cap) {
+    int param = node_param(g, nd);
+    const mw_tensor *in0 = nd->n_in ? &g->tensors[nd->in[0]] : NULL;
+    int at = snprintf(to, cap, "%s", param >= 0 ? g->tensors[param].name : in0 ? in0->name : "");
+    if (in0) at = append_shape(to, cap, at, "in", in0);
+    if (param >= 0) at = append_shape(to, cap, at, "w", &g->tensors[param]);
+    if (nd->n_out) at = append_shape(to, cap, at, "out", &g->tensors[nd->out[0]]);
+    bool conv = nd->op == MW_OP_CONV2D || nd->op == MW_OP_CONV2D_BWD_INPUT ||
+                nd->op == MW_OP_CONV2D_BWD_WEIGHT;
+    if (conv && at >= 0 && (size_t)at < cap)
+        snprintf(to + at, cap - (size_t)at, " stride %d groups %d", nd->attr.conv.stride,
+                 nd->attr.conv.groups);
+}
+
+int mw_exec_profile_nodes(const mw_exec *ex, mw_node_time *out, int cap) {
+    const mw_graph *g = ex->g;
+    int n = 0;
+    for (int i = 0; ex->node_runs && i < g->n_nodes; i++) {
+        if (ex->node_runs[i] == 0) continue;
+        double ms = ex->node_ms[i];
+        int at = n < cap ? n : cap; /* insertion by decreasing time */
+        while (at > 0 && out[at - 1].ms < ms) {
+            if (at < cap) out[at] = out[at - 1];
+            at--;
+        }
+        n++;
+        if (at >= cap) continue;
+        const mw_node *nd = &g->nodes[i];
+        mw_node_time *t = &out[at];
+        *t = (mw_node_time){.node = i, .op = mw_op_name(nd->op), .backward = nd->backward,
+                            .ms = ms, .runs = ex->node_runs[i]};
+        describe_node(g, nd, t->what, sizeof t->what);
+        t->flops = node_flops(g, nd);
+        for (int k = 0; k < nd->n_in; k++)
+            t->bytes += 4.0 * (double)g->tensors[nd->in[k]].numel; /* f32 and i32 */
+        for (int k = 0; k < nd->n_out; k++)
+            t->bytes += 4.0 * (double)g->tensors[nd->out[k]].numel;
     }
     return n;
 }

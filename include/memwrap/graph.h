@@ -195,6 +195,23 @@ typedef struct mw_op_time {
 /* Fills up to `cap` entries, largest time first; returns how many ops have time. */
 int mw_exec_profile(const mw_exec *ex, mw_op_time *out, int cap);
 void mw_exec_profile_reset(mw_exec *ex);
+/* The same time per node: which layer the time goes to. `what` names the node by the first
+ * parameter it reads or whose gradient it makes (a layer's name, "layers.3.conv2.weight"),
+ * else by its first input, and gives its input, weight and output shapes; `bytes` is what
+ * the node must move at least (each input read and each output written once), so
+ * bytes / ms says how near the memory bandwidth it runs; `flops`, for convolutions and
+ * matrix products, 2 x their multiply-adds (0 for the other ops). */
+typedef struct mw_node_time {
+    int node;
+    const char *op;
+    bool backward;
+    char what[200];
+    double bytes, flops;
+    double ms;  /* total device time since the last reset */
+    long runs;  /* executions counted */
+} mw_node_time;
+/* Fills up to `cap` entries, largest time first; returns how many nodes have time. */
+int mw_exec_profile_nodes(const mw_exec *ex, mw_node_time *out, int cap);
 
 mw_runtime *mw_exec_runtime(const mw_exec *ex);
 mw_graph *mw_exec_graph(const mw_exec *ex);
