@@ -274,15 +274,26 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
  * maps it pays from 12 channels (DenseNet's 48 -> 12, GoogLeNet's 16 -> 48 and 24 -> 64:
  * 0.66-0.81 of the direct kernels' three passes together); on 32x32 maps 16-channel layers
  * measured 0.93-1.2 (each pass's transforms cost as much as a map's worth of memory
- * traffic four times over, which small products do not pay back). */
-static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_conv3x3_shape *s) {
+ * traffic four times over, which small products do not pay back). Per pass, those 32x32
+ * layers differ (`probe_conv_paths narrow_32x32 228 5`, two rounds, bench/RESULTS.md): the
+ * forward takes 0.5-0.7 of the direct kernels' time on 16 -> 32 and 16 -> 160 and the same
+ * on 48 -> 12, and the input gradient of 48 -> 12 (12 channels in, 48 out) 0.55, while the
+ * input gradients with the wide side in (16 -> 32 even, 16 -> 160 1.1-1.4) and every weight
+ * gradient (1.05-1.2) are not faster; so there the forward always takes it, the input
+ * gradient where the layer narrows. */
+static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op,
+                         mw_conv3x3_shape *s) {
     if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride != 1 || mw_conv_direct == 1)
         return false;
     *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, 1, false};
     if (mw_conv_direct >= 2) return mw_conv_direct == 4;
+    if (!mw_cpu_profile(rt)) return false;
     size_t narrow = d->cin < d->cout ? d->cin : d->cout;
-    return mw_cpu_profile(rt) && (narrow >= 64 || (narrow >= 32 && mw_winograd_full_units(s)) ||
-                                  (narrow >= 12 && mw_winograd_compact_units(s)));
+    bool full = mw_winograd_full_units(s);
+    if (narrow >= 64 || (narrow >= 32 && full) || (narrow >= 12 && mw_winograd_compact_units(s)))
+        return true;
+    return narrow >= 12 && full &&
+           (op == MW_OP_CONV2D || (op == MW_OP_CONV2D_BWD_INPUT && d->cout < d->cin));
 }
 
 /* im2col columns of a chunk of cn images, in floats. */
@@ -326,7 +337,8 @@ static mw_status conv_scratch(mw_runtime *rt, const mw_graph *g, const mw_node *
     /* CLBlast's tuning (runtime/gemm_tuning.c) is applied at runtime creation */
     conv_dims d = node_dims(g, n);
     mw_conv3x3_shape s;
-    if (path_of(&d) == PATH_GENERAL && n->op != MW_OP_CONV2D_BWD_BIAS && winograd_3x3(rt, &d, &s))
+    if (path_of(&d) == PATH_GENERAL && n->op != MW_OP_CONV2D_BWD_BIAS &&
+        winograd_3x3(rt, &d, n->op, &s))
         return mw_winograd_scratch_bytes(rt, &s, n->op, workspace_cap(rt) / sizeof(float), bytes);
     return gemm_plans_max(rt, g, n, mw_gemm_scratch_bytes, bytes);
 }
@@ -343,20 +355,15 @@ static mw_status conv_workspace(mw_runtime *rt, const mw_graph *g, const mw_node
             *bytes = d.cin * d.n * d.k * d.k * sizeof(float);
         return MW_OK;
     }
+    if (n->op == MW_OP_CONV2D_BWD_BIAS) return MW_OK; /* sums gy alone */
     mw_conv3x3_shape s;
-    if (path == PATH_GENERAL && winograd_3x3(rt, &d, &s)) {
-        *bytes = n->op == MW_OP_CONV2D_BWD_BIAS
-                     ? 0
-                     : mw_winograd_workspace_floats(rt, &s, n->op,
-                                                    workspace_cap(rt) / sizeof(float)) *
-                           sizeof(float);
+    size_t cap = workspace_cap(rt) / sizeof(float);
+    if (path == PATH_GENERAL && winograd_3x3(rt, &d, n->op, &s)) {
+        *bytes = mw_winograd_workspace_floats(rt, &s, n->op, cap) * sizeof(float);
         return MW_OK;
     }
     if (path == PATH_GENERAL && direct_3x3(rt, &d, n->op, &s)) {
-        *bytes = n->op == MW_OP_CONV2D_BWD_BIAS
-                     ? 0
-                     : mw_conv3x3_workspace_floats(&s, n->op, workspace_cap(rt) / sizeof(float)) *
-                           sizeof(float);
+        *bytes = mw_conv3x3_workspace_floats(&s, n->op, cap) * sizeof(float);
         return MW_OK;
     }
     if (path == PATH_GENERAL) *bytes = col_floats(&d, chunk_images(rt, &d)) * sizeof(float);
@@ -503,7 +510,7 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
                                 (unsigned)total));
     float beta = bias ? 1.0f : 0.0f;
     mw_conv3x3_shape s;
-    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, &s))
+    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, MW_OP_CONV2D, &s))
         return mw_winograd_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
     if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D, &s))
         return mw_conv3x3_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
@@ -543,7 +550,7 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
             (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)rows);
     }
     mw_conv3x3_shape s;
-    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, &s))
+    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, MW_OP_CONV2D_BWD_INPUT, &s))
         return mw_winograd_bwd_input(c, &s, workspace_cap(c->rt) / sizeof(float), gy, w, gx);
     if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_INPUT, &s))
         return mw_conv3x3_bwd_input(c, &s, workspace_cap(c->rt) / sizeof(float), gy, w, gx);
@@ -595,7 +602,7 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
                                 (unsigned)(d.cin * kk));
     }
     mw_conv3x3_shape s;
-    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, &s))
+    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, MW_OP_CONV2D_BWD_WEIGHT, &s))
         return mw_winograd_bwd_weight(c, &s, workspace_cap(c->rt) / sizeof(float), gy, x, gw);
     if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D_BWD_WEIGHT, &s))
         return mw_conv3x3_bwd_weight(c, &s, workspace_cap(c->rt) / sizeof(float), gy, x, gw);
