@@ -734,7 +734,10 @@ MW_INLINE float gathered_pixel(__global const float *src, size_t plane, uint iy,
 /* The adjoint of im2col, gathering (no atomics): gx[ci][n0 + nl][iy][ix] = Σ over (ky, kx)
  * with oy = (iy + P - ky) / S and ox = (ix + P - kx) / S whole and in range of
  * col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox]. One work-item per (ci, nl) plane; with
- * stride 1 each (ky, kx) adds a shifted col row to the gx row (vectorisable loops). */
+ * stride 1 each (ky, kx) adds a shifted col row to the gx row (vectorisable loops); a
+ * strided 1x1 convolution (ResNet18's shortcuts) copies each col row to every stride-th gx
+ * row and column (per pixel, the general gather took 4-5x longer: 33.4 against 7.7 ms for
+ * 64 -> 128 at 32x32, 228 images). */
 __kernel void col2im(__global const float *col, __global float *gx, const uint n, const uint h,
                      const uint w, const uint ho, const uint wo, const uint k, const uint stride,
                      const uint pad, const uint n0, const uint cn, const uint items) {
@@ -759,6 +762,18 @@ __kernel void col2im(__global const float *col, __global float *gx, const uint n
                     for (int ix = lo; ix < hi; ix++)
                         dst[ix] += row[ix + shift];
                 }
+            }
+            continue;
+        }
+        if (k == 1) { /* a strided 1x1 convolution: one entry per output pixel, zeros between */
+            for (uint ix = 0; ix < w; ix++)
+                dst[ix] = 0.0f;
+            uint ty = iy + pad;
+            if (ty % stride || ty / stride >= ho) continue;
+            __global const float *row = src + (ty / stride) * wo;
+            for (uint ox = 0; ox < wo; ox++) {
+                int ix = (int)(ox * stride) - (int)pad;
+                if (ix >= 0 && ix < (int)w) dst[ix] = row[ox];
             }
             continue;
         }
