@@ -733,11 +733,12 @@ MW_INLINE float gathered_pixel(__global const float *src, size_t plane, uint iy,
 
 /* The adjoint of im2col, gathering (no atomics): gx[ci][n0 + nl][iy][ix] = Σ over (ky, kx)
  * with oy = (iy + P - ky) / S and ox = (ix + P - kx) / S whole and in range of
- * col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox]. One work-item per (ci, nl) plane; with
- * stride 1 each (ky, kx) adds a shifted col row to the gx row (vectorisable loops); a
- * strided 1x1 convolution (ResNet18's shortcuts) copies each col row to every stride-th gx
- * row and column (per pixel, the general gather took 4-5x longer: 33.4 against 7.7 ms for
- * 64 -> 128 at 32x32, 228 images). */
+ * col[(ci K + ky) K + kx][(nl Ho + oy) Wo + ox]. One work-item per (ci, nl) plane: each tap
+ * (ky, kx) whose output row lies on the stride adds its col row to every stride-th pixel
+ * of the gx row (at stride 1 a vectorisable shifted add), in gathered_pixel's tap order, so
+ * that both shapes give the same sums. Per pixel, through
+ * gathered_pixel's division and remainder per tap, ResNet18's 1x1 stride-2 shortcuts took
+ * 4-5x longer (33.4 against 7.7 ms for 64 -> 128 at 32x32, 228 images). */
 __kernel void col2im(__global const float *col, __global float *gx, const uint n, const uint h,
                      const uint w, const uint ho, const uint wo, const uint k, const uint stride,
                      const uint pad, const uint n0, const uint cn, const uint items) {
@@ -748,37 +749,20 @@ __kernel void col2im(__global const float *col, __global float *gx, const uint n
     __global const float *src = col + (size_t)ci * k * k * plane + (size_t)nl * ho * wo;
     __global float *dst = gx + ((size_t)ci * n + n0 + nl) * h * w;
     for (uint iy = 0; iy < h; iy++, dst += w) {
-        if (stride == 1) {
-            for (uint ix = 0; ix < w; ix++)
-                dst[ix] = 0.0f;
-            for (uint ky = 0; ky < k; ky++) {
-                int oy = (int)(iy + pad) - (int)ky;
-                if (oy < 0 || oy >= (int)ho) continue;
-                for (uint kx = 0; kx < k; kx++) {
-                    /* ox = ix + pad - kx: ix in [kx - pad, kx - pad + wo) within [0, w) */
-                    int shift = (int)pad - (int)kx;
-                    int lo = max(0, -shift), hi = min((int)w, (int)wo - shift);
-                    __global const float *row = src + (ky * k + kx) * plane + oy * wo;
-                    for (int ix = lo; ix < hi; ix++)
-                        dst[ix] += row[ix + shift];
-                }
+        for (uint ix = 0; ix < w; ix++)
+            dst[ix] = 0.0f;
+        for (uint ky = 0; ky < k; ky++) {
+            int ty = (int)(iy + pad) - (int)ky;
+            if (ty < 0 || ty % (int)stride || ty / (int)stride >= (int)ho) continue;
+            for (uint kx = 0; kx < k; kx++) {
+                /* ix = ox S + kx - P within [0, w): ox in [lo, hi) */
+                int shift = (int)kx - (int)pad;
+                int lo = max(0, (-shift + (int)stride - 1) / (int)stride);
+                int hi = min((int)wo, ((int)w - shift + (int)stride - 1) / (int)stride);
+                __global const float *row = src + (ky * k + kx) * plane + (uint)ty / stride * wo;
+                for (int ox = lo; ox < hi; ox++)
+                    dst[ox * (int)stride + shift] += row[ox];
             }
-            continue;
-        }
-        if (k == 1) { /* a strided 1x1 convolution: one entry per output pixel, zeros between */
-            for (uint ix = 0; ix < w; ix++)
-                dst[ix] = 0.0f;
-            uint ty = iy + pad;
-            if (ty % stride || ty / stride >= ho) continue;
-            __global const float *row = src + (ty / stride) * wo;
-            for (uint ox = 0; ox < wo; ox++) {
-                int ix = (int)(ox * stride) - (int)pad;
-                if (ix >= 0 && ix < (int)w) dst[ix] = row[ox];
-            }
-            continue;
-        }
-        for (uint ix = 0; ix < w; ix++) {
-            dst[ix] = gathered_pixel(src, plane, iy, ix, ho, wo, k, stride, pad);
         }
     }
 }

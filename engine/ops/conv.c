@@ -241,12 +241,13 @@ int mw_conv_direct = 0;
  * vectors; on maps 32 wide, where only layers with fewer than 32 channels on a side stay
  * direct since Winograd, the padded-row one takes 0.58-0.71 of the batch-major time:
  * DenseNet's 48 -> 12, GoogLeNet's 16 -> 32, WideResNet's 16 -> 160, `probe_conv_paths
- * narrow_32x32 228 3`, three rounds), the batch-major input gradient of stride 2 0.35-1.1
- * (0.55 on 32x32 maps). Since
- * the own GEMMs run in cache order, im2col + GEMM wins the other two passes of stride 2:
- * the forward takes 0.6-1.0 of the padded rows' time, the weight gradient 0.4-0.55 of the
- * batch-major kernels' on 16x16 and 8x8 maps and 0.8-1.1 on 32x32 (three runs at batches
- * 128 and 100, bench/RESULTS.md). With 3 input channels
+ * narrow_32x32 228 3`, three rounds). Since the own GEMMs run in cache order, im2col +
+ * GEMM wins the passes of stride 2: the forward takes 0.6-1.0 of the padded rows' time, the
+ * weight gradient 0.4-0.55 of the batch-major kernels' on 16x16 and 8x8 maps and 0.8-1.1 on
+ * 32x32 (three runs at batches 128 and 100, bench/RESULTS.md), and since col2im scatters
+ * per tap instead of gathering per pixel, the input gradient 0.55-0.58 of the batch-major
+ * kernel's on 32x32 maps and 0.76-0.92 on 16x16 and 8x8 (`probe_conv_paths resnet18_down
+ * 228 3`, two rounds). With 3 input channels
  * (a first layer) the loop over channels is too short to pay for the copies (2-3x slower). */
 static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_conv3x3_shape *s) {
     if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride > 2 || mw_conv_direct == 1)
@@ -257,9 +258,8 @@ static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_co
         s->batch_major = mw_conv_direct == 3 || grad2;
         return true;
     }
-    if (!mw_cpu_profile(rt) || d->cin < 16) return false;
-    if (d->stride == 2 && !grad2) return false;
-    s->batch_major = (op == MW_OP_CONV2D_BWD_WEIGHT && d->w < 32) || grad2;
+    if (!mw_cpu_profile(rt) || d->cin < 16 || d->stride == 2) return false;
+    s->batch_major = op == MW_OP_CONV2D_BWD_WEIGHT && d->w < 32;
     return true;
 }
 
