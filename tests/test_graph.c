@@ -204,8 +204,9 @@ static void test_profile_nodes(void **state) {
     shared_graph s = build_shared(0, 0);
     shared_data d;
     make_data(&d, 65);
+    mw_runtime *rt = test_profiling_runtime();
     mw_exec *ex = NULL;
-    TEST_OK(mw_exec_create(s.g, test_profiling_runtime(), &ex));
+    TEST_OK(mw_exec_create(s.g, rt, &ex));
     load(ex, &s, &d);
     TEST_OK(mw_exec_set_profiling(ex, true));
     TEST_OK(mw_exec_run(ex, MW_RUN_FORWARD_BACKWARD));
@@ -248,6 +249,7 @@ static void test_profile_nodes(void **state) {
     }
     free(all);
     mw_exec_free(ex);
+    mw_runtime_free(rt);
     mw_graph_free(s.g);
 }
 
