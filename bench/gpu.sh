@@ -21,7 +21,7 @@
 #    machine's python3 has a CUDA PyTorch (bench/compare.py, alternating rounds), memwrap
 #    alone otherwise. --models and --variants narrow it (comma lists, as `memwrap bench` names
 #    them; default every encoder, and std, memory and encoder_memory). Then each encoder's
-#    Memory Wrap step profiled per op (profiles.txt), and ResNet18's 3x3 convolutions per
+#    Memory Wrap step profiled per op and per node (profiles.txt), and ResNet18's 3x3 convolutions per
 #    pass on im2col + CLBlast and on Winograd's GPU shape (conv_paths.txt).
 # 5. Results: bench/gpu-results/<date>-<device>/README.md (device, commit, tests, tables)
 #    with the raw logs beside it. Elsewhere it writes only build/, the unpacked packages in
@@ -237,7 +237,8 @@ bench() {  # FILE ARGS...: one compare.py table
 bench_start=$SECONDS
 say "timing every encoder and variant ($rounds rounds; log: $out/bench.log)"
 bench encoders.md --models "$models" --variants "$variants" || say "a timing failed: bench.log"
-# Where each Memory Wrap step's time goes on this device (profiling events, per op).
+# Where each Memory Wrap step's time goes on this device (profiling events, per op, and the
+# 15 slowest nodes with their layers, shapes, GB/s and GFLOP/s).
 for m in ${models//,/ }; do
   if ((bench_limit > 0 && bench_limit - SECONDS + bench_start <= 20)); then
     bench_note+="${bench_note:+; }profiles.txt stopped by --bench-limit $bench_limit before $m"
@@ -245,7 +246,7 @@ for m in ${models//,/ }; do
   fi
   { echo "== $m encoder_memory"
     limited 60 ./build/memwrap bench --device "$device" --model "$m" --variant encoder_memory \
-      --steps 3 --warmup 1 2>&1 | tr '\r' '\n' | grep -v '^\(train\|infer\) step'
+      --steps 3 --warmup 1 --profile-nodes 15 2>&1 | tr '\r' '\n' | grep -v '^\(train\|infer\) step'
     echo; } >>"$out/profiles.txt" || true
 done
 # ResNet18's 3x3 convolutions on im2col + CLBlast (the GPU default) and on Winograd's GPU
