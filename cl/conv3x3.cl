@@ -258,8 +258,10 @@ __kernel void conv3x3_weight(__global const float *gq, const uint gq_off,
  * 16 BM_V, zero past the chunk's cn), so that every tap of every stride is one aligned
  * vector load of 16 images, with no lane spent on padding columns (a third to a half of the
  * padded-row kernels' lanes on 8x8 and 4x4 maps). engine/ops/conv.c runs the weight
- * gradient this way, and the input gradient of stride 2, where the taps that reach an input
- * pixel depend on its parity: the other passes measured faster on padded rows. */
+ * gradient of maps narrower than 32 this way: the other passes measured faster on padded
+ * rows. The input gradient of stride 2 (the taps that reach an input pixel depend on its
+ * parity) runs here only where forced (tests, tests/probe_conv_paths): im2col + GEMM took
+ * 0.55-0.92 of its time once col2im scattered per tap (bench/RESULTS.md). */
 #define BM_CO MW_C3_BM_CO_BLOCK
 #define BM_V MW_C3_BM_VECTORS
 
