@@ -734,6 +734,7 @@ static int node_param(const mw_graph *g, const mw_node *nd) {
 
 /* Multiply-adds x 2 of the GEMM-shaped ops, 0 for the others. */
 static double node_flops(const mw_graph *g, const mw_node *nd) {
+    if (nd->n_in < 1 || nd->n_out < 1) return 0;
     const mw_tensor *a = &g->tensors[nd->in[0]], *out = &g->tensors[nd->out[0]];
     const mw_tensor *w = nd->n_in > 1 ? &g->tensors[nd->in[1]] : NULL;
     switch (nd->op) {
