@@ -189,68 +189,17 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
     }
 }
 
-/* One step of a weight-gradient kernel: 8 output-gradient vectors at rows gr[r] + g times
- * the three taps' input vectors, into acc[r][kx]. */
-MW_INLINE void weight_step(float16 acc[8][3], __global const float *const gr[8], size_t g,
-                           float16 x0, float16 x1, float16 x2) {
-#pragma unroll
-    for (uint r = 0; r < 8; r++) {
-        float16 v = vload16(0, gr[r] + g);
-        acc[r][0] = MAD(v, x0, acc[r][0]);
-        acc[r][1] = MAD(v, x1, acc[r][1]);
-        acc[r][2] = MAD(v, x2, acc[r][2]);
-    }
-}
-
-/* The sums of a weight-gradient kernel's accumulators into partial[o][i 9 + ky 3 + kx] for
- * output channels o = 8 ob + r < out. */
-MW_INLINE void store_partials(__global float *partial, float16 acc[8][3], uint ob, uint out,
-                              uint in, uint i, uint ky) {
-    for (uint r = 0; r < 8 && ob * 8 + r < out; r++)
-#pragma unroll
-        for (uint kx = 0; kx < 3; kx++) {
-            float8 h8 = acc[r][kx].lo + acc[r][kx].hi;
-            float4 h4 = h8.lo + h8.hi;
-            partial[((size_t)(ob * 8 + r) * in + i) * 9 + ky * 3 + kx] =
-                (h4.x + h4.y) + (h4.z + h4.w);
-        }
-}
-
-/* Partial sums of the weight gradient over the images of slice s:
- * partial[s][o][i 9 + t] = Σ_{nl in slice} Σ_q gq[o][nl][q] xp[i][nl][q + tap_offset(t)],
- * where gq is the output gradient in padded-width rows (zero at ox >= wo and past ho wp, each
- * plane lq floats, a multiple of 16) and xp the input's padded planes (or phases) of ps
- * floats. Dimension 0: input channel i (consecutive items share the gradient slice in
- * cache); 1: a block of 8 output channels and the tap row ky; 2: the slice. 24 float16
- * accumulators; per 16 outputs 8 + 3 vector loads for 24 FMAs. */
-__kernel void conv3x3_weight(__global const float *gq, const uint gq_off,
-                             __global const float *xp, const uint xp_off,
-                             __global float *partial, const uint partial_off, const uint in,
-                             const uint out, const uint cn, const uint wp, const uint ps,
-                             const uint pp, const uint lq, const uint images_per_slice) {
-    uint i = get_global_id(0), ob = get_global_id(1) / 3, ky = get_global_id(1) % 3;
-    uint s = get_global_id(2);
-    uint first = s * images_per_slice, last = min(cn, first + images_per_slice);
-    if (i >= in || ob * 8 >= out || first >= cn) return;
-    uint o0 = tap_offset(ky * 3, wp, pp), o1 = tap_offset(ky * 3 + 1, wp, pp),
-         o2 = tap_offset(ky * 3 + 2, wp, pp);
-    __global const float *gr[8];
-#pragma unroll
-    for (uint r = 0; r < 8; r++) /* rows past `out` read the last one (never stored) */
-        gr[r] = gq + gq_off + (size_t)min(ob * 8 + r, out - 1) * lq;
-    float16 acc[8][3];
-#pragma unroll
-    for (uint r = 0; r < 8; r++)
-        acc[r][0] = acc[r][1] = acc[r][2] = 0.0f;
-    for (uint nl = first; nl < last; nl++) {
-        __global const float *x = xp + xp_off + ((size_t)nl * in + i) * ps;
-        size_t g0 = (size_t)nl * out * lq;
-        for (uint q = 0; q < lq; q += 16)
-            weight_step(acc, gr, g0 + q, vload16(0, x + o0 + q), vload16(0, x + o1 + q),
-                        vload16(0, x + o2 + q));
-    }
-    store_partials(partial + partial_off + (size_t)s * out * in * 9, acc, ob, out, in, i, ky);
-}
+/* The weight-gradient kernels in blocks of 8 and of 6 output channels (the host takes the
+ * block that computes fewer rows): conv3x3_weight8 / 6 on padded rows, conv3x3_bm_weight8 /
+ * 6 on batch-major sources. BLOCK_NAME(base, rows) is base##rows. */
+#define BLOCK_NAME_PASTE(base, rows) base##rows
+#define BLOCK_NAME(base, rows) BLOCK_NAME_PASTE(base, rows)
+#define WR 8
+#include "conv3x3_weight.clh"
+#undef WR
+#define WR 6
+#include "conv3x3_weight.clh"
+#undef WR
 
 /* ---- batch-major kernels: small maps and stride 2 ----------------------------------------
  * Vectorised over images instead of a map's padded rows: the input is copied into
@@ -381,39 +330,4 @@ __kernel void gradient_batch_major(__global const float *gy, __global float *dst
     __global const float *s = gy + ((size_t)o * n + n0) * pixels + p;
     for (uint nl = 0; nl < nb; nl++)
         d[nl] = nl < cn ? s[(size_t)nl * pixels] : 0.0f;
-}
-
-/* Partial sums of the weight gradient over a slice of output pixels:
- * partial[s][o][i 9 + t] = Σ_{p in slice} Σ_nl gT[o][p][nl] src[i][tap pixel of p][nl].
- * Dimension 0: input channel i; 1: a block of 8 output channels and the tap row ky; 2: the
- * slice. 24 float16 accumulators; per 16 images 8 + 3 vector loads for 24 FMAs. */
-__kernel void conv3x3_bm_weight(__global const float *gt, const uint gt_off,
-                                __global const float *src, const uint src_off,
-                                __global float *partial, const uint partial_off, const uint in,
-                                const uint out, const uint nb, const uint ho, const uint wo,
-                                const uint hs, const uint ws, const uint stride,
-                                const uint pixels_per_slice) {
-    uint i = get_global_id(0), ob = get_global_id(1) / 3, ky = get_global_id(1) % 3;
-    uint s = get_global_id(2), pixels = ho * wo;
-    uint first = s * pixels_per_slice, last = min(pixels, first + pixels_per_slice);
-    if (i >= in || ob * 8 >= out || first >= pixels) return;
-    uint wp = ws + 2;
-    __global const float *gr[8];
-#pragma unroll
-    for (uint r = 0; r < 8; r++) /* rows past `out` read the last one (never stored) */
-        gr[r] = gt + gt_off + (size_t)min(ob * 8 + r, out - 1) * pixels * nb;
-    __global const float *x = src + src_off + (size_t)i * (hs + 2) * wp * nb;
-    float16 acc[8][3];
-#pragma unroll
-    for (uint r = 0; r < 8; r++)
-        acc[r][0] = acc[r][1] = acc[r][2] = 0.0f;
-    for (uint p = first; p < last; p++) {
-        uint oy = p / wo, ox = p % wo;
-        __global const float *xr = x + (size_t)((oy * stride + ky) * wp + ox * stride) * nb;
-        size_t g0 = (size_t)p * nb;
-        for (uint j = 0; j < nb; j += 16)
-            weight_step(acc, gr, g0 + j, vload16(0, xr + j), vload16(0, xr + nb + j),
-                        vload16(0, xr + 2 * nb + j));
-    }
-    store_partials(partial + partial_off + (size_t)s * out * in * 9, acc, ob, out, in, i, ky);
 }

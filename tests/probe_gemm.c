@@ -3,12 +3,13 @@
  * (engine/ops/gemm.c picks the kernel: on CPU devices cl/gemm.cl's own), and checks each
  * product against a double-precision sum on a sample of entries. The evidence for
  * cl/gemm.cl's blocking (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_gemm [reps] */
+ *   build/tests/probe_gemm [reps [name]]   (name: only the products whose name contains it) */
 #include "support.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct product {
     const char *what;
@@ -30,6 +31,13 @@ static const product PRODUCTS[] = {
     {"pointwise 116->116 16x16 fwd", 116, 128 * 256, 116, false, false},
     {"pointwise 116->116 16x16 dX", 116, 128 * 256, 116, true, false},
     {"pointwise 116->116 16x16 dW", 116, 116, 128 * 256, false, true},
+    /* MobileNetV2's 32x32 layers at a batch of 128: the expansion 24 -> 144 and the
+     * projection 144 -> 24, both wide in pixels and narrow in channels */
+    {"pointwise 24->144 32x32 fwd", 144, 128 * 1024, 24, false, false},
+    {"pointwise 144->24 32x32 fwd", 24, 128 * 1024, 144, false, false},
+    {"pointwise 24->144 32x32 dX", 24, 128 * 1024, 144, true, false},
+    {"pointwise 144->24 32x32 dX", 144, 128 * 1024, 24, true, false},
+    {"pointwise 24->144 32x32 dW", 144, 24, 128 * 1024, false, true},
     {"pointwise 32->192 16x16 fwd", 192, 128 * 256, 32, false, false},
     {"pointwise 192->32 16x16 dW", 32, 192, 128 * 256, false, true},
     {"pointwise 320->1280 4x4 fwd", 1280, 128 * 16, 320, false, false},
@@ -98,8 +106,9 @@ static double sample_error(const product *p, const float *a, const float *b, con
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
+    const char *only = argc > 2 ? argv[2] : "";
     if (reps < 1) {
-        fprintf(stderr, "usage: %s [reps]\n", argv[0]);
+        fprintf(stderr, "usage: %s [reps [name]]\n", argv[0]);
         return 2;
     }
     mw_runtime *rt = test_profiling_runtime();
@@ -107,6 +116,7 @@ int main(int argc, char **argv) {
            "GFLOP/s", "rel err");
     for (size_t i = 0; i < sizeof PRODUCTS / sizeof *PRODUCTS; i++) {
         const product *p = &PRODUCTS[i];
+        if (!strstr(p->what, only)) continue;
         size_t na = (size_t)p->m * p->k, nb = (size_t)p->k * p->n;
         float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc((size_t)p->m * p->n * 4);
         test_rng r;

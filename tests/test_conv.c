@@ -219,7 +219,8 @@ static void test_conv_chunks(void **state) {
 
 /* The direct 3x3 kernels (cl/conv3x3.cl), forced, both kinds (padded rows, batch-major):
  * PyTorch's 3x3 cases of stride 1 and 2, then random shapes against the reference backend
- * at the edges of their blocks (8 or 16 output channels; 32 outputs in padded-width rows:
+ * at the edges of their blocks (8 or 16 output channels, 6 or 8 in the weight gradient (5, 9,
+ * 10, 17: a short last block of 6; 7, 13: of 8); 32 outputs in padded-width rows:
  * rows longer and shorter than a block, 1x1 and 2xN maps; 16 images: batches off the
  * vector; stride 2 on even and odd sizes), several chunks of images, and a weight gradient
  * summed over several slices of images (or of output pixels). */
@@ -244,6 +245,10 @@ static void check_direct(int kind) {
         {"direct s2 9->13 7x5 bias", 9, 13, 3, 7, 5, 3, 2, 1, 1, true},
         {"direct s2 12->8 2x2 17 images", 12, 8, 17, 2, 2, 3, 2, 1, 1, false},
         {"direct s2 8->16 1x9", 8, 16, 3, 1, 9, 3, 2, 1, 1, false},
+        /* DenseNet's 12 output channels: two whole blocks of the weight gradient's 6; 36:
+         * six, one more than blocks of 8 would take */
+        {"direct 20->12 32x32", 20, 12, 2, 32, 32, 3, 1, 1, 1, false},
+        {"direct 8->36 6x5", 8, 36, 3, 6, 5, 3, 1, 1, 1, false},
         /* Winograd's compact units on square 4x4, 8x8 and 16x16 maps: 16 tiles across
          * rows and images, the last unit short (7 images of 4 tiles, 3 of 64) */
         {"direct 6->10 4x4 7 images bias", 6, 10, 7, 4, 4, 3, 1, 1, 1, true},

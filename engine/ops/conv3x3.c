@@ -17,8 +17,9 @@ enum {
     /* Zero floats after the last padded plane: the last vector loads' overrun (up to one
      * forward block, 31 floats for the weight gradient). */
     SLACK = 16 * MW_C3_PX_VECTORS + 32,
-    /* Weight gradient: images per slice such that the slice's 8 output-gradient planes
-     * (what consecutive work-items share) take about this many bytes, L2-sized. */
+    /* Weight gradient: images per slice such that the slice's output-gradient planes of one
+     * block of channels (what consecutive work-items share) take about this many bytes,
+     * L2-sized. */
     SLICE_BYTES = 256 << 10,
     /* ... and at most this many floats of partial sums (more slices, fewer images each). */
     PARTIAL_CAP_FLOATS = 4 << 20,
@@ -26,6 +27,12 @@ enum {
 
 static size_t ceil_div(size_t a, size_t b) {
     return (a + b - 1) / b;
+}
+
+/* The weight-gradient kernels' block of output channels (cl/conv3x3_weight.clh): 8, or 6
+ * where that computes fewer rows (DenseNet's 12 channels: 12 rows, not 16). */
+static size_t weight_rows(size_t cout) {
+    return ceil_div(cout, 6) * 6 < ceil_div(cout, 8) * 8 ? 6 : 8;
 }
 
 /* The geometry of the padded input a kernel reads, and of its outputs' padded-width rows. */
@@ -101,7 +108,7 @@ static plan plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
         return p;
     }
     size_t per_slice = s->cout * s->cin * 9, max_slices = PARTIAL_CAP_FLOATS / per_slice;
-    p.ips = SLICE_BYTES / (8 * p.lq * sizeof(float));
+    p.ips = SLICE_BYTES / (weight_rows(s->cout) * p.lq * sizeof(float));
     if (p.ips < 1) p.ips = 1;
     p.slices = ceil_div(p.cn, p.ips);
     if (max_slices < 1) max_slices = 1;
@@ -304,8 +311,11 @@ static mw_status bm_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap, 
                                 "mmuuuuuuu", gy, c->workspace, (unsigned)p.second_off,
                                 (unsigned)s->n, (unsigned)n0, (unsigned)cn, (unsigned)nb,
                                 (unsigned)pixels, (unsigned)items));
+        size_t rows = weight_rows(s->cout);
         MW_TRY(mw_launch_kernel(
-            c, items_of("conv3x3_bm_weight", 3, s->cin, ceil_div(s->cout, 8) * 3, p.slices),
+            c,
+            items_of(rows == 6 ? "conv3x3_bm_weight6" : "conv3x3_bm_weight8", 3, s->cin,
+                     ceil_div(s->cout, rows) * 3, p.slices),
             "mumumuuuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u,
             c->workspace, (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout,
             (unsigned)nb, (unsigned)p.ho, (unsigned)p.wo, (unsigned)p.hs, (unsigned)p.ws,
@@ -341,8 +351,11 @@ mw_status mw_conv3x3_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t 
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, slices = ceil_div(cn, p.ips);
         MW_TRY(pad_input(c, s, &p, x, s->cin, n0, cn));
         MW_TRY(gradient_rows(c, s, &p, gy, n0, cn, p.second_off));
+        size_t rows = weight_rows(s->cout);
         MW_TRY(mw_launch_kernel(
-            c, items_of("conv3x3_weight", 3, s->cin, ceil_div(s->cout, 8) * 3, slices),
+            c,
+            items_of(rows == 6 ? "conv3x3_weight6" : "conv3x3_weight8", 3, s->cin,
+                     ceil_div(s->cout, rows) * 3, slices),
             "mumumuuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u,
             c->workspace, (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout,
             (unsigned)cn, (unsigned)p.g.wp, (unsigned)p.g.ps, (unsigned)p.g.pp, (unsigned)p.lq,
