@@ -79,8 +79,17 @@ __kernel void scale_channels_bwd_f32(__global const float *gy, __global const fl
 }
 
 /* Max pooling, k x k windows at `stride` with implicit −∞ padding (floor mode): one
- * work-item per output row. argmax keeps, as a float (exact below 2^24), the position
- * y·width + x of each window's first largest value, the one PyTorch's gradient goes to. */
+ * work-item per output row, 16 outputs at a time as float16 lanes. argmax keeps, as a float
+ * (exact below 2^24), the position y·width + x of each window's first largest value, the one
+ * PyTorch's gradient goes to. The window is scanned row-major; a later value wins where it
+ * is larger or NaN (NaN propagates, as in PyTorch), by selects: a branch per value, as the
+ * kernel had, is mispredicted about as often as taken on real maps, and took 35 cycles per
+ * output (GoogLeNet's pools were a third of its training step, bench/RESULTS.md). Lanes
+ * whose column lies in the padding read −∞, which never wins over the window's first
+ * value inside the map. */
+/* The widest span of columns (15 stride + k) max_pool_f32 reads into a private row. */
+#define MAX_POOL_SPAN 48
+
 __kernel void max_pool_f32(__global const float *x, __global float *y, __global float *argmax,
                            const uint planes, const uint height, const uint width, const uint k,
                            const uint stride, const uint padding) {
@@ -92,48 +101,78 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
     int y0 = (int)(oy * stride) - (int)padding;
     uint dy0 = y0 < 0 ? (uint)(-y0) : 0;
     uint dy1 = min(k, height + padding - oy * stride); /* rows of the window inside the map */
-    for (uint ox = 0; ox < ow; ox++) {
-        int x0 = (int)(ox * stride) - (int)padding;
-        uint dx0 = x0 < 0 ? (uint)(-x0) : 0;
-        uint dx1 = min(k, width + padding - ox * stride);
-        float best = -INFINITY;
-        uint at = 0;
-        for (uint dy = dy0; dy < dy1; dy++)
-            for (uint dx = dx0; dx < dx1; dx++) {
-                uint i = (uint)(y0 + (int)dy) * width + (uint)(x0 + (int)dx);
-                float v = in[i];
-                if (v > best || isnan(v)) {
-                    best = v;
-                    at = i;
-                }
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int last = (int)width - 1;
+    /* The 16 lanes' windows span `span` columns of a row. Up to MAX_POOL_SPAN (GoogLeNet's 3x3
+     * windows: 18 at stride 1, 33 at stride 2) they are read once per window row into a
+     * private row (−∞ in the padding), and each window column's 16 values taken from it (a
+     * shifted vector load at stride 1, the even lanes of two at stride 2); wider spans read
+     * each lane's value from the map. Loads are clamped into the row, then chosen. */
+    uint span = 15 * stride + k;
+    bool private_row = span <= MAX_POOL_SPAN;
+    for (uint ox0 = 0; ox0 < ow; ox0 += 16) {
+        int first = (int)(ox0 * stride) - (int)padding; /* lane 0's first column */
+        int16 x0 = first + lane * (int)stride;
+        float16 best = -INFINITY, at = 0.0f;
+        for (uint dy = dy0; dy < dy1; dy++) {
+            uint iy = (uint)(y0 + (int)dy);
+            __global const float *r = in + (size_t)iy * width;
+            float t[MAX_POOL_SPAN];
+            for (uint j = 0; private_row && j < span; j++) {
+                int col = first + (int)j;
+                float loaded = r[clamp(col, 0, last)];
+                t[j] = col >= 0 && col <= last ? loaded : -INFINITY;
             }
-        y[(size_t)row * ow + ox] = best;
-        argmax[(size_t)row * ow + ox] = (float)at;
+            for (uint dx = 0; dx < k; dx++) {
+                float16 vv;
+                if (private_row && stride == 1) {
+                    vv = vload16(0, t + dx);
+                } else if (private_row && stride == 2) {
+                    float16 a = vload16(0, t + dx), b = vload16(1, t + dx);
+                    vv = (float16)(a.even, b.even);
+                } else {
+                    float v[16];
+                    for (uint j = 0; j < 16; j++) {
+                        int col = first + (int)(j * stride + dx);
+                        float loaded = private_row ? t[j * stride + dx] : r[clamp(col, 0, last)];
+                        v[j] = private_row || (col >= 0 && col <= last) ? loaded : -INFINITY;
+                    }
+                    vv = vload16(0, v);
+                }
+                int16 take = isgreater(vv, best) | isnan(vv);
+                best = select(best, vv, take);
+                at = select(at, convert_float16((int)(iy * width) + x0 + (int)dx), take);
+            }
+        }
+        float bv[16], av[16];
+        vstore16(best, 0, bv);
+        vstore16(at, 0, av);
+        __global float *yr = y + (size_t)row * ow, *ar = argmax + (size_t)row * ow;
+        for (uint j = 0; j < 16 && ox0 + j < ow; j++) {
+            yr[ox0 + j] = bv[j];
+            ar[ox0 + j] = av[j];
+        }
     }
 }
 
-/* One work-item per input row: each input value sums the gradients of the windows that
- * cover it and chose it. */
+/* One work-item per plane: gx is zeroed, then each output's gradient is added to the input
+ * its window chose, in output order. An input chosen by several windows so sums their
+ * gradients in increasing (oy, ox), the order in which the gather of each input over its
+ * windows (the kernel before this one, one item per input row, a data-dependent branch per
+ * window) added them: the same bits, and no two items write one plane. */
 __kernel void max_pool_bwd_f32(__global const float *gy, __global const float *argmax,
                                __global float *gx, const uint planes, const uint height,
                                const uint width, const uint k, const uint stride,
                                const uint padding) {
     uint oh = (height + 2 * padding - k) / stride + 1, ow = (width + 2 * padding - k) / stride + 1;
-    uint row = get_global_id(0);
-    if (row >= planes * height) return;
-    uint plane = row / height, iy = row % height;
-    __global const float *g = gy + (size_t)plane * oh * ow;
-    __global const float *chosen = argmax + (size_t)plane * oh * ow;
-    /* windows oy with oy·stride − padding <= iy <= oy·stride − padding + k − 1 */
-    uint oy0 = iy + padding + 1 > k ? (iy + padding + 1 - k + stride - 1) / stride : 0;
-    uint oy1 = min(oh, (iy + padding) / stride + 1);
-    for (uint ix = 0; ix < width; ix++) {
-        uint ox0 = ix + padding + 1 > k ? (ix + padding + 1 - k + stride - 1) / stride : 0;
-        uint ox1 = min(ow, (ix + padding) / stride + 1);
-        float here = (float)(iy * width + ix), sum = 0.0f;
-        for (uint oy = oy0; oy < oy1; oy++)
-            for (uint ox = ox0; ox < ox1; ox++)
-                if (chosen[oy * ow + ox] == here) sum += g[oy * ow + ox];
-        gx[(size_t)row * width + ix] = sum;
-    }
+    uint plane = get_global_id(0);
+    if (plane >= planes) return;
+    uint outputs = oh * ow, inputs = height * width;
+    __global const float *g = gy + (size_t)plane * outputs;
+    __global const float *chosen = argmax + (size_t)plane * outputs;
+    __global float *out = gx + (size_t)plane * inputs;
+    for (uint i = 0; i < inputs; i++)
+        out[i] = 0.0f;
+    for (uint o = 0; o < outputs; o++)
+        out[(uint)chosen[o]] += g[o];
 }

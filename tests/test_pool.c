@@ -169,13 +169,26 @@ static void test_max_pool_shapes(void **state) {
     for (int i = 0; i < N; i++)
         x[i] = (float)((i * 7919) % N) * 0.01f - 2.0f; /* 7919 is prime to N: a permutation */
     test_fill_normal(&r, seed, OUT, 1.0f);
-    const max_pool_args cases[] = {{2, 2, 0}, {3, 3, 1}, {2, 1, 1}, {5, 2, 2}, {1, 1, 0}};
+    /* 5 x 5 at stride 5 spans 80 columns per 16 outputs: the kernel's path without a
+     * private row */
+    const max_pool_args cases[] = {{2, 2, 0}, {3, 3, 1}, {2, 1, 1}, {5, 2, 2}, {1, 1, 0},
+                                   {5, 5, 2}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         op_spec spec = {1, {4}, {{3, 2, 7, 10}}, {MW_F32}, build_max_pool, &cases[i]};
         void *inputs[] = {x};
         char what[64];
         snprintf(what, sizeof what, "max_pool %d stride %d padding %d on 7x10", cases[i].k,
                  cases[i].stride, cases[i].padding);
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 0, 1e-3f, 2e-2);
+    }
+    /* Rows longer than the kernel's 16 lanes: 37 outputs (two whole vectors and 5) at stride
+     * 1, 19 at stride 2 */
+    const max_pool_args wide[] = {{3, 1, 1}, {3, 2, 1}};
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) {
+        op_spec spec = {1, {4}, {{2, 1, 4, 37}}, {MW_F32}, build_max_pool, &wide[i]};
+        void *inputs[] = {x}; /* 296 of x's distinct values */
+        char what[64];
+        snprintf(what, sizeof what, "max_pool 3 stride %d padding 1 on 4x37", wide[i].stride);
         op_check_both(what, &spec, inputs, seed, NULL, NULL, 0, 1e-3f, 2e-2);
     }
 }

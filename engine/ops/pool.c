@@ -241,8 +241,8 @@ static mw_status spread_windows_cl(mw_cl_ctx *c, const mw_node *n) {
                      (unsigned)w, (unsigned)k, window_weight(n));
 }
 
-/* One work-item per output row forward, per input row backward (which gathers from the
- * windows that cover it: no two items write one value, so no atomics). */
+/* One work-item per output row forward, per plane backward (which scatters each output's
+ * gradient to its chosen input: one item per plane, so no two items write one value). */
 static mw_status max_pool_launch(mw_cl_ctx *c, const mw_node *n, const char *kernel, int maps,
                                  size_t rows_per_plane, cl_mem a, cl_mem b, cl_mem out) {
     size_t planes, h, w;
@@ -260,10 +260,9 @@ static mw_status max_pool_cl(mw_cl_ctx *c, const mw_node *n) {
                            mw_mem(c, n->out[0]), mw_mem(c, n->out[1]));
 }
 
-/* gy, argmax -> gx: one item per input row */
+/* gy, argmax -> gx: one item per plane */
 static mw_status max_pool_bwd_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t h = (size_t)mw_t(c->g, n->out[0])->shape[2];
-    return max_pool_launch(c, n, "max_pool_bwd_f32", n->out[0], h, mw_mem(c, n->in[0]),
+    return max_pool_launch(c, n, "max_pool_bwd_f32", n->out[0], 1, mw_mem(c, n->in[0]),
                            mw_mem(c, n->in[1]), mw_mem(c, n->out[0]));
 }
 
