@@ -90,6 +90,12 @@ __kernel void scale_channels_bwd_f32(__global const float *gy, __global const fl
 /* The widest span of columns (15 stride + k) max_pool_f32 reads into a private row. */
 #define MAX_POOL_SPAN 48
 
+/* Column col of row r, or −∞ in the padding: the load is clamped into the row, then chosen. */
+float padded_value(__global const float *r, int col, int last) {
+    float loaded = r[clamp(col, 0, last)];
+    return col >= 0 && col <= last ? loaded : -INFINITY;
+}
+
 __kernel void max_pool_f32(__global const float *x, __global float *y, __global float *argmax,
                            const uint planes, const uint height, const uint width, const uint k,
                            const uint stride, const uint padding) {
@@ -107,7 +113,7 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
      * windows: 18 at stride 1, 33 at stride 2) they are read once per window row into a
      * private row (−∞ in the padding), and each window column's 16 values taken from it (a
      * shifted vector load at stride 1, the even lanes of two at stride 2); wider spans read
-     * each lane's value from the map. Loads are clamped into the row, then chosen. */
+     * each lane's value from the map. */
     uint span = 15 * stride + k;
     bool private_row = span <= MAX_POOL_SPAN;
     for (uint ox0 = 0; ox0 < ow; ox0 += 16) {
@@ -118,11 +124,8 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
             uint iy = (uint)(y0 + (int)dy);
             __global const float *r = in + (size_t)iy * width;
             float t[MAX_POOL_SPAN];
-            for (uint j = 0; private_row && j < span; j++) {
-                int col = first + (int)j;
-                float loaded = r[clamp(col, 0, last)];
-                t[j] = col >= 0 && col <= last ? loaded : -INFINITY;
-            }
+            for (uint j = 0; private_row && j < span; j++)
+                t[j] = padded_value(r, first + (int)j, last);
             for (uint dx = 0; dx < k; dx++) {
                 float16 vv;
                 if (private_row && stride == 1) {
@@ -132,11 +135,9 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
                     vv = (float16)(a.even, b.even);
                 } else {
                     float v[16];
-                    for (uint j = 0; j < 16; j++) {
-                        int col = first + (int)(j * stride + dx);
-                        float loaded = private_row ? t[j * stride + dx] : r[clamp(col, 0, last)];
-                        v[j] = private_row || (col >= 0 && col <= last) ? loaded : -INFINITY;
-                    }
+                    for (uint j = 0; j < 16; j++)
+                        v[j] = private_row ? t[j * stride + dx]
+                                           : padded_value(r, first + (int)(j * stride + dx), last);
                     vv = vload16(0, v);
                 }
                 int16 take = isgreater(vv, best) | isnan(vv);
