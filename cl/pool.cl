@@ -78,15 +78,6 @@ __kernel void scale_channels_bwd_f32(__global const float *gy, __global const fl
     if (get_local_id(0) == 0) gs[p] = dot;
 }
 
-/* Max pooling, k x k windows at `stride` with implicit −∞ padding (floor mode): one
- * work-item per output row, 16 outputs at a time as float16 lanes. argmax keeps, as a float
- * (exact below 2^24), the position y·width + x of each window's first largest value, the one
- * PyTorch's gradient goes to. The window is scanned row-major; a later value wins where it
- * is larger or NaN (NaN propagates, as in PyTorch), by selects: a branch per value, as the
- * kernel had, is mispredicted about as often as taken on real maps, and took 35 cycles per
- * output (GoogLeNet's pools were a third of its training step, bench/RESULTS.md). Lanes
- * whose column lies in the padding read −∞, which never wins over the window's first
- * value inside the map. */
 /* The widest span of columns (15 stride + k) max_pool_f32 reads into a private row. */
 #define MAX_POOL_SPAN 48
 
@@ -96,6 +87,15 @@ float padded_value(__global const float *r, int col, int last) {
     return col >= 0 && col <= last ? loaded : -INFINITY;
 }
 
+/* Max pooling, k x k windows at `stride` with implicit −∞ padding (floor mode): one
+ * work-item per output row, 16 outputs at a time as float16 lanes. argmax keeps, as a float
+ * (exact below 2^24), the position y·width + x of each window's first largest value, the one
+ * PyTorch's gradient goes to. The window is scanned row-major; a later value wins where it
+ * is larger or NaN (NaN propagates, as in PyTorch), by selects: a branch per value, as the
+ * kernel had, is mispredicted about as often as taken on real maps, and took 35 cycles per
+ * output (GoogLeNet's pools were a third of its training step, bench/RESULTS.md). Lanes
+ * whose column lies in the padding read −∞, which never wins over the window's first
+ * value inside the map. */
 __kernel void max_pool_f32(__global const float *x, __global float *y, __global float *argmax,
                            const uint planes, const uint height, const uint width, const uint k,
                            const uint stride, const uint padding) {
