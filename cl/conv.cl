@@ -1,4 +1,4 @@
-/* The conv family's own kernels: depthwise, im2col and col2im, bias (the GEMMs CPU devices
+/* The conv family's own kernels: depthwise, im2col and col2im, the bias gradient (the GEMMs CPU devices
  * run instead of CLBlast's are in gemm.cl). Feature maps are channel-major
  * [C, N, H, W]: plane p = c * N + n is H x W contiguous floats.
  *
@@ -784,13 +784,6 @@ __kernel void col2im_items(__global const float *col, __global float *gx, const 
 }
 
 /* ---- bias ------------------------------------------------------------------------------ */
-
-/* y[c][j] = b[c] over rows of `len`: the bias, broadcast before a GEMM adds with beta = 1. */
-__kernel void bias_fill(__global const float *b, __global float *y, const uint len,
-                        const uint total) {
-    uint i = get_global_id(0);
-    if (i < total) y[i] = b[i / len];
-}
 
 /* gb[c] = Σ_j gy[c][j]: rows are contiguous in [C, N, H, W]. One work-group per channel
  * (cl/row_group.clh). */

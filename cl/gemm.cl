@@ -2,6 +2,7 @@
  * the convolutions' pointwise and im2col products and the linear family's matmuls. */
 
 #include "mad.clh"
+#include "row_group.clh"
 
 /* CLBlast's kernels rely on the compiler to vectorise across work-items, which PoCL does
  * not do; these give each work-item a register block of explicit float16 vectors. The
@@ -26,13 +27,16 @@ MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8
     }
 }
 
-/* C[m, n] = A·B, or C += A·B when `accumulate`: A(i, l) = a[i a_rs + l a_cs] (any layout, read
- * as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at c + i ldc. One work-item
- * per 8 x 32 block of C: 16 float16 accumulators, two vector loads of B per 16 FMAs. */
+/* C[m, n] = A·B, or C += A·B when `accumulate`, plus bias[bias_off + i] on each row i when
+ * `use_bias` (a convolution's bias: the sums start from it). A(i, l) = a[i a_rs + l a_cs]
+ * (any layout, read as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at
+ * c + i ldc. One work-item per 8 x 32 block of C: 16 float16 accumulators, two vector loads
+ * of B per 16 FMAs. */
 __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs, const uint a_cs,
                       __global const float *b, const uint b_off, const uint ldb, __global float *c,
                       const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
-                      const uint accumulate) {
+                      const uint accumulate, __global const float *bias, const uint bias_off,
+                      const uint use_bias) {
     uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
     if (i0 >= m || j0 >= n) return;
     a += a_off;
@@ -46,7 +50,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
     float16 acc[8][2];
 #pragma unroll
     for (uint r = 0; r < 8; r++)
-        acc[r][0] = acc[r][1] = 0.0f;
+        acc[r][0] = acc[r][1] = use_bias ? bias[bias_off + min(i0 + r, m - 1)] : 0.0f;
     uint cols = min(32u, n - j0), l = 0;
     if (cols == 32 && a_cs == 1) {
         /* A row-major: four steps of l per vector load of each A row. */
@@ -127,6 +131,18 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
                 crow[j] = accumulate ? crow[j] + t[j] : t[j];
         }
     }
+}
+
+/* C[i, j] = bias[bias_off + i] for j < n (C rows at c + c_off + i ldc): the start of a
+ * product that adds to C (engine/ops/gemm.c). One work-group per row i (cl/row_group.clh):
+ * a plain vector loop on CPU devices. One work-item per element, with its division, cost
+ * PoCL's CPU device a fifth of a pointwise convolution's time. */
+__kernel void gemm_fill_rows(__global const float *bias, const uint bias_off, __global float *c,
+                             const uint c_off, const uint ldc, const uint n) {
+    uint i = get_group_id(0);
+    float16 v = bias[bias_off + i];
+    __global float *row = c + c_off + (size_t)i * ldc;
+    ROW_LOOP(n, { store_lanes(v, row, at, lanes); })
 }
 
 /* Partial sums of C = A·Bᵀ over slice s of the inner dimension: A(i, l) = a[i lda + l],

@@ -40,6 +40,13 @@ static const product PRODUCTS[] = {
     {"pointwise 24->144 32x32 dW", 144, 24, 128 * 1024, false, true},
     {"pointwise 32->192 16x16 fwd", 192, 128 * 256, 32, false, false},
     {"pointwise 192->32 16x16 dW", 32, 192, 128 * 256, false, true},
+    /* GoogLeNet's 16x16 inception layers at a batch of 128: deep inputs (480-528
+     * channels), outputs from 16 to 256 channels */
+    {"googlenet 528->256 16x16 fwd", 256, 128 * 256, 528, false, false},
+    {"googlenet 528->256 16x16 dX", 528, 128 * 256, 256, true, false},
+    {"googlenet 528->256 16x16 dW", 256, 528, 128 * 256, false, true},
+    {"googlenet 512->64 16x16 fwd", 64, 128 * 256, 512, false, false},
+    {"googlenet 480->16 16x16 fwd", 16, 128 * 256, 480, false, false},
     {"pointwise 320->1280 4x4 fwd", 1280, 128 * 16, 320, false, false},
     {"pointwise 320->1280 4x4 dW", 1280, 320, 128 * 16, false, true},
     /* one of the 16 products of Winograd's unfused path (engine/ops/winograd.c) for

@@ -503,31 +503,29 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
             (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, (unsigned)sp.per_item,
             (unsigned)rows);
     }
-    size_t total = d.cout * d.n * d.ho * d.wo;
-    if (bias)
-        MW_TRY(mw_launch_kernel(c, conv_items(PROG_BASE, "bias_fill", total, 64), "mmuu",
-                                mw_mem(c, n->in[2]), y, (unsigned)(d.n * d.ho * d.wo),
-                                (unsigned)total));
-    float beta = bias ? 1.0f : 0.0f;
+    cl_mem b = bias ? mw_mem(c, n->in[2]) : NULL;
     mw_conv3x3_shape s;
-    if (path == PATH_GENERAL && winograd_3x3(c->rt, &d, MW_OP_CONV2D, &s))
-        return mw_winograd_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
-    if (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D, &s))
-        return mw_conv3x3_forward(c, &s, workspace_cap(c->rt) / sizeof(float), x, w, y, bias);
-    if (path == PATH_POINTWISE) {
-        for (size_t gi = 0; gi < d.groups; gi++) {
-            mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, true, gi, 0, d.n);
-            MW_TRY(mw_gemm_run(c, &p, w, x, beta, y, 0));
-        }
-        return MW_OK;
+    bool winograd = path == PATH_GENERAL && winograd_3x3(c->rt, &d, MW_OP_CONV2D, &s);
+    if (winograd || (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D, &s))) {
+        /* these add to y: the bias first */
+        size_t plane = d.n * d.ho * d.wo;
+        if (bias) MW_TRY(mw_gemm_fill_rows(c, b, 0, y, 0, plane, d.cout, plane));
+        size_t cap = workspace_cap(c->rt) / sizeof(float);
+        return winograd ? mw_winograd_forward(c, &s, cap, x, w, y, bias)
+                        : mw_conv3x3_forward(c, &s, cap, x, w, y, bias);
     }
-    size_t cn = chunk_images(c->rt, &d);
+    /* The GEMMs: y = W·X (+ the bias) per group, on the maps themselves or on im2col's
+     * columns of a chunk of images. */
+    bool pointwise = path == PATH_POINTWISE;
+    size_t cn = pointwise ? d.n : chunk_images(c->rt, &d);
     for (size_t n0 = 0; n0 < d.n; n0 += cn) {
         size_t count = d.n - n0 < cn ? d.n - n0 : cn;
-        MW_TRY(im2col_chunk(c, &d, x, n0, count));
+        if (!pointwise) MW_TRY(im2col_chunk(c, &d, x, n0, count));
         for (size_t gi = 0; gi < d.groups; gi++) {
-            mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, false, gi, n0, count);
-            MW_TRY(mw_gemm_run(c, &p, w, c->workspace, beta, y, 0));
+            mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, pointwise, gi, n0, count);
+            cl_mem cols = pointwise ? x : c->workspace;
+            MW_TRY(bias ? mw_gemm_run_row_bias(c, &p, w, cols, b, gi * p.m, y)
+                        : mw_gemm_run(c, &p, w, cols, 0.0f, y, 0));
         }
     }
     return MW_OK;
