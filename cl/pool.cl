@@ -78,9 +78,6 @@ __kernel void scale_channels_bwd_f32(__global const float *gy, __global const fl
     if (get_local_id(0) == 0) gs[p] = dot;
 }
 
-/* The widest span of columns (15 stride + k) max_pool_f32 reads into a private row. */
-#define MAX_POOL_SPAN 48
-
 /* Column col of row r, or −∞ in the padding: the load is clamped into the row, then chosen. */
 float padded_value(__global const float *r, int col, int last) {
     float loaded = r[clamp(col, 0, last)];
@@ -103,55 +100,65 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
     uint row = get_global_id(0);
     if (row >= planes * oh) return;
     uint plane = row / oh, oy = row % oh;
-    __global const float *in = x + (size_t)plane * height * width;
+    long plane_at = (long)plane * height * width, end = (long)planes * height * width;
     int y0 = (int)(oy * stride) - (int)padding;
     uint dy0 = y0 < 0 ? (uint)(-y0) : 0;
     uint dy1 = min(k, height + padding - oy * stride); /* rows of the window inside the map */
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     int last = (int)width - 1;
-    /* The 16 lanes' windows span `span` columns of a row. Up to MAX_POOL_SPAN (GoogLeNet's 3x3
-     * windows: 18 at stride 1, 33 at stride 2) they are read once per window row into a
-     * private row (−∞ in the padding), and each window column's 16 values taken from it (a
-     * shifted vector load at stride 1, the even lanes of two at stride 2); wider spans read
-     * each lane's value from the map. */
-    uint span = 15 * stride + k;
-    bool private_row = span <= MAX_POOL_SPAN;
+    /* At strides 1 and 2 the 16 lanes' values of one window column are one or two vector
+     * loads at the first lane's column, from wherever in the tensor that is: the lanes whose
+     * column is in the padding (or past the row, into its neighbours) are then set to −∞.
+     * Only a load that would leave the tensor (its first and last rows) and other strides read
+     * each lane's value on its own. Building the padded row lane by lane instead, as the
+     * kernel before this did, cost about as much again as the choosing. */
     for (uint ox0 = 0; ox0 < ow; ox0 += 16) {
         int first = (int)(ox0 * stride) - (int)padding; /* lane 0's first column */
         int16 x0 = first + lane * (int)stride;
-        float16 best = -INFINITY, at = 0.0f;
+        float16 best = -INFINITY;
+        int16 at = 0;
         for (uint dy = dy0; dy < dy1; dy++) {
             uint iy = (uint)(y0 + (int)dy);
-            __global const float *r = in + (size_t)iy * width;
-            float t[MAX_POOL_SPAN];
-            for (uint j = 0; private_row && j < span; j++)
-                t[j] = padded_value(r, first + (int)j, last);
+            long row_at = plane_at + (long)iy * width;
             for (uint dx = 0; dx < k; dx++) {
+                int16 col = x0 + (int)dx;
+                long from = row_at + first + (long)dx;
                 float16 vv;
-                if (private_row && stride == 1) {
-                    vv = vload16(0, t + dx);
-                } else if (private_row && stride == 2) {
-                    float16 a = vload16(0, t + dx), b = vload16(1, t + dx);
-                    vv = (float16)(a.even, b.even);
+                if (stride <= 2 && from >= 0 && from + 16 * (long)stride <= end) {
+                    __global const float *p = x + from;
+                    if (stride == 1) {
+                        vv = vload16(0, p);
+                    } else {
+                        float16 a = vload16(0, p), b = vload16(1, p);
+                        vv = (float16)(a.even, b.even);
+                    }
+                    vv = select((float16)(-INFINITY), vv, (col >= 0) & (col <= last));
                 } else {
                     float v[16];
+                    int cols[16];
+                    vstore16(col, 0, cols);
                     for (uint j = 0; j < 16; j++)
-                        v[j] = private_row ? t[j * stride + dx]
-                                           : padded_value(r, first + (int)(j * stride + dx), last);
+                        v[j] = padded_value(x + row_at, cols[j], last);
                     vv = vload16(0, v);
                 }
                 int16 take = isgreater(vv, best) | isnan(vv);
                 best = select(best, vv, take);
-                at = select(at, convert_float16((int)(iy * width) + x0 + (int)dx), take);
+                at = select(at, (int)(iy * width) + col, take);
             }
         }
-        float bv[16], av[16];
-        vstore16(best, 0, bv);
-        vstore16(at, 0, av);
-        __global float *yr = y + (size_t)row * ow, *ar = argmax + (size_t)row * ow;
-        for (uint j = 0; j < 16 && ox0 + j < ow; j++) {
-            yr[ox0 + j] = bv[j];
-            ar[ox0 + j] = av[j];
+        __global float *yr = y + (size_t)row * ow + ox0, *ar = argmax + (size_t)row * ow + ox0;
+        float16 where = convert_float16(at);
+        if (ox0 + 16 <= ow) {
+            vstore16(best, 0, yr);
+            vstore16(where, 0, ar);
+        } else {
+            float bv[16], av[16];
+            vstore16(best, 0, bv);
+            vstore16(where, 0, av);
+            for (uint j = 0; ox0 + j < ow; j++) {
+                yr[j] = bv[j];
+                ar[j] = av[j];
+            }
         }
     }
 }

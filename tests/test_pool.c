@@ -193,6 +193,44 @@ static void test_max_pool_shapes(void **state) {
     }
 }
 
+/* A NaN wins its windows, as in PyTorch (a later NaN over an earlier one, and over larger
+ * values), and takes their gradients: the device against the reference backend, NaN for
+ * NaN, on maps wide enough for the kernel's vector loads (rows inside the tensor) and its
+ * per-lane reads (the first and last rows), at strides 1 and 2. */
+static void test_max_pool_nan(void **state) {
+    enum { C = 2, N = 2, H = 5, W = 21, IN = C * N * H * W };
+    float x[IN], seed[IN];
+    test_rng r;
+    test_rng_seed(&r, 61);
+    test_fill_uniform(&r, x, IN, -1.0f, 1.0f);
+    test_fill_normal(&r, seed, IN, 1.0f);
+    const int nan_at[] = {0, 23, 24, 110, 131, 250, 419};
+    for (size_t i = 0; i < sizeof nan_at / sizeof *nan_at; i++)
+        x[nan_at[i]] = NAN;
+    const max_pool_args cases[] = {{3, 1, 1}, {3, 2, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        op_spec spec = {1, {4}, {{C, N, H, W}}, {MW_F32}, build_max_pool, &cases[i]};
+        void *inputs[] = {x};
+        op_result dev, ref;
+        op_run(&spec, test_runtime(), inputs, seed, &dev);
+        op_run(&spec, NULL, inputs, seed, &ref);
+        size_t nans = 0;
+        for (size_t j = 0; j < ref.out_numel; j++) {
+            nans += isnan(ref.out[j]) != 0;
+            if (isnan(ref.out[j]) ? !isnan(dev.out[j]) : dev.out[j] != ref.out[j])
+                fail_msg("max_pool stride %d: output %zu is %g, the reference's %g",
+                         cases[i].stride, j, dev.out[j], ref.out[j]);
+        }
+        assert_true(nans > 0 && nans < ref.out_numel);
+        for (size_t j = 0; j < IN; j++)
+            if (isnan(ref.grad[0][j]) ? !isnan(dev.grad[0][j]) : dev.grad[0][j] != ref.grad[0][j])
+                fail_msg("max_pool stride %d: gradient %zu is %g, the reference's %g",
+                         cases[i].stride, j, dev.grad[0][j], ref.grad[0][j]);
+        op_result_free(&dev);
+        op_result_free(&ref);
+    }
+}
+
 /* nn.Upsample(scale_factor=k) (mode nearest) of maps x [C, N, H, W] -> [C, N, kH, kW]
  * (autoencoder.safetensors; the gradient is the sum over each k x k block). */
 static void check_upsample(const char *name, const int64_t shape[4], int k) {
@@ -340,6 +378,7 @@ int main(void) {
         cmocka_unit_test(test_max_pool_matches_pytorch),
         cmocka_unit_test(test_max_pool_ties_and_overlaps),
         cmocka_unit_test(test_max_pool_shapes),
+        cmocka_unit_test(test_max_pool_nan),
         cmocka_unit_test(test_scale_channels_matches_pytorch),
         cmocka_unit_test(test_scale_channels_planes),
         cmocka_unit_test(test_shape_errors),
