@@ -36,11 +36,11 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
                       __global const float *b, const uint b_off, const uint ldb, __global float *c,
                       const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
                       const uint accumulate, __global const float *bias, const uint bias_off,
-                      const uint use_bias) {
+                      const uint use_bias, const uint b_bs) {
     uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
     if (i0 >= m || j0 >= n) return;
     a += a_off;
-    b += b_off + j0;
+    b += b_off + (size_t)get_global_id(1) * b_bs;
     c += c_off + j0;
     /* Rows past m read the last row (finite, never stored). */
     __global const float *ar[8];
@@ -131,6 +131,27 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
                 crow[j] = accumulate ? crow[j] + t[j] : t[j];
         }
     }
+}
+
+/* Rows 0 .. kc of B's columns 0 .. n (from b + b_off, rows ldb apart) packed for gemm_nn in
+ * blocks of 32 columns: block q holds its kc rows of 32 contiguously (zeros past n), so that
+ * a work-item of gemm_nn reads one stream instead of 128 bytes from each of kc rows, rows
+ * that lie a multiple of 4 KB apart in the pointwise convolutions' maps and so share one set
+ * of the L1 and the L2. One work-item per row: it reads the row in order. */
+__kernel void gemm_pack_b(__global const float *b, const uint b_off, const uint ldb,
+                          __global float *out, const uint o_off, const uint kc, const uint n) {
+    uint l = get_global_id(0);
+    if (l >= kc) return;
+    __global const float *src = b + b_off + (size_t)l * ldb;
+    __global float *dst = out + o_off + (size_t)l * 32;
+    uint q = 0;
+    for (; q * 32 + 32 <= n; q++) {
+        vstore16(vload16(0, src + q * 32), 0, dst + (size_t)q * kc * 32);
+        vstore16(vload16(1, src + q * 32), 1, dst + (size_t)q * kc * 32);
+    }
+    if (q * 32 < n)
+        for (uint jj = 0; jj < 32; jj++)
+            dst[(size_t)q * kc * 32 + jj] = q * 32 + jj < n ? src[q * 32 + jj] : 0.0f;
 }
 
 /* C[i, j] = bias[bias_off + i] for j < n (C rows at c + c_off + i ldc): the start of a

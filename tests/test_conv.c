@@ -158,6 +158,28 @@ static void check_random(const conv_case *full, uint64_t seed) {
     free(gy);
 }
 
+/* engine/ops/gemm.c: 2 packs B for every own NN and TN product, 0 by shape. */
+extern int mw_gemm_pack;
+
+/* The pointwise and im2col products with B packed (gemm_pack_b), forced: the forward (NN,
+ * with its bias), the input gradient (TN), groups, a stride, an inner dimension of two
+ * 256-row slices, more than one 4096-column chunk with a ragged end; then a layer the
+ * shape rule packs (64 output channels from 96, 4 x 16x16 pixels: rows 4 KB apart). */
+static void test_conv_packed_b(void **state) {
+    static const conv_case forced[] = {
+        {"packed pointwise 300->20 bias", 300, 20, 2, 47, 51, 1, 1, 0, 1, true},
+        {"packed grouped 1x1 g2 bias", 6, 20, 2, 5, 5, 1, 1, 0, 2, true},
+        {"packed 3x3 s2 9->13 bias", 9, 13, 3, 9, 7, 3, 2, 1, 1, true},
+    };
+    mw_gemm_pack = 2;
+    for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
+        check_random(&forced[i], 300 + i);
+    mw_gemm_pack = 0;
+    static const conv_case by_shape = {"packed by shape 96->64", 96, 64, 4, 16, 16, 1, 1, 0, 1,
+                                       true};
+    check_random(&by_shape, 310);
+}
+
 /* MobileNetV2-like shapes; the edges of the depthwise kernels' 8- and 16-pixel blocks (rows
  * shorter than a block, rows that end inside one, 2x2 maps) and of the own GEMMs' 8 x 32 and
  * 4 x 4 blocks; weight gradients whose inner dimension is sliced. */
@@ -434,6 +456,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_matches_pytorch),
         cmocka_unit_test(test_conv_larger_shapes),
+        cmocka_unit_test(test_conv_packed_b),
         cmocka_unit_test(test_conv_chunks),
         cmocka_unit_test(test_conv_direct_3x3),
         cmocka_unit_test(test_conv_winograd),

@@ -135,6 +135,45 @@ static void test_matmul_long_inner(void **state) {
     free(a), free(b), free(seed);
 }
 
+/* engine/ops/gemm.c: 2 packs B for every own NN and TN product, 0 by shape. */
+extern int mw_gemm_pack;
+
+/* The own NN and TN products reading B through packed copies (gemm_pack_b): forced on an
+ * inner dimension of several 256-row slices with a ragged last one (1100), across two
+ * 4096-column chunks with a ragged last block (4141; 70 under Oclgrind, one chunk), for
+ * both layouts of A; then a product the shape rule packs (B's rows 4 KB apart). Against
+ * the reference backend, backward included (the input gradients are NT and TN products). */
+static void test_matmul_packed_b(void **state) {
+    const int M = test_small_shapes() ? 5 : 19, K = test_small_shapes() ? 300 : 1100,
+              N = test_small_shapes() ? 70 : 4141;
+    test_rng r;
+    test_rng_seed(&r, 59);
+    float *a = malloc((size_t)64 * 1100 * sizeof *a), *b = malloc((size_t)1100 * 4141 * sizeof *b);
+    float *seed = malloc((size_t)64 * 4141 * sizeof *seed);
+    test_fill_normal(&r, a, (size_t)64 * 1100, 1.0f);
+    test_fill_normal(&r, b, (size_t)1100 * 4141, 1.0f);
+    test_fill_normal(&r, seed, (size_t)64 * 4141, 1.0f);
+    mw_kernel_profile = 2;
+    for (int t = 0; t < 3; t++) {
+        matmul_ctx ctx = {t == 1, false};
+        mw_gemm_pack = t < 2 ? 2 : 0;
+        int m = t < 2 ? M : 64, k = t < 2 ? K : 96, n = t < 2 ? N : 1024;
+        op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, &ctx};
+        spec.shape[0][0] = ctx.ta ? k : m;
+        spec.shape[0][1] = ctx.ta ? m : k;
+        spec.shape[1][0] = k;
+        spec.shape[1][1] = n;
+        void *inputs[] = {a, b};
+        char what[80];
+        snprintf(what, sizeof what, "matmul %dx%d·%dx%d ta=%d, B packed (%s)", m, k, k, n,
+                 ctx.ta, t < 2 ? "forced" : "by shape");
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
+    }
+    mw_gemm_pack = 0;
+    mw_kernel_profile = 0;
+    free(a), free(b), free(seed);
+}
+
 static void test_linear_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("ops.safetensors");
     float *in[] = {test_reference_f32(ref, "linear.x", 91),
@@ -202,6 +241,7 @@ int main(void) {
         cmocka_unit_test(test_linear_without_bias),
         cmocka_unit_test(test_linear_wide),
         cmocka_unit_test(test_matmul_long_inner),
+        cmocka_unit_test(test_matmul_packed_b),
         cmocka_unit_test(test_memory_read_matches_pytorch),
         cmocka_unit_test(test_shape_errors),
     };

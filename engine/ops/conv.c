@@ -524,8 +524,9 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
         for (size_t gi = 0; gi < d.groups; gi++) {
             mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, pointwise, gi, n0, count);
             cl_mem cols = pointwise ? x : c->workspace;
-            MW_TRY(bias ? mw_gemm_run_row_bias(c, &p, w, cols, b, gi * p.m, y)
-                        : mw_gemm_run(c, &p, w, cols, 0.0f, y, 0));
+            size_t ws_off = pointwise ? 0 : col_floats(&d, cn); /* after the columns */
+            MW_TRY(bias ? mw_gemm_run_row_bias(c, &p, w, cols, b, gi * p.m, y, ws_off)
+                        : mw_gemm_run(c, &p, w, cols, 0.0f, y, ws_off));
         }
     }
     return MW_OK;
@@ -564,7 +565,7 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
         size_t count = d.n - n0 < cn ? d.n - n0 : cn;
         for (size_t gi = 0; gi < d.groups; gi++) {
             mw_gemm p = plan_gemm(MW_OP_CONV2D_BWD_INPUT, &d, false, gi, n0, count);
-            MW_TRY(mw_gemm_run(c, &p, w, gy, 0.0f, c->workspace, 0));
+            MW_TRY(mw_gemm_run(c, &p, w, gy, 0.0f, c->workspace, col_floats(&d, cn)));
         }
         MW_TRY(col2im_chunk(c, &d, gx, n0, count));
     }

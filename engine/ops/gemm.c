@@ -33,6 +33,8 @@ static bool own(const mw_runtime *rt, const mw_gemm *p) {
  * and the partial sums go to the workspace for one more kernel to add. Measured on PoCL:
  * 2048 doubled the 3x3 weight gradients' speed against unsliced, 512-1024 were slower. */
 enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
+/* The packed NN path's pieces of B (see packs_b). */
+enum { PACK_SLICE = 256, PACK_COLS = 4096 };
 
 static size_t nt_splits(const mw_gemm *p) {
     size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
@@ -52,7 +54,15 @@ mw_status mw_gemm_scratch_bytes(mw_runtime *rt, const mw_gemm *p, size_t *bytes)
     return MW_OK;
 }
 
+static bool packs_b(const mw_runtime *rt, const mw_gemm *p);
+
 size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p) {
+    if (packs_b(rt, p)) {
+        size_t kc = p->k < PACK_SLICE ? p->k : PACK_SLICE;
+        size_t cols = p->n < PACK_COLS ? p->n : PACK_COLS;
+        return kc * ((cols + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS) * MW_GEMM_NN_COLS *
+               sizeof(float);
+    }
     if (!own(rt, p) || !p->tb) return 0;
     size_t s = nt_splits(p);
     return s > 1 ? s * p->m * p->n * sizeof(float) : 0;
@@ -64,6 +74,78 @@ static mw_launch_spec gemm_items(const char *kernel, int dims, const size_t *glo
     for (int i = 0; i < dims; i++)
         s.global[i] = global[i], s.local[i] = local[i];
     return s;
+}
+
+/* gemm_nn over columns j0 .. j0 + cols of C and rows l0 .. l0 + kc of the inner dimension,
+ * B's column block q at b + b_off + q·b_bs with rows ldb apart (b_bs = 32 in place, 32·kc
+ * packed). */
+typedef struct nn_launch {
+    cl_mem b;
+    size_t b_off, ldb, b_bs;
+} nn_launch;
+
+static mw_status run_nn(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, nn_launch bl, size_t l0,
+                        size_t kc, size_t j0, size_t cols, unsigned accumulate, cl_mem bias,
+                        size_t bias_off, bool use_bias, cl_mem out) {
+    unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
+    size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
+                        (cols + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
+    return mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
+                            "muuumuumuuuuuumuuu", a, (unsigned)(p->a_off + l0 * a_cs), a_rs,
+                            a_cs, bl.b, (unsigned)bl.b_off, (unsigned)bl.ldb, out,
+                            (unsigned)(p->c_off + j0), (unsigned)p->ldc, (unsigned)p->m,
+                            (unsigned)cols, (unsigned)kc, accumulate, use_bias ? bias : a,
+                            (unsigned)bias_off, (unsigned)use_bias, (unsigned)bl.b_bs);
+}
+
+int mw_gemm_pack = 0;
+
+/* Whether the own NN (or TN) kernel reads B through packed copies (gemm_pack_b): where B's
+ * rows lie a multiple of 4 KB apart (a pointwise convolution's maps, N·H·W floats a row, at
+ * most batch sizes) they share one set of the L1 and few of the L2, and every block row of
+ * A read B's panel again from farther out. tests/probe_gemm.c, GoogLeNet's 528 -> 256 on
+ * 16x16 maps: forward 163 -> 192 GFLOP/s, input gradient 165 -> 212; packing a narrow A
+ * (m < 64: few block rows to reuse a copy) or a shallow product (k < 96: the copy costs as
+ * much as the product saves) measured slower. */
+static bool packs_b(const mw_runtime *rt, const mw_gemm *p) {
+    if (!own(rt, p) || p->tb || p->k == 0 || mw_gemm_pack == 1) return false;
+    return mw_gemm_pack == 2 || (p->ldb % 1024 == 0 && p->m >= 64 && p->k >= 96);
+}
+
+static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
+                             cl_mem bias, size_t bias_off, cl_mem out, size_t ws_off) {
+    if (!packs_b(c->rt, p)) {
+        /* One launch per NN_SLICE of the inner dimension, each adding to C: a work-group's
+         * panel of B (NN_SLICE rows of 16 blocks' 512 columns) then stays in cache while
+         * every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
+         * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
+        size_t l0 = 0;
+        do { /* at least one launch: an empty inner dimension still writes C */
+            size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
+            nn_launch bl = {b, p->b_off + l0 * p->ldb, p->ldb, MW_GEMM_NN_COLS};
+            MW_TRY(run_nn(c, p, a, bl, l0, kc, 0, p->n, l0 ? 1u : acc, bias, bias_off,
+                          l0 == 0 && bias, out));
+        } while ((l0 += NN_SLICE) < p->k);
+        return MW_OK;
+    }
+    /* B packed a chunk of PACK_COLS columns and PACK_SLICE rows at a time, each copy used
+     * at once: the chunk's columns outer, so that C's chunk stays in cache across slices
+     * (chunks of 1024 columns and slices of 512 rows measured slower). */
+    for (size_t j0 = 0; j0 < p->n; j0 += PACK_COLS) {
+        size_t cols = p->n - j0 < PACK_COLS ? p->n - j0 : PACK_COLS;
+        size_t l0 = 0;
+        do { /* at least one launch: an empty inner dimension still writes C */
+            size_t kc = p->k - l0 < PACK_SLICE ? p->k - l0 : PACK_SLICE;
+            MW_TRY(mw_launch_kernel(c, gemm_items("gemm_pack_b", 1, &kc, (size_t[]){1}),
+                                    "muumuuu", b, (unsigned)(p->b_off + l0 * p->ldb + j0),
+                                    (unsigned)p->ldb, c->workspace, (unsigned)ws_off,
+                                    (unsigned)kc, (unsigned)cols));
+            nn_launch bl = {c->workspace, ws_off, MW_GEMM_NN_COLS, MW_GEMM_NN_COLS * kc};
+            MW_TRY(run_nn(c, p, a, bl, l0, kc, j0, cols, l0 ? 1u : acc, bias, bias_off,
+                          l0 == 0 && bias, out));
+        } while ((l0 += PACK_SLICE) < p->k);
+    }
+    return MW_OK;
 }
 
 /* C (+)= op(A)·op(B), the own NN kernel's first slice starting from `bias` when it is given
@@ -79,28 +161,7 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
         return MW_OK;
     }
     unsigned acc = beta != 0.0f;
-    if (!p->tb) { /* NN or TN: A read as scalars through strides */
-        unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
-        size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
-                            (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
-        /* One launch per NN_SLICE of the inner dimension, each adding to C: a work-group's
-         * panel of B (NN_SLICE rows of 16 blocks' 512 columns) then stays in cache while
-         * every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
-         * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
-        size_t l0 = 0;
-        do { /* at least one launch: an empty inner dimension still writes C */
-            size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
-            bool first = l0 == 0;
-            MW_TRY(mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
-                                    "muuumuumuuuuuumuu", a, (unsigned)(p->a_off + l0 * a_cs),
-                                    a_rs, a_cs, b, (unsigned)(p->b_off + l0 * p->ldb),
-                                    (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc,
-                                    (unsigned)p->m, (unsigned)p->n, (unsigned)kc,
-                                    first ? acc : 1u, bias ? bias : a, (unsigned)bias_off,
-                                    (unsigned)(first && bias)));
-        } while ((l0 += NN_SLICE) < p->k);
-        return MW_OK;
-    }
+    if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, out, ws_off);
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;
     kc = (kc + MW_GEMM_NT_VECTOR - 1) / MW_GEMM_NT_VECTOR * MW_GEMM_NT_VECTOR;
@@ -140,11 +201,11 @@ mw_status mw_gemm_fill_rows(mw_cl_ctx *c, cl_mem bias, size_t bias_off, cl_mem o
 }
 
 mw_status mw_gemm_run_row_bias(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, cl_mem bias,
-                               size_t bias_off, cl_mem out) {
+                               size_t bias_off, cl_mem out, size_t ws_off) {
     /* The own NN kernel starts its sums from the bias: no pass over C to fill it and none
      * to read it back (GoogLeNet's 1x1 528 -> 256 on 16x16 maps: 63.5 ms with a fill of one
      * item per element, 52.9 without a bias). */
-    if (own(c->rt, p) && !p->tb) return gemm(c, p, a, b, 0.0f, bias, bias_off, out, 0);
+    if (own(c->rt, p) && !p->tb) return gemm(c, p, a, b, 0.0f, bias, bias_off, out, ws_off);
     MW_TRY(mw_gemm_fill_rows(c, bias, bias_off, out, p->c_off, p->ldc, p->m, p->n));
-    return gemm(c, p, a, b, 1.0f, NULL, 0, out, 0);
+    return gemm(c, p, a, b, 1.0f, NULL, 0, out, ws_off);
 }

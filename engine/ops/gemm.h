@@ -22,6 +22,10 @@ typedef struct mw_gemm {
  * groups of one). Not static: the tests run both profiles on whatever device they have. */
 extern int mw_kernel_profile;
 
+/* Whether the own NN and TN kernels read B through packed copies: 0 by shape, 1 never, 2
+ * always (tests: every shape through the packed path). */
+extern int mw_gemm_pack;
+
 /* Whether this runtime takes the CPU profile (own GEMMs, CPU-shaped kernels). */
 bool mw_cpu_profile(const mw_runtime *rt);
 
@@ -34,20 +38,22 @@ size_t mw_profile_group_size(const mw_runtime *rt);
 /* CLBlast's temporary buffer for p (0 where the own kernels run it). */
 mw_status mw_gemm_scratch_bytes(mw_runtime *rt, const mw_gemm *p, size_t *bytes);
 /* Workspace bytes the own kernels need for p (the partial sums of an NT product sliced
- * along its inner dimension), 0 where CLBlast runs it. */
+ * along its inner dimension, the packed pieces of B of an NN or TN one), 0 where CLBlast
+ * runs it. */
 size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p);
 /* C = op(A)·op(B) (beta 0) or C += op(A)·op(B) (beta 1), on node context c's queue, with
- * c's scratch (CLBlast) or its workspace from float `ws_off` on (own kernels' partial sums). */
+ * c's scratch (CLBlast) or its workspace from float `ws_off` on (the own kernels' partial
+ * sums and packed B, mw_gemm_workspace_bytes of it). */
 mw_status mw_gemm_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out,
                       size_t ws_off);
 /* C = op(A)·op(B) + bias[bias_off + i] on every row i (a convolution's bias over its output
- * channels). The own NN kernel starts its sums from the bias; elsewhere C is filled with
- * the bias first and the product added to it. */
+ * channels), with workspace as mw_gemm_run's. The own NN kernel starts its sums from the
+ * bias; elsewhere C is filled with the bias first and the product added to it. */
 /* C[i, j] = bias[bias_off + i] for i < m, j < n, C rows at out + c_off + i ldc: the start of
  * a product that adds to C (Winograd's and the direct 3x3 kernels' biased outputs too). */
 mw_status mw_gemm_fill_rows(mw_cl_ctx *c, cl_mem bias, size_t bias_off, cl_mem out,
                             size_t c_off, size_t ldc, size_t m, size_t n);
 mw_status mw_gemm_run_row_bias(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, cl_mem bias,
-                               size_t bias_off, cl_mem out);
+                               size_t bias_off, cl_mem out, size_t ws_off);
 
 #endif

@@ -138,10 +138,11 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     p.u_off = p.m_off + XI * p.out * p.ld + LANES;
     p.partial_off = p.u_off + XI * p.out * p.in;
     p.total = p.partial_off;
-    if (op == MW_OP_CONV2D_BWD_WEIGHT) {
-        mw_gemm g = weight_gemm(&p, 0, p.cn * p.tiles); /* the largest chunk's: the most slices */
-        p.total += mw_gemm_workspace_bytes(rt, &g) / sizeof(float);
-    }
+    /* the GEMMs' own workspace after it all (the largest chunk's: the most slices; the
+     * products' rows, an odd number of lines apart, need none today) */
+    mw_gemm g = op == MW_OP_CONV2D_BWD_WEIGHT ? weight_gemm(&p, 0, p.cn * p.tiles)
+                                             : product_gemm(&p, 0, p.cn * p.tiles);
+    p.total += mw_gemm_workspace_bytes(rt, &g) / sizeof(float);
     return p;
 }
 
@@ -203,7 +204,8 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
         MW_TRY(transform_input(c, s, &p, src, n0, cn));
         for (size_t xi = 0; xi < XI; xi++) {
             mw_gemm g = product_gemm(&p, xi, pc);
-            MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, 0.0f, c->workspace, 0));
+            MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, 0.0f, c->workspace,
+                               p.partial_off));
         }
         size_t units = transform_units(&p, p.out, cn);
         MW_TRY(mw_launch_kernel(c, items_of(c->rt, "winograd_output", ceil_div(units, p.per_item)),
