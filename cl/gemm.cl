@@ -28,7 +28,7 @@ MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8
 }
 
 /* C[m, n] = A·B, or C += A·B when `accumulate`, plus bias[bias_off + i] on each row i when
- * `use_bias` (a convolution's bias: the sums start from it). A(i, l) = a[i a_rs + l a_cs]
+ * `use_bias` (a convolution's bias, added to the finished sums). A(i, l) = a[i a_rs + l a_cs]
  * (any layout, read as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at
  * c + i ldc. One work-item per 8 x 32 block of C: 16 float16 accumulators, two vector loads
  * of B per 16 FMAs. */
@@ -50,7 +50,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
     float16 acc[8][2];
 #pragma unroll
     for (uint r = 0; r < 8; r++)
-        acc[r][0] = acc[r][1] = use_bias ? bias[bias_off + min(i0 + r, m - 1)] : 0.0f;
+        acc[r][0] = acc[r][1] = 0.0f;
     uint cols = min(32u, n - j0), l = 0;
     if (cols == 32 && a_cs == 1) {
         /* A row-major: four steps of l per vector load of each A row. */
@@ -116,6 +116,11 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
     for (uint r = 0; r < 8; r++) {
         if (i0 + r >= m) break;
         __global float *crow = c + (size_t)(i0 + r) * ldc;
+        if (use_bias) { /* after the sums, as a fill then an accumulating product added it */
+            float16 bv = bias[bias_off + i0 + r];
+            acc[r][0] += bv;
+            acc[r][1] += bv;
+        }
         if (cols == 32) {
             if (accumulate) {
                 acc[r][0] += vload16(0, crow);

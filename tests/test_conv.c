@@ -212,7 +212,7 @@ static void test_conv_larger_shapes(void **state) {
         {"shortcut 1x1 s2 16->32", 16, 32, 3, 8, 8, 1, 2, 0, 1, false},
         {"grouped 3x3 s2 g4", 8, 12, 3, 9, 10, 3, 2, 1, 4, true},
         {"grouped 1x1 g2", 6, 4, 2, 5, 5, 1, 1, 0, 2, false},
-        /* the bias the own GEMM starts its sums from: one group's rows of it each, and only
+        /* the bias the own GEMM adds to its sums: one group's rows of it each, and only
          * in the first of two slices of a 600-deep inner dimension */
         {"grouped 1x1 g2 bias", 6, 20, 2, 5, 5, 1, 1, 0, 2, true},
         {"pointwise 600->10 bias", 600, 10, 2, 3, 5, 1, 1, 0, 1, true},

@@ -148,7 +148,7 @@ static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
     return MW_OK;
 }
 
-/* C (+)= op(A)·op(B), the own NN kernel's first slice starting from `bias` when it is given
+/* C (+)= op(A)·op(B), the own NN kernel's first slice adding `bias` when it is given
  * (only the own NN kernel is called with one: see mw_gemm_run_row_bias). */
 static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float beta,
                       cl_mem bias, size_t bias_off, cl_mem out, size_t ws_off) {
@@ -202,8 +202,8 @@ mw_status mw_gemm_fill_rows(mw_cl_ctx *c, cl_mem bias, size_t bias_off, cl_mem o
 
 mw_status mw_gemm_run_row_bias(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, cl_mem bias,
                                size_t bias_off, cl_mem out, size_t ws_off) {
-    /* The own NN kernel starts its sums from the bias: no pass over C to fill it and none
-     * to read it back (GoogLeNet's 1x1 528 -> 256 on 16x16 maps: 63.5 ms with a fill of one
+    /* The own NN kernel adds the bias to its sums: no pass over C to fill it and none to
+     * read it back (GoogLeNet's 1x1 528 -> 256 on 16x16 maps: 63.5 ms with a fill of one
      * item per element, 52.9 without a bias). */
     if (own(c->rt, p) && !p->tb) return gemm(c, p, a, b, 0.0f, bias, bias_off, out, ws_off);
     MW_TRY(mw_gemm_fill_rows(c, bias, bias_off, out, p->c_off, p->ldc, p->m, p->n));
