@@ -28,6 +28,16 @@ static int build_linear_nobias(mw_graph *g, const int *in, const void *ctx) {
     return mw_linear(g, in[0], in[1], -1);
 }
 
+/* The spec of op(A)·op(B) = [m, k]·[k, n] with ctx's transposes. */
+static op_spec matmul_spec(const matmul_ctx *ctx, int m, int k, int n) {
+    op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, ctx};
+    spec.shape[0][0] = ctx->ta ? k : m;
+    spec.shape[0][1] = ctx->ta ? m : k;
+    spec.shape[1][0] = ctx->tb ? n : k;
+    spec.shape[1][1] = ctx->tb ? k : n;
+    return spec;
+}
+
 static void run_against_pytorch(const char *what, const op_spec *spec, float **in,
                                 const float *seed, const float *want, float **want_grad) {
     op_check_both(what, spec, (void *const *)in, seed, want, want_grad, 1e-5, 1e-2f, 2e-3);
@@ -60,11 +70,7 @@ static void test_matmul_transposes(void **state) {
     for (int t = 0; t < 8; t++) {
         matmul_ctx ctx = {t & 1, (t >> 1) & 1};
         mw_kernel_profile = 1 + (t >> 2);
-        op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, &ctx};
-        spec.shape[0][0] = ctx.ta ? K : M;
-        spec.shape[0][1] = ctx.ta ? M : K;
-        spec.shape[1][0] = ctx.tb ? N : K;
-        spec.shape[1][1] = ctx.tb ? K : N;
+        op_spec spec = matmul_spec(&ctx, M, K, N);
         void *inputs[] = {a, b};
         char what[64];
         snprintf(what, sizeof what, "matmul ta=%d tb=%d [%s]", ctx.ta, ctx.tb,
@@ -120,11 +126,7 @@ static void test_matmul_long_inner(void **state) {
     for (int t = 0; t < 4; t++) {
         matmul_ctx ctx = {t & 1, false};
         mw_kernel_profile = 1 + (t >> 1);
-        op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, &ctx};
-        spec.shape[0][0] = ctx.ta ? K : M;
-        spec.shape[0][1] = ctx.ta ? M : K;
-        spec.shape[1][0] = K;
-        spec.shape[1][1] = N;
+        op_spec spec = matmul_spec(&ctx, M, K, N);
         void *inputs[] = {a, b};
         char what[80];
         snprintf(what, sizeof what, "matmul %dx%d·%dx%d ta=%d [%s]", M, K, K, N, ctx.ta,
@@ -158,11 +160,7 @@ static void test_matmul_packed_b(void **state) {
         matmul_ctx ctx = {t == 1, false};
         mw_gemm_pack = t < 2 ? 2 : 0;
         int m = t < 2 ? M : 64, k = t < 2 ? K : 96, n = t < 2 ? N : 1024;
-        op_spec spec = {2, {2, 2}, {{0}}, {MW_F32, MW_F32}, build_matmul, &ctx};
-        spec.shape[0][0] = ctx.ta ? k : m;
-        spec.shape[0][1] = ctx.ta ? m : k;
-        spec.shape[1][0] = k;
-        spec.shape[1][1] = n;
+        op_spec spec = matmul_spec(&ctx, m, k, n);
         void *inputs[] = {a, b};
         char what[80];
         snprintf(what, sizeof what, "matmul %dx%d·%dx%d ta=%d, B packed (%s)", m, k, k, n,
