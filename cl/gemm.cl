@@ -141,7 +141,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
 /* Rows 0 .. kc of B's columns 0 .. n (from b + b_off, rows ldb apart) packed for gemm_nn in
  * blocks of 32 columns: block q holds its kc rows of 32 contiguously (zeros past n), so that
  * a work-item of gemm_nn reads one stream instead of 128 bytes from each of kc rows, rows
- * that lie a multiple of 4 KB apart in the pointwise convolutions' maps and so share one set
+ * that lie a multiple of 64 KB apart in the pointwise convolutions' maps and so share one set
  * of the L1 and the L2. One work-item per row: it reads the row in order. */
 __kernel void gemm_pack_b(__global const float *b, const uint b_off, const uint ldb,
                           __global float *out, const uint o_off, const uint kc, const uint n) {

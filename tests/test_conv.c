@@ -163,8 +163,9 @@ extern int mw_gemm_pack;
 
 /* The pointwise and im2col products with B packed (gemm_pack_b), forced: the forward (NN,
  * with its bias), the input gradient (TN), groups, a stride, an inner dimension of two
- * 256-row slices, more than one 4096-column chunk with a ragged end; then a layer the
- * shape rule packs (64 output channels from 96, 4 x 16x16 pixels: rows 4 KB apart). */
+ * 256-row slices, more than one 4096-column chunk with a ragged end. (test_linear has a
+ * product that the shape rule packs: a layer here would need 16384 pixels, over which
+ * CLBlast's weight gradient on the GPU profile misses the reference by 1.2e-4.) */
 static void test_conv_packed_b(void **state) {
     static const conv_case forced[] = {
         {"packed pointwise 300->20 bias", 300, 20, 2, 47, 51, 1, 1, 0, 1, true},
@@ -175,9 +176,6 @@ static void test_conv_packed_b(void **state) {
     for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
         check_random(&forced[i], 300 + i);
     mw_gemm_pack = 0;
-    static const conv_case by_shape = {"packed by shape 96->64", 96, 64, 4, 16, 16, 1, 1, 0, 1,
-                                       true};
-    check_random(&by_shape, 310);
 }
 
 /* MobileNetV2-like shapes; the edges of the depthwise kernels' 8- and 16-pixel blocks (rows

@@ -101,15 +101,17 @@ static mw_status run_nn(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, nn_launch bl, 
 int mw_gemm_pack = 0;
 
 /* Whether the own NN (or TN) kernel reads B through packed copies (gemm_pack_b): where B's
- * rows lie a multiple of 4 KB apart (a pointwise convolution's maps, N·H·W floats a row, at
- * most batch sizes) they share one set of the L1 and few of the L2, and every block row of
- * A read B's panel again from farther out. tests/probe_gemm.c, GoogLeNet's 528 -> 256 on
- * 16x16 maps: forward 163 -> 192 GFLOP/s, input gradient 165 -> 212; packing a narrow A
- * (m < 64: few block rows to reuse a copy) or a shallow product (k < 96: the copy costs as
- * much as the product saves) measured slower. */
+ * rows lie a multiple of 64 KB apart (a pointwise convolution's maps, N·H·W floats a row, at
+ * 128 images of 16x16 or 32x32) they share one set of the L1 and one or two of the L2, and
+ * every block row of A read B's panel again from farther out. tests/probe_gemm.c,
+ * GoogLeNet's 528 -> 256 on 16x16 maps at 128 images: forward 163 -> 192 GFLOP/s, input
+ * gradient 165 -> 212. Rows a multiple of 4 KB apart but not of 64 KB spread over more L2
+ * sets, and packing lost there (the same forward at 500 images: 185 -> 160); so did packing
+ * a narrow A (m < 64: few block rows to reuse a copy) or a shallow product (k < 96: the
+ * copy costs as much as the product saves). */
 static bool packs_b(const mw_runtime *rt, const mw_gemm *p) {
     if (!own(rt, p) || p->tb || p->k == 0 || mw_gemm_pack == 1) return false;
-    return mw_gemm_pack == 2 || (p->ldb % 1024 == 0 && p->m >= 64 && p->k >= 96);
+    return mw_gemm_pack == 2 || (p->ldb % 16384 == 0 && p->m >= 64 && p->k >= 96);
 }
 
 static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
