@@ -2,30 +2,26 @@
  * channel-major maps read as one row: DenseNet's and GoogLeNet's concatenations,
  * ShuffleNet's split, Memory Wrap's [e, W·m].
  *
- * Each work-item writes a run of MW_COPY_RUN consecutive output values: one division to find
- * where the run starts, and where the run lies in one row and one source (nearly always
- * on maps, whose rows are whole tensors), one vector load and store. One work-item per
- * value, each dividing its index, ran these copies at about a quarter of the memory
- * bandwidth (ShuffleNet's step spent 36% of its time in them). */
-/* y [rows, ca + cb] = [a | b] */
-__kernel void concat_cols_f32(__global const float *a, __global const float *b,
-                              __global float *y, const uint rows, const uint ca, const uint cb) {
-    uint i = get_global_id(0) * MW_COPY_RUN, width = ca + cb, total = rows * width;
+ * Each work-item copies a run of MW_COPY_RUN consecutive values (of the output, or of the
+ * input it places): one division to find where the run starts, and where the run lies in
+ * one row (nearly always on maps, whose rows are whole tensors), one vector load and
+ * store. One work-item per value, each dividing its index, ran these copies at about a
+ * quarter of the memory bandwidth (ShuffleNet's step spent 36% of its time in them). */
+
+/* y [rows, width][:, start : start + count] = x [rows, count]: one input of a concat, the
+ * other columns left as they are (the other inputs write them). */
+__kernel void place_cols_f32(__global const float *x, __global float *y, const uint rows,
+                             const uint width, const uint start, const uint count) {
+    uint i = get_global_id(0) * MW_COPY_RUN, total = rows * count;
     if (i >= total) return;
-    uint r = i / width, c = i % width;
-    if (c + MW_COPY_RUN <= width) { /* the run lies in row r */
-        if (c + MW_COPY_RUN <= ca) {
-            vstore16(vload16(0, a + (size_t)r * ca + c), 0, y + i);
-            return;
-        }
-        if (c >= ca) {
-            vstore16(vload16(0, b + (size_t)r * cb + (c - ca)), 0, y + i);
-            return;
-        }
+    uint r = i / count, c = i % count;
+    if (c + MW_COPY_RUN <= count) {
+        vstore16(vload16(0, x + i), 0, y + (size_t)r * width + start + c);
+        return;
     }
     for (uint k = 0; k < MW_COPY_RUN && i + k < total; k++) {
-        y[i + k] = c < ca ? a[(size_t)r * ca + c] : b[(size_t)r * cb + (c - ca)];
-        if (++c == width) c = 0, r++;
+        y[(size_t)r * width + start + c] = x[i + k];
+        if (++c == count) c = 0, r++;
     }
 }
 

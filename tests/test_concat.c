@@ -1,5 +1,5 @@
 /* Column concat and slice (whose gradient is pad, whose gradient is slice again), and the
- * same for the channels of maps: against PyTorch, the reference backend, finite
+ * same for the channels of maps (of two and of four maps): against PyTorch, the reference backend, finite
  * differences, and their shape errors. */
 #include "op_harness.h"
 
@@ -28,6 +28,10 @@ static int build_slices_concat(mw_graph *g, const int *in, const void *ctx) {
 
 static int build_concat_channels(mw_graph *g, const int *in, const void *ctx) {
     return mw_concat_channels(g, in[0], in[1]);
+}
+
+static int build_concat_channels4(mw_graph *g, const int *in, const void *ctx) {
+    return mw_concat_channels_n(g, in, 4);
 }
 
 /* [x[4:8], x[0:4]] along channels: both halves of a split (ShuffleNet's), so x's gradient
@@ -65,6 +69,35 @@ static void test_concat_channels_matches_pytorch(void **state) {
         2, {4, 4}, {{3, 2, 4, 4}, {5, 2, 4, 4}}, {MW_F32, MW_F32}, build_concat_channels, NULL};
     op_check_both("concat_channels", &spec, (void *const *)in, gy, y, want_grad, 0, 1e-2f, 2e-3);
     free(in[0]), free(in[1]), free(y), free(gy), free(want_grad[0]), free(want_grad[1]);
+    mw_safetensors_free(ref);
+}
+
+/* torch.cat(dim=1) of four maps in one node (GoogLeNet's inception), channels 3, 1, 4, 2 of
+ * 2 x 3 x 5 values: the runs of the copies straddle the inputs' ends. The values are copies,
+ * so exact; the gradients are the output's slices, also exact. */
+static void test_concat_channels4_matches_pytorch(void **state) {
+    mw_safetensors *ref = test_reference("encoder_ops.safetensors");
+    const int channels[4] = {3, 1, 4, 2};
+    enum { PLANE = 2 * 3 * 5, TOTAL = 10 * PLANE };
+    float *in[4], *want_grad[4];
+    op_spec spec = {4, {4, 4, 4, 4}, {{0}}, {MW_F32, MW_F32, MW_F32, MW_F32},
+                    build_concat_channels4, NULL};
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "cat4_channels.%c", 'a' + i);
+        in[i] = test_reference_f32(ref, name, (size_t)channels[i] * PLANE);
+        snprintf(name, sizeof name, "cat4_channels.g%c", 'a' + i);
+        want_grad[i] = test_reference_f32(ref, name, (size_t)channels[i] * PLANE);
+        int64_t shape[4] = {channels[i], 2, 3, 5};
+        memcpy(spec.shape[i], shape, sizeof shape);
+    }
+    float *y = test_reference_f32(ref, "cat4_channels.y", TOTAL),
+          *gy = test_reference_f32(ref, "cat4_channels.gy", TOTAL);
+    op_check_both("concat_channels of four", &spec, (void *const *)in, gy, y, want_grad, 0, 1e-2f,
+                  2e-3);
+    for (int i = 0; i < 4; i++)
+        free(in[i]), free(want_grad[i]);
+    free(y), free(gy);
     mw_safetensors_free(ref);
 }
 
@@ -204,6 +237,26 @@ static void test_shape_errors(void **state) {
     assert_non_null(strstr(mw_graph_error(g), "same N, H and W"));
     mw_graph_free(g);
 
+    /* Of more than two maps: a mismatch in the third is named; too few or too many maps. */
+    g = mw_graph_create();
+    a = mw_graph_input(g, "a", MW_F32, 4, ma), b = mw_graph_input(g, "b", MW_F32, 4, mb);
+    int ok = mw_graph_input(g, "ok", MW_F32, 4, ma);
+    assert_int_equal(mw_concat_channels_n(g, (const int[]){a, ok, b}, 3), -1);
+    assert_non_null(strstr(mw_graph_error(g), "a and b must be maps"));
+    mw_graph_free(g);
+    const int counts[2] = {1, MW_CONCAT_MAX + 1};
+    for (int i = 0; i < 2; i++) {
+        g = mw_graph_create();
+        a = mw_graph_input(g, "a", MW_F32, 4, ma);
+        int many[MW_CONCAT_MAX + 1];
+        for (int j = 0; j <= MW_CONCAT_MAX; j++)
+            many[j] = a;
+        assert_int_equal(mw_concat_channels_n(g, many, counts[i]), -1);
+        assert_int_equal(mw_graph_status(g), MW_ERR_INVALID_ARG);
+        assert_non_null(strstr(mw_graph_error(g), "it joins 2 to 6"));
+        mw_graph_free(g);
+    }
+
     g = mw_graph_create();
     a = mw_graph_input(g, "a", MW_F32, 4, ma);
     assert_int_equal(mw_slice_channels(g, a, 2, 2), -1);
@@ -215,6 +268,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concat_matches_pytorch),
         cmocka_unit_test(test_concat_channels_matches_pytorch),
+        cmocka_unit_test(test_concat_channels4_matches_pytorch),
         cmocka_unit_test(test_split_channels_matches_pytorch),
         cmocka_unit_test(test_slice_against_reference),
         cmocka_unit_test(test_slices_and_concats),

@@ -40,7 +40,7 @@ static int inception_module(mw_graph *g, int x, const inception *m) {
     y3 = conv_bn_relu(g, conv_bn_relu(g, y3, branch, 3, m->n5, 3), branch, 6, m->n5, 3);
     if (!mw_layer_name(g, branch, "%s.b4", m->name)) return -1;
     int y4 = conv_bn_relu(g, mw_max_pool(g, x, 3, 1, 1), branch, 1, m->pool_planes, 1);
-    return mw_concat_channels(g, mw_concat_channels(g, mw_concat_channels(g, y1, y2), y3), y4);
+    return mw_concat_channels_n(g, (const int[]){y1, y2, y3, y4}, 4);
 }
 
 int mw_googlenet_encoder(mw_graph *g, int maps, const mw_encoder *e, const mw_encoder_settings *s) {

@@ -1,9 +1,10 @@
-/* Column concat, slice and pad (slice's gradient), for rows [N, C] and for channel-major
- * maps [C, N, H, W]. Channels of maps are contiguous blocks of N·H·W values, so the maps'
- * channel concat and slice are the same ops on the maps read as one row of C·N·H·W
- * columns (matrix_view), and so are the rows of a matrix (attr.cols.flat): one set of
- * kernels serves DenseNet's and GoogLeNet's concatenations, ShuffleNet's split, Memory Wrap's
- * [e, W·m], and row slices and concatenations of matrices. */
+/* Column concat (of 2 to MW_CONCAT_MAX inputs), slice and pad (slice's gradient), for rows
+ * [N, C] and for channel-major maps [C, N, H, W]. Channels of maps are contiguous blocks of
+ * N·H·W values, so the maps' channel concat and slice are the same ops on the maps read as
+ * one row of C·N·H·W columns (matrix_view), and so are the rows of a matrix
+ * (attr.cols.flat): one set of kernels serves DenseNet's and GoogLeNet's concatenations,
+ * ShuffleNet's split, Memory Wrap's [e, W·m], and row slices and concatenations of
+ * matrices. A concat places each input at its columns of the output, one copy per input. */
 #include <string.h>
 
 #include "memwrap/ops.h"
@@ -11,12 +12,12 @@
 #include "ops/reference.h"
 #include "runtime/kernel_defines.h"
 
-void mw_ref_concat_cols(const float *a, const float *b, float *y, size_t rows, size_t ca,
-                        size_t cb) {
-    for (size_t r = 0; r < rows; r++) {
-        memcpy(y + r * (ca + cb), a + r * ca, ca * sizeof *y);
-        memcpy(y + r * (ca + cb) + ca, b + r * cb, cb * sizeof *y);
-    }
+_Static_assert((int)MW_CONCAT_MAX <= (int)MW_NODE_MAX_IN, "a concat's inputs must fit one node");
+
+void mw_ref_place_cols(const float *x, float *y, size_t rows, size_t width, size_t start,
+                       size_t count) {
+    for (size_t r = 0; r < rows; r++)
+        memcpy(y + r * width + start, x + r * count, count * sizeof *y);
 }
 
 void mw_ref_slice_cols(const float *x, float *y, size_t rows, size_t cols, size_t start,
@@ -28,8 +29,7 @@ void mw_ref_slice_cols(const float *x, float *y, size_t rows, size_t cols, size_
 void mw_ref_pad_cols(const float *x, float *y, size_t rows, size_t width, size_t start,
                      size_t count) {
     memset(y, 0, rows * width * sizeof *y);
-    for (size_t r = 0; r < rows; r++)
-        memcpy(y + r * width + start, x + r * count, count * 4);
+    mw_ref_place_cols(x, y, rows, width, start, count);
 }
 
 /* ---- builders ---- */
@@ -65,17 +65,28 @@ int mw_concat_cols(mw_graph *g, int a, int b) {
 }
 
 int mw_concat_channels(mw_graph *g, int a, int b) {
-    int in[2] = {a, b};
-    if (!mw_graph_check_inputs(g, "concat_channels", in, 2)) return -1;
-    const mw_tensor *ta = mw_t(g, a), *tb = mw_t(g, b);
-    if (!is_maps(ta) || !is_maps(tb) || ta->shape[1] != tb->shape[1] ||
-        ta->shape[2] != tb->shape[2] || ta->shape[3] != tb->shape[3])
+    return mw_concat_channels_n(g, (const int[]){a, b}, 2);
+}
+
+int mw_concat_channels_n(mw_graph *g, const int *maps, int count) {
+    if (count < 2 || count > MW_CONCAT_MAX)
         return mw_graph_fail(g, MW_ERR_INVALID_ARG,
-                             "concat_channels: %s and %s must be maps [C, N, H, W] with the same "
-                             "N, H and W",
-                             ta->name, tb->name);
-    int64_t shape[4] = {ta->shape[0] + tb->shape[0], ta->shape[1], ta->shape[2], ta->shape[3]};
-    return mw_graph_emit(g, MW_OP_CONCAT_COLS, in, 2, 4, shape, (mw_node_attr){0});
+                             "concat_channels: %d maps given; it joins 2 to %d", count,
+                             MW_CONCAT_MAX);
+    if (!mw_graph_check_inputs(g, "concat_channels", maps, count)) return -1;
+    const mw_tensor *ta = mw_t(g, maps[0]);
+    int64_t shape[4] = {0, ta->shape[1], ta->shape[2], ta->shape[3]};
+    for (int i = 0; i < count; i++) {
+        const mw_tensor *t = mw_t(g, maps[i]);
+        if (!is_maps(ta) || !is_maps(t) || t->shape[1] != ta->shape[1] ||
+            t->shape[2] != ta->shape[2] || t->shape[3] != ta->shape[3])
+            return mw_graph_fail(g, MW_ERR_INVALID_ARG,
+                                 "concat_channels: %s and %s must be maps [C, N, H, W] with the "
+                                 "same N, H and W",
+                                 ta->name, t->name);
+        shape[0] += t->shape[0];
+    }
+    return mw_graph_emit(g, MW_OP_CONCAT_COLS, maps, count, 4, shape, (mw_node_attr){0});
 }
 
 int mw_concat_rows(mw_graph *g, int a, int b) {
@@ -144,24 +155,21 @@ static int pad_like(mw_graph *g, int x, int start, int like, bool flat) {
 
 /* ---- backward ---- */
 
+/* Each input's gradient is its slice of the output's: rows (flat), channels (maps) or
+ * columns. */
 static void concat_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
                             int *gin) {
-    const mw_tensor *ta = mw_t(g, n->in[0]), *tb = mw_t(g, n->in[1]);
-    if (n->attr.cols.flat) {
-        int ra = (int)ta->shape[0], rb = (int)tb->shape[0];
-        if (need[0]) gin[0] = mw_slice_rows(g, gout[0], 0, ra);
-        if (need[1]) gin[1] = mw_slice_rows(g, gout[0], ra, rb);
-        return;
+    int start = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        const mw_tensor *t = mw_t(g, n->in[i]);
+        bool flat = n->attr.cols.flat, maps = !flat && is_maps(t);
+        int count = (int)t->shape[flat || maps ? 0 : 1];
+        if (need[i])
+            gin[i] = flat   ? mw_slice_rows(g, gout[0], start, count)
+                     : maps ? mw_slice_channels(g, gout[0], start, count)
+                            : mw_slice_cols(g, gout[0], start, count);
+        start += count;
     }
-    if (is_maps(ta)) {
-        int ca = (int)ta->shape[0], cb = (int)tb->shape[0];
-        if (need[0]) gin[0] = mw_slice_channels(g, gout[0], 0, ca);
-        if (need[1]) gin[1] = mw_slice_channels(g, gout[0], ca, cb);
-        return;
-    }
-    int ca = (int)ta->shape[1], cb = (int)tb->shape[1];
-    if (need[0]) gin[0] = mw_slice_cols(g, gout[0], 0, ca);
-    if (need[1]) gin[1] = mw_slice_cols(g, gout[0], ca, cb);
 }
 
 static void slice_backward(mw_graph *g, const mw_node *n, const int *gout, const bool *need,
@@ -186,13 +194,19 @@ static size_t runs(size_t values) {
     return (values + MW_COPY_RUN - 1) / MW_COPY_RUN;
 }
 
+/* One launch per input, each writing its columns of the output. */
 static mw_status concat_cl(mw_cl_ctx *c, const mw_node *n) {
-    size_t rows, ca, cb;
-    matrix_view(c->g, n->in[0], n->attr.cols.flat, &rows, &ca);
-    matrix_view(c->g, n->in[1], n->attr.cols.flat, &rows, &cb);
-    return mw_launch(c, "concat", "concat_cols_f32", runs(rows * (ca + cb)), "mmmuuu",
-                     mw_mem(c, n->in[0]), mw_mem(c, n->in[1]), mw_mem(c, n->out[0]), (unsigned)rows,
-                     (unsigned)ca, (unsigned)cb);
+    size_t rows, width, start = 0;
+    matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &width);
+    for (int i = 0; i < n->n_in; i++) {
+        size_t count;
+        matrix_view(c->g, n->in[i], n->attr.cols.flat, &rows, &count);
+        MW_TRY(mw_launch(c, "concat", "place_cols_f32", runs(rows * count), "mmuuuu",
+                         mw_mem(c, n->in[i]), mw_mem(c, n->out[0]), (unsigned)rows,
+                         (unsigned)width, (unsigned)start, (unsigned)count));
+        start += count;
+    }
+    return MW_OK;
 }
 
 static mw_status slice_cl(mw_cl_ctx *c, const mw_node *n) {
@@ -216,11 +230,15 @@ static mw_status pad_cl(mw_cl_ctx *c, const mw_node *n) {
 /* ---- reference backend ---- */
 
 static mw_status concat_cpu(mw_cpu_ctx *c, const mw_node *n) {
-    size_t rows, ca, cb;
-    matrix_view(c->g, n->in[0], n->attr.cols.flat, &rows, &ca);
-    matrix_view(c->g, n->in[1], n->attr.cols.flat, &rows, &cb);
-    mw_ref_concat_cols(mw_host_f32(c, n->in[0]), mw_host_f32(c, n->in[1]),
-                       mw_host_f32(c, n->out[0]), rows, ca, cb);
+    size_t rows, width, start = 0;
+    matrix_view(c->g, n->out[0], n->attr.cols.flat, &rows, &width);
+    for (int i = 0; i < n->n_in; i++) {
+        size_t count;
+        matrix_view(c->g, n->in[i], n->attr.cols.flat, &rows, &count);
+        mw_ref_place_cols(mw_host_f32(c, n->in[i]), mw_host_f32(c, n->out[0]), rows, width, start,
+                          count);
+        start += count;
+    }
     return MW_OK;
 }
 

@@ -27,8 +27,8 @@ void mw_ref_linear(const float *x, const float *w, const float *b, float *y, siz
 void mw_ref_sum_rows(const float *x, float *y, size_t rows, size_t cols);
 
 /* concat */
-void mw_ref_concat_cols(const float *a, const float *b, float *y, size_t rows, size_t ca,
-                        size_t cb);
+void mw_ref_place_cols(const float *x, float *y, size_t rows, size_t width, size_t start,
+                       size_t count);
 void mw_ref_slice_cols(const float *x, float *y, size_t rows, size_t cols, size_t start,
                        size_t count);
 void mw_ref_pad_cols(const float *x, float *y, size_t rows, size_t width, size_t start,

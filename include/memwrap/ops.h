@@ -42,6 +42,12 @@ int mw_slice_rows(mw_graph *g, int x, int start, int count);
  * then b's; N, H and W must agree. */
 int mw_concat_channels(mw_graph *g, int a, int b);
 
+/* The same for `count` maps (2 to MW_CONCAT_MAX) in order, in one node: each value is copied
+ * once, where nested pairs would copy the first maps again at every level (an inception
+ * module's four branches). */
+enum { MW_CONCAT_MAX = 6 };
+int mw_concat_channels_n(mw_graph *g, const int *maps, int count);
+
 /* Channels [start, start + count) of maps x [C, N, H, W] (x[:, start:start+count] in NCHW). */
 int mw_slice_channels(mw_graph *g, int x, int start, int count);
 

@@ -2,7 +2,8 @@
 """Regenerates tests/reference/data/encoder_ops.safetensors: PyTorch reference vectors for the
 encoder ops of memwrap (batch norm with fused activations, swish, sigmoid, average pooling,
 the squeeze-excitation channel scaling, and for GoogLeNet / DenseNet / ShuffleNetV2 /
-WRN-28-10: 3x3 max pooling at strides 1 and 2, channel concatenation, split and shuffle,
+WRN-28-10: 3x3 max pooling at strides 1 and 2, channel concatenation (of two maps and of
+four), split and shuffle,
 batch norm with momentum 0.9, 2x2 average pooling of an odd-sized map).
 
 Same rules as make_reference.py (whose writer and helpers this script reuses): inputs drawn
@@ -197,6 +198,21 @@ def case_cat_channels(out):
                 "cat_channels.ga": cnhw(al.grad), "cat_channels.gb": cnhw(bl.grad)})
 
 
+def case_cat_channels4(out):
+    """torch.cat([a, b, c, d], 1): an inception module's four branches in one concatenation,
+    channels 3, 1, 4 and 2, N 2, 3x5 maps (odd: no input is a whole number of copy runs)."""
+    g = gen(119)
+    parts = [randn(g, 2, ch, 3, 5) for ch in (3, 1, 4, 2)]
+    gy = randn(g, 2, 10, 3, 5)
+    leaves = [leaf(p) for p in parts]
+    y = torch.cat(leaves, 1)
+    y.backward(gy.double())
+    for name, p, pl in zip("abcd", parts, leaves):
+        out[f"cat4_channels.{name}"] = cnhw(p)
+        out[f"cat4_channels.g{name}"] = cnhw(pl.grad)
+    out.update({"cat4_channels.y": cnhw(y), "cat4_channels.gy": cnhw(gy)})
+
+
 def case_split_channels(out):
     """ShuffleNetV2's split: y1 = x[:, :c], y2 = x[:, c:], c = C/2 = 4, both used (upstream
     gradients gy1, gy2; gx collects both)."""
@@ -239,6 +255,7 @@ def main():
     case_split_channels(out)
     case_bn(out, "bn_momentum", 117, "none", True, momentum=MOMENTUM_WRN)
     case_pool(out, "pool2_odd", 118, 7, 2, False)  # DenseNet transition at 28x28: 7 -> 3
+    case_cat_channels4(out)
     for k, v in out.items():  # float64 results, float32 inputs, int64 counters
         assert v.dtype in (torch.float32, torch.float64, torch.int64), k
     meta = dict(versions(), shape_nchw=f"{N}x{C}x{H}x{W}", momentum=MOMENTUM, eps=EPS,
