@@ -2,6 +2,7 @@
  * nearest upsampling by k; max pooling and the squeeze-excitation channel scaling on
  * channel-major maps [C, N, H, W]: every (c, n) pair owns one contiguous H·W plane. */
 
+#include "mad.clh" /* MW_INLINE */
 #include "row_group.clh"
 
 /* One work-item per band of k input rows (one output row), so that the index arithmetic,
@@ -84,6 +85,35 @@ float padded_value(__global const float *r, int col, int last) {
     return col >= 0 && col <= last ? loaded : -INFINITY;
 }
 
+/* The values at columns col (16 lanes, `stride` apart from column `from`) of the row at
+ * x + row_at, −∞ where a column is in the padding. At strides 1 and 2 the lanes are one or
+ * two vector loads at the first lane's column, from wherever in the tensor (of `end`
+ * values) that is, then the lanes whose column is outside the row are set to −∞; only a
+ * load that would leave the tensor (its first and last rows) and other strides read each
+ * lane on its own. Building the padded row lane by lane instead, as an earlier kernel did,
+ * cost about as much again as the choosing. */
+float16 row_lanes(__global const float *x, long row_at, int from, int16 col, uint stride,
+                  int last, long end) {
+    long at = row_at + from;
+    if (stride <= 2 && at >= 0 && at + 16 * (long)stride <= end) {
+        __global const float *p = x + at;
+        float16 vv;
+        if (stride == 1) {
+            vv = vload16(0, p);
+        } else {
+            float16 a = vload16(0, p), b = vload16(1, p);
+            vv = (float16)(a.even, b.even);
+        }
+        return select((float16)(-INFINITY), vv, (col >= 0) & (col <= last));
+    }
+    float v[16];
+    int cols[16];
+    vstore16(col, 0, cols);
+    for (uint j = 0; j < 16; j++)
+        v[j] = padded_value(x + row_at, cols[j], last);
+    return vload16(0, v);
+}
+
 /* Max pooling, k x k windows at `stride` with implicit −∞ padding (floor mode): one
  * work-item per output row, 16 outputs at a time as float16 lanes. argmax keeps, as a float
  * (exact below 2^24), the position y·width + x of each window's first largest value, the one
@@ -106,12 +136,6 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
     uint dy1 = min(k, height + padding - oy * stride); /* rows of the window inside the map */
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     int last = (int)width - 1;
-    /* At strides 1 and 2 the 16 lanes' values of one window column are one or two vector
-     * loads at the first lane's column, from wherever in the tensor that is: the lanes whose
-     * column is in the padding (or past the row, into its neighbours) are then set to −∞.
-     * Only a load that would leave the tensor (its first and last rows) and other strides read
-     * each lane's value on its own. Building the padded row lane by lane instead, as the
-     * kernel before this did, cost about as much again as the choosing. */
     for (uint ox0 = 0; ox0 < ow; ox0 += 16) {
         int first = (int)(ox0 * stride) - (int)padding; /* lane 0's first column */
         int16 x0 = first + lane * (int)stride;
@@ -122,25 +146,7 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
             long row_at = plane_at + (long)iy * width;
             for (uint dx = 0; dx < k; dx++) {
                 int16 col = x0 + (int)dx;
-                long from = row_at + first + (long)dx;
-                float16 vv;
-                if (stride <= 2 && from >= 0 && from + 16 * (long)stride <= end) {
-                    __global const float *p = x + from;
-                    if (stride == 1) {
-                        vv = vload16(0, p);
-                    } else {
-                        float16 a = vload16(0, p), b = vload16(1, p);
-                        vv = (float16)(a.even, b.even);
-                    }
-                    vv = select((float16)(-INFINITY), vv, (col >= 0) & (col <= last));
-                } else {
-                    float v[16];
-                    int cols[16];
-                    vstore16(col, 0, cols);
-                    for (uint j = 0; j < 16; j++)
-                        v[j] = padded_value(x + row_at, cols[j], last);
-                    vv = vload16(0, v);
-                }
+                float16 vv = row_lanes(x, row_at, first + (int)dx, col, stride, last, end);
                 int16 take = isgreater(vv, best) | isnan(vv);
                 best = select(best, vv, take);
                 at = select(at, (int)(iy * width) + col, take);
@@ -160,6 +166,78 @@ __kernel void max_pool_f32(__global const float *x, __global float *y, __global 
                 ar[j] = av[j];
             }
         }
+    }
+}
+
+/* The same pooling for 3 x 3 windows at stride 1 with padding 1 (GoogLeNet's inception),
+ * separably: one work-item per plane and block of 16 output columns walks down the rows,
+ * taking each input row's first largest over its three columns once (the row's winner,
+ * with its column) and combining the winners of the three rows of each window in row
+ * order. That is the row-major scan's choice: a row's values replace the running best
+ * exactly where the row's own first largest (or last NaN) is larger than it or NaN. Three
+ * loads and three choices per input row and two per output, where the window scan has
+ * nine of each. */
+typedef struct row_best {
+    float16 value;
+    int16 at; /* y·width + x in the plane */
+} row_best;
+
+MW_INLINE row_best row_winner(__global const float *x, long plane_at, long end, uint height,
+                              uint width, int iy, int first, int16 x0) {
+    row_best r = {(float16)(-INFINITY), (int16)0};
+    if (iy < 0 || iy >= (int)height) return r; /* a padding row: never chosen */
+    long row_at = plane_at + (long)iy * width;
+    int last = (int)width - 1;
+    for (uint dx = 0; dx < 3; dx++) {
+        int16 col = x0 + (int)dx;
+        float16 vv = row_lanes(x, row_at, first + (int)dx, col, 1, last, end);
+        int16 take = isgreater(vv, r.value) | isnan(vv);
+        r.value = select(r.value, vv, take);
+        r.at = select(r.at, iy * (int)width + col, take);
+    }
+    return r;
+}
+
+MW_INLINE void take_row(row_best *best, row_best r) {
+    int16 take = isgreater(r.value, best->value) | isnan(r.value);
+    best->value = select(best->value, r.value, take);
+    best->at = select(best->at, r.at, take);
+}
+
+__kernel void max_pool3_s1_f32(__global const float *x, __global float *y,
+                               __global float *argmax, const uint planes, const uint height,
+                               const uint width) {
+    uint blocks = (width + 15) / 16;
+    uint item = get_global_id(0);
+    if (item >= planes * blocks) return;
+    uint plane = item / blocks, ox0 = item % blocks * 16;
+    long plane_at = (long)plane * height * width, end = (long)planes * height * width;
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int first = (int)ox0 - 1;
+    int16 x0 = first + lane;
+    row_best above = row_winner(x, plane_at, end, height, width, -1, first, x0),
+             here = row_winner(x, plane_at, end, height, width, 0, first, x0);
+    for (uint oy = 0; oy < height; oy++) {
+        row_best below = row_winner(x, plane_at, end, height, width, (int)oy + 1, first, x0);
+        row_best best = above;
+        take_row(&best, here);
+        take_row(&best, below);
+        size_t out_at = (size_t)plane_at + (size_t)oy * width + ox0;
+        float16 where = convert_float16(best.at);
+        if (ox0 + 16 <= width) {
+            vstore16(best.value, 0, y + out_at);
+            vstore16(where, 0, argmax + out_at);
+        } else {
+            float bv[16], av[16];
+            vstore16(best.value, 0, bv);
+            vstore16(where, 0, av);
+            for (uint j = 0; ox0 + j < width; j++) {
+                y[out_at + j] = bv[j];
+                argmax[out_at + j] = av[j];
+            }
+        }
+        above = here;
+        here = below;
     }
 }
 

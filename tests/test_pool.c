@@ -12,6 +12,8 @@ static int build_pool(mw_graph *g, const int *in, const void *ctx) {
     return mw_avg_pool(g, in[0], *(const int *)ctx);
 }
 
+extern int mw_pool_separable; /* engine/ops/pool.c */
+
 typedef struct max_pool_args {
     int k, stride, padding;
 } max_pool_args;
@@ -231,6 +233,17 @@ static void test_max_pool_nan(void **state) {
     }
 }
 
+/* The window scan (max_pool_f32) on the 3 x 3 stride-1 cases above, which the separable
+ * kernel takes otherwise: PyTorch's vectors, ties, shapes and NaN. */
+static void test_max_pool_window_scan(void **state) {
+    mw_pool_separable = 0;
+    test_max_pool_matches_pytorch(state);
+    test_max_pool_ties_and_overlaps(state);
+    test_max_pool_shapes(state);
+    test_max_pool_nan(state);
+    mw_pool_separable = 1;
+}
+
 /* nn.Upsample(scale_factor=k) (mode nearest) of maps x [C, N, H, W] -> [C, N, kH, kW]
  * (autoencoder.safetensors; the gradient is the sum over each k x k block). */
 static void check_upsample(const char *name, const int64_t shape[4], int k) {
@@ -379,6 +392,7 @@ int main(void) {
         cmocka_unit_test(test_max_pool_ties_and_overlaps),
         cmocka_unit_test(test_max_pool_shapes),
         cmocka_unit_test(test_max_pool_nan),
+        cmocka_unit_test(test_max_pool_window_scan),
         cmocka_unit_test(test_scale_channels_matches_pytorch),
         cmocka_unit_test(test_scale_channels_planes),
         cmocka_unit_test(test_shape_errors),

@@ -253,8 +253,21 @@ static mw_status max_pool_launch(mw_cl_ctx *c, const mw_node *n, const char *ker
                      (unsigned)at->pool.stride, (unsigned)at->pool.padding);
 }
 
-/* x -> y, argmax: one item per output row */
+/* 0 sends the 3 x 3 stride-1 windows to the window scan as well (tests/test_pool.c checks
+ * both kernels on the same cases). */
+int mw_pool_separable = 1;
+
+/* x -> y, argmax: one item per output row, or for 3 x 3 windows at stride 1 and padding 1
+ * one item per plane and 16 columns (max_pool3_s1_f32). */
 static mw_status max_pool_cl(mw_cl_ctx *c, const mw_node *n) {
+    const mw_node_attr *at = &n->attr;
+    if (mw_pool_separable && at->pool.k == 3 && at->pool.stride == 1 && at->pool.padding == 1) {
+        size_t planes, h, w;
+        map_dims(c->g, n->in[0], &planes, &h, &w);
+        return mw_launch(c, "pool", "max_pool3_s1_f32", planes * ((w + 15) / 16), "mmmuuu",
+                         mw_mem(c, n->in[0]), mw_mem(c, n->out[0]), mw_mem(c, n->out[1]),
+                         (unsigned)planes, (unsigned)h, (unsigned)w);
+    }
     size_t oh = (size_t)mw_t(c->g, n->out[0])->shape[2];
     return max_pool_launch(c, n, "max_pool_f32", n->in[0], oh, mw_mem(c, n->in[0]),
                            mw_mem(c, n->out[0]), mw_mem(c, n->out[1]));
