@@ -15,6 +15,9 @@
 #error "gemm_nt is written for 4 x 4 blocks of float16 sums"
 #endif
 
+/* gemm_nn_chained's chain: NN_SLICE of engine/ops/gemm.c, gemm_nn's launches' depth. */
+#define NN_CHAIN 512
+
 /* One inner-dimension step of gemm_nn's 8 x 32 block: column al of the 8 rows of A (scalars)
  * times a row of B in two float16. */
 MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8], size_t al,
@@ -27,34 +30,26 @@ MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8
     }
 }
 
-/* C[m, n] = A·B, or C += A·B when `accumulate`, plus bias[bias_off + i] on each row i when
- * `use_bias` (a convolution's bias, added to the finished sums). A(i, l) = a[i a_rs + l a_cs]
- * (any layout, read as scalars), B(l, j) = b[l ldb + j] (rows contiguous), C rows at
- * c + i ldc. One work-item per 8 x 32 block of C: 16 float16 accumulators, two vector loads
- * of B per 16 FMAs. */
-__kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs, const uint a_cs,
-                      __global const float *b, const uint b_off, const uint ldb, __global float *c,
-                      const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
-                      const uint accumulate, __global const float *bias, const uint bias_off,
-                      const uint use_bias, const uint b_bs) {
-    uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
-    if (i0 >= m || j0 >= n) return;
-    a += a_off;
-    b += b_off + (size_t)get_global_id(1) * b_bs;
-    c += c_off + j0;
-    /* Rows past m read the last row (finite, never stored). */
-    __global const float *ar[8];
-#pragma unroll
-    for (uint r = 0; r < 8; r++)
-        ar[r] = a + min(i0 + r, m - 1) * a_rs;
+/* C's 8 x 32 block at (i0, j0) = A·B over the inner dimension's l0 .. l1, or C += that
+ * when `accumulate`, plus bias[bias_off + i] on each row i when `use_bias` (a convolution's
+ * bias, added to the finished sums). A(i, l) = ar[i - i0][l a_cs] (a_rs = 1 and a_cs > 1:
+ * a transposed operand, whose 8 rows at one l are one vector at a + l a_cs + i0), B(l, j) =
+ * b[l ldb + j - j0] (rows contiguous), C's rows at c + i ldc. 16 float16 accumulators, two
+ * vector loads of B per 16 FMAs. */
+MW_INLINE void nn_block(__global const float *a, __global const float *const ar[8],
+                        const uint a_rs, const uint a_cs, __global const float *b,
+                        const uint ldb, __global float *c, const uint ldc, const uint i0,
+                        const uint j0, const uint m, const uint n, const uint l0, const uint l1,
+                        const bool accumulate, __global const float *bias, const uint bias_off,
+                        const bool use_bias) {
     float16 acc[8][2];
 #pragma unroll
     for (uint r = 0; r < 8; r++)
         acc[r][0] = acc[r][1] = 0.0f;
-    uint cols = min(32u, n - j0), l = 0;
+    uint cols = min(32u, n - j0), l = l0;
     if (cols == 32 && a_cs == 1) {
         /* A row-major: four steps of l per vector load of each A row. */
-        for (; l + 4 <= k; l += 4) {
+        for (; l + 4 <= l1; l += 4) {
             float4 av[8];
 #pragma unroll
             for (uint r = 0; r < 8; r++)
@@ -76,7 +71,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
         }
     } else if (cols == 32 && a_rs == 1 && i0 + 8 <= m) {
         /* A column-major (a transposed operand): its 8 rows at one l are one vector. */
-        for (; l < k; l++) {
+        for (; l < l1; l++) {
             __global const float *brow = b + (size_t)l * ldb;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
             float8 av = vload8(0, a + (size_t)l * a_cs + i0);
@@ -96,13 +91,13 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
         }
     }
     if (cols == 32) { /* what the vector paths above left (all of it for other layouts) */
-        for (; l < k; l++) {
+        for (; l < l1; l++) {
             __global const float *brow = b + (size_t)l * ldb;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
             rank_one_step(acc, ar, (size_t)l * a_cs, b0, b1);
         }
     } else {
-        for (; l < k; l++) {
+        for (; l < l1; l++) {
             __global const float *brow = b + (size_t)l * ldb;
             float t[32];
 #pragma unroll
@@ -136,6 +131,54 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
                 crow[j] = accumulate ? crow[j] + t[j] : t[j];
         }
     }
+}
+
+/* C[m, n] = A·B, or C += A·B when `accumulate`, plus the bias on each row when `use_bias`
+ * (nn_block's operands; A(i, l) = a[i a_rs + l a_cs] in any layout). One work-item per 8 x 32
+ * block of C. */
+__kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs, const uint a_cs,
+                      __global const float *b, const uint b_off, const uint ldb, __global float *c,
+                      const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
+                      const uint accumulate, __global const float *bias, const uint bias_off,
+                      const uint use_bias, const uint b_bs) {
+    uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
+    if (i0 >= m || j0 >= n) return;
+    a += a_off;
+    b += b_off + (size_t)get_global_id(1) * b_bs;
+    c += c_off + j0;
+    /* Rows past m read the last row (finite, never stored). */
+    __global const float *ar[8];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        ar[r] = a + min(i0 + r, m - 1) * a_rs;
+    nn_block(a, ar, a_rs, a_cs, b, ldb, c, ldc, i0, j0, m, n, 0, k, accumulate, bias, bias_off,
+             use_bias);
+}
+
+/* gemm_nn over a deep inner dimension in one launch (engine/ops/gemm.c, nt_through_copy):
+ * in chains of NN_CHAIN steps, each chain's sums added to C before the next, as gemm_nn's
+ * launches of NN_SLICE each would (a float sum's error grows with its length: one chain of
+ * 10752 missed by 10x the 2e-7 of gemm_nt's slices), without their hundreds of launches. A
+ * row-major, no bias, B's rows in place. */
+__kernel void gemm_nn_chained(__global const float *a, const uint a_off, const uint lda,
+                              __global const float *b, const uint b_off, const uint ldb,
+                              __global float *c, const uint c_off, const uint ldc, const uint m,
+                              const uint n, const uint k, const uint accumulate) {
+    uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
+    if (i0 >= m || j0 >= n) return;
+    a += a_off;
+    b += b_off + j0;
+    c += c_off + j0;
+    __global const float *ar[8];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        ar[r] = a + min(i0 + r, m - 1) * lda;
+    uint l0 = 0;
+    do { /* at least one chain: an empty product writes C */
+        uint l1 = min(k, l0 + NN_CHAIN);
+        nn_block(a, ar, lda, 1, b, ldb, c, ldc, i0, j0, m, n, l0, l1, accumulate || l0 > 0, a,
+                 0, false);
+    } while ((l0 += NN_CHAIN) < k);
 }
 
 /* Rows 0 .. kc of B's columns 0 .. n (from b + b_off, rows ldb apart) packed for gemm_nn in
@@ -247,4 +290,76 @@ __kernel void gemm_reduce(__global const float *partial, const uint p_off, const
         s += p[(size_t)t * m * n];
     __global float *dst = c + c_off + (size_t)i * ldc + j;
     *dst = accumulate ? *dst + s : s;
+}
+
+/* A 16 x 16 transpose held as 16 float16 rows, in four stages s = 1, 2, 4, 8: rows r and
+ * r + s (r's bit s clear) exchange the blocks of s columns in which the column's bit s differs
+ * from the row's, which swaps that bit of the row and column indices; the four stages
+ * swap all four. Each result is a swizzle of two vectors: one two-source permute each. */
+#define SWAP_PAIR(v, r, s, LO, HI)                                                             \
+    {                                                                                          \
+        float16 a_ = v[r], b_ = v[(r) + (s)];                                                  \
+        v[r] = LO(a_, b_);                                                                     \
+        v[(r) + (s)] = HI(a_, b_);                                                             \
+    }
+#define SWAP_STAGE(v, s, LO, HI, r0, r1, r2, r3, r4, r5, r6, r7)                               \
+    SWAP_PAIR(v, r0, s, LO, HI) SWAP_PAIR(v, r1, s, LO, HI) SWAP_PAIR(v, r2, s, LO, HI)        \
+    SWAP_PAIR(v, r3, s, LO, HI) SWAP_PAIR(v, r4, s, LO, HI) SWAP_PAIR(v, r5, s, LO, HI)        \
+    SWAP_PAIR(v, r6, s, LO, HI) SWAP_PAIR(v, r7, s, LO, HI)
+#define LO1(a, b)                                                                              \
+    (float16)(a.s0, b.s0, a.s2, b.s2, a.s4, b.s4, a.s6, b.s6, a.s8, b.s8, a.sa, b.sa, a.sc, b.sc,  \
+              a.se, b.se)
+#define HI1(a, b)                                                                              \
+    (float16)(a.s1, b.s1, a.s3, b.s3, a.s5, b.s5, a.s7, b.s7, a.s9, b.s9, a.sb, b.sb, a.sd, b.sd,  \
+              a.sf, b.sf)
+#define LO2(a, b) (float16)(a.s01, b.s01, a.s45, b.s45, a.s89, b.s89, a.scd, b.scd)
+#define HI2(a, b) (float16)(a.s23, b.s23, a.s67, b.s67, a.sab, b.sab, a.sef, b.sef)
+#define LO4(a, b) (float16)(a.s0123, b.s0123, a.s89ab, b.s89ab)
+#define HI4(a, b) (float16)(a.s4567, b.s4567, a.scdef, b.scdef)
+#define LO8(a, b) (float16)(a.lo, b.lo)
+#define HI8(a, b) (float16)(a.hi, b.hi)
+
+/* out[j ldo + i] = in[i ldi + j] (or += when `accumulate`) for i < rows, j < cols, at element
+ * offsets: the copy that lets gemm_nn run an NT product (engine/ops/gemm.c, nt_through_copy). One
+ * work-item per 16 x 16 tile: sixteen vector loads, four stages of permutes in registers,
+ * sixteen vector stores; ragged tiles go element by element at the edges. */
+__kernel void gemm_transpose(__global const float *in, const uint in_off, const uint ldi,
+                             __global float *out, const uint out_off, const uint ldo,
+                             const uint rows, const uint cols, const uint accumulate) {
+    uint i0 = get_global_id(0) * 16, j0 = get_global_id(1) * 16;
+    if (i0 >= rows || j0 >= cols) return;
+    in += in_off;
+    out += out_off;
+    float16 v[16];
+    bool whole = i0 + 16 <= rows && j0 + 16 <= cols;
+#pragma unroll
+    for (uint r = 0; r < 16; r++) {
+        __global const float *src = in + (size_t)min(i0 + r, rows - 1) * ldi + j0;
+        if (whole) {
+            v[r] = vload16(0, src);
+        } else {
+            float t[16];
+            for (uint q = 0; q < 16; q++)
+                t[q] = j0 + q < cols ? src[q] : 0.0f;
+            v[r] = vload16(0, t);
+        }
+    }
+    SWAP_STAGE(v, 1, LO1, HI1, 0, 2, 4, 6, 8, 10, 12, 14)
+    SWAP_STAGE(v, 2, LO2, HI2, 0, 1, 4, 5, 8, 9, 12, 13)
+    SWAP_STAGE(v, 4, LO4, HI4, 0, 1, 2, 3, 8, 9, 10, 11)
+    SWAP_STAGE(v, 8, LO8, HI8, 0, 1, 2, 3, 4, 5, 6, 7)
+    /* v[q] is now column j0 + q of the tile: rows i0 .. i0 + 15 of out's row j0 + q */
+#pragma unroll
+    for (uint q = 0; q < 16; q++) {
+        if (j0 + q >= cols) break;
+        __global float *dst = out + (size_t)(j0 + q) * ldo + i0;
+        if (whole) {
+            vstore16(accumulate ? v[q] + vload16(0, dst) : v[q], 0, dst);
+        } else {
+            float t[16];
+            vstore16(v[q], 0, t);
+            for (uint r = 0; r < 16 && i0 + r < rows; r++)
+                dst[r] = accumulate ? dst[r] + t[r] : t[r];
+        }
+    }
 }

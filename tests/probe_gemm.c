@@ -3,7 +3,9 @@
  * (engine/ops/gemm.c picks the kernel: on CPU devices cl/gemm.cl's own), and checks each
  * product against a double-precision sum on a sample of entries. The evidence for
  * cl/gemm.cl's blocking (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_gemm [reps [name]]   (name: only the products whose name contains it) */
+ *   build/tests/probe_gemm [reps [name [nt-copy]]]   (name: only the products whose name
+ *   contains it; nt-copy: the NT products through transposed copies, mw_gemm_nt_copy 2,
+ *   where the models take that path only for the pointwise weight gradients) */
 #include "support.h"
 
 #include <math.h>
@@ -45,6 +47,8 @@ static const product PRODUCTS[] = {
     {"googlenet 528->256 16x16 fwd", 256, 128 * 256, 528, false, false},
     {"googlenet 528->256 16x16 dX", 528, 128 * 256, 256, true, false},
     {"googlenet 528->256 16x16 dW", 256, 528, 128 * 256, false, true},
+    {"googlenet 480->192 16x16 dW", 192, 480, 128 * 256, false, true},
+    {"mobilenetv2 96->576 8x8 dW", 576, 96, 128 * 64, false, true},
     {"googlenet 512->64 16x16 fwd", 64, 128 * 256, 512, false, false},
     {"googlenet 480->16 16x16 fwd", 16, 128 * 256, 480, false, false},
     {"pointwise 320->1280 4x4 fwd", 1280, 128 * 16, 320, false, false},
@@ -111,11 +115,14 @@ static double sample_error(const product *p, const float *a, const float *b, con
     return worst / scale;
 }
 
+extern int mw_gemm_nt_copy;
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
     const char *only = argc > 2 ? argv[2] : "";
-    if (reps < 1) {
-        fprintf(stderr, "usage: %s [reps [name]]\n", argv[0]);
+    if (argc > 3 && strcmp(argv[3], "nt-copy") == 0) mw_gemm_nt_copy = 2;
+    if (reps < 1 || (argc > 3 && mw_gemm_nt_copy != 2)) {
+        fprintf(stderr, "usage: %s [reps [name [nt-copy]]]\n", argv[0]);
         return 2;
     }
     mw_runtime *rt = test_profiling_runtime();

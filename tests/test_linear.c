@@ -174,6 +174,42 @@ static void test_matmul_packed_b(void **state) {
     free(a), free(b), free(seed);
 }
 
+/* engine/ops/gemm.c: 3 runs every own NT product as NN products over transposed copies,
+ * in slices of 512 of the inner dimension; 0 where the caller allows it (the pointwise
+ * weight gradients, test_conv) and the shape says so. */
+extern int mw_gemm_nt_copy;
+
+/* NT products through transposed copies, forced: both orientations (the copied operand is
+ * the one with fewer rows; with m < n the product is computed transposed and transposed
+ * into place), rows and columns ragged against the copy's 16 x 16 tiles and gemm_nn's
+ * blocks, three slices of the inner dimension the last one short. The backward's products
+ * (NN and TN) check the rest of the op as before. */
+static void test_matmul_nt_through_copy(void **state) {
+    const int K = 1100, M = test_small_shapes() ? 5 : 37, N = test_small_shapes() ? 19 : 45;
+    test_rng r;
+    test_rng_seed(&r, 61);
+    const int ROWS = M > N ? M : N; /* either operand's rows, in either orientation */
+    float *a = malloc((size_t)ROWS * K * sizeof *a), *b = malloc((size_t)ROWS * K * sizeof *b);
+    float *seed = malloc((size_t)M * N * sizeof *seed);
+    test_fill_normal(&r, a, (size_t)ROWS * K, 1.0f);
+    test_fill_normal(&r, b, (size_t)ROWS * K, 1.0f);
+    test_fill_normal(&r, seed, (size_t)M * N, 1.0f);
+    mw_kernel_profile = 2;
+    mw_gemm_nt_copy = 3;
+    for (int t = 0; t < 2; t++) {
+        matmul_ctx ctx = {false, true};
+        int m = t == 0 ? M : N, n = t == 0 ? N : M;
+        op_spec spec = matmul_spec(&ctx, m, K, n);
+        void *inputs[] = {a, b};
+        char what[80];
+        snprintf(what, sizeof what, "matmul %dx%d·(%dx%d)ᵀ through copies", m, K, n, K);
+        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
+    }
+    mw_gemm_nt_copy = 0;
+    mw_kernel_profile = 0;
+    free(a), free(b), free(seed);
+}
+
 static void test_linear_matches_pytorch(void **state) {
     mw_safetensors *ref = test_reference("ops.safetensors");
     float *in[] = {test_reference_f32(ref, "linear.x", 91),
@@ -242,6 +278,7 @@ int main(void) {
         cmocka_unit_test(test_linear_wide),
         cmocka_unit_test(test_matmul_long_inner),
         cmocka_unit_test(test_matmul_packed_b),
+        cmocka_unit_test(test_matmul_nt_through_copy),
         cmocka_unit_test(test_memory_read_matches_pytorch),
         cmocka_unit_test(test_shape_errors),
     };

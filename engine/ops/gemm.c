@@ -35,6 +35,9 @@ static bool own(const mw_runtime *rt, const mw_gemm *p) {
 enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
 /* The packed NN path's pieces of B (see packs_b). */
 enum { PACK_SLICE = 256, PACK_COLS = 4096 };
+/* nt_through_copy: the least inner dimension and blocks of C, and the size of one slice's
+ * transposed copy. */
+enum { NT_COPY_MIN_K = 2048, NT_COPY_MIN_BLOCKS = 24, NT_COPY_BYTES = 4 << 20 };
 
 static size_t nt_splits(const mw_gemm *p) {
     size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
@@ -56,7 +59,54 @@ mw_status mw_gemm_scratch_bytes(mw_runtime *rt, const mw_gemm *p, size_t *bytes)
 
 static bool packs_b(const mw_runtime *rt, const mw_gemm *p);
 
+int mw_gemm_nt_copy = 0;
+
+/* Whether an own NT product C = A·Bᵀ runs as gemm_nn_chained over transposed copies of one
+ * operand: the 4 x 4 block of gemm_nt (eight vector loads and a horizontal sum per output for
+ * its 16 FMAs) tops out near 170 GFLOP/s on PoCL, gemm_nn's 8 x 32 block past 200. Only
+ * where the caller allows it (mw_gemm.copy_ok: the pointwise convolutions' weight gradients
+ * gy·xᵀ, sums over N·H·W pixels; Winograd's weight-gradient products, over tiles, ran
+ * 5-35% slower this way in GoogLeNet and WideResNet), the inner dimension is deep (the copy
+ * costs 1/m of the product's bytes), the smaller side (gemm_nn's columns) is whole blocks of
+ * 32, and C has blocks enough for the device's cores. tests/probe_gemm.c (Zen 4, 2 cores,
+ * kernel time with the copies, least of 3), GFLOP/s before -> after: GoogLeNet's 528 -> 256
+ * on 16x16 maps 144 -> 195, 480 -> 192 150 -> 195, 192 -> 64 on 32x32 139 -> 177; MobileNetV2's
+ * 96 -> 576 on 8x8 139 -> 202, 64 -> 384 157 -> 199, 32 -> 192 on 16x16 115 -> 187, 160 ->
+ * 960 on 4x4 (2048 pixels) 178 -> 209. Left out: 116 -> 116 (ShuffleNetV2: ragged blocks)
+ * 139 -> 95, 24 -> 144 on 32x32 (a 24-wide side) 118 -> 64, 32 -> 32 (4 blocks of C) 120 ->
+ * 108. */
+static bool nt_through_copy(const mw_runtime *rt, const mw_gemm *p) {
+    if (!own(rt, p) || !p->tb || p->ta || mw_gemm_nt_copy == 1) return false;
+    if (mw_gemm_nt_copy >= 2) return p->k > 0;
+    size_t side = p->m < p->n ? p->m : p->n, wide = p->m < p->n ? p->n : p->m;
+    size_t blocks = (wide + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS * (side / MW_GEMM_NN_COLS);
+    return p->copy_ok && p->k >= NT_COPY_MIN_K && side % MW_GEMM_NN_COLS == 0 &&
+           blocks >= NT_COPY_MIN_BLOCKS;
+}
+
+/* nt_through_copy's product: the operand with fewer rows (B where m >= n; else A, and C is
+ * computed as Cᵀ = B·Aᵀ in the workspace and transposed into place) is copied transposed, a
+ * slice of kc of the inner dimension at a time, [kc, copy_rows], each slice read at once by
+ * one gemm_nn_chained launch (from the L2 and L3: NT_COPY_BYTES). */
+typedef struct copy_plan {
+    bool swapped; /* Cᵀ = B·Aᵀ */
+    size_t copy_rows, kc;
+} copy_plan;
+
+static copy_plan copy_plan_of(const mw_gemm *p) {
+    copy_plan t = {.swapped = p->m < p->n};
+    t.copy_rows = t.swapped ? p->m : p->n;
+    size_t kc = NT_COPY_BYTES / sizeof(float) / t.copy_rows / NN_SLICE * NN_SLICE;
+    t.kc = kc < NN_SLICE || mw_gemm_nt_copy == 3 ? NN_SLICE : kc;
+    if (t.kc > p->k) t.kc = p->k;
+    return t;
+}
+
 size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p) {
+    if (nt_through_copy(rt, p)) {
+        copy_plan t = copy_plan_of(p);
+        return (t.copy_rows * t.kc + (t.swapped ? p->m * p->n : 0)) * sizeof(float);
+    }
     if (packs_b(rt, p)) {
         size_t kc = p->k < PACK_SLICE ? p->k : PACK_SLICE;
         size_t cols = p->n < PACK_COLS ? p->n : PACK_COLS;
@@ -114,22 +164,74 @@ static bool packs_b(const mw_runtime *rt, const mw_gemm *p) {
     return mw_gemm_pack == 2 || (p->ldb % 16384 == 0 && p->m >= 64 && p->k >= 96);
 }
 
+/* gemm_nn reading B in place: one launch per NN_SLICE of the inner dimension, each adding
+ * to C, so that a work-group's panel of B (NN_SLICE rows of 16 blocks' 512 columns) stays in
+ * cache while every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
+ * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
+static mw_status nn_in_place(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
+                             cl_mem bias, size_t bias_off, cl_mem out) {
+    size_t l0 = 0;
+    do { /* at least one launch: an empty inner dimension still writes C */
+        size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
+        nn_launch bl = {b, p->b_off + l0 * p->ldb, p->ldb, MW_GEMM_NN_COLS};
+        MW_TRY(run_nn(c, p, a, bl, l0, kc, 0, p->n, l0 ? 1u : acc, bias, bias_off,
+                      l0 == 0 && bias, out));
+    } while ((l0 += NN_SLICE) < p->k);
+    return MW_OK;
+}
+
+/* out[j ldo + i] (+)= in[i ldi + j] for i < rows, j < cols (cl/gemm.cl, gemm_transpose). */
+static mw_status transpose(mw_cl_ctx *c, cl_mem in, size_t in_off, size_t ldi, cl_mem out,
+                           size_t out_off, size_t ldo, size_t rows, size_t cols,
+                           unsigned accumulate) {
+    size_t global[2] = {(rows + 15) / 16, (cols + 15) / 16};
+    return mw_launch_kernel(c, gemm_items("gemm_transpose", 2, global, (size_t[]){1, 16}),
+                            "muumuuuuu", in, (unsigned)in_off, (unsigned)ldi, out,
+                            (unsigned)out_off, (unsigned)ldo, (unsigned)rows, (unsigned)cols,
+                            accumulate);
+}
+
+/* gemm_nn_chained: C (+)= A·B for a row-major A, in one launch whatever the depth. */
+static mw_status run_nn_chained(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
+                                unsigned accumulate, cl_mem out) {
+    size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
+                        (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
+    return mw_launch_kernel(c, gemm_items("gemm_nn_chained", 2, global, (size_t[]){1, 16}),
+                            "muumuumuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,
+                            (unsigned)p->b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
+                            (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, (unsigned)p->k,
+                            accumulate);
+}
+
+/* The NT product C (+)= A·Bᵀ as NN products over transposed slices of one operand (see
+ * nt_through_copy): in the workspace from ws_off, the slice's copy [kc, copy_rows], then, swapped,
+ * Cᵀ [n, m]. */
+static mw_status nt_through_copy_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
+                               unsigned acc, cl_mem out, size_t ws_off) {
+    copy_plan t = copy_plan_of(p);
+    size_t ct_off = ws_off + t.copy_rows * t.kc;
+    for (size_t l0 = 0; l0 < p->k; l0 += t.kc) {
+        size_t kc = p->k - l0 < t.kc ? p->k - l0 : t.kc;
+        mw_gemm q;
+        if (!t.swapped) { /* C (+)= A · (Bᵀ's slice) */
+            MW_TRY(transpose(c, b, p->b_off + l0, p->ldb, c->workspace, ws_off, p->n, p->n, kc, 0));
+            q = (mw_gemm){false, false, p->m, p->n, kc, p->a_off + l0, p->lda, ws_off, p->n,
+                          p->c_off, p->ldc, false};
+            MW_TRY(run_nn_chained(c, &q, a, c->workspace, l0 ? 1u : acc, out));
+        } else { /* Cᵀ (+)= B · (Aᵀ's slice), in the workspace */
+            MW_TRY(transpose(c, a, p->a_off + l0, p->lda, c->workspace, ws_off, p->m, p->m, kc, 0));
+            q = (mw_gemm){false, false, p->n, p->m, kc, p->b_off + l0, p->ldb, ws_off, p->m,
+                          ct_off, p->m, false};
+            MW_TRY(run_nn_chained(c, &q, b, c->workspace, l0 ? 1u : 0u, c->workspace));
+        }
+    }
+    if (!t.swapped) return MW_OK;
+    return transpose(c, c->workspace, ct_off, p->m, out, p->c_off, p->ldc, p->n, p->m, acc);
+}
+
 static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
                              cl_mem bias, size_t bias_off, cl_mem out, size_t ws_off) {
-    if (!packs_b(c->rt, p)) {
-        /* One launch per NN_SLICE of the inner dimension, each adding to C: a work-group's
-         * panel of B (NN_SLICE rows of 16 blocks' 512 columns) then stays in cache while
-         * every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
-         * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
-        size_t l0 = 0;
-        do { /* at least one launch: an empty inner dimension still writes C */
-            size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
-            nn_launch bl = {b, p->b_off + l0 * p->ldb, p->ldb, MW_GEMM_NN_COLS};
-            MW_TRY(run_nn(c, p, a, bl, l0, kc, 0, p->n, l0 ? 1u : acc, bias, bias_off,
-                          l0 == 0 && bias, out));
-        } while ((l0 += NN_SLICE) < p->k);
-        return MW_OK;
-    }
+    if (!packs_b(c->rt, p)) return nn_in_place(c, p, a, b, acc, bias, bias_off, out);
     /* B packed a chunk of PACK_COLS columns and PACK_SLICE rows at a time, each copy used
      * at once: the chunk's columns outer, so that C's chunk stays in cache across slices
      * (chunks of 1024 columns and slices of 512 rows measured slower). */
@@ -164,6 +266,7 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
     }
     unsigned acc = beta != 0.0f;
     if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, out, ws_off);
+    if (nt_through_copy(c->rt, p)) return nt_through_copy_run(c, p, a, b, acc, out, ws_off);
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;
     kc = (kc + MW_GEMM_NT_VECTOR - 1) / MW_GEMM_NT_VECTOR * MW_GEMM_NT_VECTOR;

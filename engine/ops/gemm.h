@@ -10,11 +10,13 @@
 #include "ops/launch.h"
 
 /* Row-major C[m, n] (+)= op(A)[m, k] · op(B)[k, n] at element offsets, with leading
- * dimensions. */
+ * dimensions. copy_ok: an own NT product may run over transposed copies of one operand where
+ * its shape says so (engine/ops/gemm.c, nt_through_copy; the pointwise weight gradients). */
 typedef struct mw_gemm {
     bool ta, tb;
     size_t m, n, k;
     size_t a_off, lda, b_off, ldb, c_off, ldc;
+    bool copy_ok;
 } mw_gemm;
 
 /* How kernels are chosen and split: 0 by device type; 1 as for GPUs (CLBlast GEMMs, one
@@ -25,6 +27,12 @@ extern int mw_kernel_profile;
 /* Whether the own NN and TN kernels read B through packed copies: 0 by shape, 1 never, 2
  * always (tests: every shape through the packed path). */
 extern int mw_gemm_pack;
+
+/* Whether the own NT products run as NN products over transposed copies of one operand: 0
+ * where the caller allows it and the shape says so, 1 never, 2 always (tests/probe_gemm.c),
+ * 3 always, in slices of 512 of the inner dimension (tests: several slices on small
+ * shapes). */
+extern int mw_gemm_nt_copy;
 
 /* Whether this runtime takes the CPU profile (own GEMMs, CPU-shaped kernels). */
 bool mw_cpu_profile(const mw_runtime *rt);
