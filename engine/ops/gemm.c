@@ -66,15 +66,15 @@ int mw_gemm_nt_copy = 0;
  * its 16 FMAs) tops out near 170 GFLOP/s on PoCL, gemm_nn's 8 x 32 block past 200. Only
  * where the caller allows it (mw_gemm.copy_ok: the pointwise convolutions' weight gradients
  * gy·xᵀ, sums over N·H·W pixels; Winograd's weight-gradient products, over tiles, ran
- * 5-35% slower this way in GoogLeNet and WideResNet), the inner dimension is deep (the copy
- * costs 1/m of the product's bytes), the smaller side (gemm_nn's columns) is whole blocks of
- * 32, and C has blocks enough for the device's cores. tests/probe_gemm.c (Zen 4, 2 cores,
- * kernel time with the copies, least of 3), GFLOP/s before -> after: GoogLeNet's 528 -> 256
- * on 16x16 maps 144 -> 195, 480 -> 192 150 -> 195, 192 -> 64 on 32x32 139 -> 177; MobileNetV2's
- * 96 -> 576 on 8x8 139 -> 202, 64 -> 384 157 -> 199, 32 -> 192 on 16x16 115 -> 187, 160 ->
- * 960 on 4x4 (2048 pixels) 178 -> 209. Left out: 116 -> 116 (ShuffleNetV2: ragged blocks)
- * 139 -> 95, 24 -> 144 on 32x32 (a 24-wide side) 118 -> 64, 32 -> 32 (4 blocks of C) 120 ->
- * 108. */
+ * 11-31% slower per node this way in GoogLeNet, bench/RESULTS.md), the inner dimension is
+ * deep (the copy costs 1/m of the product's bytes), the smaller side (gemm_nn's columns) is
+ * whole blocks of 32, and C has blocks enough for the device's cores. tests/probe_gemm.c
+ * (Zen 4, 2 cores, kernel time with the copies, least of 3), GFLOP/s before -> after:
+ * GoogLeNet's 528 -> 256 on 16x16 maps 144 -> 195, 480 -> 192 150 -> 195, 192 -> 64 on
+ * 32x32 139 -> 177; MobileNetV2's 96 -> 576 on 8x8 139 -> 202, 64 -> 384 157 -> 199, 32 ->
+ * 192 on 16x16 115 -> 187, 320 -> 1280 on 4x4 (2048 pixels) 178 -> 207. Left out: 116 ->
+ * 116 (ShuffleNetV2: ragged blocks) 139 -> 95, 24 -> 144 on 32x32 (a 24-wide side) 118 ->
+ * 64, 32 -> 32 (4 blocks of C) 120 -> 108. */
 static bool nt_through_copy(const mw_runtime *rt, const mw_gemm *p) {
     if (!own(rt, p) || !p->tb || p->ta || mw_gemm_nt_copy == 1) return false;
     if (mw_gemm_nt_copy >= 2) return p->k > 0;
@@ -204,10 +204,10 @@ static mw_status run_nn_chained(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem
 }
 
 /* The NT product C (+)= A·Bᵀ as NN products over transposed slices of one operand (see
- * nt_through_copy): in the workspace from ws_off, the slice's copy [kc, copy_rows], then, swapped,
- * Cᵀ [n, m]. */
+ * nt_through_copy): in the workspace from ws_off, the slice's copy [kc, copy_rows], then,
+ * swapped, Cᵀ [n, m]. */
 static mw_status nt_through_copy_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
-                               unsigned acc, cl_mem out, size_t ws_off) {
+                                     unsigned acc, cl_mem out, size_t ws_off) {
     copy_plan t = copy_plan_of(p);
     size_t ct_off = ws_off + t.copy_rows * t.kc;
     for (size_t l0 = 0; l0 < p->k; l0 += t.kc) {
