@@ -128,3 +128,23 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
         store_lanes(scale * (g - mean_g - d * invstd * mean_gx), gxr, at, lanes);
     })
 }
+
+/* An eval-mode batch norm folded into the convolution before it (engine/ops/bn_fold.h): per
+ * output channel o (one work-item), s = γ / sqrt(var + ε) as the eval kernel computes it,
+ * w_out[o] = s · w[o] over the channel's `per_channel` weights, b_out[o] = s·(b[o] − mean) + β
+ * (b: the convolution's bias, or none). */
+__kernel void bn_fold_f32(__global const float *w, __global const float *bias,
+                          const uint has_bias, __global const float *gamma,
+                          __global const float *beta, __global const float *running_mean,
+                          __global const float *running_var, const float eps,
+                          const uint per_channel, const uint channels, __global float *w_out,
+                          __global float *b_out) {
+    uint o = get_global_id(0);
+    if (o >= channels) return;
+    float s = gamma[o] * (1.0f / sqrt(running_var[o] + eps));
+    __global const float *wr = w + (size_t)o * per_channel;
+    __global float *wo = w_out + (size_t)o * per_channel;
+    for (uint i = 0; i < per_channel; i++)
+        wo[i] = s * wr[i];
+    b_out[o] = s * ((has_bias ? bias[o] : 0.0f) - running_mean[o]) + beta[o];
+}

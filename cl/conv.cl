@@ -19,6 +19,7 @@
 #endif
 #define DW_P ((DW_K - 1) / 2)
 
+#include "activation_fn.clh"
 #include "mad.clh"
 #include "row_group.clh"
 
@@ -156,7 +157,7 @@ MW_INLINE void store8(float8 v, __global float *dst, int n) {
 /* One output row of a depthwise correlation at this program's stride:
  * dst[ox] = bias + Σ wt[ky][kx] src[oy S + ky - P][ox S + kx - P]. */
 MW_INLINE void dw_row(__global const float *src, int h, int w, int oy, int wo, const float *wt,
-                      float bias, __global float *dst) {
+                      float bias, int act, __global float *dst) {
     for (int ox0 = 0; ox0 < wo; ox0 += 8) {
         float8 acc = (float8)(bias);
 #pragma unroll
@@ -169,7 +170,7 @@ MW_INLINE void dw_row(__global const float *src, int h, int w, int oy, int wo, c
             for (int kx = 0; kx < DW_K; kx++)
                 acc = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc);
         }
-        store8(acc, dst + ox0, wo - ox0);
+        store8(act8(acc, act), dst + ox0, wo - ox0);
     }
 }
 
@@ -177,8 +178,8 @@ MW_INLINE void dw_row(__global const float *src, int h, int w, int oy, int wo, c
  * (row r is row r % ho of plane r / ho), so that small planes share an item. */
 __kernel void dw_forward(__global const float *x, __global const float *wgt,
                          __global const float *bias, __global float *y, const uint has_bias,
-                         const uint n, const uint h, const uint w, const uint ho, const uint wo,
-                         const uint rpi, const uint total) {
+                         const int act, const uint n, const uint h, const uint w, const uint ho,
+                         const uint wo, const uint rpi, const uint total) {
     uint r0 = get_global_id(0) * rpi;
     if (r0 >= total) return;
     uint r1 = min(total, r0 + rpi);
@@ -190,7 +191,7 @@ __kernel void dw_forward(__global const float *x, __global const float *wgt,
         wt[i] = wgt[c * DW_KK + i];
     b = has_bias ? bias[c] : 0.0f;
     for (uint r = r0; r < r1; r++) {
-        dw_row(x + (size_t)p * h * w, h, w, oy, wo, wt, b, y + (size_t)r * wo);
+        dw_row(x + (size_t)p * h * w, h, w, oy, wo, wt, b, act, y + (size_t)r * wo);
         if (++oy < ho) continue;
         oy = 0;
         p++;
@@ -246,8 +247,8 @@ MW_INLINE void load_vector_row(__global const float *row, int nb, float8 *v) {
  * (tests/test_models.c) sits on a knife-edge that another order tips. */
 __kernel void dw_planes(__global const float *src, __global const float *wgt,
                         __global const float *bias, __global float *dst, const uint has_bias,
-                        const uint n, const uint h, const uint w, const uint flip, const uint ppi,
-                        const uint planes) {
+                        const int act, const uint n, const uint h, const uint w, const uint flip,
+                        const uint ppi, const uint planes) {
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
@@ -289,7 +290,7 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
 #pragma unroll
             for (int b = 0; b < 4; b++) {
                 if (b >= nb) continue;
-                if (oy >= 0) vstore8(acc[0][b], b, out + oy * w);
+                if (oy >= 0) vstore8(act8(acc[0][b], act), b, out + oy * w);
 #pragma unroll
                 for (int j = 0; j + 1 < DW_K; j++)
                     acc[j][b] = acc[j + 1][b];
@@ -304,7 +305,8 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
  * small; see engine/ops/conv.c, dw_planes_launch). */
 __kernel void dw_planes8(__global const float *src, __global const float *wgt,
                          __global const float *bias, __global float *dst, const uint has_bias,
-                         const uint n, const uint flip, const uint ppi, const uint planes) {
+                         const int act, const uint n, const uint flip, const uint ppi,
+                         const uint planes) {
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
@@ -336,7 +338,7 @@ __kernel void dw_planes8(__global const float *src, __global const float *wgt,
                 for (int kx = 0; kx < DW_K; kx++)
                     acc = MAD(t[iy][kx], (float8)(wt[ky * DW_K + kx]), acc);
             }
-            vstore8(acc, oy, dst + (size_t)p * 64);
+            vstore8(act8(acc, act), oy, dst + (size_t)p * 64);
         }
     }
 }
@@ -394,7 +396,8 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
     for (int i = 0; i < DW_KK; i++)
         wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
     for (uint r = r0; r < r1; r++) {
-        dw_row(gy + (size_t)p * ho * wo, ho, wo, iy, w, wt, 0.0f, gx + (size_t)r * w);
+        dw_row(gy + (size_t)p * ho * wo, ho, wo, iy, w, wt, 0.0f, MW_ACT_NONE,
+               gx + (size_t)r * w);
         if (++iy < h) continue;
         iy = 0;
         p++;
@@ -575,8 +578,8 @@ MW_INLINE void store_plane(float16 v, __global float *p, int count) {
  * channel c's N planes. src and dst are the channel-major maps the node reads and writes. */
 __kernel void dw_small_planes(__global const float *src, __global const float *wgt,
                               __global const float *bias, __global float *dst,
-                              const uint has_bias, const uint n, const uint h, const uint w,
-                              const uint ho, const uint wo, const uint transposed,
+                              const uint has_bias, const int act, const uint n, const uint h,
+                              const uint w, const uint ho, const uint wo, const uint transposed,
                               const uint channels) {
     uint c = get_global_id(0);
     if (c >= channels) return;
@@ -598,7 +601,7 @@ __kernel void dw_small_planes(__global const float *src, __global const float *w
             if (j < in_px) even = MAD((float16)(s[j]), col[j], even);
             if (j + 1 < in_px) odd = MAD((float16)(s[j + 1]), col[j + 1], odd);
         }
-        store_plane(even + odd, d, out_px);
+        store_plane(act16(even + odd, act), d, out_px);
     }
 }
 

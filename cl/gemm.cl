@@ -1,6 +1,7 @@
 /* Register-blocked GEMMs for CPU devices (engine/ops/gemm.c chooses them over CLBlast there):
  * the convolutions' pointwise and im2col products and the linear family's matmuls. */
 
+#include "activation_fn.clh"
 #include "mad.clh"
 #include "row_group.clh"
 
@@ -32,7 +33,9 @@ MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8
 
 /* C's 8 x 32 block at (i0, j0) = A·B over the inner dimension's l0 .. l1, or C += that
  * when `accumulate`, plus bias[bias_off + i] on each row i when `use_bias` (a convolution's
- * bias, added to the finished sums). A(i, l) = ar[i - i0][l a_cs] (a_rs = 1 and a_cs > 1:
+ * bias, added to the finished sums), then the activation `act` (MW_ACT_NONE: none; only on
+ * the launch that completes the sums: an eval-mode batch norm folded into a convolution,
+ * engine/ops/bn_fold.h). A(i, l) = ar[i - i0][l a_cs] (a_rs = 1 and a_cs > 1:
  * a transposed operand, whose 8 rows at one l are one vector at a + l a_cs + i0), B(l, j) =
  * b[l ldb + j - j0] (rows contiguous), C's rows at c + i ldc. 16 float16 accumulators, two
  * vector loads of B per 16 FMAs. */
@@ -41,7 +44,7 @@ MW_INLINE void nn_block(__global const float *a, __global const float *const ar[
                         const uint ldb, __global float *c, const uint ldc, const uint i0,
                         const uint j0, const uint m, const uint n, const uint l0, const uint l1,
                         const bool accumulate, __global const float *bias, const uint bias_off,
-                        const bool use_bias) {
+                        const bool use_bias, const int act) {
     float16 acc[8][2];
 #pragma unroll
     for (uint r = 0; r < 8; r++)
@@ -121,6 +124,10 @@ MW_INLINE void nn_block(__global const float *a, __global const float *const ar[
                 acc[r][0] += vload16(0, crow);
                 acc[r][1] += vload16(1, crow);
             }
+            if (act != MW_ACT_NONE) {
+                acc[r][0] = act16(acc[r][0], act);
+                acc[r][1] = act16(acc[r][1], act);
+            }
             vstore16(acc[r][0], 0, crow);
             vstore16(acc[r][1], 1, crow);
         } else {
@@ -128,19 +135,19 @@ MW_INLINE void nn_block(__global const float *a, __global const float *const ar[
             vstore16(acc[r][0], 0, t);
             vstore16(acc[r][1], 1, t);
             for (uint j = 0; j < cols; j++)
-                crow[j] = accumulate ? crow[j] + t[j] : t[j];
+                crow[j] = act1(accumulate ? crow[j] + t[j] : t[j], act);
         }
     }
 }
 
-/* C[m, n] = A·B, or C += A·B when `accumulate`, plus the bias on each row when `use_bias`
- * (nn_block's operands; A(i, l) = a[i a_rs + l a_cs] in any layout). One work-item per 8 x 32
- * block of C. */
+/* C[m, n] = A·B, or C += A·B when `accumulate`, plus the bias on each row when `use_bias`,
+ * then `act` (nn_block's operands; A(i, l) = a[i a_rs + l a_cs] in any layout). One
+ * work-item per 8 x 32 block of C. */
 __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs, const uint a_cs,
                       __global const float *b, const uint b_off, const uint ldb, __global float *c,
                       const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
                       const uint accumulate, __global const float *bias, const uint bias_off,
-                      const uint use_bias, const uint b_bs) {
+                      const uint use_bias, const int act, const uint b_bs) {
     uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
     if (i0 >= m || j0 >= n) return;
     a += a_off;
@@ -152,7 +159,7 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
     for (uint r = 0; r < 8; r++)
         ar[r] = a + min(i0 + r, m - 1) * a_rs;
     nn_block(a, ar, a_rs, a_cs, b, ldb, c, ldc, i0, j0, m, n, 0, k, accumulate, bias, bias_off,
-             use_bias);
+             use_bias, act);
 }
 
 /* gemm_nn over a deep inner dimension in one launch (engine/ops/gemm.c, nt_through_copy):
@@ -177,7 +184,7 @@ __kernel void gemm_nn_chained(__global const float *a, const uint a_off, const u
     do { /* at least one chain: an empty product writes C */
         uint l1 = min(k, l0 + NN_CHAIN);
         nn_block(a, ar, lda, 1, b, ldb, c, ldc, i0, j0, m, n, l0, l1, accumulate || l0 > 0, a,
-                 0, false);
+                 0, false, MW_ACT_NONE);
     } while ((l0 += NN_CHAIN) < k);
 }
 

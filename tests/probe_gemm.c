@@ -28,6 +28,7 @@ static const product PRODUCTS[] = {
     {"shufflenet fc1 dX", 128, 2048, 4096, false, false},
     {"shufflenet fc1 dW", 4096, 2048, 128, true, false},
     {"mobilenetv2 fc1 fwd", 128, 5120, 2560, false, true},
+    {"mobilenetv2 fc1 fwd, 500 rows", 500, 5120, 2560, false, true},
     {"mobilenetv2 fc1 dX", 128, 2560, 5120, false, false},
     {"mobilenetv2 fc1 dW", 5120, 2560, 128, true, false},
     {"pointwise 116->116 16x16 fwd", 116, 128 * 256, 116, false, false},

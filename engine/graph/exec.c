@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
+#include "memwrap/ops.h"
+#include "ops/bn_fold.h"
 #include "runtime/cl_check.h"
 
 /* Activation pools: one buffer each, none larger than the device's CL_DEVICE_MAX_MEM_ALLOC
@@ -55,6 +57,12 @@ struct mw_exec {
     long op_nodes[MW_OP_COUNT];
     double *node_ms; /* [node]: the same time per node, for mw_exec_profile_nodes */
     long *node_runs;
+    /* Eval-mode batch norms folded into their convolutions (ops/bn_fold.h, plan_bn_folds):
+     * [node] for a convolution, the batch-norm node it runs on MW_RUN_FORWARD runs, or -1;
+     * for that batch norm, true in folded_away; the folded weights and bias per convolution. */
+    int *fold_bn;
+    bool *folded_away;
+    cl_mem *fold_w, *fold_b;
     /* reference backend */
     void **host;
     float *host_params, *host_grads;
@@ -285,6 +293,53 @@ static mw_status choose_pooling(const mw_exec *ex, bool *pool) {
     return MW_OK;
 }
 
+/* 0: fold eval-mode batch norms into their convolutions where plan_bn_folds allows; 1 never
+ * (tests compare the two; MEMWRAP_BN_FOLD=off does the same). */
+int mw_bn_fold_off = 0;
+
+/* The forward nodes other than `except` that read tensor t. */
+static int forward_readers(const mw_graph *g, int t, int except) {
+    int count = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mw_node *nd = &g->nodes[k];
+        if (nd->backward || k == except) continue;
+        for (int j = 0; j < nd->n_in; j++)
+            count += nd->in[j] == t;
+    }
+    return count;
+}
+
+/* Pairs of a forward convolution and the batch norm that alone reads its output, on one
+ * queue, whose activation the convolution's path can apply as it stores (or which has none:
+ * every path adds a bias). On MW_RUN_FORWARD runs the convolution then writes the batch
+ * norm's output with folded weights and the batch norm does nothing; so that output is
+ * planned alive from the convolution on, and the convolution's own output, unwritten then,
+ * is read by nobody else. OpenCL backend only. */
+static void plan_bn_folds(mw_exec *ex) {
+    const mw_graph *g = ex->g;
+    const char *env = getenv("MEMWRAP_BN_FOLD");
+    bool off = mw_bn_fold_off || (env && strcmp(env, "off") == 0);
+    for (int i = 0; i < g->n_nodes; i++)
+        ex->fold_bn[i] = -1;
+    if (!ex->rt || off) return;
+    for (int j = 0; j < g->n_nodes; j++) {
+        const mw_node *bn = &g->nodes[j];
+        if (bn->op != MW_OP_BATCH_NORM || bn->backward) continue;
+        const mw_tensor *t = &g->tensors[bn->in[0]];
+        int i = t->producer;
+        if (i < 0 || t->keep || t->role != MW_ROLE_ACTIVATION) continue;
+        const mw_node *conv = &g->nodes[i];
+        if (conv->op != MW_OP_CONV2D || conv->backward || conv->queue != bn->queue ||
+            forward_readers(g, bn->in[0], j) > 0)
+            continue;
+        if (bn->attr.norm.activation != MW_ACT_NONE && !mw_conv2d_takes_act(ex->rt, g, conv))
+            continue;
+        ex->fold_bn[i] = j;
+        ex->folded_away[j] = true;
+        ex->stats.folded_batch_norms++;
+    }
+}
+
 static mw_status plan_tensors(mw_exec *ex, size_t align) {
     const mw_graph *g = ex->g;
     bool pool = true;
@@ -314,6 +369,9 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
             if (i > tp->last_user[nd->queue]) tp->last_user[nd->queue] = i;
         }
     }
+    /* A folded batch norm's output is written by its convolution (plan_bn_folds). */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (ex->fold_bn[i] >= 0) ex->plan[g->nodes[ex->fold_bn[i]].out[0]].first = i;
     plan_arenas(ex, align);
     size_t limit = SIZE_MAX;
     if (ex->rt) limit = mw_runtime_device(ex->rt)->max_alloc_bytes / align * align;
@@ -369,6 +427,13 @@ static mw_status create_cl(mw_exec *ex) {
     }
     for (int p = 0; p < ex->n_pools; p++)
         MW_TRY(mw_runtime_buffer(rt, ex->pool_bytes[p], "activation pool", &ex->pools[p]));
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (ex->fold_bn[i] < 0) continue;
+        const mw_tensor *w = &g->tensors[g->nodes[i].in[1]];
+        MW_TRY(mw_runtime_buffer(rt, w->numel * sizeof(float), "folded weights", &ex->fold_w[i]));
+        MW_TRY(mw_runtime_buffer(rt, (size_t)w->shape[0] * sizeof(float), "folded bias",
+                                 &ex->fold_b[i]));
+    }
     MW_TRY(create_per_queue(ex, false, "GEMM scratch", ex->scratch));
     MW_TRY(create_per_queue(ex, true, "op workspace", ex->workspace));
     for (int i = 0; i < g->n_tensors; i++) {
@@ -449,9 +514,15 @@ mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
     ex->events = calloc((size_t)nn, sizeof *ex->events);
     ex->needs_event = calloc((size_t)nn, sizeof *ex->needs_event);
     ex->waits = calloc((size_t)nn * MW_MAX_QUEUES, sizeof *ex->waits);
+    ex->fold_bn = calloc((size_t)nn, sizeof *ex->fold_bn);
+    ex->folded_away = calloc((size_t)nn, sizeof *ex->folded_away);
+    ex->fold_w = calloc((size_t)nn, sizeof *ex->fold_w);
+    ex->fold_b = calloc((size_t)nn, sizeof *ex->fold_b);
     mw_status s = MW_OK;
-    if (!ex->plan || !ex->mem || !ex->host || !ex->events || !ex->needs_event || !ex->waits)
+    if (!ex->plan || !ex->mem || !ex->host || !ex->events || !ex->needs_event || !ex->waits ||
+        !ex->fold_bn || !ex->folded_away || !ex->fold_w || !ex->fold_b)
         s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory planning the graph");
+    if (s == MW_OK) plan_bn_folds(ex);
     /* Sub-buffer origins must be multiples of the device's base address alignment. */
     size_t align = 64;
     if (rt && mw_runtime_device(rt)->mem_base_addr_align_bytes > align)
@@ -480,6 +551,10 @@ void mw_exec_free(mw_exec *ex) {
     }
     for (int i = 0; ex->events && i < g->n_nodes; i++)
         if (ex->events[i]) clReleaseEvent(ex->events[i]);
+    for (int i = 0; ex->fold_w && i < g->n_nodes; i++) {
+        if (ex->fold_w[i]) clReleaseMemObject(ex->fold_w[i]);
+        if (ex->fold_b[i]) clReleaseMemObject(ex->fold_b[i]);
+    }
     for (int p = 0; p < MW_MAX_POOLS; p++)
         if (ex->pools[p]) clReleaseMemObject(ex->pools[p]);
     for (int q = 0; q < MW_MAX_QUEUES; q++) {
@@ -496,6 +571,10 @@ void mw_exec_free(mw_exec *ex) {
     free(ex->events);
     free(ex->needs_event);
     free(ex->waits);
+    free(ex->fold_bn);
+    free(ex->folded_away);
+    free(ex->fold_w);
+    free(ex->fold_b);
     if (ex->marks) {
         collect_profile(ex, false);
         free(ex->marks);
@@ -590,7 +669,18 @@ static bool run_has_backward(mw_run_mode mode) {
     return mode == MW_RUN_FORWARD_BACKWARD || mode == MW_RUN_EVAL_BACKWARD;
 }
 
-static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
+/* Node i's work on MW_RUN_FORWARD runs with batch norms folded (plan_bn_folds). */
+static mw_status run_folded(mw_exec *ex, mw_cl_ctx *ctx, int i) {
+    const mw_graph *g = ex->g;
+    const mw_node *nd = &g->nodes[i], *bn = &g->nodes[ex->fold_bn[i]];
+    MW_TRY(mw_batch_norm_fold(ctx, bn, nd, ex->fold_w[i], ex->fold_b[i]));
+    return mw_conv2d_forward_act(ctx, nd, ex->fold_w[i], ex->fold_b[i], bn->attr.norm.activation,
+                                 ex->mem[bn->out[0]]);
+}
+
+/* `fold`: run the folded pairs as one (MW_RUN_FORWARD runs; the replay that looks for a
+ * non-finite value runs every node as it is, so that every output is there to check). */
+static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode, bool fold) {
     const mw_graph *g = ex->g;
     const mw_node *nd = &g->nodes[i];
     cl_command_queue q = mw_runtime_queue(ex->rt, nd->queue);
@@ -614,7 +704,11 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode) {
                      .workspace = ex->workspace[nd->queue],
                      .training = run_is_training(mode),
                      .step = ex->runs};
-    MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
+    fold = fold && mode == MW_RUN_FORWARD;
+    if (fold && ex->fold_bn[i] >= 0)
+        MW_TRY(run_folded(ex, &ctx, i));
+    else if (!(fold && ex->folded_away[i]))
+        MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
     if (ex->needs_event[i]) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->events[i]));
     if (ex->profiling)
         MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->marks[2 * i + 1]));
@@ -819,7 +913,7 @@ mw_status mw_exec_run(mw_exec *ex, mw_run_mode mode) {
         const mw_node *nd = &g->nodes[i];
         if (nd->backward && !run_has_backward(mode)) break;
         if (ex->rt) {
-            s = run_node_cl(ex, i, mode);
+            s = run_node_cl(ex, i, mode, true);
         } else {
             mw_cpu_ctx ctx = {
                 .g = g, .host = ex->host, .training = run_is_training(mode), .step = ex->runs};
@@ -883,7 +977,7 @@ mw_status mw_exec_find_nonfinite(mw_exec *ex, mw_run_mode mode, char *where, siz
         const mw_node *nd = &g->nodes[i];
         if (nd->backward && !run_has_backward(mode)) break;
         if (ex->rt) {
-            s = run_node_cl(ex, i, mode);
+            s = run_node_cl(ex, i, mode, false);
             if (s == MW_OK) s = mw_runtime_finish(ex->rt);
         } else {
             mw_cpu_ctx ctx = {

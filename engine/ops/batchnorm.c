@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "memwrap/ops.h"
+#include "ops/bn_fold.h"
 #include "ops/launch.h"
 #include "ops/reference.h"
 #include "runtime/kernel_defines.h"
@@ -195,6 +196,18 @@ static mw_status batch_norm_bwd_cpu(mw_cpu_ctx *c, const mw_node *n) {
                           mw_host_f32(c, n->out[1]), mw_host_f32(c, n->out[2]), channels, len,
                           n->attr.norm.activation, c->training);
     return MW_OK;
+}
+
+mw_status mw_batch_norm_fold(mw_cl_ctx *c, const mw_node *bn, const mw_node *conv, cl_mem w_out,
+                             cl_mem b_out) {
+    const mw_tensor *w = mw_t(c->g, conv->in[1]);
+    size_t channels = (size_t)w->shape[0];
+    bool bias = conv->n_in > 2;
+    return mw_launch(c, "batchnorm", "bn_fold_f32", channels, "mmummmmfuumm", mw_mem(c, conv->in[1]),
+                            mw_mem(c, conv->in[bias ? 2 : 1]), (unsigned)bias, mw_mem(c, bn->in[1]),
+                            mw_mem(c, bn->in[2]), mw_mem(c, bn->in[3]), mw_mem(c, bn->in[4]),
+                            (double)bn->attr.norm.eps, (unsigned)(w->numel / channels),
+                            (unsigned)channels, w_out, b_out);
 }
 
 const mw_op_def mw_op_def_batch_norm = {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "memwrap/ops.h"
+#include "ops/bn_fold.h"
 #include "ops/conv3x3.h"
 #include "ops/gemm.h"
 #include "ops/launch.h"
@@ -458,10 +459,10 @@ static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_
  * planes of at most 16 pixels: one work-item per channel, in groups of one (CPU devices
  * only, see dw_small_planes). */
 static mw_status dw_small_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem src, cl_mem w,
-                                        cl_mem bias, cl_mem dst, bool transposed) {
+                                        cl_mem bias, int act, cl_mem dst, bool transposed) {
     return mw_launch_kernel(c, conv_items(dw_variant(d), "dw_small_planes", d->cin, 1),
-                            "mmmmuuuuuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL),
-                            (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
+                            "mmmmuiuuuuuuu", src, w, bias ? bias : w, dst,
+                            (unsigned)(bias != NULL), act, (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
                             (unsigned)d->wo, (unsigned)transposed, (unsigned)d->cin);
 }
 
@@ -472,44 +473,66 @@ static mw_status dw_small_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem
  * rolling kernel took 2.0-4.2 ms on the 8x8 shapes where dw_planes8 took 1.0-2.0, and
  * 2.3 against 3.8 for a row per step (the kernel before it) on 192@16x16. */
 static mw_status dw_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem src, cl_mem w,
-                                  cl_mem bias, cl_mem dst, bool flip) {
+                                  cl_mem bias, int act, cl_mem dst, bool flip) {
     size_t planes = d->cin * d->n;
     dw_split sp = dw_split_of(c->rt, d->h * d->w);
     if (d->h == 8 && d->w == 8)
         return mw_launch_kernel(
             c, conv_items(dw_variant(d), "dw_planes8", dw_items(sp, planes), sp.local),
-            "mmmmuuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL), (unsigned)d->n,
-            (unsigned)flip, (unsigned)sp.per_item, (unsigned)planes);
+            "mmmmuiuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL), act,
+            (unsigned)d->n, (unsigned)flip, (unsigned)sp.per_item, (unsigned)planes);
     return mw_launch_kernel(
         c, conv_items(dw_variant(d), "dw_planes", dw_items(sp, planes), sp.local),
-        "mmmmuuuuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL), (unsigned)d->n,
-        (unsigned)d->h, (unsigned)d->w, (unsigned)flip, (unsigned)sp.per_item, (unsigned)planes);
+        "mmmmuiuuuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL), act,
+        (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)flip, (unsigned)sp.per_item,
+        (unsigned)planes);
 }
 
 /* ---- OpenCL ---------------------------------------------------------------------------- */
 
-static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
+/* Whether the forward of this node writes act(conv) in the same pass (mw_conv2d_forward_act
+ * with an activation): the depthwise kernels and the own NN GEMM (CPU devices) do; the direct
+ * and Winograd 3x3 kernels and CLBlast's GEMM do not. */
+bool mw_conv2d_takes_act(const mw_runtime *rt, const mw_graph *g, const mw_node *n) {
+    conv_dims d = node_dims(g, n);
+    conv_path path = path_of(&d);
+    if (path == PATH_DEPTHWISE) return true;
+    mw_conv3x3_shape s;
+    if (path == PATH_GENERAL &&
+        (winograd_3x3(rt, &d, MW_OP_CONV2D, &s) || direct_3x3(rt, &d, MW_OP_CONV2D, &s)))
+        return false;
+    mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, path == PATH_POINTWISE, 0, 0,
+                          path == PATH_POINTWISE ? d.n : chunk_images(rt, &d));
+    return mw_gemm_takes_act(rt, &p);
+}
+
+/* y = act(conv(x, w) + b) for a forward node's shapes, with the weights and bias given (b may
+ * be NULL); act other than MW_ACT_NONE only where mw_conv2d_takes_act. */
+mw_status mw_conv2d_forward_act(mw_cl_ctx *c, const mw_node *n, cl_mem w, cl_mem b, int act,
+                                cl_mem y) {
     conv_dims d = node_dims(c->g, n);
     conv_path path = path_of(&d);
-    cl_mem x = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), y = mw_mem(c, n->out[0]);
-    bool bias = n->n_in > 2;
+    cl_mem x = mw_mem(c, n->in[0]);
     if (path == PATH_DEPTHWISE && dw_small_planes(c->rt, &d))
-        return dw_small_planes_launch(c, &d, x, w, bias ? mw_mem(c, n->in[2]) : NULL, y, false);
+        return dw_small_planes_launch(c, &d, x, w, b, act, y, false);
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d))
-        return dw_planes_launch(c, &d, x, w, bias ? mw_mem(c, n->in[2]) : NULL, y, false);
+        return dw_planes_launch(c, &d, x, w, b, act, y, false);
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.wo);
         size_t rows = d.cout * d.n * d.ho;
         return mw_launch_kernel(
             c, conv_items(dw_variant(&d), "dw_forward", dw_items(sp, rows), sp.local),
-            "mmmmuuuuuuuu", x, w, bias ? mw_mem(c, n->in[2]) : w, y, (unsigned)bias, (unsigned)d.n,
+            "mmmmuiuuuuuuu", x, w, b ? b : w, y, (unsigned)(b != NULL), act, (unsigned)d.n,
             (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, (unsigned)sp.per_item,
             (unsigned)rows);
     }
-    cl_mem b = bias ? mw_mem(c, n->in[2]) : NULL;
+    bool bias = b != NULL;
     mw_conv3x3_shape s;
     bool winograd = path == PATH_GENERAL && winograd_3x3(c->rt, &d, MW_OP_CONV2D, &s);
     if (winograd || (path == PATH_GENERAL && direct_3x3(c->rt, &d, MW_OP_CONV2D, &s))) {
+        if (act != MW_ACT_NONE)
+            return mw_error_set(MW_ERR_INVALID_ARG, "conv2d on %s: the 3x3 kernels apply no "
+                                "activation (mw_conv2d_takes_act)", mw_t(c->g, n->in[0])->name);
         /* these add to y: the bias first */
         size_t plane = d.n * d.ho * d.wo;
         if (bias) MW_TRY(mw_gemm_fill_rows(c, b, 0, y, 0, plane, d.cout, plane));
@@ -528,11 +551,17 @@ static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
             mw_gemm p = plan_gemm(MW_OP_CONV2D, &d, pointwise, gi, n0, count);
             cl_mem cols = pointwise ? x : c->workspace;
             size_t ws_off = pointwise ? 0 : col_floats(&d, cn); /* after the columns */
-            MW_TRY(bias ? mw_gemm_run_row_bias(c, &p, w, cols, b, gi * p.m, y, ws_off)
-                        : mw_gemm_run(c, &p, w, cols, 0.0f, y, ws_off));
+            MW_TRY(bias || act != MW_ACT_NONE
+                       ? mw_gemm_run_row_bias(c, &p, w, cols, b, gi * p.m, act, y, ws_off)
+                       : mw_gemm_run(c, &p, w, cols, 0.0f, y, ws_off));
         }
     }
     return MW_OK;
+}
+
+static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
+    return mw_conv2d_forward_act(c, n, mw_mem(c, n->in[1]), n->n_in > 2 ? mw_mem(c, n->in[2]) : NULL,
+                                 MW_ACT_NONE, mw_mem(c, n->out[0]));
 }
 
 static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
@@ -540,9 +569,9 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     conv_path path = path_of(&d);
     cl_mem gy = mw_mem(c, n->in[0]), w = mw_mem(c, n->in[1]), gx = mw_mem(c, n->out[0]);
     if (path == PATH_DEPTHWISE && dw_small_planes(c->rt, &d))
-        return dw_small_planes_launch(c, &d, gy, w, NULL, gx, true);
+        return dw_small_planes_launch(c, &d, gy, w, NULL, MW_ACT_NONE, gx, true);
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d))
-        return dw_planes_launch(c, &d, gy, w, NULL, gx, true);
+        return dw_planes_launch(c, &d, gy, w, NULL, MW_ACT_NONE, gx, true);
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.w);
         size_t rows = d.cin * d.n * d.h;

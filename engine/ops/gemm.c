@@ -136,16 +136,16 @@ typedef struct nn_launch {
 
 static mw_status run_nn(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, nn_launch bl, size_t l0,
                         size_t kc, size_t j0, size_t cols, unsigned accumulate, cl_mem bias,
-                        size_t bias_off, bool use_bias, cl_mem out) {
+                        size_t bias_off, bool use_bias, int act, cl_mem out) {
     unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
     size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
                         (cols + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
     return mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
-                            "muuumuumuuuuuumuuu", a, (unsigned)(p->a_off + l0 * a_cs), a_rs,
+                            "muuumuumuuuuuumuuiu", a, (unsigned)(p->a_off + l0 * a_cs), a_rs,
                             a_cs, bl.b, (unsigned)bl.b_off, (unsigned)bl.ldb, out,
                             (unsigned)(p->c_off + j0), (unsigned)p->ldc, (unsigned)p->m,
                             (unsigned)cols, (unsigned)kc, accumulate, use_bias ? bias : a,
-                            (unsigned)bias_off, (unsigned)use_bias, (unsigned)bl.b_bs);
+                            (unsigned)bias_off, (unsigned)use_bias, act, (unsigned)bl.b_bs);
 }
 
 int mw_gemm_pack = 0;
@@ -169,13 +169,13 @@ static bool packs_b(const mw_runtime *rt, const mw_gemm *p) {
  * cache while every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
  * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
 static mw_status nn_in_place(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
-                             cl_mem bias, size_t bias_off, cl_mem out) {
+                             cl_mem bias, size_t bias_off, int act, cl_mem out) {
     size_t l0 = 0;
     do { /* at least one launch: an empty inner dimension still writes C */
         size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
         nn_launch bl = {b, p->b_off + l0 * p->ldb, p->ldb, MW_GEMM_NN_COLS};
         MW_TRY(run_nn(c, p, a, bl, l0, kc, 0, p->n, l0 ? 1u : acc, bias, bias_off,
-                      l0 == 0 && bias, out));
+                      l0 == 0 && bias, l0 + kc >= p->k ? act : MW_ACT_NONE, out));
     } while ((l0 += NN_SLICE) < p->k);
     return MW_OK;
 }
@@ -230,8 +230,8 @@ static mw_status nt_through_copy_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, c
 }
 
 static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
-                             cl_mem bias, size_t bias_off, cl_mem out, size_t ws_off) {
-    if (!packs_b(c->rt, p)) return nn_in_place(c, p, a, b, acc, bias, bias_off, out);
+                             cl_mem bias, size_t bias_off, int act, cl_mem out, size_t ws_off) {
+    if (!packs_b(c->rt, p)) return nn_in_place(c, p, a, b, acc, bias, bias_off, act, out);
     /* B packed a chunk of PACK_COLS columns and PACK_SLICE rows at a time, each copy used
      * at once: the chunk's columns outer, so that C's chunk stays in cache across slices
      * (chunks of 1024 columns and slices of 512 rows measured slower). */
@@ -246,7 +246,7 @@ static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
                                     (unsigned)kc, (unsigned)cols));
             nn_launch bl = {c->workspace, ws_off, MW_GEMM_NN_COLS, MW_GEMM_NN_COLS * kc};
             MW_TRY(run_nn(c, p, a, bl, l0, kc, j0, cols, l0 ? 1u : acc, bias, bias_off,
-                          l0 == 0 && bias, out));
+                          l0 == 0 && bias, l0 + kc >= p->k ? act : MW_ACT_NONE, out));
         } while ((l0 += PACK_SLICE) < p->k);
     }
     return MW_OK;
@@ -255,7 +255,7 @@ static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
 /* C (+)= op(A)·op(B), the own NN kernel's first slice adding `bias` when it is given
  * (only the own NN kernel is called with one: see mw_gemm_run_row_bias). */
 static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float beta,
-                      cl_mem bias, size_t bias_off, cl_mem out, size_t ws_off) {
+                      cl_mem bias, size_t bias_off, int act, cl_mem out, size_t ws_off) {
     if (!own(c->rt, p)) {
         MW_BLAS_CHECK(CLBlastSgemmWithTempBuffer(
             CLBlastLayoutColMajor, p->tb ? CLBlastTransposeYes : CLBlastTransposeNo,
@@ -265,7 +265,7 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
         return MW_OK;
     }
     unsigned acc = beta != 0.0f;
-    if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, out, ws_off);
+    if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, act, out, ws_off);
     if (nt_through_copy(c->rt, p)) return nt_through_copy_run(c, p, a, b, acc, out, ws_off);
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;
@@ -295,7 +295,7 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
 
 mw_status mw_gemm_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out,
                       size_t ws_off) {
-    return gemm(c, p, a, b, beta, NULL, 0, out, ws_off);
+    return gemm(c, p, a, b, beta, NULL, 0, MW_ACT_NONE, out, ws_off);
 }
 
 mw_status mw_gemm_fill_rows(mw_cl_ctx *c, cl_mem bias, size_t bias_off, cl_mem out,
@@ -305,12 +305,20 @@ mw_status mw_gemm_fill_rows(mw_cl_ctx *c, cl_mem bias, size_t bias_off, cl_mem o
                             (unsigned)ldc, (unsigned)n);
 }
 
+bool mw_gemm_takes_act(const mw_runtime *rt, const mw_gemm *p) {
+    return own(rt, p) && !p->tb;
+}
+
 mw_status mw_gemm_run_row_bias(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, cl_mem bias,
-                               size_t bias_off, cl_mem out, size_t ws_off) {
+                               size_t bias_off, int act, cl_mem out, size_t ws_off) {
     /* The own NN kernel adds the bias to its sums: no pass over C to fill it and none to
      * read it back (GoogLeNet's 1x1 528 -> 256 on 16x16 maps: 63.5 ms with a fill of one
      * item per element, 52.9 without a bias). */
-    if (own(c->rt, p) && !p->tb) return gemm(c, p, a, b, 0.0f, bias, bias_off, out, ws_off);
+    if (mw_gemm_takes_act(c->rt, p))
+        return gemm(c, p, a, b, 0.0f, bias, bias_off, act, out, ws_off);
+    if (act != MW_ACT_NONE)
+        return mw_error_set(MW_ERR_INVALID_ARG, "gemm: an activation after a product that is "
+                                                "not the own NN kernel's (mw_gemm_takes_act)");
     MW_TRY(mw_gemm_fill_rows(c, bias, bias_off, out, p->c_off, p->ldc, p->m, p->n));
-    return gemm(c, p, a, b, 1.0f, NULL, 0, out, ws_off);
+    return gemm(c, p, a, b, 1.0f, NULL, 0, MW_ACT_NONE, out, ws_off);
 }

@@ -54,14 +54,17 @@ size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p);
  * sums and packed B, mw_gemm_workspace_bytes of it). */
 mw_status mw_gemm_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out,
                       size_t ws_off);
-/* C = op(A)·op(B) + bias[bias_off + i] on every row i (a convolution's bias over its output
- * channels), with workspace as mw_gemm_run's. The own NN kernel adds the bias to its
- * sums; elsewhere C is filled with the bias first and the product added to it. */
 /* C[i, j] = bias[bias_off + i] for i < m, j < n, C rows at out + c_off + i ldc: the start of
  * a product that adds to C (Winograd's and the direct 3x3 kernels' biased outputs too). */
 mw_status mw_gemm_fill_rows(mw_cl_ctx *c, cl_mem bias, size_t bias_off, cl_mem out,
                             size_t c_off, size_t ldc, size_t m, size_t n);
+/* C = act(op(A)·op(B) + bias[bias_off + i]) on every row i (a convolution's bias over its
+ * output channels), with workspace as mw_gemm_run's. The own NN kernel adds the bias to its
+ * sums and applies `act` (an mw_activation) as it stores them; elsewhere C is filled with
+ * the bias first and the product added to it, and `act` must be MW_ACT_NONE. */
 mw_status mw_gemm_run_row_bias(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, cl_mem bias,
-                               size_t bias_off, cl_mem out, size_t ws_off);
+                               size_t bias_off, int act, cl_mem out, size_t ws_off);
+/* Whether mw_gemm_run_row_bias can apply an activation to this product. */
+bool mw_gemm_takes_act(const mw_runtime *rt, const mw_gemm *p);
 
 #endif

@@ -164,6 +164,8 @@ typedef struct mw_exec_plan_stats {
                               * where pooling is off: MEMWRAP_ACTIVATION_POOL) */
     size_t param_bytes;      /* parameter arena (gradient arena is the same size) */
     int pooled_tensors;
+    int folded_batch_norms; /* eval-mode batch norms run inside their convolutions on
+                             * MW_RUN_FORWARD runs (MEMWRAP_BN_FOLD=off: none) */
 } mw_exec_plan_stats;
 mw_exec_plan_stats mw_exec_get_plan_stats(const mw_exec *ex);
 
