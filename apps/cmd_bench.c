@@ -337,6 +337,10 @@ int mw_cmd_bench(int argc, char **argv) {
                (unsigned long long)mw_runtime_get_stats(rt)->program_cache_hits);
     if (s == MW_OK && !a.json) print_phase("train step", a.model.batch, &train);
     if (s == MW_OK) s = run_phase(&a, rt, false, &infer);
+    if (s == MW_OK && !a.json && infer.plan.folded_batch_norms > 0)
+        printf("inference: %d batch norms folded into their convolutions (MEMWRAP_BN_FOLD=off "
+               "runs them apart)\n",
+               infer.plan.folded_batch_norms);
     if (s == MW_OK && !a.json) print_phase("inference", a.test_batch, &infer);
     if (s == MW_OK && a.json) {
         cJSON *root = cJSON_CreateObject();
@@ -350,6 +354,8 @@ int mw_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(root, "activation_bytes", (double)train.plan.unpooled_bytes);
         cJSON_AddNumberToObject(root, "activation_pool_bytes", (double)train.plan.pool_bytes);
         cJSON_AddBoolToObject(root, "activations_pooled", train.plan.pooled_tensors > 0);
+        cJSON_AddNumberToObject(root, "inference_folded_batch_norms",
+                                infer.plan.folded_batch_norms);
         cJSON *up = cJSON_CreateObject();
         cJSON_AddNumberToObject(up, "runtime_ready_s", runtime_at);
         cJSON_AddNumberToObject(up, "graph_ready_s", train.exec_at);
