@@ -23,9 +23,9 @@ typedef struct fold_case {
     int cin, cout, n, hw, k, stride, groups;
     bool bias;
     mw_activation act;
-    int folded;        /* batch norms the executor must fold */
-    bool shared;       /* the convolution's output also feeds an add */
-    bool keep_conv;    /* the convolution's output is kept */
+    int folded;     /* batch norms the executor must fold */
+    bool shared;    /* the convolution's output also feeds an add */
+    bool keep_conv; /* the convolution's output is kept */
 } fold_case;
 
 typedef struct fold_graph {
@@ -164,23 +164,31 @@ static void test_bn_fold_cpu_paths(void **state) {
     mw_kernel_profile = 2;
     const fold_case cases[] = {
         {"pointwise 24 -> 40 relu", 24, 40, 3, 8, 1, 1, 1, false, MW_ACT_RELU, 1, false, false},
-        {"pointwise 600 -> 20 swish, bias (two slices)", 600, 20, 2, 6, 1, 1, 1, true,
-         MW_ACT_SWISH, 1, false, false},
-        {"pointwise 12 -> 36 none, ragged columns", 12, 36, 3, 7, 1, 1, 1, false, MW_ACT_NONE, 1, false, false},
-        {"3x3 stride 2 (im2col) 5 -> 7 relu", 5, 7, 3, 9, 3, 2, 1, true, MW_ACT_RELU, 1, false, false},
-        {"grouped 3x3 stride 2 8 -> 12 sigmoid", 8, 12, 2, 7, 3, 2, 2, false, MW_ACT_SIGMOID, 1, false, false},
-        {"depthwise 3x3 8x8 planes relu", 16, 16, 3, 8, 3, 1, 16, false, MW_ACT_RELU, 1, false, false},
-        {"depthwise 3x3 16x16 planes swish", 6, 6, 2, 16, 3, 1, 6, true, MW_ACT_SWISH, 1, false, false},
-        {"depthwise 3x3 4x4 small planes relu", 10, 10, 3, 4, 3, 1, 10, false, MW_ACT_RELU, 1, false, false},
-        {"depthwise 3x3 stride 2 small planes swish", 10, 10, 3, 8, 3, 2, 10, false,
-         MW_ACT_SWISH, 1, false, false},
-        {"depthwise 3x3 12x12 rows sigmoid", 5, 5, 2, 12, 3, 1, 5, true, MW_ACT_SIGMOID, 1, false, false},
-        {"depthwise 5x5 stride 2 rows relu", 7, 7, 2, 13, 5, 2, 7, false, MW_ACT_RELU, 1, false, false},
+        {"pointwise 600 -> 20 swish, bias (two slices)", 600, 20, 2, 6, 1, 1, 1, true, MW_ACT_SWISH,
+         1, false, false},
+        {"pointwise 12 -> 36 none, ragged columns", 12, 36, 3, 7, 1, 1, 1, false, MW_ACT_NONE, 1,
+         false, false},
+        {"3x3 stride 2 (im2col) 5 -> 7 relu", 5, 7, 3, 9, 3, 2, 1, true, MW_ACT_RELU, 1, false,
+         false},
+        {"grouped 3x3 stride 2 8 -> 12 sigmoid", 8, 12, 2, 7, 3, 2, 2, false, MW_ACT_SIGMOID, 1,
+         false, false},
+        {"depthwise 3x3 8x8 planes relu", 16, 16, 3, 8, 3, 1, 16, false, MW_ACT_RELU, 1, false,
+         false},
+        {"depthwise 3x3 16x16 planes swish", 6, 6, 2, 16, 3, 1, 6, true, MW_ACT_SWISH, 1, false,
+         false},
+        {"depthwise 3x3 4x4 small planes relu", 10, 10, 3, 4, 3, 1, 10, false, MW_ACT_RELU, 1,
+         false, false},
+        {"depthwise 3x3 stride 2 small planes swish", 10, 10, 3, 8, 3, 2, 10, false, MW_ACT_SWISH,
+         1, false, false},
+        {"depthwise 3x3 12x12 rows sigmoid", 5, 5, 2, 12, 3, 1, 5, true, MW_ACT_SIGMOID, 1, false,
+         false},
+        {"depthwise 5x5 stride 2 rows relu", 7, 7, 2, 13, 5, 2, 7, false, MW_ACT_RELU, 1, false,
+         false},
         {"dense 3x3 stride 1 relu (im2col)", 6, 8, 2, 8, 3, 1, 1, false, MW_ACT_RELU, 1, false,
          false},
-        {"conv output also added (not folded)", 8, 8, 2, 6, 1, 1, 1, false, MW_ACT_RELU, 0, true, false},
-        {"conv output kept (not folded)", 8, 8, 2, 6, 1, 1, 1, false, MW_ACT_RELU, 0, false,
-         true},
+        {"conv output also added (not folded)", 8, 8, 2, 6, 1, 1, 1, false, MW_ACT_RELU, 0, true,
+         false},
+        {"conv output kept (not folded)", 8, 8, 2, 6, 1, 1, 1, false, MW_ACT_RELU, 0, false, true},
     };
     check_cases(cases, sizeof cases / sizeof cases[0], 100);
     /* The direct and Winograd 3x3 kernels add to a filled bias and apply no activation. */
@@ -195,7 +203,8 @@ static void test_bn_fold_cpu_paths(void **state) {
     mw_conv_direct = 0;
     mw_gemm_pack = 2; /* B packed in slices of 256: the activation on the last only */
     const fold_case packed[] = {
-        {"pointwise 300 -> 72 relu, B packed", 300, 72, 2, 8, 1, 1, 1, true, MW_ACT_RELU, 1, false, false},
+        {"pointwise 300 -> 72 relu, B packed", 300, 72, 2, 8, 1, 1, 1, true, MW_ACT_RELU, 1, false,
+         false},
     };
     check_cases(packed, 1, 200);
     mw_gemm_pack = 0;
@@ -209,10 +218,12 @@ static void test_bn_fold_gpu_paths(void **state) {
     mw_kernel_profile = 1;
     const fold_case cases[] = {
         {"GPU pointwise 24 -> 40 none", 24, 40, 3, 8, 1, 1, 1, true, MW_ACT_NONE, 1, false, false},
-        {"GPU pointwise 24 -> 40 relu (not folded)", 24, 40, 3, 8, 1, 1, 1, false, MW_ACT_RELU,
-         0, false, false},
-        {"GPU depthwise 3x3 8x8 swish", 16, 16, 3, 8, 3, 1, 16, false, MW_ACT_SWISH, 1, false, false},
-        {"GPU depthwise 5x5 stride 2 relu", 7, 7, 2, 13, 5, 2, 7, true, MW_ACT_RELU, 1, false, false},
+        {"GPU pointwise 24 -> 40 relu (not folded)", 24, 40, 3, 8, 1, 1, 1, false, MW_ACT_RELU, 0,
+         false, false},
+        {"GPU depthwise 3x3 8x8 swish", 16, 16, 3, 8, 3, 1, 16, false, MW_ACT_SWISH, 1, false,
+         false},
+        {"GPU depthwise 5x5 stride 2 relu", 7, 7, 2, 13, 5, 2, 7, true, MW_ACT_RELU, 1, false,
+         false},
     };
     check_cases(cases, sizeof cases / sizeof cases[0], 300);
     mw_kernel_profile = 0;

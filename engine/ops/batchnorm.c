@@ -203,11 +203,11 @@ mw_status mw_batch_norm_fold(mw_cl_ctx *c, const mw_node *bn, const mw_node *con
     const mw_tensor *w = mw_t(c->g, conv->in[1]);
     size_t channels = (size_t)w->shape[0];
     bool bias = conv->n_in > 2;
-    return mw_launch(c, "batchnorm", "bn_fold_f32", channels, "mmummmmfuumm", mw_mem(c, conv->in[1]),
-                            mw_mem(c, conv->in[bias ? 2 : 1]), (unsigned)bias, mw_mem(c, bn->in[1]),
-                            mw_mem(c, bn->in[2]), mw_mem(c, bn->in[3]), mw_mem(c, bn->in[4]),
-                            (double)bn->attr.norm.eps, (unsigned)(w->numel / channels),
-                            (unsigned)channels, w_out, b_out);
+    return mw_launch(c, "batchnorm", "bn_fold_f32", channels, "mmummmmfuumm",
+                     mw_mem(c, conv->in[1]), mw_mem(c, conv->in[bias ? 2 : 1]), (unsigned)bias,
+                     mw_mem(c, bn->in[1]), mw_mem(c, bn->in[2]), mw_mem(c, bn->in[3]),
+                     mw_mem(c, bn->in[4]), (double)bn->attr.norm.eps,
+                     (unsigned)(w->numel / channels), (unsigned)channels, w_out, b_out);
 }
 
 const mw_op_def mw_op_def_batch_norm = {

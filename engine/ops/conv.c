@@ -461,8 +461,8 @@ static mw_status col2im_chunk(mw_cl_ctx *c, const conv_dims *d, cl_mem gx, size_
 static mw_status dw_small_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem src, cl_mem w,
                                         cl_mem bias, int act, cl_mem dst, bool transposed) {
     return mw_launch_kernel(c, conv_items(dw_variant(d), "dw_small_planes", d->cin, 1),
-                            "mmmmuiuuuuuuu", src, w, bias ? bias : w, dst,
-                            (unsigned)(bias != NULL), act, (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
+                            "mmmmuiuuuuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL),
+                            act, (unsigned)d->n, (unsigned)d->h, (unsigned)d->w, (unsigned)d->ho,
                             (unsigned)d->wo, (unsigned)transposed, (unsigned)d->cin);
 }
 
@@ -560,8 +560,9 @@ mw_status mw_conv2d_forward_act(mw_cl_ctx *c, const mw_node *n, cl_mem w, cl_mem
 }
 
 static mw_status conv2d_cl(mw_cl_ctx *c, const mw_node *n) {
-    return mw_conv2d_forward_act(c, n, mw_mem(c, n->in[1]), n->n_in > 2 ? mw_mem(c, n->in[2]) : NULL,
-                                 MW_ACT_NONE, mw_mem(c, n->out[0]));
+    return mw_conv2d_forward_act(c, n, mw_mem(c, n->in[1]),
+                                 n->n_in > 2 ? mw_mem(c, n->in[2]) : NULL, MW_ACT_NONE,
+                                 mw_mem(c, n->out[0]));
 }
 
 static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
