@@ -31,85 +31,13 @@ MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8
     }
 }
 
-/* C's 8 x 32 block at (i0, j0) = A·B over the inner dimension's l0 .. l1, or C += that
- * when `accumulate`, plus bias[bias_off + i] on each row i when `use_bias` (a convolution's
- * bias, added to the finished sums), then the activation `act` (MW_ACT_NONE: none; only on
- * the launch that completes the sums: an eval-mode batch norm folded into a convolution,
- * engine/ops/bn_fold.h). A(i, l) = ar[i - i0][l a_cs] (a_rs = 1 and a_cs > 1:
- * a transposed operand, whose 8 rows at one l are one vector at a + l a_cs + i0), B(l, j) =
- * b[l ldb + j - j0] (rows contiguous), C's rows at c + i ldc. 16 float16 accumulators, two
- * vector loads of B per 16 FMAs. */
-MW_INLINE void nn_block(__global const float *a, __global const float *const ar[8],
-                        const uint a_rs, const uint a_cs, __global const float *b,
-                        const uint ldb, __global float *c, const uint ldc, const uint i0,
-                        const uint j0, const uint m, const uint n, const uint l0, const uint l1,
-                        const bool accumulate, __global const float *bias, const uint bias_off,
-                        const bool use_bias, const int act) {
-    float16 acc[8][2];
-#pragma unroll
-    for (uint r = 0; r < 8; r++)
-        acc[r][0] = acc[r][1] = 0.0f;
-    uint cols = min(32u, n - j0), l = l0;
-    if (cols == 32 && a_cs == 1) {
-        /* A row-major: four steps of l per vector load of each A row. */
-        for (; l + 4 <= l1; l += 4) {
-            float4 av[8];
-#pragma unroll
-            for (uint r = 0; r < 8; r++)
-                av[r] = vload4(0, ar[r] + l);
-#pragma unroll
-            for (uint q = 0; q < 4; q++) {
-                __global const float *brow = b + (size_t)(l + q) * ldb;
-                float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
-#pragma unroll
-                for (uint r = 0; r < 8; r++) {
-                    float16 a1 = (float16)(q == 0   ? av[r].s0
-                                           : q == 1 ? av[r].s1
-                                           : q == 2 ? av[r].s2
-                                                    : av[r].s3);
-                    acc[r][0] = MAD(a1, b0, acc[r][0]);
-                    acc[r][1] = MAD(a1, b1, acc[r][1]);
-                }
-            }
-        }
-    } else if (cols == 32 && a_rs == 1 && i0 + 8 <= m) {
-        /* A column-major (a transposed operand): its 8 rows at one l are one vector. */
-        for (; l < l1; l++) {
-            __global const float *brow = b + (size_t)l * ldb;
-            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
-            float8 av = vload8(0, a + (size_t)l * a_cs + i0);
-#pragma unroll
-            for (uint r = 0; r < 8; r++) {
-                float16 a1 = (float16)(r == 0   ? av.s0
-                                       : r == 1 ? av.s1
-                                       : r == 2 ? av.s2
-                                       : r == 3 ? av.s3
-                                       : r == 4 ? av.s4
-                                       : r == 5 ? av.s5
-                                       : r == 6 ? av.s6
-                                                : av.s7);
-                acc[r][0] = MAD(a1, b0, acc[r][0]);
-                acc[r][1] = MAD(a1, b1, acc[r][1]);
-            }
-        }
-    }
-    if (cols == 32) { /* what the vector paths above left (all of it for other layouts) */
-        for (; l < l1; l++) {
-            __global const float *brow = b + (size_t)l * ldb;
-            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
-            rank_one_step(acc, ar, (size_t)l * a_cs, b0, b1);
-        }
-    } else {
-        for (; l < l1; l++) {
-            __global const float *brow = b + (size_t)l * ldb;
-            float t[32];
-#pragma unroll
-            for (uint j = 0; j < 32; j++)
-                t[j] = j < cols ? brow[j] : 0.0f;
-            float16 b0 = vload16(0, t), b1 = vload16(1, t);
-            rank_one_step(acc, ar, (size_t)l * a_cs, b0, b1);
-        }
-    }
+/* The end of an 8 x 32 block (nn_block's): C's rows i0 .. i0 + 7 below m, at c + i ldc, get
+ * the sums plus the bias (when `use_bias`), plus what C held (when `accumulate`), through
+ * `act`; only the first `cols` columns are stored. */
+MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, const uint i0,
+                        const uint m, const uint cols, const bool accumulate,
+                        __global const float *bias, const uint bias_off, const bool use_bias,
+                        const int act) {
 #pragma unroll
     for (uint r = 0; r < 8; r++) {
         if (i0 + r >= m) break;
@@ -140,6 +68,86 @@ MW_INLINE void nn_block(__global const float *a, __global const float *const ar[
     }
 }
 
+/* The sums of an 8 x 32 block of whole columns over the inner dimension's l .. l1 into acc:
+ * A(i, l) = ar[i - i0][l a_cs] (a_rs = 1 and a_cs > 1: a transposed operand, whose 8 rows at
+ * one l are one vector at a + l a_cs + i0), B(l, j) = b[l ldb + j - j0] (rows contiguous).
+ * Two vector loads of B per 16 FMAs. Defined for B in global memory (gemm_nn) and in local
+ * memory (gemm_nn_panel's packed panel): OpenCL C 1.2 has no generic address space. */
+#define DEFINE_NN_SUMS(NAME, B_SPACE)                                                          \
+    MW_INLINE void NAME(float16 acc[8][2], __global const float *a,                            \
+                        __global const float *const ar[8], const uint a_rs, const uint a_cs,   \
+                        B_SPACE const float *b, const uint ldb, const uint i0, const uint m,   \
+                        uint l, const uint l1) {                                               \
+        if (a_cs == 1) { /* A row-major: four steps of l per vector load of each A row */      \
+            for (; l + 4 <= l1; l += 4) {                                                      \
+                float4 av[8];                                                                  \
+                _Pragma("unroll") for (uint r = 0; r < 8; r++) av[r] = vload4(0, ar[r] + l);   \
+                _Pragma("unroll") for (uint q = 0; q < 4; q++) {                               \
+                    B_SPACE const float *brow = b + (size_t)(l + q) * ldb;                     \
+                    float16 b0 = vload16(0, brow), b1 = vload16(1, brow);                      \
+                    _Pragma("unroll") for (uint r = 0; r < 8; r++) {                           \
+                        float16 a1 = (float16)(q == 0   ? av[r].s0                             \
+                                               : q == 1 ? av[r].s1                             \
+                                               : q == 2 ? av[r].s2                             \
+                                                        : av[r].s3);                           \
+                        acc[r][0] = MAD(a1, b0, acc[r][0]);                                    \
+                        acc[r][1] = MAD(a1, b1, acc[r][1]);                                    \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        } else if (a_rs == 1 && i0 + 8 <= m) { /* A column-major: 8 rows are one vector */    \
+            for (; l < l1; l++) {                                                              \
+                B_SPACE const float *brow = b + (size_t)l * ldb;                               \
+                float16 b0 = vload16(0, brow), b1 = vload16(1, brow);                          \
+                float8 av = vload8(0, a + (size_t)l * a_cs + i0);                              \
+                float a8[8] = {av.s0, av.s1, av.s2, av.s3, av.s4, av.s5, av.s6, av.s7};        \
+                _Pragma("unroll") for (uint r = 0; r < 8; r++) {                               \
+                    acc[r][0] = MAD((float16)(a8[r]), b0, acc[r][0]);                          \
+                    acc[r][1] = MAD((float16)(a8[r]), b1, acc[r][1]);                          \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        for (; l < l1; l++) { /* what the vector paths left (all of it for other layouts) */   \
+            B_SPACE const float *brow = b + (size_t)l * ldb;                                   \
+            rank_one_step(acc, ar, (size_t)l * a_cs, vload16(0, brow), vload16(1, brow));      \
+        }                                                                                      \
+    }
+DEFINE_NN_SUMS(nn_sums_global, __global)
+DEFINE_NN_SUMS(nn_sums_local, __local)
+
+/* C's 8 x 32 block at (i0, j0) = A·B over the inner dimension's l0 .. l1, or C += that
+ * when `accumulate`, plus bias[bias_off + i] on each row i when `use_bias` (a convolution's
+ * bias, added to the finished sums), then the activation `act` (MW_ACT_NONE: none; only on
+ * the launch that completes the sums: an eval-mode batch norm folded into a convolution,
+ * engine/ops/bn_fold.h). Operands as nn_sums_global's, C's rows at c + i ldc; a block past
+ * B's last column reads its rows through a zero-padded copy. */
+MW_INLINE void nn_block(__global const float *a, __global const float *const ar[8],
+                        const uint a_rs, const uint a_cs, __global const float *b,
+                        const uint ldb, __global float *c, const uint ldc, const uint i0,
+                        const uint j0, const uint m, const uint n, const uint l0, const uint l1,
+                        const bool accumulate, __global const float *bias, const uint bias_off,
+                        const bool use_bias, const int act) {
+    float16 acc[8][2];
+#pragma unroll
+    for (uint r = 0; r < 8; r++)
+        acc[r][0] = acc[r][1] = 0.0f;
+    uint cols = min(32u, n - j0);
+    if (cols == 32) {
+        nn_sums_global(acc, a, ar, a_rs, a_cs, b, ldb, i0, m, l0, l1);
+    } else {
+        for (uint l = l0; l < l1; l++) {
+            __global const float *brow = b + (size_t)l * ldb;
+            float t[32];
+#pragma unroll
+            for (uint j = 0; j < 32; j++)
+                t[j] = j < cols ? brow[j] : 0.0f;
+            float16 b0 = vload16(0, t), b1 = vload16(1, t);
+            rank_one_step(acc, ar, (size_t)l * a_cs, b0, b1);
+        }
+    }
+    nn_store(acc, c, ldc, i0, m, cols, accumulate, bias, bias_off, use_bias, act);
+}
+
 /* C[m, n] = A·B, or C += A·B when `accumulate`, plus the bias on each row when `use_bias`,
  * then `act` (nn_block's operands; A(i, l) = a[i a_rs + l a_cs] in any layout). One
  * work-item per 8 x 32 block of C. */
@@ -147,11 +155,11 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
                       __global const float *b, const uint b_off, const uint ldb, __global float *c,
                       const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
                       const uint accumulate, __global const float *bias, const uint bias_off,
-                      const uint use_bias, const int act, const uint b_bs) {
+                      const uint use_bias, const int act) {
     uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
     if (i0 >= m || j0 >= n) return;
     a += a_off;
-    b += b_off + (size_t)get_global_id(1) * b_bs;
+    b += b_off + j0;
     c += c_off + j0;
     /* Rows past m read the last row (finite, never stored). */
     __global const float *ar[8];
@@ -160,6 +168,56 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
         ar[r] = a + min(i0 + r, m - 1) * a_rs;
     nn_block(a, ar, a_rs, a_cs, b, ldb, c, ldc, i0, j0, m, n, 0, k, accumulate, bias, bias_off,
              use_bias, act);
+}
+
+/* gemm_nn with B copied to local memory first (engine/ops/gemm.c, reads_panels: the own NN
+ * and TN products on CPU devices, where local memory is a buffer in the cache). One work-group
+ * per chunk of `blocks` blocks of 32 of C's columns: it copies the chunk's rows 0 .. k of B,
+ * each block's [k, 32] contiguous (zeros past n), reading 128·blocks bytes of each row in one
+ * run; then computes the chunk's 8 x 32 blocks of C from the copy, a row of blocks at a time
+ * so that C is written in runs too. B's rows in the pointwise convolutions' maps lie a
+ * multiple of 4 KB apart: read in place, the 128 bytes a block takes from each all fall in
+ * one set of the L1 and of the L2. Any group size: its items split the copy by rows and the
+ * blocks of C. */
+__kernel void gemm_nn_panel(__global const float *a, const uint a_off, const uint a_rs,
+                            const uint a_cs, __global const float *b, const uint b_off,
+                            const uint ldb, __global float *c, const uint c_off, const uint ldc,
+                            const uint m, const uint n, const uint k, const uint accumulate,
+                            __global const float *bias, const uint bias_off, const uint use_bias,
+                            const int act, __local float *panel, const uint blocks) {
+    uint j0 = get_group_id(0) * blocks * 32, lid = get_local_id(0), size = get_local_size(0);
+    uint cols = min(blocks * 32, n - j0), chunk_blocks = (cols + 31) / 32;
+    a += a_off;
+    b += b_off + j0;
+    c += c_off + j0;
+    for (uint l = lid; l < k; l += size) {
+        __global const float *src = b + (size_t)l * ldb;
+        __local float *dst = panel + l * 32;
+        uint q = 0;
+        for (; q * 32 + 32 <= cols; q++) {
+            vstore16(vload16(0, src + q * 32), 0, dst + q * k * 32);
+            vstore16(vload16(1, src + q * 32), 1, dst + q * k * 32);
+        }
+        if (q < chunk_blocks)
+            for (uint jj = 0; jj < 32; jj++)
+                dst[q * k * 32 + jj] = q * 32 + jj < cols ? src[q * 32 + jj] : 0.0f;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint row_blocks = (m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS;
+    for (uint t = lid; t < chunk_blocks * row_blocks; t += size) {
+        uint q = t % chunk_blocks, i0 = t / chunk_blocks * MW_GEMM_NN_ROWS;
+        __global const float *ar[8];
+#pragma unroll
+        for (uint r = 0; r < 8; r++) /* rows past m read the last row (never stored) */
+            ar[r] = a + min(i0 + r, m - 1) * a_rs;
+        float16 acc[8][2];
+#pragma unroll
+        for (uint r = 0; r < 8; r++)
+            acc[r][0] = acc[r][1] = 0.0f;
+        nn_sums_local(acc, a, ar, a_rs, a_cs, panel + q * k * 32, 32, i0, m, 0, k);
+        nn_store(acc, c + q * 32, ldc, i0, m, min(32u, cols - q * 32), accumulate, bias,
+                 bias_off, use_bias, act);
+    }
 }
 
 /* gemm_nn over a deep inner dimension in one launch (engine/ops/gemm.c, nt_through_copy):
@@ -186,27 +244,6 @@ __kernel void gemm_nn_chained(__global const float *a, const uint a_off, const u
         nn_block(a, ar, lda, 1, b, ldb, c, ldc, i0, j0, m, n, l0, l1, accumulate || l0 > 0, a,
                  0, false, MW_ACT_NONE);
     } while ((l0 += NN_CHAIN) < k);
-}
-
-/* Rows 0 .. kc of B's columns 0 .. n (from b + b_off, rows ldb apart) packed for gemm_nn in
- * blocks of 32 columns: block q holds its kc rows of 32 contiguously (zeros past n), so that
- * a work-item of gemm_nn reads one stream instead of 128 bytes from each of kc rows, rows
- * that lie a multiple of 64 KB apart in the pointwise convolutions' maps and so share one set
- * of the L1 and the L2. One work-item per row: it reads the row in order. */
-__kernel void gemm_pack_b(__global const float *b, const uint b_off, const uint ldb,
-                          __global float *out, const uint o_off, const uint kc, const uint n) {
-    uint l = get_global_id(0);
-    if (l >= kc) return;
-    __global const float *src = b + b_off + (size_t)l * ldb;
-    __global float *dst = out + o_off + (size_t)l * 32;
-    uint q = 0;
-    for (; q * 32 + 32 <= n; q++) {
-        vstore16(vload16(0, src + q * 32), 0, dst + (size_t)q * kc * 32);
-        vstore16(vload16(1, src + q * 32), 1, dst + (size_t)q * kc * 32);
-    }
-    if (q * 32 < n)
-        for (uint jj = 0; jj < 32; jj++)
-            dst[(size_t)q * kc * 32 + jj] = q * 32 + jj < n ? src[q * 32 + jj] : 0.0f;
 }
 
 /* C[i, j] = bias[bias_off + i] for j < n (C rows at c + c_off + i ldc): the start of a

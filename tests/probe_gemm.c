@@ -117,12 +117,14 @@ static double sample_error(const product *p, const float *a, const float *b, con
 }
 
 extern int mw_gemm_nt_copy;
+extern int mw_gemm_pack;
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
     const char *only = argc > 2 ? argv[2] : "";
     if (argc > 3 && strcmp(argv[3], "nt-copy") == 0) mw_gemm_nt_copy = 2;
-    if (reps < 1 || (argc > 3 && mw_gemm_nt_copy != 2)) {
+    if (argc > 3 && strncmp(argv[3], "b=", 2) == 0) mw_gemm_pack = atoi(argv[3] + 2);
+    if (reps < 1 || (argc > 3 && mw_gemm_nt_copy != 2 && strncmp(argv[3], "b=", 2) != 0)) {
         fprintf(stderr, "usage: %s [reps [name [nt-copy]]]\n", argv[0]);
         return 2;
     }

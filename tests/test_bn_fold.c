@@ -14,7 +14,6 @@
 #include <string.h>
 
 extern int mw_kernel_profile; /* engine/ops/gemm.c: 1 GPU-shaped kernels, 2 CPU-shaped */
-extern int mw_gemm_pack;      /* engine/ops/gemm.c: 2 packs B always */
 extern int mw_bn_fold_off;    /* engine/graph/exec.c: 1 never folds */
 extern int mw_conv_direct;    /* engine/ops/conv.c: 2 padded-row 3x3 kernels, 4 Winograd */
 
@@ -201,13 +200,12 @@ static void test_bn_fold_cpu_paths(void **state) {
         check_cases(dense, 2, 150 + (uint64_t)direct);
     }
     mw_conv_direct = 0;
-    mw_gemm_pack = 2; /* B packed in slices of 256: the activation on the last only */
-    const fold_case packed[] = {
-        {"pointwise 300 -> 72 relu, B packed", 300, 72, 2, 8, 1, 1, 1, true, MW_ACT_RELU, 1, false,
-         false},
+    const fold_case panels[] = {
+        /* B copied in slices of 256: the activation on the last only */
+        {"pointwise 300 -> 72 relu, B in panels", 300, 72, 2, 8, 1, 1, 1, true, MW_ACT_RELU, 1,
+         false, false},
     };
-    check_cases(packed, 1, 200);
-    mw_gemm_pack = 0;
+    check_cases(panels, 1, 200);
     mw_kernel_profile = 0;
 }
 

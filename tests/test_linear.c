@@ -2,6 +2,7 @@
  * against PyTorch, the reference backend and finite differences, on both GEMMs (CLBlast and
  * the own kernels of cl/gemm.cl, by forcing the GPU and CPU kernel profiles). */
 #include "op_harness.h"
+#include "ops/launch.h" /* mw_group_size_override */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,39 +138,50 @@ static void test_matmul_long_inner(void **state) {
     free(a), free(b), free(seed);
 }
 
-/* engine/ops/gemm.c: 2 packs B for every own NN and TN product, 0 by shape. */
+/* engine/ops/gemm.c: 1 reads B in place for every own NN and TN product, 0 by device
+ * (through local-memory panels on CPU devices). */
 extern int mw_gemm_pack;
 
-/* The own NN and TN products reading B through packed copies (gemm_pack_b): forced on an
- * inner dimension of several 256-row slices with a ragged last one (1100), across two
- * 4096-column chunks with a ragged last block (4141; 70 under Oclgrind, one chunk), for
- * both layouts of A; then a product the shape rule packs (B's rows 64 KB apart; not under
- * Oclgrind). Against
- * the reference backend, backward included (the input gradients are NT and TN products). */
-static void test_matmul_packed_b(void **state) {
+/* The own NN and TN products both ways B is read: copied into local memory (gemm_nn_panel),
+ * in one-item groups and in groups of 3 and 64 items (op_check_both) that split the copy and
+ * the blocks, and in place (gemm_nn); an inner dimension of several 256-row slices with a
+ * ragged last one (1100), several column chunks with a ragged last block (4141; 70 under
+ * Oclgrind), both layouts of A. Against the reference backend, backward included (the input
+ * gradients are NT and TN products). */
+static void test_matmul_b_reading(void **state) {
     const int M = test_small_shapes() ? 5 : 19, K = test_small_shapes() ? 300 : 1100,
               N = test_small_shapes() ? 70 : 4141;
+    static const struct {
+        bool ta;
+        int pack;
+        size_t group;
+        const char *how;
+    } runs[] = {{false, 0, 0, "panels"},
+                {true, 0, 0, "panels"},
+                {true, 0, 3, "panels, groups of 3"},
+                {false, 1, 0, "in place"},
+                {true, 1, 0, "in place"}};
     test_rng r;
     test_rng_seed(&r, 59);
-    /* room for either: 19 x 1100 by 1100 x 4141, or 64 x 96 by 96 x 16384 */
-    float *a = malloc((size_t)64 * 1100 * sizeof *a), *b = malloc((size_t)1100 * 4141 * sizeof *b);
-    float *seed = malloc((size_t)64 * 16384 * sizeof *seed);
-    test_fill_normal(&r, a, (size_t)64 * 1100, 1.0f);
-    test_fill_normal(&r, b, (size_t)1100 * 4141, 1.0f);
-    test_fill_normal(&r, seed, (size_t)64 * 16384, 1.0f);
+    float *a = malloc((size_t)M * K * sizeof *a), *b = malloc((size_t)K * N * sizeof *b);
+    float *seed = malloc((size_t)M * N * sizeof *seed);
+    test_fill_normal(&r, a, (size_t)M * K, 1.0f);
+    test_fill_normal(&r, b, (size_t)K * N, 1.0f);
+    test_fill_normal(&r, seed, (size_t)M * N, 1.0f);
     mw_kernel_profile = 2;
-    for (int t = 0; t < (test_small_shapes() ? 2 : 3); t++) {
-        matmul_ctx ctx = {t == 1, false};
-        mw_gemm_pack = t < 2 ? 2 : 0;
-        int m = t < 2 ? M : 64, k = t < 2 ? K : 96, n = t < 2 ? N : 16384;
-        op_spec spec = matmul_spec(&ctx, m, k, n);
+    for (size_t t = 0; t < sizeof runs / sizeof runs[0]; t++) {
+        matmul_ctx ctx = {runs[t].ta, false};
+        mw_gemm_pack = runs[t].pack;
+        mw_group_size_override = runs[t].group;
+        op_spec spec = matmul_spec(&ctx, M, K, N);
         void *inputs[] = {a, b};
         char what[80];
-        snprintf(what, sizeof what, "matmul %dx%d·%dx%d ta=%d, B packed (%s)", m, k, k, n,
-                 ctx.ta, t < 2 ? "forced" : "by shape");
+        snprintf(what, sizeof what, "matmul %dx%d·%dx%d ta=%d, B read %s", M, K, K, N, ctx.ta,
+                 runs[t].how);
         op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
     }
     mw_gemm_pack = 0;
+    mw_group_size_override = 0;
     mw_kernel_profile = 0;
     free(a), free(b), free(seed);
 }
@@ -277,7 +289,7 @@ int main(void) {
         cmocka_unit_test(test_linear_without_bias),
         cmocka_unit_test(test_linear_wide),
         cmocka_unit_test(test_matmul_long_inner),
-        cmocka_unit_test(test_matmul_packed_b),
+        cmocka_unit_test(test_matmul_b_reading),
         cmocka_unit_test(test_matmul_nt_through_copy),
         cmocka_unit_test(test_memory_read_matches_pytorch),
         cmocka_unit_test(test_shape_errors),

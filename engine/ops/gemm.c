@@ -33,8 +33,9 @@ static bool own(const mw_runtime *rt, const mw_gemm *p) {
  * and the partial sums go to the workspace for one more kernel to add. Measured on PoCL:
  * 2048 doubled the 3x3 weight gradients' speed against unsliced, 512-1024 were slower. */
 enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
-/* The packed NN path's pieces of B (see packs_b). */
-enum { PACK_SLICE = 256, PACK_COLS = 4096 };
+/* gemm_nn_panel's chunks of C's columns: at most PANEL_BLOCKS blocks of 32, over slices of at
+ * most PANEL_K of B's rows (8 x 32 x 256 floats: 256 KB of local memory, in the L2). */
+enum { PANEL_BLOCKS = 8, PANEL_K = 256 };
 /* nt_through_copy: the least inner dimension and blocks of C, and the size of one slice's
  * transposed copy. */
 enum { NT_COPY_MIN_K = 2048, NT_COPY_MIN_BLOCKS = 24, NT_COPY_BYTES = 4 << 20 };
@@ -57,7 +58,39 @@ mw_status mw_gemm_scratch_bytes(mw_runtime *rt, const mw_gemm *p, size_t *bytes)
     return MW_OK;
 }
 
-static bool packs_b(const mw_runtime *rt, const mw_gemm *p);
+int mw_gemm_pack = 0;
+
+/* The blocks of 32 columns in each of gemm_nn_panel's chunks: PANEL_BLOCKS, fewer where C
+ * has too few columns to give each compute unit two chunks (ResNet18's Winograd products at
+ * 100 images: 400 columns). */
+static size_t panel_blocks(const mw_runtime *rt, const mw_gemm *p) {
+    size_t col_blocks = (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS;
+    size_t per_unit = col_blocks / (2 * (size_t)mw_runtime_device(rt)->compute_units);
+    return per_unit < 1 ? 1 : per_unit > PANEL_BLOCKS ? PANEL_BLOCKS : per_unit;
+}
+
+static size_t panel_bytes(const mw_runtime *rt, const mw_gemm *p) {
+    size_t kc = p->k < PANEL_K ? p->k : PANEL_K;
+    return kc * panel_blocks(rt, p) * MW_GEMM_NN_COLS * sizeof(float);
+}
+
+/* Whether the own NN (or TN) product copies B into local memory a chunk of columns at a time
+ * (gemm_nn_panel) rather than reading it in place (gemm_nn). B's rows in the pointwise
+ * convolutions' maps (N·H·W floats) lie a multiple of 4 KB apart, so the 128 bytes gemm_nn's
+ * block takes from each fall in one set of the L1 and of the L2, which hold a few dozen of
+ * them, and the hardware prefetchers follow only a few such streams. tests/probe_gemm.c
+ * (Intel Xeon, 2 cores, kernel time, GFLOP/s in place -> panels): MobileNetV2's 144 -> 24 on
+ * 32x32 maps forward 89 -> 137, its 24 -> 144 input gradient 86 -> 134, 116 -> 116 on 16x16
+ * 151 -> 179, GoogLeNet's 512 -> 64 131 -> 158 and 480 -> 16 74 -> 115, the linear heads'
+ * input gradients (k 4096-5120) 122-130 -> 157-176, Winograd's 512-channel product on 400
+ * tiles 107 -> 159; the rest within 3% (the 528 -> 256 forward 172 -> 190). Packed copies in
+ * global memory, the path before it, had won only where B's rows lay 64 KB apart and A had
+ * 64 rows or more. In place where the device's local memory cannot hold a panel (the CPU
+ * profile forced on a GPU), or where forced. */
+static bool reads_panels(const mw_runtime *rt, const mw_gemm *p) {
+    if (!own(rt, p) || p->tb || p->k == 0 || mw_gemm_pack == 1) return false;
+    return panel_bytes(rt, p) <= mw_runtime_device(rt)->local_mem_bytes;
+}
 
 int mw_gemm_nt_copy = 0;
 
@@ -107,12 +140,6 @@ size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p) {
         copy_plan t = copy_plan_of(p);
         return (t.copy_rows * t.kc + (t.swapped ? p->m * p->n : 0)) * sizeof(float);
     }
-    if (packs_b(rt, p)) {
-        size_t kc = p->k < PACK_SLICE ? p->k : PACK_SLICE;
-        size_t cols = p->n < PACK_COLS ? p->n : PACK_COLS;
-        return kc * ((cols + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS) * MW_GEMM_NN_COLS *
-               sizeof(float);
-    }
     if (!own(rt, p) || !p->tb) return 0;
     size_t s = nt_splits(p);
     return s > 1 ? s * p->m * p->n * sizeof(float) : 0;
@@ -124,60 +151,6 @@ static mw_launch_spec gemm_items(const char *kernel, int dims, const size_t *glo
     for (int i = 0; i < dims; i++)
         s.global[i] = global[i], s.local[i] = local[i];
     return s;
-}
-
-/* gemm_nn over columns j0 .. j0 + cols of C and rows l0 .. l0 + kc of the inner dimension,
- * B's column block q at b + b_off + q·b_bs with rows ldb apart (b_bs = 32 in place, 32·kc
- * packed). */
-typedef struct nn_launch {
-    cl_mem b;
-    size_t b_off, ldb, b_bs;
-} nn_launch;
-
-static mw_status run_nn(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, nn_launch bl, size_t l0,
-                        size_t kc, size_t j0, size_t cols, unsigned accumulate, cl_mem bias,
-                        size_t bias_off, bool use_bias, int act, cl_mem out) {
-    unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
-    size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
-                        (cols + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
-    return mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
-                            "muuumuumuuuuuumuuiu", a, (unsigned)(p->a_off + l0 * a_cs), a_rs,
-                            a_cs, bl.b, (unsigned)bl.b_off, (unsigned)bl.ldb, out,
-                            (unsigned)(p->c_off + j0), (unsigned)p->ldc, (unsigned)p->m,
-                            (unsigned)cols, (unsigned)kc, accumulate, use_bias ? bias : a,
-                            (unsigned)bias_off, (unsigned)use_bias, act, (unsigned)bl.b_bs);
-}
-
-int mw_gemm_pack = 0;
-
-/* Whether the own NN (or TN) kernel reads B through packed copies (gemm_pack_b): where B's
- * rows lie a multiple of 64 KB apart (a pointwise convolution's maps, N·H·W floats a row, at
- * 128 images of 16x16 or 32x32) they share one set of the L1 and one or two of the L2, and
- * every block row of A read B's panel again from farther out. tests/probe_gemm.c,
- * GoogLeNet's 528 -> 256 on 16x16 maps at 128 images: forward 163 -> 192 GFLOP/s, input
- * gradient 165 -> 212. Rows a multiple of 4 KB apart but not of 64 KB spread over more L2
- * sets, and packing lost there (the same forward at 500 images: 185 -> 160); so did packing
- * a narrow A (m < 64: few block rows to reuse a copy) or a shallow product (k < 96: the
- * copy costs as much as the product saves). */
-static bool packs_b(const mw_runtime *rt, const mw_gemm *p) {
-    if (!own(rt, p) || p->tb || p->k == 0 || mw_gemm_pack == 1) return false;
-    return mw_gemm_pack == 2 || (p->ldb % 16384 == 0 && p->m >= 64 && p->k >= 96);
-}
-
-/* gemm_nn reading B in place: one launch per NN_SLICE of the inner dimension, each adding
- * to C, so that a work-group's panel of B (NN_SLICE rows of 16 blocks' 512 columns) stays in
- * cache while every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear
- * layers' input gradients, k 4096-5120; 256 and 128 were no faster). */
-static mw_status nn_in_place(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
-                             cl_mem bias, size_t bias_off, int act, cl_mem out) {
-    size_t l0 = 0;
-    do { /* at least one launch: an empty inner dimension still writes C */
-        size_t kc = p->k - l0 < NN_SLICE ? p->k - l0 : NN_SLICE;
-        nn_launch bl = {b, p->b_off + l0 * p->ldb, p->ldb, MW_GEMM_NN_COLS};
-        MW_TRY(run_nn(c, p, a, bl, l0, kc, 0, p->n, l0 ? 1u : acc, bias, bias_off,
-                      l0 == 0 && bias, l0 + kc >= p->k ? act : MW_ACT_NONE, out));
-    } while ((l0 += NN_SLICE) < p->k);
-    return MW_OK;
 }
 
 /* out[j ldo + i] (+)= in[i ldi + j] for i < rows, j < cols (cl/gemm.cl, gemm_transpose). */
@@ -229,26 +202,41 @@ static mw_status nt_through_copy_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, c
     return transpose(c, c->workspace, ct_off, p->m, out, p->c_off, p->ldc, p->n, p->m, acc);
 }
 
+/* The own NN and TN products: one launch per slice of the inner dimension, each adding to C
+ * (the first from the bias, when one is given; the last applying `act`). gemm_nn_panel copies
+ * PANEL_K rows of B at a time; gemm_nn reads B in place in slices of NN_SLICE, so that a
+ * work-group's panel of B (NN_SLICE rows of 16 blocks' 512 columns) stays in cache while
+ * every block row of A passes over it (tests/probe_gemm.c: 2.3x on the linear layers' input
+ * gradients, k 4096-5120; 256 and 128 were no faster). */
 static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
-                             cl_mem bias, size_t bias_off, int act, cl_mem out, size_t ws_off) {
-    if (!packs_b(c->rt, p)) return nn_in_place(c, p, a, b, acc, bias, bias_off, act, out);
-    /* B packed a chunk of PACK_COLS columns and PACK_SLICE rows at a time, each copy used
-     * at once: the chunk's columns outer, so that C's chunk stays in cache across slices
-     * (chunks of 1024 columns and slices of 512 rows measured slower). */
-    for (size_t j0 = 0; j0 < p->n; j0 += PACK_COLS) {
-        size_t cols = p->n - j0 < PACK_COLS ? p->n - j0 : PACK_COLS;
-        size_t l0 = 0;
-        do { /* at least one launch: an empty inner dimension still writes C */
-            size_t kc = p->k - l0 < PACK_SLICE ? p->k - l0 : PACK_SLICE;
-            MW_TRY(mw_launch_kernel(c, gemm_items("gemm_pack_b", 1, &kc, (size_t[]){1}),
-                                    "muumuuu", b, (unsigned)(p->b_off + l0 * p->ldb + j0),
-                                    (unsigned)p->ldb, c->workspace, (unsigned)ws_off,
-                                    (unsigned)kc, (unsigned)cols));
-            nn_launch bl = {c->workspace, ws_off, MW_GEMM_NN_COLS, MW_GEMM_NN_COLS * kc};
-            MW_TRY(run_nn(c, p, a, bl, l0, kc, j0, cols, l0 ? 1u : acc, bias, bias_off,
-                          l0 == 0 && bias, l0 + kc >= p->k ? act : MW_ACT_NONE, out));
-        } while ((l0 += PACK_SLICE) < p->k);
-    }
+                             cl_mem bias, size_t bias_off, int act, cl_mem out) {
+    unsigned a_rs = p->ta ? 1 : (unsigned)p->lda, a_cs = p->ta ? (unsigned)p->lda : 1;
+    bool panels = reads_panels(c->rt, p);
+    size_t slice = panels ? PANEL_K : NN_SLICE, blocks = panel_blocks(c->rt, p);
+    size_t chunks = (p->n + blocks * MW_GEMM_NN_COLS - 1) / (blocks * MW_GEMM_NN_COLS);
+    size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
+                        (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
+    size_t l0 = 0;
+    do { /* at least one launch: an empty inner dimension still writes C */
+        size_t kc = p->k - l0 < slice ? p->k - l0 : slice;
+        unsigned a_off = (unsigned)(p->a_off + l0 * a_cs),
+                 b_off = (unsigned)(p->b_off + l0 * p->ldb);
+        unsigned accumulate = l0 ? 1u : acc, use_bias = l0 == 0 && bias;
+        int slice_act = l0 + kc >= p->k ? act : MW_ACT_NONE;
+        if (panels)
+            MW_TRY(mw_launch_groups(
+                c, "gemm", "gemm_nn_panel", chunks, mw_group_size(c, 64), "muuumuumuuuuuumuuilu", a,
+                a_off, a_rs, a_cs, b, b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
+                (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, (unsigned)kc, accumulate,
+                bias ? bias : a, (unsigned)bias_off, use_bias, slice_act,
+                kc * blocks * MW_GEMM_NN_COLS * sizeof(float), (unsigned)blocks));
+        else
+            MW_TRY(mw_launch_kernel(c, gemm_items("gemm_nn", 2, global, (size_t[]){1, 16}),
+                                    "muuumuumuuuuuumuui", a, a_off, a_rs, a_cs, b, b_off,
+                                    (unsigned)p->ldb, out, (unsigned)p->c_off, (unsigned)p->ldc,
+                                    (unsigned)p->m, (unsigned)p->n, (unsigned)kc, accumulate,
+                                    bias ? bias : a, (unsigned)bias_off, use_bias, slice_act));
+    } while ((l0 += slice) < p->k);
     return MW_OK;
 }
 
@@ -265,7 +253,7 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
         return MW_OK;
     }
     unsigned acc = beta != 0.0f;
-    if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, act, out, ws_off);
+    if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, act, out);
     if (nt_through_copy(c->rt, p)) return nt_through_copy_run(c, p, a, b, acc, out, ws_off);
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;

@@ -24,8 +24,9 @@ typedef struct mw_gemm {
  * groups of one). Not static: the tests run both profiles on whatever device they have. */
 extern int mw_kernel_profile;
 
-/* Whether the own NN and TN kernels read B through packed copies: 0 by shape, 1 never, 2
- * always (tests: every shape through the packed path). */
+/* How the own NN and TN kernels read B: 0 by device (copied into local memory a chunk of
+ * columns at a time where it holds the copy, cl/gemm.cl gemm_nn_panel; else in place), 1 in
+ * place always (tests: both paths on any device). */
 extern int mw_gemm_pack;
 
 /* Whether the own NT products run as NN products over transposed copies of one operand: 0

@@ -7,7 +7,8 @@
 #include "runtime/internal.h"
 
 /* fmt: one letter per kernel argument: 'm' cl_mem, 'i' int (cl_int), 'u' unsigned (cl_uint),
- * 'f' double promoted from float (passed as cl_float). */
+ * 'f' double promoted from float (passed as cl_float), 'l' a size_t: a __local buffer of that
+ * many bytes. */
 
 /* `items` work-items of `kernel` (cl/<family>.cl, plain program) in groups of 64; kernels
  * check their index, the range being rounded up to whole groups. */

@@ -69,6 +69,11 @@ static mw_status set_args(const mw_runtime *rt, const mw_launch_spec *s, cl_kern
             err = clSetKernelArg(k, i, sizeof v, &v);
             break;
         }
+        case 'l': { /* a __local buffer of this many bytes */
+            size_t bytes = va_arg(ap, size_t);
+            err = clSetKernelArg(k, i, bytes, NULL);
+            break;
+        }
         default:
             return mw_error_set(MW_ERR_INVALID_ARG,
                                 "launching kernel %s (cl/%s.cl): bad argument format '%c' in "
