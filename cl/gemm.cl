@@ -220,6 +220,65 @@ __kernel void gemm_nn_panel(__global const float *a, const uint a_off, const uin
     }
 }
 
+/* C (+)= A·Bᵀ with both operands' rows contiguous along the inner dimension (A(i, l) =
+ * a[i lda + l], B(j, l) = b[j ldb + l]: a pointwise weight gradient gy·xᵀ sums over pixels,
+ * a linear forward x·wᵀ over features), as gemm_nn_panel computes A·B: work-group g takes
+ * chunk g % chunks of C's columns (`blocks` blocks of 32) and split s = g / chunks of the
+ * inner dimension, [s ks, (s + 1) ks), in slices of kc: it copies B's rows of the chunk over
+ * the slice transposed into local memory ([kc, 32] per block, zeros past n), then adds the
+ * chunk's 8 x 32 blocks of A·Bᵀ over the slice to out[s ldo_s + i ldo + j] (the first slice
+ * writes them, or adds them too when `accumulate`). Any group size. */
+__kernel void gemm_nt_panel(__global const float *a, const uint a_off, const uint lda,
+                            __global const float *b, const uint b_off, const uint ldb,
+                            __global float *out, const uint o_off, const uint ldo,
+                            const uint ldo_s, const uint m, const uint n, const uint k,
+                            const uint ks, const uint kc, const uint accumulate,
+                            __local float *panel, const uint blocks) {
+    uint chunks = (n + blocks * 32 - 1) / (blocks * 32);
+    uint s = get_group_id(0) / chunks, j0 = get_group_id(0) % chunks * blocks * 32;
+    uint cols = min(blocks * 32, n - j0), chunk_blocks = (cols + 31) / 32;
+    uint lid = get_local_id(0), size = get_local_size(0);
+    uint row_blocks = (m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS;
+    uint l_first = s * ks, l_end = min(k, l_first + ks);
+    a += a_off;
+    b += b_off + (size_t)j0 * ldb;
+    out += o_off + (size_t)s * ldo_s + j0;
+    for (uint l0 = l_first; l0 < l_end; l0 += kc) {
+        uint len = min(kc, l_end - l0);
+        for (uint jj = lid; jj < chunk_blocks * 32; jj += size) {
+            __local float *dst = panel + jj / 32 * len * 32 + jj % 32;
+            __global const float *src = b + (size_t)jj * ldb + l0;
+            uint l = 0;
+            if (jj < cols)
+                for (; l + 16 <= len; l += 16) {
+                    float t[16];
+                    vstore16(vload16(0, src + l), 0, t);
+#pragma unroll
+                    for (uint u = 0; u < 16; u++)
+                        dst[(l + u) * 32] = t[u];
+                }
+            for (; l < len; l++)
+                dst[l * 32] = jj < cols ? src[l] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint t = lid; t < chunk_blocks * row_blocks; t += size) {
+            uint q = t % chunk_blocks, i0 = t / chunk_blocks * MW_GEMM_NN_ROWS;
+            __global const float *ar[8];
+#pragma unroll
+            for (uint r = 0; r < 8; r++) /* rows past m read the last row (never stored) */
+                ar[r] = a + min(i0 + r, m - 1) * lda + l0;
+            float16 acc[8][2];
+#pragma unroll
+            for (uint r = 0; r < 8; r++)
+                acc[r][0] = acc[r][1] = 0.0f;
+            nn_sums_local(acc, a, ar, lda, 1, panel + q * len * 32, 32, i0, m, 0, len);
+            nn_store(acc, out + q * 32, ldo, i0, m, min(32u, cols - q * 32),
+                     accumulate || l0 > l_first, out, 0, false, MW_ACT_NONE);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); /* the next slice's copy overwrites the panel */
+    }
+}
+
 /* gemm_nn over a deep inner dimension in one launch (engine/ops/gemm.c, nt_through_copy):
  * in chains of NN_CHAIN steps, each chain's sums added to C before the next, as gemm_nn's
  * launches of NN_SLICE each would (a float sum's error grows with its length: one chain of

@@ -50,6 +50,7 @@ static const product PRODUCTS[] = {
     {"googlenet 528->256 16x16 dW", 256, 528, 128 * 256, false, true},
     {"googlenet 480->192 16x16 dW", 192, 480, 128 * 256, false, true},
     {"mobilenetv2 96->576 8x8 dW", 576, 96, 128 * 64, false, true},
+    {"mobilenetv2 576->96 8x8 dW", 96, 576, 128 * 64, false, true},
     {"googlenet 512->64 16x16 fwd", 64, 128 * 256, 512, false, false},
     {"googlenet 480->16 16x16 fwd", 16, 128 * 256, 480, false, false},
     {"pointwise 320->1280 4x4 fwd", 1280, 128 * 16, 320, false, false},
@@ -124,7 +125,9 @@ int main(int argc, char **argv) {
     const char *only = argc > 2 ? argv[2] : "";
     if (argc > 3 && strcmp(argv[3], "nt-copy") == 0) mw_gemm_nt_copy = 2;
     if (argc > 3 && strncmp(argv[3], "b=", 2) == 0) mw_gemm_pack = atoi(argv[3] + 2);
-    if (reps < 1 || (argc > 3 && mw_gemm_nt_copy != 2 && strncmp(argv[3], "b=", 2) != 0)) {
+    if (argc > 3 && strncmp(argv[3], "nt=", 3) == 0) mw_gemm_nt_copy = atoi(argv[3] + 3);
+    if (reps < 1 || (argc > 3 && mw_gemm_nt_copy != 2 && strncmp(argv[3], "b=", 2) != 0 &&
+                     strncmp(argv[3], "nt=", 3) != 0)) {
         fprintf(stderr, "usage: %s [reps [name [nt-copy]]]\n", argv[0]);
         return 2;
     }

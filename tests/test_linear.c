@@ -187,35 +187,40 @@ static void test_matmul_b_reading(void **state) {
 }
 
 /* engine/ops/gemm.c: 3 runs every own NT product as NN products over transposed copies,
- * in slices of 512 of the inner dimension; 0 where the caller allows it (the pointwise
- * weight gradients, test_conv) and the shape says so. */
+ * in slices of 512 of the inner dimension; 4 through gemm_nt_panel; 0 by shape. */
 extern int mw_gemm_nt_copy;
 
-/* NT products through transposed copies, forced: both orientations (the copied operand is
- * the one with fewer rows; with m < n the product is computed transposed and transposed
- * into place), rows and columns ragged against the copy's 16 x 16 tiles and gemm_nn's
- * blocks, three slices of the inner dimension the last one short. The backward's products
- * (NN and TN) check the rest of the op as before. */
-static void test_matmul_nt_through_copy(void **state) {
+/* NT products forced through transposed copies (3) and through gemm_nt_panel (4): both
+ * orientations (the copied operand is the one with fewer rows; with m < n the product is
+ * computed transposed and transposed into place), rows and columns ragged against the
+ * copy's 16 x 16 tiles and the 8 x 32 blocks, an inner dimension of several slices the last
+ * one short (the panels' splits summed by gemm_reduce); then C wide enough (200 columns) for
+ * the panels to write it in one split. The backward's products (NN and TN) check the rest
+ * of the op as before. */
+static void test_matmul_nt_copies(void **state) {
     const int K = 1100, M = test_small_shapes() ? 5 : 37, N = test_small_shapes() ? 19 : 45;
+    const int WIDE = test_small_shapes() ? 70 : 200;
     test_rng r;
     test_rng_seed(&r, 61);
-    const int ROWS = M > N ? M : N; /* either operand's rows, in either orientation */
+    const int ROWS = WIDE; /* either operand's rows, in either orientation */
     float *a = malloc((size_t)ROWS * K * sizeof *a), *b = malloc((size_t)ROWS * K * sizeof *b);
-    float *seed = malloc((size_t)M * N * sizeof *seed);
+    float *seed = malloc((size_t)M * WIDE * sizeof *seed);
     test_fill_normal(&r, a, (size_t)ROWS * K, 1.0f);
     test_fill_normal(&r, b, (size_t)ROWS * K, 1.0f);
-    test_fill_normal(&r, seed, (size_t)M * N, 1.0f);
+    test_fill_normal(&r, seed, (size_t)M * WIDE, 1.0f);
     mw_kernel_profile = 2;
-    mw_gemm_nt_copy = 3;
-    for (int t = 0; t < 2; t++) {
-        matmul_ctx ctx = {false, true};
-        int m = t == 0 ? M : N, n = t == 0 ? N : M;
-        op_spec spec = matmul_spec(&ctx, m, K, n);
-        void *inputs[] = {a, b};
-        char what[80];
-        snprintf(what, sizeof what, "matmul %dx%d·(%dx%d)ᵀ through copies", m, K, n, K);
-        op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
+    for (int mode = 3; mode <= 4; mode++) {
+        mw_gemm_nt_copy = mode;
+        for (int t = 0; t < 3; t++) {
+            matmul_ctx ctx = {false, true};
+            int m = t == 1 ? N : M, n = t == 0 ? N : t == 1 ? M : WIDE;
+            op_spec spec = matmul_spec(&ctx, m, K, n);
+            void *inputs[] = {a, b};
+            char what[80];
+            snprintf(what, sizeof what, "matmul %dx%d·(%dx%d)ᵀ through %s", m, K, n, K,
+                     mode == 3 ? "copies" : "panels");
+            op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
+        }
     }
     mw_gemm_nt_copy = 0;
     mw_kernel_profile = 0;
@@ -290,7 +295,7 @@ int main(void) {
         cmocka_unit_test(test_linear_wide),
         cmocka_unit_test(test_matmul_long_inner),
         cmocka_unit_test(test_matmul_b_reading),
-        cmocka_unit_test(test_matmul_nt_through_copy),
+        cmocka_unit_test(test_matmul_nt_copies),
         cmocka_unit_test(test_memory_read_matches_pytorch),
         cmocka_unit_test(test_shape_errors),
     };

@@ -35,7 +35,7 @@ static bool own(const mw_runtime *rt, const mw_gemm *p) {
 enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
 /* gemm_nn_panel's chunks of C's columns: at most PANEL_BLOCKS blocks of 32, over slices of at
  * most PANEL_K of B's rows (8 x 32 x 256 floats: 256 KB of local memory, in the L2). */
-enum { PANEL_BLOCKS = 8, PANEL_K = 256 };
+enum { PANEL_BLOCKS = 8, PANEL_K = 256, NT_PANEL_MIN_M = 384 };
 /* nt_through_copy: the least inner dimension and blocks of C, and the size of one slice's
  * transposed copy. */
 enum { NT_COPY_MIN_K = 2048, NT_COPY_MIN_BLOCKS = 24, NT_COPY_BYTES = 4 << 20 };
@@ -69,9 +69,33 @@ static size_t panel_blocks(const mw_runtime *rt, const mw_gemm *p) {
     return per_unit < 1 ? 1 : per_unit > PANEL_BLOCKS ? PANEL_BLOCKS : per_unit;
 }
 
-static size_t panel_bytes(const mw_runtime *rt, const mw_gemm *p) {
-    size_t kc = p->k < PANEL_K ? p->k : PANEL_K;
-    return kc * panel_blocks(rt, p) * MW_GEMM_NN_COLS * sizeof(float);
+/* Whether the device's local memory holds the largest panel a product over k takes. */
+static bool panel_fits(const mw_runtime *rt, size_t k) {
+    size_t kc = k < PANEL_K ? k : PANEL_K;
+    return kc * PANEL_BLOCKS * MW_GEMM_NN_COLS * sizeof(float) <=
+           mw_runtime_device(rt)->local_mem_bytes;
+}
+
+/* gemm_nt_panel's splits of the inner dimension: NT_SLICE each at most, more where C's
+ * chunks alone give fewer than two work-groups per compute unit, each at least PANEL_K;
+ * partial sums within NT_PARTIAL_CAP. */
+static size_t nt_panel_splits(const mw_runtime *rt, const mw_gemm *p) {
+    size_t blocks = panel_blocks(rt, p);
+    size_t chunks = (p->n + blocks * MW_GEMM_NN_COLS - 1) / (blocks * MW_GEMM_NN_COLS);
+    size_t want = 2 * (size_t)mw_runtime_device(rt)->compute_units;
+    size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
+    if (s * chunks < want) s = (want + chunks - 1) / chunks;
+    size_t most = (p->k + PANEL_K - 1) / PANEL_K;
+    if (s > most) s = most;
+    size_t cap = NT_PARTIAL_CAP / (p->m * p->n * sizeof(float));
+    if (s > cap) s = cap;
+    return s < 1 ? 1 : s;
+}
+
+/* Workspace floats of gemm_nt_panel's partial sums (one split: none). */
+static size_t nt_panel_partials(const mw_runtime *rt, const mw_gemm *p) {
+    size_t s = nt_panel_splits(rt, p);
+    return s > 1 ? s * p->m * p->n : 0;
 }
 
 /* Whether the own NN (or TN) product copies B into local memory a chunk of columns at a time
@@ -89,7 +113,7 @@ static size_t panel_bytes(const mw_runtime *rt, const mw_gemm *p) {
  * profile forced on a GPU), or where forced. */
 static bool reads_panels(const mw_runtime *rt, const mw_gemm *p) {
     if (!own(rt, p) || p->tb || p->k == 0 || mw_gemm_pack == 1) return false;
-    return panel_bytes(rt, p) <= mw_runtime_device(rt)->local_mem_bytes;
+    return panel_fits(rt, p->k);
 }
 
 int mw_gemm_nt_copy = 0;
@@ -117,6 +141,21 @@ static bool nt_through_copy(const mw_runtime *rt, const mw_gemm *p) {
            blocks >= NT_COPY_MIN_BLOCKS;
 }
 
+/* Whether an own NT product runs as gemm_nt_panel: where A has NT_PANEL_MIN_M rows or more
+ * (every block row reuses the transposed copy), or where forced (mw_gemm_nt_copy 4).
+ * tests/probe_gemm.c (Intel Xeon, 2 cores), GFLOP/s gemm_nt / through copies / panels: the
+ * linear heads' forward at 500 rows 126-131 / - / 178-180; MobileNetV2's weight gradients
+ * 96 -> 576 on 8x8 (m 576) 114 / 112 / 184 and 320 -> 1280 on 4x4 (m 1280) 96 / 150 / 162;
+ * GoogLeNet's 528 -> 256 (m 256) 156 / 119 / 170. With fewer rows the copy's transposing
+ * stores and a ragged block weigh more: the heads' forward at 128 rows 224 / - / 139, 24 ->
+ * 144 on 32x32 (m 144) 153 / 52 / 121, 192 -> 32 (m 32) 194 / 134 / 104, 576 -> 96 (m 96)
+ * 214 / 114 / 188; computing Cᵀ = B·Aᵀ for them instead lost too (128 rows: 175). */
+static bool nt_reads_panels(const mw_runtime *rt, const mw_gemm *p) {
+    if (!own(rt, p) || !p->tb || p->ta || p->k == 0 || mw_gemm_nt_copy == 1) return false;
+    if (mw_gemm_nt_copy == 4) return true;
+    return mw_gemm_nt_copy == 0 && p->m >= NT_PANEL_MIN_M && panel_fits(rt, p->k);
+}
+
 /* nt_through_copy's product: the operand with fewer rows (B where m >= n; else A, and C is
  * computed as Cᵀ = B·Aᵀ in the workspace and transposed into place) is copied transposed, a
  * slice of kc of the inner dimension at a time, [kc, copy_rows], each slice read at once by
@@ -136,6 +175,7 @@ static copy_plan copy_plan_of(const mw_gemm *p) {
 }
 
 size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p) {
+    if (nt_reads_panels(rt, p)) return nt_panel_partials(rt, p) * sizeof(float);
     if (nt_through_copy(rt, p)) {
         copy_plan t = copy_plan_of(p);
         return (t.copy_rows * t.kc + (t.swapped ? p->m * p->n : 0)) * sizeof(float);
@@ -240,6 +280,30 @@ static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
     return MW_OK;
 }
 
+/* C (+)= A·Bᵀ through gemm_nt_panel: straight into C in one split, else each split's sums
+ * into the workspace and gemm_reduce adds them into C. */
+static mw_status nt_panels(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
+                           cl_mem out, size_t ws_off) {
+    size_t blocks = panel_blocks(c->rt, p), splits = nt_panel_splits(c->rt, p);
+    size_t chunks = (p->n + blocks * MW_GEMM_NN_COLS - 1) / (blocks * MW_GEMM_NN_COLS);
+    size_t ks = (p->k + splits - 1) / splits, kc = ks < PANEL_K ? ks : PANEL_K;
+    splits = (p->k + ks - 1) / ks; /* every split non-empty */
+    bool direct = splits == 1;
+    MW_TRY(mw_launch_groups(
+        c, "gemm", "gemm_nt_panel", chunks * splits, mw_group_size(c, 64), "muumuumuuuuuuuuulu", a,
+        (unsigned)p->a_off, (unsigned)p->lda, b, (unsigned)p->b_off, (unsigned)p->ldb,
+        direct ? out : c->workspace, (unsigned)(direct ? p->c_off : ws_off),
+        (unsigned)(direct ? p->ldc : p->n), (unsigned)(p->m * p->n), (unsigned)p->m, (unsigned)p->n,
+        (unsigned)p->k, (unsigned)ks, (unsigned)kc, direct ? acc : 0u,
+        kc * blocks * MW_GEMM_NN_COLS * sizeof(float), (unsigned)blocks));
+    if (direct) return MW_OK;
+    size_t items = p->m * p->n;
+    return mw_launch_kernel(c, gemm_items("gemm_reduce", 1, &items, (size_t[]){64}), "muumuuuuu",
+                            c->workspace, (unsigned)ws_off, (unsigned)splits, out,
+                            (unsigned)p->c_off, (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n,
+                            acc);
+}
+
 /* C (+)= op(A)·op(B), the own NN kernel's first slice adding `bias` when it is given
  * (only the own NN kernel is called with one: see mw_gemm_run_row_bias). */
 static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float beta,
@@ -254,6 +318,7 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
     }
     unsigned acc = beta != 0.0f;
     if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, act, out);
+    if (nt_reads_panels(c->rt, p)) return nt_panels(c, p, a, b, acc, out, ws_off);
     if (nt_through_copy(c->rt, p)) return nt_through_copy_run(c, p, a, b, acc, out, ws_off);
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;

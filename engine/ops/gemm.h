@@ -29,10 +29,11 @@ extern int mw_kernel_profile;
  * place always (tests: both paths on any device). */
 extern int mw_gemm_pack;
 
-/* Whether the own NT products run as NN products over transposed copies of one operand: 0
- * where the caller allows it and the shape says so, 1 never, 2 always (tests/probe_gemm.c),
- * 3 always, in slices of 512 of the inner dimension (tests: several slices on small
- * shapes). */
+/* How the own NT products run: 0 by shape (gemm_nt_panel's transposed copies in local memory
+ * where A has many rows; else NN products over transposed copies of one operand where the
+ * caller allows it and the shape says so; else gemm_nt), 1 gemm_nt always, 2 the copies always
+ * (tests/probe_gemm.c), 3 the copies always, in slices of 512 of the inner dimension (tests:
+ * several slices on small shapes), 4 gemm_nt_panel always. */
 extern int mw_gemm_nt_copy;
 
 /* Whether this runtime takes the CPU profile (own GEMMs, CPU-shaped kernels). */
