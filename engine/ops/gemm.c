@@ -33,8 +33,9 @@ static bool own(const mw_runtime *rt, const mw_gemm *p) {
  * and the partial sums go to the workspace for one more kernel to add. Measured on PoCL:
  * 2048 doubled the 3x3 weight gradients' speed against unsliced, 512-1024 were slower. */
 enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
-/* gemm_nn_panel's chunks of C's columns: at most PANEL_BLOCKS blocks of 32, over slices of at
- * most PANEL_K of B's rows (8 x 32 x 256 floats: 256 KB of local memory, in the L2). */
+/* The panels' chunks of C's columns: at most PANEL_BLOCKS blocks of 32, over slices of at
+ * most PANEL_K of B's rows (8 x 32 x 256 floats: 256 KB of local memory, in the L2); the NT
+ * products take them where A has NT_PANEL_MIN_M rows or more (nt_reads_panels). */
 enum { PANEL_BLOCKS = 8, PANEL_K = 256, NT_PANEL_MIN_M = 384 };
 /* nt_through_copy: the least inner dimension and blocks of C, and the size of one slice's
  * transposed copy. */
@@ -107,7 +108,7 @@ static size_t nt_panel_partials(const mw_runtime *rt, const mw_gemm *p) {
  * 32x32 maps forward 89 -> 137, its 24 -> 144 input gradient 86 -> 134, 116 -> 116 on 16x16
  * 151 -> 179, GoogLeNet's 512 -> 64 131 -> 158 and 480 -> 16 74 -> 115, the linear heads'
  * input gradients (k 4096-5120) 122-130 -> 157-176, Winograd's 512-channel product on 400
- * tiles 107 -> 159; the rest within 3% (the 528 -> 256 forward 172 -> 190). Packed copies in
+ * tiles 107 -> 159, GoogLeNet's 528 -> 256 forward 172 -> 190; the rest within 3%. Packed copies in
  * global memory, the path before it, had won only where B's rows lay 64 KB apart and A had
  * 64 rows or more. In place where the device's local memory cannot hold a panel (the CPU
  * profile forced on a GPU), or where forced. */
