@@ -108,9 +108,9 @@ static size_t nt_panel_partials(const mw_runtime *rt, const mw_gemm *p) {
  * 32x32 maps forward 89 -> 137, its 24 -> 144 input gradient 86 -> 134, 116 -> 116 on 16x16
  * 151 -> 179, GoogLeNet's 512 -> 64 131 -> 158 and 480 -> 16 74 -> 115, the linear heads'
  * input gradients (k 4096-5120) 122-130 -> 157-176, Winograd's 512-channel product on 400
- * tiles 107 -> 159, GoogLeNet's 528 -> 256 forward 172 -> 190; the rest within 3%. Packed copies in
- * global memory, the path before it, had won only where B's rows lay 64 KB apart and A had
- * 64 rows or more. In place where the device's local memory cannot hold a panel (the CPU
+ * tiles 107 -> 159, GoogLeNet's 528 -> 256 forward 172 -> 190; the rest within 3%. Packed
+ * copies in global memory, the path before it, had won only where B's rows lay 64 KB apart
+ * and A had 64 rows or more. In place where the device's local memory cannot hold a panel (the CPU
  * profile forced on a GPU), or where forced. */
 static bool reads_panels(const mw_runtime *rt, const mw_gemm *p) {
     if (!own(rt, p) || p->tb || p->k == 0 || mw_gemm_pack == 1) return false;
