@@ -281,6 +281,17 @@ static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
     return MW_OK;
 }
 
+/* C (+)= the sum of `splits` partial products [m, n] in the workspace from ws_off (the NT
+ * kernels' slices of the inner dimension). */
+static mw_status reduce_splits(mw_cl_ctx *c, const mw_gemm *p, size_t splits, unsigned acc,
+                               cl_mem out, size_t ws_off) {
+    size_t items = p->m * p->n;
+    return mw_launch_kernel(c, gemm_items("gemm_reduce", 1, &items, (size_t[]){64}), "muumuuuuu",
+                            c->workspace, (unsigned)ws_off, (unsigned)splits, out,
+                            (unsigned)p->c_off, (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n,
+                            acc);
+}
+
 /* C (+)= A·Bᵀ through gemm_nt_panel: straight into C in one split, else each split's sums
  * into the workspace and gemm_reduce adds them into C. */
 static mw_status nt_panels(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,
@@ -298,11 +309,7 @@ static mw_status nt_panels(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, u
         (unsigned)p->k, (unsigned)ks, (unsigned)kc, direct ? acc : 0u,
         kc * blocks * MW_GEMM_NN_COLS * sizeof(float), (unsigned)blocks));
     if (direct) return MW_OK;
-    size_t items = p->m * p->n;
-    return mw_launch_kernel(c, gemm_items("gemm_reduce", 1, &items, (size_t[]){64}), "muumuuuuu",
-                            c->workspace, (unsigned)ws_off, (unsigned)splits, out,
-                            (unsigned)p->c_off, (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n,
-                            acc);
+    return reduce_splits(c, p, splits, acc, out, ws_off);
 }
 
 /* C (+)= op(A)·op(B), the own NN kernel's first slice adding `bias` when it is given
@@ -340,11 +347,7 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
                             (unsigned)p->b_off, (unsigned)p->ldb, c->workspace, (unsigned)ws_off,
                             (unsigned)p->n, (unsigned)(p->m * p->n), (unsigned)p->m, (unsigned)p->n,
                             (unsigned)p->k, (unsigned)kc, 0u));
-    size_t items = p->m * p->n;
-    return mw_launch_kernel(c, gemm_items("gemm_reduce", 1, &items, (size_t[]){64}), "muumuuuuu",
-                            c->workspace, (unsigned)ws_off, (unsigned)splits, out,
-                            (unsigned)p->c_off, (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n,
-                            acc);
+    return reduce_splits(c, p, splits, acc, out, ws_off);
 }
 
 mw_status mw_gemm_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float beta, cl_mem out,
