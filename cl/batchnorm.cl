@@ -80,12 +80,11 @@ __kernel void bn_forward_eval_f32(__global const float *x, __global const float 
                   1.0f / sqrt(running_var[c] + eps), gamma[c], beta[c], act, stats, channels);
 }
 
-/* With g' = gy · act'(z) (z recomputed from x and the saved statistics, so y is not read)
- * and x̂ = (x − mean) · invstd: gγ = Σ g' x̂, gβ = Σ g', and
- *   train: gx = γ invstd (g' − Σg'/len − x̂ Σg'x̂/len)   (through the batch statistics)
- *   eval:  gx = γ invstd g'                              (running statistics are constants)
- * For swish and sigmoid the first pass parks g' in gx, which the second pass reads back in
- * place of gy: the same bytes (the row is still in cache), and no second exp per element. */
+/* The backward of one channel per work-group: bn_backward_channel (cl/bn_backward_row.clh). */
+#define BN_GX_SPACE __global
+#include "bn_backward_row.clh"
+#undef BN_GX_SPACE
+
 __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
                               __global const float *gamma, __global const float *beta,
                               __global const float *stats, __global float *gx,
@@ -94,39 +93,8 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0);
     size_t offset = (size_t)c * len;
-    __global const float *xr = x + offset, *gr = gy + offset;
-    __global float *gxr = gx + offset;
-    float mean = stats[c], invstd = stats[channels + c];
-    float scale = gamma[c] * invstd, b = beta[c];
-    bool park = act == MW_ACT_SWISH || act == MW_ACT_SIGMOID;
-    long_sum16 acc_g = long_sum_zero(), acc_gd = long_sum_zero();
-    ROW_LOOP(len, {
-        float16 d = load_lanes(xr, at, lanes) - mean;
-        float16 g = load_lanes(gr, at, lanes);
-        if (act) g *= act_grad16(d * scale + b, act); /* z exactly as the forward made it */
-        if (park) store_lanes(g, gxr, at, lanes);
-        long_sum_add(&acc_g, data_lanes(g, lanes));
-        long_sum_add(&acc_gd, data_lanes(g * d, lanes));
-    })
-    float2 s = (float2)(group_long_sum(acc_g, scratch), group_long_sum(acc_gd, scratch));
-    s.y *= invstd; /* Σ g' x̂ */
-    if (get_local_id(0) == 0) {
-        gbeta[c] = s.x;
-        ggamma[c] = s.y;
-    }
-    float mean_g = training ? s.x / (float)len : 0.0f;
-    float mean_gx = training ? s.y / (float)len : 0.0f;
-    ROW_LOOP(len, {
-        float16 d = load_lanes(xr, at, lanes) - mean;
-        float16 g;
-        if (park) {
-            g = load_lanes(gxr, at, lanes); /* each work-item reads back only what it wrote */
-        } else {
-            g = load_lanes(gr, at, lanes);
-            if (act) g *= act_grad16(d * scale + b, act);
-        }
-        store_lanes(scale * (g - mean_g - d * invstd * mean_gx), gxr, at, lanes);
-    })
+    bn_backward_channel(gy + offset, x + offset, gx + offset, stats[c], stats[channels + c],
+                        gamma[c], beta[c], ggamma, gbeta, c, len, act, training, scratch);
 }
 
 /* An eval-mode batch norm folded into the convolution before it (engine/ops/bn_fold.h): per

@@ -1,5 +1,6 @@
-/* The conv family's own kernels: depthwise, im2col and col2im, the bias gradient (the GEMMs CPU devices
- * run instead of CLBlast's are in gemm.cl). Feature maps are channel-major
+/* The conv family's own kernels: depthwise, im2col and col2im, the bias gradient (the GEMMs
+ * CPU devices run instead of CLBlast's are in gemm.cl), and the batch-norm backward fused
+ * with the depthwise backward (bn_dw_backward). Feature maps are channel-major
  * [C, N, H, W]: plane p = c * N + n is H x W contiguous floats.
  *
  * Depthwise kernels are built once per (kernel size, stride) with -DDW_K=k -DDW_S=s
@@ -8,8 +9,9 @@
  * 8 pixels per float8, from K shifted float8 "taps" of each input row: the row kernels
  * (dw_forward and its kin: any width and stride; one row per item on GPUs), the plane
  * kernels for stride-1 maps whose rows are whole vectors (dw_planes, dw_planes8,
- * dw_vector_rows_weight), and a per-channel matrix for planes of at most 16 pixels
- * (dw_small_planes). engine/ops/conv.c chooses. */
+ * dw_vector_rows_weight, bn_dw_backward; their per-plane bodies are cl/dw_plane.clh's), and
+ * a per-channel matrix for planes of at most 16 pixels (dw_small_planes). engine/ops/conv.c
+ * chooses. */
 
 #ifndef DW_K
 #define DW_K 3
@@ -22,6 +24,10 @@
 #include "activation_fn.clh"
 #include "mad.clh"
 #include "row_group.clh"
+
+#define BN_GX_SPACE __local
+#include "bn_backward_row.clh"
+#undef BN_GX_SPACE
 
 #define DW_KK (DW_K * DW_K)
 
@@ -134,12 +140,15 @@ MW_INLINE void taps(__global const float *row, int ox0, int w, float8 *t) {
 }
 
 /* The weight gradient's per-plane sums: out[i] = the lanes of acc[i] added, for i < K². */
+MW_INLINE float lanes_sum8(float8 v) {
+    float4 s4 = v.lo + v.hi;
+    return (s4.x + s4.y) + (s4.z + s4.w);
+}
+
 MW_INLINE void store_tap_sums(const float8 *acc, __global float *out) {
 #pragma unroll
-    for (int i = 0; i < DW_KK; i++) {
-        float4 s4 = acc[i].lo + acc[i].hi;
-        out[i] = (s4.x + s4.y) + (s4.z + s4.w);
-    }
+    for (int i = 0; i < DW_KK; i++)
+        out[i] = lanes_sum8(acc[i]);
 }
 
 /* Stores the first n (< 8 when at the row's end) lanes of v. */
@@ -224,27 +233,27 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #endif
 }
 
-/* Row iy of a plane of width w = 8 nb (nb <= 4) as v[1 .. nb], with v[0] and v[nb + 1] zero:
- * the blocks block_taps reads. */
-MW_INLINE void load_vector_row(__global const float *row, int nb, float8 *v) {
-#pragma unroll
-    for (int b = 0; b < 6; b++)
-        v[b] = (float8)(0.0f);
-#pragma unroll
-    for (int b = 0; b < 4; b++)
-        if (b < nb) v[b + 1] = vload8(b, row);
-}
+/* The plane bodies, reading from global memory (the kernels below) and from local memory
+ * (bn_dw_backward). */
+#define DW_FN_PASTE(name, space) name##_##space
+#define DW_FN_NAME(name, space) DW_FN_PASTE(name, space)
+#define DW_FN(name) DW_FN_NAME(name, DW_SPACE_NAME)
+#define DW_SPACE __global
+#define DW_SPACE_NAME global
+#include "dw_plane.clh"
+#undef DW_SPACE
+#undef DW_SPACE_NAME
+#define DW_SPACE __local
+#define DW_SPACE_NAME local
+#include "dw_plane.clh"
+#undef DW_SPACE
+#undef DW_SPACE_NAME
 
 /* Stride-1 depthwise forward (flip 0) or input gradient (flip 1: the correlation with the
  * flipped kernel) on maps whose rows are whole vectors: w a multiple of 8 and at most 32
  * (the 32x32, 16x16 and 8x8 maps), whole planes per work-item (`ppi` of them). A row is
  * loaded as aligned blocks and its taps are made by shuffles, with none of win12's checked
- * loads; each input row's taps are made once and added into the K output rows it feeds
- * (acc[j]: output row iy - P + j while input row iy is read), so that the blocks and rows
- * in flight are independent FMA chains, where dw_row summed one output vector's K² taps in
- * one chain. Each output row still takes its taps in dw_row's order, so the results are
- * dw_forward's and dw_backward_input's to the bit: MobileNetV2's one-step check
- * (tests/test_models.c) sits on a knife-edge that another order tips. */
+ * loads (dw_plane, cl/dw_plane.clh). */
 __kernel void dw_planes(__global const float *src, __global const float *wgt,
                         __global const float *bias, __global float *dst, const uint has_bias,
                         const int act, const uint n, const uint h, const uint w, const uint flip,
@@ -252,51 +261,14 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
-    int nb = (int)w / 8;
     for (uint p = p0; p < p1; p++) {
         uint c = p / n;
         float wt[DW_KK];
 #pragma unroll
         for (int i = 0; i < DW_KK; i++)
             wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
-        float b0 = has_bias ? bias[c] : 0.0f;
-        __global const float *plane = src + (size_t)p * h * w;
-        __global float *out = dst + (size_t)p * h * w;
-        float8 acc[DW_K][4];
-#pragma unroll
-        for (int j = 0; j < DW_K; j++)
-#pragma unroll
-            for (int b = 0; b < 4; b++)
-                acc[j][b] = (float8)(b0);
-        for (int iy = 0; iy < (int)h + DW_P; iy++) {
-            if (iy < (int)h) {
-                float8 v[6];
-                load_vector_row(plane + iy * w, nb, v);
-#pragma unroll
-                for (int b = 0; b < 4; b++) {
-                    if (b >= nb) continue;
-                    float8 t[5];
-                    block_taps(v[b], v[b + 1], v[b + 2], t);
-#pragma unroll
-                    for (int j = 0; j < DW_K; j++) {
-                        int ky = DW_K - 1 - j;
-#pragma unroll
-                        for (int kx = 0; kx < DW_K; kx++)
-                            acc[j][b] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[j][b]);
-                    }
-                }
-            }
-            int oy = iy - DW_P;
-#pragma unroll
-            for (int b = 0; b < 4; b++) {
-                if (b >= nb) continue;
-                if (oy >= 0) vstore8(act8(acc[0][b], act), b, out + oy * w);
-#pragma unroll
-                for (int j = 0; j + 1 < DW_K; j++)
-                    acc[j][b] = acc[j + 1][b];
-                acc[DW_K - 1][b] = (float8)(b0);
-            }
-        }
+        dw_plane_global(src + (size_t)p * h * w, wt, has_bias ? bias[c] : 0.0f, act, (int)h,
+                        (int)w, dst + (size_t)p * h * w);
     }
 }
 
@@ -351,35 +323,55 @@ __kernel void dw_vector_rows_weight(__global const float *gy, __global const flo
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
-    int nb = (int)w / 8;
     for (uint p = p0; p < p1; p++) {
-        __global const float *src = x + (size_t)p * h * w, *g = gy + (size_t)p * h * w;
         float8 acc[DW_KK];
-#pragma unroll
-        for (int i = 0; i < DW_KK; i++)
-            acc[i] = 0.0f;
-        for (int iy = 0; iy < (int)h; iy++) {
-            float8 v[6];
-            load_vector_row(src + iy * w, nb, v);
-#pragma unroll
-            for (int b = 0; b < 4; b++) {
-                if (b >= nb) continue;
-                float8 t[5];
-                block_taps(v[b], v[b + 1], v[b + 2], t);
-                /* input row iy meets gy row oy = iy - ky + P through kernel row ky */
-#pragma unroll
-                for (int ky = 0; ky < DW_K; ky++) {
-                    int oy = iy - ky + DW_P;
-                    if (oy < 0 || oy >= (int)h) continue;
-                    float8 gv = vload8(b, g + oy * w);
-#pragma unroll
-                    for (int kx = 0; kx < DW_K; kx++)
-                        acc[ky * DW_K + kx] = MAD(gv, t[kx], acc[ky * DW_K + kx]);
-                }
-            }
-        }
+        dw_plane_weight_global(x + (size_t)p * h * w, gy + (size_t)p * h * w, (int)h, (int)w,
+                               acc);
         store_tap_sums(acc, partial + (size_t)p * DW_KK);
     }
+}
+
+/* The backward of a batch norm (with its activation) and of the stride-1 depthwise
+ * convolution before it, one channel per work-group, for maps whose rows are whole vectors
+ * (dw_planes' maps): the batch norm's gx for the channel (N·H·W floats) goes to local memory
+ * (bn_backward_channel), and the convolution's input gradient and weight gradient of the
+ * channel are computed from there, plane by plane. Unfused, gx was written to memory and
+ * read back by two kernels, all at memory speed (engine/ops/bn_fold.h says where the
+ * executor pairs them). The sums run in the unfused kernels' orders: every output is theirs
+ * to the bit. One work-item per group (the host launches it only on CPU devices). */
+__kernel void bn_dw_backward(__global const float *gy, __global const float *x,
+                             __global const float *gamma, __global const float *beta,
+                             __global const float *stats, __global const float *wgt,
+                             __global const float *xin, __global float *ggamma,
+                             __global float *gbeta, __global float *gin, __global float *gw,
+                             __local float *gx, const uint channels, const uint n, const uint h,
+                             const uint w, const int act, const int training) {
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    uint c = get_group_id(0), plane = h * w, len = n * plane;
+    size_t offset = (size_t)c * len;
+    bn_backward_channel(gy + offset, x + offset, gx, stats[c], stats[channels + c], gamma[c],
+                        beta[c], ggamma, gbeta, c, len, act, training, scratch);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (get_local_id(0) != 0) return;
+    float wt[DW_KK], sums[DW_KK];
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++) {
+        wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
+        sums[i] = 0.0f;
+    }
+    for (uint img = 0; img < n; img++) {
+        size_t at = (size_t)img * plane;
+        dw_plane_local(gx + at, wt, 0.0f, MW_ACT_NONE, (int)h, (int)w, gin + offset + at);
+        float8 acc[DW_KK];
+        dw_plane_weight_local(xin + offset + at, gx + at, (int)h, (int)w, acc);
+        /* dw_weight_reduce's order: the planes' sums added image by image */
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++)
+            sums[i] += lanes_sum8(acc[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++)
+        gw[c * DW_KK + i] = sums[i];
 }
 
 /* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy

@@ -8,6 +8,7 @@
 
 #include "graph/graph_internal.h"
 #include "memwrap/ops.h"
+#include "ops/bn_dw_backward.h"
 #include "ops/bn_fold.h"
 #include "runtime/cl_check.h"
 
@@ -63,6 +64,12 @@ struct mw_exec {
     int *fold_bn;
     bool *folded_away;
     cl_mem *fold_w, *fold_b;
+    /* Batch-norm backward nodes run with the depthwise backward nodes that read their gx
+     * (ops/bn_dw_backward.h, plan_bn_dw_backward): [node] for such a batch-norm backward,
+     * its input-gradient and weight-gradient nodes, else -1; those two are true in
+     * fused_away_bwd. */
+    int *dw_bwd_input, *dw_bwd_weight;
+    bool *fused_away_bwd;
     /* reference backend */
     void **host;
     float *host_params, *host_grads;
@@ -238,6 +245,11 @@ static void plan_waits(mw_exec *ex) {
         const mw_node *nd = &g->nodes[i];
         for (int j = 0; j < nd->n_in; j++)
             add_wait(ex, i, g->tensors[nd->in[j]].producer);
+        /* a batch norm that runs its depthwise backward reads that node's inputs too */
+        int fused[2] = {ex->dw_bwd_input[i], ex->dw_bwd_weight[i]};
+        for (int f = 0; f < 2; f++)
+            for (int j = 0; fused[f] >= 0 && j < g->nodes[fused[f]].n_in; j++)
+                add_wait(ex, i, g->tensors[g->nodes[fused[f]].in[j]].producer);
     }
     for (int a = 0; a < g->n_tensors; a++) {
         const tensor_plan *t = &ex->plan[a];
@@ -340,6 +352,59 @@ static void plan_bn_folds(mw_exec *ex) {
     }
 }
 
+/* 0: run batch-norm backward nodes with their depthwise backward nodes where
+ * plan_bn_dw_backward allows; 1 never (tests compare the two; MEMWRAP_BN_DW_FUSE=off does the
+ * same). */
+int mw_bn_dw_fuse_off = 0;
+
+/* A batch-norm backward whose gx (not kept) is read by exactly two nodes, the input gradient
+ * and the weight gradient of one depthwise convolution, all three on one queue, on maps
+ * mw_bn_dw_backward_fits takes. The batch-norm node then computes all three nodes' outputs
+ * and the two convolution nodes do nothing, so their outputs are planned alive from it on;
+ * gx keeps its plan, for the replay that runs every node as it is. OpenCL backend only. */
+static void plan_bn_dw_backward(mw_exec *ex) {
+    const mw_graph *g = ex->g;
+    const char *env = getenv("MEMWRAP_BN_DW_FUSE");
+    bool off = mw_bn_dw_fuse_off || (env && strcmp(env, "off") == 0);
+    for (int i = 0; i < g->n_nodes; i++)
+        ex->dw_bwd_input[i] = ex->dw_bwd_weight[i] = -1;
+    if (!ex->rt || off) return;
+    for (int j = 0; j < g->n_nodes; j++) {
+        const mw_node *bn = &g->nodes[j];
+        if (bn->op != MW_OP_BATCH_NORM_BWD) continue;
+        int gx = bn->out[0];
+        const mw_tensor *t = &g->tensors[gx];
+        if (t->keep || t->role != MW_ROLE_ACTIVATION) continue;
+        int input = -1, weight = -1, others = 0;
+        for (int k = j + 1; k < g->n_nodes; k++) {
+            const mw_node *nd = &g->nodes[k];
+            for (int m = 0; m < nd->n_in; m++) {
+                if (nd->in[m] != gx) continue;
+                if (m == 0 && nd->op == MW_OP_CONV2D_BWD_INPUT && input < 0)
+                    input = k;
+                else if (m == 0 && nd->op == MW_OP_CONV2D_BWD_WEIGHT && weight < 0)
+                    weight = k;
+                else
+                    others++;
+            }
+        }
+        if (input < 0 || weight < 0 || others > 0) continue;
+        const mw_node *a = &g->nodes[input], *b = &g->nodes[weight];
+        /* one convolution: the weight gradient's shape is the weight's, its x the input
+         * gradient's shape */
+        if (a->queue != bn->queue || b->queue != bn->queue ||
+            g->tensors[a->in[1]].numel != g->tensors[b->out[0]].numel ||
+            g->tensors[b->in[1]].numel != g->tensors[a->out[0]].numel ||
+            memcmp(&a->attr.conv, &b->attr.conv, sizeof a->attr.conv) != 0 ||
+            !mw_bn_dw_backward_fits(ex->rt, g, a))
+            continue;
+        ex->dw_bwd_input[j] = input;
+        ex->dw_bwd_weight[j] = weight;
+        ex->fused_away_bwd[input] = ex->fused_away_bwd[weight] = true;
+        ex->stats.fused_bn_dw_backward++;
+    }
+}
+
 static mw_status plan_tensors(mw_exec *ex, size_t align) {
     const mw_graph *g = ex->g;
     bool pool = true;
@@ -372,6 +437,12 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
     /* A folded batch norm's output is written by its convolution (plan_bn_folds). */
     for (int i = 0; i < g->n_nodes; i++)
         if (ex->fold_bn[i] >= 0) ex->plan[g->nodes[ex->fold_bn[i]].out[0]].first = i;
+    /* So are a fused depthwise backward's outputs by its batch norm (plan_bn_dw_backward). */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (ex->dw_bwd_input[i] >= 0) {
+            ex->plan[g->nodes[ex->dw_bwd_input[i]].out[0]].first = i;
+            ex->plan[g->nodes[ex->dw_bwd_weight[i]].out[0]].first = i;
+        }
     plan_arenas(ex, align);
     size_t limit = SIZE_MAX;
     if (ex->rt) limit = mw_runtime_device(ex->rt)->max_alloc_bytes / align * align;
@@ -518,11 +589,16 @@ mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
     ex->folded_away = calloc((size_t)nn, sizeof *ex->folded_away);
     ex->fold_w = calloc((size_t)nn, sizeof *ex->fold_w);
     ex->fold_b = calloc((size_t)nn, sizeof *ex->fold_b);
+    ex->dw_bwd_input = calloc((size_t)nn, sizeof *ex->dw_bwd_input);
+    ex->dw_bwd_weight = calloc((size_t)nn, sizeof *ex->dw_bwd_weight);
+    ex->fused_away_bwd = calloc((size_t)nn, sizeof *ex->fused_away_bwd);
     mw_status s = MW_OK;
     if (!ex->plan || !ex->mem || !ex->host || !ex->events || !ex->needs_event || !ex->waits ||
-        !ex->fold_bn || !ex->folded_away || !ex->fold_w || !ex->fold_b)
+        !ex->fold_bn || !ex->folded_away || !ex->fold_w || !ex->fold_b || !ex->dw_bwd_input ||
+        !ex->dw_bwd_weight || !ex->fused_away_bwd)
         s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory planning the graph");
     if (s == MW_OK) plan_bn_folds(ex);
+    if (s == MW_OK) plan_bn_dw_backward(ex);
     /* Sub-buffer origins must be multiples of the device's base address alignment. */
     size_t align = 64;
     if (rt && mw_runtime_device(rt)->mem_base_addr_align_bytes > align)
@@ -575,6 +651,9 @@ void mw_exec_free(mw_exec *ex) {
     free(ex->folded_away);
     free(ex->fold_w);
     free(ex->fold_b);
+    free(ex->dw_bwd_input);
+    free(ex->dw_bwd_weight);
+    free(ex->fused_away_bwd);
     if (ex->marks) {
         collect_profile(ex, false);
         free(ex->marks);
@@ -678,9 +757,10 @@ static mw_status run_folded(mw_exec *ex, mw_cl_ctx *ctx, int i) {
                                  ex->mem[bn->out[0]]);
 }
 
-/* `fold`: run the folded pairs as one (MW_RUN_FORWARD runs; the replay that looks for a
- * non-finite value runs every node as it is, so that every output is there to check). */
-static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode, bool fold) {
+/* `fuse`: run the planned fusions (folded pairs on MW_RUN_FORWARD runs, batch-norm and
+ * depthwise backwards); the replay that looks for a non-finite value runs every node as it
+ * is, so that every output is there to check. */
+static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode, bool fuse) {
     const mw_graph *g = ex->g;
     const mw_node *nd = &g->nodes[i];
     cl_command_queue q = mw_runtime_queue(ex->rt, nd->queue);
@@ -704,10 +784,13 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode, bool fold) {
                      .workspace = ex->workspace[nd->queue],
                      .training = run_is_training(mode),
                      .step = ex->runs};
-    fold = fold && mode == MW_RUN_FORWARD;
+    bool fold = fuse && mode == MW_RUN_FORWARD;
     if (fold && ex->fold_bn[i] >= 0)
         MW_TRY(run_folded(ex, &ctx, i));
-    else if (!(fold && ex->folded_away[i]))
+    else if (fuse && ex->dw_bwd_input[i] >= 0)
+        MW_TRY(mw_bn_dw_backward(&ctx, nd, &g->nodes[ex->dw_bwd_input[i]],
+                                 &g->nodes[ex->dw_bwd_weight[i]]));
+    else if (!(fold && ex->folded_away[i]) && !(fuse && ex->fused_away_bwd[i]))
         MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
     if (ex->needs_event[i]) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->events[i]));
     if (ex->profiling)

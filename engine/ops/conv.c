@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "memwrap/ops.h"
+#include "ops/bn_dw_backward.h"
 #include "ops/bn_fold.h"
 #include "ops/conv3x3.h"
 #include "ops/gemm.h"
@@ -603,6 +604,34 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
         MW_TRY(col2im_chunk(c, &d, gx, n0, count));
     }
     return MW_OK;
+}
+
+bool mw_bn_dw_backward_fits(const mw_runtime *rt, const mw_graph *g, const mw_node *bwd_input) {
+    conv_dims d = node_dims(g, bwd_input);
+    if (bwd_input->op != MW_OP_CONV2D_BWD_INPUT || path_of(&d) != PATH_DEPTHWISE ||
+        !dw_vector_rows(rt, &d) || dw_small_planes(rt, &d))
+        return false;
+    size_t bytes = (d.n * d.h * d.w + 2 * MW_ROW_MAX_GROUP) * sizeof(float);
+    return bytes <= mw_runtime_device(rt)->local_mem_bytes;
+}
+
+mw_status mw_bn_dw_backward(mw_cl_ctx *c, const mw_node *bn, const mw_node *bwd_input,
+                            const mw_node *bwd_weight) {
+    conv_dims d = node_dims(c->g, bwd_input);
+    mw_launch_spec spec = {.family = "conv",
+                           .options = VARIANT_OPTIONS[dw_variant(&d)],
+                           .kernel = "bn_dw_backward",
+                           .kind = MW_RANGE_GROUPS,
+                           .dims = 1,
+                           .global = {d.cin},
+                           .local = {mw_group_size(c, MW_ROW_MAX_GROUP)}};
+    return mw_launch_kernel(
+        c, spec, "mmmmmmmmmmmluuuuii", mw_mem(c, bn->in[0]), mw_mem(c, bn->in[1]),
+        mw_mem(c, bn->in[2]), mw_mem(c, bn->in[3]), mw_mem(c, bn->in[4]),
+        mw_mem(c, bwd_input->in[1]), mw_mem(c, bwd_weight->in[1]), mw_mem(c, bn->out[1]),
+        mw_mem(c, bn->out[2]), mw_mem(c, bwd_input->out[0]), mw_mem(c, bwd_weight->out[0]),
+        d.n * d.h * d.w * sizeof(float), (unsigned)d.cin, (unsigned)d.n, (unsigned)d.h,
+        (unsigned)d.w, bn->attr.norm.activation, (int)c->training);
 }
 
 static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {

@@ -166,6 +166,8 @@ typedef struct mw_exec_plan_stats {
     int pooled_tensors;
     int folded_batch_norms; /* eval-mode batch norms run inside their convolutions on
                              * MW_RUN_FORWARD runs (MEMWRAP_BN_FOLD=off: none) */
+    int fused_bn_dw_backward; /* batch-norm backwards run with the backward of the depthwise
+                               * convolution before them (MEMWRAP_BN_DW_FUSE=off: none) */
 } mw_exec_plan_stats;
 mw_exec_plan_stats mw_exec_get_plan_stats(const mw_exec *ex);
 
