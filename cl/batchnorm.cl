@@ -81,9 +81,10 @@ __kernel void bn_forward_eval_f32(__global const float *x, __global const float 
 }
 
 /* The backward of one channel per work-group: bn_backward_channel (cl/bn_backward_row.clh). */
+#define BN_GY_SPACE __global
 #define BN_GX_SPACE __global
+#define BN_CHANNEL_FN bn_backward_channel
 #include "bn_backward_row.clh"
-#undef BN_GX_SPACE
 
 __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
                               __global const float *gamma, __global const float *beta,

@@ -25,9 +25,22 @@
 #include "mad.clh"
 #include "row_group.clh"
 
+/* bn_dw_backward's batch norms (cl/bn_backward_row.clh): the one after the convolution
+ * writes its gx to local memory, the one before reads its gy from there. */
+#define BN_GY_SPACE __global
 #define BN_GX_SPACE __local
+#define BN_CHANNEL_FN bn_backward_to_local
 #include "bn_backward_row.clh"
+#undef BN_GY_SPACE
 #undef BN_GX_SPACE
+#undef BN_CHANNEL_FN
+#define BN_GY_SPACE __local
+#define BN_GX_SPACE __global
+#define BN_CHANNEL_FN bn_backward_from_local
+#include "bn_backward_row.clh"
+#undef BN_GY_SPACE
+#undef BN_GX_SPACE
+#undef BN_CHANNEL_FN
 
 #define DW_KK (DW_K * DW_K)
 
@@ -234,19 +247,30 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 }
 
 /* The plane bodies, reading from global memory (the kernels below) and from local memory
- * (bn_dw_backward). */
+ * (bn_dw_backward: its input gradient stored to global or to local memory). */
 #define DW_FN_PASTE(name, space) name##_##space
 #define DW_FN_NAME(name, space) DW_FN_PASTE(name, space)
 #define DW_FN(name) DW_FN_NAME(name, DW_SPACE_NAME)
 #define DW_SPACE __global
+#define DW_DST_SPACE __global
 #define DW_SPACE_NAME global
 #include "dw_plane.clh"
 #undef DW_SPACE
+#undef DW_DST_SPACE
 #undef DW_SPACE_NAME
 #define DW_SPACE __local
+#define DW_DST_SPACE __global
 #define DW_SPACE_NAME local
 #include "dw_plane.clh"
 #undef DW_SPACE
+#undef DW_DST_SPACE
+#undef DW_SPACE_NAME
+#define DW_SPACE __local
+#define DW_DST_SPACE __local
+#define DW_SPACE_NAME local_to_local
+#include "dw_plane.clh"
+#undef DW_SPACE
+#undef DW_DST_SPACE
 #undef DW_SPACE_NAME
 
 /* Stride-1 depthwise forward (flip 0) or input gradient (flip 1: the correlation with the
@@ -334,44 +358,62 @@ __kernel void dw_vector_rows_weight(__global const float *gy, __global const flo
 /* The backward of a batch norm (with its activation) and of the stride-1 depthwise
  * convolution before it, one channel per work-group, for maps whose rows are whole vectors
  * (dw_planes' maps): the batch norm's gx for the channel (N·H·W floats) goes to local memory
- * (bn_backward_channel), and the convolution's input gradient and weight gradient of the
- * channel are computed from there, plane by plane. Unfused, gx was written to memory and
- * read back by two kernels, all at memory speed (engine/ops/bn_fold.h says where the
- * executor pairs them). The sums run in the unfused kernels' orders: every output is theirs
- * to the bit. One work-item per group (the host launches it only on CPU devices). */
+ * (bn_backward_to_local), and the convolution's input gradient and weight gradient of the
+ * channel are computed from there, plane by plane. With `has_bn1` the convolution's input
+ * is a batch norm's output too (MobileNetV2's bn1 and its ReLU): the input gradient stays in
+ * local memory as that batch norm's gy, and its backward (bn_backward_from_local) writes its
+ * gx to `gout`; without, `gout` receives the input gradient and the bn1 arguments are
+ * unused. Unfused, each gradient map was written to memory and read back, all at memory
+ * speed (engine/ops/bn_dw_backward.h says where the executor fuses). The sums run in the
+ * unfused kernels' orders: every output is theirs to the bit. The convolution's part runs
+ * on the group's first work-item (the host makes groups one item on CPU devices). */
 __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
                              __global const float *gamma, __global const float *beta,
                              __global const float *stats, __global const float *wgt,
                              __global const float *xin, __global float *ggamma,
-                             __global float *gbeta, __global float *gin, __global float *gw,
+                             __global float *gbeta, __global float *gout, __global float *gw,
                              __local float *gx, const uint channels, const uint n, const uint h,
-                             const uint w, const int act, const int training) {
+                             const uint w, const int act, const int training,
+                             const uint has_bn1, __global const float *x1,
+                             __global const float *gamma1, __global const float *beta1,
+                             __global const float *stats1, __global float *ggamma1,
+                             __global float *gbeta1, __local float *gin, const int act1) {
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0), plane = h * w, len = n * plane;
     size_t offset = (size_t)c * len;
-    bn_backward_channel(gy + offset, x + offset, gx, stats[c], stats[channels + c], gamma[c],
-                        beta[c], ggamma, gbeta, c, len, act, training, scratch);
+    bn_backward_to_local(gy + offset, x + offset, gx, stats[c], stats[channels + c], gamma[c],
+                         beta[c], ggamma, gbeta, c, len, act, training, scratch);
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (get_local_id(0) != 0) return;
-    float wt[DW_KK], sums[DW_KK];
+    if (get_local_id(0) == 0) {
+        float wt[DW_KK], sums[DW_KK];
 #pragma unroll
-    for (int i = 0; i < DW_KK; i++) {
-        wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
-        sums[i] = 0.0f;
-    }
-    for (uint img = 0; img < n; img++) {
-        size_t at = (size_t)img * plane;
-        dw_plane_local(gx + at, wt, 0.0f, MW_ACT_NONE, (int)h, (int)w, gin + offset + at);
-        float8 acc[DW_KK];
-        dw_plane_weight_local(xin + offset + at, gx + at, (int)h, (int)w, acc);
-        /* dw_weight_reduce's order: the planes' sums added image by image */
+        for (int i = 0; i < DW_KK; i++) {
+            wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
+            sums[i] = 0.0f;
+        }
+        for (uint img = 0; img < n; img++) {
+            size_t at = (size_t)img * plane;
+            if (has_bn1)
+                dw_plane_local_to_local(gx + at, wt, 0.0f, MW_ACT_NONE, (int)h, (int)w, gin + at);
+            else
+                dw_plane_local(gx + at, wt, 0.0f, MW_ACT_NONE, (int)h, (int)w,
+                               gout + offset + at);
+            float8 acc[DW_KK];
+            dw_plane_weight_local(xin + offset + at, gx + at, (int)h, (int)w, acc);
+            /* dw_weight_reduce's order: the planes' sums added image by image */
+#pragma unroll
+            for (int i = 0; i < DW_KK; i++)
+                sums[i] += lanes_sum8(acc[i]);
+        }
 #pragma unroll
         for (int i = 0; i < DW_KK; i++)
-            sums[i] += lanes_sum8(acc[i]);
+            gw[c * DW_KK + i] = sums[i];
     }
-#pragma unroll
-    for (int i = 0; i < DW_KK; i++)
-        gw[c * DW_KK + i] = sums[i];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (has_bn1)
+        bn_backward_from_local(gin, x1 + offset, gout + offset, stats1[c], stats1[channels + c],
+                               gamma1[c], beta1[c], ggamma1, gbeta1, c, len, act1, training,
+                               scratch);
 }
 
 /* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy

@@ -66,9 +66,10 @@ struct mw_exec {
     cl_mem *fold_w, *fold_b;
     /* Batch-norm backward nodes run with the depthwise backward nodes that read their gx
      * (ops/bn_dw_backward.h, plan_bn_dw_backward): [node] for such a batch-norm backward,
-     * its input-gradient and weight-gradient nodes, else -1; those two are true in
+     * its input-gradient and weight-gradient nodes, else -1, and the batch-norm backward
+     * that reads the input gradient where it runs with them too, else -1; those are true in
      * fused_away_bwd. */
-    int *dw_bwd_input, *dw_bwd_weight;
+    int *dw_bwd_input, *dw_bwd_weight, *dw_bwd_bn1;
     bool *fused_away_bwd;
     /* reference backend */
     void **host;
@@ -246,8 +247,8 @@ static void plan_waits(mw_exec *ex) {
         for (int j = 0; j < nd->n_in; j++)
             add_wait(ex, i, g->tensors[nd->in[j]].producer);
         /* a batch norm that runs its depthwise backward reads that node's inputs too */
-        int fused[2] = {ex->dw_bwd_input[i], ex->dw_bwd_weight[i]};
-        for (int f = 0; f < 2; f++)
+        int fused[3] = {ex->dw_bwd_input[i], ex->dw_bwd_weight[i], ex->dw_bwd_bn1[i]};
+        for (int f = 0; f < 3; f++)
             for (int j = 0; fused[f] >= 0 && j < g->nodes[fused[f]].n_in; j++)
                 add_wait(ex, i, g->tensors[g->nodes[fused[f]].in[j]].producer);
     }
@@ -357,50 +358,76 @@ static void plan_bn_folds(mw_exec *ex) {
  * same). */
 int mw_bn_dw_fuse_off = 0;
 
-/* A batch-norm backward whose gx (not kept) is read by exactly two nodes, the input gradient
- * and the weight gradient of one depthwise convolution, all three on one queue, on maps
- * mw_bn_dw_backward_fits takes. The batch-norm node then computes all three nodes' outputs
- * and the two convolution nodes do nothing, so their outputs are planned alive from it on;
- * gx keeps its plan, for the replay that runs every node as it is. OpenCL backend only. */
+/* The nodes after `from` that read tensor t, as readers[0] (a node reading it as its input
+ * `slot` with op `op`, the first such) and readers[1] (the same for `op2`; MW_OP_COUNT:
+ * none); the count of any other reads. */
+static int find_readers(const mw_graph *g, int t, int from, mw_op op, mw_op op2, int slot,
+                        int readers[2]) {
+    int others = 0;
+    readers[0] = readers[1] = -1;
+    for (int k = from + 1; k < g->n_nodes; k++) {
+        const mw_node *nd = &g->nodes[k];
+        for (int m = 0; m < nd->n_in; m++) {
+            if (nd->in[m] != t) continue;
+            if (m == slot && nd->op == op && readers[0] < 0)
+                readers[0] = k;
+            else if (m == slot && nd->op == op2 && op2 != MW_OP_COUNT && readers[1] < 0)
+                readers[1] = k;
+            else
+                others++;
+        }
+    }
+    return others;
+}
+
+static bool intermediate(const mw_graph *g, int t) {
+    return !g->tensors[t].keep && g->tensors[t].role == MW_ROLE_ACTIVATION;
+}
+
+/* A batch-norm backward whose gx (an intermediate) is read by exactly two nodes, the input
+ * gradient and the weight gradient of one depthwise convolution, all three on one queue, on
+ * maps mw_bn_dw_backward_fits takes; and, where that input gradient (an intermediate) is
+ * read only by another batch-norm backward on the queue, over maps of its shape, that one
+ * too. The first batch-norm node then computes every fused node's outputs and the others do
+ * nothing, so their outputs are planned alive from it on; gx and the input gradient keep
+ * their plans, for the replay that runs every node as it is. OpenCL backend only. */
 static void plan_bn_dw_backward(mw_exec *ex) {
     const mw_graph *g = ex->g;
     const char *env = getenv("MEMWRAP_BN_DW_FUSE");
     bool off = mw_bn_dw_fuse_off || (env && strcmp(env, "off") == 0);
     for (int i = 0; i < g->n_nodes; i++)
-        ex->dw_bwd_input[i] = ex->dw_bwd_weight[i] = -1;
+        ex->dw_bwd_input[i] = ex->dw_bwd_weight[i] = ex->dw_bwd_bn1[i] = -1;
     if (!ex->rt || off) return;
     for (int j = 0; j < g->n_nodes; j++) {
         const mw_node *bn = &g->nodes[j];
-        if (bn->op != MW_OP_BATCH_NORM_BWD) continue;
-        int gx = bn->out[0];
-        const mw_tensor *t = &g->tensors[gx];
-        if (t->keep || t->role != MW_ROLE_ACTIVATION) continue;
-        int input = -1, weight = -1, others = 0;
-        for (int k = j + 1; k < g->n_nodes; k++) {
-            const mw_node *nd = &g->nodes[k];
-            for (int m = 0; m < nd->n_in; m++) {
-                if (nd->in[m] != gx) continue;
-                if (m == 0 && nd->op == MW_OP_CONV2D_BWD_INPUT && input < 0)
-                    input = k;
-                else if (m == 0 && nd->op == MW_OP_CONV2D_BWD_WEIGHT && weight < 0)
-                    weight = k;
-                else
-                    others++;
-            }
-        }
-        if (input < 0 || weight < 0 || others > 0) continue;
-        const mw_node *a = &g->nodes[input], *b = &g->nodes[weight];
+        if (bn->op != MW_OP_BATCH_NORM_BWD || !intermediate(g, bn->out[0])) continue;
+        int conv[2];
+        if (find_readers(g, bn->out[0], j, MW_OP_CONV2D_BWD_INPUT, MW_OP_CONV2D_BWD_WEIGHT, 0,
+                         conv) > 0 ||
+            conv[0] < 0 || conv[1] < 0)
+            continue;
+        const mw_node *a = &g->nodes[conv[0]], *b = &g->nodes[conv[1]];
         /* one convolution: the weight gradient's shape is the weight's, its x the input
          * gradient's shape */
         if (a->queue != bn->queue || b->queue != bn->queue ||
             g->tensors[a->in[1]].numel != g->tensors[b->out[0]].numel ||
             g->tensors[b->in[1]].numel != g->tensors[a->out[0]].numel ||
             memcmp(&a->attr.conv, &b->attr.conv, sizeof a->attr.conv) != 0 ||
-            !mw_bn_dw_backward_fits(ex->rt, g, a))
+            !mw_bn_dw_backward_fits(ex->rt, g, a, false))
             continue;
-        ex->dw_bwd_input[j] = input;
-        ex->dw_bwd_weight[j] = weight;
-        ex->fused_away_bwd[input] = ex->fused_away_bwd[weight] = true;
+        int gin = a->out[0], bn1[2];
+        if (intermediate(g, gin) &&
+            find_readers(g, gin, conv[0], MW_OP_BATCH_NORM_BWD, MW_OP_COUNT, 0, bn1) == 0 &&
+            bn1[0] >= 0 && g->nodes[bn1[0]].queue == bn->queue &&
+            g->tensors[g->nodes[bn1[0]].in[1]].numel == g->tensors[gin].numel &&
+            mw_bn_dw_backward_fits(ex->rt, g, a, true)) {
+            ex->dw_bwd_bn1[j] = bn1[0];
+            ex->fused_away_bwd[bn1[0]] = true;
+            ex->stats.fused_bn_dw_bn_backward++;
+        }
+        ex->dw_bwd_input[j] = conv[0];
+        ex->dw_bwd_weight[j] = conv[1];
+        ex->fused_away_bwd[conv[0]] = ex->fused_away_bwd[conv[1]] = true;
         ex->stats.fused_bn_dw_backward++;
     }
 }
@@ -438,11 +465,12 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
     for (int i = 0; i < g->n_nodes; i++)
         if (ex->fold_bn[i] >= 0) ex->plan[g->nodes[ex->fold_bn[i]].out[0]].first = i;
     /* So are a fused depthwise backward's outputs by its batch norm (plan_bn_dw_backward). */
-    for (int i = 0; i < g->n_nodes; i++)
-        if (ex->dw_bwd_input[i] >= 0) {
-            ex->plan[g->nodes[ex->dw_bwd_input[i]].out[0]].first = i;
-            ex->plan[g->nodes[ex->dw_bwd_weight[i]].out[0]].first = i;
-        }
+    for (int i = 0; i < g->n_nodes; i++) {
+        int fused[3] = {ex->dw_bwd_input[i], ex->dw_bwd_weight[i], ex->dw_bwd_bn1[i]};
+        for (int f = 0; f < 3; f++)
+            for (int k = 0; fused[f] >= 0 && k < g->nodes[fused[f]].n_out; k++)
+                ex->plan[g->nodes[fused[f]].out[k]].first = i;
+    }
     plan_arenas(ex, align);
     size_t limit = SIZE_MAX;
     if (ex->rt) limit = mw_runtime_device(ex->rt)->max_alloc_bytes / align * align;
@@ -591,11 +619,12 @@ mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
     ex->fold_b = calloc((size_t)nn, sizeof *ex->fold_b);
     ex->dw_bwd_input = calloc((size_t)nn, sizeof *ex->dw_bwd_input);
     ex->dw_bwd_weight = calloc((size_t)nn, sizeof *ex->dw_bwd_weight);
+    ex->dw_bwd_bn1 = calloc((size_t)nn, sizeof *ex->dw_bwd_bn1);
     ex->fused_away_bwd = calloc((size_t)nn, sizeof *ex->fused_away_bwd);
     mw_status s = MW_OK;
     if (!ex->plan || !ex->mem || !ex->host || !ex->events || !ex->needs_event || !ex->waits ||
         !ex->fold_bn || !ex->folded_away || !ex->fold_w || !ex->fold_b || !ex->dw_bwd_input ||
-        !ex->dw_bwd_weight || !ex->fused_away_bwd)
+        !ex->dw_bwd_weight || !ex->dw_bwd_bn1 || !ex->fused_away_bwd)
         s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory planning the graph");
     if (s == MW_OK) plan_bn_folds(ex);
     if (s == MW_OK) plan_bn_dw_backward(ex);
@@ -653,6 +682,7 @@ void mw_exec_free(mw_exec *ex) {
     free(ex->fold_b);
     free(ex->dw_bwd_input);
     free(ex->dw_bwd_weight);
+    free(ex->dw_bwd_bn1);
     free(ex->fused_away_bwd);
     if (ex->marks) {
         collect_profile(ex, false);
@@ -789,7 +819,8 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode, bool fuse) {
         MW_TRY(run_folded(ex, &ctx, i));
     else if (fuse && ex->dw_bwd_input[i] >= 0)
         MW_TRY(mw_bn_dw_backward(&ctx, nd, &g->nodes[ex->dw_bwd_input[i]],
-                                 &g->nodes[ex->dw_bwd_weight[i]]));
+                                 &g->nodes[ex->dw_bwd_weight[i]],
+                                 ex->dw_bwd_bn1[i] >= 0 ? &g->nodes[ex->dw_bwd_bn1[i]] : NULL));
     else if (!(fold && ex->folded_away[i]) && !(fuse && ex->fused_away_bwd[i]))
         MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
     if (ex->needs_event[i]) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->events[i]));

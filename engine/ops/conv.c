@@ -606,18 +606,21 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-bool mw_bn_dw_backward_fits(const mw_runtime *rt, const mw_graph *g, const mw_node *bwd_input) {
+bool mw_bn_dw_backward_fits(const mw_runtime *rt, const mw_graph *g, const mw_node *bwd_input,
+                            bool with_bn1) {
     conv_dims d = node_dims(g, bwd_input);
     if (bwd_input->op != MW_OP_CONV2D_BWD_INPUT || path_of(&d) != PATH_DEPTHWISE ||
         !dw_vector_rows(rt, &d) || dw_small_planes(rt, &d))
         return false;
-    size_t bytes = (d.n * d.h * d.w + 2 * MW_ROW_MAX_GROUP) * sizeof(float);
+    size_t maps = with_bn1 ? 2 : 1;
+    size_t bytes = (maps * d.n * d.h * d.w + 2 * MW_ROW_MAX_GROUP) * sizeof(float);
     return bytes <= mw_runtime_device(rt)->local_mem_bytes;
 }
 
 mw_status mw_bn_dw_backward(mw_cl_ctx *c, const mw_node *bn, const mw_node *bwd_input,
-                            const mw_node *bwd_weight) {
+                            const mw_node *bwd_weight, const mw_node *bn1) {
     conv_dims d = node_dims(c->g, bwd_input);
+    size_t map_bytes = d.n * d.h * d.w * sizeof(float);
     mw_launch_spec spec = {.family = "conv",
                            .options = VARIANT_OPTIONS[dw_variant(&d)],
                            .kernel = "bn_dw_backward",
@@ -625,13 +628,18 @@ mw_status mw_bn_dw_backward(mw_cl_ctx *c, const mw_node *bn, const mw_node *bwd_
                            .dims = 1,
                            .global = {d.cin},
                            .local = {mw_group_size(c, MW_ROW_MAX_GROUP)}};
+    /* without bn1 its arguments are bn's (unread), its local map one float */
+    const mw_node *b1 = bn1 ? bn1 : bn;
     return mw_launch_kernel(
-        c, spec, "mmmmmmmmmmmluuuuii", mw_mem(c, bn->in[0]), mw_mem(c, bn->in[1]),
+        c, spec, "mmmmmmmmmmmluuuuiiummmmmmli", mw_mem(c, bn->in[0]), mw_mem(c, bn->in[1]),
         mw_mem(c, bn->in[2]), mw_mem(c, bn->in[3]), mw_mem(c, bn->in[4]),
         mw_mem(c, bwd_input->in[1]), mw_mem(c, bwd_weight->in[1]), mw_mem(c, bn->out[1]),
-        mw_mem(c, bn->out[2]), mw_mem(c, bwd_input->out[0]), mw_mem(c, bwd_weight->out[0]),
-        d.n * d.h * d.w * sizeof(float), (unsigned)d.cin, (unsigned)d.n, (unsigned)d.h,
-        (unsigned)d.w, bn->attr.norm.activation, (int)c->training);
+        mw_mem(c, bn->out[2]), mw_mem(c, bn1 ? bn1->out[0] : bwd_input->out[0]),
+        mw_mem(c, bwd_weight->out[0]), map_bytes, (unsigned)d.cin, (unsigned)d.n, (unsigned)d.h,
+        (unsigned)d.w, bn->attr.norm.activation, (int)c->training, (unsigned)(bn1 != NULL),
+        mw_mem(c, b1->in[1]), mw_mem(c, b1->in[2]), mw_mem(c, b1->in[3]), mw_mem(c, b1->in[4]),
+        mw_mem(c, b1->out[1]), mw_mem(c, b1->out[2]), bn1 ? map_bytes : sizeof(float),
+        b1->attr.norm.activation);
 }
 
 static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {

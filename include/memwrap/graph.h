@@ -168,6 +168,8 @@ typedef struct mw_exec_plan_stats {
                              * MW_RUN_FORWARD runs (MEMWRAP_BN_FOLD=off: none) */
     int fused_bn_dw_backward; /* batch-norm backwards run with the backward of the depthwise
                                * convolution before them (MEMWRAP_BN_DW_FUSE=off: none) */
+    int fused_bn_dw_bn_backward; /* of those, the ones that also run the backward of the batch
+                                  * norm before the convolution */
 } mw_exec_plan_stats;
 mw_exec_plan_stats mw_exec_get_plan_stats(const mw_exec *ex);
 
