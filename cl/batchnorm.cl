@@ -29,8 +29,9 @@ void normalize_row(__global const float *xr, __global float *yr, const uint len,
     float scale = gamma * invstd;
     ROW_LOOP(len, {
         float16 z = (load_lanes(xr, at, lanes) - mean) * scale + beta;
-        store_lanes(act16(z, act), yr, at, lanes);
+        stream_lanes(act16(z, act), yr, at, lanes);
     })
+    stream_fence();
 }
 
 /* Train mode: mean and biased variance of the row, in two passes (Σ(x − mean)² has no
@@ -84,6 +85,7 @@ __kernel void bn_forward_eval_f32(__global const float *x, __global const float 
 #define BN_GY_SPACE __global
 #define BN_GX_SPACE __global
 #define BN_CHANNEL_FN bn_backward_channel
+#define BN_GX_STORE stream_lanes
 #include "bn_backward_row.clh"
 
 __kernel void bn_backward_f32(__global const float *gy, __global const float *x,

@@ -30,17 +30,21 @@
 #define BN_GY_SPACE __global
 #define BN_GX_SPACE __local
 #define BN_CHANNEL_FN bn_backward_to_local
+#define BN_GX_STORE store_lanes
 #include "bn_backward_row.clh"
 #undef BN_GY_SPACE
 #undef BN_GX_SPACE
 #undef BN_CHANNEL_FN
+#undef BN_GX_STORE
 #define BN_GY_SPACE __local
 #define BN_GX_SPACE __global
 #define BN_CHANNEL_FN bn_backward_from_local
+#define BN_GX_STORE stream_lanes
 #include "bn_backward_row.clh"
 #undef BN_GY_SPACE
 #undef BN_GX_SPACE
 #undef BN_CHANNEL_FN
+#undef BN_GX_STORE
 
 #define DW_KK (DW_K * DW_K)
 

@@ -367,7 +367,7 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
         MW_KERNEL_DEFINES(MW_DEFINE_ROW)
 #undef MW_DEFINE_ROW
     };
-    static const char FMA[] = "-DMW_FMA", FP64[] = "-DMW_FP64";
+    static const char FMA[] = "-DMW_FMA", FP64[] = "-DMW_FP64", STREAM[] = "-DMW_STREAM_STORES";
     enum { COUNT = sizeof defines / sizeof defines[0] };
     cl_device_fp_config fp = 0, fp64 = 0;
     MW_CL_CHECK(
@@ -378,7 +378,12 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
                         NULL) != CL_SUCCESS)
         fp64 = 0;
     if (getenv("MEMWRAP_NO_FP64")) fp64 = 0; /* tests: the float fallback of such devices */
-    size_t cap = sizeof FMA + sizeof FP64;
+    /* Streaming stores (cl/row_group.clh, stream_lanes) on CPU devices, where a store
+     * otherwise reads its line first; MEMWRAP_STREAM_STORES=off keeps ordinary stores. */
+    const char *stream_env = getenv("MEMWRAP_STREAM_STORES");
+    bool streams =
+        (rt->device.type & CL_DEVICE_TYPE_CPU) && !(stream_env && strcmp(stream_env, "off") == 0);
+    size_t cap = sizeof FMA + sizeof FP64 + sizeof STREAM;
     for (int i = 0; i < COUNT; i++)
         cap += strlen(defines[i].name) + 4 + 21; /* " -D" "=" and a long */
     char *s = malloc(cap);
@@ -388,7 +393,8 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
         used += (size_t)snprintf(s + used, cap - used, "%s-D%s=%ld", i ? " " : "", defines[i].name,
                                  defines[i].value);
     if (fp & CL_FP_FMA) used += (size_t)snprintf(s + used, cap - used, " %s", FMA);
-    if (fp64) snprintf(s + used, cap - used, " %s", FP64);
+    if (fp64) used += (size_t)snprintf(s + used, cap - used, " %s", FP64);
+    if (streams) snprintf(s + used, cap - used, " %s", STREAM);
     rt->kernel_defines = s;
     return MW_OK;
 }
