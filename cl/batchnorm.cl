@@ -27,9 +27,10 @@ void normalize_row(__global const float *xr, __global float *yr, const uint len,
         stats[channels + c] = invstd;
     }
     float scale = gamma * invstd;
+    bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
     ROW_LOOP(len, {
         float16 z = (load_lanes(xr, at, lanes) - mean) * scale + beta;
-        stream_lanes(act16(z, act), yr, at, lanes);
+        stream_lanes(big, act16(z, act), yr, at, lanes);
     })
     stream_fence();
 }
@@ -85,7 +86,7 @@ __kernel void bn_forward_eval_f32(__global const float *x, __global const float 
 #define BN_GY_SPACE __global
 #define BN_GX_SPACE __global
 #define BN_CHANNEL_FN bn_backward_channel
-#define BN_GX_STORE stream_lanes
+#define BN_GX_STORE(v, row, at, lanes) stream_lanes(big, v, row, at, lanes)
 #include "bn_backward_row.clh"
 
 __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
@@ -97,7 +98,8 @@ __kernel void bn_backward_f32(__global const float *gy, __global const float *x,
     uint c = get_group_id(0);
     size_t offset = (size_t)c * len;
     bn_backward_channel(gy + offset, x + offset, gx + offset, stats[c], stats[channels + c],
-                        gamma[c], beta[c], ggamma, gbeta, c, len, act, training, scratch);
+                        gamma[c], beta[c], ggamma, gbeta, c, channels, len, act, training,
+                        scratch);
 }
 
 /* An eval-mode batch norm folded into the convolution before it (engine/ops/bn_fold.h): per

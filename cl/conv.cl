@@ -30,7 +30,7 @@
 #define BN_GY_SPACE __global
 #define BN_GX_SPACE __local
 #define BN_CHANNEL_FN bn_backward_to_local
-#define BN_GX_STORE store_lanes
+#define BN_GX_STORE(v, row, at, lanes) store_lanes(v, row, at, lanes)
 #include "bn_backward_row.clh"
 #undef BN_GY_SPACE
 #undef BN_GX_SPACE
@@ -39,7 +39,7 @@
 #define BN_GY_SPACE __local
 #define BN_GX_SPACE __global
 #define BN_CHANNEL_FN bn_backward_from_local
-#define BN_GX_STORE stream_lanes
+#define BN_GX_STORE(v, row, at, lanes) stream_lanes(big, v, row, at, lanes)
 #include "bn_backward_row.clh"
 #undef BN_GY_SPACE
 #undef BN_GX_SPACE
@@ -386,7 +386,7 @@ __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
     uint c = get_group_id(0), plane = h * w, len = n * plane;
     size_t offset = (size_t)c * len;
     bn_backward_to_local(gy + offset, x + offset, gx, stats[c], stats[channels + c], gamma[c],
-                         beta[c], ggamma, gbeta, c, len, act, training, scratch);
+                         beta[c], ggamma, gbeta, c, channels, len, act, training, scratch);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (get_local_id(0) == 0) {
         float wt[DW_KK], sums[DW_KK];
@@ -416,8 +416,8 @@ __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
     barrier(CLK_LOCAL_MEM_FENCE);
     if (has_bn1)
         bn_backward_from_local(gin, x1 + offset, gout + offset, stats1[c], stats1[channels + c],
-                               gamma1[c], beta1[c], ggamma1, gbeta1, c, len, act1, training,
-                               scratch);
+                               gamma1[c], beta1[c], ggamma1, gbeta1, c, channels, len, act1,
+                               training, scratch);
 }
 
 /* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy

@@ -477,6 +477,25 @@ static void test_long_rows_sum_exactly(void **state) {
     bn_free(&d, true);
 }
 
+/* A map past MW_STREAM_MIN_FLOATS (cl/row_group.clh: 4.3M floats here), whose y and gx CPU
+ * devices write with streaming stores: channel 0's rows start on a 64-byte line and stream,
+ * channels 1-4 start off it (len 859554) and take ordinary stores, the tail of each row too.
+ * Against the reference backend, train mode with an activation. limits_nostream_batchnorm
+ * runs it with ordinary stores throughout. */
+static void test_streamed_maps(void **state) {
+    (void)state;
+    if (test_small_shapes()) skip(); /* 17 MB a map: too large for the simulated device */
+    const bn_case bc = {5, 34, 159, 159, 1, MW_ACT_RELU, false, 0, 0};
+    bn_data d, ref, cl;
+    random_data(&bc, 97, &d);
+    bn_run(&bc, NULL, MW_RUN_FORWARD_BACKWARD, &d, &ref);
+    bn_run(&bc, test_runtime(), MW_RUN_FORWARD_BACKWARD, &d, &cl);
+    check_results("5 x 34 x 159 x 159, streamed", &bc, &cl, &ref, 1e-5);
+    bn_free(&cl, true);
+    bn_free(&ref, true);
+    bn_free(&d, true);
+}
+
 /* Running statistics move once per train-mode forward node, never in the backward or in
  * eval mode: a train forward alone and a forward+backward leave the same state; an eval
  * run leaves it untouched. */
@@ -585,6 +604,7 @@ int main(void) {
         cmocka_unit_test(test_fused_equals_unfused),
         cmocka_unit_test(test_row_lengths),
         cmocka_unit_test(test_long_rows_sum_exactly),
+        cmocka_unit_test(test_streamed_maps),
         cmocka_unit_test(test_running_stats_move_once_per_forward),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_single_value_per_channel),
