@@ -17,30 +17,17 @@
 
 #include "row_group.clh"
 
-/* y = act((x − mean) · γ invstd + β) over one row; records the statistics used. */
-void normalize_row(__global const float *xr, __global float *yr, const uint len, float mean,
-                   float invstd, float gamma, float beta, int act, __global float *stats,
-                   uint channels) {
-    uint c = get_group_id(0);
-    if (get_local_id(0) == 0) {
-        stats[c] = mean;
-        stats[channels + c] = invstd;
-    }
-    float scale = gamma * invstd;
-    bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
-    ROW_LOOP(len, {
-        float16 z = (load_lanes(xr, at, lanes) - mean) * scale + beta;
-        stream_lanes(big, act16(z, act), yr, at, lanes);
-    })
-    stream_fence();
-}
+/* One channel per work-group, forward: cl/bn_forward_row.clh. */
+#define BN_FWD_FN_PASTE(name) name##_global
+#define BN_FWD_FN(name) BN_FWD_FN_PASTE(name)
+#define BN_X_SPACE __global
+#include "bn_forward_row.clh"
+#undef BN_X_SPACE
+#undef BN_FWD_FN
+#undef BN_FWD_FN_PASTE
 
-/* Train mode: mean and biased variance of the row, in two passes (Σ(x − mean)² has no
- * cancellation, unlike Σx² − n·mean²; the second pass mostly hits the cache), then the
- * running statistics move by `momentum` towards the mean and the unbiased variance, and
- * `count` (num_batches_tracked) grows by one per node. A kernel of its own rather than a
- * branch of the eval one: PoCL 3.1 returned wrong sums with these barriers under a (uniform)
- * branch. */
+/* Train mode. A kernel of its own rather than a branch of the eval one: PoCL 3.1 returned
+ * wrong sums with these barriers under a (uniform) branch. */
 __kernel void bn_forward_train_f32(__global const float *x, __global const float *gamma,
                                    __global const float *beta, __global float *running_mean,
                                    __global float *running_var, __global int *count,
@@ -49,24 +36,9 @@ __kernel void bn_forward_train_f32(__global const float *x, __global const float
                                    const float eps, const int act) {
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0);
-    __global const float *xr = x + (size_t)c * len;
-    long_sum16 acc = long_sum_zero();
-    ROW_LOOP(len, { long_sum_add(&acc, data_lanes(load_lanes(xr, at, lanes), lanes)); })
-    float mean = group_long_sum(acc, scratch) / (float)len;
-    acc = long_sum_zero();
-    ROW_LOOP(len, {
-        float16 d = load_lanes(xr, at, lanes) - mean;
-        long_sum_add(&acc, data_lanes(d * d, lanes));
-    })
-    float var = group_long_sum(acc, scratch) / (float)len;
-    if (get_local_id(0) == 0) {
-        float unbiased = var * ((float)len / (float)(len - 1));
-        running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
-        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
-        if (c == 0) count[0] += 1;
-    }
-    normalize_row(xr, y + (size_t)c * len, len, mean, 1.0f / sqrt(var + eps), gamma[c], beta[c],
-                  act, stats, channels);
+    size_t offset = (size_t)c * len;
+    train_row_global(x + offset, y + offset, gamma, beta, running_mean, running_var, count, stats,
+                     c, channels, len, momentum, eps, act, scratch);
 }
 
 /* Eval mode: the running statistics normalise and stay as they are. */
@@ -78,8 +50,9 @@ __kernel void bn_forward_eval_f32(__global const float *x, __global const float 
                                   const float eps, const int act) {
     uint c = get_group_id(0);
     size_t offset = (size_t)c * len;
-    normalize_row(x + offset, y + offset, len, running_mean[c],
-                  1.0f / sqrt(running_var[c] + eps), gamma[c], beta[c], act, stats, channels);
+    normalize_row_global(x + offset, y + offset, len, running_mean[c],
+                         1.0f / sqrt(running_var[c] + eps), gamma[c], beta[c], act, stats,
+                         channels);
 }
 
 /* The backward of one channel per work-group: bn_backward_channel (cl/bn_backward_row.clh). */

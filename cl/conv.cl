@@ -25,6 +25,16 @@
 #include "mad.clh"
 #include "row_group.clh"
 
+/* dw_bn_forward's batch norm (cl/bn_forward_row.clh), reading the convolution's output from
+ * local memory. */
+#define BN_FWD_FN_PASTE(name) name##_local
+#define BN_FWD_FN(name) BN_FWD_FN_PASTE(name)
+#define BN_X_SPACE __local
+#include "bn_forward_row.clh"
+#undef BN_X_SPACE
+#undef BN_FWD_FN
+#undef BN_FWD_FN_PASTE
+
 /* bn_dw_backward's batch norms (cl/bn_backward_row.clh): the one after the convolution
  * writes its gx to local memory, the one before reads its gy from there. */
 #define BN_GY_SPACE __global
@@ -250,13 +260,15 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #endif
 }
 
-/* The plane bodies, reading from global memory (the kernels below) and from local memory
- * (bn_dw_backward: its input gradient stored to global or to local memory). */
+/* The plane bodies, reading from global memory (the kernels below; dw_bn_forward storing to
+ * local memory) and from local memory (bn_dw_backward: its input gradient stored to global or
+ * to local memory). */
 #define DW_FN_PASTE(name, space) name##_##space
 #define DW_FN_NAME(name, space) DW_FN_PASTE(name, space)
 #define DW_FN(name) DW_FN_NAME(name, DW_SPACE_NAME)
 #define DW_SPACE __global
 #define DW_DST_SPACE __global
+#define DW_STORE8 stream8
 #define DW_SPACE_NAME global
 #include "dw_plane.clh"
 #undef DW_SPACE
@@ -268,7 +280,9 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #include "dw_plane.clh"
 #undef DW_SPACE
 #undef DW_DST_SPACE
+#undef DW_STORE8
 #undef DW_SPACE_NAME
+#define DW_STORE8(on, v, p) vstore8((v), 0, (p))
 #define DW_SPACE __local
 #define DW_DST_SPACE __local
 #define DW_SPACE_NAME local_to_local
@@ -276,6 +290,14 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #undef DW_SPACE
 #undef DW_DST_SPACE
 #undef DW_SPACE_NAME
+#define DW_SPACE __global
+#define DW_DST_SPACE __local
+#define DW_SPACE_NAME global_to_local
+#include "dw_plane.clh"
+#undef DW_SPACE
+#undef DW_DST_SPACE
+#undef DW_SPACE_NAME
+#undef DW_STORE8
 
 /* Stride-1 depthwise forward (flip 0) or input gradient (flip 1: the correlation with the
  * flipped kernel) on maps whose rows are whole vectors: w a multiple of 8 and at most 32
@@ -289,6 +311,7 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
+    bool big = (size_t)planes * h * w >= MW_STREAM_MIN_FLOATS;
     for (uint p = p0; p < p1; p++) {
         uint c = p / n;
         float wt[DW_KK];
@@ -296,8 +319,9 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
         for (int i = 0; i < DW_KK; i++)
             wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
         dw_plane_global(src + (size_t)p * h * w, wt, has_bias ? bias[c] : 0.0f, act, (int)h,
-                        (int)w, dst + (size_t)p * h * w);
+                        (int)w, dst + (size_t)p * h * w, big);
     }
+    stream_fence();
 }
 
 /* dw_planes on 8x8 planes: all 8 rows' taps held at once, the 8 output rows independent
@@ -359,6 +383,43 @@ __kernel void dw_vector_rows_weight(__global const float *gy, __global const flo
     }
 }
 
+/* The train-mode forward of a stride-1 depthwise convolution and the batch norm (with its
+ * activation) that alone reads its output, one channel per work-group, on dw_planes' maps:
+ * the convolution's output planes of the channel go to local memory (N·H·W floats), are
+ * copied to `y` (the batch norm's backward reads them there), and the batch norm takes its
+ * statistics and normalises from the local copy (train_row_local), where unfused it read y
+ * back from memory in each of its passes. The same sums in the same orders as dw_planes and
+ * bn_forward_train_f32: every output is theirs to the bit. The convolution's part runs on the
+ * group's first work-item (the host makes groups one item on CPU devices). */
+__kernel void dw_bn_forward(__global const float *xin, __global const float *wgt,
+                            __global const float *bias, const uint has_bias, __global float *y,
+                            __global const float *gamma, __global const float *beta,
+                            __global float *running_mean, __global float *running_var,
+                            __global int *count, __global float *z, __global float *stats,
+                            __local float *yl, const uint channels, const uint n, const uint h,
+                            const uint w, const float momentum, const float eps,
+                            const int act) {
+    __local float2 scratch[MW_ROW_MAX_GROUP];
+    uint c = get_group_id(0), plane = h * w, len = n * plane;
+    size_t offset = (size_t)c * len;
+    bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
+    if (get_local_id(0) == 0) {
+        float wt[DW_KK];
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++)
+            wt[i] = wgt[c * DW_KK + i];
+        float b0 = has_bias ? bias[c] : 0.0f;
+        for (uint img = 0; img < n; img++)
+            dw_plane_global_to_local(xin + offset + (size_t)img * plane, wt, b0, MW_ACT_NONE,
+                                     (int)h, (int)w, yl + (size_t)img * plane, false);
+        for (uint at = 0; at < len; at += 8) /* len is a multiple of 8 (w is) */
+            stream8(big, vload8(0, yl + at), y + offset + at);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    train_row_local(yl, z + offset, gamma, beta, running_mean, running_var, count, stats, c,
+                    channels, len, momentum, eps, act, scratch);
+}
+
 /* The backward of a batch norm (with its activation) and of the stride-1 depthwise
  * convolution before it, one channel per work-group, for maps whose rows are whole vectors
  * (dw_planes' maps): the batch norm's gx for the channel (N·H·W floats) goes to local memory
@@ -368,7 +429,7 @@ __kernel void dw_vector_rows_weight(__global const float *gy, __global const flo
  * local memory as that batch norm's gy, and its backward (bn_backward_from_local) writes its
  * gx to `gout`; without, `gout` receives the input gradient and the bn1 arguments are
  * unused. Unfused, each gradient map was written to memory and read back, all at memory
- * speed (engine/ops/bn_dw_backward.h says where the executor fuses). The sums run in the
+ * speed (engine/ops/dw_bn_fusion.h says where the executor fuses). The sums run in the
  * unfused kernels' orders: every output is theirs to the bit. The convolution's part runs
  * on the group's first work-item (the host makes groups one item on CPU devices). */
 __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
@@ -385,6 +446,7 @@ __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0), plane = h * w, len = n * plane;
     size_t offset = (size_t)c * len;
+    bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS; /* gout may stream */
     bn_backward_to_local(gy + offset, x + offset, gx, stats[c], stats[channels + c], gamma[c],
                          beta[c], ggamma, gbeta, c, channels, len, act, training, scratch);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -398,10 +460,11 @@ __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
         for (uint img = 0; img < n; img++) {
             size_t at = (size_t)img * plane;
             if (has_bn1)
-                dw_plane_local_to_local(gx + at, wt, 0.0f, MW_ACT_NONE, (int)h, (int)w, gin + at);
+                dw_plane_local_to_local(gx + at, wt, 0.0f, MW_ACT_NONE, (int)h, (int)w, gin + at,
+                                        false);
             else
                 dw_plane_local(gx + at, wt, 0.0f, MW_ACT_NONE, (int)h, (int)w,
-                               gout + offset + at);
+                               gout + offset + at, big);
             float8 acc[DW_KK];
             dw_plane_weight_local(xin + offset + at, gx + at, (int)h, (int)w, acc);
             /* dw_weight_reduce's order: the planes' sums added image by image */
@@ -418,6 +481,8 @@ __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
         bn_backward_from_local(gin, x1 + offset, gout + offset, stats1[c], stats1[channels + c],
                                gamma1[c], beta1[c], ggamma1, gbeta1, c, channels, len, act1,
                                training, scratch);
+    else
+        stream_fence(); /* the input gradient's planes */
 }
 
 /* Depthwise input gradient, stride 1 (same size in and out): a stride-1 correlation of gy

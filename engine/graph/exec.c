@@ -8,7 +8,7 @@
 
 #include "graph/graph_internal.h"
 #include "memwrap/ops.h"
-#include "ops/bn_dw_backward.h"
+#include "ops/dw_bn_fusion.h"
 #include "ops/bn_fold.h"
 #include "runtime/cl_check.h"
 
@@ -64,8 +64,13 @@ struct mw_exec {
     int *fold_bn;
     bool *folded_away;
     cl_mem *fold_w, *fold_b;
+    /* Train-mode batch norms run inside the depthwise convolution before them (ops/
+     * dw_bn_fusion.h, plan_dw_bn_fusions): [node] for such a convolution, the batch-norm node
+     * it runs on training runs, or -1; that batch norm is true in fused_away_train. */
+    int *dw_bn_forward;
+    bool *fused_away_train;
     /* Batch-norm backward nodes run with the depthwise backward nodes that read their gx
-     * (ops/bn_dw_backward.h, plan_bn_dw_backward): [node] for such a batch-norm backward,
+     * (ops/dw_bn_fusion.h, plan_dw_bn_fusions): [node] for such a batch-norm backward,
      * its input-gradient and weight-gradient nodes, else -1, and the batch-norm backward
      * that reads the input gradient where it runs with them too, else -1; those are true in
      * fused_away_bwd. */
@@ -246,9 +251,10 @@ static void plan_waits(mw_exec *ex) {
         const mw_node *nd = &g->nodes[i];
         for (int j = 0; j < nd->n_in; j++)
             add_wait(ex, i, g->tensors[nd->in[j]].producer);
-        /* a batch norm that runs its depthwise backward reads that node's inputs too */
-        int fused[3] = {ex->dw_bwd_input[i], ex->dw_bwd_weight[i], ex->dw_bwd_bn1[i]};
-        for (int f = 0; f < 3; f++)
+        /* a node that runs others (plan_dw_bn_fusions) reads their inputs too */
+        int fused[4] = {ex->dw_bwd_input[i], ex->dw_bwd_weight[i], ex->dw_bwd_bn1[i],
+                        ex->dw_bn_forward[i]};
+        for (int f = 0; f < 4; f++)
             for (int j = 0; fused[f] >= 0 && j < g->nodes[fused[f]].n_in; j++)
                 add_wait(ex, i, g->tensors[g->nodes[fused[f]].in[j]].producer);
     }
@@ -271,6 +277,10 @@ static void plan_waits(mw_exec *ex) {
             bool touches = false;
             for (int j = 0; j < nd->n_in; j++)
                 touches |= nd->in[j] == g->states[s];
+            /* a convolution that runs its batch norm updates the running statistics */
+            const mw_node *bn = ex->dw_bn_forward[i] >= 0 ? &g->nodes[ex->dw_bn_forward[i]] : NULL;
+            for (int j = 0; bn && j < bn->n_in; j++)
+                touches |= bn->in[j] == g->states[s];
             if (!touches) continue;
             add_wait(ex, i, previous);
             previous = i;
@@ -353,9 +363,8 @@ static void plan_bn_folds(mw_exec *ex) {
     }
 }
 
-/* 0: run batch-norm backward nodes with their depthwise backward nodes where
- * plan_bn_dw_backward allows; 1 never (tests compare the two; MEMWRAP_BN_DW_FUSE=off does the
- * same). */
+/* 0: run depthwise convolutions and batch norms together where plan_dw_bn_fusions allows;
+ * 1 never (tests compare the two; MEMWRAP_BN_DW_FUSE=off does the same). */
 int mw_bn_dw_fuse_off = 0;
 
 /* The nodes after `from` that read tensor t, as readers[0] (a node reading it as its input
@@ -393,11 +402,6 @@ static bool intermediate(const mw_graph *g, int t) {
  * their plans, for the replay that runs every node as it is. OpenCL backend only. */
 static void plan_bn_dw_backward(mw_exec *ex) {
     const mw_graph *g = ex->g;
-    const char *env = getenv("MEMWRAP_BN_DW_FUSE");
-    bool off = mw_bn_dw_fuse_off || (env && strcmp(env, "off") == 0);
-    for (int i = 0; i < g->n_nodes; i++)
-        ex->dw_bwd_input[i] = ex->dw_bwd_weight[i] = ex->dw_bwd_bn1[i] = -1;
-    if (!ex->rt || off) return;
     for (int j = 0; j < g->n_nodes; j++) {
         const mw_node *bn = &g->nodes[j];
         if (bn->op != MW_OP_BATCH_NORM_BWD || !intermediate(g, bn->out[0])) continue;
@@ -432,6 +436,42 @@ static void plan_bn_dw_backward(mw_exec *ex) {
     }
 }
 
+/* A forward depthwise convolution whose output only a batch norm reads in the forward (the
+ * backward may read it too: it is still written), both on one queue, on maps
+ * mw_dw_bn_forward_fits takes: on training runs the convolution node runs both and the batch
+ * norm does nothing, so the batch norm's outputs are planned alive from the convolution on.
+ * Evaluation runs fold the same pairs (plan_bn_folds) or run them apart. */
+static void plan_dw_bn_forward(mw_exec *ex) {
+    const mw_graph *g = ex->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const mw_node *conv = &g->nodes[i];
+        if (conv->op != MW_OP_CONV2D || conv->backward) continue;
+        int y = conv->out[0], bn = -1;
+        for (int k = i + 1; k < g->n_nodes && bn < 0; k++)
+            if (!g->nodes[k].backward && g->nodes[k].op == MW_OP_BATCH_NORM &&
+                g->nodes[k].in[0] == y)
+                bn = k;
+        if (bn < 0 || g->tensors[y].role != MW_ROLE_ACTIVATION || forward_readers(g, y, bn) > 0 ||
+            g->nodes[bn].queue != conv->queue || !mw_dw_bn_forward_fits(ex->rt, g, conv))
+            continue;
+        ex->dw_bn_forward[i] = bn;
+        ex->fused_away_train[bn] = true;
+        ex->stats.fused_dw_bn_forward++;
+    }
+}
+
+/* The depthwise convolution and batch-norm fusions (ops/dw_bn_fusion.h), OpenCL backend. */
+static void plan_dw_bn_fusions(mw_exec *ex) {
+    const mw_graph *g = ex->g;
+    const char *env = getenv("MEMWRAP_BN_DW_FUSE");
+    bool off = mw_bn_dw_fuse_off || (env && strcmp(env, "off") == 0);
+    for (int i = 0; i < g->n_nodes; i++)
+        ex->dw_bwd_input[i] = ex->dw_bwd_weight[i] = ex->dw_bwd_bn1[i] = ex->dw_bn_forward[i] = -1;
+    if (!ex->rt || off) return;
+    plan_dw_bn_forward(ex);
+    plan_bn_dw_backward(ex);
+}
+
 static mw_status plan_tensors(mw_exec *ex, size_t align) {
     const mw_graph *g = ex->g;
     bool pool = true;
@@ -464,7 +504,11 @@ static mw_status plan_tensors(mw_exec *ex, size_t align) {
     /* A folded batch norm's output is written by its convolution (plan_bn_folds). */
     for (int i = 0; i < g->n_nodes; i++)
         if (ex->fold_bn[i] >= 0) ex->plan[g->nodes[ex->fold_bn[i]].out[0]].first = i;
-    /* So are a fused depthwise backward's outputs by its batch norm (plan_bn_dw_backward). */
+    /* So are a fused batch norm's by its convolution, and a fused depthwise backward's by its
+     * batch norm (plan_dw_bn_fusions). */
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; ex->dw_bn_forward[i] >= 0 && k < g->nodes[ex->dw_bn_forward[i]].n_out; k++)
+            ex->plan[g->nodes[ex->dw_bn_forward[i]].out[k]].first = i;
     for (int i = 0; i < g->n_nodes; i++) {
         int fused[3] = {ex->dw_bwd_input[i], ex->dw_bwd_weight[i], ex->dw_bwd_bn1[i]};
         for (int f = 0; f < 3; f++)
@@ -620,14 +664,17 @@ mw_status mw_exec_create(mw_graph *g, mw_runtime *rt, mw_exec **out) {
     ex->dw_bwd_input = calloc((size_t)nn, sizeof *ex->dw_bwd_input);
     ex->dw_bwd_weight = calloc((size_t)nn, sizeof *ex->dw_bwd_weight);
     ex->dw_bwd_bn1 = calloc((size_t)nn, sizeof *ex->dw_bwd_bn1);
+    ex->dw_bn_forward = calloc((size_t)nn, sizeof *ex->dw_bn_forward);
+    ex->fused_away_train = calloc((size_t)nn, sizeof *ex->fused_away_train);
     ex->fused_away_bwd = calloc((size_t)nn, sizeof *ex->fused_away_bwd);
     mw_status s = MW_OK;
     if (!ex->plan || !ex->mem || !ex->host || !ex->events || !ex->needs_event || !ex->waits ||
         !ex->fold_bn || !ex->folded_away || !ex->fold_w || !ex->fold_b || !ex->dw_bwd_input ||
-        !ex->dw_bwd_weight || !ex->dw_bwd_bn1 || !ex->fused_away_bwd)
+        !ex->dw_bwd_weight || !ex->dw_bwd_bn1 || !ex->fused_away_bwd || !ex->dw_bn_forward ||
+        !ex->fused_away_train)
         s = mw_error_set(MW_ERR_OUT_OF_MEMORY, "out of host memory planning the graph");
     if (s == MW_OK) plan_bn_folds(ex);
-    if (s == MW_OK) plan_bn_dw_backward(ex);
+    if (s == MW_OK) plan_dw_bn_fusions(ex);
     /* Sub-buffer origins must be multiples of the device's base address alignment. */
     size_t align = 64;
     if (rt && mw_runtime_device(rt)->mem_base_addr_align_bytes > align)
@@ -683,6 +730,8 @@ void mw_exec_free(mw_exec *ex) {
     free(ex->dw_bwd_input);
     free(ex->dw_bwd_weight);
     free(ex->dw_bwd_bn1);
+    free(ex->dw_bn_forward);
+    free(ex->fused_away_train);
     free(ex->fused_away_bwd);
     if (ex->marks) {
         collect_profile(ex, false);
@@ -814,14 +863,17 @@ static mw_status run_node_cl(mw_exec *ex, int i, mw_run_mode mode, bool fuse) {
                      .workspace = ex->workspace[nd->queue],
                      .training = run_is_training(mode),
                      .step = ex->runs};
-    bool fold = fuse && mode == MW_RUN_FORWARD;
+    bool fold = fuse && mode == MW_RUN_FORWARD, train = fuse && ctx.training;
     if (fold && ex->fold_bn[i] >= 0)
         MW_TRY(run_folded(ex, &ctx, i));
+    else if (train && ex->dw_bn_forward[i] >= 0)
+        MW_TRY(mw_dw_bn_forward(&ctx, nd, &g->nodes[ex->dw_bn_forward[i]]));
     else if (fuse && ex->dw_bwd_input[i] >= 0)
         MW_TRY(mw_bn_dw_backward(&ctx, nd, &g->nodes[ex->dw_bwd_input[i]],
                                  &g->nodes[ex->dw_bwd_weight[i]],
                                  ex->dw_bwd_bn1[i] >= 0 ? &g->nodes[ex->dw_bwd_bn1[i]] : NULL));
-    else if (!(fold && ex->folded_away[i]) && !(fuse && ex->fused_away_bwd[i]))
+    else if (!(fold && ex->folded_away[i]) && !(fuse && ex->fused_away_bwd[i]) &&
+             !(train && ex->fused_away_train[i]))
         MW_TRY(mw_op_get(nd->op)->run_cl(&ctx, nd));
     if (ex->needs_event[i]) MW_CL_CHECK(clEnqueueMarkerWithWaitList(q, 0, NULL, &ex->events[i]));
     if (ex->profiling)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 #include "memwrap/ops.h"
-#include "ops/bn_dw_backward.h"
+#include "ops/dw_bn_fusion.h"
 #include "ops/bn_fold.h"
 #include "ops/conv3x3.h"
 #include "ops/gemm.h"
@@ -606,15 +606,44 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
     return MW_OK;
 }
 
-bool mw_bn_dw_backward_fits(const mw_runtime *rt, const mw_graph *g, const mw_node *bwd_input,
-                            bool with_bn1) {
-    conv_dims d = node_dims(g, bwd_input);
-    if (bwd_input->op != MW_OP_CONV2D_BWD_INPUT || path_of(&d) != PATH_DEPTHWISE ||
-        !dw_vector_rows(rt, &d) || dw_small_planes(rt, &d))
+/* Whether node n's depthwise maps go to the whole-vector plane kernels (fused or not), and
+ * `maps` of a channel's maps fit the device's local memory with the reductions' scratch. */
+static bool dw_fusable(const mw_runtime *rt, const mw_graph *g, const mw_node *n, size_t maps) {
+    conv_dims d = node_dims(g, n);
+    if (path_of(&d) != PATH_DEPTHWISE || !dw_vector_rows(rt, &d) || dw_small_planes(rt, &d))
         return false;
-    size_t maps = with_bn1 ? 2 : 1;
     size_t bytes = (maps * d.n * d.h * d.w + 2 * MW_ROW_MAX_GROUP) * sizeof(float);
     return bytes <= mw_runtime_device(rt)->local_mem_bytes;
+}
+
+bool mw_dw_bn_forward_fits(const mw_runtime *rt, const mw_graph *g, const mw_node *conv) {
+    return conv->op == MW_OP_CONV2D && dw_fusable(rt, g, conv, 1);
+}
+
+mw_status mw_dw_bn_forward(mw_cl_ctx *c, const mw_node *conv, const mw_node *bn) {
+    conv_dims d = node_dims(c->g, conv);
+    mw_launch_spec spec = {.family = "conv",
+                           .options = VARIANT_OPTIONS[dw_variant(&d)],
+                           .kernel = "dw_bn_forward",
+                           .kind = MW_RANGE_GROUPS,
+                           .dims = 1,
+                           .global = {d.cin},
+                           .local = {mw_group_size(c, MW_ROW_MAX_GROUP)}};
+    bool bias = conv->n_in > 2;
+    const mw_node_attr *at = &bn->attr;
+    return mw_launch_kernel(
+        c, spec, "mmmummmmmmmmluuuuffi", mw_mem(c, conv->in[0]), mw_mem(c, conv->in[1]),
+        mw_mem(c, conv->in[bias ? 2 : 1]), (unsigned)bias, mw_mem(c, conv->out[0]),
+        mw_mem(c, bn->in[1]), mw_mem(c, bn->in[2]), mw_mem(c, bn->in[3]), mw_mem(c, bn->in[4]),
+        mw_mem(c, bn->in[5]), mw_mem(c, bn->out[0]), mw_mem(c, bn->out[1]),
+        d.n * d.h * d.w * sizeof(float), (unsigned)d.cin, (unsigned)d.n, (unsigned)d.h,
+        (unsigned)d.w, (double)at->norm.momentum, (double)at->norm.eps, at->norm.activation);
+}
+
+bool mw_bn_dw_backward_fits(const mw_runtime *rt, const mw_graph *g, const mw_node *bwd_input,
+                            bool with_bn1) {
+    return bwd_input->op == MW_OP_CONV2D_BWD_INPUT &&
+           dw_fusable(rt, g, bwd_input, with_bn1 ? 2 : 1);
 }
 
 mw_status mw_bn_dw_backward(mw_cl_ctx *c, const mw_node *bn, const mw_node *bwd_input,

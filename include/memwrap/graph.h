@@ -166,6 +166,8 @@ typedef struct mw_exec_plan_stats {
     int pooled_tensors;
     int folded_batch_norms; /* eval-mode batch norms run inside their convolutions on
                              * MW_RUN_FORWARD runs (MEMWRAP_BN_FOLD=off: none) */
+    int fused_dw_bn_forward;  /* train-mode batch norms run inside the depthwise convolution
+                               * before them on training runs (MEMWRAP_BN_DW_FUSE=off: none) */
     int fused_bn_dw_backward; /* batch-norm backwards run with the backward of the depthwise
                                * convolution before them (MEMWRAP_BN_DW_FUSE=off: none) */
     int fused_bn_dw_bn_backward; /* of those, the ones that also run the backward of the batch

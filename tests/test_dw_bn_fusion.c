@@ -1,14 +1,15 @@
-/* The batch-norm backward fused with the backward of the depthwise convolution before it
- * (engine/ops/bn_dw_backward.h): a depthwise convolution feeding a batch norm (train mode and
- * eval mode, every activation), with or without a batch norm before it (MobileNetV2's
- * bn1), run forward and backward on the OpenCL device fused and with fusion off, gives the
- * same gradients of the input, the convolution's weights and the batch norms' γ and β to
- * the bit (the fused kernel sums in the unfused kernels' orders), both match the reference
- * backend, and the executor fuses exactly where it may: not on stride 2, rows that are not
- * whole vectors, maps whose channel does not fit local memory (the first batch norm alone
- * where only one map fits), a gx another node reads (the convolution's bias gradient), or
- * the GPU profile. Work-groups of 48 items too (the batch norms' GPU shape inside the fused
- * kernel). Random inputs; outputs poisoned before runs. */
+/* A stride-1 depthwise convolution and the batch norms beside it run fused in training
+ * (engine/ops/dw_bn_fusion.h): a depthwise convolution feeding a batch norm (train mode and
+ * eval mode, every activation), with or without a batch norm before it (MobileNetV2's bn1),
+ * run forward and backward on the OpenCL device fused and with fusion off, gives the same
+ * output, running statistics and gradients of the input, the convolution's weights and the
+ * batch norms' γ and β to the bit (the fused kernels sum in the unfused kernels' orders),
+ * both match the reference backend, and the executor fuses exactly where it may: not on
+ * stride 2, rows that are not whole vectors, maps whose channel does not fit local memory
+ * (the first batch norm's backward alone where only one map fits), a gx another node reads
+ * (the convolution's bias gradient: the backward only), or the GPU profile. Work-groups of
+ * 48 items too (the batch norms' GPU shape inside the fused kernels). Random inputs; outputs
+ * poisoned before runs. */
 #include "support.h"
 
 #include <math.h>
@@ -31,12 +32,15 @@ typedef struct dw_case {
     mw_activation act;
     bool training;
     mw_activation bn1; /* the batch norm before the convolution: its activation, or -1: none */
-    int fused;         /* batch norms the executor must fuse with the convolution after them */
-    int fused_bn1;     /* batch norms before the convolution it must fuse too */
+    int fused;         /* backward: batch norms the executor must fuse with the convolution
+                        * before them */
+    int fused_bn1;     /* backward: batch norms before the convolution it must fuse too */
+    int fused_fwd;     /* forward: batch norms it must run inside the convolution */
 } dw_case;
 
 /* Tensors of one case's graph, and its results: the four gradients. */
-enum { G_X, G_W, G_GAMMA, G_BETA, G_GAMMA1, G_BETA1, G_COUNT };
+/* The results compared: the gradients, then the output and bn2's running statistics. */
+enum { G_X, G_W, G_GAMMA, G_BETA, G_GAMMA1, G_BETA1, R_OUT, R_MEAN, R_VAR, G_COUNT };
 
 /* A batch norm's tensors. */
 typedef struct bn_params {
@@ -76,7 +80,8 @@ static size_t y_numel(const dw_case *dc) {
 static size_t grad_numel(const dw_case *dc, int which) {
     if (which == G_X) return x_numel(dc);
     if (which == G_W) return (size_t)dc->c * (size_t)(dc->k * dc->k);
-    if (which >= G_GAMMA1 && !has_bn1(dc)) return 0;
+    if ((which == G_GAMMA1 || which == G_BETA1) && !has_bn1(dc)) return 0;
+    if (which == R_OUT) return y_numel(dc);
     return (size_t)dc->c;
 }
 
@@ -182,16 +187,18 @@ static void bn_write(mw_exec *ex, const bn_params *p, const bn_data *d, size_t c
     TEST_OK(mw_exec_write(ex, p->count, &count, sizeof count));
 }
 
-/* One forward-backward run of case dc on rt (NULL: the reference backend); grads[G_*] get
- * the gradients (malloc'd; those of bn1 only with bn1), fused[0] the batch norms fused with
- * the convolution after them, fused[1] those before it fused too. */
-static void dw_run(const dw_case *dc, mw_runtime *rt, const dw_data *d, float **grads,
-                   int fused[2]) {
+/* One forward-backward run of case dc on rt (NULL: the reference backend); res[*] get the
+ * results (malloc'd; bn1's gradients only with bn1), fused[] the executor's counts: batch-norm
+ * backwards fused with the convolution before them, of those the ones with bn1 too, and
+ * batch norms run inside the convolution in the forward. */
+static void dw_run(const dw_case *dc, mw_runtime *rt, const dw_data *d, float **res, int fused[3]) {
     dw_graph b = dw_build(dc);
     mw_exec *ex = NULL;
     TEST_OK(mw_exec_create(b.g, rt, &ex));
-    fused[0] = mw_exec_get_plan_stats(ex).fused_bn_dw_backward;
-    fused[1] = mw_exec_get_plan_stats(ex).fused_bn_dw_bn_backward;
+    mw_exec_plan_stats st = mw_exec_get_plan_stats(ex);
+    fused[0] = st.fused_bn_dw_backward;
+    fused[1] = st.fused_bn_dw_bn_backward;
+    fused[2] = st.fused_dw_bn_forward;
     size_t c = (size_t)dc->c;
     write_f32(ex, b.x, d->x, x_numel(dc));
     write_f32(ex, b.w, d->w, grad_numel(dc, G_W));
@@ -200,25 +207,29 @@ static void dw_run(const dw_case *dc, mw_runtime *rt, const dw_data *d, float **
     if (has_bn1(dc)) bn_write(ex, &b.bn1, &d->bn1, c);
     write_f32(ex, b.seed, d->seed, y_numel(dc));
     int of[G_COUNT] = {b.x, b.w, b.bn.gamma, b.bn.beta, b.bn1.gamma, b.bn1.beta};
+    for (int k = 0; k < R_OUT; k++)
+        of[k] = grad_numel(dc, k) ? mw_graph_grad(b.g, of[k]) : -1;
+    of[R_OUT] = b.out;
+    of[R_MEAN] = b.bn.mean;
+    of[R_VAR] = b.bn.var;
     for (int k = 0; k < G_COUNT; k++) {
         size_t n = grad_numel(dc, k);
-        grads[k] = NULL;
+        res[k] = NULL;
         if (n == 0) continue;
-        grads[k] = malloc(n * sizeof(float));
-        test_poison(grads[k], n);
-        write_f32(ex, mw_graph_grad(b.g, of[k]), grads[k], n);
+        res[k] = malloc(n * sizeof(float));
+        test_poison(res[k], n);
+        if (k <= R_OUT) write_f32(ex, of[k], res[k], n); /* outputs; the statistics are inputs */
     }
     TEST_OK(mw_exec_run(ex, dc->training ? MW_RUN_FORWARD_BACKWARD : MW_RUN_EVAL_BACKWARD));
     for (int k = 0; k < G_COUNT; k++)
-        if (grads[k])
-            TEST_OK(mw_exec_read(ex, mw_graph_grad(b.g, of[k]), grads[k],
-                                 grad_numel(dc, k) * sizeof(float)));
+        if (res[k]) TEST_OK(mw_exec_read(ex, of[k], res[k], grad_numel(dc, k) * sizeof(float)));
     mw_exec_free(ex);
     mw_graph_free(b.g);
 }
 
-static const char *const GRAD_NAMES[G_COUNT] = {"gx",        "gw",         "bn2 ggamma",
-                                                "bn2 gbeta", "bn1 ggamma", "bn1 gbeta"};
+static const char *const GRAD_NAMES[G_COUNT] = {
+    "gx",        "gw",     "bn2 ggamma",       "bn2 gbeta",      "bn1 ggamma",
+    "bn1 gbeta", "output", "bn2 running mean", "bn2 running var"};
 
 /* Whether `maps` of case dc's channels (N·H·W floats each) and the reductions' scratch fit
  * the device's local memory: what the executor asks before fusing (MEMWRAP_LOCAL_MEM_SIZE
@@ -231,23 +242,22 @@ static bool maps_fit(const dw_case *dc, size_t maps) {
 /* Case dc fused and not, against each other (bitwise) and the reference backend. */
 static void check_case(const dw_case *dc, uint64_t seed) {
     dw_data d = dw_inputs(dc, seed);
-    float *want[G_COUNT], *got[G_COUNT], *plain[G_COUNT];
-    int reference[2], fused[2], unfused[2];
-    dw_run(dc, NULL, &d, want, reference);
+    float *ref[G_COUNT], *got[G_COUNT], *plain[G_COUNT];
+    int reference[3], fused[3], unfused[3];
+    dw_run(dc, NULL, &d, ref, reference);
     dw_run(dc, test_runtime(), &d, got, fused);
     mw_bn_dw_fuse_off = 1;
     dw_run(dc, test_runtime(), &d, plain, unfused);
     mw_bn_dw_fuse_off = 0;
-    int want_fused = maps_fit(dc, 1) ? dc->fused : 0;
-    int want_bn1 = maps_fit(dc, 2) ? dc->fused_bn1 : 0;
-    if (fused[0] != want_fused || fused[1] != want_bn1 || unfused[0] + unfused[1] != 0 ||
-        reference[0] + reference[1] != 0) {
-        print_error("%s: %d + %d batch norms fused (want %d + %d), %d + %d with fusion off, "
-                    "%d + %d on the reference backend\n",
-                    dc->what, fused[0], fused[1], want_fused, want_bn1, unfused[0], unfused[1],
-                    reference[0], reference[1]);
-        fail();
-    }
+    int want[3] = {maps_fit(dc, 1) ? dc->fused : 0, maps_fit(dc, 2) ? dc->fused_bn1 : 0,
+                   maps_fit(dc, 1) ? dc->fused_fwd : 0};
+    for (int k = 0; k < 3; k++)
+        if (fused[k] != want[k] || unfused[k] != 0 || reference[k] != 0) {
+            print_error("%s: fusion count %d is %d (want %d), %d with fusion off, %d on the "
+                        "reference backend\n",
+                        dc->what, k, fused[k], want[k], unfused[k], reference[k]);
+            fail();
+        }
     for (int k = 0; k < G_COUNT; k++) {
         size_t n = grad_numel(dc, k);
         if (n == 0) continue;
@@ -260,8 +270,8 @@ static void check_case(const dw_case *dc, uint64_t seed) {
         }
         /* the device's float sums against the reference backend's: a gβ of bn1 is a sum
          * over the channel through two batch norms' reductions (2.5e-4 seen, sigmoid twice) */
-        test_assert_close(what, got[k], want[k], n, 1e-3);
-        free(want[k]), free(got[k]), free(plain[k]);
+        test_assert_close(what, got[k], ref[k], n, 1e-3);
+        free(ref[k]), free(got[k]), free(plain[k]);
     }
     dw_free(&d);
 }
@@ -271,34 +281,40 @@ static void check_cases(const dw_case *cases, size_t count, uint64_t seed) {
         check_case(&cases[i], seed + i);
 }
 
-static void test_bn_dw_backward_fused(void **state) {
+static void test_dw_bn_fused(void **state) {
     (void)state;
     mw_kernel_profile = 2;
     const dw_case cases[] = {
-        {"3x3 32x32 relu train", 5, 3, 32, 32, 3, 1, false, MW_ACT_RELU, true, NO_BN1, 1, 0},
+        {"3x3 32x32 relu train", 5, 3, 32, 32, 3, 1, false, MW_ACT_RELU, true, NO_BN1, 1, 0, 1},
         {"bn1 relu, 3x3 16x16 none train (both batch norms)", 4, 3, 16, 16, 3, 1, false,
-         MW_ACT_NONE, true, MW_ACT_RELU, 1, 1},
+         MW_ACT_NONE, true, MW_ACT_RELU, 1, 1, 1},
         {"3x3 16x16 swish train (g' parked in local memory)", 4, 2, 16, 16, 3, 1, false,
-         MW_ACT_SWISH, true, NO_BN1, 1, 0},
+         MW_ACT_SWISH, true, NO_BN1, 1, 0, 1},
+        /* eval mode: the forward pair is planned (and counted) but runs apart */
         {"bn1 swish, 3x3 8x8 relu eval", 6, 3, 8, 8, 3, 1, false, MW_ACT_RELU, false, MW_ACT_SWISH,
-         1, 1},
+         1, 1, 1},
         {"bn1 sigmoid, 5x5 24x24 sigmoid train", 3, 2, 24, 24, 5, 1, false, MW_ACT_SIGMOID, true,
-         MW_ACT_SIGMOID, 1, 1},
+         MW_ACT_SIGMOID, 1, 1, 1},
         {"bn1 none, 3x3 5x8 relu train (ragged channel rows)", 4, 3, 5, 8, 3, 1, false, MW_ACT_RELU,
-         true, MW_ACT_NONE, 1, 1},
+         true, MW_ACT_NONE, 1, 1, 1},
         {"3x3 stride 2 relu (not fused)", 4, 2, 16, 16, 3, 2, false, MW_ACT_RELU, true, MW_ACT_RELU,
-         0, 0},
+         0, 0, 0},
         {"3x3 12x12 relu (rows not whole vectors: not fused)", 4, 2, 12, 12, 3, 1, false,
-         MW_ACT_RELU, true, MW_ACT_RELU, 0, 0},
-        {"3x3 8x8 relu with bias (its gradient reads gx: not fused)", 4, 2, 8, 8, 3, 1, true,
-         MW_ACT_RELU, true, MW_ACT_RELU, 0, 0},
+         MW_ACT_RELU, true, MW_ACT_RELU, 0, 0, 0},
+        {"3x3 8x8 relu with bias (its gradient reads gx: the backward not fused)", 4, 2, 8, 8, 3, 1,
+         true, MW_ACT_RELU, true, MW_ACT_RELU, 0, 0, 1},
         /* the expected counts where the maps fit (maps_fit): on PoCL's 2 MB of local memory
          * a channel of 5000 8x8 planes (1.3 MB) fits once, not twice; of 8400 (2.1 MB), not
          * once */
         {"bn1 relu, 3x3 8x8 relu, 5000 images (one map fits local memory)", 2, 5000, 8, 8, 3, 1,
-         false, MW_ACT_RELU, true, MW_ACT_RELU, 1, 0},
+         false, MW_ACT_RELU, true, MW_ACT_RELU, 1, 0, 1},
         {"3x3 8x8 relu, 8400 images (channel past local memory: not fused)", 2, 8400, 8, 8, 3, 1,
-         false, MW_ACT_RELU, true, NO_BN1, 1, 0},
+         false, MW_ACT_RELU, true, NO_BN1, 1, 0, 1},
+        /* past 4M floats: the input gradient and the batch norm's gx stream (cl/row_group.clh) */
+        {"3x3 32x32 relu, 33 x 128 x 32 x 32 (streamed)", 33, 128, 32, 32, 3, 1, false, MW_ACT_RELU,
+         true, NO_BN1, 1, 0, 1},
+        {"bn1 relu, 3x3 32x32 relu, 33 x 128 x 32 x 32 (streamed)", 33, 128, 32, 32, 3, 1, false,
+         MW_ACT_RELU, true, MW_ACT_RELU, 1, 1, 1},
     };
     size_t count = sizeof cases / sizeof cases[0];
     if (test_small_shapes()) count = 6; /* the simulated device: the fused cases */
@@ -311,12 +327,12 @@ static void test_bn_dw_backward_fused(void **state) {
 }
 
 /* GPU-shaped kernels: the depthwise rows kernels, never fused. */
-static void test_bn_dw_backward_gpu_profile(void **state) {
+static void test_dw_bn_gpu_profile(void **state) {
     (void)state;
     mw_kernel_profile = 1;
     const dw_case cases[] = {
         {"GPU bn1 relu, 3x3 16x16 relu train (not fused)", 4, 2, 16, 16, 3, 1, false, MW_ACT_RELU,
-         true, MW_ACT_RELU, 0, 0},
+         true, MW_ACT_RELU, 0, 0, 0},
     };
     check_cases(cases, 1, 440);
     mw_kernel_profile = 0;
@@ -324,8 +340,8 @@ static void test_bn_dw_backward_gpu_profile(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bn_dw_backward_fused),
-        cmocka_unit_test(test_bn_dw_backward_gpu_profile),
+        cmocka_unit_test(test_dw_bn_fused),
+        cmocka_unit_test(test_dw_bn_gpu_profile),
     };
     return cmocka_run_group_tests(tests, NULL, test_free_runtime);
 }
