@@ -616,19 +616,24 @@ static bool dw_fusable(const mw_runtime *rt, const mw_graph *g, const mw_node *n
     return bytes <= mw_runtime_device(rt)->local_mem_bytes;
 }
 
+/* One work-group per channel of a fused depthwise kernel, of the batch norms' group size. */
+static mw_launch_spec channel_groups(mw_cl_ctx *c, const conv_dims *d, const char *kernel) {
+    return (mw_launch_spec){.family = "conv",
+                            .options = VARIANT_OPTIONS[dw_variant(d)],
+                            .kernel = kernel,
+                            .kind = MW_RANGE_GROUPS,
+                            .dims = 1,
+                            .global = {d->cin},
+                            .local = {mw_group_size(c, MW_ROW_MAX_GROUP)}};
+}
+
 bool mw_dw_bn_forward_fits(const mw_runtime *rt, const mw_graph *g, const mw_node *conv) {
     return conv->op == MW_OP_CONV2D && dw_fusable(rt, g, conv, 1);
 }
 
 mw_status mw_dw_bn_forward(mw_cl_ctx *c, const mw_node *conv, const mw_node *bn) {
     conv_dims d = node_dims(c->g, conv);
-    mw_launch_spec spec = {.family = "conv",
-                           .options = VARIANT_OPTIONS[dw_variant(&d)],
-                           .kernel = "dw_bn_forward",
-                           .kind = MW_RANGE_GROUPS,
-                           .dims = 1,
-                           .global = {d.cin},
-                           .local = {mw_group_size(c, MW_ROW_MAX_GROUP)}};
+    mw_launch_spec spec = channel_groups(c, &d, "dw_bn_forward");
     bool bias = conv->n_in > 2;
     const mw_node_attr *at = &bn->attr;
     return mw_launch_kernel(
@@ -650,13 +655,7 @@ mw_status mw_bn_dw_backward(mw_cl_ctx *c, const mw_node *bn, const mw_node *bwd_
                             const mw_node *bwd_weight, const mw_node *bn1) {
     conv_dims d = node_dims(c->g, bwd_input);
     size_t map_bytes = d.n * d.h * d.w * sizeof(float);
-    mw_launch_spec spec = {.family = "conv",
-                           .options = VARIANT_OPTIONS[dw_variant(&d)],
-                           .kernel = "bn_dw_backward",
-                           .kind = MW_RANGE_GROUPS,
-                           .dims = 1,
-                           .global = {d.cin},
-                           .local = {mw_group_size(c, MW_ROW_MAX_GROUP)}};
+    mw_launch_spec spec = channel_groups(c, &d, "bn_dw_backward");
     /* without bn1 its arguments are bn's (unread), its local map one float */
     const mw_node *b1 = bn1 ? bn1 : bn;
     return mw_launch_kernel(
