@@ -17,27 +17,39 @@ static int conv_bn(mw_graph *g, int x, const char *block, int i, int cout, int k
     return mw_layer_bn(g, x, name, act);
 }
 
+/* A unit's output: torch.cat of its branches a and b, then ChannelShuffle(2). Where a basic
+ * block follows, it is given as the halves that block splits it into (out[0] kept, out[1]
+ * transformed), so that the join, the shuffle and the split are one copy; else as one map
+ * (out[0]). */
+static bool join(mw_graph *g, int a, int b, bool split, int out[2]) {
+    if (a < 0 || b < 0) return false;
+    int channels = (int)(mw_tensor_dim(g, a, 0) + mw_tensor_dim(g, b, 0));
+    int halves[2] = {channels / 2, channels - channels / 2};
+    return mw_channel_shuffle_split(g, (const int[]){a, b}, 2, 2, split ? halves : &channels,
+                                    split ? 2 : 1, out) == 0;
+}
+
 /* Halves the maps: a depthwise-then-pointwise left branch and a pointwise, depthwise,
  * pointwise right branch, each to out/2 channels, joined and shuffled. */
-static int down_block(mw_graph *g, int x, const char *block, int in, int out) {
+static bool down_block(mw_graph *g, int x, const char *block, int in, int out, int y[2]) {
     int mid = out / 2;
     int left = conv_bn(g, x, block, 1, in, 3, 2, in, MW_ACT_NONE);
     left = conv_bn(g, left, block, 2, mid, 1, 1, 1, MW_ACT_RELU);
     int right = conv_bn(g, x, block, 3, mid, 1, 1, 1, MW_ACT_RELU);
     right = conv_bn(g, right, block, 4, mid, 3, 2, mid, MW_ACT_NONE);
     right = conv_bn(g, right, block, 5, mid, 1, 1, 1, MW_ACT_RELU);
-    return mw_channel_shuffle(g, mw_concat_channels(g, left, right), 2);
+    return join(g, left, right, true, y);
 }
 
-/* Keeps the first half of the channels, transforms the second, joins and shuffles. */
-static int basic_block(mw_graph *g, int x, const char *block, int channels) {
+/* Keeps the first half of the channels (x[0]), transforms the second (x[1]), joins and
+ * shuffles; `split` as join's. */
+static bool basic_block(mw_graph *g, const int x[2], const char *block, int channels, bool split,
+                        int y[2]) {
     int half = channels / 2;
-    int kept = mw_slice_channels(g, x, 0, half);
-    int h = conv_bn(g, mw_slice_channels(g, x, half, channels - half), block, 1, half, 1, 1, 1,
-                    MW_ACT_RELU);
+    int h = conv_bn(g, x[1], block, 1, half, 1, 1, 1, MW_ACT_RELU);
     h = conv_bn(g, h, block, 2, half, 3, 1, half, MW_ACT_NONE);
     h = conv_bn(g, h, block, 3, half, 1, 1, 1, MW_ACT_RELU);
-    return mw_channel_shuffle(g, mw_concat_channels(g, kept, h), 2);
+    return join(g, x[0], h, split, y);
 }
 
 int mw_shufflenetv2_encoder(mw_graph *g, int maps, const mw_encoder *e,
@@ -48,13 +60,17 @@ int mw_shufflenetv2_encoder(mw_graph *g, int maps, const mw_encoder *e,
     x = mw_layer_bn(g, x, "bn1", MW_ACT_RELU);
     int in = 24;
     for (int stage = 0; stage < 3; stage++) {
-        int out = stage_channels[stage];
-        if (!mw_layer_name(g, block, "layer%d.0", stage + 1)) return -1;
-        x = down_block(g, x, block, in, out);
+        int out = stage_channels[stage], halves[2];
+        if (!mw_layer_name(g, block, "layer%d.0", stage + 1) ||
+            !down_block(g, x, block, in, out, halves))
+            return -1;
         for (int i = 1; i <= stage_blocks[stage]; i++) {
-            if (!mw_layer_name(g, block, "layer%d.%d", stage + 1, i)) return -1;
-            x = basic_block(g, x, block, out);
+            bool last = i == stage_blocks[stage];
+            if (!mw_layer_name(g, block, "layer%d.%d", stage + 1, i) ||
+                !basic_block(g, halves, block, out, !last, halves))
+                return -1;
         }
+        x = halves[0];
         in = out;
     }
     x = mw_layer_conv(g, x, "conv2", 1024, 1, 1, 0, 1, false, MW_CONV_INIT_DEFAULT);

@@ -139,6 +139,9 @@ void mw_ref_scale_channels_bwd(const float *gy, const float *x, const float *s, 
 
 /* layout: out [b, a, p] = in [a, b, p] */
 void mw_ref_swap_leading(const float *in, float *out, size_t a_dim, size_t b_dim, size_t plane);
+void mw_ref_shuffle_channels(const float *in0, const float *in1, size_t c0, float *out,
+                             size_t start, size_t count, size_t groups, size_t per_group,
+                             size_t block);
 
 /* dropout: mask = the factor applied (0 or 1/(1 - p) in train mode, 1 in eval mode); the
  * key of a node in a run is mw_dropout_key(run counter, node index) */

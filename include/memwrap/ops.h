@@ -146,6 +146,13 @@ int mw_max_pool(mw_graph *g, int x, int k, int stride, int padding);
  * j·groups + i (x.view(N, g, C/g, H, W).transpose(1, 2) in NCHW). */
 int mw_channel_shuffle(mw_graph *g, int x, int groups);
 
+/* The same shuffle of the channels of maps[0] then maps[1] (n_in 1 or 2; N, H and W must
+ * agree), split into n_out (1 or 2) maps of out_channels[k] channels each, their ids written
+ * to out: ShuffleNetV2's torch.cat, shuffle and the next unit's split in one pass, each value
+ * copied once. 0, or -1 with the graph's error set. */
+int mw_channel_shuffle_split(mw_graph *g, const int *maps, int n_in, int groups,
+                             const int *out_channels, int n_out, int *out);
+
 /* y = x · s broadcast over H and W: x [C, N, H, W], s [C, N, 1, 1] (squeeze-excitation). */
 int mw_scale_channels(mw_graph *g, int x, int s);
 
