@@ -515,6 +515,80 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
     }
 }
 #else
+/* Stride-2 taps of output block ob of a row held as whole vectors: t[kx] lane l =
+ * row[16 ob + 2 l + kx - P] from the two blocks a, b the block's inputs start in and their
+ * neighbours left and right (zero past the row's ends), by shuffles. */
+MW_INLINE void block_taps_s2(float8 left, float8 a, float8 b, float8 right, float8 *t) {
+    float16 v = (float16)(a, b);
+    float8 ev = v.even, od = v.odd;
+#if DW_P == 1
+    t[0] = (float8)(left.s7, od.s0, od.s12, od.s3456);
+    t[1] = ev;
+    t[2] = od;
+#else
+    t[0] = (float8)(left.s6, ev.s0, ev.s12, ev.s3456);
+    t[1] = (float8)(left.s7, od.s0, od.s12, od.s3456);
+    t[2] = ev;
+    t[3] = od;
+    t[4] = (float8)(ev.s1, ev.s23, ev.s4567, right.s0);
+    (void)right;
+#endif
+}
+
+/* Stride-2 depthwise forward on maps 16 or 32 wide (h even, so the output is h/2 x w/2 and
+ * its rows whole vectors), whole planes per work-item (`ppi` of them): each output row's K
+ * input rows are loaded as aligned blocks (from the cache after their first row) and the
+ * taps made by shuffles, with none of taps_s2's checked loads. Each output block takes its
+ * taps in dw_row's order, so the results are dw_forward's to the bit. */
+__kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
+                           __global const float *bias, __global float *dst,
+                           const uint has_bias, const int act, const uint n, const uint h,
+                           const uint w, const uint ppi, const uint planes) {
+    uint p0 = get_global_id(0) * ppi;
+    if (p0 >= planes) return;
+    uint p1 = min(planes, p0 + ppi);
+    int nb = (int)w / 8, ho = (int)h / 2, wo = (int)w / 2;
+    bool big = (size_t)planes * ho * wo >= MW_STREAM_MIN_FLOATS;
+    for (uint p = p0; p < p1; p++) {
+        uint c = p / n;
+        float wt[DW_KK];
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++)
+            wt[i] = wgt[c * DW_KK + i];
+        float b0 = has_bias ? bias[c] : 0.0f;
+        __global const float *plane = src + (size_t)p * h * w;
+        __global float *out = dst + (size_t)p * ho * wo;
+        for (int oy = 0; oy < ho; oy++) {
+            float8 acc[2] = {(float8)(b0), (float8)(b0)};
+#pragma unroll
+            for (int ky = 0; ky < DW_K; ky++) {
+                int iy = 2 * oy + ky - DW_P;
+                if (iy < 0 || iy >= (int)h) continue;
+                float8 v[6]; /* the row as v[1 .. nb], zero blocks beside it */
+#pragma unroll
+                for (int b = 0; b < 6; b++)
+                    v[b] = (float8)(0.0f);
+#pragma unroll
+                for (int b = 0; b < 4; b++)
+                    if (b < nb) v[b + 1] = vload8(b, plane + iy * (int)w);
+#pragma unroll
+                for (int ob = 0; ob < 2; ob++) {
+                    if (2 * ob >= nb) continue;
+                    float8 t[5];
+                    block_taps_s2(v[2 * ob], v[2 * ob + 1], v[2 * ob + 2], v[2 * ob + 3], t);
+#pragma unroll
+                    for (int kx = 0; kx < DW_K; kx++)
+                        acc[ob] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[ob]);
+                }
+            }
+#pragma unroll
+            for (int ob = 0; ob < 2; ob++)
+                if (2 * ob < nb) stream8(big, act8(acc[ob], act), out + oy * wo + 8 * ob);
+        }
+    }
+    stream_fence();
+}
+
 /* Depthwise input gradient, stride 2: gx[iy][ix] = Σ w[ky][kx] gy[oy][ox] over
  * oy = (iy + P - ky) / 2, ox = (ix + P - kx) / 2 when even. Lanes ix = ix0 + 2m (+1) take
  * gy[ix0/2 + m + d] with d in {-1, 0, 1}: 16 input pixels per step, even and odd apart. One
