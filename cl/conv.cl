@@ -600,6 +600,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
     if (r0 >= total) return;
     uint r1 = min(total, r0 + rpi);
     uint p = r0 / h, iy = r0 % h, img = p % n, c = p / n;
+    bool big = (size_t)total * w >= MW_STREAM_MIN_FLOATS;
     float wt[DW_KK];
 #pragma unroll
     for (int i = 0; i < DW_KK; i++)
@@ -639,7 +640,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
                                   od.s4, ev.s5, od.s5, ev.s6, od.s6, ev.s7, od.s7);
             int left = (int)w - ix0;
             if (left >= 16) {
-                vstore16(r, 0, dst + ix0);
+                stream_lanes(big, r, dst, ix0, 16);
             } else {
                 float tmp[16];
                 vstore16(r, 0, tmp);
@@ -648,6 +649,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
             }
         }
     }
+    stream_fence();
 }
 #endif
 

@@ -240,6 +240,7 @@ static void test_conv_larger_shapes(void **state) {
         {"depthwise 3x3 s1 8x8 bias", 20, 20, 3, 8, 8, 3, 1, 1, 20, true},
         /* past 4M floats: the plane kernel's output streams (cl/row_group.clh, stream8) */
         {"depthwise 3x3 s1 32x32 streamed", 32, 32, 130, 32, 32, 3, 1, 1, 32, false},
+        {"depthwise 3x3 s2 32x32 streamed input gradient", 32, 32, 130, 32, 32, 3, 2, 1, 32, false},
         /* the rolling plane kernel: two and three blocks a row, 5x5, planes shorter than the
          * kernel and than a plane's rows are wide */
         {"depthwise 5x5 s1 16x16 bias", 12, 12, 3, 16, 16, 5, 1, 2, 12, true},
