@@ -8,8 +8,9 @@
  * explicit vector types become SIMD, so each depthwise work-item computes whole output rows,
  * 8 pixels per float8, from K shifted float8 "taps" of each input row: the row kernels
  * (dw_forward and its kin: any width and stride; one row per item on GPUs), the plane
- * kernels for stride-1 maps whose rows are whole vectors (dw_planes, dw_planes8,
- * dw_vector_rows_weight, bn_dw_backward; their per-plane bodies are cl/dw_plane.clh's), and
+ * kernels for stride-1 maps whose rows are whole vectors (dw_planes, dw_vector_rows_weight,
+ * dw_bn_forward, bn_dw_backward; their per-plane bodies are cl/dw_plane.clh's) and for the
+ * stride-2 forward on maps 16 or 32 wide (dw_planes_s2), and
  * a per-channel matrix for planes of at most 16 pixels (dw_small_planes). engine/ops/conv.c
  * chooses. */
 
@@ -322,49 +323,6 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
                         (int)w, dst + (size_t)p * h * w, big);
     }
     stream_fence();
-}
-
-/* dw_planes on 8x8 planes: all 8 rows' taps held at once, the 8 output rows independent
- * chains in dw_row's order (the rolling loop's bookkeeping costs more than a plane this
- * small; see engine/ops/conv.c, dw_planes_launch). */
-__kernel void dw_planes8(__global const float *src, __global const float *wgt,
-                         __global const float *bias, __global float *dst, const uint has_bias,
-                         const int act, const uint n, const uint flip, const uint ppi,
-                         const uint planes) {
-    uint p0 = get_global_id(0) * ppi;
-    if (p0 >= planes) return;
-    uint p1 = min(planes, p0 + ppi);
-    for (uint p = p0; p < p1; p++) {
-        uint c = p / n;
-        float wt[DW_KK];
-#pragma unroll
-        for (int i = 0; i < DW_KK; i++)
-            wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
-        __global const float *plane = src + (size_t)p * 64;
-        float8 t[8][DW_K]; /* t[iy][kx] lane l = plane[iy][l + kx - P] */
-#pragma unroll
-        for (int iy = 0; iy < 8; iy++) {
-            float8 taps5[5];
-            block_taps((float8)(0.0f), vload8(iy, plane), (float8)(0.0f), taps5);
-#pragma unroll
-            for (int kx = 0; kx < DW_K; kx++)
-                t[iy][kx] = taps5[kx];
-        }
-        float b = has_bias ? bias[c] : 0.0f;
-#pragma unroll
-        for (int oy = 0; oy < 8; oy++) {
-            float8 acc = (float8)(b);
-#pragma unroll
-            for (int ky = 0; ky < DW_K; ky++) {
-                int iy = oy + ky - DW_P;
-                if (iy < 0 || iy >= 8) continue;
-#pragma unroll
-                for (int kx = 0; kx < DW_K; kx++)
-                    acc = MAD(t[iy][kx], (float8)(wt[ky * DW_K + kx]), acc);
-            }
-            vstore8(act8(acc, act), oy, dst + (size_t)p * 64);
-        }
-    }
 }
 
 /* The weight gradient's stage 1 on the same maps: each sum takes its terms in

@@ -288,6 +288,8 @@ static void test_dw_bn_fused(void **state) {
         {"3x3 32x32 relu train", 5, 3, 32, 32, 3, 1, false, MW_ACT_RELU, true, NO_BN1, 1, 0, 1},
         {"bn1 relu, 3x3 16x16 none train (both batch norms)", 4, 3, 16, 16, 3, 1, false,
          MW_ACT_NONE, true, MW_ACT_RELU, 1, 1, 1},
+        {"bn1 relu, 5x5 8x8 swish train (the 8x8 plane body)", 4, 3, 8, 8, 5, 1, false,
+         MW_ACT_SWISH, true, MW_ACT_RELU, 1, 1, 1},
         {"3x3 16x16 swish train (g' parked in local memory)", 4, 2, 16, 16, 3, 1, false,
          MW_ACT_SWISH, true, NO_BN1, 1, 0, 1},
         /* eval mode: the forward pair is planned (and counted) but runs apart */
@@ -317,7 +319,7 @@ static void test_dw_bn_fused(void **state) {
          MW_ACT_RELU, true, MW_ACT_RELU, 1, 1, 1},
     };
     size_t count = sizeof cases / sizeof cases[0];
-    if (test_small_shapes()) count = 6; /* the simulated device: the fused cases */
+    if (test_small_shapes()) count = 7; /* the simulated device: the fused cases */
     check_cases(cases, count, 400);
     /* The batch norms' reductions in groups of 48 inside the fused kernel. */
     mw_group_size_override = 48;

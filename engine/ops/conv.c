@@ -91,7 +91,7 @@ static bool dw_small_planes(const mw_runtime *rt, const conv_dims *d) {
 
 /* Stride-1 depthwise maps whose rows are whole 8-float vectors (w 8, 16, 24 or 32) go, on
  * CPU devices, to the kernels that load rows as aligned blocks (cl/conv.cl, dw_planes,
- * dw_planes8, dw_vector_rows_weight): no checked loads at block edges, and independent FMA
+ * dw_vector_rows_weight): no checked loads at block edges, and independent FMA
  * chains. */
 static bool dw_vector_rows(const mw_runtime *rt, const conv_dims *d) {
     return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 1 && d->w % 8 == 0 &&
@@ -476,19 +476,14 @@ static mw_status dw_small_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem
 
 /* The stride-1 depthwise forward (or, `flip`, the input gradient: the correlation of gy
  * with the flipped kernel, same size in and out) on maps whose rows are whole vectors, whole
- * planes per work-item: dw_planes8 on 8x8 maps (every row's taps held at once), dw_planes
- * on the others (taps rolled through K output rows). probe_depthwise: at 228 images the
- * rolling kernel took 2.0-4.2 ms on the 8x8 shapes where dw_planes8 took 1.0-2.0, and
+ * planes per work-item (cl/dw_plane.clh: 8x8 planes with every row's taps held at once, the
+ * others with taps rolled through K output rows). probe_depthwise: at 228 images the
+ * rolling loop took 2.0-4.2 ms on the 8x8 shapes where holding every row took 1.0-2.0, and
  * 2.3 against 3.8 for a row per step (the kernel before it) on 192@16x16. */
 static mw_status dw_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem src, cl_mem w,
                                   cl_mem bias, int act, cl_mem dst, bool flip) {
     size_t planes = d->cin * d->n;
     dw_split sp = dw_split_of(c->rt, d->h * d->w);
-    if (d->h == 8 && d->w == 8)
-        return mw_launch_kernel(
-            c, conv_items(dw_variant(d), "dw_planes8", dw_items(sp, planes), sp.local),
-            "mmmmuiuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL), act,
-            (unsigned)d->n, (unsigned)flip, (unsigned)sp.per_item, (unsigned)planes);
     return mw_launch_kernel(
         c, conv_items(dw_variant(d), "dw_planes", dw_items(sp, planes), sp.local),
         "mmmmuiuuuuuu", src, w, bias ? bias : w, dst, (unsigned)(bias != NULL), act,
