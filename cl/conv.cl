@@ -211,6 +211,14 @@ MW_INLINE void dw_row(__global const float *src, int h, int w, int oy, int wo, c
     }
 }
 
+/* Channel c's K² weights, reversed where `flip` (the input gradient's correlation with the
+ * flipped kernel). */
+MW_INLINE void channel_taps(__global const float *wgt, uint c, bool flip, float *wt) {
+#pragma unroll
+    for (int i = 0; i < DW_KK; i++)
+        wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
+}
+
 /* Depthwise forward: one work-item per `rpi` consecutive output rows of the whole map
  * (row r is row r % ho of plane r / ho), so that small planes share an item. */
 __kernel void dw_forward(__global const float *x, __global const float *wgt,
@@ -223,9 +231,7 @@ __kernel void dw_forward(__global const float *x, __global const float *wgt,
     /* Counters instead of a division per row: rows of small planes are only a few cycles. */
     uint p = r0 / ho, oy = r0 % ho, img = p % n, c = p / n;
     float wt[DW_KK], b;
-#pragma unroll
-    for (int i = 0; i < DW_KK; i++)
-        wt[i] = wgt[c * DW_KK + i];
+    channel_taps(wgt, c, false, wt);
     b = has_bias ? bias[c] : 0.0f;
     for (uint r = r0; r < r1; r++) {
         dw_row(x + (size_t)p * h * w, h, w, oy, wo, wt, b, act, y + (size_t)r * wo);
@@ -236,9 +242,7 @@ __kernel void dw_forward(__global const float *x, __global const float *wgt,
         img = 0;
         c++;
         if (r + 1 < r1) {
-#pragma unroll
-            for (int i = 0; i < DW_KK; i++)
-                wt[i] = wgt[c * DW_KK + i];
+            channel_taps(wgt, c, false, wt);
             b = has_bias ? bias[c] : 0.0f;
         }
     }
@@ -316,9 +320,7 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
     for (uint p = p0; p < p1; p++) {
         uint c = p / n;
         float wt[DW_KK];
-#pragma unroll
-        for (int i = 0; i < DW_KK; i++)
-            wt[i] = wgt[c * DW_KK + (flip ? DW_KK - 1 - i : i)];
+        channel_taps(wgt, c, flip, wt);
         dw_plane_global(src + (size_t)p * h * w, wt, has_bias ? bias[c] : 0.0f, act, (int)h,
                         (int)w, dst + (size_t)p * h * w, big);
     }
@@ -363,9 +365,7 @@ __kernel void dw_bn_forward(__global const float *xin, __global const float *wgt
     bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
     if (get_local_id(0) == 0) {
         float wt[DW_KK];
-#pragma unroll
-        for (int i = 0; i < DW_KK; i++)
-            wt[i] = wgt[c * DW_KK + i];
+        channel_taps(wgt, c, false, wt);
         float b0 = has_bias ? bias[c] : 0.0f;
         for (uint img = 0; img < n; img++)
             dw_plane_global_to_local(xin + offset + (size_t)img * plane, wt, b0, MW_ACT_NONE,
@@ -453,9 +453,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
     uint r1 = min(total, r0 + rpi);
     uint p = r0 / h, iy = r0 % h, img = p % n, c = p / n;
     float wt[DW_KK];
-#pragma unroll
-    for (int i = 0; i < DW_KK; i++)
-        wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
+    channel_taps(wgt, c, true, wt);
     for (uint r = r0; r < r1; r++) {
         dw_row(gy + (size_t)p * ho * wo, ho, wo, iy, w, wt, 0.0f, MW_ACT_NONE,
                gx + (size_t)r * w);
@@ -466,9 +464,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
         img = 0;
         c++;
         if (r + 1 < r1) {
-#pragma unroll
-            for (int i = 0; i < DW_KK; i++)
-                wt[i] = wgt[c * DW_KK + DW_KK - 1 - i];
+            channel_taps(wgt, c, true, wt);
         }
     }
 }
@@ -510,9 +506,7 @@ __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
     for (uint p = p0; p < p1; p++) {
         uint c = p / n;
         float wt[DW_KK];
-#pragma unroll
-        for (int i = 0; i < DW_KK; i++)
-            wt[i] = wgt[c * DW_KK + i];
+        channel_taps(wgt, c, false, wt);
         float b0 = has_bias ? bias[c] : 0.0f;
         __global const float *plane = src + (size_t)p * h * w;
         __global float *out = dst + (size_t)p * ho * wo;
@@ -560,9 +554,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
     uint p = r0 / h, iy = r0 % h, img = p % n, c = p / n;
     bool big = (size_t)total * w >= MW_STREAM_MIN_FLOATS;
     float wt[DW_KK];
-#pragma unroll
-    for (int i = 0; i < DW_KK; i++)
-        wt[i] = wgt[c * DW_KK + i];
+    channel_taps(wgt, c, false, wt);
     for (uint r = r0; r < r1; r++) {
         if (r > r0 && ++iy == h) { /* next plane; next channel after n images */
             iy = 0;
@@ -570,9 +562,7 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
             if (++img == n) {
                 img = 0;
                 c++;
-#pragma unroll
-                for (int i = 0; i < DW_KK; i++)
-                    wt[i] = wgt[c * DW_KK + i];
+                channel_taps(wgt, c, false, wt);
             }
         }
         __global const float *src = gy + (size_t)p * ho * wo;
