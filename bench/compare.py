@@ -18,8 +18,19 @@ a run stopped early keeps the rows it finished; --keep-going marks a row whose p
 and goes on to the next, where by default the first failure stops the script.)
 Set OPENBLAS_CORETYPE=SkylakeX where Debian's OpenBLAS misdetects the CPU
 (../shared/platform-facts.md); the script passes its environment on.
+
+Both programs run with tcmalloc preloaded (--malloc, default: tcmalloc where installed,
+`apt-get install libtcmalloc-minimal4`). With glibc's malloc each of PyTorch's activations
+above 32 MB is a fresh mmap, so every step faults its pages in again: on a 2-core Intel host
+PyTorch's MobileNetV2 Memory Wrap step spent as much time in the kernel as in its own code
+and ran at 31-40 images/s against 62-66 with tcmalloc, by how much depending on the sitting
+(bench/RESULTS.md, "PyTorch's allocator"). Intel's launcher for PyTorch on CPUs preloads
+tcmalloc by default for this reason (intel-extension-for-pytorch,
+docs/tutorials/performance_tuning/launch_script.md); jemalloc with its default settings was
+slower than glibc here.
 """
 import argparse
+import ctypes.util
 import json
 import os
 import statistics
@@ -34,8 +45,27 @@ class RunFailed(Exception):
     pass
 
 
-def run_json(cmd):
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
+def malloc_env(choice):
+    """The environment both programs run in, and the allocator's name for the table."""
+    env = dict(os.environ)
+    if choice == "glibc":
+        return env, "glibc malloc"
+    lib = ctypes.util.find_library("tcmalloc_minimal") or ctypes.util.find_library("tcmalloc")
+    if lib is None:
+        if choice == "tcmalloc":
+            sys.exit("compare: --malloc tcmalloc, but no libtcmalloc is installed "
+                     "(apt-get install libtcmalloc-minimal4)")
+        print("compare: warning: no libtcmalloc installed (apt-get install "
+              "libtcmalloc-minimal4); PyTorch runs on glibc's malloc, whose page faults "
+              "cost it up to half its CPU speed (bench/RESULTS.md, \"PyTorch's allocator\")",
+              file=sys.stderr)
+        return env, "glibc malloc"
+    env["LD_PRELOAD"] = " ".join(filter(None, [lib, env.get("LD_PRELOAD", "")]))
+    return env, lib
+
+
+def run_json(cmd, env):
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RunFailed(f"compare: {' '.join(cmd)} failed ({out.returncode}):\n"
                         f"{out.stderr[-2000:]}")
@@ -57,7 +87,7 @@ def measure(a, model, variant):
     common = ["--model", model, "--variant", variant] + sizes(a)
     device = ["--device", a.device] if a.device else []
     for r in range(a.rounds):
-        m = run_json([a.memwrap, "bench", "--json", "--no-profile"] + device + common)
+        m = run_json([a.memwrap, "bench", "--json", "--no-profile"] + device + common, a.env)
         got["memwrap"][0].append(m["train"]["images_per_s"])
         got["memwrap"][1].append(m["inference"]["images_per_s"])
         if a.no_torch:
@@ -69,7 +99,7 @@ def measure(a, model, variant):
         best = None
         for layout in layouts:
             t = run_json([sys.executable, os.path.join(HERE, "torch_bench.py"), "--device",
-                          a.torch_device] + common + layout)
+                          a.torch_device] + common + layout, a.env)
             score = (t["train"]["images_per_s"], t["inference"]["images_per_s"])
             best = score if best is None else (max(best[0], score[0]), max(best[1], score[1]))
         got["torch"][0].append(best[0])
@@ -100,7 +130,10 @@ def main():
     p.add_argument("--out", default="", help="also write the table to this file")
     p.add_argument("--keep-going", action="store_true",
                    help="mark a row whose program failed and go on")
+    p.add_argument("--malloc", choices=["auto", "tcmalloc", "glibc"], default="auto",
+                   help="allocator preloaded into both programs (auto: tcmalloc if installed)")
     a = p.parse_args()
+    a.env, a.malloc_name = malloc_env(a.malloc)
     rows = []
     for model in a.models.split(","):
         for variant in a.variants.split(","):
@@ -142,8 +175,8 @@ def host_cpu():
 def table(a, rows):
     lines = [f"batch {a.batch}, memory {a.memory}, test batch {a.test_batch}, "
              f"{a.channels}x{a.image_size}x{a.image_size}, {a.steps} timed steps, medians of "
-             f"{a.rounds} {'' if a.no_torch else 'alternating '}rounds, images/s; host: "
-             f"{host_cpu()}", ""]
+             f"{a.rounds} {'' if a.no_torch else 'alternating '}rounds, images/s; allocator: "
+             f"{a.malloc_name}; host: {host_cpu()}", ""]
     if a.no_torch:
         lines += ["| model | variant | memwrap train | memwrap infer |", "|---|---|---|---|"]
     else:
