@@ -33,11 +33,12 @@ MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8
 
 /* The end of an 8 x 32 block (nn_block's): C's rows i0 .. i0 + 7 below m, at c + i ldc, get
  * the sums plus the bias (when `use_bias`), plus what C held (when `accumulate`), through
- * `act`; only the first `cols` columns are stored. */
+ * `act`; only the first `cols` columns are stored, whole blocks as streaming stores when
+ * `stream` (cl/row_group.clh; the kernel ends with stream_fence()). */
 MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, const uint i0,
                         const uint m, const uint cols, const bool accumulate,
                         __global const float *bias, const uint bias_off, const bool use_bias,
-                        const int act) {
+                        const int act, const bool stream) {
 #pragma unroll
     for (uint r = 0; r < 8; r++) {
         if (i0 + r >= m) break;
@@ -56,8 +57,8 @@ MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, co
                 acc[r][0] = act16(acc[r][0], act);
                 acc[r][1] = act16(acc[r][1], act);
             }
-            vstore16(acc[r][0], 0, crow);
-            vstore16(acc[r][1], 1, crow);
+            stream_lanes(stream, acc[r][0], crow, 0, 16);
+            stream_lanes(stream, acc[r][1], crow, 16, 16);
         } else {
             float t[32];
             vstore16(acc[r][0], 0, t);
@@ -145,7 +146,7 @@ MW_INLINE void nn_block(__global const float *a, __global const float *const ar[
             rank_one_step(acc, ar, (size_t)l * a_cs, b0, b1);
         }
     }
-    nn_store(acc, c, ldc, i0, m, cols, accumulate, bias, bias_off, use_bias, act);
+    nn_store(acc, c, ldc, i0, m, cols, accumulate, bias, bias_off, use_bias, act, false);
 }
 
 /* C[m, n] = A·B, or C += A·B when `accumulate`, plus the bias on each row when `use_bias`,
@@ -178,7 +179,10 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
  * so that C is written in runs too. B's rows in the pointwise convolutions' maps lie a
  * multiple of 4 KB apart: read in place, the 128 bytes a block takes from each all fall in
  * one set of the L1 and of the L2. Any group size: its items split the copy by rows and the
- * blocks of C. */
+ * blocks of C. A product that writes a new C past MW_STREAM_MIN_FLOATS (the expansions of the
+ * pointwise convolutions on large maps: 75 MB at MobileNetV2's 144 x 128·32·32) writes it with
+ * streaming stores, sparing the read of each line an ordinary store makes first; whatever
+ * reads it next (the batch norm) finds it in no cache at that size anyway. */
 __kernel void gemm_nn_panel(__global const float *a, const uint a_off, const uint a_rs,
                             const uint a_cs, __global const float *b, const uint b_off,
                             const uint ldb, __global float *c, const uint c_off, const uint ldc,
@@ -187,6 +191,7 @@ __kernel void gemm_nn_panel(__global const float *a, const uint a_off, const uin
                             const int act, __local float *panel, const uint blocks) {
     uint j0 = get_group_id(0) * blocks * 32, lid = get_local_id(0), size = get_local_size(0);
     uint cols = min(blocks * 32, n - j0), chunk_blocks = (cols + 31) / 32;
+    bool stream = !accumulate && (size_t)m * ldc >= MW_STREAM_MIN_FLOATS;
     a += a_off;
     b += b_off + j0;
     c += c_off + j0;
@@ -216,8 +221,9 @@ __kernel void gemm_nn_panel(__global const float *a, const uint a_off, const uin
             acc[r][0] = acc[r][1] = 0.0f;
         nn_sums_local(acc, a, ar, a_rs, a_cs, panel + q * k * 32, 32, i0, m, 0, k);
         nn_store(acc, c + q * 32, ldc, i0, m, min(32u, cols - q * 32), accumulate, bias,
-                 bias_off, use_bias, act);
+                 bias_off, use_bias, act, stream);
     }
+    stream_fence();
 }
 
 /* C (+)= A·Bᵀ with both operands' rows contiguous along the inner dimension (A(i, l) =
@@ -273,7 +279,7 @@ __kernel void gemm_nt_panel(__global const float *a, const uint a_off, const uin
                 acc[r][0] = acc[r][1] = 0.0f;
             nn_sums_local(acc, a, ar, lda, 1, panel + q * len * 32, 32, i0, m, 0, len);
             nn_store(acc, out + q * 32, ldo, i0, m, min(32u, cols - q * 32),
-                     accumulate || l0 > l_first, out, 0, false, MW_ACT_NONE);
+                     accumulate || l0 > l_first, out, 0, false, MW_ACT_NONE, false);
         }
         barrier(CLK_LOCAL_MEM_FENCE); /* the next slice's copy overwrites the panel */
     }

@@ -241,6 +241,11 @@ static void test_conv_larger_shapes(void **state) {
         /* past 4M floats: the plane kernel's output streams (cl/row_group.clh, stream8) */
         {"depthwise 3x3 s1 32x32 streamed", 32, 32, 130, 32, 32, 3, 1, 1, 32, false},
         {"depthwise 3x3 s2 32x32 streamed input gradient", 32, 32, 130, 32, 32, 3, 2, 1, 32, false},
+        /* past 4M floats: the pointwise products' new outputs stream (cl/gemm.cl,
+         * gemm_nn_panel): the forward's here, the input gradient's in the second (wide
+         * rather than many pixels, so that the weight gradients' float sums stay short) */
+        {"pointwise 8->1040 streamed bias", 8, 1040, 4, 32, 32, 1, 1, 0, 1, true},
+        {"pointwise 1040->8 streamed input gradient", 1040, 8, 4, 32, 32, 1, 1, 0, 1, false},
         /* the rolling plane kernel: two and three blocks a row, 5x5, planes shorter than the
          * kernel and than a plane's rows are wide */
         {"depthwise 5x5 s1 16x16 bias", 12, 12, 3, 16, 16, 5, 1, 2, 12, true},
