@@ -70,45 +70,19 @@ MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, co
 }
 
 /* The sums of an 8 x 32 block of whole columns over the inner dimension's l .. l1 into acc:
- * A(i, l) = ar[i - i0][l a_cs] (a_rs = 1 and a_cs > 1: a transposed operand, whose 8 rows at
- * one l are one vector at a + l a_cs + i0), B(l, j) = b[l ldb + j - j0] (rows contiguous).
- * Two vector loads of B per 16 FMAs. Defined for B in global memory (gemm_nn) and in local
- * memory (gemm_nn_panel's packed panel): OpenCL C 1.2 has no generic address space. */
+ * A(i, l) = ar[i - i0][l a_cs] (any layout: a_cs = 1 row-major, a_rs = 1 a transposed
+ * operand), B(l, j) = b[l ldb + j - j0] (rows contiguous). Two vector loads of B and eight
+ * scalar loads of A per 16 FMAs: each A value is broadcast from memory, a load. Reading a row
+ * of A as one float4 (or a transposed operand's 8 rows as one float8) and extracting its lanes
+ * costs a shuffle per value instead, and on Intel cores shuffles share port 5 with the second
+ * FMA unit: on the Emerald Rapids host the extracting form ran the NN products at 115-184
+ * GFLOP/s, this one at 143-285 (bench/RESULTS.md, "A's broadcasts from memory"); on the Zen 4
+ * host the two measured the same. Defined for B in global memory (gemm_nn) and in local memory
+ * (gemm_nn_panel's packed panel): OpenCL C 1.2 has no generic address space. */
 #define DEFINE_NN_SUMS(NAME, B_SPACE)                                                          \
-    MW_INLINE void NAME(float16 acc[8][2], __global const float *a,                            \
-                        __global const float *const ar[8], const uint a_rs, const uint a_cs,   \
-                        B_SPACE const float *b, const uint ldb, const uint i0, const uint m,   \
-                        uint l, const uint l1) {                                               \
-        if (a_cs == 1) { /* A row-major: four steps of l per vector load of each A row */      \
-            for (; l + 4 <= l1; l += 4) {                                                      \
-                float4 av[8];                                                                  \
-                _Pragma("unroll") for (uint r = 0; r < 8; r++) av[r] = vload4(0, ar[r] + l);   \
-                _Pragma("unroll") for (uint q = 0; q < 4; q++) {                               \
-                    B_SPACE const float *brow = b + (size_t)(l + q) * ldb;                     \
-                    float16 b0 = vload16(0, brow), b1 = vload16(1, brow);                      \
-                    _Pragma("unroll") for (uint r = 0; r < 8; r++) {                           \
-                        float16 a1 = (float16)(q == 0   ? av[r].s0                             \
-                                               : q == 1 ? av[r].s1                             \
-                                               : q == 2 ? av[r].s2                             \
-                                                        : av[r].s3);                           \
-                        acc[r][0] = MAD(a1, b0, acc[r][0]);                                    \
-                        acc[r][1] = MAD(a1, b1, acc[r][1]);                                    \
-                    }                                                                          \
-                }                                                                              \
-            }                                                                                  \
-        } else if (a_rs == 1 && i0 + 8 <= m) { /* A column-major: 8 rows are one vector */    \
-            for (; l < l1; l++) {                                                              \
-                B_SPACE const float *brow = b + (size_t)l * ldb;                               \
-                float16 b0 = vload16(0, brow), b1 = vload16(1, brow);                          \
-                float8 av = vload8(0, a + (size_t)l * a_cs + i0);                              \
-                float a8[8] = {av.s0, av.s1, av.s2, av.s3, av.s4, av.s5, av.s6, av.s7};        \
-                _Pragma("unroll") for (uint r = 0; r < 8; r++) {                               \
-                    acc[r][0] = MAD((float16)(a8[r]), b0, acc[r][0]);                          \
-                    acc[r][1] = MAD((float16)(a8[r]), b1, acc[r][1]);                          \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
-        for (; l < l1; l++) { /* what the vector paths left (all of it for other layouts) */   \
+    MW_INLINE void NAME(float16 acc[8][2], __global const float *const ar[8], const uint a_cs, \
+                        B_SPACE const float *b, const uint ldb, uint l, const uint l1) {       \
+        for (; l < l1; l++) {                                                                  \
             B_SPACE const float *brow = b + (size_t)l * ldb;                                   \
             rank_one_step(acc, ar, (size_t)l * a_cs, vload16(0, brow), vload16(1, brow));      \
         }                                                                                      \
@@ -122,9 +96,8 @@ DEFINE_NN_SUMS(nn_sums_local, __local)
  * the launch that completes the sums: an eval-mode batch norm folded into a convolution,
  * engine/ops/bn_fold.h). Operands as nn_sums_global's, C's rows at c + i ldc; a block past
  * B's last column reads its rows through a zero-padded copy. */
-MW_INLINE void nn_block(__global const float *a, __global const float *const ar[8],
-                        const uint a_rs, const uint a_cs, __global const float *b,
-                        const uint ldb, __global float *c, const uint ldc, const uint i0,
+MW_INLINE void nn_block(__global const float *const ar[8], const uint a_cs,
+                        __global const float *b, const uint ldb, __global float *c, const uint ldc, const uint i0,
                         const uint j0, const uint m, const uint n, const uint l0, const uint l1,
                         const bool accumulate, __global const float *bias, const uint bias_off,
                         const bool use_bias, const int act) {
@@ -134,7 +107,7 @@ MW_INLINE void nn_block(__global const float *a, __global const float *const ar[
         acc[r][0] = acc[r][1] = 0.0f;
     uint cols = min(32u, n - j0);
     if (cols == 32) {
-        nn_sums_global(acc, a, ar, a_rs, a_cs, b, ldb, i0, m, l0, l1);
+        nn_sums_global(acc, ar, a_cs, b, ldb, l0, l1);
     } else {
         for (uint l = l0; l < l1; l++) {
             __global const float *brow = b + (size_t)l * ldb;
@@ -167,8 +140,8 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
 #pragma unroll
     for (uint r = 0; r < 8; r++)
         ar[r] = a + min(i0 + r, m - 1) * a_rs;
-    nn_block(a, ar, a_rs, a_cs, b, ldb, c, ldc, i0, j0, m, n, 0, k, accumulate, bias, bias_off,
-             use_bias, act);
+    nn_block(ar, a_cs, b, ldb, c, ldc, i0, j0, m, n, 0, k, accumulate, bias, bias_off, use_bias,
+             act);
 }
 
 /* gemm_nn with B copied to local memory first (engine/ops/gemm.c, reads_panels: the own NN
@@ -219,7 +192,7 @@ __kernel void gemm_nn_panel(__global const float *a, const uint a_off, const uin
 #pragma unroll
         for (uint r = 0; r < 8; r++)
             acc[r][0] = acc[r][1] = 0.0f;
-        nn_sums_local(acc, a, ar, a_rs, a_cs, panel + q * k * 32, 32, i0, m, 0, k);
+        nn_sums_local(acc, ar, a_cs, panel + q * k * 32, 32, 0, k);
         nn_store(acc, c + q * 32, ldc, i0, m, min(32u, cols - q * 32), accumulate, bias,
                  bias_off, use_bias, act, stream);
     }
@@ -277,7 +250,7 @@ __kernel void gemm_nt_panel(__global const float *a, const uint a_off, const uin
 #pragma unroll
             for (uint r = 0; r < 8; r++)
                 acc[r][0] = acc[r][1] = 0.0f;
-            nn_sums_local(acc, a, ar, lda, 1, panel + q * len * 32, 32, i0, m, 0, len);
+            nn_sums_local(acc, ar, 1, panel + q * len * 32, 32, 0, len);
             nn_store(acc, out + q * 32, ldo, i0, m, min(32u, cols - q * 32),
                      accumulate || l0 > l_first, out, 0, false, MW_ACT_NONE, false);
         }
@@ -306,8 +279,8 @@ __kernel void gemm_nn_chained(__global const float *a, const uint a_off, const u
     uint l0 = 0;
     do { /* at least one chain: an empty product writes C */
         uint l1 = min(k, l0 + NN_CHAIN);
-        nn_block(a, ar, lda, 1, b, ldb, c, ldc, i0, j0, m, n, l0, l1, accumulate || l0 > 0, a,
-                 0, false, MW_ACT_NONE);
+        nn_block(ar, 1, b, ldb, c, ldc, i0, j0, m, n, l0, l1, accumulate || l0 > 0, a, 0, false,
+                 MW_ACT_NONE);
     } while ((l0 += NN_CHAIN) < k);
 }
 
