@@ -75,9 +75,10 @@ MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, co
  * scalar loads of A per 16 FMAs: each A value is broadcast from memory, a load. Reading a row
  * of A as one float4 (or a transposed operand's 8 rows as one float8) and extracting its lanes
  * costs a shuffle per value instead, and on Intel cores shuffles share port 5 with the second
- * FMA unit: on the Emerald Rapids host the extracting form ran the NN products at 115-184
- * GFLOP/s, this one at 143-285 (bench/RESULTS.md, "A's broadcasts from memory"); on the Zen 4
- * host the two measured the same. Defined for B in global memory (gemm_nn) and in local memory
+ * FMA unit: on the Emerald Rapids host this form ran MobileNetV2's pointwise products in a
+ * quarter less time and most NN and TN products 1.1-1.6x faster, a few level or slower within
+ * the noise (bench/RESULTS.md, "A's broadcasts from memory"); on the Zen 4 host the two
+ * measured the same. Defined for B in global memory (gemm_nn) and in local memory
  * (gemm_nn_panel's packed panel): OpenCL C 1.2 has no generic address space. */
 #define DEFINE_NN_SUMS(NAME, B_SPACE)                                                          \
     MW_INLINE void NAME(float16 acc[8][2], __global const float *const ar[8], const uint a_cs, \
