@@ -23,7 +23,7 @@ Both programs run with tcmalloc preloaded (--malloc, default: tcmalloc where ins
 `apt-get install libtcmalloc-minimal4`). With glibc's malloc each of PyTorch's activations
 above 32 MB is a fresh mmap, so every step faults its pages in again: on a 2-core Intel host
 PyTorch's MobileNetV2 Memory Wrap step spent as much time in the kernel as in its own code
-and ran at 31-40 images/s against 62-66 with tcmalloc, by how much depending on the sitting
+and ran at 29-40 images/s against 62-68 with tcmalloc, by how much depending on the sitting
 (bench/RESULTS.md, "PyTorch's allocator"). Intel's launcher for PyTorch on CPUs preloads
 tcmalloc by default for this reason (intel-extension-for-pytorch,
 docs/tutorials/performance_tuning/launch_script.md); jemalloc with its default settings was

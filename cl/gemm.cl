@@ -98,8 +98,9 @@ DEFINE_NN_SUMS(nn_sums_local, __local)
  * engine/ops/bn_fold.h). Operands as nn_sums_global's, C's rows at c + i ldc; a block past
  * B's last column reads its rows through a zero-padded copy. */
 MW_INLINE void nn_block(__global const float *const ar[8], const uint a_cs,
-                        __global const float *b, const uint ldb, __global float *c, const uint ldc, const uint i0,
-                        const uint j0, const uint m, const uint n, const uint l0, const uint l1,
+                        __global const float *b, const uint ldb, __global float *c,
+                        const uint ldc, const uint i0, const uint j0, const uint m,
+                        const uint n, const uint l0, const uint l1,
                         const bool accumulate, __global const float *bias, const uint bias_off,
                         const bool use_bias, const int act) {
     float16 acc[8][2];
