@@ -12,12 +12,9 @@
 #if MW_GEMM_NN_ROWS != 8 || MW_GEMM_NN_COLS != 32
 #error "gemm_nn is written for 8 x 32 blocks (8 rows of two float16)"
 #endif
-#if MW_GEMM_NT_BLOCK != 4 || MW_GEMM_NT_VECTOR != 16
-#error "gemm_nt is written for 4 x 4 blocks of float16 sums"
+#if MW_GEMM_NT_TILE != 16 || MW_GEMM_NT_VECTOR != 16
+#error "gemm_nt is written for 16 x 16 tiles of 4 x 4 blocks of float16 sums"
 #endif
-
-/* gemm_nn_chained's chain: NN_SLICE of engine/ops/gemm.c, gemm_nn's launches' depth. */
-#define NN_CHAIN 512
 
 /* One inner-dimension step of gemm_nn's 8 x 32 block: column al of the 8 rows of A (scalars)
  * times a row of B in two float16. */
@@ -260,32 +257,6 @@ __kernel void gemm_nt_panel(__global const float *a, const uint a_off, const uin
     }
 }
 
-/* gemm_nn over a deep inner dimension in one launch (engine/ops/gemm.c, nt_through_copy):
- * in chains of NN_CHAIN steps, each chain's sums added to C before the next, as gemm_nn's
- * launches of NN_SLICE each would (a float sum's error grows with its length: one chain of
- * 10752 missed by 10x the 2e-7 of gemm_nt's slices), without their hundreds of launches. A
- * row-major, no bias, B's rows in place. */
-__kernel void gemm_nn_chained(__global const float *a, const uint a_off, const uint lda,
-                              __global const float *b, const uint b_off, const uint ldb,
-                              __global float *c, const uint c_off, const uint ldc, const uint m,
-                              const uint n, const uint k, const uint accumulate) {
-    uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
-    if (i0 >= m || j0 >= n) return;
-    a += a_off;
-    b += b_off + j0;
-    c += c_off + j0;
-    __global const float *ar[8];
-#pragma unroll
-    for (uint r = 0; r < 8; r++)
-        ar[r] = a + min(i0 + r, m - 1) * lda;
-    uint l0 = 0;
-    do { /* at least one chain: an empty product writes C */
-        uint l1 = min(k, l0 + NN_CHAIN);
-        nn_block(ar, 1, b, ldb, c, ldc, i0, j0, m, n, l0, l1, accumulate || l0 > 0, a, 0, false,
-                 MW_ACT_NONE);
-    } while ((l0 += NN_CHAIN) < k);
-}
-
 /* C[i, j] = bias[bias_off + i] for j < n (C rows at c + c_off + i ldc): the start of a
  * product that adds to C (engine/ops/gemm.c). One work-group per row i (cl/row_group.clh):
  * a plain vector loop on CPU devices. One work-item per element, with its division, cost
@@ -298,34 +269,18 @@ __kernel void gemm_fill_rows(__global const float *bias, const uint bias_off, __
     ROW_LOOP(n, { store_lanes(v, row, at, lanes); })
 }
 
-/* Partial sums of C = A·Bᵀ over slice s of the inner dimension: A(i, l) = a[i lda + l],
- * B(j, l) = b[j ldb + l] (both rows contiguous: the weight gradient gy·xᵀ reduces over
- * pixels). out[s ldo_s + i ldo + j] = Σ_{l in [s kc, (s+1) kc)} A(i, l) B(j, l), or += into
- * out when `accumulate`. One work-item per 4 x 4 block of C and slice: 16 float16 sums. */
-__kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
-                      __global const float *b, const uint b_off, const uint ldb,
-                      __global float *out, const uint o_off, const uint ldo, const uint ldo_s,
-                      const uint m, const uint n, const uint k, const uint kc,
-                      const uint accumulate) {
-    uint i0 = get_global_id(0) * MW_GEMM_NT_BLOCK, j0 = get_global_id(1) * MW_GEMM_NT_BLOCK;
-    uint s = get_global_id(2);
-    uint l0 = s * kc;
-    if (i0 >= m || j0 >= n || l0 >= k) return;
-    uint l1 = min(k, l0 + kc);
-    __global const float *ar[4], *br[4];
-#pragma unroll
-    for (uint r = 0; r < 4; r++) {
-        ar[r] = a + a_off + (size_t)min(i0 + r, m - 1) * lda;
-        br[r] = b + b_off + (size_t)min(j0 + r, n - 1) * ldb;
-    }
-    float16 acc[4][4];
-#pragma unroll
-    for (uint r = 0; r < 4; r++)
-#pragma unroll
-        for (uint q = 0; q < 4; q++)
-            acc[r][q] = 0.0f;
-    uint l = l0;
-    for (; l + 16 <= l1; l += 16) {
+/* The inner dimension in runs of NT_RUN within a slice: a run of a tile's 16 rows of A and of
+ * B (32 KB) is read once from the L2 and then from the L1 by each of the tile's 16 blocks.
+ * tests/probe_gemm.c (Intel Xeon, 2 cores), three alternating rounds: 256 and 512 measured
+ * within 5% of each other, 128 4-15% and 64 10-25% slower (each run reloads the blocks'
+ * partial sums), the whole slice (2048) 5-20% slower. */
+#define NT_RUN 256
+
+/* acc[r][q] += A(i0 + r, l) B(j0 + q, l) lane-wise over l in [l, l_end) (a multiple of 16
+ * long), rows of A at ar[r], of B at br[q]: eight vector loads per 16 FMAs. */
+MW_INLINE void nt_block_sums(float16 acc[4][4], __global const float *const ar[4],
+                             __global const float *const br[4], uint l, const uint l_end) {
+    for (; l < l_end; l += 16) {
         float16 av[4], bv[4];
 #pragma unroll
         for (uint r = 0; r < 4; r++) {
@@ -338,27 +293,75 @@ __kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
             for (uint q = 0; q < 4; q++)
                 acc[r][q] = MAD(av[r], bv[q], acc[r][q]);
     }
-    float sum[4][4];
-#pragma unroll
-    for (uint r = 0; r < 4; r++)
-#pragma unroll
-        for (uint q = 0; q < 4; q++) {
-            float8 h8 = acc[r][q].lo + acc[r][q].hi;
-            float4 h4 = h8.lo + h8.hi;
-            sum[r][q] = (h4.x + h4.y) + (h4.z + h4.w);
-        }
-    for (; l < l1; l++)
-#pragma unroll
+}
+
+/* Partial sums of C = A·Bᵀ over slice s of the inner dimension: A(i, l) = a[i lda + l],
+ * B(j, l) = b[j ldb + l] (both rows contiguous: the weight gradient gy·xᵀ reduces over
+ * pixels). out[s ldo_s + i ldo + j] = Σ_{l in [s kc, (s+1) kc)} A(i, l) B(j, l), or += into
+ * out when `accumulate`. One work-item per 16 x 16 tile of C and slice: 16 blocks of 4 x 4
+ * float16 sums (blocks past m or n skipped, so a ragged edge costs what 4 x 4 items cost),
+ * which take the slice a run of NT_RUN at a time, their sums kept in private memory (L1)
+ * between runs. One item per 4 x 4 block read its 8 rows from the L2 at every step, and
+ * PoCL paid for each of its one-item groups: on the Winograd weight gradients' 64 x 64 to
+ * 256 x 256 products over 2032-7936 tiles this measured 1.1-1.3x faster, on the stride-2
+ * weight gradients 1.2-1.6x, the heads' forward at 500 rows 1.6x; ragged ones within 10%
+ * (tests/probe_gemm.c, bench/RESULTS.md). */
+__kernel void gemm_nt(__global const float *a, const uint a_off, const uint lda,
+                      __global const float *b, const uint b_off, const uint ldb,
+                      __global float *out, const uint o_off, const uint ldo, const uint ldo_s,
+                      const uint m, const uint n, const uint k, const uint kc,
+                      const uint accumulate) {
+    const uint tile_i = get_global_id(0) * MW_GEMM_NT_TILE;
+    const uint tile_j = get_global_id(1) * MW_GEMM_NT_TILE, s = get_global_id(2);
+    const uint l0 = s * kc;
+    if (tile_i >= m || tile_j >= n || l0 >= k) return;
+    const uint l1 = min(k, l0 + kc), l_vec = l0 + (l1 - l0) / 16 * 16;
+    a += a_off;
+    b += b_off;
+    float16 part[16][4][4]; /* block t = 4 (i0 - tile_i) / 4 + (j0 - tile_j) / 4 */
+    for (uint t = 0; t < 16; t++)
         for (uint r = 0; r < 4; r++)
-#pragma unroll
             for (uint q = 0; q < 4; q++)
-                sum[r][q] += ar[r][l] * br[q][l];
-    __global float *o = out + o_off + (size_t)s * ldo_s;
-    for (uint r = 0; r < 4 && i0 + r < m; r++)
-        for (uint q = 0; q < 4 && j0 + q < n; q++) {
-            __global float *dst = o + (size_t)(i0 + r) * ldo + j0 + q;
-            *dst = accumulate ? *dst + sum[r][q] : sum[r][q];
+                part[t][r][q] = 0.0f;
+    for (uint run = l0; run < l_vec; run += NT_RUN) {
+        const uint run_end = min(l_vec, run + NT_RUN);
+        for (uint t = 0; t < 16; t++) {
+            uint i0 = tile_i + t / 4 * 4, j0 = tile_j + t % 4 * 4;
+            if (i0 >= m || j0 >= n) continue;
+            __global const float *ar[4], *br[4];
+#pragma unroll
+            for (uint r = 0; r < 4; r++) { /* rows past m or n repeat the last (never stored) */
+                ar[r] = a + (size_t)min(i0 + r, m - 1) * lda;
+                br[r] = b + (size_t)min(j0 + r, n - 1) * ldb;
+            }
+            float16 acc[4][4];
+#pragma unroll
+            for (uint r = 0; r < 4; r++)
+#pragma unroll
+                for (uint q = 0; q < 4; q++)
+                    acc[r][q] = part[t][r][q];
+            nt_block_sums(acc, ar, br, run, run_end);
+#pragma unroll
+            for (uint r = 0; r < 4; r++)
+#pragma unroll
+                for (uint q = 0; q < 4; q++)
+                    part[t][r][q] = acc[r][q];
         }
+    }
+    __global float *o = out + o_off + (size_t)s * ldo_s;
+    for (uint t = 0; t < 16; t++) {
+        uint i0 = tile_i + t / 4 * 4, j0 = tile_j + t % 4 * 4;
+        for (uint r = 0; r < 4 && i0 + r < m; r++)
+            for (uint q = 0; q < 4 && j0 + q < n; q++) {
+                __global const float *ai = a + (size_t)(i0 + r) * lda;
+                __global const float *bj = b + (size_t)(j0 + q) * ldb;
+                float sum = hsum16(part[t][r][q]);
+                for (uint l = l_vec; l < l1; l++) /* the slice's last l1 - l0 mod 16 */
+                    sum += ai[l] * bj[l];
+                __global float *dst = o + (size_t)(i0 + r) * ldo + j0 + q;
+                *dst = accumulate ? *dst + sum : sum;
+            }
+    }
 }
 
 /* C[i, j] (+)= Σ_s partial[s][i][j] over `splits` slices written by gemm_nt. */
@@ -374,76 +377,4 @@ __kernel void gemm_reduce(__global const float *partial, const uint p_off, const
         s += p[(size_t)t * m * n];
     __global float *dst = c + c_off + (size_t)i * ldc + j;
     *dst = accumulate ? *dst + s : s;
-}
-
-/* A 16 x 16 transpose held as 16 float16 rows, in four stages s = 1, 2, 4, 8: rows r and
- * r + s (r's bit s clear) exchange the blocks of s columns in which the column's bit s differs
- * from the row's, which swaps that bit of the row and column indices; the four stages
- * swap all four. Each result is a swizzle of two vectors: one two-source permute each. */
-#define SWAP_PAIR(v, r, s, LO, HI)                                                             \
-    {                                                                                          \
-        float16 a_ = v[r], b_ = v[(r) + (s)];                                                  \
-        v[r] = LO(a_, b_);                                                                     \
-        v[(r) + (s)] = HI(a_, b_);                                                             \
-    }
-#define SWAP_STAGE(v, s, LO, HI, r0, r1, r2, r3, r4, r5, r6, r7)                               \
-    SWAP_PAIR(v, r0, s, LO, HI) SWAP_PAIR(v, r1, s, LO, HI) SWAP_PAIR(v, r2, s, LO, HI)        \
-    SWAP_PAIR(v, r3, s, LO, HI) SWAP_PAIR(v, r4, s, LO, HI) SWAP_PAIR(v, r5, s, LO, HI)        \
-    SWAP_PAIR(v, r6, s, LO, HI) SWAP_PAIR(v, r7, s, LO, HI)
-#define LO1(a, b)                                                                              \
-    (float16)(a.s0, b.s0, a.s2, b.s2, a.s4, b.s4, a.s6, b.s6, a.s8, b.s8, a.sa, b.sa, a.sc, b.sc,  \
-              a.se, b.se)
-#define HI1(a, b)                                                                              \
-    (float16)(a.s1, b.s1, a.s3, b.s3, a.s5, b.s5, a.s7, b.s7, a.s9, b.s9, a.sb, b.sb, a.sd, b.sd,  \
-              a.sf, b.sf)
-#define LO2(a, b) (float16)(a.s01, b.s01, a.s45, b.s45, a.s89, b.s89, a.scd, b.scd)
-#define HI2(a, b) (float16)(a.s23, b.s23, a.s67, b.s67, a.sab, b.sab, a.sef, b.sef)
-#define LO4(a, b) (float16)(a.s0123, b.s0123, a.s89ab, b.s89ab)
-#define HI4(a, b) (float16)(a.s4567, b.s4567, a.scdef, b.scdef)
-#define LO8(a, b) (float16)(a.lo, b.lo)
-#define HI8(a, b) (float16)(a.hi, b.hi)
-
-/* out[j ldo + i] = in[i ldi + j] (or += when `accumulate`) for i < rows, j < cols, at element
- * offsets: the copy that lets gemm_nn run an NT product (engine/ops/gemm.c, nt_through_copy). One
- * work-item per 16 x 16 tile: sixteen vector loads, four stages of permutes in registers,
- * sixteen vector stores; ragged tiles go element by element at the edges. */
-__kernel void gemm_transpose(__global const float *in, const uint in_off, const uint ldi,
-                             __global float *out, const uint out_off, const uint ldo,
-                             const uint rows, const uint cols, const uint accumulate) {
-    uint i0 = get_global_id(0) * 16, j0 = get_global_id(1) * 16;
-    if (i0 >= rows || j0 >= cols) return;
-    in += in_off;
-    out += out_off;
-    float16 v[16];
-    bool whole = i0 + 16 <= rows && j0 + 16 <= cols;
-#pragma unroll
-    for (uint r = 0; r < 16; r++) {
-        __global const float *src = in + (size_t)min(i0 + r, rows - 1) * ldi + j0;
-        if (whole) {
-            v[r] = vload16(0, src);
-        } else {
-            float t[16];
-            for (uint q = 0; q < 16; q++)
-                t[q] = j0 + q < cols ? src[q] : 0.0f;
-            v[r] = vload16(0, t);
-        }
-    }
-    SWAP_STAGE(v, 1, LO1, HI1, 0, 2, 4, 6, 8, 10, 12, 14)
-    SWAP_STAGE(v, 2, LO2, HI2, 0, 1, 4, 5, 8, 9, 12, 13)
-    SWAP_STAGE(v, 4, LO4, HI4, 0, 1, 2, 3, 8, 9, 10, 11)
-    SWAP_STAGE(v, 8, LO8, HI8, 0, 1, 2, 3, 4, 5, 6, 7)
-    /* v[q] is now column j0 + q of the tile: rows i0 .. i0 + 15 of out's row j0 + q */
-#pragma unroll
-    for (uint q = 0; q < 16; q++) {
-        if (j0 + q >= cols) break;
-        __global float *dst = out + (size_t)(j0 + q) * ldo + i0;
-        if (whole) {
-            vstore16(accumulate ? v[q] + vload16(0, dst) : v[q], 0, dst);
-        } else {
-            float t[16];
-            vstore16(v[q], 0, t);
-            for (uint r = 0; r < 16 && i0 + r < rows; r++)
-                dst[r] = accumulate ? dst[r] + t[r] : t[r];
-        }
-    }
 }

@@ -3,9 +3,9 @@
  * (engine/ops/gemm.c picks the kernel: on CPU devices cl/gemm.cl's own), and checks each
  * product against a double-precision sum on a sample of entries. The evidence for
  * cl/gemm.cl's blocking (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_gemm [reps [name [nt-copy]]]   (name: only the products whose name
- *   contains it; nt-copy: the NT products through transposed copies, mw_gemm_nt_copy 2,
- *   where the models take that path only for the pointwise weight gradients) */
+ *   build/tests/probe_gemm [reps [name [nt=P|b=B]]]   (name: only the products whose name
+ *   contains it; nt=P: the NT products through mw_gemm_nt_path P, 1 gemm_nt, 2 the panels;
+ *   b=B: mw_gemm_pack B, 1 the NN and TN products reading B in place) */
 #include "support.h"
 
 #include <math.h>
@@ -64,6 +64,16 @@ static const product PRODUCTS[] = {
     {"winograd 512->512 4x4, 100 images", 512, 400, 512, false, false},
     {"winograd 512->512 4x4, 128 images", 512, 512, 512, false, false},
     {"winograd 512->512 4x4 dU", 512, 512, 228 * 4, false, true},
+    /* the Winograd weight gradients' products of ResNet18's 64-, 128- and 256-channel layers
+     * at batch 128 (the chunks of images that engine/ops/winograd.c's workspace holds: 31,
+     * 63 and 127), and the stride-2 3x3 weight gradients over im2col columns (113 images a
+     * chunk on 32x32 maps) */
+    {"winograd 64->64 32x32 dU", 64, 64, 31 * 256, false, true},
+    {"winograd 128->128 16x16 dU", 128, 128, 63 * 64, false, true},
+    {"winograd 256->256 8x8 dU", 256, 256, 127 * 16, false, true},
+    {"resnet18 64->128 3x3 s2 dW", 128, 576, 113 * 256, false, true},
+    {"resnet18 128->256 3x3 s2 dW", 256, 1152, 128 * 64, false, true},
+    {"resnet18 256->512 3x3 s2 dW", 512, 2304, 128 * 16, false, true},
 };
 
 /* The least ms of `reps` runs after a warm-up (this machine's noise only ever adds time);
@@ -117,18 +127,17 @@ static double sample_error(const product *p, const float *a, const float *b, con
     return worst / scale;
 }
 
-extern int mw_gemm_nt_copy;
+extern int mw_gemm_nt_path;
 extern int mw_gemm_pack;
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
     const char *only = argc > 2 ? argv[2] : "";
-    if (argc > 3 && strcmp(argv[3], "nt-copy") == 0) mw_gemm_nt_copy = 2;
     if (argc > 3 && strncmp(argv[3], "b=", 2) == 0) mw_gemm_pack = atoi(argv[3] + 2);
-    if (argc > 3 && strncmp(argv[3], "nt=", 3) == 0) mw_gemm_nt_copy = atoi(argv[3] + 3);
-    if (reps < 1 || (argc > 3 && mw_gemm_nt_copy != 2 && strncmp(argv[3], "b=", 2) != 0 &&
-                     strncmp(argv[3], "nt=", 3) != 0)) {
-        fprintf(stderr, "usage: %s [reps [name [nt-copy]]]\n", argv[0]);
+    if (argc > 3 && strncmp(argv[3], "nt=", 3) == 0) mw_gemm_nt_path = atoi(argv[3] + 3);
+    if (reps < 1 ||
+        (argc > 3 && strncmp(argv[3], "b=", 2) != 0 && strncmp(argv[3], "nt=", 3) != 0)) {
+        fprintf(stderr, "usage: %s [reps [name [nt=P|b=B]]]\n", argv[0]);
         return 2;
     }
     mw_runtime *rt = test_profiling_runtime();

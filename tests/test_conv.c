@@ -177,27 +177,23 @@ static void test_conv_b_in_place(void **state) {
     mw_gemm_pack = 0;
 }
 
-/* engine/ops/gemm.c: 3 runs every own NT product as NN products over transposed copies of
- * one operand, in slices of 512 of the inner dimension; 4 through gemm_nt_panel; 0 by shape
- * (the copies only where the caller allows them: the pointwise weight gradients). */
-extern int mw_gemm_nt_copy;
+/* engine/ops/gemm.c: 1 runs every own NT product through gemm_nt, 2 through gemm_nt_panel,
+ * 0 by shape. */
+extern int mw_gemm_nt_path;
 
-/* The weight gradients (NT products) through transposed copies and through gemm_nt_panel,
- * forced: the copies take the operand with fewer rows, so wide-in and wide-out layers take
- * the two orientations (Cᵀ computed and transposed into place where the input side is
- * wider); inner dimensions of several slices with a ragged last one; groups; im2col chunks,
- * whose products add to the gradient (the transposed result added into place); then a layer
- * the shape rule takes (96 -> 128 over 4096 pixels; not under Oclgrind). On both profiles,
- * as every case. */
-static void test_conv_nt_copies(void **state) {
+/* The weight gradients (NT products) through gemm_nt and through gemm_nt_panel, forced: wide-in
+ * and wide-out layers; inner dimensions of several slices with a ragged last one; groups;
+ * im2col chunks, whose products add to the gradient; then a layer the shape rule takes (96 ->
+ * 128 over 4096 pixels; not under Oclgrind). On both profiles, as every case. */
+static void test_conv_nt_paths(void **state) {
     static const conv_case forced[] = {
-        {"nt through copy pointwise 40->9 bias", 40, 9, 2, 24, 25, 1, 1, 0, 1, true},
-        {"nt through copy pointwise 9->40", 9, 40, 2, 24, 25, 1, 1, 0, 1, false},
-        {"nt through copy grouped 1x1 g2", 6, 20, 3, 15, 15, 1, 1, 0, 2, false},
-        {"nt through copy 3x3 s2 9->13 bias", 9, 13, 3, 29, 27, 3, 2, 1, 1, true},
+        {"nt forced pointwise 40->9 bias", 40, 9, 2, 24, 25, 1, 1, 0, 1, true},
+        {"nt forced pointwise 9->40", 9, 40, 2, 24, 25, 1, 1, 0, 1, false},
+        {"nt forced grouped 1x1 g2", 6, 20, 3, 15, 15, 1, 1, 0, 2, false},
+        {"nt forced 3x3 s2 9->13 bias", 9, 13, 3, 29, 27, 3, 2, 1, 1, true},
     };
-    for (int mode = 3; mode <= 4; mode++) {
-        mw_gemm_nt_copy = mode;
+    for (int mode = 1; mode <= 2; mode++) {
+        mw_gemm_nt_path = mode;
         for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
             check_random(&forced[i], 320 + i);
         size_t saved = mw_conv_workspace_cap;
@@ -207,7 +203,7 @@ static void test_conv_nt_copies(void **state) {
         check_random(c, 330);
         mw_conv_workspace_cap = saved;
     }
-    mw_gemm_nt_copy = 0;
+    mw_gemm_nt_path = 0;
     if (!test_small_shapes()) {
         static const conv_case by_shape = {"pointwise 96->128 by shape", 96, 128, 4, 32, 32,
                                            1, 1, 0, 1, false};
@@ -504,7 +500,7 @@ int main(void) {
         cmocka_unit_test(test_conv_matches_pytorch),
         cmocka_unit_test(test_conv_larger_shapes),
         cmocka_unit_test(test_conv_b_in_place),
-        cmocka_unit_test(test_conv_nt_copies),
+        cmocka_unit_test(test_conv_nt_paths),
         cmocka_unit_test(test_conv_chunks),
         cmocka_unit_test(test_conv_direct_3x3),
         cmocka_unit_test(test_conv_winograd),

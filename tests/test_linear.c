@@ -186,31 +186,33 @@ static void test_matmul_b_reading(void **state) {
     free(a), free(b), free(seed);
 }
 
-/* engine/ops/gemm.c: 3 runs every own NT product as NN products over transposed copies,
- * in slices of 512 of the inner dimension; 4 through gemm_nt_panel; 0 by shape. */
-extern int mw_gemm_nt_copy;
+/* engine/ops/gemm.c: 1 runs every own NT product through gemm_nt, 2 through gemm_nt_panel,
+ * 0 by shape. */
+extern int mw_gemm_nt_path;
 
-/* NT products forced through transposed copies (3) and through gemm_nt_panel (4): both
- * orientations (the copied operand is the one with fewer rows; with m < n the product is
- * computed transposed and transposed into place), rows and columns ragged against the
- * copy's 16 x 16 tiles and the 8 x 32 blocks, an inner dimension of several slices the last
- * one short (the panels' splits summed by gemm_reduce); then C wide enough (200 columns) for
- * the panels to write it in one split. The backward's products (NN and TN) check the rest
- * of the op as before. */
-static void test_matmul_nt_copies(void **state) {
-    const int K = 1100, M = test_small_shapes() ? 5 : 37, N = test_small_shapes() ? 19 : 45;
+/* NT products forced through gemm_nt (1) and through gemm_nt_panel (2): both orientations,
+ * rows and columns ragged against gemm_nt's 16 x 16 tiles and 4 x 4 blocks and the panels'
+ * 8 x 32 blocks, an inner dimension of several slices the last one short (the panels' splits
+ * summed by gemm_reduce over 1100; gemm_nt's over 4200: three slices of several runs of 256
+ * and a remainder past the last whole float16); then C wide enough (200 columns) for the
+ * panels to write it in one split. The backward's products (NN and TN) check the rest of the
+ * op as before. */
+static void test_matmul_nt_paths(void **state) {
+    const int M = test_small_shapes() ? 5 : 37, N = test_small_shapes() ? 19 : 45;
     const int WIDE = test_small_shapes() ? 70 : 200;
     test_rng r;
     test_rng_seed(&r, 61);
-    const int ROWS = WIDE; /* either operand's rows, in either orientation */
-    float *a = malloc((size_t)ROWS * K * sizeof *a), *b = malloc((size_t)ROWS * K * sizeof *b);
+    const int ROWS = WIDE, MOST_K = 4200; /* either operand's rows, in either orientation */
+    float *a = malloc((size_t)ROWS * MOST_K * sizeof *a);
+    float *b = malloc((size_t)ROWS * MOST_K * sizeof *b);
     float *seed = malloc((size_t)M * WIDE * sizeof *seed);
-    test_fill_normal(&r, a, (size_t)ROWS * K, 1.0f);
-    test_fill_normal(&r, b, (size_t)ROWS * K, 1.0f);
+    test_fill_normal(&r, a, (size_t)ROWS * MOST_K, 1.0f);
+    test_fill_normal(&r, b, (size_t)ROWS * MOST_K, 1.0f);
     test_fill_normal(&r, seed, (size_t)M * WIDE, 1.0f);
     mw_kernel_profile = 2;
-    for (int mode = 3; mode <= 4; mode++) {
-        mw_gemm_nt_copy = mode;
+    for (int mode = 1; mode <= 2; mode++) {
+        const int K = mode == 1 ? MOST_K : 1100;
+        mw_gemm_nt_path = mode;
         for (int t = 0; t < 3; t++) {
             matmul_ctx ctx = {false, true};
             int m = t == 1 ? N : M, n = t == 0 ? N : t == 1 ? M : WIDE;
@@ -218,11 +220,11 @@ static void test_matmul_nt_copies(void **state) {
             void *inputs[] = {a, b};
             char what[80];
             snprintf(what, sizeof what, "matmul %dx%d·(%dx%d)ᵀ through %s", m, K, n, K,
-                     mode == 3 ? "copies" : "panels");
+                     mode == 1 ? "gemm_nt" : "panels");
             op_check_both(what, &spec, inputs, seed, NULL, NULL, 1e-4, 0, 0);
         }
     }
-    mw_gemm_nt_copy = 0;
+    mw_gemm_nt_path = 0;
     mw_kernel_profile = 0;
     free(a), free(b), free(seed);
 }
@@ -295,7 +297,7 @@ int main(void) {
         cmocka_unit_test(test_linear_wide),
         cmocka_unit_test(test_matmul_long_inner),
         cmocka_unit_test(test_matmul_b_reading),
-        cmocka_unit_test(test_matmul_nt_copies),
+        cmocka_unit_test(test_matmul_nt_paths),
         cmocka_unit_test(test_memory_read_matches_pytorch),
         cmocka_unit_test(test_shape_errors),
     };

@@ -220,16 +220,13 @@ static mw_gemm plan_gemm(mw_op op, const conv_dims *d, bool pointwise, size_t gi
     mw_gemm p = {0};
     switch (op) {
     case MW_OP_CONV2D: /* y_g = W_g · col_g */
-        p = (mw_gemm){false, false, cout_g, cols, rows, w_off, rows, col_off, ldcol, y_off, total,
-                      false};
+        p = (mw_gemm){false, false, cout_g, cols, rows, w_off, rows, col_off, ldcol, y_off, total};
         break;
     case MW_OP_CONV2D_BWD_INPUT: /* col_g = W_gᵀ · gy_g */
-        p = (mw_gemm){true, false, rows, cols, cout_g, w_off, rows, y_off, total, col_off, ldcol,
-                      false};
+        p = (mw_gemm){true, false, rows, cols, cout_g, w_off, rows, y_off, total, col_off, ldcol};
         break;
     default: /* MW_OP_CONV2D_BWD_WEIGHT: gw_g (+)= gy_g · col_gᵀ */
-        p = (mw_gemm){false, true, cout_g, rows, cols, y_off, total, col_off, ldcol, w_off, rows,
-                      pointwise};
+        p = (mw_gemm){false, true, cout_g, rows, cols, y_off, total, col_off, ldcol, w_off, rows};
         break;
     }
     return p;

@@ -36,10 +36,7 @@ enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
 /* The panels' chunks of C's columns: at most PANEL_BLOCKS blocks of 32, over slices of at
  * most PANEL_K of B's rows (8 x 32 x 256 floats: 256 KB of local memory, in the L2); the NT
  * products take them where A has NT_PANEL_MIN_M rows or more (nt_reads_panels). */
-enum { PANEL_BLOCKS = 8, PANEL_K = 256, NT_PANEL_MIN_M = 384 };
-/* nt_through_copy: the least inner dimension and blocks of C, and the size of one slice's
- * transposed copy. */
-enum { NT_COPY_MIN_K = 2048, NT_COPY_MIN_BLOCKS = 24, NT_COPY_BYTES = 4 << 20 };
+enum { PANEL_BLOCKS = 8, PANEL_K = 256, NT_PANEL_MIN_M = 192 };
 
 static size_t nt_splits(const mw_gemm *p) {
     size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
@@ -117,70 +114,27 @@ static bool reads_panels(const mw_runtime *rt, const mw_gemm *p) {
     return panel_fits(rt, p->k);
 }
 
-int mw_gemm_nt_copy = 0;
+int mw_gemm_nt_path = 0;
 
-/* Whether an own NT product C = A·Bᵀ runs as gemm_nn_chained over transposed copies of one
- * operand: the 4 x 4 block of gemm_nt (eight vector loads and a horizontal sum per output for
- * its 16 FMAs) tops out near 170 GFLOP/s on PoCL, gemm_nn's 8 x 32 block past 200. Only
- * where the caller allows it (mw_gemm.copy_ok: the pointwise convolutions' weight gradients
- * gy·xᵀ, sums over N·H·W pixels; Winograd's weight-gradient products, over tiles, ran
- * 11-31% slower per node this way in GoogLeNet, bench/RESULTS.md), the inner dimension is
- * deep (the copy costs 1/m of the product's bytes), the smaller side (gemm_nn's columns) is
- * whole blocks of 32, and C has blocks enough for the device's cores. tests/probe_gemm.c
- * (Zen 4, 2 cores, kernel time with the copies, least of 3), GFLOP/s before -> after:
- * GoogLeNet's 528 -> 256 on 16x16 maps 144 -> 195, 480 -> 192 150 -> 195, 192 -> 64 on
- * 32x32 139 -> 177; MobileNetV2's 96 -> 576 on 8x8 139 -> 202, 64 -> 384 157 -> 199, 32 ->
- * 192 on 16x16 115 -> 187, 320 -> 1280 on 4x4 (2048 pixels) 178 -> 207. Left out: 116 ->
- * 116 (ShuffleNetV2: ragged blocks) 139 -> 95, 24 -> 144 on 32x32 (a 24-wide side) 118 ->
- * 64, 32 -> 32 (4 blocks of C) 120 -> 108. */
-static bool nt_through_copy(const mw_runtime *rt, const mw_gemm *p) {
-    if (!own(rt, p) || !p->tb || p->ta || mw_gemm_nt_copy == 1) return false;
-    if (mw_gemm_nt_copy >= 2) return p->k > 0;
-    size_t side = p->m < p->n ? p->m : p->n, wide = p->m < p->n ? p->n : p->m;
-    size_t blocks = (wide + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS * (side / MW_GEMM_NN_COLS);
-    return p->copy_ok && p->k >= NT_COPY_MIN_K && side % MW_GEMM_NN_COLS == 0 &&
-           blocks >= NT_COPY_MIN_BLOCKS;
-}
-
-/* Whether an own NT product runs as gemm_nt_panel: where A has NT_PANEL_MIN_M rows or more
- * (every block row reuses the transposed copy), or where forced (mw_gemm_nt_copy 4).
- * tests/probe_gemm.c (Intel Xeon, 2 cores), GFLOP/s gemm_nt / through copies / panels: the
- * linear heads' forward at 500 rows 126-131 / - / 178-180; MobileNetV2's weight gradients
- * 96 -> 576 on 8x8 (m 576) 114 / 112 / 184 and 320 -> 1280 on 4x4 (m 1280) 96 / 150 / 162;
- * GoogLeNet's 528 -> 256 (m 256) 156 / 119 / 170. With fewer rows the copy's transposing
- * stores and a ragged block weigh more: the heads' forward at 128 rows 224 / - / 139, 24 ->
- * 144 on 32x32 (m 144) 153 / 52 / 121, 192 -> 32 (m 32) 194 / 134 / 104, 576 -> 96 (m 96)
- * 214 / 114 / 188; computing Cᵀ = B·Aᵀ for them instead lost too (128 rows: 175). */
+/* Whether an own NT product runs as gemm_nt_panel rather than gemm_nt: where A has
+ * NT_PANEL_MIN_M rows or more, whose blocks of 8 rows all reuse the panel's transposed copy
+ * of B, or where forced (mw_gemm_nt_path 2). tests/probe_gemm.c (Intel Xeon, 2 cores, three
+ * alternating rounds, medians), GFLOP/s panels / gemm_nt: m 192-512 (GoogLeNet's weight
+ * gradients 528 -> 256 and 480 -> 192, the stride-2 3x3 ones of ResNet18's 128 -> 256 and
+ * 256 -> 512, the Winograd ones of 256 and 512 channels, the heads' forward at 500 rows)
+ * 212-267 / 186-224; m 32-128 (the Winograd weight gradients of 64 and 128 channels, the
+ * stride-2 one of 64 -> 128, MobileNetV2's 576 -> 96 and 192 -> 32, the heads' forward at
+ * 128 rows) 124-211 / 179-229: the copy's transposing stores weigh more with fewer rows. A
+ * third path, NN products over transposed copies of one operand in global memory, which had
+ * measured 1.3-1.6x faster than gemm_nt's former one-block items on the pointwise weight
+ * gradients on a Zen 4 host, ran 0.5-0.6x of gemm_nt's speed on this one, and was removed. */
 static bool nt_reads_panels(const mw_runtime *rt, const mw_gemm *p) {
-    if (!own(rt, p) || !p->tb || p->ta || p->k == 0 || mw_gemm_nt_copy == 1) return false;
-    if (mw_gemm_nt_copy == 4) return true;
-    return mw_gemm_nt_copy == 0 && p->m >= NT_PANEL_MIN_M && panel_fits(rt, p->k);
-}
-
-/* nt_through_copy's product: the operand with fewer rows (B where m >= n; else A, and C is
- * computed as Cᵀ = B·Aᵀ in the workspace and transposed into place) is copied transposed, a
- * slice of kc of the inner dimension at a time, [kc, copy_rows], each slice read at once by
- * one gemm_nn_chained launch (from the L2 and L3: NT_COPY_BYTES). */
-typedef struct copy_plan {
-    bool swapped; /* Cᵀ = B·Aᵀ */
-    size_t copy_rows, kc;
-} copy_plan;
-
-static copy_plan copy_plan_of(const mw_gemm *p) {
-    copy_plan t = {.swapped = p->m < p->n};
-    t.copy_rows = t.swapped ? p->m : p->n;
-    size_t kc = NT_COPY_BYTES / sizeof(float) / t.copy_rows / NN_SLICE * NN_SLICE;
-    t.kc = kc < NN_SLICE || mw_gemm_nt_copy == 3 ? NN_SLICE : kc;
-    if (t.kc > p->k) t.kc = p->k;
-    return t;
+    if (!own(rt, p) || !p->tb || p->ta || p->k == 0 || mw_gemm_nt_path == 1) return false;
+    return mw_gemm_nt_path == 2 || (p->m >= NT_PANEL_MIN_M && panel_fits(rt, p->k));
 }
 
 size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p) {
     if (nt_reads_panels(rt, p)) return nt_panel_partials(rt, p) * sizeof(float);
-    if (nt_through_copy(rt, p)) {
-        copy_plan t = copy_plan_of(p);
-        return (t.copy_rows * t.kc + (t.swapped ? p->m * p->n : 0)) * sizeof(float);
-    }
     if (!own(rt, p) || !p->tb) return 0;
     size_t s = nt_splits(p);
     return s > 1 ? s * p->m * p->n * sizeof(float) : 0;
@@ -192,55 +146,6 @@ static mw_launch_spec gemm_items(const char *kernel, int dims, const size_t *glo
     for (int i = 0; i < dims; i++)
         s.global[i] = global[i], s.local[i] = local[i];
     return s;
-}
-
-/* out[j ldo + i] (+)= in[i ldi + j] for i < rows, j < cols (cl/gemm.cl, gemm_transpose). */
-static mw_status transpose(mw_cl_ctx *c, cl_mem in, size_t in_off, size_t ldi, cl_mem out,
-                           size_t out_off, size_t ldo, size_t rows, size_t cols,
-                           unsigned accumulate) {
-    size_t global[2] = {(rows + 15) / 16, (cols + 15) / 16};
-    return mw_launch_kernel(c, gemm_items("gemm_transpose", 2, global, (size_t[]){1, 16}),
-                            "muumuuuuu", in, (unsigned)in_off, (unsigned)ldi, out,
-                            (unsigned)out_off, (unsigned)ldo, (unsigned)rows, (unsigned)cols,
-                            accumulate);
-}
-
-/* gemm_nn_chained: C (+)= A·B for a row-major A, in one launch whatever the depth. */
-static mw_status run_nn_chained(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
-                                unsigned accumulate, cl_mem out) {
-    size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
-                        (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
-    return mw_launch_kernel(c, gemm_items("gemm_nn_chained", 2, global, (size_t[]){1, 16}),
-                            "muumuumuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,
-                            (unsigned)p->b_off, (unsigned)p->ldb, out, (unsigned)p->c_off,
-                            (unsigned)p->ldc, (unsigned)p->m, (unsigned)p->n, (unsigned)p->k,
-                            accumulate);
-}
-
-/* The NT product C (+)= A·Bᵀ as NN products over transposed slices of one operand (see
- * nt_through_copy): in the workspace from ws_off, the slice's copy [kc, copy_rows], then,
- * swapped, Cᵀ [n, m]. */
-static mw_status nt_through_copy_run(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
-                                     unsigned acc, cl_mem out, size_t ws_off) {
-    copy_plan t = copy_plan_of(p);
-    size_t ct_off = ws_off + t.copy_rows * t.kc;
-    for (size_t l0 = 0; l0 < p->k; l0 += t.kc) {
-        size_t kc = p->k - l0 < t.kc ? p->k - l0 : t.kc;
-        mw_gemm q;
-        if (!t.swapped) { /* C (+)= A · (Bᵀ's slice) */
-            MW_TRY(transpose(c, b, p->b_off + l0, p->ldb, c->workspace, ws_off, p->n, p->n, kc, 0));
-            q = (mw_gemm){false, false, p->m, p->n, kc, p->a_off + l0, p->lda, ws_off, p->n,
-                          p->c_off, p->ldc, false};
-            MW_TRY(run_nn_chained(c, &q, a, c->workspace, l0 ? 1u : acc, out));
-        } else { /* Cᵀ (+)= B · (Aᵀ's slice), in the workspace */
-            MW_TRY(transpose(c, a, p->a_off + l0, p->lda, c->workspace, ws_off, p->m, p->m, kc, 0));
-            q = (mw_gemm){false, false, p->n, p->m, kc, p->b_off + l0, p->ldb, ws_off, p->m,
-                          ct_off, p->m, false};
-            MW_TRY(run_nn_chained(c, &q, b, c->workspace, l0 ? 1u : 0u, c->workspace));
-        }
-    }
-    if (!t.swapped) return MW_OK;
-    return transpose(c, c->workspace, ct_off, p->m, out, p->c_off, p->ldc, p->n, p->m, acc);
 }
 
 /* The own NN and TN products: one launch per slice of the inner dimension, each adding to C
@@ -327,16 +232,15 @@ static mw_status gemm(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, float 
     unsigned acc = beta != 0.0f;
     if (!p->tb) return nn_products(c, p, a, b, acc, bias, bias_off, act, out);
     if (nt_reads_panels(c->rt, p)) return nt_panels(c, p, a, b, acc, out, ws_off);
-    if (nt_through_copy(c->rt, p)) return nt_through_copy_run(c, p, a, b, acc, out, ws_off);
     size_t splits = nt_splits(p);
     size_t kc = (p->k + splits - 1) / splits;
     kc = (kc + MW_GEMM_NT_VECTOR - 1) / MW_GEMM_NT_VECTOR * MW_GEMM_NT_VECTOR;
-    /* Blocks of rows of A first: consecutive items share their rows of B, which stay in
-     * L1 while A's slice cycles through L2. The other order streamed all of B (a linear
-     * layer's weight, 32-52 MB in the Memory Wrap heads) from memory for every 4 rows of
+    /* Tiles of rows of A first: consecutive items share their rows of B, which stay in
+     * cache while A's slice cycles through L2. The other order streamed all of B (a linear
+     * layer's weight, 32-52 MB in the Memory Wrap heads) from memory for every few rows of
      * A: 2.3-2.8x slower on the heads' forward products (tests/probe_gemm.c). */
-    size_t global[3] = {(p->m + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK,
-                        (p->n + MW_GEMM_NT_BLOCK - 1) / MW_GEMM_NT_BLOCK, splits};
+    size_t global[3] = {(p->m + MW_GEMM_NT_TILE - 1) / MW_GEMM_NT_TILE,
+                        (p->n + MW_GEMM_NT_TILE - 1) / MW_GEMM_NT_TILE, splits};
     mw_launch_spec s = gemm_items("gemm_nt", 3, global, (size_t[]){1, 1, 1});
     if (splits == 1)
         return mw_launch_kernel(c, s, "muumuumuuuuuuuu", a, (unsigned)p->a_off, (unsigned)p->lda, b,

@@ -10,13 +10,11 @@
 #include "ops/launch.h"
 
 /* Row-major C[m, n] (+)= op(A)[m, k] · op(B)[k, n] at element offsets, with leading
- * dimensions. copy_ok: an own NT product may run over transposed copies of one operand where
- * its shape says so (engine/ops/gemm.c, nt_through_copy; the pointwise weight gradients). */
+ * dimensions. */
 typedef struct mw_gemm {
     bool ta, tb;
     size_t m, n, k;
     size_t a_off, lda, b_off, ldb, c_off, ldc;
-    bool copy_ok;
 } mw_gemm;
 
 /* How kernels are chosen and split: 0 by device type; 1 as for GPUs (CLBlast GEMMs, one
@@ -30,11 +28,9 @@ extern int mw_kernel_profile;
 extern int mw_gemm_pack;
 
 /* How the own NT products run: 0 by shape (gemm_nt_panel's transposed copies in local memory
- * where A has many rows; else NN products over transposed copies of one operand where the
- * caller allows it and the shape says so; else gemm_nt), 1 gemm_nt always, 2 the copies always
- * (tests/probe_gemm.c), 3 the copies always, in slices of 512 of the inner dimension (tests:
- * several slices on small shapes), 4 gemm_nt_panel always. */
-extern int mw_gemm_nt_copy;
+ * where A has many rows, else gemm_nt), 1 gemm_nt always, 2 gemm_nt_panel always (tests and
+ * tests/probe_gemm.c: both paths on any shape). */
+extern int mw_gemm_nt_path;
 
 /* Whether this runtime takes the CPU profile (own GEMMs, CPU-shaped kernels). */
 bool mw_cpu_profile(const mw_runtime *rt);

@@ -31,10 +31,10 @@ enum {
      * columns (8 rows of two float16). */
     MW_GEMM_NN_ROWS = 8,
     MW_GEMM_NN_COLS = 32,
-    /* cl/gemm.cl gemm_nt: each work-item computes a square block of C this many rows and
+    /* cl/gemm.cl gemm_nt: each work-item computes a square tile of C this many rows and
      * columns wide, over inner-dimension slices that are multiples of MW_GEMM_NT_VECTOR
      * (one float16) long. */
-    MW_GEMM_NT_BLOCK = 4,
+    MW_GEMM_NT_TILE = 16,
     MW_GEMM_NT_VECTOR = 16,
     /* cl/concat.cl: output values per work-item of the column copies (one float16). */
     MW_COPY_RUN = 16,
@@ -56,12 +56,12 @@ enum {
     X(MW_ACT_RELU)                                                                                 \
     X(MW_ACT_SWISH)                                                                                \
     X(MW_ACT_SIGMOID)                                                                              \
-    X(MW_ROW_MAX_GROUP)                                                                             \
+    X(MW_ROW_MAX_GROUP)                                                                            \
     X(MW_CE_GROUP)                                                                                 \
     X(MW_ACT_VECTOR)                                                                               \
     X(MW_GEMM_NN_ROWS)                                                                             \
     X(MW_GEMM_NN_COLS)                                                                             \
-    X(MW_GEMM_NT_BLOCK)                                                                            \
+    X(MW_GEMM_NT_TILE)                                                                             \
     X(MW_GEMM_NT_VECTOR)                                                                           \
     X(MW_COPY_RUN)                                                                                 \
     X(MW_C3_CO_BLOCK)                                                                              \
