@@ -143,6 +143,36 @@ __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs
              act);
 }
 
+/* The panel kernels' products: C's 8 x 32 blocks of a chunk of `cols` columns (C's rows at
+ * c + i ldc, the chunk's first column at c) = A·P over the panel P's `len` rows, the panel
+ * holding the chunk's blocks of 32 columns one after another as [len, 32] (zeros past
+ * cols); A(i, l) = a[i a_rs + l a_cs]. Stored as nn_store does (`accumulate`, the bias,
+ * `act`, streaming stores), a row of blocks at a time so that C is written in runs. The
+ * group's items share the blocks. */
+MW_INLINE void panel_product(__local const float *panel, const uint len, const uint cols,
+                             __global const float *a, const uint a_rs, const uint a_cs,
+                             __global float *c, const uint ldc, const uint m,
+                             const bool accumulate, __global const float *bias,
+                             const uint bias_off, const bool use_bias, const int act,
+                             const bool stream) {
+    uint chunk_blocks = (cols + 31) / 32;
+    uint row_blocks = (m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS;
+    for (uint t = get_local_id(0); t < chunk_blocks * row_blocks; t += get_local_size(0)) {
+        uint q = t % chunk_blocks, i0 = t / chunk_blocks * MW_GEMM_NN_ROWS;
+        __global const float *ar[8];
+#pragma unroll
+        for (uint r = 0; r < 8; r++) /* rows past m read the last row (never stored) */
+            ar[r] = a + min(i0 + r, m - 1) * a_rs;
+        float16 acc[8][2];
+#pragma unroll
+        for (uint r = 0; r < 8; r++)
+            acc[r][0] = acc[r][1] = 0.0f;
+        nn_sums_local(acc, ar, a_cs, panel + q * len * 32, 32, 0, len);
+        nn_store(acc, c + q * 32, ldc, i0, m, min(32u, cols - q * 32), accumulate, bias,
+                 bias_off, use_bias, act, stream);
+    }
+}
+
 /* gemm_nn with B copied to local memory first (engine/ops/gemm.c, reads_panels: the own NN
  * and TN products on CPU devices, where local memory is a buffer in the cache). One work-group
  * per chunk of `blocks` blocks of 32 of C's columns: it copies the chunk's rows 0 .. k of B,
@@ -180,20 +210,106 @@ __kernel void gemm_nn_panel(__global const float *a, const uint a_off, const uin
                 dst[q * k * 32 + jj] = q * 32 + jj < cols ? src[q * 32 + jj] : 0.0f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    uint row_blocks = (m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS;
-    for (uint t = lid; t < chunk_blocks * row_blocks; t += size) {
-        uint q = t % chunk_blocks, i0 = t / chunk_blocks * MW_GEMM_NN_ROWS;
-        __global const float *ar[8];
+    panel_product(panel, k, cols, a, a_rs, a_cs, c, ldc, m, accumulate, bias, bias_off,
+                  use_bias, act, stream);
+    stream_fence();
+}
+
+/* One panel row's block of 32 columns for gemm_nn_im2col where the stride is 2, the window 3x3
+ * with padding 1 or 1x1 without, and the map's rows are 2·wo wide, wo 4, 8 or 16 (ResNet18's
+ * downsampling layers and their shortcuts): each output row's wo entries come from one input
+ * row (dy = ky - pad rows below 2·oy), loaded as vectors, their even or odd lanes (dx = kx -
+ * pad 0 or 1) or the odd ones a lane later behind the padding's zero (dx -1).
+ * The table gather costs ~3 cycles an entry; this, a fraction (tests/probe_conv_paths). */
+MW_INLINE void gather_rows_s2(__local float *dst, __global const float *src, const uint j0,
+                              const uint cols, const uint h, const uint w, const uint ho,
+                              const uint wo, const int dy, const int dx) {
+    for (uint s = 0; s < 32; s += wo) {
+        uint j = j0 + s, oy = j / wo % ho;
+        int iy = (int)(2 * oy) + dy;
+        bool zero = s >= cols || iy < 0; /* rows past n, or the padding row above the map */
+        /* zero rows read nothing, from an address in the map all the same */
+        __global const float *row = zero ? src : src + (size_t)(j / (ho * wo)) * h * w + iy * w;
+        if (wo == 16) {
+            float16 a = zero ? 0.0f : vload16(0, row), b = zero ? 0.0f : vload16(1, row);
+            float16 ev = (float16)(a.even, b.even), od = (float16)(a.odd, b.odd);
+            float16 v = dx == 0 ? ev
+                      : dx == 1 ? od
+                                : (float16)(0.0f, od.s0, od.s1, od.s2, od.s3, od.s4, od.s5, od.s6,
+                                            od.s7, od.s8, od.s9, od.sa, od.sb, od.sc, od.sd, od.se);
+            vstore16(v, 0, dst + s);
+        } else if (wo == 8) {
+            float16 a = zero ? 0.0f : vload16(0, row);
+            float8 v = dx == 0 ? a.even
+                     : dx == 1 ? a.odd
+                               : (float8)(0.0f, a.s1, a.s3, a.s5, a.s7, a.s9, a.sb, a.sd);
+            vstore8(v, 0, dst + s);
+        } else {
+            float8 a = zero ? 0.0f : vload8(0, row);
+            float4 v = dx == 0 ? a.even : dx == 1 ? a.odd : (float4)(0.0f, a.s1, a.s3, a.s5);
+            vstore4(v, 0, dst + s);
+        }
+    }
+}
+
+/* A convolution's forward over the whole batch as one implicit GEMM: C [m, n] = act(A·B +
+ * bias) with A the weights [m, k] (row-major) and B the im2col columns of the map x
+ * [cin][images][h][w], gathered into gemm_nn_panel's panel without ever being written out:
+ * B(l, j) = x[ci][img][oy·stride - pad + ky][ox·stride - pad + kx], zero outside the map, for
+ * row l = (ci·kk + ky)·kk + kx and column j = (img·ho + oy)·wo + ox. One work-group per chunk
+ * of `blocks` blocks of 32 columns; it runs the inner dimension in slices of kc rows as the
+ * separate launches of the im2col path do (the same sums in the same order), its chunk of C
+ * staying in cache from one slice to the next. `table` holds, per column of the chunk, the
+ * image's offset in a plane and the window's top-left corner (rows at or past h for columns
+ * past n, so that they gather zeros). */
+__kernel void gemm_nn_im2col(__global const float *a, __global const float *x,
+                             const uint images, const uint h, const uint w, const uint ho,
+                             const uint wo, const uint kk, const uint stride, const uint pad,
+                             __global float *c, const uint m, const uint n, const uint k,
+                             const uint kc, __global const float *bias, const uint use_bias,
+                             const int act, __local float *panel, __local int *table,
+                             const uint blocks) {
+    uint j0 = get_group_id(0) * blocks * 32, lid = get_local_id(0), size = get_local_size(0);
+    uint cols = min(blocks * 32, n - j0), chunk_blocks = (cols + 31) / 32;
+    __local int *t_img = table, *t_y = table + blocks * 32, *t_x = table + 2 * blocks * 32;
+    for (uint jj = lid; jj < chunk_blocks * 32; jj += size) {
+        uint j = min(j0 + jj, n - 1), img = j / (ho * wo), p = j % (ho * wo);
+        t_img[jj] = (int)(img * h * w);
+        t_y[jj] = jj < cols ? (int)(p / wo * stride) - (int)pad : (int)h;
+        t_x[jj] = (int)(p % wo * stride) - (int)pad;
+    }
+    bool stream = k <= kc && (size_t)m * n >= MW_STREAM_MIN_FLOATS;
+    bool rows_s2 = stride == 2 && ((kk == 3 && pad == 1) || (kk == 1 && pad == 0)) &&
+                   w == 2 * wo && h == 2 * ho && (wo == 4 || wo == 8 || wo == 16);
+    size_t plane = (size_t)images * h * w;
+    c += j0;
+    for (uint l0 = 0; l0 < k; l0 += kc) {
+        uint len = min(kc, k - l0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* the table written; the last slice's panel read */
+        for (uint l = lid; l < len; l += size) {
+            uint r = l0 + l, kx = r % kk, ky = r / kk % kk;
+            __global const float *src = x + r / (kk * kk) * plane;
+            for (uint q = 0; q < chunk_blocks; q++) {
+                __local float *dst = panel + (q * len + l) * 32;
+                if (rows_s2) {
+                    gather_rows_s2(dst, src, j0 + q * 32, cols - min(cols, q * 32), h, w, ho,
+                                   wo, (int)ky - (int)pad, (int)kx - (int)pad);
+                    continue;
+                }
+                __local const int *ti = t_img + q * 32, *ty = t_y + q * 32, *tx = t_x + q * 32;
+                /* The load from an index kept in bounds, then the select: no branch */
 #pragma unroll
-        for (uint r = 0; r < 8; r++) /* rows past m read the last row (never stored) */
-            ar[r] = a + min(i0 + r, m - 1) * a_rs;
-        float16 acc[8][2];
-#pragma unroll
-        for (uint r = 0; r < 8; r++)
-            acc[r][0] = acc[r][1] = 0.0f;
-        nn_sums_local(acc, ar, a_cs, panel + q * k * 32, 32, 0, k);
-        nn_store(acc, c + q * 32, ldc, i0, m, min(32u, cols - q * 32), accumulate, bias,
-                 bias_off, use_bias, act, stream);
+                for (uint u = 0; u < 32; u++) {
+                    int iy = ty[u] + (int)ky, ix = tx[u] + (int)kx;
+                    bool inside = (uint)iy < h && (uint)ix < w;
+                    float v = src[inside ? ti[u] + iy * (int)w + ix : 0];
+                    dst[u] = inside ? v : 0.0f;
+                }
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        panel_product(panel, len, cols, a + l0, k, 1, c, n, m, l0 > 0, bias, 0,
+                      use_bias && l0 == 0, l0 + len >= k ? act : MW_ACT_NONE, stream);
     }
     stream_fence();
 }
@@ -216,7 +332,6 @@ __kernel void gemm_nt_panel(__global const float *a, const uint a_off, const uin
     uint s = get_group_id(0) / chunks, j0 = get_group_id(0) % chunks * blocks * 32;
     uint cols = min(blocks * 32, n - j0), chunk_blocks = (cols + 31) / 32;
     uint lid = get_local_id(0), size = get_local_size(0);
-    uint row_blocks = (m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS;
     uint l_first = s * ks, l_end = min(k, l_first + ks);
     a += a_off;
     b += b_off + (size_t)j0 * ldb;
@@ -239,20 +354,8 @@ __kernel void gemm_nt_panel(__global const float *a, const uint a_off, const uin
                 dst[l * 32] = jj < cols ? src[l] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (uint t = lid; t < chunk_blocks * row_blocks; t += size) {
-            uint q = t % chunk_blocks, i0 = t / chunk_blocks * MW_GEMM_NN_ROWS;
-            __global const float *ar[8];
-#pragma unroll
-            for (uint r = 0; r < 8; r++) /* rows past m read the last row (never stored) */
-                ar[r] = a + min(i0 + r, m - 1) * lda + l0;
-            float16 acc[8][2];
-#pragma unroll
-            for (uint r = 0; r < 8; r++)
-                acc[r][0] = acc[r][1] = 0.0f;
-            nn_sums_local(acc, ar, 1, panel + q * len * 32, 32, 0, len);
-            nn_store(acc, out + q * 32, ldo, i0, m, min(32u, cols - q * 32),
-                     accumulate || l0 > l_first, out, 0, false, MW_ACT_NONE, false);
-        }
+        panel_product(panel, len, cols, a + l0, lda, 1, out, ldo, m, accumulate || l0 > l_first,
+                      out, 0, false, MW_ACT_NONE, false);
         barrier(CLK_LOCAL_MEM_FENCE); /* the next slice's copy overwrites the panel */
     }
 }

@@ -1,13 +1,15 @@
 /* Not a test: times each 3x3 convolution shape of an encoder on the four OpenCL paths,
  * im2col + GEMM, the direct kernels over padded rows and the batch-major direct kernels
  * (cl/conv3x3.cl), and Winograd's F(2x2, 3x3) (cl/winograd.cl; stride 1 only), forward,
- * input gradient and weight gradient, and checks that they agree. The evidence for engine/ops/conv.c's choice
- * between them (bench/RESULTS.md). Run by hand:
+ * input gradient and weight gradient, and checks that they agree. The evidence for
+ * engine/ops/conv.c's choice between them (bench/RESULTS.md). Run by hand:
  *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|narrow_32x32|
  *                                 googlenet] [batch] [reps]
- *       [direct|winograd|unfused]   (the last: the direct paths alone, for tuning their
+ *       [direct|winograd|unfused|im2col|implicit]   (the direct paths alone, for tuning their
  *       kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
- *       forward and input gradient fused or not)
+ *       forward and input gradient fused or not; or the first column's forward through
+ *       im2col's copies always, or as an implicit GEMM wherever it applies, rather than by
+ *       shape)
  * (batch 228: a training step's 128 inputs and 100 memory images). */
 #include "support.h"
 
@@ -20,6 +22,7 @@
 extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 padded rows, 3 batch-major,
                               4 Winograd */
 extern int mw_winograd_fuse; /* engine/ops/winograd.c */
+extern int mw_conv_implicit; /* engine/ops/conv.c: 1 im2col always, 2 implicit GEMM */
 enum { PATHS = 4 };
 
 typedef struct shape {
@@ -77,6 +80,8 @@ int main(int argc, char **argv) {
     bool unfused = argc > 4 && !strcmp(argv[4], "unfused");
     bool winograd_only = unfused || (argc > 4 && !strcmp(argv[4], "winograd"));
     mw_winograd_fuse = !unfused;
+    if (argc > 4)
+        mw_conv_implicit = !strcmp(argv[4], "im2col") ? 1 : !strcmp(argv[4], "implicit") ? 2 : 0;
     const encoder_shapes *e = NULL;
     for (size_t i = 0; i < sizeof ENCODERS / sizeof *ENCODERS; i++)
         if (!strcmp(ENCODERS[i].name, name)) e = &ENCODERS[i];

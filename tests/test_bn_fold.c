@@ -167,8 +167,11 @@ static void test_bn_fold_cpu_paths(void **state) {
          1, false, false},
         {"pointwise 12 -> 36 none, ragged columns", 12, 36, 3, 7, 1, 1, 1, false, MW_ACT_NONE, 1,
          false, false},
-        {"3x3 stride 2 (im2col) 5 -> 7 relu", 5, 7, 3, 9, 3, 2, 1, true, MW_ACT_RELU, 1, false,
-         false},
+        {"3x3 stride 2 (implicit GEMM) 5 -> 7 relu", 5, 7, 3, 9, 3, 2, 1, true, MW_ACT_RELU, 1,
+         false, false},
+        /* the implicit GEMM's 40·9 = 360 rows in two slices: the activation on the last only */
+        {"3x3 stride 2 (implicit GEMM) 40 -> 12 swish, two slices", 40, 12, 2, 7, 3, 2, 1, true,
+         MW_ACT_SWISH, 1, false, false},
         {"grouped 3x3 stride 2 8 -> 12 sigmoid", 8, 12, 2, 7, 3, 2, 2, false, MW_ACT_SIGMOID, 1,
          false, false},
         {"depthwise 3x3 8x8 planes relu", 16, 16, 3, 8, 3, 1, 16, false, MW_ACT_RELU, 1, false,

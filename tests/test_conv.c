@@ -211,6 +211,60 @@ static void test_conv_nt_paths(void **state) {
     }
 }
 
+/* engine/ops/conv.c: how the general path's forward gathers its columns: 0 by shape (an
+ * implicit GEMM at stride 2 on CPU devices), 1 im2col always, 2 the implicit GEMM wherever it
+ * applies. */
+extern int mw_conv_implicit;
+
+/* The forward as one implicit GEMM (cl/gemm.cl, gemm_nn_im2col), forced on shapes it does
+ * not take by default: stride 1 and 2, 1x1, 3x3, 5x5 and 7x7 windows, padding wider than the
+ * stride, maps whose windows leave them on every side, columns that end inside a block of
+ * 32 and images that share one, a 1x1 window at stride 2 on a map 16 wide (its rows gathered
+ * whole, as below); an inner dimension of several slices (40·9 = 360 rows: the
+ * bias only in the first slice's sums, every slice's sums kept); a product whose output
+ * streams past 4M floats. Then im2col forced where the shape rule takes the implicit GEMM.
+ * The backward is im2col's either way, and the gpu profile always takes im2col. */
+static void test_conv_implicit_gemm(void **state) {
+    static const conv_case forced[] = {
+        {"implicit 3x3 s1 5->7 bias", 5, 7, 3, 9, 11, 3, 1, 1, 1, true},
+        {"implicit 1x1 s2 6->9", 6, 9, 2, 9, 7, 1, 2, 0, 1, false},
+        {"implicit 1x1 s2 rows 16x16 6->9 bias", 6, 9, 3, 16, 16, 1, 2, 0, 1, true},
+        {"implicit 5x5 s1 p2 4->10 bias", 4, 10, 2, 6, 13, 5, 1, 2, 1, true},
+        {"implicit 7x7 s2 p3 3->8", 3, 8, 3, 13, 12, 7, 2, 3, 1, false},
+        {"implicit 3x3 s2 p0 4->6", 4, 6, 2, 9, 8, 3, 2, 0, 1, false},
+        {"implicit 3x3 s2 40->20 bias (two slices)", 40, 20, 3, 10, 9, 3, 2, 1, 1, true},
+        {"implicit 3x3 s1 1->24 on 2x2 maps", 1, 24, 5, 2, 2, 3, 1, 1, 1, true},
+    };
+    mw_conv_implicit = 2;
+    for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
+        check_random(&forced[i], 340 + i);
+    /* By shape: 3x3 at stride 2 on maps 8, 16 and 32 wide gathers whole input rows
+     * (gather_rows_s2): the padding row and column, the odd image count that ends the 8x8
+     * maps' columns inside a block, two slices (36·9 rows) with the bias, rows twice as wide
+     * as the map is tall; then a map of odd height, which takes the table's gather. */
+    mw_conv_implicit = 0;
+    static const conv_case rows_s2[] = {
+        {"implicit 3x3 s2 rows 32x32 6->10 bias", 6, 10, 2, 32, 32, 3, 2, 1, 1, true},
+        {"implicit 3x3 s2 rows 16x16 36->9 bias", 36, 9, 3, 16, 16, 3, 2, 1, 1, true},
+        {"implicit 3x3 s2 rows 8x8 5->12", 5, 12, 3, 8, 8, 3, 2, 1, 1, false},
+        {"implicit 3x3 s2 rows 8x16 4->6", 4, 6, 2, 8, 16, 3, 2, 1, 1, false},
+        {"implicit 3x3 s2 table 9x8 4->6 bias", 4, 6, 3, 9, 8, 3, 2, 1, 1, true},
+    };
+    for (size_t i = 0; i < sizeof rows_s2 / sizeof rows_s2[0]; i++)
+        check_random(&rows_s2[i], 360 + i);
+    if (!test_small_shapes()) {
+        /* wide rather than many pixels, so that the weight gradients' float sums stay short */
+        static const conv_case streamed = {
+            "implicit 3x3 s2 4->2080 streamed bias", 4, 2080, 2, 64, 64, 3, 2, 1, 1, true};
+        check_random(&streamed, 350);
+    }
+    mw_conv_implicit = 1;
+    static const conv_case im2col = {
+        "im2col forced 3x3 s2 12->16 bias", 12, 16, 3, 11, 10, 3, 2, 1, 1, true};
+    check_random(&im2col, 351);
+    mw_conv_implicit = 0;
+}
+
 /* MobileNetV2-like shapes; the edges of the depthwise kernels' 8- and 16-pixel blocks (rows
  * shorter than a block, rows that end inside one, 2x2 maps) and of the own GEMMs' 8 x 32 and
  * 4 x 4 blocks; weight gradients whose inner dimension is sliced. */
@@ -501,6 +555,7 @@ int main(void) {
         cmocka_unit_test(test_conv_larger_shapes),
         cmocka_unit_test(test_conv_b_in_place),
         cmocka_unit_test(test_conv_nt_paths),
+        cmocka_unit_test(test_conv_implicit_gemm),
         cmocka_unit_test(test_conv_chunks),
         cmocka_unit_test(test_conv_direct_3x3),
         cmocka_unit_test(test_conv_winograd),

@@ -305,6 +305,21 @@ static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op,
            (op == MW_OP_CONV2D || (op == MW_OP_CONV2D_BWD_INPUT && d->cout < d->cin));
 }
 
+/* How the general path's forward gathers its columns: 0 by shape (implicit_gemm), 1 always
+ * through im2col's copy in the workspace, 2 as an implicit GEMM wherever it applies (tests,
+ * tests/probe_conv_paths). */
+extern int mw_conv_implicit;
+int mw_conv_implicit = 0;
+
+/* Whether a general-path forward runs as one implicit GEMM over the batch (ops/gemm.h,
+ * mw_gemm_run_im2col) instead of im2col's chunks and their products: one group, the own
+ * kernels' panels fitting (CPU devices), and by shape where it measures faster. */
+static bool implicit_gemm(const mw_runtime *rt, const conv_dims *d) {
+    if (d->groups != 1 || mw_conv_implicit == 1 || !mw_gemm_im2col_fits(rt, d->cin * d->k * d->k))
+        return false;
+    return mw_conv_implicit == 2 || (d->stride == 2 && d->k == 3);
+}
+
 /* im2col columns of a chunk of cn images, in floats. */
 static size_t col_floats(const conv_dims *d, size_t cn) {
     return cn * d->cin * d->k * d->k * d->ho * d->wo;
@@ -552,9 +567,13 @@ mw_status mw_conv2d_forward_act(mw_cl_ctx *c, const mw_node *n, cl_mem w, cl_mem
         return winograd ? mw_winograd_forward(c, &s, cap, x, w, y, bias)
                         : mw_conv3x3_forward(c, &s, cap, x, w, y, bias);
     }
+    bool pointwise = path == PATH_POINTWISE;
+    if (!pointwise && implicit_gemm(c->rt, &d)) {
+        mw_gemm_im2col g = {d.cin, d.cout, d.n, d.h, d.w, d.k, d.ho, d.wo, d.stride, d.pad};
+        return mw_gemm_run_im2col(c, &g, w, x, b, act, y);
+    }
     /* The GEMMs: y = W·X (+ the bias) per group, on the maps themselves or on im2col's
      * columns of a chunk of images. */
-    bool pointwise = path == PATH_POINTWISE;
     size_t cn = pointwise ? d.n : chunk_images(c->rt, &d);
     for (size_t n0 = 0; n0 < d.n; n0 += cn) {
         size_t count = d.n - n0 < cn ? d.n - n0 : cn;

@@ -197,6 +197,25 @@ static mw_status reduce_splits(mw_cl_ctx *c, const mw_gemm *p, size_t splits, un
                             acc);
 }
 
+bool mw_gemm_im2col_fits(const mw_runtime *rt, size_t k) {
+    return mw_cpu_profile(rt) && k > 0 && mw_gemm_pack != 1 && panel_fits(rt, k);
+}
+
+mw_status mw_gemm_run_im2col(mw_cl_ctx *c, const mw_gemm_im2col *g, cl_mem w, cl_mem x, cl_mem bias,
+                             int act, cl_mem y) {
+    size_t k = g->cin * g->kk * g->kk;
+    mw_gemm p = {.m = g->cout, .n = g->images * g->ho * g->wo, .k = k};
+    size_t blocks = panel_blocks(c->rt, &p), kc = k < PANEL_K ? k : PANEL_K;
+    size_t chunks = (p.n + blocks * MW_GEMM_NN_COLS - 1) / (blocks * MW_GEMM_NN_COLS);
+    return mw_launch_groups(c, "gemm", "gemm_nn_im2col", chunks, mw_group_size(c, 64),
+                            "mmuuuuuuuumuuuumuillu", w, x, (unsigned)g->images, (unsigned)g->h,
+                            (unsigned)g->w, (unsigned)g->ho, (unsigned)g->wo, (unsigned)g->kk,
+                            (unsigned)g->stride, (unsigned)g->pad, y, (unsigned)p.m, (unsigned)p.n,
+                            (unsigned)k, (unsigned)kc, bias ? bias : w, (unsigned)(bias != NULL),
+                            act, kc * blocks * MW_GEMM_NN_COLS * sizeof(float),
+                            3 * blocks * MW_GEMM_NN_COLS * sizeof(int), (unsigned)blocks);
+}
+
 /* C (+)= A·Bᵀ through gemm_nt_panel: straight into C in one split, else each split's sums
  * into the workspace and gemm_reduce adds them into C. */
 static mw_status nt_panels(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b, unsigned acc,

@@ -65,4 +65,17 @@ mw_status mw_gemm_run_row_bias(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem 
 /* Whether mw_gemm_run_row_bias can apply an activation to this product. */
 bool mw_gemm_takes_act(const mw_runtime *rt, const mw_gemm *p);
 
+/* A convolution's geometry for the implicit GEMM: the map x [cin][images][h][w], the weights
+ * [cout][cin][kk][kk], the output [cout][images][ho][wo] (one group). */
+typedef struct mw_gemm_im2col {
+    size_t cin, cout, images, h, w, kk, ho, wo, stride, pad;
+} mw_gemm_im2col;
+/* Whether the own kernels can run a convolution over k = cin·kk·kk rows of im2col as an
+ * implicit GEMM (CPU profile, the panel of k's slices in local memory). */
+bool mw_gemm_im2col_fits(const mw_runtime *rt, size_t k);
+/* y = act(conv(x, w) + bias) over the whole batch, im2col's columns gathered into
+ * cl/gemm.cl's panels instead of written out (gemm_nn_im2col); the same sums in the same
+ * order as im2col + the own NN product. bias may be NULL. */
+mw_status mw_gemm_run_im2col(mw_cl_ctx *c, const mw_gemm_im2col *g, cl_mem w, cl_mem x, cl_mem bias,
+                             int act, cl_mem y);
 #endif
