@@ -3,8 +3,8 @@
  * (cl/conv3x3.cl), and Winograd's F(2x2, 3x3) (cl/winograd.cl; stride 1 only), forward,
  * input gradient and weight gradient, and checks that they agree. The evidence for
  * engine/ops/conv.c's choice between them (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|densenet_cifar|narrow_32x32|
- *                                 googlenet] [batch] [reps]
+ *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|wrn28_10_down|densenet_cifar|
+ *                                 narrow_32x32|googlenet] [batch] [reps]
  *       [direct|winograd|unfused|im2col|implicit]   (the direct paths alone, for tuning their
  *       kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
  *       forward and input gradient fused or not; or the first column's forward through
@@ -41,6 +41,8 @@ static const encoder_shapes ENCODERS[] = {
      * which only im2col + GEMM runs (both columns time the same path) */
     {"resnet18_down", {{64, 128, 32, 3, 2}, {128, 256, 16, 3, 2}, {256, 512, 8, 3, 2},
                        {64, 128, 32, 1, 2}, {128, 256, 16, 1, 2}, {256, 512, 8, 1, 2}}},
+    /* WideResNet-28-10's downsampling 3x3 convolutions (its shortcuts are 1x1, stride 2) */
+    {"wrn28_10_down", {{160, 320, 32, 3, 2}, {320, 640, 16, 3, 2}}},
     {"wrn28_10", {{3, 16, 32, 3, 1}, {16, 160, 32, 3, 1}, {160, 160, 32, 3, 1}, {320, 320, 16, 3, 1}, {640, 640, 8, 3, 1}}},
     /* growth 12: the bottlenecks' 3x3 convolutions are 48 -> 12 */
     {"densenet_cifar", {{3, 24, 32, 3, 1}, {48, 12, 32, 3, 1}, {48, 12, 16, 3, 1}, {48, 12, 8, 3, 1}, {48, 12, 4, 3, 1}}},
@@ -86,7 +88,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof ENCODERS / sizeof *ENCODERS; i++)
         if (!strcmp(ENCODERS[i].name, name)) e = &ENCODERS[i];
     if (!e || batch < 1 || reps < 1) {
-        fprintf(stderr, "usage: %s [resnet18|resnet18_down|wrn28_10|densenet_cifar|narrow_32x32|googlenet] [batch] [reps]\n",
+        fprintf(stderr, "usage: %s [resnet18|resnet18_down|wrn28_10|wrn28_10_down|densenet_cifar|narrow_32x32|googlenet] [batch] [reps]\n",
                 argv[0]);
         return 2;
     }
