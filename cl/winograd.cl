@@ -512,7 +512,14 @@ MW_INLINE void fused_blocks(__global const float *src, __global const float *u, 
     __global float *v = scratch + s_off + (size_t)item * slot;
     __global float *m = v + 16 * v_xi;
     u += u_off;
-    for (uint b = item; b < blocks; b += items) {
+    /* A run of consecutive blocks per item: a block reads (and writes) a few rows of every
+     * channel's plane, planes lying N·H·W floats apart; consecutive blocks continue those
+     * rows, so each item walks its planes in order and reuses their pages, where blocks
+     * `items` apart touched new pages in every plane each time (ResNet18's 64-channel
+     * layers on 32x32 maps: forward and input gradient 0.8x their time,
+     * tests/probe_conv_paths, bench/RESULTS.md). */
+    uint per = (blocks + items - 1) / items, b_end = min(blocks, (item + 1) * per);
+    for (uint b = item * per; b < b_end; b++) {
         uint p0 = b * FUSED_TILES, p_end = min(total, p0 + FUSED_TILES);
         if (p_end - p0 < FUSED_TILES) /* lanes of no tile: finite, never stored */
             for (size_t i = 0; i < 16 * v_xi; i++)
