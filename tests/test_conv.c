@@ -158,6 +158,12 @@ static void check_random(const conv_case *full, uint64_t seed) {
     free(gy);
 }
 
+/* check_random on each of `count` cases, with seeds seed, seed + 1, ... */
+static void check_randoms(const conv_case *cases, size_t count, uint64_t seed) {
+    for (size_t i = 0; i < count; i++)
+        check_random(&cases[i], seed + i);
+}
+
 /* engine/ops/gemm.c: 1 reads B in place for every own NN and TN product, 0 by device
  * (through local-memory panels on CPU devices, as the other cases here run). */
 extern int mw_gemm_pack;
@@ -172,8 +178,7 @@ static void test_conv_b_in_place(void **state) {
         {"in place 3x3 s2 9->13 bias", 9, 13, 3, 9, 7, 3, 2, 1, 1, true},
     };
     mw_gemm_pack = 1;
-    for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
-        check_random(&forced[i], 300 + i);
+    check_randoms(forced, sizeof forced / sizeof forced[0], 300);
     mw_gemm_pack = 0;
 }
 
@@ -194,8 +199,7 @@ static void test_conv_nt_paths(void **state) {
     };
     for (int mode = 1; mode <= 2; mode++) {
         mw_gemm_nt_path = mode;
-        for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
-            check_random(&forced[i], 320 + i);
+        check_randoms(forced, sizeof forced / sizeof forced[0], 320);
         size_t saved = mw_conv_workspace_cap;
         const conv_case *c = &forced[3]; /* two images per im2col chunk */
         mw_conv_workspace_cap = 2 * (size_t)c->cin * c->k * c->k * out_size(c->h, c) *
@@ -236,8 +240,7 @@ static void test_conv_implicit_gemm(void **state) {
         {"implicit 3x3 s1 1->24 on 2x2 maps", 1, 24, 5, 2, 2, 3, 1, 1, 1, true},
     };
     mw_conv_implicit = 2;
-    for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
-        check_random(&forced[i], 340 + i);
+    check_randoms(forced, sizeof forced / sizeof forced[0], 340);
     /* By shape: 3x3 at stride 2 on maps 8, 16 and 32 wide gathers whole input rows
      * (gather_rows_s2): the padding row and column, the odd image count that ends the 8x8
      * maps' columns inside a block, two slices (36·9 rows) with the bias, rows twice as wide
@@ -250,8 +253,7 @@ static void test_conv_implicit_gemm(void **state) {
         {"implicit 3x3 s2 rows 8x16 4->6", 4, 6, 2, 8, 16, 3, 2, 1, 1, false},
         {"implicit 3x3 s2 table 9x8 4->6 bias", 4, 6, 3, 9, 8, 3, 2, 1, 1, true},
     };
-    for (size_t i = 0; i < sizeof rows_s2 / sizeof rows_s2[0]; i++)
-        check_random(&rows_s2[i], 360 + i);
+    check_randoms(rows_s2, sizeof rows_s2 / sizeof rows_s2[0], 360);
     if (!test_small_shapes()) {
         /* wide rather than many pixels, so that the weight gradients' float sums stay short */
         static const conv_case streamed = {
@@ -318,8 +320,7 @@ static void test_conv_larger_shapes(void **state) {
         {"depthwise 7x7 (general)", 3, 3, 2, 9, 9, 7, 1, 3, 3, false},
         {"depthwise multiplier 2", 3, 6, 2, 6, 6, 3, 1, 1, 3, false},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check_random(&cases[i], 100 + i);
+    check_randoms(cases, sizeof cases / sizeof cases[0], 100);
 }
 
 /* The general path in several chunks of images, the last one short: forward columns land in
@@ -378,8 +379,7 @@ static void check_direct(int kind) {
         {"direct 6->10 4x4 7 images bias", 6, 10, 7, 4, 4, 3, 1, 1, 1, true},
         {"direct 5->7 16x16 3 images", 5, 7, 3, 16, 16, 3, 1, 1, 1, false},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check_random(&cases[i], 400 + i);
+    check_randoms(cases, sizeof cases / sizeof cases[0], 400);
     /* Chunks of two images (the padded copy of the largest of the three passes' inputs);
      * batch-major chunks take whole vectors of 16 images where the cap allows 16. */
     size_t saved = mw_conv_workspace_cap;
