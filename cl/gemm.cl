@@ -8,36 +8,39 @@
 /* CLBlast's kernels rely on the compiler to vectorise across work-items, which PoCL does
  * not do; these give each work-item a register block of explicit float16 vectors. The
  * block shapes are shared defines (engine/runtime/kernel_defines.h): the host sizes the
- * ranges with them, and the code below is written for these values. */
-#if MW_GEMM_NN_ROWS != 8 || MW_GEMM_NN_COLS != 32
-#error "gemm_nn is written for 8 x 32 blocks (8 rows of two float16)"
+ * ranges with them, and the code below is written for these values. gemm_nn's block is
+ * ROWS x 32, ROWS (MW_GEMM_NN_ROWS) chosen per device: its 2·ROWS float16 sums must fit the
+ * vector registers (8 on AVX-512's 32 registers of 16 lanes, 2 on AVX2's 16 of 8 lanes). */
+#define ROWS MW_GEMM_NN_ROWS
+#if ROWS < 1 || ROWS > 8 || MW_GEMM_NN_COLS != 32
+#error "gemm_nn is written for blocks of 1 to 8 rows of two float16"
 #endif
 #if MW_GEMM_NT_TILE != 16 || MW_GEMM_NT_VECTOR != 16
 #error "gemm_nt is written for 16 x 16 tiles of 4 x 4 blocks of float16 sums"
 #endif
 
-/* One inner-dimension step of gemm_nn's 8 x 32 block: column al of the 8 rows of A (scalars)
- * times a row of B in two float16. */
-MW_INLINE void rank_one_step(float16 acc[8][2], __global const float *const ar[8], size_t al,
+/* One inner-dimension step of gemm_nn's ROWS x 32 block: column al of the ROWS rows of A
+ * (scalars) times a row of B in two float16. */
+MW_INLINE void rank_one_step(float16 acc[ROWS][2], __global const float *const ar[ROWS], size_t al,
                              float16 b0, float16 b1) {
 #pragma unroll
-    for (uint r = 0; r < 8; r++) {
+    for (uint r = 0; r < ROWS; r++) {
         float16 av = (float16)(ar[r][al]);
         acc[r][0] = MAD(av, b0, acc[r][0]);
         acc[r][1] = MAD(av, b1, acc[r][1]);
     }
 }
 
-/* The end of an 8 x 32 block (nn_block's): C's rows i0 .. i0 + 7 below m, at c + i ldc, get
- * the sums plus the bias (when `use_bias`), plus what C held (when `accumulate`), through
- * `act`; only the first `cols` columns are stored, whole blocks as streaming stores when
- * `stream` (cl/row_group.clh; the kernel ends with stream_fence()). */
-MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, const uint i0,
+/* The end of a ROWS x 32 block (nn_block's): C's rows i0 .. i0 + ROWS - 1 below m, at
+ * c + i ldc, get the sums plus the bias (when `use_bias`), plus what C held (when
+ * `accumulate`), through `act`; only the first `cols` columns are stored, whole blocks as
+ * streaming stores when `stream` (cl/row_group.clh; the kernel ends with stream_fence()). */
+MW_INLINE void nn_store(float16 acc[ROWS][2], __global float *c, const uint ldc, const uint i0,
                         const uint m, const uint cols, const bool accumulate,
                         __global const float *bias, const uint bias_off, const bool use_bias,
                         const int act, const bool stream) {
 #pragma unroll
-    for (uint r = 0; r < 8; r++) {
+    for (uint r = 0; r < ROWS; r++) {
         if (i0 + r >= m) break;
         __global float *crow = c + (size_t)(i0 + r) * ldc;
         if (use_bias) { /* after the sums, as a fill then an accumulating product added it */
@@ -66,11 +69,11 @@ MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, co
     }
 }
 
-/* The sums of an 8 x 32 block of whole columns over the inner dimension's l .. l1 into acc:
+/* The sums of a ROWS x 32 block of whole columns over the inner dimension's l .. l1 into acc:
  * A(i, l) = ar[i - i0][l a_cs] (any layout: a_cs = 1 row-major, a_rs = 1 a transposed
- * operand), B(l, j) = b[l ldb + j - j0] (rows contiguous). Two vector loads of B and eight
- * scalar loads of A per 16 FMAs: each A value is broadcast from memory, a load. Reading a row
- * of A as one float4 (or a transposed operand's 8 rows as one float8) and extracting its lanes
+ * operand), B(l, j) = b[l ldb + j - j0] (rows contiguous). Two vector loads of B and ROWS
+ * scalar loads of A per 2·ROWS FMAs: each A value is broadcast from memory, a load. Reading a row
+ * of A as one float4 (or a transposed operand's rows as one vector) and extracting its lanes
  * costs a shuffle per value instead, and on Intel cores shuffles share port 5 with the second
  * FMA unit: on the Emerald Rapids host this form ran MobileNetV2's pointwise products in a
  * quarter less time and most NN and TN products 1.1-1.6x faster, a few level or slower within
@@ -78,8 +81,9 @@ MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, co
  * measured the same. Defined for B in global memory (gemm_nn) and in local memory
  * (gemm_nn_panel's packed panel): OpenCL C 1.2 has no generic address space. */
 #define DEFINE_NN_SUMS(NAME, B_SPACE)                                                          \
-    MW_INLINE void NAME(float16 acc[8][2], __global const float *const ar[8], const uint a_cs, \
-                        B_SPACE const float *b, const uint ldb, uint l, const uint l1) {       \
+    MW_INLINE void NAME(float16 acc[ROWS][2], __global const float *const ar[ROWS],          \
+                        const uint a_cs, B_SPACE const float *b, const uint ldb, uint l,       \
+                        const uint l1) {                                                       \
         for (; l < l1; l++) {                                                                  \
             B_SPACE const float *brow = b + (size_t)l * ldb;                                   \
             rank_one_step(acc, ar, (size_t)l * a_cs, vload16(0, brow), vload16(1, brow));      \
@@ -88,21 +92,21 @@ MW_INLINE void nn_store(float16 acc[8][2], __global float *c, const uint ldc, co
 DEFINE_NN_SUMS(nn_sums_global, __global)
 DEFINE_NN_SUMS(nn_sums_local, __local)
 
-/* C's 8 x 32 block at (i0, j0) = A·B over the inner dimension's l0 .. l1, or C += that
+/* C's ROWS x 32 block at (i0, j0) = A·B over the inner dimension's l0 .. l1, or C += that
  * when `accumulate`, plus bias[bias_off + i] on each row i when `use_bias` (a convolution's
  * bias, added to the finished sums), then the activation `act` (MW_ACT_NONE: none; only on
  * the launch that completes the sums: an eval-mode batch norm folded into a convolution,
  * engine/ops/bn_fold.h). Operands as nn_sums_global's, C's rows at c + i ldc; a block past
  * B's last column reads its rows through a zero-padded copy. */
-MW_INLINE void nn_block(__global const float *const ar[8], const uint a_cs,
+MW_INLINE void nn_block(__global const float *const ar[ROWS], const uint a_cs,
                         __global const float *b, const uint ldb, __global float *c,
                         const uint ldc, const uint i0, const uint j0, const uint m,
                         const uint n, const uint l0, const uint l1,
                         const bool accumulate, __global const float *bias, const uint bias_off,
                         const bool use_bias, const int act) {
-    float16 acc[8][2];
+    float16 acc[ROWS][2];
 #pragma unroll
-    for (uint r = 0; r < 8; r++)
+    for (uint r = 0; r < ROWS; r++)
         acc[r][0] = acc[r][1] = 0.0f;
     uint cols = min(32u, n - j0);
     if (cols == 32) {
@@ -123,27 +127,27 @@ MW_INLINE void nn_block(__global const float *const ar[8], const uint a_cs,
 
 /* C[m, n] = A·B, or C += A·B when `accumulate`, plus the bias on each row when `use_bias`,
  * then `act` (nn_block's operands; A(i, l) = a[i a_rs + l a_cs] in any layout). One
- * work-item per 8 x 32 block of C. */
+ * work-item per ROWS x 32 block of C. */
 __kernel void gemm_nn(__global const float *a, const uint a_off, const uint a_rs, const uint a_cs,
                       __global const float *b, const uint b_off, const uint ldb, __global float *c,
                       const uint c_off, const uint ldc, const uint m, const uint n, const uint k,
                       const uint accumulate, __global const float *bias, const uint bias_off,
                       const uint use_bias, const int act) {
-    uint i0 = get_global_id(0) * MW_GEMM_NN_ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
+    uint i0 = get_global_id(0) * ROWS, j0 = get_global_id(1) * MW_GEMM_NN_COLS;
     if (i0 >= m || j0 >= n) return;
     a += a_off;
     b += b_off + j0;
     c += c_off + j0;
     /* Rows past m read the last row (finite, never stored). */
-    __global const float *ar[8];
+    __global const float *ar[ROWS];
 #pragma unroll
-    for (uint r = 0; r < 8; r++)
+    for (uint r = 0; r < ROWS; r++)
         ar[r] = a + min(i0 + r, m - 1) * a_rs;
     nn_block(ar, a_cs, b, ldb, c, ldc, i0, j0, m, n, 0, k, accumulate, bias, bias_off, use_bias,
              act);
 }
 
-/* The panel kernels' products: C's 8 x 32 blocks of a chunk of `cols` columns (C's rows at
+/* The panel kernels' products: C's ROWS x 32 blocks of a chunk of `cols` columns (C's rows at
  * c + i ldc, the chunk's first column at c) = A·P over the panel P's `len` rows, the panel
  * holding the chunk's blocks of 32 columns one after another as [len, 32] (zeros past
  * cols); A(i, l) = a[i a_rs + l a_cs]. Stored as nn_store does (`accumulate`, the bias,
@@ -156,16 +160,16 @@ MW_INLINE void panel_product(__local const float *panel, const uint len, const u
                              const uint bias_off, const bool use_bias, const int act,
                              const bool stream) {
     uint chunk_blocks = (cols + 31) / 32;
-    uint row_blocks = (m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS;
+    uint row_blocks = (m + ROWS - 1) / ROWS;
     for (uint t = get_local_id(0); t < chunk_blocks * row_blocks; t += get_local_size(0)) {
-        uint q = t % chunk_blocks, i0 = t / chunk_blocks * MW_GEMM_NN_ROWS;
-        __global const float *ar[8];
+        uint q = t % chunk_blocks, i0 = t / chunk_blocks * ROWS;
+        __global const float *ar[ROWS];
 #pragma unroll
-        for (uint r = 0; r < 8; r++) /* rows past m read the last row (never stored) */
+        for (uint r = 0; r < ROWS; r++) /* rows past m read the last row (never stored) */
             ar[r] = a + min(i0 + r, m - 1) * a_rs;
-        float16 acc[8][2];
+        float16 acc[ROWS][2];
 #pragma unroll
-        for (uint r = 0; r < 8; r++)
+        for (uint r = 0; r < ROWS; r++)
             acc[r][0] = acc[r][1] = 0.0f;
         nn_sums_local(acc, ar, a_cs, panel + q * len * 32, 32, 0, len);
         nn_store(acc, c + q * 32, ldc, i0, m, min(32u, cols - q * 32), accumulate, bias,
@@ -177,7 +181,7 @@ MW_INLINE void panel_product(__local const float *panel, const uint len, const u
  * and TN products on CPU devices, where local memory is a buffer in the cache). One work-group
  * per chunk of `blocks` blocks of 32 of C's columns: it copies the chunk's rows 0 .. k of B,
  * each block's [k, 32] contiguous (zeros past n), reading 128·blocks bytes of each row in one
- * run; then computes the chunk's 8 x 32 blocks of C from the copy, a row of blocks at a time
+ * run; then computes the chunk's ROWS x 32 blocks of C from the copy, a row of blocks at a time
  * so that C is written in runs too. B's rows in the pointwise convolutions' maps lie a
  * multiple of 4 KB apart: read in place, the 128 bytes a block takes from each all fall in
  * one set of the L1 and of the L2. Any group size: its items split the copy by rows and the
@@ -320,7 +324,7 @@ __kernel void gemm_nn_im2col(__global const float *a, __global const float *x,
  * chunk g % chunks of C's columns (`blocks` blocks of 32) and split s = g / chunks of the
  * inner dimension, [s ks, (s + 1) ks), in slices of kc: it copies B's rows of the chunk over
  * the slice transposed into local memory ([kc, 32] per block, zeros past n), then adds the
- * chunk's 8 x 32 blocks of A·Bᵀ over the slice to out[s ldo_s + i ldo + j] (the first slice
+ * chunk's ROWS x 32 blocks of A·Bᵀ over the slice to out[s ldo_s + i ldo + j] (the first slice
  * writes them, or adds them too when `accumulate`). Any group size. */
 __kernel void gemm_nt_panel(__global const float *a, const uint a_off, const uint lda,
                             __global const float *b, const uint b_off, const uint ldb,

@@ -401,12 +401,14 @@ __kernel void winograd_output(__global const float *m, const uint m_off, __globa
 /* The forward (or input gradient) with its transforms fused around the products, for CPU
  * caches: each item takes blocks of FUSED_TILES consecutive tiles p of the whole batch and,
  * in its own slot of `scratch` (which stays in its core's cache, reused block after block),
- * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out], 8 output
- * channels at a time, into M[ξ][out][FUSED_TILES] and transforms that into y. The unfused
+ * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out], ROWS
+ * output channels at a time (MW_GEMM_NN_ROWS, gemm_nn's register block, chosen per device:
+ * cl/gemm.cl), into M[ξ][out][FUSED_TILES] and transforms that into y. The unfused
  * pipeline writes V and M to memory and reads them back: 4 times the input map and 8 times
  * the output map of traffic. Rows of a block's tiles go by segments of at most 16 tiles of
  * one tile row. */
 #define FUSED_TILES MW_WINOGRAD_FUSED_TILES /* engine/runtime/kernel_defines.h */
+#define ROWS MW_GEMM_NN_ROWS
 #if FUSED_TILES != 2 * LANES
 #error "winograd_fused is written for blocks of two float16 of tiles"
 #endif
@@ -436,17 +438,18 @@ MW_INLINE tile_segment segment_at(uint p, uint p_end, uint th, uint tw, uint com
     return g;
 }
 
-/* acc += rows o0 .. o0 + 7 of Uᵀ[ξ]ᵀ V[ξ] (ut rows [in][out], v rows [in][FUSED_TILES]),
- * rows past o0 + last repeating that one (finite, never stored). Each U value is broadcast
- * from memory: a load, where extracting it from a vector load costs a shuffle. */
+/* acc += rows o0 .. o0 + ROWS - 1 of Uᵀ[ξ]ᵀ V[ξ] (ut rows [in][out], v rows
+ * [in][FUSED_TILES]), rows past o0 + last repeating that one (finite, never stored). Each U
+ * value is broadcast from memory: a load, where extracting it from a vector load costs a
+ * shuffle. */
 MW_INLINE void fused_rows(__global const float *ut, __global const float *v, uint in,
-                          uint out, uint o0, uint last, float16 acc[8][2]) {
+                          uint out, uint o0, uint last, float16 acc[ROWS][2]) {
     for (uint l = 0; l < in; l++) {
         float16 b0 = vload16(0, v + (size_t)l * FUSED_TILES);
         float16 b1 = vload16(1, v + (size_t)l * FUSED_TILES);
         __global const float *ul = ut + (size_t)l * out + o0;
 #pragma unroll
-        for (uint r = 0; r < 8; r++) {
+        for (uint r = 0; r < ROWS; r++) {
             float16 a1 = (float16)(ul[min(r, last)]);
             acc[r][0] = MAD(a1, b0, acc[r][0]);
             acc[r][1] = MAD(a1, b1, acc[r][1]);
@@ -454,19 +457,19 @@ MW_INLINE void fused_rows(__global const float *ut, __global const float *v, uin
     }
 }
 
-/* Rows o0 .. o0 + 7 of M[ξ] (those < out) into m [out][FUSED_TILES]. */
+/* Rows o0 .. o0 + ROWS - 1 of M[ξ] (those < out) into m [out][FUSED_TILES]. */
 MW_INLINE void fused_products(__global const float *ut, __global const float *v, uint in,
                               uint out, uint o0, __global float *m) {
-    float16 acc[8][2];
+    float16 acc[ROWS][2];
 #pragma unroll
-    for (uint r = 0; r < 8; r++)
+    for (uint r = 0; r < ROWS; r++)
         acc[r][0] = acc[r][1] = 0.0f;
-    if (o0 + 8 <= out) /* a constant `last`: fixed offsets */
-        fused_rows(ut, v, in, out, o0, 7, acc);
+    if (o0 + ROWS <= out) /* a constant `last`: fixed offsets */
+        fused_rows(ut, v, in, out, o0, ROWS - 1, acc);
     else
         fused_rows(ut, v, in, out, o0, out - 1 - o0, acc);
 #pragma unroll
-    for (uint r = 0; r < 8; r++) {
+    for (uint r = 0; r < ROWS; r++) {
         if (o0 + r >= out) break;
         vstore16(acc[r][0], 0, m + (size_t)(o0 + r) * FUSED_TILES);
         vstore16(acc[r][1], 1, m + (size_t)(o0 + r) * FUSED_TILES);
@@ -527,7 +530,7 @@ MW_INLINE void fused_blocks(__global const float *src, __global const float *u, 
         fused_input(src, in, n, h, w, th, tw, compact, p0, p_end, v, v_xi);
         /* ξ outermost: U[ξ] and V[ξ] stay in L1 across the row blocks */
         for (uint xi = 0; xi < 16; xi++)
-            for (uint o0 = 0; o0 < out; o0 += 8)
+            for (uint o0 = 0; o0 < out; o0 += ROWS)
                 fused_products(u + (size_t)xi * in * out, v + xi * v_xi, in, out, o0,
                                m + xi * m_xi);
         fused_output(m, m_xi, y, out, n, h, w, th, tw, compact, p0, p_end, accumulate);

@@ -160,7 +160,7 @@ static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
     bool panels = reads_panels(c->rt, p);
     size_t slice = panels ? PANEL_K : NN_SLICE, blocks = panel_blocks(c->rt, p);
     size_t chunks = (p->n + blocks * MW_GEMM_NN_COLS - 1) / (blocks * MW_GEMM_NN_COLS);
-    size_t global[2] = {(p->m + MW_GEMM_NN_ROWS - 1) / MW_GEMM_NN_ROWS,
+    size_t global[2] = {(p->m + c->rt->gemm_rows - 1) / c->rt->gemm_rows,
                         (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
     size_t l0 = 0;
     do { /* at least one launch: an empty inner dimension still writes C */
