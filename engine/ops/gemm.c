@@ -127,10 +127,16 @@ int mw_gemm_nt_path = 0;
  * 128 rows) 124-211 / 179-229: the copy's transposing stores weigh more with fewer rows. A
  * third path, NN products over transposed copies of one operand in global memory, which had
  * measured 1.3-1.6x faster than gemm_nt's former one-block items on the pointwise weight
- * gradients on a Zen 4 host, ran 0.5-0.6x of gemm_nt's speed on this one, and was removed. */
+ * gradients on a Zen 4 host, ran 0.5-0.6x of gemm_nt's speed on this one, and was removed.
+ * Where the device's vectors are narrower than 16 lanes (the GEMM block rows below 8,
+ * runtime.c's choose_gemm_rows), gemm_nt's 16 float16 sums spill as 8 GEMM rows did, and
+ * the panels win at any m: Zen 3 (AVX2), two alternating rounds, GFLOP/s panels / gemm_nt,
+ * m 32-128 80-140 / 56-61 (one shape, 144 x 24 from 131072 pixels, 49-82 / 50-56), m 192-1280
+ * 101-158 / 58-61. */
 static bool nt_reads_panels(const mw_runtime *rt, const mw_gemm *p) {
     if (!own(rt, p) || !p->tb || p->ta || p->k == 0 || mw_gemm_nt_path == 1) return false;
-    return mw_gemm_nt_path == 2 || (p->m >= NT_PANEL_MIN_M && panel_fits(rt, p->k));
+    bool rows_pay = p->m >= NT_PANEL_MIN_M || rt->gemm_rows < 8;
+    return mw_gemm_nt_path == 2 || (rows_pay && panel_fits(rt, p->k));
 }
 
 size_t mw_gemm_workspace_bytes(const mw_runtime *rt, const mw_gemm *p) {
