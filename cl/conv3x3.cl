@@ -124,7 +124,7 @@ __kernel void conv3x3_pack_weights(__global const float *w, __global float *pack
  * image nl = gi g + x' / (wo + 1), column ox = x' mod (wo + 1), stored where ox < wo and
  * nl < cn. CO x PV float16 accumulators; per tap PV vector loads of the input and CO
  * broadcast weights. Input planes of ps floats. */
-#define CO MW_C3_CO_BLOCK
+#define CO MW_BLOCK_ROWS /* per device (engine/runtime/runtime.c, choose_block_rows) */
 #define PV MW_C3_PX_VECTORS
 #define PX (16 * PV)
 __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,

@@ -9,9 +9,9 @@
  * not do; these give each work-item a register block of explicit float16 vectors. The
  * block shapes are shared defines (engine/runtime/kernel_defines.h): the host sizes the
  * ranges with them, and the code below is written for these values. gemm_nn's block is
- * ROWS x 32, ROWS (MW_GEMM_NN_ROWS) chosen per device: its 2·ROWS float16 sums must fit the
+ * ROWS x 32, ROWS (MW_BLOCK_ROWS) chosen per device: its 2·ROWS float16 sums must fit the
  * vector registers (8 on AVX-512's 32 registers of 16 lanes, 2 on AVX2's 16 of 8 lanes). */
-#define ROWS MW_GEMM_NN_ROWS
+#define ROWS MW_BLOCK_ROWS
 #if ROWS < 1 || ROWS > 8 || MW_GEMM_NN_COLS != 32
 #error "gemm_nn is written for blocks of 1 to 8 rows of two float16"
 #endif

@@ -402,13 +402,13 @@ __kernel void winograd_output(__global const float *m, const uint m_off, __globa
  * caches: each item takes blocks of FUSED_TILES consecutive tiles p of the whole batch and,
  * in its own slot of `scratch` (which stays in its core's cache, reused block after block),
  * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out], ROWS
- * output channels at a time (MW_GEMM_NN_ROWS, gemm_nn's register block, chosen per device:
+ * output channels at a time (MW_BLOCK_ROWS, gemm_nn's register block, chosen per device:
  * cl/gemm.cl), into M[ξ][out][FUSED_TILES] and transforms that into y. The unfused
  * pipeline writes V and M to memory and reads them back: 4 times the input map and 8 times
  * the output map of traffic. Rows of a block's tiles go by segments of at most 16 tiles of
  * one tile row. */
 #define FUSED_TILES MW_WINOGRAD_FUSED_TILES /* engine/runtime/kernel_defines.h */
-#define ROWS MW_GEMM_NN_ROWS
+#define ROWS MW_BLOCK_ROWS
 #if FUSED_TILES != 2 * LANES
 #error "winograd_fused is written for blocks of two float16 of tiles"
 #endif

@@ -353,21 +353,21 @@ static void test_devices_env(void **state) {
     env_restore(&env);
 }
 
-/* MEMWRAP_GEMM_ROWS forces gemm_nn's register block (runtime.c, choose_gemm_rows): 1 to 8
+/* MEMWRAP_BLOCK_ROWS forces gemm_nn's register block (runtime.c, choose_block_rows): 1 to 8
  * rows; anything else fails the runtime's creation naming the variable. */
-static void test_gemm_rows_env(void **state) {
+static void test_block_rows_env(void **state) {
     (void)state;
-    saved_env env = env_save("MEMWRAP_GEMM_ROWS");
+    saved_env env = env_save("MEMWRAP_BLOCK_ROWS");
     mw_runtime_options opt = {.skip_blas_selftest = true};
     const char *bad[] = {"9", "0", "x", "-2", "3x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        setenv("MEMWRAP_GEMM_ROWS", bad[i], 1);
+        setenv("MEMWRAP_BLOCK_ROWS", bad[i], 1);
         mw_runtime *rt = NULL;
         assert_int_equal(mw_runtime_create(&opt, &rt), MW_ERR_INVALID_ARG);
         assert_null(rt);
-        assert_non_null(strstr(mw_error_message(), "MEMWRAP_GEMM_ROWS"));
+        assert_non_null(strstr(mw_error_message(), "MEMWRAP_BLOCK_ROWS"));
     }
-    setenv("MEMWRAP_GEMM_ROWS", "3", 1);
+    setenv("MEMWRAP_BLOCK_ROWS", "3", 1);
     mw_runtime *rt = NULL;
     TEST_OK(mw_runtime_create(&opt, &rt));
     mw_runtime_free(rt);
@@ -924,7 +924,7 @@ int main(void) {
         cmocka_unit_test(test_error_names),      cmocka_unit_test(test_devices_list),
         cmocka_unit_test(test_devices_select),   cmocka_unit_test(test_devices_select_local),
         cmocka_unit_test(test_devices_env),      cmocka_unit_test(test_devices_bad_specs),
-        cmocka_unit_test(test_gemm_rows_env),    cmocka_unit_test(test_runtime_lifecycle),
+        cmocka_unit_test(test_block_rows_env),   cmocka_unit_test(test_runtime_lifecycle),
         cmocka_unit_test(test_blas_selftest),    cmocka_unit_test(test_buffers),
         cmocka_unit_test(test_cache_hit),        cmocka_unit_test(test_cache_truncated),
         cmocka_unit_test(test_cache_corrupt),    cmocka_unit_test(test_cache_disabled),

@@ -261,7 +261,7 @@ int mw_conv_direct = 0;
 static bool direct_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op, mw_conv3x3_shape *s) {
     if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride > 2 || mw_conv_direct == 1)
         return false;
-    *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, d->stride, false};
+    *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, d->stride, false, rt->block_rows};
     bool grad2 = d->stride == 2 && op == MW_OP_CONV2D_BWD_INPUT; /* batch-major only */
     if (mw_conv_direct >= 2) {
         s->batch_major = mw_conv_direct == 3 || grad2;
@@ -294,7 +294,7 @@ static bool winograd_3x3(const mw_runtime *rt, const conv_dims *d, mw_op op,
                          mw_conv3x3_shape *s) {
     if (d->k != 3 || d->pad != 1 || d->groups != 1 || d->stride != 1 || mw_conv_direct == 1)
         return false;
-    *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, 1, false};
+    *s = (mw_conv3x3_shape){d->cin, d->cout, d->n, d->h, d->w, 1, false, rt->block_rows};
     if (mw_conv_direct >= 2) return mw_conv_direct == 4;
     if (!mw_cpu_profile(rt)) return false;
     size_t narrow = d->cin < d->cout ? d->cin : d->cout;

@@ -104,7 +104,7 @@ static plan plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     p.second_off = src_ch * ceil_div(p.cn, group) * p.g.ps + SLACK;
     if (!weight) {
         size_t out = grad ? s->cin : s->cout, in = src_ch;
-        p.total = p.second_off + ceil_div(out, MW_C3_CO_BLOCK) * MW_C3_CO_BLOCK * in * 9;
+        p.total = p.second_off + ceil_div(out, s->co_block) * s->co_block * in * 9;
         return p;
     }
     size_t per_slice = s->cout * s->cin * 9, max_slices = PARTIAL_CAP_FLOATS / per_slice;
@@ -187,17 +187,17 @@ static mw_status direct(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_
     plan p = plan_of(s, op, cap);
     bool grad = op == MW_OP_CONV2D_BWD_INPUT;
     size_t in = grad ? s->cout : s->cin, out = grad ? s->cin : s->cout;
-    MW_TRY(pack_weights(c, s, op, MW_C3_CO_BLOCK, w, p.second_off));
+    MW_TRY(pack_weights(c, s, op, s->co_block, w, p.second_off));
     size_t per_plane = ceil_div(p.g.ho * p.g.wp, 16 * MW_C3_PX_VECTORS);
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, planes = ceil_div(cn, p.g.group);
         MW_TRY(pad_input(c, s, &p, src, in, n0, cn));
         MW_TRY(mw_launch_kernel(
-            c, items_of("conv3x3_forward", 2, ceil_div(out, MW_C3_CO_BLOCK), planes * per_plane, 1),
+            c, items_of("conv3x3_forward", 2, ceil_div(out, s->co_block), planes * per_plane, 1),
             "mumumuuuuuuuuuuuu", c->workspace, 0u, c->workspace, (unsigned)p.second_off, y,
             (unsigned)in, (unsigned)out, (unsigned)s->n, (unsigned)n0, (unsigned)cn,
-            (unsigned)p.g.group, (unsigned)p.g.ho, (unsigned)p.g.wo, (unsigned)p.g.wp, (unsigned)p.g.ps,
-            (unsigned)p.g.pp, (unsigned)accumulate));
+            (unsigned)p.g.group, (unsigned)p.g.ho, (unsigned)p.g.wo, (unsigned)p.g.wp,
+            (unsigned)p.g.ps, (unsigned)p.g.pp, (unsigned)accumulate));
     }
     return MW_OK;
 }

@@ -16,6 +16,9 @@ typedef struct mw_conv3x3_shape {
     /* The kernels vectorised over images (small maps, stride 2) rather than over a map's
      * padded rows (cl/conv3x3.cl says which suits where). */
     bool batch_major;
+    /* Output channels per work-item of the padded-row kernels: the device's register block
+     * rows (MW_BLOCK_ROWS, engine/runtime/runtime.c choose_block_rows). */
+    size_t co_block;
 } mw_conv3x3_shape;
 
 /* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its

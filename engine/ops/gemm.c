@@ -129,13 +129,13 @@ int mw_gemm_nt_path = 0;
  * measured 1.3-1.6x faster than gemm_nt's former one-block items on the pointwise weight
  * gradients on a Zen 4 host, ran 0.5-0.6x of gemm_nt's speed on this one, and was removed.
  * Where the device's vectors are narrower than 16 lanes (the GEMM block rows below 8,
- * runtime.c's choose_gemm_rows), gemm_nt's 16 float16 sums spill as 8 GEMM rows did, and
+ * runtime.c's choose_block_rows), gemm_nt's 16 float16 sums spill as 8 GEMM rows did, and
  * the panels win at any m: Zen 3 (AVX2), two alternating rounds, GFLOP/s panels / gemm_nt,
  * m 32-128 80-140 / 56-61 (one shape, 144 x 24 from 131072 pixels, 49-82 / 50-56), m 192-1280
  * 101-158 / 58-61. */
 static bool nt_reads_panels(const mw_runtime *rt, const mw_gemm *p) {
     if (!own(rt, p) || !p->tb || p->ta || p->k == 0 || mw_gemm_nt_path == 1) return false;
-    bool rows_pay = p->m >= NT_PANEL_MIN_M || rt->gemm_rows < 8;
+    bool rows_pay = p->m >= NT_PANEL_MIN_M || rt->block_rows < 8;
     return mw_gemm_nt_path == 2 || (rows_pay && panel_fits(rt, p->k));
 }
 
@@ -166,7 +166,7 @@ static mw_status nn_products(mw_cl_ctx *c, const mw_gemm *p, cl_mem a, cl_mem b,
     bool panels = reads_panels(c->rt, p);
     size_t slice = panels ? PANEL_K : NN_SLICE, blocks = panel_blocks(c->rt, p);
     size_t chunks = (p->n + blocks * MW_GEMM_NN_COLS - 1) / (blocks * MW_GEMM_NN_COLS);
-    size_t global[2] = {(p->m + c->rt->gemm_rows - 1) / c->rt->gemm_rows,
+    size_t global[2] = {(p->m + c->rt->block_rows - 1) / c->rt->block_rows,
                         (p->n + MW_GEMM_NN_COLS - 1) / MW_GEMM_NN_COLS};
     size_t l0 = 0;
     do { /* at least one launch: an empty inner dimension still writes C */

@@ -38,7 +38,7 @@ struct mw_runtime {
     bool profiling;
     mw_runtime_stats stats;
     char *kernel_defines; /* -D options every cl/ program gets (runtime/kernel_defines.h) */
-    unsigned gemm_rows;   /* MW_GEMM_NN_ROWS, gemm_nn's block rows (runtime.c, choose_gemm_rows) */
+    unsigned block_rows;  /* MW_BLOCK_ROWS: register block rows (runtime.c, choose_block_rows) */
     mw_program_entry *programs;
     int program_count, program_capacity;
     mw_kernel_entry *kernels;

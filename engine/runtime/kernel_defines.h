@@ -8,9 +8,9 @@
  * Besides these, a program gets -DMW_FMA where the device has hardware fused multiply-add
  * (CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG, queried once), -DMW_FP64 where it has double
  * (CL_DEVICE_DOUBLE_FP_CONFIG nonzero, unless MEMWRAP_NO_FP64 is set; cl/row_group.clh's
- * long sums use it), -DMW_GEMM_NN_ROWS=<rows> (gemm_nn's register block, which depends on
- * the device's vectors: runtime.c, choose_gemm_rows), and whatever -D defines
- * select its variant (the depthwise kernel size and stride of cl/conv.cl, chosen in
+ * long sums use it), -DMW_BLOCK_ROWS=<rows> (the register block of the GEMMs and direct
+ * kernels, which depends on the device's vectors: runtime.c, choose_block_rows), and whatever -D
+ * defines select its variant (the depthwise kernel size and stride of cl/conv.cl, chosen in
  * engine/ops/conv.c). Adding a shared constant is one enum value here and its name in the
  * table. */
 #ifndef MEMWRAP_RUNTIME_KERNEL_DEFINES_H
@@ -28,8 +28,8 @@ enum {
     MW_CE_GROUP = 64,
     /* cl/activation.cl: elements per work-item (one float16). */
     MW_ACT_VECTOR = 16,
-    /* cl/gemm.cl gemm_nn: each work-item computes a block of C MW_GEMM_NN_ROWS rows (per
-     * device: runtime.c, choose_gemm_rows) by this many columns (two float16). */
+    /* cl/gemm.cl gemm_nn: each work-item computes a block of C MW_BLOCK_ROWS rows (per
+     * device: runtime.c, choose_block_rows) by this many columns (two float16). */
     MW_GEMM_NN_COLS = 32,
     /* cl/gemm.cl gemm_nt: each work-item computes a square tile of C this many rows and
      * columns wide, over inner-dimension slices that are multiples of MW_GEMM_NT_VECTOR
@@ -38,9 +38,8 @@ enum {
     MW_GEMM_NT_VECTOR = 16,
     /* cl/concat.cl: output values per work-item of the column copies (one float16). */
     MW_COPY_RUN = 16,
-    /* cl/conv3x3.cl conv3x3_forward: each work-item computes this many output channels by
-     * this many float16 of outputs. */
-    MW_C3_CO_BLOCK = 8,
+    /* cl/conv3x3.cl conv3x3_forward: each work-item computes MW_BLOCK_ROWS output channels
+     * (per device) by this many float16 of outputs. */
     MW_C3_PX_VECTORS = 2,
     /* cl/conv3x3.cl conv3x3_bm_forward: output channels by float16 of images per work-item. */
     MW_C3_BM_CO_BLOCK = 8,
@@ -63,7 +62,6 @@ enum {
     X(MW_GEMM_NT_TILE)                                                                             \
     X(MW_GEMM_NT_VECTOR)                                                                           \
     X(MW_COPY_RUN)                                                                                 \
-    X(MW_C3_CO_BLOCK)                                                                              \
     X(MW_C3_PX_VECTORS)                                                                            \
     X(MW_C3_BM_CO_BLOCK)                                                                           \
     X(MW_C3_BM_VECTORS)                                                                            \

@@ -383,7 +383,7 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
     const char *stream_env = getenv("MEMWRAP_STREAM_STORES");
     bool streams =
         (rt->device.type & CL_DEVICE_TYPE_CPU) && !(stream_env && strcmp(stream_env, "off") == 0);
-    size_t cap = sizeof FMA + sizeof FP64 + sizeof STREAM + sizeof " -DMW_GEMM_NN_ROWS=" + 10;
+    size_t cap = sizeof FMA + sizeof FP64 + sizeof STREAM + sizeof " -DMW_BLOCK_ROWS=" + 10;
     for (int i = 0; i < COUNT; i++)
         cap += strlen(defines[i].name) + 4 + 21; /* " -D" "=" and a long */
     char *s = malloc(cap);
@@ -392,7 +392,7 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
     for (int i = 0; i < COUNT; i++)
         used += (size_t)snprintf(s + used, cap - used, "%s-D%s=%ld", i ? " " : "", defines[i].name,
                                  defines[i].value);
-    used += (size_t)snprintf(s + used, cap - used, " -DMW_GEMM_NN_ROWS=%u", rt->gemm_rows);
+    used += (size_t)snprintf(s + used, cap - used, " -DMW_BLOCK_ROWS=%u", rt->block_rows);
     if (fp & CL_FP_FMA) used += (size_t)snprintf(s + used, cap - used, " %s", FMA);
     if (fp64) used += (size_t)snprintf(s + used, cap - used, " %s", FP64);
     if (streams) snprintf(s + used, cap - used, " %s", STREAM);

@@ -215,24 +215,26 @@ static mw_status apply_test_limits(mw_runtime *rt) {
     return MW_OK;
 }
 
-/* gemm_nn's register block (cl/gemm.cl, also winograd_fused's products): rows of two float16
- * sums, which must stay in vector registers. PoCL lowers a float16 to the device's native
- * vectors: 8 rows take 16 of AVX-512's 32 registers of 16 lanes, but 32 of AVX2's 16 of 8
- * lanes, and spill. tests/probe_gemm on a Zen 3 host (AVX2, native float width 8), GFLOP/s
- * of the NN and TN products, two alternating rounds: 2 rows 1.3-2.4x the speed of 8; 4, 3
- * and 1 in between. So 8 where the native float vector has 16 lanes or more, or on GPUs
- * (where the own GEMMs run only when forced), 2 on CPUs with narrower vectors;
- * MEMWRAP_GEMM_ROWS (1-8) forces a value, for tests. */
-static mw_status choose_gemm_rows(mw_runtime *rt) {
+/* The register block of gemm_nn (cl/gemm.cl), winograd_fused's products and
+ * conv3x3_forward (the padded-row direct kernel): MW_BLOCK_ROWS rows of two float16 sums,
+ * which must stay in vector registers. PoCL lowers a float16 to the device's native vectors:
+ * 8 rows take 16 of AVX-512's 32 registers of 16 lanes, but 32 of AVX2's 16 of 8 lanes, and
+ * spill. On a Zen 3 host (AVX2, native float width 8), two alternating rounds: the NN and TN
+ * products (tests/probe_gemm) at 2 rows 1.3-2.4x the GFLOP/s of 8, 4, 3 and 1 in between;
+ * conv3x3_forward at 2 channels (tests/probe_conv_paths narrow_32x32 128 2 direct) 0.4-0.7x
+ * the time of 8 in the forward and input gradient. So 8 where the native float vector has 16
+ * lanes or more, or on GPUs (where these kernels run only when forced), 2 on CPUs with
+ * narrower vectors; MEMWRAP_BLOCK_ROWS (1-8) forces a value, for tests. */
+static mw_status choose_block_rows(mw_runtime *rt) {
     size_t forced = 0;
-    MW_TRY(env_count("MEMWRAP_GEMM_ROWS", &forced));
+    MW_TRY(env_count("MEMWRAP_BLOCK_ROWS", &forced));
     if (forced > 8)
-        return mw_error_set(MW_ERR_INVALID_ARG, "MEMWRAP_GEMM_ROWS=%zu: expected 1 to 8", forced);
+        return mw_error_set(MW_ERR_INVALID_ARG, "MEMWRAP_BLOCK_ROWS=%zu: expected 1 to 8", forced);
     cl_uint lanes = 0;
     MW_CL_CHECK(clGetDeviceInfo(rt->device.device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
                                 sizeof lanes, &lanes, NULL));
     bool narrow_cpu = (rt->device.type & CL_DEVICE_TYPE_CPU) && lanes < 16;
-    rt->gemm_rows = forced ? (unsigned)forced : narrow_cpu ? 2u : 8u;
+    rt->block_rows = forced ? (unsigned)forced : narrow_cpu ? 2u : 8u;
     return MW_OK;
 }
 
@@ -264,7 +266,7 @@ mw_status mw_runtime_create(const mw_runtime_options *opt, mw_runtime **out) {
     st = create_context_and_queues(rt, opt->profiling);
     if (st == MW_OK) st = query_item_sizes(rt);
     if (st == MW_OK) st = apply_test_limits(rt);
-    if (st == MW_OK) st = choose_gemm_rows(rt);
+    if (st == MW_OK) st = choose_block_rows(rt);
     if (st == MW_OK) st = mw_runtime_kernel_defines_init(rt);
     if (st != MW_OK) {
         st = mw_error_wrap(st, "creating the OpenCL context on device %d:%d '%s': ",
