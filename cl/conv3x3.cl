@@ -200,6 +200,11 @@ __kernel void conv3x3_forward(__global const float *xp, const uint xp_off,
 #define WR 6
 #include "conv3x3_weight.clh"
 #undef WR
+#if MW_BLOCK_ROWS < 6 /* the device's register block (engine/ops/conv3x3.c, weight_rows) */
+#define WR MW_BLOCK_ROWS
+#include "conv3x3_weight.clh"
+#undef WR
+#endif
 
 /* ---- batch-major kernels: small maps and stride 2 ----------------------------------------
  * Vectorised over images instead of a map's padded rows: the input is copied into

@@ -10,6 +10,8 @@
  * per slice of images into partial sums that gemm.cl's gemm_reduce adds up. */
 #include "ops/conv3x3.h"
 
+#include <stdio.h>
+
 #include "runtime/internal.h"
 #include "runtime/kernel_defines.h"
 
@@ -30,9 +32,19 @@ static size_t ceil_div(size_t a, size_t b) {
 }
 
 /* The weight-gradient kernels' block of output channels (cl/conv3x3_weight.clh): 8, or 6
- * where that computes fewer rows (DenseNet's 12 channels: 12 rows, not 16). */
-static size_t weight_rows(size_t cout) {
-    return ceil_div(cout, 6) * 6 < ceil_div(cout, 8) * 8 ? 6 : 8;
+ * where that computes fewer rows (DenseNet's 12 channels: 12 rows, not 16); on devices whose
+ * register block is smaller (co_block, MW_BLOCK_ROWS: 2 with AVX2, where 8 rows of three
+ * float16 sums take 48 of 16 vector registers), that block. */
+static size_t weight_rows(const mw_conv3x3_shape *s) {
+    if (s->co_block < 6) return s->co_block;
+    return ceil_div(s->cout, 6) * 6 < ceil_div(s->cout, 8) * 8 ? 6 : 8;
+}
+
+/* The name of the weight-gradient kernel `base` (conv3x3_weight or conv3x3_bm_weight) for
+ * blocks of `rows` output channels, into name[32]. */
+static const char *weight_kernel(char name[32], const char *base, size_t rows) {
+    snprintf(name, 32, "%s%zu", base, rows);
+    return name;
 }
 
 /* The geometry of the padded input a kernel reads, and of its outputs' padded-width rows. */
@@ -108,7 +120,7 @@ static plan plan_of(const mw_conv3x3_shape *s, mw_op op, size_t cap) {
         return p;
     }
     size_t per_slice = s->cout * s->cin * 9, max_slices = PARTIAL_CAP_FLOATS / per_slice;
-    p.ips = SLICE_BYTES / (weight_rows(s->cout) * p.lq * sizeof(float));
+    p.ips = SLICE_BYTES / (weight_rows(s) * p.lq * sizeof(float));
     if (p.ips < 1) p.ips = 1;
     p.slices = ceil_div(p.cn, p.ips);
     if (max_slices < 1) max_slices = 1;
@@ -311,15 +323,16 @@ static mw_status bm_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap, 
                                 "mmuuuuuuu", gy, c->workspace, (unsigned)p.second_off,
                                 (unsigned)s->n, (unsigned)n0, (unsigned)cn, (unsigned)nb,
                                 (unsigned)pixels, (unsigned)items));
-        size_t rows = weight_rows(s->cout);
-        MW_TRY(mw_launch_kernel(
-            c,
-            items_of(rows == 6 ? "conv3x3_bm_weight6" : "conv3x3_bm_weight8", 3, s->cin,
-                     ceil_div(s->cout, rows) * 3, p.slices),
-            "mumumuuuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u,
-            c->workspace, (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout,
-            (unsigned)nb, (unsigned)p.ho, (unsigned)p.wo, (unsigned)p.hs, (unsigned)p.ws,
-            (unsigned)s->stride, (unsigned)p.pps));
+        size_t rows = weight_rows(s);
+        char name[32];
+        MW_TRY(mw_launch_kernel(c,
+                                items_of(weight_kernel(name, "conv3x3_bm_weight", rows), 3, s->cin,
+                                         ceil_div(s->cout, rows) * 3, p.slices),
+                                "mumumuuuuuuuuuu", c->workspace, (unsigned)p.second_off,
+                                c->workspace, 0u, c->workspace, (unsigned)p.partial_off,
+                                (unsigned)s->cin, (unsigned)s->cout, (unsigned)nb, (unsigned)p.ho,
+                                (unsigned)p.wo, (unsigned)p.hs, (unsigned)p.ws, (unsigned)s->stride,
+                                (unsigned)p.pps));
         MW_TRY(reduce_partials(c, s, p.partial_off, p.slices, gw, n0 > 0));
     }
     return MW_OK;
@@ -351,15 +364,15 @@ mw_status mw_conv3x3_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t 
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, slices = ceil_div(cn, p.ips);
         MW_TRY(pad_input(c, s, &p, x, s->cin, n0, cn));
         MW_TRY(gradient_rows(c, s, &p, gy, n0, cn, p.second_off));
-        size_t rows = weight_rows(s->cout);
+        size_t rows = weight_rows(s);
+        char name[32];
         MW_TRY(mw_launch_kernel(
             c,
-            items_of(rows == 6 ? "conv3x3_weight6" : "conv3x3_weight8", 3, s->cin,
+            items_of(weight_kernel(name, "conv3x3_weight", rows), 3, s->cin,
                      ceil_div(s->cout, rows) * 3, slices),
-            "mumumuuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u,
-            c->workspace, (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout,
-            (unsigned)cn, (unsigned)p.g.wp, (unsigned)p.g.ps, (unsigned)p.g.pp, (unsigned)p.lq,
-            (unsigned)p.ips));
+            "mumumuuuuuuuuu", c->workspace, (unsigned)p.second_off, c->workspace, 0u, c->workspace,
+            (unsigned)p.partial_off, (unsigned)s->cin, (unsigned)s->cout, (unsigned)cn,
+            (unsigned)p.g.wp, (unsigned)p.g.ps, (unsigned)p.g.pp, (unsigned)p.lq, (unsigned)p.ips));
         MW_TRY(reduce_partials(c, s, p.partial_off, slices, gw, n0 > 0));
     }
     return MW_OK;
