@@ -35,8 +35,9 @@ static bool own(const mw_runtime *rt, const mw_gemm *p) {
 enum { NT_SLICE = 2048, NT_PARTIAL_CAP = 16 << 20, NN_SLICE = 512 };
 /* The panels' chunks of C's columns: at most PANEL_BLOCKS blocks of 32, over slices of at
  * most PANEL_K of B's rows (8 x 32 x 256 floats: 256 KB of local memory, in the L2); the NT
- * products take them where A has NT_PANEL_MIN_M rows or more (nt_reads_panels). */
-enum { PANEL_BLOCKS = 8, PANEL_K = 256, NT_PANEL_MIN_M = 192 };
+ * products take them where A has NT_PANEL_MIN_M rows or more, NT_PANEL_NARROW_MIN_M where the
+ * device's vectors are narrow (nt_reads_panels). */
+enum { PANEL_BLOCKS = 8, PANEL_K = 256, NT_PANEL_MIN_M = 192, NT_PANEL_NARROW_MIN_M = 64 };
 
 static size_t nt_splits(const mw_gemm *p) {
     size_t s = (p->k + NT_SLICE - 1) / NT_SLICE;
@@ -128,14 +129,16 @@ int mw_gemm_nt_path = 0;
  * third path, NN products over transposed copies of one operand in global memory, which had
  * measured 1.3-1.6x faster than gemm_nt's former one-block items on the pointwise weight
  * gradients on a Zen 4 host, ran 0.5-0.6x of gemm_nt's speed on this one, and was removed.
- * Where the device's vectors are narrower than 16 lanes (the GEMM block rows below 8,
+ * Where the device's vectors are narrower than 16 lanes (the register block's rows below 8,
  * runtime.c's choose_block_rows), gemm_nt's 16 float16 sums spill as 8 GEMM rows did, and
- * the panels win at any m: Zen 3 (AVX2), two alternating rounds, GFLOP/s panels / gemm_nt,
- * m 32-128 80-140 / 56-61 (one shape, 144 x 24 from 131072 pixels, 49-82 / 50-56), m 192-1280
- * 101-158 / 58-61. */
+ * the panels win from NT_PANEL_NARROW_MIN_M rows: Zen 3 (AVX2), two alternating rounds,
+ * GFLOP/s panels / gemm_nt, m 64-128 100-140 / 56-61, m 192-1280 101-158 / 58-61, but m 32
+ * 41-80 / 56-57 (MobileNetV2's 192 -> 32) and the Winograd weight gradients of DenseNet's
+ * 48 -> 12 and of 16 -> 32 1.3-1.8x slower on the panels (probe_conv_paths narrow_32x32). */
 static bool nt_reads_panels(const mw_runtime *rt, const mw_gemm *p) {
     if (!own(rt, p) || !p->tb || p->ta || p->k == 0 || mw_gemm_nt_path == 1) return false;
-    bool rows_pay = p->m >= NT_PANEL_MIN_M || rt->block_rows < 8;
+    size_t min_m = rt->block_rows < 8 ? NT_PANEL_NARROW_MIN_M : NT_PANEL_MIN_M;
+    bool rows_pay = p->m >= min_m;
     return mw_gemm_nt_path == 2 || (rows_pay && panel_fits(rt, p->k));
 }
 
