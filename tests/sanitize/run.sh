@@ -43,4 +43,4 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # shapes (as under Oclgrind) and 6 of the crash test's 20 kills run the same host code paths.
 export MEMWRAP_TEST_SMALL_SHAPES=1 MEMWRAP_TEST_KILLS=6
 step "running the tests under ASan and UBSan"
-ctest --test-dir "$build" -LE 'oclgrind|limits|page' --output-on-failure
+ctest --test-dir "$build" -j"$(nproc)" -LE 'oclgrind|limits|page' --output-on-failure
