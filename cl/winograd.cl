@@ -413,6 +413,38 @@ __kernel void winograd_output(__global const float *m, const uint m_off, __globa
 #error "winograd_fused is written for blocks of two float16 of tiles"
 #endif
 
+/* Software prefetches of the next block's rows, on CPU devices (-DMW_PREFETCH, set by the
+ * runtime) whose compiler has clang's __builtin_prefetch: a fused block reads (or writes) a
+ * few rows of every channel's plane, planes N·H·W floats apart, more streams at once than
+ * the hardware prefetchers follow, so every row was a demand miss (perf: 13-17% of the
+ * fused kernels' samples on those loads, bench/RESULTS.md). OpenCL's prefetch() compiles to
+ * nothing in PoCL. */
+#if defined(MW_PREFETCH) && defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define MW_CAN_PREFETCH
+#endif
+#endif
+
+/* Prefetches what tiles [q0, q1) of the batch cover in each of `channels` planes of the [channels,
+ * n, h, w] map: one span per channel, from the first tile's top row to the last one's
+ * bottom row and `halo` more (the input's 4x4 blocks: 1; the 2x2 outputs: 0; the row above
+ * was the block before's); `for_write`: lines about to be written. */
+MW_INLINE void prefetch_tiles(__global const float *map, uint channels, uint n, uint h, uint w,
+                              uint th, uint tw, uint q0, uint q1, uint halo, uint for_write) {
+#ifdef MW_CAN_PREFETCH
+    uint tiles = th * tw, last = q1 - 1;
+    uint r0 = 2 * ((q0 % tiles) / tw), r1 = min(h, 2 * ((last % tiles) / tw) + 2 + halo);
+    size_t first = (size_t)(q0 / tiles) * h * w + (size_t)r0 * w;
+    size_t end = (size_t)(last / tiles) * h * w + (size_t)r1 * w, plane = (size_t)n * h * w;
+    for (uint c = 0; c < channels; c++)
+        for (size_t q = first; q < end; q += 16) /* a 64-byte line */
+            if (for_write)
+                __builtin_prefetch(map + c * plane + q, 1);
+            else
+                __builtin_prefetch(map + c * plane + q, 0);
+#endif
+}
+
 /* The segment of the block [p, p_end) that starts at tile p: image, tile row and column;
  * with compact units, up to 16 tiles across rows and images, nl 0 and ty their first tile
  * row counted from the first image (p is then a multiple of 16, which the tiles of an
@@ -527,6 +559,11 @@ MW_INLINE void fused_blocks(__global const float *src, __global const float *u, 
         if (p_end - p0 < FUSED_TILES) /* lanes of no tile: finite, never stored */
             for (size_t i = 0; i < 16 * v_xi; i++)
                 v[i] = 0.0f;
+        if (b + 1 < b_end) {
+            uint q_end = min(total, p_end + FUSED_TILES);
+            prefetch_tiles(src, in, n, h, w, th, tw, p_end, q_end, 1, 0);
+            prefetch_tiles(y, out, n, h, w, th, tw, p_end, q_end, 0, 1);
+        }
         fused_input(src, in, n, h, w, th, tw, compact, p0, p_end, v, v_xi);
         /* ξ outermost: U[ξ] and V[ξ] stay in L1 across the row blocks */
         for (uint xi = 0; xi < 16; xi++)
@@ -581,41 +618,47 @@ MW_INLINE void load_gradient_row(__global const float *plane, uint row, uint tx0
     *right = (float16)(lo.odd, hi.odd);
 }
 
+/* The 16 entries (A g Aᵀ)[ξ] of the 2x2 output-gradient tiles g of `count` <= 16 tiles from
+ * tile column tx0 of tile row ty of the [ho, wo] plane gy (or of the compact unit from tile
+ * row ty of the planes from gy), stored as lanes at dst + ξ xi_stride. */
+MW_INLINE void gradient_tiles(__global const float *gy, uint ty, uint tx0, uint count, uint ho,
+                              uint wo, uint compact, __global float *dst, size_t xi_stride) {
+    float16 g[2][2];
+    for (uint r = 0; r < 2; r++)
+        if (compact) {
+            float16 lo, hi;
+            gather_compact(gy, ty, count / (wo / 2), (int)r, wo, &lo, &hi);
+            g[r][0] = (float16)(lo.even, hi.even);
+            g[r][1] = (float16)(lo.odd, hi.odd);
+        } else {
+            load_gradient_row(gy, 2 * ty + r, tx0, ho, wo, &g[r][0], &g[r][1]);
+        }
+    float16 h[4][2]; /* A g */
+    for (uint c = 0; c < 2; c++) {
+        h[0][c] = g[0][c];
+        h[1][c] = g[0][c] + g[1][c];
+        h[2][c] = g[0][c] - g[1][c];
+        h[3][c] = -g[1][c];
+    }
+    for (uint a = 0; a < 4; a++) { /* (A g) Aᵀ */
+        store_lanes(dst + (4 * a + 0) * xi_stride, h[a][0], count);
+        store_lanes(dst + (4 * a + 1) * xi_stride, h[a][0] + h[a][1], count);
+        store_lanes(dst + (4 * a + 2) * xi_stride, h[a][0] - h[a][1], count);
+        store_lanes(dst + (4 * a + 3) * xi_stride, -h[a][1], count);
+    }
+}
+
 /* gM[ξ][o][p] = (A g Aᵀ)[ξ] for the 2x2 output-gradient tiles g of gy [out, n, ho, wo],
  * images n0 .. n0 + cn - 1 (P = cn th tw, tile p = nl th tw + ty tw + tx). Units as in
  * winograd_output. */
 MW_INLINE void gradient_units(__global const float *gy, __global float *gm, uint gm_off,
                               uint out, uint n, uint n0, uint cn, uint ho, uint wo, uint th,
                               uint tw, uint ld, uint compact, uint per_item, uint units) {
-    size_t xi_stride = (size_t)out * ld;
     uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     for (uint unit = u0; unit < u1; unit++) {
         tile_unit at = unit_at(unit, th, tw, cn, ld, compact);
-        __global const float *src = gy + ((size_t)at.channel * n + n0 + at.nl) * ho * wo;
-        float16 g[2][2];
-        for (uint r = 0; r < 2; r++)
-            if (compact) {
-                float16 lo, hi;
-                gather_compact(src, at.ty, at.count / tw, (int)r, wo, &lo, &hi);
-                g[r][0] = (float16)(lo.even, hi.even);
-                g[r][1] = (float16)(lo.odd, hi.odd);
-            } else {
-                load_gradient_row(src, 2 * at.ty + r, at.tx0, ho, wo, &g[r][0], &g[r][1]);
-            }
-        float16 h[4][2]; /* A g */
-        for (uint c = 0; c < 2; c++) {
-            h[0][c] = g[0][c];
-            h[1][c] = g[0][c] + g[1][c];
-            h[2][c] = g[0][c] - g[1][c];
-            h[3][c] = -g[1][c];
-        }
-        __global float *dst = gm + gm_off + at.offset;
-        for (uint a = 0; a < 4; a++) { /* (A g) Aᵀ */
-            store_lanes(dst + (4 * a + 0) * xi_stride, h[a][0], at.count);
-            store_lanes(dst + (4 * a + 1) * xi_stride, h[a][0] + h[a][1], at.count);
-            store_lanes(dst + (4 * a + 2) * xi_stride, h[a][0] - h[a][1], at.count);
-            store_lanes(dst + (4 * a + 3) * xi_stride, -h[a][1], at.count);
-        }
+        gradient_tiles(gy + ((size_t)at.channel * n + n0 + at.nl) * ho * wo, at.ty, at.tx0,
+                       at.count, ho, wo, compact, gm + gm_off + at.offset, (size_t)out * ld);
     }
 }
 
@@ -631,15 +674,186 @@ __kernel void winograd_output_gradient(__global const float *gy, __global float 
         gradient_units(gy, gm, gm_off, out, n, n0, cn, ho, wo, th, tw, ld, 0, per_item, units);
 }
 
+/* The weight gradient with both transforms fused around its products, for CPU caches, as
+ * winograd_fused for the forward: each item takes a run of blocks of FUSED_TILES
+ * consecutive tiles and, in its own slot of `scratch`, transforms their input into
+ * V[ξ][in_pad][FUSED_TILES] as fused_input does, transposes that into
+ * Vt[ξ][FUSED_TILES][in_pad] (a tile's channels in a row: the products read them as
+ * vectors), transforms their output gradient into gM[ξ][out][FUSED_TILES], and adds
+ * gM[ξ]·Vt[ξ] into its own partial sums gU[ξ][out][in_pad], ROWS output channels by 32
+ * input channels at a time; winograd_weight_gradient adds the items' partial sums. The
+ * unfused pipeline writes V and gM to memory and reads them back. in_pad: `in` rounded up to
+ * 32; the padding channels are zero. */
+
+/* Lane masks of shuffle2(x, y, ·) that swap bit s of the row and column index between rows
+ * x = a[i] and y = a[i + s] of a 16x16 block (i's bit s clear): the first for a[i], the
+ * second for a[i + s]. The four swaps, s = 8, 4, 2, 1, transpose it. */
+#define SWAP8_LO (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+#define SWAP8_HI (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31)
+#define SWAP4_LO (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27)
+#define SWAP4_HI (uint16)(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31)
+#define SWAP2_LO (uint16)(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29)
+#define SWAP2_HI (uint16)(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31)
+#define SWAP1_LO (uint16)(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30)
+#define SWAP1_HI (uint16)(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31)
+#define SWAP_BIT(s)                                                                                \
+    for (uint i = 0; i < LANES; i++)                                                               \
+        if (!(i & s)) {                                                                            \
+            float16 x = a[i], y = a[i + s];                                                        \
+            a[i] = shuffle2(x, y, SWAP##s##_LO);                                                   \
+            a[i + s] = shuffle2(x, y, SWAP##s##_HI);                                               \
+        }
+
+/* dst[j ld + i] = src[i ld_src + j] for a 16x16 block. */
+MW_INLINE void transpose_16x16(__global const float *src, size_t ld_src, __global float *dst,
+                               size_t ld) {
+    float16 a[LANES];
+#pragma unroll
+    for (uint i = 0; i < LANES; i++)
+        a[i] = vload16(0, src + i * ld_src);
+#pragma unroll
+    SWAP_BIT(8)
+#pragma unroll
+    SWAP_BIT(4)
+#pragma unroll
+    SWAP_BIT(2)
+#pragma unroll
+    SWAP_BIT(1)
+#pragma unroll
+    for (uint j = 0; j < LANES; j++)
+        vstore16(a[j], 0, dst + j * ld);
+}
+#undef SWAP_BIT
+
+MW_INLINE void weight_rows(__global const float *gm, __global const float *vt, uint count,
+                           uint in_pad, uint i0, uint last, float16 acc[ROWS][2]) {
+    for (uint p = 0; p < count; p++) {
+        float16 b0 = vload16(0, vt + (size_t)p * in_pad + i0);
+        float16 b1 = vload16(1, vt + (size_t)p * in_pad + i0);
+#pragma unroll
+        for (uint r = 0; r < ROWS; r++) {
+            float16 a = (float16)(gm[min(r, last) * FUSED_TILES + p]);
+            acc[r][0] = MAD(a, b0, acc[r][0]);
+            acc[r][1] = MAD(a, b1, acc[r][1]);
+        }
+    }
+}
+
+/* gU[o][i0 .. i0 + 31] (+)= Σ_p gM[o][p] Vt[p][i0 .. i0 + 31] for rows o0 .. o0 + ROWS - 1
+ * (those < out) of one ξ, over the block's `count` tiles; `first`: gU not yet written. */
+MW_INLINE void weight_products(__global const float *gm, __global const float *vt, uint count,
+                               uint out, uint in_pad, uint o0, uint i0, __global float *gu,
+                               uint first) {
+    float16 acc[ROWS][2];
+#pragma unroll
+    for (uint r = 0; r < ROWS; r++) {
+        if (first || o0 + r >= out) {
+            acc[r][0] = acc[r][1] = 0.0f;
+        } else {
+            acc[r][0] = vload16(0, gu + (size_t)(o0 + r) * in_pad + i0);
+            acc[r][1] = vload16(1, gu + (size_t)(o0 + r) * in_pad + i0);
+        }
+    }
+    gm += (size_t)o0 * FUSED_TILES;
+    if (o0 + ROWS <= out) /* a constant `last`: fixed offsets */
+        weight_rows(gm, vt, count, in_pad, i0, ROWS - 1, acc);
+    else
+        weight_rows(gm, vt, count, in_pad, i0, out - 1 - o0, acc);
+#pragma unroll
+    for (uint r = 0; r < ROWS; r++) {
+        if (o0 + r >= out) break;
+        vstore16(acc[r][0], 0, gu + (size_t)(o0 + r) * in_pad + i0);
+        vstore16(acc[r][1], 1, gu + (size_t)(o0 + r) * in_pad + i0);
+    }
+}
+
+/* scratch + s_off: the items' partial sums gU (`items` x 16 out in_pad floats), then their
+ * slots (`slot` floats each: V, Vt, gM). */
+MW_INLINE void weight_fused_blocks(__global const float *x, __global const float *gy,
+                                   __global float *scratch, uint s_off, uint in, uint in_pad,
+                                   uint out, uint n, uint h, uint w, uint th, uint tw,
+                                   uint compact, uint slot, uint items) {
+    uint item = get_global_id(0);
+    if (item >= items) return;
+    uint total = n * th * tw, blocks = (total + FUSED_TILES - 1) / FUSED_TILES;
+    /* ξ's rows of V, Vt and gM a line past 4 KB multiples apart: a tile's 16 entries stored
+     * 8 KB apart (64 channels) all fell in one set of the L1 (2.6x the time of this kernel) */
+    size_t gu_xi = (size_t)out * in_pad, vt_xi = (size_t)FUSED_TILES * in_pad + LANES;
+    size_t gm_xi = (size_t)out * FUSED_TILES + LANES;
+    __global float *gu = scratch + s_off + (size_t)item * 16 * gu_xi;
+    __global float *v = scratch + s_off + (size_t)items * 16 * gu_xi + (size_t)item * slot;
+    __global float *vt = v + 16 * vt_xi, *gm = vt + 16 * vt_xi;
+    for (uint xi = 0; xi < 16; xi++) /* the padding channels, never stored */
+        for (size_t q = (size_t)in * FUSED_TILES; q < (size_t)in_pad * FUSED_TILES; q++)
+            v[xi * vt_xi + q] = 0.0f;
+    /* consecutive blocks per item: see fused_blocks */
+    uint per = (blocks + items - 1) / items, b0 = min(blocks, item * per);
+    uint b_end = min(blocks, b0 + per);
+    if (b0 == b_end) /* no tiles: its partial sums still count */
+        for (size_t q = 0; q < 16 * gu_xi; q++)
+            gu[q] = 0.0f;
+    for (uint b = b0; b < b_end; b++) {
+        uint p0 = b * FUSED_TILES, p_end = min(total, p0 + FUSED_TILES);
+        if (b + 1 < b_end) {
+            uint q_end = min(total, p_end + FUSED_TILES);
+            prefetch_tiles(x, in, n, h, w, th, tw, p_end, q_end, 1, 0);
+            prefetch_tiles(gy, out, n, h, w, th, tw, p_end, q_end, 0, 0);
+        }
+        fused_input(x, in, n, h, w, th, tw, compact, p0, p_end, v, vt_xi);
+        /* lanes past p_end - p0 of a short block are transposed too, never read */
+        for (uint xi = 0; xi < 16; xi++)
+            for (uint c0 = 0; c0 < in_pad; c0 += LANES)
+                for (uint t0 = 0; t0 < FUSED_TILES; t0 += LANES)
+                    transpose_16x16(v + xi * vt_xi + (size_t)c0 * FUSED_TILES + t0, FUSED_TILES,
+                                    vt + xi * vt_xi + (size_t)t0 * in_pad + c0, in_pad);
+        for (uint o = 0; o < out; o++)
+            for (uint p = p0; p < p_end;) {
+                tile_segment g = segment_at(p, p_end, th, tw, compact);
+                gradient_tiles(gy + ((size_t)o * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
+                               compact, gm + (size_t)o * FUSED_TILES + (p - p0), gm_xi);
+                p += g.count;
+            }
+        for (uint xi = 0; xi < 16; xi++)
+            for (uint o0 = 0; o0 < out; o0 += ROWS)
+                for (uint i0 = 0; i0 < in_pad; i0 += 2 * LANES)
+                    weight_products(gm + xi * gm_xi, vt + xi * vt_xi, p_end - p0, out, in_pad,
+                                    o0, i0, gu + xi * gu_xi, b == b0);
+    }
+}
+
+__kernel void winograd_weight_fused(__global const float *x, __global const float *gy,
+                                    __global float *scratch, const uint s_off, const uint in,
+                                    const uint in_pad, const uint out, const uint n,
+                                    const uint h, const uint w, const uint th, const uint tw,
+                                    const uint slot, const uint items) {
+    weight_fused_blocks(x, gy, scratch, s_off, in, in_pad, out, n, h, w, th, tw, 0, slot, items);
+}
+
+__kernel void winograd_weight_fused_compact(__global const float *x, __global const float *gy,
+                                            __global float *scratch, const uint s_off,
+                                            const uint in, const uint in_pad, const uint out,
+                                            const uint n, const uint h, const uint w,
+                                            const uint th, const uint tw, const uint slot,
+                                            const uint items) {
+    weight_fused_blocks(x, gy, scratch, s_off, in, in_pad, out, n, h, w, th, tw, 1, slot, items);
+}
+
 /* gw[o][i] = Gᵀ gU[·][o][i] G, the 3x3 weight gradient from the 16 entries of gU[ξ][o][i]
- * (planes of out in floats), `per_item` consecutive (o, i) per item. */
+ * (rows of ld floats, planes of out ld), summed over `parts` partial sums part_stride floats
+ * apart (winograd_weight_fused's items; one for the unfused GEMMs'), `per_item` consecutive
+ * (o, i) per item. */
 MW_INLINE void weight_gradient_pair(__global const float *gu, uint gu_off, __global float *gw,
-                                    uint out, uint in, uint gid) {
-    size_t plane = (size_t)out * in;
-    __global const float *src = gu + gu_off + gid;
+                                    uint out, uint in, uint ld, uint parts, uint part_stride,
+                                    uint gid) {
+    size_t plane = (size_t)out * ld;
+    __global const float *src = gu + gu_off + (size_t)(gid / in) * ld + gid % in;
     float e[4][4], r[3][4];
-    for (uint x = 0; x < 16; x++)
-        e[x / 4][x % 4] = src[x * plane];
+    for (uint x = 0; x < 16; x++) {
+        float sum = 0.0f;
+        for (uint k = 0; k < parts; k++)
+            sum += src[x * plane + (size_t)k * part_stride];
+        e[x / 4][x % 4] = sum;
+    }
     for (uint b = 0; b < 4; b++) { /* Gᵀ e */
         r[0][b] = e[0][b] + 0.5f * (e[1][b] + e[2][b]);
         r[1][b] = 0.5f * (e[1][b] - e[2][b]);
@@ -655,8 +869,9 @@ MW_INLINE void weight_gradient_pair(__global const float *gu, uint gu_off, __glo
 
 __kernel void winograd_weight_gradient(__global const float *gu, const uint gu_off,
                                        __global float *gw, const uint out, const uint in,
+                                       const uint ld, const uint parts, const uint part_stride,
                                        const uint per_item) {
     uint g0 = get_global_id(0) * per_item;
     for (uint gid = g0; gid < out * in && gid < g0 + per_item; gid++)
-        weight_gradient_pair(gu, gu_off, gw, out, in, gid);
+        weight_gradient_pair(gu, gu_off, gw, out, in, ld, parts, part_stride, gid);
 }

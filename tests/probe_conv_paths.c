@@ -7,7 +7,7 @@
  *                                 narrow_32x32|googlenet] [batch] [reps]
  *       [direct|winograd|unfused|im2col|implicit]   (the direct paths alone, for tuning their
  *       kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
- *       forward and input gradient fused or not; or the first column's forward through
+ *       three passes fused or not; or the first column's forward through
  *       im2col's copies always, or as an implicit GEMM wherever it applies, rather than by
  *       shape)
  * (batch 228: a training step's 128 inputs and 100 memory images). */

@@ -378,6 +378,12 @@ static void check_direct(int kind) {
          * rows and images, the last unit short (7 images of 4 tiles, 3 of 64) */
         {"direct 6->10 4x4 7 images bias", 6, 10, 7, 4, 4, 3, 1, 1, 1, true},
         {"direct 5->7 16x16 3 images", 5, 7, 3, 16, 16, 3, 1, 1, 1, false},
+        /* Winograd's fused weight gradient (24 inputs and 32 outputs or more): input
+         * channels padded to 32 and 64, a short last block of output rows; 5 blocks of 32
+         * tiles, which on 2 compute units make 4 items of 2 blocks, the last with none (its
+         * partial sums are zeros); rows of 3 tiles, the last block short */
+        {"direct 24->33 4x4 40 images", 24, 33, 40, 4, 4, 3, 1, 1, 1, false},
+        {"direct 41->32 7x5 3 images", 41, 32, 3, 7, 5, 3, 1, 1, 1, true},
     };
     check_randoms(cases, sizeof cases / sizeof cases[0], 400);
     /* Chunks of two images (the padded copy of the largest of the three passes' inputs);
@@ -412,8 +418,10 @@ static void test_conv_direct_3x3(void **state) {
  * whose shapes reach the edges of its 16-tile vectors (rows of 1, 3, 10 and 24 tiles, odd
  * maps, 1x1 maps), several chunks of images, and weight gradients summed over chunks and
  * over slices of the tiles (the 48x48 case); the forward and input gradient both fused
- * (blocks of 32 tiles across rows and images, the last one short: 35 images of 16 tiles)
- * and as separate transforms and GEMMs, and in the first round on the GPU profile too. */
+ * (blocks of 32 tiles across rows and images, the last one short: 35 images of 16 tiles),
+ * the weight gradient too where it has the channels (items' partial sums over runs of
+ * blocks: 24 -> 33, 41 -> 32), and as separate transforms and GEMMs, and in the first round
+ * on the GPU profile too. */
 static void test_conv_winograd(void **state) {
     check_direct(4);
     mw_winograd_fuse = 0;

@@ -16,7 +16,13 @@
  * (P = the chunk's tiles, in rows of ld >= P floats: see row_stride), with separate
  * transform kernels around 16 GEMMs of ops/gemm.h. The weight gradient transforms the input
  * and the output gradient per chunk, sums gU[ξ] += gM[ξ]·V[ξ]ᵀ over the chunks (16 NT
- * GEMMs) and transforms gU into the 3x3 gradient at the end.
+ * GEMMs) and transforms gU into the 3x3 gradient at the end; where an item's partial sums of
+ * gU fit in a core's cache with its slot (WEIGHT_FUSED_MAX_FLOATS), winograd_weight_fused
+ * does the transforms and products per block of tiles instead:
+ *
+ *   [ gU partial sums of item 0 | of item 1 | ... | slot of item 0 | slot of item 1 | ... ]
+ *
+ * and winograd_weight_gradient adds the items' sums as it transforms them.
  *
  * On the GPU profile (ops/gemm.h) the same kernels run GPU-shaped: one unit of 16 tiles (or
  * one weight pair) per work-item in groups of 64, never fused (its per-item slots are sized
@@ -29,13 +35,24 @@
 #include "runtime/kernel_defines.h"
 
 enum {
-    LANES = 16,          /* tiles per unit of the transforms (cl/winograd.cl) */
-    XI = 16,             /* entries of a transformed 4x4 block */
-    TILES_PER_ITEM = 256, /* a transform item's share on CPUs: units of up to 16 tiles */
-    PAIRS_PER_ITEM = 64,  /* a weight transform item's (output, input) channel pairs on CPUs */
+    LANES = 16,               /* tiles per unit of the transforms (cl/winograd.cl) */
+    XI = 16,                  /* entries of a transformed 4x4 block */
+    TILES_PER_ITEM = 256,     /* a transform item's share on CPUs: units of up to 16 tiles */
+    PAIRS_PER_ITEM = 64,      /* a weight transform item's (output, input) channel pairs on CPUs */
     FUSED_MAX_CHANNELS = 512, /* the most input and output channels it takes: a slot's V
                                * and M are 2 KB per channel, and should stay in L2 */
     FUSED_ITEMS_PER_UNIT = 8, /* its items (slots) per compute unit */
+    /* winograd_weight_fused: an item's partial sums and slot (about 16 (out in + (2 in + out)
+     * FUSED_TILES) floats, in rounded up to 32) at most this many floats, to stay in a core's
+     * L2: 640 KB for 64 -> 64 channels, 1.8 MB for 128 -> 128 */
+    WEIGHT_FUSED_MAX_FLOATS = 1 << 19,
+    WEIGHT_FUSED_ITEMS_PER_UNIT = 2, /* its items per compute unit: each adds partial sums */
+    /* and the channels from which it pays (tests/probe_conv_paths, bench/RESULTS.md): with
+     * fewer its blocks of ROWS outputs and of 32 inputs are mostly padding, and DenseNet's
+     * 48 -> 12 (16x16 maps) and GoogLeNet's 16 -> 48 ran 1.1-1.9x the unfused time */
+    WEIGHT_FUSED_MIN_IN = 24,
+    WEIGHT_FUSED_MIN_OUT = 32,
+    WEIGHT_FUSED_CHANNEL_BLOCK = 32, /* its products' input channels per vector pair */
 };
 
 int mw_winograd_fuse = 1;
@@ -52,7 +69,9 @@ typedef struct plan {
     size_t per_item;       /* units of a transform per work-item */
     size_t cn;             /* images per chunk */
     size_t ld;             /* floats between rows of V and M: the largest chunk's P, padded */
-    bool fused;            /* winograd_fused: U, then one slot of V and M per item */
+    bool fused;            /* winograd_fused: U, then one slot of V and M per item; for the
+                            * weight gradient winograd_weight_fused's partial sums and slots */
+    size_t in_pad;         /* winograd_weight_fused: rows of Vt and of the partial sums */
     size_t items, slot, scratch_off;
     size_t v_off, m_off, u_off, partial_off, total;
 } plan;
@@ -112,6 +131,23 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     p.tiles = p.th * p.tw;
     p.compact = mw_winograd_compact_units(s);
     p.per_item = cpu ? ceil_div(TILES_PER_ITEM, p.compact || p.tw >= LANES ? LANES : p.tw) : 1;
+    if (op == MW_OP_CONV2D_BWD_WEIGHT && cpu && mw_winograd_fuse) {
+        p.in_pad = ceil_div(p.in, WEIGHT_FUSED_CHANNEL_BLOCK) * WEIGHT_FUSED_CHANNEL_BLOCK;
+        size_t partial = XI * p.out * p.in_pad;
+        p.slot = XI * ((2 * p.in_pad + p.out) * MW_WINOGRAD_FUSED_TILES + 3 * LANES);
+        size_t blocks = ceil_div(s->n * p.tiles, MW_WINOGRAD_FUSED_TILES);
+        p.items = WEIGHT_FUSED_ITEMS_PER_UNIT * mw_runtime_device(rt)->compute_units;
+        size_t fit = cap / (partial + p.slot);
+        if (p.items > fit) p.items = fit;
+        if (p.items > blocks) p.items = blocks;
+        p.fused = partial + p.slot <= WEIGHT_FUSED_MAX_FLOATS && p.items > 0 &&
+                  p.in >= WEIGHT_FUSED_MIN_IN && p.out >= WEIGHT_FUSED_MIN_OUT;
+        if (p.fused) {
+            p.scratch_off = 0;
+            p.total = p.items * (partial + p.slot);
+            return p;
+        }
+    }
     p.fused = cpu && mw_winograd_fuse && op != MW_OP_CONV2D_BWD_WEIGHT &&
               p.in + p.out <= FUSED_MAX_CHANNELS;
     if (p.fused) {
@@ -253,9 +289,31 @@ mw_status mw_winograd_bwd_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t 
     return convolve(c, s, MW_OP_CONV2D_BWD_INPUT, cap_floats, gy, w, gx, false);
 }
 
+/* gw = Gᵀ gU G from the `parts` partial sums of gU[ξ][out][ld] at float `off` of the
+ * workspace, part_stride apart (winograd_weight_gradient). */
+static mw_status weight_gradient_out(mw_cl_ctx *c, const plan *p, size_t off, size_t ld,
+                                     size_t parts, size_t part_stride, cl_mem gw) {
+    size_t pairs = pairs_per_item(c->rt);
+    return mw_launch_kernel(
+        c, items_of(c->rt, "winograd_weight_gradient", ceil_div(p->out * p->in, pairs)),
+        "mumuuuuuu", c->workspace, (unsigned)off, gw, (unsigned)p->out, (unsigned)p->in,
+        (unsigned)ld, (unsigned)parts, (unsigned)part_stride, (unsigned)pairs);
+}
+
 mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                                  cl_mem gy, cl_mem x, cl_mem gw) {
     plan p = plan_of(c->rt, s, MW_OP_CONV2D_BWD_WEIGHT, cap_floats);
+    if (p.fused) {
+        MW_TRY(mw_launch_kernel(
+            c,
+            items_of(c->rt, p.compact ? "winograd_weight_fused_compact" : "winograd_weight_fused",
+                     p.items),
+            "mmmuuuuuuuuuuu", x, gy, c->workspace, (unsigned)p.scratch_off, (unsigned)p.in,
+            (unsigned)p.in_pad, (unsigned)p.out, (unsigned)s->n, (unsigned)s->h, (unsigned)s->w,
+            (unsigned)p.th, (unsigned)p.tw, (unsigned)p.slot, (unsigned)p.items));
+        return weight_gradient_out(c, &p, p.scratch_off, p.in_pad, p.items, XI * p.out * p.in_pad,
+                                   gw);
+    }
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform_input(c, s, &p, x, n0, cn));
@@ -274,10 +332,5 @@ mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t
                                c->workspace, p.partial_off));
         }
     }
-    size_t pairs = pairs_per_item(c->rt);
-    return mw_launch_kernel(c,
-                            items_of(c->rt, "winograd_weight_gradient",
-                                     ceil_div(p.out * p.in, pairs)),
-                            "mumuuu", c->workspace, (unsigned)p.u_off, gw, (unsigned)p.out,
-                            (unsigned)p.in, (unsigned)pairs);
+    return weight_gradient_out(c, &p, p.u_off, p.in, 1, 0, gw);
 }

@@ -367,7 +367,8 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
         MW_KERNEL_DEFINES(MW_DEFINE_ROW)
 #undef MW_DEFINE_ROW
     };
-    static const char FMA[] = "-DMW_FMA", FP64[] = "-DMW_FP64", STREAM[] = "-DMW_STREAM_STORES";
+    static const char FMA[] = "-DMW_FMA", FP64[] = "-DMW_FP64", STREAM[] = "-DMW_STREAM_STORES",
+                      PREFETCH[] = "-DMW_PREFETCH";
     enum { COUNT = sizeof defines / sizeof defines[0] };
     cl_device_fp_config fp = 0, fp64 = 0;
     MW_CL_CHECK(
@@ -383,7 +384,16 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
     const char *stream_env = getenv("MEMWRAP_STREAM_STORES");
     bool streams =
         (rt->device.type & CL_DEVICE_TYPE_CPU) && !(stream_env && strcmp(stream_env, "off") == 0);
-    size_t cap = sizeof FMA + sizeof FP64 + sizeof STREAM + sizeof " -DMW_BLOCK_ROWS=" + 10;
+    /* Software prefetches (cl/winograd.cl, prefetch_tiles) on CPU devices likewise, but not
+     * on Oclgrind's simulated one, whose interpreter (21.10) stops at the prefetch intrinsic
+     * ("Undefined external function: llvm.prefetch.p1i8"); MEMWRAP_PREFETCH=off leaves them
+     * out. */
+    const char *prefetch_env = getenv("MEMWRAP_PREFETCH");
+    bool prefetch = (rt->device.type & CL_DEVICE_TYPE_CPU) &&
+                    !strstr(rt->device.platform_name, "Oclgrind") &&
+                    !(prefetch_env && strcmp(prefetch_env, "off") == 0);
+    size_t cap = sizeof FMA + sizeof FP64 + sizeof STREAM + sizeof PREFETCH +
+                 sizeof " -DMW_BLOCK_ROWS=" + 10;
     for (int i = 0; i < COUNT; i++)
         cap += strlen(defines[i].name) + 4 + 21; /* " -D" "=" and a long */
     char *s = malloc(cap);
@@ -395,7 +405,8 @@ mw_status mw_runtime_kernel_defines_init(mw_runtime *rt) {
     used += (size_t)snprintf(s + used, cap - used, " -DMW_BLOCK_ROWS=%u", rt->block_rows);
     if (fp & CL_FP_FMA) used += (size_t)snprintf(s + used, cap - used, " %s", FMA);
     if (fp64) used += (size_t)snprintf(s + used, cap - used, " %s", FP64);
-    if (streams) snprintf(s + used, cap - used, " %s", STREAM);
+    if (streams) used += (size_t)snprintf(s + used, cap - used, " %s", STREAM);
+    if (prefetch) snprintf(s + used, cap - used, " %s", PREFETCH);
     rt->kernel_defines = s;
     return MW_OK;
 }
