@@ -398,201 +398,6 @@ __kernel void winograd_output(__global const float *m, const uint m_off, __globa
                      units);
 }
 
-/* The forward (or input gradient) with its transforms fused around the products, for CPU
- * caches: each item takes blocks of FUSED_TILES consecutive tiles p of the whole batch and,
- * in its own slot of `scratch` (which stays in its core's cache, reused block after block),
- * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out], ROWS
- * output channels at a time (MW_BLOCK_ROWS, gemm_nn's register block, chosen per device:
- * cl/gemm.cl), into M[ξ][out][FUSED_TILES] and transforms that into y. The unfused
- * pipeline writes V and M to memory and reads them back: 4 times the input map and 8 times
- * the output map of traffic. Rows of a block's tiles go by segments of at most 16 tiles of
- * one tile row. */
-#define FUSED_TILES MW_WINOGRAD_FUSED_TILES /* engine/runtime/kernel_defines.h */
-#define ROWS MW_BLOCK_ROWS
-#if FUSED_TILES != 2 * LANES
-#error "winograd_fused is written for blocks of two float16 of tiles"
-#endif
-
-/* Software prefetches of the next block's rows, on CPU devices (-DMW_PREFETCH, set by the
- * runtime) whose compiler has clang's __builtin_prefetch: a fused block reads (or writes) a
- * few rows of every channel's plane, planes N·H·W floats apart, more streams at once than
- * the hardware prefetchers follow, so every row was a demand miss (perf: 13-17% of the
- * fused kernels' samples on those loads, bench/RESULTS.md). OpenCL's prefetch() compiles to
- * nothing in PoCL. */
-#if defined(MW_PREFETCH) && defined(__clang__) && defined(__has_builtin)
-#if __has_builtin(__builtin_prefetch)
-#define MW_CAN_PREFETCH
-#endif
-#endif
-
-/* Prefetches what tiles [q0, q1) of the batch cover in each of `channels` planes of the [channels,
- * n, h, w] map: one span per channel, from the first tile's top row to the last one's
- * bottom row and `halo` more (the input's 4x4 blocks: 1; the 2x2 outputs: 0; the row above
- * was the block before's); `for_write`: lines about to be written. */
-MW_INLINE void prefetch_tiles(__global const float *map, uint channels, uint n, uint h, uint w,
-                              uint th, uint tw, uint q0, uint q1, uint halo, uint for_write) {
-#ifdef MW_CAN_PREFETCH
-    uint tiles = th * tw, last = q1 - 1;
-    uint r0 = 2 * ((q0 % tiles) / tw), r1 = min(h, 2 * ((last % tiles) / tw) + 2 + halo);
-    size_t first = (size_t)(q0 / tiles) * h * w + (size_t)r0 * w;
-    size_t end = (size_t)(last / tiles) * h * w + (size_t)r1 * w, plane = (size_t)n * h * w;
-    for (uint c = 0; c < channels; c++)
-        for (size_t q = first; q < end; q += 16) /* a 64-byte line */
-            if (for_write)
-                __builtin_prefetch(map + c * plane + q, 1);
-            else
-                __builtin_prefetch(map + c * plane + q, 0);
-#endif
-}
-
-/* The segment of the block [p, p_end) that starts at tile p: image, tile row and column;
- * with compact units, up to 16 tiles across rows and images, nl 0 and ty their first tile
- * row counted from the first image (p is then a multiple of 16, which the tiles of an
- * image divide or are a multiple of). */
-typedef struct tile_segment {
-    uint nl, ty, tx0, count;
-} tile_segment;
-
-MW_INLINE tile_segment segment_at(uint p, uint p_end, uint th, uint tw, uint compact) {
-    tile_segment g;
-    if (compact) {
-        g.nl = 0;
-        g.ty = p / tw;
-        g.tx0 = 0;
-        g.count = min((uint)LANES, p_end - p);
-        return g;
-    }
-    uint tiles = th * tw, rem = p % tiles;
-    g.nl = p / tiles;
-    g.ty = rem / tw;
-    g.tx0 = rem % tw;
-    g.count = min(min((uint)LANES, tw - g.tx0), p_end - p);
-    return g;
-}
-
-/* acc += rows o0 .. o0 + ROWS - 1 of Uᵀ[ξ]ᵀ V[ξ] (ut rows [in][out], v rows
- * [in][FUSED_TILES]), rows past o0 + last repeating that one (finite, never stored). Each U
- * value is broadcast from memory: a load, where extracting it from a vector load costs a
- * shuffle. */
-MW_INLINE void fused_rows(__global const float *ut, __global const float *v, uint in,
-                          uint out, uint o0, uint last, float16 acc[ROWS][2]) {
-    for (uint l = 0; l < in; l++) {
-        float16 b0 = vload16(0, v + (size_t)l * FUSED_TILES);
-        float16 b1 = vload16(1, v + (size_t)l * FUSED_TILES);
-        __global const float *ul = ut + (size_t)l * out + o0;
-#pragma unroll
-        for (uint r = 0; r < ROWS; r++) {
-            float16 a1 = (float16)(ul[min(r, last)]);
-            acc[r][0] = MAD(a1, b0, acc[r][0]);
-            acc[r][1] = MAD(a1, b1, acc[r][1]);
-        }
-    }
-}
-
-/* Rows o0 .. o0 + ROWS - 1 of M[ξ] (those < out) into m [out][FUSED_TILES]. */
-MW_INLINE void fused_products(__global const float *ut, __global const float *v, uint in,
-                              uint out, uint o0, __global float *m) {
-    float16 acc[ROWS][2];
-#pragma unroll
-    for (uint r = 0; r < ROWS; r++)
-        acc[r][0] = acc[r][1] = 0.0f;
-    if (o0 + ROWS <= out) /* a constant `last`: fixed offsets */
-        fused_rows(ut, v, in, out, o0, ROWS - 1, acc);
-    else
-        fused_rows(ut, v, in, out, o0, out - 1 - o0, acc);
-#pragma unroll
-    for (uint r = 0; r < ROWS; r++) {
-        if (o0 + r >= out) break;
-        vstore16(acc[r][0], 0, m + (size_t)(o0 + r) * FUSED_TILES);
-        vstore16(acc[r][1], 1, m + (size_t)(o0 + r) * FUSED_TILES);
-    }
-}
-
-/* The block's tiles [p0, p_end) of every input channel into V[ξ][in][FUSED_TILES]. */
-MW_INLINE void fused_input(__global const float *src, uint in, uint n, uint h, uint w, uint th,
-                           uint tw, uint compact, uint p0, uint p_end, __global float *v,
-                           size_t v_xi) {
-    for (uint c = 0; c < in; c++)
-        for (uint p = p0; p < p_end;) {
-            tile_segment g = segment_at(p, p_end, th, tw, compact);
-            input_tiles(src + ((size_t)c * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
-                        compact, v + (size_t)c * FUSED_TILES + (p - p0), v_xi);
-            p += g.count;
-        }
-}
-
-/* y (+)= Aᵀ M A for the block's tiles [p0, p_end) of every output channel. */
-MW_INLINE void fused_output(__global const float *m, size_t m_xi, __global float *y, uint out,
-                            uint n, uint h, uint w, uint th, uint tw, uint compact, uint p0,
-                            uint p_end, uint accumulate) {
-    for (uint o = 0; o < out; o++)
-        for (uint p = p0; p < p_end;) {
-            tile_segment g = segment_at(p, p_end, th, tw, compact);
-            output_tiles(m + (size_t)o * FUSED_TILES + (p - p0), m_xi,
-                         y + ((size_t)o * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w, compact,
-                         accumulate);
-            p += g.count;
-        }
-}
-
-MW_INLINE void fused_blocks(__global const float *src, __global const float *u, uint u_off,
-                            __global float *y, __global float *scratch, uint s_off, uint in,
-                            uint out, uint n, uint h, uint w, uint th, uint tw, uint compact,
-                            uint accumulate, uint slot, uint items) {
-    uint item = get_global_id(0);
-    if (item >= items) return;
-    uint total = n * th * tw, blocks = (total + FUSED_TILES - 1) / FUSED_TILES;
-    size_t v_xi = (size_t)in * FUSED_TILES, m_xi = (size_t)out * FUSED_TILES;
-    /* the slot (`slot` floats): V, then M, then the lanes M's last vectors read past it */
-    __global float *v = scratch + s_off + (size_t)item * slot;
-    __global float *m = v + 16 * v_xi;
-    u += u_off;
-    /* A run of consecutive blocks per item: a block reads (and writes) a few rows of every
-     * channel's plane, planes lying N·H·W floats apart; consecutive blocks continue those
-     * rows, so each item walks its planes in order and reuses their pages, where blocks
-     * `items` apart touched new pages in every plane each time (ResNet18's 64-channel
-     * layers on 32x32 maps: forward and input gradient 0.8x their time,
-     * tests/probe_conv_paths, bench/RESULTS.md). */
-    uint per = (blocks + items - 1) / items, b_end = min(blocks, (item + 1) * per);
-    for (uint b = item * per; b < b_end; b++) {
-        uint p0 = b * FUSED_TILES, p_end = min(total, p0 + FUSED_TILES);
-        if (p_end - p0 < FUSED_TILES) /* lanes of no tile: finite, never stored */
-            for (size_t i = 0; i < 16 * v_xi; i++)
-                v[i] = 0.0f;
-        if (b + 1 < b_end) {
-            uint q_end = min(total, p_end + FUSED_TILES);
-            prefetch_tiles(src, in, n, h, w, th, tw, p_end, q_end, 1, 0);
-            prefetch_tiles(y, out, n, h, w, th, tw, p_end, q_end, 0, 1);
-        }
-        fused_input(src, in, n, h, w, th, tw, compact, p0, p_end, v, v_xi);
-        /* ξ outermost: U[ξ] and V[ξ] stay in L1 across the row blocks */
-        for (uint xi = 0; xi < 16; xi++)
-            for (uint o0 = 0; o0 < out; o0 += ROWS)
-                fused_products(u + (size_t)xi * in * out, v + xi * v_xi, in, out, o0,
-                               m + xi * m_xi);
-        fused_output(m, m_xi, y, out, n, h, w, th, tw, compact, p0, p_end, accumulate);
-    }
-}
-
-__kernel void winograd_fused(__global const float *src, __global const float *u,
-                             const uint u_off, __global float *y, __global float *scratch,
-                             const uint s_off, const uint in, const uint out, const uint n,
-                             const uint h, const uint w, const uint th, const uint tw,
-                             const uint accumulate, const uint slot, const uint items) {
-    fused_blocks(src, u, u_off, y, scratch, s_off, in, out, n, h, w, th, tw, 0, accumulate, slot,
-                 items);
-}
-
-__kernel void winograd_fused_compact(__global const float *src, __global const float *u,
-                                     const uint u_off, __global float *y,
-                                     __global float *scratch, const uint s_off, const uint in,
-                                     const uint out, const uint n, const uint h, const uint w,
-                                     const uint th, const uint tw, const uint accumulate,
-                                     const uint slot, const uint items) {
-    fused_blocks(src, u, u_off, y, scratch, s_off, in, out, n, h, w, th, tw, 1, accumulate, slot,
-                 items);
-}
-
 /* Row `row` of an output-gradient plane at columns 2 tx0 .. 2 tx0 + 31 split into the tiles'
  * left (even) and right (odd) columns, zero past ho rows and wo columns. */
 MW_INLINE void load_gradient_row(__global const float *plane, uint row, uint tx0, uint ho,
@@ -648,6 +453,219 @@ MW_INLINE void gradient_tiles(__global const float *gy, uint ty, uint tx0, uint 
     }
 }
 
+/* The forward (or input gradient) with its transforms fused around the products, for CPU
+ * caches: each item takes blocks of FUSED_TILES consecutive tiles p of the whole batch and,
+ * in its own slot of `scratch` (which stays in its core's cache, reused block after block),
+ * transforms their input into V[ξ][in][FUSED_TILES], multiplies by Uᵀ[ξ][in][out], ROWS
+ * output channels at a time (MW_BLOCK_ROWS, gemm_nn's register block, chosen per device:
+ * cl/gemm.cl), into M[ξ][out][FUSED_TILES] and transforms that into y. The unfused
+ * pipeline writes V and M to memory and reads them back: 4 times the input map and 8 times
+ * the output map of traffic. Rows of a block's tiles go by segments of at most 16 tiles of
+ * one tile row. */
+#define FUSED_TILES MW_WINOGRAD_FUSED_TILES /* engine/runtime/kernel_defines.h */
+#define ROWS MW_BLOCK_ROWS
+#if FUSED_TILES != 2 * LANES
+#error "winograd_fused is written for blocks of two float16 of tiles"
+#endif
+
+/* Software prefetches of the next block's rows, on CPU devices (-DMW_PREFETCH, set by the
+ * runtime) whose compiler has clang's __builtin_prefetch: a fused block reads (or writes) a
+ * few rows of every channel's plane, planes N·H·W floats apart, more streams at once than
+ * the hardware prefetchers follow, so every row was a demand miss (perf: 13-17% of the
+ * fused kernels' samples on those loads, bench/RESULTS.md). OpenCL's prefetch() compiles to
+ * nothing in PoCL. */
+#if defined(MW_PREFETCH) && defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define MW_CAN_PREFETCH
+#endif
+#endif
+
+/* Prefetches what tiles [q0, q1) of the batch cover in each of `channels` planes of the [channels,
+ * n, h, w] map: one span per channel, from the first tile's top row to the last one's
+ * bottom row and `halo` more (the input's 4x4 blocks: 1; the 2x2 outputs: 0; the row above
+ * was the block before's); `for_write`: lines about to be written. */
+MW_INLINE void prefetch_tiles(__global const float *map, uint channels, uint n, uint h, uint w,
+                              uint th, uint tw, uint q0, uint q1, uint halo, uint for_write) {
+#ifdef MW_CAN_PREFETCH
+    uint tiles = th * tw, last = q1 - 1;
+    uint r0 = 2 * ((q0 % tiles) / tw), r1 = min(h, 2 * ((last % tiles) / tw) + 2 + halo);
+    size_t first = (size_t)(q0 / tiles) * h * w + (size_t)r0 * w;
+    size_t end = (size_t)(last / tiles) * h * w + (size_t)r1 * w, plane = (size_t)n * h * w;
+    for (uint c = 0; c < channels; c++)
+        for (size_t q = first; q < end; q += 16) /* a 64-byte line */
+            if (for_write)
+                __builtin_prefetch(map + c * plane + q, 1);
+            else
+                __builtin_prefetch(map + c * plane + q, 0);
+#endif
+}
+
+/* The next block's rows, tiles [p_end, p_end + FUSED_TILES): of the input's planes, and of
+ * the output's (to write: `out_write`) or the output gradient's. */
+MW_INLINE void prefetch_next_block(__global const float *src, uint in, __global const float *dst,
+                                   uint out, uint out_write, uint n, uint h, uint w, uint th,
+                                   uint tw, uint p_end, uint total) {
+    uint q_end = min(total, p_end + FUSED_TILES);
+    prefetch_tiles(src, in, n, h, w, th, tw, p_end, q_end, 1, 0);
+    prefetch_tiles(dst, out, n, h, w, th, tw, p_end, q_end, 0, out_write);
+}
+
+/* The segment of the block [p, p_end) that starts at tile p: image, tile row and column;
+ * with compact units, up to 16 tiles across rows and images, nl 0 and ty their first tile
+ * row counted from the first image (p is then a multiple of 16, which the tiles of an
+ * image divide or are a multiple of). */
+typedef struct tile_segment {
+    uint nl, ty, tx0, count;
+} tile_segment;
+
+MW_INLINE tile_segment segment_at(uint p, uint p_end, uint th, uint tw, uint compact) {
+    tile_segment g;
+    if (compact) {
+        g.nl = 0;
+        g.ty = p / tw;
+        g.tx0 = 0;
+        g.count = min((uint)LANES, p_end - p);
+        return g;
+    }
+    uint tiles = th * tw, rem = p % tiles;
+    g.nl = p / tiles;
+    g.ty = rem / tw;
+    g.tx0 = rem % tw;
+    g.count = min(min((uint)LANES, tw - g.tx0), p_end - p);
+    return g;
+}
+
+/* acc += rows o0 .. o0 + ROWS - 1 of Uᵀ[ξ]ᵀ V[ξ] (ut rows [in][out], v rows
+ * [in][FUSED_TILES]), rows past o0 + last repeating that one (finite, never stored). Each U
+ * value is broadcast from memory: a load, where extracting it from a vector load costs a
+ * shuffle. */
+MW_INLINE void fused_rows(__global const float *ut, __global const float *v, uint in,
+                          uint out, uint o0, uint last, float16 acc[ROWS][2]) {
+    for (uint l = 0; l < in; l++) {
+        float16 b0 = vload16(0, v + (size_t)l * FUSED_TILES);
+        float16 b1 = vload16(1, v + (size_t)l * FUSED_TILES);
+        __global const float *ul = ut + (size_t)l * out + o0;
+#pragma unroll
+        for (uint r = 0; r < ROWS; r++) {
+            float16 a1 = (float16)(ul[min(r, last)]);
+            acc[r][0] = MAD(a1, b0, acc[r][0]);
+            acc[r][1] = MAD(a1, b1, acc[r][1]);
+        }
+    }
+}
+
+/* Rows o0 .. o0 + ROWS - 1 (those < out) of a block of products, 32 floats each, at dst
+ * + row ld. */
+MW_INLINE void store_row_block(float16 acc[ROWS][2], __global float *dst, size_t ld, uint o0,
+                               uint out) {
+#pragma unroll
+    for (uint r = 0; r < ROWS; r++) {
+        if (o0 + r >= out) break;
+        vstore16(acc[r][0], 0, dst + (o0 + r) * ld);
+        vstore16(acc[r][1], 1, dst + (o0 + r) * ld);
+    }
+}
+
+/* Rows o0 .. o0 + ROWS - 1 of M[ξ] (those < out) into m [out][FUSED_TILES]. */
+MW_INLINE void fused_products(__global const float *ut, __global const float *v, uint in,
+                              uint out, uint o0, __global float *m) {
+    float16 acc[ROWS][2];
+#pragma unroll
+    for (uint r = 0; r < ROWS; r++)
+        acc[r][0] = acc[r][1] = 0.0f;
+    if (o0 + ROWS <= out) /* a constant `last`: fixed offsets */
+        fused_rows(ut, v, in, out, o0, ROWS - 1, acc);
+    else
+        fused_rows(ut, v, in, out, o0, out - 1 - o0, acc);
+    store_row_block(acc, m, FUSED_TILES, o0, out);
+}
+
+/* The block's tiles [p0, p_end) of every input channel into V[ξ][in][FUSED_TILES], or
+ * (`gradient`) of every output-gradient channel into gM[ξ][out][FUSED_TILES]. */
+MW_INLINE void fused_transform(__global const float *src, uint channels, uint n, uint h, uint w,
+                               uint th, uint tw, uint compact, uint p0, uint p_end,
+                               __global float *v, size_t v_xi, uint gradient) {
+    for (uint c = 0; c < channels; c++)
+        for (uint p = p0; p < p_end;) {
+            tile_segment g = segment_at(p, p_end, th, tw, compact);
+            __global const float *plane = src + ((size_t)c * n + g.nl) * h * w;
+            __global float *dst = v + (size_t)c * FUSED_TILES + (p - p0);
+            if (gradient)
+                gradient_tiles(plane, g.ty, g.tx0, g.count, h, w, compact, dst, v_xi);
+            else
+                input_tiles(plane, g.ty, g.tx0, g.count, h, w, compact, dst, v_xi);
+            p += g.count;
+        }
+}
+
+/* y (+)= Aᵀ M A for the block's tiles [p0, p_end) of every output channel. */
+MW_INLINE void fused_output(__global const float *m, size_t m_xi, __global float *y, uint out,
+                            uint n, uint h, uint w, uint th, uint tw, uint compact, uint p0,
+                            uint p_end, uint accumulate) {
+    for (uint o = 0; o < out; o++)
+        for (uint p = p0; p < p_end;) {
+            tile_segment g = segment_at(p, p_end, th, tw, compact);
+            output_tiles(m + (size_t)o * FUSED_TILES + (p - p0), m_xi,
+                         y + ((size_t)o * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w, compact,
+                         accumulate);
+            p += g.count;
+        }
+}
+
+MW_INLINE void fused_blocks(__global const float *src, __global const float *u, uint u_off,
+                            __global float *y, __global float *scratch, uint s_off, uint in,
+                            uint out, uint n, uint h, uint w, uint th, uint tw, uint compact,
+                            uint accumulate, uint slot, uint items) {
+    uint item = get_global_id(0);
+    if (item >= items) return;
+    uint total = n * th * tw, blocks = (total + FUSED_TILES - 1) / FUSED_TILES;
+    size_t v_xi = (size_t)in * FUSED_TILES, m_xi = (size_t)out * FUSED_TILES;
+    /* the slot (`slot` floats): V, then M, then the lanes M's last vectors read past it */
+    __global float *v = scratch + s_off + (size_t)item * slot;
+    __global float *m = v + 16 * v_xi;
+    u += u_off;
+    /* A run of consecutive blocks per item: a block reads (and writes) a few rows of every
+     * channel's plane, planes lying N·H·W floats apart; consecutive blocks continue those
+     * rows, so each item walks its planes in order and reuses their pages, where blocks
+     * `items` apart touched new pages in every plane each time (ResNet18's 64-channel
+     * layers on 32x32 maps: forward and input gradient 0.8x their time,
+     * tests/probe_conv_paths, bench/RESULTS.md). */
+    uint per = (blocks + items - 1) / items, b_end = min(blocks, (item + 1) * per);
+    for (uint b = item * per; b < b_end; b++) {
+        uint p0 = b * FUSED_TILES, p_end = min(total, p0 + FUSED_TILES);
+        if (p_end - p0 < FUSED_TILES) /* lanes of no tile: finite, never stored */
+            for (size_t i = 0; i < 16 * v_xi; i++)
+                v[i] = 0.0f;
+        if (b + 1 < b_end) prefetch_next_block(src, in, y, out, 1, n, h, w, th, tw, p_end, total);
+        fused_transform(src, in, n, h, w, th, tw, compact, p0, p_end, v, v_xi, 0);
+        /* ξ outermost: U[ξ] and V[ξ] stay in L1 across the row blocks */
+        for (uint xi = 0; xi < 16; xi++)
+            for (uint o0 = 0; o0 < out; o0 += ROWS)
+                fused_products(u + (size_t)xi * in * out, v + xi * v_xi, in, out, o0,
+                               m + xi * m_xi);
+        fused_output(m, m_xi, y, out, n, h, w, th, tw, compact, p0, p_end, accumulate);
+    }
+}
+
+__kernel void winograd_fused(__global const float *src, __global const float *u,
+                             const uint u_off, __global float *y, __global float *scratch,
+                             const uint s_off, const uint in, const uint out, const uint n,
+                             const uint h, const uint w, const uint th, const uint tw,
+                             const uint accumulate, const uint slot, const uint items) {
+    fused_blocks(src, u, u_off, y, scratch, s_off, in, out, n, h, w, th, tw, 0, accumulate, slot,
+                 items);
+}
+
+__kernel void winograd_fused_compact(__global const float *src, __global const float *u,
+                                     const uint u_off, __global float *y,
+                                     __global float *scratch, const uint s_off, const uint in,
+                                     const uint out, const uint n, const uint h, const uint w,
+                                     const uint th, const uint tw, const uint accumulate,
+                                     const uint slot, const uint items) {
+    fused_blocks(src, u, u_off, y, scratch, s_off, in, out, n, h, w, th, tw, 1, accumulate, slot,
+                 items);
+}
+
 /* gM[ξ][o][p] = (A g Aᵀ)[ξ] for the 2x2 output-gradient tiles g of gy [out, n, ho, wo],
  * images n0 .. n0 + cn - 1 (P = cn th tw, tile p = nl th tw + ty tw + tx). Units as in
  * winograd_output. */
@@ -677,7 +695,7 @@ __kernel void winograd_output_gradient(__global const float *gy, __global float 
 /* The weight gradient with both transforms fused around its products, for CPU caches, as
  * winograd_fused for the forward: each item takes a run of blocks of FUSED_TILES
  * consecutive tiles and, in its own slot of `scratch`, transforms their input into
- * V[ξ][in_pad][FUSED_TILES] as fused_input does, transposes that into
+ * V[ξ][in_pad][FUSED_TILES] as the forward does, transposes that into
  * Vt[ξ][FUSED_TILES][in_pad] (a tile's channels in a row: the products read them as
  * vectors), transforms their output gradient into gM[ξ][out][FUSED_TILES], and adds
  * gM[ξ]·Vt[ξ] into its own partial sums gU[ξ][out][in_pad], ROWS output channels by 32
@@ -759,12 +777,7 @@ MW_INLINE void weight_products(__global const float *gm, __global const float *v
         weight_rows(gm, vt, count, in_pad, i0, ROWS - 1, acc);
     else
         weight_rows(gm, vt, count, in_pad, i0, out - 1 - o0, acc);
-#pragma unroll
-    for (uint r = 0; r < ROWS; r++) {
-        if (o0 + r >= out) break;
-        vstore16(acc[r][0], 0, gu + (size_t)(o0 + r) * in_pad + i0);
-        vstore16(acc[r][1], 1, gu + (size_t)(o0 + r) * in_pad + i0);
-    }
+    store_row_block(acc, gu + i0, in_pad, o0, out);
 }
 
 /* scratch + s_off: the items' partial sums gU (`items` x 16 out in_pad floats), then their
@@ -794,25 +807,15 @@ MW_INLINE void weight_fused_blocks(__global const float *x, __global const float
             gu[q] = 0.0f;
     for (uint b = b0; b < b_end; b++) {
         uint p0 = b * FUSED_TILES, p_end = min(total, p0 + FUSED_TILES);
-        if (b + 1 < b_end) {
-            uint q_end = min(total, p_end + FUSED_TILES);
-            prefetch_tiles(x, in, n, h, w, th, tw, p_end, q_end, 1, 0);
-            prefetch_tiles(gy, out, n, h, w, th, tw, p_end, q_end, 0, 0);
-        }
-        fused_input(x, in, n, h, w, th, tw, compact, p0, p_end, v, vt_xi);
+        if (b + 1 < b_end) prefetch_next_block(x, in, gy, out, 0, n, h, w, th, tw, p_end, total);
+        fused_transform(x, in, n, h, w, th, tw, compact, p0, p_end, v, vt_xi, 0);
         /* lanes past p_end - p0 of a short block are transposed too, never read */
         for (uint xi = 0; xi < 16; xi++)
             for (uint c0 = 0; c0 < in_pad; c0 += LANES)
                 for (uint t0 = 0; t0 < FUSED_TILES; t0 += LANES)
                     transpose_16x16(v + xi * vt_xi + (size_t)c0 * FUSED_TILES + t0, FUSED_TILES,
                                     vt + xi * vt_xi + (size_t)t0 * in_pad + c0, in_pad);
-        for (uint o = 0; o < out; o++)
-            for (uint p = p0; p < p_end;) {
-                tile_segment g = segment_at(p, p_end, th, tw, compact);
-                gradient_tiles(gy + ((size_t)o * n + g.nl) * h * w, g.ty, g.tx0, g.count, h, w,
-                               compact, gm + (size_t)o * FUSED_TILES + (p - p0), gm_xi);
-                p += g.count;
-            }
+        fused_transform(gy, out, n, h, w, th, tw, compact, p0, p_end, gm, gm_xi, 1);
         for (uint xi = 0; xi < 16; xi++)
             for (uint o0 = 0; o0 < out; o0 += ROWS)
                 for (uint i0 = 0; i0 < in_pad; i0 += 2 * LANES)
