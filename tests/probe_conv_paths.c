@@ -3,11 +3,12 @@
  * (cl/conv3x3.cl), and Winograd's F(2x2, 3x3) (cl/winograd.cl; stride 1 only), forward,
  * input gradient and weight gradient, and checks that they agree. The evidence for
  * engine/ops/conv.c's choice between them (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|wrn28_10_down|densenet_cifar|
- *                                 narrow_32x32|googlenet] [batch] [reps]
- *       [direct|winograd|unfused|im2col|implicit]   (the direct paths alone, for tuning their
- *       kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
- *       three passes fused or not; or the first column's forward through
+ *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|wrn28_10_down|small_maps|
+ *                                 densenet_cifar|narrow_32x32|googlenet] [batch] [reps]
+ *       [direct|winograd|unfused|f2|im2col|implicit]   (the direct paths alone, for tuning
+ *       their kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
+ *       three passes fused or not, or with F(2x2, 3x3) on every map (f2: no F(4x4, 3x3) on the
+ *       small ones); or the first column's forward through
  *       im2col's copies always, or as an implicit GEMM wherever it applies, rather than by
  *       shape)
  * (batch 228: a training step's 128 inputs and 100 memory images). */
@@ -22,6 +23,7 @@
 extern int mw_conv_direct; /* engine/ops/conv.c: 1 never direct, 2 padded rows, 3 batch-major,
                               4 Winograd */
 extern int mw_winograd_fuse; /* engine/ops/winograd.c */
+extern int mw_winograd_f4;   /* engine/ops/winograd.c: 0 F(2x2, 3x3) on every map */
 extern int mw_conv_implicit; /* engine/ops/conv.c: 1 im2col always, 2 implicit GEMM */
 enum { PATHS = 4 };
 
@@ -36,23 +38,65 @@ typedef struct encoder_shapes {
 
 /* The distinct 3x3 stride-1 convolutions at 32x32 input (tests/reference/encoders.py). */
 static const encoder_shapes ENCODERS[] = {
-    {"resnet18", {{3, 64, 32, 3, 1}, {64, 64, 32, 3, 1}, {128, 128, 16, 3, 1}, {256, 256, 8, 3, 1}, {512, 512, 4, 3, 1}}},
+    {"resnet18",
+     {{3, 64, 32, 3, 1},
+      {64, 64, 32, 3, 1},
+      {128, 128, 16, 3, 1},
+      {256, 256, 8, 3, 1},
+      {512, 512, 4, 3, 1}}},
     /* ResNet18's downsampling convolutions: 3x3 stride 2 and the 1x1 stride-2 shortcuts,
      * which only im2col + GEMM runs (both columns time the same path) */
-    {"resnet18_down", {{64, 128, 32, 3, 2}, {128, 256, 16, 3, 2}, {256, 512, 8, 3, 2},
-                       {64, 128, 32, 1, 2}, {128, 256, 16, 1, 2}, {256, 512, 8, 1, 2}}},
+    {"resnet18_down",
+     {{64, 128, 32, 3, 2},
+      {128, 256, 16, 3, 2},
+      {256, 512, 8, 3, 2},
+      {64, 128, 32, 1, 2},
+      {128, 256, 16, 1, 2},
+      {256, 512, 8, 1, 2}}},
     /* WideResNet-28-10's downsampling 3x3 convolutions (its shortcuts are 1x1, stride 2) */
     {"wrn28_10_down", {{160, 320, 32, 3, 2}, {320, 640, 16, 3, 2}}},
-    {"wrn28_10", {{3, 16, 32, 3, 1}, {16, 160, 32, 3, 1}, {160, 160, 32, 3, 1}, {320, 320, 16, 3, 1}, {640, 640, 8, 3, 1}}},
+    {"wrn28_10",
+     {{3, 16, 32, 3, 1},
+      {16, 160, 32, 3, 1},
+      {160, 160, 32, 3, 1},
+      {320, 320, 16, 3, 1},
+      {640, 640, 8, 3, 1}}},
+    /* the small square maps where F(4x4, 3x3) may run (engine/ops/winograd.c f4_applies):
+     * ResNet18's last two stages, WideResNet's last, GoogLeNet's 8x8 shapes, narrower ones */
+    {"small_maps",
+     {{512, 512, 4, 3, 1},
+      {256, 256, 8, 3, 1},
+      {640, 640, 8, 3, 1},
+      {160, 320, 8, 3, 1},
+      {128, 128, 8, 3, 1},
+      {128, 128, 4, 3, 1},
+      {64, 64, 8, 3, 1},
+      {64, 64, 4, 3, 1}}},
     /* growth 12: the bottlenecks' 3x3 convolutions are 48 -> 12 */
-    {"densenet_cifar", {{3, 24, 32, 3, 1}, {48, 12, 32, 3, 1}, {48, 12, 16, 3, 1}, {48, 12, 8, 3, 1}, {48, 12, 4, 3, 1}}},
+    {"densenet_cifar",
+     {{3, 24, 32, 3, 1},
+      {48, 12, 32, 3, 1},
+      {48, 12, 16, 3, 1},
+      {48, 12, 8, 3, 1},
+      {48, 12, 4, 3, 1}}},
     /* the stride-1 shapes of the models that stay on the direct kernels: 32x32 maps with
      * fewer than 32 channels on a side (DenseNet, GoogLeNet, WideResNet) */
     {"narrow_32x32", {{48, 12, 32, 3, 1}, {16, 32, 32, 3, 1}, {16, 160, 32, 3, 1}}},
     /* from the eighth: the inception branches' first 3x3 with 16 to 48 input channels */
-    {"googlenet", {{3, 192, 32, 3, 1}, {96, 128, 32, 3, 1}, {16, 32, 32, 3, 1}, {128, 192, 32, 3, 1}, {112, 224, 16, 3, 1},
-                   {160, 320, 8, 3, 1}, {192, 384, 8, 3, 1}, {32, 64, 16, 3, 1}, {32, 128, 16, 3, 1},
-                   {32, 128, 8, 3, 1}, {48, 128, 8, 3, 1}, {16, 48, 16, 3, 1}, {24, 64, 16, 3, 1}}},
+    {"googlenet",
+     {{3, 192, 32, 3, 1},
+      {96, 128, 32, 3, 1},
+      {16, 32, 32, 3, 1},
+      {128, 192, 32, 3, 1},
+      {112, 224, 16, 3, 1},
+      {160, 320, 8, 3, 1},
+      {192, 384, 8, 3, 1},
+      {32, 64, 16, 3, 1},
+      {32, 128, 16, 3, 1},
+      {32, 128, 8, 3, 1},
+      {48, 128, 8, 3, 1},
+      {16, 48, 16, 3, 1},
+      {24, 64, 16, 3, 1}}},
 };
 
 typedef struct timing {
@@ -80,15 +124,20 @@ int main(int argc, char **argv) {
     int batch = argc > 2 ? atoi(argv[2]) : 228, reps = argc > 3 ? atoi(argv[3]) : 3;
     bool direct_only = argc > 4 && !strcmp(argv[4], "direct"); /* tuning the direct kernels */
     bool unfused = argc > 4 && !strcmp(argv[4], "unfused");
-    bool winograd_only = unfused || (argc > 4 && !strcmp(argv[4], "winograd"));
+    bool f2 = argc > 4 && !strcmp(argv[4], "f2");
+    bool winograd_only = unfused || f2 || (argc > 4 && !strcmp(argv[4], "winograd"));
     mw_winograd_fuse = !unfused;
+    if (f2) mw_winograd_f4 = 0;
     if (argc > 4)
         mw_conv_implicit = !strcmp(argv[4], "im2col") ? 1 : !strcmp(argv[4], "implicit") ? 2 : 0;
     const encoder_shapes *e = NULL;
     for (size_t i = 0; i < sizeof ENCODERS / sizeof *ENCODERS; i++)
         if (!strcmp(ENCODERS[i].name, name)) e = &ENCODERS[i];
     if (!e || batch < 1 || reps < 1) {
-        fprintf(stderr, "usage: %s [resnet18|resnet18_down|wrn28_10|wrn28_10_down|densenet_cifar|narrow_32x32|googlenet] [batch] [reps]\n",
+        fprintf(stderr,
+                "usage: %s "
+                "[resnet18|resnet18_down|wrn28_10|wrn28_10_down|small_maps|densenet_cifar|narrow_"
+                "32x32|googlenet] [batch] [reps]\n",
                 argv[0]);
         return 2;
     }

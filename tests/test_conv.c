@@ -22,6 +22,7 @@ static const char *const profile_names[3] = {"auto", "gpu profile", "cpu profile
  * batch-major ones, 4 Winograd's F(2x2, 3x3) at stride 1 (padded rows at stride 2). */
 extern int mw_conv_direct;
 extern int mw_winograd_fuse; /* engine/ops/winograd.c */
+extern int mw_winograd_f4;   /* engine/ops/winograd.c: 2 forces F(4x4, 3x3) where it applies */
 
 typedef struct conv_case {
     const char *name;
@@ -97,6 +98,10 @@ static void test_conv_matches_pytorch(void **state) {
     mw_safetensors_free(ref);
 }
 
+/* F(4x4, 3x3)'s transforms multiply by up to 8 before the products and 1/24 after (Lavin
+ * and Gray's points 0, ±1, ±2), so its rounding is larger than F(2x2, 3x3)'s. */
+static double winograd4_rtol = 1e-3;
+
 /* OpenCL against the reference backend on random data, 1e-4 relative, in both profiles. */
 static void check_random(const conv_case *full, uint64_t seed) {
     /* Small shapes (MEMWRAP_TEST_SMALL_SHAPES, the Oclgrind runs): at most 3 images
@@ -150,6 +155,7 @@ static void check_random(const conv_case *full, uint64_t seed) {
          * tiles its error reached 1.2e-4 of the result (the own NT kernel sums slices of
          * 2048 in 16 lanes each), after the inverse transform's cancellation. */
         double rtol = mw_conv_direct == 4 && profile == 1 ? 3e-4 : 1e-4;
+        if (mw_winograd_f4 == 2) rtol = winograd4_rtol;
         op_check_both(what, &spec, (void *const *)in, gy, NULL, NULL, rtol, 0, 0);
     }
     mw_kernel_profile = 0;
@@ -429,6 +435,31 @@ static void test_conv_winograd(void **state) {
     mw_winograd_fuse = 1;
 }
 
+/* Winograd's F(4x4, 3x3) (cl/winograd4.cl), forced on 4x4 and 8x8 maps (one and four tiles
+ * an image): 16 and 48 channels (one and three transform units of 16), a bias, and in
+ * chunks of 16 images (40: the last short), where the weight gradient adds each chunk's
+ * products to the last; both profiles (the GPU's: one unit per item, CLBlast's products). */
+static void test_conv_winograd4(void **state) {
+    (void)state;
+    mw_conv_direct = 4;
+    mw_winograd_f4 = 2;
+    static const conv_case cases[] = {
+        {"winograd4 16->32 4x4 7 images bias", 16, 32, 7, 4, 4, 3, 1, 1, 1, true},
+        {"winograd4 32->16 8x8 5 images", 32, 16, 5, 8, 8, 3, 1, 1, 1, false},
+        {"winograd4 48->16 8x8 2 images bias", 48, 16, 2, 8, 8, 3, 1, 1, 1, true},
+    };
+    check_randoms(cases, sizeof cases / sizeof cases[0], 700);
+    size_t saved = mw_conv_workspace_cap;
+    /* U (36 x 16 x 16 floats), then 16 images of V and M (36 x 2 x 16 floats each) */
+    mw_conv_workspace_cap = (36 * 16 * 16 + 16 * 36 * 32 + 64) * sizeof(float);
+    static const conv_case chunked = {
+        "winograd4 chunked 16->16 4x4 40 images", 16, 16, 40, 4, 4, 3, 1, 1, 1, false};
+    check_random(&chunked, 710);
+    mw_conv_workspace_cap = saved;
+    mw_winograd_f4 = 1;
+    mw_conv_direct = 0;
+}
+
 static void test_conv_finite_differences(void **state) {
     static const conv_case cases[] = {
         {"fd depthwise 5x5 s2", 3, 3, 2, 7, 6, 5, 2, 2, 3, true},
@@ -567,6 +598,7 @@ int main(void) {
         cmocka_unit_test(test_conv_chunks),
         cmocka_unit_test(test_conv_direct_3x3),
         cmocka_unit_test(test_conv_winograd),
+        cmocka_unit_test(test_conv_winograd4),
         cmocka_unit_test(test_conv_finite_differences),
         cmocka_unit_test(test_conv_backward_nodes_and_launches),
         cmocka_unit_test(test_conv_shape_errors),

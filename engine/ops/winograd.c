@@ -182,15 +182,20 @@ static plan plan_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, s
     return p;
 }
 
-/* Work-items in the profile's groups (mw_profile_group_size). */
-static mw_launch_spec items_of(const mw_runtime *rt, const char *kernel, size_t items) {
+/* Work-items of a kernel of cl/<family>.cl in the profile's groups (mw_profile_group_size). */
+static mw_launch_spec family_items(const mw_runtime *rt, const char *family, const char *kernel,
+                                   size_t items) {
     size_t local = mw_profile_group_size(rt);
-    return (mw_launch_spec){.family = "winograd",
+    return (mw_launch_spec){.family = family,
                             .kernel = kernel,
                             .kind = MW_RANGE_ITEMS,
                             .dims = 1,
                             .global = {items, 1, 1},
                             .local = {local, 1, 1}};
+}
+
+static mw_launch_spec items_of(const mw_runtime *rt, const char *kernel, size_t items) {
+    return family_items(rt, "winograd", kernel, items);
 }
 
 /* Units of a transform over `channels` channels of cn images: 16 tiles of a tile row each,
@@ -254,24 +259,200 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
     return MW_OK;
 }
 
+/* F(4x4, 3x3) on the small square maps (cl/winograd4.cl): the transposed arrays
+ *
+ *   [ Uᵀ[36][in][out] (the weight gradient: gU[36][out][in]) | Vᵀ[36][P][in] |
+ *     Mᵀ[36][P][out] | GEMM partials ]
+ *
+ * for a chunk of images (P = its tiles), and 36 products Mᵀ[ξ] = Vᵀ[ξ]·Uᵀ[ξ], NN with the
+ * tiles as rows (on 4x4 maps P is the images: 100 rows in blocks of 8 lose 4%, 100
+ * columns in blocks of 32 would lose 22%); the weight gradient's are TN, gU[ξ] (+)=
+ * gMᵀ[ξ]ᵀ·Vᵀ[ξ]. */
+enum {
+    XI4 = 36,              /* entries of a transformed 6x6 block */
+    F4_CHANNEL_BLOCK = 16, /* channels per transform unit (the lanes) */
+    F4_UNITS_PER_ITEM = 16,
+    /* the least channels on either side where the rule takes it (tests/probe_conv_paths,
+     * bench/RESULTS.md) and the least images of a chunk (a smaller workspace falls back) */
+    F4_MIN_CHANNELS = 256,
+    F4_MIN_CHUNK = 16,
+};
+
+int mw_winograd_f4 = 1;
+
+typedef struct plan4 {
+    size_t in, out, tw, tiles, cn, plane_v, plane_m;
+    size_t u_off, v_off, m_off, partial_off, total;
+} plan4;
+
+/* The forward's or input gradient's product for ξ over a chunk of pc tiles. */
+static mw_gemm product4_gemm(const plan4 *p, size_t xi, size_t pc) {
+    return (mw_gemm){.m = pc,
+                     .n = p->out,
+                     .k = p->in,
+                     .a_off = p->v_off + xi * p->plane_v,
+                     .lda = p->in,
+                     .b_off = p->u_off + xi * p->in * p->out,
+                     .ldb = p->out,
+                     .c_off = p->m_off + xi * p->plane_m,
+                     .ldc = p->out};
+}
+
+/* The weight gradient's gU[ξ] (+)= gMᵀ[ξ]ᵀ·Vᵀ[ξ] over a chunk of pc tiles. */
+static mw_gemm weight4_gemm(const plan4 *p, size_t xi, size_t pc) {
+    return (mw_gemm){.ta = true,
+                     .m = p->out,
+                     .n = p->in,
+                     .k = pc,
+                     .a_off = p->m_off + xi * p->plane_m,
+                     .lda = p->out,
+                     .b_off = p->v_off + xi * p->plane_v,
+                     .ldb = p->in,
+                     .c_off = p->u_off + xi * p->out * p->in,
+                     .ldc = p->in};
+}
+
+static plan4 plan4_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
+    plan4 p = {0};
+    bool grad = op == MW_OP_CONV2D_BWD_INPUT;
+    p.in = grad ? s->cout : s->cin;
+    p.out = grad ? s->cin : s->cout;
+    p.tw = s->w / 4;
+    p.tiles = p.tw * (s->h / 4);
+    size_t fixed = XI4 * p.in * p.out, per_image = XI4 * p.tiles * (p.in + p.out);
+    p.cn = cap > fixed ? (cap - fixed) / per_image : 1;
+    if (p.cn < 1) p.cn = 1;
+    if (p.cn > s->n) p.cn = s->n;
+    p.plane_v = p.cn * p.tiles * p.in;
+    p.plane_m = p.cn * p.tiles * p.out;
+    p.u_off = 0;
+    p.v_off = fixed;
+    p.m_off = p.v_off + XI4 * p.plane_v;
+    p.partial_off = p.m_off + XI4 * p.plane_m;
+    mw_gemm g = op == MW_OP_CONV2D_BWD_WEIGHT ? weight4_gemm(&p, 0, p.cn * p.tiles)
+                                              : product4_gemm(&p, 0, p.cn * p.tiles);
+    p.total = p.partial_off + mw_gemm_workspace_bytes(rt, &g) / sizeof(float);
+    return p;
+}
+
+/* Whether pass `op` runs F(4x4, 3x3): 4x4 and 8x8 maps (one and four tiles), channels in
+ * whole transform units, and chunks of F4_MIN_CHUNK images or the whole batch; unless forced
+ * (mw_winograd_f4 2), only with F4_MIN_CHANNELS on both sides and where the transformed
+ * input and products (P (in + out) floats a ξ) outweigh the transformed weights (in out):
+ * the weights' 36 planes are written and read again each pass, and on ResNet18's 512 ->
+ * 512 layers at 4x4 (P = the images) they cost what the fewer products saved at a batch
+ * of 128, not at 500 (tests/probe_conv_paths small_maps, bench/RESULTS.md). */
+static bool f4_applies(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
+    if (!mw_winograd_f4 || s->h != s->w || (s->w != 4 && s->w != 8)) return false;
+    if (s->cin % F4_CHANNEL_BLOCK || s->cout % F4_CHANNEL_BLOCK) return false;
+    if (mw_winograd_f4 == 1 &&
+        (s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
+         s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
+        return false;
+    plan4 p = plan4_of(rt, s, op, cap);
+    return p.cn >= F4_MIN_CHUNK || p.cn == s->n;
+}
+
+static size_t f4_per_item(const mw_runtime *rt) {
+    return mw_cpu_profile(rt) ? F4_UNITS_PER_ITEM : 1;
+}
+
+/* Blocks of 16 weight pairs (the lanes) per item of the weight transforms. */
+static size_t f4_pair_blocks(const mw_runtime *rt) {
+    return ceil_div(pairs_per_item(rt), F4_CHANNEL_BLOCK);
+}
+
+/* A transform of cl/winograd4.cl over `channels` channels of a chunk: units of 16
+ * channels of one tile, from image n0. */
+static mw_status transform4(mw_cl_ctx *c, const char *kernel, const mw_conv3x3_shape *s,
+                            const plan4 *p, cl_mem src, cl_mem dst, size_t off, size_t plane,
+                            size_t channels, size_t n0, size_t pc, int accumulate) {
+    size_t units = channels / F4_CHANNEL_BLOCK * pc, per_item = f4_per_item(c->rt);
+    mw_launch_spec spec = family_items(c->rt, "winograd4", kernel, ceil_div(units, per_item));
+    if (accumulate < 0) /* the input and the output gradient: no accumulate argument */
+        return mw_launch_kernel(c, spec, "mmuuuuuuuuuuu", src, dst, (unsigned)off, (unsigned)plane,
+                                (unsigned)channels, (unsigned)s->n, (unsigned)n0, (unsigned)s->h,
+                                (unsigned)s->w, (unsigned)p->tw, (unsigned)p->tiles,
+                                (unsigned)per_item, (unsigned)units);
+    return mw_launch_kernel(c, spec, "muumuuuuuuuuuu", src, (unsigned)off, (unsigned)plane, dst,
+                            (unsigned)channels, (unsigned)s->n, (unsigned)n0, (unsigned)s->h,
+                            (unsigned)s->w, (unsigned)p->tw, (unsigned)p->tiles,
+                            (unsigned)accumulate, (unsigned)per_item, (unsigned)units);
+}
+
+static mw_status convolve4(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, size_t cap,
+                           cl_mem src, cl_mem w, cl_mem y, bool accumulate) {
+    plan4 p = plan4_of(c->rt, s, op, cap);
+    bool grad = op == MW_OP_CONV2D_BWD_INPUT;
+    size_t so = grad ? 9 : s->cin * 9, si = grad ? s->cin * 9 : 9, blocks = f4_pair_blocks(c->rt);
+    MW_TRY(mw_launch_kernel(c,
+                            family_items(c->rt, "winograd4", "winograd4_weights",
+                                         ceil_div(p.out * p.in / F4_CHANNEL_BLOCK, blocks)),
+                            "mmuuuuuuu", w, c->workspace, (unsigned)p.u_off, (unsigned)p.out,
+                            (unsigned)p.in, (unsigned)so, (unsigned)si, (unsigned)grad,
+                            (unsigned)blocks));
+    for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
+        MW_TRY(transform4(c, "winograd4_input", s, &p, src, c->workspace, p.v_off, p.plane_v, p.in,
+                          n0, pc, -1));
+        for (size_t xi = 0; xi < XI4; xi++) {
+            mw_gemm g = product4_gemm(&p, xi, pc);
+            MW_TRY(
+                mw_gemm_run(c, &g, c->workspace, c->workspace, 0.0f, c->workspace, p.partial_off));
+        }
+        MW_TRY(transform4(c, "winograd4_output", s, &p, c->workspace, y, p.m_off, p.plane_m, p.out,
+                          n0, pc, accumulate));
+    }
+    return MW_OK;
+}
+
+static mw_status weight_gradient4(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap, cl_mem gy,
+                                  cl_mem x, cl_mem gw) {
+    plan4 p = plan4_of(c->rt, s, MW_OP_CONV2D_BWD_WEIGHT, cap);
+    for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
+        size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
+        MW_TRY(transform4(c, "winograd4_input", s, &p, x, c->workspace, p.v_off, p.plane_v, p.in,
+                          n0, pc, -1));
+        MW_TRY(transform4(c, "winograd4_output_gradient", s, &p, gy, c->workspace, p.m_off,
+                          p.plane_m, p.out, n0, pc, -1));
+        for (size_t xi = 0; xi < XI4; xi++) {
+            mw_gemm g = weight4_gemm(&p, xi, pc);
+            MW_TRY(mw_gemm_run(c, &g, c->workspace, c->workspace, n0 ? 1.0f : 0.0f, c->workspace,
+                               p.partial_off));
+        }
+    }
+    size_t blocks = f4_pair_blocks(c->rt);
+    return mw_launch_kernel(c,
+                            family_items(c->rt, "winograd4", "winograd4_weight_gradient",
+                                         ceil_div(p.out * p.in / F4_CHANNEL_BLOCK, blocks)),
+                            "mumuuu", c->workspace, (unsigned)p.u_off, gw, (unsigned)p.out,
+                            (unsigned)p.in, (unsigned)blocks);
+}
+
 size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
                                     size_t cap_floats) {
+    if (f4_applies(rt, s, op, cap_floats)) return plan4_of(rt, s, op, cap_floats).total;
     return plan_of(rt, s, op, cap_floats).total;
 }
 
 mw_status mw_winograd_scratch_bytes(mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
                                     size_t cap_floats, size_t *bytes) {
     *bytes = 0;
+    bool f4 = f4_applies(rt, s, op, cap_floats), weight = op == MW_OP_CONV2D_BWD_WEIGHT;
     plan p = plan_of(rt, s, op, cap_floats);
-    if (p.fused) return MW_OK;
+    plan4 p4 = f4 ? plan4_of(rt, s, op, cap_floats) : (plan4){0};
+    if (!f4 && p.fused) return MW_OK;
     /* A GEMM's temporary buffer depends on its dimensions and on whether each offset is
      * zero: ξ 0 and 1 of a whole chunk and of the last, shorter one cover every case. */
-    size_t last = s->n % p.cn ? s->n % p.cn : p.cn;
-    size_t pcs[2] = {p.cn * p.tiles, last * p.tiles};
+    size_t cn = f4 ? p4.cn : p.cn, tiles = f4 ? p4.tiles : p.tiles;
+    size_t last = s->n % cn ? s->n % cn : cn;
+    size_t pcs[2] = {cn * tiles, last * tiles};
     for (int i = 0; i < 2; i++)
         for (size_t xi = 0; xi < 2; xi++) {
-            mw_gemm g = op == MW_OP_CONV2D_BWD_WEIGHT ? weight_gemm(&p, xi, pcs[i])
-                                                      : product_gemm(&p, xi, pcs[i]);
+            mw_gemm g =
+                f4       ? (weight ? weight4_gemm(&p4, xi, pcs[i]) : product4_gemm(&p4, xi, pcs[i]))
+                : weight ? weight_gemm(&p, xi, pcs[i])
+                         : product_gemm(&p, xi, pcs[i]);
             size_t b = 0;
             MW_TRY(mw_gemm_scratch_bytes(rt, &g, &b));
             if (b > *bytes) *bytes = b;
@@ -281,11 +462,15 @@ mw_status mw_winograd_scratch_bytes(mw_runtime *rt, const mw_conv3x3_shape *s, m
 
 mw_status mw_winograd_forward(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                               cl_mem x, cl_mem w, cl_mem y, bool accumulate) {
+    if (f4_applies(c->rt, s, MW_OP_CONV2D, cap_floats))
+        return convolve4(c, s, MW_OP_CONV2D, cap_floats, x, w, y, accumulate);
     return convolve(c, s, MW_OP_CONV2D, cap_floats, x, w, y, accumulate);
 }
 
 mw_status mw_winograd_bwd_input(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                                 cl_mem gy, cl_mem w, cl_mem gx) {
+    if (f4_applies(c->rt, s, MW_OP_CONV2D_BWD_INPUT, cap_floats))
+        return convolve4(c, s, MW_OP_CONV2D_BWD_INPUT, cap_floats, gy, w, gx, false);
     return convolve(c, s, MW_OP_CONV2D_BWD_INPUT, cap_floats, gy, w, gx, false);
 }
 
@@ -302,6 +487,8 @@ static mw_status weight_gradient_out(mw_cl_ctx *c, const plan *p, size_t off, si
 
 mw_status mw_winograd_bwd_weight(mw_cl_ctx *c, const mw_conv3x3_shape *s, size_t cap_floats,
                                  cl_mem gy, cl_mem x, cl_mem gw) {
+    if (f4_applies(c->rt, s, MW_OP_CONV2D_BWD_WEIGHT, cap_floats))
+        return weight_gradient4(c, s, cap_floats, gy, x, gw);
     plan p = plan_of(c->rt, s, MW_OP_CONV2D_BWD_WEIGHT, cap_floats);
     if (p.fused) {
         MW_TRY(mw_launch_kernel(

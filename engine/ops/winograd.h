@@ -1,7 +1,8 @@
-/* Winograd's F(2x2, 3x3) for 3x3 convolutions of stride 1 and padding 1 (one group), which
- * engine/ops/conv.c runs in place of the direct kernels where it measures faster: the
- * transforms in cl/winograd.cl, their GEMMs ops/gemm.h's, the launches and workspace plans
- * in engine/ops/winograd.c. The shape is the direct kernels' (stride 1). */
+/* Winograd's F(2x2, 3x3) for 3x3 convolutions of stride 1 and padding 1 (one group), and
+ * F(4x4, 3x3) on the small square maps, which engine/ops/conv.c runs in place of the direct
+ * kernels where it measures faster: the transforms in cl/winograd.cl and cl/winograd4.cl,
+ * their GEMMs ops/gemm.h's, the launches and workspace plans in engine/ops/winograd.c. The
+ * shape is the direct kernels' (stride 1). */
 #ifndef MEMWRAP_OPS_WINOGRAD_H
 #define MEMWRAP_OPS_WINOGRAD_H
 
@@ -13,6 +14,11 @@
  * allow on the CPU profile; 0: always the separate transforms and GEMMs (tests and probes
  * compare the two). The GPU profile never fuses. */
 extern int mw_winograd_fuse;
+
+/* F(4x4, 3x3) (cl/winograd4.cl) on 4x4 and 8x8 maps with channels in multiples of 16: 1
+ * (the default) where both sides have 64 channels or more, 2 wherever it applies (tests), 0
+ * never (F(2x2, 3x3) then, as elsewhere). */
+extern int mw_winograd_f4;
 
 /* Whether the transforms' units of 16 tiles take tiles across tile rows and images: the
  * small square maps (4x4, 8x8, 16x16), whose tile rows have 2, 4 or 8 tiles. */
