@@ -113,6 +113,11 @@ __kernel void winograd4_weights(__global const float *w, __global float *u, cons
     }
 }
 
+/* The transform units of this work-item: `per_item` consecutive ones of `units`. */
+#define FOR_EACH_UNIT(unit, per_item, units)                                                       \
+    for (uint unit = get_global_id(0) * (per_item), last_##unit = min((units), unit + (per_item)); \
+         unit < last_##unit; unit++)
+
 /* Where unit `unit` lies: 16 channels from `first_channel` of tile p of a chunk, units
  * running over the channel blocks first (consecutive units write consecutive vectors of a
  * transformed row); `plane` is the first of those channels' [h, w] planes, in image n0 +
@@ -142,9 +147,8 @@ __kernel void winograd4_input(__global const float *src, __global float *v, cons
                               const uint plane_v, const uint channels, const uint n,
                               const uint n0, const uint h, const uint w, const uint tw,
                               const uint tiles, const uint per_item, const uint units) {
-    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     size_t cs = (size_t)n * h * w;
-    for (uint unit = u0; unit < u1; unit++) {
+    FOR_EACH_UNIT(unit, per_item, units) {
         tile4 at = tile4_at(unit, channels, n, n0, h, w, tw, tiles);
         __global const float *planes = src + at.plane;
         float16 t[6][6], col[6], tcol[6];
@@ -176,9 +180,8 @@ __kernel void winograd4_output(__global const float *m, const uint m_off, const 
                                __global float *y, const uint out, const uint n, const uint n0,
                                const uint h, const uint w, const uint tw, const uint tiles,
                                const uint accumulate, const uint per_item, const uint units) {
-    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     size_t cs = (size_t)n * h * w;
-    for (uint unit = u0; unit < u1; unit++) {
+    FOR_EACH_UNIT(unit, per_item, units) {
         tile4 at = tile4_at(unit, out, n, n0, h, w, tw, tiles);
         __global const float *src = m + m_off + (size_t)at.p * out + at.first_channel;
         float16 s[4][6], col[6], scol[4];
@@ -213,9 +216,8 @@ __kernel void winograd4_output_gradient(__global const float *gy, __global float
                                         const uint n, const uint n0, const uint h, const uint w,
                                         const uint tw, const uint tiles, const uint per_item,
                                         const uint units) {
-    uint u0 = get_global_id(0) * per_item, u1 = min(units, u0 + per_item);
     size_t cs = (size_t)n * h * w;
-    for (uint unit = u0; unit < u1; unit++) {
+    FOR_EACH_UNIT(unit, per_item, units) {
         tile4 at = tile4_at(unit, out, n, n0, h, w, tw, tiles);
         __global const float *planes = gy + at.plane + (size_t)at.y0 * w + at.x0;
         float16 t[6][4], col[4], tcol[6];
