@@ -1,7 +1,8 @@
 /* Not a test: times each 3x3 convolution shape of an encoder on the four OpenCL paths,
  * im2col + GEMM, the direct kernels over padded rows and the batch-major direct kernels
- * (cl/conv3x3.cl), and Winograd's F(2x2, 3x3) (cl/winograd.cl; stride 1 only), forward,
- * input gradient and weight gradient, and checks that they agree. The evidence for
+ * (cl/conv3x3.cl), and Winograd (stride 1 only: F(2x2, 3x3), cl/winograd.cl, or on the small
+ * maps where engine/ops/winograd.c takes it F(4x4, 3x3), cl/winograd4.cl), forward, input
+ * gradient and weight gradient, and checks that they agree. The evidence for
  * engine/ops/conv.c's choice between them (bench/RESULTS.md). Run by hand:
  *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|wrn28_10_down|small_maps|
  *                                 densenet_cifar|narrow_32x32|googlenet] [batch] [reps]
