@@ -6,12 +6,12 @@
  * engine/ops/conv.c's choice between them (bench/RESULTS.md). Run by hand:
  *   build/tests/probe_conv_paths [resnet18|resnet18_down|wrn28_10|wrn28_10_down|small_maps|
  *                                 densenet_cifar|narrow_32x32|googlenet] [batch] [reps]
- *       [direct|winograd|unfused|f2|im2col|implicit]   (the direct paths alone, for tuning
+ *       [direct|winograd|unfused|f2|f4|im2col|implicit]   (the direct paths alone, for tuning
  *       their kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
- *       three passes fused or not, or with F(2x2, 3x3) on every map (f2: no F(4x4, 3x3) on the
- *       small ones); or the first column's forward through
- *       im2col's copies always, or as an implicit GEMM wherever it applies, rather than by
- *       shape)
+ *       three passes fused or not, with F(2x2, 3x3) on every map (f2: no F(4x4, 3x3) on the
+ *       small ones) or F(4x4, 3x3) wherever its kernels can run (f4: whatever the rule's
+ *       channels and tiles); or the first column's forward through im2col's copies always,
+ *       or as an implicit GEMM wherever it applies, rather than by shape)
  * (batch 228: a training step's 128 inputs and 100 memory images). */
 #include "support.h"
 
@@ -125,10 +125,10 @@ int main(int argc, char **argv) {
     int batch = argc > 2 ? atoi(argv[2]) : 228, reps = argc > 3 ? atoi(argv[3]) : 3;
     bool direct_only = argc > 4 && !strcmp(argv[4], "direct"); /* tuning the direct kernels */
     bool unfused = argc > 4 && !strcmp(argv[4], "unfused");
-    bool f2 = argc > 4 && !strcmp(argv[4], "f2");
-    bool winograd_only = unfused || f2 || (argc > 4 && !strcmp(argv[4], "winograd"));
+    bool f2 = argc > 4 && !strcmp(argv[4], "f2"), f4 = argc > 4 && !strcmp(argv[4], "f4");
+    bool winograd_only = unfused || f2 || f4 || (argc > 4 && !strcmp(argv[4], "winograd"));
     mw_winograd_fuse = !unfused;
-    if (f2) mw_winograd_f4 = 0;
+    if (f2 || f4) mw_winograd_f4 = f4 ? 2 : 0;
     if (argc > 4)
         mw_conv_implicit = !strcmp(argv[4], "im2col") ? 1 : !strcmp(argv[4], "implicit") ? 2 : 0;
     const encoder_shapes *e = NULL;

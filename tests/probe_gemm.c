@@ -64,6 +64,12 @@ static const product PRODUCTS[] = {
     {"winograd 512->512 4x4, 100 images", 512, 400, 512, false, false},
     {"winograd 512->512 4x4, 128 images", 512, 512, 512, false, false},
     {"winograd 512->512 4x4 dU", 512, 512, 228 * 4, false, true},
+    /* F(4x4, 3x3)'s products on the small maps, tiles as rows (engine/ops/winograd.c plan4):
+     * one tile an image on 4x4 maps, four on 8x8; the weight gradient's are TN */
+    {"winograd4 512->512 4x4, 128 images", 128, 512, 512, false, false},
+    {"winograd4 512->512 4x4, 100 images", 100, 512, 512, false, false},
+    {"winograd4 512->512 4x4 dU, 128 images", 512, 512, 128, true, false},
+    {"winograd4 256->256 8x8, 128 images", 512, 256, 256, false, false},
     /* the Winograd weight gradients' products of ResNet18's 64-, 128- and 256-channel layers
      * at batch 128 (the chunks of images that engine/ops/winograd.c's workspace holds: 31,
      * 63 and 127), and the stride-2 3x3 weight gradients over im2col columns (113 images a
