@@ -1,6 +1,7 @@
 /* The conv family: conv2d forward and its input, weight and bias gradients on every OpenCL
  * path (pointwise GEMM, depthwise kernels, im2col + GEMM in chunks, groups), against
  * PyTorch's vectors, the reference backend and finite differences; shape errors. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "op_harness.h"
 
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
+#include "ops/winograd.h"
 
 /* engine/ops/conv.c: the im2col workspace cap, lowered here so that small shapes run in
  * several chunks. */
@@ -460,6 +462,38 @@ static void test_conv_winograd4(void **state) {
     mw_conv_direct = 0;
 }
 
+/* MEMWRAP_WINOGRAD_F4 as f4_applies reads it: `all` takes F(4x4, 3x3) on a shape whose channels
+ * the rule refuses it (16 -> 16, 4x4: its workspace then the forced one's), `off` keeps F(2x2)
+ * on one the rule gives it (256 -> 256, 8x8, 128 images), and anything else is the default. The
+ * workspace each plan asks for says which ran: F(4x4)'s holds 36 planes, F(2x2)'s 16. */
+static void test_conv_winograd4_env(void **state) {
+    (void)state;
+    mw_runtime *rt = test_runtime();
+    size_t cap = mw_conv_workspace_cap / sizeof(float);
+    mw_conv3x3_shape narrow = {.cin = 16, .cout = 16, .n = 40, .h = 4, .w = 4, .stride = 1};
+    mw_conv3x3_shape wide = {.cin = 256, .cout = 256, .n = 128, .h = 8, .w = 8, .stride = 1};
+    size_t f2[2], f4[2];
+    const mw_conv3x3_shape *shapes[2] = {&narrow, &wide};
+    for (int i = 0; i < 2; i++) {
+        mw_winograd_f4 = 0;
+        f2[i] = mw_winograd_workspace_floats(rt, shapes[i], MW_OP_CONV2D, cap);
+        mw_winograd_f4 = 2;
+        f4[i] = mw_winograd_workspace_floats(rt, shapes[i], MW_OP_CONV2D, cap);
+        assert_int_not_equal(f2[i], f4[i]);
+    }
+    mw_winograd_f4 = 1;
+    assert_int_equal(mw_winograd_workspace_floats(rt, &narrow, MW_OP_CONV2D, cap), f2[0]);
+    assert_int_equal(mw_winograd_workspace_floats(rt, &wide, MW_OP_CONV2D, cap), f4[1]);
+    setenv("MEMWRAP_WINOGRAD_F4", "all", 1);
+    assert_int_equal(mw_winograd_workspace_floats(rt, &narrow, MW_OP_CONV2D, cap), f4[0]);
+    setenv("MEMWRAP_WINOGRAD_F4", "off", 1);
+    assert_int_equal(mw_winograd_workspace_floats(rt, &wide, MW_OP_CONV2D, cap), f2[1]);
+    setenv("MEMWRAP_WINOGRAD_F4", "sometimes", 1);
+    assert_int_equal(mw_winograd_workspace_floats(rt, &narrow, MW_OP_CONV2D, cap), f2[0]);
+    assert_int_equal(mw_winograd_workspace_floats(rt, &wide, MW_OP_CONV2D, cap), f4[1]);
+    unsetenv("MEMWRAP_WINOGRAD_F4");
+}
+
 static void test_conv_finite_differences(void **state) {
     static const conv_case cases[] = {
         {"fd depthwise 5x5 s2", 3, 3, 2, 7, 6, 5, 2, 2, 3, true},
@@ -599,6 +633,7 @@ int main(void) {
         cmocka_unit_test(test_conv_direct_3x3),
         cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_winograd4),
+        cmocka_unit_test(test_conv_winograd4_env),
         cmocka_unit_test(test_conv_finite_differences),
         cmocka_unit_test(test_conv_backward_nodes_and_launches),
         cmocka_unit_test(test_conv_shape_errors),

@@ -30,6 +30,9 @@
  * mw_winograd_scratch_bytes sizes. The tests force this shape on the CPU device. */
 #include "ops/winograd.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "ops/gemm.h"
 #include "runtime/internal.h"
 #include "runtime/kernel_defines.h"
@@ -335,6 +338,14 @@ static plan4 plan4_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
     return p;
 }
 
+/* mw_winograd_f4 as a test or probe set it, else as MEMWRAP_WINOGRAD_F4 asks: `off` F(2x2)
+ * on every map, `all` F(4x4) wherever its kernels can run (comparisons in one binary). */
+static int f4_mode(void) {
+    if (mw_winograd_f4 != 1) return mw_winograd_f4;
+    const char *env = getenv("MEMWRAP_WINOGRAD_F4");
+    return !env ? 1 : !strcmp(env, "off") ? 0 : !strcmp(env, "all") ? 2 : 1;
+}
+
 /* Whether pass `op` runs F(4x4, 3x3): 4x4 and 8x8 maps (one and four tiles), channels in
  * whole transform units, and chunks of F4_MIN_CHUNK images or the whole batch; unless forced
  * (mw_winograd_f4 2), only with F4_MIN_CHANNELS on both sides and where the transformed
@@ -343,9 +354,10 @@ static plan4 plan4_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
  * 512 layers at 4x4 (P = the images) they cost what the fewer products saved at a batch
  * of 128, not at 500 (tests/probe_conv_paths small_maps, bench/RESULTS.md). */
 static bool f4_applies(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
-    if (!mw_winograd_f4 || s->h != s->w || (s->w != 4 && s->w != 8)) return false;
+    int mode = f4_mode();
+    if (!mode || s->h != s->w || (s->w != 4 && s->w != 8)) return false;
     if (s->cin % F4_CHANNEL_BLOCK || s->cout % F4_CHANNEL_BLOCK) return false;
-    if (mw_winograd_f4 == 1 &&
+    if (mode == 1 &&
         (s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
          s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
         return false;
