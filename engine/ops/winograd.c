@@ -357,9 +357,8 @@ static bool f4_applies(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op
     int mode = f4_mode();
     if (!mode || s->h != s->w || (s->w != 4 && s->w != 8)) return false;
     if (s->cin % F4_CHANNEL_BLOCK || s->cout % F4_CHANNEL_BLOCK) return false;
-    if (mode == 1 &&
-        (s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
-         s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
+    if (mode == 1 && (s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
+                      s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
         return false;
     plan4 p = plan4_of(rt, s, op, cap);
     return p.cn >= F4_MIN_CHUNK || p.cn == s->n;
