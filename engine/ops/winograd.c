@@ -349,16 +349,18 @@ static int f4_mode(void) {
 /* Whether pass `op` runs F(4x4, 3x3): 4x4 and 8x8 maps (one and four tiles), channels in
  * whole transform units, and chunks of F4_MIN_CHUNK images or the whole batch; unless forced
  * (mw_winograd_f4 2), only with F4_MIN_CHANNELS on both sides and where the transformed
- * input and products (P (in + out) floats a ξ) outweigh the transformed weights (in out):
- * the weights' 36 planes are written and read again each pass, and on ResNet18's 512 ->
- * 512 layers at 4x4 (P = the images) they cost what the fewer products saved at a batch
- * of 128, not at 500 (tests/probe_conv_paths small_maps, bench/RESULTS.md). */
+ * input and products (P (in + out) floats a ξ) are at least a quarter of the transformed
+ * weights (in out), which are written and read again each pass. On ResNet18's 512 -> 512
+ * layers at 4x4 (P = the images) that is 64 images: the probe (tests/probe_conv_paths
+ * resnet18_layer4) has F(4x4) level with F(2x2) at 32 and 64 and a sixth to a third faster
+ * a pass at 100 and 128; in the model, profiled, the Memory Wrap step's 512-channel passes
+ * (128 inputs, 100 memory images) took a third less (bench/RESULTS.md). */
 static bool f4_applies(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     int mode = f4_mode();
     if (!mode || s->h != s->w || (s->w != 4 && s->w != 8)) return false;
     if (s->cin % F4_CHANNEL_BLOCK || s->cout % F4_CHANNEL_BLOCK) return false;
     if (mode == 1 && (s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
-                      s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
+                      4 * s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
         return false;
     plan4 p = plan4_of(rt, s, op, cap);
     return p.cn >= F4_MIN_CHUNK || p.cn == s->n;
