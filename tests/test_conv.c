@@ -464,8 +464,9 @@ static void test_conv_winograd4(void **state) {
 
 /* MEMWRAP_WINOGRAD_F4 as f4_applies reads it: `all` takes F(4x4, 3x3) on a shape whose channels
  * the rule refuses it (16 -> 16, 4x4: its workspace then the forced one's), `off` keeps F(2x2)
- * on one the rule gives it (256 -> 256, 8x8, 128 images), and anything else is the default. The
- * workspace each plan asks for says which ran: F(4x4)'s holds 36 planes, F(2x2)'s 16. */
+ * on one the rule gives it (256 -> 256, 8x8, 128 images), and anything else is the default;
+ * and the rule's threshold in tiles on ResNet18's 512-channel layers. The workspace each plan
+ * asks for says which ran: F(4x4)'s holds 36 planes, F(2x2)'s 16. */
 static void test_conv_winograd4_env(void **state) {
     (void)state;
     mw_runtime *rt = test_runtime();
@@ -484,6 +485,14 @@ static void test_conv_winograd4_env(void **state) {
     mw_winograd_f4 = 1;
     assert_int_equal(mw_winograd_workspace_floats(rt, &narrow, MW_OP_CONV2D, cap), f2[0]);
     assert_int_equal(mw_winograd_workspace_floats(rt, &wide, MW_OP_CONV2D, cap), f4[1]);
+    /* the rule's tiles: ResNet18's 512 -> 512 layers (4x4) take F(4x4) from 64 images */
+    for (size_t n = 63; n <= 64; n++) {
+        mw_conv3x3_shape layer4 = {.cin = 512, .cout = 512, .n = n, .h = 4, .w = 4, .stride = 1};
+        size_t chosen = mw_winograd_workspace_floats(rt, &layer4, MW_OP_CONV2D, cap);
+        mw_winograd_f4 = n == 64 ? 2 : 0;
+        assert_int_equal(chosen, mw_winograd_workspace_floats(rt, &layer4, MW_OP_CONV2D, cap));
+        mw_winograd_f4 = 1;
+    }
     setenv("MEMWRAP_WINOGRAD_F4", "all", 1);
     assert_int_equal(mw_winograd_workspace_floats(rt, &narrow, MW_OP_CONV2D, cap), f4[0]);
     setenv("MEMWRAP_WINOGRAD_F4", "off", 1);
