@@ -322,8 +322,11 @@ static plan4 plan4_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
     p.out = grad ? s->cin : s->cout;
     p.tw = s->w / 4;
     p.tiles = p.tw * (s->h / 4);
+    /* The chunks of images get the whole cap, the weight planes come on top (f4_applies
+     * takes F(4x4) only where they fit the cap as well: twice the cap at most). Counted
+     * within the cap, WideResNet's 640 -> 640 planes (59 MB) left chunks of 6 images. */
     size_t fixed = XI4 * p.in * p.out, per_image = XI4 * p.tiles * (p.in + p.out);
-    p.cn = cap > fixed ? (cap - fixed) / per_image : 1;
+    p.cn = cap / per_image;
     if (p.cn < 1) p.cn = 1;
     if (p.cn > s->n) p.cn = s->n;
     p.plane_v = p.cn * p.tiles * p.in;
@@ -363,7 +366,8 @@ static bool f4_applies(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op
                       4 * s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
         return false;
     plan4 p = plan4_of(rt, s, op, cap);
-    return p.cn >= F4_MIN_CHUNK || p.cn == s->n;
+    bool planes_fit = p.v_off <= cap; /* the weight planes, U, end where V begins */
+    return planes_fit && (p.cn >= F4_MIN_CHUNK || p.cn == s->n);
 }
 
 static size_t f4_per_item(const mw_runtime *rt) {
