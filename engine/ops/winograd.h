@@ -30,7 +30,8 @@ bool mw_winograd_compact_units(const mw_conv3x3_shape *s);
 bool mw_winograd_full_units(const mw_conv3x3_shape *s);
 
 /* Workspace floats that node op `op` (MW_OP_CONV2D, _BWD_INPUT or _BWD_WEIGHT) needs, its
- * per-chunk pieces taking about `cap_floats` at most (images go in chunks). */
+ * per-chunk pieces taking about `cap_floats` at most (images go in chunks), F(4x4, 3x3)'s
+ * weight planes on top of them (taken only where they fit `cap_floats` too). */
 size_t mw_winograd_workspace_floats(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
                                     size_t cap_floats);
 
