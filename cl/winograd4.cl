@@ -1,8 +1,8 @@
-/* Winograd's F(4x4, 3x3) for 3x3 convolutions of stride 1 and padding 1 on small square maps
- * (4x4 and 8x8; engine/ops/winograd.c chooses it): every 4x4 block of outputs ("tile") comes
- * from a 6x6 block of the input through 36 products instead of 144, 1.78 times fewer than
- * F(2x2, 3x3)'s 64 per 4x4 outputs (cl/winograd.cl), with the points 0, ±1, ±2 of Lavin and
- * Gray ("Fast Algorithms for Convolutional Neural Networks", CVPR 2016):
+/* Winograd's F(4x4, 3x3) for 3x3 convolutions of stride 1 and padding 1 on square maps in
+ * whole tiles (the rule takes it on 4x4, 8x8 and 16x16: engine/ops/winograd.c f4_applies):
+ * every 4x4 block of outputs ("tile") comes from a 6x6 block of the input through 36
+ * products instead of 144, 1.78 times fewer than F(2x2, 3x3)'s 64 per 4x4 outputs
+ * (cl/winograd.cl), with the points 0, ±1, ±2 of Lavin and Gray ("Fast Algorithms for Convolutional Neural Networks", CVPR 2016):
  *
  *   y tile = Aᵀ [ Σ_i (G w_oi Gᵀ) ⊙ (Bᵀ d_i B) ] A
  *
@@ -13,8 +13,8 @@
  *        | 0  2 -1 -2  1  0 |       |  1/24 -1/12  1/6  |
  *        | 0  4  0 -5  0  1 |       |  0     0     1    |
  *
- * On these maps a 4x4 map is one tile and an 8x8 map four, so P = images x tiles is small
- * next to the channels, and the transformed arrays put the channels last, where the
+ * On these maps (a 4x4 map is one tile, an 8x8 map four, a 16x16 map 16) P = images x tiles
+ * is small next to the channels, and the transformed arrays put the channels last, where the
  * products take their columns:
  *
  *   Vᵀ[ξ][P][in],  Uᵀ[ξ][in][out],  Mᵀ[ξ][P][out] = Vᵀ[ξ]·Uᵀ[ξ]
@@ -23,7 +23,7 @@
  * algebra backwards: gMᵀ = (A gy Aᵀ) per tile, gU[ξ][out][in] = Σ_P gMᵀ[ξ]ᵀ·Vᵀ[ξ], gw =
  * Gᵀ gU G. The transforms take one tile of 16 consecutive channels per unit, the channels
  * in the lanes of float16 vectors: the transformed rows are then whole vector stores, and
- * a map's rows (4 or 8 floats) are gathered across the channels' planes. Channels come in
+ * each element of a tile is gathered across the channels' planes. Channels come in
  * multiples of 16 (the host checks). */
 
 #include "mad.clh"

@@ -4,7 +4,8 @@
  * maps where engine/ops/winograd.c takes it F(4x4, 3x3), cl/winograd4.cl), forward, input
  * gradient and weight gradient, and checks that they agree. The evidence for
  * engine/ops/conv.c's choice between them (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_conv_paths [resnet18|resnet18_down|resnet18_layer4|wrn28_10|wrn28_10_down|
+ *   build/tests/probe_conv_paths
+ * [resnet18|resnet18_down|resnet18_layer4|maps_16x16|wrn28_10|wrn28_10_down|
  *                                 small_maps|densenet_cifar|narrow_32x32|googlenet] [batch] [reps]
  *       [direct|winograd|unfused|f2|f4|im2col|implicit]   (the direct paths alone, for tuning
  *       their kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
@@ -66,6 +67,8 @@ static const encoder_shapes ENCODERS[] = {
      * ResNet18's last two stages, WideResNet's last, GoogLeNet's 8x8 shapes, narrower ones */
     /* ResNet18's 512 -> 512 layers alone (F(4x4) against F(2x2) at a batch's images) */
     {"resnet18_layer4", {{512, 512, 4, 3, 1}}},
+    /* ResNet18's and WideResNet's stride-1 layers on 16x16 maps */
+    {"maps_16x16", {{128, 128, 16, 3, 1}, {320, 320, 16, 3, 1}}},
     {"small_maps",
      {{512, 512, 4, 3, 1},
       {256, 256, 8, 3, 1},
@@ -137,11 +140,12 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof ENCODERS / sizeof *ENCODERS; i++)
         if (!strcmp(ENCODERS[i].name, name)) e = &ENCODERS[i];
     if (!e || batch < 1 || reps < 1) {
-        fprintf(stderr,
-                "usage: %s [resnet18|resnet18_down|resnet18_layer4|wrn28_10|wrn28_10_down|"
-                "small_maps|densenet_cifar|narrow_32x32|googlenet] [batch] [reps] "
-                "[direct|winograd|unfused|f2|f4|im2col|implicit]\n",
-                argv[0]);
+        fprintf(
+            stderr,
+            "usage: %s [resnet18|resnet18_down|resnet18_layer4|maps_16x16|wrn28_10|wrn28_10_down|"
+            "small_maps|densenet_cifar|narrow_32x32|googlenet] [batch] [reps] "
+            "[direct|winograd|unfused|f2|f4|im2col|implicit]\n",
+            argv[0]);
         return 2;
     }
     mw_runtime *rt = test_profiling_runtime();

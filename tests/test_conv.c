@@ -437,9 +437,10 @@ static void test_conv_winograd(void **state) {
     mw_winograd_fuse = 1;
 }
 
-/* Winograd's F(4x4, 3x3) (cl/winograd4.cl), forced on 4x4 and 8x8 maps (one and four tiles
- * an image): 16 and 48 channels (one and three transform units of 16), a bias, and in
- * chunks of 16 images (40: the last short), where the weight gradient adds each chunk's
+/* Winograd's F(4x4, 3x3) (cl/winograd4.cl), forced on 4x4, 8x8, 12x12 and 16x16 maps (one,
+ * four, nine and 16 tiles an image: the rule takes it up to 16x16, and the kernels run on
+ * any square map in whole tiles): 16 and 48 channels (one and three transform units of 16), a bias,
+ * and in chunks of 16 images (40: the last short), where the weight gradient adds each chunk's
  * products to the last; both profiles (the GPU's: one unit per item, CLBlast's products). */
 static void test_conv_winograd4(void **state) {
     (void)state;
@@ -449,6 +450,8 @@ static void test_conv_winograd4(void **state) {
         {"winograd4 16->32 4x4 7 images bias", 16, 32, 7, 4, 4, 3, 1, 1, 1, true},
         {"winograd4 32->16 8x8 5 images", 32, 16, 5, 8, 8, 3, 1, 1, 1, false},
         {"winograd4 48->16 8x8 2 images bias", 48, 16, 2, 8, 8, 3, 1, 1, 1, true},
+        {"winograd4 16->16 16x16 3 images", 16, 16, 3, 16, 16, 3, 1, 1, 1, false},
+        {"winograd4 32->16 12x12 2 images bias", 32, 16, 2, 12, 12, 3, 1, 1, 1, true},
     };
     check_randoms(cases, sizeof cases / sizeof cases[0], 700);
     size_t saved = mw_conv_workspace_cap;
@@ -466,8 +469,9 @@ static void test_conv_winograd4(void **state) {
 /* MEMWRAP_WINOGRAD_F4 as f4_applies reads it: `all` takes F(4x4, 3x3) on a shape whose channels
  * the rule refuses it (16 -> 16, 4x4: its workspace then the forced one's), `off` keeps F(2x2)
  * on one the rule gives it (256 -> 256, 8x8, 128 images), and anything else is the default;
- * and the rule's threshold in tiles on ResNet18's 512-channel layers. The workspace each plan
- * asks for says which ran: F(4x4)'s holds 36 planes, F(2x2)'s 16. */
+ * the rule's threshold in tiles on ResNet18's 512-channel layers, and its widest map:
+ * WideResNet's 320 -> 320 layers on 16x16 take F(4x4), the same channels on 32x32 do not. The
+ * workspace each plan asks for says which ran: F(4x4)'s holds 36 planes, F(2x2)'s 16. */
 static void test_conv_winograd4_env(void **state) {
     (void)state;
     mw_runtime *rt = test_runtime();
@@ -492,6 +496,15 @@ static void test_conv_winograd4_env(void **state) {
         size_t chosen = mw_winograd_workspace_floats(rt, &layer4, MW_OP_CONV2D, cap);
         mw_winograd_f4 = n == 64 ? 2 : 0;
         assert_int_equal(chosen, mw_winograd_workspace_floats(rt, &layer4, MW_OP_CONV2D, cap));
+        mw_winograd_f4 = 1;
+    }
+    for (size_t hw = 16; hw <= 32; hw *= 2) {
+        mw_conv3x3_shape stage = {.cin = 320, .cout = 320, .n = 8, .h = hw, .w = hw, .stride = 1};
+        size_t chosen = mw_winograd_workspace_floats(rt, &stage, MW_OP_CONV2D, cap);
+        mw_winograd_f4 = hw == 16 ? 2 : 0;
+        assert_int_equal(chosen, mw_winograd_workspace_floats(rt, &stage, MW_OP_CONV2D, cap));
+        mw_winograd_f4 = hw == 16 ? 0 : 2;
+        assert_int_not_equal(chosen, mw_winograd_workspace_floats(rt, &stage, MW_OP_CONV2D, cap));
         mw_winograd_f4 = 1;
     }
     setenv("MEMWRAP_WINOGRAD_F4", "all", 1);

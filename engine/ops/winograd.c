@@ -262,7 +262,7 @@ static mw_status convolve(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, siz
     return MW_OK;
 }
 
-/* F(4x4, 3x3) on the small square maps (cl/winograd4.cl): the transposed arrays
+/* F(4x4, 3x3) on square maps (cl/winograd4.cl): the transposed arrays
  *
  *   [ Uᵀ[36][in][out] (the weight gradient: gU[36][out][in]) | Vᵀ[36][P][in] |
  *     Mᵀ[36][P][out] | GEMM partials ]
@@ -279,6 +279,10 @@ enum {
      * bench/RESULTS.md) and the least images of a chunk (a smaller workspace falls back) */
     F4_MIN_CHANNELS = 256,
     F4_MIN_CHUNK = 16,
+    /* the widest map where the rule takes it: WideResNet's 320 -> 320 layers on 16x16 ran a
+     * sixth to a third faster a pass; no encoder has 256 channels on 32x32 maps, and there
+     * F(2x2)'s fused kernel held ResNet18's 64 -> 64 layers ahead (bench/RESULTS.md) */
+    F4_MAX_MAP = 16,
 };
 
 int mw_winograd_f4 = 1;
@@ -349,9 +353,10 @@ static int f4_mode(void) {
     return !env ? 1 : !strcmp(env, "off") ? 0 : !strcmp(env, "all") ? 2 : 1;
 }
 
-/* Whether pass `op` runs F(4x4, 3x3): 4x4 and 8x8 maps (one and four tiles), channels in
- * whole transform units, and chunks of F4_MIN_CHUNK images or the whole batch; unless forced
- * (mw_winograd_f4 2), only with F4_MIN_CHANNELS on both sides and where the transformed
+/* Whether pass `op` runs F(4x4, 3x3): square maps in whole tiles, channels in whole
+ * transform units, and chunks of F4_MIN_CHUNK images or the whole batch; unless forced
+ * (mw_winograd_f4 2), only on maps up to F4_MAX_MAP wide (4x4, 8x8, 16x16: one, four and 16
+ * tiles) with F4_MIN_CHANNELS on both sides and where the transformed
  * input and products (P (in + out) floats a ξ) are at least a quarter of the transformed
  * weights (in out), which are written and read again each pass. On ResNet18's 512 -> 512
  * layers at 4x4 (P = the images) that is 64 images: the probe (tests/probe_conv_paths
@@ -360,9 +365,9 @@ static int f4_mode(void) {
  * (128 inputs, 100 memory images) took a third less (bench/RESULTS.md). */
 static bool f4_applies(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     int mode = f4_mode();
-    if (!mode || s->h != s->w || (s->w != 4 && s->w != 8)) return false;
+    if (!mode || s->h != s->w || s->w % 4) return false;
     if (s->cin % F4_CHANNEL_BLOCK || s->cout % F4_CHANNEL_BLOCK) return false;
-    if (mode == 1 && (s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
+    if (mode == 1 && (s->w > F4_MAX_MAP || s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
                       4 * s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
         return false;
     plan4 p = plan4_of(rt, s, op, cap);

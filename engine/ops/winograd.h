@@ -1,5 +1,5 @@
 /* Winograd's F(2x2, 3x3) for 3x3 convolutions of stride 1 and padding 1 (one group), and
- * F(4x4, 3x3) on the small square maps, which engine/ops/conv.c runs in place of the direct
+ * F(4x4, 3x3) on square maps up to 16x16, which engine/ops/conv.c runs in place of the direct
  * kernels where it measures faster: the transforms in cl/winograd.cl and cl/winograd4.cl,
  * their GEMMs ops/gemm.h's, the launches and workspace plans in engine/ops/winograd.c. The
  * shape is the direct kernels' (stride 1). */
@@ -15,9 +15,10 @@
  * compare the two). The GPU profile never fuses. */
 extern int mw_winograd_fuse;
 
-/* F(4x4, 3x3) (cl/winograd4.cl) on 4x4 and 8x8 maps with channels in multiples of 16: 1
- * (the default) where both sides have 64 channels or more, 2 wherever it applies (tests), 0
- * never (F(2x2, 3x3) then, as elsewhere). */
+/* F(4x4, 3x3) (cl/winograd4.cl) on square maps in whole 4x4 tiles with channels in
+ * multiples of 16: 1 (the default) where the rule takes it (maps up to 16x16, 256 channels
+ * or more on both sides, enough tiles: winograd.c f4_applies), 2 wherever its kernels run
+ * (tests), 0 never (F(2x2, 3x3) then, as elsewhere). */
 extern int mw_winograd_f4;
 
 /* Whether the transforms' units of 16 tiles take tiles across tile rows and images: the
