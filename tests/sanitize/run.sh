@@ -43,4 +43,19 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # shapes (as under Oclgrind) and 6 of the crash test's 20 kills run the same host code paths.
 export MEMWRAP_TEST_SMALL_SHAPES=1 MEMWRAP_TEST_KILLS=6
 step "running the tests under ASan and UBSan"
-ctest --test-dir "$build" -j"$(nproc)" -LE 'oclgrind|limits|page' --output-on-failure
+out=$build/ctest.out
+ctest --test-dir "$build" -j"$(nproc)" -LE 'oclgrind|limits|page' --output-on-failure 2>&1 |
+  tee "$out" && exit 0
+# LeakSanitizer's own stop-the-world tracer sometimes crashes at a process's exit, after the
+# test's body has passed ("Tracer caught signal 11" ... "LeakSanitizer has encountered a fatal
+# error": an intermittent fault of the sanitizer runtime, google/sanitizers#1353; once in
+# test_train, 2026-12-07). Only then, and only where no sanitizer reported a finding, the
+# failed tests run once more; a leak, an ASan error, a UBSan finding or a failed check fails
+# the suite as it stands.
+if grep -q 'Tracer caught signal' "$out" &&
+  ! grep -qE 'ERROR: (Leak|Address)Sanitizer|runtime error:|\[  FAILED  \]|\[  ERROR   \]' "$out"; then
+  step "LeakSanitizer's tracer crashed at exit (no finding reported): the failed tests once more"
+  ctest --test-dir "$build" --rerun-failed --output-on-failure
+  exit
+fi
+exit 1
