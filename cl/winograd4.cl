@@ -8,7 +8,7 @@
  * accuracy of Winograd convolution for deep neural networks", ACM TOMS 2020): summing 64
  * channels of one tile in float32 against float64, these gave a mean relative error of
  * 1.4e-6 (largest 3.8e-6 over 300 draws) where 0, ±1, ±2 gave 2.5e-6 (1.1e-5), and ±1/2
- * the same as ±2 (bench/RESULTS.md):
+ * the same as ±2 (bench/winograd_points.py, bench/RESULTS.md):
  *
  *   y tile = Aᵀ [ Σ_i (G w_oi Gᵀ) ⊙ (Bᵀ d_i B) ] A
  *
