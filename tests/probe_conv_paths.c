@@ -4,9 +4,8 @@
  * maps where engine/ops/winograd.c takes it F(4x4, 3x3), cl/winograd4.cl), forward, input
  * gradient and weight gradient, and checks that they agree. The evidence for
  * engine/ops/conv.c's choice between them (bench/RESULTS.md). Run by hand:
- *   build/tests/probe_conv_paths
- * [resnet18|resnet18_down|resnet18_layer4|maps_16x16|wrn28_10|wrn28_10_down|
- *                                 small_maps|densenet_cifar|narrow_32x32|googlenet] [batch] [reps]
+ *   build/tests/probe_conv_paths [resnet18|resnet18_down|resnet18_layer4|maps_16x16|
+ *       wrn28_10|wrn28_10_down|small_maps|densenet_cifar|narrow_32x32|googlenet] [batch] [reps]
  *       [direct|winograd|unfused|f2|f4|im2col|implicit]   (the direct paths alone, for tuning
  *       their kernels; or im2col + GEMM and Winograd alone, for tuning Winograd's, with its
  *       three passes fused or not, with F(2x2, 3x3) on every map (f2: no F(4x4, 3x3) on the

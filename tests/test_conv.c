@@ -100,7 +100,7 @@ static void test_conv_matches_pytorch(void **state) {
     mw_safetensors_free(ref);
 }
 
-/* F(4x4, 3x3)'s transforms multiply by up to 8 before the products and by up to 16/15
+/* F(4x4, 3x3)'s transforms multiply by up to 5/2 before the products and by up to 8
  * after, so its rounding is larger than F(2x2, 3x3)'s. With the points 0, ±1, 1/2, -2
  * (cl/winograd4.cl) these cases land within 1.1e-4; Lavin and Gray's 0, ±1, ±2 missed by
  * 4.5e-4 on the first, which this bound would catch. */
@@ -441,9 +441,9 @@ static void test_conv_winograd(void **state) {
 
 /* Winograd's F(4x4, 3x3) (cl/winograd4.cl), forced on 4x4, 8x8, 12x12 and 16x16 maps (one,
  * four, nine and 16 tiles an image: the rule takes it up to 16x16, and the kernels run on
- * any square map in whole tiles): 16 and 48 channels (one and three transform units of 16), a bias,
- * and in chunks of 16 images (40: the last short), where the weight gradient adds each chunk's
- * products to the last; both profiles (the GPU's: one unit per item, CLBlast's products). */
+ * any square map in whole tiles): 16 and 48 channels (one and three transform units of 16),
+ * a bias, and in chunks of 16 images (40: the last short), where the weight gradient adds
+ * each chunk's products to the last; both profiles (the GPU's: one unit per item, CLBlast's products). */
 static void test_conv_winograd4(void **state) {
     (void)state;
     mw_conv_direct = 4;
