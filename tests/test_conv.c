@@ -443,7 +443,8 @@ static void test_conv_winograd(void **state) {
  * four, nine and 16 tiles an image: the rule takes it up to 16x16, and the kernels run on
  * any square map in whole tiles): 16 and 48 channels (one and three transform units of 16),
  * a bias, and in chunks of 16 images (40: the last short), where the weight gradient adds
- * each chunk's products to the last; both profiles (the GPU's: one unit per item, CLBlast's products). */
+ * each chunk's products to the last; both profiles (the GPU's: one unit per item, CLBlast's
+ * products). */
 static void test_conv_winograd4(void **state) {
     (void)state;
     mw_conv_direct = 4;
