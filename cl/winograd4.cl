@@ -152,6 +152,41 @@ MW_INLINE tile4 tile4_at(uint unit, uint channels, uint n, uint n0, uint h, uint
     return t;
 }
 
+/* Vᵀ of one tile for 16 consecutive channels: the 6x6 block from row y0 - 1 and column x0 - 1
+ * of the channels' planes (the first at `planes`, the others cs floats apart; zero outside
+ * the h x w map), ξ's vector to dst + ξ xi_stride. */
+MW_INLINE void input_tile16(__global const float *planes, size_t cs, int y0, int x0, uint h,
+                            uint w, __global float *dst, size_t xi_stride) {
+    float16 d[6][6], t[6][6], col[6], tcol[6], mean = 0.0f;
+    for (int c = 0; c < 6; c++) {
+        int x = x0 - 1 + c;
+        for (int r = 0; r < 6; r++) {
+            int y = y0 - 1 + r;
+            d[r][c] = y >= 0 && y < (int)h && x >= 0 && x < (int)w
+                          ? GATHER16(planes + y * (int)w + x, cs)
+                          : (float16)(0.0f);
+            mean += d[r][c];
+        }
+    }
+    /* Bᵀ (d - μ) B + 9μ e₍₁,₁₎ = Bᵀ d B exactly (Bᵀ's rows sum to 3 at the point 1 and to 0
+     * elsewhere), with less cancellation where d is all positive (after a ReLU) */
+    mean *= 1.0f / 36.0f;
+    for (int c = 0; c < 6; c++) { /* Bᵀ (d - μ), a column at a time */
+        for (int r = 0; r < 6; r++)
+            col[r] = d[r][c] - mean;
+        INPUT_1D(tcol, col);
+        for (int a = 0; a < 6; a++)
+            t[a][c] = tcol[a];
+    }
+    for (uint a = 0; a < 6; a++) { /* (Bᵀ (d - μ)) B */
+        float16 row[6];
+        INPUT_1D(row, t[a]);
+        if (a == 1) row[1] += 9.0f * mean;
+        for (uint b = 0; b < 6; b++)
+            vstore16(row[b], 0, dst + (size_t)(6 * a + b) * xi_stride);
+    }
+}
+
 /* Vᵀ[ξ][p][i] = (Bᵀ d_i B)[ξ] for the 6x6 blocks d_i from row y0 - 1 and column x0 - 1 of
  * channels i of src [channels, n, h, w] (zero outside the map), images n0 .. n0 + cn - 1. */
 __kernel void winograd4_input(__global const float *src, __global float *v, const uint v_off,
@@ -161,26 +196,35 @@ __kernel void winograd4_input(__global const float *src, __global float *v, cons
     size_t cs = (size_t)n * h * w;
     FOR_EACH_UNIT(unit, per_item, units) {
         tile4 at = tile4_at(unit, channels, n, n0, h, w, tw, tiles);
-        __global const float *planes = src + at.plane;
-        float16 t[6][6], col[6], tcol[6];
-        for (int c = 0; c < 6; c++) { /* Bᵀ d, a column at a time */
-            int x = at.x0 - 1 + c;
-            for (int r = 0; r < 6; r++) {
-                int y = at.y0 - 1 + r;
-                col[r] = y >= 0 && y < (int)h && x >= 0 && x < (int)w
-                             ? GATHER16(planes + y * (int)w + x, cs)
-                             : (float16)(0.0f);
-            }
-            INPUT_1D(tcol, col);
-            for (int a = 0; a < 6; a++)
-                t[a][c] = tcol[a];
-        }
-        __global float *dst = v + v_off + (size_t)at.p * channels + at.first_channel;
-        for (uint a = 0; a < 6; a++) { /* (Bᵀ d) B */
-            float16 row[6];
-            INPUT_1D(row, t[a]);
-            for (uint b = 0; b < 6; b++)
-                vstore16(row[b], 0, dst + (size_t)(6 * a + b) * plane_v);
+        input_tile16(src + at.plane, cs, at.y0, at.x0, h, w,
+                     v + v_off + (size_t)at.p * channels + at.first_channel, plane_v);
+    }
+}
+
+/* y (+)= Aᵀ M A of one tile for 16 consecutive output channels: ξ's vector of M at src +
+ * ξ xi_stride; the 4x4 outputs from `planes` (the tile's first output in the first channel's
+ * plane, the other channels' cs floats apart, rows w floats apart). */
+MW_INLINE void output_tile16(__global const float *src, size_t xi_stride, __global float *planes,
+                             size_t cs, uint w, uint accumulate) {
+    float16 s[4][6], col[6], scol[4];
+    for (uint b = 0; b < 6; b++) { /* Aᵀ M, a column at a time */
+        for (uint a = 0; a < 6; a++)
+            col[a] = vload16(0, src + (size_t)(6 * a + b) * xi_stride);
+        OUTPUT_1D(scol, col);
+        for (uint r = 0; r < 4; r++)
+            s[r][b] = scol[r];
+    }
+    for (uint r = 0; r < 4; r++) { /* (Aᵀ M) A, each lane's row of 4 to its own plane */
+        float16 row[4];
+        OUTPUT_1D(row, s[r]);
+        float lanes[4][LANES];
+        for (uint b = 0; b < 4; b++)
+            vstore16(row[b], 0, lanes[b]);
+        for (uint j = 0; j < LANES; j++) {
+            __global float *dst = planes + j * cs + r * w;
+            float4 v = (float4)(lanes[0][j], lanes[1][j], lanes[2][j], lanes[3][j]);
+            if (accumulate) v += vload4(0, dst);
+            vstore4(v, 0, dst);
         }
     }
 }
@@ -194,29 +238,8 @@ __kernel void winograd4_output(__global const float *m, const uint m_off, const 
     size_t cs = (size_t)n * h * w;
     FOR_EACH_UNIT(unit, per_item, units) {
         tile4 at = tile4_at(unit, out, n, n0, h, w, tw, tiles);
-        __global const float *src = m + m_off + (size_t)at.p * out + at.first_channel;
-        float16 s[4][6], col[6], scol[4];
-        for (uint b = 0; b < 6; b++) { /* Aᵀ M, a column at a time */
-            for (uint a = 0; a < 6; a++)
-                col[a] = vload16(0, src + (size_t)(6 * a + b) * plane_m);
-            OUTPUT_1D(scol, col);
-            for (uint r = 0; r < 4; r++)
-                s[r][b] = scol[r];
-        }
-        __global float *planes = y + at.plane + (size_t)at.y0 * w + at.x0;
-        for (uint r = 0; r < 4; r++) { /* (Aᵀ M) A, each lane's row of 4 to its own plane */
-            float16 row[4];
-            OUTPUT_1D(row, s[r]);
-            float lanes[4][LANES];
-            for (uint b = 0; b < 4; b++)
-                vstore16(row[b], 0, lanes[b]);
-            for (uint j = 0; j < LANES; j++) {
-                __global float *dst = planes + j * cs + r * w;
-                float4 v = (float4)(lanes[0][j], lanes[1][j], lanes[2][j], lanes[3][j]);
-                if (accumulate) v += vload4(0, dst);
-                vstore4(v, 0, dst);
-            }
-        }
+        output_tile16(m + m_off + (size_t)at.p * out + at.first_channel, plane_m,
+                      y + at.plane + (size_t)at.y0 * w + at.x0, cs, w, accumulate);
     }
 }
 
@@ -278,5 +301,91 @@ __kernel void winograd4_weight_gradient(__global const float *gu, const uint gu_
         for (uint j = 0; j < LANES; j++)
             for (uint t = 0; t < 9; t++)
                 dst[9 * j + t] = taps[t][j];
+    }
+}
+
+/* The forward and input gradient fused per block of FUSED_TILES tiles, on CPU devices
+ * (engine/ops/winograd.c chooses it where in + out channels are few enough for a block's
+ * Vᵀ and Mᵀ to stay in a core's cache): each work-item takes a run of consecutive blocks and,
+ * for each, transforms the block's tiles of every input channel into its slot's Vᵀ[ξ][tile]
+ * [in], computes Mᵀ[ξ][tile][out] = Vᵀ[ξ]·Uᵀ[ξ] in ROWS x 32 register blocks, and transforms
+ * Mᵀ into y. The unfused pipeline writes Vᵀ and Mᵀ for a chunk of images to memory and
+ * reads them back (ResNet18's 64 channels at 128 images: 75 MB each a pass). out is a
+ * multiple of 32 (the host checks). */
+#define FUSED_TILES MW_WINOGRAD_FUSED_TILES
+#define ROWS MW_BLOCK_ROWS
+
+/* Rows p0 .. p0 + ROWS - 1 of Mᵀ[ξ] (rows past `last` repeat it and are not stored), the
+ * 32 columns from o0: v's rows `in` floats long, u [in][out], m's rows `out` floats long.
+ * V's values broadcast from memory, two vector loads of U a step: gemm_nn's register block
+ * (cl/gemm.cl). */
+MW_INLINE void fused4_rows(__global const float *v, uint in, uint p0, uint last,
+                           __global const float *u, uint out, uint o0, __global float *m) {
+    float16 acc[ROWS][2];
+    __global const float *ar[ROWS];
+#pragma unroll
+    for (uint r = 0; r < ROWS; r++) {
+        acc[r][0] = acc[r][1] = 0.0f;
+        ar[r] = v + (size_t)min(p0 + r, last) * in;
+    }
+    __global const float *brow = u + o0;
+    for (uint l = 0; l < in; l++) {
+        float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+#pragma unroll
+        for (uint r = 0; r < ROWS; r++) {
+            float16 a = (float16)(ar[r][l]);
+            acc[r][0] = MAD(a, b0, acc[r][0]);
+            acc[r][1] = MAD(a, b1, acc[r][1]);
+        }
+        brow += out;
+    }
+#pragma unroll
+    for (uint r = 0; r < ROWS; r++) {
+        if (p0 + r > last) break;
+        vstore16(acc[r][0], 0, m + (size_t)(p0 + r) * out + o0);
+        vstore16(acc[r][1], 1, m + (size_t)(p0 + r) * out + o0);
+    }
+}
+
+/* y (+)= the convolution of src [in, n, h, w] with the transformed weights Uᵀ[ξ][in][out] at
+ * u + u_off, into y [out, n, h, w]; `items` work-items, each with a slot of `slot` floats
+ * (Vᵀ, then Mᵀ) in scratch from s_off. */
+__kernel void winograd4_fused(__global const float *src, __global const float *u,
+                              const uint u_off, __global float *y, __global float *scratch,
+                              const uint s_off, const uint in, const uint out, const uint n,
+                              const uint h, const uint w, const uint tw, const uint tiles,
+                              const uint accumulate, const uint slot, const uint items) {
+    uint item = get_global_id(0);
+    if (item >= items) return;
+    uint total = n * tiles, blocks = (total + FUSED_TILES - 1) / FUSED_TILES;
+    size_t cs = (size_t)n * h * w, v_xi = (size_t)FUSED_TILES * in;
+    size_t m_xi = (size_t)FUSED_TILES * out, u_xi = (size_t)in * out;
+    __global float *v = scratch + s_off + (size_t)item * slot, *m = v + 36 * v_xi;
+    u += u_off;
+    /* consecutive blocks per item: each walks its planes in order (cl/winograd.cl) */
+    uint per = (blocks + items - 1) / items, b_end = min(blocks, (item + 1) * per);
+    for (uint b = item * per; b < b_end; b++) {
+        uint p0 = b * FUSED_TILES, count = min((uint)FUSED_TILES, total - p0);
+        for (uint t = 0; t < count; t++) {
+            uint tile = (p0 + t) % tiles;
+            __global const float *planes = src + (size_t)((p0 + t) / tiles) * h * w;
+            for (uint c0 = 0; c0 < in; c0 += LANES)
+                input_tile16(planes + c0 * cs, cs, (int)(tile / tw) * 4, (int)(tile % tw) * 4,
+                             h, w, v + (size_t)t * in + c0, v_xi);
+        }
+        /* ξ outermost: Uᵀ[ξ] and Vᵀ[ξ] stay in the L1 across the register blocks */
+        for (uint xi = 0; xi < 36; xi++)
+            for (uint o0 = 0; o0 < out; o0 += 32)
+                for (uint r0 = 0; r0 < count; r0 += ROWS)
+                    fused4_rows(v + xi * v_xi, in, r0, count - 1, u + xi * u_xi, out, o0,
+                                m + xi * m_xi);
+        for (uint t = 0; t < count; t++) {
+            uint tile = (p0 + t) % tiles;
+            __global float *planes = y + (size_t)((p0 + t) / tiles) * h * w +
+                                     tile / tw * 4 * w + tile % tw * 4;
+            for (uint o0 = 0; o0 < out; o0 += LANES)
+                output_tile16(m + (size_t)t * out + o0, m_xi, planes + o0 * cs, cs, w,
+                              accumulate);
+        }
     }
 }

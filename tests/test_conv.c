@@ -449,6 +449,15 @@ static void test_conv_winograd4(void **state) {
     (void)state;
     mw_conv_direct = 4;
     mw_winograd_f4 = 2;
+    /* the forward and input gradient fused per block of 32 tiles (winograd4_fused) where the
+     * pass's output channels come in blocks of 32: both passes of these two (one whole block,
+     * and a block of 18 tiles), and below 16 -> 32's forward (7 tiles) and the two 32 -> 16
+     * input gradients (20 and 18 tiles); then every case unfused */
+    static const conv_case fused[] = {
+        {"winograd4 fused 64->32 16x16 2 images bias", 64, 32, 2, 16, 16, 3, 1, 1, 1, true},
+        {"winograd4 fused 32->64 12x12 2 images", 32, 64, 2, 12, 12, 3, 1, 1, 1, false},
+    };
+    check_randoms(fused, sizeof fused / sizeof fused[0], 720);
     static const conv_case cases[] = {
         {"winograd4 16->32 4x4 7 images bias", 16, 32, 7, 4, 4, 3, 1, 1, 1, true},
         {"winograd4 32->16 8x8 5 images", 32, 16, 5, 8, 8, 3, 1, 1, 1, false},
@@ -457,6 +466,10 @@ static void test_conv_winograd4(void **state) {
         {"winograd4 32->16 12x12 2 images bias", 32, 16, 2, 12, 12, 3, 1, 1, 1, true},
     };
     check_randoms(cases, sizeof cases / sizeof cases[0], 700);
+    mw_winograd_fuse = 0;
+    check_randoms(cases, sizeof cases / sizeof cases[0], 700);
+    check_randoms(fused, sizeof fused / sizeof fused[0], 720);
+    mw_winograd_fuse = 1;
     size_t saved = mw_conv_workspace_cap;
     /* 16 images of V and M (36 x 2 x 16 floats each) under the cap, U (36 x 16 x 16 floats)
      * on top of it */
@@ -510,6 +523,26 @@ static void test_conv_winograd4_env(void **state) {
         assert_int_not_equal(chosen, mw_winograd_workspace_floats(rt, &stage, MW_OP_CONV2D, cap));
         mw_winograd_f4 = 1;
     }
+    /* on the CPU profile, fused F(4x4) on ResNet18's 64 -> 64 (32x32) and 128 -> 128 (16x16)
+     * layers, forward and input gradient; GoogLeNet's 96 -> 128 stays on F(2x2) (winograd.c
+     * f4_applies: in == out) */
+    mw_kernel_profile = 2;
+    const mw_conv3x3_shape fused[] = {{.cin = 64, .cout = 64, .n = 8, .h = 32, .w = 32},
+                                      {.cin = 128, .cout = 128, .n = 8, .h = 16, .w = 16},
+                                      {.cin = 96, .cout = 128, .n = 8, .h = 32, .w = 32}};
+    const mw_op passes[] = {MW_OP_CONV2D, MW_OP_CONV2D_BWD_INPUT};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 2; k++) {
+            mw_op op = passes[k];
+            size_t chosen = mw_winograd_workspace_floats(rt, &fused[i], op, cap);
+            mw_winograd_f4 = i < 2 ? 2 : 0;
+            assert_int_equal(chosen, mw_winograd_workspace_floats(rt, &fused[i], op, cap));
+            mw_winograd_f4 = 3; /* never fused: F(2x2) on these maps */
+            size_t unfused = mw_winograd_workspace_floats(rt, &fused[i], op, cap);
+            mw_winograd_f4 = 1;
+            if (i < 2) assert_int_not_equal(chosen, unfused);
+        }
+    mw_kernel_profile = 0;
     setenv("MEMWRAP_WINOGRAD_F4", "all", 1);
     assert_int_equal(mw_winograd_workspace_floats(rt, &narrow, MW_OP_CONV2D, cap), f4[0]);
     setenv("MEMWRAP_WINOGRAD_F4", "off", 1);

@@ -283,6 +283,12 @@ enum {
      * sixth to a third faster a pass; no encoder has 256 channels on 32x32 maps, and there
      * F(2x2)'s fused kernel held ResNet18's 64 -> 64 layers ahead (bench/RESULTS.md) */
     F4_MAX_MAP = 16,
+    /* winograd4_fused: the most input and output channels together (a slot's Vᵀ and Mᵀ,
+     * 36 x 32 floats a channel: 1.2 MB at 256, in a core's L2), and the least on either side
+     * where the rule takes it (ResNet18's 64 and 128: a fifth to a third faster a pass than
+     * F(2x2)'s fused kernel, tests/probe_conv_paths, bench/RESULTS.md) */
+    F4_FUSED_MAX_CHANNELS = 256,
+    F4_FUSED_MIN_CHANNELS = 64,
 };
 
 int mw_winograd_f4 = 1;
@@ -290,6 +296,8 @@ int mw_winograd_f4 = 1;
 typedef struct plan4 {
     size_t in, out, tw, tiles, cn, plane_v, plane_m;
     size_t u_off, v_off, m_off, partial_off, total;
+    bool fused;                      /* winograd4_fused: Uᵀ, then one slot per item */
+    size_t items, slot, scratch_off; /* its items, their slots' floats, the first slot */
 } plan4;
 
 /* The forward's or input gradient's product for ξ over a chunk of pc tiles. */
@@ -319,6 +327,18 @@ static mw_gemm weight4_gemm(const plan4 *p, size_t xi, size_t pc) {
                      .ldc = p->in};
 }
 
+static int f4_mode(void);
+
+/* Whether the forward or input gradient runs fused per block of tiles (winograd4_fused): on
+ * CPU devices, where a block's Vᵀ and Mᵀ fit a core's cache and the products' columns (the
+ * pass's output channels) come in blocks of 32; not where MEMWRAP_WINOGRAD_F4 is `unfused`. */
+static bool f4_fused(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op) {
+    size_t out = op == MW_OP_CONV2D_BWD_INPUT ? s->cin : s->cout;
+    return mw_cpu_profile(rt) && mw_winograd_fuse && f4_mode() != 3 &&
+           op != MW_OP_CONV2D_BWD_WEIGHT && out % 32 == 0 &&
+           s->cin + s->cout <= F4_FUSED_MAX_CHANNELS;
+}
+
 static plan4 plan4_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     plan4 p = {0};
     bool grad = op == MW_OP_CONV2D_BWD_INPUT;
@@ -326,6 +346,21 @@ static plan4 plan4_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
     p.out = grad ? s->cin : s->cout;
     p.tw = s->w / 4;
     p.tiles = p.tw * (s->h / 4);
+    p.fused = f4_fused(rt, s, op);
+    if (p.fused) {
+        p.u_off = 0;
+        p.scratch_off = XI4 * p.in * p.out;
+        p.slot = XI4 * MW_WINOGRAD_FUSED_TILES * (p.in + p.out);
+        size_t blocks = ceil_div(s->n * p.tiles, MW_WINOGRAD_FUSED_TILES);
+        size_t fit = cap > p.scratch_off + p.slot ? (cap - p.scratch_off) / p.slot : 1;
+        p.items = FUSED_ITEMS_PER_UNIT * mw_runtime_device(rt)->compute_units;
+        if (p.items > fit) p.items = fit;
+        if (p.items > blocks) p.items = blocks;
+        p.cn = s->n; /* one launch for the batch */
+        p.v_off = p.scratch_off;
+        p.total = p.scratch_off + p.items * p.slot;
+        return p;
+    }
     /* The chunks of images get the whole cap, the weight planes come on top (f4_applies
      * takes F(4x4) only where they fit the cap as well: twice the cap at most). Counted
      * within the cap, WideResNet's 640 -> 640 planes (59 MB) left chunks of 6 images. */
@@ -346,29 +381,46 @@ static plan4 plan4_of(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op,
 }
 
 /* mw_winograd_f4 as a test or probe set it, else as MEMWRAP_WINOGRAD_F4 asks: `off` F(2x2)
- * on every map, `all` F(4x4) wherever its kernels can run (comparisons in one binary). */
+ * on every map, `all` F(4x4) wherever its kernels can run, `unfused` F(4x4) where the rule
+ * takes its separate transforms and GEMMs only (3; comparisons in one binary). */
 static int f4_mode(void) {
     if (mw_winograd_f4 != 1) return mw_winograd_f4;
     const char *env = getenv("MEMWRAP_WINOGRAD_F4");
-    return !env ? 1 : !strcmp(env, "off") ? 0 : !strcmp(env, "all") ? 2 : 1;
+    return !env                      ? 1
+           : !strcmp(env, "off")     ? 0
+           : !strcmp(env, "all")     ? 2
+           : !strcmp(env, "unfused") ? 3
+                                     : 1;
 }
 
 /* Whether pass `op` runs F(4x4, 3x3): square maps in whole tiles, channels in whole
  * transform units, and chunks of F4_MIN_CHUNK images or the whole batch; unless forced
- * (mw_winograd_f4 2), only on maps up to F4_MAX_MAP wide (4x4, 8x8, 16x16: one, four and 16
- * tiles) with F4_MIN_CHANNELS on both sides and where the transformed
- * input and products (P (in + out) floats a ξ) are at least a quarter of the transformed
- * weights (in out), which are written and read again each pass. On ResNet18's 512 -> 512
- * layers at 4x4 (P = the images) that is 64 images: the probe (tests/probe_conv_paths
- * resnet18_layer4) has F(4x4) level with F(2x2) at 32 and 64 and a sixth to a third faster
- * a pass at 100 and 128; in the model, profiled, the Memory Wrap step's 512-channel passes
- * (128 inputs, 100 memory images) took a third less (bench/RESULTS.md). */
+ * (mw_winograd_f4 2), either fused (the forward and input gradient where f4_fused takes
+ * them, with as many input as output channels, F4_FUSED_MIN_CHANNELS or more: ResNet18's
+ * 64- and 128-channel layers, whose weight gradients stay on F(2x2)'s fused kernel), or on
+ * maps up to F4_MAX_MAP wide (4x4, 8x8, 16x16: one, four and 16 tiles) with F4_MIN_CHANNELS
+ * on both sides and where the transformed input and products (P (in + out) floats a ξ) are
+ * at least a quarter of the transformed weights (in out), which are written and read again
+ * each pass. On ResNet18's 512 -> 512 layers at 4x4 (P = the images) that is 64 images: the
+ * probe (tests/probe_conv_paths resnet18_layer4) has F(4x4) level with F(2x2) at 32 and 64
+ * and a sixth to a third faster a pass at 100 and 128; in the model, profiled, the Memory
+ * Wrap step's 512-channel passes (128 inputs, 100 memory images) took a third less
+ * (bench/RESULTS.md). */
 static bool f4_applies(const mw_runtime *rt, const mw_conv3x3_shape *s, mw_op op, size_t cap) {
     int mode = f4_mode();
     if (!mode || s->h != s->w || s->w % 4) return false;
     if (s->cin % F4_CHANNEL_BLOCK || s->cout % F4_CHANNEL_BLOCK) return false;
-    if (mode == 1 && (s->w > F4_MAX_MAP || s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
-                      4 * s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
+    /* fused only where in == out, which of the seven encoders' layers leaves out one:
+     * GoogLeNet's 96 -> 128 on 32x32, 2-6% faster in the forward and 10-15% in the input
+     * gradient (probe), which fused moved GoogLeNet's one-step check (test_models, 4 images)
+     * past its tolerance. That check turns on near-ties: perturbing the layer's output by
+     * 3e-8 of its largest entry moves sampled weights after the step by up to 1.6e-3 in 3
+     * of 4 draws (float64, bench/one_step_sensitivity.py), so the layer stays on F(2x2)
+     * rather than the tolerance moving. */
+    bool fused = f4_fused(rt, s, op) && s->cin == s->cout && s->cin >= F4_FUSED_MIN_CHANNELS;
+    if (mode != 2 && !fused &&
+        (s->w > F4_MAX_MAP || s->cin < F4_MIN_CHANNELS || s->cout < F4_MIN_CHANNELS ||
+         4 * s->n * (s->h / 4) * (s->w / 4) * (s->cin + s->cout) < s->cin * s->cout))
         return false;
     plan4 p = plan4_of(rt, s, op, cap);
     bool planes_fit = p.v_off <= cap; /* the weight planes, U, end where V begins */
@@ -413,6 +465,13 @@ static mw_status convolve4(mw_cl_ctx *c, const mw_conv3x3_shape *s, mw_op op, si
                             "mmuuuuuuu", w, c->workspace, (unsigned)p.u_off, (unsigned)p.out,
                             (unsigned)p.in, (unsigned)so, (unsigned)si, (unsigned)grad,
                             (unsigned)blocks));
+    if (p.fused)
+        return mw_launch_kernel(c, family_items(c->rt, "winograd4", "winograd4_fused", p.items),
+                                "mmummuuuuuuuuuuu", src, c->workspace, (unsigned)p.u_off, y,
+                                c->workspace, (unsigned)p.scratch_off, (unsigned)p.in,
+                                (unsigned)p.out, (unsigned)s->n, (unsigned)s->h, (unsigned)s->w,
+                                (unsigned)p.tw, (unsigned)p.tiles, (unsigned)accumulate,
+                                (unsigned)p.slot, (unsigned)p.items);
     for (size_t n0 = 0; n0 < s->n; n0 += p.cn) {
         size_t cn = s->n - n0 < p.cn ? s->n - n0 : p.cn, pc = cn * p.tiles;
         MW_TRY(transform4(c, "winograd4_input", s, &p, src, c->workspace, p.v_off, p.plane_v, p.in,
@@ -463,7 +522,7 @@ mw_status mw_winograd_scratch_bytes(mw_runtime *rt, const mw_conv3x3_shape *s, m
     bool f4 = f4_applies(rt, s, op, cap_floats), weight = op == MW_OP_CONV2D_BWD_WEIGHT;
     plan p = plan_of(rt, s, op, cap_floats);
     plan4 p4 = f4 ? plan4_of(rt, s, op, cap_floats) : (plan4){0};
-    if (!f4 && p.fused) return MW_OK;
+    if (f4 ? p4.fused : p.fused) return MW_OK;
     /* A GEMM's temporary buffer depends on its dimensions and on whether each offset is
      * zero: ξ 0 and 1 of a whole chunk and of the last, shorter one cover every case. */
     size_t cn = f4 ? p4.cn : p.cn, tiles = f4 ? p4.tiles : p.tiles;
