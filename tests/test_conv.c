@@ -524,23 +524,26 @@ static void test_conv_winograd4_env(void **state) {
         mw_winograd_f4 = 1;
     }
     /* on the CPU profile, fused F(4x4) on ResNet18's 64 -> 64 (32x32) and 128 -> 128 (16x16)
-     * layers, forward and input gradient; GoogLeNet's 96 -> 128 stays on F(2x2) (winograd.c
-     * f4_applies: in == out) */
+     * and WideResNet's 160 -> 160 (32x32) layers, forward and input gradient; GoogLeNet's
+     * 96 -> 128 stays on F(2x2) (winograd.c f4_applies: in == out), as would a 192 -> 192
+     * on 32x32 (in + out past F4_FUSED_MAX_CHANNELS) */
     mw_kernel_profile = 2;
     const mw_conv3x3_shape fused[] = {{.cin = 64, .cout = 64, .n = 8, .h = 32, .w = 32},
                                       {.cin = 128, .cout = 128, .n = 8, .h = 16, .w = 16},
-                                      {.cin = 96, .cout = 128, .n = 8, .h = 32, .w = 32}};
+                                      {.cin = 160, .cout = 160, .n = 8, .h = 32, .w = 32},
+                                      {.cin = 96, .cout = 128, .n = 8, .h = 32, .w = 32},
+                                      {.cin = 192, .cout = 192, .n = 8, .h = 32, .w = 32}};
     const mw_op passes[] = {MW_OP_CONV2D, MW_OP_CONV2D_BWD_INPUT};
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 5; i++)
         for (int k = 0; k < 2; k++) {
             mw_op op = passes[k];
             size_t chosen = mw_winograd_workspace_floats(rt, &fused[i], op, cap);
-            mw_winograd_f4 = i < 2 ? 2 : 0;
+            mw_winograd_f4 = i < 3 ? 2 : 0;
             assert_int_equal(chosen, mw_winograd_workspace_floats(rt, &fused[i], op, cap));
             mw_winograd_f4 = 3; /* never fused: F(2x2) on these maps */
             size_t unfused = mw_winograd_workspace_floats(rt, &fused[i], op, cap);
             mw_winograd_f4 = 1;
-            if (i < 2) assert_int_not_equal(chosen, unfused);
+            if (i < 3) assert_int_not_equal(chosen, unfused);
         }
     mw_kernel_profile = 0;
     setenv("MEMWRAP_WINOGRAD_F4", "all", 1);

@@ -284,10 +284,11 @@ enum {
      * F(2x2)'s fused kernel held ResNet18's 64 -> 64 layers ahead (bench/RESULTS.md) */
     F4_MAX_MAP = 16,
     /* winograd4_fused: the most input and output channels together (a slot's Vᵀ and Mᵀ,
-     * 36 x 32 floats a channel: 1.2 MB at 256, in a core's L2), and the least on either side
-     * where the rule takes it (ResNet18's 64 and 128: a fifth to a third faster a pass than
-     * F(2x2)'s fused kernel, tests/probe_conv_paths, bench/RESULTS.md) */
-    F4_FUSED_MAX_CHANNELS = 256,
+     * 36 x 32 floats a channel: 1.5 MB at 320, in a core's L2 on the Intel host), and the
+     * least on either side where the rule takes it (ResNet18's 64 and 128, WideResNet's 160:
+     * a fifth to a third faster a pass than F(2x2)'s fused kernel, tests/probe_conv_paths,
+     * bench/RESULTS.md) */
+    F4_FUSED_MAX_CHANNELS = 320,
     F4_FUSED_MIN_CHANNELS = 64,
 };
 
@@ -397,7 +398,8 @@ static int f4_mode(void) {
  * transform units, and chunks of F4_MIN_CHUNK images or the whole batch; unless forced
  * (mw_winograd_f4 2), either fused (the forward and input gradient where f4_fused takes
  * them, with as many input as output channels, F4_FUSED_MIN_CHANNELS or more: ResNet18's
- * 64- and 128-channel layers, whose weight gradients stay on F(2x2)'s fused kernel), or on
+ * 64- and 128-channel layers, WideResNet's 160-channel ones; their weight gradients stay on
+ * F(2x2)'s fused kernel), or on
  * maps up to F4_MAX_MAP wide (4x4, 8x8, 16x16: one, four and 16 tiles) with F4_MIN_CHANNELS
  * on both sides and where the transformed input and products (P (in + out) floats a ξ) are
  * at least a quarter of the transformed weights (in out), which are written and read again

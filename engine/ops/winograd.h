@@ -17,7 +17,7 @@ extern int mw_winograd_fuse;
 
 /* F(4x4, 3x3) (cl/winograd4.cl) on square maps in whole 4x4 tiles with channels in
  * multiples of 16: 1 (the default) where the rule takes it (fused on CPU devices with as
- * many input as output channels, 64 to 128; else maps up to 16x16, 256 channels or more on
+ * many input as output channels, 64 to 160; else maps up to 16x16, 256 channels or more on
  * both sides, enough tiles: winograd.c f4_applies), 2 wherever its kernels run (tests), 3
  * as 1 but never fused, 0 never (F(2x2, 3x3) then, as elsewhere). */
 extern int mw_winograd_f4;
