@@ -62,16 +62,20 @@ def main():
     ap.add_argument("--draws", type=int, default=4)
     ap.add_argument("--top", type=int, default=3, help="parameters listed per draw")
     args = ap.parse_args()
+    modules = dict(encoders.build(args.encoder, "std", ref.CLASSES, 3).named_modules())
+    if args.layer not in modules:  # before the first step, which takes seconds
+        ap.error(f"{args.encoder} has no module {args.layer}")
+    try:
+        eps_values = [float(e) for e in args.eps.split(",")]
+    except ValueError:
+        ap.error(f"--eps {args.eps}: give comma-separated numbers such as 1e-8,3e-8")
     torch.set_num_threads(1)  # the reference's fixed reduction order
     x = ref.hashed_input("input", (ref.B, 3, 32, 32))
     base = step(args.encoder, x)
     names = [k for k in base if not ref.is_running_stat(k) and base[k].is_floating_point()]
-    if args.layer not in dict(encoders.build(args.encoder, "std", ref.CLASSES, 3)
-                              .named_modules()):
-        ap.error(f"{args.encoder} has no module {args.layer}")
     print(f"{args.encoder} std, output of {args.layer} + eps * max|output| * N(0, 1); "
           "largest sampled deviations after one step:")
-    for eps in [float(e) for e in args.eps.split(",")]:
+    for eps in eps_values:
         for seed in range(args.draws):
             after = step(args.encoder, x, args.layer, eps, seed)
             worst = sorted(((sampled_deviation(base[k], after[k]), k) for k in names),
