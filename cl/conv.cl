@@ -8,8 +8,9 @@
  * explicit vector types become SIMD, so each depthwise work-item computes whole output rows,
  * 8 pixels per float8, from K shifted float8 "taps" of each input row: the row kernels
  * (dw_forward and its kin: any width and stride; one row per item on GPUs), the plane
- * kernels for stride-1 maps whose rows are whole vectors (dw_planes, dw_vector_rows_weight,
- * dw_bn_forward, bn_dw_backward; their per-plane bodies are cl/dw_plane.clh's) and for the
+ * kernels for stride-1 maps up to 32 wide, rows held as blocks of 8 lanes (dw_planes,
+ * dw_vector_rows_weight, dw_bn_forward, bn_dw_backward; their per-plane bodies are
+ * cl/dw_plane.clh's) and for the
  * stride-2 forward on maps 16 or 32 wide (dw_planes_s2), and
  * a per-channel matrix for planes of at most 16 pixels (dw_small_planes). engine/ops/conv.c
  * chooses. */
@@ -305,10 +306,11 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #undef DW_STORE8
 
 /* Stride-1 depthwise forward (flip 0) or input gradient (flip 1: the correlation with the
- * flipped kernel) on maps whose rows are whole vectors: w a multiple of 8 and at most 32
- * (the 32x32, 16x16 and 8x8 maps), whole planes per work-item (`ppi` of them). A row is
- * loaded as aligned blocks and its taps are made by shuffles, with none of win12's checked
- * loads (dw_plane, cl/dw_plane.clh). */
+ * flipped kernel) on maps at most 32 wide (CIFAR's 32x32, 16x16 and 8x8 maps, Fashion-MNIST's
+ * 28x28, 14x14 and 7x7), whole planes per work-item (`ppi` of them). A row is loaded as
+ * blocks of 8 lanes and its taps are made by shuffles, with none of win12's checked loads
+ * (dw_plane, cl/dw_plane.clh). Only rows of whole vectors stream: a ragged row's blocks lie
+ * across the 32-byte halves of lines. */
 __kernel void dw_planes(__global const float *src, __global const float *wgt,
                         __global const float *bias, __global float *dst, const uint has_bias,
                         const int act, const uint n, const uint h, const uint w, const uint flip,
@@ -316,7 +318,7 @@ __kernel void dw_planes(__global const float *src, __global const float *wgt,
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
-    bool big = (size_t)planes * h * w >= MW_STREAM_MIN_FLOATS;
+    bool big = w % 8 == 0 && (size_t)planes * h * w >= MW_STREAM_MIN_FLOATS;
     for (uint p = p0; p < p1; p++) {
         uint c = p / n;
         float wt[DW_KK];
@@ -362,7 +364,7 @@ __kernel void dw_bn_forward(__global const float *xin, __global const float *wgt
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0), plane = h * w, len = n * plane;
     size_t offset = (size_t)c * len;
-    bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
+    bool big = w % 8 == 0 && (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
     if (get_local_id(0) == 0) {
         float wt[DW_KK];
         channel_taps(wgt, c, false, wt);
@@ -370,8 +372,11 @@ __kernel void dw_bn_forward(__global const float *xin, __global const float *wgt
         for (uint img = 0; img < n; img++)
             dw_plane_global_to_local(xin + offset + (size_t)img * plane, wt, b0, MW_ACT_NONE,
                                      (int)h, (int)w, yl + (size_t)img * plane, false);
-        for (uint at = 0; at < len; at += 8) /* len is a multiple of 8 (w is) */
+        uint at = 0;
+        for (; at + 8 <= len; at += 8)
             stream8(big, vload8(0, yl + at), y + offset + at);
+        for (; at < len; at++) /* N·H·W a multiple of 8 or not (w at most 32, any n) */
+            y[offset + at] = yl[at];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     train_row_local(yl, z + offset, gamma, beta, running_mean, running_var, count, stats, c,
@@ -379,8 +384,7 @@ __kernel void dw_bn_forward(__global const float *xin, __global const float *wgt
 }
 
 /* The backward of a batch norm (with its activation) and of the stride-1 depthwise
- * convolution before it, one channel per work-group, for maps whose rows are whole vectors
- * (dw_planes' maps): the batch norm's gx for the channel (N·H·W floats) goes to local memory
+ * convolution before it, one channel per work-group, on dw_planes' maps: the batch norm's gx for the channel (N·H·W floats) goes to local memory
  * (bn_backward_to_local), and the convolution's input gradient and weight gradient of the
  * channel are computed from there, plane by plane. With `has_bn1` the convolution's input
  * is a batch norm's output too (MobileNetV2's bn1 and its ReLU): the input gradient stays in
@@ -404,7 +408,8 @@ __kernel void bn_dw_backward(__global const float *gy, __global const float *x,
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0), plane = h * w, len = n * plane;
     size_t offset = (size_t)c * len;
-    bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS; /* gout may stream */
+    /* gout may stream (rows of whole vectors) */
+    bool big = w % 8 == 0 && (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
     bn_backward_to_local(gy + offset, x + offset, gx, stats[c], stats[channels + c], gamma[c],
                          beta[c], ggamma, gbeta, c, channels, len, act, training, scratch);
     barrier(CLK_LOCAL_MEM_FENCE);

@@ -1,10 +1,10 @@
 /* Not a test: times the depthwise convolutions of MobileNetV2 and EfficientNet-B0 at 32x32
- * inputs, forward, input gradient and weight gradient, on the kernels engine/ops/conv.c
- * chooses for CPU devices (cl/conv.cl: whole-vector rows at stride 1 on maps 8, 16 or 32
- * wide, a per-channel matrix on planes of at most 16 pixels) against the row kernels alone
- * (mw_dw_rows_only), and checks that the two agree. The evidence for that choice
- * (bench/RESULTS.md, "Depthwise kernels"). Run by hand:
- *   build/tests/probe_depthwise [batch] [reps]      (batch 228: 128 inputs + 100 memory) */
+ * inputs (or 28x28, Fashion-MNIST's), forward, input gradient and weight gradient, on the
+ * kernels engine/ops/conv.c chooses for CPU devices (cl/conv.cl: rows in blocks of 8 lanes
+ * at stride 1 on maps up to 32 wide, a per-channel matrix on planes of at most 16 pixels)
+ * against the row kernels alone (mw_dw_rows_only), and checks that the two agree. The
+ * evidence for that choice (bench/RESULTS.md, "Depthwise kernels"). Run by hand:
+ *   build/tests/probe_depthwise [batch] [reps] [32|28]   (batch 228: 128 inputs + 100 memory) */
 #include "support.h"
 
 #include <math.h>
@@ -41,16 +41,21 @@ static timing run(mw_runtime *rt, const dw_shape *sh, int batch, int reps, float
 
 int main(int argc, char **argv) {
     int batch = argc > 1 ? atoi(argv[1]) : 228, reps = argc > 2 ? atoi(argv[2]) : 5;
-    if (batch < 1 || reps < 1) {
-        fprintf(stderr, "usage: %s [batch] [reps]\n", argv[0]);
+    int size = argc > 3 ? atoi(argv[3]) : 32;
+    if (batch < 1 || reps < 1 || (size != 32 && size != 28)) {
+        fprintf(stderr, "usage: %s [batch] [reps] [32|28]\n", argv[0]);
         return 2;
     }
     mw_runtime *rt = test_profiling_runtime();
-    printf("depthwise, batch %d, ms per pass (mean of %d), row kernels / chosen:\n", batch, reps);
+    printf("depthwise at %dx%d inputs, batch %d, ms per pass (mean of %d), row kernels / chosen:\n",
+           size, size, batch, reps);
     printf("%-18s %15s %15s %15s  %s\n", "channels hw k s", "forward", "input grad",
            "weight grad", "max rel diff");
     for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) {
-        const dw_shape *sh = &SHAPES[i];
+        dw_shape s = SHAPES[i];
+        if (size == 28) /* 32 -> 28, 16 -> 14, 8 -> 7; 4 and 2 stay (7 / 2 rounds up) */
+            s.hw = s.hw >= 8 ? s.hw * 7 / 8 : s.hw;
+        const dw_shape *sh = &s;
         int ho = (sh->hw + 2 * (sh->k / 2) - sh->k) / sh->stride + 1;
         size_t nx = (size_t)sh->channels * batch * sh->hw * sh->hw;
         size_t ny = (size_t)sh->channels * batch * ho * ho, nw = (size_t)sh->channels * sh->k * sh->k;

@@ -362,12 +362,15 @@ void test_time_conv(mw_runtime *rt, int cin, int cout, int batch, int hw, int k,
     size_t nx = (size_t)cin * batch * hw * hw, ny = (size_t)cout * batch * ho * ho;
     size_t nw = (size_t)cout * (cin / groups) * k * k;
     float *hx = malloc(nx * sizeof *hx), *hy = malloc(ny * sizeof *hy);
+    float *hwt = malloc(nw * sizeof *hwt);
     test_rng r;
     test_rng_seed(&r, 11);
     test_fill_uniform(&r, hx, nx, -1, 1);
     test_fill_uniform(&r, hy, ny, -1, 1);
+    test_fill_uniform(&r, hwt, nw, -1, 1); /* mw_exec_init_params leaves a bare param zero */
     TEST_OK(mw_exec_write(ex, x, hx, nx * sizeof *hx));
     TEST_OK(mw_exec_write(ex, seed, hy, ny * sizeof *hy));
+    TEST_OK(mw_exec_write(ex, w, hwt, nw * sizeof *hwt));
     mw_op_time t[MW_OP_TIME_MAX];
     int nt = test_profile_runs(ex, MW_RUN_FORWARD_BACKWARD, reps, t);
     ms[0] = op_ms(t, nt, "conv2d") / reps;
@@ -380,6 +383,7 @@ void test_time_conv(mw_runtime *rt, int cin, int cout, int batch, int hw, int k,
     mw_graph_free(g);
     free(hx);
     free(hy);
+    free(hwt);
 }
 
 mw_runtime *test_profiling_runtime(void) {

@@ -25,6 +25,7 @@ static const char *const profile_names[3] = {"auto", "gpu profile", "cpu profile
 extern int mw_conv_direct;
 extern int mw_winograd_fuse; /* engine/ops/winograd.c */
 extern int mw_winograd_f4;   /* engine/ops/winograd.c: 2 forces F(4x4, 3x3) where it applies */
+extern int mw_dw_rows_only;  /* engine/ops/conv.c: 1 keeps the depthwise row kernels */
 
 typedef struct conv_case {
     const char *name;
@@ -315,6 +316,15 @@ static void test_conv_larger_shapes(void **state) {
         {"depthwise 3x3 s1 5x8", 7, 7, 3, 5, 8, 3, 1, 1, 7, false},
         {"depthwise 5x5 s1 3x16", 5, 5, 2, 3, 16, 5, 1, 2, 5, true},
         {"depthwise 5x5 s1 13x11", 10, 10, 3, 13, 11, 5, 1, 2, 10, false},
+        /* rows that end inside a block (Fashion-MNIST's 28, 14 and 7; 1 to 7 lanes in the
+         * last block): partial loads and stores, nothing read past the buffer */
+        {"depthwise 3x3 s1 28x28", 8, 8, 3, 28, 28, 3, 1, 1, 8, false},
+        {"depthwise 5x5 s1 14x14 bias", 6, 6, 3, 14, 14, 5, 1, 2, 6, true},
+        {"depthwise 3x3 s1 7x7 bias", 9, 9, 3, 7, 7, 3, 1, 1, 9, true},
+        {"depthwise 5x5 s1 9x5", 4, 4, 3, 9, 5, 5, 1, 2, 4, false},
+        {"depthwise 3x3 s1 20x2", 3, 3, 2, 20, 2, 3, 1, 1, 3, false},
+        {"depthwise 3x3 s1 6x3 bias", 3, 3, 3, 6, 3, 3, 1, 1, 3, true},
+        {"depthwise 3x3 s1 4x25 (4 blocks, 1 lane)", 3, 3, 2, 4, 25, 3, 1, 1, 3, false},
         {"depthwise 5x5 s2 19x17", 10, 10, 3, 19, 17, 5, 2, 2, 10, true},
         {"depthwise 3x3 s2 odd 25x23", 4, 4, 3, 25, 23, 3, 2, 1, 4, false},
         {"resnet 3x3 s2 16->32", 16, 32, 3, 9, 9, 3, 2, 1, 1, false},
@@ -331,6 +341,49 @@ static void test_conv_larger_shapes(void **state) {
         {"depthwise multiplier 2", 3, 6, 2, 6, 6, 3, 1, 1, 3, false},
     };
     check_randoms(cases, sizeof cases / sizeof cases[0], 100);
+}
+
+/* The depthwise plane kernels (a row in blocks of 8 lanes, the last one partial where 8 does
+ * not divide the width: cl/dw_plane.clh) give the row kernels' results to the bit, forward,
+ * input gradient and weight gradient: each sum takes its terms in the same order, which
+ * MobileNetV2's one-step check needs (it tips on another order: tests/test_models.c). Square
+ * maps 32, 28, 14, 12, 11, 7 and 5 wide (last blocks of 8, 4, 6, 4, 3, 7 and 5 lanes). */
+static void test_conv_depthwise_planes_match_rows(void **state) {
+    (void)state;
+    static const int SHAPES[][2] = {{32, 3}, {28, 3}, {14, 5}, {12, 5}, {11, 3}, {7, 3}, {5, 5}};
+    mw_runtime *rt = test_profiling_runtime();
+    mw_kernel_profile = 2;
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
+        int hw = SHAPES[i][0], k = SHAPES[i][1], channels = 4, batch = 3;
+        size_t nx = (size_t)channels * batch * hw * hw, nw = (size_t)channels * k * k;
+        float *out[2][3];
+        for (int rows_only = 0; rows_only < 2; rows_only++) {
+            float **o = out[rows_only];
+            o[0] = malloc(nx * sizeof(float));
+            o[1] = malloc(nx * sizeof(float));
+            o[2] = malloc(nw * sizeof(float));
+            test_poison(o[0], nx);
+            test_poison(o[1], nx);
+            test_poison(o[2], nw);
+            mw_dw_rows_only = rows_only;
+            double ms[3];
+            test_time_conv(rt, channels, channels, batch, hw, k, 1, channels, 1, o[0], o[1], o[2],
+                           ms);
+        }
+        mw_dw_rows_only = 0;
+        static const char *const what[3] = {"forward", "input gradient", "weight gradient"};
+        for (int t = 0; t < 3; t++) {
+            size_t count = t == 2 ? nw : nx;
+            if (memcmp(out[0][t], out[1][t], count * sizeof(float)))
+                fail_msg("depthwise %dx%d, %dx%d kernel: the plane kernels' %s differs from the "
+                         "row kernels'",
+                         hw, hw, k, k, what[t]);
+            free(out[0][t]);
+            free(out[1][t]);
+        }
+    }
+    mw_kernel_profile = 0;
+    mw_runtime_free(rt);
 }
 
 /* The general path in several chunks of images, the last one short: forward columns land in
@@ -688,6 +741,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_matches_pytorch),
         cmocka_unit_test(test_conv_larger_shapes),
+        cmocka_unit_test(test_conv_depthwise_planes_match_rows),
         cmocka_unit_test(test_conv_b_in_place),
         cmocka_unit_test(test_conv_nt_paths),
         cmocka_unit_test(test_conv_implicit_gemm),

@@ -5,11 +5,11 @@
  * output, running statistics and gradients of the input, the convolution's weights and the
  * batch norms' γ and β to the bit (the fused kernels sum in the unfused kernels' orders),
  * both match the reference backend, and the executor fuses exactly where it may: not on
- * stride 2, rows that are not whole vectors, maps whose channel does not fit local memory
- * (the first batch norm's backward alone where only one map fits), a gx another node reads
- * (the convolution's bias gradient: the backward only), or the GPU profile. Work-groups of
- * 48 items too (the batch norms' GPU shape inside the fused kernels). Random inputs; outputs
- * poisoned before runs. */
+ * stride 2, maps wider than 32 (rows ending inside a block fuse), maps whose channel does not fit
+ * local memory (the first batch norm's backward alone where only one map fits), a gx another node
+ * reads (the convolution's bias gradient: the backward only), or the GPU profile. Work-groups of 48
+ * items too (the batch norms' GPU shape inside the fused kernels). Random inputs; outputs poisoned
+ * before runs. */
 #include "support.h"
 
 #include <math.h>
@@ -299,10 +299,18 @@ static void test_dw_bn_fused(void **state) {
          MW_ACT_SIGMOID, 1, 1, 1},
         {"bn1 none, 3x3 5x8 relu train (ragged channel rows)", 4, 3, 5, 8, 3, 1, false, MW_ACT_RELU,
          true, MW_ACT_NONE, 1, 1, 1},
+        /* rows that end inside a block (Fashion-MNIST's maps): 147 floats a channel, not a
+         * multiple of 8 */
+        {"bn1 relu, 3x3 28x28 relu train (rows of 3.5 vectors)", 3, 3, 28, 28, 3, 1, false,
+         MW_ACT_RELU, true, MW_ACT_RELU, 1, 1, 1},
+        {"5x5 7x7 swish train (one partial block a row)", 3, 3, 7, 7, 5, 1, false, MW_ACT_SWISH,
+         true, NO_BN1, 1, 0, 1},
+        {"bn1 relu, 3x3 14x14 none eval", 4, 2, 14, 14, 3, 1, false, MW_ACT_NONE, false,
+         MW_ACT_RELU, 1, 1, 1},
         {"3x3 stride 2 relu (not fused)", 4, 2, 16, 16, 3, 2, false, MW_ACT_RELU, true, MW_ACT_RELU,
          0, 0, 0},
-        {"3x3 12x12 relu (rows not whole vectors: not fused)", 4, 2, 12, 12, 3, 1, false,
-         MW_ACT_RELU, true, MW_ACT_RELU, 0, 0, 0},
+        {"3x3 40x40 relu (rows past 32: not fused)", 4, 2, 40, 40, 3, 1, false, MW_ACT_RELU, true,
+         MW_ACT_RELU, 0, 0, 0},
         {"3x3 8x8 relu with bias (its gradient reads gx: the backward not fused)", 4, 2, 8, 8, 3, 1,
          true, MW_ACT_RELU, true, MW_ACT_RELU, 0, 0, 1},
         /* the expected counts where the maps fit (maps_fit): on PoCL's 2 MB of local memory
@@ -319,7 +327,7 @@ static void test_dw_bn_fused(void **state) {
          MW_ACT_RELU, true, MW_ACT_RELU, 1, 1, 1},
     };
     size_t count = sizeof cases / sizeof cases[0];
-    if (test_small_shapes()) count = 7; /* the simulated device: the fused cases */
+    if (test_small_shapes()) count = 9; /* the simulated device: the fused cases */
     check_cases(cases, count, 400);
     /* The batch norms' reductions in groups of 48 inside the fused kernel. */
     mw_group_size_override = 48;

@@ -89,13 +89,14 @@ static bool dw_small_planes(const mw_runtime *rt, const conv_dims *d) {
     return !mw_dw_rows_only && mw_cpu_profile(rt) && d->h * d->w <= 16 && d->ho * d->wo <= 16;
 }
 
-/* Stride-1 depthwise maps whose rows are whole 8-float vectors (w 8, 16, 24 or 32) go, on
- * CPU devices, to the kernels that load rows as aligned blocks (cl/conv.cl, dw_planes,
- * dw_vector_rows_weight): no checked loads at block edges, and independent FMA
- * chains. */
+/* Stride-1 depthwise maps up to 32 wide go, on CPU devices, to the kernels that hold a row
+ * as blocks of 8 lanes, the last one partial where 8 does not divide the width (cl/conv.cl,
+ * dw_planes, dw_vector_rows_weight; cl/dw_plane.clh): no checked loads at block edges, and
+ * independent FMA chains. Fashion-MNIST's 28-, 14- and 7-wide maps took the row kernels
+ * until these held partial blocks: 2-3x slower per pixel than CIFAR's 32, 16 and 8
+ * (bench/RESULTS.md). */
 static bool dw_vector_rows(const mw_runtime *rt, const conv_dims *d) {
-    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 1 && d->w % 8 == 0 &&
-           d->w <= 32;
+    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 1 && d->w <= 32;
 }
 
 /* The stride-2 forward's counterpart (dw_planes_s2): input rows of 2 or 4 whole vectors and
@@ -487,7 +488,7 @@ static mw_status dw_small_planes_launch(mw_cl_ctx *c, const conv_dims *d, cl_mem
 }
 
 /* The stride-1 depthwise forward (or, `flip`, the input gradient: the correlation of gy
- * with the flipped kernel, same size in and out) on maps whose rows are whole vectors, whole
+ * with the flipped kernel, same size in and out) on maps up to 32 wide, whole
  * planes per work-item (cl/dw_plane.clh: 8x8 planes with every row's taps held at once, the
  * others with taps rolled through K output rows). probe_depthwise: at 228 images the
  * rolling loop took 2.0-4.2 ms on the 8x8 shapes where holding every row took 1.0-2.0, and

@@ -1,6 +1,6 @@
 /* A stride-1 depthwise convolution and the batch norm after it, run as one kernel per
- * channel in training (cl/conv.cl), where the depthwise maps are ones the whole-vector
- * kernels take (CPU devices, w a multiple of 8 up to 32) and a channel's maps fit the
+ * channel in training (cl/conv.cl), where the depthwise maps are ones the plane kernels
+ * take (CPU devices, stride 1, up to 32 wide) and a channel's maps fit the
  * device's local memory. The executor pairs the nodes (engine/graph/exec.c,
  * plan_dw_bn_fusions) on the OpenCL backend; MEMWRAP_BN_DW_FUSE=off runs them apart. The
  * unfused kernels' orders of summation are kept, so every output is the same to the bit.
