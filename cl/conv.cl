@@ -8,12 +8,11 @@
  * explicit vector types become SIMD, so each depthwise work-item computes whole output rows,
  * 8 pixels per float8, from K shifted float8 "taps" of each input row: the row kernels
  * (dw_forward and its kin: any width and stride; one row per item on GPUs), the plane
- * kernels for stride-1 maps up to 32 wide, rows held as blocks of 8 lanes (dw_planes,
- * dw_vector_rows_weight, dw_bn_forward, bn_dw_backward; their per-plane bodies are
- * cl/dw_plane.clh's) and for the
- * stride-2 forward on maps 16 or 32 wide (dw_planes_s2), and
- * a per-channel matrix for planes of at most 16 pixels (dw_small_planes). engine/ops/conv.c
- * chooses. */
+ * kernels for maps up to 32 wide, rows held as blocks of 8 lanes (cl/dw_blocks.clh): at
+ * stride 1 dw_planes, dw_vector_rows_weight, dw_bn_forward and bn_dw_backward (their
+ * per-plane bodies are cl/dw_plane.clh's), at stride 2 the forward and weight gradient on
+ * maps of even size (dw_planes_s2, dw_planes_s2_weight), and a per-channel matrix for planes
+ * of at most 16 pixels (dw_small_planes). engine/ops/conv.c chooses. */
 
 #ifndef DW_K
 #define DW_K 3
@@ -249,8 +248,14 @@ __kernel void dw_forward(__global const float *x, __global const float *wgt,
     }
 }
 
+/* The plane kernels' functions are included once per pair of address spaces, each named
+ * name_SPACE (cl/dw_blocks.clh, cl/dw_plane.clh). */
+#define DW_FN_PASTE(name, space) name##_##space
+#define DW_FN_NAME(name, space) DW_FN_PASTE(name, space)
+#define DW_FN(name) DW_FN_NAME(name, DW_SPACE_NAME)
+
 #if DW_S == 1
-/* Stride-1 taps of block b of a row held as whole vectors: t[j] lane l = row[8 b + l + j - P],
+/* Stride-1 taps of block b of a row held as blocks: t[j] lane l = row[8 b + l + j - P],
  * from the block and its neighbours (zero past the row's ends) by shuffles. */
 MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #if DW_P == 1
@@ -269,13 +274,11 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 /* The plane bodies, reading from global memory (the kernels below; dw_bn_forward storing to
  * local memory) and from local memory (bn_dw_backward: its input gradient stored to global or
  * to local memory). */
-#define DW_FN_PASTE(name, space) name##_##space
-#define DW_FN_NAME(name, space) DW_FN_PASTE(name, space)
-#define DW_FN(name) DW_FN_NAME(name, DW_SPACE_NAME)
 #define DW_SPACE __global
 #define DW_DST_SPACE __global
 #define DW_STORE8 stream8
 #define DW_SPACE_NAME global
+#include "dw_blocks.clh"
 #include "dw_plane.clh"
 #undef DW_SPACE
 #undef DW_DST_SPACE
@@ -283,6 +286,7 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #define DW_SPACE __local
 #define DW_DST_SPACE __global
 #define DW_SPACE_NAME local
+#include "dw_blocks.clh"
 #include "dw_plane.clh"
 #undef DW_SPACE
 #undef DW_DST_SPACE
@@ -292,6 +296,7 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #define DW_SPACE __local
 #define DW_DST_SPACE __local
 #define DW_SPACE_NAME local_to_local
+#include "dw_blocks.clh"
 #include "dw_plane.clh"
 #undef DW_SPACE
 #undef DW_DST_SPACE
@@ -299,6 +304,7 @@ MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #define DW_SPACE __global
 #define DW_DST_SPACE __local
 #define DW_SPACE_NAME global_to_local
+#include "dw_blocks.clh"
 #include "dw_plane.clh"
 #undef DW_SPACE
 #undef DW_DST_SPACE
@@ -474,6 +480,15 @@ __kernel void dw_backward_input(__global const float *gy, __global const float *
     }
 }
 #else
+/* The rows of global planes as blocks of 8 lanes (cl/dw_blocks.clh). */
+#define DW_SPACE __global
+#define DW_DST_SPACE __global
+#define DW_SPACE_NAME global
+#include "dw_blocks.clh"
+#undef DW_SPACE
+#undef DW_DST_SPACE
+#undef DW_SPACE_NAME
+
 /* Stride-2 taps of output block ob of a row held as whole vectors: t[kx] lane l =
  * row[16 ob + 2 l + kx - P] from the two blocks a, b the block's inputs start in and their
  * neighbours left and right (zero past the row's ends), by shuffles. */
@@ -494,11 +509,12 @@ MW_INLINE void block_taps_s2(float8 left, float8 a, float8 b, float8 right, floa
 #endif
 }
 
-/* Stride-2 depthwise forward on maps 16 or 32 wide (h even, so the output is h/2 x w/2 and
- * its rows whole vectors), whole planes per work-item (`ppi` of them): each output row's K
- * input rows are loaded as aligned blocks (from the cache after their first row) and the
- * taps made by shuffles, with none of taps_s2's checked loads. Each output block takes its
- * taps in dw_row's order, so the results are dw_forward's to the bit. */
+/* Stride-2 depthwise forward on maps of even width up to 32 and even height (so the output
+ * is h/2 x w/2), whole planes per work-item (`ppi` of them): each output row's K input rows
+ * are loaded as blocks of 8 lanes (cl/dw_blocks.clh; from the cache after their first row)
+ * and the taps made by shuffles, with none of taps_s2's checked loads. Each output block
+ * takes its taps in dw_row's order, so the results are dw_forward's to the bit. Only rows of
+ * whole vectors stream. */
 __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
                            __global const float *bias, __global float *dst,
                            const uint has_bias, const int act, const uint n, const uint h,
@@ -506,8 +522,8 @@ __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
-    int nb = (int)w / 8, ho = (int)h / 2, wo = (int)w / 2;
-    bool big = (size_t)planes * ho * wo >= MW_STREAM_MIN_FLOATS;
+    int ho = (int)h / 2, wo = (int)w / 2, nob = (wo + 7) / 8; /* output blocks a row */
+    bool big = wo % 8 == 0 && (size_t)planes * ho * wo >= MW_STREAM_MIN_FLOATS;
     for (uint p = p0; p < p1; p++) {
         uint c = p / n;
         float wt[DW_KK];
@@ -521,16 +537,11 @@ __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
             for (int ky = 0; ky < DW_K; ky++) {
                 int iy = 2 * oy + ky - DW_P;
                 if (iy < 0 || iy >= (int)h) continue;
-                float8 v[6]; /* the row as v[1 .. nb], zero blocks beside it */
-#pragma unroll
-                for (int b = 0; b < 6; b++)
-                    v[b] = (float8)(0.0f);
-#pragma unroll
-                for (int b = 0; b < 4; b++)
-                    if (b < nb) v[b + 1] = vload8(b, plane + iy * (int)w);
+                float8 v[6]; /* the row as v[1 .. 4], zero blocks beside it */
+                load_vector_row_global(plane + iy * (int)w, (int)w, v);
 #pragma unroll
                 for (int ob = 0; ob < 2; ob++) {
-                    if (2 * ob >= nb) continue;
+                    if (ob >= nob) continue;
                     float8 t[5];
                     block_taps_s2(v[2 * ob], v[2 * ob + 1], v[2 * ob + 2], v[2 * ob + 3], t);
 #pragma unroll
@@ -539,11 +550,59 @@ __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
                 }
             }
 #pragma unroll
-            for (int ob = 0; ob < 2; ob++)
-                if (2 * ob < nb) stream8(big, act8(acc[ob], act), out + oy * wo + 8 * ob);
+            for (int ob = 0; ob < 2; ob++) {
+                if (8 * ob + 8 <= wo)
+                    stream8(big, act8(acc[ob], act), out + oy * wo + 8 * ob);
+                else if (ob < nob)
+                    store_part_global(act8(acc[ob], act), out + oy * wo + 8 * ob, wo - 8 * ob);
+            }
         }
     }
     stream_fence();
+}
+
+/* The stride-2 weight gradient's stage 1 on dw_planes_s2's maps, whole planes per work-item:
+ * gy's row blocks (zero past the row) times the taps of the K input rows each meets, made as
+ * in dw_planes_s2. Each sum takes its terms in dw_weight_partial's order (gy rows, then
+ * blocks), so the partial sums are its to the bit. */
+__kernel void dw_planes_s2_weight(__global const float *gy, __global const float *x,
+                                  __global float *partial, const uint h, const uint w,
+                                  const uint ppi, const uint planes) {
+    uint p0 = get_global_id(0) * ppi;
+    if (p0 >= planes) return;
+    uint p1 = min(planes, p0 + ppi);
+    int ho = (int)h / 2, wo = (int)w / 2, nob = (wo + 7) / 8;
+    for (uint p = p0; p < p1; p++) {
+        __global const float *plane = x + (size_t)p * h * w;
+        __global const float *g = gy + (size_t)p * ho * wo;
+        float8 acc[DW_KK];
+#pragma unroll
+        for (int i = 0; i < DW_KK; i++)
+            acc[i] = 0.0f;
+        for (int oy = 0; oy < ho; oy++) {
+            float8 gv[2];
+#pragma unroll
+            for (int ob = 0; ob < 2; ob++)
+                gv[ob] = ob < nob ? load_block_global(g + oy * wo, ob, wo) : (float8)(0.0f);
+#pragma unroll
+            for (int ky = 0; ky < DW_K; ky++) {
+                int iy = 2 * oy + ky - DW_P;
+                if (iy < 0 || iy >= (int)h) continue;
+                float8 v[6];
+                load_vector_row_global(plane + iy * (int)w, (int)w, v);
+#pragma unroll
+                for (int ob = 0; ob < 2; ob++) {
+                    if (ob >= nob) continue;
+                    float8 t[5];
+                    block_taps_s2(v[2 * ob], v[2 * ob + 1], v[2 * ob + 2], v[2 * ob + 3], t);
+#pragma unroll
+                    for (int kx = 0; kx < DW_K; kx++)
+                        acc[ky * DW_K + kx] = MAD(gv[ob], t[kx], acc[ky * DW_K + kx]);
+                }
+            }
+        }
+        store_tap_sums(acc, partial + (size_t)p * DW_KK);
+    }
 }
 
 /* Depthwise input gradient, stride 2: gx[iy][ix] = Σ w[ky][kx] gy[oy][ox] over

@@ -325,6 +325,9 @@ static void test_conv_larger_shapes(void **state) {
         {"depthwise 3x3 s1 20x2", 3, 3, 2, 20, 2, 3, 1, 1, 3, false},
         {"depthwise 3x3 s1 6x3 bias", 3, 3, 3, 6, 3, 3, 1, 1, 3, true},
         {"depthwise 3x3 s1 4x25 (4 blocks, 1 lane)", 3, 3, 2, 4, 25, 3, 1, 1, 3, false},
+        {"depthwise 3x3 s2 28x28 bias", 5, 5, 3, 28, 28, 3, 2, 1, 5, true},
+        {"depthwise 3x3 s2 14x14", 6, 6, 3, 14, 14, 3, 2, 1, 6, false},
+        {"depthwise 5x5 s2 10x6", 4, 4, 2, 10, 6, 5, 2, 2, 4, false},
         {"depthwise 5x5 s2 19x17", 10, 10, 3, 19, 17, 5, 2, 2, 10, true},
         {"depthwise 3x3 s2 odd 25x23", 4, 4, 3, 25, 23, 3, 2, 1, 4, false},
         {"resnet 3x3 s2 16->32", 16, 32, 3, 9, 9, 3, 2, 1, 1, false},
@@ -344,40 +347,46 @@ static void test_conv_larger_shapes(void **state) {
 }
 
 /* The depthwise plane kernels (a row in blocks of 8 lanes, the last one partial where 8 does
- * not divide the width: cl/dw_plane.clh) give the row kernels' results to the bit, forward,
+ * not divide the width: cl/dw_blocks.clh) give the row kernels' results to the bit, forward,
  * input gradient and weight gradient: each sum takes its terms in the same order, which
  * MobileNetV2's one-step check needs (it tips on another order: tests/test_models.c). Square
- * maps 32, 28, 14, 12, 11, 7 and 5 wide (last blocks of 8, 4, 6, 4, 3, 7 and 5 lanes). */
+ * maps 32, 28, 14, 12, 11, 7 and 5 wide at stride 1 (last blocks of 8, 4, 6, 4, 3, 7 and 5
+ * lanes), 32, 28, 14, 12, 10 and 6 at stride 2 (outputs' last blocks of 8, 6, 7, 6, 5 and 3
+ * lanes; the input gradient on the row kernel either way). */
 static void test_conv_depthwise_planes_match_rows(void **state) {
     (void)state;
-    static const int SHAPES[][2] = {{32, 3}, {28, 3}, {14, 5}, {12, 5}, {11, 3}, {7, 3}, {5, 5}};
+    static const int SHAPES[][3] = {{32, 3, 1}, {28, 3, 1}, {14, 5, 1}, {12, 5, 1}, {11, 3, 1},
+                                    {7, 3, 1},  {5, 5, 1},  {32, 3, 2}, {28, 3, 2}, {14, 3, 2},
+                                    {12, 5, 2}, {10, 3, 2}, {6, 5, 2}};
     mw_runtime *rt = test_profiling_runtime();
     mw_kernel_profile = 2;
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
-        int hw = SHAPES[i][0], k = SHAPES[i][1], channels = 4, batch = 3;
+        int hw = SHAPES[i][0], k = SHAPES[i][1], stride = SHAPES[i][2], channels = 4, batch = 3;
+        int ho = (hw + 2 * (k / 2) - k) / stride + 1;
         size_t nx = (size_t)channels * batch * hw * hw, nw = (size_t)channels * k * k;
+        size_t ny = (size_t)channels * batch * ho * ho;
         float *out[2][3];
         for (int rows_only = 0; rows_only < 2; rows_only++) {
             float **o = out[rows_only];
-            o[0] = malloc(nx * sizeof(float));
+            o[0] = malloc(ny * sizeof(float));
             o[1] = malloc(nx * sizeof(float));
             o[2] = malloc(nw * sizeof(float));
-            test_poison(o[0], nx);
+            test_poison(o[0], ny);
             test_poison(o[1], nx);
             test_poison(o[2], nw);
             mw_dw_rows_only = rows_only;
             double ms[3];
-            test_time_conv(rt, channels, channels, batch, hw, k, 1, channels, 1, o[0], o[1], o[2],
-                           ms);
+            test_time_conv(rt, channels, channels, batch, hw, k, stride, channels, 1, o[0], o[1],
+                           o[2], ms);
         }
         mw_dw_rows_only = 0;
         static const char *const what[3] = {"forward", "input gradient", "weight gradient"};
         for (int t = 0; t < 3; t++) {
-            size_t count = t == 2 ? nw : nx;
+            size_t count = t == 0 ? ny : t == 2 ? nw : nx;
             if (memcmp(out[0][t], out[1][t], count * sizeof(float)))
-                fail_msg("depthwise %dx%d, %dx%d kernel: the plane kernels' %s differs from the "
-                         "row kernels'",
-                         hw, hw, k, k, what[t]);
+                fail_msg("depthwise %dx%d, %dx%d kernel, stride %d: the plane kernels' %s differs "
+                         "from the row kernels'",
+                         hw, hw, k, k, stride, what[t]);
             free(out[0][t]);
             free(out[1][t]);
         }

@@ -99,10 +99,11 @@ static bool dw_vector_rows(const mw_runtime *rt, const conv_dims *d) {
     return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 1 && d->w <= 32;
 }
 
-/* The stride-2 forward's counterpart (dw_planes_s2): input rows of 2 or 4 whole vectors and
- * an even height, so that the output's rows are whole vectors too. */
+/* The stride-2 counterparts (dw_planes_s2, dw_planes_s2_weight): an even width up to 32 and
+ * an even height, so that the output is exactly h/2 x w/2 (Fashion-MNIST's 28 -> 14 and
+ * 14 -> 7, CIFAR's 32 -> 16 and 16 -> 8). The input gradient stays on the row kernel. */
 static bool dw_vector_rows_s2(const mw_runtime *rt, const conv_dims *d) {
-    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 2 && d->w % 16 == 0 &&
+    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 2 && d->w % 2 == 0 &&
            d->w <= 32 && d->h % 2 == 0;
 }
 
@@ -712,9 +713,12 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
         dw_split sp = dw_split_of(c->rt, d.ho * d.wo);
-        if (dw_vector_rows(c->rt, &d))
+        bool s2 = dw_vector_rows_s2(c->rt, &d);
+        if (s2) sp = dw_split_of(c->rt, d.ho * d.wo / 4); /* as dw_planes_s2's */
+        if (dw_vector_rows(c->rt, &d) || s2)
             MW_TRY(mw_launch_kernel(c,
-                                    conv_items(dw_variant(&d), "dw_vector_rows_weight",
+                                    conv_items(dw_variant(&d),
+                                               s2 ? "dw_planes_s2_weight" : "dw_vector_rows_weight",
                                                dw_items(sp, planes), sp.local),
                                     "mmmuuuu", gy, x, c->workspace, (unsigned)d.h, (unsigned)d.w,
                                     (unsigned)sp.per_item, (unsigned)planes));
