@@ -509,10 +509,26 @@ MW_INLINE void block_taps_s2(float8 left, float8 a, float8 b, float8 right, floa
 #endif
 }
 
+/* The taps t[ob] (ob < nob) of kernel row ky for output row oy's blocks of a stride-2 plane
+ * of even width w up to 32, its input row loaded as blocks of 8 lanes; false where that row
+ * lies in the padding. */
+MW_INLINE bool plane_taps_s2(__global const float *plane, int h, int w, int oy, int ky, int nob,
+                             float8 t[2][5]) {
+    int iy = 2 * oy + ky - DW_P;
+    if (iy < 0 || iy >= h) return false;
+    float8 v[6]; /* the row as v[1 .. 4], zero blocks beside it */
+    load_vector_row_global(plane + iy * w, w, v);
+#pragma unroll
+    for (int ob = 0; ob < 2; ob++)
+        if (ob < nob)
+            block_taps_s2(v[2 * ob], v[2 * ob + 1], v[2 * ob + 2], v[2 * ob + 3], t[ob]);
+    return true;
+}
+
 /* Stride-2 depthwise forward on maps of even width up to 32 and even height (so the output
  * is h/2 x w/2), whole planes per work-item (`ppi` of them): each output row's K input rows
- * are loaded as blocks of 8 lanes (cl/dw_blocks.clh; from the cache after their first row)
- * and the taps made by shuffles, with none of taps_s2's checked loads. Each output block
+ * are loaded as blocks of 8 lanes (plane_taps_s2; from the cache after their first row) and
+ * the taps made by shuffles, with none of taps_s2's checked loads. Each output block
  * takes its taps in dw_row's order, so the results are dw_forward's to the bit. Only rows of
  * whole vectors stream. */
 __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
@@ -535,18 +551,14 @@ __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
             float8 acc[2] = {(float8)(b0), (float8)(b0)};
 #pragma unroll
             for (int ky = 0; ky < DW_K; ky++) {
-                int iy = 2 * oy + ky - DW_P;
-                if (iy < 0 || iy >= (int)h) continue;
-                float8 v[6]; /* the row as v[1 .. 4], zero blocks beside it */
-                load_vector_row_global(plane + iy * (int)w, (int)w, v);
+                float8 t[2][5];
+                if (!plane_taps_s2(plane, (int)h, (int)w, oy, ky, nob, t)) continue;
 #pragma unroll
                 for (int ob = 0; ob < 2; ob++) {
                     if (ob >= nob) continue;
-                    float8 t[5];
-                    block_taps_s2(v[2 * ob], v[2 * ob + 1], v[2 * ob + 2], v[2 * ob + 3], t);
 #pragma unroll
                     for (int kx = 0; kx < DW_K; kx++)
-                        acc[ob] = MAD(t[kx], (float8)(wt[ky * DW_K + kx]), acc[ob]);
+                        acc[ob] = MAD(t[ob][kx], (float8)(wt[ky * DW_K + kx]), acc[ob]);
                 }
             }
 #pragma unroll
@@ -562,8 +574,8 @@ __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
 }
 
 /* The stride-2 weight gradient's stage 1 on dw_planes_s2's maps, whole planes per work-item:
- * gy's row blocks (zero past the row) times the taps of the K input rows each meets, made as
- * in dw_planes_s2. Each sum takes its terms in dw_weight_partial's order (gy rows, then
+ * gy's row blocks (zero past the row) times the taps of the K input rows each meets
+ * (plane_taps_s2). Each sum takes its terms in dw_weight_partial's order (gy rows, then
  * blocks), so the partial sums are its to the bit. */
 __kernel void dw_planes_s2_weight(__global const float *gy, __global const float *x,
                                   __global float *partial, const uint h, const uint w,
@@ -586,18 +598,14 @@ __kernel void dw_planes_s2_weight(__global const float *gy, __global const float
                 gv[ob] = ob < nob ? load_block_global(g + oy * wo, ob, wo) : (float8)(0.0f);
 #pragma unroll
             for (int ky = 0; ky < DW_K; ky++) {
-                int iy = 2 * oy + ky - DW_P;
-                if (iy < 0 || iy >= (int)h) continue;
-                float8 v[6];
-                load_vector_row_global(plane + iy * (int)w, (int)w, v);
+                float8 t[2][5];
+                if (!plane_taps_s2(plane, (int)h, (int)w, oy, ky, nob, t)) continue;
 #pragma unroll
                 for (int ob = 0; ob < 2; ob++) {
                     if (ob >= nob) continue;
-                    float8 t[5];
-                    block_taps_s2(v[2 * ob], v[2 * ob + 1], v[2 * ob + 2], v[2 * ob + 3], t);
 #pragma unroll
                     for (int kx = 0; kx < DW_K; kx++)
-                        acc[ky * DW_K + kx] = MAD(gv[ob], t[kx], acc[ky * DW_K + kx]);
+                        acc[ky * DW_K + kx] = MAD(gv[ob], t[ob][kx], acc[ky * DW_K + kx]);
                 }
             }
         }
