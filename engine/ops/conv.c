@@ -91,7 +91,7 @@ static bool dw_small_planes(const mw_runtime *rt, const conv_dims *d) {
 
 /* Stride-1 depthwise maps up to 32 wide go, on CPU devices, to the kernels that hold a row
  * as blocks of 8 lanes, the last one partial where 8 does not divide the width (cl/conv.cl,
- * dw_planes, dw_vector_rows_weight; cl/dw_plane.clh): no checked loads at block edges, and
+ * dw_planes, dw_vector_rows_weight; cl/dw_blocks.clh): no checked loads at block edges, and
  * independent FMA chains. Fashion-MNIST's 28-, 14- and 7-wide maps took the row kernels
  * until these held partial blocks: 2-3x slower per pixel than CIFAR's 32, 16 and 8
  * (bench/RESULTS.md). */
