@@ -390,9 +390,10 @@ __kernel void dw_bn_forward(__global const float *xin, __global const float *wgt
 }
 
 /* The backward of a batch norm (with its activation) and of the stride-1 depthwise
- * convolution before it, one channel per work-group, on dw_planes' maps: the batch norm's gx for the channel (N·H·W floats) goes to local memory
- * (bn_backward_to_local), and the convolution's input gradient and weight gradient of the
- * channel are computed from there, plane by plane. With `has_bn1` the convolution's input
+ * convolution before it, one channel per work-group, on dw_planes' maps: the batch norm's
+ * gx for the channel (N·H·W floats) goes to local memory (bn_backward_to_local), and the
+ * convolution's input gradient and weight gradient of the channel are computed from there,
+ * plane by plane. With `has_bn1` the convolution's input
  * is a batch norm's output too (MobileNetV2's bn1 and its ReLU): the input gradient stays in
  * local memory as that batch norm's gy, and its backward (bn_backward_from_local) writes its
  * gx to `gout`; without, `gout` receives the input gradient and the bn1 arguments are
