@@ -511,8 +511,8 @@ MW_INLINE void block_taps_s2(float8 left, float8 a, float8 b, float8 right, floa
 }
 
 /* The taps t[ob] (ob < nob) of kernel row ky for output row oy's blocks of a stride-2 plane
- * of even width w up to 32, its input row loaded as blocks of 8 lanes; false where that row
- * lies in the padding. */
+ * of width w up to 32, its input row loaded as blocks of 8 lanes (zero past its end: the
+ * padding an odd width's last output reads); false where that row lies in the padding. */
 MW_INLINE bool plane_taps_s2(__global const float *plane, int h, int w, int oy, int ky, int nob,
                              float8 t[2][5]) {
     int iy = 2 * oy + ky - DW_P;
@@ -526,8 +526,8 @@ MW_INLINE bool plane_taps_s2(__global const float *plane, int h, int w, int oy, 
     return true;
 }
 
-/* Stride-2 depthwise forward on maps of even width up to 32 and even height (so the output
- * is h/2 x w/2), whole planes per work-item (`ppi` of them): each output row's K input rows
+/* Stride-2 depthwise forward on maps up to 32 wide (the output ceil(h/2) x ceil(w/2): 32 ->
+ * 16, 28 -> 14, 7 -> 4), whole planes per work-item (`ppi` of them): each output row's K input rows
  * are loaded as blocks of 8 lanes (plane_taps_s2; from the cache after their first row) and
  * the taps made by shuffles, with none of taps_s2's checked loads. Each output block
  * takes its taps in dw_row's order, so the results are dw_forward's to the bit. Only rows of
@@ -539,7 +539,8 @@ __kernel void dw_planes_s2(__global const float *src, __global const float *wgt,
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
-    int ho = (int)h / 2, wo = (int)w / 2, nob = (wo + 7) / 8; /* output blocks a row */
+    /* ceil(h / 2) x ceil(w / 2) out, K = 3 or 5 with its padding */
+    int ho = ((int)h + 1) / 2, wo = ((int)w + 1) / 2, nob = (wo + 7) / 8; /* blocks a row */
     bool big = wo % 8 == 0 && (size_t)planes * ho * wo >= MW_STREAM_MIN_FLOATS;
     for (uint p = p0; p < p1; p++) {
         uint c = p / n;
@@ -584,7 +585,7 @@ __kernel void dw_planes_s2_weight(__global const float *gy, __global const float
     uint p0 = get_global_id(0) * ppi;
     if (p0 >= planes) return;
     uint p1 = min(planes, p0 + ppi);
-    int ho = (int)h / 2, wo = (int)w / 2, nob = (wo + 7) / 8;
+    int ho = ((int)h + 1) / 2, wo = ((int)w + 1) / 2, nob = (wo + 7) / 8;
     for (uint p = p0; p < p1; p++) {
         __global const float *plane = x + (size_t)p * h * w;
         __global const float *g = gy + (size_t)p * ho * wo;
@@ -612,6 +613,73 @@ __kernel void dw_planes_s2_weight(__global const float *gy, __global const float
         }
         store_tap_sums(acc, partial + (size_t)p * DW_KK);
     }
+}
+
+/* Stride-2 input gradient on maps up to 32 wide (any height and width: gy's rows are at most
+ * 16 wide, two blocks of 8 lanes), whole planes per work-item (`ppi` of them). Input row iy
+ * takes gy's rows oy = (iy + P - ky) / 2 where even, loaded as blocks (load_vector_row, zero
+ * past the row); lanes m of input block ib (16 pixels, even and odd apart as in
+ * dw_backward_input) read gy[8 ib + m + d], d in {-1, 0, 1}, made by shuffles instead of
+ * win12's checked loads. Each sum takes its terms in dw_backward_input's order: the results
+ * are its to the bit. Only rows of whole 16-lane blocks stream. */
+__kernel void dw_planes_s2_input(__global const float *gy, __global const float *wgt,
+                                 __global float *gx, const uint n, const uint h, const uint w,
+                                 const uint ho, const uint wo, const uint ppi,
+                                 const uint planes) {
+    uint p0 = get_global_id(0) * ppi;
+    if (p0 >= planes) return;
+    uint p1 = min(planes, p0 + ppi);
+    int nib = ((int)w + 15) / 16; /* input blocks of 16 a row */
+    bool big = w % 16 == 0 && (size_t)planes * h * w >= MW_STREAM_MIN_FLOATS;
+    for (uint p = p0; p < p1; p++) {
+        float wt[DW_KK];
+        channel_taps(wgt, p / n, false, wt);
+        __global const float *g = gy + (size_t)p * ho * wo;
+        __global float *out = gx + (size_t)p * h * w;
+        for (int iy = 0; iy < (int)h; iy++) {
+            float8 ev[2] = {(float8)(0.0f), (float8)(0.0f)}, od[2] = {ev[0], ev[0]};
+#pragma unroll
+            for (int ky = 0; ky < DW_K; ky++) {
+                int t = iy + DW_P - ky;
+                if (t < 0 || (t & 1) || t / 2 >= (int)ho) continue;
+                float8 v[6]; /* gy's row as v[1 .. 2], zero blocks beside it */
+                load_vector_row_global(g + (t / 2) * (int)wo, (int)wo, v);
+#pragma unroll
+                for (int ib = 0; ib < 2; ib++) {
+                    if (ib >= nib) continue;
+                    float8 l = v[ib], c = v[ib + 1], r = v[ib + 2];
+                    float8 sh[3] = {(float8)(l.s7, c.s0, c.s12, c.s3456), c,
+                                    (float8)(c.s1, c.s23, c.s4567, r.s0)}; /* d = -1, 0, 1 */
+#pragma unroll
+                    for (int kx = 0; kx < DW_K; kx++) {
+                        int u = DW_P - kx; /* even lanes need u even, odd lanes u + 1 even */
+                        if ((u & 1) == 0)
+                            ev[ib] = MAD(sh[u / 2 + 1], (float8)(wt[ky * DW_K + kx]), ev[ib]);
+                        else
+                            od[ib] = MAD(sh[(u + 1) / 2 + 1], (float8)(wt[ky * DW_K + kx]), od[ib]);
+                    }
+                }
+            }
+#pragma unroll
+            for (int ib = 0; ib < 2; ib++) {
+                if (ib >= nib) continue;
+                float8 e = ev[ib], o = od[ib];
+                float16 r = (float16)(e.s0, o.s0, e.s1, o.s1, e.s2, o.s2, e.s3, o.s3, e.s4, o.s4,
+                                      e.s5, o.s5, e.s6, o.s6, e.s7, o.s7);
+                __global float *dst = out + iy * (int)w + 16 * ib;
+                int left = (int)w - 16 * ib;
+                if (left >= 16) {
+                    stream_lanes(big, r, dst, 0, 16);
+                } else if (left >= 8) {
+                    vstore8(r.lo, 0, dst);
+                    if (left > 8) store_part_global(r.hi, dst + 8, left - 8);
+                } else {
+                    store_part_global(r.lo, dst, left);
+                }
+            }
+        }
+    }
+    stream_fence();
 }
 
 /* Depthwise input gradient, stride 2: gx[iy][ix] = Σ w[ky][kx] gy[oy][ox] over

@@ -352,16 +352,19 @@ static void test_conv_larger_shapes(void **state) {
  * MobileNetV2's one-step check needs (it tips on another order: tests/test_models.c). Square
  * maps 32, 28, 14, 12, 11, 7 and 5 wide at stride 1 (last blocks of 8, 4, 6, 4, 3, 7 and 5
  * lanes), 32, 28, 14, 12, 10 and 6 at stride 2 (outputs' last blocks of 8, 6, 7, 6, 5 and 3
- * lanes; the input gradient on the row kernel either way). */
+ * lanes; the input gradient's rows, in blocks of 16, end in 16, 12, 14, 12, 10 and 6), and
+ * the odd sizes 7, 11 and 9 at stride 2 (outputs ceil(w / 2) wide: 4, 6 and 5 lanes). */
 static void test_conv_depthwise_planes_match_rows(void **state) {
     (void)state;
-    static const int SHAPES[][3] = {{32, 3, 1}, {28, 3, 1}, {14, 5, 1}, {12, 5, 1}, {11, 3, 1},
-                                    {7, 3, 1},  {5, 5, 1},  {32, 3, 2}, {28, 3, 2}, {14, 3, 2},
-                                    {12, 5, 2}, {10, 3, 2}, {6, 5, 2}};
-    /* the simulated device (MEMWRAP_TEST_SMALL_SHAPES): 28 and 7 wide at stride 1, 28 and 14
-     * at stride 2; the larger-shape cases run the other edges there */
-    static const size_t SMALL[] = {1, 5, 8, 9};
-    size_t shapes = test_small_shapes() ? 4 : sizeof SHAPES / sizeof SHAPES[0];
+    static const int SHAPES[][3] = {{32, 3, 1}, {28, 3, 1}, {14, 5, 1}, {12, 5, 1},
+                                    {11, 3, 1}, {7, 3, 1},  {5, 5, 1},  {32, 3, 2},
+                                    {28, 3, 2}, {14, 3, 2}, {12, 5, 2}, {10, 3, 2},
+                                    {6, 5, 2},  {7, 3, 2},  {11, 5, 2}, {9, 3, 2}};
+    /* the simulated device (MEMWRAP_TEST_SMALL_SHAPES): 28 and 7 wide at stride 1, 28, 14
+     * and 7 at stride 2; the larger-shape cases run the other edges there */
+    static const size_t SMALL[] = {1, 5, 8, 9, 13};
+    size_t shapes =
+        test_small_shapes() ? sizeof SMALL / sizeof SMALL[0] : sizeof SHAPES / sizeof SHAPES[0];
     mw_runtime *rt = test_profiling_runtime();
     mw_kernel_profile = 2;
     for (size_t s = 0; s < shapes; s++) {

@@ -99,12 +99,11 @@ static bool dw_vector_rows(const mw_runtime *rt, const conv_dims *d) {
     return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 1 && d->w <= 32;
 }
 
-/* The stride-2 counterparts (dw_planes_s2, dw_planes_s2_weight): an even width up to 32 and
- * an even height, so that the output is exactly h/2 x w/2 (Fashion-MNIST's 28 -> 14 and
- * 14 -> 7, CIFAR's 32 -> 16 and 16 -> 8). The input gradient stays on the row kernel. */
-static bool dw_vector_rows_s2(const mw_runtime *rt, const conv_dims *d) {
-    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 2 && d->w % 2 == 0 &&
-           d->w <= 32 && d->h % 2 == 0;
+/* The stride-2 counterparts (dw_planes_s2, dw_planes_s2_weight, dw_planes_s2_input): maps
+ * up to 32 wide, odd sizes too (Fashion-MNIST's 28 -> 14, 14 -> 7 and 7 -> 4, CIFAR's
+ * 32 -> 16 and 16 -> 8), their output rows at most 16 wide, two blocks. */
+static bool dw_planes_s2(const mw_runtime *rt, const conv_dims *d) {
+    return !mw_dw_rows_only && mw_cpu_profile(rt) && d->stride == 2 && d->w <= 32;
 }
 
 /* Bytes a node's chunked copies stay under: the cap, and a quarter of the largest
@@ -447,6 +446,14 @@ static size_t dw_items(dw_split sp, size_t units) {
     return (units + sp.per_item - 1) / sp.per_item;
 }
 
+/* The stride-2 plane kernels' split: four times the planes per item of dw_split_of's rule on
+ * output pixels, so that an item's input runs 16 KB or more in one stream, which the
+ * prefetcher follows (probe_depthwise, 144@32x32 at 228 images: the forward 8.1 ms, against
+ * 11.6 a plane per item and 12-13 on the row kernel). */
+static dw_split dw_split_s2(const mw_runtime *rt, const conv_dims *d) {
+    return dw_split_of(rt, d->ho * d->wo / 4);
+}
+
 /* im2col and col2im: on CPU devices one item per (row, image) or (channel, image) block;
  * elsewhere one item per column entry or input pixel, whose stores in a group are
  * consecutive (im2col_items, col2im_items). The per-block kernels wrote 4 KB apart from one
@@ -534,13 +541,9 @@ mw_status mw_conv2d_forward_act(mw_cl_ctx *c, const mw_node *n, cl_mem w, cl_mem
         return dw_small_planes_launch(c, &d, x, w, b, act, y, false);
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d))
         return dw_planes_launch(c, &d, x, w, b, act, y, false);
-    if (path == PATH_DEPTHWISE && dw_vector_rows_s2(c->rt, &d)) {
-        /* Four times the planes per item of dw_split_of's rule (output pixels): an item's
-         * input then runs 16 KB or more in one stream, which the prefetcher follows
-         * (probe_depthwise, 144@32x32 at 228 images: 8.1 ms, against 11.6 a plane per item
-         * and 12-13 on the row kernel). */
+    if (path == PATH_DEPTHWISE && dw_planes_s2(c->rt, &d)) {
         size_t planes = d.cin * d.n;
-        dw_split sp = dw_split_of(c->rt, d.ho * d.wo / 4);
+        dw_split sp = dw_split_s2(c->rt, &d);
         return mw_launch_kernel(
             c, conv_items(dw_variant(&d), "dw_planes_s2", dw_items(sp, planes), sp.local),
             "mmmmuiuuuuu", x, w, b ? b : w, y, (unsigned)(b != NULL), act, (unsigned)d.n,
@@ -606,6 +609,14 @@ static mw_status conv2d_bwd_input_cl(mw_cl_ctx *c, const mw_node *n) {
         return dw_small_planes_launch(c, &d, gy, w, NULL, MW_ACT_NONE, gx, true);
     if (path == PATH_DEPTHWISE && dw_vector_rows(c->rt, &d))
         return dw_planes_launch(c, &d, gy, w, NULL, MW_ACT_NONE, gx, true);
+    if (path == PATH_DEPTHWISE && dw_planes_s2(c->rt, &d)) {
+        size_t planes = d.cin * d.n;
+        dw_split sp = dw_split_s2(c->rt, &d);
+        return mw_launch_kernel(
+            c, conv_items(dw_variant(&d), "dw_planes_s2_input", dw_items(sp, planes), sp.local),
+            "mmmuuuuuuu", gy, w, gx, (unsigned)d.n, (unsigned)d.h, (unsigned)d.w, (unsigned)d.ho,
+            (unsigned)d.wo, (unsigned)sp.per_item, (unsigned)planes);
+    }
     if (path == PATH_DEPTHWISE) {
         dw_split sp = dw_split_of(c->rt, d.w);
         size_t rows = d.cin * d.n * d.h;
@@ -712,9 +723,8 @@ static mw_status conv2d_bwd_weight_cl(mw_cl_ctx *c, const mw_node *n) {
                                 (unsigned)d.w, (unsigned)d.ho, (unsigned)d.wo, (unsigned)d.cin);
     if (path == PATH_DEPTHWISE) {
         size_t planes = d.cin * d.n, kk = d.k * d.k;
-        dw_split sp = dw_split_of(c->rt, d.ho * d.wo);
-        bool s2 = dw_vector_rows_s2(c->rt, &d);
-        if (s2) sp = dw_split_of(c->rt, d.ho * d.wo / 4); /* as dw_planes_s2's */
+        bool s2 = dw_planes_s2(c->rt, &d);
+        dw_split sp = s2 ? dw_split_s2(c->rt, &d) : dw_split_of(c->rt, d.ho * d.wo);
         if (dw_vector_rows(c->rt, &d) || s2)
             MW_TRY(mw_launch_kernel(c,
                                     conv_items(dw_variant(&d),
