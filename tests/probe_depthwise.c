@@ -1,7 +1,8 @@
 /* Not a test: times the depthwise convolutions of MobileNetV2 and EfficientNet-B0 at 32x32
  * inputs (or 28x28, Fashion-MNIST's), forward, input gradient and weight gradient, on the
  * kernels engine/ops/conv.c chooses for CPU devices (cl/conv.cl: rows in blocks of 8 lanes
- * at stride 1 on maps up to 32 wide, a per-channel matrix on planes of at most 16 pixels)
+ * on maps up to 32 wide at stride 1 and 2, a per-channel matrix on planes of at most 16
+ * pixels)
  * against the row kernels alone (mw_dw_rows_only), and checks that the two agree. The
  * evidence for that choice (bench/RESULTS.md, "Depthwise kernels"). Run by hand:
  *   build/tests/probe_depthwise [batch] [reps] [32|28]   (batch 228: 128 inputs + 100 memory) */
