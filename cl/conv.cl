@@ -370,7 +370,9 @@ __kernel void dw_bn_forward(__global const float *xin, __global const float *wgt
     __local float2 scratch[MW_ROW_MAX_GROUP];
     uint c = get_group_id(0), plane = h * w, len = n * plane;
     size_t offset = (size_t)c * len;
-    bool big = w % 8 == 0 && (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
+    /* y's copy streams on any width: the channel's N·H·W floats are one run, which stream8
+     * writes a 32-byte-aligned block at a time (on 28x28 maps every channel starts a line) */
+    bool big = (size_t)channels * len >= MW_STREAM_MIN_FLOATS;
     if (get_local_id(0) == 0) {
         float wt[DW_KK];
         channel_taps(wgt, c, false, wt);
