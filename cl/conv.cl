@@ -254,19 +254,23 @@ __kernel void dw_forward(__global const float *x, __global const float *wgt,
 #define DW_FN_NAME(name, space) DW_FN_PASTE(name, space)
 #define DW_FN(name) DW_FN_NAME(name, DW_SPACE_NAME)
 
+/* Block c of a row held as blocks of 8 lanes, shifted by d in {-1, 0, 1}: t[d + 1] lane l =
+ * row[8 b + l + d], from the block and its neighbours l and r by shuffles. */
+MW_INLINE void block_shifts1(float8 l, float8 c, float8 r, float8 *t) {
+    t[0] = (float8)(l.s7, c.s0, c.s12, c.s3456);
+    t[1] = c;
+    t[2] = (float8)(c.s1, c.s23, c.s4567, r.s0);
+}
+
 #if DW_S == 1
 /* Stride-1 taps of block b of a row held as blocks: t[j] lane l = row[8 b + l + j - P],
  * from the block and its neighbours (zero past the row's ends) by shuffles. */
 MW_INLINE void block_taps(float8 l, float8 c, float8 r, float8 *t) {
 #if DW_P == 1
-    t[0] = (float8)(l.s7, c.s0, c.s12, c.s3456);
-    t[1] = c;
-    t[2] = (float8)(c.s1, c.s23, c.s4567, r.s0);
+    block_shifts1(l, c, r, t);
 #else
     t[0] = (float8)(l.s67, c.s01, c.s2345);
-    t[1] = (float8)(l.s7, c.s0, c.s12, c.s3456);
-    t[2] = c;
-    t[3] = (float8)(c.s1, c.s23, c.s4567, r.s0);
+    block_shifts1(l, c, r, t + 1);
     t[4] = (float8)(c.s23, c.s4567, r.s01);
 #endif
 }
@@ -649,9 +653,8 @@ __kernel void dw_planes_s2_input(__global const float *gy, __global const float 
 #pragma unroll
                 for (int ib = 0; ib < 2; ib++) {
                     if (ib >= nib) continue;
-                    float8 l = v[ib], c = v[ib + 1], r = v[ib + 2];
-                    float8 sh[3] = {(float8)(l.s7, c.s0, c.s12, c.s3456), c,
-                                    (float8)(c.s1, c.s23, c.s4567, r.s0)}; /* d = -1, 0, 1 */
+                    float8 sh[3]; /* d = -1, 0, 1 */
+                    block_shifts1(v[ib], v[ib + 1], v[ib + 2], sh);
 #pragma unroll
                     for (int kx = 0; kx < DW_K; kx++) {
                         int u = DW_P - kx; /* even lanes need u even, odd lanes u + 1 even */
