@@ -305,6 +305,8 @@ static void test_dw_bn_fused(void **state) {
          MW_ACT_RELU, true, MW_ACT_RELU, 1, 1, 1},
         {"5x5 7x7 swish train (one partial block a row)", 3, 3, 7, 7, 5, 1, false, MW_ACT_SWISH,
          true, NO_BN1, 1, 0, 1},
+        {"bn1 relu, 3x3 7x7 relu train (the 7x7 plane body)", 4, 3, 7, 7, 3, 1, false, MW_ACT_RELU,
+         true, MW_ACT_RELU, 1, 1, 1},
         {"bn1 relu, 3x3 14x14 none eval", 4, 2, 14, 14, 3, 1, false, MW_ACT_NONE, false,
          MW_ACT_RELU, 1, 1, 1},
         {"3x3 stride 2 relu (not fused)", 4, 2, 16, 16, 3, 2, false, MW_ACT_RELU, true, MW_ACT_RELU,
@@ -327,7 +329,7 @@ static void test_dw_bn_fused(void **state) {
          MW_ACT_RELU, true, MW_ACT_RELU, 1, 1, 1},
     };
     size_t count = sizeof cases / sizeof cases[0];
-    if (test_small_shapes()) count = 9; /* the simulated device: the fused cases */
+    if (test_small_shapes()) count = 10; /* the simulated device: the fused cases */
     check_cases(cases, count, 400);
     /* The batch norms' reductions in groups of 48 inside the fused kernel. */
     mw_group_size_override = 48;
