@@ -359,7 +359,7 @@ static void test_conv_depthwise_planes_match_rows(void **state) {
     static const int SHAPES[][3] = {{32, 3, 1}, {28, 3, 1}, {14, 5, 1}, {12, 5, 1}, {11, 3, 1},
                                     {7, 3, 1},  {5, 5, 1},  {32, 3, 2}, {28, 3, 2}, {14, 3, 2},
                                     {12, 5, 2}, {10, 3, 2}, {6, 5, 2},  {7, 3, 2},  {11, 5, 2},
-                                    {9, 3, 2},  {7, 5, 1}};
+                                    {9, 3, 2},  {7, 5, 1},  {14, 3, 1}};
     /* the simulated device (MEMWRAP_TEST_SMALL_SHAPES): 28 and 7 wide at stride 1, 28, 14
      * and 7 at stride 2; the larger-shape cases run the other edges there */
     static const size_t SMALL[] = {1, 5, 8, 9, 13};
